@@ -1,0 +1,73 @@
+using System.Buffers.Binary;
+using System.Text;
+using Doras.Oci.Model;
+
+namespace Doras.Delta.Algorithms;
+
+/// <summary>
+/// Identifies the base and target of a delta, stored as a zstd skippable frame in front of the delta so
+/// that plain `zstd -d --patch-from` passes over it, while our decoder refuses a delta made for another base
+/// before producing a single byte.
+/// Layout: u32 LE magic 0x184D2A5D, u32 LE payload length, payload = "DORASDLT", version 1,
+/// base digest (u8 length + ASCII), base size (i64 LE), target digest (u8 length + ASCII), target size (i64 LE).
+/// </summary>
+public sealed record DeltaHeader(Digest BaseDigest, long BaseSize, Digest TargetDigest, long TargetSize)
+{
+    private const uint SkippableMagic = 0x184D2A5D;
+    private static readonly byte[] Signature = "DORASDLT"u8.ToArray();
+    private const byte Version = 1;
+    private const int MaxPayload = 512;
+
+    public byte[] ToBytes()
+    {
+        var baseText = Encoding.ASCII.GetBytes(BaseDigest.ToString());
+        var targetText = Encoding.ASCII.GetBytes(TargetDigest.ToString());
+        var payloadLength = Signature.Length + 1 + 1 + baseText.Length + 8 + 1 + targetText.Length + 8;
+        var bytes = new byte[8 + payloadLength];
+        var span = bytes.AsSpan();
+        BinaryPrimitives.WriteUInt32LittleEndian(span, SkippableMagic);
+        BinaryPrimitives.WriteUInt32LittleEndian(span[4..], (uint)payloadLength);
+        var p = 8;
+        Signature.CopyTo(span[p..]); p += Signature.Length;
+        span[p++] = Version;
+        span[p++] = (byte)baseText.Length; baseText.CopyTo(span[p..]); p += baseText.Length;
+        BinaryPrimitives.WriteInt64LittleEndian(span[p..], BaseSize); p += 8;
+        span[p++] = (byte)targetText.Length; targetText.CopyTo(span[p..]); p += targetText.Length;
+        BinaryPrimitives.WriteInt64LittleEndian(span[p..], TargetSize);
+        return bytes;
+    }
+
+    /// <summary>
+    /// Reads a header from the start of <paramref name="delta"/> if there is one. Returns the header (or null)
+    /// and the bytes read that were not a header, which belong to the delta proper.
+    /// </summary>
+    public static async Task<(DeltaHeader? Header, byte[] Unconsumed)> ReadAsync(Stream delta, CancellationToken ct)
+    {
+        var start = new byte[8];
+        var got = await delta.ReadAtLeastAsync(start, 8, throwOnEndOfStream: false, ct).ConfigureAwait(false);
+        if (got < 8 || BinaryPrimitives.ReadUInt32LittleEndian(start) != SkippableMagic)
+            return (null, start[..got]);
+        var length = BinaryPrimitives.ReadUInt32LittleEndian(start.AsSpan(4));
+        if (length > MaxPayload) throw new CorruptDeltaException($"delta header claims {length} bytes, more than {MaxPayload}");
+        var payload = new byte[length];
+        try { await delta.ReadExactlyAsync(payload, ct).ConfigureAwait(false); }
+        catch (EndOfStreamException e) { throw new CorruptDeltaException("delta is truncated inside its header", e); }
+        if (!payload.AsSpan().StartsWith(Signature)) return (null, [.. start, .. payload]); // someone else's skippable frame
+        try { return (Parse(payload.AsSpan(Signature.Length)), []); }
+        catch (Exception e) when (e is FormatException or ArgumentOutOfRangeException or IndexOutOfRangeException)
+        {
+            throw new CorruptDeltaException($"delta header is malformed: {e.Message}", e);
+        }
+    }
+
+    private static DeltaHeader Parse(ReadOnlySpan<byte> p)
+    {
+        if (p[0] != Version) throw new FormatException($"unsupported header version {p[0]}");
+        p = p[1..];
+        var baseDigest = Digest.Parse(Encoding.ASCII.GetString(p.Slice(1, p[0]))); p = p[(1 + p[0])..];
+        var baseSize = BinaryPrimitives.ReadInt64LittleEndian(p); p = p[8..];
+        var targetDigest = Digest.Parse(Encoding.ASCII.GetString(p.Slice(1, p[0]))); p = p[(1 + p[0])..];
+        var targetSize = BinaryPrimitives.ReadInt64LittleEndian(p);
+        return new DeltaHeader(baseDigest, baseSize, targetDigest, targetSize);
+    }
+}

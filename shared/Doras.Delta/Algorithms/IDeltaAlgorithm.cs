@@ -1,0 +1,33 @@
+using Doras.Oci.Model;
+
+namespace Doras.Delta.Algorithms;
+
+/// <summary>A file on disk whose content digest is known (and was verified by whoever says so).</summary>
+public sealed record DeltaInput(string Path, Digest Digest, long Size);
+
+/// <summary>What a delta must produce: the target's content digest and size.</summary>
+public sealed record DeltaTarget(Digest Digest, long Size);
+
+/// <summary>
+/// A way of expressing a new version as a difference from an old one. Encoders and decoders stream: the old
+/// version is read from disk (memory-mapped or seeked), never loaded whole into the managed heap.
+/// </summary>
+public interface IDeltaAlgorithm
+{
+    /// <summary>The name clients list in <c>accepted_algorithm</c>.</summary>
+    string Name { get; }
+
+    /// <summary>The media type of a stored delta layer made by this algorithm.</summary>
+    string MediaType { get; }
+
+    Task EncodeAsync(DeltaInput oldVersion, DeltaInput newVersion, Stream delta, CancellationToken ct = default);
+
+    /// <summary>
+    /// Writes the new version to <paramref name="output"/>. Throws <see cref="CorruptDeltaException"/> when the
+    /// delta is corrupt, truncated, or made for another base; the output must then be discarded.
+    /// </summary>
+    Task ApplyAsync(DeltaInput oldVersion, Stream delta, Stream output, DeltaTarget? expected, CancellationToken ct = default);
+}
+
+/// <summary>A delta that cannot be applied: corrupt, truncated, for another base, or over a limit.</summary>
+public sealed class CorruptDeltaException(string message, Exception? inner = null) : IOException(message, inner);

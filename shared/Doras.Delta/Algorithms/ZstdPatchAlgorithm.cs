@@ -1,0 +1,60 @@
+using Doras.Delta.Zstd;
+
+namespace Doras.Delta.Algorithms;
+
+/// <summary>
+/// zstd's patch-from mode: the new version compressed with the old version as a referenced prefix, with
+/// long-distance matching and a window sized to the inputs. Decodable by `zstd -d --patch-from=OLD`.
+/// </summary>
+public sealed class ZstdPatchAlgorithm(int level = 19, int workers = 0) : IDeltaAlgorithm
+{
+    public const string AlgorithmName = "zstd";
+
+    public string Name => AlgorithmName;
+    public string MediaType => "application/vnd.doras.delta.zstd-patch";
+
+    public async Task EncodeAsync(DeltaInput oldVersion, DeltaInput newVersion, Stream delta, CancellationToken ct = default)
+    {
+        var header = new DeltaHeader(oldVersion.Digest, oldVersion.Size, newVersion.Digest, newVersion.Size);
+        await delta.WriteAsync(header.ToBytes(), ct).ConfigureAwait(false);
+
+        using var prefix = NativeView.MapFile(oldVersion.Path);
+        await using var source = new FileStream(newVersion.Path, FileMode.Open, FileAccess.Read, FileShare.Read, 1 << 16, FileOptions.SequentialScan);
+        var options = ZstdCompressionOptions.ForPatch(prefix.Length, source.Length, level, workers);
+        await using var encoder = new ZstdEncoderStream(delta, options, prefix, leaveOpen: true);
+        await source.CopyToAsync(encoder, 1 << 17, ct).ConfigureAwait(false);
+        await encoder.FinishAsync(ct).ConfigureAwait(false);
+    }
+
+    public async Task ApplyAsync(DeltaInput oldVersion, Stream delta, Stream output, DeltaTarget? expected, CancellationToken ct = default)
+    {
+        var (header, unconsumed) = await DeltaHeader.ReadAsync(delta, ct).ConfigureAwait(false);
+        if (header is not null)
+        {
+            if (header.BaseDigest != oldVersion.Digest || header.BaseSize != oldVersion.Size)
+                throw new CorruptDeltaException($"delta was made for base {header.BaseDigest} ({header.BaseSize} bytes), not for the installed {oldVersion.Digest} ({oldVersion.Size} bytes)");
+            if (expected is not null && (header.TargetDigest != expected.Digest || header.TargetSize != expected.Size))
+                throw new CorruptDeltaException($"delta produces {header.TargetDigest}, not the expected target {expected.Digest}");
+        }
+
+        using var prefix = NativeView.MapFile(oldVersion.Path);
+        var targetSize = expected?.Size ?? header?.TargetSize;
+        var options = new ZstdDecompressionOptions
+        {
+            WindowLogMax = 31,
+            MaxOutputBytes = targetSize ?? long.MaxValue,
+        };
+        var input = unconsumed.Length == 0 ? delta : new ConcatenatedReadStream(new MemoryStream(unconsumed), delta);
+        try
+        {
+            await using var decoder = new ZstdDecoderStream(input, options, prefix, leaveOpen: true);
+            await decoder.CopyToAsync(output, 1 << 17, ct).ConfigureAwait(false);
+            if (targetSize is { } size && decoder.BytesProduced != size)
+                throw new CorruptDeltaException($"delta produced {decoder.BytesProduced} bytes, expected {size}");
+        }
+        catch (ZstdException e)
+        {
+            throw new CorruptDeltaException($"delta cannot be applied: {e.Message}", e);
+        }
+    }
+}

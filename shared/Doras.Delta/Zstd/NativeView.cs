@@ -1,0 +1,64 @@
+using System.IO.MemoryMappedFiles;
+using System.Runtime.InteropServices;
+
+namespace Doras.Delta.Zstd;
+
+/// <summary>
+/// A read-only block of native memory zstd can reference as a prefix: a memory-mapped file (its pages come
+/// from the page cache and are never copied into the managed heap) or a pinned managed array.
+/// </summary>
+public abstract unsafe class NativeView : IDisposable
+{
+    public abstract byte* Pointer { get; }
+    public abstract long Length { get; }
+    public abstract void Dispose();
+
+    public static NativeView MapFile(string path) => new MappedFileView(path);
+
+    public static NativeView Pin(byte[] bytes) => new PinnedArrayView(bytes);
+
+    private sealed class MappedFileView : NativeView
+    {
+        private readonly MemoryMappedFile? _file;
+        private readonly MemoryMappedViewAccessor? _view;
+        private readonly byte* _pointer;
+
+        public MappedFileView(string path)
+        {
+            using var stream = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read);
+            Length = stream.Length;
+            if (Length == 0) return; // an empty file cannot be mapped; a null prefix of length 0 is valid
+            _file = MemoryMappedFile.CreateFromFile(stream, null, 0, MemoryMappedFileAccess.Read, HandleInheritability.None, leaveOpen: false);
+            _view = _file.CreateViewAccessor(0, 0, MemoryMappedFileAccess.Read);
+            byte* p = null;
+            _view.SafeMemoryMappedViewHandle.AcquirePointer(ref p);
+            _pointer = p + _view.PointerOffset;
+        }
+
+        public override byte* Pointer => _pointer;
+        public override long Length { get; }
+
+        public override void Dispose()
+        {
+            if (_view is not null)
+            {
+                _view.SafeMemoryMappedViewHandle.ReleasePointer();
+                _view.Dispose();
+            }
+            _file?.Dispose();
+        }
+    }
+
+    private sealed class PinnedArrayView(byte[] bytes) : NativeView
+    {
+        private GCHandle _handle = GCHandle.Alloc(bytes, GCHandleType.Pinned);
+
+        public override byte* Pointer => (byte*)_handle.AddrOfPinnedObject();
+        public override long Length => bytes.Length;
+
+        public override void Dispose()
+        {
+            if (_handle.IsAllocated) _handle.Free();
+        }
+    }
+}

@@ -1,0 +1,151 @@
+using static Doras.Delta.Zstd.ZstdNative;
+
+namespace Doras.Delta.Zstd;
+
+/// <summary>
+/// A write-only stream that zstd-compresses into another stream, one frame per encoder. Optionally refers
+/// to a prefix (the old version of a file) so the frame is a patch-from delta. Dispose (or
+/// <see cref="FinishAsync"/>) ends the frame.
+/// </summary>
+public sealed class ZstdEncoderStream : Stream
+{
+    private readonly Stream _output;
+    private readonly bool _leaveOpen;
+    private readonly CompressionContext _context;
+    private readonly NativeView? _prefix; // must stay mapped until the frame ends
+    private readonly byte[] _buffer;
+    private bool _finished;
+
+    public ZstdEncoderStream(Stream output, ZstdCompressionOptions options, NativeView? prefix = null, bool leaveOpen = false)
+    {
+        ZstdLibrary.EnsureAvailable();
+        _output = output;
+        _leaveOpen = leaveOpen;
+        _prefix = prefix;
+        _context = CreateCCtx();
+        if (_context.IsInvalid) throw new OutOfMemoryException("ZSTD_createCCtx failed");
+        _buffer = new byte[(int)CStreamOutSize()];
+        try
+        {
+            Set(CParameter.CompressionLevel, options.Level);
+            Set(CParameter.ChecksumFlag, options.Checksum ? 1 : 0);
+            if (options.WindowLog > 0) Set(CParameter.WindowLog, options.WindowLog);
+            if (options.LongDistanceMatching) Set(CParameter.EnableLongDistanceMatching, 1);
+            if (options.Workers > 0) Set(CParameter.NbWorkers, options.Workers);
+            if (options.PledgedSize is { } size) Check(CCtxSetPledgedSrcSize(_context, (ulong)size), "set pledged size");
+            if (prefix is { Length: > 0 }) unsafe { Check(CCtxRefPrefix(_context, prefix.Pointer, (nuint)prefix.Length), "reference prefix"); }
+        }
+        catch
+        {
+            _context.Dispose();
+            throw;
+        }
+    }
+
+    private void Set(CParameter parameter, int value) =>
+        Check(CCtxSetParameter(_context, parameter, value), $"set {parameter}={value}");
+
+    /// <summary>Compresses as much of <paramref name="input"/> as fits; returns bytes consumed and produced.</summary>
+    private unsafe (int Consumed, int Produced, bool Done) Step(ReadOnlySpan<byte> input, EndDirective directive)
+    {
+        fixed (byte* src = input)
+        fixed (byte* dst = _buffer)
+        {
+            var inBuf = new InBuffer { Src = src, Size = (nuint)input.Length };
+            var outBuf = new OutBuffer { Dst = dst, Size = (nuint)_buffer.Length };
+            var remaining = Check(CompressStream2(_context, &outBuf, &inBuf, directive), "compress");
+            return ((int)inBuf.Pos, (int)outBuf.Pos, remaining == 0);
+        }
+    }
+
+    public override void Write(ReadOnlySpan<byte> buffer)
+    {
+        ThrowIfFinished();
+        while (!buffer.IsEmpty)
+        {
+            var (consumed, produced, _) = Step(buffer, EndDirective.Continue);
+            _output.Write(_buffer, 0, produced);
+            buffer = buffer[consumed..];
+        }
+    }
+
+    public override void Write(byte[] buffer, int offset, int count) => Write(buffer.AsSpan(offset, count));
+
+    public override async ValueTask WriteAsync(ReadOnlyMemory<byte> buffer, CancellationToken cancellationToken = default)
+    {
+        ThrowIfFinished();
+        while (!buffer.IsEmpty)
+        {
+            var (consumed, produced, _) = Step(buffer.Span, EndDirective.Continue);
+            await _output.WriteAsync(_buffer.AsMemory(0, produced), cancellationToken).ConfigureAwait(false);
+            buffer = buffer[consumed..];
+        }
+    }
+
+    public override Task WriteAsync(byte[] buffer, int offset, int count, CancellationToken cancellationToken) =>
+        WriteAsync(buffer.AsMemory(offset, count), cancellationToken).AsTask();
+
+    /// <summary>Ends the frame: flushes everything zstd still holds, then the output stream.</summary>
+    public async Task FinishAsync(CancellationToken ct = default)
+    {
+        if (_finished) return;
+        bool done;
+        do
+        {
+            (_, var produced, done) = Step(ReadOnlySpan<byte>.Empty, EndDirective.End);
+            await _output.WriteAsync(_buffer.AsMemory(0, produced), ct).ConfigureAwait(false);
+        } while (!done);
+        _finished = true;
+        await _output.FlushAsync(ct).ConfigureAwait(false);
+    }
+
+    private void Finish()
+    {
+        if (_finished) return;
+        bool done;
+        do
+        {
+            (_, var produced, done) = Step(ReadOnlySpan<byte>.Empty, EndDirective.End);
+            _output.Write(_buffer, 0, produced);
+        } while (!done);
+        _finished = true;
+        _output.Flush();
+    }
+
+    private void ThrowIfFinished() => ObjectDisposedException.ThrowIf(_finished, this);
+
+    public override bool CanRead => false;
+    public override bool CanSeek => false;
+    public override bool CanWrite => !_finished;
+    public override long Length => throw new NotSupportedException();
+    public override long Position { get => throw new NotSupportedException(); set => throw new NotSupportedException(); }
+    public override void Flush() { }
+    public override int Read(byte[] buffer, int offset, int count) => throw new NotSupportedException();
+    public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
+    public override void SetLength(long value) => throw new NotSupportedException();
+
+    protected override void Dispose(bool disposing)
+    {
+        if (disposing)
+        {
+            try { Finish(); }
+            finally { Release(); }
+        }
+        base.Dispose(disposing);
+    }
+
+    public override async ValueTask DisposeAsync()
+    {
+        try { await FinishAsync().ConfigureAwait(false); }
+        finally { Release(); }
+        GC.SuppressFinalize(this);
+    }
+
+    private void Release()
+    {
+        _finished = true;
+        _context.Dispose();
+        if (!_leaveOpen) _output.Dispose();
+        GC.KeepAlive(_prefix);
+    }
+}

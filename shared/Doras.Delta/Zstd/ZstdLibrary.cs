@@ -1,0 +1,33 @@
+namespace Doras.Delta.Zstd;
+
+/// <summary>Loads libzstd once and turns its absence into one clear, actionable error.</summary>
+public static class ZstdLibrary
+{
+    private static readonly Lazy<(uint Version, string? Error)> Probe = new(() =>
+    {
+        try { return (ZstdNative.VersionNumber(), null); }
+        catch (DllNotFoundException) { return (0, MissingMessage); }
+        catch (EntryPointNotFoundException) { return (0, MissingMessage); }
+    });
+
+    public const string MissingMessage =
+        "the native zstd library (libzstd.so.1) could not be loaded: install it, e.g. 'apt-get install libzstd1' on Debian/Ubuntu, 'apk add zstd-libs' on Alpine";
+
+    /// <summary>libzstd's version, e.g. "1.5.4".</summary>
+    public static string Version
+    {
+        get
+        {
+            EnsureAvailable();
+            var v = Probe.Value.Version;
+            return $"{v / 10000}.{v / 100 % 100}.{v % 100}";
+        }
+    }
+
+    public static void EnsureAvailable()
+    {
+        if (Probe.Value.Error is { } error) throw new ZstdUnavailableException(error);
+    }
+}
+
+public sealed class ZstdUnavailableException(string message) : Exception(message);

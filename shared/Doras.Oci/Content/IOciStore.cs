@@ -1,0 +1,43 @@
+using Doras.Oci.Model;
+
+namespace Doras.Oci.Content;
+
+/// <summary>A place that holds repositories of OCI content: a layout directory or a registry.</summary>
+public interface IOciStore
+{
+    /// <summary>A handle on one repository; it need not exist yet.</summary>
+    IOciRepository Repository(string name);
+}
+
+/// <summary>Reading from one repository: enough for a device that only downloads.</summary>
+public interface IReadOnlyOciRepository
+{
+    string Name { get; }
+
+    /// <summary>The descriptor of the manifest a tag or digest names, or null when there is none.</summary>
+    Task<Descriptor?> TryResolveAsync(string tagOrDigest, CancellationToken ct = default);
+
+    /// <summary>A stream of the content, verified against the descriptor's digest and size as it is read.</summary>
+    Task<Stream> FetchAsync(Descriptor descriptor, CancellationToken ct = default);
+
+    Task<bool> ExistsAsync(Descriptor descriptor, CancellationToken ct = default);
+
+    IAsyncEnumerable<string> ListTagsAsync(CancellationToken ct = default);
+}
+
+/// <summary>Reading and writing one repository.</summary>
+public interface IOciRepository : IReadOnlyOciRepository
+{
+    /// <summary>Stores content under the descriptor's digest, refusing it unless digest and size match.</summary>
+    Task PushAsync(Descriptor expected, Stream content, CancellationToken ct = default);
+
+    /// <summary>Points a tag at a manifest that is already stored.</summary>
+    Task TagAsync(Descriptor manifest, string tag, CancellationToken ct = default);
+}
+
+/// <summary>A store whose blobs can be opened for random access (serving HTTP ranges, memory-mapping).</summary>
+public interface ISeekableBlobSource
+{
+    /// <summary>A seekable, unverified stream of a stored blob, or null when it is not stored.</summary>
+    Stream? OpenSeekable(Digest digest);
+}

@@ -1,0 +1,65 @@
+using Doras.Oci.Model;
+
+namespace Doras.Oci.Content;
+
+/// <summary>Manifest-level operations built on the blob-level store interfaces.</summary>
+public static class RepositoryExtensions
+{
+    /// <summary>Resolves a tag or digest, throwing <see cref="NotFoundException"/> when it is unknown.</summary>
+    public static async Task<Descriptor> ResolveAsync(this IReadOnlyOciRepository repository, string tagOrDigest, CancellationToken ct = default) =>
+        await repository.TryResolveAsync(tagOrDigest, ct).ConfigureAwait(false)
+        ?? throw new NotFoundException($"{repository.Name}:{tagOrDigest} not found");
+
+    /// <summary>Fetches a whole small blob (a manifest or config) into memory, verified, with a size cap.</summary>
+    public static async Task<byte[]> FetchBytesAsync(this IReadOnlyOciRepository repository, Descriptor descriptor, int maxBytes = OciJson.MaxManifestBytes, CancellationToken ct = default)
+    {
+        if (descriptor.Size > maxBytes || descriptor.Size < 0)
+            throw new InvalidDataException($"{descriptor.Digest} is {descriptor.Size} bytes, over the limit of {maxBytes}");
+        var buffer = new byte[descriptor.Size];
+        await using var stream = await repository.FetchAsync(descriptor, ct).ConfigureAwait(false);
+        await stream.ReadExactlyAsync(buffer, ct).ConfigureAwait(false);
+        // Reading past the end makes the verifying stream check the digest.
+        if (await stream.ReadAsync(new byte[1], ct).ConfigureAwait(false) != 0)
+            throw new DigestMismatchException($"{descriptor.Digest} is longer than {descriptor.Size} bytes");
+        return buffer;
+    }
+
+    /// <summary>Fetches and parses an image manifest, refusing indexes and Docker schema 1.</summary>
+    public static async Task<ImageManifest> FetchManifestAsync(this IReadOnlyOciRepository repository, Descriptor descriptor, CancellationToken ct = default)
+    {
+        var bytes = await repository.FetchBytesAsync(descriptor, ct: ct).ConfigureAwait(false);
+        return ParseManifest(bytes, descriptor);
+    }
+
+    public static ImageManifest ParseManifest(ReadOnlySpan<byte> bytes, Descriptor descriptor)
+    {
+        var mediaType = OciJson.PeekMediaType(bytes) ?? descriptor.MediaType;
+        if (mediaType is MediaTypes.DockerManifestSchema1 or MediaTypes.DockerManifestSchema1Signed)
+            throw new InvalidDataException($"{descriptor.Digest} is a Docker schema 1 manifest, which is deprecated and not supported");
+        if (MediaTypes.IsIndex(mediaType))
+            throw new InvalidDataException($"{descriptor.Digest} is an image index, not a single artifact manifest");
+        if (!MediaTypes.IsManifest(mediaType))
+            throw new InvalidDataException($"{descriptor.Digest} has media type '{mediaType}', not an image manifest");
+        return OciJson.Deserialize<ImageManifest>(bytes, $"manifest {descriptor.Digest}");
+    }
+
+    /// <summary>Stores a small blob held in memory.</summary>
+    public static async Task<Descriptor> PushBytesAsync(this IOciRepository repository, string mediaType, byte[] content, CancellationToken ct = default)
+    {
+        var descriptor = Descriptor.FromBytes(mediaType, content);
+        if (!await repository.ExistsAsync(descriptor, ct).ConfigureAwait(false))
+            await repository.PushAsync(descriptor, new MemoryStream(content, writable: false), ct).ConfigureAwait(false);
+        return descriptor;
+    }
+
+    /// <summary>Stores a manifest (its blobs must already be stored) and points the given tags at it.</summary>
+    public static async Task<Descriptor> PushManifestAsync(this IOciRepository repository, ImageManifest manifest, IEnumerable<string> tags, CancellationToken ct = default)
+    {
+        var bytes = OciJson.Serialize(manifest);
+        var descriptor = Descriptor.FromBytes(manifest.MediaType ?? MediaTypes.ImageManifest, bytes) with { ArtifactType = manifest.ArtifactType };
+        await repository.PushAsync(descriptor, new MemoryStream(bytes, writable: false), ct).ConfigureAwait(false);
+        foreach (var tag in tags)
+            await repository.TagAsync(descriptor, tag, ct).ConfigureAwait(false);
+        return descriptor;
+    }
+}

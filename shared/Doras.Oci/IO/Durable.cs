@@ -1,0 +1,100 @@
+using System.Runtime.InteropServices;
+
+namespace Doras.Oci.IO;
+
+/// <summary>
+/// Crash-safe file operations: content is written to a temporary file beside the target, flushed to disk,
+/// renamed over the target, and the directory entry is flushed too, so after a power cut the target holds
+/// either its old or its new content, never a mix.
+/// </summary>
+public static partial class Durable
+{
+    /// <summary>Writes a file atomically through a callback that fills the stream.</summary>
+    public static async Task WriteAtomicAsync(string path, Func<Stream, CancellationToken, Task> write, CancellationToken ct = default)
+    {
+        var directory = Path.GetDirectoryName(Path.GetFullPath(path))!;
+        Directory.CreateDirectory(directory);
+        var temp = Path.Combine(directory, $".{Path.GetFileName(path)}.{Guid.NewGuid():N}.tmp");
+        try
+        {
+            await using (var stream = new FileStream(temp, FileMode.CreateNew, FileAccess.Write, FileShare.None, 81920, FileOptions.Asynchronous))
+            {
+                await write(stream, ct).ConfigureAwait(false);
+                stream.Flush(flushToDisk: true);
+            }
+            File.Move(temp, path, overwrite: true);
+            FsyncDirectory(directory);
+        }
+        catch
+        {
+            TryDelete(temp);
+            throw;
+        }
+    }
+
+    public static Task WriteAllBytesAtomicAsync(string path, ReadOnlyMemory<byte> content, CancellationToken ct = default) =>
+        WriteAtomicAsync(path, (s, c) => s.WriteAsync(content, c).AsTask(), ct);
+
+    /// <summary>Renames a finished, flushed file into place and makes the rename itself durable.</summary>
+    public static void MoveDurably(string source, string destination, bool overwrite)
+    {
+        File.Move(source, destination, overwrite);
+        FsyncDirectory(Path.GetDirectoryName(Path.GetFullPath(destination))!);
+    }
+
+    /// <summary>Flushes a file's content to disk.</summary>
+    public static void FsyncFile(string path)
+    {
+        using var stream = new FileStream(path, FileMode.Open, FileAccess.ReadWrite, FileShare.ReadWrite);
+        stream.Flush(flushToDisk: true);
+    }
+
+    /// <summary>Flushes a directory's entries (renames, creations) to disk. A no-op where the OS has no such call.</summary>
+    public static void FsyncDirectory(string directory)
+    {
+        if (!OperatingSystem.IsLinux() && !OperatingSystem.IsMacOS() && !OperatingSystem.IsFreeBSD()) return;
+        var fd = Open(directory, 0 /* O_RDONLY */);
+        if (fd < 0) return; // best effort: some filesystems refuse opening directories
+        try { _ = Fsync(fd); }
+        finally { _ = Close(fd); }
+    }
+
+    /// <summary>
+    /// Atomically exchanges two paths (Linux renameat2 RENAME_EXCHANGE): both exist before and after, so a
+    /// directory can be replaced without an instant where neither version is installed. Returns false where
+    /// the kernel or filesystem does not support it.
+    /// </summary>
+    public static bool TryExchange(string a, string b)
+    {
+        if (!OperatingSystem.IsLinux()) return false;
+        const int AT_FDCWD = -100, RENAME_EXCHANGE = 2;
+        try
+        {
+            if (RenameAt2(AT_FDCWD, Path.GetFullPath(a), AT_FDCWD, Path.GetFullPath(b), RENAME_EXCHANGE) != 0) return false;
+        }
+        catch (EntryPointNotFoundException)
+        {
+            return false;
+        }
+        FsyncDirectory(Path.GetDirectoryName(Path.GetFullPath(a))!);
+        FsyncDirectory(Path.GetDirectoryName(Path.GetFullPath(b))!);
+        return true;
+    }
+
+    public static void TryDelete(string path)
+    {
+        try { File.Delete(path); } catch (IOException) { } catch (UnauthorizedAccessException) { }
+    }
+
+    [LibraryImport("libc", EntryPoint = "open", StringMarshalling = StringMarshalling.Utf8, SetLastError = true)]
+    private static partial int Open(string path, int flags);
+
+    [LibraryImport("libc", EntryPoint = "fsync", SetLastError = true)]
+    private static partial int Fsync(int fd);
+
+    [LibraryImport("libc", EntryPoint = "close")]
+    private static partial int Close(int fd);
+
+    [LibraryImport("libc", EntryPoint = "renameat2", StringMarshalling = StringMarshalling.Utf8, SetLastError = true)]
+    private static partial int RenameAt2(int olddirfd, string oldpath, int newdirfd, string newpath, uint flags);
+}

@@ -1,0 +1,175 @@
+using System.Runtime.CompilerServices;
+using Doras.Oci.Content;
+using Doras.Oci.IO;
+using Doras.Oci.Model;
+
+namespace Doras.Oci.Layout;
+
+/// <summary>
+/// The embedded store: a directory holding one standard OCI image layout per repository
+/// (<c>ROOT/&lt;repository&gt;/{oci-layout,index.json,blobs/&lt;alg&gt;/&lt;hex&gt;}</c>), so each repository is
+/// readable as <c>oci:ROOT/&lt;repository&gt;:TAG</c> by skopeo and other OCI tools.
+/// </summary>
+public sealed class OciLayoutStore(string root) : IOciStore
+{
+    public string Root { get; } = Path.GetFullPath(root);
+
+    public IOciRepository Repository(string name) => Open(name);
+
+    public OciLayoutRepository Open(string name)
+    {
+        if (!Reference.IsValidRepository(name))
+            throw new FormatException($"invalid repository name '{name}'");
+        return new OciLayoutRepository(name, Path.Combine(Root, name));
+    }
+}
+
+/// <summary>One OCI image layout directory. Safe for concurrent writers in this and other processes.</summary>
+public sealed class OciLayoutRepository(string name, string directory) : IOciRepository, ISeekableBlobSource
+{
+    private static readonly TimeSpan LockTimeout = TimeSpan.FromSeconds(30);
+
+    public string Name { get; } = name;
+    public string Directory { get; } = directory;
+
+    private string IndexPath => Path.Combine(Directory, "index.json");
+    private string BlobPath(Digest digest) => Path.Combine(Directory, "blobs", digest.Algorithm, digest.Hex);
+
+    public async Task<Descriptor?> TryResolveAsync(string tagOrDigest, CancellationToken ct = default)
+    {
+        if (Digest.TryParse(tagOrDigest, out var digest))
+            return await DescribeStoredManifestAsync(digest, ct).ConfigureAwait(false);
+        Reference.ValidateTag(tagOrDigest);
+        var index = await ReadIndexAsync(ct).ConfigureAwait(false);
+        return index.Manifests.LastOrDefault(m => m.Annotation(Annotations.RefName) == tagOrDigest);
+    }
+
+    private async Task<Descriptor?> DescribeStoredManifestAsync(Digest digest, CancellationToken ct)
+    {
+        // Prefer the descriptor index.json has (it carries artifactType and annotations).
+        var index = await ReadIndexAsync(ct).ConfigureAwait(false);
+        var listed = index.Manifests.FirstOrDefault(m => m.Digest == digest);
+        if (listed is not null) return listed with { Annotations = null };
+        var path = BlobPath(digest);
+        if (!File.Exists(path)) return null;
+        var size = new FileInfo(path).Length;
+        if (size > OciJson.MaxManifestBytes) return null;
+        var bytes = await File.ReadAllBytesAsync(path, ct).ConfigureAwait(false);
+        string? mediaType;
+        try { mediaType = OciJson.PeekMediaType(bytes); }
+        catch (InvalidDataException) { return null; } // a blob, not a manifest
+        return mediaType is null ? null : new Descriptor { MediaType = mediaType, Digest = digest, Size = size };
+    }
+
+    public Task<Stream> FetchAsync(Descriptor descriptor, CancellationToken ct = default)
+    {
+        var stream = OpenSeekable(descriptor.Digest)
+            ?? throw new NotFoundException($"{Name}@{descriptor.Digest} not found");
+        return Task.FromResult<Stream>(new VerifyingReadStream(stream, descriptor.Digest, descriptor.Size));
+    }
+
+    public Stream? OpenSeekable(Digest digest)
+    {
+        try
+        {
+            return new FileStream(BlobPath(digest), FileMode.Open, FileAccess.Read, FileShare.Read | FileShare.Delete, 81920, FileOptions.Asynchronous);
+        }
+        catch (FileNotFoundException) { return null; }
+        catch (DirectoryNotFoundException) { return null; }
+    }
+
+    public Task<bool> ExistsAsync(Descriptor descriptor, CancellationToken ct = default)
+    {
+        var info = new FileInfo(BlobPath(descriptor.Digest));
+        return Task.FromResult(info.Exists && info.Length == descriptor.Size);
+    }
+
+    public async IAsyncEnumerable<string> ListTagsAsync([EnumeratorCancellation] CancellationToken ct = default)
+    {
+        var index = await ReadIndexAsync(ct).ConfigureAwait(false);
+        var seen = new HashSet<string>(StringComparer.Ordinal);
+        foreach (var m in index.Manifests)
+            if (m.Annotation(Annotations.RefName) is { } tag && seen.Add(tag))
+                yield return tag;
+    }
+
+    public async Task PushAsync(Descriptor expected, Stream content, CancellationToken ct = default)
+    {
+        EnsureLayout();
+        var final = BlobPath(expected.Digest);
+        if (File.Exists(final) && new FileInfo(final).Length == expected.Size) return;
+
+        var ingest = Path.Combine(Directory, ".ingest");
+        System.IO.Directory.CreateDirectory(ingest);
+        System.IO.Directory.CreateDirectory(Path.GetDirectoryName(final)!);
+        var temp = Path.Combine(ingest, $"{expected.Digest.Hex}.{Guid.NewGuid():N}");
+        try
+        {
+            await using (var file = new FileStream(temp, FileMode.CreateNew, FileAccess.Write, FileShare.None, 81920, FileOptions.Asynchronous))
+            await using (var verified = new VerifyingReadStream(content, expected.Digest, expected.Size, leaveOpen: true))
+            {
+                await verified.CopyToAsync(file, ct).ConfigureAwait(false);
+                file.Flush(flushToDisk: true);
+            }
+            // Content-addressed: if a concurrent writer got there first, its file has the same bytes.
+            try { Durable.MoveDurably(temp, final, overwrite: false); }
+            catch (IOException) when (File.Exists(final)) { }
+        }
+        finally
+        {
+            Durable.TryDelete(temp);
+        }
+    }
+
+    public async Task TagAsync(Descriptor manifest, string tag, CancellationToken ct = default)
+    {
+        Reference.ValidateTag(tag);
+        if (!File.Exists(BlobPath(manifest.Digest)))
+            throw new NotFoundException($"cannot tag {Name}:{tag}: manifest {manifest.Digest} is not stored");
+        await UpdateIndexAsync(manifests =>
+        {
+            manifests.RemoveAll(m => m.Annotation(Annotations.RefName) == tag);
+            manifests.Add(manifest with { Annotations = new Dictionary<string, string> { [Annotations.RefName] = tag } });
+        }, ct).ConfigureAwait(false);
+    }
+
+    /// <summary>Removes a tag (the manifest and blobs stay; they are content-addressed).</summary>
+    public Task UntagAsync(string tag, CancellationToken ct = default) =>
+        UpdateIndexAsync(manifests => manifests.RemoveAll(m => m.Annotation(Annotations.RefName) == tag), ct);
+
+    private async Task UpdateIndexAsync(Action<List<Descriptor>> change, CancellationToken ct)
+    {
+        EnsureLayout();
+        using var _ = await FileLock.AcquireAsync(Path.Combine(Directory, ".index.lock"), LockTimeout, ct).ConfigureAwait(false);
+        var index = await ReadIndexAsync(ct).ConfigureAwait(false);
+        var manifests = index.Manifests.ToList();
+        change(manifests);
+        var bytes = OciJson.Serialize(index with { Manifests = manifests });
+        await Durable.WriteAllBytesAtomicAsync(IndexPath, bytes, ct).ConfigureAwait(false);
+    }
+
+    private async Task<ImageIndex> ReadIndexAsync(CancellationToken ct)
+    {
+        byte[] bytes;
+        try { bytes = await File.ReadAllBytesAsync(IndexPath, ct).ConfigureAwait(false); }
+        catch (FileNotFoundException) { return EmptyIndex; }
+        catch (DirectoryNotFoundException) { return EmptyIndex; }
+        return OciJson.Deserialize<ImageIndex>(bytes, $"{IndexPath}");
+    }
+
+    private static readonly ImageIndex EmptyIndex = new() { Manifests = [] };
+
+    private void EnsureLayout()
+    {
+        var marker = Path.Combine(Directory, "oci-layout");
+        if (File.Exists(marker)) return;
+        System.IO.Directory.CreateDirectory(Directory);
+        try
+        {
+            using var stream = new FileStream(marker, FileMode.CreateNew, FileAccess.Write);
+            stream.Write("{\"imageLayoutVersion\":\"1.0.0\"}"u8);
+            stream.Flush(flushToDisk: true);
+        }
+        catch (IOException) when (File.Exists(marker)) { }
+    }
+}
