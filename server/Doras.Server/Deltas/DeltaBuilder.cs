@@ -1,0 +1,114 @@
+using System.Diagnostics;
+using System.Globalization;
+using Doras.Delta.Algorithms;
+using Doras.Delta.Artifacts;
+using Doras.Oci.Content;
+using Doras.Oci.Model;
+using Doras.Server.Hosting;
+using Microsoft.Extensions.Options;
+
+namespace Doras.Server.Deltas;
+
+/// <summary>What a build needs: where, between which artifacts, with which algorithm.</summary>
+public sealed record DeltaJob(DeltaKey Key, IOciRepository Repository, ArtifactLayer From, ArtifactLayer To, Descriptor ToManifest, IDeltaAlgorithm Algorithm);
+
+/// <summary>
+/// Builds one delta: downloads both versions' contents (verified), encodes the delta, checks that it
+/// reproduces the target exactly, and stores it as an OCI artifact at the key's deterministic tag.
+/// </summary>
+public sealed class DeltaBuilder(IOptions<DeltaOptions> options, ILogger<DeltaBuilder> logger)
+{
+    private long _started;
+
+    /// <summary>How many builds have started in this process (each one is a real computation).</summary>
+    public long BuildsStarted => Interlocked.Read(ref _started);
+
+    public async Task<Descriptor> BuildAsync(DeltaJob job, CancellationToken ct)
+    {
+        Interlocked.Increment(ref _started);
+        var stopwatch = Stopwatch.StartNew();
+        var root = string.IsNullOrEmpty(options.Value.WorkDirectory) ? Path.GetTempPath() : options.Value.WorkDirectory;
+        var work = Directory.CreateDirectory(Path.Combine(root, "doras-build-" + Guid.NewGuid().ToString("N"))).FullName;
+        logger.LogInformation("Building delta {Key}", job.Key);
+        try
+        {
+            var oldPath = Path.Combine(work, "old");
+            var newPath = Path.Combine(work, "new");
+            var deltaPath = Path.Combine(work, "delta");
+            await job.From.DownloadContentAsync(job.Repository, oldPath, ct).ConfigureAwait(false);
+            await job.To.DownloadContentAsync(job.Repository, newPath, ct).ConfigureAwait(false);
+            var oldInput = new DeltaInput(oldPath, job.From.ContentDigest, job.From.ContentSize);
+            var newInput = new DeltaInput(newPath, job.To.ContentDigest, job.To.ContentSize);
+
+            Digest deltaDigest;
+            long deltaSize;
+            await using (var file = new FileStream(deltaPath, FileMode.CreateNew, FileAccess.Write, FileShare.None, 1 << 16, FileOptions.Asynchronous))
+            {
+                var hashing = new HashingWriteStream(file);
+                await job.Algorithm.EncodeAsync(oldInput, newInput, hashing, ct).ConfigureAwait(false);
+                (deltaDigest, deltaSize) = (hashing.Digest, hashing.BytesWritten);
+            }
+
+            await VerifyRoundTripAsync(job.Algorithm, oldInput, deltaPath, job.To.Target, ct).ConfigureAwait(false);
+
+            var layer = new Descriptor
+            {
+                MediaType = job.Algorithm.MediaType,
+                Digest = deltaDigest,
+                Size = deltaSize,
+                Annotations = new Dictionary<string, string>
+                {
+                    [Annotations.ContentDigest] = job.To.ContentDigest.ToString(),
+                    [Annotations.ContentSize] = job.To.ContentSize.ToString(CultureInfo.InvariantCulture),
+                },
+            };
+            await using (var blob = new FileStream(deltaPath, FileMode.Open, FileAccess.Read, FileShare.Read, 1 << 16, FileOptions.Asynchronous))
+                await job.Repository.PushAsync(layer, blob, ct).ConfigureAwait(false);
+            await job.Repository.PushBytesAsync(MediaTypes.Empty, "{}"u8.ToArray(), ct).ConfigureAwait(false);
+
+            var from = $"{job.Repository.Name}@{job.Key.From}";
+            var to = $"{job.Repository.Name}@{job.Key.To}";
+            var manifest = new ImageManifest
+            {
+                ArtifactType = MediaTypes.DorasDelta,
+                Config = Descriptor.EmptyJson,
+                Layers = [layer],
+                Annotations = new Dictionary<string, string>
+                {
+                    [Annotations.DeltaFrom] = from,
+                    [Annotations.DeltaTo] = to,
+                    [Annotations.DeltaAlgorithm] = job.Algorithm.Name,
+                    [Annotations.GoDeltaFrom] = from,
+                    [Annotations.GoDeltaTo] = to,
+                    [Annotations.Created] = DateTimeOffset.UtcNow.ToString("yyyy-MM-ddTHH:mm:ssZ", CultureInfo.InvariantCulture),
+                },
+            };
+            var descriptor = await job.Repository.PushManifestAsync(manifest, [job.Key.Tag], ct).ConfigureAwait(false);
+            logger.LogInformation(
+                "Built delta {Key}: {DeltaBytes} bytes for a {TargetBytes}-byte target ({Percent:0.0}% of the full {FullBytes}-byte download) in {ElapsedMs} ms",
+                job.Key, deltaSize, job.To.ContentSize, 100.0 * deltaSize / Math.Max(1, job.To.Layer.Size), job.To.Layer.Size, stopwatch.ElapsedMilliseconds);
+            return descriptor;
+        }
+        catch (Exception e) when (e is not OperationCanceledException)
+        {
+            logger.LogError(e, "Building delta {Key} failed after {ElapsedMs} ms", job.Key, stopwatch.ElapsedMilliseconds);
+            throw;
+        }
+        finally
+        {
+            try { Directory.Delete(work, recursive: true); }
+            catch (IOException e) { logger.LogWarning(e, "Could not remove build directory {Directory}", work); }
+        }
+    }
+
+    /// <summary>A delta is only stored once applying it gives the target, digest for digest.</summary>
+    private static async Task VerifyRoundTripAsync(IDeltaAlgorithm algorithm, DeltaInput oldInput, string deltaPath, DeltaTarget target, CancellationToken ct)
+    {
+        await using var delta = new FileStream(deltaPath, FileMode.Open, FileAccess.Read, FileShare.Read, 1 << 16, FileOptions.Asynchronous);
+        using var hashing = new HashingWriteStream(Stream.Null);
+        await algorithm.ApplyAsync(oldInput, delta, hashing, target, ct).ConfigureAwait(false);
+        var produced = hashing.Digest;
+        if (produced != target.Digest || hashing.BytesWritten != target.Size)
+            throw new InvalidOperationException($"the delta reproduces {produced} ({hashing.BytesWritten} bytes) instead of {target.Digest} ({target.Size} bytes)");
+    }
+}

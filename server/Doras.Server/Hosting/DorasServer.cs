@@ -1,0 +1,65 @@
+using Doras.Delta.Algorithms;
+using Doras.Delta.Zstd;
+using Doras.Oci.Content;
+using Doras.Oci.Layout;
+using Doras.Server.Deltas;
+using Doras.Server.Endpoints;
+using Microsoft.Extensions.Options;
+
+namespace Doras.Server.Hosting;
+
+/// <summary>
+/// Builds the delta server. Configuration follows ASP.NET Core: appsettings.json, then environment variables
+/// (<c>DORAS_</c>-prefixed, e.g. <c>DORAS_Store__Path</c>), then command-line flags (<c>--store</c>,
+/// <c>--log-level</c>, <c>--urls</c>, or any key as <c>--Section:Key value</c>).
+/// </summary>
+public static class DorasServer
+{
+    private static readonly Dictionary<string, string> SwitchMappings = new()
+    {
+        ["--store"] = "Store:Path",
+        ["--log-level"] = "Logging:LogLevel:Default",
+        ["--zstd-level"] = "Delta:ZstdLevel",
+    };
+
+    public static WebApplication Build(string[] args, Action<WebApplicationBuilder>? configure = null)
+    {
+        ZstdLibrary.EnsureAvailable(); // fail at start-up with the install hint, not at the first request
+
+        var builder = WebApplication.CreateBuilder(new WebApplicationOptions { Args = args, ContentRootPath = AppContext.BaseDirectory });
+        builder.Configuration.AddEnvironmentVariables("DORAS_");
+        builder.Configuration.AddCommandLine(args, SwitchMappings);
+
+        builder.Services.Configure<StoreOptions>(builder.Configuration.GetSection(StoreOptions.Section));
+        builder.Services.Configure<DeltaOptions>(builder.Configuration.GetSection(DeltaOptions.Section));
+        builder.Services.AddSingleton(TimeProvider.System);
+        builder.Services.AddSingleton<IOciStore>(sp =>
+        {
+            var path = Path.GetFullPath(sp.GetRequiredService<IOptions<StoreOptions>>().Value.Path);
+            Directory.CreateDirectory(path);
+            return new OciLayoutStore(path);
+        });
+        builder.Services.AddSingleton(sp =>
+        {
+            var delta = sp.GetRequiredService<IOptions<DeltaOptions>>().Value;
+            return DeltaAlgorithms.Default(delta.ZstdLevel, delta.ZstdWorkers);
+        });
+        builder.Services.AddSingleton<DeltaBuilder>();
+        builder.Services.AddSingleton<DeltaBuildCoordinator>();
+        builder.Services.AddSingleton<DeltaService>();
+        builder.Services.AddProblemDetails();
+        configure?.Invoke(builder);
+
+        var app = builder.Build();
+        app.UseExceptionHandler();
+        app.UseStatusCodePages();
+        app.MapGet("/healthz", () => Results.Text("ok"));
+        app.MapDeltaEndpoints();
+        app.MapRegistryEndpoints();
+
+        var store = app.Services.GetRequiredService<IOciStore>();
+        app.Logger.LogInformation("Doras server using store {Store} and zstd {ZstdVersion}",
+            (store as OciLayoutStore)?.Root, ZstdLibrary.Version);
+        return app;
+    }
+}

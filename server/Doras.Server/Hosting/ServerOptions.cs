@@ -1,0 +1,34 @@
+namespace Doras.Server.Hosting;
+
+/// <summary>Configuration section "Store": where content lives.</summary>
+public sealed class StoreOptions
+{
+    public const string Section = "Store";
+
+    /// <summary>The embedded OCI layout store: a directory, created if missing.</summary>
+    public string Path { get; set; } = "doras-store";
+}
+
+/// <summary>Configuration section "Delta": how deltas are built.</summary>
+public sealed class DeltaOptions
+{
+    public const string Section = "Delta";
+
+    /// <summary>zstd level for patch-from deltas (1..22).</summary>
+    public int ZstdLevel { get; set; } = 19;
+
+    /// <summary>zstd worker threads per build; 0 compresses on one thread.</summary>
+    public int ZstdWorkers { get; set; }
+
+    /// <summary>How many deltas are built at once; further requests wait their turn (and get 202).</summary>
+    public int MaxConcurrentBuilds { get; set; } = Math.Max(1, Environment.ProcessorCount / 2);
+
+    /// <summary>Scratch space for builds; the system temp directory when empty.</summary>
+    public string? WorkDirectory { get; set; }
+
+    /// <summary>How long a failed build is reported as failed before a new request may try again.</summary>
+    public TimeSpan FailureRetention { get; set; } = TimeSpan.FromMinutes(10);
+
+    /// <summary>Largest Retry-After hint sent with 202.</summary>
+    public int MaxRetryAfterSeconds { get; set; } = 30;
+}

@@ -1,0 +1,4 @@
+using Doras.Server.Hosting;
+
+var app = DorasServer.Build(args);
+await app.RunAsync();

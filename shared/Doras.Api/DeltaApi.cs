@@ -1,0 +1,60 @@
+using System.Text.Json.Serialization;
+
+namespace Doras.Api;
+
+/// <summary>The delta endpoint: <c>GET /api/v1/delta</c> and its query parameters.</summary>
+public static class DeltaApi
+{
+    public const string Path = "/api/v1/delta";
+    public const string FromDigest = "from_digest";
+    public const string ToDigest = "to_digest";
+    public const string ToTag = "to_tag";
+    public const string AcceptedAlgorithm = "accepted_algorithm";
+}
+
+/// <summary>What the delta endpoint says in <see cref="DeltaResponse.Status"/>.</summary>
+public static class DeltaStatus
+{
+    /// <summary>200: the delta is stored at <see cref="DeltaResponse.DeltaImage"/>.</summary>
+    public const string Ready = "ready";
+    /// <summary>202: being computed; ask again after Retry-After.</summary>
+    public const string Pending = "pending";
+    /// <summary>200: from and to are the same image; nothing to download.</summary>
+    public const string UpToDate = "up_to_date";
+}
+
+/// <summary>The body of a 200 or 202 answer from the delta endpoint.</summary>
+public sealed record DeltaResponse
+{
+    [JsonPropertyName("status")] public required string Status { get; init; }
+
+    /// <summary>The target image by digest: <c>repo@sha256:…</c> (resolved from to_tag when one was given).</summary>
+    [JsonPropertyName("to_image")] public required string ToImage { get; init; }
+
+    /// <summary>The delta artifact by digest; present when ready.</summary>
+    [JsonPropertyName("delta_image"), JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+    public string? DeltaImage { get; init; }
+
+    [JsonPropertyName("algorithm"), JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+    public string? Algorithm { get; init; }
+
+    /// <summary>Size of the delta layer in bytes; present when ready.</summary>
+    [JsonPropertyName("delta_size"), JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+    public long? DeltaSize { get; init; }
+
+    /// <summary>Size of the target's full layer in bytes, for comparison.</summary>
+    [JsonPropertyName("full_size"), JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+    public long? FullSize { get; init; }
+}
+
+/// <summary>The "type" URIs of the RFC 9457 problem details the server returns.</summary>
+public static class ProblemTypes
+{
+    private const string Base = "https://doras.dev/problems/";
+    public const string InvalidRequest = Base + "invalid-request";
+    public const string NotFound = Base + "not-found";
+    public const string NotAcceptable = Base + "not-acceptable";
+    public const string DeltaFailed = Base + "delta-failed";
+    public const string Unauthorized = Base + "unauthorized";
+    public const string Internal = Base + "internal";
+}
