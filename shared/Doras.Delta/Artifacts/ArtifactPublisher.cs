@@ -59,6 +59,7 @@ public static class ArtifactPublisher
                 [Annotations.Title] = kind == ArtifactKind.Directory ? Path.GetFileName(full.TrimEnd('/')) : Path.GetFileName(full),
             };
             if (kind == ArtifactKind.Directory) annotations[Annotations.OrasUnpack] = "true";
+            else if (!OperatingSystem.IsWindows()) annotations[Annotations.FileMode] = Convert.ToString((int)File.GetUnixFileMode(full), 8);
             if (options.Compress)
             {
                 annotations[Annotations.ContentDigest] = contentDigest.ToString();

@@ -70,6 +70,7 @@ public static class TarPacking
                     await using (var file = new FileStream(target, FileMode.CreateNew, FileAccess.Write, FileShare.None, 1 << 16, FileOptions.Asynchronous))
                     {
                         if (entry.DataStream is not null) await entry.DataStream.CopyToAsync(file, ct).ConfigureAwait(false);
+                        file.Flush(flushToDisk: true); // durable before the tree is swapped in
                     }
                     if (!OperatingSystem.IsWindows()) File.SetUnixFileMode(target, entry.Mode);
                     File.SetLastWriteTimeUtc(target, entry.ModificationTime.UtcDateTime);

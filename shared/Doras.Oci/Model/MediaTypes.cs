@@ -45,6 +45,8 @@ public static class Annotations
     /// <summary>Digest of a layer's uncompressed content: what a device verifies after applying a delta.</summary>
     public const string ContentDigest = "dev.doras.content.digest";
     public const string ContentSize = "dev.doras.content.size";
+    /// <summary>Unix permission bits of a published file, in octal (e.g. "755"), restored on install.</summary>
+    public const string FileMode = "dev.doras.file.mode";
 
     public const string DeltaFrom = "dev.doras.delta.from";
     public const string DeltaTo = "dev.doras.delta.to";

@@ -1,0 +1,55 @@
+using Polly;
+using Polly.Retry;
+
+namespace Doras.EdgeClient.Deltas;
+
+/// <summary>
+/// Polling backoff: exponential from <see cref="BaseDelay"/>, doubling, capped at <see cref="MaxDelay"/>, with
+/// jitter, for at most <see cref="MaxAttempts"/> requests. Built on Polly's retry strategy, which computes
+/// delays without overflow however many attempts; each call builds a fresh pipeline, so attempts never carry
+/// over from one update to the next.
+/// </summary>
+public sealed record BackoffOptions
+{
+    public TimeSpan BaseDelay { get; init; } = TimeSpan.FromMilliseconds(100);
+    public TimeSpan MaxDelay { get; init; } = TimeSpan.FromSeconds(30);
+    public int MaxAttempts { get; init; } = 40;
+    public bool UseJitter { get; init; } = true;
+
+    /// <summary>Wait as long as the server's Retry-After says (capped at <see cref="MaxDelay"/>) when it sends one.</summary>
+    public bool HonorRetryAfter { get; init; } = true;
+
+    /// <summary>A retry pipeline for results of type <typeparamref name="T"/>.</summary>
+    /// <param name="retryResult">Which results mean "not yet": ask again.</param>
+    /// <param name="retryAfter">The server's hint carried by a result, if any.</param>
+    /// <param name="retryException">Which failures are transient.</param>
+    /// <param name="onRetry">Observes each scheduled retry (attempt number, delay).</param>
+    public ResiliencePipeline<T> CreatePipeline<T>(
+        Func<T, bool> retryResult, Func<T, TimeSpan?> retryAfter, Func<Exception, bool> retryException,
+        Action<int, TimeSpan>? onRetry = null)
+    {
+        if (MaxAttempts < 1) throw new ArgumentOutOfRangeException(nameof(MaxAttempts), "at least one attempt");
+        var options = new RetryStrategyOptions<T>
+        {
+            ShouldHandle = args => ValueTask.FromResult(args.Outcome.Exception is { } e ? retryException(e) : retryResult(args.Outcome.Result!)),
+            BackoffType = DelayBackoffType.Exponential,
+            UseJitter = UseJitter,
+            Delay = BaseDelay,
+            MaxDelay = MaxDelay,
+            MaxRetryAttempts = MaxAttempts - 1,
+            DelayGenerator = args =>
+            {
+                if (!HonorRetryAfter || args.Outcome.Result is not { } result || retryAfter(result) is not { } hint)
+                    return ValueTask.FromResult<TimeSpan?>(null); // Polly's exponential backoff with jitter
+                return ValueTask.FromResult<TimeSpan?>(hint < MaxDelay ? hint : MaxDelay);
+            },
+            OnRetry = args =>
+            {
+                onRetry?.Invoke(args.AttemptNumber + 1, args.RetryDelay);
+                return ValueTask.CompletedTask;
+            },
+        };
+        if (MaxAttempts == 1) return new ResiliencePipelineBuilder<T>().Build();
+        return new ResiliencePipelineBuilder<T>().AddRetry(options).Build();
+    }
+}

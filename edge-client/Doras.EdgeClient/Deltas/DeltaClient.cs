@@ -1,0 +1,127 @@
+using System.Net;
+using System.Net.Http.Json;
+using System.Text.Json;
+using Doras.Api;
+using Doras.Delta.Algorithms;
+using Doras.Oci.Content;
+using Doras.Oci.Model;
+using Doras.Oci.Remote;
+
+namespace Doras.EdgeClient.Deltas;
+
+/// <summary>Ask for the delta from an installed image (by digest) to a target (by digest or tag).</summary>
+public sealed record DeltaRequest(Reference From, Reference To, IReadOnlyList<string> AcceptedAlgorithms)
+{
+    public static readonly IReadOnlyList<string> DefaultAlgorithms = [ZstdPatchAlgorithm.AlgorithmName];
+}
+
+/// <summary>One answer of the delta endpoint: ready, up to date, or pending with the server's Retry-After.</summary>
+public sealed record DeltaPoll(DeltaResponse Response, TimeSpan? RetryAfter)
+{
+    public bool IsPending => Response.Status == DeltaStatus.Pending;
+    public bool IsUpToDate => Response.Status == DeltaStatus.UpToDate;
+}
+
+/// <summary>A ready delta: its manifest's layer and a verified stream of its bytes.</summary>
+public sealed record DeltaDownload(DeltaResponse Response, Descriptor Layer, Stream Content) : IAsyncDisposable
+{
+    public ValueTask DisposeAsync() => Content.DisposeAsync();
+}
+
+/// <summary>The server answered with an error (RFC 9457 problem details).</summary>
+public sealed class DeltaServerException(HttpStatusCode status, string? type, string title, string detail)
+    : Exception($"{(int)status} {title}: {detail}")
+{
+    public HttpStatusCode Status { get; } = status;
+    public string? Type { get; } = type;
+    public string Title { get; } = title;
+    public string Detail { get; } = detail;
+
+    /// <summary>Worth asking again: overload or a passing server fault, not a remembered build failure.</summary>
+    public bool IsTransient => Status is HttpStatusCode.TooManyRequests or HttpStatusCode.BadGateway
+        or HttpStatusCode.ServiceUnavailable or HttpStatusCode.GatewayTimeout
+        || (Status == HttpStatusCode.InternalServerError && Type != ProblemTypes.DeltaFailed);
+}
+
+/// <summary>
+/// The edge client's view of the delta server, mirroring the Go edge client: <see cref="ReadDeltaAsync"/>
+/// asks once, <see cref="ReadDelta"/> polls with backoff until the delta is ready, and
+/// <see cref="ReadDeltaAsStream"/> also opens the delta's bytes.
+/// </summary>
+public sealed class DeltaClient(HttpClient http, Uri server, BackoffOptions? backoff = null)
+{
+    private readonly Uri _server = server.AbsoluteUri.EndsWith('/') ? server : new Uri(server.AbsoluteUri + "/");
+
+    public BackoffOptions Backoff { get; } = backoff ?? new BackoffOptions();
+
+    /// <summary>Reads manifests and blobs of a repository from the server's /v2 API.</summary>
+    public OciHttpRepository Repository(string name) => new(http, _server, name);
+
+    /// <summary>One request: the delta is ready, the device is up to date, or the delta is still being computed.</summary>
+    public async Task<DeltaPoll> ReadDeltaAsync(DeltaRequest request, CancellationToken ct = default)
+    {
+        if (request.From.Digest is null) throw new ArgumentException($"the from image must be named by digest, got {request.From}", nameof(request));
+        var query = $"{DeltaApi.FromDigest}={Uri.EscapeDataString(request.From.ToString())}"
+            + (request.To.Digest is not null
+                ? $"&{DeltaApi.ToDigest}={Uri.EscapeDataString(request.To.ToString())}"
+                : $"&{DeltaApi.ToTag}={Uri.EscapeDataString(request.To.ToString())}")
+            + string.Concat(request.AcceptedAlgorithms.Select(a => $"&{DeltaApi.AcceptedAlgorithm}={Uri.EscapeDataString(a)}"));
+        using var response = await http.GetAsync(new Uri(_server, DeltaApi.Path.TrimStart('/') + "?" + query), ct).ConfigureAwait(false);
+        if (response.StatusCode is HttpStatusCode.OK or HttpStatusCode.Accepted)
+        {
+            var body = await response.Content.ReadFromJsonAsync<DeltaResponse>(ct).ConfigureAwait(false)
+                ?? throw new InvalidDataException("the delta server sent an empty answer");
+            var retryAfter = response.Headers.RetryAfter?.Delta
+                ?? (response.Headers.RetryAfter?.Date is { } date ? date - DateTimeOffset.UtcNow : null);
+            return new DeltaPoll(body, response.StatusCode == HttpStatusCode.Accepted ? retryAfter : null);
+        }
+        throw await ProblemAsync(response, ct).ConfigureAwait(false);
+    }
+
+    /// <summary>Asks until the delta is ready (or up to date), waiting with exponential, jittered backoff in between.</summary>
+    public async Task<DeltaResponse> ReadDelta(DeltaRequest request, CancellationToken ct = default)
+    {
+        var pipeline = Backoff.CreatePipeline<DeltaPoll>(
+            retryResult: poll => poll.IsPending,
+            retryAfter: poll => poll.RetryAfter,
+            retryException: e => e is HttpRequestException || e is DeltaServerException { IsTransient: true });
+        var last = await pipeline.ExecuteAsync(async token => await ReadDeltaAsync(request, token).ConfigureAwait(false), ct).ConfigureAwait(false);
+        if (last.IsPending)
+            throw new TimeoutException($"the delta from {request.From} to {request.To} was still being computed after {Backoff.MaxAttempts} attempts");
+        return last.Response;
+    }
+
+    /// <summary>Waits for the delta, then opens its bytes: null when the device is already up to date.</summary>
+    public async Task<DeltaDownload?> ReadDeltaAsStream(DeltaRequest request, CancellationToken ct = default)
+    {
+        var response = await ReadDelta(request, ct).ConfigureAwait(false);
+        return response.Status == DeltaStatus.UpToDate ? null : await OpenDeltaAsync(response, ct).ConfigureAwait(false);
+    }
+
+    /// <summary>Opens the bytes of a ready delta, verified against its digest as they are read.</summary>
+    public async Task<DeltaDownload> OpenDeltaAsync(DeltaResponse response, CancellationToken ct = default)
+    {
+        var deltaImage = Reference.Parse(response.DeltaImage ?? throw new InvalidDataException("a ready delta answer has no delta_image"));
+        var repository = Repository(deltaImage.Repository);
+        var descriptor = await repository.ResolveAsync(deltaImage.Identifier, ct).ConfigureAwait(false);
+        var manifest = await repository.FetchManifestAsync(descriptor, ct).ConfigureAwait(false);
+        if (manifest.Layers.Count != 1)
+            throw new InvalidDataException($"delta {deltaImage} has {manifest.Layers.Count} layers, expected 1");
+        var layer = manifest.Layers[0];
+        return new DeltaDownload(response, layer, await repository.FetchAsync(layer, ct).ConfigureAwait(false));
+    }
+
+    private static async Task<DeltaServerException> ProblemAsync(HttpResponseMessage response, CancellationToken ct)
+    {
+        string? type = null, title = response.ReasonPhrase ?? "error", detail = "";
+        try
+        {
+            using var doc = JsonDocument.Parse(await response.Content.ReadAsStringAsync(ct).ConfigureAwait(false));
+            if (doc.RootElement.TryGetProperty("type", out var t)) type = t.GetString();
+            if (doc.RootElement.TryGetProperty("title", out var ti)) title = ti.GetString() ?? title;
+            if (doc.RootElement.TryGetProperty("detail", out var d)) detail = d.GetString() ?? "";
+        }
+        catch (JsonException) { detail = "(the server's error was not problem+json)"; }
+        return new DeltaServerException(response.StatusCode, type, title, detail);
+    }
+}

@@ -1,0 +1,36 @@
+using System.Text.Json;
+using System.Text.Json.Serialization;
+using Doras.Oci.IO;
+
+namespace Doras.EdgeClient.Updates;
+
+/// <summary>What is installed at a target, recorded after every successful update (written atomically).</summary>
+public sealed record InstallState
+{
+    [JsonPropertyName("reference")] public required string Reference { get; init; }
+    /// <summary>The installed artifact's manifest digest: the "from" of the next delta.</summary>
+    [JsonPropertyName("manifestDigest")] public required string ManifestDigest { get; init; }
+    [JsonPropertyName("kind")] public required string Kind { get; init; }
+    /// <summary>File name (file artifacts) inside the output directory.</summary>
+    [JsonPropertyName("name")] public required string Name { get; init; }
+    [JsonPropertyName("contentDigest")] public required string ContentDigest { get; init; }
+    [JsonPropertyName("contentSize")] public required long ContentSize { get; init; }
+    /// <summary>Directory artifacts: digest of the extracted tree, to notice local changes.</summary>
+    [JsonPropertyName("treeDigest"), JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+    public string? TreeDigest { get; init; }
+    [JsonPropertyName("updatedAt")] public required DateTimeOffset UpdatedAt { get; init; }
+
+    private static readonly JsonSerializerOptions Json = new() { WriteIndented = true };
+
+    /// <summary>The recorded state, or null when there is none or it cannot be read (then the device does a full download).</summary>
+    public static InstallState? Load(string path)
+    {
+        try { return JsonSerializer.Deserialize<InstallState>(File.ReadAllBytes(path), Json); }
+        catch (FileNotFoundException) { return null; }
+        catch (DirectoryNotFoundException) { return null; }
+        catch (JsonException) { return null; }
+    }
+
+    public Task SaveAsync(string path, CancellationToken ct = default) =>
+        Durable.WriteAllBytesAtomicAsync(path, JsonSerializer.SerializeToUtf8Bytes(this, Json), ct);
+}

@@ -1,0 +1,46 @@
+using Doras.EdgeClient.Deltas;
+
+namespace Doras.EdgeClient.Updates;
+
+/// <summary>What to keep installed where.</summary>
+public sealed record UpdateOptions
+{
+    /// <summary>The artifact to follow: <c>repo:tag</c> (or <c>repo@sha256:…</c>).</summary>
+    public required string Reference { get; init; }
+
+    /// <summary>
+    /// Where it is installed. A file artifact is placed in this directory under its published name; a
+    /// directory artifact becomes this directory.
+    /// </summary>
+    public required string Output { get; init; }
+
+    /// <summary>State, staging and cached base content; beside the output by default (<c>.NAME.doras</c>).</summary>
+    public string? WorkDirectory { get; init; }
+
+    public IReadOnlyList<string> AcceptedAlgorithms { get; init; } = DeltaRequest.DefaultAlgorithms;
+
+    public string ResolvedWorkDirectory
+    {
+        get
+        {
+            if (!string.IsNullOrEmpty(WorkDirectory)) return Path.GetFullPath(WorkDirectory);
+            var output = Path.GetFullPath(Output).TrimEnd(Path.DirectorySeparatorChar);
+            return Path.Combine(Path.GetDirectoryName(output)!, "." + Path.GetFileName(output) + ".doras");
+        }
+    }
+}
+
+public enum UpdateMode { Full, Delta, UpToDate }
+
+/// <summary>What an update did, and what it cost on the wire.</summary>
+public sealed record UpdateResult(
+    UpdateMode Mode,
+    string InstalledPath,
+    string ManifestDigest,
+    long BytesDownloaded,
+    long FullDownloadSize,
+    long ContentSize,
+    string? FallbackReason)
+{
+    public double PercentOfFull => FullDownloadSize == 0 ? 0 : 100.0 * BytesDownloaded / FullDownloadSize;
+}

@@ -1,0 +1,228 @@
+using System.Net;
+using Doras.Delta.Algorithms;
+using Doras.Delta.Artifacts;
+using Doras.EdgeClient.Deltas;
+using Doras.Oci.Content;
+using Doras.Oci.IO;
+using Doras.Oci.Model;
+using Doras.Oci.Remote;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
+
+namespace Doras.EdgeClient.Updates;
+
+/// <summary>
+/// Keeps a file or directory at a given artifact version. The first run downloads the full artifact; later
+/// runs ask the server for a delta from the installed version, apply it into a staging file, verify the
+/// result against the target's digest, swap it into place atomically, and only then record the new state.
+/// If the installation no longer matches the recorded state, or a delta cannot be had, it falls back to a
+/// full download. The installed version is never touched until its replacement is complete and verified.
+/// </summary>
+public sealed class Updater(DeltaClient client, DeltaAlgorithms? algorithms = null, ILogger<Updater>? logger = null)
+{
+    private readonly DeltaAlgorithms _algorithms = algorithms ?? DeltaAlgorithms.Default();
+    private readonly ILogger _log = logger ?? NullLogger<Updater>.Instance;
+
+    public async Task<UpdateResult> UpdateAsync(UpdateOptions options, CancellationToken ct = default)
+    {
+        var reference = Reference.Parse(options.Reference);
+        if (!reference.HasIdentifier) reference = reference.WithTag("latest");
+        if (reference.Registry is not null)
+            throw new ArgumentException($"'{reference}' names a registry host; this client downloads from the Doras server, so name the artifact as repo:tag");
+
+        var paths = new WorkPaths(options.ResolvedWorkDirectory, Path.GetFullPath(options.Output));
+        Directory.CreateDirectory(paths.Work);
+        using var _ = await FileLock.AcquireAsync(paths.Lock, TimeSpan.FromSeconds(10), ct).ConfigureAwait(false);
+        paths.RemoveLeftovers();
+
+        var repository = client.Repository(reference.Repository);
+        var state = InstallState.Load(paths.State);
+        string fallback;
+        if (state is null)
+            fallback = "nothing is installed yet";
+        else if (await CheckInstalledAsync(state, paths, ct).ConfigureAwait(false) is { } mismatch)
+            fallback = mismatch;
+        else
+        {
+            try
+            {
+                return await UpdateByDeltaAsync(state, reference, repository, options, paths, ct).ConfigureAwait(false);
+            }
+            catch (Exception e) when (e is CorruptDeltaException or DigestMismatchException or IncompatibleArtifactException
+                                          or DeltaServerException { Status: HttpStatusCode.NotAcceptable or HttpStatusCode.NotFound })
+            {
+                fallback = $"no usable delta ({e.Message})";
+            }
+        }
+        _log.LogInformation("Full download of {Reference}: {Reason}", reference, fallback);
+        return await UpdateFullAsync(state, reference, repository, paths, fallback, ct).ConfigureAwait(false);
+    }
+
+    private async Task<UpdateResult> UpdateByDeltaAsync(InstallState state, Reference reference, OciHttpRepository repository, UpdateOptions options, WorkPaths paths, CancellationToken ct)
+    {
+        var from = new Reference(null, reference.Repository, null, Digest.Parse(state.ManifestDigest));
+        var response = await client.ReadDelta(new DeltaRequest(from, reference, options.AcceptedAlgorithms), ct).ConfigureAwait(false);
+        var toDigest = Reference.Parse(response.ToImage).Digest ?? throw new InvalidDataException($"to_image '{response.ToImage}' has no digest");
+        var (toManifest, target) = await FetchArtifactAsync(repository, toDigest.ToString(), ct).ConfigureAwait(false);
+
+        if (response.Status == Api.DeltaStatus.UpToDate)
+        {
+            if (target.ContentDigest.ToString() != state.ContentDigest)
+                throw new IncompatibleArtifactException($"the server says {response.ToImage} is what is installed, but its content {target.ContentDigest} differs from the installed {state.ContentDigest}");
+            if (state.ManifestDigest != toManifest.Digest.ToString())
+                await (state with { ManifestDigest = toManifest.Digest.ToString(), Reference = reference.ToString(), UpdatedAt = DateTimeOffset.UtcNow })
+                    .SaveAsync(paths.State, ct).ConfigureAwait(false);
+            return new UpdateResult(UpdateMode.UpToDate, paths.Installed(state), toManifest.Digest.ToString(), 0, target.Layer.Size, target.ContentSize, null);
+        }
+        if (target.Kind.ToString() != state.Kind)
+            throw new IncompatibleArtifactException($"the installed {state.Kind.ToLowerInvariant()} cannot be updated by delta to a {target.Kind.ToString().ToLowerInvariant()}");
+
+        await using var download = await client.OpenDeltaAsync(response, ct).ConfigureAwait(false);
+        var algorithm = _algorithms.FindByMediaType(download.Layer.MediaType)
+            ?? throw new IncompatibleArtifactException($"the delta's media type '{download.Layer.MediaType}' is not one this client can apply");
+        var baseInput = new DeltaInput(paths.BaseContent(state), Digest.Parse(state.ContentDigest), state.ContentSize);
+        var staging = paths.NewStaging();
+        await using (var file = new FileStream(staging, FileMode.CreateNew, FileAccess.Write, FileShare.None, 1 << 16, FileOptions.Asynchronous))
+        {
+            var hashing = new HashingWriteStream(file);
+            await algorithm.ApplyAsync(baseInput, download.Content, hashing, target.Target, ct).ConfigureAwait(false);
+            await download.Content.CopyToAsync(Stream.Null, ct).ConfigureAwait(false); // to the end, so its digest is checked
+            var produced = hashing.Digest;
+            if (produced != target.ContentDigest || hashing.BytesWritten != target.ContentSize)
+                throw new CorruptDeltaException($"applying the delta gave {produced} ({hashing.BytesWritten} bytes), not the target {target.ContentDigest} ({target.ContentSize} bytes)");
+            file.Flush(flushToDisk: true);
+        }
+        var installed = await InstallAsync(staging, target, toManifest, reference, state, paths, ct).ConfigureAwait(false);
+        return new UpdateResult(UpdateMode.Delta, installed, toManifest.Digest.ToString(), download.Layer.Size, target.Layer.Size, target.ContentSize, null);
+    }
+
+    private async Task<UpdateResult> UpdateFullAsync(InstallState? previous, Reference reference, OciHttpRepository repository, WorkPaths paths, string reason, CancellationToken ct)
+    {
+        var (manifest, target) = await FetchArtifactAsync(repository, reference.Identifier, ct).ConfigureAwait(false);
+        var staging = paths.NewStaging();
+        await target.DownloadContentAsync(repository, staging, ct).ConfigureAwait(false);
+        var installed = await InstallAsync(staging, target, manifest, reference, previous, paths, ct).ConfigureAwait(false);
+        return new UpdateResult(UpdateMode.Full, installed, manifest.Digest.ToString(), target.Layer.Size, target.Layer.Size, target.ContentSize, reason);
+    }
+
+    private static async Task<(Descriptor Manifest, ArtifactLayer Layer)> FetchArtifactAsync(OciHttpRepository repository, string identifier, CancellationToken ct)
+    {
+        var descriptor = await repository.ResolveAsync(identifier, ct).ConfigureAwait(false);
+        var manifest = await repository.FetchManifestAsync(descriptor, ct).ConfigureAwait(false);
+        return (descriptor, ArtifactLayer.From(manifest, $"{repository.Name}@{descriptor.Digest}"));
+    }
+
+    /// <summary>Swaps verified staged content into place, then records the new state. Returns the installed path.</summary>
+    private async Task<string> InstallAsync(string staging, ArtifactLayer target, Descriptor manifest, Reference reference, InstallState? previous, WorkPaths paths, CancellationToken ct)
+    {
+        string installed;
+        string? treeDigest = null;
+        if (target.Kind == ArtifactKind.File)
+        {
+            Directory.CreateDirectory(paths.Output);
+            installed = Path.Combine(paths.Output, target.Name);
+            if (!OperatingSystem.IsWindows() && target.Layer.Annotation(Annotations.FileMode) is { } mode)
+                File.SetUnixFileMode(staging, (UnixFileMode)(Convert.ToInt32(mode, 8) & 0x1FF)); // permission bits only
+            Durable.MoveDurably(staging, installed, overwrite: true); // atomic: old or new, never a mix
+            if (previous is { Kind: nameof(ArtifactKind.File) } && previous.Name != target.Name)
+                Durable.TryDelete(Path.Combine(paths.Output, previous.Name));
+        }
+        else
+        {
+            var tree = paths.NewTree();
+            await using (var tar = new FileStream(staging, FileMode.Open, FileAccess.Read, FileShare.Read, 1 << 16, FileOptions.Asynchronous))
+                await TarPacking.ExtractAsync(tar, tree, ct).ConfigureAwait(false);
+            treeDigest = (await TreeDigest.ComputeAsync(tree, ct).ConfigureAwait(false)).ToString();
+            SwapDirectory(tree, paths);
+            installed = paths.Output;
+            // Keep the tar: it is the base the next delta applies to.
+            foreach (var old in Directory.EnumerateFiles(paths.Work, "base-*")) Durable.TryDelete(old);
+            Durable.MoveDurably(staging, paths.BaseCache(target.ContentDigest.ToString()), overwrite: true);
+        }
+
+        await new InstallState
+        {
+            Reference = reference.ToString(),
+            ManifestDigest = manifest.Digest.ToString(),
+            Kind = target.Kind.ToString(),
+            Name = target.Name,
+            ContentDigest = target.ContentDigest.ToString(),
+            ContentSize = target.ContentSize,
+            TreeDigest = treeDigest,
+            UpdatedAt = DateTimeOffset.UtcNow,
+        }.SaveAsync(paths.State, ct).ConfigureAwait(false);
+        _log.LogInformation("Installed {Reference} ({Manifest}) at {Path}", reference, manifest.Digest, installed);
+        return installed;
+    }
+
+    /// <summary>Puts a new tree at the output without an instant where no version is installed (Linux renameat2 exchange).</summary>
+    private void SwapDirectory(string tree, WorkPaths paths)
+    {
+        if (!Directory.Exists(paths.Output))
+        {
+            Directory.Move(tree, paths.Output);
+            Durable.FsyncDirectory(Path.GetDirectoryName(paths.Output)!);
+            return;
+        }
+        if (Durable.TryExchange(tree, paths.Output))
+        {
+            Directory.Delete(tree, recursive: true); // the old version, now at the staging path
+            return;
+        }
+        // No atomic exchange here: move the old one aside first, so it can be restored if the second move fails.
+        _log.LogWarning("Atomic directory exchange is not supported here; swapping {Output} with two renames", paths.Output);
+        var old = paths.NewTree();
+        Directory.Move(paths.Output, old);
+        try { Directory.Move(tree, paths.Output); }
+        catch { Directory.Move(old, paths.Output); throw; }
+        Directory.Delete(old, recursive: true);
+    }
+
+    /// <summary>Null when the installation is exactly what the state records; otherwise why not.</summary>
+    private static async Task<string?> CheckInstalledAsync(InstallState state, WorkPaths paths, CancellationToken ct)
+    {
+        if (state.Kind == nameof(ArtifactKind.File))
+        {
+            var file = new FileInfo(Path.Combine(paths.Output, state.Name));
+            if (!file.Exists) return $"the installed file {file.FullName} is missing";
+            if (file.Length != state.ContentSize || await DigestOfAsync(file.FullName, ct).ConfigureAwait(false) != state.ContentDigest)
+                return $"the installed file {file.FullName} was changed locally";
+            return null;
+        }
+        if (!Directory.Exists(paths.Output)) return $"the installed directory {paths.Output} is missing";
+        if ((await TreeDigest.ComputeAsync(paths.Output, ct).ConfigureAwait(false)).ToString() != state.TreeDigest)
+            return $"the installed directory {paths.Output} was changed locally";
+        var baseCache = paths.BaseCache(state.ContentDigest);
+        if (!File.Exists(baseCache) || await DigestOfAsync(baseCache, ct).ConfigureAwait(false) != state.ContentDigest)
+            return "the cached base of the installed directory is missing or damaged";
+        return null;
+    }
+
+    private static async Task<string> DigestOfAsync(string path, CancellationToken ct)
+    {
+        await using var stream = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read, 1 << 16, FileOptions.Asynchronous | FileOptions.SequentialScan);
+        return (await Digest.ComputeAsync(stream, Digest.Sha256, ct).ConfigureAwait(false)).ToString();
+    }
+
+    /// <summary>The files an update uses, all in the work directory beside the output (same filesystem, so renames are atomic).</summary>
+    private sealed record WorkPaths(string Work, string Output)
+    {
+        public string State => Path.Combine(Work, "state.json");
+        public string Lock => Path.Combine(Work, "lock");
+        public string NewStaging() => Path.Combine(Work, $"staging-{Guid.NewGuid():N}");
+        public string NewTree() => Path.Combine(Work, $"tree-{Guid.NewGuid():N}");
+        public string BaseCache(string contentDigest) => Path.Combine(Work, "base-" + contentDigest.Replace(':', '-'));
+        public string BaseContent(InstallState state) =>
+            state.Kind == nameof(ArtifactKind.File) ? Path.Combine(Output, state.Name) : BaseCache(state.ContentDigest);
+        public string Installed(InstallState state) =>
+            state.Kind == nameof(ArtifactKind.File) ? Path.Combine(Output, state.Name) : Output;
+
+        /// <summary>Staging files and trees of an update that was interrupted: never installed, safe to remove.</summary>
+        public void RemoveLeftovers()
+        {
+            foreach (var file in Directory.EnumerateFiles(Work, "staging-*")) Durable.TryDelete(file);
+            foreach (var dir in Directory.EnumerateDirectories(Work, "tree-*"))
+                try { Directory.Delete(dir, recursive: true); } catch (IOException) { }
+        }
+    }
+}

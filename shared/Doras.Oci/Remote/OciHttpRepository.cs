@@ -1,0 +1,120 @@
+using System.Collections.Concurrent;
+using System.Net;
+using System.Net.Http.Headers;
+using System.Runtime.CompilerServices;
+using System.Text.Json;
+using Doras.Oci.Content;
+using Doras.Oci.Model;
+
+namespace Doras.Oci.Remote;
+
+/// <summary>
+/// Reads one repository over the OCI distribution API (<c>/v2/…</c>) of a registry or of the Doras server.
+/// Every manifest and blob is verified against its digest; blob downloads resume with HTTP Range when the
+/// connection drops.
+/// </summary>
+public sealed class OciHttpRepository(HttpClient http, Uri baseAddress, string name) : IReadOnlyOciRepository
+{
+    private readonly ConcurrentDictionary<Digest, byte[]> _manifests = new();
+
+    public string Name { get; } = Reference.IsValidRepository(name) ? name : throw new FormatException($"invalid repository name '{name}'");
+
+    /// <summary>How many times a blob download may be resumed after the connection breaks.</summary>
+    public int MaxResumes { get; init; } = 5;
+
+    private Uri Url(string path) => new(baseAddress, $"v2/{Name}/{path}");
+
+    public async Task<Descriptor?> TryResolveAsync(string tagOrDigest, CancellationToken ct = default)
+    {
+        var byDigest = Digest.TryParse(tagOrDigest, out var requested);
+        if (!byDigest) Reference.ValidateTag(tagOrDigest);
+        using var request = new HttpRequestMessage(HttpMethod.Get, Url($"manifests/{tagOrDigest}"));
+        foreach (var type in MediaTypes.ManifestAccept) request.Headers.Accept.Add(new MediaTypeWithQualityHeaderValue(type));
+        using var response = await http.SendAsync(request, HttpCompletionOption.ResponseHeadersRead, ct).ConfigureAwait(false);
+        if (response.StatusCode == HttpStatusCode.NotFound) return null;
+        await EnsureSuccessAsync(response, $"manifest {Name}:{tagOrDigest}", ct).ConfigureAwait(false);
+
+        if (response.Content.Headers.ContentLength > OciJson.MaxManifestBytes)
+            throw new InvalidDataException($"manifest {Name}:{tagOrDigest} is larger than {OciJson.MaxManifestBytes} bytes");
+        var bytes = await ReadBoundedAsync(response.Content, OciJson.MaxManifestBytes, ct).ConfigureAwait(false);
+        var digest = Digest.Compute(bytes, byDigest ? requested.Algorithm : Digest.Sha256);
+        if (byDigest && digest != requested)
+            throw new DigestMismatchException($"manifest {Name}@{requested} has digest {digest}");
+        if (!byDigest && response.Headers.TryGetValues("Docker-Content-Digest", out var headers)
+            && Digest.TryParse(headers.FirstOrDefault(), out var announced) && announced.Algorithm == digest.Algorithm && announced != digest)
+            throw new DigestMismatchException($"manifest {Name}:{tagOrDigest} has digest {digest}, but the server announced {announced}");
+
+        var mediaType = response.Content.Headers.ContentType?.MediaType;
+        if (string.IsNullOrEmpty(mediaType) || mediaType == "application/json") mediaType = OciJson.PeekMediaType(bytes) ?? MediaTypes.ImageManifest;
+        _manifests[digest] = bytes;
+        return new Descriptor { MediaType = mediaType, Digest = digest, Size = bytes.Length };
+    }
+
+    public async Task<Stream> FetchAsync(Descriptor descriptor, CancellationToken ct = default)
+    {
+        if (MediaTypes.IsManifest(descriptor.MediaType) || MediaTypes.IsIndex(descriptor.MediaType))
+        {
+            if (!_manifests.TryGetValue(descriptor.Digest, out var bytes))
+            {
+                _ = await TryResolveAsync(descriptor.Digest.ToString(), ct).ConfigureAwait(false)
+                    ?? throw new NotFoundException($"manifest {Name}@{descriptor.Digest} not found");
+                bytes = _manifests[descriptor.Digest];
+            }
+            return new VerifyingReadStream(new MemoryStream(bytes, writable: false), descriptor.Digest, descriptor.Size);
+        }
+        var body = await ResumableDownloadStream.OpenAsync(http, Url($"blobs/{descriptor.Digest}"), descriptor.Size, MaxResumes, ct).ConfigureAwait(false);
+        return new VerifyingReadStream(body, descriptor.Digest, descriptor.Size);
+    }
+
+    /// <summary>A stream of a blob from <paramref name="offset"/> on, unverified: for resuming a partial download kept on disk.</summary>
+    public Task<Stream> FetchFromAsync(Descriptor descriptor, long offset, CancellationToken ct = default) =>
+        ResumableDownloadStream.OpenAsync(http, Url($"blobs/{descriptor.Digest}"), descriptor.Size, MaxResumes, ct, offset);
+
+    public async Task<bool> ExistsAsync(Descriptor descriptor, CancellationToken ct = default)
+    {
+        var kind = MediaTypes.IsManifest(descriptor.MediaType) || MediaTypes.IsIndex(descriptor.MediaType) ? "manifests" : "blobs";
+        using var request = new HttpRequestMessage(HttpMethod.Head, Url($"{kind}/{descriptor.Digest}"));
+        using var response = await http.SendAsync(request, ct).ConfigureAwait(false);
+        if (response.StatusCode == HttpStatusCode.NotFound) return false;
+        await EnsureSuccessAsync(response, $"{kind} {Name}@{descriptor.Digest}", ct).ConfigureAwait(false);
+        return true;
+    }
+
+    public async IAsyncEnumerable<string> ListTagsAsync([EnumeratorCancellation] CancellationToken ct = default)
+    {
+        using var response = await http.GetAsync(Url("tags/list"), ct).ConfigureAwait(false);
+        if (response.StatusCode == HttpStatusCode.NotFound) yield break;
+        await EnsureSuccessAsync(response, $"tags of {Name}", ct).ConfigureAwait(false);
+        using var doc = JsonDocument.Parse(await ReadBoundedAsync(response.Content, OciJson.MaxManifestBytes, ct).ConfigureAwait(false));
+        if (doc.RootElement.TryGetProperty("tags", out var tags) && tags.ValueKind == JsonValueKind.Array)
+            foreach (var tag in tags.EnumerateArray())
+                if (tag.GetString() is { } t) yield return t;
+    }
+
+    internal static async Task EnsureSuccessAsync(HttpResponseMessage response, string what, CancellationToken ct)
+    {
+        if (response.IsSuccessStatusCode) return;
+        var body = "";
+        try { body = System.Text.Encoding.UTF8.GetString(await ReadBoundedAsync(response.Content, 4096, ct, truncate: true).ConfigureAwait(false)); }
+        catch (IOException) { }
+        throw new HttpRequestException($"{what}: {(int)response.StatusCode} {response.ReasonPhrase} {body}".TrimEnd(), null, response.StatusCode);
+    }
+
+    private static async Task<byte[]> ReadBoundedAsync(HttpContent content, int max, CancellationToken ct, bool truncate = false)
+    {
+        await using var stream = await content.ReadAsStreamAsync(ct).ConfigureAwait(false);
+        var buffer = new MemoryStream();
+        var chunk = new byte[16384];
+        int n;
+        while ((n = await stream.ReadAsync(chunk, ct).ConfigureAwait(false)) > 0)
+        {
+            if (buffer.Length + n > max)
+            {
+                if (truncate) { buffer.Write(chunk, 0, (int)(max - buffer.Length)); break; }
+                throw new InvalidDataException($"response is larger than {max} bytes");
+            }
+            buffer.Write(chunk, 0, n);
+        }
+        return buffer.ToArray();
+    }
+}
