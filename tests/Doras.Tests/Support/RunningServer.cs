@@ -1,0 +1,47 @@
+using Doras.Oci.Layout;
+using Doras.Server.Deltas;
+using Doras.Server.Hosting;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.Extensions.DependencyInjection;
+
+namespace Doras.Tests.Support;
+
+/// <summary>The real server on 127.0.0.1 with a random port over a temporary layout store.</summary>
+public sealed class RunningServer : IAsyncDisposable
+{
+    private readonly WebApplication _app;
+    private readonly TempDirectory _directory;
+
+    private RunningServer(WebApplication app, TempDirectory directory, string storePath)
+    {
+        _app = app;
+        _directory = directory;
+        StorePath = storePath;
+        Url = new Uri(app.Urls.First());
+        Http = new HttpClient { BaseAddress = Url, Timeout = TimeSpan.FromMinutes(2) };
+    }
+
+    public Uri Url { get; }
+    public string StorePath { get; }
+    public HttpClient Http { get; }
+    public OciLayoutStore Store => new(StorePath);
+    public TempDirectory Scratch => _directory;
+    public DeltaBuilder Builder => _app.Services.GetRequiredService<DeltaBuilder>();
+
+    public static async Task<RunningServer> StartAsync(params string[] extraArgs)
+    {
+        var directory = new TempDirectory();
+        var store = directory["store"];
+        var app = DorasServer.Build(["--urls", "http://127.0.0.1:0", "--store", store, "--log-level", "Warning", .. extraArgs]);
+        await app.StartAsync();
+        return new RunningServer(app, directory, store);
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        Http.Dispose();
+        await _app.StopAsync();
+        await _app.DisposeAsync();
+        _directory.Dispose();
+    }
+}
