@@ -28,10 +28,13 @@ public sealed class RunningServer : IAsyncDisposable
     public TempDirectory Scratch => _directory;
     public DeltaBuilder Builder => _app.Services.GetRequiredService<DeltaBuilder>();
 
-    public static async Task<RunningServer> StartAsync(params string[] extraArgs)
+    public static Task<RunningServer> StartAsync(params string[] extraArgs) => StartAsync(storePath: null, extraArgs);
+
+    /// <summary>Starts on an existing store (e.g. to restart a server over the same data).</summary>
+    public static async Task<RunningServer> StartAsync(string? storePath, params string[] extraArgs)
     {
         var directory = new TempDirectory();
-        var store = directory["store"];
+        var store = storePath ?? directory["store"];
         var app = DorasServer.Build(["--urls", "http://127.0.0.1:0", "--store", store, "--log-level", "Warning", .. extraArgs]);
         await app.StartAsync();
         return new RunningServer(app, directory, store);

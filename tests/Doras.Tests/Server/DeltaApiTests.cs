@@ -1,0 +1,253 @@
+using System.Net;
+using System.Net.Http.Json;
+using System.Text.Json;
+using Doras.Api;
+using Doras.Oci.Content;
+using Doras.Oci.Model;
+
+namespace Doras.Tests.Server;
+
+/// <summary>The delta endpoint over real HTTP on loopback, against the real server and store.</summary>
+public class DeltaApiTests
+{
+    private const string Repo = "fleet/fw";
+    private RunningServer _server = null!;
+    private Descriptor _v1 = null!, _v2 = null!;
+    private byte[] _v2Content = null!;
+
+    [SetUp]
+    public async Task SetUp()
+    {
+        _server = await RunningServer.StartAsync();
+        var repository = _server.Store.Repository(Repo);
+        var v1 = TestData.Binary(1 << 20, 1);
+        _v2Content = TestData.Edit(v1, 2);
+        _v1 = await Versions.PublishFileAsync(repository, _server.Scratch, "fw.bin", v1, "v1");
+        _v2 = await Versions.PublishFileAsync(repository, _server.Scratch, "fw.bin", _v2Content, "v2", "stable");
+    }
+
+    [TearDown]
+    public async Task TearDown() => await _server.DisposeAsync();
+
+    private static string Query(string? from, string? toDigest = null, string? toTag = null, params string[] algorithms) =>
+        DeltaApi.Path + "?" + string.Join("&", new[]
+        {
+            from is null ? null : $"from_digest={Uri.EscapeDataString(from)}",
+            toDigest is null ? null : $"to_digest={Uri.EscapeDataString(toDigest)}",
+            toTag is null ? null : $"to_tag={Uri.EscapeDataString(toTag)}",
+        }.Where(p => p is not null).Concat(algorithms.Select(a => $"accepted_algorithm={a}")));
+
+    private async Task<DeltaResponse> PollUntilReadyAsync(string query)
+    {
+        for (var attempt = 0; attempt < 600; attempt++) // bounded: 60 s at most
+        {
+            using var response = await _server.Http.GetAsync(query);
+            if (response.StatusCode == HttpStatusCode.OK) return (await response.Content.ReadFromJsonAsync<DeltaResponse>())!;
+            Assert.That(response.StatusCode, Is.EqualTo(HttpStatusCode.Accepted), await response.Content.ReadAsStringAsync());
+            await Task.Delay(100);
+        }
+        Assert.Fail("the delta was not ready within 60 s");
+        return null!;
+    }
+
+    private async Task<(HttpStatusCode Status, JsonElement Problem)> ProblemAsync(string query)
+    {
+        using var response = await _server.Http.GetAsync(query);
+        Assert.That(response.Content.Headers.ContentType?.MediaType, Is.EqualTo("application/problem+json"));
+        using var doc = JsonDocument.Parse(await response.Content.ReadAsStringAsync());
+        return (response.StatusCode, doc.RootElement.Clone());
+    }
+
+    [Test]
+    public async Task First_request_is_accepted_with_retry_after_then_the_delta_is_ready()
+    {
+        var query = Query(Versions.Ref(Repo, _v1), toTag: $"{Repo}:stable", algorithms: "zstd");
+        using (var first = await _server.Http.GetAsync(query))
+        {
+            Assert.That(first.StatusCode, Is.EqualTo(HttpStatusCode.Accepted));
+            Assert.That(first.Headers.RetryAfter?.Delta, Is.GreaterThanOrEqualTo(TimeSpan.FromSeconds(1)));
+            var pending = (await first.Content.ReadFromJsonAsync<DeltaResponse>())!;
+            Assert.That(pending.Status, Is.EqualTo(DeltaStatus.Pending));
+            Assert.That(pending.ToImage, Is.EqualTo(Versions.Ref(Repo, _v2)));
+        }
+
+        var ready = await PollUntilReadyAsync(query);
+        Assert.That(ready.Status, Is.EqualTo(DeltaStatus.Ready));
+        Assert.That(ready.ToImage, Is.EqualTo(Versions.Ref(Repo, _v2)));
+        Assert.That(ready.Algorithm, Is.EqualTo("zstd"));
+        Assert.That(ready.DeltaSize, Is.LessThan(ready.FullSize! / 10));
+
+        // The delta is an OCI artifact at its deterministic tag, with the documented annotations.
+        var repository = _server.Store.Repository(Repo);
+        var deltaRef = Reference.Parse(ready.DeltaImage!);
+        var manifest = await repository.FetchManifestAsync(await repository.ResolveAsync(deltaRef.Identifier));
+        Assert.That(manifest.ArtifactType, Is.EqualTo(MediaTypes.DorasDelta));
+        Assert.That(manifest.Annotation(Annotations.DeltaFrom), Is.EqualTo(Versions.Ref(Repo, _v1)));
+        Assert.That(manifest.Annotation(Annotations.DeltaTo), Is.EqualTo(Versions.Ref(Repo, _v2)));
+        Assert.That(manifest.Annotation(Annotations.DeltaAlgorithm), Is.EqualTo("zstd"));
+        Assert.That(DateTimeOffset.Parse(manifest.Annotation(Annotations.Created)!), Is.EqualTo(DateTimeOffset.UtcNow).Within(TimeSpan.FromMinutes(5)));
+        Assert.That(manifest.Layers.Single().MediaType, Is.EqualTo("application/vnd.doras.delta.zstd-patch"));
+        var tagged = await repository.ResolveAsync(new Doras.Server.Deltas.DeltaKey(Repo, _v1.Digest, _v2.Digest, "zstd").Tag);
+        Assert.That($"{Repo}@{tagged.Digest}", Is.EqualTo(ready.DeltaImage));
+    }
+
+    [Test]
+    public async Task Fifty_concurrent_identical_requests_start_exactly_one_computation()
+    {
+        var query = Query(Versions.Ref(Repo, _v1), toDigest: Versions.Ref(Repo, _v2), algorithms: "zstd");
+        var answers = await Task.WhenAll(Enumerable.Range(0, 50).Select(async _ =>
+        {
+            using var response = await _server.Http.GetAsync(query);
+            return response.StatusCode;
+        }));
+        Assert.That(answers, Is.All.EqualTo(HttpStatusCode.Accepted).Or.EqualTo(HttpStatusCode.OK));
+        await PollUntilReadyAsync(query);
+        Assert.That(_server.Builder.BuildsStarted, Is.EqualTo(1));
+    }
+
+    [Test]
+    public async Task A_restarted_server_serves_the_stored_delta_without_recomputing()
+    {
+        var query = Query(Versions.Ref(Repo, _v1), toTag: $"{Repo}:v2", algorithms: "zstd");
+        var first = await PollUntilReadyAsync(query);
+        await using var restarted = await RunningServer.StartAsync(_server.StorePath);
+        using var response = await restarted.Http.GetAsync(query);
+        Assert.That(response.StatusCode, Is.EqualTo(HttpStatusCode.OK));
+        Assert.That((await response.Content.ReadFromJsonAsync<DeltaResponse>())!.DeltaImage, Is.EqualTo(first.DeltaImage));
+        Assert.That(restarted.Builder.BuildsStarted, Is.Zero);
+    }
+
+    [Test]
+    public async Task Same_from_and_to_is_answered_as_up_to_date()
+    {
+        using var response = await _server.Http.GetAsync(Query(Versions.Ref(Repo, _v2), toTag: $"{Repo}:stable", algorithms: "zstd"));
+        Assert.That(response.StatusCode, Is.EqualTo(HttpStatusCode.OK));
+        var body = (await response.Content.ReadFromJsonAsync<DeltaResponse>())!;
+        Assert.That(body.Status, Is.EqualTo(DeltaStatus.UpToDate));
+        Assert.That(body.DeltaImage, Is.Null);
+        Assert.That(_server.Builder.BuildsStarted, Is.Zero);
+    }
+
+    public static IEnumerable<TestCaseData> BadRequests()
+    {
+        const string d = "sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
+        yield return new TestCaseData(Query(null, toTag: $"{Repo}:v2", algorithms: "zstd"), "'from_digest' is required").SetName("missing from");
+        yield return new TestCaseData(Query($"{Repo}:v1", toTag: $"{Repo}:v2", algorithms: "zstd"), "'from_digest' must name the image by digest").SetName("from by tag");
+        yield return new TestCaseData(Query($"{Repo}@{d}", algorithms: "zstd"), "give exactly one of 'to_digest'").SetName("no target");
+        yield return new TestCaseData(Query($"{Repo}@{d}", toDigest: $"{Repo}@{d}", toTag: $"{Repo}:v2", algorithms: "zstd"), "give exactly one of 'to_digest'").SetName("two targets");
+        yield return new TestCaseData(Query($"{Repo}@{d}", toTag: $"{Repo}:v2"), "'accepted_algorithm' is required").SetName("no algorithm");
+        yield return new TestCaseData(Query($"{Repo}@sha256:abc", toTag: $"{Repo}:v2", algorithms: "zstd"), "sha256 needs 64 hex characters").SetName("malformed digest");
+        yield return new TestCaseData(Query($"{Repo}@{d}", toTag: "Bad/Repo:v2", algorithms: "zstd"), "'to_tag': invalid reference 'Bad/Repo:v2'").SetName("malformed to");
+        yield return new TestCaseData(Query($"{Repo}@{d}", toTag: "other/repo:v2", algorithms: "zstd"), "from and to must be in the same repository").SetName("different repositories");
+        yield return new TestCaseData(Query($"{Repo}@{d}", toTag: $"{Repo}@{d}", algorithms: "zstd"), "'to_tag' must name the image by tag only").SetName("to_tag with digest");
+        yield return new TestCaseData(Query($"registry.example.org/{Repo}@{d}", toTag: $"registry.example.org/{Repo}:v2", algorithms: "zstd"), "name images without a registry host").SetName("registry host in embedded mode");
+    }
+
+    [TestCaseSource(nameof(BadRequests))]
+    public async Task Malformed_requests_get_400_problem_details(string query, string detail)
+    {
+        var (status, problem) = await ProblemAsync(query);
+        Assert.That(status, Is.EqualTo(HttpStatusCode.BadRequest));
+        Assert.That(problem.GetProperty("status").GetInt32(), Is.EqualTo(400));
+        Assert.That(problem.GetProperty("type").GetString(), Is.EqualTo(ProblemTypes.InvalidRequest));
+        Assert.That(problem.GetProperty("detail").GetString(), Does.Contain(detail));
+    }
+
+    [Test]
+    public async Task Unknown_images_get_404()
+    {
+        const string missing = "sha256:0000000000000000000000000000000000000000000000000000000000000000";
+        var (status, problem) = await ProblemAsync(Query($"{Repo}@{missing}", toTag: $"{Repo}:v2", algorithms: "zstd"));
+        Assert.That(status, Is.EqualTo(HttpStatusCode.NotFound));
+        Assert.That(problem.GetProperty("detail").GetString(), Is.EqualTo($"the from image {Repo}@{missing} does not exist"));
+
+        (status, problem) = await ProblemAsync(Query(Versions.Ref(Repo, _v1), toTag: $"{Repo}:nope", algorithms: "zstd"));
+        Assert.That(status, Is.EqualTo(HttpStatusCode.NotFound));
+        Assert.That(problem.GetProperty("detail").GetString(), Is.EqualTo($"the to image {Repo}:nope does not exist"));
+    }
+
+    [Test]
+    public async Task Unsupported_algorithms_get_406_naming_the_supported_ones()
+    {
+        var (status, problem) = await ProblemAsync(Query(Versions.Ref(Repo, _v1), toTag: $"{Repo}:v2", algorithms: ["bsdiff", "tardiff"]));
+        Assert.That(status, Is.EqualTo(HttpStatusCode.NotAcceptable));
+        Assert.That(problem.GetProperty("detail").GetString(), Is.EqualTo("none of the accepted algorithms (bsdiff, tardiff) is supported; this server supports: zstd"));
+    }
+
+    [Test]
+    public async Task A_file_and_a_directory_are_incompatible_406()
+    {
+        var tree = _server.Scratch["tree"];
+        Directory.CreateDirectory(tree);
+        File.WriteAllText(Path.Combine(tree, "a.txt"), "hello");
+        var dirVersion = (await Doras.Delta.Artifacts.ArtifactPublisher.PublishAsync(_server.Store.Repository(Repo), tree, ["dir"])).Manifest;
+        var (status, problem) = await ProblemAsync(Query(Versions.Ref(Repo, _v1), toDigest: Versions.Ref(Repo, dirVersion), algorithms: "zstd"));
+        Assert.That(status, Is.EqualTo(HttpStatusCode.NotAcceptable));
+        Assert.That(problem.GetProperty("detail").GetString(), Is.EqualTo("cannot make a delta from a file artifact to a directory artifact"));
+    }
+
+    [Test]
+    public async Task A_failed_computation_is_reported_and_remembered_not_an_endless_202()
+    {
+        // A version whose layer lies about its content digest: the build must fail verification.
+        var repository = _server.Store.Repository(Repo);
+        var manifest = await repository.FetchManifestAsync(_v2);
+        var layer = manifest.Layers[0];
+        var lying = manifest with
+        {
+            Layers = [layer with { Annotations = new Dictionary<string, string>(layer.Annotations!) { [Annotations.ContentDigest] = "sha256:" + new string('1', 64) } }],
+        };
+        var broken = await repository.PushManifestAsync(lying, ["broken"]);
+
+        var query = Query(Versions.Ref(Repo, _v1), toTag: $"{Repo}:broken", algorithms: "zstd");
+        HttpStatusCode status = HttpStatusCode.Accepted;
+        for (var i = 0; i < 300 && status == HttpStatusCode.Accepted; i++)
+        {
+            using var response = await _server.Http.GetAsync(query);
+            status = response.StatusCode;
+            if (status == HttpStatusCode.Accepted) await Task.Delay(100);
+        }
+        var (again, problem) = await ProblemAsync(query);
+        Assert.That(status, Is.EqualTo(HttpStatusCode.InternalServerError));
+        Assert.That(again, Is.EqualTo(HttpStatusCode.InternalServerError));
+        Assert.That(problem.GetProperty("type").GetString(), Is.EqualTo(ProblemTypes.DeltaFailed));
+        Assert.That(problem.GetProperty("detail").GetString(), Does.Contain("content digest mismatch"));
+        Assert.That(_server.Builder.BuildsStarted, Is.EqualTo(1), "the failure is remembered, not retried on every request");
+        Assert.That(await repository.TryResolveAsync(new Doras.Server.Deltas.DeltaKey(Repo, _v1.Digest, broken.Digest, "zstd").Tag), Is.Null);
+    }
+
+    [Test]
+    public async Task Blobs_are_served_with_range_support_for_resuming()
+    {
+        var repository = _server.Store.Repository(Repo);
+        var layer = (await repository.FetchManifestAsync(_v2)).Layers[0];
+        var url = $"/v2/{Repo}/blobs/{layer.Digest}";
+        var full = await _server.Http.GetByteArrayAsync(url);
+        Assert.That(Digest.Compute(full), Is.EqualTo(layer.Digest));
+
+        using var request = new HttpRequestMessage(HttpMethod.Get, url);
+        request.Headers.Range = new System.Net.Http.Headers.RangeHeaderValue(1000, 1999);
+        using var partial = await _server.Http.SendAsync(request);
+        Assert.That(partial.StatusCode, Is.EqualTo(HttpStatusCode.PartialContent));
+        Assert.That(partial.Content.Headers.ContentRange!.ToString(), Is.EqualTo($"bytes 1000-1999/{full.Length}"));
+        Assert.That(await partial.Content.ReadAsByteArrayAsync(), Is.EqualTo(full[1000..2000]));
+
+        using var head = await _server.Http.SendAsync(new HttpRequestMessage(HttpMethod.Head, url));
+        Assert.That(head.Content.Headers.ContentLength, Is.EqualTo(full.Length));
+        Assert.That(head.Headers.GetValues("Docker-Content-Digest").Single(), Is.EqualTo(layer.Digest.ToString()));
+
+        using var missing = await _server.Http.GetAsync($"/v2/{Repo}/blobs/sha256:{new string('0', 64)}");
+        Assert.That(missing.StatusCode, Is.EqualTo(HttpStatusCode.NotFound));
+        Assert.That(missing.Content.Headers.ContentType?.MediaType, Is.EqualTo("application/problem+json"));
+    }
+
+    [Test]
+    public async Task Manifests_are_served_by_tag_and_digest_with_their_digest()
+    {
+        using var response = await _server.Http.GetAsync($"/v2/{Repo}/manifests/stable");
+        Assert.That(response.StatusCode, Is.EqualTo(HttpStatusCode.OK));
+        Assert.That(response.Content.Headers.ContentType?.MediaType, Is.EqualTo(MediaTypes.ImageManifest));
+        Assert.That(response.Headers.GetValues("Docker-Content-Digest").Single(), Is.EqualTo(_v2.Digest.ToString()));
+        Assert.That(Digest.Compute(await response.Content.ReadAsByteArrayAsync()), Is.EqualTo(_v2.Digest));
+    }
+}
