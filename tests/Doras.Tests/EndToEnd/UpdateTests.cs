@@ -1,0 +1,136 @@
+using Doras.Delta.Artifacts;
+using Doras.EdgeClient.Deltas;
+using Doras.EdgeClient.Updates;
+using Doras.Oci.Content;
+
+namespace Doras.Tests.EndToEnd;
+
+/// <summary>
+/// The whole loop as a user runs it: publish versions, start the real server on loopback, update a device
+/// with the edge client (full install, then delta), and check the installed bytes.
+/// </summary>
+public class UpdateTests
+{
+    private const string Repo = "fleet/app";
+    private RunningServer _server = null!;
+    private TempDirectory _device = null!;
+    private HttpClient _http = null!;
+    private Updater _updater = null!;
+    private IOciRepository _repository = null!;
+
+    [SetUp]
+    public async Task SetUp()
+    {
+        _server = await RunningServer.StartAsync();
+        _device = new TempDirectory();
+        _http = new HttpClient();
+        _updater = new Updater(new DeltaClient(_http, _server.Url, new BackoffOptions { BaseDelay = TimeSpan.FromMilliseconds(50), MaxDelay = TimeSpan.FromSeconds(2) }));
+        _repository = _server.Store.Repository(Repo);
+    }
+
+    [TearDown]
+    public async Task TearDown()
+    {
+        _http.Dispose();
+        _device.Dispose();
+        await _server.DisposeAsync();
+    }
+
+    private Task<UpdateResult> UpdateAsync(string output) =>
+        _updater.UpdateAsync(new UpdateOptions { Reference = $"{Repo}:stable", Output = output });
+
+    [Test]
+    public async Task Full_install_then_delta_update_gives_version_2_byte_for_byte()
+    {
+        var v1 = TestData.Binary(6 << 20, 1);
+        var v2 = TestData.Edit(v1, 2, edits: 40);
+        var output = _device["opt/app"];
+
+        await Versions.PublishFileAsync(_repository, _server.Scratch, "app.bin", v1, "v1", "stable");
+        var first = await UpdateAsync(output);
+        Assert.That(first.Mode, Is.EqualTo(UpdateMode.Full));
+        Assert.That(first.FallbackReason, Is.EqualTo("nothing is installed yet"));
+        Assert.That(File.ReadAllBytes(Path.Combine(output, "app.bin")), Is.EqualTo(v1));
+
+        var v2Manifest = await Versions.PublishFileAsync(_repository, _server.Scratch, "app.bin", v2, "v2", "stable");
+        var second = await UpdateAsync(output);
+        Assert.That(second.Mode, Is.EqualTo(UpdateMode.Delta));
+        Assert.That(second.ManifestDigest, Is.EqualTo(v2Manifest.Digest.ToString()));
+        Assert.That(File.ReadAllBytes(second.InstalledPath), Is.EqualTo(v2));
+        Assert.That(second.BytesDownloaded, Is.LessThan(second.FullDownloadSize / 20),
+            $"delta {second.BytesDownloaded} bytes vs full {second.FullDownloadSize}");
+
+        var third = await UpdateAsync(output);
+        Assert.That(third.Mode, Is.EqualTo(UpdateMode.UpToDate));
+        Assert.That(third.BytesDownloaded, Is.Zero);
+
+        var workDir = Directory.GetDirectories(_device["opt"], ".app.doras", SearchOption.TopDirectoryOnly).Single();
+        Assert.That(Directory.GetFiles(workDir, "staging-*"), Is.Empty, "no staging files are left behind");
+        var state = InstallState.Load(Path.Combine(workDir, "state.json"))!;
+        Assert.That(state.ManifestDigest, Is.EqualTo(v2Manifest.Digest.ToString()));
+    }
+
+    [Test]
+    public async Task A_locally_changed_installation_falls_back_to_a_full_download()
+    {
+        var v1 = TestData.Binary(1 << 20, 3);
+        var output = _device["app"];
+        await Versions.PublishFileAsync(_repository, _server.Scratch, "app.bin", v1, "v1", "stable");
+        await UpdateAsync(output);
+
+        var installed = Path.Combine(output, "app.bin");
+        var tampered = File.ReadAllBytes(installed);
+        tampered[100] ^= 1;
+        File.WriteAllBytes(installed, tampered);
+
+        var v2 = TestData.Edit(v1, 4);
+        await Versions.PublishFileAsync(_repository, _server.Scratch, "app.bin", v2, "v2", "stable");
+        var result = await UpdateAsync(output);
+        Assert.That(result.Mode, Is.EqualTo(UpdateMode.Full));
+        Assert.That(result.FallbackReason, Is.EqualTo($"the installed file {installed} was changed locally"));
+        Assert.That(File.ReadAllBytes(installed), Is.EqualTo(v2));
+        Assert.That(_server.Builder.BuildsStarted, Is.Zero, "no delta from a version the device does not really have");
+    }
+
+    [Test]
+    public async Task Directory_artifact_updates_by_delta_with_files_modes_and_symlinks()
+    {
+        var tree = _server.Scratch["release/site"];
+        Directory.CreateDirectory(Path.Combine(tree, "bin"));
+        Directory.CreateDirectory(Path.Combine(tree, "share/doc"));
+        var tool = TestData.Binary(2 << 20, 5);
+        File.WriteAllBytes(Path.Combine(tree, "bin/tool"), tool);
+        File.SetUnixFileMode(Path.Combine(tree, "bin/tool"), (UnixFileMode)0b111_101_101);
+        File.WriteAllText(Path.Combine(tree, "share/doc/README"), "version 1");
+        File.CreateSymbolicLink(Path.Combine(tree, "current"), "bin/tool");
+        await ArtifactPublisher.PublishAsync(_repository, tree, ["v1", "stable"]);
+
+        var output = _device["site"];
+        Assert.That((await UpdateAsync(output)).Mode, Is.EqualTo(UpdateMode.Full));
+
+        File.WriteAllBytes(Path.Combine(tree, "bin/tool"), TestData.Edit(tool, 6));
+        File.WriteAllText(Path.Combine(tree, "share/doc/README"), "version 2");
+        File.WriteAllText(Path.Combine(tree, "share/doc/NEWS"), "new file");
+        await ArtifactPublisher.PublishAsync(_repository, tree, ["v2", "stable"]);
+
+        var result = await UpdateAsync(output);
+        Assert.That(result.Mode, Is.EqualTo(UpdateMode.Delta));
+        Assert.That(File.ReadAllBytes(Path.Combine(output, "bin/tool")), Is.EqualTo(TestData.Edit(tool, 6)));
+        Assert.That(File.GetUnixFileMode(Path.Combine(output, "bin/tool")), Is.EqualTo((UnixFileMode)0b111_101_101));
+        Assert.That(File.ReadAllText(Path.Combine(output, "share/doc/README")), Is.EqualTo("version 2"));
+        Assert.That(File.ReadAllText(Path.Combine(output, "share/doc/NEWS")), Is.EqualTo("new file"));
+        Assert.That(new FileInfo(Path.Combine(output, "current")).LinkTarget, Is.EqualTo("bin/tool"));
+        Assert.That(result.BytesDownloaded, Is.LessThan(result.FullDownloadSize / 10));
+        Assert.That(Directory.GetDirectories(Path.GetDirectoryName(output)!, "tree-*", SearchOption.AllDirectories), Is.Empty);
+    }
+
+    [Test]
+    public async Task A_file_artifact_keeps_its_executable_mode()
+    {
+        var path = _server.Scratch.Write("release/run.sh", "#!/bin/sh\necho hi\n"u8.ToArray());
+        File.SetUnixFileMode(path, (UnixFileMode)0b111_101_000);
+        await ArtifactPublisher.PublishAsync(_repository, path, ["stable"]);
+        var result = await UpdateAsync(_device["bin"]);
+        Assert.That(File.GetUnixFileMode(result.InstalledPath), Is.EqualTo((UnixFileMode)0b111_101_000));
+    }
+}
