@@ -10,7 +10,7 @@ internal static class PullCommand
     public static Command Create()
     {
         var reference = new Argument<string>("reference") { Description = "The version to install: repo:tag or repo@sha256:…" };
-        var server = new Option<Uri>("--server") { Description = "The Doras server", DefaultValueFactory = _ => new Uri(Environment.GetEnvironmentVariable("DORAS_SERVER") ?? "http://127.0.0.1:8080") };
+        var server = new Option<string>("--server") { Description = "The Doras server's URL (or DORAS_SERVER)", DefaultValueFactory = _ => Environment.GetEnvironmentVariable("DORAS_SERVER") ?? "http://127.0.0.1:8080" };
         var output = new Option<string>("--output", "-o") { Description = "Where to install: a file artifact goes into this directory, a directory artifact becomes it", Required = true };
         var workDir = new Option<string?>("--work-dir") { Description = "State and staging directory (default: .NAME.doras beside the output)" };
         var accept = new Option<string[]>("--accept") { Description = "Accepted delta algorithms, in order of preference", DefaultValueFactory = _ => [.. DeltaRequest.DefaultAlgorithms], AllowMultipleArgumentsPerToken = true };
@@ -18,7 +18,10 @@ internal static class PullCommand
         command.SetAction(async (result, ct) =>
         {
             using var http = new HttpClient { Timeout = TimeSpan.FromMinutes(10) };
-            var updater = new Updater(new DeltaClient(http, result.GetValue(server)!));
+            var serverText = result.GetValue(server)!;
+            if (!Uri.TryCreate(serverText, UriKind.Absolute, out var serverUrl) || serverUrl.Scheme is not ("http" or "https"))
+                throw new ArgumentException($"--server '{serverText}' is not an http(s) URL");
+            var updater = new Updater(new DeltaClient(http, serverUrl));
             var outcome = await updater.UpdateAsync(new UpdateOptions
             {
                 Reference = result.GetValue(reference)!,
