@@ -1,0 +1,23 @@
+using BenchmarkDotNet.Running;
+using Doras.Benchmarks;
+
+// dotnet run -c Release --project benchmarks/Doras.Benchmarks -- compare [OLD NEW]...   (ratios against zstd --patch-from)
+// dotnet run -c Release --project benchmarks/Doras.Benchmarks -- [BenchmarkDotNet arguments]   (throughput)
+if (args.FirstOrDefault() == "compare")
+{
+    var files = args.Skip(1).ToArray();
+    var pairs = new List<(string, string, string)>();
+    for (var i = 0; i + 1 < files.Length; i += 2)
+        pairs.Add(($"{Path.GetFileName(files[i])} -> {Path.GetFileName(files[i + 1])}", files[i], files[i + 1]));
+    if (pairs.Count == 0)
+    {
+        var dir = Directory.CreateTempSubdirectory("doras-pairs-").FullName;
+        var (v1, v2) = SyntheticPair.Create(16 << 20, seed: 7);
+        File.WriteAllBytes(Path.Combine(dir, "synthetic-v1"), v1);
+        File.WriteAllBytes(Path.Combine(dir, "synthetic-v2"), v2);
+        pairs.Add(("synthetic 16 MiB", Path.Combine(dir, "synthetic-v1"), Path.Combine(dir, "synthetic-v2")));
+    }
+    return await PeerComparison.RunAsync(pairs);
+}
+BenchmarkSwitcher.FromAssembly(typeof(ZstdPatchBenchmarks).Assembly).Run(args);
+return 0;
