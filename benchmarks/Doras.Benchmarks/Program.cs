@@ -1,5 +1,6 @@
 using BenchmarkDotNet.Running;
 using Doras.Benchmarks;
+using Doras.Tests.Support;
 
 // dotnet run -c Release --project benchmarks/Doras.Benchmarks -- compare [OLD NEW]...   (ratios against zstd --patch-from)
 // dotnet run -c Release --project benchmarks/Doras.Benchmarks -- [BenchmarkDotNet arguments]   (throughput)
@@ -12,7 +13,8 @@ if (args.FirstOrDefault() == "compare")
     if (pairs.Count == 0)
     {
         var dir = Directory.CreateTempSubdirectory("doras-pairs-").FullName;
-        var (v1, v2) = SyntheticPair.Create(16 << 20, seed: 7);
+        var v1 = TestData.Binary(16 << 20, seed: 7);
+        var v2 = TestData.Edit(v1, seed: 8, edits: 200);
         File.WriteAllBytes(Path.Combine(dir, "synthetic-v1"), v1);
         File.WriteAllBytes(Path.Combine(dir, "synthetic-v2"), v2);
         pairs.Add(("synthetic 16 MiB", Path.Combine(dir, "synthetic-v1"), Path.Combine(dir, "synthetic-v2")));

@@ -1,6 +1,7 @@
 using BenchmarkDotNet.Attributes;
 using Doras.Delta.Algorithms;
 using Doras.Oci.Model;
+using Doras.Tests.Support;
 
 namespace Doras.Benchmarks;
 
@@ -18,7 +19,8 @@ public class ZstdPatchBenchmarks
     public void Setup()
     {
         _dir = Directory.CreateTempSubdirectory("doras-bench-").FullName;
-        var (v1, v2) = SyntheticPair.Create(8 << 20, seed: 1);
+        var v1 = TestData.Binary(8 << 20, seed: 1);
+        var v2 = TestData.Edit(v1, seed: 2, edits: 200);
         _old = Write("old", v1);
         _new = Write("new", v2);
         var delta = new MemoryStream();

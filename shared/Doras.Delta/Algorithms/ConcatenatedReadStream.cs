@@ -1,7 +1,7 @@
 namespace Doras.Delta.Algorithms;
 
 /// <summary>Reads one stream after another, as if they were one (for bytes already read ahead).</summary>
-internal sealed class ConcatenatedReadStream(Stream first, Stream second) : Stream
+internal sealed class ConcatenatedReadStream(Stream first, Stream second) : Doras.Oci.Content.ReadOnlyStream
 {
     private bool _onSecond;
 
@@ -16,7 +16,6 @@ internal sealed class ConcatenatedReadStream(Stream first, Stream second) : Stre
         return second.Read(buffer);
     }
 
-    public override int Read(byte[] buffer, int offset, int count) => Read(buffer.AsSpan(offset, count));
 
     public override async ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken cancellationToken = default)
     {
@@ -29,13 +28,4 @@ internal sealed class ConcatenatedReadStream(Stream first, Stream second) : Stre
         return await second.ReadAsync(buffer, cancellationToken).ConfigureAwait(false);
     }
 
-    public override bool CanRead => true;
-    public override bool CanSeek => false;
-    public override bool CanWrite => false;
-    public override long Length => throw new NotSupportedException();
-    public override long Position { get => throw new NotSupportedException(); set => throw new NotSupportedException(); }
-    public override void Flush() { }
-    public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
-    public override void SetLength(long value) => throw new NotSupportedException();
-    public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
 }

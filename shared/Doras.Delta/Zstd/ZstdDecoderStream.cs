@@ -8,7 +8,7 @@ namespace Doras.Delta.Zstd;
 /// prefix caught by the frame checksum, or output past <see cref="ZstdDecompressionOptions.MaxOutputBytes"/>
 /// all throw; none of them ends the stream quietly.
 /// </summary>
-public sealed class ZstdDecoderStream : Stream
+public sealed class ZstdDecoderStream : Doras.Oci.Content.ReadOnlyStream
 {
     private readonly Stream _input;
     private readonly bool _leaveOpen;
@@ -73,7 +73,6 @@ public sealed class ZstdDecoderStream : Stream
         }
     }
 
-    public override int Read(byte[] buffer, int offset, int count) => Read(buffer.AsSpan(offset, count));
 
     public override async ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken cancellationToken = default)
     {
@@ -92,8 +91,6 @@ public sealed class ZstdDecoderStream : Stream
         }
     }
 
-    public override Task<int> ReadAsync(byte[] buffer, int offset, int count, CancellationToken cancellationToken) =>
-        ReadAsync(buffer.AsMemory(offset, count), cancellationToken).AsTask();
 
     /// <summary>Decodes what the buffered input allows into <paramref name="output"/>.</summary>
     private unsafe int Step(Span<byte> output, out bool needMoreInput)
@@ -126,15 +123,7 @@ public sealed class ZstdDecoderStream : Stream
         return 0;
     }
 
-    public override bool CanRead => true;
-    public override bool CanSeek => false;
-    public override bool CanWrite => false;
-    public override long Length => throw new NotSupportedException();
     public override long Position { get => _produced; set => throw new NotSupportedException(); }
-    public override void Flush() { }
-    public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
-    public override void SetLength(long value) => throw new NotSupportedException();
-    public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
 
     protected override void Dispose(bool disposing)
     {

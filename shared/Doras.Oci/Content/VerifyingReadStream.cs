@@ -8,7 +8,7 @@ namespace Doras.Oci.Content;
 /// size and digest, otherwise the final read throws <see cref="DigestMismatchException"/>. Reading more than
 /// the expected size fails at once, so an endless or oversized body cannot fill a disk.
 /// </summary>
-public sealed class VerifyingReadStream : Stream
+public sealed class VerifyingReadStream : ReadOnlyStream
 {
     private readonly Stream _inner;
     private readonly IncrementalHash _hash;
@@ -40,7 +40,6 @@ public sealed class VerifyingReadStream : Stream
         return Account(buffer[..n]);
     }
 
-    public override int Read(byte[] buffer, int offset, int count) => Read(buffer.AsSpan(offset, count));
 
     public override async ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken cancellationToken = default)
     {
@@ -48,8 +47,6 @@ public sealed class VerifyingReadStream : Stream
         return Account(buffer.Span[..n]);
     }
 
-    public override Task<int> ReadAsync(byte[] buffer, int offset, int count, CancellationToken cancellationToken) =>
-        ReadAsync(buffer.AsMemory(offset, count), cancellationToken).AsTask();
 
     private int Account(ReadOnlySpan<byte> data)
     {
@@ -76,15 +73,8 @@ public sealed class VerifyingReadStream : Stream
         _verified = true;
     }
 
-    public override bool CanRead => true;
-    public override bool CanSeek => false;
-    public override bool CanWrite => false;
     public override long Length => _expectedSize;
     public override long Position { get => _read; set => throw new NotSupportedException(); }
-    public override void Flush() { }
-    public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
-    public override void SetLength(long value) => throw new NotSupportedException();
-    public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
 
     protected override void Dispose(bool disposing)
     {

@@ -8,7 +8,7 @@ namespace Doras.Oci.Remote;
 /// <c>Range: bytes=N-</c> and carries on where it stopped, a bounded number of times. Never asks past the
 /// end; a server that ignores Range (200) is read from the start and the bytes already seen are skipped.
 /// </summary>
-internal sealed class ResumableDownloadStream : Stream
+internal sealed class ResumableDownloadStream : Content.ReadOnlyStream
 {
     private readonly HttpClient _http;
     private readonly Uri _url;
@@ -90,21 +90,16 @@ internal sealed class ResumableDownloadStream : Stream
         }
     }
 
-    public override int Read(byte[] buffer, int offset, int count) =>
-        ReadAsync(buffer.AsMemory(offset, count)).AsTask().GetAwaiter().GetResult();
+    public override int Read(Span<byte> buffer)
+    {
+        var rented = new byte[buffer.Length];
+        var n = ReadAsync(rented).AsTask().GetAwaiter().GetResult();
+        rented.AsSpan(0, n).CopyTo(buffer);
+        return n;
+    }
 
-    public override Task<int> ReadAsync(byte[] buffer, int offset, int count, CancellationToken cancellationToken) =>
-        ReadAsync(buffer.AsMemory(offset, count), cancellationToken).AsTask();
-
-    public override bool CanRead => true;
-    public override bool CanSeek => false;
-    public override bool CanWrite => false;
     public override long Length => _size;
     public override long Position { get => _position; set => throw new NotSupportedException(); }
-    public override void Flush() { }
-    public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
-    public override void SetLength(long value) => throw new NotSupportedException();
-    public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
 
     protected override void Dispose(bool disposing)
     {
