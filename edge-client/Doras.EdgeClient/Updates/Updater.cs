@@ -34,7 +34,18 @@ public sealed class Updater(DeltaClient client, DeltaAlgorithms? algorithms = nu
         Directory.CreateDirectory(paths.Work);
         using var _ = await FileLock.AcquireAsync(paths.Lock, TimeSpan.FromSeconds(10), ct).ConfigureAwait(false);
         paths.RemoveLeftovers();
+        try
+        {
+            return await UpdateLockedAsync(reference, options, paths, ct).ConfigureAwait(false);
+        }
+        finally
+        {
+            paths.RemoveLeftovers(); // a failed attempt's staging is never needed again
+        }
+    }
 
+    private async Task<UpdateResult> UpdateLockedAsync(Reference reference, UpdateOptions options, WorkPaths paths, CancellationToken ct)
+    {
         var repository = client.Repository(reference.Repository);
         var state = InstallState.Load(paths.State);
         string fallback;
@@ -48,8 +59,7 @@ public sealed class Updater(DeltaClient client, DeltaAlgorithms? algorithms = nu
             {
                 return await UpdateByDeltaAsync(state, reference, repository, options, paths, ct).ConfigureAwait(false);
             }
-            catch (Exception e) when (e is CorruptDeltaException or DigestMismatchException or IncompatibleArtifactException
-                                          or DeltaServerException { Status: HttpStatusCode.NotAcceptable or HttpStatusCode.NotFound })
+            catch (Exception e) when (IsReasonForFullDownload(e))
             {
                 fallback = $"no usable delta ({e.Message})";
             }
@@ -57,6 +67,13 @@ public sealed class Updater(DeltaClient client, DeltaAlgorithms? algorithms = nu
         _log.LogInformation("Full download of {Reference}: {Reason}", reference, fallback);
         return await UpdateFullAsync(state, reference, repository, paths, fallback, ct).ConfigureAwait(false);
     }
+
+    /// <summary>Failures of the delta path after which a full download is the way forward (anything else is reported).</summary>
+    private static bool IsReasonForFullDownload(Exception e) => e
+        is CorruptDeltaException or DigestMismatchException or IncompatibleArtifactException
+        or TimeoutException // the delta never became ready within the backoff's attempts
+        or DeltaServerException { Status: HttpStatusCode.NotAcceptable or HttpStatusCode.NotFound }
+        or DeltaServerException { Type: Api.ProblemTypes.DeltaFailed };
 
     private async Task<UpdateResult> UpdateByDeltaAsync(InstallState state, Reference reference, OciHttpRepository repository, UpdateOptions options, WorkPaths paths, CancellationToken ct)
     {

@@ -134,3 +134,41 @@ public class UpdateTests
         Assert.That(File.GetUnixFileMode(result.InstalledPath), Is.EqualTo((UnixFileMode)0b111_101_000));
     }
 }
+
+public class UpdateFailureTests
+{
+    [Test]
+    public async Task A_failed_delta_build_falls_back_to_full_and_a_bad_full_download_leaves_the_installation_untouched()
+    {
+        await using var server = await RunningServer.StartAsync();
+        using var device = new TempDirectory();
+        using var http = new HttpClient();
+        var updater = new Updater(new DeltaClient(http, server.Url, new BackoffOptions { BaseDelay = TimeSpan.FromMilliseconds(50), MaxDelay = TimeSpan.FromSeconds(1) }));
+        var repository = server.Store.Repository("fleet/app");
+        var v1 = TestData.Binary(1 << 20, 7);
+        await Versions.PublishFileAsync(repository, server.Scratch, "app.bin", v1, "stable");
+        var options = new UpdateOptions { Reference = "fleet/app:stable", Output = device["app"] };
+        await updater.UpdateAsync(options);
+
+        // A version whose layer lies about its content: the server's build fails, and so must the full download.
+        var good = await Versions.PublishFileAsync(repository, server.Scratch, "app.bin", TestData.Edit(v1, 8), "v2");
+        var manifest = await repository.FetchManifestAsync(good);
+        var layer = manifest.Layers[0];
+        await repository.PushManifestAsync(manifest with
+        {
+            Layers = [layer with { Annotations = new Dictionary<string, string>(layer.Annotations!) { [Doras.Oci.Model.Annotations.ContentDigest] = "sha256:" + new string('2', 64) } }],
+        }, ["stable"]);
+
+        var error = (await Assert.ThrowsAsync<DigestMismatchException>(() => updater.UpdateAsync(options)))!;
+        Assert.That(error.Message, Does.StartWith("content digest mismatch: expected sha256:2222"));
+        Assert.That(File.ReadAllBytes(device["app/app.bin"]), Is.EqualTo(v1), "the installed version is untouched");
+        Assert.That(server.Builder.BuildsStarted, Is.EqualTo(1), "the delta was tried first");
+        Assert.That(Directory.GetFiles(device[".app.doras"], "staging-*"), Is.Empty);
+
+        // Publishing a good version again lets the device move on.
+        await repository.TagAsync(good, "stable");
+        var result = await updater.UpdateAsync(options);
+        Assert.That(result.Mode, Is.EqualTo(UpdateMode.Delta));
+        Assert.That(File.ReadAllBytes(device["app/app.bin"]), Is.EqualTo(TestData.Edit(v1, 8)));
+    }
+}
