@@ -55,7 +55,7 @@ public sealed class DeltaClient(HttpClient http, Uri server, BackoffOptions? bac
     public BackoffOptions Backoff { get; } = backoff ?? new BackoffOptions();
 
     /// <summary>Reads manifests and blobs of a repository from the server's /v2 API.</summary>
-    public OciHttpRepository Repository(string name) => new(http, _server, name);
+    public RemoteRepository Repository(string name) => new(http, _server, name);
 
     /// <summary>One request: the delta is ready, the device is up to date, or the delta is still being computed.</summary>
     public async Task<DeltaPoll> ReadDeltaAsync(DeltaRequest request, CancellationToken ct = default)

@@ -75,7 +75,7 @@ public sealed class Updater(DeltaClient client, DeltaAlgorithms? algorithms = nu
         or DeltaServerException { Status: HttpStatusCode.NotAcceptable or HttpStatusCode.NotFound }
         or DeltaServerException { Type: Api.ProblemTypes.DeltaFailed };
 
-    private async Task<UpdateResult> UpdateByDeltaAsync(InstallState state, Reference reference, OciHttpRepository repository, UpdateOptions options, WorkPaths paths, CancellationToken ct)
+    private async Task<UpdateResult> UpdateByDeltaAsync(InstallState state, Reference reference, RemoteRepository repository, UpdateOptions options, WorkPaths paths, CancellationToken ct)
     {
         var from = new Reference(null, reference.Repository, null, Digest.Parse(state.ManifestDigest));
         var response = await client.ReadDelta(new DeltaRequest(from, reference, options.AcceptedAlgorithms), ct).ConfigureAwait(false);
@@ -113,7 +113,7 @@ public sealed class Updater(DeltaClient client, DeltaAlgorithms? algorithms = nu
         return new UpdateResult(UpdateMode.Delta, installed, toManifest.Digest.ToString(), download.Layer.Size, target.Layer.Size, target.ContentSize, null);
     }
 
-    private async Task<UpdateResult> UpdateFullAsync(InstallState? previous, Reference reference, OciHttpRepository repository, WorkPaths paths, string reason, CancellationToken ct)
+    private async Task<UpdateResult> UpdateFullAsync(InstallState? previous, Reference reference, RemoteRepository repository, WorkPaths paths, string reason, CancellationToken ct)
     {
         var (manifest, target) = await FetchArtifactAsync(repository, reference.Identifier, ct).ConfigureAwait(false);
         var staging = paths.NewStaging();
@@ -122,7 +122,7 @@ public sealed class Updater(DeltaClient client, DeltaAlgorithms? algorithms = nu
         return new UpdateResult(UpdateMode.Full, installed, manifest.Digest.ToString(), target.Layer.Size, target.Layer.Size, target.ContentSize, reason);
     }
 
-    private static async Task<(Descriptor Manifest, ArtifactLayer Layer)> FetchArtifactAsync(OciHttpRepository repository, string identifier, CancellationToken ct)
+    private static async Task<(Descriptor Manifest, ArtifactLayer Layer)> FetchArtifactAsync(RemoteRepository repository, string identifier, CancellationToken ct)
     {
         var descriptor = await repository.ResolveAsync(identifier, ct).ConfigureAwait(false);
         var manifest = await repository.FetchManifestAsync(descriptor, ct).ConfigureAwait(false);

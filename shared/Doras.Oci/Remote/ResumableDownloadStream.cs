@@ -42,7 +42,7 @@ internal sealed class ResumableDownloadStream : Content.ReadOnlyStream
         _response = await _http.SendAsync(request, HttpCompletionOption.ResponseHeadersRead, ct).ConfigureAwait(false);
         if (_response.StatusCode == HttpStatusCode.NotFound)
             throw new Content.NotFoundException($"blob {_url} not found");
-        await OciHttpRepository.EnsureSuccessAsync(_response, $"blob {_url}", ct).ConfigureAwait(false);
+        await RemoteRepository.EnsureSuccessAsync(_response, $"blob {_url}", ct).ConfigureAwait(false);
         _body = await _response.Content.ReadAsStreamAsync(ct).ConfigureAwait(false);
         if (_position > 0 && _response.StatusCode == HttpStatusCode.OK)
         {

@@ -1,7 +1,6 @@
 using System.Collections.Concurrent;
 using System.Net;
 using System.Net.Http.Headers;
-using System.Runtime.CompilerServices;
 using System.Text.Json;
 using Doras.Oci.Content;
 using Doras.Oci.Model;
@@ -9,13 +8,21 @@ using Doras.Oci.Model;
 namespace Doras.Oci.Remote;
 
 /// <summary>
-/// Reads one repository over the OCI distribution API (<c>/v2/…</c>) of a registry or of the Doras server.
-/// Every manifest and blob is verified against its digest; blob downloads resume with HTTP Range when the
-/// connection drops.
+/// One repository over the OCI distribution API (<c>/v2/…</c>) of a registry, or of the Doras server (read
+/// only). Every manifest and blob is verified against its digest; blob downloads resume with HTTP Range when
+/// the connection drops; uploads are monolithic when small and chunked (resumable) when large.
 /// </summary>
-public sealed class OciHttpRepository(HttpClient http, Uri baseAddress, string name) : IReadOnlyOciRepository
+public sealed partial class RemoteRepository(HttpClient http, Uri baseAddress, string name) : IOciRepository
 {
     private readonly ConcurrentDictionary<Digest, byte[]> _manifests = new();
+
+    /// <summary>Blobs up to this size are uploaded in one PUT; larger ones in chunks of <see cref="ChunkSize"/>.</summary>
+    public long MonolithicThreshold { get; init; } = 32L << 20;
+
+    public int ChunkSize { get; init; } = 8 << 20;
+
+    /// <summary>Reports bytes transferred so far for each blob upload or download (digest, bytes).</summary>
+    public IProgress<(Digest Digest, long Bytes)>? Progress { get; init; }
 
     public string Name { get; } = Reference.IsValidRepository(name) ? name : throw new FormatException($"invalid repository name '{name}'");
 
@@ -62,7 +69,8 @@ public sealed class OciHttpRepository(HttpClient http, Uri baseAddress, string n
             }
             return new VerifyingReadStream(new MemoryStream(bytes, writable: false), descriptor.Digest, descriptor.Size);
         }
-        var body = await ResumableDownloadStream.OpenAsync(http, Url($"blobs/{descriptor.Digest}"), descriptor.Size, MaxResumes, ct).ConfigureAwait(false);
+        Stream body = await ResumableDownloadStream.OpenAsync(http, Url($"blobs/{descriptor.Digest}"), descriptor.Size, MaxResumes, ct).ConfigureAwait(false);
+        if (Progress is { } progress) body = new ProgressReadStream(body, descriptor.Digest, progress);
         return new VerifyingReadStream(body, descriptor.Digest, descriptor.Size);
     }
 
@@ -80,18 +88,13 @@ public sealed class OciHttpRepository(HttpClient http, Uri baseAddress, string n
         return true;
     }
 
-    public async IAsyncEnumerable<string> ListTagsAsync([EnumeratorCancellation] CancellationToken ct = default)
-    {
-        using var response = await http.GetAsync(Url("tags/list"), ct).ConfigureAwait(false);
-        if (response.StatusCode == HttpStatusCode.NotFound) yield break;
-        await EnsureSuccessAsync(response, $"tags of {Name}", ct).ConfigureAwait(false);
-        using var doc = JsonDocument.Parse(await ReadBoundedAsync(response.Content, OciJson.MaxManifestBytes, ct).ConfigureAwait(false));
-        if (doc.RootElement.TryGetProperty("tags", out var tags) && tags.ValueKind == JsonValueKind.Array)
-            foreach (var tag in tags.EnumerateArray())
-                if (tag.GetString() is { } t) yield return t;
-    }
+    /// <summary>Page size asked for when listing; registries may ignore it.</summary>
+    public int PageSize { get; init; } = 1000;
 
-    internal static async Task EnsureSuccessAsync(HttpResponseMessage response, string what, CancellationToken ct)
+    public IAsyncEnumerable<string> ListTagsAsync(CancellationToken ct = default) =>
+        Pagination.ListAsync(http, Url($"tags/list?n={PageSize}"), "tags", $"tags of {Name}", ct);
+
+    public static async Task EnsureSuccessAsync(HttpResponseMessage response, string what, CancellationToken ct)
     {
         if (response.IsSuccessStatusCode) return;
         var body = "";
@@ -100,7 +103,7 @@ public sealed class OciHttpRepository(HttpClient http, Uri baseAddress, string n
         throw new HttpRequestException($"{what}: {(int)response.StatusCode} {response.ReasonPhrase} {body}".TrimEnd(), null, response.StatusCode);
     }
 
-    private static async Task<byte[]> ReadBoundedAsync(HttpContent content, int max, CancellationToken ct, bool truncate = false)
+    internal static async Task<byte[]> ReadBoundedAsync(HttpContent content, int max, CancellationToken ct, bool truncate = false)
     {
         await using var stream = await content.ReadAsStreamAsync(ct).ConfigureAwait(false);
         var buffer = new MemoryStream();

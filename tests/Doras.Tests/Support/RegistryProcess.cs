@@ -1,0 +1,113 @@
+using System.Diagnostics;
+using System.Net;
+using System.Net.Sockets;
+
+namespace Doras.Tests.Support;
+
+/// <summary>
+/// A real OCI registry (Debian's docker-registry, distribution v2.8) on 127.0.0.1 with a random port and a
+/// temporary directory, optionally with htpasswd basic auth or token auth. Installs nothing: .ci/run does.
+/// </summary>
+public sealed class RegistryProcess : IAsyncDisposable
+{
+    private readonly Process _process;
+    private readonly TempDirectory _dir;
+
+    private RegistryProcess(Process process, TempDirectory dir, int port)
+    {
+        _process = process;
+        _dir = dir;
+        Port = port;
+    }
+
+    public int Port { get; }
+    public string Host => $"127.0.0.1:{Port}";
+    public Uri Url => new($"http://{Host}/");
+    public string DataDirectory => _dir.Path;
+
+    public static Task<RegistryProcess> StartAsync() => StartAsync(auth: "");
+
+    /// <summary>With basic auth for one user (bcrypt htpasswd, the only hash distribution accepts).</summary>
+    public static async Task<RegistryProcess> StartWithBasicAuthAsync(string user, string password)
+    {
+        var dir = new TempDirectory();
+        var htpasswd = ExternalTool.RunOk("htpasswd", "-Bbn", user, password).Trim();
+        File.WriteAllText(dir["htpasswd"], htpasswd + "\n");
+        return await StartAsync($"auth:\n  htpasswd:\n    realm: test-realm\n    path: {dir["htpasswd"]}\n", dir);
+    }
+
+    /// <summary>With token auth: tokens signed by <paramref name="certificatePath"/>'s key, issued at <paramref name="realm"/>.</summary>
+    public static Task<RegistryProcess> StartWithTokenAuthAsync(string realm, string certificatePath) =>
+        StartAsync($"auth:\n  token:\n    realm: {realm}\n    service: test-registry\n    issuer: test-issuer\n    rootcertbundle: {certificatePath}\n");
+
+    private static async Task<RegistryProcess> StartAsync(string auth, TempDirectory? dir = null)
+    {
+        dir ??= new TempDirectory();
+        for (var attempt = 0; attempt < 5; attempt++)
+        {
+            var port = FreePort();
+            var config = $"""
+                version: 0.1
+                log:
+                  level: warn
+                  accesslog:
+                    disabled: true
+                storage:
+                  filesystem:
+                    rootdirectory: {dir["storage"]}
+                  delete:
+                    enabled: true
+                  maintenance:
+                    uploadpurging:
+                      enabled: false
+                http:
+                  addr: 127.0.0.1:{port}
+                  secret: test-secret
+                {auth}
+                """;
+            File.WriteAllText(dir["config.yml"], config);
+            var process = Process.Start(new ProcessStartInfo("docker-registry", ["serve", dir["config.yml"]])
+            {
+                RedirectStandardOutput = true, RedirectStandardError = true,
+            }) ?? throw new InvalidOperationException("docker-registry did not start; install it as .ci/run does");
+            process.OutputDataReceived += (_, _) => { };
+            process.ErrorDataReceived += (_, _) => { };
+            process.BeginOutputReadLine();
+            process.BeginErrorReadLine();
+
+            using var http = new HttpClient { Timeout = TimeSpan.FromSeconds(2) };
+            for (var i = 0; i < 200 && !process.HasExited; i++) // up to 10 s
+            {
+                try
+                {
+                    using var response = await http.GetAsync($"http://127.0.0.1:{port}/v2/");
+                    if (response.StatusCode is HttpStatusCode.OK or HttpStatusCode.Unauthorized)
+                        return new RegistryProcess(process, dir, port);
+                }
+                catch (HttpRequestException) { }
+                await Task.Delay(50);
+            }
+            if (!process.HasExited) process.Kill();
+            process.Dispose();
+        }
+        throw new InvalidOperationException("docker-registry did not come up");
+    }
+
+    private static int FreePort()
+    {
+        using var listener = new TcpListener(IPAddress.Loopback, 0);
+        listener.Start();
+        return ((IPEndPoint)listener.LocalEndpoint).Port;
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        if (!_process.HasExited)
+        {
+            _process.Kill();
+            await _process.WaitForExitAsync();
+        }
+        _process.Dispose();
+        _dir.Dispose();
+    }
+}
