@@ -1,0 +1,104 @@
+using System.Net;
+using Doras.Oci.Content;
+using Doras.Oci.Model;
+using Doras.Oci.Remote;
+using Doras.Oci.Remote.Auth;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Hosting;
+using Microsoft.AspNetCore.Http;
+
+namespace Doras.Tests.Registry;
+
+public class RegistryAuthAndFaultTests
+{
+    [Test]
+    public async Task Token_auth_challenge_then_token_then_retry_with_tokens_cached_per_scope()
+    {
+        using var dir = new TempDirectory();
+        await using var tokens = await TokenServer.StartAsync(dir.Path);
+        await using var registry = await RegistryProcess.StartWithTokenAuthAsync(tokens.Realm, tokens.CertificatePath);
+        var credentials = new StaticCredentialProvider(new Dictionary<string, Credential> { [registry.Host] = new(tokens.Account.User, tokens.Account.Password) });
+        using var client = new RegistryClient(registry.Host, new RegistryClientOptions { PlainHttp = true, Credentials = credentials, Retry = new() { MaxRetries = 0 } });
+
+        var repo = client.Repository("team/app");
+        var blobs = Enumerable.Range(0, 5).Select(i => TestData.Random(1000 + i, i)).ToList();
+        foreach (var blob in blobs) await repo.PushBytesAsync(MediaTypes.OctetStream, blob);
+        foreach (var blob in blobs)
+        {
+            await using var stream = await repo.FetchAsync(Descriptor.FromBytes(MediaTypes.OctetStream, blob));
+            await stream.CopyToAsync(Stream.Null);
+        }
+        // Pull and push scopes: a handful of tokens for 5 uploads (HEAD, POST, PUT each) and 5 downloads.
+        Assert.That(tokens.TokensIssued, Is.InRange(1, 4));
+
+        // The token server grants nothing outside team/: the registry refuses.
+        var denied = (await Assert.ThrowsAsync<HttpRequestException>(() => client.Repository("other/app").PushBytesAsync(MediaTypes.OctetStream, blobs[0])))!;
+        Assert.That(denied.StatusCode, Is.EqualTo(HttpStatusCode.Unauthorized));
+    }
+
+    [Test]
+    public async Task Too_many_requests_with_retry_after_is_retried()
+    {
+        var manifest = OciJson.Serialize(new ImageManifest { Config = Descriptor.EmptyJson, Layers = [] });
+        var requests = 0;
+        await using var fake = await FakeRegistryAsync(async context =>
+        {
+            if (Interlocked.Increment(ref requests) == 1)
+            {
+                context.Response.StatusCode = 429;
+                context.Response.Headers.RetryAfter = "1";
+                return;
+            }
+            context.Response.ContentType = MediaTypes.ImageManifest;
+            await context.Response.Body.WriteAsync(manifest);
+        });
+        using var client = new RegistryClient(new Uri(fake.Urls.First()).Authority, new RegistryClientOptions { PlainHttp = true });
+        var resolved = await client.Repository("x/y").ResolveAsync("v1");
+        Assert.That(resolved.Digest, Is.EqualTo(Digest.Compute(manifest)));
+        Assert.That(requests, Is.EqualTo(2));
+    }
+
+    [Test]
+    public async Task An_interrupted_download_resumes_with_a_range_request()
+    {
+        var blob = TestData.Random(600_000, 9);
+        var digest = Digest.Compute(blob);
+        var ranges = new List<string>();
+        await using var fake = await FakeRegistryAsync(async context =>
+        {
+            var range = context.Request.Headers.Range.ToString();
+            lock (ranges) ranges.Add(range);
+            if (range.Length == 0)
+            {
+                // First attempt: half the body, then the connection drops.
+                context.Response.ContentLength = blob.Length;
+                await context.Response.Body.WriteAsync(blob.AsMemory(0, 300_000));
+                await context.Response.Body.FlushAsync();
+                context.Abort();
+                return;
+            }
+            var from = int.Parse(range["bytes=".Length..].TrimEnd('-'));
+            context.Response.StatusCode = 206;
+            context.Response.Headers.ContentRange = $"bytes {from}-{blob.Length - 1}/{blob.Length}";
+            await context.Response.Body.WriteAsync(blob.AsMemory(from));
+        });
+        using var client = new RegistryClient(new Uri(fake.Urls.First()).Authority, new RegistryClientOptions { PlainHttp = true });
+        await using var stream = await client.Repository("x/y").FetchAsync(new Descriptor { MediaType = MediaTypes.OctetStream, Digest = digest, Size = blob.Length });
+        var copy = new MemoryStream();
+        await stream.CopyToAsync(copy);
+        Assert.That(copy.ToArray(), Is.EqualTo(blob));
+        Assert.That(ranges, Has.Count.EqualTo(2));
+        Assert.That(ranges[1], Does.Match(@"^bytes=\d+-$"));
+        Assert.That(int.Parse(ranges[1][6..^1]), Is.GreaterThan(0).And.LessThanOrEqualTo(300_000));
+    }
+
+    private static async Task<WebApplication> FakeRegistryAsync(RequestDelegate handler)
+    {
+        var builder = WebApplication.CreateSlimBuilder();
+        builder.WebHost.UseUrls("http://127.0.0.1:0");
+        var app = builder.Build();
+        app.Map("/v2/{**path}", handler);
+        await app.StartAsync();
+        return app;
+    }
+}

@@ -1,0 +1,83 @@
+using System.Security.Cryptography;
+using System.Security.Cryptography.X509Certificates;
+using System.Text;
+using System.Text.Json;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Hosting;
+using Microsoft.AspNetCore.Http;
+
+namespace Doras.Tests.Support;
+
+/// <summary>
+/// A small token server for distribution's token auth: checks basic credentials and hands out RS256 JWTs with
+/// an x5c header, granting the requested actions on repositories under <see cref="AllowedPrefix"/>.
+/// </summary>
+public sealed class TokenServer : IAsyncDisposable
+{
+    private readonly WebApplication _app;
+    private readonly RSA _key;
+    private readonly X509Certificate2 _certificate;
+    private int _issued;
+
+    private TokenServer(WebApplication app, RSA key, X509Certificate2 certificate, string certificatePath)
+    {
+        (_app, _key, _certificate, CertificatePath) = (app, key, certificate, certificatePath);
+    }
+
+    public string CertificatePath { get; }
+    public string Realm => _app.Urls.First().TrimEnd('/') + "/token";
+    public int TokensIssued => _issued;
+    public string AllowedPrefix { get; set; } = "team/";
+    public (string User, string Password) Account { get; } = ("alice", "s3cret");
+
+    public static async Task<TokenServer> StartAsync(string directory)
+    {
+        var key = RSA.Create(2048);
+        var request = new CertificateRequest("CN=token-issuer", key, HashAlgorithmName.SHA256, RSASignaturePadding.Pkcs1);
+        var certificate = request.CreateSelfSigned(DateTimeOffset.UtcNow.AddDays(-1), DateTimeOffset.UtcNow.AddDays(2));
+        var certificatePath = Path.Combine(directory, "token.crt");
+        File.WriteAllText(certificatePath, certificate.ExportCertificatePem());
+
+        var builder = WebApplication.CreateSlimBuilder();
+        builder.WebHost.UseUrls("http://127.0.0.1:0");
+        var app = builder.Build();
+        TokenServer? server = null;
+        app.MapGet("/token", (HttpContext context) => server!.Issue(context));
+        await app.StartAsync();
+        server = new TokenServer(app, key, certificate, certificatePath);
+        return server;
+    }
+
+    private IResult Issue(HttpContext context)
+    {
+        var header = context.Request.Headers.Authorization.ToString();
+        var expected = "Basic " + Convert.ToBase64String(Encoding.UTF8.GetBytes($"{Account.User}:{Account.Password}"));
+        if (header != expected) return Results.Unauthorized();
+        var access = context.Request.Query["scope"]
+            .SelectMany(s => (s ?? "").Split(' ', StringSplitOptions.RemoveEmptyEntries))
+            .Select(s => s.Split(':'))
+            .Where(p => p.Length == 3 && p[0] == "repository" && p[1].StartsWith(AllowedPrefix, StringComparison.Ordinal))
+            .Select(p => new { type = p[0], name = p[1], actions = p[2].Split(',') })
+            .ToArray();
+        Interlocked.Increment(ref _issued);
+        var now = DateTimeOffset.UtcNow.ToUnixTimeSeconds();
+        var jwtHeader = new { alg = "RS256", typ = "JWT", x5c = new[] { Convert.ToBase64String(_certificate.RawData) } };
+        var payload = new
+        {
+            iss = "test-issuer", sub = Account.User, aud = context.Request.Query["service"].ToString(),
+            exp = now + 300, nbf = now - 10, iat = now, jti = Guid.NewGuid().ToString("N"), access,
+        };
+        var signingInput = Base64Url(JsonSerializer.SerializeToUtf8Bytes(jwtHeader)) + "." + Base64Url(JsonSerializer.SerializeToUtf8Bytes(payload));
+        var signature = _key.SignData(Encoding.ASCII.GetBytes(signingInput), HashAlgorithmName.SHA256, RSASignaturePadding.Pkcs1);
+        return Results.Json(new { token = signingInput + "." + Base64Url(signature), expires_in = 300 });
+    }
+
+    private static string Base64Url(byte[] bytes) => Convert.ToBase64String(bytes).TrimEnd('=').Replace('+', '-').Replace('/', '_');
+
+    public async ValueTask DisposeAsync()
+    {
+        await _app.DisposeAsync();
+        _certificate.Dispose();
+        _key.Dispose();
+    }
+}
