@@ -1,4 +1,5 @@
 using System.Net;
+using System.Net.Http.Headers;
 using System.Net.Http.Json;
 using System.Text.Json;
 using Doras.Api;
@@ -10,7 +11,8 @@ using Doras.Oci.Remote;
 namespace Doras.EdgeClient.Deltas;
 
 /// <summary>Ask for the delta from an installed image (by digest) to a target (by digest or tag).</summary>
-public sealed record DeltaRequest(Reference From, Reference To, IReadOnlyList<string> AcceptedAlgorithms)
+/// <param name="Authorization">Sent to the server, which reads the images with it (registry mode).</param>
+public sealed record DeltaRequest(Reference From, Reference To, IReadOnlyList<string> AcceptedAlgorithms, AuthenticationHeaderValue? Authorization = null)
 {
     public static readonly IReadOnlyList<string> DefaultAlgorithms = [ZstdPatchAlgorithm.AlgorithmName];
 }
@@ -66,7 +68,9 @@ public sealed class DeltaClient(HttpClient http, Uri server, BackoffOptions? bac
                 ? $"&{DeltaApi.ToDigest}={Uri.EscapeDataString(request.To.ToString())}"
                 : $"&{DeltaApi.ToTag}={Uri.EscapeDataString(request.To.ToString())}")
             + string.Concat(request.AcceptedAlgorithms.Select(a => $"&{DeltaApi.AcceptedAlgorithm}={Uri.EscapeDataString(a)}"));
-        using var response = await http.GetAsync(new Uri(_server, DeltaApi.Path.TrimStart('/') + "?" + query), ct).ConfigureAwait(false);
+        using var message = new HttpRequestMessage(HttpMethod.Get, new Uri(_server, DeltaApi.Path.TrimStart('/') + "?" + query));
+        message.Headers.Authorization = request.Authorization;
+        using var response = await http.SendAsync(message, ct).ConfigureAwait(false);
         if (response.StatusCode is HttpStatusCode.OK or HttpStatusCode.Accepted)
         {
             var body = await response.Content.ReadFromJsonAsync<DeltaResponse>(ct).ConfigureAwait(false)
@@ -95,14 +99,17 @@ public sealed class DeltaClient(HttpClient http, Uri server, BackoffOptions? bac
     public async Task<DeltaDownload?> ReadDeltaAsStream(DeltaRequest request, CancellationToken ct = default)
     {
         var response = await ReadDelta(request, ct).ConfigureAwait(false);
-        return response.Status == DeltaStatus.UpToDate ? null : await OpenDeltaAsync(response, ct).ConfigureAwait(false);
+        return response.Status == DeltaStatus.UpToDate ? null : await OpenDeltaAsync(response, ct: ct).ConfigureAwait(false);
     }
 
-    /// <summary>Opens the bytes of a ready delta, verified against its digest as they are read.</summary>
-    public async Task<DeltaDownload> OpenDeltaAsync(DeltaResponse response, CancellationToken ct = default)
+    /// <summary>
+    /// Opens the bytes of a ready delta, verified against its digest as they are read: from
+    /// <paramref name="source"/> (e.g. the registry the delta is stored in), or from the server's /v2 API.
+    /// </summary>
+    public async Task<DeltaDownload> OpenDeltaAsync(DeltaResponse response, IReadOnlyOciRepository? source = null, CancellationToken ct = default)
     {
         var deltaImage = Reference.Parse(response.DeltaImage ?? throw new InvalidDataException("a ready delta answer has no delta_image"));
-        var repository = Repository(deltaImage.Repository);
+        var repository = source ?? Repository(deltaImage.Repository);
         var descriptor = await repository.ResolveAsync(deltaImage.Identifier, ct).ConfigureAwait(false);
         var manifest = await repository.FetchManifestAsync(descriptor, ct).ConfigureAwait(false);
         if (manifest.Layers.Count != 1)

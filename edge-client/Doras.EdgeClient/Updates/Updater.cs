@@ -18,7 +18,8 @@ namespace Doras.EdgeClient.Updates;
 /// If the installation no longer matches the recorded state, or a delta cannot be had, it falls back to a
 /// full download. The installed version is never touched until its replacement is complete and verified.
 /// </summary>
-public sealed class Updater(DeltaClient client, DeltaAlgorithms? algorithms = null, ILogger<Updater>? logger = null)
+/// <param name="registry">For artifacts named with a registry host: read them from that registry directly.</param>
+public sealed class Updater(DeltaClient client, RegistryClient? registry = null, DeltaAlgorithms? algorithms = null, ILogger<Updater>? logger = null)
 {
     private readonly DeltaAlgorithms _algorithms = algorithms ?? DeltaAlgorithms.Default();
     private readonly ILogger _log = logger ?? NullLogger<Updater>.Instance;
@@ -27,8 +28,8 @@ public sealed class Updater(DeltaClient client, DeltaAlgorithms? algorithms = nu
     {
         var reference = Reference.Parse(options.Reference);
         if (!reference.HasIdentifier) reference = reference.WithTag("latest");
-        if (reference.Registry is not null)
-            throw new ArgumentException($"'{reference}' names a registry host; this client downloads from the Doras server, so name the artifact as repo:tag");
+        if (reference.Registry is not null && reference.Registry != registry?.Registry)
+            throw new ArgumentException($"'{reference}' names the registry {reference.Registry}, but no client for that registry was given");
 
         var paths = new WorkPaths(options.ResolvedWorkDirectory, Path.GetFullPath(options.Output));
         Directory.CreateDirectory(paths.Work);
@@ -46,7 +47,7 @@ public sealed class Updater(DeltaClient client, DeltaAlgorithms? algorithms = nu
 
     private async Task<UpdateResult> UpdateLockedAsync(Reference reference, UpdateOptions options, WorkPaths paths, CancellationToken ct)
     {
-        var repository = client.Repository(reference.Repository);
+        var (repository, authorization) = await SourceAsync(reference, ct).ConfigureAwait(false);
         var state = InstallState.Load(paths.State);
         string fallback;
         if (state is null)
@@ -57,7 +58,7 @@ public sealed class Updater(DeltaClient client, DeltaAlgorithms? algorithms = nu
         {
             try
             {
-                return await UpdateByDeltaAsync(state, reference, repository, options, paths, ct).ConfigureAwait(false);
+                return await UpdateByDeltaAsync(state, reference, repository, authorization, options, paths, ct).ConfigureAwait(false);
             }
             catch (Exception e) when (IsReasonForFullDownload(e))
             {
@@ -75,10 +76,30 @@ public sealed class Updater(DeltaClient client, DeltaAlgorithms? algorithms = nu
         or DeltaServerException { Status: HttpStatusCode.NotAcceptable or HttpStatusCode.NotFound }
         or DeltaServerException { Type: Api.ProblemTypes.DeltaFailed };
 
-    private async Task<UpdateResult> UpdateByDeltaAsync(InstallState state, Reference reference, RemoteRepository repository, UpdateOptions options, WorkPaths paths, CancellationToken ct)
+    /// <summary>
+    /// Where to download from: the registry the reference names, when it answers (with the authorization the
+    /// server should use on our behalf), or else the Doras server's /v2 API.
+    /// </summary>
+    private async Task<(IReadOnlyOciRepository Repository, System.Net.Http.Headers.AuthenticationHeaderValue? Authorization)> SourceAsync(Reference reference, CancellationToken ct)
     {
-        var from = new Reference(null, reference.Repository, null, Digest.Parse(state.ManifestDigest));
-        var response = await client.ReadDelta(new DeltaRequest(from, reference, options.AcceptedAlgorithms), ct).ConfigureAwait(false);
+        if (reference.Registry is null || registry is null) return (client.Repository(reference.Repository), null);
+        try
+        {
+            var authorization = await registry.ReadAuthorizationAsync(reference.Repository, ct).ConfigureAwait(false);
+            return (registry.Repository(reference.Repository), authorization);
+        }
+        catch (HttpRequestException e) when (e.StatusCode is null)
+        {
+            _log.LogWarning("Registry {Registry} is unreachable ({Error}); downloading through the Doras server", reference.Registry, e.Message);
+            return (client.Repository(reference.Repository), null);
+        }
+    }
+
+    private async Task<UpdateResult> UpdateByDeltaAsync(InstallState state, Reference reference, IReadOnlyOciRepository repository,
+        System.Net.Http.Headers.AuthenticationHeaderValue? authorization, UpdateOptions options, WorkPaths paths, CancellationToken ct)
+    {
+        var from = new Reference(reference.Registry, reference.Repository, null, Digest.Parse(state.ManifestDigest));
+        var response = await client.ReadDelta(new DeltaRequest(from, reference, options.AcceptedAlgorithms, authorization), ct).ConfigureAwait(false);
         var toDigest = Reference.Parse(response.ToImage).Digest ?? throw new InvalidDataException($"to_image '{response.ToImage}' has no digest");
         var (toManifest, target) = await FetchArtifactAsync(repository, toDigest.ToString(), ct).ConfigureAwait(false);
 
@@ -94,7 +115,7 @@ public sealed class Updater(DeltaClient client, DeltaAlgorithms? algorithms = nu
         if (target.Kind.ToString() != state.Kind)
             throw new IncompatibleArtifactException($"the installed {state.Kind.ToLowerInvariant()} cannot be updated by delta to a {target.Kind.ToString().ToLowerInvariant()}");
 
-        await using var download = await client.OpenDeltaAsync(response, ct).ConfigureAwait(false);
+        await using var download = await client.OpenDeltaAsync(response, repository, ct).ConfigureAwait(false);
         var algorithm = _algorithms.FindByMediaType(download.Layer.MediaType)
             ?? throw new IncompatibleArtifactException($"the delta's media type '{download.Layer.MediaType}' is not one this client can apply");
         var baseInput = new DeltaInput(paths.BaseContent(state), Digest.Parse(state.ContentDigest), state.ContentSize);
@@ -113,7 +134,7 @@ public sealed class Updater(DeltaClient client, DeltaAlgorithms? algorithms = nu
         return new UpdateResult(UpdateMode.Delta, installed, toManifest.Digest.ToString(), download.Layer.Size, target.Layer.Size, target.ContentSize, null);
     }
 
-    private async Task<UpdateResult> UpdateFullAsync(InstallState? previous, Reference reference, RemoteRepository repository, WorkPaths paths, string reason, CancellationToken ct)
+    private async Task<UpdateResult> UpdateFullAsync(InstallState? previous, Reference reference, IReadOnlyOciRepository repository, WorkPaths paths, string reason, CancellationToken ct)
     {
         var (manifest, target) = await FetchArtifactAsync(repository, reference.Identifier, ct).ConfigureAwait(false);
         var staging = paths.NewStaging();
@@ -122,7 +143,7 @@ public sealed class Updater(DeltaClient client, DeltaAlgorithms? algorithms = nu
         return new UpdateResult(UpdateMode.Full, installed, manifest.Digest.ToString(), target.Layer.Size, target.Layer.Size, target.ContentSize, reason);
     }
 
-    private static async Task<(Descriptor Manifest, ArtifactLayer Layer)> FetchArtifactAsync(RemoteRepository repository, string identifier, CancellationToken ct)
+    private static async Task<(Descriptor Manifest, ArtifactLayer Layer)> FetchArtifactAsync(IReadOnlyOciRepository repository, string identifier, CancellationToken ct)
     {
         var descriptor = await repository.ResolveAsync(identifier, ct).ConfigureAwait(false);
         var manifest = await repository.FetchManifestAsync(descriptor, ct).ConfigureAwait(false);

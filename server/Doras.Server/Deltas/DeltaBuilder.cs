@@ -10,7 +10,8 @@ using Microsoft.Extensions.Options;
 namespace Doras.Server.Deltas;
 
 /// <summary>What a build needs: where, between which artifacts, with which algorithm.</summary>
-public sealed record DeltaJob(DeltaKey Key, IOciRepository Repository, ArtifactLayer From, ArtifactLayer To, Descriptor ToManifest, IDeltaAlgorithm Algorithm);
+/// <param name="ImageName">The repository as clients name it (with the registry host in registry mode).</param>
+public sealed record DeltaJob(DeltaKey Key, IOciRepository Repository, string ImageName, ArtifactLayer From, ArtifactLayer To, Descriptor ToManifest, IDeltaAlgorithm Algorithm);
 
 /// <summary>
 /// Builds one delta: downloads both versions' contents (verified), encodes the delta, checks that it
@@ -66,8 +67,8 @@ public sealed class DeltaBuilder(IOptions<DeltaOptions> options, ILogger<DeltaBu
                 await job.Repository.PushAsync(layer, blob, ct).ConfigureAwait(false);
             await job.Repository.PushBytesAsync(MediaTypes.Empty, "{}"u8.ToArray(), ct).ConfigureAwait(false);
 
-            var from = $"{job.Repository.Name}@{job.Key.From}";
-            var to = $"{job.Repository.Name}@{job.Key.To}";
+            var from = $"{job.ImageName}@{job.Key.From}";
+            var to = $"{job.ImageName}@{job.Key.To}";
             var manifest = new ImageManifest
             {
                 ArtifactType = MediaTypes.DorasDelta,

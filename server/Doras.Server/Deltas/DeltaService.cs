@@ -1,3 +1,5 @@
+using System.Net;
+using System.Net.Http.Headers;
 using Doras.Api;
 using Doras.Delta.Algorithms;
 using Doras.Delta.Artifacts;
@@ -9,7 +11,7 @@ using Microsoft.Extensions.Options;
 namespace Doras.Server.Deltas;
 
 /// <summary>A delta request as the query string gives it.</summary>
-public sealed record DeltaQuery(string? FromDigest, string? ToDigest, string? ToTag, IReadOnlyList<string> AcceptedAlgorithms);
+public sealed record DeltaQuery(string? FromDigest, string? ToDigest, string? ToTag, IReadOnlyList<string> AcceptedAlgorithms, AuthenticationHeaderValue? Authorization = null);
 
 /// <summary>The answer to a delta request, before it becomes HTTP.</summary>
 public abstract record DeltaOutcome
@@ -24,7 +26,7 @@ public abstract record DeltaOutcome
 /// Answers delta requests: validates them, resolves both versions, serves a stored delta when there is one,
 /// and otherwise starts (or reports on) its build.
 /// </summary>
-public sealed class DeltaService(IOciStore store, DeltaAlgorithms algorithms, DeltaBuildCoordinator builds, IOptions<DeltaOptions> options, TimeProvider time)
+public sealed class DeltaService(ArtifactStores stores, DeltaAlgorithms algorithms, DeltaBuildCoordinator builds, IOptions<DeltaOptions> options, TimeProvider time)
 {
     public async Task<DeltaOutcome> RequestAsync(DeltaQuery query, CancellationToken ct)
     {
@@ -36,13 +38,28 @@ public sealed class DeltaService(IOciStore store, DeltaAlgorithms algorithms, De
         if (algorithm is null)
             return NotAcceptable($"none of the accepted algorithms ({string.Join(", ", query.AcceptedAlgorithms)}) is supported; this server supports: {string.Join(", ", algorithms.Names)}");
 
-        var repository = store.Repository(from.Repository);
-        var fromDescriptor = await repository.TryResolveAsync(from.Identifier, ct).ConfigureAwait(false);
-        if (fromDescriptor is null) return NotFound($"the from image {from} does not exist");
-        var toDescriptor = await repository.TryResolveAsync(to.Identifier, ct).ConfigureAwait(false);
-        if (toDescriptor is null) return NotFound($"the to image {to} does not exist");
+        if (stores.CheckRegistry(from) is { } wrongRegistry) return Invalid(wrongRegistry);
+        if (stores.RequireClientAuth && query.Authorization is null)
+            return Unauthorized($"this server reads images from {stores.RegistryHost} with the client's own authorization: send the registry credentials or token in the Authorization header");
 
-        var toImage = $"{to.Name}@{toDescriptor.Digest}";
+        // Resolve both images as the client: it only gets deltas of images it may read.
+        Descriptor? fromDescriptor, toDescriptor;
+        try
+        {
+            var asClient = stores.ForClient(query.Authorization).Repository(from.Repository);
+            fromDescriptor = await asClient.TryResolveAsync(from.Identifier, ct).ConfigureAwait(false);
+            if (fromDescriptor is null) return NotFound($"the from image {from} does not exist");
+            toDescriptor = await asClient.TryResolveAsync(to.Identifier, ct).ConfigureAwait(false);
+            if (toDescriptor is null) return NotFound($"the to image {to} does not exist");
+        }
+        catch (HttpRequestException e) when (e.StatusCode is HttpStatusCode.Unauthorized or HttpStatusCode.Forbidden)
+        {
+            return Unauthorized($"the registry refused to show {from.Name} to this client: {e.Message}");
+        }
+
+        var repository = stores.Server.Repository(from.Repository);
+        var name = stores.Name(from.Repository);
+        var toImage = $"{name}@{toDescriptor.Digest}";
         if (fromDescriptor.Digest == toDescriptor.Digest)
             return new DeltaOutcome.UpToDate(new DeltaResponse { Status = DeltaStatus.UpToDate, ToImage = toImage });
 
@@ -64,14 +81,14 @@ public sealed class DeltaService(IOciStore store, DeltaAlgorithms algorithms, De
         var key = new DeltaKey(repository.Name, fromDescriptor.Digest, toDescriptor.Digest, algorithm.Name);
         var stored = await repository.TryResolveAsync(key.Tag, ct).ConfigureAwait(false);
         if (stored is not null)
-            return await ReadyAsync(repository, stored, toImage, algorithm, toLayer, ct).ConfigureAwait(false);
+            return await ReadyAsync(repository, name, stored, toImage, algorithm, toLayer, ct).ConfigureAwait(false);
 
-        var state = builds.GetOrStart(new DeltaJob(key, repository, fromLayer, toLayer, toDescriptor, algorithm));
+        var state = builds.GetOrStart(new DeltaJob(key, repository, name, fromLayer, toLayer, toDescriptor, algorithm));
         return state switch
         {
-            BuildState.Succeeded s => await ReadyAsync(repository, s.Manifest, toImage, algorithm, toLayer, ct).ConfigureAwait(false),
+            BuildState.Succeeded s => await ReadyAsync(repository, name, s.Manifest, toImage, algorithm, toLayer, ct).ConfigureAwait(false),
             BuildState.Failed f => new DeltaOutcome.Problem(StatusCodes.Status500InternalServerError, ProblemTypes.DeltaFailed, "Delta computation failed",
-                $"computing the {algorithm.Name} delta from {from.Name}@{fromDescriptor.Digest} to {toImage} failed at {f.At:O}: {f.Reason}. It will be retried after {options.Value.FailureRetention.TotalMinutes:0.#} minutes."),
+                $"computing the {algorithm.Name} delta from {name}@{fromDescriptor.Digest} to {toImage} failed at {f.At:O}: {f.Reason}. It will be retried after {options.Value.FailureRetention.TotalMinutes:0.#} minutes."),
             BuildState.Running r => new DeltaOutcome.Pending(
                 new DeltaResponse { Status = DeltaStatus.Pending, ToImage = toImage, Algorithm = algorithm.Name, FullSize = toLayer.Layer.Size },
                 RetryAfter(time.GetUtcNow() - r.Since)),
@@ -79,14 +96,14 @@ public sealed class DeltaService(IOciStore store, DeltaAlgorithms algorithms, De
         };
     }
 
-    private static async Task<DeltaOutcome> ReadyAsync(IOciRepository repository, Descriptor deltaManifest, string toImage, IDeltaAlgorithm algorithm, ArtifactLayer toLayer, CancellationToken ct)
+    private static async Task<DeltaOutcome> ReadyAsync(IOciRepository repository, string name, Descriptor deltaManifest, string toImage, IDeltaAlgorithm algorithm, ArtifactLayer toLayer, CancellationToken ct)
     {
         var manifest = await repository.FetchManifestAsync(deltaManifest, ct).ConfigureAwait(false);
         return new DeltaOutcome.Ready(new DeltaResponse
         {
             Status = DeltaStatus.Ready,
             ToImage = toImage,
-            DeltaImage = $"{repository.Name}@{deltaManifest.Digest}",
+            DeltaImage = $"{name}@{deltaManifest.Digest}",
             Algorithm = algorithm.Name,
             DeltaSize = manifest.Layers.Sum(l => l.Size),
             FullSize = toLayer.Layer.Size,
@@ -120,13 +137,14 @@ public sealed class DeltaService(IOciStore store, DeltaAlgorithms algorithms, De
             return Invalid($"'{DeltaApi.ToTag}' must name the image by tag only (repo:tag), got '{to}'");
         if (from.Name != to.Name)
             return Invalid($"from and to must be in the same repository, got '{from.Name}' and '{to.Name}'");
-        if (from.Registry is not null)
-            return Invalid($"this server serves its embedded store: name images without a registry host (e.g. '{from.Repository}@{from.Digest}'), not '{from.Registry}'");
         return null;
     }
 
     private static DeltaOutcome Invalid(string detail) =>
         new DeltaOutcome.Problem(StatusCodes.Status400BadRequest, ProblemTypes.InvalidRequest, "Invalid delta request", detail);
+
+    private static DeltaOutcome Unauthorized(string detail) =>
+        new DeltaOutcome.Problem(StatusCodes.Status401Unauthorized, ProblemTypes.Unauthorized, "Not authorized", detail);
 
     private static DeltaOutcome NotFound(string detail) =>
         new DeltaOutcome.Problem(StatusCodes.Status404NotFound, ProblemTypes.NotFound, "Image not found", detail);

@@ -18,7 +18,8 @@ public static class DeltaEndpoints
             var accepted = q[DeltaApi.AcceptedAlgorithm]
                 .SelectMany(v => (v ?? "").Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
                 .ToList();
-            var query = new DeltaQuery(Value(q[DeltaApi.FromDigest]), Value(q[DeltaApi.ToDigest]), Value(q[DeltaApi.ToTag]), accepted);
+            var authorization = System.Net.Http.Headers.AuthenticationHeaderValue.TryParse(http.Request.Headers.Authorization.ToString(), out var parsed) ? parsed : null;
+            var query = new DeltaQuery(Value(q[DeltaApi.FromDigest]), Value(q[DeltaApi.ToDigest]), Value(q[DeltaApi.ToTag]), accepted, authorization);
 
             return await deltas.RequestAsync(query, ct) switch
             {
@@ -33,6 +34,7 @@ public static class DeltaEndpoints
         .Produces<DeltaResponse>(StatusCodes.Status200OK)
         .Produces<DeltaResponse>(StatusCodes.Status202Accepted)
         .ProducesProblem(StatusCodes.Status400BadRequest)
+        .ProducesProblem(StatusCodes.Status401Unauthorized)
         .ProducesProblem(StatusCodes.Status404NotFound)
         .ProducesProblem(StatusCodes.Status406NotAcceptable)
         .ProducesProblem(StatusCodes.Status500InternalServerError);

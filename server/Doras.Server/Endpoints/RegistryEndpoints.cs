@@ -1,6 +1,7 @@
 using Doras.Api;
 using Doras.Oci.Content;
 using Doras.Oci.Model;
+using Doras.Oci.Remote;
 using Microsoft.Net.Http.Headers;
 
 namespace Doras.Server.Endpoints;
@@ -25,7 +26,7 @@ public static class RegistryEndpoints
                 return await ManifestAsync(http, store, path[..manifests], path[(manifests + "/manifests/".Length)..], ct);
             var blobs = path.LastIndexOf("/blobs/", StringComparison.Ordinal);
             if (blobs > 0)
-                return Blob(http, store, path[..blobs], path[(blobs + "/blobs/".Length)..]);
+                return await BlobAsync(http, store, path[..blobs], path[(blobs + "/blobs/".Length)..], ct);
             return Error(StatusCodes.Status404NotFound, "NAME_UNKNOWN", $"no such route: /v2/{path}");
         });
     }
@@ -58,13 +59,14 @@ public static class RegistryEndpoints
         return Results.Bytes(bytes, descriptor.MediaType);
     }
 
-    private static IResult Blob(HttpContext http, IOciStore store, string name, string digestText)
+    private static async Task<IResult> BlobAsync(HttpContext http, IOciStore store, string name, string digestText, CancellationToken ct)
     {
         if (!Reference.IsValidRepository(name)) return Error(StatusCodes.Status404NotFound, "NAME_INVALID", $"invalid repository name '{name}'");
         if (!Digest.TryParse(digestText, out var digest)) return Error(StatusCodes.Status400BadRequest, "DIGEST_INVALID", $"invalid digest '{digestText}'");
-        if (store.Repository(name) is not ISeekableBlobSource blobs)
-            return Error(StatusCodes.Status501NotImplemented, "UNSUPPORTED", "this store cannot serve blobs directly");
-        var stream = blobs.OpenSeekable(digest);
+        var repository = store.Repository(name);
+        var stream = repository is ISeekableBlobSource local
+            ? local.OpenSeekable(digest)
+            : await RemoteBlobStream.OpenAsync((RemoteRepository)repository, digest, ct);
         if (stream is null) return Error(StatusCodes.Status404NotFound, "BLOB_UNKNOWN", $"blob {digest} not found in {name}");
 
         SetContentHeaders(http, digest);
@@ -73,7 +75,7 @@ public static class RegistryEndpoints
             http.Response.ContentLength = stream.Length;
             http.Response.Headers.AcceptRanges = "bytes";
             http.Response.ContentType = "application/octet-stream";
-            stream.Dispose();
+            await stream.DisposeAsync();
             return Results.Empty;
         }
         return Results.Stream(stream, "application/octet-stream", enableRangeProcessing: true,

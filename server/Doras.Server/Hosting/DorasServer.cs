@@ -20,6 +20,7 @@ public static class DorasServer
         ["--store"] = "Store:Path",
         ["--log-level"] = "Logging:LogLevel:Default",
         ["--zstd-level"] = "Delta:ZstdLevel",
+        ["--registry"] = "Registry:Host",
     };
 
     public static WebApplication Build(string[] args, Action<WebApplicationBuilder>? configure = null)
@@ -33,12 +34,9 @@ public static class DorasServer
         builder.Services.Configure<StoreOptions>(builder.Configuration.GetSection(StoreOptions.Section));
         builder.Services.Configure<DeltaOptions>(builder.Configuration.GetSection(DeltaOptions.Section));
         builder.Services.AddSingleton(TimeProvider.System);
-        builder.Services.AddSingleton<IOciStore>(sp =>
-        {
-            var path = Path.GetFullPath(sp.GetRequiredService<IOptions<StoreOptions>>().Value.Path);
-            Directory.CreateDirectory(path);
-            return new OciLayoutStore(path);
-        });
+        builder.Services.Configure<RegistryOptions>(builder.Configuration.GetSection(RegistryOptions.Section));
+        builder.Services.AddSingleton<ArtifactStores>();
+        builder.Services.AddSingleton(sp => sp.GetRequiredService<ArtifactStores>().Server);
         builder.Services.AddSingleton(sp =>
         {
             var delta = sp.GetRequiredService<IOptions<DeltaOptions>>().Value;
@@ -57,9 +55,9 @@ public static class DorasServer
         app.MapDeltaEndpoints();
         app.MapRegistryEndpoints();
 
-        var store = app.Services.GetRequiredService<IOciStore>();
-        app.Logger.LogInformation("Doras server using store {Store} and zstd {ZstdVersion}",
-            (store as OciLayoutStore)?.Root, ZstdLibrary.Version);
+        var stores = app.Services.GetRequiredService<ArtifactStores>();
+        app.Logger.LogInformation("Doras server using {Store} and zstd {ZstdVersion}",
+            stores.RegistryHost is { } host ? $"registry {host}" : $"store {(stores.Server as OciLayoutStore)?.Root}", ZstdLibrary.Version);
         return app;
     }
 }

@@ -16,6 +16,9 @@ public sealed record RegistryClientOptions
     public long MonolithicThreshold { get; init; } = 32L << 20;
     public int ChunkSize { get; init; } = 8 << 20;
     public IProgress<(Digest Digest, long Bytes)>? Progress { get; init; }
+
+    /// <summary>Send exactly this Authorization (a client's, forwarded by a server acting for it) instead of authenticating.</summary>
+    public System.Net.Http.Headers.AuthenticationHeaderValue? ForwardedAuthorization { get; init; }
 }
 
 /// <summary>
@@ -26,17 +29,19 @@ public sealed class RegistryClient : IOciStore, IDisposable
 {
     private readonly HttpClient _http;
     private readonly RegistryClientOptions _options;
+    private readonly RegistryAuthHandler _auth;
 
-    public RegistryClient(string registry, RegistryClientOptions? options = null)
+    /// <param name="transport">A connection pool to share between clients (not disposed with this one); a new one when null.</param>
+    public RegistryClient(string registry, RegistryClientOptions? options = null, HttpMessageHandler? transport = null)
     {
         _options = options ?? new RegistryClientOptions();
         Registry = registry;
         BaseAddress = new Uri($"{(_options.PlainHttp ? "http" : "https")}://{registry}/");
-        var transport = new SocketsHttpHandler { AllowAutoRedirect = false, PooledConnectionLifetime = TimeSpan.FromMinutes(5) };
-        _http = new HttpClient(new RetryHandler(_options.Retry) { InnerHandler = new RegistryAuthHandler(_options.Credentials) { InnerHandler = transport } })
+        var auth = _auth = new RegistryAuthHandler(_options.Credentials, _options.ForwardedAuthorization)
         {
-            Timeout = _options.Timeout,
+            InnerHandler = transport is null ? CreateTransport() : new SharedHandler(transport),
         };
+        _http = new HttpClient(new RetryHandler(_options.Retry) { InnerHandler = auth }) { Timeout = _options.Timeout };
         _http.DefaultRequestHeaders.UserAgent.ParseAdd("doras-dotnet/0.1");
     }
 
@@ -59,9 +64,29 @@ public sealed class RegistryClient : IOciStore, IDisposable
         await RemoteRepository.EnsureSuccessAsync(response, $"registry {Registry}", ct).ConfigureAwait(false);
     }
 
+    /// <summary>
+    /// The Authorization header this client uses to read <paramref name="repository"/> (Basic, or a Bearer token
+    /// with pull scope), for handing to a delta server that reads the same images on the client's behalf.
+    /// Null when the registry lets anyone read.
+    /// </summary>
+    public async Task<System.Net.Http.Headers.AuthenticationHeaderValue?> ReadAuthorizationAsync(string repository, CancellationToken ct = default)
+    {
+        await foreach (var _ in Repository(repository).ListTagsAsync(ct).ConfigureAwait(false)) break;
+        return _auth.AcceptedAuthorization(BaseAddress.Authority, $"repository:{repository}:pull");
+    }
+
     /// <summary>The registry's repositories, page by page.</summary>
     public IAsyncEnumerable<string> CatalogAsync(int pageSize = 100, CancellationToken ct = default) =>
         Pagination.ListAsync(_http, new Uri(BaseAddress, $"v2/_catalog?n={pageSize}"), "repositories", $"catalog of {Registry}", ct);
 
     public void Dispose() => _http.Dispose();
+
+    /// <summary>Connections for registry clients: redirects are followed by the auth handler, not here.</summary>
+    public static SocketsHttpHandler CreateTransport() => new() { AllowAutoRedirect = false, PooledConnectionLifetime = TimeSpan.FromMinutes(5) };
+
+    /// <summary>Lends a shared handler to one HttpClient without letting it dispose the handler.</summary>
+    private sealed class SharedHandler(HttpMessageHandler inner) : DelegatingHandler(inner)
+    {
+        protected override void Dispose(bool disposing) { }
+    }
 }

@@ -78,6 +78,16 @@ public sealed partial class RemoteRepository(HttpClient http, Uri baseAddress, s
     public Task<Stream> FetchFromAsync(Descriptor descriptor, long offset, CancellationToken ct = default) =>
         ResumableDownloadStream.OpenAsync(http, Url($"blobs/{descriptor.Digest}"), descriptor.Size, MaxResumes, ct, offset);
 
+    /// <summary>The size of a stored blob (HEAD), or null when it is not stored.</summary>
+    public async Task<long?> StatBlobAsync(Digest digest, CancellationToken ct = default)
+    {
+        using var request = new HttpRequestMessage(HttpMethod.Head, Url($"blobs/{digest}"));
+        using var response = await http.SendAsync(request, ct).ConfigureAwait(false);
+        if (response.StatusCode == HttpStatusCode.NotFound) return null;
+        await EnsureSuccessAsync(response, $"blob {Name}@{digest}", ct).ConfigureAwait(false);
+        return response.Content.Headers.ContentLength ?? throw new HttpRequestException($"blob {Name}@{digest}: the registry gave no size");
+    }
+
     public async Task<bool> ExistsAsync(Descriptor descriptor, CancellationToken ct = default)
     {
         var kind = MediaTypes.IsManifest(descriptor.MediaType) || MediaTypes.IsIndex(descriptor.MediaType) ? "manifests" : "blobs";

@@ -110,7 +110,7 @@ public class DeltaApiTests
     {
         var query = Query(Versions.Ref(Repo, _v1), toTag: $"{Repo}:v2", algorithms: "zstd");
         var first = await PollUntilReadyAsync(query);
-        await using var restarted = await RunningServer.StartAsync(_server.StorePath);
+        await using var restarted = await RunningServer.StartOnStoreAsync(_server.StorePath);
         using var response = await restarted.Http.GetAsync(query);
         Assert.That(response.StatusCode, Is.EqualTo(HttpStatusCode.OK));
         Assert.That((await response.Content.ReadFromJsonAsync<DeltaResponse>())!.DeltaImage, Is.EqualTo(first.DeltaImage));

@@ -28,10 +28,10 @@ public sealed class RunningServer : IAsyncDisposable
     public TempDirectory Scratch => _directory;
     public DeltaBuilder Builder => _app.Services.GetRequiredService<DeltaBuilder>();
 
-    public static Task<RunningServer> StartAsync(params string[] extraArgs) => StartAsync(storePath: null, extraArgs);
+    public static Task<RunningServer> StartAsync(params string[] extraArgs) => StartOnStoreAsync(storePath: null, extraArgs);
 
     /// <summary>Starts on an existing store (e.g. to restart a server over the same data).</summary>
-    public static async Task<RunningServer> StartAsync(string? storePath, params string[] extraArgs)
+    public static async Task<RunningServer> StartOnStoreAsync(string? storePath, params string[] extraArgs)
     {
         var directory = new TempDirectory();
         var store = storePath ?? directory["store"];

@@ -12,30 +12,44 @@ namespace Doras.Oci.Remote.Auth;
 /// 401). Follows redirects itself, so credentials are only ever sent to the registry host, never to the
 /// storage a blob download is redirected to.
 /// </summary>
-public sealed class RegistryAuthHandler(ICredentialProvider? credentials) : DelegatingHandler
+public sealed class RegistryAuthHandler(ICredentialProvider? credentials, AuthenticationHeaderValue? forwarded = null) : DelegatingHandler
 {
     private const int MaxRedirects = 5;
     private readonly ConcurrentDictionary<(string Host, string Scope), (string Header, DateTimeOffset Expires)> _tokens = new();
     private readonly ConcurrentDictionary<string, Challenge> _challenges = new();
+    private readonly ConcurrentDictionary<(string Host, string Scope), AuthenticationHeaderValue> _accepted = new();
+
+    /// <summary>The Authorization the registry last accepted for this host and scope, if any (for forwarding to a delta server).</summary>
+    public AuthenticationHeaderValue? AcceptedAuthorization(string host, string scope) => _accepted.GetValueOrDefault((host, scope));
 
     protected override async Task<HttpResponseMessage> SendAsync(HttpRequestMessage request, CancellationToken ct)
     {
         var host = request.RequestUri!.Authority;
+        if (forwarded is not null)
+        {
+            // Acting for a client: use exactly its authorization, never our own credentials.
+            request.Headers.Authorization = forwarded;
+            return await SendFollowingRedirectsAsync(request, host, ct).ConfigureAwait(false);
+        }
         var scope = ScopeOf(request);
         if (request.Headers.Authorization is null && _challenges.TryGetValue(host, out var known))
             request.Headers.Authorization = await AuthorizationAsync(host, known, scope, refresh: false, ct).ConfigureAwait(false);
 
         var response = await SendFollowingRedirectsAsync(request, host, ct).ConfigureAwait(false);
+        if (response.IsSuccessStatusCode && request.Headers.Authorization is { } used) _accepted[(host, scope)] = used;
         if (response.StatusCode != HttpStatusCode.Unauthorized || !IsReplayable(request)) return response;
         var challenge = Challenge.From(response);
         if (challenge is null) return response;
         _challenges[host] = challenge;
         var authorization = await AuthorizationAsync(host, challenge, challenge["scope"] ?? scope, refresh: true, ct).ConfigureAwait(false);
+        if (challenge["scope"] is { } granted && granted != scope && authorization is not null) _tokens[(host, scope)] = (authorization.Parameter!, DateTimeOffset.UtcNow.AddSeconds(50));
         if (authorization is null) return response;
 
         response.Dispose();
         request.Headers.Authorization = authorization;
-        return await SendFollowingRedirectsAsync(request, host, ct).ConfigureAwait(false);
+        response = await SendFollowingRedirectsAsync(request, host, ct).ConfigureAwait(false);
+        if (response.IsSuccessStatusCode) _accepted[(host, scope)] = authorization;
+        return response;
     }
 
     private async Task<AuthenticationHeaderValue?> AuthorizationAsync(string host, Challenge challenge, string scope, bool refresh, CancellationToken ct)
