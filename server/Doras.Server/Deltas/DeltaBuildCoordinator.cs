@@ -1,5 +1,4 @@
 using System.Collections.Concurrent;
-using Doras.Oci.Content;
 using Doras.Oci.Model;
 using Doras.Server.Hosting;
 using Microsoft.Extensions.Options;
@@ -28,8 +27,13 @@ public sealed class DeltaBuildCoordinator : IDisposable
     private readonly CancellationToken _stopping;
     private readonly TimeProvider _time;
 
-    public DeltaBuildCoordinator(DeltaBuilder builder, IOptions<DeltaOptions> options, IHostApplicationLifetime lifetime, TimeProvider time)
+    /// <summary>Identifies this process in placeholders.</summary>
+    private readonly string _instance = $"{Environment.MachineName}/{Environment.ProcessId}/{Guid.NewGuid():N}";
+    private readonly ILogger<DeltaBuildCoordinator> _logger;
+
+    public DeltaBuildCoordinator(DeltaBuilder builder, IOptions<DeltaOptions> options, IHostApplicationLifetime lifetime, TimeProvider time, ILogger<DeltaBuildCoordinator> logger)
     {
+        _logger = logger;
         _builder = builder;
         _options = options.Value;
         _slots = new SemaphoreSlim(Math.Max(1, _options.MaxConcurrentBuilds));
@@ -73,16 +77,9 @@ public sealed class DeltaBuildCoordinator : IDisposable
         Entry? entry = null;
         var task = Task.Run(async () =>
         {
-            await _slots.WaitAsync(_stopping).ConfigureAwait(false);
-            try
-            {
-                // Another request may have finished this delta just before ours was registered.
-                return await job.Repository.TryResolveAsync(job.Key.Tag, _stopping).ConfigureAwait(false)
-                    ?? await _builder.BuildAsync(job, _stopping).ConfigureAwait(false);
-            }
+            try { return await RunAsync(job).ConfigureAwait(false); }
             finally
             {
-                _slots.Release();
                 if (entry is not null) entry.FinishedAt = _time.GetUtcNow();
             }
         }, _stopping);
@@ -90,5 +87,61 @@ public sealed class DeltaBuildCoordinator : IDisposable
         return entry;
     }
 
+    /// <summary>
+    /// Claims the delta through the store, so instances sharing it build each delta once: wait while another
+    /// instance's placeholder is fresh; otherwise write ours, let concurrent claims settle, and build only if
+    /// ours is the one that stuck (the last writer wins). A failure is recorded for the other instances.
+    /// </summary>
+    private async Task<Descriptor> RunAsync(DeltaJob job)
+    {
+        while (true)
+        {
+            var now = _time.GetUtcNow();
+            switch (await DeltaRecords.ReadAsync(job.Repository, job.Key, _stopping).ConfigureAwait(false))
+            {
+                case DeltaRecord.Ready ready:
+                    return ready.Manifest;
+                case DeltaRecord.Failed failed when now - failed.At < _options.FailureRetention:
+                    throw new DeltaBuildFailedException(failed.Reason);
+                case DeltaRecord.Building building when now - building.Since < _options.PlaceholderExpiry:
+                    await Task.Delay(_options.PlaceholderPollInterval, _time, _stopping).ConfigureAwait(false);
+                    continue;
+            }
+
+            var owner = $"{_instance}/{Guid.NewGuid():N}";
+            await DeltaRecords.WriteBuildingAsync(job.Repository, job.Key, owner, now, _stopping).ConfigureAwait(false);
+            await Task.Delay(_options.ClaimSettleDelay, _time, _stopping).ConfigureAwait(false);
+            if (await DeltaRecords.ReadAsync(job.Repository, job.Key, _stopping).ConfigureAwait(false) is not DeltaRecord.Building mine || mine.Owner != owner)
+                continue; // another instance claimed it last: wait for its result
+
+            await _slots.WaitAsync(_stopping).ConfigureAwait(false);
+            try
+            {
+                return await _builder.BuildAsync(job, _stopping).ConfigureAwait(false);
+            }
+            catch (Exception e) when (e is not OperationCanceledException)
+            {
+                await RecordFailureAsync(job, e.Message).ConfigureAwait(false);
+                throw;
+            }
+            finally
+            {
+                _slots.Release();
+            }
+        }
+    }
+
+    private async Task RecordFailureAsync(DeltaJob job, string reason)
+    {
+        try { await DeltaRecords.WriteFailedAsync(job.Repository, job.Key, reason, _time.GetUtcNow(), _stopping).ConfigureAwait(false); }
+        catch (Exception e) when (e is not OperationCanceledException)
+        {
+            _logger.LogWarning(e, "Could not record the failure of delta {Key} in the store", job.Key);
+        }
+    }
+
     public void Dispose() => _slots.Dispose();
 }
+
+/// <summary>A build failed, here or in another instance sharing the store.</summary>
+public sealed class DeltaBuildFailedException(string reason) : Exception(reason);

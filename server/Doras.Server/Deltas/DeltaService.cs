@@ -79,16 +79,19 @@ public sealed class DeltaService(ArtifactStores stores, DeltaAlgorithms algorith
             return new DeltaOutcome.UpToDate(new DeltaResponse { Status = DeltaStatus.UpToDate, ToImage = toImage, FullSize = toLayer.Layer.Size });
 
         var key = new DeltaKey(repository.Name, fromDescriptor.Digest, toDescriptor.Digest, algorithm.Name);
-        var stored = await repository.TryResolveAsync(key.Tag, ct).ConfigureAwait(false);
-        if (stored is not null)
-            return await ReadyAsync(repository, name, stored, toImage, algorithm, toLayer, ct).ConfigureAwait(false);
+        switch (await DeltaRecords.ReadAsync(repository, key, ct).ConfigureAwait(false))
+        {
+            case DeltaRecord.Ready stored:
+                return await ReadyAsync(repository, name, stored.Manifest, toImage, algorithm, toLayer, ct).ConfigureAwait(false);
+            case DeltaRecord.Failed failed when time.GetUtcNow() - failed.At < options.Value.FailureRetention:
+                return BuildFailed(algorithm, $"{name}@{fromDescriptor.Digest}", toImage, failed.Reason, failed.At);
+        }
 
         var state = builds.GetOrStart(new DeltaJob(key, repository, name, fromLayer, toLayer, toDescriptor, algorithm));
         return state switch
         {
             BuildState.Succeeded s => await ReadyAsync(repository, name, s.Manifest, toImage, algorithm, toLayer, ct).ConfigureAwait(false),
-            BuildState.Failed f => new DeltaOutcome.Problem(StatusCodes.Status500InternalServerError, ProblemTypes.DeltaFailed, "Delta computation failed",
-                $"computing the {algorithm.Name} delta from {name}@{fromDescriptor.Digest} to {toImage} failed at {f.At:O}: {f.Reason}. It will be retried after {options.Value.FailureRetention.TotalMinutes:0.#} minutes."),
+            BuildState.Failed f => BuildFailed(algorithm, $"{name}@{fromDescriptor.Digest}", toImage, f.Reason, f.At),
             BuildState.Running r => new DeltaOutcome.Pending(
                 new DeltaResponse { Status = DeltaStatus.Pending, ToImage = toImage, Algorithm = algorithm.Name, FullSize = toLayer.Layer.Size },
                 RetryAfter(time.GetUtcNow() - r.Since)),
@@ -109,6 +112,10 @@ public sealed class DeltaService(ArtifactStores stores, DeltaAlgorithms algorith
             FullSize = toLayer.Layer.Size,
         });
     }
+
+    private DeltaOutcome BuildFailed(IDeltaAlgorithm algorithm, string from, string to, string reason, DateTimeOffset at) =>
+        new DeltaOutcome.Problem(StatusCodes.Status500InternalServerError, ProblemTypes.DeltaFailed, "Delta computation failed",
+            $"computing the {algorithm.Name} delta from {from} to {to} failed at {at:O}: {reason}. It will be retried after {options.Value.FailureRetention.TotalMinutes:0.#} minutes.");
 
     /// <summary>Ask again soon at first, then less often the longer a build runs.</summary>
     private TimeSpan RetryAfter(TimeSpan running) =>

@@ -29,6 +29,15 @@ public sealed class DeltaOptions
     /// <summary>How long a failed build is reported as failed before a new request may try again.</summary>
     public TimeSpan FailureRetention { get; set; } = TimeSpan.FromMinutes(10);
 
+    /// <summary>A "building" placeholder older than this is taken to belong to a crashed instance, and the delta is built again.</summary>
+    public TimeSpan PlaceholderExpiry { get; set; } = TimeSpan.FromMinutes(30);
+
+    /// <summary>How often to look whether another instance has finished the delta this one waits for.</summary>
+    public TimeSpan PlaceholderPollInterval { get; set; } = TimeSpan.FromSeconds(2);
+
+    /// <summary>How long after writing its placeholder an instance looks again whether its claim is the one that stuck.</summary>
+    public TimeSpan ClaimSettleDelay { get; set; } = TimeSpan.FromMilliseconds(200);
+
     /// <summary>Largest Retry-After hint sent with 202.</summary>
     public int MaxRetryAfterSeconds { get; set; } = 30;
 }

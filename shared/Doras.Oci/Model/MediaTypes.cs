@@ -51,6 +51,12 @@ public static class Annotations
     public const string DeltaFrom = "dev.doras.delta.from";
     public const string DeltaTo = "dev.doras.delta.to";
     public const string DeltaAlgorithm = "dev.doras.delta.algorithm";
+    /// <summary>On a placeholder at a delta's tag: "building" (by <see cref="DeltaOwner"/>) or "failed" (with <see cref="DeltaFailure"/>).</summary>
+    public const string DeltaPlaceholder = "dev.doras.delta.placeholder";
+    public const string DeltaOwner = "dev.doras.delta.owner";
+    public const string DeltaFailure = "dev.doras.delta.failure";
+    /// <summary>The Go original's placeholder mark.</summary>
+    public const string GoDeltaDummy = "com.unbasical.doras.delta.dummy";
     /// <summary>The Go original's keys, written too so its tooling recognises our deltas.</summary>
     public const string GoDeltaFrom = "com.unbasical.doras.delta.from";
     public const string GoDeltaTo = "com.unbasical.doras.delta.to";

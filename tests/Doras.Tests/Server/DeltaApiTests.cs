@@ -213,7 +213,9 @@ public class DeltaApiTests
         Assert.That(problem.GetProperty("type").GetString(), Is.EqualTo(ProblemTypes.DeltaFailed));
         Assert.That(problem.GetProperty("detail").GetString(), Does.Contain("content digest mismatch"));
         Assert.That(_server.Builder.BuildsStarted, Is.EqualTo(1), "the failure is remembered, not retried on every request");
-        Assert.That(await repository.TryResolveAsync(new Doras.Server.Deltas.DeltaKey(Repo, _v1.Digest, broken.Digest, "zstd").Tag), Is.Null);
+        var record = await Doras.Server.Deltas.DeltaRecords.ReadAsync(repository, new Doras.Server.Deltas.DeltaKey(Repo, _v1.Digest, broken.Digest, "zstd"), default);
+        Assert.That(record, Is.TypeOf<Doras.Server.Deltas.DeltaRecord.Failed>(), "the failure is recorded in the store for other instances");
+        Assert.That(((Doras.Server.Deltas.DeltaRecord.Failed)record).Reason, Does.Contain("content digest mismatch"));
     }
 
     [Test]
@@ -249,5 +251,74 @@ public class DeltaApiTests
         Assert.That(response.Content.Headers.ContentType?.MediaType, Is.EqualTo(MediaTypes.ImageManifest));
         Assert.That(response.Headers.GetValues("Docker-Content-Digest").Single(), Is.EqualTo(_v2.Digest.ToString()));
         Assert.That(Digest.Compute(await response.Content.ReadAsByteArrayAsync()), Is.EqualTo(_v2.Digest));
+    }
+}
+
+/// <summary>Several server instances sharing one store build each delta once and share failures.</summary>
+public class MultiInstanceTests
+{
+    private const string Repo = "fleet/fw";
+
+    private static string Query(Descriptor from, string toTag) =>
+        $"{DeltaApi.Path}?from_digest={Uri.EscapeDataString($"{Repo}@{from.Digest}")}&to_tag={Uri.EscapeDataString($"{Repo}:{toTag}")}&accepted_algorithm=zstd";
+
+    private static async Task<HttpStatusCode> PollAsync(HttpClient http, string query)
+    {
+        for (var i = 0; i < 600; i++) // bounded: 60 s
+        {
+            using var response = await http.GetAsync(query);
+            if (response.StatusCode != HttpStatusCode.Accepted) return response.StatusCode;
+            await Task.Delay(100);
+        }
+        return HttpStatusCode.Accepted;
+    }
+
+    [Test]
+    public async Task Two_instances_sharing_a_store_build_a_delta_once()
+    {
+        await using var a = await RunningServer.StartAsync("--Delta:PlaceholderPollInterval", "00:00:00.200");
+        await using var b = await RunningServer.StartOnStoreAsync(a.StorePath, "--Delta:PlaceholderPollInterval", "00:00:00.200");
+        var repository = a.Store.Repository(Repo);
+        var v1Content = TestData.Binary(2 << 20, 1);
+        var v1 = await Versions.PublishFileAsync(repository, a.Scratch, "fw.bin", v1Content, "v1");
+        await Versions.PublishFileAsync(repository, a.Scratch, "fw.bin", TestData.Edit(v1Content, 2), "v2");
+
+        var query = Query(v1, "v2");
+        var answers = await Task.WhenAll(Enumerable.Range(0, 40).Select(async i =>
+        {
+            using var response = await (i % 2 == 0 ? a : b).Http.GetAsync(query);
+            return response.StatusCode;
+        }));
+        Assert.That(answers, Is.All.EqualTo(HttpStatusCode.Accepted).Or.EqualTo(HttpStatusCode.OK));
+        Assert.That(await PollAsync(a.Http, query), Is.EqualTo(HttpStatusCode.OK));
+        Assert.That(await PollAsync(b.Http, query), Is.EqualTo(HttpStatusCode.OK));
+        Assert.That(a.Builder.BuildsStarted + b.Builder.BuildsStarted, Is.EqualTo(1));
+    }
+
+    [Test]
+    public async Task A_failure_in_one_instance_is_reported_by_another_without_rebuilding()
+    {
+        await using var a = await RunningServer.StartAsync();
+        var repository = a.Store.Repository(Repo);
+        var v1Content = TestData.Binary(1 << 20, 3);
+        var v1 = await Versions.PublishFileAsync(repository, a.Scratch, "fw.bin", v1Content, "v1");
+        var v2 = await Versions.PublishFileAsync(repository, a.Scratch, "fw.bin", TestData.Edit(v1Content, 4), "v2");
+        var manifest = await repository.FetchManifestAsync(v2);
+        var layer = manifest.Layers[0];
+        await repository.PushManifestAsync(manifest with
+        {
+            Layers = [layer with { Annotations = new Dictionary<string, string>(layer.Annotations!) { [Annotations.ContentDigest] = "sha256:" + new string('3', 64) } }],
+        }, ["broken"]);
+
+        var query = Query(v1, "broken");
+        Assert.That(await PollAsync(a.Http, query), Is.EqualTo(HttpStatusCode.InternalServerError));
+
+        await using var b = await RunningServer.StartOnStoreAsync(a.StorePath);
+        using var response = await b.Http.GetAsync(query);
+        Assert.That(response.StatusCode, Is.EqualTo(HttpStatusCode.InternalServerError));
+        using var problem = JsonDocument.Parse(await response.Content.ReadAsStringAsync());
+        Assert.That(problem.RootElement.GetProperty("type").GetString(), Is.EqualTo(ProblemTypes.DeltaFailed));
+        Assert.That(problem.RootElement.GetProperty("detail").GetString(), Does.Contain("content digest mismatch"));
+        Assert.That(b.Builder.BuildsStarted, Is.Zero);
     }
 }

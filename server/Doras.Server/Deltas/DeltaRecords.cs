@@ -1,0 +1,62 @@
+using System.Globalization;
+using Doras.Oci.Content;
+using Doras.Oci.Model;
+
+namespace Doras.Server.Deltas;
+
+/// <summary>What a delta's tag holds: nothing yet, a finished delta, or a placeholder saying it is being built or failed.</summary>
+public abstract record DeltaRecord
+{
+    public sealed record Absent : DeltaRecord;
+    public sealed record Ready(Descriptor Manifest) : DeltaRecord;
+    public sealed record Building(string Owner, DateTimeOffset Since) : DeltaRecord;
+    public sealed record Failed(string Reason, DateTimeOffset At) : DeltaRecord;
+}
+
+/// <summary>
+/// Reads and writes the records at a delta's deterministic tag. Placeholders are how server instances that
+/// share a store tell each other that a build is under way (and by whom, since when) or has failed, so a delta
+/// is built once and a failure is reported rather than retried by every instance.
+/// </summary>
+public static class DeltaRecords
+{
+    public static async Task<DeltaRecord> ReadAsync(IOciRepository repository, DeltaKey key, CancellationToken ct)
+    {
+        var descriptor = await repository.TryResolveAsync(key.Tag, ct).ConfigureAwait(false);
+        if (descriptor is null) return new DeltaRecord.Absent();
+        var manifest = await repository.FetchManifestAsync(descriptor, ct).ConfigureAwait(false);
+        var created = DateTimeOffset.TryParse(manifest.Annotation(Annotations.Created), CultureInfo.InvariantCulture, DateTimeStyles.AssumeUniversal, out var c)
+            ? c : DateTimeOffset.MinValue;
+        return manifest.Annotation(Annotations.DeltaPlaceholder) switch
+        {
+            "building" => new DeltaRecord.Building(manifest.Annotation(Annotations.DeltaOwner) ?? "", created),
+            "failed" => new DeltaRecord.Failed(manifest.Annotation(Annotations.DeltaFailure) ?? "unknown failure", created),
+            // The Go original's placeholder: treat as a build under way by someone else.
+            _ when manifest.Annotation(Annotations.GoDeltaDummy) == "true" => new DeltaRecord.Building("doras-go", created),
+            _ => new DeltaRecord.Ready(descriptor),
+        };
+    }
+
+    public static Task WriteBuildingAsync(IOciRepository repository, DeltaKey key, string owner, DateTimeOffset now, CancellationToken ct) =>
+        WritePlaceholderAsync(repository, key, now, ct, (Annotations.DeltaPlaceholder, "building"), (Annotations.DeltaOwner, owner));
+
+    public static Task WriteFailedAsync(IOciRepository repository, DeltaKey key, string reason, DateTimeOffset now, CancellationToken ct) =>
+        WritePlaceholderAsync(repository, key, now, ct, (Annotations.DeltaPlaceholder, "failed"),
+            (Annotations.DeltaFailure, reason.Length > 2000 ? reason[..2000] : reason));
+
+    private static async Task WritePlaceholderAsync(IOciRepository repository, DeltaKey key, DateTimeOffset now, CancellationToken ct, params (string Key, string Value)[] annotations)
+    {
+        await repository.PushBytesAsync(MediaTypes.Empty, "{}"u8.ToArray(), ct).ConfigureAwait(false);
+        var values = annotations.ToDictionary(a => a.Key, a => a.Value);
+        values[Annotations.Created] = now.ToString("yyyy-MM-ddTHH:mm:ss.fffZ", CultureInfo.InvariantCulture);
+        values[Annotations.DeltaAlgorithm] = key.Algorithm;
+        var placeholder = new ImageManifest
+        {
+            ArtifactType = MediaTypes.DorasDelta,
+            Config = Descriptor.EmptyJson,
+            Layers = [],
+            Annotations = values,
+        };
+        await repository.PushManifestAsync(placeholder, [key.Tag], ct).ConfigureAwait(false);
+    }
+}
