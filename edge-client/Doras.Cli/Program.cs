@@ -6,6 +6,9 @@ var root = new RootCommand("Doras for .NET: delta updates of OCI artifacts for e
     PushCommand.Create(),
     PullCommand.Create(),
     DemoCommand.Create(),
+    ContentCommands.Download(),
+    ContentCommands.Tags(),
+    ContentCommands.Copy(),
 };
 var parsed = root.Parse(args);
 try

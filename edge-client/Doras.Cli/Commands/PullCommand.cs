@@ -15,13 +15,17 @@ internal static class PullCommand
         var workDir = new Option<string?>("--work-dir") { Description = "State and staging directory (default: .NAME.doras beside the output)" };
         var accept = new Option<string[]>("--accept") { Description = "Accepted delta algorithms, in order of preference", DefaultValueFactory = _ => [.. DeltaRequest.DefaultAlgorithms], AllowMultipleArgumentsPerToken = true };
         var command = new Command("pull", "Install a version, by delta from the installed one when possible") { reference, server, output, workDir, accept };
+        var registry = new StoreArguments();
+        registry.AddTo(command);
         command.SetAction(async (result, ct) =>
         {
+            var target = Doras.Oci.Model.Reference.Parse(result.GetValue(reference)!);
+            using var opened = target.Registry is null ? null : registry.Open(result, target);
             using var http = new HttpClient { Timeout = TimeSpan.FromMinutes(10) };
             var serverText = result.GetValue(server)!;
             if (!Uri.TryCreate(serverText, UriKind.Absolute, out var serverUrl) || serverUrl.Scheme is not ("http" or "https"))
                 throw new ArgumentException($"--server '{serverText}' is not an http(s) URL");
-            var updater = new Updater(new DeltaClient(http, serverUrl));
+            var updater = new Updater(new DeltaClient(http, serverUrl), opened?.Client);
             var outcome = await updater.UpdateAsync(new UpdateOptions
             {
                 Reference = result.GetValue(reference)!,

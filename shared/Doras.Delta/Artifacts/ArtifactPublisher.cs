@@ -10,6 +10,9 @@ public sealed record PublishOptions
     public bool Compress { get; init; } = true;
     public int Level { get; init; } = 19;
     public IReadOnlyDictionary<string, string>? Annotations { get; init; }
+
+    /// <summary>Called once the layer is packed, before it is pushed (e.g. to set up progress reporting).</summary>
+    public Action<Descriptor>? OnLayerReady { get; init; }
 }
 
 public sealed record PublishResult(Descriptor Manifest, ArtifactLayer Layer);
@@ -72,6 +75,7 @@ public static class ArtifactPublisher
                 Size = layerSize,
                 Annotations = annotations,
             };
+            options.OnLayerReady?.Invoke(layer);
             await using (var blob = new FileStream(temp, FileMode.Open, FileAccess.Read, FileShare.Read, 1 << 16, FileOptions.Asynchronous))
                 await repository.PushAsync(layer, blob, ct).ConfigureAwait(false);
             await repository.PushBytesAsync(MediaTypes.Empty, "{}"u8.ToArray(), ct).ConfigureAwait(false);

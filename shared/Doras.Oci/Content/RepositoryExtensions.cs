@@ -63,3 +63,20 @@ public static class RepositoryExtensions
         return descriptor;
     }
 }
+
+/// <summary>Resolving a reference to the single artifact manifest behind it, through an image index if need be.</summary>
+public static class ArtifactResolution
+{
+    /// <summary>The manifest a tag or digest names; for an index, the entry for <paramref name="platform"/> (the host's by default).</summary>
+    public static async Task<(Descriptor Descriptor, ImageManifest Manifest)> ResolveManifestAsync(this IReadOnlyOciRepository repository, string tagOrDigest, Platform? platform = null, CancellationToken ct = default)
+    {
+        var descriptor = await repository.ResolveAsync(tagOrDigest, ct).ConfigureAwait(false);
+        if (MediaTypes.IsIndex(descriptor.MediaType))
+        {
+            var bytes = await repository.FetchBytesAsync(descriptor, ct: ct).ConfigureAwait(false);
+            var index = OciJson.Deserialize<ImageIndex>(bytes, $"index {repository.Name}:{tagOrDigest}");
+            descriptor = Platforms.Select(index, platform ?? Platforms.Host, $"{repository.Name}:{tagOrDigest}");
+        }
+        return (descriptor, await repository.FetchManifestAsync(descriptor, ct).ConfigureAwait(false));
+    }
+}

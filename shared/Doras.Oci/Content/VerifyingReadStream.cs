@@ -34,8 +34,10 @@ public sealed class VerifyingReadStream : ReadOnlyStream
 
     public long BytesRead => _read;
 
+    // A zero-length request is not the end of the stream: only a 0 returned for a non-empty buffer is.
     public override int Read(Span<byte> buffer)
     {
+        if (buffer.IsEmpty) return 0;
         var n = _inner.Read(buffer);
         return Account(buffer[..n]);
     }
@@ -43,6 +45,7 @@ public sealed class VerifyingReadStream : ReadOnlyStream
 
     public override async ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken cancellationToken = default)
     {
+        if (buffer.IsEmpty) return 0;
         var n = await _inner.ReadAsync(buffer, cancellationToken).ConfigureAwait(false);
         return Account(buffer.Span[..n]);
     }

@@ -26,6 +26,9 @@ public sealed partial class RemoteRepository(HttpClient http, Uri baseAddress, s
 
     public string Name { get; } = Reference.IsValidRepository(name) ? name : throw new FormatException($"invalid repository name '{name}'");
 
+    /// <summary>The registry (or server) this repository lives on.</summary>
+    public Uri Registry => baseAddress;
+
     /// <summary>How many times a blob download may be resumed after the connection breaks.</summary>
     public int MaxResumes { get; init; } = 5;
 

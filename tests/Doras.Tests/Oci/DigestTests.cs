@@ -73,6 +73,18 @@ public class DigestTests
     }
 
     [Test]
+    public async Task A_zero_length_read_is_not_mistaken_for_the_end()
+    {
+        var content = TestData.Random(100, 5);
+        await using var stream = new VerifyingReadStream(new MemoryStream(content), Digest.Compute(content), content.Length);
+        Assert.That(await stream.ReadAsync(Memory<byte>.Empty), Is.Zero);
+        Assert.That(stream.Read(Span<byte>.Empty), Is.Zero);
+        var copy = new MemoryStream();
+        await stream.CopyToAsync(copy);
+        Assert.That(copy.ToArray(), Is.EqualTo(content));
+    }
+
+    [Test]
     public async Task Verifying_sha512_content()
     {
         var content = TestData.Random(4096, 4);

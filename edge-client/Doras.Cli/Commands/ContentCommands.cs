@@ -1,0 +1,91 @@
+using System.CommandLine;
+using Doras.Delta.Artifacts;
+using Doras.Oci.Content;
+using Doras.Oci.Model;
+
+namespace Doras.Cli.Commands;
+
+/// <summary><c>download</c>, <c>tags</c> and <c>copy</c>: working with artifacts in registries and the local store.</summary>
+internal static class ContentCommands
+{
+    public static Command Download()
+    {
+        var reference = new Argument<string>("reference") { Description = "The artifact: [registry/]repo:tag or @digest" };
+        var output = new Option<string>("--output", "-o") { Description = "Directory to write the layers into, under their titles", Required = true };
+        var platform = new Option<string?>("--platform") { Description = "os/arch[/variant] when the reference is an index (default: this machine)" };
+        var store = new StoreArguments();
+        var command = new Command("download", "Download an artifact's layers (concurrently, verified) into a directory") { reference, output, platform };
+        store.AddTo(command);
+        command.SetAction(async (result, ct) =>
+        {
+            var source = Reference.Parse(result.GetValue(reference)!);
+            var progress = new ConsoleProgress();
+            using var opened = store.Open(result, source, progress);
+            var wanted = result.GetValue(platform) is { } p ? Platforms.Parse(p) : null;
+            var (descriptor, manifest) = await opened.Repository.ResolveManifestAsync(source.Identifier, wanted, ct);
+            var directory = Directory.CreateDirectory(result.GetValue(output)!).FullName;
+            long total = 0;
+            await Parallel.ForEachAsync(manifest.Layers, new ParallelOptions { MaxDegreeOfParallelism = 4, CancellationToken = ct }, async (layer, token) =>
+            {
+                var title = layer.Annotation(Annotations.Title) ?? throw new InvalidDataException($"layer {layer.Digest} has no title to save it under");
+                if (title.Contains('/') || title is "." or ".." || title.Contains('\0'))
+                    throw new HostileArchiveException($"layer title '{title}' is not a plain name");
+                progress.Expect(layer.Digest, layer.Size);
+                var artifact = ArtifactLayer.From(manifest with { Layers = [layer] }, $"{source.Name}@{descriptor.Digest}");
+                await using var stream = await opened.Repository.FetchAsync(layer, token);
+                await using var content = artifact.OpenContent(stream);
+                var target = Path.Combine(directory, title);
+                if (artifact.Kind == ArtifactKind.Directory)
+                    await TarPacking.ExtractAsync(content, target, token);
+                else
+                {
+                    await using var file = new FileStream(target, FileMode.Create, FileAccess.Write, FileShare.None, 1 << 16, FileOptions.Asynchronous);
+                    await content.CopyToAsync(file, token);
+                }
+                Interlocked.Add(ref total, layer.Size);
+                Console.WriteLine($"{title}: {Format.Bytes(artifact.ContentSize)} ({layer.Digest})");
+            });
+            Console.WriteLine($"downloaded {source.Name}@{descriptor.Digest}: {manifest.Layers.Count} layer(s), {Format.Bytes(total)}");
+            return 0;
+        });
+        return command;
+    }
+
+    public static Command Tags()
+    {
+        var repository = new Argument<string>("repository") { Description = "[registry/]repo" };
+        var store = new StoreArguments();
+        var command = new Command("tags", "List a repository's tags") { repository };
+        store.AddTo(command);
+        command.SetAction(async (result, ct) =>
+        {
+            var reference = Reference.Parse(result.GetValue(repository)!);
+            using var opened = store.Open(result, reference);
+            await foreach (var tag in opened.Repository.ListTagsAsync(ct)) Console.WriteLine(tag);
+            return 0;
+        });
+        return command;
+    }
+
+    public static Command Copy()
+    {
+        var from = new Argument<string>("source") { Description = "[registry/]repo:tag to copy" };
+        var to = new Argument<string>("destination") { Description = "[registry/]repo[:tag] to copy to" };
+        var store = new StoreArguments();
+        var command = new Command("copy", "Copy an artifact (and everything it references) between registries and the local store") { from, to };
+        store.AddTo(command);
+        command.SetAction(async (result, ct) =>
+        {
+            var source = Reference.Parse(result.GetValue(from)!);
+            var destination = Reference.Parse(result.GetValue(to)!);
+            using var sourceStore = store.Open(result, source);
+            using var destinationStore = store.Open(result, destination);
+            var tags = destination.Tag is { } t ? new[] { t } : source.Tag is { } s ? new[] { s } : [];
+            var progress = new Progress<(Descriptor Blob, string Action)>(p => Console.Error.WriteLine($"  {p.Blob.Digest.Hex[..12]} {Format.Bytes(p.Blob.Size)}: {p.Action}"));
+            var root = await GraphCopy.CopyAsync(sourceStore.Repository, source.Identifier, destinationStore.Repository, tags, new CopyOptions { Progress = progress }, ct);
+            Console.WriteLine($"copied {source} to {destination.Name}@{root.Digest}{(tags.Length > 0 ? " as " + string.Join(", ", tags) : "")}");
+            return 0;
+        });
+        return command;
+    }
+}

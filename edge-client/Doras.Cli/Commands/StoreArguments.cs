@@ -1,0 +1,72 @@
+using System.CommandLine;
+using Doras.Oci.Content;
+using Doras.Oci.Layout;
+using Doras.Oci.Model;
+using Doras.Oci.Remote;
+using Doras.Oci.Remote.Auth;
+
+namespace Doras.Cli.Commands;
+
+/// <summary>
+/// The options every command that touches content shares, and how a reference picks its store: one naming a
+/// registry host goes to that registry; a bare <c>repo:tag</c> goes to the local layout store (<c>--store</c>).
+/// </summary>
+internal sealed class StoreArguments
+{
+    public Option<string> Store { get; } = new("--store") { Description = "Local OCI layout store (for references without a registry host)", DefaultValueFactory = _ => Environment.GetEnvironmentVariable("DORAS_Store__Path") ?? "doras-store" };
+    public Option<bool> PlainHttp { get; } = new("--plain-http") { Description = "Talk plain HTTP to registries (local or test registries only)" };
+    public Option<string?> Username { get; } = new("--username", "-u") { Description = "Registry user (default: from the Docker config.json)" };
+    public Option<string?> Password { get; } = new("--password", "-p") { Description = "Registry password or token (or DORAS_REGISTRY_PASSWORD)" };
+    public Option<string?> DockerConfig { get; } = new("--docker-config") { Description = "Docker config.json with registry credentials", DefaultValueFactory = _ => DockerConfigCredentialProvider.DefaultPath };
+
+    public void AddTo(Command command)
+    {
+        command.Options.Add(Store);
+        command.Options.Add(PlainHttp);
+        command.Options.Add(Username);
+        command.Options.Add(Password);
+        command.Options.Add(DockerConfig);
+    }
+
+    /// <summary>Opens the repository a reference names; dispose the result to release its connections.</summary>
+    public Opened Open(ParseResult result, Reference reference, IProgress<(Digest, long)>? progress = null)
+    {
+        if (reference.Registry is null)
+            return new Opened(new OciLayoutStore(result.GetValue(Store)!).Repository(reference.Repository), null);
+        ICredentialProvider credentials = new DockerConfigCredentialProvider(result.GetValue(DockerConfig)!);
+        var user = result.GetValue(Username);
+        var password = result.GetValue(Password) ?? Environment.GetEnvironmentVariable("DORAS_REGISTRY_PASSWORD");
+        if (user is not null)
+            credentials = new StaticCredentialProvider(new Dictionary<string, Credential> { [reference.Registry] = new(user, password) }, credentials);
+        var client = new RegistryClient(reference.Registry, new RegistryClientOptions { PlainHttp = result.GetValue(PlainHttp), Credentials = credentials, Progress = progress });
+        return new Opened(client.Repository(reference.Repository), client);
+    }
+
+    public sealed record Opened(IOciRepository Repository, RegistryClient? Client) : IDisposable
+    {
+        public void Dispose() => Client?.Dispose();
+    }
+}
+
+/// <summary>Transfer progress on standard error: a line per blob at every tenth, never flooding a log.</summary>
+internal sealed class ConsoleProgress : IProgress<(Digest Digest, long Bytes)>
+{
+    private readonly Dictionary<Digest, (long Total, int Reported)> _blobs = [];
+
+    public void Expect(Digest digest, long size)
+    {
+        lock (_blobs) _blobs[digest] = (size, -1);
+    }
+
+    public void Report((Digest Digest, long Bytes) value)
+    {
+        lock (_blobs)
+        {
+            if (!_blobs.TryGetValue(value.Digest, out var blob) || blob.Total <= 0) return;
+            var tenth = (int)(10 * value.Bytes / blob.Total);
+            if (tenth <= blob.Reported) return;
+            _blobs[value.Digest] = (blob.Total, tenth);
+            Console.Error.WriteLine($"  {value.Digest.Hex[..12]}: {Format.Bytes(value.Bytes)} of {Format.Bytes(blob.Total)} ({10 * tenth}%)");
+        }
+    }
+}

@@ -1,0 +1,69 @@
+using Doras.Oci.Model;
+using Doras.Oci.Remote;
+
+namespace Doras.Oci.Content;
+
+public sealed record CopyOptions
+{
+    /// <summary>Blobs transferred at once.</summary>
+    public int Concurrency { get; init; } = 3;
+
+    /// <summary>Told each blob as it is copied, skipped or mounted.</summary>
+    public IProgress<(Descriptor Blob, string Action)>? Progress { get; init; }
+}
+
+/// <summary>
+/// Copies an artifact graph (index -> manifests -> config and layers) between any two stores (layout
+/// directory or registry, either direction): blobs first, concurrently, skipping those the target has and
+/// mounting them when source and target are repositories of the same registry; manifests after their
+/// children, so the target never holds a manifest whose content is missing; tags last.
+/// </summary>
+public static class GraphCopy
+{
+    public static async Task<Descriptor> CopyAsync(IReadOnlyOciRepository source, string tagOrDigest, IOciRepository target, IEnumerable<string> tags, CopyOptions? options = null, CancellationToken ct = default)
+    {
+        options ??= new CopyOptions();
+        var root = await source.ResolveAsync(tagOrDigest, ct).ConfigureAwait(false);
+        await CopyNodeAsync(source, root, target, options, ct).ConfigureAwait(false);
+        foreach (var tag in tags) await target.TagAsync(root, tag, ct).ConfigureAwait(false);
+        return root;
+    }
+
+    private static async Task CopyNodeAsync(IReadOnlyOciRepository source, Descriptor node, IOciRepository target, CopyOptions options, CancellationToken ct)
+    {
+        var bytes = await source.FetchBytesAsync(node, ct: ct).ConfigureAwait(false);
+        var mediaType = OciJson.PeekMediaType(bytes) ?? node.MediaType;
+        if (MediaTypes.IsIndex(mediaType))
+        {
+            var index = OciJson.Deserialize<ImageIndex>(bytes, $"index {node.Digest}");
+            foreach (var child in index.Manifests) await CopyNodeAsync(source, child, target, options, ct).ConfigureAwait(false);
+        }
+        else
+        {
+            var manifest = RepositoryExtensions.ParseManifest(bytes, node);
+            await Parallel.ForEachAsync(new[] { manifest.Config }.Concat(manifest.Layers).DistinctBy(d => d.Digest),
+                new ParallelOptions { MaxDegreeOfParallelism = Math.Max(1, options.Concurrency), CancellationToken = ct },
+                async (blob, token) => await CopyBlobAsync(source, blob, target, options, token).ConfigureAwait(false)).ConfigureAwait(false);
+        }
+        if (!await target.ExistsAsync(node, ct).ConfigureAwait(false))
+            await target.PushAsync(node with { MediaType = mediaType }, new MemoryStream(bytes, writable: false), ct).ConfigureAwait(false);
+    }
+
+    private static async Task CopyBlobAsync(IReadOnlyOciRepository source, Descriptor blob, IOciRepository target, CopyOptions options, CancellationToken ct)
+    {
+        if (await target.ExistsAsync(blob, ct).ConfigureAwait(false))
+        {
+            options.Progress?.Report((blob, "exists"));
+            return;
+        }
+        if (source is RemoteRepository from && target is RemoteRepository to && from.Registry == to.Registry
+            && await to.TryMountAsync(blob, from.Name, ct).ConfigureAwait(false))
+        {
+            options.Progress?.Report((blob, "mounted"));
+            return;
+        }
+        await using (var content = await source.FetchAsync(blob, ct).ConfigureAwait(false))
+            await target.PushAsync(blob, content, ct).ConfigureAwait(false);
+        options.Progress?.Report((blob, "copied"));
+    }
+}
