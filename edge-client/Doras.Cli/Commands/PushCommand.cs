@@ -24,6 +24,8 @@ internal static class PushCommand
             var allTags = new[] { target.Tag }.Concat(result.GetValue(tags) ?? []).Select(Reference.ValidateTag).ToArray();
             var progress = new ConsoleProgress();
             using var opened = store.Open(result, target, progress);
+            if (opened.Repository is Doras.Oci.Remote.RemoteRepository remote && !await remote.CanPushAsync(ct))
+                throw new UnauthorizedAccessException($"not allowed to push to {target.Name}: check --username/--password or the Docker config");
             var published = await ArtifactPublisher.PublishAsync(opened.Repository, result.GetValue(path)!, allTags,
                 new PublishOptions { Compress = !result.GetValue(noCompress), Level = result.GetValue(level), OnLayerReady = l => progress.Expect(l.Digest, l.Size) }, ct);
             Console.WriteLine($"pushed {target.Name}@{published.Manifest.Digest} as {string.Join(", ", allTags)}: " +

@@ -87,6 +87,10 @@ public sealed class DeltaService(ArtifactStores stores, DeltaAlgorithms algorith
                 return BuildFailed(algorithm, $"{name}@{fromDescriptor.Digest}", toImage, failed.Reason, failed.At);
         }
 
+        if (!await stores.ServerCanPushAsync(from.Repository, ct).ConfigureAwait(false))
+            return new DeltaOutcome.Problem(StatusCodes.Status500InternalServerError, ProblemTypes.DeltaFailed, "Delta cannot be stored",
+                $"this server's registry credentials may not push to {name}, so it cannot store a delta there; give them push access");
+
         var state = builds.GetOrStart(new DeltaJob(key, repository, name, fromLayer, toLayer, toDescriptor, algorithm));
         return state switch
         {

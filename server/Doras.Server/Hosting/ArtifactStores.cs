@@ -64,6 +64,21 @@ public sealed class ArtifactStores : IDisposable
         Server = _serverClient = new RegistryClient(_registry.Host, new RegistryClientOptions { PlainHttp = _registry.PlainHttp, Credentials = credentials }, _transport);
     }
 
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<string, (bool Allowed, DateTimeOffset Checked)> _pushChecks = new();
+
+    /// <summary>
+    /// Whether the server's credentials may store deltas in a repository (checked against the registry, and
+    /// remembered for five minutes), so no delta is built that could not be stored.
+    /// </summary>
+    public async Task<bool> ServerCanPushAsync(string repository, CancellationToken ct)
+    {
+        if (Server.Repository(repository) is not RemoteRepository remote) return true;
+        if (_pushChecks.TryGetValue(repository, out var known) && DateTimeOffset.UtcNow - known.Checked < TimeSpan.FromMinutes(5)) return known.Allowed;
+        var allowed = await remote.CanPushAsync(ct).ConfigureAwait(false);
+        _pushChecks[repository] = (allowed, DateTimeOffset.UtcNow);
+        return allowed;
+    }
+
     /// <summary>The registry host in registry mode, null for the embedded store.</summary>
     public string? RegistryHost => string.IsNullOrWhiteSpace(_registry.Host) ? null : _registry.Host;
 

@@ -148,7 +148,7 @@ public sealed partial class RemoteRepository
         return new UploadSession(location, session.Offset + chunk.Length);
     }
 
-    private async Task PutManifestAsync(Descriptor descriptor, byte[] bytes, string reference, CancellationToken ct)
+    private async Task PutManifestAsync(Descriptor descriptor, byte[] bytes, string reference, CancellationToken ct, bool maintainReferrers = true)
     {
         using var body = new ByteArrayContent(bytes);
         body.Headers.ContentType = new MediaTypeHeaderValue(descriptor.MediaType);
@@ -158,6 +158,9 @@ public sealed partial class RemoteRepository
             && stored.Algorithm == descriptor.Digest.Algorithm && stored != descriptor.Digest)
             throw new DigestMismatchException($"the registry stored manifest {Name}:{reference} as {stored}, not {descriptor.Digest}");
         _manifests[descriptor.Digest] = bytes;
+        // Once per manifest (by digest), not again for every tag.
+        if (maintainReferrers && reference == descriptor.Digest.ToString())
+            await UpdateReferrersFallbackAsync(descriptor, bytes, response, ct).ConfigureAwait(false);
     }
 
     private static async Task<byte[]> ReadManifestBytesAsync(Descriptor expected, Stream content, CancellationToken ct)

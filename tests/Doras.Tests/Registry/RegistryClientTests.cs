@@ -184,6 +184,74 @@ public class RegistryClientTests
         Assert.That(await ReadAllAsync(repo, descriptor), Is.EqualTo(content));
     }
 
+    [Test]
+    public async Task Referrers_fall_back_to_the_tag_schema_which_pushing_keeps_up_to_date()
+    {
+        var repo = _client.Repository(NewRepo());
+        await repo.PushBytesAsync(MediaTypes.Empty, "{}"u8.ToArray());
+        var subject = await repo.PushManifestAsync(new ImageManifest { Config = Descriptor.EmptyJson, Layers = [] }, ["v1"]);
+        Assert.That(await repo.ReferrersAsync(subject.Digest), Is.Empty);
+
+        var signature = await repo.PushManifestAsync(new ImageManifest
+        {
+            ArtifactType = "application/vnd.example.signature", Config = Descriptor.EmptyJson, Layers = [], Subject = subject,
+            Annotations = new Dictionary<string, string> { ["purpose"] = "sig" },
+        }, []);
+        var sbom = await repo.PushManifestAsync(new ImageManifest
+        {
+            ArtifactType = "application/vnd.example.sbom", Config = Descriptor.EmptyJson, Layers = [], Subject = subject,
+        }, []);
+
+        var all = await repo.ReferrersAsync(subject.Digest);
+        Assert.That(all.Select(d => d.Digest), Is.EquivalentTo(new[] { signature.Digest, sbom.Digest }));
+        Assert.That(all.Single(d => d.Digest == signature.Digest).Annotation("purpose"), Is.EqualTo("sig"));
+        var onlySboms = await repo.ReferrersAsync(subject.Digest, "application/vnd.example.sbom");
+        Assert.That(onlySboms.Single().Digest, Is.EqualTo(sbom.Digest));
+        // The fallback index is a real tag any client can read.
+        Assert.That(await repo.TryResolveAsync(RemoteRepository.ReferrersTag(subject.Digest)), Is.Not.Null);
+    }
+
+    [Test]
+    public async Task Push_permission_is_checked_before_work()
+    {
+        Assert.That(await _client.Repository(NewRepo()).CanPushAsync(), Is.True);
+        await using var secured = await RegistryProcess.StartWithBasicAuthAsync("carol", "pw");
+        using var anonymous = new RegistryClient(secured.Host, new RegistryClientOptions { PlainHttp = true, Retry = new() { MaxRetries = 0 } });
+        Assert.That(await anonymous.Repository("x/y").CanPushAsync(), Is.False);
+    }
+
+    [Test]
+    public async Task Credentials_come_from_a_docker_credential_helper()
+    {
+        await using var secured = await RegistryProcess.StartWithBasicAuthAsync("dave", "from-helper");
+        using var dir = new TempDirectory();
+        var helper = dir["bin/docker-credential-doras-test"];
+        Directory.CreateDirectory(dir["bin"]);
+        File.WriteAllText(helper, """
+            #!/bin/sh
+            read host
+            [ "$host" = "HOST" ] || { echo 'credentials not found in native keychain'; exit 1; }
+            echo "{\"ServerURL\":\"$host\",\"Username\":\"dave\",\"Secret\":\"from-helper\"}"
+
+            """.Replace("HOST", secured.Host));
+        File.SetUnixFileMode(helper, (UnixFileMode)0b111_101_101);
+        File.WriteAllText(dir["helper-config.json"], """{"credHelpers":{"HOST":"doras-test"}}""".Replace("HOST", secured.Host));
+        var path = Environment.GetEnvironmentVariable("PATH");
+        Environment.SetEnvironmentVariable("PATH", dir["bin"] + ":" + path);
+        try
+        {
+            var provider = new DockerConfigCredentialProvider(dir["helper-config.json"]);
+            Assert.That(await provider.GetAsync(secured.Host), Is.EqualTo(new Credential("dave", "from-helper")));
+            Assert.That(await provider.GetAsync("elsewhere.example"), Is.Null);
+            using var client = new RegistryClient(secured.Host, new RegistryClientOptions { PlainHttp = true, Credentials = provider });
+            Assert.That(await client.Repository("team/app").CanPushAsync(), Is.True);
+        }
+        finally
+        {
+            Environment.SetEnvironmentVariable("PATH", path);
+        }
+    }
+
     private sealed class SynchronousProgress<T>(Action<T> report) : IProgress<T>
     {
         public void Report(T value) => report(value);

@@ -84,3 +84,34 @@ public class RegistryModeTests
         Assert.That(await partial.Content.ReadAsByteArrayAsync(), Is.EqualTo(TestData.Random(100_000, 3)[50_000..]));
     }
 }
+
+public class RegistryModePermissionTests
+{
+    [Test]
+    public async Task A_server_without_push_access_says_so_instead_of_building_a_delta_it_cannot_store()
+    {
+        using var dir = new TempDirectory();
+        await using var tokens = await TokenServer.StartAsync(dir.Path);
+        await using var registry = await RegistryProcess.StartWithTokenAuthAsync(tokens.Realm, tokens.CertificatePath);
+        var credentials = new StaticCredentialProvider(new Dictionary<string, Credential> { [registry.Host] = new(tokens.Account.User, tokens.Account.Password) });
+        using var publisher = new RegistryClient(registry.Host, new RegistryClientOptions { PlainHttp = true, Credentials = credentials });
+        var repository = publisher.Repository("team/app");
+        var v1 = TestData.Binary(200_000, 1);
+        var first = await Versions.PublishFileAsync(repository, dir, "app.bin", v1, "v1");
+        await Versions.PublishFileAsync(repository, dir, "app.bin", TestData.Edit(v1, 2), "v2");
+
+        // From now on the token server grants nothing to the server's pushes: only pulls under team/.
+        await using var server = await RunningServer.StartAsync("--registry", registry.Host, "--Registry:PlainHttp", "true",
+            "--Registry:Credentials:0:Host", registry.Host, "--Registry:Credentials:0:Username", "alice", "--Registry:Credentials:0:Password", "s3cret");
+        tokens.PullOnly = true;
+        var clientAuth = await publisher.ReadAuthorizationAsync("team/app");
+        using var request = new HttpRequestMessage(HttpMethod.Get,
+            $"{DeltaApi.Path}?from_digest={Uri.EscapeDataString($"{registry.Host}/team/app@{first.Digest}")}&to_tag={Uri.EscapeDataString($"{registry.Host}/team/app:v2")}&accepted_algorithm=zstd");
+        request.Headers.Authorization = clientAuth;
+        using var response = await server.Http.SendAsync(request);
+        Assert.That(response.StatusCode, Is.EqualTo(HttpStatusCode.InternalServerError), await response.Content.ReadAsStringAsync());
+        using var problem = JsonDocument.Parse(await response.Content.ReadAsStringAsync());
+        Assert.That(problem.RootElement.GetProperty("detail").GetString(), Does.Contain("may not push to"));
+        Assert.That(server.Builder.BuildsStarted, Is.Zero);
+    }
+}

@@ -28,6 +28,9 @@ public sealed class TokenServer : IAsyncDisposable
     public string Realm => _app.Urls.First().TrimEnd('/') + "/token";
     public int TokensIssued => _issued;
     public string AllowedPrefix { get; set; } = "team/";
+
+    /// <summary>Grant only pull, whatever is asked.</summary>
+    public bool PullOnly { get; set; }
     public (string User, string Password) Account { get; } = ("alice", "s3cret");
 
     public static async Task<TokenServer> StartAsync(string directory)
@@ -57,7 +60,7 @@ public sealed class TokenServer : IAsyncDisposable
             .SelectMany(s => (s ?? "").Split(' ', StringSplitOptions.RemoveEmptyEntries))
             .Select(s => s.Split(':'))
             .Where(p => p.Length == 3 && p[0] == "repository" && p[1].StartsWith(AllowedPrefix, StringComparison.Ordinal))
-            .Select(p => new { type = p[0], name = p[1], actions = p[2].Split(',') })
+            .Select(p => new { type = p[0], name = p[1], actions = p[2].Split(',').Where(a => !PullOnly || a == "pull").ToArray() })
             .ToArray();
         Interlocked.Increment(ref _issued);
         var now = DateTimeOffset.UtcNow.ToUnixTimeSeconds();
