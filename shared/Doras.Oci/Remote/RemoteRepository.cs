@@ -81,6 +81,24 @@ public sealed partial class RemoteRepository(HttpClient http, Uri baseAddress, s
     public Task<Stream> FetchFromAsync(Descriptor descriptor, long offset, CancellationToken ct = default) =>
         ResumableDownloadStream.OpenAsync(http, Url($"blobs/{descriptor.Digest}"), descriptor.Size, MaxResumes, ct, offset);
 
+    /// <summary>A manifest's descriptor from a HEAD request (digest from Docker-Content-Digest), or null when there is none.</summary>
+    public async Task<Descriptor?> StatManifestAsync(string tagOrDigest, CancellationToken ct = default)
+    {
+        using var request = new HttpRequestMessage(HttpMethod.Head, Url($"manifests/{tagOrDigest}"));
+        foreach (var type in MediaTypes.ManifestAccept) request.Headers.Accept.Add(new MediaTypeWithQualityHeaderValue(type));
+        using var response = await http.SendAsync(request, ct).ConfigureAwait(false);
+        if (response.StatusCode == HttpStatusCode.NotFound) return null;
+        await EnsureSuccessAsync(response, $"manifest {Name}:{tagOrDigest}", ct).ConfigureAwait(false);
+        if (!response.Headers.TryGetValues("Docker-Content-Digest", out var values) || !Digest.TryParse(values.FirstOrDefault(), out var digest))
+            return await TryResolveAsync(tagOrDigest, ct).ConfigureAwait(false); // no digest header: GET and hash it ourselves
+        return new Descriptor
+        {
+            MediaType = response.Content.Headers.ContentType?.MediaType ?? MediaTypes.ImageManifest,
+            Digest = digest,
+            Size = response.Content.Headers.ContentLength ?? throw new HttpRequestException($"manifest {Name}:{tagOrDigest}: no size in the HEAD answer"),
+        };
+    }
+
     /// <summary>The size of a stored blob (HEAD), or null when it is not stored.</summary>
     public async Task<long?> StatBlobAsync(Digest digest, CancellationToken ct = default)
     {

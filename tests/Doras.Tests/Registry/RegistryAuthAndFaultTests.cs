@@ -102,3 +102,77 @@ public class RegistryAuthAndFaultTests
         return app;
     }
 }
+
+public class RegistryRedirectAndFormatTests
+{
+    [Test]
+    public async Task Credentials_are_not_sent_to_the_host_a_download_is_redirected_to()
+    {
+        var blob = TestData.Random(5000, 1);
+        var digest = Digest.Compute(blob);
+        string? storageSawAuthorization = null;
+        var storageHit = false;
+        await using var storage = await FakeAsync("/{**path}", async context =>
+        {
+            storageHit = true;
+            storageSawAuthorization = context.Request.Headers.Authorization.ToString();
+            await context.Response.Body.WriteAsync(blob);
+        });
+        await using var registry = await FakeAsync("/v2/{**path}", context =>
+        {
+            if (context.Request.Headers.Authorization.Count == 0)
+            {
+                context.Response.StatusCode = 401;
+                context.Response.Headers.WWWAuthenticate = "Basic realm=\"fake\"";
+                return Task.CompletedTask;
+            }
+            context.Response.StatusCode = 307;
+            context.Response.Headers.Location = storage.Urls.First().TrimEnd('/') + "/signed/blob?sig=abc";
+            return Task.CompletedTask;
+        });
+        var host = new Uri(registry.Urls.First()).Authority;
+        using var client = new RegistryClient(host, new RegistryClientOptions
+        {
+            PlainHttp = true,
+            Credentials = new StaticCredentialProvider(new Dictionary<string, Credential> { [host] = new("u", "secret") }),
+        });
+        await using var stream = await client.Repository("x/y").FetchAsync(new Descriptor { MediaType = MediaTypes.OctetStream, Digest = digest, Size = blob.Length });
+        var copy = new MemoryStream();
+        await stream.CopyToAsync(copy);
+        Assert.That(copy.ToArray(), Is.EqualTo(blob));
+        Assert.That(storageHit, Is.True);
+        Assert.That(storageSawAuthorization, Is.Empty, "the registry's credentials must not reach the storage host");
+    }
+
+    [Test]
+    public void Docker_schema_1_manifests_are_refused_clearly()
+    {
+        var schema1 = """{"schemaVersion":1,"name":"x","tag":"v1","fsLayers":[]}"""u8.ToArray();
+        var descriptor = Descriptor.FromBytes(MediaTypes.DockerManifestSchema1Signed, schema1);
+        var error = Assert.Throws<InvalidDataException>(() => RepositoryExtensions.ParseManifest(schema1, descriptor))!;
+        Assert.That(error.Message, Is.EqualTo($"{descriptor.Digest} is a Docker schema 1 manifest, which is deprecated and not supported"));
+    }
+
+    [Test]
+    public async Task Manifest_stat_by_head_gives_the_digest()
+    {
+        await using var registry = await RegistryProcess.StartAsync();
+        using var client = new RegistryClient(registry.Host, new RegistryClientOptions { PlainHttp = true });
+        var repo = client.Repository("x/y");
+        await repo.PushBytesAsync(MediaTypes.Empty, "{}"u8.ToArray());
+        var pushed = await repo.PushManifestAsync(new ImageManifest { Config = Descriptor.EmptyJson, Layers = [] }, ["v1"]);
+        var stat = await repo.StatManifestAsync("v1");
+        Assert.That(stat, Is.EqualTo(pushed with { ArtifactType = null }));
+        Assert.That(await repo.StatManifestAsync("v2"), Is.Null);
+    }
+
+    private static async Task<WebApplication> FakeAsync(string route, RequestDelegate handler)
+    {
+        var builder = WebApplication.CreateSlimBuilder();
+        builder.WebHost.UseUrls("http://127.0.0.1:0");
+        var app = builder.Build();
+        app.Map(route, handler);
+        await app.StartAsync();
+        return app;
+    }
+}

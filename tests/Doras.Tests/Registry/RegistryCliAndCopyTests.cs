@@ -35,6 +35,14 @@ public class RegistryCliAndCopyTests
         Assert.That(pushed, Does.Contain($"pushed {registry.Host}/fleet/app@sha256:").And.Contain("(100%)"));
         Run(["push", tree, $"{registry.Host}/fleet/site:1", .. auth]);
 
+        // Published with our CLI, read by skopeo; pushed by skopeo, downloaded with our CLI.
+        var viaSkopeo = dir["skopeo-layout"];
+        Directory.CreateDirectory(viaSkopeo);
+        ExternalTool.RunOk("skopeo", "copy", "--src-tls-verify=false", "--src-creds", "bob:pw", $"docker://{registry.Host}/fleet/app:1.0", $"oci:{viaSkopeo}:1.0");
+        ExternalTool.RunOk("skopeo", "copy", "--dest-tls-verify=false", "--dest-creds", "bob:pw", $"oci:{viaSkopeo}:1.0", $"docker://{registry.Host}/fleet/by-skopeo:1.0");
+        Run(["download", $"{registry.Host}/fleet/by-skopeo:1.0", "-o", dir["dl-skopeo"], .. auth]);
+        Assert.That(File.ReadAllBytes(dir["dl-skopeo/app.bin"]), Is.EqualTo(v1));
+
         Assert.That(Run(["tags", $"{registry.Host}/fleet/app", .. auth]).Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries),
             Is.EquivalentTo(new[] { "1.0", "stable" }));
 
