@@ -37,6 +37,19 @@ public class RegistryAuthAndFaultTests
     }
 
     [Test]
+    public async Task A_docker_identity_token_is_exchanged_through_the_oauth2_refresh_grant()
+    {
+        using var dir = new TempDirectory();
+        await using var tokens = await TokenServer.StartAsync(dir.Path);
+        await using var registry = await RegistryProcess.StartWithTokenAuthAsync(tokens.Realm, tokens.CertificatePath);
+        File.WriteAllText(dir["config.json"], "{\"auths\":{\"" + registry.Host + "\":{\"identitytoken\":\"" + tokens.RefreshToken + "\"}}}");
+        using var client = new RegistryClient(registry.Host, new RegistryClientOptions { PlainHttp = true, Credentials = new DockerConfigCredentialProvider(dir["config.json"]) });
+        var blob = await client.Repository("team/app").PushBytesAsync(MediaTypes.OctetStream, TestData.Random(100, 1));
+        Assert.That(await client.Repository("team/app").ExistsAsync(blob), Is.True);
+        Assert.That(tokens.TokensIssued, Is.GreaterThan(0));
+    }
+
+    [Test]
     public async Task Too_many_requests_with_retry_after_is_retried()
     {
         var manifest = OciJson.Serialize(new ImageManifest { Config = Descriptor.EmptyJson, Layers = [] });

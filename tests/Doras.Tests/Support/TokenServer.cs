@@ -45,18 +45,29 @@ public sealed class TokenServer : IAsyncDisposable
         builder.WebHost.UseUrls("http://127.0.0.1:0");
         var app = builder.Build();
         TokenServer? server = null;
-        app.MapGet("/token", (HttpContext context) => server!.Issue(context));
+        app.MapGet("/token", (HttpContext context) => server!.Issue(context, context.Request.Query["scope"], context.Request.Query["service"].ToString(), BasicAuthorized(context, server!)));
+        app.MapPost("/token", async (HttpContext context) =>
+        {
+            // OAuth2 refresh-token grant, as Docker clients use identity tokens.
+            var form = await context.Request.ReadFormAsync();
+            var valid = form["grant_type"] == "refresh_token" && form["refresh_token"] == server!.RefreshToken;
+            return server!.Issue(context, form["scope"], form["service"].ToString(), valid, oauth: true);
+        });
         await app.StartAsync();
         server = new TokenServer(app, key, certificate, certificatePath);
         return server;
     }
 
-    private IResult Issue(HttpContext context)
+    /// <summary>The identity (refresh) token the server accepts in its OAuth2 grant.</summary>
+    public string RefreshToken { get; } = "refresh-" + Guid.NewGuid().ToString("N");
+
+    private static bool BasicAuthorized(HttpContext context, TokenServer server) =>
+        context.Request.Headers.Authorization.ToString() == "Basic " + Convert.ToBase64String(Encoding.UTF8.GetBytes($"{server.Account.User}:{server.Account.Password}"));
+
+    private IResult Issue(HttpContext context, Microsoft.Extensions.Primitives.StringValues scopes, string service, bool authorized, bool oauth = false)
     {
-        var header = context.Request.Headers.Authorization.ToString();
-        var expected = "Basic " + Convert.ToBase64String(Encoding.UTF8.GetBytes($"{Account.User}:{Account.Password}"));
-        if (header != expected) return Results.Unauthorized();
-        var access = context.Request.Query["scope"]
+        if (!authorized) return Results.Unauthorized();
+        var access = scopes
             .SelectMany(s => (s ?? "").Split(' ', StringSplitOptions.RemoveEmptyEntries))
             .Select(s => s.Split(':'))
             .Where(p => p.Length == 3 && p[0] == "repository" && p[1].StartsWith(AllowedPrefix, StringComparison.Ordinal))
@@ -67,12 +78,13 @@ public sealed class TokenServer : IAsyncDisposable
         var jwtHeader = new { alg = "RS256", typ = "JWT", x5c = new[] { Convert.ToBase64String(_certificate.RawData) } };
         var payload = new
         {
-            iss = "test-issuer", sub = Account.User, aud = context.Request.Query["service"].ToString(),
+            iss = "test-issuer", sub = Account.User, aud = service,
             exp = now + 300, nbf = now - 10, iat = now, jti = Guid.NewGuid().ToString("N"), access,
         };
         var signingInput = Base64Url(JsonSerializer.SerializeToUtf8Bytes(jwtHeader)) + "." + Base64Url(JsonSerializer.SerializeToUtf8Bytes(payload));
         var signature = _key.SignData(Encoding.ASCII.GetBytes(signingInput), HashAlgorithmName.SHA256, RSASignaturePadding.Pkcs1);
-        return Results.Json(new { token = signingInput + "." + Base64Url(signature), expires_in = 300 });
+        var token = signingInput + "." + Base64Url(signature);
+        return oauth ? Results.Json(new { access_token = token, expires_in = 300 }) : Results.Json(new { token, expires_in = 300 });
     }
 
     private static string Base64Url(byte[] bytes) => Convert.ToBase64String(bytes).TrimEnd('=').Replace('+', '-').Replace('/', '_');
