@@ -45,7 +45,7 @@ public class BackoffTests
     public async Task ReadDelta_polls_a_pending_delta_and_gives_up_after_the_configured_attempts()
     {
         var requests = 0;
-        await using var app = await StartFakeServerAsync(context =>
+        await using var app = await LoopbackApp.StartAsync(DeltaApi.Path, context =>
         {
             Interlocked.Increment(ref requests);
             context.Response.StatusCode = StatusCodes.Status202Accepted;
@@ -69,7 +69,7 @@ public class BackoffTests
     public async Task ReadDelta_retries_transient_errors_and_stops_at_a_real_one()
     {
         var requests = 0;
-        await using var app = await StartFakeServerAsync(async context =>
+        await using var app = await LoopbackApp.StartAsync(DeltaApi.Path, async context =>
         {
             var n = Interlocked.Increment(ref requests);
             if (n <= 2)
@@ -99,14 +99,4 @@ public class BackoffTests
     }
 
     private const string Hex = "sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
-
-    private static async Task<WebApplication> StartFakeServerAsync(RequestDelegate handler)
-    {
-        var builder = WebApplication.CreateSlimBuilder();
-        builder.WebHost.UseUrls("http://127.0.0.1:0");
-        var app = builder.Build();
-        app.Map(DeltaApi.Path, handler);
-        await app.StartAsync();
-        return app;
-    }
 }

@@ -54,7 +54,7 @@ public class RegistryAuthAndFaultTests
     {
         var manifest = OciJson.Serialize(new ImageManifest { Config = Descriptor.EmptyJson, Layers = [] });
         var requests = 0;
-        await using var fake = await FakeRegistryAsync(async context =>
+        await using var fake = await LoopbackApp.StartAsync("/v2/{**path}", async context =>
         {
             if (Interlocked.Increment(ref requests) == 1)
             {
@@ -77,7 +77,7 @@ public class RegistryAuthAndFaultTests
         var blob = TestData.Random(600_000, 9);
         var digest = Digest.Compute(blob);
         var ranges = new List<string>();
-        await using var fake = await FakeRegistryAsync(async context =>
+        await using var fake = await LoopbackApp.StartAsync("/v2/{**path}", async context =>
         {
             var range = context.Request.Headers.Range.ToString();
             lock (ranges) ranges.Add(range);
@@ -104,16 +104,6 @@ public class RegistryAuthAndFaultTests
         Assert.That(ranges[1], Does.Match(@"^bytes=\d+-$"));
         Assert.That(int.Parse(ranges[1][6..^1]), Is.GreaterThan(0).And.LessThanOrEqualTo(300_000));
     }
-
-    private static async Task<WebApplication> FakeRegistryAsync(RequestDelegate handler)
-    {
-        var builder = WebApplication.CreateSlimBuilder();
-        builder.WebHost.UseUrls("http://127.0.0.1:0");
-        var app = builder.Build();
-        app.Map("/v2/{**path}", handler);
-        await app.StartAsync();
-        return app;
-    }
 }
 
 public class RegistryRedirectAndFormatTests
@@ -125,13 +115,13 @@ public class RegistryRedirectAndFormatTests
         var digest = Digest.Compute(blob);
         string? storageSawAuthorization = null;
         var storageHit = false;
-        await using var storage = await FakeAsync("/{**path}", async context =>
+        await using var storage = await LoopbackApp.StartAsync("/{**path}", async context =>
         {
             storageHit = true;
             storageSawAuthorization = context.Request.Headers.Authorization.ToString();
             await context.Response.Body.WriteAsync(blob);
         });
-        await using var registry = await FakeAsync("/v2/{**path}", context =>
+        await using var registry = await LoopbackApp.StartAsync("/v2/{**path}", context =>
         {
             if (context.Request.Headers.Authorization.Count == 0)
             {
@@ -177,15 +167,5 @@ public class RegistryRedirectAndFormatTests
         var stat = await repo.StatManifestAsync("v1");
         Assert.That(stat, Is.EqualTo(pushed with { ArtifactType = null }));
         Assert.That(await repo.StatManifestAsync("v2"), Is.Null);
-    }
-
-    private static async Task<WebApplication> FakeAsync(string route, RequestDelegate handler)
-    {
-        var builder = WebApplication.CreateSlimBuilder();
-        builder.WebHost.UseUrls("http://127.0.0.1:0");
-        var app = builder.Build();
-        app.Map(route, handler);
-        await app.StartAsync();
-        return app;
     }
 }

@@ -108,9 +108,4 @@ public class RegistryCliAndCopyTests
         await GraphCopy.CopyAsync(first, "1.0", client.Repository("fleet/other"), ["again"], new CopyOptions { Progress = progress });
         Assert.That(actions, Is.All.EqualTo("exists"));
     }
-
-    private sealed class SynchronousProgress<T>(Action<T> report) : IProgress<T>
-    {
-        public void Report(T value) => report(value);
-    }
 }

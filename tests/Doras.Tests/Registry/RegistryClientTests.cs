@@ -251,9 +251,4 @@ public class RegistryClientTests
             Environment.SetEnvironmentVariable("PATH", path);
         }
     }
-
-    private sealed class SynchronousProgress<T>(Action<T> report) : IProgress<T>
-    {
-        public void Report(T value) => report(value);
-    }
 }
