@@ -108,14 +108,20 @@ public sealed class DeltaClient(HttpClient http, Uri server, BackoffOptions? bac
     /// </summary>
     public async Task<DeltaDownload> OpenDeltaAsync(DeltaResponse response, IReadOnlyOciRepository? source = null, CancellationToken ct = default)
     {
+        var (repository, layer) = await ResolveDeltaLayerAsync(response, source, ct).ConfigureAwait(false);
+        return new DeltaDownload(response, layer, await repository.FetchAsync(layer, ct).ConfigureAwait(false));
+    }
+
+    /// <summary>The layer (descriptor) of a ready delta, and the repository to fetch it from.</summary>
+    public async Task<(IReadOnlyOciRepository Repository, Descriptor Layer)> ResolveDeltaLayerAsync(DeltaResponse response, IReadOnlyOciRepository? source = null, CancellationToken ct = default)
+    {
         var deltaImage = Reference.Parse(response.DeltaImage ?? throw new InvalidDataException("a ready delta answer has no delta_image"));
         var repository = source ?? Repository(deltaImage.Repository);
         var descriptor = await repository.ResolveAsync(deltaImage.Identifier, ct).ConfigureAwait(false);
         var manifest = await repository.FetchManifestAsync(descriptor, ct).ConfigureAwait(false);
         if (manifest.Layers.Count != 1)
             throw new InvalidDataException($"delta {deltaImage} has {manifest.Layers.Count} layers, expected 1");
-        var layer = manifest.Layers[0];
-        return new DeltaDownload(response, layer, await repository.FetchAsync(layer, ct).ConfigureAwait(false));
+        return (repository, manifest.Layers[0]);
     }
 
     private static async Task<DeltaServerException> ProblemAsync(HttpResponseMessage response, CancellationToken ct)

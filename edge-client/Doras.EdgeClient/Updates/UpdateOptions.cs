@@ -19,6 +19,9 @@ public sealed record UpdateOptions
 
     public IReadOnlyList<string> AcceptedAlgorithms { get; init; } = DeltaRequest.DefaultAlgorithms;
 
+    /// <summary>Free space to leave on the work directory's filesystem; an update that would eat into it is refused up front.</summary>
+    public long ReserveBytes { get; init; }
+
     public string ResolvedWorkDirectory
     {
         get

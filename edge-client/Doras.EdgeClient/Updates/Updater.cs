@@ -66,7 +66,7 @@ public sealed class Updater(DeltaClient client, RegistryClient? registry = null,
             }
         }
         _log.LogInformation("Full download of {Reference}: {Reason}", reference, fallback);
-        return await UpdateFullAsync(state, reference, repository, paths, fallback, ct).ConfigureAwait(false);
+        return await UpdateFullAsync(state, reference, repository, options, paths, fallback, ct).ConfigureAwait(false);
     }
 
     /// <summary>Failures of the delta path after which a full download is the way forward (anything else is reported).</summary>
@@ -115,32 +115,48 @@ public sealed class Updater(DeltaClient client, RegistryClient? registry = null,
         if (target.Kind.ToString() != state.Kind)
             throw new IncompatibleArtifactException($"the installed {state.Kind.ToLowerInvariant()} cannot be updated by delta to a {target.Kind.ToString().ToLowerInvariant()}");
 
-        await using var download = await client.OpenDeltaAsync(response, repository, ct).ConfigureAwait(false);
-        var algorithm = _algorithms.FindByMediaType(download.Layer.MediaType)
-            ?? throw new IncompatibleArtifactException($"the delta's media type '{download.Layer.MediaType}' is not one this client can apply");
+        var (deltaSource, deltaLayer) = await client.ResolveDeltaLayerAsync(response, repository, ct).ConfigureAwait(false);
+        var algorithm = _algorithms.FindByMediaType(deltaLayer.MediaType)
+            ?? throw new IncompatibleArtifactException($"the delta's media type '{deltaLayer.MediaType}' is not one this client can apply");
+        EnsureSpace(paths, options, deltaLayer.Size + target.ContentSize + (target.Kind == ArtifactKind.Directory ? target.ContentSize : 0));
+        var download = new ResumableDownload(paths.Work);
+        var deltaFile = await download.DownloadAsync(deltaSource, deltaLayer, ct).ConfigureAwait(false);
         var baseInput = new DeltaInput(paths.BaseContent(state), Digest.Parse(state.ContentDigest), state.ContentSize);
         var staging = paths.NewStaging();
         await using (var file = new FileStream(staging, FileMode.CreateNew, FileAccess.Write, FileShare.None, 1 << 16, FileOptions.Asynchronous))
+        await using (var delta = new FileStream(deltaFile, FileMode.Open, FileAccess.Read, FileShare.Read, 1 << 16, FileOptions.Asynchronous | FileOptions.SequentialScan))
         {
             var hashing = new HashingWriteStream(file);
-            await algorithm.ApplyAsync(baseInput, download.Content, hashing, target.Target, ct).ConfigureAwait(false);
-            await download.Content.CopyToAsync(Stream.Null, ct).ConfigureAwait(false); // to the end, so its digest is checked
+            try { await algorithm.ApplyAsync(baseInput, delta, hashing, target.Target, ct).ConfigureAwait(false); }
+            catch (CorruptDeltaException) { download.Clear(); throw; } // verified yet unusable: do not keep it
             var produced = hashing.Digest;
             if (produced != target.ContentDigest || hashing.BytesWritten != target.ContentSize)
                 throw new CorruptDeltaException($"applying the delta gave {produced} ({hashing.BytesWritten} bytes), not the target {target.ContentDigest} ({target.ContentSize} bytes)");
             file.Flush(flushToDisk: true);
         }
         var installed = await InstallAsync(staging, target, toManifest, reference, state, paths, ct).ConfigureAwait(false);
-        return new UpdateResult(UpdateMode.Delta, installed, toManifest.Digest.ToString(), download.Layer.Size, target.Layer.Size, target.ContentSize, null);
+        download.Clear();
+        return new UpdateResult(UpdateMode.Delta, installed, toManifest.Digest.ToString(), download.BytesTransferred, target.Layer.Size, target.ContentSize, null);
     }
 
-    private async Task<UpdateResult> UpdateFullAsync(InstallState? previous, Reference reference, IReadOnlyOciRepository repository, WorkPaths paths, string reason, CancellationToken ct)
+    private async Task<UpdateResult> UpdateFullAsync(InstallState? previous, Reference reference, IReadOnlyOciRepository repository, UpdateOptions options, WorkPaths paths, string reason, CancellationToken ct)
     {
         var (manifest, target) = await FetchArtifactAsync(repository, reference.Identifier, ct).ConfigureAwait(false);
+        EnsureSpace(paths, options, target.Layer.Size + target.ContentSize + (target.Kind == ArtifactKind.Directory ? target.ContentSize : 0));
+        var download = new ResumableDownload(paths.Work);
+        var layerFile = await download.DownloadAsync(repository, target.Layer, ct).ConfigureAwait(false);
         var staging = paths.NewStaging();
-        await target.DownloadContentAsync(repository, staging, ct).ConfigureAwait(false);
+        await using (var stored = new FileStream(layerFile, FileMode.Open, FileAccess.Read, FileShare.Read, 1 << 16, FileOptions.Asynchronous | FileOptions.SequentialScan))
+        await using (var content = target.OpenContent(stored))
+        await using (var file = new FileStream(staging, FileMode.CreateNew, FileAccess.Write, FileShare.None, 1 << 16, FileOptions.Asynchronous))
+        {
+            try { await content.CopyToAsync(file, 1 << 17, ct).ConfigureAwait(false); }
+            catch (DigestMismatchException) { download.Clear(); throw; } // the layer is fine but its content lies: nothing to resume
+            file.Flush(flushToDisk: true);
+        }
         var installed = await InstallAsync(staging, target, manifest, reference, previous, paths, ct).ConfigureAwait(false);
-        return new UpdateResult(UpdateMode.Full, installed, manifest.Digest.ToString(), target.Layer.Size, target.Layer.Size, target.ContentSize, reason);
+        download.Clear();
+        return new UpdateResult(UpdateMode.Full, installed, manifest.Digest.ToString(), download.BytesTransferred, target.Layer.Size, target.ContentSize, reason);
     }
 
     private static async Task<(Descriptor Manifest, ArtifactLayer Layer)> FetchArtifactAsync(IReadOnlyOciRepository repository, string identifier, CancellationToken ct)
@@ -214,6 +230,15 @@ public sealed class Updater(DeltaClient client, RegistryClient? registry = null,
         try { Directory.Move(tree, paths.Output); }
         catch { Directory.Move(old, paths.Output); throw; }
         Directory.Delete(old, recursive: true);
+    }
+
+    /// <summary>Refuses an update that would not fit, before a byte is downloaded, naming what it needs.</summary>
+    private static void EnsureSpace(WorkPaths paths, UpdateOptions options, long needed)
+    {
+        var available = new DriveInfo(paths.Work).AvailableFreeSpace;
+        if (available - needed < options.ReserveBytes)
+            throw new InsufficientStorageException(
+                $"the update needs {needed} bytes in {paths.Work} (download, staging{(options.ReserveBytes > 0 ? $", and {options.ReserveBytes} bytes kept free" : "")}), but only {available} bytes are free");
     }
 
     /// <summary>Null when the installation is exactly what the state records; otherwise why not.</summary>

@@ -22,6 +22,12 @@ public interface IReadOnlyOciRepository
 
     Task<bool> ExistsAsync(Descriptor descriptor, CancellationToken ct = default);
 
+    /// <summary>
+    /// The blob's bytes from <paramref name="offset"/> on, not verified (the caller hashes the bytes it already
+    /// has plus these): for continuing a download kept on disk.
+    /// </summary>
+    Task<Stream> FetchFromAsync(Descriptor descriptor, long offset, CancellationToken ct = default);
+
     IAsyncEnumerable<string> ListTagsAsync(CancellationToken ct = default);
 }
 

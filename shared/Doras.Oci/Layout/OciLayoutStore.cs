@@ -68,6 +68,13 @@ public sealed class OciLayoutRepository(string name, string directory) : IOciRep
         return Task.FromResult<Stream>(new VerifyingReadStream(stream, descriptor.Digest, descriptor.Size));
     }
 
+    public Task<Stream> FetchFromAsync(Descriptor descriptor, long offset, CancellationToken ct = default)
+    {
+        var stream = OpenSeekable(descriptor.Digest) ?? throw new NotFoundException($"{Name}@{descriptor.Digest} not found");
+        stream.Seek(Math.Clamp(offset, 0, stream.Length), SeekOrigin.Begin);
+        return Task.FromResult(stream);
+    }
+
     public Stream? OpenSeekable(Digest digest)
     {
         try

@@ -1,0 +1,85 @@
+using Doras.Oci.Content;
+using Doras.Oci.IO;
+using Doras.Oci.Model;
+
+namespace Doras.EdgeClient.Updates;
+
+/// <summary>
+/// Downloads a blob into the work directory so that an interrupted download, even across a crash or reboot,
+/// continues where it stopped: the partial file is re-hashed (local disk is cheap, the link is not) and the
+/// rest is fetched with a Range request. The finished file is verified against the blob's digest, flushed and
+/// renamed; a partial that turns out wrong is discarded, so it is never retried forever.
+/// </summary>
+public sealed class ResumableDownload(string workDirectory)
+{
+    /// <summary>Bytes that came over the network in the last call (not counting what a partial already had).</summary>
+    public long BytesTransferred { get; private set; }
+
+    public string PathOf(Descriptor blob) => Path.Combine(workDirectory, $"download-{blob.Digest.Algorithm}-{blob.Digest.Hex}");
+
+    public async Task<string> DownloadAsync(IReadOnlyOciRepository repository, Descriptor blob, CancellationToken ct = default)
+    {
+        BytesTransferred = 0;
+        var final = PathOf(blob);
+        var partial = final + ".partial";
+        if (File.Exists(final)) return final; // only ever renamed into place after verification
+
+        using var hash = blob.Digest.CreateHasher();
+        long offset = 0;
+        if (File.Exists(partial))
+        {
+            if (new FileInfo(partial).Length > blob.Size) File.Delete(partial);
+            else
+            {
+                await using var existing = new FileStream(partial, FileMode.Open, FileAccess.Read, FileShare.Read, 1 << 16, FileOptions.Asynchronous | FileOptions.SequentialScan);
+                var buffer = new byte[1 << 16];
+                int n;
+                while ((n = await existing.ReadAsync(buffer, ct).ConfigureAwait(false)) > 0)
+                {
+                    hash.AppendData(buffer, 0, n);
+                    offset += n;
+                }
+            }
+        }
+
+        await using (var file = new FileStream(partial, FileMode.Append, FileAccess.Write, FileShare.None, 1 << 16, FileOptions.Asynchronous))
+        {
+            if (offset < blob.Size)
+            {
+                await using var body = await repository.FetchFromAsync(blob, offset, ct).ConfigureAwait(false);
+                var buffer = new byte[1 << 16];
+                int n;
+                while ((n = await body.ReadAsync(buffer, ct).ConfigureAwait(false)) > 0)
+                {
+                    if (offset + n > blob.Size) { n = (int)(blob.Size - offset); if (n == 0) break; }
+                    await file.WriteAsync(buffer.AsMemory(0, n), ct).ConfigureAwait(false);
+                    hash.AppendData(buffer, 0, n);
+                    offset += n;
+                    BytesTransferred += n;
+                    if (offset == blob.Size) break;
+                }
+            }
+            file.Flush(flushToDisk: true);
+        }
+
+        var actual = Digest.FromHash(blob.Digest.Algorithm, hash.GetHashAndReset());
+        if (offset != blob.Size)
+            throw new IOException($"download of {blob.Digest} stopped after {offset} of {blob.Size} bytes; it resumes from there next time");
+        if (actual != blob.Digest)
+        {
+            File.Delete(partial); // wrong bytes: start afresh next time rather than failing forever
+            throw new DigestMismatchException($"downloaded content of {blob.Digest} has digest {actual}; the partial download was discarded");
+        }
+        Durable.MoveDurably(partial, final, overwrite: true);
+        return final;
+    }
+
+    /// <summary>Removes finished and partial downloads (after an update, they are not needed again).</summary>
+    public void Clear()
+    {
+        foreach (var file in Directory.EnumerateFiles(workDirectory, "download-*")) Durable.TryDelete(file);
+    }
+}
+
+/// <summary>Not enough free space for an update: says how much is needed where.</summary>
+public sealed class InsufficientStorageException(string message) : IOException(message);
