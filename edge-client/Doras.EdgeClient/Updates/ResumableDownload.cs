@@ -64,7 +64,7 @@ public sealed class ResumableDownload(string workDirectory)
 
         var actual = Digest.FromHash(blob.Digest.Algorithm, hash.GetHashAndReset());
         if (offset != blob.Size)
-            throw new IOException($"download of {blob.Digest} stopped after {offset} of {blob.Size} bytes; it resumes from there next time");
+            throw new DownloadInterruptedException($"download of {blob.Digest} stopped after {offset} of {blob.Size} bytes; it resumes from there next time");
         if (actual != blob.Digest)
         {
             File.Delete(partial); // wrong bytes: start afresh next time rather than failing forever
@@ -80,6 +80,12 @@ public sealed class ResumableDownload(string workDirectory)
         foreach (var file in Directory.EnumerateFiles(workDirectory, "download-*")) Durable.TryDelete(file);
     }
 }
+
+/// <summary>A download ended early; what arrived is kept and the next attempt continues from there.</summary>
+public sealed class DownloadInterruptedException(string message) : IOException(message);
+
+/// <summary>An artifact or delta over the configured size limit.</summary>
+public sealed class ArtifactTooLargeException(string message) : IOException(message);
 
 /// <summary>Not enough free space for an update: says how much is needed where.</summary>
 public sealed class InsufficientStorageException(string message) : IOException(message);

@@ -19,6 +19,12 @@ public sealed record UpdateOptions
 
     public IReadOnlyList<string> AcceptedAlgorithms { get; init; } = DeltaRequest.DefaultAlgorithms;
 
+    /// <summary>The largest artifact (content, download or delta) accepted, in bytes.</summary>
+    public long MaxArtifactBytes { get; init; } = 16L << 30;
+
+    /// <summary>Attempts at an update when failures are transient (server errors, dropped links).</summary>
+    public int Attempts { get; init; } = 5;
+
     /// <summary>Free space to leave on the work directory's filesystem; an update that would eat into it is refused up front.</summary>
     public long ReserveBytes { get; init; }
 

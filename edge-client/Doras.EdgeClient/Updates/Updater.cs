@@ -37,7 +37,12 @@ public sealed class Updater(DeltaClient client, RegistryClient? registry = null,
         paths.RemoveLeftovers();
         try
         {
-            return await UpdateLockedAsync(reference, options, paths, ct).ConfigureAwait(false);
+            await RecoverAsync(paths, ct).ConfigureAwait(false);
+            // Transient failures (server errors, dropped links) are retried with backoff; downloads resume each time.
+            var retries = client.Backoff with { MaxAttempts = Math.Max(1, options.Attempts) };
+            var pipeline = retries.CreatePipeline<UpdateResult>(_ => false, _ => null, IsTransient,
+                (attempt, delay) => _log.LogWarning("Update attempt {Attempt} failed transiently; retrying in {Delay}", attempt, delay));
+            return await pipeline.ExecuteAsync(async token => await UpdateLockedAsync(reference, options, paths, token).ConfigureAwait(false), ct).ConfigureAwait(false);
         }
         finally
         {
@@ -68,6 +73,17 @@ public sealed class Updater(DeltaClient client, RegistryClient? registry = null,
         _log.LogInformation("Full download of {Reference}: {Reason}", reference, fallback);
         return await UpdateFullAsync(state, reference, repository, options, paths, fallback, ct).ConfigureAwait(false);
     }
+
+    /// <summary>Failures worth another attempt: the server or the link, not the content or the device.</summary>
+    private static bool IsTransient(Exception e) => e switch
+    {
+        HttpRequestException h => h.StatusCode is null or HttpStatusCode.TooManyRequests or HttpStatusCode.RequestTimeout
+            or HttpStatusCode.InternalServerError or HttpStatusCode.BadGateway or HttpStatusCode.ServiceUnavailable or HttpStatusCode.GatewayTimeout,
+        DownloadInterruptedException or HttpIOException => true,
+        DeltaServerException d => d.IsTransient,
+        TaskCanceledException t => t.InnerException is TimeoutException, // HttpClient's timeout, not the caller
+        _ => false,
+    };
 
     /// <summary>Failures of the delta path after which a full download is the way forward (anything else is reported).</summary>
     private static bool IsReasonForFullDownload(Exception e) => e
@@ -112,10 +128,12 @@ public sealed class Updater(DeltaClient client, RegistryClient? registry = null,
                     .SaveAsync(paths.State, ct).ConfigureAwait(false);
             return new UpdateResult(UpdateMode.UpToDate, paths.Installed(state), toManifest.Digest.ToString(), 0, target.Layer.Size, target.ContentSize, null);
         }
+        CheckLimit(options, deltaLayerSizeHint: null, target);
         if (target.Kind.ToString() != state.Kind)
             throw new IncompatibleArtifactException($"the installed {state.Kind.ToLowerInvariant()} cannot be updated by delta to a {target.Kind.ToString().ToLowerInvariant()}");
 
         var (deltaSource, deltaLayer) = await client.ResolveDeltaLayerAsync(response, repository, ct).ConfigureAwait(false);
+        CheckLimit(options, deltaLayer.Size, target);
         var algorithm = _algorithms.FindByMediaType(deltaLayer.MediaType)
             ?? throw new IncompatibleArtifactException($"the delta's media type '{deltaLayer.MediaType}' is not one this client can apply");
         EnsureSpace(paths, options, deltaLayer.Size + target.ContentSize + (target.Kind == ArtifactKind.Directory ? target.ContentSize : 0));
@@ -142,6 +160,7 @@ public sealed class Updater(DeltaClient client, RegistryClient? registry = null,
     private async Task<UpdateResult> UpdateFullAsync(InstallState? previous, Reference reference, IReadOnlyOciRepository repository, UpdateOptions options, WorkPaths paths, string reason, CancellationToken ct)
     {
         var (manifest, target) = await FetchArtifactAsync(repository, reference.Identifier, ct).ConfigureAwait(false);
+        CheckLimit(options, null, target);
         EnsureSpace(paths, options, target.Layer.Size + target.ContentSize + (target.Kind == ArtifactKind.Directory ? target.ContentSize : 0));
         var download = new ResumableDownload(paths.Work);
         var layerFile = await download.DownloadAsync(repository, target.Layer, ct).ConfigureAwait(false);
@@ -170,31 +189,25 @@ public sealed class Updater(DeltaClient client, RegistryClient? registry = null,
     private async Task<string> InstallAsync(string staging, ArtifactLayer target, Descriptor manifest, Reference reference, InstallState? previous, WorkPaths paths, CancellationToken ct)
     {
         string installed;
-        string? treeDigest = null;
+        string? tree = null, treeDigest = null;
         if (target.Kind == ArtifactKind.File)
         {
             Directory.CreateDirectory(paths.Output);
             installed = Path.Combine(paths.Output, target.Name);
             if (!OperatingSystem.IsWindows() && target.Layer.Annotation(Annotations.FileMode) is { } mode)
                 File.SetUnixFileMode(staging, (UnixFileMode)(Convert.ToInt32(mode, 8) & 0x1FF)); // permission bits only
-            Durable.MoveDurably(staging, installed, overwrite: true); // atomic: old or new, never a mix
-            if (previous is { Kind: nameof(ArtifactKind.File) } && previous.Name != target.Name)
-                Durable.TryDelete(Path.Combine(paths.Output, previous.Name));
         }
         else
         {
-            var tree = paths.NewTree();
+            installed = paths.Output;
+            tree = paths.NewTree();
             await using (var tar = new FileStream(staging, FileMode.Open, FileAccess.Read, FileShare.Read, 1 << 16, FileOptions.Asynchronous))
                 await TarPacking.ExtractAsync(tar, tree, ct).ConfigureAwait(false);
             treeDigest = (await TreeDigest.ComputeAsync(tree, ct).ConfigureAwait(false)).ToString();
-            SwapDirectory(tree, paths);
-            installed = paths.Output;
-            // Keep the tar: it is the base the next delta applies to.
-            foreach (var old in Directory.EnumerateFiles(paths.Work, "base-*")) Durable.TryDelete(old);
+            // The tar is the base the next delta applies to: in place before the swap, so a finished swap is complete.
             Durable.MoveDurably(staging, paths.BaseCache(target.ContentDigest.ToString()), overwrite: true);
         }
-
-        await new InstallState
+        var next = new InstallState
         {
             Reference = reference.ToString(),
             ManifestDigest = manifest.Digest.ToString(),
@@ -204,9 +217,41 @@ public sealed class Updater(DeltaClient client, RegistryClient? registry = null,
             ContentSize = target.ContentSize,
             TreeDigest = treeDigest,
             UpdatedAt = DateTimeOffset.UtcNow,
-        }.SaveAsync(paths.State, ct).ConfigureAwait(false);
+        };
+
+        // Journal first: if we die after the swap but before the state is saved, the next start finishes the job.
+        await next.SaveAsync(paths.Journal, ct).ConfigureAwait(false);
+        if (tree is null) Durable.MoveDurably(staging, installed, overwrite: true); // atomic: old or new, never a mix
+        else SwapDirectory(tree, paths);
+        await next.SaveAsync(paths.State, ct).ConfigureAwait(false);
+        File.Delete(paths.Journal);
+
+        if (previous is { Kind: nameof(ArtifactKind.File) } && previous.Name != target.Name && target.Kind == ArtifactKind.File)
+            Durable.TryDelete(Path.Combine(paths.Output, previous.Name));
+        paths.RemoveStaleBases(next);
         _log.LogInformation("Installed {Reference} ({Manifest}) at {Path}", reference, manifest.Digest, installed);
         return installed;
+    }
+
+    /// <summary>
+    /// After a crash during an install: if what the journal was installing is what is installed, record it
+    /// (finish); otherwise the old version is still in place (roll back). Either way the journal goes.
+    /// </summary>
+    private async Task RecoverAsync(WorkPaths paths, CancellationToken ct)
+    {
+        if (!File.Exists(paths.Journal)) return;
+        var pending = InstallState.Load(paths.Journal);
+        if (pending is not null && await CheckInstalledAsync(pending, paths, ct).ConfigureAwait(false) is null)
+        {
+            await pending.SaveAsync(paths.State, ct).ConfigureAwait(false);
+            _log.LogInformation("Finished the interrupted install of {Manifest}", pending.ManifestDigest);
+        }
+        else
+        {
+            _log.LogInformation("Rolled back an interrupted install: the previous version is still in place");
+        }
+        File.Delete(paths.Journal);
+        if (InstallState.Load(paths.State) is { } state) paths.RemoveStaleBases(state);
     }
 
     /// <summary>Puts a new tree at the output without an instant where no version is installed (Linux renameat2 exchange).</summary>
@@ -230,6 +275,15 @@ public sealed class Updater(DeltaClient client, RegistryClient? registry = null,
         try { Directory.Move(tree, paths.Output); }
         catch { Directory.Move(old, paths.Output); throw; }
         Directory.Delete(old, recursive: true);
+    }
+
+    /// <summary>Refuses artifacts (and deltas) larger than the device accepts, before downloading them: no decompression bombs.</summary>
+    private static void CheckLimit(UpdateOptions options, long? deltaLayerSizeHint, ArtifactLayer target)
+    {
+        var limit = options.MaxArtifactBytes;
+        foreach (var (what, size) in new[] { ("artifact content", target.ContentSize), ("download", target.Layer.Size), ("delta", deltaLayerSizeHint ?? 0) })
+            if (size > limit)
+                throw new ArtifactTooLargeException($"the {what} of {target.Name} is {size} bytes, over the limit of {limit} bytes (MaxArtifactBytes)");
     }
 
     /// <summary>Refuses an update that would not fit, before a byte is downloaded, naming what it needs.</summary>
@@ -271,6 +325,7 @@ public sealed class Updater(DeltaClient client, RegistryClient? registry = null,
     private sealed record WorkPaths(string Work, string Output)
     {
         public string State => Path.Combine(Work, "state.json");
+        public string Journal => Path.Combine(Work, "journal.json");
         public string Lock => Path.Combine(Work, "lock");
         public string NewStaging() => Path.Combine(Work, $"staging-{Guid.NewGuid():N}");
         public string NewTree() => Path.Combine(Work, $"tree-{Guid.NewGuid():N}");
@@ -279,6 +334,14 @@ public sealed class Updater(DeltaClient client, RegistryClient? registry = null,
             state.Kind == nameof(ArtifactKind.File) ? Path.Combine(Output, state.Name) : BaseCache(state.ContentDigest);
         public string Installed(InstallState state) =>
             state.Kind == nameof(ArtifactKind.File) ? Path.Combine(Output, state.Name) : Output;
+
+        /// <summary>Cached bases other than the installed version's: no delta will apply to them again.</summary>
+        public void RemoveStaleBases(InstallState current)
+        {
+            var keep = BaseCache(current.ContentDigest);
+            foreach (var file in Directory.EnumerateFiles(Work, "base-*"))
+                if (file != keep) Durable.TryDelete(file);
+        }
 
         /// <summary>Staging files and trees of an update that was interrupted: never installed, safe to remove.</summary>
         public void RemoveLeftovers()
