@@ -1,4 +1,5 @@
 using System.CommandLine;
+using Doras.Cli;
 using Doras.Cli.Commands;
 
 var root = new RootCommand("Doras for .NET: delta updates of OCI artifacts for edge devices")
@@ -9,20 +10,19 @@ var root = new RootCommand("Doras for .NET: delta updates of OCI artifacts for e
     ContentCommands.Download(),
     ContentCommands.Tags(),
     ContentCommands.Copy(),
+    WatchCommand.Create(),
 };
 var parsed = root.Parse(args);
 try
 {
     return await parsed.InvokeAsync(new InvocationConfiguration { EnableDefaultExceptionHandler = false });
 }
-catch (OperationCanceledException)
-{
-    Console.Error.WriteLine("doras: cancelled");
-    return 130;
-}
 catch (Exception e)
 {
-    // One clear line, not a stack trace: scripts and people read this.
-    Console.Error.WriteLine($"doras: {e.Message}");
-    return 1;
+    // One clear line, not a stack trace: scripts and people read this; and a code that says what kind of failure.
+    var code = ExitCodes.For(e);
+    Console.Error.WriteLine($"doras: {(code == ExitCodes.Cancelled ? "cancelled" : e.Message)}");
+    if (args.Contains("--json"))
+        Console.WriteLine(System.Text.Json.JsonSerializer.Serialize(new { error = e.Message, exitCode = code }));
+    return code;
 }

@@ -10,7 +10,7 @@ namespace Doras.EdgeClient.Updates;
 /// rest is fetched with a Range request. The finished file is verified against the blob's digest, flushed and
 /// renamed; a partial that turns out wrong is discarded, so it is never retried forever.
 /// </summary>
-public sealed class ResumableDownload(string workDirectory)
+public sealed class ResumableDownload(string workDirectory, IProgress<UpdateProgress>? progress = null)
 {
     /// <summary>Bytes that came over the network in the last call (not counting what a partial already had).</summary>
     public long BytesTransferred { get; private set; }
@@ -56,6 +56,7 @@ public sealed class ResumableDownload(string workDirectory)
                     hash.AppendData(buffer, 0, n);
                     offset += n;
                     BytesTransferred += n;
+                    progress?.Report(new UpdateProgress(UpdatePhase.Downloading, offset, blob.Size));
                     if (offset == blob.Size) break;
                 }
             }

@@ -24,6 +24,11 @@ public sealed class Updater(DeltaClient client, RegistryClient? registry = null,
     private readonly DeltaAlgorithms _algorithms = algorithms ?? DeltaAlgorithms.Default();
     private readonly ILogger _log = logger ?? NullLogger<Updater>.Instance;
 
+    /// <summary>Told each phase of an update and the bytes of each download as they arrive.</summary>
+    public IProgress<UpdateProgress>? Progress { get; init; }
+
+    private void Report(UpdatePhase phase, string? detail = null) => Progress?.Report(new UpdateProgress(phase, Detail: detail));
+
     public async Task<UpdateResult> UpdateAsync(UpdateOptions options, CancellationToken ct = default)
     {
         var reference = Reference.Parse(options.Reference);
@@ -42,7 +47,9 @@ public sealed class Updater(DeltaClient client, RegistryClient? registry = null,
             var retries = client.Backoff with { MaxAttempts = Math.Max(1, options.Attempts) };
             var pipeline = retries.CreatePipeline<UpdateResult>(_ => false, _ => null, IsTransient,
                 (attempt, delay) => _log.LogWarning("Update attempt {Attempt} failed transiently; retrying in {Delay}", attempt, delay));
-            return await pipeline.ExecuteAsync(async token => await UpdateLockedAsync(reference, options, paths, token).ConfigureAwait(false), ct).ConfigureAwait(false);
+            var result = await pipeline.ExecuteAsync(async token => await UpdateLockedAsync(reference, options, paths, token).ConfigureAwait(false), ct).ConfigureAwait(false);
+            Report(UpdatePhase.Done, result.Mode.ToString());
+            return result;
         }
         finally
         {
@@ -52,6 +59,7 @@ public sealed class Updater(DeltaClient client, RegistryClient? registry = null,
 
     private async Task<UpdateResult> UpdateLockedAsync(Reference reference, UpdateOptions options, WorkPaths paths, CancellationToken ct)
     {
+        Report(UpdatePhase.Checking, reference.ToString());
         var (repository, authorization) = await SourceAsync(reference, ct).ConfigureAwait(false);
         var state = InstallState.Load(paths.State);
         string fallback;
@@ -115,6 +123,7 @@ public sealed class Updater(DeltaClient client, RegistryClient? registry = null,
         System.Net.Http.Headers.AuthenticationHeaderValue? authorization, UpdateOptions options, WorkPaths paths, CancellationToken ct)
     {
         var from = new Reference(reference.Registry, reference.Repository, null, Digest.Parse(state.ManifestDigest));
+        Report(UpdatePhase.WaitingForDelta);
         var response = await client.ReadDelta(new DeltaRequest(from, reference, options.AcceptedAlgorithms, authorization), ct).ConfigureAwait(false);
         var toDigest = Reference.Parse(response.ToImage).Digest ?? throw new InvalidDataException($"to_image '{response.ToImage}' has no digest");
         var (toManifest, target) = await FetchArtifactAsync(repository, toDigest.ToString(), ct).ConfigureAwait(false);
@@ -137,8 +146,9 @@ public sealed class Updater(DeltaClient client, RegistryClient? registry = null,
         var algorithm = _algorithms.FindByMediaType(deltaLayer.MediaType)
             ?? throw new IncompatibleArtifactException($"the delta's media type '{deltaLayer.MediaType}' is not one this client can apply");
         EnsureSpace(paths, options, deltaLayer.Size + target.ContentSize + (target.Kind == ArtifactKind.Directory ? target.ContentSize : 0));
-        var download = new ResumableDownload(paths.Work);
+        var download = new ResumableDownload(paths.Work, Progress);
         var deltaFile = await download.DownloadAsync(deltaSource, deltaLayer, ct).ConfigureAwait(false);
+        Report(UpdatePhase.Applying, deltaLayer.MediaType);
         var baseInput = new DeltaInput(paths.BaseContent(state), Digest.Parse(state.ContentDigest), state.ContentSize);
         var staging = paths.NewStaging();
         await using (var file = new FileStream(staging, FileMode.CreateNew, FileAccess.Write, FileShare.None, 1 << 16, FileOptions.Asynchronous))
@@ -162,7 +172,7 @@ public sealed class Updater(DeltaClient client, RegistryClient? registry = null,
         var (manifest, target) = await FetchArtifactAsync(repository, reference.Identifier, ct).ConfigureAwait(false);
         CheckLimit(options, null, target);
         EnsureSpace(paths, options, target.Layer.Size + target.ContentSize + (target.Kind == ArtifactKind.Directory ? target.ContentSize : 0));
-        var download = new ResumableDownload(paths.Work);
+        var download = new ResumableDownload(paths.Work, Progress);
         var layerFile = await download.DownloadAsync(repository, target.Layer, ct).ConfigureAwait(false);
         var staging = paths.NewStaging();
         await using (var stored = new FileStream(layerFile, FileMode.Open, FileAccess.Read, FileShare.Read, 1 << 16, FileOptions.Asynchronous | FileOptions.SequentialScan))
@@ -219,6 +229,7 @@ public sealed class Updater(DeltaClient client, RegistryClient? registry = null,
             UpdatedAt = DateTimeOffset.UtcNow,
         };
 
+        Report(UpdatePhase.Installing, installed);
         // Journal first: if we die after the swap but before the state is saved, the next start finishes the job.
         await next.SaveAsync(paths.Journal, ct).ConfigureAwait(false);
         if (tree is null) Durable.MoveDurably(staging, installed, overwrite: true); // atomic: old or new, never a mix

@@ -32,16 +32,76 @@ public class CliTests
     }
 
     [Test]
-    public void Errors_are_one_clear_line_and_a_non_zero_exit()
+    public void Errors_are_one_clear_line_and_a_distinct_exit_code()
     {
         var (code, output) = Run("push", "/nonexistent/file", "Bad:Ref");
-        Assert.That(code, Is.EqualTo(1));
+        Assert.That(code, Is.EqualTo(global::Doras.Cli.ExitCodes.Usage));
         Assert.That(output.Trim(), Does.StartWith("doras: invalid reference 'Bad:Ref'"));
         Assert.That(output.Trim().Split('\n'), Has.Length.EqualTo(1));
 
-        (code, output) = Run("pull", "fleet/tool:stable", "--server", "http://127.0.0.1:9", "--output", Path.GetTempPath() + "x-" + Guid.NewGuid());
-        Assert.That(code, Is.EqualTo(1));
-        Assert.That(output.Trim(), Does.StartWith("doras: "));
+        (code, output) = Run("pull", "fleet/tool:stable", "--server", "http://127.0.0.1:9", "--output", Path.GetTempPath() + "x-" + Guid.NewGuid(), "--json");
+        Assert.That(code, Is.EqualTo(global::Doras.Cli.ExitCodes.Network));
+        var json = output.Split('\n').Single(l => l.StartsWith('{'));
+        using var doc = System.Text.Json.JsonDocument.Parse(json);
+        Assert.That(doc.RootElement.GetProperty("exitCode").GetInt32(), Is.EqualTo(global::Doras.Cli.ExitCodes.Network));
+    }
+
+    [Test]
+    public async Task Pull_reports_json_for_programs()
+    {
+        await using var server = await RunningServer.StartAsync();
+        using var dir = new TempDirectory();
+        var v1 = TestData.Binary(300_000, 5);
+        await Versions.PublishFileAsync(server.Store.Repository("fleet/tool"), server.Scratch, "tool", v1, "stable");
+        var (code, output) = Run("pull", "fleet/tool:stable", "--server", server.Url.ToString(), "--output", dir["device"], "--json");
+        Assert.That(code, Is.Zero, output);
+        using var doc = System.Text.Json.JsonDocument.Parse(output.Split('\n').Single(l => l.StartsWith('{')));
+        Assert.That(doc.RootElement.GetProperty("mode").GetString(), Is.EqualTo("full"));
+        Assert.That(doc.RootElement.GetProperty("installed").GetString(), Is.EqualTo(dir["device/tool"]));
+        Assert.That(doc.RootElement.GetProperty("contentSize").GetInt64(), Is.EqualTo(v1.Length));
+    }
+
+    [Test]
+    public async Task Watch_mode_updates_when_a_new_version_appears_and_runs_the_hook()
+    {
+        await using var server = await RunningServer.StartAsync();
+        using var dir = new TempDirectory();
+        var repository = server.Store.Repository("fleet/tool");
+        var v1 = TestData.Binary(500_000, 6);
+        await Versions.PublishFileAsync(repository, server.Scratch, "tool", v1, "stable");
+        var marker = dir["hook.log"];
+        using var watch = System.Diagnostics.Process.Start(new System.Diagnostics.ProcessStartInfo("dotnet",
+            [Doras, "watch", "fleet/tool:stable", "--server", server.Url.ToString(), "--output", dir["device"], "--interval", "0.3", "--jitter", "0.5", "--json",
+             "--on-update", $"echo \"$DORAS_MODE $DORAS_MANIFEST\" >> {marker}"])
+        { RedirectStandardOutput = true, RedirectStandardError = true })!;
+        var stdout = new System.Text.StringBuilder();
+        watch.OutputDataReceived += (_, e) => { lock (stdout) stdout.AppendLine(e.Data); };
+        watch.BeginOutputReadLine();
+        watch.BeginErrorReadLine();
+        try
+        {
+            await WaitUntilAsync(() => File.Exists(marker) && File.ReadAllText(marker).Contains("full"));
+            var v2 = TestData.Edit(v1, 7);
+            var v2Manifest = await Versions.PublishFileAsync(repository, server.Scratch, "tool", v2, "stable");
+            await WaitUntilAsync(() => File.ReadAllText(marker).Contains($"delta {v2Manifest.Digest}"));
+            Assert.That(File.ReadAllBytes(dir["device/tool"]), Is.EqualTo(v2));
+        }
+        finally
+        {
+            watch.Kill(entireProcessTree: true);
+            await watch.WaitForExitAsync();
+        }
+        string[] lines;
+        lock (stdout) lines = stdout.ToString().Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
+        var modes = lines.Select(l => System.Text.Json.JsonDocument.Parse(l).RootElement.GetProperty("mode").GetString()).ToList();
+        Assert.That(modes, Does.Contain("full").And.Contain("delta").And.Contain("uptodate"));
+        Assert.That(lines.First(l => l.Contains("\"delta\"")), Does.Contain("on-update exited 0"));
+    }
+
+    private static async Task WaitUntilAsync(Func<bool> condition)
+    {
+        for (var i = 0; i < 600 && !condition(); i++) await Task.Delay(100); // bounded: 60 s
+        Assert.That(condition(), Is.True, "timed out waiting");
     }
 
     [Test]

@@ -1,0 +1,106 @@
+using System.CommandLine;
+using System.Text.Json;
+using Doras.EdgeClient.Deltas;
+using Doras.EdgeClient.Updates;
+using Doras.Oci.Model;
+
+namespace Doras.Cli.Commands;
+
+/// <summary>The options of `pull` and `watch`: what to keep where, which server, limits, output format.</summary>
+internal sealed class UpdateArguments
+{
+    public Argument<string> Reference { get; } = new("reference") { Description = "The version to install: [registry/]repo:tag or @digest" };
+    public Option<string> Server { get; } = new("--server") { Description = "The Doras server's URL (or DORAS_SERVER)", DefaultValueFactory = _ => Environment.GetEnvironmentVariable("DORAS_SERVER") ?? "http://127.0.0.1:8080" };
+    public Option<string> Output { get; } = new("--output", "-o") { Description = "Where to install: a file artifact goes into this directory, a directory artifact becomes it", Required = true };
+    public Option<string?> WorkDir { get; } = new("--work-dir") { Description = "State and staging directory (default: .NAME.doras beside the output)" };
+    public Option<string[]> Accept { get; } = new("--accept") { Description = "Accepted delta algorithms, in order of preference", DefaultValueFactory = _ => [.. DeltaRequest.DefaultAlgorithms], AllowMultipleArgumentsPerToken = true };
+    public Option<long> MaxBytes { get; } = new("--max-bytes") { Description = "Largest artifact or delta accepted", DefaultValueFactory = _ => 16L << 30 };
+    public Option<long> Reserve { get; } = new("--reserve-bytes") { Description = "Free space to leave on the device" };
+    public Option<bool> Json { get; } = new("--json") { Description = "Machine-readable output: one JSON object per result" };
+    public StoreArguments Registry { get; } = new();
+
+    public void AddTo(Command command)
+    {
+        command.Arguments.Add(Reference);
+        foreach (var option in new Option[] { Server, Output, WorkDir, Accept, MaxBytes, Reserve, Json }) command.Options.Add(option);
+        Registry.AddTo(command);
+    }
+
+    /// <summary>The updater and what it should do; dispose the context to release connections.</summary>
+    public (Updater Updater, UpdateOptions Options, IDisposable Context) Create(ParseResult result)
+    {
+        var serverText = result.GetValue(Server)!;
+        if (!Uri.TryCreate(serverText, UriKind.Absolute, out var serverUrl) || serverUrl.Scheme is not ("http" or "https"))
+            throw new ArgumentException($"--server '{serverText}' is not an http(s) URL");
+        var target = Oci.Model.Reference.Parse(result.GetValue(Reference)!);
+        var opened = target.Registry is null ? null : Registry.Open(result, target);
+        var http = new HttpClient { Timeout = TimeSpan.FromMinutes(10) };
+        var updater = new Updater(new DeltaClient(http, serverUrl), opened?.Client) { Progress = ConsoleUpdateProgress.Create(result.GetValue(Json)) };
+        var options = new UpdateOptions
+        {
+            Reference = target.ToString(),
+            Output = result.GetValue(Output)!,
+            WorkDirectory = result.GetValue(WorkDir),
+            AcceptedAlgorithms = result.GetValue(Accept)!,
+            MaxArtifactBytes = result.GetValue(MaxBytes),
+            ReserveBytes = result.GetValue(Reserve),
+        };
+        return (updater, options, new Disposables(http, opened));
+    }
+
+    public static string ToJson(UpdateResult r, object? extra = null) => JsonSerializer.Serialize(new
+    {
+        mode = r.Mode.ToString().ToLowerInvariant(), installed = r.InstalledPath, manifest = r.ManifestDigest,
+        bytesDownloaded = r.BytesDownloaded, fullDownloadSize = r.FullDownloadSize, contentSize = r.ContentSize,
+        fallbackReason = r.FallbackReason, extra,
+    });
+
+    private sealed class Disposables(params IDisposable?[] items) : IDisposable
+    {
+        public void Dispose()
+        {
+            foreach (var item in items) item?.Dispose();
+        }
+    }
+}
+
+/// <summary>
+/// Progress for people and logs: on a terminal, one line rewritten in place (bytes, rate, ETA); otherwise a
+/// plain line per phase. Nothing with --json, whose output is for programs.
+/// </summary>
+internal sealed class ConsoleUpdateProgress : IProgress<UpdateProgress>
+{
+    private readonly bool _terminal = !Console.IsErrorRedirected;
+    private readonly System.Diagnostics.Stopwatch _clock = System.Diagnostics.Stopwatch.StartNew();
+    private UpdatePhase? _phase;
+    private TimeSpan _lastDraw;
+    private (TimeSpan At, long Bytes) _start;
+
+    public static IProgress<UpdateProgress>? Create(bool json) => json ? null : new ConsoleUpdateProgress();
+
+    public void Report(UpdateProgress value)
+    {
+        lock (this)
+        {
+            if (value.Phase != _phase)
+            {
+                if (_terminal && _phase == UpdatePhase.Downloading) Console.Error.WriteLine();
+                _phase = value.Phase;
+                _start = (_clock.Elapsed, value.Bytes);
+                if (value.Phase != UpdatePhase.Downloading)
+                    Console.Error.WriteLine($"doras: {value.Phase.ToString().ToLowerInvariant()}{(value.Detail is null ? "" : " " + value.Detail)}");
+            }
+            if (value.Phase != UpdatePhase.Downloading || value.Total is not { } total) return;
+            var now = _clock.Elapsed;
+            var done = value.Bytes >= total;
+            if (!done && now - _lastDraw < TimeSpan.FromMilliseconds(_terminal ? 200 : 5000)) return;
+            _lastDraw = now;
+            var seconds = Math.Max(0.001, (now - _start.At).TotalSeconds);
+            var rate = (value.Bytes - _start.Bytes) / seconds;
+            var eta = rate > 0 ? TimeSpan.FromSeconds((total - value.Bytes) / rate) : TimeSpan.Zero;
+            var line = $"doras: downloading {Format.Bytes(value.Bytes)} of {Format.Bytes(total)}, {Format.Bytes((long)rate)}/s, ETA {eta:mm\\:ss}";
+            if (_terminal) Console.Error.Write("\r" + line.PadRight(70));
+            else Console.Error.WriteLine(line);
+        }
+    }
+}
