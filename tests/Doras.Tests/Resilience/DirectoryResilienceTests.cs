@@ -1,0 +1,110 @@
+using System.Diagnostics;
+using System.Formats.Tar;
+using Doras.Delta.Artifacts;
+using Doras.Delta.Zstd;
+using Doras.EdgeClient.Deltas;
+using Doras.EdgeClient.Updates;
+using Doras.Oci.Content;
+using Doras.Oci.Model;
+
+namespace Doras.Tests.Resilience;
+
+public class DirectoryResilienceTests
+{
+    private static readonly string Doras = Path.Combine(AppContext.BaseDirectory, "doras.dll");
+
+    [Test]
+    public async Task A_hostile_archive_in_an_update_is_refused_and_nothing_is_written_outside()
+    {
+        await using var server = await RunningServer.StartAsync();
+        using var device = new TempDirectory();
+        using var http = new HttpClient();
+        var repository = server.Store.Repository("fleet/site");
+        var tree = server.Scratch["release/site"];
+        Directory.CreateDirectory(tree);
+        File.WriteAllText(Path.Combine(tree, "index.html"), "v1");
+        await ArtifactPublisher.PublishAsync(repository, tree, ["stable"]);
+        var updater = new Updater(new DeltaClient(http, server.Url));
+        var options = new UpdateOptions { Reference = "fleet/site:stable", Output = device["www/site"] };
+        await updater.UpdateAsync(options);
+
+        // A "new version" whose tar climbs out of the target directory.
+        var tar = new MemoryStream();
+        await using (var writer = new TarWriter(tar, leaveOpen: true))
+        {
+            await writer.WriteEntryAsync(new PaxTarEntry(TarEntryType.RegularFile, "index.html") { DataStream = new MemoryStream("v2"u8.ToArray()) });
+            await writer.WriteEntryAsync(new PaxTarEntry(TarEntryType.RegularFile, "../../evil.sh") { DataStream = new MemoryStream("rm -rf /"u8.ToArray()) });
+        }
+        var content = tar.ToArray();
+        var compressed = new MemoryStream();
+        await using (var encoder = new ZstdEncoderStream(compressed, new ZstdCompressionOptions { Level = 3 }, leaveOpen: true))
+            await encoder.WriteAsync(content);
+        var layerBytes = compressed.ToArray();
+        var layer = Descriptor.FromBytes(MediaTypes.LayerTarZstd, layerBytes) with
+        {
+            Annotations = new Dictionary<string, string>
+            {
+                [Annotations.Title] = "site", [Annotations.OrasUnpack] = "true",
+                [Annotations.ContentDigest] = Digest.Compute(content).ToString(), [Annotations.ContentSize] = content.Length.ToString(),
+            },
+        };
+        await repository.PushAsync(layer, new MemoryStream(layerBytes));
+        await repository.PushManifestAsync(new ImageManifest { ArtifactType = MediaTypes.DorasArtifact, Config = Descriptor.EmptyJson, Layers = [layer] }, ["stable"]);
+
+        var error = (await Assert.ThrowsAsync<HostileArchiveException>(() => updater.UpdateAsync(options)))!;
+        Assert.That(error.Message, Is.EqualTo("tar entry '../../evil.sh' leads outside the target directory ('..')"));
+        Assert.That(File.ReadAllText(device["www/site/index.html"]), Is.EqualTo("v1"), "the installed version is untouched");
+        Assert.That(Directory.GetFiles(device.Path, "evil.sh", SearchOption.AllDirectories), Is.Empty);
+        Assert.That(Directory.GetDirectories(device["www/.site.doras"], "tree-*"), Is.Empty);
+    }
+
+    [Test]
+    public async Task A_directory_killed_mid_update_is_never_missing_and_is_always_exactly_one_version()
+    {
+        await using var server = await RunningServer.StartAsync();
+        using var device = new TempDirectory();
+        var repository = server.Store.Repository("fleet/bundle");
+        var versions = new List<Dictionary<string, byte[]>>();
+        async Task PublishAsync(int seed)
+        {
+            var files = Enumerable.Range(0, 12).ToDictionary(i => $"lib/part{i}.bin", i => TestData.Edit(TestData.Binary(400_000, i), seed * 100 + i));
+            var root = server.Scratch[$"release-{seed}/bundle"];
+            foreach (var (name, bytes) in files) server.Scratch.Write($"release-{seed}/bundle/{name}", bytes);
+            await ArtifactPublisher.PublishAsync(repository, root, ["stable"], new PublishOptions { Level = 3 });
+            versions.Add(files);
+        }
+        await PublishAsync(1);
+        var output = device["bundle"];
+        string[] pull = [Doras, "pull", "fleet/bundle:stable", "--server", server.Url.ToString(), "--output", output];
+        Assert.That(ExternalTool.Run("dotnet", pull).ExitCode, Is.Zero);
+
+        var random = new Random(7);
+        var killed = 0;
+        for (var round = 0; round < 6; round++)
+        {
+            if (IsVersion(output, versions[^1])) await PublishAsync(round + 2);
+            using var process = Process.Start(new ProcessStartInfo("dotnet", pull) { RedirectStandardOutput = true, RedirectStandardError = true })!;
+            var killAt = TimeSpan.FromMilliseconds(random.Next(300, 3000));
+            var watch = Stopwatch.StartNew();
+            while (!process.HasExited && watch.Elapsed < killAt)
+            {
+                Assert.That(Directory.Exists(output), Is.True, $"the installed directory was missing in round {round} at {watch.ElapsedMilliseconds} ms");
+                await Task.Delay(2);
+            }
+            if (!process.HasExited) { process.Kill(entireProcessTree: true); killed++; }
+            await process.WaitForExitAsync();
+            Assert.That(versions.Any(v => IsVersion(output, v)), Is.True, $"after round {round} the directory is not exactly one version");
+        }
+        var (code, text) = ExternalTool.Run("dotnet", pull);
+        Assert.That(code, Is.Zero, text);
+        Assert.That(IsVersion(output, versions[^1]), Is.True);
+        TestContext.Out.WriteLine($"{killed} of 6 runs killed, {versions.Count} versions");
+        Assert.That(killed, Is.GreaterThanOrEqualTo(3));
+    }
+
+    private static bool IsVersion(string directory, Dictionary<string, byte[]> files)
+    {
+        var present = Directory.GetFiles(directory, "*", SearchOption.AllDirectories).Select(f => Path.GetRelativePath(directory, f)).Order().ToList();
+        return present.SequenceEqual(files.Keys.Order()) && files.All(f => File.ReadAllBytes(Path.Combine(directory, f.Key)).AsSpan().SequenceEqual(f.Value));
+    }
+}
