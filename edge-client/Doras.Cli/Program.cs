@@ -6,7 +6,6 @@ var root = new RootCommand("Doras for .NET: delta updates of OCI artifacts for e
 {
     PushCommand.Create(),
     PullCommand.Create(),
-    DemoCommand.Create(),
     ContentCommands.Download(),
     ContentCommands.Tags(),
     ContentCommands.Copy(),
@@ -23,6 +22,6 @@ catch (Exception e)
     var code = ExitCodes.For(e);
     Console.Error.WriteLine($"doras: {(code == ExitCodes.Cancelled ? "cancelled" : e.Message)}");
     if (args.Contains("--json"))
-        Console.WriteLine(System.Text.Json.JsonSerializer.Serialize(new { error = e.Message, exitCode = code }));
+        Console.WriteLine(CliJson.Of(new JsonError(e.Message, code)));
     return code;
 }

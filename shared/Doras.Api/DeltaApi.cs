@@ -58,3 +58,7 @@ public static class ProblemTypes
     public const string Unauthorized = Base + "unauthorized";
     public const string Internal = Base + "internal";
 }
+
+/// <summary>Source-generated (trim-safe) JSON for the contract types.</summary>
+[JsonSerializable(typeof(DeltaResponse))]
+public sealed partial class ApiJsonContext : JsonSerializerContext;

@@ -1,4 +1,5 @@
 using System.CommandLine;
+using Doras.EdgeClient.Updates;
 
 namespace Doras.Cli.Commands;
 
@@ -16,7 +17,7 @@ internal static class PullCommand
             using (context)
             {
                 var outcome = await updater.UpdateAsync(options, ct);
-                Console.WriteLine(result.GetValue(arguments.Json) ? UpdateArguments.ToJson(outcome) : Format.Describe(outcome));
+                Console.WriteLine(result.GetValue(arguments.Json) ? CliJson.Of(JsonResult.From(outcome)) : Format.Describe(outcome));
                 return ExitCodes.Ok;
             }
         });

@@ -1,4 +1,5 @@
 using System.CommandLine;
+using Doras.EdgeClient.Updates;
 using Doras.Delta.Artifacts;
 using Doras.Oci.Model;
 

@@ -1,4 +1,5 @@
 using System.CommandLine;
+using Doras.EdgeClient.Updates;
 using Doras.Oci.Content;
 using Doras.Oci.Layout;
 using Doras.Oci.Model;

@@ -48,13 +48,6 @@ internal sealed class UpdateArguments
         return (updater, options, new Disposables(http, opened));
     }
 
-    public static string ToJson(UpdateResult r, object? extra = null) => JsonSerializer.Serialize(new
-    {
-        mode = r.Mode.ToString().ToLowerInvariant(), installed = r.InstalledPath, manifest = r.ManifestDigest,
-        bytesDownloaded = r.BytesDownloaded, fullDownloadSize = r.FullDownloadSize, contentSize = r.ContentSize,
-        fallbackReason = r.FallbackReason, extra,
-    });
-
     private sealed class Disposables(params IDisposable?[] items) : IDisposable
     {
         public void Dispose()

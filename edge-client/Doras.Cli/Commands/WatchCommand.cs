@@ -1,6 +1,5 @@
 using System.CommandLine;
 using System.Diagnostics;
-using System.Text.Json;
 using Doras.EdgeClient.Updates;
 using Doras.EdgeClient.Watching;
 
@@ -38,8 +37,8 @@ internal static class WatchCommand
                     lastCode = check.Error is null ? ExitCodes.Ok : ExitCodes.For(check.Error);
                     if (json)
                         Console.WriteLine(check.Result is { } r
-                            ? UpdateArguments.ToJson(r, new { check = check.Number, hook = hookOutcome })
-                            : JsonSerializer.Serialize(new { check = check.Number, error = check.Error!.Message, exitCode = lastCode }));
+                            ? CliJson.Of(JsonResult.From(r, check.Number, hookOutcome))
+                            : CliJson.Of(new JsonError(check.Error!.Message, lastCode, check.Number)));
                     else
                         Console.WriteLine(check.Result is { } r
                             ? $"check {check.Number}: {Format.Describe(r)}{(hookOutcome is null ? "" : $"; {hookOutcome}")}"

@@ -24,7 +24,7 @@ public sealed record BackoffOptions
     /// <param name="retryAfter">The server's hint carried by a result, if any.</param>
     /// <param name="retryException">Which failures are transient.</param>
     /// <param name="onRetry">Observes each scheduled retry (attempt number, delay).</param>
-    public ResiliencePipeline<T> CreatePipeline<T>(
+    public ResiliencePipeline<T> CreatePipeline<[System.Diagnostics.CodeAnalysis.DynamicallyAccessedMembers(System.Diagnostics.CodeAnalysis.DynamicallyAccessedMemberTypes.All)] T>(
         Func<T, bool> retryResult, Func<T, TimeSpan?> retryAfter, Func<Exception, bool> retryException,
         Action<int, TimeSpan>? onRetry = null)
     {

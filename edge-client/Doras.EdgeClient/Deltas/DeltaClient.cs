@@ -73,7 +73,7 @@ public sealed class DeltaClient(HttpClient http, Uri server, BackoffOptions? bac
         using var response = await http.SendAsync(message, ct).ConfigureAwait(false);
         if (response.StatusCode is HttpStatusCode.OK or HttpStatusCode.Accepted)
         {
-            var body = await response.Content.ReadFromJsonAsync<DeltaResponse>(ct).ConfigureAwait(false)
+            var body = await response.Content.ReadFromJsonAsync(ApiJsonContext.Default.DeltaResponse, ct).ConfigureAwait(false)
                 ?? throw new InvalidDataException("the delta server sent an empty answer");
             var retryAfter = response.Headers.RetryAfter?.Delta
                 ?? (response.Headers.RetryAfter?.Date is { } date ? date - DateTimeOffset.UtcNow : null);

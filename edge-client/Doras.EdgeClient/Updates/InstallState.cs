@@ -20,17 +20,20 @@ public sealed record InstallState
     public string? TreeDigest { get; init; }
     [JsonPropertyName("updatedAt")] public required DateTimeOffset UpdatedAt { get; init; }
 
-    private static readonly JsonSerializerOptions Json = new() { WriteIndented = true };
 
     /// <summary>The recorded state, or null when there is none or it cannot be read (then the device does a full download).</summary>
     public static InstallState? Load(string path)
     {
-        try { return JsonSerializer.Deserialize<InstallState>(File.ReadAllBytes(path), Json); }
+        try { return JsonSerializer.Deserialize(File.ReadAllBytes(path), InstallStateJson.Default.InstallState); }
         catch (FileNotFoundException) { return null; }
         catch (DirectoryNotFoundException) { return null; }
         catch (JsonException) { return null; }
     }
 
     public Task SaveAsync(string path, CancellationToken ct = default) =>
-        Durable.WriteAllBytesAtomicAsync(path, JsonSerializer.SerializeToUtf8Bytes(this, Json), ct);
+        Durable.WriteAllBytesAtomicAsync(path, JsonSerializer.SerializeToUtf8Bytes(this, InstallStateJson.Default.InstallState), ct);
 }
+
+[JsonSourceGenerationOptions(WriteIndented = true)]
+[JsonSerializable(typeof(InstallState))]
+internal sealed partial class InstallStateJson : JsonSerializerContext;

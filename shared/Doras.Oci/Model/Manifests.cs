@@ -48,25 +48,24 @@ public static class OciJson
     /// <summary>Manifests larger than this are refused: the distribution spec suggests 4 MiB.</summary>
     public const int MaxManifestBytes = 4 * 1024 * 1024;
 
-    public static readonly JsonSerializerOptions Options = new()
-    {
-        DefaultIgnoreCondition = JsonIgnoreCondition.Never,
-        WriteIndented = false,
-    };
-
-    public static byte[] Serialize<T>(T value) => JsonSerializer.SerializeToUtf8Bytes(value, Options);
+    public static byte[] Serialize<T>(T value) => JsonSerializer.SerializeToUtf8Bytes(value, TypeInfo<T>());
 
     public static T Deserialize<T>(ReadOnlySpan<byte> json, string what)
     {
         try
         {
-            return JsonSerializer.Deserialize<T>(json, Options) ?? throw new InvalidDataException($"{what} is JSON null");
+            return JsonSerializer.Deserialize(json, TypeInfo<T>()) ?? throw new InvalidDataException($"{what} is JSON null");
         }
         catch (JsonException e)
         {
             throw new InvalidDataException($"{what} is not valid: {e.Message}", e);
         }
     }
+
+    /// <summary>Source-generated (trim-safe) metadata for the OCI types.</summary>
+    private static System.Text.Json.Serialization.Metadata.JsonTypeInfo<T> TypeInfo<T>() =>
+        OciJsonContext.Default.GetTypeInfo(typeof(T)) as System.Text.Json.Serialization.Metadata.JsonTypeInfo<T>
+        ?? throw new NotSupportedException($"{typeof(T).Name} is not an OCI JSON type");
 
     /// <summary>Reads the top-level "mediaType" of a manifest or index, null if absent.</summary>
     public static string? PeekMediaType(ReadOnlySpan<byte> json)
@@ -86,3 +85,9 @@ public static class OciJson
         }
     }
 }
+
+[JsonSourceGenerationOptions(DefaultIgnoreCondition = JsonIgnoreCondition.Never, WriteIndented = false)]
+[JsonSerializable(typeof(ImageManifest))]
+[JsonSerializable(typeof(ImageIndex))]
+[JsonSerializable(typeof(Descriptor))]
+internal sealed partial class OciJsonContext : JsonSerializerContext;

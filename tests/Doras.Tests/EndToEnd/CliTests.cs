@@ -3,7 +3,7 @@ namespace Doras.Tests.EndToEnd;
 /// <summary>The `doras` command as a user runs it: a separate process, real files, the real server.</summary>
 public class CliTests
 {
-    private static readonly string Doras = Path.Combine(AppContext.BaseDirectory, "doras.dll");
+    private static readonly string Doras = Binaries.Doras;
 
     private static (int Code, string Output) Run(params string[] args) => ExternalTool.Run("dotnet", [Doras, .. args]);
 
@@ -85,6 +85,16 @@ public class CliTests
             var v2Manifest = await Versions.PublishFileAsync(repository, server.Scratch, "tool", v2, "stable");
             await WaitUntilAsync(() => File.ReadAllText(marker).Contains($"delta {v2Manifest.Digest}"));
             Assert.That(File.ReadAllBytes(dir["device/tool"]), Is.EqualTo(v2));
+            // The next check after the delta finds nothing new.
+            await WaitUntilAsync(() =>
+            {
+                lock (stdout)
+                {
+                    var text = stdout.ToString();
+                    var afterDelta = text.IndexOf("\"delta\"", StringComparison.Ordinal);
+                    return afterDelta >= 0 && text.IndexOf("\"uptodate\"", afterDelta, StringComparison.Ordinal) >= 0;
+                }
+            });
         }
         finally
         {
@@ -109,7 +119,7 @@ public class CliTests
     {
         using var dir = new TempDirectory();
         var v1 = TestData.Binary(3 << 20, 3);
-        var (code, output) = Run("demo", "--from", dir.Write("v1", v1), "--to", dir.Write("v2", TestData.Edit(v1, 4)));
+        var (code, output) = ExternalTool.Run("dotnet", [Binaries.Demo, "--from", dir.Write("v1", v1), "--to", dir.Write("v2", TestData.Edit(v1, 4))]);
         Assert.That(code, Is.Zero, output);
         Assert.That(output, Does.Contain("delta update: ").And.Contain("device file == version 2 byte for byte: yes"));
     }

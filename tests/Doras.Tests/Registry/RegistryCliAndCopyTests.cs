@@ -8,7 +8,7 @@ namespace Doras.Tests.Registry;
 
 public class RegistryCliAndCopyTests
 {
-    private static readonly string Doras = Path.Combine(AppContext.BaseDirectory, "doras.dll");
+    private static readonly string Doras = Binaries.Doras;
 
     private static string Run(params string[] args)
     {

@@ -11,7 +11,7 @@ namespace Doras.Tests.Resilience;
 
 public class DirectoryResilienceTests
 {
-    private static readonly string Doras = Path.Combine(AppContext.BaseDirectory, "doras.dll");
+    private static readonly string Doras = Binaries.Doras;
 
     [Test]
     public async Task A_hostile_archive_in_an_update_is_refused_and_nothing_is_written_outside()

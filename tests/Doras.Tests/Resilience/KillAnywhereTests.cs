@@ -11,7 +11,7 @@ namespace Doras.Tests.Resilience;
 /// </summary>
 public class KillAnywhereTests
 {
-    private static readonly string Doras = Path.Combine(AppContext.BaseDirectory, "doras.dll");
+    private static readonly string Doras = Binaries.Doras;
 
     [Test]
     public async Task Killed_at_random_points_an_update_never_leaves_a_mixed_or_missing_file_and_converges()

@@ -1,8 +1,7 @@
-using Doras.EdgeClient.Updates;
+namespace Doras.EdgeClient.Updates;
 
-namespace Doras.Cli.Commands;
-
-internal static class Format
+/// <summary>Human-readable sizes and one-line descriptions of update results, for logs and command lines.</summary>
+public static class Format
 {
     public static string Bytes(long bytes) => bytes switch
     {

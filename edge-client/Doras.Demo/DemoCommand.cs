@@ -5,11 +5,12 @@ using System.IO.Compression;
 using Doras.Delta.Artifacts;
 using Doras.EdgeClient.Deltas;
 using Doras.EdgeClient.Updates;
+using Format = Doras.EdgeClient.Updates.Format;
 using Doras.Oci.Layout;
 using Doras.Server.Hosting;
 using Microsoft.AspNetCore.Builder;
 
-namespace Doras.Cli.Commands;
+namespace Doras.Demo;
 
 /// <summary>
 /// The whole loop on the embedded default: start the server on a local store, publish version 1, install it
@@ -23,12 +24,12 @@ internal static class DemoCommand
     private const string OldVersion = "0.28.1";
     private const string NewVersion = "0.28.2";
 
-    public static Command Create()
+    public static RootCommand Create()
     {
         var from = new Option<string?>("--from") { Description = "Version 1 of the file (default: a real executable fetched with npm)" };
         var to = new Option<string?>("--to") { Description = "Version 2 of the file" };
         var dir = new Option<string?>("--dir") { Description = "Working directory to keep (default: a temporary one, removed afterwards)" };
-        var command = new Command("demo", "Run the end-to-end demo: publish two versions, install the first, update to the second by delta") { from, to, dir };
+        var command = new RootCommand("The end-to-end demo: start the server on a local store, publish two versions, install the first, update to the second by delta") { from, to, dir };
         command.SetAction((result, ct) => RunAsync(result.GetValue(from), result.GetValue(to), result.GetValue(dir), ct));
         return command;
     }

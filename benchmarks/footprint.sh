@@ -1,0 +1,69 @@
+#!/usr/bin/env bash
+# Footprint of the edge client as devices run it: the self-contained, trimmed single-file `doras` for
+# linux-x64. Measures its size, its start-up time, and its time and peak memory (max RSS, from
+# /usr/bin/time -v) for a full install and a delta update of a version pair, against a real server on
+# loopback. Usage: benchmarks/footprint.sh [SIZE_MIB]   (default 64: a pair cut from the system's libraries)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+size_mib="${1:-64}"
+work="$(mktemp -d)"
+server_pid=""
+cleanup() { [[ -n "$server_pid" ]] && kill "$server_pid" 2>/dev/null; rm -rf "$work"; }
+trap cleanup EXIT
+
+echo "publishing the trimmed single-file edge client..."
+dotnet publish edge-client/Doras.Cli -c Release -r linux-x64 -o "$work/bin" >/dev/null
+doras="$work/bin/doras"
+dotnet build server/Doras.Server -c Release -o "$work/server" >/dev/null
+
+# A version pair of real machine code: concatenated shared libraries; version 2 edits 1 % of 4 KiB blocks,
+# inserts and deletes a few runs, like a rebuild with small changes.
+find /usr/lib/x86_64-linux-gnu -maxdepth 1 -name '*.so*' -type f -size +100k -print0 | sort -z \
+  | xargs -0 cat 2>/dev/null | head -c $((size_mib << 20)) > "$work/v1" || true # cat stops when head has enough
+python3 - "$work/v1" "$work/v2" <<'EOF'
+import random, sys
+data = bytearray(open(sys.argv[1], 'rb').read())
+rng = random.Random(42)
+for _ in range(len(data) // 4096 // 100):
+    at = rng.randrange(len(data) - 64)
+    data[at:at + 64] = rng.randbytes(64)
+for _ in range(8):
+    at = rng.randrange(len(data) - 4096)
+    if rng.random() < 0.5: data[at:at] = rng.randbytes(rng.randrange(1, 4096))
+    else: del data[at:at + rng.randrange(1, 4096)]
+open(sys.argv[2], 'wb').write(data)
+EOF
+
+port=$((20000 + RANDOM % 20000))
+dotnet "$work/server/doras-server.dll" --urls "http://127.0.0.1:$port" --store "$work/store" --log-level Warning &
+server_pid=$!
+for _ in $(seq 100); do curl -fs "http://127.0.0.1:$port/healthz" >/dev/null && break; sleep 0.2; done
+
+measure() { # label, command...: prints elapsed seconds and max RSS
+  local label="$1"; shift
+  /usr/bin/time -v "$@" >"$work/out" 2>"$work/time" || { cat "$work/out" "$work/time"; exit 1; }
+  local rss elapsed
+  rss=$(awk -F': ' '/Maximum resident set size/ {print $2}' "$work/time")
+  elapsed=$(awk -F': ' '/Elapsed \(wall clock\)/ {print $2}' "$work/time")
+  printf '| %s | %s | %.1f MiB |\n' "$label" "$elapsed" "$(echo "$rss / 1024" | bc -l)"
+}
+
+mkdir -p "$work/app"
+cp "$work/v1" "$work/app/app.bin"
+v1_digest=$("$doras" push "$work/app/app.bin" fleet/app:1 --tag stable --store "$work/store" | grep -o 'sha256:[0-9a-f]*' | head -1)
+echo
+echo "binary: $(stat -c %s "$doras") bytes ($(du -h "$doras" | cut -f1))"
+echo "pair: $size_mib MiB of shared libraries, version 2 with ~1 % of blocks edited"
+echo
+echo '| step | wall time | peak RSS |'
+echo '|---|---:|---:|'
+measure 'start-up (`doras --version`)' "$doras" --version
+measure 'full install' "$doras" pull fleet/app:stable --server "http://127.0.0.1:$port" --output "$work/device"
+cp "$work/v2" "$work/app/app.bin"
+"$doras" push "$work/app/app.bin" fleet/app:2 --tag stable --store "$work/store" >/dev/null
+# Let the server build the delta first, so the measured update is the device's own work.
+delta_url="http://127.0.0.1:$port/api/v1/delta?from_digest=fleet/app@$v1_digest&to_tag=fleet/app:stable"
+for _ in $(seq 600); do [[ "$(curl -s -o /dev/null -w '%{http_code}' "$delta_url")" == 200 ]] && break; sleep 0.5; done
+measure 'delta update' "$doras" pull fleet/app:stable --server "http://127.0.0.1:$port" --output "$work/device"
+cmp "$work/v2" "$work/device/app.bin" && echo && echo "device file == version 2 byte for byte: yes"
+grep -m1 -o 'downloaded [^;]*' "$work/out" || true

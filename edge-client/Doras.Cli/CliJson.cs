@@ -1,0 +1,34 @@
+using System.Text.Json;
+using System.Text.Json.Serialization;
+using Doras.EdgeClient.Updates;
+
+namespace Doras.Cli;
+
+/// <summary>What `--json` prints: one object per result or failure (JSON Lines in watch mode).</summary>
+public sealed record JsonResult(
+    [property: JsonPropertyName("mode")] string Mode,
+    [property: JsonPropertyName("installed")] string Installed,
+    [property: JsonPropertyName("manifest")] string Manifest,
+    [property: JsonPropertyName("bytesDownloaded")] long BytesDownloaded,
+    [property: JsonPropertyName("fullDownloadSize")] long FullDownloadSize,
+    [property: JsonPropertyName("contentSize")] long ContentSize,
+    [property: JsonPropertyName("fallbackReason")] string? FallbackReason,
+    [property: JsonPropertyName("check"), JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] int? Check = null,
+    [property: JsonPropertyName("hook"), JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] string? Hook = null)
+{
+    public static JsonResult From(UpdateResult r, int? check = null, string? hook = null) => new(
+        r.Mode.ToString().ToLowerInvariant(), r.InstalledPath, r.ManifestDigest, r.BytesDownloaded, r.FullDownloadSize, r.ContentSize, r.FallbackReason, check, hook);
+}
+
+public sealed record JsonError(
+    [property: JsonPropertyName("error")] string Error,
+    [property: JsonPropertyName("exitCode")] int ExitCode,
+    [property: JsonPropertyName("check"), JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] int? Check = null);
+
+[JsonSerializable(typeof(JsonResult))]
+[JsonSerializable(typeof(JsonError))]
+internal sealed partial class CliJson : JsonSerializerContext
+{
+    public static string Of(JsonResult value) => JsonSerializer.Serialize(value, Default.JsonResult);
+    public static string Of(JsonError value) => JsonSerializer.Serialize(value, Default.JsonError);
+}
