@@ -19,6 +19,7 @@ public static class ExitCodes
     public const int TooLarge = 6;
     public const int Unauthorized = 7;
     public const int NotFound = 8;
+    public const int OverDataBudget = 9;
     public const int Cancelled = 130;
 
     public static int For(Exception e) => e switch
@@ -26,6 +27,7 @@ public static class ExitCodes
         OperationCanceledException => Cancelled,
         ArgumentException or FormatException => Usage,
         InsufficientStorageException => Storage,
+        DataBudgetExceededException => OverDataBudget,
         ArtifactTooLargeException => TooLarge,
         UnauthorizedAccessException => Unauthorized,
         HttpRequestException { StatusCode: HttpStatusCode.Unauthorized or HttpStatusCode.Forbidden } => Unauthorized,

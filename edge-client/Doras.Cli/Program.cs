@@ -6,6 +6,7 @@ var root = new RootCommand("Doras for .NET: delta updates of OCI artifacts for e
 {
     PushCommand.Create(),
     PullCommand.Create(),
+    RollbackCommand.Create(),
     ContentCommands.Download(),
     ContentCommands.Tags(),
     ContentCommands.Copy(),

@@ -16,13 +16,16 @@ internal sealed class UpdateArguments
     public Option<string[]> Accept { get; } = new("--accept") { Description = "Accepted delta algorithms, in order of preference", DefaultValueFactory = _ => [.. DeltaRequest.DefaultAlgorithms], AllowMultipleArgumentsPerToken = true };
     public Option<long> MaxBytes { get; } = new("--max-bytes") { Description = "Largest artifact or delta accepted", DefaultValueFactory = _ => 16L << 30 };
     public Option<long> Reserve { get; } = new("--reserve-bytes") { Description = "Free space to leave on the device" };
+    public Option<bool> KeepPrevious { get; } = new("--keep-previous") { Description = "Keep the replaced version in the work directory, for `doras rollback`" };
+    public Option<long?> MaxBytesPerPeriod { get; } = new("--max-bytes-per-period") { Description = "Metered links: at most this many bytes downloaded per period (see --period-hours)" };
+    public Option<double> PeriodHours { get; } = new("--period-hours") { Description = "The period of --max-bytes-per-period, in hours", DefaultValueFactory = _ => 24 };
     public Option<bool> Json { get; } = new("--json") { Description = "Machine-readable output: one JSON object per result" };
     public StoreArguments Registry { get; } = new();
 
     public void AddTo(Command command)
     {
         command.Arguments.Add(Reference);
-        foreach (var option in new Option[] { Server, Output, WorkDir, Accept, MaxBytes, Reserve, Json }) command.Options.Add(option);
+        foreach (var option in new Option[] { Server, Output, WorkDir, Accept, MaxBytes, Reserve, KeepPrevious, MaxBytesPerPeriod, PeriodHours, Json }) command.Options.Add(option);
         Registry.AddTo(command);
     }
 
@@ -44,6 +47,10 @@ internal sealed class UpdateArguments
             AcceptedAlgorithms = result.GetValue(Accept)!,
             MaxArtifactBytes = result.GetValue(MaxBytes),
             ReserveBytes = result.GetValue(Reserve),
+            KeepPrevious = result.GetValue(KeepPrevious),
+            DataBudget = result.GetValue(MaxBytesPerPeriod) is { } budget
+                ? new DataBudgetOptions { MaxBytes = budget, Period = TimeSpan.FromHours(result.GetValue(PeriodHours)) }
+                : null,
         };
         return (updater, options, new Disposables(http, opened));
     }

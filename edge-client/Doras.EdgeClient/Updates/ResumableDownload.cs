@@ -17,6 +17,14 @@ public sealed class ResumableDownload(string workDirectory, IProgress<UpdateProg
 
     public string PathOf(Descriptor blob) => Path.Combine(workDirectory, $"download-{blob.Digest.Algorithm}-{blob.Digest.Hex}");
 
+    /// <summary>Bytes of the blob already on disk from an earlier attempt (all of it when finished).</summary>
+    public long BytesPresent(Descriptor blob)
+    {
+        if (File.Exists(PathOf(blob))) return blob.Size;
+        var partial = new FileInfo(PathOf(blob) + ".partial");
+        return partial.Exists && partial.Length <= blob.Size ? partial.Length : 0;
+    }
+
     public async Task<string> DownloadAsync(IReadOnlyOciRepository repository, Descriptor blob, CancellationToken ct = default)
     {
         BytesTransferred = 0;

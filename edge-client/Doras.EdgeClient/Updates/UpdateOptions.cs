@@ -28,6 +28,15 @@ public sealed record UpdateOptions
     /// <summary>Free space to leave on the work directory's filesystem; an update that would eat into it is refused up front.</summary>
     public long ReserveBytes { get; init; }
 
+    /// <summary>
+    /// Keep the version an update replaces in the work directory, so <see cref="Updater.RollbackAsync"/> can put
+    /// it back (a file costs no space until it is replaced: it is kept by a hard link).
+    /// </summary>
+    public bool KeepPrevious { get; init; }
+
+    /// <summary>Metered links: at most this many bytes downloaded per period (null: no cap).</summary>
+    public DataBudgetOptions? DataBudget { get; init; }
+
     public string ResolvedWorkDirectory
     {
         get
@@ -39,7 +48,7 @@ public sealed record UpdateOptions
     }
 }
 
-public enum UpdateMode { Full, Delta, UpToDate }
+public enum UpdateMode { Full, Delta, UpToDate, RolledBack }
 
 /// <summary>What an update did, and what it cost on the wire.</summary>
 public sealed record UpdateResult(

@@ -27,6 +27,9 @@ public sealed class Updater(DeltaClient client, RegistryClient? registry = null,
     /// <summary>Told each phase of an update and the bytes of each download as they arrive.</summary>
     public IProgress<UpdateProgress>? Progress { get; init; }
 
+    /// <summary>The clock of the data budget.</summary>
+    public TimeProvider Time { get; init; } = TimeProvider.System;
+
     private void Report(UpdatePhase phase, string? detail = null) => Progress?.Report(new UpdateProgress(phase, Detail: detail));
 
     public async Task<UpdateResult> UpdateAsync(UpdateOptions options, CancellationToken ct = default)
@@ -63,9 +66,10 @@ public sealed class Updater(DeltaClient client, RegistryClient? registry = null,
         var (repository, authorization) = await SourceAsync(reference, ct).ConfigureAwait(false);
         var state = InstallState.Load(paths.State);
         string fallback;
+        var mismatch = state is null ? null : await CheckInstalledAsync(state, paths, ct).ConfigureAwait(false);
         if (state is null)
             fallback = "nothing is installed yet";
-        else if (await CheckInstalledAsync(state, paths, ct).ConfigureAwait(false) is { } mismatch)
+        else if (mismatch is not null)
             fallback = mismatch;
         else
         {
@@ -79,7 +83,7 @@ public sealed class Updater(DeltaClient client, RegistryClient? registry = null,
             }
         }
         _log.LogInformation("Full download of {Reference}: {Reason}", reference, fallback);
-        return await UpdateFullAsync(state, reference, repository, options, paths, fallback, ct).ConfigureAwait(false);
+        return await UpdateFullAsync(state, state is not null && mismatch is null, reference, repository, options, paths, fallback, ct).ConfigureAwait(false);
     }
 
     /// <summary>Failures worth another attempt: the server or the link, not the content or the device.</summary>
@@ -147,7 +151,7 @@ public sealed class Updater(DeltaClient client, RegistryClient? registry = null,
             ?? throw new IncompatibleArtifactException($"the delta's media type '{deltaLayer.MediaType}' is not one this client can apply");
         EnsureSpace(paths, options, deltaLayer.Size + target.ContentSize + (target.Kind == ArtifactKind.Directory ? target.ContentSize : 0));
         var download = new ResumableDownload(paths.Work, Progress);
-        var deltaFile = await download.DownloadAsync(deltaSource, deltaLayer, ct).ConfigureAwait(false);
+        var deltaFile = await DownloadAsync(download, deltaSource, deltaLayer, $"the delta to {target.Name}", options, paths, ct).ConfigureAwait(false);
         Report(UpdatePhase.Applying, deltaLayer.MediaType);
         var baseInput = new DeltaInput(paths.BaseContent(state), Digest.Parse(state.ContentDigest), state.ContentSize);
         var staging = paths.NewStaging();
@@ -162,18 +166,18 @@ public sealed class Updater(DeltaClient client, RegistryClient? registry = null,
                 throw new CorruptDeltaException($"applying the delta gave {produced} ({hashing.BytesWritten} bytes), not the target {target.ContentDigest} ({target.ContentSize} bytes)");
             file.Flush(flushToDisk: true);
         }
-        var installed = await InstallAsync(staging, target, toManifest, reference, state, paths, ct).ConfigureAwait(false);
+        var installed = await InstallAsync(staging, target, toManifest, reference, state, options.KeepPrevious, paths, ct).ConfigureAwait(false);
         download.Clear();
         return new UpdateResult(UpdateMode.Delta, installed, toManifest.Digest.ToString(), download.BytesTransferred, target.Layer.Size, target.ContentSize, null);
     }
 
-    private async Task<UpdateResult> UpdateFullAsync(InstallState? previous, Reference reference, IReadOnlyOciRepository repository, UpdateOptions options, WorkPaths paths, string reason, CancellationToken ct)
+    private async Task<UpdateResult> UpdateFullAsync(InstallState? previous, bool previousIntact, Reference reference, IReadOnlyOciRepository repository, UpdateOptions options, WorkPaths paths, string reason, CancellationToken ct)
     {
         var (manifest, target) = await FetchArtifactAsync(repository, reference.Identifier, ct).ConfigureAwait(false);
         CheckLimit(options, null, target);
         EnsureSpace(paths, options, target.Layer.Size + target.ContentSize + (target.Kind == ArtifactKind.Directory ? target.ContentSize : 0));
         var download = new ResumableDownload(paths.Work, Progress);
-        var layerFile = await download.DownloadAsync(repository, target.Layer, ct).ConfigureAwait(false);
+        var layerFile = await DownloadAsync(download, repository, target.Layer, $"the full {target.Name}", options, paths, ct).ConfigureAwait(false);
         var staging = paths.NewStaging();
         await using (var stored = new FileStream(layerFile, FileMode.Open, FileAccess.Read, FileShare.Read, 1 << 16, FileOptions.Asynchronous | FileOptions.SequentialScan))
         await using (var content = target.OpenContent(stored))
@@ -183,9 +187,19 @@ public sealed class Updater(DeltaClient client, RegistryClient? registry = null,
             catch (DigestMismatchException) { download.Clear(); throw; } // the layer is fine but its content lies: nothing to resume
             file.Flush(flushToDisk: true);
         }
-        var installed = await InstallAsync(staging, target, manifest, reference, previous, paths, ct).ConfigureAwait(false);
+        var installed = await InstallAsync(staging, target, manifest, reference, previous, options.KeepPrevious && previousIntact, paths, ct).ConfigureAwait(false);
         download.Clear();
         return new UpdateResult(UpdateMode.Full, installed, manifest.Digest.ToString(), download.BytesTransferred, target.Layer.Size, target.ContentSize, reason);
+    }
+
+    /// <summary>A resumable download, within the data budget when there is one.</summary>
+    private async Task<string> DownloadAsync(ResumableDownload download, IReadOnlyOciRepository source, Descriptor blob, string what, UpdateOptions options, WorkPaths paths, CancellationToken ct)
+    {
+        if (options.DataBudget is not { } limits) return await download.DownloadAsync(source, blob, ct).ConfigureAwait(false);
+        var budget = new DataBudget(paths.Budget, limits, Time);
+        var reservation = await budget.ReserveAsync(blob.Size - download.BytesPresent(blob), what, ct).ConfigureAwait(false);
+        try { return await download.DownloadAsync(source, blob, ct).ConfigureAwait(false); }
+        finally { await budget.SettleAsync(reservation, download.BytesTransferred).ConfigureAwait(false); }
     }
 
     private static async Task<(Descriptor Manifest, ArtifactLayer Layer)> FetchArtifactAsync(IReadOnlyOciRepository repository, string identifier, CancellationToken ct)
@@ -196,8 +210,11 @@ public sealed class Updater(DeltaClient client, RegistryClient? registry = null,
     }
 
     /// <summary>Swaps verified staged content into place, then records the new state. Returns the installed path.</summary>
-    private async Task<string> InstallAsync(string staging, ArtifactLayer target, Descriptor manifest, Reference reference, InstallState? previous, WorkPaths paths, CancellationToken ct)
+    private async Task<string> InstallAsync(string staging, ArtifactLayer target, Descriptor manifest, Reference reference, InstallState? previous, bool keepPrevious, WorkPaths paths, CancellationToken ct)
     {
+        // A kept version is only ever the one this install replaces: an older one goes now.
+        paths.DropPrevious();
+        keepPrevious &= previous is not null;
         string installed;
         string? tree = null, treeDigest = null;
         if (target.Kind == ArtifactKind.File)
@@ -230,12 +247,18 @@ public sealed class Updater(DeltaClient client, RegistryClient? registry = null,
         };
 
         Report(UpdatePhase.Installing, installed);
+        if (keepPrevious && tree is null)
+        {
+            Directory.CreateDirectory(paths.Previous);
+            Durable.LinkOrCopy(paths.Installed(previous!), paths.Kept(previous!));
+        }
         // Journal first: if we die after the swap but before the state is saved, the next start finishes the job.
         await next.SaveAsync(paths.Journal, ct).ConfigureAwait(false);
         if (tree is null) Durable.MoveDurably(staging, installed, overwrite: true); // atomic: old or new, never a mix
-        else SwapDirectory(tree, paths);
+        else SwapDirectory(tree, paths, keepOldAt: keepPrevious ? paths.Previous : null);
         await next.SaveAsync(paths.State, ct).ConfigureAwait(false);
         File.Delete(paths.Journal);
+        if (keepPrevious) await previous!.SaveAsync(paths.PreviousState, ct).ConfigureAwait(false);
 
         if (previous is { Kind: nameof(ArtifactKind.File) } && previous.Name != target.Name && target.Kind == ArtifactKind.File)
             Durable.TryDelete(Path.Combine(paths.Output, previous.Name));
@@ -255,6 +278,7 @@ public sealed class Updater(DeltaClient client, RegistryClient? registry = null,
         if (pending is not null && await CheckInstalledAsync(pending, paths, ct).ConfigureAwait(false) is null)
         {
             await pending.SaveAsync(paths.State, ct).ConfigureAwait(false);
+            if (InstallState.Load(paths.PreviousState)?.ManifestDigest == pending.ManifestDigest) paths.DropPrevious(); // an interrupted rollback
             _log.LogInformation("Finished the interrupted install of {Manifest}", pending.ManifestDigest);
         }
         else
@@ -265,9 +289,66 @@ public sealed class Updater(DeltaClient client, RegistryClient? registry = null,
         if (InstallState.Load(paths.State) is { } state) paths.RemoveStaleBases(state);
     }
 
-    /// <summary>Puts a new tree at the output without an instant where no version is installed (Linux renameat2 exchange).</summary>
-    private void SwapDirectory(string tree, WorkPaths paths)
+    /// <summary>
+    /// Puts back the version the last update replaced (kept with <see cref="UpdateOptions.KeepPrevious"/>),
+    /// verified first and swapped atomically under the same journal as an update; the version rolled back
+    /// from is kept in its place, so a second rollback rolls forward again.
+    /// </summary>
+    public async Task<UpdateResult> RollbackAsync(UpdateOptions options, CancellationToken ct = default)
     {
+        var paths = new WorkPaths(options.ResolvedWorkDirectory, Path.GetFullPath(options.Output));
+        Directory.CreateDirectory(paths.Work);
+        using var _ = await FileLock.AcquireAsync(paths.Lock, TimeSpan.FromSeconds(10), ct).ConfigureAwait(false);
+        await RecoverAsync(paths, ct).ConfigureAwait(false);
+        var current = InstallState.Load(paths.State) ?? throw new InvalidOperationException($"nothing is installed at {paths.Output}, so there is nothing to roll back");
+        var previous = InstallState.Load(paths.PreviousState)
+            ?? throw new InvalidOperationException($"no previous version of {paths.Output} is kept (updates keep one with KeepPrevious, --keep-previous)");
+        if (await CheckInstalledAsync(current, paths, ct).ConfigureAwait(false) is { } changed)
+            throw new InvalidOperationException($"cannot roll back: {changed}");
+        if (await CheckKeptAsync(previous, paths, ct).ConfigureAwait(false) is { } damaged)
+        {
+            paths.DropPrevious();
+            throw new InvalidDataException($"the kept previous version {previous.ManifestDigest} is damaged ({damaged}); it was removed");
+        }
+
+        Report(UpdatePhase.Installing, paths.Installed(previous));
+        await previous.SaveAsync(paths.Journal, ct).ConfigureAwait(false);
+        // Exchange keeps both versions: the current one becomes the kept one. Without it, a rename over the current.
+        var sameName = paths.Installed(previous) == paths.Installed(current);
+        var exchanged = sameName && Durable.TryExchange(paths.Kept(previous), paths.Installed(current));
+        if (!exchanged)
+        {
+            if (current.Kind == nameof(ArtifactKind.File)) Durable.MoveDurably(paths.Kept(previous), paths.Installed(previous), overwrite: true);
+            else SwapDirectory(paths.Previous, paths, keepOldAt: null);
+            if (!sameName) Durable.TryDelete(paths.Installed(current));
+        }
+        var restored = previous with { UpdatedAt = DateTimeOffset.UtcNow };
+        await restored.SaveAsync(paths.State, ct).ConfigureAwait(false);
+        File.Delete(paths.Journal);
+        if (exchanged) await current.SaveAsync(paths.PreviousState, ct).ConfigureAwait(false);
+        else paths.DropPrevious();
+        paths.RemoveStaleBases(restored);
+        _log.LogInformation("Rolled back {Output} from {From} to {To}", paths.Output, current.ManifestDigest, previous.ManifestDigest);
+        Report(UpdatePhase.Done, UpdateMode.RolledBack.ToString());
+        return new UpdateResult(UpdateMode.RolledBack, paths.Installed(previous), previous.ManifestDigest, 0, 0, previous.ContentSize, null);
+    }
+
+    /// <summary>Null when the kept previous version is exactly what its state records; otherwise why not.</summary>
+    private static Task<string?> CheckKeptAsync(InstallState previous, WorkPaths paths, CancellationToken ct) =>
+        CheckInstalledAsync(previous, paths with { Output = paths.Previous }, ct);
+
+    /// <summary>
+    /// Puts a new tree at the output without an instant where no version is installed (Linux renameat2
+    /// exchange). The old tree is deleted, or moved to <paramref name="keepOldAt"/>.
+    /// </summary>
+    private void SwapDirectory(string tree, WorkPaths paths, string? keepOldAt)
+    {
+        void Retire(string old)
+        {
+            if (keepOldAt is null) Directory.Delete(old, recursive: true);
+            else Directory.Move(old, keepOldAt);
+        }
+
         if (!Directory.Exists(paths.Output))
         {
             Directory.Move(tree, paths.Output);
@@ -276,7 +357,7 @@ public sealed class Updater(DeltaClient client, RegistryClient? registry = null,
         }
         if (Durable.TryExchange(tree, paths.Output))
         {
-            Directory.Delete(tree, recursive: true); // the old version, now at the staging path
+            Retire(tree); // the old version, now at the staging path
             return;
         }
         // No atomic exchange here: move the old one aside first, so it can be restored if the second move fails.
@@ -285,7 +366,7 @@ public sealed class Updater(DeltaClient client, RegistryClient? registry = null,
         Directory.Move(paths.Output, old);
         try { Directory.Move(tree, paths.Output); }
         catch { Directory.Move(old, paths.Output); throw; }
-        Directory.Delete(old, recursive: true);
+        Retire(old);
     }
 
     /// <summary>Refuses artifacts (and deltas) larger than the device accepts, before downloading them: no decompression bombs.</summary>
@@ -338,6 +419,7 @@ public sealed class Updater(DeltaClient client, RegistryClient? registry = null,
         public string State => Path.Combine(Work, "state.json");
         public string Journal => Path.Combine(Work, "journal.json");
         public string Lock => Path.Combine(Work, "lock");
+        public string Budget => Path.Combine(Work, "budget.json");
         public string NewStaging() => Path.Combine(Work, $"staging-{Guid.NewGuid():N}");
         public string NewTree() => Path.Combine(Work, $"tree-{Guid.NewGuid():N}");
         public string BaseCache(string contentDigest) => Path.Combine(Work, "base-" + contentDigest.Replace(':', '-'));
@@ -346,12 +428,24 @@ public sealed class Updater(DeltaClient client, RegistryClient? registry = null,
         public string Installed(InstallState state) =>
             state.Kind == nameof(ArtifactKind.File) ? Path.Combine(Output, state.Name) : Output;
 
-        /// <summary>Cached bases other than the installed version's: no delta will apply to them again.</summary>
+        /// <summary>The kept previous version: a folder holding the file, or the tree itself; its state beside it.</summary>
+        public string Previous => Path.Combine(Work, "previous");
+        public string PreviousState => Path.Combine(Work, "previous.json");
+        public string Kept(InstallState state) => (this with { Output = Previous }).Installed(state);
+
+        public void DropPrevious()
+        {
+            Durable.TryDelete(PreviousState); // first: a kept version without its state is never used
+            if (Directory.Exists(Previous)) Directory.Delete(Previous, recursive: true);
+        }
+
+        /// <summary>Cached bases other than the installed and the kept version's: no delta will apply to them again.</summary>
         public void RemoveStaleBases(InstallState current)
         {
-            var keep = BaseCache(current.ContentDigest);
+            var keep = new HashSet<string> { BaseCache(current.ContentDigest) };
+            if (InstallState.Load(PreviousState) is { } previous) keep.Add(BaseCache(previous.ContentDigest));
             foreach (var file in Directory.EnumerateFiles(Work, "base-*"))
-                if (file != keep) Durable.TryDelete(file);
+                if (!keep.Contains(file)) Durable.TryDelete(file);
         }
 
         /// <summary>Staging files and trees of an update that was interrupted: never installed, safe to remove.</summary>

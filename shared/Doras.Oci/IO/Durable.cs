@@ -81,6 +81,24 @@ public static partial class Durable
         return true;
     }
 
+    /// <summary>
+    /// Gives <paramref name="source"/>'s content a second name: a hard link (instant, no space until the
+    /// original is replaced), or a durable copy where links are not possible.
+    /// </summary>
+    public static void LinkOrCopy(string source, string destination)
+    {
+        var linked = false;
+        if (!OperatingSystem.IsWindows())
+            try { linked = Link(Path.GetFullPath(source), Path.GetFullPath(destination)) == 0; }
+            catch (EntryPointNotFoundException) { }
+        if (!linked)
+        {
+            File.Copy(source, destination, overwrite: true);
+            FsyncFile(destination);
+        }
+        FsyncDirectory(Path.GetDirectoryName(Path.GetFullPath(destination))!);
+    }
+
     public static void TryDelete(string path)
     {
         try { File.Delete(path); } catch (IOException) { } catch (UnauthorizedAccessException) { }
@@ -94,6 +112,9 @@ public static partial class Durable
 
     [LibraryImport("libc", EntryPoint = "close")]
     private static partial int Close(int fd);
+
+    [LibraryImport("libc", EntryPoint = "link", StringMarshalling = StringMarshalling.Utf8, SetLastError = true)]
+    private static partial int Link(string oldpath, string newpath);
 
     [LibraryImport("libc", EntryPoint = "renameat2", StringMarshalling = StringMarshalling.Utf8, SetLastError = true)]
     private static partial int RenameAt2(int olddirfd, string oldpath, int newdirfd, string newpath, uint flags);

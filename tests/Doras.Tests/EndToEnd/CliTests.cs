@@ -62,6 +62,32 @@ public class CliTests
     }
 
     [Test]
+    public async Task Rollback_and_the_data_budget_from_the_command_line()
+    {
+        await using var server = await RunningServer.StartAsync();
+        using var dir = new TempDirectory();
+        var repository = server.Store.Repository("fleet/tool");
+        var v1 = TestData.Binary(300_000, 21);
+        await Versions.PublishFileAsync(repository, server.Scratch, "tool", v1, "stable");
+        string[] pull = ["pull", "fleet/tool:stable", "--server", server.Url.ToString(), "--output", dir["device"], "--keep-previous"];
+        Assert.That(Run(pull).Code, Is.Zero);
+        var v2 = TestData.Edit(v1, 22);
+        await Versions.PublishFileAsync(repository, server.Scratch, "tool", v2, "stable");
+        Assert.That(Run(pull).Code, Is.Zero);
+        Assert.That(File.ReadAllBytes(dir["device/tool"]), Is.EqualTo(v2));
+
+        var (code, output) = Run("rollback", "--output", dir["device"]);
+        Assert.That(code, Is.Zero, output);
+        Assert.That(output, Does.StartWith($"rolled back: {dir["device/tool"]} is sha256:"));
+        Assert.That(File.ReadAllBytes(dir["device/tool"]), Is.EqualTo(v1));
+
+        (code, output) = Run("pull", "fleet/tool:stable", "--server", server.Url.ToString(), "--output", dir["other"], "--max-bytes-per-period", "1000");
+        Assert.That(code, Is.EqualTo(global::Doras.Cli.ExitCodes.OverDataBudget), output);
+        Assert.That(output, Does.Contain("doras: downloading the full tool (").And.Contain("bytes) would exceed the data budget of 1000 bytes per 1.00:00:00: 0 bytes were downloaded in the last 1.00:00:00, and it is larger than the whole budget"));
+        Assert.That(Directory.Exists(dir["other"]), Is.False);
+    }
+
+    [Test]
     public async Task Watch_mode_updates_when_a_new_version_appears_and_runs_the_hook()
     {
         await using var server = await RunningServer.StartAsync();
