@@ -2,7 +2,8 @@
 # Footprint of the edge client as devices run it: the self-contained, trimmed single-file `doras` for
 # linux-x64. Measures its size, its start-up time, and its time and peak memory (max RSS, from
 # /usr/bin/time -v) for a full install and a delta update of a version pair, against a real server on
-# loopback. Usage: benchmarks/footprint.sh [SIZE_MIB]   (default 64: a pair cut from the system's libraries)
+# loopback. Layers are published at zstd level 3 to keep the run short (the device's work does not depend on it).
+# Usage: benchmarks/footprint.sh [SIZE_MIB]   (default 64: a pair cut from the system's libraries)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 size_mib="${1:-64}"
@@ -39,30 +40,41 @@ dotnet "$work/server/doras-server.dll" --urls "http://127.0.0.1:$port" --store "
 server_pid=$!
 for _ in $(seq 100); do curl -fs "http://127.0.0.1:$port/healthz" >/dev/null && break; sleep 0.2; done
 
-measure() { # label, command...: prints elapsed seconds and max RSS
+# Runs a command and samples it every 10 ms: peak RSS (VmHWM, including the mapped old version's pages) and
+# peak anonymous memory (what the process itself allocated: heap, native buffers, stacks).
+measure() { # label, command...
   local label="$1"; shift
-  /usr/bin/time -v "$@" >"$work/out" 2>"$work/time" || { cat "$work/out" "$work/time"; exit 1; }
-  local rss elapsed
-  rss=$(awk -F': ' '/Maximum resident set size/ {print $2}' "$work/time")
-  elapsed=$(awk -F': ' '/Elapsed \(wall clock\)/ {print $2}' "$work/time")
-  printf '| %s | %s | %.1f MiB |\n' "$label" "$elapsed" "$(echo "$rss / 1024" | bc -l)"
+  local started peak_anon=0 peak_rss=0 anon rss
+  started=$(date +%s%N)
+  "$@" >"$work/out" 2>"$work/err" &
+  local pid=$!
+  while kill -0 "$pid" 2>/dev/null; do
+    anon=$(awk '/^Anonymous:/ {print $2}' "/proc/$pid/smaps_rollup" 2>/dev/null || true)
+    rss=$(awk '/^VmHWM:/ {print $2}' "/proc/$pid/status" 2>/dev/null || true)
+    [[ -n "$anon" && "$anon" -gt "$peak_anon" ]] && peak_anon=$anon
+    [[ -n "$rss" && "$rss" -gt "$peak_rss" ]] && peak_rss=$rss
+    sleep 0.01
+  done
+  wait "$pid" || { cat "$work/out" "$work/err"; exit 1; }
+  printf '| %s | %.2f s | %.1f MiB | %.1f MiB |\n' "$label" "$(echo "($(date +%s%N) - $started) / 10^9" | bc -l)" \
+    "$(echo "$peak_rss / 1024" | bc -l)" "$(echo "$peak_anon / 1024" | bc -l)"
 }
 
 mkdir -p "$work/app"
 cp "$work/v1" "$work/app/app.bin"
-v1_digest=$("$doras" push "$work/app/app.bin" fleet/app:1 --tag stable --store "$work/store" | grep -o 'sha256:[0-9a-f]*' | head -1)
+v1_digest=$("$doras" push "$work/app/app.bin" fleet/app:1 --tag stable --store "$work/store" --level 3 | grep -o 'sha256:[0-9a-f]*' | head -1)
 echo
 echo "binary: $(stat -c %s "$doras") bytes ($(du -h "$doras" | cut -f1))"
 echo "pair: $size_mib MiB of shared libraries, version 2 with ~1 % of blocks edited"
 echo
-echo '| step | wall time | peak RSS |'
-echo '|---|---:|---:|'
+echo '| step | wall time | peak RSS | peak anonymous (private) memory |'
+echo '|---|---:|---:|---:|'
 measure 'start-up (`doras --version`)' "$doras" --version
 measure 'full install' "$doras" pull fleet/app:stable --server "http://127.0.0.1:$port" --output "$work/device"
 cp "$work/v2" "$work/app/app.bin"
-"$doras" push "$work/app/app.bin" fleet/app:2 --tag stable --store "$work/store" >/dev/null
+"$doras" push "$work/app/app.bin" fleet/app:2 --tag stable --store "$work/store" --level 3 >/dev/null
 # Let the server build the delta first, so the measured update is the device's own work.
-delta_url="http://127.0.0.1:$port/api/v1/delta?from_digest=fleet/app@$v1_digest&to_tag=fleet/app:stable"
+delta_url="http://127.0.0.1:$port/api/v1/delta?from_digest=fleet/app@$v1_digest&to_tag=fleet/app:stable&accepted_algorithm=zstd"
 for _ in $(seq 600); do [[ "$(curl -s -o /dev/null -w '%{http_code}' "$delta_url")" == 200 ]] && break; sleep 0.5; done
 measure 'delta update' "$doras" pull fleet/app:stable --server "http://127.0.0.1:$port" --output "$work/device"
 cmp "$work/v2" "$work/device/app.bin" && echo && echo "device file == version 2 byte for byte: yes"
