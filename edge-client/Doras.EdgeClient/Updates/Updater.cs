@@ -155,17 +155,14 @@ public sealed class Updater(DeltaClient client, RegistryClient? registry = null,
         Report(UpdatePhase.Applying, deltaLayer.MediaType);
         var baseInput = new DeltaInput(paths.BaseContent(state), Digest.Parse(state.ContentDigest), state.ContentSize);
         var staging = paths.NewStaging();
-        await using (var file = new FileStream(staging, FileMode.CreateNew, FileAccess.Write, FileShare.None, 1 << 16, FileOptions.Asynchronous))
         await using (var delta = new FileStream(deltaFile, FileMode.Open, FileAccess.Read, FileShare.Read, 1 << 16, FileOptions.Asynchronous | FileOptions.SequentialScan))
         {
-            var hashing = new HashingWriteStream(file);
-            try { await algorithm.ApplyAsync(baseInput, delta, hashing, target.Target, ct).ConfigureAwait(false); }
+            try { await algorithm.ApplyToFileAsync(baseInput, delta, staging, target.Target, ct).ConfigureAwait(false); }
             catch (CorruptDeltaException) { download.Clear(); throw; } // verified yet unusable: do not keep it
-            var produced = hashing.Digest;
-            if (produced != target.ContentDigest || hashing.BytesWritten != target.ContentSize)
-                throw new CorruptDeltaException($"applying the delta gave {produced} ({hashing.BytesWritten} bytes), not the target {target.ContentDigest} ({target.ContentSize} bytes)");
-            file.Flush(flushToDisk: true);
         }
+        var (produced, size) = await DigestOfAsync(staging, ct).ConfigureAwait(false);
+        if (produced != target.ContentDigest.ToString() || size != target.ContentSize)
+            throw new CorruptDeltaException($"applying the delta gave {produced} ({size} bytes), not the target {target.ContentDigest} ({target.ContentSize} bytes)");
         var installed = await InstallAsync(staging, target, toManifest, reference, state, options.KeepPrevious, paths, ct).ConfigureAwait(false);
         download.Clear();
         return new UpdateResult(UpdateMode.Delta, installed, toManifest.Digest.ToString(), download.BytesTransferred, target.Layer.Size, target.ContentSize, null);
@@ -180,12 +177,9 @@ public sealed class Updater(DeltaClient client, RegistryClient? registry = null,
         var layerFile = await DownloadAsync(download, repository, target.Layer, $"the full {target.Name}", options, paths, ct).ConfigureAwait(false);
         var staging = paths.NewStaging();
         await using (var stored = new FileStream(layerFile, FileMode.Open, FileAccess.Read, FileShare.Read, 1 << 16, FileOptions.Asynchronous | FileOptions.SequentialScan))
-        await using (var content = target.OpenContent(stored))
-        await using (var file = new FileStream(staging, FileMode.CreateNew, FileAccess.Write, FileShare.None, 1 << 16, FileOptions.Asynchronous))
         {
-            try { await content.CopyToAsync(file, 1 << 17, ct).ConfigureAwait(false); }
+            try { await target.WriteContentAsync(stored, staging, ct).ConfigureAwait(false); }
             catch (DigestMismatchException) { download.Clear(); throw; } // the layer is fine but its content lies: nothing to resume
-            file.Flush(flushToDisk: true);
         }
         var installed = await InstallAsync(staging, target, manifest, reference, previous, options.KeepPrevious && previousIntact, paths, ct).ConfigureAwait(false);
         download.Clear();
@@ -394,7 +388,7 @@ public sealed class Updater(DeltaClient client, RegistryClient? registry = null,
         {
             var file = new FileInfo(Path.Combine(paths.Output, state.Name));
             if (!file.Exists) return $"the installed file {file.FullName} is missing";
-            if (file.Length != state.ContentSize || await DigestOfAsync(file.FullName, ct).ConfigureAwait(false) != state.ContentDigest)
+            if (file.Length != state.ContentSize || (await DigestOfAsync(file.FullName, ct).ConfigureAwait(false)).Digest != state.ContentDigest)
                 return $"the installed file {file.FullName} was changed locally";
             return null;
         }
@@ -402,15 +396,15 @@ public sealed class Updater(DeltaClient client, RegistryClient? registry = null,
         if ((await TreeDigest.ComputeAsync(paths.Output, ct).ConfigureAwait(false)).ToString() != state.TreeDigest)
             return $"the installed directory {paths.Output} was changed locally";
         var baseCache = paths.BaseCache(state.ContentDigest);
-        if (!File.Exists(baseCache) || await DigestOfAsync(baseCache, ct).ConfigureAwait(false) != state.ContentDigest)
+        if (!File.Exists(baseCache) || (await DigestOfAsync(baseCache, ct).ConfigureAwait(false)).Digest != state.ContentDigest)
             return "the cached base of the installed directory is missing or damaged";
         return null;
     }
 
-    private static async Task<string> DigestOfAsync(string path, CancellationToken ct)
+    private static async Task<(string Digest, long Size)> DigestOfAsync(string path, CancellationToken ct)
     {
         await using var stream = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read, 1 << 16, FileOptions.Asynchronous | FileOptions.SequentialScan);
-        return (await Digest.ComputeAsync(stream, Digest.Sha256, ct).ConfigureAwait(false)).ToString();
+        return ((await Digest.ComputeAsync(stream, Digest.Sha256, ct).ConfigureAwait(false)).ToString(), stream.Length);
     }
 
     /// <summary>The files an update uses, all in the work directory beside the output (same filesystem, so renames are atomic).</summary>

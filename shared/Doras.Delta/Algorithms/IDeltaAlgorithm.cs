@@ -27,6 +27,18 @@ public interface IDeltaAlgorithm
     /// delta is corrupt, truncated, or made for another base; the output must then be discarded.
     /// </summary>
     Task ApplyAsync(DeltaInput oldVersion, Stream delta, Stream output, DeltaTarget? expected, CancellationToken ct = default);
+
+    /// <summary>
+    /// Writes the new version into a new file at <paramref name="outputPath"/>, flushed to disk. Algorithms that
+    /// can decode in place (into a memory map of the output) override this to keep device memory bounded.
+    /// The caller still verifies the file against the target's digest.
+    /// </summary>
+    async Task ApplyToFileAsync(DeltaInput oldVersion, Stream delta, string outputPath, DeltaTarget expected, CancellationToken ct = default)
+    {
+        await using var output = new FileStream(outputPath, FileMode.CreateNew, FileAccess.Write, FileShare.None, 1 << 16, FileOptions.Asynchronous);
+        await ApplyAsync(oldVersion, delta, output, expected, ct).ConfigureAwait(false);
+        output.Flush(flushToDisk: true);
+    }
 }
 
 /// <summary>A delta that cannot be applied: corrupt, truncated, for another base, or over a limit.</summary>

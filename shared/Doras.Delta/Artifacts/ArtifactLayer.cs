@@ -72,14 +72,34 @@ public sealed record ArtifactLayer(Descriptor Layer, ArtifactKind Kind, string N
         return Compression == LayerCompression.None ? content : new VerifyingReadStream(content, ContentDigest, ContentSize);
     }
 
+    /// <summary>
+    /// Writes the layer's uncompressed content to a new file, flushed to disk, and verifies it against the
+    /// content digest (<see cref="DigestMismatchException"/> otherwise). zstd layers decode straight into a
+    /// memory map of the file, so memory does not grow with the layer's window.
+    /// </summary>
+    public async Task WriteContentAsync(Stream layerBytes, string path, CancellationToken ct = default)
+    {
+        if (Compression != LayerCompression.Zstd)
+        {
+            await using var content = OpenContent(layerBytes);
+            await using var file = new FileStream(path, FileMode.CreateNew, FileAccess.Write, FileShare.None, 1 << 16, FileOptions.Asynchronous);
+            await content.CopyToAsync(file, 1 << 17, ct).ConfigureAwait(false);
+            file.Flush(flushToDisk: true);
+            return;
+        }
+        await ZstdFileDecoder.DecompressToFileAsync(layerBytes, path, ContentSize, ct: ct).ConfigureAwait(false);
+        await using var written = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read, 1 << 16, FileOptions.Asynchronous | FileOptions.SequentialScan);
+        var actual = await Digest.ComputeAsync(written, ContentDigest.Algorithm, ct).ConfigureAwait(false);
+        if (actual != ContentDigest)
+            throw new DigestMismatchException($"content digest mismatch: expected {ContentDigest}, got {actual}");
+    }
+
     /// <summary>Fetches the layer from a repository and writes its verified, uncompressed content to a file.</summary>
     public async Task<long> DownloadContentAsync(IReadOnlyOciRepository repository, string path, CancellationToken ct = default)
     {
         await using var layerStream = await repository.FetchAsync(Layer, ct).ConfigureAwait(false);
-        await using var content = OpenContent(layerStream);
-        await using var file = new FileStream(path, FileMode.Create, FileAccess.Write, FileShare.None, 1 << 16, FileOptions.Asynchronous);
-        await content.CopyToAsync(file, 1 << 17, ct).ConfigureAwait(false);
-        file.Flush(flushToDisk: true);
+        File.Delete(path);
+        await WriteContentAsync(layerStream, path, ct).ConfigureAwait(false);
         return Layer.Size;
     }
 }

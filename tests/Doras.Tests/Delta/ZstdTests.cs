@@ -6,7 +6,7 @@ namespace Doras.Tests.Delta;
 
 public class ZstdTests
 {
-    private static byte[] Compress(byte[] input, ZstdCompressionOptions? options = null)
+    internal static byte[] Compress(byte[] input, ZstdCompressionOptions? options = null)
     {
         var output = new MemoryStream();
         using (var encoder = new ZstdEncoderStream(output, options ?? new ZstdCompressionOptions { Level = 3 }, leaveOpen: true))
@@ -230,5 +230,69 @@ public class ZstdPatchTests
         var elsewhere = TestData.Edit(oldContent, 25);
         var error = (await Assert.ThrowsAsync<CorruptDeltaException>(() => ApplyAsync(dir["old"], delta, new DeltaTarget(Digest.Compute(elsewhere), elsewhere.Length))))!;
         Assert.That(error.Message, Does.Contain("not the expected target " + Digest.Compute(elsewhere)));
+    }
+
+    [Test]
+    public async Task Deltas_apply_into_a_memory_mapped_file_ours_and_the_cli_s_alike()
+    {
+        using var dir = new TempDirectory();
+        var oldContent = TestData.Binary(3 << 20, 26);
+        var newContent = TestData.Edit(oldContent, 27);
+        var oldPath = dir.Write("old", oldContent);
+        var newPath = dir.Write("new", newContent);
+        var target = new DeltaTarget(Digest.Compute(newContent), newContent.Length);
+        ExternalTool.RunOk("zstd", "-q", "-19", "--long", $"--patch-from={oldPath}", newPath, "-o", dir["theirs.patch"]);
+
+        foreach (var (name, delta) in new[] { ("ours", await DiffAsync(oldPath, newPath)), ("theirs", File.ReadAllBytes(dir["theirs.patch"])) })
+        {
+            await ((IDeltaAlgorithm)_zstd).ApplyToFileAsync(Input(oldPath), new MemoryStream(delta), dir[$"out-{name}"], target);
+            Assert.That(File.ReadAllBytes(dir[$"out-{name}"]), Is.EqualTo(newContent), name);
+        }
+    }
+
+    [Test]
+    public async Task In_place_decoding_refuses_truncated_corrupt_oversized_and_wrong_base_input()
+    {
+        using var dir = new TempDirectory();
+        var oldContent = TestData.Binary(1 << 20, 28);
+        var newContent = TestData.Edit(oldContent, 29);
+        var delta = await DiffAsync(dir.Write("old", oldContent), dir.Write("new", newContent));
+        var target = new DeltaTarget(Digest.Compute(newContent), newContent.Length);
+        var attempt = 0;
+        Task Apply(byte[] bytes, DeltaTarget expected, string old = "old") =>
+            ((IDeltaAlgorithm)_zstd).ApplyToFileAsync(Input(dir[old]), new MemoryStream(bytes), dir[$"out-{attempt++}"], expected);
+
+        var truncated = (await Assert.ThrowsAsync<CorruptDeltaException>(() => Apply(delta[..(delta.Length / 2)], target)))!;
+        Assert.That(truncated.Message, Is.EqualTo("delta cannot be applied: zstd stream is truncated: it ended inside a frame"));
+        var flipped = (byte[])delta.Clone();
+        flipped[^10] ^= 0x20;
+        await Assert.ThrowsAsync<CorruptDeltaException>(() => Apply(flipped, target));
+        // A target announced smaller than what the frame holds: the mapped buffer is never overrun.
+        ExternalTool.RunOk("zstd", "-q", "-19", $"--patch-from={dir["old"]}", dir["new"], "-o", dir["raw.patch"]);
+        using var prefix = NativeView.MapFile(dir["old"]);
+        var small = (await Assert.ThrowsAsync<ZstdException>(() =>
+            ZstdFileDecoder.DecompressToFileAsync(File.OpenRead(dir["raw.patch"]), dir["raw-out"], newContent.Length - 1, prefix)))!;
+        Assert.That(small.Message, Does.StartWith("zstd decompress failed"));
+        var wrongBase = dir.Write("wrong", TestData.Edit(oldContent, 30));
+        using var wrongPrefix = NativeView.MapFile(wrongBase);
+        await Assert.ThrowsAsync<ZstdException>(() =>
+            ZstdFileDecoder.DecompressToFileAsync(File.OpenRead(dir["raw.patch"]), dir["raw-wrong"], newContent.Length, wrongPrefix));
+    }
+
+    [Test]
+    public async Task A_compressed_layer_decodes_in_place_including_empty_and_multi_frame_content()
+    {
+        using var dir = new TempDirectory();
+        var part1 = TestData.Binary(700_000, 30);
+        var part2 = TestData.Random(300_000, 31);
+        var multiFrame = ZstdTests.Compress(part1).Concat(ZstdTests.Compress(part2)).ToArray();
+        await ZstdFileDecoder.DecompressToFileAsync(new MemoryStream(multiFrame), dir["multi"], part1.Length + part2.Length);
+        Assert.That(File.ReadAllBytes(dir["multi"]), Is.EqualTo(part1.Concat(part2).ToArray()));
+
+        await ZstdFileDecoder.DecompressToFileAsync(new MemoryStream(ZstdTests.Compress([])), dir["empty"], 0);
+        Assert.That(new FileInfo(dir["empty"]).Length, Is.Zero);
+
+        var bigger = (await Assert.ThrowsAsync<ZstdException>(() => ZstdFileDecoder.DecompressToFileAsync(new MemoryStream(ZstdTests.Compress(part1)), dir["short"], part1.Length + 10)))!;
+        Assert.That(bigger.Message, Is.EqualTo($"zstd stream decoded to {part1.Length} bytes, not the expected {part1.Length + 10}"));
     }
 }

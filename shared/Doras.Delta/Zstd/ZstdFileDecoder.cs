@@ -1,0 +1,111 @@
+using System.IO.MemoryMappedFiles;
+using static Doras.Delta.Zstd.ZstdNative;
+
+namespace Doras.Delta.Zstd;
+
+/// <summary>
+/// Decodes a zstd stream of known size straight into a file through a memory map of it. zstd's streaming
+/// decoder otherwise keeps a private buffer as large as the frame's window, which for a patch (window sized
+/// to the whole artifact) means as much memory as the artifact; with a stable output buffer the decoder uses
+/// the mapped file itself as its history, so the device's private memory stays a few hundred KiB whatever
+/// the artifact's size, and the written pages are ordinary page cache the kernel can flush and evict.
+/// </summary>
+public static class ZstdFileDecoder
+{
+    private const int StableOutBuffer = 1001; // ZSTD_d_stableOutBuffer (ZSTD_d_experimentalParam2), in libzstd since 1.4.5
+
+    /// <summary>
+    /// Writes exactly <paramref name="size"/> decoded bytes to a new file at <paramref name="path"/>, flushed to
+    /// disk. Throws <see cref="ZstdException"/> when the input is corrupt, truncated, decodes to another size,
+    /// or does not match <paramref name="prefix"/>.
+    /// </summary>
+    public static async Task DecompressToFileAsync(Stream input, string path, long size, NativeView? prefix = null, int windowLogMax = 31, CancellationToken ct = default)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegative(size);
+        ZstdLibrary.EnsureAvailable();
+        await using var file = new FileStream(path, FileMode.CreateNew, FileAccess.ReadWrite, FileShare.None);
+        if (size == 0)
+        {
+            // Nothing to map: decode to nowhere, insisting that nothing comes out.
+            await using var empty = new ZstdDecoderStream(input, new ZstdDecompressionOptions { WindowLogMax = windowLogMax, MaxOutputBytes = 0 }, prefix, leaveOpen: true);
+            await empty.CopyToAsync(Stream.Null, ct).ConfigureAwait(false);
+            return;
+        }
+        file.SetLength(size);
+        using (var map = MemoryMappedFile.CreateFromFile(file, null, size, MemoryMappedFileAccess.ReadWrite, HandleInheritability.None, leaveOpen: true))
+        using (var view = map.CreateViewAccessor(0, size, MemoryMappedFileAccess.ReadWrite))
+        using (var context = CreateDCtx())
+        {
+            if (context.IsInvalid) throw new OutOfMemoryException("ZSTD_createDCtx failed");
+            var decoder = new Decoder(context, view, size);
+            try
+            {
+                decoder.Start(prefix, windowLogMax);
+                var buffer = new byte[(int)DStreamInSize()];
+                var sawInput = false;
+                int read;
+                while ((read = await input.ReadAsync(buffer, ct).ConfigureAwait(false)) > 0)
+                {
+                    sawInput = true;
+                    decoder.Consume(buffer.AsSpan(0, read));
+                }
+                if (!sawInput) throw new ZstdException("zstd stream is empty");
+                if (decoder.FrameOpen) throw new ZstdException("zstd stream is truncated: it ended inside a frame");
+                if (decoder.Produced != size) throw new ZstdException($"zstd stream decoded to {decoder.Produced} bytes, not the expected {size}");
+                view.Flush();
+            }
+            finally
+            {
+                decoder.Release();
+                GC.KeepAlive(prefix);
+            }
+        }
+        file.Flush(flushToDisk: true);
+    }
+
+    /// <summary>The native side: the mapped output as one stable zstd output buffer, fed input chunk by chunk.</summary>
+    private sealed unsafe class Decoder(DecompressionContext context, MemoryMappedViewAccessor view, long size)
+    {
+        private OutBuffer _out;
+        private bool _acquired;
+
+        public bool FrameOpen { get; private set; }
+        public long Produced => (long)_out.Pos;
+
+        public void Start(NativeView? prefix, int windowLogMax)
+        {
+            byte* p = null;
+            view.SafeMemoryMappedViewHandle.AcquirePointer(ref p);
+            _acquired = true;
+            _out = new OutBuffer { Dst = p + view.PointerOffset, Size = (nuint)size, Pos = 0 };
+            Check(DCtxSetParameter(context, DParameter.WindowLogMax, windowLogMax), "set window limit");
+            Check(DCtxSetParameter(context, (DParameter)StableOutBuffer, 1), "use a stable output buffer");
+            if (prefix is { Length: > 0 }) Check(DCtxRefPrefix(context, prefix.Pointer, (nuint)prefix.Length), "reference prefix");
+        }
+
+        public void Consume(ReadOnlySpan<byte> chunk)
+        {
+            fixed (byte* src = chunk)
+            {
+                var input = new InBuffer { Src = src, Size = (nuint)chunk.Length };
+                while (input.Pos < input.Size)
+                {
+                    var before = _out.Pos;
+                    var consumedBefore = input.Pos;
+                    OutBuffer output = _out;
+                    var hint = Check(DecompressStream(context, &output, &input), "decompress");
+                    _out = output;
+                    FrameOpen = hint != 0;
+                    if (_out.Pos == before && input.Pos == consumedBefore)
+                        throw new ZstdException($"zstd stream decodes to more than the expected {size} bytes");
+                }
+            }
+        }
+
+        public void Release()
+        {
+            if (_acquired) view.SafeMemoryMappedViewHandle.ReleasePointer();
+            _acquired = false;
+        }
+    }
+}
