@@ -8,21 +8,23 @@ namespace Doras.Delta.Algorithms;
 /// Identifies the base and target of a delta, stored as a zstd skippable frame in front of the delta so
 /// that plain `zstd -d --patch-from` passes over it, while our decoder refuses a delta made for another base
 /// before producing a single byte.
-/// Layout: u32 LE magic 0x184D2A5D, u32 LE payload length, payload = "DORASDLT", version 1,
-/// base digest (u8 length + ASCII), base size (i64 LE), target digest (u8 length + ASCII), target size (i64 LE).
+/// Layout: u32 LE magic 0x184D2A5D, u32 LE payload length, payload = "DORASDLT", version 2,
+/// base digest (u8 length + ASCII), base size (i64 LE), target digest (u8 length + ASCII), target size (i64 LE),
+/// algorithm name (u8 length + ASCII). Version 1 (no name) is read as a zstd delta.
 /// </summary>
-public sealed record DeltaHeader(Digest BaseDigest, long BaseSize, Digest TargetDigest, long TargetSize)
+public sealed record DeltaHeader(Digest BaseDigest, long BaseSize, Digest TargetDigest, long TargetSize, string Algorithm = ZstdPatchAlgorithm.AlgorithmName)
 {
     private const uint SkippableMagic = 0x184D2A5D;
     private static readonly byte[] Signature = "DORASDLT"u8.ToArray();
-    private const byte Version = 1;
+    private const byte Version = 2;
     private const int MaxPayload = 512;
 
     public byte[] ToBytes()
     {
         var baseText = Encoding.ASCII.GetBytes(BaseDigest.ToString());
         var targetText = Encoding.ASCII.GetBytes(TargetDigest.ToString());
-        var payloadLength = Signature.Length + 1 + 1 + baseText.Length + 8 + 1 + targetText.Length + 8;
+        var algorithmText = Encoding.ASCII.GetBytes(Algorithm);
+        var payloadLength = Signature.Length + 1 + 1 + baseText.Length + 8 + 1 + targetText.Length + 8 + 1 + algorithmText.Length;
         var bytes = new byte[8 + payloadLength];
         var span = bytes.AsSpan();
         BinaryPrimitives.WriteUInt32LittleEndian(span, SkippableMagic);
@@ -33,7 +35,8 @@ public sealed record DeltaHeader(Digest BaseDigest, long BaseSize, Digest Target
         span[p++] = (byte)baseText.Length; baseText.CopyTo(span[p..]); p += baseText.Length;
         BinaryPrimitives.WriteInt64LittleEndian(span[p..], BaseSize); p += 8;
         span[p++] = (byte)targetText.Length; targetText.CopyTo(span[p..]); p += targetText.Length;
-        BinaryPrimitives.WriteInt64LittleEndian(span[p..], TargetSize);
+        BinaryPrimitives.WriteInt64LittleEndian(span[p..], TargetSize); p += 8;
+        span[p++] = (byte)algorithmText.Length; algorithmText.CopyTo(span[p..]);
         return bytes;
     }
 
@@ -60,14 +63,35 @@ public sealed record DeltaHeader(Digest BaseDigest, long BaseSize, Digest Target
         }
     }
 
+    /// <summary>
+    /// Reads the header, if any, and refuses a delta made by another algorithm, for another base, or for another
+    /// target before a byte is produced. Returns the header and the rest of the delta as a stream.
+    /// </summary>
+    public static async Task<(DeltaHeader? Header, Stream Remainder)> ReadCheckedAsync(DeltaInput oldVersion, Stream delta, DeltaTarget? expected, string algorithm, CancellationToken ct)
+    {
+        var (header, unconsumed) = await ReadAsync(delta, ct).ConfigureAwait(false);
+        if (header is not null)
+        {
+            if (header.Algorithm != algorithm)
+                throw new CorruptDeltaException($"delta was made by the {header.Algorithm} algorithm, not {algorithm}");
+            if (header.BaseDigest != oldVersion.Digest || header.BaseSize != oldVersion.Size)
+                throw new CorruptDeltaException($"delta was made for base {header.BaseDigest} ({header.BaseSize} bytes), not for the installed {oldVersion.Digest} ({oldVersion.Size} bytes)");
+            if (expected is not null && (header.TargetDigest != expected.Digest || header.TargetSize != expected.Size))
+                throw new CorruptDeltaException($"delta produces {header.TargetDigest}, not the expected target {expected.Digest}");
+        }
+        return (header, unconsumed.Length == 0 ? delta : new ConcatenatedReadStream(new MemoryStream(unconsumed), delta));
+    }
+
     private static DeltaHeader Parse(ReadOnlySpan<byte> p)
     {
-        if (p[0] != Version) throw new FormatException($"unsupported header version {p[0]}");
+        var version = p[0];
+        if (version is not (1 or Version)) throw new FormatException($"unsupported header version {version}");
         p = p[1..];
         var baseDigest = Digest.Parse(Encoding.ASCII.GetString(p.Slice(1, p[0]))); p = p[(1 + p[0])..];
         var baseSize = BinaryPrimitives.ReadInt64LittleEndian(p); p = p[8..];
         var targetDigest = Digest.Parse(Encoding.ASCII.GetString(p.Slice(1, p[0]))); p = p[(1 + p[0])..];
-        var targetSize = BinaryPrimitives.ReadInt64LittleEndian(p);
-        return new DeltaHeader(baseDigest, baseSize, targetDigest, targetSize);
+        var targetSize = BinaryPrimitives.ReadInt64LittleEndian(p); p = p[8..];
+        var algorithm = version == 1 ? ZstdPatchAlgorithm.AlgorithmName : Encoding.ASCII.GetString(p.Slice(1, p[0]));
+        return new DeltaHeader(baseDigest, baseSize, targetDigest, targetSize, algorithm);
     }
 }

@@ -15,7 +15,7 @@ public sealed class ZstdPatchAlgorithm(int level = 19, int workers = 0) : IDelta
 
     public async Task EncodeAsync(DeltaInput oldVersion, DeltaInput newVersion, Stream delta, CancellationToken ct = default)
     {
-        var header = new DeltaHeader(oldVersion.Digest, oldVersion.Size, newVersion.Digest, newVersion.Size);
+        var header = new DeltaHeader(oldVersion.Digest, oldVersion.Size, newVersion.Digest, newVersion.Size, AlgorithmName);
         await delta.WriteAsync(header.ToBytes(), ct).ConfigureAwait(false);
 
         using var prefix = NativeView.MapFile(oldVersion.Path);
@@ -28,7 +28,7 @@ public sealed class ZstdPatchAlgorithm(int level = 19, int workers = 0) : IDelta
 
     public async Task ApplyAsync(DeltaInput oldVersion, Stream delta, Stream output, DeltaTarget? expected, CancellationToken ct = default)
     {
-        var (header, input) = await ReadHeaderAsync(oldVersion, delta, expected, ct).ConfigureAwait(false);
+        var (header, input) = await DeltaHeader.ReadCheckedAsync(oldVersion, delta, expected, AlgorithmName, ct).ConfigureAwait(false);
         using var prefix = NativeView.MapFile(oldVersion.Path);
         var targetSize = expected?.Size ?? header?.TargetSize;
         var options = new ZstdDecompressionOptions
@@ -52,7 +52,7 @@ public sealed class ZstdPatchAlgorithm(int level = 19, int workers = 0) : IDelta
     /// <summary>Decodes into a memory map of the output: no window-sized buffer, whatever the artifact's size.</summary>
     public async Task ApplyToFileAsync(DeltaInput oldVersion, Stream delta, string outputPath, DeltaTarget expected, CancellationToken ct = default)
     {
-        var (_, input) = await ReadHeaderAsync(oldVersion, delta, expected, ct).ConfigureAwait(false);
+        var (_, input) = await DeltaHeader.ReadCheckedAsync(oldVersion, delta, expected, AlgorithmName, ct).ConfigureAwait(false);
         using var prefix = NativeView.MapFile(oldVersion.Path);
         try
         {
@@ -62,19 +62,5 @@ public sealed class ZstdPatchAlgorithm(int level = 19, int workers = 0) : IDelta
         {
             throw new CorruptDeltaException($"delta cannot be applied: {e.Message}", e);
         }
-    }
-
-    /// <summary>Reads and checks the header naming base and target; returns the rest of the delta as a stream.</summary>
-    private static async Task<(DeltaHeader? Header, Stream Remainder)> ReadHeaderAsync(DeltaInput oldVersion, Stream delta, DeltaTarget? expected, CancellationToken ct)
-    {
-        var (header, unconsumed) = await DeltaHeader.ReadAsync(delta, ct).ConfigureAwait(false);
-        if (header is not null)
-        {
-            if (header.BaseDigest != oldVersion.Digest || header.BaseSize != oldVersion.Size)
-                throw new CorruptDeltaException($"delta was made for base {header.BaseDigest} ({header.BaseSize} bytes), not for the installed {oldVersion.Digest} ({oldVersion.Size} bytes)");
-            if (expected is not null && (header.TargetDigest != expected.Digest || header.TargetSize != expected.Size))
-                throw new CorruptDeltaException($"delta produces {header.TargetDigest}, not the expected target {expected.Digest}");
-        }
-        return (header, unconsumed.Length == 0 ? delta : new ConcatenatedReadStream(new MemoryStream(unconsumed), delta));
     }
 }

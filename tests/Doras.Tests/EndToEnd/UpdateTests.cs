@@ -71,6 +71,25 @@ public class UpdateTests
     }
 
     [Test]
+    public async Task A_device_that_accepts_only_octodiff_gets_an_octodiff_delta()
+    {
+        var v1 = TestData.Binary(2 << 20, 41);
+        var v2 = TestData.Edit(v1, 42, edits: 10);
+        var output = _device["opt/app"];
+        var options = new UpdateOptions { Reference = $"{Repo}:stable", Output = output, AcceptedAlgorithms = ["octodiff"] };
+        await Versions.PublishFileAsync(_repository, _server.Scratch, "app.bin", v1, "stable");
+        await _updater.UpdateAsync(options);
+        await Versions.PublishFileAsync(_repository, _server.Scratch, "app.bin", v2, "stable");
+        var result = await _updater.UpdateAsync(options);
+        Assert.That(result.Mode, Is.EqualTo(UpdateMode.Delta), result.FallbackReason);
+        Assert.That(File.ReadAllBytes(result.InstalledPath), Is.EqualTo(v2));
+        var deltaTag = await _repository.ListTagsAsync().SingleAsync(t => t.StartsWith("_delta-", StringComparison.Ordinal));
+        var deltaManifest = await _repository.FetchManifestAsync(await _repository.ResolveAsync(deltaTag));
+        Assert.That(deltaManifest.Layers.Single().MediaType, Is.EqualTo("application/vnd.doras.delta.octodiff+zstd"));
+        Assert.That(result.BytesDownloaded, Is.EqualTo(deltaManifest.Layers.Single().Size));
+    }
+
+    [Test]
     public async Task A_locally_changed_installation_falls_back_to_a_full_download()
     {
         var v1 = TestData.Binary(1 << 20, 3);
