@@ -1,0 +1,122 @@
+using System.CommandLine;
+using Doras.Delta.Algorithms;
+using Doras.Delta.Octodiff;
+using Doras.Oci.IO;
+using Doras.Oci.Model;
+
+namespace Doras.DeltaTool;
+
+/// <summary>
+/// The three commands. Every output is written beside its destination and renamed into place only when
+/// complete (and, for apply, verified), so a failed run never leaves a file that passes as a result.
+/// </summary>
+internal static class DeltaCommands
+{
+    public static Command Diff()
+    {
+        var algorithm = new Option<string>("--algorithm", "-a") { Description = "zstd or octodiff", DefaultValueFactory = _ => ZstdPatchAlgorithm.AlgorithmName };
+        var level = new Option<int>("--level") { Description = "zstd level (1-22)", DefaultValueFactory = _ => 19 };
+        var workers = new Option<int>("--workers") { Description = "zstd worker threads (0: single-threaded)" };
+        var signature = new Option<string?>("--signature") { Description = "Make a raw Octodiff delta from an Octodiff signature instead of the old file: diff --signature SIG NEW DELTA" };
+        var paths = new Argument<string[]>("paths") { Description = "OLD NEW DELTA (or NEW DELTA with --signature)", Arity = new ArgumentArity(2, 3) };
+        var command = new Command("diff", "Make a delta from OLD to NEW") { algorithm, level, workers, signature, paths };
+        command.SetAction(async (result, ct) =>
+        {
+            var files = result.GetValue(paths)!;
+            if (result.GetValue(signature) is { } signaturePath)
+            {
+                if (files.Length != 2) throw new ArgumentException("diff --signature takes NEW and DELTA");
+                OctodiffSignature parsed;
+                await using (var signatureFile = File.OpenRead(signaturePath)) parsed = OctodiffSignature.Read(signatureFile);
+                await using var newFile = File.OpenRead(files[0]);
+                await WriteAtomicallyAsync(files[1], (output, _) => { OctodiffDelta.Write(parsed, newFile, output); return Task.CompletedTask; }, ct);
+                return 0;
+            }
+            if (files.Length != 3) throw new ArgumentException("diff takes OLD, NEW and DELTA");
+            var name = result.GetValue(algorithm)!;
+            var chosen = Algorithms(result.GetValue(level), result.GetValue(workers)).Find(name)
+                ?? throw new ArgumentException($"unknown algorithm '{name}'; known: {string.Join(", ", Algorithms(3, 0).Names)}");
+            var oldInput = await InputAsync(files[0], ct);
+            var newInput = await InputAsync(files[1], ct);
+            await WriteAtomicallyAsync(files[2], (output, token) => chosen.EncodeAsync(oldInput, newInput, output, token), ct);
+            return 0;
+        });
+        return command;
+    }
+
+    public static Command Apply()
+    {
+        var paths = new Argument<string[]>("paths") { Description = "OLD DELTA OUT", Arity = new ArgumentArity(3, 3) };
+        var command = new Command("apply", "Apply DELTA to OLD, writing OUT (ours with a header, raw Octodiff, or raw zstd --patch-from)") { paths };
+        command.SetAction(async (result, ct) =>
+        {
+            var files = result.GetValue(paths)!;
+            await using var delta = new FileStream(files[1], FileMode.Open, FileAccess.Read, FileShare.Read, 1 << 16, FileOptions.Asynchronous | FileOptions.SequentialScan);
+            var (header, _) = await DeltaHeader.ReadAsync(delta, ct);
+            delta.Position = 0;
+            var magic = new byte[9];
+            await delta.ReadAtLeastAsync(magic, magic.Length, throwOnEndOfStream: false, ct);
+            delta.Position = 0;
+
+            if (header is null && magic.AsSpan().SequenceEqual("OCTODELTA"u8))
+            {
+                await WriteAtomicallyAsync(files[2], (output, token) => OctodiffDelta.ApplyAsync(files[0], delta, output, ct: token), ct);
+                return 0;
+            }
+            // Ours names its algorithm, base and target; a bare zstd frame is `zstd --patch-from` output.
+            var algorithm = Algorithms(3, 0).Find(header?.Algorithm ?? ZstdPatchAlgorithm.AlgorithmName)
+                ?? throw new InvalidDataException($"the delta was made by '{header!.Algorithm}', which this build does not know");
+            var oldInput = await InputAsync(files[0], ct);
+            if (header is null)
+            {
+                await WriteAtomicallyAsync(files[2], (output, token) => algorithm.ApplyAsync(oldInput, delta, output, null, token), ct);
+                return 0;
+            }
+            // Known target: decode in place (bounded memory), verify the digest, then rename into place.
+            var target = new DeltaTarget(header.TargetDigest, header.TargetSize);
+            var output = Path.GetFullPath(files[2]);
+            var temp = Path.Combine(Path.GetDirectoryName(output)!, $".{Path.GetFileName(output)}.{Guid.NewGuid():N}.tmp");
+            try
+            {
+                await algorithm.ApplyToFileAsync(oldInput, delta, temp, target, ct);
+                var written = await InputAsync(temp, ct);
+                if (written.Digest != target.Digest || written.Size != target.Size)
+                    throw new CorruptDeltaException($"applying the delta gave {written.Digest} ({written.Size} bytes), not the target {target.Digest} ({target.Size} bytes)");
+                Durable.MoveDurably(temp, output, overwrite: true);
+            }
+            catch
+            {
+                Durable.TryDelete(temp);
+                throw;
+            }
+            return 0;
+        });
+        return command;
+    }
+
+    public static Command Signature()
+    {
+        var chunkSize = new Option<int>("--chunk-size") { Description = "Chunk size in bytes (128-31744)", DefaultValueFactory = _ => OctodiffSignature.DefaultChunkSize };
+        var paths = new Argument<string[]>("paths") { Description = "OLD SIG", Arity = new ArgumentArity(2, 2) };
+        var command = new Command("signature", "Write the Octodiff signature of OLD") { chunkSize, paths };
+        command.SetAction(async (result, ct) =>
+        {
+            var files = result.GetValue(paths)!;
+            await using var old = new FileStream(files[0], FileMode.Open, FileAccess.Read, FileShare.Read, 1 << 16, FileOptions.Asynchronous | FileOptions.SequentialScan);
+            await WriteAtomicallyAsync(files[1], (output, token) => OctodiffSignature.WriteAsync(old, output, result.GetValue(chunkSize), token), ct);
+            return 0;
+        });
+        return command;
+    }
+
+    private static DeltaAlgorithms Algorithms(int level, int workers) => DeltaAlgorithms.Default(level, workers);
+
+    private static async Task<DeltaInput> InputAsync(string path, CancellationToken ct)
+    {
+        await using var file = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read, 1 << 16, FileOptions.Asynchronous | FileOptions.SequentialScan);
+        return new DeltaInput(path, await Digest.ComputeAsync(file, Digest.Sha256, ct), file.Length);
+    }
+
+    private static Task WriteAtomicallyAsync(string path, Func<Stream, CancellationToken, Task> write, CancellationToken ct) =>
+        Durable.WriteAtomicAsync(Path.GetFullPath(path), write, ct);
+}

@@ -1,0 +1,96 @@
+namespace Doras.Tests.Delta;
+
+/// <summary>`doras-delta` as scripts and the benchmark run it: a separate process, real files, peers' CLIs.</summary>
+public class DeltaToolTests
+{
+    private static (int Code, string Output) Run(params string[] args) => ExternalTool.Run("dotnet", [Binaries.DeltaTool, .. args]);
+
+    [TestCase("zstd")]
+    [TestCase("octodiff")]
+    public void Diff_then_apply_gives_the_new_file_byte_for_byte(string algorithm)
+    {
+        using var dir = new TempDirectory();
+        var old = TestData.Binary(1 << 20, 51);
+        var @new = TestData.Edit(old, 52);
+        var (code, output) = Run("diff", "--algorithm", algorithm, "--level", "9", dir.Write("old", old), dir.Write("new", @new), dir["delta"]);
+        Assert.That(code, Is.Zero, output);
+        Assert.That(new FileInfo(dir["delta"]).Length, Is.LessThan(@new.Length / 10));
+        (code, output) = Run("apply", dir["old"], dir["delta"], dir["out"]);
+        Assert.That(code, Is.Zero, output);
+        Assert.That(File.ReadAllBytes(dir["out"]), Is.EqualTo(@new));
+    }
+
+    [Test]
+    public void Zstd_deltas_interoperate_with_the_zstd_cli_both_ways()
+    {
+        using var dir = new TempDirectory();
+        var old = TestData.Binary(1 << 20, 53);
+        var @new = TestData.Edit(old, 54);
+        var oldPath = dir.Write("old", old);
+        var newPath = dir.Write("new", @new);
+        Assert.That(Run("diff", oldPath, newPath, dir["ours"]).Code, Is.Zero);
+        ExternalTool.RunOk("zstd", "-q", "-d", "--long=31", $"--patch-from={oldPath}", dir["ours"], "-o", dir["by-zstd"]);
+        Assert.That(File.ReadAllBytes(dir["by-zstd"]), Is.EqualTo(@new));
+        ExternalTool.RunOk("zstd", "-q", "-19", "--long", $"--patch-from={oldPath}", newPath, "-o", dir["theirs"]);
+        var (code, output) = Run("apply", oldPath, dir["theirs"], dir["by-us"]);
+        Assert.That(code, Is.Zero, output);
+        Assert.That(File.ReadAllBytes(dir["by-us"]), Is.EqualTo(@new));
+    }
+
+    [Test]
+    public void A_signature_is_enough_to_make_a_raw_octodiff_delta()
+    {
+        using var dir = new TempDirectory();
+        var old = TestData.Binary(1 << 20, 55);
+        var @new = TestData.Edit(old, 56);
+        Assert.That(Run("signature", "--chunk-size", "1024", dir.Write("old", old), dir["sig"]).Code, Is.Zero);
+        Assert.That(new FileInfo(dir["sig"]).Length, Is.EqualTo(24 + 1024 * 26), "a 26-byte record per 1 KiB chunk");
+        var (code, output) = Run("diff", "--signature", dir["sig"], dir.Write("new", @new), dir["raw.octodelta"]);
+        Assert.That(code, Is.Zero, output);
+        Assert.That(File.ReadAllBytes(dir["raw.octodelta"]).AsSpan(0, 9).ToArray(), Is.EqualTo("OCTODELTA"u8.ToArray()));
+        (code, output) = Run("apply", dir["old"], dir["raw.octodelta"], dir["out"]);
+        Assert.That(code, Is.Zero, output);
+        Assert.That(File.ReadAllBytes(dir["out"]), Is.EqualTo(@new));
+    }
+
+    [Test]
+    public void Corrupt_truncated_and_wrong_base_deltas_fail_with_one_line_and_no_output()
+    {
+        using var dir = new TempDirectory();
+        var old = TestData.Binary(512 * 1024, 57);
+        var @new = TestData.Edit(old, 58);
+        dir.Write("old", old);
+        dir.Write("other", TestData.Edit(old, 59));
+        foreach (var algorithm in new[] { "zstd", "octodiff" })
+        {
+            Assert.That(Run("diff", "-a", algorithm, dir["old"], dir.Write("new", @new), dir[$"{algorithm}.delta"]).Code, Is.Zero);
+            var delta = File.ReadAllBytes(dir[$"{algorithm}.delta"]);
+            var cases = new (string Name, byte[] Bytes, string Old, string Message)[]
+            {
+                ("truncated", delta[..(delta.Length * 2 / 3)], "old", "doras-delta: "),
+                ("flipped", Flip(delta), "old", "doras-delta: "),
+                ("wrong base", delta, "other", "doras-delta: delta was made for base "),
+            };
+            foreach (var (name, bytes, oldName, message) in cases)
+            {
+                var output = dir[$"out-{algorithm}-{name.Replace(' ', '-')}"];
+                var (code, text) = Run("apply", dir[oldName], dir.Write($"{algorithm}-{name}.delta", bytes), output);
+                Assert.That(code, Is.EqualTo(1), $"{algorithm} {name}: {text}");
+                Assert.That(text.Trim().Split('\n'), Has.Length.EqualTo(1), text);
+                Assert.That(text, Does.StartWith(message), $"{algorithm} {name}");
+                Assert.That(File.Exists(output), Is.False, $"{algorithm} {name} left output");
+                Assert.That(Directory.GetFiles(dir.Path, ".out-*"), Is.Empty, "no temporary files are left");
+            }
+        }
+        var (unknown, message2) = Run("diff", "-a", "nope", dir["old"], dir["new"], dir["x"]);
+        Assert.That(unknown, Is.EqualTo(1));
+        Assert.That(message2.Trim(), Is.EqualTo("doras-delta: unknown algorithm 'nope'; known: octodiff, zstd"));
+    }
+
+    private static byte[] Flip(byte[] delta)
+    {
+        var copy = (byte[])delta.Clone();
+        copy[^20] ^= 0x55;
+        return copy;
+    }
+}
