@@ -6,7 +6,7 @@ public sealed class DeltaAlgorithms(IEnumerable<IDeltaAlgorithm> algorithms)
     private readonly Dictionary<string, IDeltaAlgorithm> _byName = algorithms.ToDictionary(a => a.Name, StringComparer.OrdinalIgnoreCase);
 
     public static DeltaAlgorithms Default(int zstdLevel = 19, int zstdWorkers = 0) =>
-        new([new ZstdPatchAlgorithm(zstdLevel, zstdWorkers), new OctodiffAlgorithm(zstdLevel)]);
+        new([new ZstdPatchAlgorithm(zstdLevel, zstdWorkers), new BsdiffAlgorithm(zstdLevel, zstdWorkers), new OctodiffAlgorithm(zstdLevel)]);
 
     public IEnumerable<string> Names => _byName.Keys.Order(StringComparer.Ordinal);
 

@@ -25,8 +25,7 @@ public sealed class OctodiffAlgorithm(int level = 19, int chunkSize = OctodiffSi
         signatureBytes.Position = 0;
         var signature = OctodiffSignature.Read(signatureBytes);
         await using var source = new FileStream(newVersion.Path, FileMode.Open, FileAccess.Read, FileShare.Read, 1 << 16, FileOptions.SequentialScan);
-        var options = new ZstdCompressionOptions { Level = level, WindowLog = ZstdCompressionOptions.WindowLogFor(newVersion.Size), LongDistanceMatching = true };
-        await using var encoder = new ZstdEncoderStream(delta, options, leaveOpen: true);
+        await using var encoder = new ZstdEncoderStream(delta, WrappedStream.CompressionFor(newVersion.Size, level), leaveOpen: true);
         await Task.Run(() => OctodiffDelta.Write(signature, source, encoder), ct).ConfigureAwait(false);
         await encoder.FinishAsync(ct).ConfigureAwait(false);
     }
@@ -35,18 +34,6 @@ public sealed class OctodiffAlgorithm(int level = 19, int chunkSize = OctodiffSi
     {
         var (header, remainder) = await DeltaHeader.ReadCheckedAsync(oldVersion, delta, expected, AlgorithmName, ct).ConfigureAwait(false);
         var targetSize = expected?.Size ?? header?.TargetSize ?? long.MaxValue;
-        try
-        {
-            // The raw delta is at most the target plus a few bytes per command; far more is a bomb.
-            var limit = targetSize == long.MaxValue ? long.MaxValue : 2 * targetSize + (64 << 20);
-            await using var raw = new ZstdDecoderStream(remainder, new ZstdDecompressionOptions { WindowLogMax = 31, MaxOutputBytes = limit }, leaveOpen: true);
-            var produced = await OctodiffDelta.ApplyAsync(oldVersion.Path, raw, output, targetSize, ct).ConfigureAwait(false);
-            if (targetSize != long.MaxValue && produced != targetSize)
-                throw new CorruptDeltaException($"delta produced {produced} bytes, expected {targetSize}");
-        }
-        catch (ZstdException e)
-        {
-            throw new CorruptDeltaException($"delta cannot be applied: {e.Message}", e);
-        }
+        await WrappedStream.DecodeAsync(remainder, targetSize, raw => OctodiffDelta.ApplyAsync(oldVersion.Path, raw, output, targetSize, ct), ct).ConfigureAwait(false);
     }
 }

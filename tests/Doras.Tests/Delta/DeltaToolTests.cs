@@ -7,6 +7,7 @@ public class DeltaToolTests
 
     [TestCase("zstd")]
     [TestCase("octodiff")]
+    [TestCase("bsdiff")]
     public void Diff_then_apply_gives_the_new_file_byte_for_byte(string algorithm)
     {
         using var dir = new TempDirectory();
@@ -61,7 +62,7 @@ public class DeltaToolTests
         var @new = TestData.Edit(old, 58);
         dir.Write("old", old);
         dir.Write("other", TestData.Edit(old, 59));
-        foreach (var algorithm in new[] { "zstd", "octodiff" })
+        foreach (var algorithm in new[] { "zstd", "octodiff", "bsdiff" })
         {
             Assert.That(Run("diff", "-a", algorithm, dir["old"], dir.Write("new", @new), dir[$"{algorithm}.delta"]).Code, Is.Zero);
             var delta = File.ReadAllBytes(dir[$"{algorithm}.delta"]);
@@ -84,7 +85,7 @@ public class DeltaToolTests
         }
         var (unknown, message2) = Run("diff", "-a", "nope", dir["old"], dir["new"], dir["x"]);
         Assert.That(unknown, Is.EqualTo(1));
-        Assert.That(message2.Trim(), Is.EqualTo("doras-delta: unknown algorithm 'nope'; known: octodiff, zstd"));
+        Assert.That(message2.Trim(), Is.EqualTo("doras-delta: unknown algorithm 'nope'; known: bsdiff, octodiff, zstd"));
     }
 
     private static byte[] Flip(byte[] delta)

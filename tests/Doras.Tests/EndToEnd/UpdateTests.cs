@@ -70,13 +70,14 @@ public class UpdateTests
         Assert.That(state.ManifestDigest, Is.EqualTo(v2Manifest.Digest.ToString()));
     }
 
-    [Test]
-    public async Task A_device_that_accepts_only_octodiff_gets_an_octodiff_delta()
+    [TestCase("octodiff", "application/vnd.doras.delta.octodiff+zstd")]
+    [TestCase("bsdiff", "application/vnd.doras.delta.bsdiff+zstd")]
+    public async Task A_device_that_accepts_one_algorithm_gets_a_delta_made_by_it(string algorithm, string mediaType)
     {
         var v1 = TestData.Binary(2 << 20, 41);
         var v2 = TestData.Edit(v1, 42, edits: 10);
         var output = _device["opt/app"];
-        var options = new UpdateOptions { Reference = $"{Repo}:stable", Output = output, AcceptedAlgorithms = ["octodiff"] };
+        var options = new UpdateOptions { Reference = $"{Repo}:stable", Output = output, AcceptedAlgorithms = [algorithm] };
         await Versions.PublishFileAsync(_repository, _server.Scratch, "app.bin", v1, "stable");
         await _updater.UpdateAsync(options);
         await Versions.PublishFileAsync(_repository, _server.Scratch, "app.bin", v2, "stable");
@@ -85,7 +86,7 @@ public class UpdateTests
         Assert.That(File.ReadAllBytes(result.InstalledPath), Is.EqualTo(v2));
         var deltaTag = await _repository.ListTagsAsync().SingleAsync(t => t.StartsWith("_delta-", StringComparison.Ordinal));
         var deltaManifest = await _repository.FetchManifestAsync(await _repository.ResolveAsync(deltaTag));
-        Assert.That(deltaManifest.Layers.Single().MediaType, Is.EqualTo("application/vnd.doras.delta.octodiff+zstd"));
+        Assert.That(deltaManifest.Layers.Single().MediaType, Is.EqualTo(mediaType));
         Assert.That(result.BytesDownloaded, Is.EqualTo(deltaManifest.Layers.Single().Size));
     }
 

@@ -1,0 +1,84 @@
+using Doras.Delta.Algorithms;
+using Doras.Delta.Bsdiff;
+using Doras.Oci.Model;
+
+namespace Doras.Tests.Delta;
+
+public class BsdiffTests
+{
+    private static byte[] Records(byte[] old, byte[] @new)
+    {
+        var output = new MemoryStream();
+        BsdiffDelta.Write(old, @new, output);
+        return output.ToArray();
+    }
+
+    private static async Task<byte[]> ApplyAsync(TempDirectory dir, byte[] old, byte[] records, long max = long.MaxValue)
+    {
+        var output = new MemoryStream();
+        await BsdiffDelta.ApplyAsync(dir.Write($"old-{Guid.NewGuid():N}", old), new MemoryStream(records), output, max);
+        return output.ToArray();
+    }
+
+    public static IEnumerable<TestCaseData> Pairs()
+    {
+        var binary = TestData.Binary(1 << 20, 61);
+        yield return new TestCaseData(binary, TestData.Edit(binary, 62, edits: 40)).SetName("edited binary");
+        yield return new TestCaseData(TestData.Random(100_000, 63), TestData.Random(120_000, 64)).SetName("unrelated random");
+        yield return new TestCaseData(Array.Empty<byte>(), TestData.Random(1000, 65)).SetName("from empty");
+        yield return new TestCaseData(TestData.Random(1000, 66), Array.Empty<byte>()).SetName("to empty");
+        yield return new TestCaseData(new byte[50_000], new byte[60_000]).SetName("zeros");
+        yield return new TestCaseData(TestData.Random(3, 67), TestData.Random(3, 67)).SetName("tiny and equal");
+    }
+
+    [TestCaseSource(nameof(Pairs))]
+    public async Task Round_trips_byte_for_byte(byte[] old, byte[] @new)
+    {
+        using var dir = new TempDirectory();
+        Assert.That(await ApplyAsync(dir, old, Records(old, @new)), Is.EqualTo(@new));
+    }
+
+    [Test]
+    public void The_suffix_array_is_sorted()
+    {
+        var data = TestData.Binary(50_000, 68);
+        var sa = SuffixArray.Build(data);
+        Assert.That(sa, Has.Length.EqualTo(data.Length + 1));
+        Assert.That(sa.Order(), Is.EqualTo(Enumerable.Range(0, data.Length + 1)), "a permutation of all suffixes");
+        for (var i = 1; i < sa.Length; i++)
+            Assert.That(data.AsSpan(sa[i - 1]).SequenceCompareTo(data.AsSpan(sa[i])), Is.LessThan(0), $"at {i}");
+    }
+
+    [Test]
+    public async Task The_algorithm_beats_plain_compression_on_an_edited_binary_and_applies_in_place()
+    {
+        using var dir = new TempDirectory();
+        var old = TestData.Binary(2 << 20, 69);
+        var @new = TestData.Edit(old, 70, edits: 40);
+        var oldInput = new DeltaInput(dir.Write("old", old), Digest.Compute(old), old.Length);
+        var newInput = new DeltaInput(dir.Write("new", @new), Digest.Compute(@new), @new.Length);
+        IDeltaAlgorithm bsdiff = new BsdiffAlgorithm(level: 19);
+        var delta = new MemoryStream();
+        await bsdiff.EncodeAsync(oldInput, newInput, delta);
+        await bsdiff.ApplyToFileAsync(oldInput, new MemoryStream(delta.ToArray()), dir["out"], new DeltaTarget(newInput.Digest, newInput.Size));
+        Assert.That(File.ReadAllBytes(dir["out"]), Is.EqualTo(@new));
+        Assert.That(delta.Length, Is.LessThan(ZstdTests.Compress(@new).Length / 20), $"delta {delta.Length} bytes");
+    }
+
+    [Test]
+    public async Task Truncated_hostile_and_oversized_record_streams_are_refused()
+    {
+        using var dir = new TempDirectory();
+        var old = TestData.Binary(100_000, 71);
+        var records = Records(old, TestData.Edit(old, 72));
+        foreach (var cut in new[] { 1, 23, 30, records.Length - 1 })
+            await Assert.ThrowsAsync<CorruptDeltaException>(() => ApplyAsync(dir, old, records[..cut]), $"cut at {cut}");
+        byte[] Record(long diff, long extra, long adjust) => [.. BitConverter.GetBytes(diff), .. BitConverter.GetBytes(extra), .. BitConverter.GetBytes(adjust)];
+        var outside = (await Assert.ThrowsAsync<CorruptDeltaException>(() => ApplyAsync(dir, old, [.. Record(200_000, 0, 0), .. new byte[200_000]])))!;
+        Assert.That(outside.Message, Is.EqualTo("bsdiff delta has a record (200000, 0) outside the old file of 100000 bytes at 0"));
+        var backwards = (await Assert.ThrowsAsync<CorruptDeltaException>(() => ApplyAsync(dir, old, Record(0, 0, -5))))!;
+        Assert.That(backwards.Message, Is.EqualTo("bsdiff delta moves to -5, outside the old file of 100000 bytes"));
+        var bomb = (await Assert.ThrowsAsync<CorruptDeltaException>(() => ApplyAsync(dir, old, Record(0, long.MaxValue / 2, 0), max: 1 << 20)))!;
+        Assert.That(bomb.Message, Is.EqualTo($"bsdiff delta produces more than the limit of {1 << 20} bytes"));
+    }
+}
