@@ -55,6 +55,8 @@ public static class ProblemTypes
     public const string NotFound = Base + "not-found";
     public const string NotAcceptable = Base + "not-acceptable";
     public const string DeltaFailed = Base + "delta-failed";
+    /// <summary>With <c>auto</c>: no delta is meaningfully smaller than the full download; download that instead.</summary>
+    public const string DeltaNotWorthwhile = Base + "delta-not-worthwhile";
     public const string Unauthorized = Base + "unauthorized";
     public const string Internal = Base + "internal";
 }

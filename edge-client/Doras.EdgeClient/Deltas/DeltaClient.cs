@@ -14,7 +14,12 @@ namespace Doras.EdgeClient.Deltas;
 /// <param name="Authorization">Sent to the server, which reads the images with it (registry mode).</param>
 public sealed record DeltaRequest(Reference From, Reference To, IReadOnlyList<string> AcceptedAlgorithms, AuthenticationHeaderValue? Authorization = null)
 {
-    public static readonly IReadOnlyList<string> DefaultAlgorithms = [ZstdPatchAlgorithm.AlgorithmName];
+    /// <summary>
+    /// Let the server keep the smallest of the deltas this client can apply ("auto"); a server that does not know
+    /// "auto" takes the first of the others it knows.
+    /// </summary>
+    public static readonly IReadOnlyList<string> DefaultAlgorithms =
+        [DeltaAlgorithms.Auto, ZstdPatchAlgorithm.AlgorithmName, BsdiffAlgorithm.AlgorithmName, OctodiffAlgorithm.AlgorithmName];
 }
 
 /// <summary>One answer of the delta endpoint: ready, up to date, or pending with the server's Retry-After.</summary>

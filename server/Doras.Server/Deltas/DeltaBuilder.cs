@@ -9,9 +9,9 @@ using Microsoft.Extensions.Options;
 
 namespace Doras.Server.Deltas;
 
-/// <summary>What a build needs: where, between which artifacts, with which algorithm.</summary>
+/// <summary>What a build needs: where, between which artifacts, with which algorithms (several: keep the smallest).</summary>
 /// <param name="ImageName">The repository as clients name it (with the registry host in registry mode).</param>
-public sealed record DeltaJob(DeltaKey Key, IOciRepository Repository, string ImageName, ArtifactLayer From, ArtifactLayer To, Descriptor ToManifest, IDeltaAlgorithm Algorithm);
+public sealed record DeltaJob(DeltaKey Key, IOciRepository Repository, string ImageName, ArtifactLayer From, ArtifactLayer To, Descriptor ToManifest, IReadOnlyList<IDeltaAlgorithm> Candidates);
 
 /// <summary>
 /// Builds one delta: downloads both versions' contents (verified), encodes the delta, checks that it
@@ -35,26 +35,42 @@ public sealed class DeltaBuilder(IOptions<DeltaOptions> options, ILogger<DeltaBu
         {
             var oldPath = Path.Combine(work, "old");
             var newPath = Path.Combine(work, "new");
-            var deltaPath = Path.Combine(work, "delta");
             await job.From.DownloadContentAsync(job.Repository, oldPath, ct).ConfigureAwait(false);
             await job.To.DownloadContentAsync(job.Repository, newPath, ct).ConfigureAwait(false);
             var oldInput = new DeltaInput(oldPath, job.From.ContentDigest, job.From.ContentSize);
             var newInput = new DeltaInput(newPath, job.To.ContentDigest, job.To.ContentSize);
 
-            Digest deltaDigest;
-            long deltaSize;
-            await using (var file = new FileStream(deltaPath, FileMode.CreateNew, FileAccess.Write, FileShare.None, 1 << 16, FileOptions.Asynchronous))
+            // Each candidate in turn (cheapest first), while the budget lasts; the smallest one is kept.
+            var built = new List<(IDeltaAlgorithm Algorithm, string Path, Digest Digest, long Size)>();
+            foreach (var candidate in job.Candidates)
             {
+                if (built.Count > 0 && stopwatch.Elapsed > options.Value.AutoBudget)
+                {
+                    logger.LogInformation("Delta {Key}: build budget {Budget} spent; not trying {Algorithm}", job.Key, options.Value.AutoBudget, candidate.Name);
+                    break;
+                }
+                var path = Path.Combine(work, "delta-" + candidate.Name);
+                await using var file = new FileStream(path, FileMode.CreateNew, FileAccess.Write, FileShare.None, 1 << 16, FileOptions.Asynchronous);
                 var hashing = new HashingWriteStream(file);
-                await job.Algorithm.EncodeAsync(oldInput, newInput, hashing, ct).ConfigureAwait(false);
-                (deltaDigest, deltaSize) = (hashing.Digest, hashing.BytesWritten);
+                try
+                {
+                    await candidate.EncodeAsync(oldInput, newInput, hashing, ct).ConfigureAwait(false);
+                }
+                catch (IncompatibleArtifactException e) when (job.Candidates.Count > 1)
+                {
+                    logger.LogInformation("Delta {Key}: {Algorithm} does not apply here ({Reason})", job.Key, candidate.Name, e.Message);
+                    continue;
+                }
+                built.Add((candidate, path, hashing.Digest, hashing.BytesWritten));
             }
+            if (built.Count == 0) throw new IncompatibleArtifactException("none of the candidate algorithms can make this delta");
+            var (algorithm, deltaPath, deltaDigest, deltaSize) = built.MinBy(b => b.Size);
 
-            await VerifyRoundTripAsync(job.Algorithm, oldInput, deltaPath, job.To.Target, ct).ConfigureAwait(false);
+            await VerifyRoundTripAsync(algorithm, oldInput, deltaPath, job.To.Target, ct).ConfigureAwait(false);
 
             var layer = new Descriptor
             {
-                MediaType = job.Algorithm.MediaType,
+                MediaType = algorithm.MediaType,
                 Digest = deltaDigest,
                 Size = deltaSize,
                 Annotations = new Dictionary<string, string>
@@ -78,7 +94,8 @@ public sealed class DeltaBuilder(IOptions<DeltaOptions> options, ILogger<DeltaBu
                 {
                     [Annotations.DeltaFrom] = from,
                     [Annotations.DeltaTo] = to,
-                    [Annotations.DeltaAlgorithm] = job.Algorithm.Name,
+                    [Annotations.DeltaAlgorithm] = algorithm.Name,
+                    [Annotations.DeltaCandidates] = string.Join(" ", built.Select(b => $"{b.Algorithm.Name}={b.Size}")),
                     [Annotations.GoDeltaFrom] = from,
                     [Annotations.GoDeltaTo] = to,
                     [Annotations.Created] = DateTimeOffset.UtcNow.ToString("yyyy-MM-ddTHH:mm:ssZ", CultureInfo.InvariantCulture),
@@ -86,8 +103,8 @@ public sealed class DeltaBuilder(IOptions<DeltaOptions> options, ILogger<DeltaBu
             };
             var descriptor = await job.Repository.PushManifestAsync(manifest, [job.Key.Tag], ct).ConfigureAwait(false);
             logger.LogInformation(
-                "Built delta {Key}: {DeltaBytes} bytes for a {TargetBytes}-byte target ({Percent:0.0}% of the full {FullBytes}-byte download) in {ElapsedMs} ms",
-                job.Key, deltaSize, job.To.ContentSize, 100.0 * deltaSize / Math.Max(1, job.To.Layer.Size), job.To.Layer.Size, stopwatch.ElapsedMilliseconds);
+                "Built delta {Key} with {Algorithm}: {DeltaBytes} bytes for a {TargetBytes}-byte target ({Percent:0.0}% of the full {FullBytes}-byte download) in {ElapsedMs} ms",
+                job.Key, algorithm.Name, deltaSize, job.To.ContentSize, 100.0 * deltaSize / Math.Max(1, job.To.Layer.Size), job.To.Layer.Size, stopwatch.ElapsedMilliseconds);
             return descriptor;
         }
         catch (Exception e) when (e is not OperationCanceledException)

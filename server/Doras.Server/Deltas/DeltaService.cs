@@ -34,8 +34,7 @@ public sealed class DeltaService(ArtifactStores stores, DeltaAlgorithms algorith
         var from = Reference.Parse(query.FromDigest!);
         var to = Reference.Parse((query.ToDigest ?? query.ToTag)!);
 
-        var algorithm = algorithms.Choose(query.AcceptedAlgorithms);
-        if (algorithm is null)
+        if (algorithms.Choose(query.AcceptedAlgorithms) is not { } algorithm)
             return NotAcceptable($"none of the accepted algorithms ({string.Join(", ", query.AcceptedAlgorithms)}) is supported; this server supports: {string.Join(", ", algorithms.Names)}");
 
         if (stores.CheckRegistry(from) is { } wrongRegistry) return Invalid(wrongRegistry);
@@ -79,23 +78,24 @@ public sealed class DeltaService(ArtifactStores stores, DeltaAlgorithms algorith
             return new DeltaOutcome.UpToDate(new DeltaResponse { Status = DeltaStatus.UpToDate, ToImage = toImage, FullSize = toLayer.Layer.Size });
 
         var key = new DeltaKey(repository.Name, fromDescriptor.Digest, toDescriptor.Digest, algorithm.Name);
+        var auto = algorithm.Candidates.Count > 1 || algorithm.Name.StartsWith(DeltaAlgorithms.Auto, StringComparison.Ordinal);
         switch (await DeltaRecords.ReadAsync(repository, key, ct).ConfigureAwait(false))
         {
             case DeltaRecord.Ready stored:
-                return await ReadyAsync(repository, name, stored.Manifest, toImage, algorithm, toLayer, ct).ConfigureAwait(false);
+                return await ReadyAsync(repository, name, stored.Manifest, toImage, auto, toLayer, ct).ConfigureAwait(false);
             case DeltaRecord.Failed failed when time.GetUtcNow() - failed.At < options.Value.FailureRetention:
-                return BuildFailed(algorithm, $"{name}@{fromDescriptor.Digest}", toImage, failed.Reason, failed.At);
+                return BuildFailed(algorithm.Name, $"{name}@{fromDescriptor.Digest}", toImage, failed.Reason, failed.At);
         }
 
         if (!await stores.ServerCanPushAsync(from.Repository, ct).ConfigureAwait(false))
             return new DeltaOutcome.Problem(StatusCodes.Status500InternalServerError, ProblemTypes.DeltaFailed, "Delta cannot be stored",
                 $"this server's registry credentials may not push to {name}, so it cannot store a delta there; give them push access");
 
-        var state = builds.GetOrStart(new DeltaJob(key, repository, name, fromLayer, toLayer, toDescriptor, algorithm));
+        var state = builds.GetOrStart(new DeltaJob(key, repository, name, fromLayer, toLayer, toDescriptor, algorithm.Candidates));
         return state switch
         {
-            BuildState.Succeeded s => await ReadyAsync(repository, name, s.Manifest, toImage, algorithm, toLayer, ct).ConfigureAwait(false),
-            BuildState.Failed f => BuildFailed(algorithm, $"{name}@{fromDescriptor.Digest}", toImage, f.Reason, f.At),
+            BuildState.Succeeded s => await ReadyAsync(repository, name, s.Manifest, toImage, auto, toLayer, ct).ConfigureAwait(false),
+            BuildState.Failed f => BuildFailed(algorithm.Name, $"{name}@{fromDescriptor.Digest}", toImage, f.Reason, f.At),
             BuildState.Running r => new DeltaOutcome.Pending(
                 new DeltaResponse { Status = DeltaStatus.Pending, ToImage = toImage, Algorithm = algorithm.Name, FullSize = toLayer.Layer.Size },
                 RetryAfter(time.GetUtcNow() - r.Since)),
@@ -103,23 +103,29 @@ public sealed class DeltaService(ArtifactStores stores, DeltaAlgorithms algorith
         };
     }
 
-    private static async Task<DeltaOutcome> ReadyAsync(IOciRepository repository, string name, Descriptor deltaManifest, string toImage, IDeltaAlgorithm algorithm, ArtifactLayer toLayer, CancellationToken ct)
+    /// <summary>The stored delta, or with <c>auto</c>, a 406 when it is not meaningfully smaller than the full download.</summary>
+    private async Task<DeltaOutcome> ReadyAsync(IOciRepository repository, string name, Descriptor deltaManifest, string toImage, bool auto, ArtifactLayer toLayer, CancellationToken ct)
     {
         var manifest = await repository.FetchManifestAsync(deltaManifest, ct).ConfigureAwait(false);
+        var deltaSize = manifest.Layers.Sum(l => l.Size);
+        var chosen = manifest.Annotation(Annotations.DeltaAlgorithm) ?? "";
+        if (auto && deltaSize > options.Value.AutoMaxRatio * toLayer.Layer.Size)
+            return new DeltaOutcome.Problem(StatusCodes.Status406NotAcceptable, ProblemTypes.DeltaNotWorthwhile, "Delta not worthwhile",
+                $"the smallest delta ({chosen}, {deltaSize} bytes) is over {options.Value.AutoMaxRatio:P0} of the full download ({toLayer.Layer.Size} bytes); download {toImage} instead");
         return new DeltaOutcome.Ready(new DeltaResponse
         {
             Status = DeltaStatus.Ready,
             ToImage = toImage,
             DeltaImage = $"{name}@{deltaManifest.Digest}",
-            Algorithm = algorithm.Name,
-            DeltaSize = manifest.Layers.Sum(l => l.Size),
+            Algorithm = chosen,
+            DeltaSize = deltaSize,
             FullSize = toLayer.Layer.Size,
         });
     }
 
-    private DeltaOutcome BuildFailed(IDeltaAlgorithm algorithm, string from, string to, string reason, DateTimeOffset at) =>
+    private DeltaOutcome BuildFailed(string algorithm, string from, string to, string reason, DateTimeOffset at) =>
         new DeltaOutcome.Problem(StatusCodes.Status500InternalServerError, ProblemTypes.DeltaFailed, "Delta computation failed",
-            $"computing the {algorithm.Name} delta from {from} to {to} failed at {at:O}: {reason}. It will be retried after {options.Value.FailureRetention.TotalMinutes:0.#} minutes.");
+            $"computing the {algorithm} delta from {from} to {to} failed at {at:O}: {reason}. It will be retried after {options.Value.FailureRetention.TotalMinutes:0.#} minutes.");
 
     /// <summary>Ask again soon at first, then less often the longer a build runs.</summary>
     private TimeSpan RetryAfter(TimeSpan running) =>

@@ -38,6 +38,12 @@ public sealed class DeltaOptions
     /// <summary>How long after writing its placeholder an instance looks again whether its claim is the one that stuck.</summary>
     public TimeSpan ClaimSettleDelay { get; set; } = TimeSpan.FromMilliseconds(200);
 
+    /// <summary>With <c>auto</c>: after the first candidate algorithm, others are tried only while the build has taken less than this.</summary>
+    public TimeSpan AutoBudget { get; set; } = TimeSpan.FromMinutes(5);
+
+    /// <summary>With <c>auto</c>: a delta over this fraction of the full download is not worth it (406, download the full artifact).</summary>
+    public double AutoMaxRatio { get; set; } = 0.9;
+
     /// <summary>Largest Retry-After hint sent with 202.</summary>
     public int MaxRetryAfterSeconds { get; set; } = 30;
 }

@@ -15,7 +15,31 @@ public sealed class DeltaAlgorithms(IEnumerable<IDeltaAlgorithm> algorithms)
     public IDeltaAlgorithm? FindByMediaType(string mediaType) =>
         _byName.Values.FirstOrDefault(a => a.MediaType == mediaType);
 
-    /// <summary>The first algorithm in the client's list of preferences that we know, or null.</summary>
-    public IDeltaAlgorithm? Choose(IEnumerable<string> accepted) =>
-        accepted.Select(Find).FirstOrDefault(a => a is not null);
+    /// <summary>The name a client lists to let the server pick the smallest delta among the others it lists.</summary>
+    public const string Auto = "auto";
+
+    /// <summary>
+    /// What to build for a client's list of preferences: with <c>auto</c> in it, every other listed algorithm we
+    /// know (all of ours if it lists none), to keep the smallest; otherwise the first listed that we know.
+    /// Null when nothing fits. The name identifies the choice in the delta's key.
+    /// </summary>
+    public (string Name, IReadOnlyList<IDeltaAlgorithm> Candidates)? Choose(IReadOnlyCollection<string> accepted)
+    {
+        if (accepted.Any(a => string.Equals(a, Auto, StringComparison.OrdinalIgnoreCase)))
+        {
+            var listed = accepted.Select(Find).OfType<IDeltaAlgorithm>().Distinct().ToList();
+            var candidates = listed.Count > 0 ? listed : [.. _byName.Values];
+            // Cheapest builds first: the budget may stop the rest.
+            candidates = [.. candidates.OrderBy(a => BuildCostRank(a.Name)).ThenBy(a => a.Name, StringComparer.Ordinal)];
+            return (Auto + ":" + string.Join("+", candidates.Select(a => a.Name).Order(StringComparer.Ordinal)), candidates);
+        }
+        return accepted.Select(Find).FirstOrDefault(a => a is not null) is { } chosen ? (chosen.Name, [chosen]) : null;
+    }
+
+    private static int BuildCostRank(string name) => name switch
+    {
+        OctodiffAlgorithm.AlgorithmName => 0,
+        ZstdPatchAlgorithm.AlgorithmName => 1,
+        _ => 2,
+    };
 }

@@ -51,6 +51,8 @@ public static class Annotations
     public const string DeltaFrom = "dev.doras.delta.from";
     public const string DeltaTo = "dev.doras.delta.to";
     public const string DeltaAlgorithm = "dev.doras.delta.algorithm";
+    /// <summary>The sizes of the deltas each candidate algorithm made, "name=bytes ...", when the server chose among several.</summary>
+    public const string DeltaCandidates = "dev.doras.delta.candidates";
     /// <summary>On a placeholder at a delta's tag: "building" (by <see cref="DeltaOwner"/>) or "failed" (with <see cref="DeltaFailure"/>).</summary>
     public const string DeltaPlaceholder = "dev.doras.delta.placeholder";
     public const string DeltaOwner = "dev.doras.delta.owner";

@@ -91,6 +91,20 @@ public class UpdateTests
     }
 
     [Test]
+    public async Task When_no_delta_is_worth_it_the_device_downloads_the_full_version()
+    {
+        var output = _device["opt/app"];
+        await Versions.PublishFileAsync(_repository, _server.Scratch, "app.bin", TestData.Random(300_000, 43), "stable");
+        await UpdateAsync(output);
+        var v2 = TestData.Random(300_000, 44);
+        await Versions.PublishFileAsync(_repository, _server.Scratch, "app.bin", v2, "stable");
+        var result = await UpdateAsync(output);
+        Assert.That(result.Mode, Is.EqualTo(UpdateMode.Full));
+        Assert.That(result.FallbackReason, Does.StartWith("no usable delta (").And.Contain("of the full download"));
+        Assert.That(File.ReadAllBytes(result.InstalledPath), Is.EqualTo(v2));
+    }
+
+    [Test]
     public async Task A_locally_changed_installation_falls_back_to_a_full_download()
     {
         var v1 = TestData.Binary(1 << 20, 3);

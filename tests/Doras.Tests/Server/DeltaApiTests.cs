@@ -167,11 +167,50 @@ public class DeltaApiTests
     }
 
     [Test]
+    public async Task Auto_keeps_the_smallest_of_the_accepted_algorithms_and_records_the_others()
+    {
+        var ready = await PollUntilReadyAsync(Query(Versions.Ref(Repo, _v1), toTag: $"{Repo}:stable", algorithms: ["auto", "zstd", "bsdiff", "octodiff"]));
+        var repository = _server.Store.Repository(Repo);
+        var manifest = await repository.FetchManifestAsync(await repository.ResolveAsync(ready.DeltaImage!.Split('@')[1]));
+        var sizes = manifest.Annotation(Annotations.DeltaCandidates)!.Split(' ').Select(c => c.Split('=')).ToDictionary(c => c[0], c => long.Parse(c[1]));
+        Assert.That(sizes.Keys.Order(), Is.EqualTo(new[] { "bsdiff", "octodiff", "zstd" }));
+        Assert.That(ready.DeltaSize, Is.EqualTo(sizes.Values.Min()));
+        Assert.That(ready.Algorithm, Is.EqualTo(sizes.MinBy(s => s.Value).Key));
+        Assert.That(manifest.Annotation(Annotations.DeltaAlgorithm), Is.EqualTo(ready.Algorithm));
+        Assert.That(manifest.Layers.Single().MediaType, Is.EqualTo($"application/vnd.doras.delta.{(ready.Algorithm == "zstd" ? "zstd-patch" : ready.Algorithm + "+zstd")}"));
+
+        // Only the listed ones are candidates; the choice is part of the delta's identity.
+        var onlyOne = await PollUntilReadyAsync(Query(Versions.Ref(Repo, _v1), toTag: $"{Repo}:stable", algorithms: ["auto", "octodiff"]));
+        Assert.That(onlyOne.Algorithm, Is.EqualTo("octodiff"));
+        Assert.That(onlyOne.DeltaImage, Is.Not.EqualTo(ready.DeltaImage));
+    }
+
+    [Test]
+    public async Task Auto_answers_406_when_no_delta_is_meaningfully_smaller_than_the_full_download()
+    {
+        var repository = _server.Store.Repository("fleet/noise");
+        var old = await Versions.PublishFileAsync(repository, _server.Scratch, "noise.bin", TestData.Random(300_000, 3), "v1");
+        var @new = await Versions.PublishFileAsync(repository, _server.Scratch, "noise.bin", TestData.Random(300_000, 4), "v2");
+        var query = Query(Versions.Ref("fleet/noise", old), toDigest: Versions.Ref("fleet/noise", @new), algorithms: ["auto"]);
+        for (var attempt = 0; attempt < 600; attempt++) // bounded: 60 s
+        {
+            using var response = await _server.Http.GetAsync(query);
+            if (response.StatusCode != HttpStatusCode.Accepted) break;
+            await Task.Delay(100);
+        }
+        var (status, problem) = await ProblemAsync(query);
+        Assert.That(status, Is.EqualTo(HttpStatusCode.NotAcceptable));
+        Assert.That(problem.GetProperty("type").GetString(), Is.EqualTo(ProblemTypes.DeltaNotWorthwhile));
+        Assert.That(problem.GetProperty("detail").GetString(), Does.Match(
+            @"^the smallest delta \((bsdiff|octodiff|zstd), \d+ bytes\) is over 90 ?% of the full download \(\d+ bytes\); download fleet/noise@sha256:[0-9a-f]{64} instead$"));
+    }
+
+    [Test]
     public async Task Unsupported_algorithms_get_406_naming_the_supported_ones()
     {
-        var (status, problem) = await ProblemAsync(Query(Versions.Ref(Repo, _v1), toTag: $"{Repo}:v2", algorithms: ["bsdiff", "tardiff"]));
+        var (status, problem) = await ProblemAsync(Query(Versions.Ref(Repo, _v1), toTag: $"{Repo}:v2", algorithms: ["xdelta3", "tardiff"]));
         Assert.That(status, Is.EqualTo(HttpStatusCode.NotAcceptable));
-        Assert.That(problem.GetProperty("detail").GetString(), Is.EqualTo("none of the accepted algorithms (bsdiff, tardiff) is supported; this server supports: zstd"));
+        Assert.That(problem.GetProperty("detail").GetString(), Is.EqualTo("none of the accepted algorithms (xdelta3, tardiff) is supported; this server supports: bsdiff, octodiff, zstd"));
     }
 
     [Test]
