@@ -21,5 +21,5 @@ if (args.FirstOrDefault() == "compare")
     }
     return await PeerComparison.RunAsync(pairs);
 }
-BenchmarkSwitcher.FromAssembly(typeof(ZstdPatchBenchmarks).Assembly).Run(args);
+BenchmarkSwitcher.FromAssembly(typeof(DeltaAlgorithmBenchmarks).Assembly).Run(args);
 return 0;

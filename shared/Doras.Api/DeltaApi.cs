@@ -10,6 +10,15 @@ public static class DeltaApi
     public const string ToDigest = "to_digest";
     public const string ToTag = "to_tag";
     public const string AcceptedAlgorithm = "accepted_algorithm";
+
+    /// <summary>
+    /// <c>POST</c> an Octodiff signature of the file a device has (any content: unknown or locally changed) with
+    /// <c>to_digest</c> or <c>to_tag</c>; the answer is a raw Octodiff delta from that file to the target's content.
+    /// </summary>
+    public const string SignaturePath = "/api/v1/delta/from-signature";
+    public const string OctodiffMediaType = "application/vnd.doras.delta.octodiff";
+    /// <summary>Response header: the target image by digest.</summary>
+    public const string ToImageHeader = "Doras-To-Image";
 }
 
 /// <summary>What the delta endpoint says in <see cref="DeltaResponse.Status"/>.</summary>

@@ -117,6 +117,32 @@ public sealed class DeltaClient(HttpClient http, Uri server, BackoffOptions? bac
         return new DeltaDownload(response, layer, await repository.FetchAsync(layer, ct).ConfigureAwait(false));
     }
 
+    /// <summary>
+    /// Sends the Octodiff signature of the file the device has and writes the raw Octodiff delta from it to the
+    /// target into <paramref name="delta"/>. Returns the target image by digest and the bytes received.
+    /// </summary>
+    public async Task<(string ToImage, long Bytes)> ReadDeltaFromSignatureAsync(Reference to, Stream signature, Stream delta,
+        AuthenticationHeaderValue? authorization = null, CancellationToken ct = default)
+    {
+        var query = to.Digest is not null
+            ? $"{DeltaApi.ToDigest}={Uri.EscapeDataString(to.ToString())}"
+            : $"{DeltaApi.ToTag}={Uri.EscapeDataString(to.ToString())}";
+        using var message = new HttpRequestMessage(HttpMethod.Post, new Uri(_server, DeltaApi.SignaturePath.TrimStart('/') + "?" + query))
+        {
+            Content = new StreamContent(signature),
+        };
+        message.Content.Headers.ContentType = new MediaTypeHeaderValue("application/octet-stream");
+        message.Headers.Authorization = authorization;
+        using var response = await http.SendAsync(message, HttpCompletionOption.ResponseHeadersRead, ct).ConfigureAwait(false);
+        if (response.StatusCode != HttpStatusCode.OK) throw await ProblemAsync(response, ct).ConfigureAwait(false);
+        var toImage = response.Headers.TryGetValues(DeltaApi.ToImageHeader, out var values) ? values.First()
+            : throw new InvalidDataException($"the signature delta answer has no {DeltaApi.ToImageHeader} header");
+        await using var body = await response.Content.ReadAsStreamAsync(ct).ConfigureAwait(false);
+        var counting = new Oci.Content.HashingWriteStream(delta);
+        await body.CopyToAsync(counting, ct).ConfigureAwait(false);
+        return (toImage, counting.BytesWritten);
+    }
+
     /// <summary>The layer (descriptor) of a ready delta, and the repository to fetch it from.</summary>
     public async Task<(IReadOnlyOciRepository Repository, Descriptor Layer)> ResolveDeltaLayerAsync(DeltaResponse response, IReadOnlyOciRepository? source = null, CancellationToken ct = default)
     {

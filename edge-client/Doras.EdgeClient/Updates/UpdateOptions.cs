@@ -34,6 +34,12 @@ public sealed record UpdateOptions
     /// </summary>
     public bool KeepPrevious { get; init; }
 
+    /// <summary>
+    /// When the installed file is not a version the server knows, send its signature and ask for a delta from it
+    /// (Octodiff) before falling back to the full download.
+    /// </summary>
+    public bool UseSignatures { get; init; } = true;
+
     /// <summary>Metered links: at most this many bytes downloaded per period (null: no cap).</summary>
     public DataBudgetOptions? DataBudget { get; init; }
 

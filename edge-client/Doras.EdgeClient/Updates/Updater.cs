@@ -82,6 +82,8 @@ public sealed class Updater(DeltaClient client, RegistryClient? registry = null,
                 fallback = $"no usable delta ({e.Message})";
             }
         }
+        if (options.UseSignatures && await TryUpdateFromSignatureAsync(state, reference, repository, authorization, options, paths, fallback, ct).ConfigureAwait(false) is { } bySignature)
+            return bySignature;
         _log.LogInformation("Full download of {Reference}: {Reason}", reference, fallback);
         return await UpdateFullAsync(state, state is not null && mismatch is null, reference, repository, options, paths, fallback, ct).ConfigureAwait(false);
     }
@@ -166,6 +168,70 @@ public sealed class Updater(DeltaClient client, RegistryClient? registry = null,
         var installed = await InstallAsync(staging, target, toManifest, reference, state, options.KeepPrevious, paths, ct).ConfigureAwait(false);
         download.Clear();
         return new UpdateResult(UpdateMode.Delta, installed, toManifest.Digest.ToString(), download.BytesTransferred, target.Layer.Size, target.ContentSize, null);
+    }
+
+    /// <summary>
+    /// When the installed file is not a version the server knows (never recorded, or changed locally), it can
+    /// still be a good base: send its Octodiff signature and apply the delta the server makes from it. Null when
+    /// there is no such file or the server cannot or will not (then the caller downloads the full artifact).
+    /// </summary>
+    private async Task<UpdateResult?> TryUpdateFromSignatureAsync(InstallState? state, Reference reference, IReadOnlyOciRepository repository,
+        System.Net.Http.Headers.AuthenticationHeaderValue? authorization, UpdateOptions options, WorkPaths paths, string reason, CancellationToken ct)
+    {
+        var (manifest, target) = await FetchArtifactAsync(repository, reference.Identifier, ct).ConfigureAwait(false);
+        var basePath = Path.Combine(paths.Output, target.Name);
+        if (target.Kind != ArtifactKind.File || !File.Exists(basePath)) return null;
+        CheckLimit(options, null, target);
+        EnsureSpace(paths, options, 2 * target.ContentSize);
+        var deltaPath = Path.Combine(paths.Work, "download-signature-delta");
+        var staging = paths.NewStaging();
+        try
+        {
+            Report(UpdatePhase.WaitingForDelta, "signature");
+            var signature = new MemoryStream();
+            await using (var baseFile = new FileStream(basePath, FileMode.Open, FileAccess.Read, FileShare.Read, 1 << 16, FileOptions.Asynchronous | FileOptions.SequentialScan))
+                await Delta.Octodiff.OctodiffSignature.WriteAsync(baseFile, signature, ct: ct).ConfigureAwait(false);
+            signature.Position = 0;
+            var to = new Reference(reference.Registry, reference.Repository, null, manifest.Digest);
+            DataBudget? budget = options.DataBudget is { } limits ? new DataBudget(paths.Budget, limits, Time) : null;
+            var reservation = budget is null ? null : await budget.ReserveAsync(0, $"the signature delta to {target.Name}", ct).ConfigureAwait(false);
+            long bytes = 0;
+            try
+            {
+                await using var deltaFile = new FileStream(deltaPath, FileMode.Create, FileAccess.Write, FileShare.None, 1 << 16, FileOptions.Asynchronous);
+                (_, bytes) = await client.ReadDeltaFromSignatureAsync(to, signature, deltaFile, authorization, ct).ConfigureAwait(false);
+            }
+            finally
+            {
+                if (budget is not null) await budget.SettleAsync(reservation!, bytes).ConfigureAwait(false);
+            }
+            CheckLimit(options, bytes, target);
+
+            Report(UpdatePhase.Applying, Api.DeltaApi.OctodiffMediaType);
+            await using (var delta = new FileStream(deltaPath, FileMode.Open, FileAccess.Read, FileShare.Read, 1 << 16, FileOptions.Asynchronous | FileOptions.SequentialScan))
+            await using (var output = new FileStream(staging, FileMode.CreateNew, FileAccess.Write, FileShare.None, 1 << 16, FileOptions.Asynchronous))
+            {
+                await Delta.Octodiff.OctodiffDelta.ApplyAsync(basePath, delta, output, target.ContentSize, ct).ConfigureAwait(false);
+                output.Flush(flushToDisk: true);
+            }
+            var (produced, size) = await DigestOfAsync(staging, ct).ConfigureAwait(false);
+            if (produced != target.ContentDigest.ToString() || size != target.ContentSize)
+                throw new CorruptDeltaException($"applying the signature delta gave {produced} ({size} bytes), not the target {target.ContentDigest} ({target.ContentSize} bytes)");
+            var installed = await InstallAsync(staging, target, manifest, reference, state, keepPrevious: false, paths, ct).ConfigureAwait(false);
+            _log.LogInformation("Updated {Reference} from a signature of the installed file ({Reason}): {Bytes} bytes", reference, reason, bytes);
+            return new UpdateResult(UpdateMode.Delta, installed, manifest.Digest.ToString(), bytes, target.Layer.Size, target.ContentSize,
+                $"{reason}; updated by a delta from a signature of the installed file");
+        }
+        catch (Exception e) when (e is DeltaServerException or CorruptDeltaException or InvalidDataException or HttpRequestException { StatusCode: not null })
+        {
+            _log.LogInformation("No delta from a signature of {File} ({Error}); downloading in full", basePath, e.Message);
+            return null;
+        }
+        finally
+        {
+            Durable.TryDelete(deltaPath);
+            Durable.TryDelete(staging);
+        }
     }
 
     private async Task<UpdateResult> UpdateFullAsync(InstallState? previous, bool previousIntact, Reference reference, IReadOnlyOciRepository repository, UpdateOptions options, WorkPaths paths, string reason, CancellationToken ct)

@@ -18,8 +18,7 @@ public static class DeltaEndpoints
             var accepted = q[DeltaApi.AcceptedAlgorithm]
                 .SelectMany(v => (v ?? "").Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
                 .ToList();
-            var authorization = System.Net.Http.Headers.AuthenticationHeaderValue.TryParse(http.Request.Headers.Authorization.ToString(), out var parsed) ? parsed : null;
-            var query = new DeltaQuery(Value(q[DeltaApi.FromDigest]), Value(q[DeltaApi.ToDigest]), Value(q[DeltaApi.ToTag]), accepted, authorization);
+            var query = new DeltaQuery(Value(q[DeltaApi.FromDigest]), Value(q[DeltaApi.ToDigest]), Value(q[DeltaApi.ToTag]), accepted, Authorization(http));
 
             return await deltas.RequestAsync(query, ct) switch
             {
@@ -38,7 +37,32 @@ public static class DeltaEndpoints
         .ProducesProblem(StatusCodes.Status404NotFound)
         .ProducesProblem(StatusCodes.Status406NotAcceptable)
         .ProducesProblem(StatusCodes.Status500InternalServerError);
+
+        app.MapPost(DeltaApi.SignaturePath, async (HttpContext http, SignatureDeltaService signatures, CancellationToken ct) =>
+        {
+            var q = http.Request.Query;
+            var outcome = await signatures.BuildAsync(Value(q[DeltaApi.ToDigest]), Value(q[DeltaApi.ToTag]), http.Request.Body, Authorization(http), ct);
+            switch (outcome)
+            {
+                case SignatureOutcome.Delta d:
+                    http.Response.Headers[DeltaApi.ToImageHeader] = d.ToImage;
+                    return Results.Stream(d.Content, DeltaApi.OctodiffMediaType);
+                case SignatureOutcome.Problem { Details: var p }:
+                    return Results.Problem(p.Detail, statusCode: p.Status, title: p.Title, type: p.Type);
+                default:
+                    throw new InvalidOperationException($"unhandled outcome {outcome}");
+            }
+        })
+        .WithName("PostSignatureDelta")
+        .Accepts<Stream>("application/octet-stream")
+        .Produces(StatusCodes.Status200OK, contentType: DeltaApi.OctodiffMediaType)
+        .ProducesProblem(StatusCodes.Status400BadRequest)
+        .ProducesProblem(StatusCodes.Status404NotFound)
+        .ProducesProblem(StatusCodes.Status406NotAcceptable);
     }
+
+    private static System.Net.Http.Headers.AuthenticationHeaderValue? Authorization(HttpContext http) =>
+        System.Net.Http.Headers.AuthenticationHeaderValue.TryParse(http.Request.Headers.Authorization.ToString(), out var parsed) ? parsed : null;
 
     private static IResult Pending(HttpContext http, DeltaOutcome.Pending pending)
     {

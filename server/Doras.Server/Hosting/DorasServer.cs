@@ -45,6 +45,7 @@ public static class DorasServer
         builder.Services.AddSingleton<DeltaBuilder>();
         builder.Services.AddSingleton<DeltaBuildCoordinator>();
         builder.Services.AddSingleton<DeltaService>();
+        builder.Services.AddSingleton<SignatureDeltaService>();
         builder.Services.AddProblemDetails();
         configure?.Invoke(builder);
 

@@ -105,7 +105,7 @@ public class UpdateTests
     }
 
     [Test]
-    public async Task A_locally_changed_installation_falls_back_to_a_full_download()
+    public async Task A_locally_changed_installation_updates_from_its_signature_or_in_full()
     {
         var v1 = TestData.Binary(1 << 20, 3);
         var output = _device["app"];
@@ -120,10 +120,37 @@ public class UpdateTests
         var v2 = TestData.Edit(v1, 4);
         await Versions.PublishFileAsync(_repository, _server.Scratch, "app.bin", v2, "v2", "stable");
         var result = await UpdateAsync(output);
-        Assert.That(result.Mode, Is.EqualTo(UpdateMode.Full));
-        Assert.That(result.FallbackReason, Is.EqualTo($"the installed file {installed} was changed locally"));
+        Assert.That(result.Mode, Is.EqualTo(UpdateMode.Delta));
+        Assert.That(result.FallbackReason, Is.EqualTo($"the installed file {installed} was changed locally; updated by a delta from a signature of the installed file"));
         Assert.That(File.ReadAllBytes(installed), Is.EqualTo(v2));
-        Assert.That(_server.Builder.BuildsStarted, Is.Zero, "no delta from a version the device does not really have");
+        Assert.That(result.BytesDownloaded, Is.LessThan(result.FullDownloadSize / 4));
+        Assert.That(_server.Builder.BuildsStarted, Is.Zero, "no stored delta from a version the device does not really have");
+
+        // Without signatures: the full download.
+        File.WriteAllBytes(installed, tampered);
+        var v3 = TestData.Edit(v1, 5);
+        await Versions.PublishFileAsync(_repository, _server.Scratch, "app.bin", v3, "v3", "stable");
+        var full = await _updater.UpdateAsync(new UpdateOptions { Reference = $"{Repo}:stable", Output = output, UseSignatures = false });
+        Assert.That(full.Mode, Is.EqualTo(UpdateMode.Full));
+        Assert.That(full.FallbackReason, Is.EqualTo($"the installed file {installed} was changed locally"));
+        Assert.That(File.ReadAllBytes(installed), Is.EqualTo(v3));
+    }
+
+    [Test]
+    public async Task A_file_put_in_place_by_other_means_is_the_base_of_the_first_update()
+    {
+        var v1 = TestData.Binary(1 << 20, 6);
+        var output = _device["factory"];
+        Directory.CreateDirectory(output);
+        File.WriteAllBytes(Path.Combine(output, "app.bin"), v1); // e.g. the factory image, never recorded
+        var v2 = TestData.Edit(v1, 7);
+        await Versions.PublishFileAsync(_repository, _server.Scratch, "app.bin", v2, "stable");
+        var result = await UpdateAsync(output);
+        Assert.That(result.Mode, Is.EqualTo(UpdateMode.Delta));
+        Assert.That(result.FallbackReason, Is.EqualTo("nothing is installed yet; updated by a delta from a signature of the installed file"));
+        Assert.That(File.ReadAllBytes(Path.Combine(output, "app.bin")), Is.EqualTo(v2));
+        Assert.That(result.BytesDownloaded, Is.LessThan(result.FullDownloadSize / 4));
+        Assert.That((await UpdateAsync(output)).Mode, Is.EqualTo(UpdateMode.UpToDate));
     }
 
     [Test]

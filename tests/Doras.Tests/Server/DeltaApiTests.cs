@@ -206,6 +206,44 @@ public class DeltaApiTests
     }
 
     [Test]
+    public async Task The_signature_endpoint_answers_a_raw_octodiff_delta_or_a_clear_problem()
+    {
+        using var dir = new TempDirectory();
+        var mine = TestData.Edit(_v2Content, 9); // neither v1 nor v2
+        var signature = new MemoryStream();
+        await global::Doras.Delta.Octodiff.OctodiffSignature.WriteAsync(new MemoryStream(mine), signature);
+        var path = $"{DeltaApi.SignaturePath}?{DeltaApi.ToTag}={Uri.EscapeDataString($"{Repo}:stable")}";
+        using (var response = await _server.Http.PostAsync(path, new ByteArrayContent(signature.ToArray())))
+        {
+            Assert.That(response.StatusCode, Is.EqualTo(HttpStatusCode.OK), await response.Content.ReadAsStringAsync());
+            Assert.That(response.Content.Headers.ContentType?.MediaType, Is.EqualTo(DeltaApi.OctodiffMediaType));
+            Assert.That(response.Headers.GetValues(DeltaApi.ToImageHeader).Single(), Is.EqualTo(Versions.Ref(Repo, _v2)));
+            var delta = await response.Content.ReadAsByteArrayAsync();
+            var output = new MemoryStream();
+            await global::Doras.Delta.Octodiff.OctodiffDelta.ApplyAsync(dir.Write("mine", mine), new MemoryStream(delta), output);
+            Assert.That(output.ToArray(), Is.EqualTo(_v2Content));
+            Assert.That(delta.Length, Is.LessThan(_v2Content.Length / 4));
+        }
+
+        async Task<(HttpStatusCode, JsonElement)> PostProblemAsync(string url, byte[] body)
+        {
+            using var response = await _server.Http.PostAsync(url, new ByteArrayContent(body));
+            Assert.That(response.Content.Headers.ContentType?.MediaType, Is.EqualTo("application/problem+json"));
+            using var doc = JsonDocument.Parse(await response.Content.ReadAsStringAsync());
+            return (response.StatusCode, doc.RootElement.Clone());
+        }
+        var (status, problem) = await PostProblemAsync(path, "OCTODELTA"u8.ToArray());
+        Assert.That(status, Is.EqualTo(HttpStatusCode.BadRequest));
+        Assert.That(problem.GetProperty("detail").GetString(), Is.EqualTo("not an Octodiff signature: expected 'OCTOSIG'"));
+        (status, problem) = await PostProblemAsync($"{DeltaApi.SignaturePath}?{DeltaApi.ToTag}={Repo}:nope", signature.ToArray());
+        Assert.That(status, Is.EqualTo(HttpStatusCode.NotFound));
+        Assert.That(problem.GetProperty("detail").GetString(), Is.EqualTo($"the to image {Repo}:nope does not exist"));
+        (status, problem) = await PostProblemAsync(DeltaApi.SignaturePath, signature.ToArray());
+        Assert.That(status, Is.EqualTo(HttpStatusCode.BadRequest));
+        Assert.That(problem.GetProperty("detail").GetString(), Is.EqualTo("give exactly one of 'to_digest' and 'to_tag'"));
+    }
+
+    [Test]
     public async Task Unsupported_algorithms_get_406_naming_the_supported_ones()
     {
         var (status, problem) = await ProblemAsync(Query(Versions.Ref(Repo, _v1), toTag: $"{Repo}:v2", algorithms: ["xdelta3", "tardiff"]));
