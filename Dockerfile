@@ -5,9 +5,9 @@ COPY . .
 RUN dotnet publish server/Doras.Server/Doras.Server.csproj -c Release -o /app
 
 FROM mcr.microsoft.com/dotnet/aspnet:10.0
-# libzstd1: the native zstd library Doras calls; curl: for the health check.
+# libzstd1: the native zstd library Doras calls; libdivsufsort3: fast suffix sorting for bsdiff; curl: for the health check.
 RUN apt-get update \
- && apt-get install -y --no-install-recommends libzstd1 curl \
+ && apt-get install -y --no-install-recommends libzstd1 libdivsufsort3 curl \
  && rm -rf /var/lib/apt/lists/* \
  && mkdir -p /data && chown app:app /data
 WORKDIR /app

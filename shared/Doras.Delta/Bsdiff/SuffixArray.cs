@@ -1,12 +1,44 @@
+using System.Runtime.InteropServices;
+
 namespace Doras.Delta.Bsdiff;
 
 /// <summary>
-/// The suffix array of a byte string by Larsson and Sadakane's prefix doubling ("qsufsort", the sort bsdiff
-/// uses): O(n log n) time, two int arrays of n + 1 entries. Entry 0 is the empty suffix.
+/// The suffix array of a byte string; entry 0 is the empty suffix. Uses the system's libdivsufsort
+/// (Debian package libdivsufsort3; several times faster) when present, otherwise our own Larsson-Sadakane
+/// prefix doubling ("qsufsort", the sort bsdiff uses): O(n log n) time, two int arrays of n + 1 entries.
+/// Both give the same array: suffix arrays are unique.
 /// </summary>
-public static class SuffixArray
+public static partial class SuffixArray
 {
-    public static int[] Build(ReadOnlySpan<byte> data)
+    private const string DivSufSort = "libdivsufsort.so.3";
+    private static readonly Lazy<bool> NativeAvailable = new(() => NativeLibrary.TryLoad(DivSufSort, typeof(SuffixArray).Assembly, null, out _));
+
+    /// <summary>Whether libdivsufsort is used (for logs and benchmarks).</summary>
+    public static bool UsesNative => NativeAvailable.Value;
+
+    public static int[] Build(ReadOnlySpan<byte> data, bool allowNative = true)
+    {
+        if (allowNative && data.Length > 0 && NativeAvailable.Value) return BuildNative(data);
+        return BuildManaged(data);
+    }
+
+    private static unsafe int[] BuildNative(ReadOnlySpan<byte> data)
+    {
+        var I = new int[data.Length + 1];
+        I[0] = data.Length; // the empty suffix sorts first
+        fixed (byte* text = data)
+        fixed (int* sa = &I[1])
+        {
+            var result = DivSufSortNative(text, sa, data.Length);
+            if (result != 0) throw new InvalidOperationException($"divsufsort failed with {result}");
+        }
+        return I;
+    }
+
+    [LibraryImport(DivSufSort, EntryPoint = "divsufsort")]
+    private static unsafe partial int DivSufSortNative(byte* text, int* suffixArray, int length);
+
+    private static int[] BuildManaged(ReadOnlySpan<byte> data)
     {
         var n = data.Length;
         var I = new int[n + 1];
