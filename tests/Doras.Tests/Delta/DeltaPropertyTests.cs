@@ -1,0 +1,101 @@
+using Doras.Delta.Algorithms;
+using Doras.Delta.Octodiff;
+using Doras.Oci.Model;
+using FsCheck;
+using FsCheck.Fluent;
+using TestData = Doras.Tests.Support.TestData;
+
+namespace Doras.Tests.Delta;
+
+/// <summary>
+/// Property-based: for random inputs (random or structured bytes, empty to 200 KiB) and random edits (inserts,
+/// deletes, overwrites), every algorithm's delta applies to exactly the new version. FsCheck shrinks a failure
+/// to a small case; the cases are bounded so the suite stays quick.
+/// </summary>
+public class DeltaPropertyTests
+{
+    /// <summary>A version pair: kind of content, size, seeds and number of edits.</summary>
+    public sealed record Pair(bool Structured, int Size, int Seed, int EditSeed, int Edits)
+    {
+        public byte[] Old => Structured ? TestData.Binary(Size, Seed) : TestData.Random(Size, Seed);
+        public byte[] New => Size == 0 ? TestData.Random(EditSeed % 300, EditSeed) : TestData.Edit(Old, EditSeed, Edits);
+    }
+
+    private static readonly Arbitrary<Pair> Pairs = (
+            from structured in Gen.Elements(true, false)
+            from size in Gen.OneOf(Gen.Constant(0), Gen.Choose(1, 300), Gen.Choose(300, 200_000))
+            from seed in Gen.Choose(0, 1_000_000)
+            from editSeed in Gen.Choose(0, 1_000_000)
+            from edits in Gen.Choose(0, 40)
+            select new Pair(structured, size, seed, editSeed, edits))
+        .ToArbitrary();
+
+    private static readonly Config Cases = Config.QuickThrowOnFailure.WithMaxTest(25);
+
+    [TestCase("zstd")]
+    [TestCase("bsdiff")]
+    [TestCase("octodiff")]
+    public void Every_delta_applies_to_exactly_the_new_version(string name)
+    {
+        var algorithm = DeltaAlgorithms.Default(zstdLevel: 3).Find(name)!;
+        Check.One(Cases, Prop.ForAll(Pairs, pair =>
+        {
+            using var dir = new TempDirectory();
+            var (old, @new) = (pair.Old, pair.New);
+            var oldInput = new DeltaInput(dir.Write("old", old), Digest.Compute(old), old.Length);
+            var newInput = new DeltaInput(dir.Write("new", @new), Digest.Compute(@new), @new.Length);
+            var delta = new MemoryStream();
+            algorithm.EncodeAsync(oldInput, newInput, delta).GetAwaiter().GetResult();
+            algorithm.ApplyToFileAsync(oldInput, new MemoryStream(delta.ToArray()), dir["out"], new DeltaTarget(newInput.Digest, newInput.Size)).GetAwaiter().GetResult();
+            return File.ReadAllBytes(dir["out"]).AsSpan().SequenceEqual(@new);
+        }));
+    }
+
+    [Test]
+    public void Raw_octodiff_deltas_round_trip_at_any_chunk_size()
+    {
+        var chunkSizes = Gen.Choose(128, 31 * 1024).ToArbitrary();
+        Check.One(Cases, Prop.ForAll(Pairs, chunkSizes, (pair, chunkSize) =>
+        {
+            using var dir = new TempDirectory();
+            var (old, @new) = (pair.Old, pair.New);
+            var signature = new MemoryStream();
+            OctodiffSignature.WriteAsync(new MemoryStream(old), signature, chunkSize).GetAwaiter().GetResult();
+            signature.Position = 0;
+            var delta = new MemoryStream();
+            OctodiffDelta.Write(OctodiffSignature.Read(signature), new MemoryStream(@new), delta);
+            var output = new MemoryStream();
+            OctodiffDelta.ApplyAsync(dir.Write("old", old), new MemoryStream(delta.ToArray()), output).GetAwaiter().GetResult();
+            return output.ToArray().AsSpan().SequenceEqual(@new);
+        }));
+    }
+
+    [Test]
+    public void A_delta_applied_to_another_base_never_passes_as_the_target()
+    {
+        var algorithms = DeltaAlgorithms.Default(zstdLevel: 3);
+        Check.One(Config.QuickThrowOnFailure.WithMaxTest(15), Prop.ForAll(Pairs, pair =>
+        {
+            using var dir = new TempDirectory();
+            var (old, @new) = (pair.Old, pair.New);
+            var other = TestData.Edit(old, pair.Seed + 1, edits: 3);
+            if (other.AsSpan().SequenceEqual(old)) return true; // nothing different to apply to
+            var oldInput = new DeltaInput(dir.Write("old", old), Digest.Compute(old), old.Length);
+            var otherInput = new DeltaInput(dir.Write("other", other), Digest.Compute(other), other.Length);
+            var newInput = new DeltaInput(dir.Write("new", @new), Digest.Compute(@new), @new.Length);
+            foreach (var name in algorithms.Names)
+            {
+                var algorithm = algorithms.Find(name)!;
+                var delta = new MemoryStream();
+                algorithm.EncodeAsync(oldInput, newInput, delta).GetAwaiter().GetResult();
+                try
+                {
+                    algorithm.ApplyToFileAsync(otherInput, new MemoryStream(delta.ToArray()), dir[$"out-{name}"], new DeltaTarget(newInput.Digest, newInput.Size)).GetAwaiter().GetResult();
+                    return false; // the header names the base: applying to another must fail
+                }
+                catch (CorruptDeltaException e) when (e.Message.StartsWith("delta was made for base ", StringComparison.Ordinal)) { }
+            }
+            return true;
+        }));
+    }
+}
