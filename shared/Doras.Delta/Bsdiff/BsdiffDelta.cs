@@ -1,4 +1,3 @@
-using System.Buffers.Binary;
 using Doras.Delta.Algorithms;
 
 namespace Doras.Delta.Bsdiff;
@@ -7,8 +6,11 @@ namespace Doras.Delta.Bsdiff;
 /// Colin Percival's bsdiff: approximate matches found through a suffix array of the old file, each expressed as
 /// bytewise differences (mostly zeros on recompiled code, so they compress well) plus extra bytes found nowhere.
 /// Our stream interleaves the three classic parts so it can be applied front to back with bounded memory:
-/// records of (i64 LE diff length, i64 LE extra length, i64 LE old-position adjustment), then that many diff
-/// bytes, then that many extra bytes. The whole stream is compressed by the caller.
+/// records of (diff length, extra length, old-position adjustment) as LEB128 varints (the adjustment
+/// zigzag-encoded), then the diff bytes as runs (varint count of unchanged bytes, varint count of differing
+/// bytes, those byte differences) until the diff length is covered, then the extra bytes. Run-length coding
+/// the long stretches where old and new agree keeps them from costing zstd a few bytes per 128 KiB block.
+/// The caller compresses the stream.
 /// </summary>
 public static class BsdiffDelta
 {
@@ -16,7 +18,6 @@ public static class BsdiffDelta
     public static void Write(ReadOnlySpan<byte> old, ReadOnlySpan<byte> @new, Stream output)
     {
         var I = SuffixArray.Build(old);
-        var record = new byte[24];
         var buffer = new byte[1 << 16];
         int oldSize = old.Length, newSize = @new.Length;
         int scan = 0, len = 0, pos = 0, lastScan = 0, lastPos = 0, lastOffset = 0;
@@ -68,22 +69,78 @@ public static class BsdiffDelta
             }
 
             var extra = scan - lenb - (lastScan + lenf);
-            BinaryPrimitives.WriteInt64LittleEndian(record, lenf);
-            BinaryPrimitives.WriteInt64LittleEndian(record.AsSpan(8), extra);
-            BinaryPrimitives.WriteInt64LittleEndian(record.AsSpan(16), pos - lenb - (lastPos + lenf));
-            output.Write(record);
-            for (var done = 0; done < lenf;)
-            {
-                var n = Math.Min(buffer.Length, lenf - done);
-                for (var i = 0; i < n; i++) buffer[i] = (byte)(@new[lastScan + done + i] - old[lastPos + done + i]);
-                output.Write(buffer, 0, n);
-                done += n;
-            }
+            WriteRecord(output, lenf, extra, pos - lenb - (lastPos + lenf));
+            WriteDiffRuns(output, old.Slice(lastPos, lenf), @new.Slice(lastScan, lenf), buffer);
             output.Write(@new.Slice(lastScan + lenf, extra));
 
             lastScan = scan - lenb;
             lastPos = pos - lenb;
             lastOffset = pos - scan;
+        }
+    }
+
+    /// <summary>The byte differences of a match as (unchanged count, differing count, differences) runs.</summary>
+    private static void WriteDiffRuns(Stream output, ReadOnlySpan<byte> old, ReadOnlySpan<byte> @new, byte[] buffer)
+    {
+        const int MinGap = 8192; // shorter stretches of agreement stay inside a differing run (zstd codes them well); measured on the npm corpus
+        var i = 0;
+        while (i < old.Length)
+        {
+            var same = old[i..].CommonPrefixLength(@new[i..]);
+            var start = i + same;
+            var end = start;
+            while (end < old.Length)
+            {
+                if (old[end] != @new[end]) { end++; continue; }
+                var gap = old[end..].CommonPrefixLength(@new[end..]);
+                if (gap >= MinGap || end + gap == old.Length) break;
+                end += gap;
+            }
+            WriteVarint(output, (ulong)same);
+            WriteVarint(output, (ulong)(end - start));
+            for (var done = start; done < end;)
+            {
+                var n = Math.Min(buffer.Length, end - done);
+                for (var k = 0; k < n; k++) buffer[k] = (byte)(@new[done + k] - old[done + k]);
+                output.Write(buffer, 0, n);
+                done += n;
+            }
+            i = end;
+        }
+    }
+
+    private static void WriteVarint(Stream output, ulong value)
+    {
+        Span<byte> bytes = stackalloc byte[10];
+        var i = 0;
+        for (; value >= 0x80; value >>= 7) bytes[i++] = (byte)(value | 0x80);
+        bytes[i++] = (byte)value;
+        output.Write(bytes[..i]);
+    }
+
+    /// <summary>Writes one record header: diff and extra lengths, and the zigzag-encoded old-position adjustment.</summary>
+    public static void WriteRecord(Stream output, long diffLength, long extraLength, long adjust)
+    {
+        WriteVarint(output, (ulong)diffLength);
+        WriteVarint(output, (ulong)extraLength);
+        WriteVarint(output, (ulong)((adjust << 1) ^ (adjust >> 63)));
+    }
+
+    /// <summary>Reads a varint; null at a clean end of the stream (only allowed at the start of a record).</summary>
+    private static ulong? ReadVarint(Stream input, bool endAllowed)
+    {
+        ulong value = 0;
+        for (var shift = 0; ; shift += 7)
+        {
+            var b = input.ReadByte();
+            if (b < 0)
+            {
+                if (endAllowed && shift == 0) return null;
+                throw new CorruptDeltaException("bsdiff delta is truncated inside a record");
+            }
+            if (shift > 63) throw new CorruptDeltaException("bsdiff delta has a malformed record");
+            value |= (ulong)(b & 0x7F) << shift;
+            if ((b & 0x80) == 0) return value;
         }
     }
 
@@ -114,32 +171,45 @@ public static class BsdiffDelta
     {
         using var old = File.OpenHandle(oldPath, FileMode.Open, FileAccess.Read, FileShare.Read, FileOptions.Asynchronous);
         var oldSize = RandomAccess.GetLength(old);
-        var record = new byte[24];
+        records = new BufferedStream(records, 1 << 16);
         var data = new byte[1 << 16];
         var oldBytes = new byte[1 << 16];
         long oldPos = 0, written = 0;
         while (true)
         {
-            var got = await records.ReadAtLeastAsync(record, record.Length, throwOnEndOfStream: false, ct).ConfigureAwait(false);
-            if (got == 0) return written;
-            if (got != record.Length) throw new CorruptDeltaException("bsdiff delta is truncated inside a record");
-            var diffLength = BinaryPrimitives.ReadInt64LittleEndian(record);
-            var extraLength = BinaryPrimitives.ReadInt64LittleEndian(record.AsSpan(8));
-            var adjust = BinaryPrimitives.ReadInt64LittleEndian(record.AsSpan(16));
+            ct.ThrowIfCancellationRequested();
+            if (ReadVarint(records, endAllowed: true) is not { } first) return written;
+            var diffLength = (long)first;
+            var extraLength = (long)ReadVarint(records, endAllowed: false)!.Value;
+            var zigzag = ReadVarint(records, endAllowed: false)!.Value;
+            var adjust = (long)(zigzag >> 1) ^ -(long)(zigzag & 1);
             if (diffLength < 0 || extraLength < 0 || diffLength > oldSize - oldPos)
                 throw new CorruptDeltaException($"bsdiff delta has a record ({diffLength}, {extraLength}) outside the old file of {oldSize} bytes at {oldPos}");
             if (diffLength > maxOutputBytes - written || extraLength > maxOutputBytes - written - diffLength)
                 throw new CorruptDeltaException($"bsdiff delta produces more than the limit of {maxOutputBytes} bytes");
 
-            for (long done = 0; done < diffLength;)
+            for (long covered = 0; covered < diffLength;)
             {
-                var n = (int)Math.Min(data.Length, diffLength - done);
-                await ReadExactlyAsync(records, data.AsMemory(0, n), ct).ConfigureAwait(false);
-                var o = await RandomAccess.ReadAsync(old, oldBytes.AsMemory(0, n), oldPos + done, ct).ConfigureAwait(false);
-                if (o != n) throw new CorruptDeltaException("the old file ended early while applying a bsdiff delta");
-                for (var i = 0; i < n; i++) data[i] += oldBytes[i];
-                await output.WriteAsync(data.AsMemory(0, n), ct).ConfigureAwait(false);
-                done += n;
+                var same = (long)ReadVarint(records, endAllowed: false)!.Value;
+                var differing = (long)ReadVarint(records, endAllowed: false)!.Value;
+                if (same < 0 || differing < 0 || same + differing == 0 || same + differing > diffLength - covered)
+                    throw new CorruptDeltaException($"bsdiff delta has a malformed run ({same}, {differing}) in a match of {diffLength} bytes");
+                for (long done = 0; done < same + differing;)
+                {
+                    // The first `same` bytes are the old ones unchanged; the rest add a difference read from the delta.
+                    var n = (int)Math.Min(data.Length, same + differing - done);
+                    var o = await RandomAccess.ReadAsync(old, oldBytes.AsMemory(0, n), oldPos + covered + done, ct).ConfigureAwait(false);
+                    if (o != n) throw new CorruptDeltaException("the old file ended early while applying a bsdiff delta");
+                    var unchanged = (int)Math.Clamp(same - done, 0, n);
+                    if (unchanged < n)
+                    {
+                        await ReadExactlyAsync(records, data.AsMemory(unchanged, n - unchanged), ct).ConfigureAwait(false);
+                        for (var i = unchanged; i < n; i++) oldBytes[i] += data[i];
+                    }
+                    await output.WriteAsync(oldBytes.AsMemory(0, n), ct).ConfigureAwait(false);
+                    done += n;
+                }
+                covered += same + differing;
             }
             for (long done = 0; done < extraLength;)
             {

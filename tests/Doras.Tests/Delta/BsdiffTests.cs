@@ -73,13 +73,22 @@ public class BsdiffTests
         using var dir = new TempDirectory();
         var old = TestData.Binary(100_000, 71);
         var records = Records(old, TestData.Edit(old, 72));
-        foreach (var cut in new[] { 1, 23, 30, records.Length - 1 })
+        foreach (var cut in new[] { 1, 2, 5, 30, records.Length - 1 })
             await Assert.ThrowsAsync<CorruptDeltaException>(() => ApplyAsync(dir, old, records[..cut]), $"cut at {cut}");
-        byte[] Record(long diff, long extra, long adjust) => [.. BitConverter.GetBytes(diff), .. BitConverter.GetBytes(extra), .. BitConverter.GetBytes(adjust)];
+        byte[] Record(long diff, long extra, long adjust)
+        {
+            var bytes = new MemoryStream();
+            BsdiffDelta.WriteRecord(bytes, diff, extra, adjust);
+            return bytes.ToArray();
+        }
         var outside = (await Assert.ThrowsAsync<CorruptDeltaException>(() => ApplyAsync(dir, old, [.. Record(200_000, 0, 0), .. new byte[200_000]])))!;
         Assert.That(outside.Message, Is.EqualTo("bsdiff delta has a record (200000, 0) outside the old file of 100000 bytes at 0"));
         var backwards = (await Assert.ThrowsAsync<CorruptDeltaException>(() => ApplyAsync(dir, old, Record(0, 0, -5))))!;
         Assert.That(backwards.Message, Is.EqualTo("bsdiff delta moves to -5, outside the old file of 100000 bytes"));
+        var emptyRun = (await Assert.ThrowsAsync<CorruptDeltaException>(() => ApplyAsync(dir, old, [.. Record(10, 0, 0), 0, 0])))!;
+        Assert.That(emptyRun.Message, Is.EqualTo("bsdiff delta has a malformed run (0, 0) in a match of 10 bytes"), "a run that covers nothing would loop forever");
+        var longRun = (await Assert.ThrowsAsync<CorruptDeltaException>(() => ApplyAsync(dir, old, [.. Record(10, 0, 0), 8, 3, 1, 2, 3])))!;
+        Assert.That(longRun.Message, Is.EqualTo("bsdiff delta has a malformed run (8, 3) in a match of 10 bytes"));
         var bomb = (await Assert.ThrowsAsync<CorruptDeltaException>(() => ApplyAsync(dir, old, Record(0, long.MaxValue / 2, 0), max: 1 << 20)))!;
         Assert.That(bomb.Message, Is.EqualTo($"bsdiff delta produces more than the limit of {1 << 20} bytes"));
     }
