@@ -8,36 +8,53 @@ namespace Doras.Delta.Algorithms;
 /// Identifies the base and target of a delta, stored as a zstd skippable frame in front of the delta so
 /// that plain `zstd -d --patch-from` passes over it, while our decoder refuses a delta made for another base
 /// before producing a single byte.
-/// Layout: u32 LE magic 0x184D2A5D, u32 LE payload length, payload = "DORASDLT", version 2,
-/// base digest (u8 length + ASCII), base size (i64 LE), target digest (u8 length + ASCII), target size (i64 LE),
-/// algorithm name (u8 length + ASCII). Version 1 (no name) is read as a zstd delta.
+/// Layout: u32 LE magic 0x184D2A5D, u32 LE payload length, payload = "DORASDLT", version 3,
+/// base digest, base size (i64 LE), target digest, target size (i64 LE), algorithm name (u8 length + ASCII);
+/// a digest is one byte naming its algorithm (1 sha256, 2 sha512) and the raw hash. Versions 1 and 2 (digests
+/// as text; version 1 without a name, read as zstd) are still read.
 /// </summary>
 public sealed record DeltaHeader(Digest BaseDigest, long BaseSize, Digest TargetDigest, long TargetSize, string Algorithm = ZstdPatchAlgorithm.AlgorithmName)
 {
     private const uint SkippableMagic = 0x184D2A5D;
     private static readonly byte[] Signature = "DORASDLT"u8.ToArray();
-    private const byte Version = 2;
+    private const byte Version = 3;
     private const int MaxPayload = 512;
 
     public byte[] ToBytes()
     {
-        var baseText = Encoding.ASCII.GetBytes(BaseDigest.ToString());
-        var targetText = Encoding.ASCII.GetBytes(TargetDigest.ToString());
         var algorithmText = Encoding.ASCII.GetBytes(Algorithm);
-        var payloadLength = Signature.Length + 1 + 1 + baseText.Length + 8 + 1 + targetText.Length + 8 + 1 + algorithmText.Length;
-        var bytes = new byte[8 + payloadLength];
-        var span = bytes.AsSpan();
-        BinaryPrimitives.WriteUInt32LittleEndian(span, SkippableMagic);
-        BinaryPrimitives.WriteUInt32LittleEndian(span[4..], (uint)payloadLength);
-        var p = 8;
-        Signature.CopyTo(span[p..]); p += Signature.Length;
-        span[p++] = Version;
-        span[p++] = (byte)baseText.Length; baseText.CopyTo(span[p..]); p += baseText.Length;
-        BinaryPrimitives.WriteInt64LittleEndian(span[p..], BaseSize); p += 8;
-        span[p++] = (byte)targetText.Length; targetText.CopyTo(span[p..]); p += targetText.Length;
-        BinaryPrimitives.WriteInt64LittleEndian(span[p..], TargetSize); p += 8;
-        span[p++] = (byte)algorithmText.Length; algorithmText.CopyTo(span[p..]);
+        var payload = new MemoryStream();
+        payload.Write(Signature);
+        payload.WriteByte(Version);
+        WriteDigest(payload, BaseDigest);
+        WriteInt64(payload, BaseSize);
+        WriteDigest(payload, TargetDigest);
+        WriteInt64(payload, TargetSize);
+        payload.WriteByte((byte)algorithmText.Length);
+        payload.Write(algorithmText);
+        var bytes = new byte[8 + payload.Length];
+        BinaryPrimitives.WriteUInt32LittleEndian(bytes, SkippableMagic);
+        BinaryPrimitives.WriteUInt32LittleEndian(bytes.AsSpan(4), (uint)payload.Length);
+        payload.ToArray().CopyTo(bytes, 8);
         return bytes;
+    }
+
+    private static void WriteInt64(Stream into, long value)
+    {
+        Span<byte> bytes = stackalloc byte[8];
+        BinaryPrimitives.WriteInt64LittleEndian(bytes, value);
+        into.Write(bytes);
+    }
+
+    private static void WriteDigest(Stream into, Digest digest)
+    {
+        into.WriteByte(digest.Algorithm switch
+        {
+            Digest.Sha256 => 1,
+            Digest.Sha512 => 2,
+            _ => throw new ArgumentException($"digest algorithm {digest.Algorithm} cannot be written in a delta header"),
+        });
+        into.Write(Convert.FromHexString(digest.Hex));
     }
 
     /// <summary>
@@ -85,13 +102,33 @@ public sealed record DeltaHeader(Digest BaseDigest, long BaseSize, Digest Target
     private static DeltaHeader Parse(ReadOnlySpan<byte> p)
     {
         var version = p[0];
-        if (version is not (1 or Version)) throw new FormatException($"unsupported header version {version}");
+        if (version is not (1 or 2 or Version)) throw new FormatException($"unsupported header version {version}");
         p = p[1..];
-        var baseDigest = Digest.Parse(Encoding.ASCII.GetString(p.Slice(1, p[0]))); p = p[(1 + p[0])..];
+        var baseDigest = ReadDigest(ref p, version);
         var baseSize = BinaryPrimitives.ReadInt64LittleEndian(p); p = p[8..];
-        var targetDigest = Digest.Parse(Encoding.ASCII.GetString(p.Slice(1, p[0]))); p = p[(1 + p[0])..];
+        var targetDigest = ReadDigest(ref p, version);
         var targetSize = BinaryPrimitives.ReadInt64LittleEndian(p); p = p[8..];
         var algorithm = version == 1 ? ZstdPatchAlgorithm.AlgorithmName : Encoding.ASCII.GetString(p.Slice(1, p[0]));
         return new DeltaHeader(baseDigest, baseSize, targetDigest, targetSize, algorithm);
+    }
+
+    private static Digest ReadDigest(ref ReadOnlySpan<byte> p, byte version)
+    {
+        Digest digest;
+        if (version < 3)
+        {
+            digest = Digest.Parse(Encoding.ASCII.GetString(p.Slice(1, p[0])));
+            p = p[(1 + p[0])..];
+            return digest;
+        }
+        var (algorithm, length) = p[0] switch
+        {
+            1 => (Digest.Sha256, 32),
+            2 => (Digest.Sha512, 64),
+            var other => throw new FormatException($"unknown digest algorithm {other}"),
+        };
+        digest = Digest.FromHash(algorithm, p.Slice(1, length));
+        p = p[(1 + length)..];
+        return digest;
     }
 }
