@@ -40,7 +40,7 @@ public static class DorasServer
         builder.Services.AddSingleton(sp =>
         {
             var delta = sp.GetRequiredService<IOptions<DeltaOptions>>().Value;
-            return DeltaAlgorithms.Default(delta.ZstdLevel, delta.ZstdWorkers);
+            return DeltaAlgorithms.Default(delta.ZstdLevel, delta.ZstdWorkers, delta.BsdiffMaxInputBytes);
         });
         builder.Services.AddSingleton<DeltaBuilder>();
         builder.Services.AddSingleton<DeltaBuildCoordinator>();

@@ -44,6 +44,9 @@ public sealed class DeltaOptions
     /// <summary>With <c>auto</c>: a delta over this fraction of the full download is not worth it (406, download the full artifact).</summary>
     public double AutoMaxRatio { get; set; } = 0.9;
 
+    /// <summary>Largest version bsdiff builds from (it needs about 9 bytes of memory per byte); larger ones use the other algorithms.</summary>
+    public long BsdiffMaxInputBytes { get; set; } = 512L << 20;
+
     /// <summary>Largest Octodiff signature accepted by the signature endpoint (about 1.3 % of the file it describes).</summary>
     public long MaxSignatureBytes { get; set; } = 64L << 20;
 

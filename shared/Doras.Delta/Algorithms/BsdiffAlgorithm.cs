@@ -8,11 +8,11 @@ namespace Doras.Delta.Algorithms;
 /// frame of the interleaved record stream. Building holds both versions and the suffix array in memory
 /// (about 9 bytes per byte of the old version, so it is for the server); applying streams with bounded memory.
 /// </summary>
-public sealed class BsdiffAlgorithm(int level = 19, int workers = 0) : IDeltaAlgorithm
+public sealed class BsdiffAlgorithm(int level = 19, int workers = 0, long maxInputBytes = BsdiffAlgorithm.MaxInputBytes) : IDeltaAlgorithm
 {
     public const string AlgorithmName = "bsdiff";
 
-    /// <summary>Inputs above this are refused (406): the suffix array uses 32-bit positions.</summary>
+    /// <summary>The most it can take: the suffix array uses 32-bit positions.</summary>
     public const long MaxInputBytes = int.MaxValue / 2;
 
     public string Name => AlgorithmName;
@@ -20,8 +20,9 @@ public sealed class BsdiffAlgorithm(int level = 19, int workers = 0) : IDeltaAlg
 
     public async Task EncodeAsync(DeltaInput oldVersion, DeltaInput newVersion, Stream delta, CancellationToken ct = default)
     {
-        if (oldVersion.Size > MaxInputBytes || newVersion.Size > MaxInputBytes)
-            throw new Artifacts.IncompatibleArtifactException($"bsdiff handles versions up to {MaxInputBytes} bytes");
+        var limit = Math.Min(maxInputBytes, MaxInputBytes);
+        if (oldVersion.Size > limit || newVersion.Size > limit)
+            throw new Artifacts.IncompatibleArtifactException($"bsdiff is limited to versions of {limit} bytes here");
         var old = await File.ReadAllBytesAsync(oldVersion.Path, ct).ConfigureAwait(false);
         var @new = await File.ReadAllBytesAsync(newVersion.Path, ct).ConfigureAwait(false);
         await delta.WriteAsync(new DeltaHeader(oldVersion.Digest, oldVersion.Size, newVersion.Digest, newVersion.Size, AlgorithmName).ToBytes(), ct).ConfigureAwait(false);

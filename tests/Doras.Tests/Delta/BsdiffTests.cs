@@ -68,6 +68,17 @@ public class BsdiffTests
     }
 
     [Test]
+    public async Task Versions_over_the_configured_limit_are_refused_so_auto_picks_another()
+    {
+        using var dir = new TempDirectory();
+        var old = TestData.Binary(100_000, 73);
+        var input = new DeltaInput(dir.Write("old", old), Digest.Compute(old), old.Length);
+        IDeltaAlgorithm bsdiff = DeltaAlgorithms.Default(zstdLevel: 3, bsdiffMaxInputBytes: 50_000).Find("bsdiff")!;
+        var error = (await Assert.ThrowsAsync<global::Doras.Delta.Artifacts.IncompatibleArtifactException>(() => bsdiff.EncodeAsync(input, input, Stream.Null)))!;
+        Assert.That(error.Message, Is.EqualTo("bsdiff is limited to versions of 50000 bytes here"));
+    }
+
+    [Test]
     public async Task Truncated_hostile_and_oversized_record_streams_are_refused()
     {
         using var dir = new TempDirectory();

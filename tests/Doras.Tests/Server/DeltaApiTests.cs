@@ -186,6 +186,28 @@ public class DeltaApiTests
     }
 
     [Test]
+    public async Task Auto_leaves_out_bsdiff_above_its_configured_input_limit()
+    {
+        await using var server = await RunningServer.StartOnStoreAsync(null, "--Delta:BsdiffMaxInputBytes", "1000");
+        var repository = server.Store.Repository(Repo);
+        var v1 = TestData.Binary(200_000, 5);
+        var old = await Versions.PublishFileAsync(repository, server.Scratch, "fw.bin", v1, "v1");
+        await Versions.PublishFileAsync(repository, server.Scratch, "fw.bin", TestData.Edit(v1, 6), "stable");
+        var query = Query(Versions.Ref(Repo, old), toTag: $"{Repo}:stable", algorithms: ["auto"]);
+        DeltaResponse? ready = null;
+        for (var attempt = 0; attempt < 600 && ready is null; attempt++) // bounded: 60 s
+        {
+            using var response = await server.Http.GetAsync(query);
+            if (response.StatusCode == HttpStatusCode.OK) ready = await response.Content.ReadFromJsonAsync<DeltaResponse>();
+            else await Task.Delay(100);
+        }
+        Assert.That(ready, Is.Not.Null, "the delta was not ready within 60 s");
+        var manifest = await repository.FetchManifestAsync(await repository.ResolveAsync(ready!.DeltaImage!.Split('@')[1]));
+        Assert.That(manifest.Annotation(Annotations.DeltaCandidates), Does.Not.Contain("bsdiff").And.Contain("zstd=").And.Contain("octodiff="));
+        Assert.That(ready.Algorithm, Is.AnyOf("zstd", "octodiff"));
+    }
+
+    [Test]
     public async Task Auto_answers_406_when_no_delta_is_meaningfully_smaller_than_the_full_download()
     {
         var repository = _server.Store.Repository("fleet/noise");
