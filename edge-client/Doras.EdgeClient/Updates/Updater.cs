@@ -82,7 +82,9 @@ public sealed class Updater(DeltaClient client, RegistryClient? registry = null,
                 fallback = $"no usable delta ({e.Message})";
             }
         }
-        if (options.UseSignatures && await TryUpdateFromSignatureAsync(state, reference, repository, authorization, options, paths, fallback, ct).ConfigureAwait(false) is { } bySignature)
+        // Only a base the server does not know needs its signature; a known one already had its chance above.
+        var unknownBase = state is null || mismatch is not null;
+        if (options.UseSignatures && unknownBase && await TryUpdateFromSignatureAsync(state, reference, repository, authorization, options, paths, fallback, ct).ConfigureAwait(false) is { } bySignature)
             return bySignature;
         _log.LogInformation("Full download of {Reference}: {Reason}", reference, fallback);
         return await UpdateFullAsync(state, state is not null && mismatch is null, reference, repository, options, paths, fallback, ct).ConfigureAwait(false);
@@ -162,9 +164,7 @@ public sealed class Updater(DeltaClient client, RegistryClient? registry = null,
             try { await algorithm.ApplyToFileAsync(baseInput, delta, staging, target.Target, ct).ConfigureAwait(false); }
             catch (CorruptDeltaException) { download.Clear(); throw; } // verified yet unusable: do not keep it
         }
-        var (produced, size) = await DigestOfAsync(staging, ct).ConfigureAwait(false);
-        if (produced != target.ContentDigest.ToString() || size != target.ContentSize)
-            throw new CorruptDeltaException($"applying the delta gave {produced} ({size} bytes), not the target {target.ContentDigest} ({target.ContentSize} bytes)");
+        await VerifyStagedAsync(staging, target, "the delta", ct).ConfigureAwait(false);
         var installed = await InstallAsync(staging, target, toManifest, reference, state, options.KeepPrevious, paths, ct).ConfigureAwait(false);
         download.Clear();
         return new UpdateResult(UpdateMode.Delta, installed, toManifest.Digest.ToString(), download.BytesTransferred, target.Layer.Size, target.ContentSize, null);
@@ -214,9 +214,7 @@ public sealed class Updater(DeltaClient client, RegistryClient? registry = null,
                 await Delta.Octodiff.OctodiffDelta.ApplyAsync(basePath, delta, output, target.ContentSize, ct).ConfigureAwait(false);
                 output.Flush(flushToDisk: true);
             }
-            var (produced, size) = await DigestOfAsync(staging, ct).ConfigureAwait(false);
-            if (produced != target.ContentDigest.ToString() || size != target.ContentSize)
-                throw new CorruptDeltaException($"applying the signature delta gave {produced} ({size} bytes), not the target {target.ContentDigest} ({target.ContentSize} bytes)");
+            await VerifyStagedAsync(staging, target, "the signature delta", ct).ConfigureAwait(false);
             var installed = await InstallAsync(staging, target, manifest, reference, state, keepPrevious: false, paths, ct).ConfigureAwait(false);
             _log.LogInformation("Updated {Reference} from a signature of the installed file ({Reason}): {Bytes} bytes", reference, reason, bytes);
             return new UpdateResult(UpdateMode.Delta, installed, manifest.Digest.ToString(), bytes, target.Layer.Size, target.ContentSize,
@@ -465,6 +463,14 @@ public sealed class Updater(DeltaClient client, RegistryClient? registry = null,
         if (!File.Exists(baseCache) || (await DigestOfAsync(baseCache, ct).ConfigureAwait(false)).Digest != state.ContentDigest)
             return "the cached base of the installed directory is missing or damaged";
         return null;
+    }
+
+    /// <summary>Reads the staged result back from disk and refuses it unless it is exactly the target.</summary>
+    private static async Task VerifyStagedAsync(string staging, ArtifactLayer target, string what, CancellationToken ct)
+    {
+        var (produced, size) = await DigestOfAsync(staging, ct).ConfigureAwait(false);
+        if (produced != target.ContentDigest.ToString() || size != target.ContentSize)
+            throw new CorruptDeltaException($"applying {what} gave {produced} ({size} bytes), not the target {target.ContentDigest} ({target.ContentSize} bytes)");
     }
 
     private static async Task<(string Digest, long Size)> DigestOfAsync(string path, CancellationToken ct)

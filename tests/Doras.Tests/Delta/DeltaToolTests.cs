@@ -5,6 +5,13 @@ public class DeltaToolTests
 {
     private static (int Code, string Output) Run(params string[] args) => ExternalTool.Run("dotnet", [Binaries.DeltaTool, .. args]);
 
+    private static void AssertApplies(string old, string delta, string output, byte[] expected)
+    {
+        var (code, text) = Run("apply", old, delta, output);
+        Assert.That(code, Is.Zero, text);
+        Assert.That(File.ReadAllBytes(output), Is.EqualTo(expected));
+    }
+
     [TestCase("zstd")]
     [TestCase("octodiff")]
     [TestCase("bsdiff")]
@@ -16,9 +23,7 @@ public class DeltaToolTests
         var (code, output) = Run("diff", "--algorithm", algorithm, "--level", "9", dir.Write("old", old), dir.Write("new", @new), dir["delta"]);
         Assert.That(code, Is.Zero, output);
         Assert.That(new FileInfo(dir["delta"]).Length, Is.LessThan(@new.Length / 10));
-        (code, output) = Run("apply", dir["old"], dir["delta"], dir["out"]);
-        Assert.That(code, Is.Zero, output);
-        Assert.That(File.ReadAllBytes(dir["out"]), Is.EqualTo(@new));
+        AssertApplies(dir["old"], dir["delta"], dir["out"], @new);
     }
 
     [Test]
@@ -33,9 +38,7 @@ public class DeltaToolTests
         ExternalTool.RunOk("zstd", "-q", "-d", "--long=31", $"--patch-from={oldPath}", dir["ours"], "-o", dir["by-zstd"]);
         Assert.That(File.ReadAllBytes(dir["by-zstd"]), Is.EqualTo(@new));
         ExternalTool.RunOk("zstd", "-q", "-19", "--long", $"--patch-from={oldPath}", newPath, "-o", dir["theirs"]);
-        var (code, output) = Run("apply", oldPath, dir["theirs"], dir["by-us"]);
-        Assert.That(code, Is.Zero, output);
-        Assert.That(File.ReadAllBytes(dir["by-us"]), Is.EqualTo(@new));
+        AssertApplies(oldPath, dir["theirs"], dir["by-us"], @new);
     }
 
     [Test]
@@ -49,9 +52,7 @@ public class DeltaToolTests
         var (code, output) = Run("diff", "--signature", dir["sig"], dir.Write("new", @new), dir["raw.octodelta"]);
         Assert.That(code, Is.Zero, output);
         Assert.That(File.ReadAllBytes(dir["raw.octodelta"]).AsSpan(0, 9).ToArray(), Is.EqualTo("OCTODELTA"u8.ToArray()));
-        (code, output) = Run("apply", dir["old"], dir["raw.octodelta"], dir["out"]);
-        Assert.That(code, Is.Zero, output);
-        Assert.That(File.ReadAllBytes(dir["out"]), Is.EqualTo(@new));
+        AssertApplies(dir["old"], dir["raw.octodelta"], dir["out"], @new);
     }
 
     [Test]
