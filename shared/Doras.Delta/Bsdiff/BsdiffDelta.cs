@@ -1,4 +1,5 @@
 using Doras.Delta.Algorithms;
+using Microsoft.Win32.SafeHandles;
 
 namespace Doras.Delta.Bsdiff;
 
@@ -96,8 +97,8 @@ public static class BsdiffDelta
                 if (gap >= MinGap || end + gap == old.Length) break;
                 end += gap;
             }
-            WriteVarint(output, (ulong)same);
-            WriteVarint(output, (ulong)(end - start));
+            Varint.Write(output, (ulong)same);
+            Varint.Write(output, (ulong)(end - start));
             for (var done = start; done < end;)
             {
                 var n = Math.Min(buffer.Length, end - done);
@@ -109,39 +110,12 @@ public static class BsdiffDelta
         }
     }
 
-    private static void WriteVarint(Stream output, ulong value)
-    {
-        Span<byte> bytes = stackalloc byte[10];
-        var i = 0;
-        for (; value >= 0x80; value >>= 7) bytes[i++] = (byte)(value | 0x80);
-        bytes[i++] = (byte)value;
-        output.Write(bytes[..i]);
-    }
-
     /// <summary>Writes one record header: diff and extra lengths, and the zigzag-encoded old-position adjustment.</summary>
     public static void WriteRecord(Stream output, long diffLength, long extraLength, long adjust)
     {
-        WriteVarint(output, (ulong)diffLength);
-        WriteVarint(output, (ulong)extraLength);
-        WriteVarint(output, (ulong)((adjust << 1) ^ (adjust >> 63)));
-    }
-
-    /// <summary>Reads a varint; null at a clean end of the stream (only allowed at the start of a record).</summary>
-    private static ulong? ReadVarint(Stream input, bool endAllowed)
-    {
-        ulong value = 0;
-        for (var shift = 0; ; shift += 7)
-        {
-            var b = input.ReadByte();
-            if (b < 0)
-            {
-                if (endAllowed && shift == 0) return null;
-                throw new CorruptDeltaException("bsdiff delta is truncated inside a record");
-            }
-            if (shift > 63) throw new CorruptDeltaException("bsdiff delta has a malformed record");
-            value |= (ulong)(b & 0x7F) << shift;
-            if ((b & 0x80) == 0) return value;
-        }
+        Varint.Write(output, (ulong)diffLength);
+        Varint.Write(output, (ulong)extraLength);
+        Varint.Write(output, (ulong)((adjust << 1) ^ (adjust >> 63)));
     }
 
     /// <summary>The longest match of <paramref name="target"/> among the old file's suffixes, by binary search.</summary>
@@ -162,6 +136,8 @@ public static class BsdiffDelta
         return y;
     }
 
+    private const string What = "bsdiff delta";
+
     /// <summary>
     /// Applies a record stream to the old file (positioned reads, never loaded whole), writing the new file.
     /// Refuses records that reach outside the old file, produce more than <paramref name="maxOutputBytes"/>, or
@@ -170,7 +146,12 @@ public static class BsdiffDelta
     public static async Task<long> ApplyAsync(string oldPath, Stream records, Stream output, long maxOutputBytes, CancellationToken ct = default)
     {
         using var old = File.OpenHandle(oldPath, FileMode.Open, FileAccess.Read, FileShare.Read, FileOptions.Asynchronous);
-        var oldSize = RandomAccess.GetLength(old);
+        return await ApplyAsync(old, 0, RandomAccess.GetLength(old), records, output, maxOutputBytes, ct).ConfigureAwait(false);
+    }
+
+    /// <summary>Applies a record stream to the region [<paramref name="oldStart"/>, +<paramref name="oldSize"/>) of an open old file.</summary>
+    public static async Task<long> ApplyAsync(SafeFileHandle oldFile, long oldStart, long oldSize, Stream records, Stream output, long maxOutputBytes, CancellationToken ct = default)
+    {
         records = new BufferedStream(records, 1 << 16);
         var data = new byte[1 << 16];
         var oldBytes = new byte[1 << 16];
@@ -178,10 +159,10 @@ public static class BsdiffDelta
         while (true)
         {
             ct.ThrowIfCancellationRequested();
-            if (ReadVarint(records, endAllowed: true) is not { } first) return written;
+            if (Varint.Read(records, endAllowed: true, What) is not { } first) return written;
             var diffLength = (long)first;
-            var extraLength = (long)ReadVarint(records, endAllowed: false)!.Value;
-            var zigzag = ReadVarint(records, endAllowed: false)!.Value;
+            var extraLength = (long)Varint.Read(records, endAllowed: false, What)!.Value;
+            var zigzag = Varint.Read(records, endAllowed: false, What)!.Value;
             var adjust = (long)(zigzag >> 1) ^ -(long)(zigzag & 1);
             if (diffLength < 0 || extraLength < 0 || diffLength > oldSize - oldPos)
                 throw new CorruptDeltaException($"bsdiff delta has a record ({diffLength}, {extraLength}) outside the old file of {oldSize} bytes at {oldPos}");
@@ -190,15 +171,15 @@ public static class BsdiffDelta
 
             for (long covered = 0; covered < diffLength;)
             {
-                var same = (long)ReadVarint(records, endAllowed: false)!.Value;
-                var differing = (long)ReadVarint(records, endAllowed: false)!.Value;
+                var same = (long)Varint.Read(records, endAllowed: false, What)!.Value;
+                var differing = (long)Varint.Read(records, endAllowed: false, What)!.Value;
                 if (same < 0 || differing < 0 || same + differing == 0 || same + differing > diffLength - covered)
                     throw new CorruptDeltaException($"bsdiff delta has a malformed run ({same}, {differing}) in a match of {diffLength} bytes");
                 for (long done = 0; done < same + differing;)
                 {
                     // The first `same` bytes are the old ones unchanged; the rest add a difference read from the delta.
                     var n = (int)Math.Min(data.Length, same + differing - done);
-                    var o = await RandomAccess.ReadAsync(old, oldBytes.AsMemory(0, n), oldPos + covered + done, ct).ConfigureAwait(false);
+                    var o = await RandomAccess.ReadAsync(oldFile, oldBytes.AsMemory(0, n), oldStart + oldPos + covered + done, ct).ConfigureAwait(false);
                     if (o != n) throw new CorruptDeltaException("the old file ended early while applying a bsdiff delta");
                     var unchanged = (int)Math.Clamp(same - done, 0, n);
                     if (unchanged < n)

@@ -17,6 +17,30 @@ public abstract unsafe class NativeView : IDisposable
 
     public static NativeView Pin(byte[] bytes) => new PinnedArrayView(bytes);
 
+    /// <summary>A part of this view (which must outlive it); disposing the part leaves this view alone.</summary>
+    public NativeView Slice(long offset, long length)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegative(offset);
+        ArgumentOutOfRangeException.ThrowIfNegative(length);
+        ArgumentOutOfRangeException.ThrowIfGreaterThan(offset + length, Length);
+        return new SliceView(Pointer + offset, length);
+    }
+
+    /// <summary>The bytes [offset, +length) as a span (at most 2 GiB).</summary>
+    public ReadOnlySpan<byte> Span(long offset, int length)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegative(offset);
+        ArgumentOutOfRangeException.ThrowIfGreaterThan(offset + length, Length);
+        return length == 0 ? default : new ReadOnlySpan<byte>(Pointer + offset, length);
+    }
+
+    private sealed class SliceView(byte* pointer, long length) : NativeView
+    {
+        public override byte* Pointer => pointer;
+        public override long Length => length;
+        public override void Dispose() { }
+    }
+
     private sealed class MappedFileView : NativeView
     {
         private readonly MemoryMappedFile? _file;

@@ -1,4 +1,5 @@
 using Doras.Delta.Algorithms;
+using Doras.Delta.Artifacts;
 using Doras.Delta.Octodiff;
 using Doras.Oci.Model;
 using FsCheck;
@@ -87,7 +88,8 @@ public class DeltaPropertyTests
             {
                 var algorithm = algorithms.Find(name)!;
                 var delta = new MemoryStream();
-                algorithm.EncodeAsync(oldInput, newInput, delta).GetAwaiter().GetResult();
+                try { algorithm.EncodeAsync(oldInput, newInput, delta).GetAwaiter().GetResult(); }
+                catch (IncompatibleArtifactException) { continue; } // tardiff takes tar archives only
                 try
                 {
                     algorithm.ApplyToFileAsync(otherInput, new MemoryStream(delta.ToArray()), dir[$"out-{name}"], new DeltaTarget(newInput.Digest, newInput.Size)).GetAwaiter().GetResult();

@@ -2,6 +2,7 @@ using Doras.Delta.Artifacts;
 using Doras.EdgeClient.Deltas;
 using Doras.EdgeClient.Updates;
 using Doras.Oci.Content;
+using Doras.Oci.Model;
 
 namespace Doras.Tests.EndToEnd;
 
@@ -183,6 +184,11 @@ public class UpdateTests
         Assert.That(new FileInfo(Path.Combine(output, "current")).LinkTarget, Is.EqualTo("bin/tool"));
         Assert.That(result.BytesDownloaded, Is.LessThan(result.FullDownloadSize / 10));
         Assert.That(Directory.GetDirectories(Path.GetDirectoryName(output)!, "tree-*", SearchOption.AllDirectories), Is.Empty);
+
+        // The device asks for auto by default: the server also tried the member-by-member tar delta.
+        var deltaTags = await _repository.ListTagsAsync().Where(t => t.StartsWith("_delta-", StringComparison.Ordinal)).ToListAsync();
+        var delta = await _repository.FetchManifestAsync(await _repository.ResolveAsync(deltaTags.Single()));
+        Assert.That(delta.Annotation(Annotations.DeltaCandidates), Does.Contain("tardiff=").And.Contain("bsdiff="));
     }
 
     [Test]

@@ -203,7 +203,7 @@ public class DeltaApiTests
         }
         Assert.That(ready, Is.Not.Null, "the delta was not ready within 60 s");
         var manifest = await repository.FetchManifestAsync(await repository.ResolveAsync(ready!.DeltaImage!.Split('@')[1]));
-        Assert.That(manifest.Annotation(Annotations.DeltaCandidates), Does.Not.Contain("bsdiff").And.Contain("zstd=").And.Contain("octodiff="));
+        Assert.That(manifest.Annotation(Annotations.DeltaCandidates), Does.Not.Contain("bsdiff").And.Not.Contain("tardiff").And.Contain("zstd=").And.Contain("octodiff="));
         Assert.That(ready.Algorithm, Is.AnyOf("zstd", "octodiff"));
     }
 

@@ -1,0 +1,37 @@
+using Doras.Delta.Tardiff;
+using Doras.Delta.Zstd;
+
+namespace Doras.Delta.Algorithms;
+
+/// <summary>
+/// Member-by-member deltas between two tar archives (<see cref="TardiffDelta"/>), stored as the delta header
+/// then one zstd frame of the operation stream. For directory artifacts, whose content is a tar; other
+/// content is refused with <see cref="Artifacts.IncompatibleArtifactException"/>, so <c>auto</c> moves on.
+/// </summary>
+public sealed class TardiffAlgorithm(int level = 19, int workers = 0, long bsdiffMaxBytes = BsdiffAlgorithm.MaxInputBytes) : IDeltaAlgorithm
+{
+    public const string AlgorithmName = "tardiff";
+
+    public string Name => AlgorithmName;
+    public string MediaType => "application/vnd.doras.delta.tardiff+zstd";
+
+    public async Task EncodeAsync(DeltaInput oldVersion, DeltaInput newVersion, Stream delta, CancellationToken ct = default)
+    {
+        using var old = NativeView.MapFile(oldVersion.Path);
+        using var @new = NativeView.MapFile(newVersion.Path);
+        await delta.WriteAsync(new DeltaHeader(oldVersion.Digest, oldVersion.Size, newVersion.Digest, newVersion.Size, AlgorithmName).ToBytes(), ct).ConfigureAwait(false);
+        await using var encoder = new ZstdEncoderStream(delta, WrappedStream.CompressionFor(newVersion.Size, level, workers), leaveOpen: true);
+        // Writes go to the zstd encoder in large pieces; bsdiff's suffix sort wants a roomy stack.
+        await using var buffered = new BufferedStream(encoder, 1 << 16);
+        await WrappedStream.RunWithLargeStackAsync(() => TardiffDelta.Write(old, @new, buffered, level, bsdiffMaxBytes), ct).ConfigureAwait(false);
+        await buffered.FlushAsync(ct).ConfigureAwait(false);
+        await encoder.FinishAsync(ct).ConfigureAwait(false);
+    }
+
+    public async Task ApplyAsync(DeltaInput oldVersion, Stream delta, Stream output, DeltaTarget? expected, CancellationToken ct = default)
+    {
+        var (header, remainder) = await DeltaHeader.ReadCheckedAsync(oldVersion, delta, expected, AlgorithmName, ct).ConfigureAwait(false);
+        var targetSize = expected?.Size ?? header?.TargetSize ?? long.MaxValue;
+        await WrappedStream.DecodeAsync(remainder, targetSize, ops => TardiffDelta.ApplyAsync(oldVersion.Path, ops, output, targetSize, ct), ct).ConfigureAwait(false);
+    }
+}

@@ -1,0 +1,219 @@
+using System.Formats.Tar;
+using Doras.Delta.Algorithms;
+using Doras.Delta.Artifacts;
+using Doras.Delta.Tardiff;
+using Doras.Delta.Zstd;
+using Doras.Oci.Model;
+using FsCheck;
+using FsCheck.Fluent;
+using TestData = Doras.Tests.Support.TestData;
+
+namespace Doras.Tests.Delta;
+
+public class TardiffTests
+{
+    private static readonly IDeltaAlgorithm Tardiff = DeltaAlgorithms.Default(zstdLevel: 3).Find("tardiff")!;
+    private static readonly DateTime Then = new(2024, 5, 1, 12, 0, 0, DateTimeKind.Utc);
+
+    /// <summary>Version 1 of a small tree: text, binaries, a long path, a script, a symlink.</summary>
+    private static void WriteVersion1(TempDirectory dir, string root)
+    {
+        dir.Write($"{root}/a.txt", TestData.Binary(50_000, 1));
+        dir.Write($"{root}/big.bin", TestData.Binary(300_000, 2));
+        dir.Write($"{root}/docs/readme.md", "# readme\n"u8.ToArray());
+        dir.Write($"{root}/old-name.dat", TestData.Random(20_000, 3));
+        dir.Write($"{root}/lib/moved.js", TestData.Binary(40_000, 4));
+        dir.Write($"{root}/gone.txt", "removed in version 2"u8.ToArray());
+        dir.Write($"{root}/{new string('d', 120)}/{new string('f', 110)}.txt", TestData.Binary(5_000, 5));
+        dir.Write($"{root}/run.sh", "#!/bin/sh\necho 1\n"u8.ToArray());
+        File.SetUnixFileMode(dir[$"{root}/run.sh"], (UnixFileMode)0b111_101_101);
+        File.CreateSymbolicLink(dir[$"{root}/current"], "a.txt");
+        foreach (var file in Directory.EnumerateFiles(dir[root], "*", SearchOption.AllDirectories))
+            if (new FileInfo(file).LinkTarget is null) File.SetLastWriteTimeUtc(file, Then);
+    }
+
+    /// <summary>Version 2: one edit, a rename, a move with edits, a new file, a removal, a mode, time and link change.</summary>
+    private static void WriteVersion2(TempDirectory dir, string root)
+    {
+        WriteVersion1(dir, root);
+        File.WriteAllBytes(dir[$"{root}/big.bin"], TestData.Edit(TestData.Binary(300_000, 2), 7, edits: 10));
+        File.Move(dir[$"{root}/old-name.dat"], dir[$"{root}/renamed.dat"]);
+        Directory.CreateDirectory(dir[$"{root}/src"]);
+        File.Delete(dir[$"{root}/lib/moved.js"]);
+        dir.Write($"{root}/src/moved.js", TestData.Edit(TestData.Binary(40_000, 4), 8, edits: 5));
+        dir.Write($"{root}/new.bin", TestData.Random(30_000, 9));
+        File.Delete(dir[$"{root}/gone.txt"]);
+        File.SetUnixFileMode(dir[$"{root}/run.sh"], (UnixFileMode)0b111_000_000);
+        File.SetLastWriteTimeUtc(dir[$"{root}/run.sh"], Then.AddDays(1));
+        File.Delete(dir[$"{root}/current"]);
+        File.CreateSymbolicLink(dir[$"{root}/current"], "renamed.dat");
+    }
+
+    /// <summary>Packs a tree with our packer (pax) or GNU tar in its own formats (GNU long names, ustar prefixes).</summary>
+    private static async Task<string> PackAsync(TempDirectory dir, string root, string format)
+    {
+        var tar = dir[root + ".tar"];
+        if (format == "pax")
+        {
+            await using var output = File.Create(tar);
+            await TarPacking.PackAsync(dir[root], output);
+        }
+        else
+        {
+            ExternalTool.RunOk("tar", $"--format={format}", "--sort=name", "-cf", tar, "-C", dir[root], ".");
+        }
+        return tar;
+    }
+
+    private static DeltaInput Input(string path) => new(path, Digest.Compute(File.ReadAllBytes(path)), new FileInfo(path).Length);
+
+    [TestCase("pax")]
+    [TestCase("gnu")]
+    [TestCase("posix")]
+    public async Task A_changed_tree_is_rebuilt_byte_for_byte_and_unchanged_or_renamed_files_are_not_sent(string format)
+    {
+        using var dir = new TempDirectory();
+        WriteVersion1(dir, "v1");
+        WriteVersion2(dir, "v2");
+        var (old, @new) = (Input(await PackAsync(dir, "v1", format)), Input(await PackAsync(dir, "v2", format)));
+
+        var delta = new MemoryStream();
+        await Tardiff.EncodeAsync(old, @new, delta);
+        await Tardiff.ApplyToFileAsync(old, new MemoryStream(delta.ToArray()), dir["out.tar"], new DeltaTarget(@new.Digest, @new.Size));
+
+        Assert.That(File.ReadAllBytes(dir["out.tar"]), Is.EqualTo(File.ReadAllBytes(@new.Path)));
+        // 30 000 random bytes of the new file must be sent; the 20 000 of the renamed one must not be.
+        Assert.That(delta.Length, Is.LessThan(30_000 + 12_000), "renamed and unchanged files are referenced, not re-sent");
+    }
+
+    [Test]
+    public async Task Members_are_matched_by_path_content_and_file_name()
+    {
+        using var dir = new TempDirectory();
+        WriteVersion1(dir, "v1");
+        WriteVersion2(dir, "v2");
+        using var old = NativeView.MapFile(await PackAsync(dir, "v1", "pax"));
+        using var @new = NativeView.MapFile(await PackAsync(dir, "v2", "pax"));
+        var stats = TardiffDelta.Write(old, @new, Stream.Null, level: 3, bsdiffMaxBytes: 1 << 30);
+
+        // renamed.dat (by content) and src/moved.js (by file name); a.txt, readme, the long path, docs/, lib/ unchanged.
+        Assert.That(stats.Renamed, Is.EqualTo(2));
+        Assert.That(stats.Copied, Is.GreaterThanOrEqualTo(5));
+        Assert.That(stats.Added, Is.EqualTo(2), "new.bin and src/ have nothing to be expressed against");
+        Assert.That(stats.Bsdiff, Is.GreaterThanOrEqualTo(2), "big.bin and src/moved.js are small deltas");
+    }
+
+    [Test]
+    public async Task An_applied_tree_extracts_with_its_modes_times_and_symlinks()
+    {
+        using var dir = new TempDirectory();
+        WriteVersion1(dir, "v1");
+        WriteVersion2(dir, "v2");
+        var (old, @new) = (Input(await PackAsync(dir, "v1", "pax")), Input(await PackAsync(dir, "v2", "pax")));
+        var delta = new MemoryStream();
+        await Tardiff.EncodeAsync(old, @new, delta);
+        await Tardiff.ApplyToFileAsync(old, new MemoryStream(delta.ToArray()), dir["out.tar"], new DeltaTarget(@new.Digest, @new.Size));
+
+        await using (var tar = File.OpenRead(dir["out.tar"])) await TarPacking.ExtractAsync(tar, dir["extracted"]);
+        Assert.That(File.GetUnixFileMode(dir["extracted/run.sh"]), Is.EqualTo((UnixFileMode)0b111_000_000));
+        Assert.That(File.GetLastWriteTimeUtc(dir["extracted/run.sh"]), Is.EqualTo(Then.AddDays(1)));
+        Assert.That(new FileInfo(dir["extracted/current"]).LinkTarget, Is.EqualTo("renamed.dat"));
+        Assert.That(File.ReadAllBytes(dir["extracted/renamed.dat"]), Is.EqualTo(TestData.Random(20_000, 3)));
+        Assert.That(File.Exists(dir["extracted/gone.txt"]), Is.False);
+    }
+
+    [Test]
+    public async Task Content_that_is_not_a_tar_is_refused_so_auto_moves_on()
+    {
+        using var dir = new TempDirectory();
+        var old = Input(dir.Write("old", TestData.Binary(10_000, 1)));
+        var @new = Input(dir.Write("new", TestData.Binary(10_000, 2)));
+        var e = (await Assert.ThrowsAsync<IncompatibleArtifactException>(() => Tardiff.EncodeAsync(old, @new, new MemoryStream())))!;
+        Assert.That(e.Message, Does.StartWith("not a tar archive: bad header checksum at 0"));
+    }
+
+    public static IEnumerable<TestCaseData> HostileOperations()
+    {
+        yield return new TestCaseData(new byte[] { 1, 0x80, 0x80, 0x04, 10, 0 }, "tardiff delta refers to bytes [65536, +10) outside the old archive of 10240 bytes").SetName("copy outside the old archive");
+        yield return new TestCaseData(new byte[] { 9 }, "tardiff delta has an unknown operation 9").SetName("unknown operation");
+        yield return new TestCaseData(new byte[] { 1, 0, 10 }, "tardiff delta is truncated (no end marker)").SetName("no end marker");
+        yield return new TestCaseData(new byte[] { 2, 5, 1, 2 }, "tardiff delta is truncated inside a literal").SetName("truncated literal");
+        yield return new TestCaseData(new byte[] { 2, 0x80, 0x80, 0x80, 0x80, 0x10 }, "tardiff delta produces more than the limit of 10240 bytes").SetName("over the output limit");
+        yield return new TestCaseData(new byte[] { 0, 0 }, "tardiff delta has data after its end marker").SetName("data after the end");
+        yield return new TestCaseData(new byte[] { 3, 0, 100, 50, 3, 101, 0, 0, 0 }, "bsdiff delta has a record (101, 0) outside the old file of 100 bytes at 0").SetName("bsdiff member reaching past its region");
+        yield return new TestCaseData(new byte[] { 4, 0, 100, 50, 4, 1, 2, 3, 4, 0 }, "tardiff delta has a member that cannot be decoded").SetName("corrupt zstd member");
+    }
+
+    [TestCaseSource(nameof(HostileOperations))]
+    public async Task Hostile_operations_are_refused(byte[] operations, string expected)
+    {
+        using var dir = new TempDirectory();
+        var old = dir.Write("old", new byte[10_240]);
+        var e = (await Assert.ThrowsAsync<CorruptDeltaException>(() => TardiffDelta.ApplyAsync(old, new MemoryStream(operations), new MemoryStream(), maxOutputBytes: 10_240)))!;
+        Assert.That(e.Message, Does.StartWith(expected));
+    }
+
+    /// <summary>A random tree: up to 12 files from a pool of names, random or structured content.</summary>
+    public sealed record Tree(int Seed, int Files);
+
+    /// <summary>
+    /// Property: for random trees and random changes (edits, renames, removals, additions), the delta rebuilds
+    /// the new tar exactly.
+    /// </summary>
+    [Test]
+    public void Random_tree_changes_round_trip()
+    {
+        var trees = (from seed in Gen.Choose(0, 1_000_000) from files in Gen.Choose(0, 12) select new Tree(seed, files)).ToArbitrary();
+        Check.One(Config.QuickThrowOnFailure.WithMaxTest(20), Prop.ForAll(trees, trees, (before, changes) =>
+        {
+            using var dir = new TempDirectory();
+            var files = RandomFiles(before);
+            var changed = Change(files, changes);
+            var old = Input(dir.Write("old.tar", PackInMemory(files)));
+            var @new = Input(dir.Write("new.tar", PackInMemory(changed)));
+            var delta = new MemoryStream();
+            Tardiff.EncodeAsync(old, @new, delta).GetAwaiter().GetResult();
+            var output = new MemoryStream();
+            Tardiff.ApplyAsync(old, new MemoryStream(delta.ToArray()), output, new DeltaTarget(@new.Digest, @new.Size)).GetAwaiter().GetResult();
+            return output.ToArray().AsSpan().SequenceEqual(File.ReadAllBytes(@new.Path));
+        }));
+    }
+
+    private static Dictionary<string, byte[]> RandomFiles(Tree tree)
+    {
+        var random = new Random(tree.Seed);
+        var files = new Dictionary<string, byte[]>();
+        for (var i = 0; i < tree.Files; i++)
+        {
+            var size = random.Next(0, 3) switch { 0 => random.Next(0, 10), 1 => random.Next(10, 2_000), _ => random.Next(2_000, 60_000) };
+            files[$"dir{random.Next(3)}/file{random.Next(20)}.bin"] = random.Next(2) == 0 ? TestData.Random(size, random.Next()) : TestData.Binary(size, random.Next());
+        }
+        return files;
+    }
+
+    private static Dictionary<string, byte[]> Change(Dictionary<string, byte[]> files, Tree changes)
+    {
+        var random = new Random(changes.Seed);
+        var changed = new Dictionary<string, byte[]>(files);
+        foreach (var (path, content) in files)
+        {
+            switch (random.Next(5))
+            {
+                case 0: changed[path] = TestData.Edit(content, random.Next(), random.Next(1, 10)); break;
+                case 1: changed.Remove(path); changed[$"moved/{path}"] = content; break;
+                case 2: changed.Remove(path); break;
+            }
+        }
+        foreach (var (path, content) in RandomFiles(changes)) changed.TryAdd("new/" + path, content);
+        return changed;
+    }
+
+    private static byte[] PackInMemory(Dictionary<string, byte[]> files)
+    {
+        var tar = new MemoryStream();
+        using (var writer = new TarWriter(tar, TarEntryFormat.Pax, leaveOpen: true))
+            foreach (var (path, content) in files.OrderBy(f => f.Key, StringComparer.Ordinal))
+                writer.WriteEntry(new PaxTarEntry(TarEntryType.RegularFile, path) { DataStream = new MemoryStream(content), ModificationTime = Then });
+        return tar.ToArray();
+    }
+}
