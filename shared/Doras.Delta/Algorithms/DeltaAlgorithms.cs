@@ -7,9 +7,16 @@ public sealed class DeltaAlgorithms(IEnumerable<IDeltaAlgorithm> algorithms)
 
     /// <param name="bsdiffMaxInputBytes">bsdiff holds both versions and a suffix array in memory (about 9 bytes per
     /// byte); larger versions are refused, and <c>auto</c> then picks among the others.</param>
-    public static DeltaAlgorithms Default(int zstdLevel = 19, int zstdWorkers = 0, long bsdiffMaxInputBytes = BsdiffAlgorithm.MaxInputBytes) =>
-        new([new ZstdPatchAlgorithm(zstdLevel, zstdWorkers), new BsdiffAlgorithm(zstdLevel, zstdWorkers, bsdiffMaxInputBytes), new OctodiffAlgorithm(zstdLevel),
-            new TardiffAlgorithm(zstdLevel, zstdWorkers, bsdiffMaxInputBytes)]);
+    public static DeltaAlgorithms Default(int zstdLevel = 19, int zstdWorkers = 0, long bsdiffMaxInputBytes = BsdiffAlgorithm.MaxInputBytes)
+    {
+        IDeltaAlgorithm[] contentAlgorithms =
+        [
+            new ZstdPatchAlgorithm(zstdLevel, zstdWorkers),
+            new BsdiffAlgorithm(zstdLevel, zstdWorkers, bsdiffMaxInputBytes),
+            new TardiffAlgorithm(zstdLevel, zstdWorkers, bsdiffMaxInputBytes),
+        ];
+        return new([.. contentAlgorithms, new OctodiffAlgorithm(zstdLevel), new GzipAlgorithm(contentAlgorithms)]);
+    }
 
     public IEnumerable<string> Names => _byName.Keys.Order(StringComparer.Ordinal);
 

@@ -192,6 +192,33 @@ public class UpdateTests
     }
 
     [Test]
+    public async Task A_gzip_file_updates_by_a_delta_between_its_decompressed_versions_and_arrives_byte_for_byte()
+    {
+        // A firmware image published gzip-compressed by a zlib-based tool: the device must end up with these exact bytes.
+        byte[] Gzipped(byte[] content)
+        {
+            var path = _server.Scratch.Write("release/image.content", content);
+            var output = new MemoryStream();
+            Doras.Delta.Gzip.GzipFile.Compress(path, [0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 2, 3], new Doras.Delta.Gzip.GzipSettings(9), output);
+            File.Delete(path);
+            return output.ToArray();
+        }
+        var image = TestData.Binary(3 << 20, 11);
+        var (v1, v2) = (Gzipped(image), Gzipped(TestData.Edit(image, 12)));
+        await Versions.PublishFileAsync(_repository, _server.Scratch, "image.gz", v1, "v1", "stable");
+        Assert.That((await UpdateAsync(_device["image"])).Mode, Is.EqualTo(UpdateMode.Full));
+        await Versions.PublishFileAsync(_repository, _server.Scratch, "image.gz", v2, "v2", "stable");
+
+        var result = await UpdateAsync(_device["image"]);
+        Assert.That(result.Mode, Is.EqualTo(UpdateMode.Delta));
+        Assert.That(File.ReadAllBytes(result.InstalledPath), Is.EqualTo(v2));
+        Assert.That(result.BytesDownloaded, Is.LessThan(result.FullDownloadSize / 10));
+        var deltaTag = await _repository.ListTagsAsync().SingleAsync(t => t.StartsWith("_delta-", StringComparison.Ordinal));
+        var delta = await _repository.FetchManifestAsync(await _repository.ResolveAsync(deltaTag));
+        Assert.That(delta.Annotation(Annotations.DeltaAlgorithm), Is.EqualTo("gzip"));
+    }
+
+    [Test]
     public async Task A_file_artifact_keeps_its_executable_mode()
     {
         var path = _server.Scratch.Write("release/run.sh", "#!/bin/sh\necho hi\n"u8.ToArray());

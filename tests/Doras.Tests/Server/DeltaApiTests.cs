@@ -268,9 +268,9 @@ public class DeltaApiTests
     [Test]
     public async Task Unsupported_algorithms_get_406_naming_the_supported_ones()
     {
-        var (status, problem) = await ProblemAsync(Query(Versions.Ref(Repo, _v1), toTag: $"{Repo}:v2", algorithms: ["xdelta3", "tardiff"]));
+        var (status, problem) = await ProblemAsync(Query(Versions.Ref(Repo, _v1), toTag: $"{Repo}:v2", algorithms: ["xdelta3", "courgette"]));
         Assert.That(status, Is.EqualTo(HttpStatusCode.NotAcceptable));
-        Assert.That(problem.GetProperty("detail").GetString(), Is.EqualTo("none of the accepted algorithms (xdelta3, tardiff) is supported; this server supports: bsdiff, octodiff, zstd"));
+        Assert.That(problem.GetProperty("detail").GetString(), Is.EqualTo("none of the accepted algorithms (xdelta3, courgette) is supported; this server supports: bsdiff, gzip, octodiff, tardiff, zstd"));
     }
 
     [Test]
