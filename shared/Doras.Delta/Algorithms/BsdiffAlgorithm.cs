@@ -18,6 +18,9 @@ public sealed class BsdiffAlgorithm(int level = 19, int workers = 0, long maxInp
     public string Name => AlgorithmName;
     public string MediaType => "application/vnd.doras.delta.bsdiff+zstd";
 
+    /// <summary>The match scan of large versions runs on up to this many cores (holding the records of all parts but the first in memory).</summary>
+    private static int ScanParallelism => Math.Min(Environment.ProcessorCount, 4);
+
     public async Task EncodeAsync(DeltaInput oldVersion, DeltaInput newVersion, Stream delta, CancellationToken ct = default)
     {
         var limit = Math.Min(maxInputBytes, MaxInputBytes);
@@ -28,7 +31,7 @@ public sealed class BsdiffAlgorithm(int level = 19, int workers = 0, long maxInp
         await delta.WriteAsync(new DeltaHeader(oldVersion.Digest, oldVersion.Size, newVersion.Digest, newVersion.Size, AlgorithmName).ToBytes(), ct).ConfigureAwait(false);
         await using var encoder = new ZstdEncoderStream(delta, WrappedStream.CompressionFor(newVersion.Size, level, workers), leaveOpen: true);
         // The suffix sort recurses; a thread with a roomy stack keeps pathological inputs from overflowing it.
-        await WrappedStream.RunWithLargeStackAsync(() => BsdiffDelta.Write(old, @new, encoder), ct).ConfigureAwait(false);
+        await WrappedStream.RunWithLargeStackAsync(() => BsdiffDelta.Write(old, @new, encoder, ScanParallelism), ct).ConfigureAwait(false);
         await encoder.FinishAsync(ct).ConfigureAwait(false);
     }
 

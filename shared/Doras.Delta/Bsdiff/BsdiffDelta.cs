@@ -16,9 +16,39 @@ namespace Doras.Delta.Bsdiff;
 public static class BsdiffDelta
 {
     /// <summary>Writes the record stream turning <paramref name="old"/> into <paramref name="new"/>.</summary>
-    public static void Write(ReadOnlySpan<byte> old, ReadOnlySpan<byte> @new, Stream output)
+    public static void Write(ReadOnlySpan<byte> old, ReadOnlySpan<byte> @new, Stream output) =>
+        Scan(SuffixArray.Build(old), old, @new, output);
+
+    /// <summary>
+    /// Like <see cref="Write(ReadOnlySpan{byte}, ReadOnlySpan{byte}, Stream)"/>, with the match scan (most of the
+    /// time on large files) split over up to <paramref name="parallelism"/> parts of the new version, each at
+    /// least <paramref name="minPartBytes"/>. Each part finds its matches in the whole old version; parts after the
+    /// first are held in memory until their turn, then follow a record that moves the old position back to 0.
+    /// </summary>
+    public static void Write(byte[] old, byte[] @new, Stream output, int parallelism, int minPartBytes = 4 << 20)
     {
         var I = SuffixArray.Build(old);
+        var parts = (int)Math.Clamp(@new.Length / Math.Max(1, minPartBytes), 1, Math.Max(1, parallelism));
+        var bounds = Enumerable.Range(0, parts + 1).Select(i => (int)((long)@new.Length * i / parts)).ToArray();
+        var later = Enumerable.Range(1, parts - 1).Select(k => Task.Run(() =>
+        {
+            var records = new MemoryStream();
+            var end = Scan(I, old, @new.AsSpan(bounds[k], bounds[k + 1] - bounds[k]), records);
+            return (records, end);
+        })).ToArray();
+        var position = Scan(I, old, @new.AsSpan(0, bounds[1]), output);
+        foreach (var part in later)
+        {
+            var (records, end) = part.GetAwaiter().GetResult();
+            WriteRecord(output, 0, 0, -position);
+            output.Write(records.GetBuffer(), 0, (int)records.Length);
+            position = end;
+        }
+    }
+
+    /// <summary>The classic scan: writes the records turning old into new; returns the old position it ends at.</summary>
+    private static long Scan(int[] I, ReadOnlySpan<byte> old, ReadOnlySpan<byte> @new, Stream output)
+    {
         var buffer = new byte[1 << 16];
         int oldSize = old.Length, newSize = @new.Length;
         int scan = 0, len = 0, pos = 0, lastScan = 0, lastPos = 0, lastOffset = 0;
@@ -78,6 +108,7 @@ public static class BsdiffDelta
             lastPos = pos - lenb;
             lastOffset = pos - scan;
         }
+        return lastPos;
     }
 
     /// <summary>The byte differences of a match as (unchanged count, differing count, differences) runs.</summary>

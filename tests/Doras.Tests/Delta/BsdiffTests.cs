@@ -38,6 +38,16 @@ public class BsdiffTests
         Assert.That(await ApplyAsync(dir, old, Records(old, @new)), Is.EqualTo(@new));
     }
 
+    [TestCaseSource(nameof(Pairs))]
+    public async Task A_scan_split_over_parts_round_trips_and_costs_little(byte[] old, byte[] @new)
+    {
+        using var dir = new TempDirectory();
+        var parts = new MemoryStream();
+        BsdiffDelta.Write(old, @new, parts, parallelism: 4, minPartBytes: 1000);
+        Assert.That(await ApplyAsync(dir, old, parts.ToArray()), Is.EqualTo(@new));
+        Assert.That(parts.Length, Is.LessThanOrEqualTo(Records(old, @new).Length + 4 * 64), "each part boundary costs a few records");
+    }
+
     [Test]
     public void The_suffix_array_is_sorted()
     {
