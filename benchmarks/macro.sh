@@ -59,9 +59,9 @@ tools=(
   "doras bsdiff|DORAS diff -a bsdiff OLD NEW PATCH|DORAS apply OLD PATCH OUT"
   "doras octodiff|DORAS diff -a octodiff OLD NEW PATCH|DORAS apply OLD PATCH OUT"
   "doras tardiff|DORAS diff -a tardiff OLD NEW PATCH|DORAS apply OLD PATCH OUT"
-  "doras gzip|DORAS diff -a gzip OLD NEW PATCH|DORAS apply OLD PATCH OUT"
+  "doras deflate|DORAS diff -a deflate OLD NEW PATCH|DORAS apply OLD PATCH OUT"
   "bsdiff|bsdiff OLD NEW PATCH|bspatch OLD OUT PATCH"
-  "xdelta3 -9|xdelta3 -9 -f -e -s OLD NEW PATCH|xdelta3 -f -d -s OLD PATCH OUT"
+  "xdelta3 -9|xdelta3 -9 -D -f -e -s OLD NEW PATCH|xdelta3 -D -f -d -s OLD PATCH OUT"
   "zstd -19 --long --patch-from|zstd -q -f -19 --long=31 --patch-from=OLD NEW -o PATCH|zstd -q -f -d --long=31 --patch-from=OLD PATCH -o OUT"
   "rdiff|sh -c 'rdiff signature OLD PATCH.sig && rdiff delta PATCH.sig NEW PATCH'|rdiff patch OLD PATCH OUT"
 )

@@ -14,7 +14,7 @@ internal static class DeltaCommands
 {
     public static Command Diff()
     {
-        var algorithm = new Option<string>("--algorithm", "-a") { Description = "zstd, bsdiff, octodiff or tardiff (tar archives)", DefaultValueFactory = _ => ZstdPatchAlgorithm.AlgorithmName };
+        var algorithm = new Option<string>("--algorithm", "-a") { Description = "zstd, bsdiff, octodiff, tardiff (tar archives) or deflate (gzip files, zip archives)", DefaultValueFactory = _ => ZstdPatchAlgorithm.AlgorithmName };
         var level = new Option<int>("--level") { Description = "zstd level (1-22)", DefaultValueFactory = _ => 19 };
         var workers = new Option<int>("--workers") { Description = "zstd worker threads (0: single-threaded)" };
         var signature = new Option<string?>("--signature") { Description = "Make a raw Octodiff delta from an Octodiff signature instead of the old file: diff --signature SIG NEW DELTA" };

@@ -19,7 +19,7 @@ public sealed record DeltaRequest(Reference From, Reference To, IReadOnlyList<st
     /// "auto" takes the first of the others it knows.
     /// </summary>
     public static readonly IReadOnlyList<string> DefaultAlgorithms =
-        [DeltaAlgorithms.Auto, ZstdPatchAlgorithm.AlgorithmName, BsdiffAlgorithm.AlgorithmName, OctodiffAlgorithm.AlgorithmName, TardiffAlgorithm.AlgorithmName, GzipAlgorithm.AlgorithmName];
+        [DeltaAlgorithms.Auto, ZstdPatchAlgorithm.AlgorithmName, BsdiffAlgorithm.AlgorithmName, OctodiffAlgorithm.AlgorithmName, TardiffAlgorithm.AlgorithmName, DeflateAlgorithm.AlgorithmName];
 }
 
 /// <summary>One answer of the delta endpoint: ready, up to date, or pending with the server's Retry-After.</summary>

@@ -15,7 +15,7 @@ public sealed class DeltaAlgorithms(IEnumerable<IDeltaAlgorithm> algorithms)
             new BsdiffAlgorithm(zstdLevel, zstdWorkers, bsdiffMaxInputBytes),
             new TardiffAlgorithm(zstdLevel, zstdWorkers, bsdiffMaxInputBytes),
         ];
-        return new([.. contentAlgorithms, new OctodiffAlgorithm(zstdLevel), new GzipAlgorithm(contentAlgorithms)]);
+        return new([.. contentAlgorithms, new OctodiffAlgorithm(zstdLevel), new DeflateAlgorithm(contentAlgorithms)]);
     }
 
     public IEnumerable<string> Names => _byName.Keys.Order(StringComparer.Ordinal);

@@ -199,7 +199,7 @@ public class UpdateTests
         {
             var path = _server.Scratch.Write("release/image.content", content);
             var output = new MemoryStream();
-            Doras.Delta.Gzip.GzipFile.Compress(path, [0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 2, 3], new Doras.Delta.Gzip.GzipSettings(9), output);
+            Doras.Delta.Deflate.GzipFile.Compress(path, [0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 2, 3], new Doras.Delta.Deflate.GzipSettings(9), output);
             File.Delete(path);
             return output.ToArray();
         }
@@ -215,7 +215,7 @@ public class UpdateTests
         Assert.That(result.BytesDownloaded, Is.LessThan(result.FullDownloadSize / 10));
         var deltaTag = await _repository.ListTagsAsync().SingleAsync(t => t.StartsWith("_delta-", StringComparison.Ordinal));
         var delta = await _repository.FetchManifestAsync(await _repository.ResolveAsync(deltaTag));
-        Assert.That(delta.Annotation(Annotations.DeltaAlgorithm), Is.EqualTo("gzip"));
+        Assert.That(delta.Annotation(Annotations.DeltaAlgorithm), Is.EqualTo("deflate"));
     }
 
     [Test]

@@ -44,7 +44,7 @@ public class RegistryModeTests
         Assert.That(second.BytesDownloaded, Is.LessThan(second.FullDownloadSize / 10));
 
         // The delta lives in the registry, at its deterministic tag, as a Doras delta artifact.
-        var deltaTag = new Doras.Server.Deltas.DeltaKey("fleet/app", Digest.Parse(first.ManifestDigest), v2Manifest.Digest, "auto:bsdiff+gzip+octodiff+tardiff+zstd").Tag;
+        var deltaTag = new Doras.Server.Deltas.DeltaKey("fleet/app", Digest.Parse(first.ManifestDigest), v2Manifest.Digest, "auto:bsdiff+deflate+octodiff+tardiff+zstd").Tag;
         var stored = await repository.FetchManifestAsync(await repository.ResolveAsync(deltaTag));
         Assert.That(stored.ArtifactType, Is.EqualTo(MediaTypes.DorasDelta));
         Assert.That(stored.Annotation(Annotations.DeltaTo), Is.EqualTo($"{host}/fleet/app@{v2Manifest.Digest}"));

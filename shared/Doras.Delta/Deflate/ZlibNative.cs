@@ -1,6 +1,6 @@
 using System.Runtime.InteropServices;
 
-namespace Doras.Delta.Gzip;
+namespace Doras.Delta.Deflate;
 
 /// <summary>
 /// The slice of the system's zlib (libz.so.1) we use: raw deflate with explicit settings, raw inflate, CRC-32.

@@ -1,0 +1,225 @@
+using System.Text;
+using Doras.Delta.Artifacts;
+using Doras.Delta.Deflate;
+using Doras.Oci.Content;
+using Doras.Oci.Model;
+
+namespace Doras.Delta.Algorithms;
+
+/// <summary>
+/// Deltas between compressed versions whose exact bytes the device must end up with: gzip files (.tgz, .gz
+/// images) and zip archives (.zip, .jar, .nupkg). A byte-level delta between two compressed files saves nothing,
+/// so the server works on their expanded forms (<see cref="DeflateExpansion"/>: every deflate stream inflated),
+/// finds for each stream of the new version the zlib settings that reproduce it byte for byte, and sends a
+/// recipe (where those streams lie and their settings) plus the smallest delta between the expanded forms (by
+/// tardiff, bsdiff or zstd). The device expands its version, applies the inner delta, deflates the streams
+/// again with its own zlib, and the result is checked against the target digest. Streams no setting reproduces
+/// (made by another compressor) stay compressed inside the expanded form; when none is reproducible, this
+/// algorithm refuses, and the server offers the others or the full download.
+///
+/// Layout after the delta header: recipe version (1), container name (length byte, ASCII), region count
+/// (varint), per region its expanded offset (varint, from the previous region's end), inflated and compressed
+/// lengths (varints) and level, memLevel, windowBits, strategy (bytes); the inner algorithm's name and target
+/// digest (length byte, ASCII each) and size (varint); then the inner delta, complete with its own header.
+/// </summary>
+public sealed class DeflateAlgorithm(IReadOnlyList<IDeltaAlgorithm> inner) : IDeltaAlgorithm
+{
+    public const string AlgorithmName = "deflate";
+    private const byte RecipeVersion = 1;
+    private const int MaxRegions = 1 << 20;
+    private const string What = "deflate delta";
+
+    private static readonly IDeflateContainer[] Containers = [new GzipContainer(), new ZipContainer()];
+
+    public string Name => AlgorithmName;
+    public string MediaType => "application/vnd.doras.delta.deflate";
+
+    public async Task EncodeAsync(DeltaInput oldVersion, DeltaInput newVersion, Stream delta, CancellationToken ct = default)
+    {
+        var (container, oldRegions, newRegions) = Containers
+            .Select(c => (Container: c, Old: c.FindRegions(oldVersion.Path), New: c.FindRegions(newVersion.Path)))
+            .FirstOrDefault(c => c.Old is not null && c.New is not null);
+        if (container is null) throw new IncompatibleArtifactException("the versions are not both gzip files or both zip archives");
+        using var work = new WorkDirectory(Path.GetDirectoryName(Path.GetFullPath(newVersion.Path))!);
+        var (oldExpanded, newAll, newExpanded) = (work.File("old-expanded"), work.File("new-inflated"), work.File("new-expanded"));
+        var recipe = await Task.Run(() =>
+        {
+            try
+            {
+                Expand(oldVersion.Path, oldRegions!, _ => true, oldExpanded);
+                var inflated = Expand(newVersion.Path, newRegions!, _ => true, newAll);
+                // The settings of each stream of the new version, where zlib reproduces it.
+                using var original = File.OpenHandle(newVersion.Path);
+                var settings = new GzipSettings?[newRegions!.Count];
+                GzipSettings? last = null;
+                foreach (var (index, offset, length) in inflated)
+                {
+                    settings[index] = DeflateExpansion.DetectSettings(original, newRegions[index], newAll, offset, length, last);
+                    last = settings[index] ?? last;
+                }
+                if (settings.All(s => s is null))
+                    throw new IncompatibleArtifactException($"no deflate stream of the new version was made by zlib with any settings tried, so it cannot be rebuilt exactly");
+                var kept = Expand(newVersion.Path, newRegions, i => settings[i] is not null, newExpanded);
+                return kept.Select(k => new ExpandedRegion(k.ExpandedOffset, k.InflatedLength, newRegions[k.Index].Length, settings[k.Index]!)).ToList();
+            }
+            catch (InvalidDataException e)
+            {
+                throw new IncompatibleArtifactException($"a version is not a valid {container.Name} file: {e.Message}");
+            }
+        }, ct).ConfigureAwait(false);
+
+        var oldInput = await InputAsync(oldExpanded, ct).ConfigureAwait(false);
+        var newInput = await InputAsync(newExpanded, ct).ConfigureAwait(false);
+        // The smallest inner delta among those that apply (tardiff only to tar content).
+        string? best = null;
+        IDeltaAlgorithm? bestAlgorithm = null;
+        foreach (var algorithm in inner)
+        {
+            var path = work.File("inner-" + algorithm.Name);
+            await using (var file = new FileStream(path, FileMode.CreateNew, FileAccess.Write, FileShare.None, 1 << 16, FileOptions.Asynchronous))
+            {
+                try { await algorithm.EncodeAsync(oldInput, newInput, file, ct).ConfigureAwait(false); }
+                catch (IncompatibleArtifactException) { continue; }
+            }
+            if (best is null || new FileInfo(path).Length < new FileInfo(best).Length) (best, bestAlgorithm) = (path, algorithm);
+        }
+        if (best is null) throw new IncompatibleArtifactException("no inner algorithm can make a delta between the expanded versions");
+
+        await delta.WriteAsync(new DeltaHeader(oldVersion.Digest, oldVersion.Size, newVersion.Digest, newVersion.Size, AlgorithmName).ToBytes(), ct).ConfigureAwait(false);
+        var header = new MemoryStream();
+        header.WriteByte(RecipeVersion);
+        WriteShortString(header, container.Name);
+        Varint.Write(header, (long)recipe.Count);
+        long previousEnd = 0;
+        foreach (var region in recipe)
+        {
+            Varint.Write(header, region.ExpandedOffset - previousEnd);
+            Varint.Write(header, region.InflatedLength);
+            Varint.Write(header, region.CompressedLength);
+            header.Write([(byte)region.Settings.Level, (byte)region.Settings.MemLevel, (byte)region.Settings.WindowBits, (byte)region.Settings.Strategy]);
+            previousEnd = region.ExpandedOffset + region.InflatedLength;
+        }
+        WriteShortString(header, bestAlgorithm!.Name);
+        WriteShortString(header, newInput.Digest.ToString());
+        Varint.Write(header, newInput.Size);
+        await delta.WriteAsync(header.ToArray(), ct).ConfigureAwait(false);
+        await using var innerDelta = new FileStream(best, FileMode.Open, FileAccess.Read, FileShare.Read, 1 << 16, FileOptions.Asynchronous);
+        await innerDelta.CopyToAsync(delta, ct).ConfigureAwait(false);
+    }
+
+    private static List<(int Index, long ExpandedOffset, long InflatedLength)> Expand(string path, IReadOnlyList<DeflateRegion> regions, Func<int, bool> inflate, string output)
+    {
+        using var file = new FileStream(output, FileMode.CreateNew, FileAccess.Write, FileShare.None, 1 << 16);
+        var expanded = DeflateExpansion.Expand(path, regions, inflate, file);
+        file.Flush(flushToDisk: true);
+        return expanded;
+    }
+
+    public Task ApplyAsync(DeltaInput oldVersion, Stream delta, Stream output, DeltaTarget? expected, CancellationToken ct = default) =>
+        ApplyAsync(oldVersion, delta, output, expected, Path.GetTempPath(), ct);
+
+    /// <summary>Keeps the expanded versions beside the output, on the same storage, not in a temporary file system in RAM.</summary>
+    public async Task ApplyToFileAsync(DeltaInput oldVersion, Stream delta, string outputPath, DeltaTarget expected, CancellationToken ct = default)
+    {
+        await using var output = new FileStream(outputPath, FileMode.CreateNew, FileAccess.Write, FileShare.None, 1 << 16, FileOptions.Asynchronous);
+        await ApplyAsync(oldVersion, delta, output, expected, Path.GetDirectoryName(Path.GetFullPath(outputPath))!, ct).ConfigureAwait(false);
+        output.Flush(flushToDisk: true);
+    }
+
+    private async Task ApplyAsync(DeltaInput oldVersion, Stream delta, Stream output, DeltaTarget? expected, string workRoot, CancellationToken ct)
+    {
+        var (_, remainder) = await DeltaHeader.ReadCheckedAsync(oldVersion, delta, expected, AlgorithmName, ct).ConfigureAwait(false);
+        var version = ReadByte(remainder);
+        if (version != RecipeVersion) throw new CorruptDeltaException($"{What} has an unknown recipe version {version}");
+        var containerName = ReadShortString(remainder);
+        var container = Containers.FirstOrDefault(c => c.Name == containerName)
+            ?? throw new CorruptDeltaException($"{What} is for '{containerName}' files, which this build does not know");
+        var count = Varint.ReadLength(remainder, What);
+        if (count > MaxRegions) throw new CorruptDeltaException($"{What} has {count} regions, over the limit of {MaxRegions}");
+        var recipe = new List<ExpandedRegion>((int)count);
+        long previousEnd = 0;
+        for (var i = 0; i < count; i++)
+        {
+            var offset = previousEnd + Varint.ReadLength(remainder, What);
+            var (inflated, compressed) = (Varint.ReadLength(remainder, What), Varint.ReadLength(remainder, What));
+            var settings = new GzipSettings(ReadByte(remainder), ReadByte(remainder), ReadByte(remainder), ReadByte(remainder));
+            if (settings.Level is < 0 or > 9 || settings.MemLevel is < 1 or > 9 || settings.WindowBits is < 9 or > 15 || settings.Strategy is < 0 or > 4)
+                throw new CorruptDeltaException($"{What} has invalid deflate settings {settings}");
+            if (offset < previousEnd || inflated > long.MaxValue - offset) throw new CorruptDeltaException($"{What} has a region out of order");
+            recipe.Add(new ExpandedRegion(offset, inflated, compressed, settings));
+            previousEnd = offset + inflated;
+        }
+        var innerName = ReadShortString(remainder);
+        var algorithm = inner.FirstOrDefault(a => a.Name == innerName)
+            ?? throw new CorruptDeltaException($"{What} uses the inner algorithm '{innerName}', which this build does not know");
+        if (!Digest.TryParse(ReadShortString(remainder), out var innerDigest))
+            throw new CorruptDeltaException($"{What} has a malformed inner target digest");
+        var innerTarget = new DeltaTarget(innerDigest, Varint.ReadLength(remainder, What));
+
+        using var work = new WorkDirectory(workRoot);
+        var (oldExpanded, newExpanded) = (work.File("old-expanded"), work.File("new-expanded"));
+        try
+        {
+            var regions = container.FindRegions(oldVersion.Path) ?? throw new InvalidDataException($"it is not a {container.Name} file");
+            Expand(oldVersion.Path, regions, _ => true, oldExpanded);
+        }
+        catch (Exception e) when (e is InvalidDataException or IncompatibleArtifactException)
+        {
+            throw new CorruptDeltaException($"the installed version cannot be expanded: {e.Message}", e);
+        }
+        var oldInput = await InputAsync(oldExpanded, ct).ConfigureAwait(false);
+        await algorithm.ApplyToFileAsync(oldInput, remainder, newExpanded, innerTarget, ct).ConfigureAwait(false);
+        if (await InputAsync(newExpanded, ct).ConfigureAwait(false) is var produced && (produced.Digest != innerTarget.Digest || produced.Size != innerTarget.Size))
+            throw new CorruptDeltaException($"{What} produced expanded content {produced.Digest}, not {innerTarget.Digest}");
+        var rebuilt = new HashingWriteStream(output);
+        await Task.Run(() => DeflateExpansion.Rebuild(newExpanded, recipe, rebuilt), ct).ConfigureAwait(false);
+        var digest = rebuilt.Digest;
+        // This system's zlib may compress differently from the server's; that is found here, not after installing.
+        if (expected is not null && (digest != expected.Digest || rebuilt.BytesWritten != expected.Size))
+            throw new CorruptDeltaException($"recompressing gave {digest} ({rebuilt.BytesWritten} bytes), not {expected.Digest} ({expected.Size} bytes): this system's zlib differs from the one the delta was made for");
+    }
+
+    private static async Task<DeltaInput> InputAsync(string path, CancellationToken ct)
+    {
+        await using var file = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read, 1 << 16, FileOptions.Asynchronous | FileOptions.SequentialScan);
+        return new DeltaInput(path, await Digest.ComputeAsync(file, Digest.Sha256, ct).ConfigureAwait(false), file.Length);
+    }
+
+    private static void WriteShortString(Stream output, string value)
+    {
+        var bytes = Encoding.ASCII.GetBytes(value);
+        output.WriteByte(checked((byte)bytes.Length));
+        output.Write(bytes);
+    }
+
+    private static string ReadShortString(Stream input)
+    {
+        var bytes = new byte[ReadByte(input)];
+        try { input.ReadExactly(bytes); }
+        catch (EndOfStreamException e) { throw new CorruptDeltaException($"{What} is truncated in its recipe", e); }
+        return Encoding.ASCII.GetString(bytes);
+    }
+
+    private static byte ReadByte(Stream input) =>
+        input.ReadByte() is var b and >= 0 ? (byte)b : throw new CorruptDeltaException($"{What} is truncated in its recipe");
+
+    private static async Task ReadExactlyAsync(Stream input, byte[] buffer, CancellationToken ct)
+    {
+        try { await input.ReadExactlyAsync(buffer, ct).ConfigureAwait(false); }
+        catch (EndOfStreamException e) { throw new CorruptDeltaException($"{What} is truncated in its recipe", e); }
+    }
+
+    /// <summary>A directory for the expanded versions, removed with everything in it.</summary>
+    private sealed class WorkDirectory(string root) : IDisposable
+    {
+        private readonly string _path = Directory.CreateDirectory(Path.Combine(root, ".doras-deflate-" + Guid.NewGuid().ToString("N"))).FullName;
+
+        public string File(string name) => Path.Combine(_path, name);
+
+        public void Dispose()
+        {
+            try { Directory.Delete(_path, recursive: true); }
+            catch (IOException) { } // best effort: a later update's staging clean-up removes it
+        }
+    }
+}
