@@ -1,8 +1,14 @@
 namespace Doras.Delta.Algorithms;
 
 /// <summary>The next <c>length</c> bytes of a stream, as a stream of their own (for a length-prefixed part of a delta).</summary>
-internal sealed class BoundedReadStream(Stream inner, long length) : Doras.Oci.Content.ReadOnlyStream
+internal sealed class BoundedReadStream(Stream inner, long length, bool ownsInner = false) : Doras.Oci.Content.ReadOnlyStream
 {
+    protected override void Dispose(bool disposing)
+    {
+        if (disposing && ownsInner) inner.Dispose();
+        base.Dispose(disposing);
+    }
+
     /// <summary>Bytes of the part not read yet.</summary>
     public long Remaining { get; private set; } = length;
 

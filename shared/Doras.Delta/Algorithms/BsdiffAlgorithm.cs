@@ -4,9 +4,13 @@ using Doras.Delta.Zstd;
 namespace Doras.Delta.Algorithms;
 
 /// <summary>
-/// bsdiff (our implementation of the classic suffix-array algorithm), stored as the delta header then one zstd
-/// frame of the interleaved record stream. Building holds both versions and the suffix array in memory
-/// (about 9 bytes per byte of the old version, so it is for the server); applying streams with bounded memory.
+/// bsdiff (our implementation of the classic suffix-array algorithm), stored as the delta header, a format byte
+/// (2), the compressed lengths of the control and extra parts (varints), then the control, extra and diff parts,
+/// each one zstd frame, as classic bsdiff compresses its three parts apart (2-4 % smaller than one interleaved
+/// frame on the npm executables). The device keeps the compressed control and extra parts (in memory up to
+/// 8 MiB, else in a file beside the output) while the diff part streams. Deltas of the earlier layout (one
+/// interleaved frame, recognised by zstd's magic number) still apply. Building holds both versions and the suffix
+/// array in memory (about 9 bytes per byte of the old version, so it is for the server).
 /// </summary>
 public sealed class BsdiffAlgorithm(int level = 19, int workers = 0, long maxInputBytes = BsdiffAlgorithm.MaxInputBytes) : IDeltaAlgorithm
 {
@@ -14,6 +18,10 @@ public sealed class BsdiffAlgorithm(int level = 19, int workers = 0, long maxInp
 
     /// <summary>The most it can take: the suffix array uses 32-bit positions.</summary>
     public const long MaxInputBytes = int.MaxValue / 2;
+
+    private const byte SplitLayout = 2;
+    private const long MaxInMemoryParts = 8 << 20;
+    private const string What = "bsdiff delta";
 
     public string Name => AlgorithmName;
     public string MediaType => "application/vnd.doras.delta.bsdiff+zstd";
@@ -28,18 +36,85 @@ public sealed class BsdiffAlgorithm(int level = 19, int workers = 0, long maxInp
             throw new Artifacts.IncompatibleArtifactException($"bsdiff is limited to versions of {limit} bytes here");
         var old = await File.ReadAllBytesAsync(oldVersion.Path, ct).ConfigureAwait(false);
         var @new = await File.ReadAllBytesAsync(newVersion.Path, ct).ConfigureAwait(false);
+        var (control, diff, extra) = (new MemoryStream(), new MemoryStream(), new MemoryStream());
+        // Control and extra are held by the device while the diff part streams: their windows stay at 4 MiB.
+        var options = WrappedStream.CompressionFor(newVersion.Size, level, workers);
+        var small = options with { WindowLog = Math.Min(options.WindowLog, 22) };
+        await using (var controlEncoder = new ZstdEncoderStream(control, small, leaveOpen: true))
+        await using (var diffEncoder = new ZstdEncoderStream(diff, options, leaveOpen: true))
+        await using (var extraEncoder = new ZstdEncoderStream(extra, small, leaveOpen: true))
+        {
+            // The suffix sort recurses; a thread with a roomy stack keeps pathological inputs from overflowing it.
+            await WrappedStream.RunWithLargeStackAsync(() => BsdiffDelta.Write(old, @new, new BsdiffDelta.Parts(controlEncoder, diffEncoder, extraEncoder), ScanParallelism), ct).ConfigureAwait(false);
+        }
         await delta.WriteAsync(new DeltaHeader(oldVersion.Digest, oldVersion.Size, newVersion.Digest, newVersion.Size, AlgorithmName).ToBytes(), ct).ConfigureAwait(false);
-        await using var encoder = new ZstdEncoderStream(delta, WrappedStream.CompressionFor(newVersion.Size, level, workers), leaveOpen: true);
-        // The suffix sort recurses; a thread with a roomy stack keeps pathological inputs from overflowing it.
-        await WrappedStream.RunWithLargeStackAsync(() => BsdiffDelta.Write(old, @new, encoder, ScanParallelism), ct).ConfigureAwait(false);
-        await encoder.FinishAsync(ct).ConfigureAwait(false);
+        var lengths = new MemoryStream();
+        lengths.WriteByte(SplitLayout);
+        Varint.Write(lengths, control.Length);
+        Varint.Write(lengths, extra.Length);
+        await delta.WriteAsync(lengths.ToArray(), ct).ConfigureAwait(false);
+        foreach (var part in new[] { control, extra, diff })
+            await delta.WriteAsync(part.GetBuffer().AsMemory(0, (int)part.Length), ct).ConfigureAwait(false);
     }
 
-    public async Task ApplyAsync(DeltaInput oldVersion, Stream delta, Stream output, DeltaTarget? expected, CancellationToken ct = default)
+    public Task ApplyAsync(DeltaInput oldVersion, Stream delta, Stream output, DeltaTarget? expected, CancellationToken ct = default) =>
+        ApplyAsync(oldVersion, delta, output, expected, Path.GetTempPath(), ct);
+
+    /// <summary>Keeps large control and extra parts beside the output, on the same storage, not in a temporary file system in RAM.</summary>
+    public async Task ApplyToFileAsync(DeltaInput oldVersion, Stream delta, string outputPath, DeltaTarget expected, CancellationToken ct = default)
+    {
+        await using var output = new FileStream(outputPath, FileMode.CreateNew, FileAccess.Write, FileShare.None, 1 << 16, FileOptions.Asynchronous);
+        await ApplyAsync(oldVersion, delta, output, expected, Path.GetDirectoryName(Path.GetFullPath(outputPath))!, ct).ConfigureAwait(false);
+        output.Flush(flushToDisk: true);
+    }
+
+    private static async Task ApplyAsync(DeltaInput oldVersion, Stream delta, Stream output, DeltaTarget? expected, string spoolDirectory, CancellationToken ct)
     {
         var (header, remainder) = await DeltaHeader.ReadCheckedAsync(oldVersion, delta, expected, AlgorithmName, ct).ConfigureAwait(false);
         var targetSize = expected?.Size ?? header?.TargetSize ?? long.MaxValue;
-        await WrappedStream.DecodeAsync(remainder, targetSize, records => BsdiffDelta.ApplyAsync(oldVersion.Path, records, output, targetSize, ct), ct).ConfigureAwait(false);
+        var layout = remainder.ReadByte();
+        if (layout != SplitLayout)
+        {
+            // The earlier layout: one zstd frame of the interleaved record stream.
+            Stream interleaved = layout < 0 ? remainder : new ConcatenatedReadStream(new MemoryStream([(byte)layout]), remainder);
+            await WrappedStream.DecodeAsync(interleaved, targetSize, records => BsdiffDelta.ApplyAsync(oldVersion.Path, records, output, targetSize, ct), ct).ConfigureAwait(false);
+            return;
+        }
+        var (controlLength, extraLength) = (Varint.ReadLength(remainder, What), Varint.ReadLength(remainder, What));
+        var limit = targetSize == long.MaxValue ? long.MaxValue : 2 * targetSize + (64 << 20);
+        if (controlLength > limit || extraLength > limit - controlLength)
+            throw new CorruptDeltaException($"{What} has parts of {controlLength} and {extraLength} bytes, more than its target can need");
+
+        // Control and extra come first; they are kept (compressed) while the diff part after them streams.
+        var spoolPath = controlLength + extraLength > MaxInMemoryParts ? Path.Combine(spoolDirectory, ".doras-bsdiff-" + Guid.NewGuid().ToString("N")) : null;
+        try
+        {
+            var kept = spoolPath is null ? new MemoryStream() : (Stream)new FileStream(spoolPath, FileMode.CreateNew, FileAccess.Write, FileShare.Read, 1 << 16, FileOptions.Asynchronous);
+            await using (kept)
+            {
+                var parts = new BoundedReadStream(remainder, controlLength + extraLength);
+                await parts.CopyToAsync(kept, 1 << 16, ct).ConfigureAwait(false);
+                if (parts.Remaining > 0) throw new CorruptDeltaException($"{What} is truncated in its control or extra part");
+            }
+            Stream Part(long offset, long length) => spoolPath is null
+                ? new MemoryStream(((MemoryStream)kept).GetBuffer(), (int)offset, (int)length, writable: false)
+                : new BoundedReadStream(new FileStream(spoolPath, FileMode.Open, FileAccess.Read, FileShare.Read, 1 << 16, FileOptions.Asynchronous) { Position = offset }, length, ownsInner: true);
+            var options = new ZstdDecompressionOptions { WindowLogMax = 24, MaxOutputBytes = limit };
+            await using var control = new ZstdDecoderStream(Part(0, controlLength), options);
+            await using var extra = new ZstdDecoderStream(Part(controlLength, extraLength), options);
+            await using var diff = new ZstdDecoderStream(remainder, options, leaveOpen: true);
+            var produced = await BsdiffDelta.ApplyAsync(oldVersion.Path, new BsdiffDelta.Parts(control, diff, extra), output, targetSize, ct).ConfigureAwait(false);
+            if (targetSize != long.MaxValue && produced != targetSize)
+                throw new CorruptDeltaException($"delta produced {produced} bytes, expected {targetSize}");
+        }
+        catch (ZstdException e)
+        {
+            throw new CorruptDeltaException($"delta cannot be applied: {e.Message}", e);
+        }
+        finally
+        {
+            if (spoolPath is not null) File.Delete(spoolPath);
+        }
     }
 }
 

@@ -15,9 +15,19 @@ namespace Doras.Delta.Bsdiff;
 /// </summary>
 public static class BsdiffDelta
 {
+    /// <summary>
+    /// Where the three parts of the record stream go: control (record headers and run lengths), diff (the byte
+    /// differences inside matches) and extra (bytes found nowhere). One stream three times gives the interleaved
+    /// form; three streams let each be compressed on its own, as classic bsdiff does, which suits zstd better.
+    /// </summary>
+    public sealed record Parts(Stream Control, Stream Diff, Stream Extra)
+    {
+        public static Parts Interleaved(Stream stream) => new(stream, stream, stream);
+    }
+
     /// <summary>Writes the record stream turning <paramref name="old"/> into <paramref name="new"/>.</summary>
     public static void Write(ReadOnlySpan<byte> old, ReadOnlySpan<byte> @new, Stream output) =>
-        Scan(SuffixArray.Build(old), old, @new, output);
+        Scan(SuffixArray.Build(old), old, @new, Parts.Interleaved(output));
 
     /// <summary>
     /// Like <see cref="Write(ReadOnlySpan{byte}, ReadOnlySpan{byte}, Stream)"/>, with the match scan (most of the
@@ -25,29 +35,32 @@ public static class BsdiffDelta
     /// least <paramref name="minPartBytes"/>. Each part finds its matches in the whole old version; parts after the
     /// first are held in memory until their turn, then follow a record that moves the old position back to 0.
     /// </summary>
-    public static void Write(byte[] old, byte[] @new, Stream output, int parallelism, int minPartBytes = 4 << 20)
+    public static void Write(byte[] old, byte[] @new, Parts output, int parallelism, int minPartBytes = 4 << 20)
     {
         var I = SuffixArray.Build(old);
         var parts = (int)Math.Clamp(@new.Length / Math.Max(1, minPartBytes), 1, Math.Max(1, parallelism));
         var bounds = Enumerable.Range(0, parts + 1).Select(i => (int)((long)@new.Length * i / parts)).ToArray();
         var later = Enumerable.Range(1, parts - 1).Select(k => Task.Run(() =>
         {
-            var records = new MemoryStream();
-            var end = Scan(I, old, @new.AsSpan(bounds[k], bounds[k + 1] - bounds[k]), records);
-            return (records, end);
+            var buffered = ReferenceEquals(output.Control, output.Diff)
+                ? Parts.Interleaved(new MemoryStream())
+                : new Parts(new MemoryStream(), new MemoryStream(), new MemoryStream());
+            var end = Scan(I, old, @new.AsSpan(bounds[k], bounds[k + 1] - bounds[k]), buffered);
+            return (buffered, end);
         })).ToArray();
         var position = Scan(I, old, @new.AsSpan(0, bounds[1]), output);
         foreach (var part in later)
         {
-            var (records, end) = part.GetAwaiter().GetResult();
-            WriteRecord(output, 0, 0, -position);
-            output.Write(records.GetBuffer(), 0, (int)records.Length);
+            var (buffered, end) = part.GetAwaiter().GetResult();
+            WriteRecord(output.Control, 0, 0, -position);
+            foreach (var (from, to) in new[] { (buffered.Control, output.Control), (buffered.Diff, output.Diff), (buffered.Extra, output.Extra) }.DistinctBy(p => p.Item1))
+                to.Write(((MemoryStream)from).GetBuffer(), 0, (int)from.Length);
             position = end;
         }
     }
 
     /// <summary>The classic scan: writes the records turning old into new; returns the old position it ends at.</summary>
-    private static long Scan(int[] I, ReadOnlySpan<byte> old, ReadOnlySpan<byte> @new, Stream output)
+    private static long Scan(int[] I, ReadOnlySpan<byte> old, ReadOnlySpan<byte> @new, Parts output)
     {
         var buffer = new byte[1 << 16];
         int oldSize = old.Length, newSize = @new.Length;
@@ -100,9 +113,9 @@ public static class BsdiffDelta
             }
 
             var extra = scan - lenb - (lastScan + lenf);
-            WriteRecord(output, lenf, extra, pos - lenb - (lastPos + lenf));
+            WriteRecord(output.Control, lenf, extra, pos - lenb - (lastPos + lenf));
             WriteDiffRuns(output, old.Slice(lastPos, lenf), @new.Slice(lastScan, lenf), buffer);
-            output.Write(@new.Slice(lastScan + lenf, extra));
+            output.Extra.Write(@new.Slice(lastScan + lenf, extra));
 
             lastScan = scan - lenb;
             lastPos = pos - lenb;
@@ -112,7 +125,7 @@ public static class BsdiffDelta
     }
 
     /// <summary>The byte differences of a match as (unchanged count, differing count, differences) runs.</summary>
-    private static void WriteDiffRuns(Stream output, ReadOnlySpan<byte> old, ReadOnlySpan<byte> @new, byte[] buffer)
+    private static void WriteDiffRuns(Parts output, ReadOnlySpan<byte> old, ReadOnlySpan<byte> @new, byte[] buffer)
     {
         const int MinGap = 8192; // shorter stretches of agreement stay inside a differing run (zstd codes them well); measured on the npm corpus
         var i = 0;
@@ -128,13 +141,13 @@ public static class BsdiffDelta
                 if (gap >= MinGap || end + gap == old.Length) break;
                 end += gap;
             }
-            Varint.Write(output, (ulong)same);
-            Varint.Write(output, (ulong)(end - start));
+            Varint.Write(output.Control, (ulong)same);
+            Varint.Write(output.Control, (ulong)(end - start));
             for (var done = start; done < end;)
             {
                 var n = Math.Min(buffer.Length, end - done);
                 for (var k = 0; k < n; k++) buffer[k] = (byte)(@new[done + k] - old[done + k]);
-                output.Write(buffer, 0, n);
+                output.Diff.Write(buffer, 0, n);
                 done += n;
             }
             i = end;
@@ -174,23 +187,38 @@ public static class BsdiffDelta
     /// Refuses records that reach outside the old file, produce more than <paramref name="maxOutputBytes"/>, or
     /// end early; the caller verifies the result's digest.
     /// </summary>
-    public static async Task<long> ApplyAsync(string oldPath, Stream records, Stream output, long maxOutputBytes, CancellationToken ct = default)
+    public static async Task<long> ApplyAsync(string oldPath, Stream records, Stream output, long maxOutputBytes, CancellationToken ct = default) =>
+        await ApplyAsync(oldPath, Parts.Interleaved(records), output, maxOutputBytes, ct).ConfigureAwait(false);
+
+    /// <summary>Applies the three parts, read side by side; the diff and extra parts must end with the records.</summary>
+    public static async Task<long> ApplyAsync(string oldPath, Parts parts, Stream output, long maxOutputBytes, CancellationToken ct = default)
     {
         using var old = File.OpenHandle(oldPath, FileMode.Open, FileAccess.Read, FileShare.Read, FileOptions.Asynchronous);
-        return await ApplyAsync(old, 0, RandomAccess.GetLength(old), records, output, maxOutputBytes, ct).ConfigureAwait(false);
+        return await ApplyAsync(old, 0, RandomAccess.GetLength(old), parts, output, maxOutputBytes, ct).ConfigureAwait(false);
     }
 
     /// <summary>Applies a record stream to the region [<paramref name="oldStart"/>, +<paramref name="oldSize"/>) of an open old file.</summary>
-    public static async Task<long> ApplyAsync(SafeFileHandle oldFile, long oldStart, long oldSize, Stream records, Stream output, long maxOutputBytes, CancellationToken ct = default)
+    public static Task<long> ApplyAsync(SafeFileHandle oldFile, long oldStart, long oldSize, Stream records, Stream output, long maxOutputBytes, CancellationToken ct = default) =>
+        ApplyAsync(oldFile, oldStart, oldSize, Parts.Interleaved(records), output, maxOutputBytes, ct);
+
+    private static async Task<long> ApplyAsync(SafeFileHandle oldFile, long oldStart, long oldSize, Parts parts, Stream output, long maxOutputBytes, CancellationToken ct)
     {
-        records = new BufferedStream(records, 1 << 16);
+        var records = new BufferedStream(parts.Control, 1 << 16);
+        var interleaved = ReferenceEquals(parts.Control, parts.Diff);
+        var diffs = interleaved ? records : new BufferedStream(parts.Diff, 1 << 16);
+        var extras = interleaved ? records : new BufferedStream(parts.Extra, 1 << 16);
         var data = new byte[1 << 16];
         var oldBytes = new byte[1 << 16];
         long oldPos = 0, written = 0;
         while (true)
         {
             ct.ThrowIfCancellationRequested();
-            if (Varint.Read(records, endAllowed: true, What) is not { } first) return written;
+            if (Varint.Read(records, endAllowed: true, What) is not { } first)
+            {
+                if (!interleaved && (diffs.ReadByte() >= 0 || extras.ReadByte() >= 0))
+                    throw new CorruptDeltaException("bsdiff delta has diff or extra bytes no record uses");
+                return written;
+            }
             var diffLength = (long)first;
             var extraLength = (long)Varint.Read(records, endAllowed: false, What)!.Value;
             var zigzag = Varint.Read(records, endAllowed: false, What)!.Value;
@@ -215,7 +243,7 @@ public static class BsdiffDelta
                     var unchanged = (int)Math.Clamp(same - done, 0, n);
                     if (unchanged < n)
                     {
-                        await ReadExactlyAsync(records, data.AsMemory(unchanged, n - unchanged), ct).ConfigureAwait(false);
+                        await ReadExactlyAsync(diffs, data.AsMemory(unchanged, n - unchanged), ct).ConfigureAwait(false);
                         for (var i = unchanged; i < n; i++) oldBytes[i] += data[i];
                     }
                     await output.WriteAsync(oldBytes.AsMemory(0, n), ct).ConfigureAwait(false);
@@ -226,7 +254,7 @@ public static class BsdiffDelta
             for (long done = 0; done < extraLength;)
             {
                 var n = (int)Math.Min(data.Length, extraLength - done);
-                await ReadExactlyAsync(records, data.AsMemory(0, n), ct).ConfigureAwait(false);
+                await ReadExactlyAsync(extras, data.AsMemory(0, n), ct).ConfigureAwait(false);
                 await output.WriteAsync(data.AsMemory(0, n), ct).ConfigureAwait(false);
                 done += n;
             }

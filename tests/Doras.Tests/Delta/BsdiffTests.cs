@@ -43,9 +43,66 @@ public class BsdiffTests
     {
         using var dir = new TempDirectory();
         var parts = new MemoryStream();
-        BsdiffDelta.Write(old, @new, parts, parallelism: 4, minPartBytes: 1000);
+        BsdiffDelta.Write(old, @new, BsdiffDelta.Parts.Interleaved(parts), parallelism: 4, minPartBytes: 1000);
         Assert.That(await ApplyAsync(dir, old, parts.ToArray()), Is.EqualTo(@new));
         Assert.That(parts.Length, Is.LessThanOrEqualTo(Records(old, @new).Length + 4 * 64), "each part boundary costs a few records");
+    }
+
+    [TestCaseSource(nameof(Pairs))]
+    public async Task Control_diff_and_extra_written_apart_round_trip(byte[] old, byte[] @new)
+    {
+        using var dir = new TempDirectory();
+        var (control, diff, extra) = (new MemoryStream(), new MemoryStream(), new MemoryStream());
+        BsdiffDelta.Write(old, @new, new BsdiffDelta.Parts(control, diff, extra), parallelism: 3, minPartBytes: 1000);
+        var interleaved = new MemoryStream();
+        BsdiffDelta.Write(old, @new, BsdiffDelta.Parts.Interleaved(interleaved), parallelism: 3, minPartBytes: 1000);
+        Assert.That(control.Length + diff.Length + extra.Length, Is.EqualTo(interleaved.Length), "the same bytes, apart");
+        var output = new MemoryStream();
+        var parts = new BsdiffDelta.Parts(new MemoryStream(control.ToArray()), new MemoryStream(diff.ToArray()), new MemoryStream(extra.ToArray()));
+        await BsdiffDelta.ApplyAsync(dir.Write("old", old), parts, output, long.MaxValue);
+        Assert.That(output.ToArray(), Is.EqualTo(@new));
+
+        if (@new.Length == 0) return;
+        var unused = new BsdiffDelta.Parts(new MemoryStream(control.ToArray()), new MemoryStream([.. diff.ToArray(), 1]), new MemoryStream(extra.ToArray()));
+        var e = (await Assert.ThrowsAsync<CorruptDeltaException>(() => BsdiffDelta.ApplyAsync(dir["old"], unused, new MemoryStream(), long.MaxValue)))!;
+        Assert.That(e.Message, Is.EqualTo("bsdiff delta has diff or extra bytes no record uses"));
+    }
+
+    [Test]
+    public async Task Large_control_and_extra_parts_wait_in_a_file_beside_the_output_and_truncation_is_refused()
+    {
+        using var dir = new TempDirectory();
+        var old = TestData.Random(100_000, 73);
+        var @new = TestData.Random(9 << 20, 74); // nothing in common: 9 MiB of extra bytes, kept while the diff part streams
+        var oldInput = new DeltaInput(dir.Write("old", old), Digest.Compute(old), old.Length);
+        var newInput = new DeltaInput(dir.Write("new", @new), Digest.Compute(@new), @new.Length);
+        IDeltaAlgorithm bsdiff = new BsdiffAlgorithm(level: 1);
+        var delta = new MemoryStream();
+        await bsdiff.EncodeAsync(oldInput, newInput, delta);
+        Directory.CreateDirectory(dir["staging"]);
+        var target = new DeltaTarget(newInput.Digest, newInput.Size);
+        await bsdiff.ApplyToFileAsync(oldInput, new MemoryStream(delta.ToArray()), dir["staging/out"], target);
+        Assert.That(File.ReadAllBytes(dir["staging/out"]), Is.EqualTo(@new));
+        Assert.That(Directory.GetFiles(dir["staging"]), Is.EqualTo(new[] { dir["staging/out"] }), "the kept parts are removed");
+
+        var truncated = delta.ToArray()[..(delta.ToArray().Length / 2)];
+        var e = (await Assert.ThrowsAsync<CorruptDeltaException>(() => bsdiff.ApplyToFileAsync(oldInput, new MemoryStream(truncated), dir["staging/out2"], target)))!;
+        Assert.That(e.Message, Is.EqualTo("bsdiff delta is truncated in its control or extra part"));
+    }
+
+    [Test]
+    public async Task A_delta_of_the_earlier_single_frame_layout_still_applies()
+    {
+        using var dir = new TempDirectory();
+        var old = TestData.Binary(300_000, 71);
+        var @new = TestData.Edit(old, 72, edits: 20);
+        var delta = new MemoryStream();
+        delta.Write(new DeltaHeader(Digest.Compute(old), old.Length, Digest.Compute(@new), @new.Length, "bsdiff").ToBytes());
+        await using (var frame = new Doras.Delta.Zstd.ZstdEncoderStream(delta, new Doras.Delta.Zstd.ZstdCompressionOptions { Level = 3 }, leaveOpen: true))
+            BsdiffDelta.Write(old, @new, frame);
+        var oldInput = new DeltaInput(dir.Write("old", old), Digest.Compute(old), old.Length);
+        await new BsdiffAlgorithm().ApplyToFileAsync(oldInput, new MemoryStream(delta.ToArray()), dir["out"], new DeltaTarget(Digest.Compute(@new), @new.Length));
+        Assert.That(File.ReadAllBytes(dir["out"]), Is.EqualTo(@new));
     }
 
     [Test]
