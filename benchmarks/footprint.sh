@@ -3,10 +3,12 @@
 # linux-x64. Measures its size, its start-up time, and its time and peak memory (max RSS, from
 # /usr/bin/time -v) for a full install and a delta update of a version pair, against a real server on
 # loopback. Layers are published at zstd level 3 to keep the run short (the device's work does not depend on it).
-# Usage: benchmarks/footprint.sh [SIZE_MIB]   (default 64: a pair cut from the system's libraries)
+# Usage: [DORAS_ALGORITHM=bsdiff] benchmarks/footprint.sh [SIZE_MIB]   (default 64: a pair cut from the system's
+# libraries; the delta algorithm asked for is zstd unless DORAS_ALGORITHM names another)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 size_mib="${1:-64}"
+algorithm="${DORAS_ALGORITHM:-zstd}"
 work="$(mktemp -d)"
 server_pid=""
 cleanup() { [[ -n "$server_pid" ]] && kill "$server_pid" 2>/dev/null; rm -rf "$work"; }
@@ -74,8 +76,8 @@ measure 'full install' "$doras" pull fleet/app:stable --server "http://127.0.0.1
 cp "$work/v2" "$work/app/app.bin"
 "$doras" push "$work/app/app.bin" fleet/app:2 --tag stable --store "$work/store" --level 3 >/dev/null
 # Let the server build the delta first, so the measured update is the device's own work.
-delta_url="http://127.0.0.1:$port/api/v1/delta?from_digest=fleet/app@$v1_digest&to_tag=fleet/app:stable&accepted_algorithm=zstd"
+delta_url="http://127.0.0.1:$port/api/v1/delta?from_digest=fleet/app@$v1_digest&to_tag=fleet/app:stable&accepted_algorithm=$algorithm"
 for _ in $(seq 600); do [[ "$(curl -s -o /dev/null -w '%{http_code}' "$delta_url")" == 200 ]] && break; sleep 0.5; done
-measure 'delta update' "$doras" pull fleet/app:stable --server "http://127.0.0.1:$port" --output "$work/device"
+measure "delta update ($algorithm)" "$doras" pull fleet/app:stable --server "http://127.0.0.1:$port" --output "$work/device" --accept "$algorithm"
 cmp "$work/v2" "$work/device/app.bin" && echo && echo "device file == version 2 byte for byte: yes"
 grep -m1 -o 'downloaded [^;]*' "$work/out" || true
