@@ -46,10 +46,15 @@ public sealed class DeltaAlgorithms(IEnumerable<IDeltaAlgorithm> algorithms)
         return accepted.Select(Find).FirstOrDefault(a => a is not null) is { } chosen ? (chosen.Name, [chosen]) : null;
     }
 
+    /// <summary>
+    /// Cheapest first; tardiff and deflate before bsdiff because they refuse at once what they do not apply to,
+    /// and where they do apply (tar, gzip, zip) they are the ones the budget must not leave out.
+    /// </summary>
     private static int BuildCostRank(string name) => name switch
     {
         OctodiffAlgorithm.AlgorithmName => 0,
         ZstdPatchAlgorithm.AlgorithmName => 1,
-        _ => 2,
+        TardiffAlgorithm.AlgorithmName or DeflateAlgorithm.AlgorithmName => 2,
+        _ => 3,
     };
 }
