@@ -61,12 +61,8 @@ public sealed class BsdiffAlgorithm(int level = 19, int workers = 0, long maxInp
         ApplyAsync(oldVersion, delta, output, expected, Path.GetTempPath(), ct);
 
     /// <summary>Keeps large control and extra parts beside the output, on the same storage, not in a temporary file system in RAM.</summary>
-    public async Task ApplyToFileAsync(DeltaInput oldVersion, Stream delta, string outputPath, DeltaTarget expected, CancellationToken ct = default)
-    {
-        await using var output = new FileStream(outputPath, FileMode.CreateNew, FileAccess.Write, FileShare.None, 1 << 16, FileOptions.Asynchronous);
-        await ApplyAsync(oldVersion, delta, output, expected, Path.GetDirectoryName(Path.GetFullPath(outputPath))!, ct).ConfigureAwait(false);
-        output.Flush(flushToDisk: true);
-    }
+    public Task ApplyToFileAsync(DeltaInput oldVersion, Stream delta, string outputPath, DeltaTarget expected, CancellationToken ct = default) =>
+        OutputFile.WriteAsync(outputPath, (output, directory) => ApplyAsync(oldVersion, delta, output, expected, directory, ct), ct);
 
     private static async Task ApplyAsync(DeltaInput oldVersion, Stream delta, Stream output, DeltaTarget? expected, string spoolDirectory, CancellationToken ct)
     {

@@ -59,7 +59,10 @@ public sealed class DeflateAlgorithm(IReadOnlyList<IDeltaAlgorithm> inner) : IDe
                 }
                 if (settings.All(s => s is null))
                     throw new IncompatibleArtifactException($"no deflate stream of the new version was made by zlib with any settings tried, so it cannot be rebuilt exactly");
-                var kept = Expand(newVersion.Path, newRegions, i => settings[i] is not null, newExpanded);
+                // Streams zlib cannot make stay compressed: expand again without them (only when there are such).
+                var kept = inflated;
+                if (settings.Any(s => s is null)) kept = Expand(newVersion.Path, newRegions, i => settings[i] is not null, newExpanded);
+                else File.Move(newAll, newExpanded);
                 return kept.Select(k => new ExpandedRegion(k.ExpandedOffset, k.InflatedLength, newRegions[k.Index].Length, settings[k.Index]!)).ToList();
             }
             catch (InvalidDataException e)
@@ -119,12 +122,8 @@ public sealed class DeflateAlgorithm(IReadOnlyList<IDeltaAlgorithm> inner) : IDe
         ApplyAsync(oldVersion, delta, output, expected, Path.GetTempPath(), ct);
 
     /// <summary>Keeps the expanded versions beside the output, on the same storage, not in a temporary file system in RAM.</summary>
-    public async Task ApplyToFileAsync(DeltaInput oldVersion, Stream delta, string outputPath, DeltaTarget expected, CancellationToken ct = default)
-    {
-        await using var output = new FileStream(outputPath, FileMode.CreateNew, FileAccess.Write, FileShare.None, 1 << 16, FileOptions.Asynchronous);
-        await ApplyAsync(oldVersion, delta, output, expected, Path.GetDirectoryName(Path.GetFullPath(outputPath))!, ct).ConfigureAwait(false);
-        output.Flush(flushToDisk: true);
-    }
+    public Task ApplyToFileAsync(DeltaInput oldVersion, Stream delta, string outputPath, DeltaTarget expected, CancellationToken ct = default) =>
+        OutputFile.WriteAsync(outputPath, (output, directory) => ApplyAsync(oldVersion, delta, output, expected, directory, ct), ct);
 
     private async Task ApplyAsync(DeltaInput oldVersion, Stream delta, Stream output, DeltaTarget? expected, string workRoot, CancellationToken ct)
     {

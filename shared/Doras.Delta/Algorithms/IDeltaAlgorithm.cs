@@ -33,10 +33,23 @@ public interface IDeltaAlgorithm
     /// can decode in place (into a memory map of the output) override this to keep device memory bounded.
     /// The caller still verifies the file against the target's digest.
     /// </summary>
-    async Task ApplyToFileAsync(DeltaInput oldVersion, Stream delta, string outputPath, DeltaTarget expected, CancellationToken ct = default)
+    Task ApplyToFileAsync(DeltaInput oldVersion, Stream delta, string outputPath, DeltaTarget expected, CancellationToken ct = default) =>
+        OutputFile.WriteAsync(outputPath, (output, _) => ApplyAsync(oldVersion, delta, output, expected, ct), ct);
+}
+
+/// <summary>How algorithms write the new version to a file.</summary>
+internal static class OutputFile
+{
+    /// <summary>
+    /// Creates the file, lets <paramref name="write"/> fill it, and flushes it to disk. <paramref name="write"/> also
+    /// gets the file's directory: temporary files of the apply go there, on the same storage as the output, not
+    /// in a temporary file system that may live in RAM.
+    /// </summary>
+    public static async Task WriteAsync(string outputPath, Func<Stream, string, Task> write, CancellationToken ct)
     {
         await using var output = new FileStream(outputPath, FileMode.CreateNew, FileAccess.Write, FileShare.None, 1 << 16, FileOptions.Asynchronous);
-        await ApplyAsync(oldVersion, delta, output, expected, ct).ConfigureAwait(false);
+        await write(output, Path.GetDirectoryName(Path.GetFullPath(outputPath))!).ConfigureAwait(false);
+        ct.ThrowIfCancellationRequested();
         output.Flush(flushToDisk: true);
     }
 }
