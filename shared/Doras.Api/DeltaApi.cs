@@ -68,6 +68,8 @@ public static class ProblemTypes
     public const string DeltaNotWorthwhile = Base + "delta-not-worthwhile";
     public const string Unauthorized = Base + "unauthorized";
     public const string Internal = Base + "internal";
+    /// <summary>503: every build slot is taken; ask again after Retry-After.</summary>
+    public const string Busy = Base + "busy";
 }
 
 /// <summary>Source-generated (trim-safe) JSON for the contract types.</summary>

@@ -18,12 +18,12 @@ public abstract record BuildState
 /// ask for the same delta at once, exactly one build starts; a failed build is remembered for a while and
 /// reported, so clients get an error instead of waiting forever.
 /// </summary>
-public sealed class DeltaBuildCoordinator : IDisposable
+public sealed class DeltaBuildCoordinator
 {
     private readonly ConcurrentDictionary<DeltaKey, Lazy<Entry>> _builds = new();
     private readonly DeltaBuilder _builder;
     private readonly DeltaOptions _options;
-    private readonly SemaphoreSlim _slots;
+    private readonly BuildSlots _slots;
     private readonly CancellationToken _stopping;
     private readonly TimeProvider _time;
 
@@ -31,12 +31,12 @@ public sealed class DeltaBuildCoordinator : IDisposable
     private readonly string _instance = $"{Environment.MachineName}/{Environment.ProcessId}/{Guid.NewGuid():N}";
     private readonly ILogger<DeltaBuildCoordinator> _logger;
 
-    public DeltaBuildCoordinator(DeltaBuilder builder, IOptions<DeltaOptions> options, IHostApplicationLifetime lifetime, TimeProvider time, ILogger<DeltaBuildCoordinator> logger)
+    public DeltaBuildCoordinator(DeltaBuilder builder, BuildSlots slots, IOptions<DeltaOptions> options, IHostApplicationLifetime lifetime, TimeProvider time, ILogger<DeltaBuildCoordinator> logger)
     {
         _logger = logger;
         _builder = builder;
         _options = options.Value;
-        _slots = new SemaphoreSlim(Math.Max(1, _options.MaxConcurrentBuilds));
+        _slots = slots;
         _stopping = lifetime.ApplicationStopping;
         _time = time;
     }
@@ -114,7 +114,7 @@ public sealed class DeltaBuildCoordinator : IDisposable
             if (await DeltaRecords.ReadAsync(job.Repository, job.Key, _stopping).ConfigureAwait(false) is not DeltaRecord.Building mine || mine.Owner != owner)
                 continue; // another instance claimed it last: wait for its result
 
-            await _slots.WaitAsync(_stopping).ConfigureAwait(false);
+            using var slot = await _slots.WaitAsync(_stopping).ConfigureAwait(false);
             try
             {
                 return await _builder.BuildAsync(job, _stopping).ConfigureAwait(false);
@@ -123,10 +123,6 @@ public sealed class DeltaBuildCoordinator : IDisposable
             {
                 await RecordFailureAsync(job, e.Message).ConfigureAwait(false);
                 throw;
-            }
-            finally
-            {
-                _slots.Release();
             }
         }
     }
@@ -140,7 +136,6 @@ public sealed class DeltaBuildCoordinator : IDisposable
         }
     }
 
-    public void Dispose() => _slots.Dispose();
 }
 
 /// <summary>A build failed, here or in another instance sharing the store.</summary>

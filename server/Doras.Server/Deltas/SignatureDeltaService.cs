@@ -1,10 +1,9 @@
-using System.Net;
-using System.Net.Http.Headers;
 using Doras.Api;
 using Doras.Delta.Artifacts;
 using Doras.Delta.Octodiff;
 using Doras.Oci.Content;
 using Doras.Oci.Model;
+using Doras.Server.Access;
 using Doras.Server.Hosting;
 using Microsoft.Extensions.Options;
 
@@ -14,41 +13,64 @@ namespace Doras.Server.Deltas;
 public abstract record SignatureOutcome
 {
     public sealed record Delta(Stream Content, string ToImage) : SignatureOutcome;
-    public sealed record Problem(DeltaOutcome.Problem Details) : SignatureOutcome;
+    public sealed record Problem(ApiProblem Details) : SignatureOutcome;
+
+    public static implicit operator SignatureOutcome(ApiProblem problem) => new Problem(problem);
 }
 
 /// <summary>
 /// Deltas for devices whose base the server does not know (never recorded, or changed locally): the device
 /// sends the Octodiff signature of what it has, the server answers with the delta from it to the target. Made
-/// per request and not stored: no two devices' files are alike.
+/// per request and not stored: no two devices' files are alike. Each takes one of the server's build slots for
+/// its whole run (503 when none is free) and stops when the caller goes away.
 /// </summary>
-public sealed class SignatureDeltaService(ArtifactStores stores, IOptions<DeltaOptions> options, ILogger<SignatureDeltaService> logger)
+public sealed class SignatureDeltaService(ArtifactStores stores, ClientAccess access, BuildSlots slots, IOptions<DeltaOptions> options, ILogger<SignatureDeltaService> logger)
 {
-    public async Task<SignatureOutcome> BuildAsync(string? toDigest, string? toTag, Stream signatureBody, AuthenticationHeaderValue? authorization, CancellationToken ct)
+    /// <param name="declaredLength">The request's Content-Length, if it gave one: refused before reading when over the limit.</param>
+    public async Task<SignatureOutcome> BuildAsync(Caller caller, string? toDigest, string? toTag, Stream signatureBody, long? declaredLength, CancellationToken ct)
     {
         if ((toDigest is null) == (toTag is null))
-            return Fail(StatusCodes.Status400BadRequest, ProblemTypes.InvalidRequest, "Invalid delta request", $"give exactly one of '{DeltaApi.ToDigest}' and '{DeltaApi.ToTag}'");
-        Reference to;
-        try { to = Reference.Parse((toDigest ?? toTag)!); }
-        catch (FormatException e) { return Fail(StatusCodes.Status400BadRequest, ProblemTypes.InvalidRequest, "Invalid delta request", e.Message); }
-        if (stores.CheckRegistry(to) is { } wrongRegistry) return Fail(StatusCodes.Status400BadRequest, ProblemTypes.InvalidRequest, "Invalid delta request", wrongRegistry);
+            return ApiProblem.Invalid($"give exactly one of '{DeltaApi.ToDigest}' and '{DeltaApi.ToTag}'");
+        var limit = options.Value.MaxSignatureBytes;
+        if (declaredLength > limit) return SignatureTooLarge(limit);
+        var (to, badTo) = access.ParseImage((toDigest ?? toTag)!, toDigest is null ? DeltaApi.ToTag : DeltaApi.ToDigest);
+        if (badTo is not null) return badTo;
 
-        Descriptor? descriptor;
-        try { descriptor = await stores.ForClient(authorization).Repository(to.Repository).TryResolveAsync(to.Identifier, ct).ConfigureAwait(false); }
-        catch (HttpRequestException e) when (e.StatusCode is HttpStatusCode.Unauthorized or HttpStatusCode.Forbidden)
-        {
-            return Fail(StatusCodes.Status401Unauthorized, ProblemTypes.Unauthorized, "Unauthorized", $"the registry refused to show {to.Name} to this client: {e.Message}");
-        }
-        if (descriptor is null) return Fail(StatusCodes.Status404NotFound, ProblemTypes.NotFound, "Not found", $"the to image {to} does not exist");
+        using var slot = slots.TryTake();
+        if (slot is null)
+            return ApiProblem.Busy($"all {options.Value.MaxConcurrentBuilds} build slots of this server are busy; ask again later", RetryAfterSeconds);
 
-        var repository = stores.Server.Repository(to.Repository);
-        var target = ArtifactLayer.From(await repository.FetchManifestAsync(descriptor, ct).ConfigureAwait(false), $"to image {to}");
+        var resolved = await access.ResolveAsync(caller, to!, "to", ct).ConfigureAwait(false);
+        if (resolved.Problem is not null) return resolved.Problem;
+        var descriptor = resolved.Descriptor!;
+
+        var repository = stores.Server.Repository(to!.Repository);
+        ArtifactLayer target;
+        try { target = ArtifactLayer.From(await repository.FetchManifestAsync(descriptor, ct).ConfigureAwait(false), $"to image {to}"); }
+        catch (Exception e) when (e is IncompatibleArtifactException or InvalidDataException) { return ApiProblem.NotAcceptable(e.Message); }
         if (target.Kind != ArtifactKind.File)
-            return Fail(StatusCodes.Status406NotAcceptable, ProblemTypes.NotAcceptable, "Not acceptable", "signature deltas are made for file artifacts only");
+            return ApiProblem.NotAcceptable("signature deltas are made for file artifacts only");
 
         OctodiffSignature signature;
-        try { signature = OctodiffSignature.Read(await ReadLimitedAsync(signatureBody, options.Value.MaxSignatureBytes, ct).ConfigureAwait(false)); }
-        catch (InvalidDataException e) { return Fail(StatusCodes.Status400BadRequest, ProblemTypes.InvalidRequest, "Invalid signature", e.Message); }
+        try
+        {
+            // The upload holds a slot, so it gets a deadline of its own: a caller trickling bytes cannot keep it.
+            using var upload = CancellationTokenSource.CreateLinkedTokenSource(ct);
+            upload.CancelAfter(options.Value.SignatureUploadTimeout);
+            MemoryStream? body;
+            try { body = await ReadLimitedAsync(signatureBody, limit, upload.Token).ConfigureAwait(false); }
+            catch (OperationCanceledException) when (!ct.IsCancellationRequested)
+            {
+                return new ApiProblem(StatusCodes.Status408RequestTimeout, ProblemTypes.InvalidRequest, "Request timeout",
+                    $"the signature did not arrive within {options.Value.SignatureUploadTimeout.TotalSeconds:0} s (Delta:SignatureUploadTimeout)");
+            }
+            if (body is null) return SignatureTooLarge(limit);
+            signature = OctodiffSignature.Read(body);
+        }
+        catch (Exception e) when (e is InvalidDataException or EndOfStreamException)
+        {
+            return ApiProblem.Invalid(e.Message, "Invalid signature");
+        }
 
         var root = string.IsNullOrEmpty(options.Value.WorkDirectory) ? Path.GetTempPath() : options.Value.WorkDirectory;
         var id = Guid.NewGuid().ToString("N");
@@ -64,7 +86,7 @@ public sealed class SignatureDeltaService(ArtifactStores stores, IOptions<DeltaO
             var toImage = $"{stores.Name(to.Repository)}@{descriptor.Digest}";
             logger.LogInformation("Signature delta to {ToImage}: {DeltaBytes} bytes from a {BaseBytes}-byte base ({Chunks} chunks)", toImage, size, signature.FileSize, signature.Chunks.Count);
             if (size > options.Value.AutoMaxRatio * target.Layer.Size)
-                return Fail(StatusCodes.Status406NotAcceptable, ProblemTypes.DeltaNotWorthwhile, "Delta not worthwhile",
+                return new ApiProblem(StatusCodes.Status406NotAcceptable, ProblemTypes.DeltaNotWorthwhile, "Delta not worthwhile",
                     $"the delta from the signed file ({size} bytes) is over {options.Value.AutoMaxRatio:P0} of the full download ({target.Layer.Size} bytes); download {toImage} instead");
             // Unlinked when the response stream closes.
             var content = new FileStream(deltaPath, FileMode.Open, FileAccess.Read, FileShare.Read | FileShare.Delete, 1 << 16, FileOptions.Asynchronous | FileOptions.DeleteOnClose);
@@ -78,20 +100,23 @@ public sealed class SignatureDeltaService(ArtifactStores stores, IOptions<DeltaO
         }
     }
 
-    private static async Task<MemoryStream> ReadLimitedAsync(Stream body, long limit, CancellationToken ct)
+    private const int RetryAfterSeconds = 10;
+
+    private static ApiProblem SignatureTooLarge(long limit) =>
+        ApiProblem.TooLarge($"the signature is larger than this server's limit of {limit} bytes (Delta:MaxSignatureBytes)");
+
+    /// <summary>The whole body, or null when it is longer than <paramref name="limit"/>.</summary>
+    private static async Task<MemoryStream?> ReadLimitedAsync(Stream body, long limit, CancellationToken ct)
     {
         var buffer = new MemoryStream();
         var chunk = new byte[1 << 16];
         int n;
         while ((n = await body.ReadAsync(chunk, ct).ConfigureAwait(false)) > 0)
         {
-            if (buffer.Length + n > limit) throw new InvalidDataException($"the signature is larger than the limit of {limit} bytes");
+            if (buffer.Length + n > limit) return null;
             buffer.Write(chunk, 0, n);
         }
         buffer.Position = 0;
         return buffer;
     }
-
-    private static SignatureOutcome Fail(int status, string type, string title, string detail) =>
-        new SignatureOutcome.Problem(new DeltaOutcome.Problem(status, type, title, detail));
 }

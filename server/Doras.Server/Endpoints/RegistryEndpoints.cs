@@ -1,52 +1,63 @@
-using Doras.Api;
+using System.Net;
 using Doras.Oci.Content;
 using Doras.Oci.Model;
 using Doras.Oci.Remote;
+using Doras.Server.Access;
 using Microsoft.Net.Http.Headers;
 
 namespace Doras.Server.Endpoints;
 
 /// <summary>
-/// A read-only slice of the OCI distribution API over the server's store (<c>/v2/…</c>: manifests, blobs
-/// with HTTP Range, tags), so devices that cannot reach a registry download versions and deltas from the
-/// server itself, resuming interrupted downloads. Errors are problem+json carrying the distribution
-/// spec's <c>errors</c> array as an extension.
+/// A read-only slice of the OCI distribution API over the images the caller may read (<c>/v2/…</c>: manifests,
+/// blobs with HTTP Range, tags), so devices that cannot reach a registry download versions and deltas from the
+/// server itself, resuming interrupted downloads. Map it on a group behind <see cref="ClientAccess.Filter"/>:
+/// in registry mode every read goes to the registry with the caller's authorization. Errors are problem+json
+/// carrying the distribution spec's <c>errors</c> array as an extension.
 /// </summary>
 public static class RegistryEndpoints
 {
     public static void MapRegistryEndpoints(this IEndpointRouteBuilder app)
     {
         app.MapGet("/v2/", () => Results.Json(new { }));
-        app.MapMethods("/v2/{**path}", [HttpMethods.Get, HttpMethods.Head], async (string path, HttpContext http, IOciStore store, CancellationToken ct) =>
+        app.MapMethods("/v2/{**path}", [HttpMethods.Get, HttpMethods.Head], async (string path, HttpContext http, ClientAccess access, CancellationToken ct) =>
         {
-            if (path.EndsWith("/tags/list", StringComparison.Ordinal))
-                return await TagsAsync(store, path[..^"/tags/list".Length], ct);
-            var manifests = path.LastIndexOf("/manifests/", StringComparison.Ordinal);
-            if (manifests > 0)
-                return await ManifestAsync(http, store, path[..manifests], path[(manifests + "/manifests/".Length)..], ct);
-            var blobs = path.LastIndexOf("/blobs/", StringComparison.Ordinal);
-            if (blobs > 0)
-                return await BlobAsync(http, store, path[..blobs], path[(blobs + "/blobs/".Length)..], ct);
-            return Error(StatusCodes.Status404NotFound, "NAME_UNKNOWN", $"no such route: /v2/{path}");
+            var images = ClientAccess.CallerOf(http).Images;
+            string? repository = null;
+            try
+            {
+                if (path.EndsWith("/tags/list", StringComparison.Ordinal))
+                    return await TagsAsync(http, images, repository = path[..^"/tags/list".Length], ct);
+                var manifests = path.LastIndexOf("/manifests/", StringComparison.Ordinal);
+                if (manifests > 0)
+                    return await ManifestAsync(http, images, repository = path[..manifests], path[(manifests + "/manifests/".Length)..], ct);
+                var blobs = path.LastIndexOf("/blobs/", StringComparison.Ordinal);
+                if (blobs > 0)
+                    return await BlobAsync(http, images, repository = path[..blobs], path[(blobs + "/blobs/".Length)..], ct);
+                return Error(http, StatusCodes.Status404NotFound, "NAME_UNKNOWN", $"no such route: /v2/{path}");
+            }
+            catch (HttpRequestException e) when (repository is not null && access.RefusalOf(e, repository) is { } refusal)
+            {
+                return (await refusal).ToResult(http);
+            }
         });
     }
 
-    private static async Task<IResult> TagsAsync(IOciStore store, string name, CancellationToken ct)
+    private static async Task<IResult> TagsAsync(HttpContext http, IOciStore images, string name, CancellationToken ct)
     {
-        if (!Reference.IsValidRepository(name)) return Error(StatusCodes.Status404NotFound, "NAME_INVALID", $"invalid repository name '{name}'");
+        if (!Reference.IsValidRepository(name)) return Error(http, StatusCodes.Status404NotFound, "NAME_INVALID", $"invalid repository name '{name}'");
         var tags = new List<string>();
-        await foreach (var tag in store.Repository(name).ListTagsAsync(ct)) tags.Add(tag);
+        await foreach (var tag in images.Repository(name).ListTagsAsync(ct)) tags.Add(tag);
         return Results.Json(new { name, tags });
     }
 
-    private static async Task<IResult> ManifestAsync(HttpContext http, IOciStore store, string name, string reference, CancellationToken ct)
+    private static async Task<IResult> ManifestAsync(HttpContext http, IOciStore images, string name, string reference, CancellationToken ct)
     {
-        if (!Reference.IsValidRepository(name)) return Error(StatusCodes.Status404NotFound, "NAME_INVALID", $"invalid repository name '{name}'");
-        var repository = store.Repository(name);
+        if (!Reference.IsValidRepository(name)) return Error(http, StatusCodes.Status404NotFound, "NAME_INVALID", $"invalid repository name '{name}'");
+        var repository = images.Repository(name);
         Descriptor? descriptor;
         try { descriptor = await repository.TryResolveAsync(reference, ct); }
-        catch (FormatException e) { return Error(StatusCodes.Status400BadRequest, "TAG_INVALID", e.Message); }
-        if (descriptor is null) return Error(StatusCodes.Status404NotFound, "MANIFEST_UNKNOWN", $"manifest {name}:{reference} not found");
+        catch (FormatException e) { return Error(http, StatusCodes.Status400BadRequest, "TAG_INVALID", e.Message); }
+        if (descriptor is null) return Error(http, StatusCodes.Status404NotFound, "MANIFEST_UNKNOWN", $"manifest {name}:{reference} not found");
 
         var bytes = await repository.FetchBytesAsync(descriptor, ct: ct);
         SetContentHeaders(http, descriptor.Digest);
@@ -59,15 +70,17 @@ public static class RegistryEndpoints
         return Results.Bytes(bytes, descriptor.MediaType);
     }
 
-    private static async Task<IResult> BlobAsync(HttpContext http, IOciStore store, string name, string digestText, CancellationToken ct)
+    private static async Task<IResult> BlobAsync(HttpContext http, IOciStore images, string name, string digestText, CancellationToken ct)
     {
-        if (!Reference.IsValidRepository(name)) return Error(StatusCodes.Status404NotFound, "NAME_INVALID", $"invalid repository name '{name}'");
-        if (!Digest.TryParse(digestText, out var digest)) return Error(StatusCodes.Status400BadRequest, "DIGEST_INVALID", $"invalid digest '{digestText}'");
-        var repository = store.Repository(name);
-        var stream = repository is ISeekableBlobSource local
-            ? local.OpenSeekable(digest)
-            : await RemoteBlobStream.OpenAsync((RemoteRepository)repository, digest, ct);
-        if (stream is null) return Error(StatusCodes.Status404NotFound, "BLOB_UNKNOWN", $"blob {digest} not found in {name}");
+        if (!Reference.IsValidRepository(name)) return Error(http, StatusCodes.Status404NotFound, "NAME_INVALID", $"invalid repository name '{name}'");
+        if (!Digest.TryParse(digestText, out var digest)) return Error(http, StatusCodes.Status400BadRequest, "DIGEST_INVALID", $"invalid digest '{digestText}'");
+        var stream = images.Repository(name) switch
+        {
+            ISeekableBlobSource local => local.OpenSeekable(digest),
+            RemoteRepository remote => await RemoteBlobStream.OpenAsync(remote, digest, ct),
+            var other => throw new NotSupportedException($"{other.GetType().Name} cannot serve blobs with ranges"),
+        };
+        if (stream is null) return Error(http, StatusCodes.Status404NotFound, "BLOB_UNKNOWN", $"blob {digest} not found in {name}");
 
         SetContentHeaders(http, digest);
         if (HttpMethods.IsHead(http.Request.Method))
@@ -88,7 +101,6 @@ public static class RegistryEndpoints
         http.Response.Headers.ETag = $"\"{digest}\"";
     }
 
-    private static IResult Error(int status, string code, string message) =>
-        Results.Problem(message, statusCode: status, title: code, type: status == 404 ? ProblemTypes.NotFound : ProblemTypes.InvalidRequest,
-            extensions: new Dictionary<string, object?> { ["errors"] = new[] { new { code, message } } });
+    private static IResult Error(HttpContext http, int status, string code, string message) =>
+        new ApiProblem(status, status == 404 ? Api.ProblemTypes.NotFound : Api.ProblemTypes.InvalidRequest, code, message) { RegistryCode = code }.ToResult(http);
 }

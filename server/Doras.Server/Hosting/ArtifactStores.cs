@@ -87,7 +87,16 @@ public sealed class ArtifactStores : IDisposable
 
     public bool RequireClientAuth => RegistryHost is not null && _registry.RequireClientAuth;
 
-    /// <summary>The store as a client sees it: in registry mode, every request carries the client's authorization.</summary>
+    /// <summary>Whether the registry is spoken to over plain HTTP.</summary>
+    public bool PlainHttp => _registry.PlainHttp;
+
+    /// <summary>The connection pool to the registry (registry mode only).</summary>
+    public HttpMessageHandler SharedTransport() => _transport ?? throw new InvalidOperationException("no registry is configured");
+
+    /// <summary>
+    /// The store as a client sees it: in registry mode, every request carries the client's authorization. Only
+    /// <see cref="Access.ClientAccess"/> decides when to call this.
+    /// </summary>
     public IOciStore ForClient(AuthenticationHeaderValue? authorization) =>
         RegistryHost is null || authorization is null
             ? Server

@@ -2,6 +2,7 @@ using Doras.Delta.Algorithms;
 using Doras.Delta.Zstd;
 using Doras.Oci.Content;
 using Doras.Oci.Layout;
+using Doras.Server.Access;
 using Doras.Server.Deltas;
 using Doras.Server.Endpoints;
 using Microsoft.Extensions.Options;
@@ -42,6 +43,9 @@ public static class DorasServer
             var delta = sp.GetRequiredService<IOptions<DeltaOptions>>().Value;
             return DeltaAlgorithms.Default(delta.ZstdLevel, delta.ZstdWorkers, delta.BsdiffMaxInputBytes);
         });
+        builder.Services.AddSingleton<RegistryChallenge>();
+        builder.Services.AddSingleton<ClientAccess>();
+        builder.Services.AddSingleton<BuildSlots>();
         builder.Services.AddSingleton<DeltaBuilder>();
         builder.Services.AddSingleton<DeltaBuildCoordinator>();
         builder.Services.AddSingleton<DeltaService>();
@@ -53,8 +57,10 @@ public static class DorasServer
         app.UseExceptionHandler();
         app.UseStatusCodePages();
         app.MapGet("/healthz", () => Results.Text("ok"));
-        app.MapDeltaEndpoints();
-        app.MapRegistryEndpoints();
+        // Every endpoint that reads images sits behind the one access rule.
+        var images = app.MapGroup("").AddEndpointFilter(ClientAccess.Filter);
+        images.MapDeltaEndpoints();
+        images.MapRegistryEndpoints();
 
         var stores = app.Services.GetRequiredService<ArtifactStores>();
         app.Logger.LogInformation("Doras server using {Store} and zstd {ZstdVersion}",

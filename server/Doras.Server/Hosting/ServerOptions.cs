@@ -50,6 +50,9 @@ public sealed class DeltaOptions
     /// <summary>Largest Octodiff signature accepted by the signature endpoint (about 1.3 % of the file it describes).</summary>
     public long MaxSignatureBytes { get; set; } = 64L << 20;
 
+    /// <summary>How long a device may take to upload its signature (the request holds a build slot meanwhile).</summary>
+    public TimeSpan SignatureUploadTimeout { get; set; } = TimeSpan.FromMinutes(2);
+
     /// <summary>Largest Retry-After hint sent with 202.</summary>
     public int MaxRetryAfterSeconds { get; set; } = 30;
 }

@@ -62,8 +62,10 @@ public class RegistryModeTests
         using (var refused = await server.Http.SendAsync(wrong))
             Assert.That(refused.StatusCode, Is.EqualTo(HttpStatusCode.Unauthorized));
 
-        // A reference to another registry is refused.
-        using var other = await server.Http.GetAsync(query.Replace(Uri.EscapeDataString(host), "other.example%3A5000"));
+        // A reference to another registry is refused (after the caller is admitted: anonymous callers get 401 first).
+        using var toOther = new HttpRequestMessage(HttpMethod.Get, query.Replace(Uri.EscapeDataString(host), "other.example%3A5000"));
+        toOther.Headers.Authorization = wrong.Headers.Authorization;
+        using var other = await server.Http.SendAsync(toOther);
         Assert.That(other.StatusCode, Is.EqualTo(HttpStatusCode.BadRequest));
     }
 

@@ -33,6 +33,9 @@ public sealed class TokenServer : IAsyncDisposable
     public bool PullOnly { get; set; }
     public (string User, string Password) Account { get; } = ("alice", "s3cret");
 
+    /// <summary>Further users, each granted only the repositories under its own prefix (e.g. exactly one repository).</summary>
+    public Dictionary<string, (string Password, string AllowedPrefix)> OtherUsers { get; } = new();
+
     public static async Task<TokenServer> StartAsync(string directory)
     {
         var key = RSA.Create(2048);
@@ -45,7 +48,11 @@ public sealed class TokenServer : IAsyncDisposable
         builder.WebHost.UseUrls("http://127.0.0.1:0");
         var app = builder.Build();
         TokenServer? server = null;
-        app.MapGet("/token", (HttpContext context) => server!.Issue(context, context.Request.Query["scope"], context.Request.Query["service"].ToString(), BasicAuthorized(context, server!)));
+        app.MapGet("/token", (HttpContext context) =>
+        {
+            var user = BasicUser(context, server!);
+            return server!.Issue(context, context.Request.Query["scope"], context.Request.Query["service"].ToString(), user is not null, subject: user);
+        });
         app.MapPost("/token", async (HttpContext context) =>
         {
             // OAuth2 refresh-token grant, as Docker clients use identity tokens.
@@ -61,16 +68,24 @@ public sealed class TokenServer : IAsyncDisposable
     /// <summary>The identity (refresh) token the server accepts in its OAuth2 grant.</summary>
     public string RefreshToken { get; } = "refresh-" + Guid.NewGuid().ToString("N");
 
-    private static bool BasicAuthorized(HttpContext context, TokenServer server) =>
-        context.Request.Headers.Authorization.ToString() == "Basic " + Convert.ToBase64String(Encoding.UTF8.GetBytes($"{server.Account.User}:{server.Account.Password}"));
+    /// <summary>The user whose Basic credentials the request carries, or null.</summary>
+    private static string? BasicUser(HttpContext context, TokenServer server)
+    {
+        var header = context.Request.Headers.Authorization.ToString();
+        string Basic(string user, string password) => "Basic " + Convert.ToBase64String(Encoding.UTF8.GetBytes($"{user}:{password}"));
+        if (header == Basic(server.Account.User, server.Account.Password)) return server.Account.User;
+        return server.OtherUsers.FirstOrDefault(u => header == Basic(u.Key, u.Value.Password)).Key;
+    }
 
-    private IResult Issue(HttpContext context, Microsoft.Extensions.Primitives.StringValues scopes, string service, bool authorized, bool oauth = false)
+    private IResult Issue(HttpContext context, Microsoft.Extensions.Primitives.StringValues scopes, string service, bool authorized, bool oauth = false, string? subject = null)
     {
         if (!authorized) return Results.Unauthorized();
+        subject ??= Account.User;
+        var prefix = subject == Account.User ? AllowedPrefix : OtherUsers[subject].AllowedPrefix;
         var access = scopes
             .SelectMany(s => (s ?? "").Split(' ', StringSplitOptions.RemoveEmptyEntries))
             .Select(s => s.Split(':'))
-            .Where(p => p.Length == 3 && p[0] == "repository" && p[1].StartsWith(AllowedPrefix, StringComparison.Ordinal))
+            .Where(p => p.Length == 3 && p[0] == "repository" && p[1].StartsWith(prefix, StringComparison.Ordinal))
             .Select(p => new { type = p[0], name = p[1], actions = p[2].Split(',').Where(a => !PullOnly || a == "pull").ToArray() })
             .ToArray();
         Interlocked.Increment(ref _issued);
@@ -78,7 +93,7 @@ public sealed class TokenServer : IAsyncDisposable
         var jwtHeader = new { alg = "RS256", typ = "JWT", x5c = new[] { Convert.ToBase64String(_certificate.RawData) } };
         var payload = new
         {
-            iss = "test-issuer", sub = Account.User, aud = service,
+            iss = "test-issuer", sub = subject, aud = service,
             exp = now + 300, nbf = now - 10, iat = now, jti = Guid.NewGuid().ToString("N"), access,
         };
         var signingInput = Base64Url(JsonSerializer.SerializeToUtf8Bytes(jwtHeader)) + "." + Base64Url(JsonSerializer.SerializeToUtf8Bytes(payload));

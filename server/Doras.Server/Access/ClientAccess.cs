@@ -1,0 +1,138 @@
+using System.Net;
+using System.Net.Http.Headers;
+using Doras.Oci.Content;
+using Doras.Oci.Model;
+using Doras.Oci.Remote;
+using Doras.Server.Hosting;
+
+namespace Doras.Server.Access;
+
+/// <summary>Who is asking, as <see cref="ClientAccess"/> admitted them, and the images as they may see them.</summary>
+/// <param name="Authorization">The caller's own Authorization header, if any.</param>
+/// <param name="Images">
+/// The store as this caller sees it: in registry mode with client authorization required, every read goes to the
+/// registry with the caller's authorization, never the server's credentials.
+/// </param>
+public sealed record Caller(AuthenticationHeaderValue? Authorization, IOciStore Images);
+
+/// <summary>An image named by a caller, resolved as that caller: its descriptor, or why not.</summary>
+public sealed record Resolution(Reference Image, Descriptor? Descriptor, ApiProblem? Problem);
+
+/// <summary>
+/// The one rule for who may read which images, used by every endpoint that reads them (the delta API, the
+/// signature delta API, <c>/v2/</c>):
+/// <list type="bullet">
+/// <item>Embedded store, or registry mode with <c>Registry:RequireClientAuth</c> false: anyone who reaches the
+/// server reads everything it serves (the operator's choice; put it behind a proxy that authenticates).</item>
+/// <item>Registry mode with <c>Registry:RequireClientAuth</c> (the default): a request without an Authorization
+/// header is answered 401 with the registry's own challenge, before any body is read or any image is looked up;
+/// a request with one reads images with exactly that authorization, so the registry decides, and its 401 or 403
+/// is passed on. The server's credentials serve only to build and store deltas, after the caller has read both
+/// versions.</item>
+/// </list>
+/// </summary>
+public sealed class ClientAccess(ArtifactStores stores, RegistryChallenge challenge)
+{
+    private const string CallerKey = "Doras.Caller";
+
+    /// <summary>Admits the request or answers why not. Makes no registry call for the request's images.</summary>
+    public async Task<(Caller? Caller, ApiProblem? Problem)> AuthorizeAsync(HttpContext http, string? repository, CancellationToken ct)
+    {
+        if (!stores.RequireClientAuth) return (new Caller(null, stores.Server), null);
+        if (!AuthenticationHeaderValue.TryParse(http.Request.Headers.Authorization.ToString(), out var authorization) || string.IsNullOrEmpty(authorization.Parameter))
+            return (null, ApiProblem.Unauthorized(
+                $"this server reads images from {stores.RegistryHost} with the client's own authorization (Registry:RequireClientAuth): send the registry credentials or token in the Authorization header",
+                await challenge.ForRepositoryAsync(repository, ct).ConfigureAwait(false)));
+        var client = stores.ForClient(authorization);
+        if (client is IDisposable disposable) http.Response.RegisterForDispose(disposable);
+        return (new Caller(authorization, client), null);
+    }
+
+    /// <summary>The caller admitted by <see cref="Filter"/> for this request.</summary>
+    public static Caller CallerOf(HttpContext http) =>
+        http.Items[CallerKey] as Caller ?? throw new InvalidOperationException($"endpoint {http.Request.Path} reads images but is not behind {nameof(ClientAccess)}.{nameof(Filter)}");
+
+    /// <summary>
+    /// The endpoint filter every image-reading endpoint sits behind: it admits the caller (or answers 401) before the
+    /// handler runs, so no handler can forget to.
+    /// </summary>
+    public static async ValueTask<object?> Filter(EndpointFilterInvocationContext context, EndpointFilterDelegate next)
+    {
+        var http = context.HttpContext;
+        var access = http.RequestServices.GetRequiredService<ClientAccess>();
+        var (caller, problem) = await access.AuthorizeAsync(http, RepositoryNamedBy(http.Request), http.RequestAborted).ConfigureAwait(false);
+        if (problem is not null) return problem.ToResult(http);
+        http.Items[CallerKey] = caller;
+        return await next(context).ConfigureAwait(false);
+    }
+
+    /// <summary>
+    /// Parses an image reference a caller gave, and checks that this server serves its registry. <paramref name="parameter"/>
+    /// names where it came from, for the message.
+    /// </summary>
+    public (Reference? Image, ApiProblem? Problem) ParseImage(string text, string parameter)
+    {
+        Reference image;
+        try { image = Reference.Parse(text); }
+        catch (FormatException e) { return (null, ApiProblem.Invalid($"'{parameter}': {e.Message}")); }
+        if (stores.CheckRegistry(image) is { } wrongRegistry) return (null, ApiProblem.Invalid(wrongRegistry));
+        return (image, null);
+    }
+
+    /// <summary>Resolves an image as the caller: 404 when it does not exist, the registry's 401 or 403 when the caller may not read it.</summary>
+    public async Task<Resolution> ResolveAsync(Caller caller, Reference image, string role, CancellationToken ct)
+    {
+        try
+        {
+            var descriptor = await caller.Images.Repository(image.Repository).TryResolveAsync(image.Identifier, ct).ConfigureAwait(false);
+            return descriptor is null
+                ? new Resolution(image, null, ApiProblem.NotFound($"the {role} image {image} does not exist", "MANIFEST_UNKNOWN"))
+                : new Resolution(image, descriptor, null);
+        }
+        catch (HttpRequestException e) when (RefusalOf(e, image.Repository) is { } refusal)
+        {
+            return new Resolution(image, null, await refusal.ConfigureAwait(false));
+        }
+    }
+
+    /// <summary>
+    /// The problem to answer when the registry refused one of the caller's reads (401 with a challenge, or 403);
+    /// null for any other failure, which is the server's own.
+    /// </summary>
+    public Task<ApiProblem>? RefusalOf(HttpRequestException e, string repository) => e.StatusCode switch
+    {
+        HttpStatusCode.Unauthorized => UnauthorizedAsync(repository),
+        HttpStatusCode.Forbidden => Task.FromResult(ApiProblem.Forbidden(
+            $"the registry refused to show {stores.Name(repository)} to this client (403 Forbidden): its authorization does not allow pulling from that repository")),
+        _ => null,
+    };
+
+    private async Task<ApiProblem> UnauthorizedAsync(string repository) =>
+        ApiProblem.Unauthorized(
+            $"the registry refused to show {stores.Name(repository)} to this client (401 Unauthorized): send credentials or a token that may pull from that repository",
+            await challenge.ForRepositoryAsync(repository, CancellationToken.None).ConfigureAwait(false));
+
+    /// <summary>The repository a request is about, for the scope of a challenge; null when it names none or names it badly.</summary>
+    private static string? RepositoryNamedBy(HttpRequest request)
+    {
+        var path = request.Path.Value ?? "";
+        if (path.StartsWith("/v2/", StringComparison.Ordinal))
+        {
+            foreach (var marker in new[] { "/manifests/", "/blobs/", "/tags/" })
+            {
+                var at = path.LastIndexOf(marker, StringComparison.Ordinal);
+                if (at > 4) return Reference.IsValidRepository(path[4..at]) ? path[4..at] : null;
+            }
+            return null;
+        }
+        foreach (var parameter in new[] { Api.DeltaApi.FromDigest, Api.DeltaApi.ToDigest, Api.DeltaApi.ToTag })
+        {
+            if (request.Query[parameter] is [{ Length: > 0 } text])
+            {
+                try { return Reference.Parse(text).Repository; }
+                catch (FormatException) { return null; }
+            }
+        }
+        return null;
+    }
+}

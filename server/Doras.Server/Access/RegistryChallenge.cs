@@ -1,0 +1,47 @@
+using Doras.Oci.Remote.Auth;
+using Doras.Server.Hosting;
+
+namespace Doras.Server.Access;
+
+/// <summary>
+/// The <c>WWW-Authenticate</c> challenge the server sends a caller without credentials: the registry's own (asked
+/// once with an anonymous <c>GET /v2/</c> and remembered), with the repository's pull scope added to a Bearer
+/// challenge, so a registry client (skopeo, docker, our edge client) gets a token from the registry's token
+/// server and sends it here. When the registry cannot be asked, a Basic challenge naming it.
+/// </summary>
+public sealed class RegistryChallenge(ArtifactStores stores, ILogger<RegistryChallenge> logger)
+{
+    private static readonly TimeSpan Remember = TimeSpan.FromMinutes(10);
+    private static readonly TimeSpan ProbeTimeout = TimeSpan.FromSeconds(5);
+    private (Challenge? Challenge, DateTimeOffset At)? _known;
+
+    public async Task<string> ForRepositoryAsync(string? repository, CancellationToken ct)
+    {
+        var challenge = await RegistryChallengeAsync(ct).ConfigureAwait(false);
+        if (challenge is null) return $"Basic realm=\"{stores.RegistryHost ?? "doras"}\"";
+        var parameters = new Dictionary<string, string>(challenge.Parameters, StringComparer.OrdinalIgnoreCase);
+        if (challenge.Scheme == "Bearer" && repository is not null) parameters["scope"] = $"repository:{repository}:pull";
+        return challenge.Scheme + " " + string.Join(',', parameters.Select(p => $"{p.Key}=\"{p.Value.Replace("\\", "\\\\").Replace("\"", "\\\"")}\""));
+    }
+
+    private async Task<Challenge?> RegistryChallengeAsync(CancellationToken ct)
+    {
+        if (_known is { } known && DateTimeOffset.UtcNow - known.At < Remember) return known.Challenge;
+        if (stores.RegistryHost is not { } host) return null;
+        try
+        {
+            using var timeout = CancellationTokenSource.CreateLinkedTokenSource(ct);
+            timeout.CancelAfter(ProbeTimeout);
+            using var http = new HttpClient(stores.SharedTransport(), disposeHandler: false);
+            using var response = await http.GetAsync(new Uri($"{(stores.PlainHttp ? "http" : "https")}://{host}/v2/"), HttpCompletionOption.ResponseHeadersRead, timeout.Token).ConfigureAwait(false);
+            var challenge = Challenge.From(response);
+            _known = (challenge, DateTimeOffset.UtcNow);
+            return challenge;
+        }
+        catch (Exception e) when (e is HttpRequestException or OperationCanceledException && !ct.IsCancellationRequested)
+        {
+            logger.LogWarning("Could not ask {Registry} for its authentication challenge: {Error}", host, e.Message);
+            return null;
+        }
+    }
+}
