@@ -1,4 +1,5 @@
 using System.Collections.Concurrent;
+using Doras.Delta.Artifacts;
 using Doras.Oci.Model;
 using Doras.Server.Hosting;
 using Microsoft.Extensions.Options;
@@ -8,9 +9,11 @@ namespace Doras.Server.Deltas;
 /// <summary>The state of one delta's build, as the coordinator knows it.</summary>
 public abstract record BuildState
 {
-    public sealed record Running(DateTimeOffset Since) : BuildState;
+    /// <param name="Expected">When it should be done, by <see cref="BuildEstimates"/>.</param>
+    public sealed record Running(DateTimeOffset Since, DateTimeOffset Expected) : BuildState;
     public sealed record Succeeded(Descriptor Manifest) : BuildState;
-    public sealed record Failed(string Reason, DateTimeOffset At) : BuildState;
+    /// <param name="NotApplicable">The algorithms cannot make this delta at all: 406, not 500.</param>
+    public sealed record Failed(string Reason, DateTimeOffset At, bool NotApplicable) : BuildState;
 }
 
 /// <summary>
@@ -24,6 +27,7 @@ public sealed class DeltaBuildCoordinator
     private readonly DeltaBuilder _builder;
     private readonly DeltaOptions _options;
     private readonly BuildSlots _slots;
+    private readonly BuildEstimates _estimates;
     private readonly CancellationToken _stopping;
     private readonly TimeProvider _time;
 
@@ -31,12 +35,13 @@ public sealed class DeltaBuildCoordinator
     private readonly string _instance = $"{Environment.MachineName}/{Environment.ProcessId}/{Guid.NewGuid():N}";
     private readonly ILogger<DeltaBuildCoordinator> _logger;
 
-    public DeltaBuildCoordinator(DeltaBuilder builder, BuildSlots slots, IOptions<DeltaOptions> options, IHostApplicationLifetime lifetime, TimeProvider time, ILogger<DeltaBuildCoordinator> logger)
+    public DeltaBuildCoordinator(DeltaBuilder builder, BuildSlots slots, BuildEstimates estimates, IOptions<DeltaOptions> options, IHostApplicationLifetime lifetime, TimeProvider time, ILogger<DeltaBuildCoordinator> logger)
     {
         _logger = logger;
         _builder = builder;
         _options = options.Value;
         _slots = slots;
+        _estimates = estimates;
         _stopping = lifetime.ApplicationStopping;
         _time = time;
     }
@@ -44,9 +49,15 @@ public sealed class DeltaBuildCoordinator
     private sealed class Entry
     {
         public required DateTimeOffset Started { get; init; }
+        public required DateTimeOffset Expected { get; init; }
         public required Task<Descriptor> Task { get; init; }
         public DateTimeOffset? FinishedAt { get; set; }
     }
+
+    /// <summary>Where the build of <paramref name="key"/> in this process stands, without starting one: running, or null.</summary>
+    public BuildState.Running? Peek(DeltaKey key) =>
+        _builds.TryGetValue(key, out var lazy) && lazy.IsValueCreated && !lazy.Value.Task.IsCompleted
+            ? new BuildState.Running(lazy.Value.Started, lazy.Value.Expected) : null;
 
     /// <summary>Starts the build for <paramref name="job"/> unless one is running or recently finished, and says where it stands.</summary>
     public BuildState GetOrStart(DeltaJob job)
@@ -54,7 +65,7 @@ public sealed class DeltaBuildCoordinator
         var lazy = _builds.GetOrAdd(job.Key, _ => new Lazy<Entry>(() => Start(job)));
         var entry = lazy.Value;
         var task = entry.Task;
-        if (!task.IsCompleted) return new BuildState.Running(entry.Started);
+        if (!task.IsCompleted) return new BuildState.Running(entry.Started, entry.Expected);
         if (task.IsCompletedSuccessfully)
         {
             // The delta is in the store now; the store answers from here on.
@@ -68,8 +79,8 @@ public sealed class DeltaBuildCoordinator
             _builds.TryRemove(KeyValuePair.Create(job.Key, lazy));
             return GetOrStart(job);
         }
-        var reason = task.Exception?.GetBaseException().Message ?? "the build was cancelled";
-        return new BuildState.Failed(reason, finished);
+        var error = task.Exception?.GetBaseException();
+        return new BuildState.Failed(error?.Message ?? "the build was cancelled", finished, IsNotApplicable(error));
     }
 
     private Entry Start(DeltaJob job)
@@ -83,7 +94,9 @@ public sealed class DeltaBuildCoordinator
                 if (entry is not null) entry.FinishedAt = _time.GetUtcNow();
             }
         }, _stopping);
-        entry = new Entry { Started = _time.GetUtcNow(), Task = task };
+        var now = _time.GetUtcNow();
+        var expected = now + _estimates.Estimate(job.Candidates.Select(c => c.Name), job.From.ContentSize + job.To.ContentSize);
+        entry = new Entry { Started = now, Expected = expected, Task = task };
         return entry;
     }
 
@@ -101,6 +114,8 @@ public sealed class DeltaBuildCoordinator
             {
                 case DeltaRecord.Ready ready:
                     return ready.Manifest;
+                case DeltaRecord.Failed { NotApplicable: true } failed when now - failed.At < _options.FailureRetention:
+                    throw new IncompatibleArtifactException(failed.Reason);
                 case DeltaRecord.Failed failed when now - failed.At < _options.FailureRetention:
                     throw new DeltaBuildFailedException(failed.Reason);
                 case DeltaRecord.Building building when now - building.Since < _options.PlaceholderExpiry:
@@ -121,15 +136,17 @@ public sealed class DeltaBuildCoordinator
             }
             catch (Exception e) when (e is not OperationCanceledException)
             {
-                await RecordFailureAsync(job, e.Message).ConfigureAwait(false);
+                await RecordFailureAsync(job, e.Message, IsNotApplicable(e)).ConfigureAwait(false);
                 throw;
             }
         }
     }
 
-    private async Task RecordFailureAsync(DeltaJob job, string reason)
+    private static bool IsNotApplicable(Exception? e) => e is IncompatibleArtifactException;
+
+    private async Task RecordFailureAsync(DeltaJob job, string reason, bool notApplicable)
     {
-        try { await DeltaRecords.WriteFailedAsync(job.Repository, job.Key, reason, _time.GetUtcNow(), _stopping).ConfigureAwait(false); }
+        try { await DeltaRecords.WriteFailedAsync(job.Repository, job.Key, reason, notApplicable, _time.GetUtcNow(), _stopping).ConfigureAwait(false); }
         catch (Exception e) when (e is not OperationCanceledException)
         {
             _logger.LogWarning(e, "Could not record the failure of delta {Key} in the store", job.Key);

@@ -17,7 +17,7 @@ public sealed record DeltaJob(DeltaKey Key, IOciRepository Repository, string Im
 /// Builds one delta: downloads both versions' contents (verified), encodes the delta, checks that it
 /// reproduces the target exactly, and stores it as an OCI artifact at the key's deterministic tag.
 /// </summary>
-public sealed class DeltaBuilder(IOptions<DeltaOptions> options, ILogger<DeltaBuilder> logger)
+public sealed class DeltaBuilder(IOptions<DeltaOptions> options, BuildEstimates estimates, ILogger<DeltaBuilder> logger)
 {
     private long _started;
 
@@ -52,9 +52,11 @@ public sealed class DeltaBuilder(IOptions<DeltaOptions> options, ILogger<DeltaBu
                 var path = Path.Combine(work, "delta-" + candidate.Name);
                 await using var file = new FileStream(path, FileMode.CreateNew, FileAccess.Write, FileShare.None, 1 << 16, FileOptions.Asynchronous);
                 var hashing = new HashingWriteStream(file);
+                var encoding = Stopwatch.StartNew();
                 try
                 {
                     await candidate.EncodeAsync(oldInput, newInput, hashing, ct).ConfigureAwait(false);
+                    estimates.Record(candidate.Name, oldInput.Size + newInput.Size, encoding.Elapsed);
                 }
                 catch (IncompatibleArtifactException e) when (job.Candidates.Count > 1)
                 {

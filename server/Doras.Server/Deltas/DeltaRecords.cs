@@ -10,7 +10,8 @@ public abstract record DeltaRecord
     public sealed record Absent : DeltaRecord;
     public sealed record Ready(Descriptor Manifest) : DeltaRecord;
     public sealed record Building(string Owner, DateTimeOffset Since) : DeltaRecord;
-    public sealed record Failed(string Reason, DateTimeOffset At) : DeltaRecord;
+    /// <param name="NotApplicable">The algorithms cannot make this delta at all (e.g. deflate between files that are not gzip): 406, not 500.</param>
+    public sealed record Failed(string Reason, DateTimeOffset At, bool NotApplicable = false) : DeltaRecord;
 }
 
 /// <summary>
@@ -30,7 +31,8 @@ public static class DeltaRecords
         return manifest.Annotation(Annotations.DeltaPlaceholder) switch
         {
             "building" => new DeltaRecord.Building(manifest.Annotation(Annotations.DeltaOwner) ?? "", created),
-            "failed" => new DeltaRecord.Failed(manifest.Annotation(Annotations.DeltaFailure) ?? "unknown failure", created),
+            "failed" => new DeltaRecord.Failed(manifest.Annotation(Annotations.DeltaFailure) ?? "unknown failure", created,
+                manifest.Annotation(Annotations.DeltaFailureKind) == NotApplicable),
             // The Go original's placeholder: treat as a build under way by someone else.
             _ when manifest.Annotation(Annotations.GoDeltaDummy) == "true" => new DeltaRecord.Building("doras-go", created),
             _ => new DeltaRecord.Ready(descriptor),
@@ -40,9 +42,11 @@ public static class DeltaRecords
     public static Task WriteBuildingAsync(IOciRepository repository, DeltaKey key, string owner, DateTimeOffset now, CancellationToken ct) =>
         WritePlaceholderAsync(repository, key, now, ct, (Annotations.DeltaPlaceholder, "building"), (Annotations.DeltaOwner, owner));
 
-    public static Task WriteFailedAsync(IOciRepository repository, DeltaKey key, string reason, DateTimeOffset now, CancellationToken ct) =>
+    private const string NotApplicable = "not-applicable";
+
+    public static Task WriteFailedAsync(IOciRepository repository, DeltaKey key, string reason, bool notApplicable, DateTimeOffset now, CancellationToken ct) =>
         WritePlaceholderAsync(repository, key, now, ct, (Annotations.DeltaPlaceholder, "failed"),
-            (Annotations.DeltaFailure, reason.Length > 2000 ? reason[..2000] : reason));
+            (Annotations.DeltaFailure, reason.Length > 2000 ? reason[..2000] : reason), (Annotations.DeltaFailureKind, notApplicable ? NotApplicable : "error"));
 
     private static async Task WritePlaceholderAsync(IOciRepository repository, DeltaKey key, DateTimeOffset now, CancellationToken ct, params (string Key, string Value)[] annotations)
     {

@@ -38,9 +38,6 @@ public sealed class DeltaService(ArtifactStores stores, ClientAccess access, Del
         if (badTo is not null) return badTo;
         if (CheckShape(query, from!, to!) is { } misshapen) return misshapen;
 
-        if (algorithms.Choose(query.AcceptedAlgorithms) is not { } algorithm)
-            return ApiProblem.NotAcceptable($"none of the accepted algorithms ({string.Join(", ", query.AcceptedAlgorithms)}) is supported; this server supports: {string.Join(", ", algorithms.Names)}");
-
         // Both images are resolved as the caller: it only gets deltas of images it may read.
         var fromResolved = await access.ResolveAsync(caller, from!, "from", ct).ConfigureAwait(false);
         if (fromResolved.Problem is not null) return fromResolved.Problem;
@@ -54,6 +51,8 @@ public sealed class DeltaService(ArtifactStores stores, ClientAccess access, Del
         var toImage = $"{name}@{toDescriptor.Digest}";
         if (fromDescriptor.Digest == toDescriptor.Digest)
             return new DeltaOutcome.UpToDate(new DeltaResponse { Status = DeltaStatus.UpToDate, ToImage = toImage });
+        if (query.AcceptedAlgorithms.Count == 0)
+            return ApiProblem.Invalid($"'{DeltaApi.AcceptedAlgorithm}' is required at least once when the versions differ, e.g. {DeltaApi.AcceptedAlgorithm}=auto");
 
         ArtifactLayer fromLayer, toLayer;
         try
@@ -70,38 +69,55 @@ public sealed class DeltaService(ArtifactStores stores, ClientAccess access, Del
         if (fromLayer.ContentDigest == toLayer.ContentDigest)
             return new DeltaOutcome.UpToDate(new DeltaResponse { Status = DeltaStatus.UpToDate, ToImage = toImage, FullSize = toLayer.Layer.Size });
 
-        var key = new DeltaKey(repository.Name, fromDescriptor.Digest, toDescriptor.Digest, algorithm.Name);
-        var auto = algorithm.Candidates.Count > 1 || algorithm.Name.StartsWith(DeltaAlgorithms.Auto, StringComparison.Ordinal);
-        switch (await DeltaRecords.ReadAsync(repository, key, ct).ConfigureAwait(false))
+        if (algorithms.Choose(query.AcceptedAlgorithms, toLayer.Kind) is not { } choice)
+            return ApiProblem.NotAcceptable(algorithms.WhyNone(query.AcceptedAlgorithms, toLayer.Kind));
+        var auto = choice.Candidates.Count > 1 || choice.Name.StartsWith(DeltaAlgorithms.Auto, StringComparison.Ordinal);
+        var fromImage = $"{name}@{fromDescriptor.Digest}";
+        var pending = (BuildState.Running r) => new DeltaOutcome.Pending(
+            new DeltaResponse { Status = DeltaStatus.Pending, ToImage = toImage, Algorithm = choice.Name, FullSize = toLayer.Layer.Size },
+            RetryAfter(r.Expected - time.GetUtcNow()));
+
+        // A delta the client can apply may be stored, or being built, under another name than this request's.
+        foreach (var storedName in choice.StoredNames)
         {
-            case DeltaRecord.Ready stored:
-                return await ReadyAsync(repository, name, stored.Manifest, toImage, auto, toLayer, ct).ConfigureAwait(false);
-            case DeltaRecord.Failed failed when time.GetUtcNow() - failed.At < options.Value.FailureRetention:
-                return BuildFailed(algorithm.Name, $"{name}@{fromDescriptor.Digest}", toImage, failed.Reason, failed.At);
+            var key = new DeltaKey(repository.Name, fromDescriptor.Digest, toDescriptor.Digest, storedName);
+            if (builds.Peek(key) is { } running) return pending(running);
+            switch (await DeltaRecords.ReadAsync(repository, key, ct).ConfigureAwait(false))
+            {
+                case DeltaRecord.Ready stored when await ReadyAsync(repository, name, stored.Manifest, toImage, auto, toLayer, choice.Acceptable, ct).ConfigureAwait(false) is { } ready:
+                    return ready;
+                case DeltaRecord.Failed failed when storedName == choice.Name && time.GetUtcNow() - failed.At < options.Value.FailureRetention:
+                    return BuildFailed(choice.Name, fromImage, toImage, failed.Reason, failed.At, failed.NotApplicable);
+            }
         }
 
         if (!await stores.ServerCanPushAsync(from.Repository, ct).ConfigureAwait(false))
             return new ApiProblem(StatusCodes.Status500InternalServerError, ProblemTypes.DeltaFailed, "Delta cannot be stored",
                 $"this server's registry credentials may not push to {name}, so it cannot store a delta there; give them push access");
 
-        var state = builds.GetOrStart(new DeltaJob(key, repository, name, fromLayer, toLayer, toDescriptor, algorithm.Candidates));
+        var buildKey = new DeltaKey(repository.Name, fromDescriptor.Digest, toDescriptor.Digest, choice.Name);
+        var state = builds.GetOrStart(new DeltaJob(buildKey, repository, name, fromLayer, toLayer, toDescriptor, choice.Candidates));
         return state switch
         {
-            BuildState.Succeeded s => await ReadyAsync(repository, name, s.Manifest, toImage, auto, toLayer, ct).ConfigureAwait(false),
-            BuildState.Failed f => BuildFailed(algorithm.Name, $"{name}@{fromDescriptor.Digest}", toImage, f.Reason, f.At),
-            BuildState.Running r => new DeltaOutcome.Pending(
-                new DeltaResponse { Status = DeltaStatus.Pending, ToImage = toImage, Algorithm = algorithm.Name, FullSize = toLayer.Layer.Size },
-                RetryAfter(time.GetUtcNow() - r.Since)),
+            BuildState.Succeeded s => await ReadyAsync(repository, name, s.Manifest, toImage, auto, toLayer, choice.Acceptable, ct).ConfigureAwait(false)
+                ?? throw new InvalidOperationException($"the delta built for {buildKey} is made by an algorithm the request did not accept"),
+            BuildState.Failed f => BuildFailed(choice.Name, fromImage, toImage, f.Reason, f.At, f.NotApplicable),
+            BuildState.Running r => pending(r),
             _ => throw new InvalidOperationException($"unknown build state {state}"),
         };
     }
 
-    /// <summary>The stored delta, or with <c>auto</c>, a 406 when it is not meaningfully smaller than the full download.</summary>
-    private async Task<DeltaOutcome> ReadyAsync(IOciRepository repository, string name, Descriptor deltaManifest, string toImage, bool auto, ArtifactLayer toLayer, CancellationToken ct)
+    /// <summary>
+    /// The stored delta, or with <c>auto</c>, a 406 when it is not meaningfully smaller than the full download; null
+    /// when it is made by an algorithm the client did not accept.
+    /// </summary>
+    private async Task<DeltaOutcome?> ReadyAsync(IOciRepository repository, string name, Descriptor deltaManifest, string toImage, bool auto, ArtifactLayer toLayer,
+        IReadOnlySet<string> acceptable, CancellationToken ct)
     {
         var manifest = await repository.FetchManifestAsync(deltaManifest, ct).ConfigureAwait(false);
         var deltaSize = manifest.Layers.Sum(l => l.Size);
         var chosen = manifest.Annotation(Annotations.DeltaAlgorithm) ?? "";
+        if (!acceptable.Contains(chosen)) return null;
         if (auto && deltaSize > options.Value.AutoMaxRatio * toLayer.Layer.Size)
             return new ApiProblem(StatusCodes.Status406NotAcceptable, ProblemTypes.DeltaNotWorthwhile, "Delta not worthwhile",
                 $"the smallest delta ({chosen}, {deltaSize} bytes) is over {options.Value.AutoMaxRatio:P0} of the full download ({toLayer.Layer.Size} bytes); download {toImage} instead");
@@ -116,13 +132,17 @@ public sealed class DeltaService(ArtifactStores stores, ClientAccess access, Del
         });
     }
 
-    private DeltaOutcome BuildFailed(string algorithm, string from, string to, string reason, DateTimeOffset at) =>
-        new ApiProblem(StatusCodes.Status500InternalServerError, ProblemTypes.DeltaFailed, "Delta computation failed",
+    private DeltaOutcome BuildFailed(string algorithm, string from, string to, string reason, DateTimeOffset at, bool notApplicable) => notApplicable
+        ? ApiProblem.NotAcceptable($"no {algorithm} delta can be made from {from} to {to}: {reason}")
+        : new ApiProblem(StatusCodes.Status500InternalServerError, ProblemTypes.DeltaFailed, "Delta computation failed",
             $"computing the {algorithm} delta from {from} to {to} failed at {at:O}: {reason}. It will be retried after {options.Value.FailureRetention.TotalMinutes:0.#} minutes.");
 
-    /// <summary>Ask again soon at first, then less often the longer a build runs.</summary>
-    private TimeSpan RetryAfter(TimeSpan running) =>
-        TimeSpan.FromSeconds(Math.Clamp(Math.Ceiling(running.TotalSeconds / 2), 1, options.Value.MaxRetryAfterSeconds));
+    /// <summary>
+    /// Ask again when the build should be done (its estimate), at most <c>MaxRetryAfterSeconds</c> ahead; a build
+    /// that overruns its estimate is asked about every 2 seconds.
+    /// </summary>
+    private TimeSpan RetryAfter(TimeSpan remaining) =>
+        TimeSpan.FromSeconds(remaining <= TimeSpan.Zero ? 2 : Math.Clamp(Math.Ceiling(remaining.TotalSeconds), 1, options.Value.MaxRetryAfterSeconds));
 
     private static ApiProblem? Validate(DeltaQuery q)
     {
@@ -130,8 +150,6 @@ public sealed class DeltaService(ArtifactStores stores, ClientAccess access, Del
             return ApiProblem.Invalid($"'{DeltaApi.FromDigest}' is required: the installed image by digest, e.g. repo@sha256:…");
         if (string.IsNullOrEmpty(q.ToDigest) == string.IsNullOrEmpty(q.ToTag))
             return ApiProblem.Invalid($"give exactly one of '{DeltaApi.ToDigest}' (repo@sha256:…) and '{DeltaApi.ToTag}' (repo:tag)");
-        if (q.AcceptedAlgorithms.Count == 0)
-            return ApiProblem.Invalid($"'{DeltaApi.AcceptedAlgorithm}' is required at least once, e.g. {DeltaApi.AcceptedAlgorithm}=zstd");
         return null;
     }
 

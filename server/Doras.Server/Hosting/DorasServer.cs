@@ -46,6 +46,7 @@ public static class DorasServer
         builder.Services.AddSingleton<RegistryChallenge>();
         builder.Services.AddSingleton<ClientAccess>();
         builder.Services.AddSingleton<BuildSlots>();
+        builder.Services.AddSingleton<BuildEstimates>();
         builder.Services.AddSingleton<DeltaBuilder>();
         builder.Services.AddSingleton<DeltaBuildCoordinator>();
         builder.Services.AddSingleton<DeltaService>();

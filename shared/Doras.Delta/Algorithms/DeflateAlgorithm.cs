@@ -22,9 +22,12 @@ namespace Doras.Delta.Algorithms;
 /// lengths (varints) and level, memLevel, windowBits, strategy (bytes); the inner algorithm's name and target
 /// digest (length byte, ASCII each) and size (varint); then the inner delta, complete with its own header.
 /// </summary>
-public sealed class DeflateAlgorithm(IReadOnlyList<IDeltaAlgorithm> inner) : IDeltaAlgorithm
+public sealed class DeflateAlgorithm(IReadOnlyList<IDeltaAlgorithm> inner) : IDeltaAlgorithm, IArtifactKindSpecific
 {
     public const string AlgorithmName = "deflate";
+
+    /// <summary>Files (a gzip or zip file); directory artifacts' compressed layers are diffed as tars already.</summary>
+    public ArtifactKind Kind => ArtifactKind.File;
     private const byte RecipeVersion = 1;
     private const int MaxRegions = 1 << 20;
     private const string What = "deflate delta";

@@ -1,3 +1,5 @@
+using Doras.Delta.Artifacts;
+
 namespace Doras.Delta.Algorithms;
 
 /// <summary>The delta algorithms this build knows, by the names clients use in <c>accepted_algorithm</c>.</summary>
@@ -28,23 +30,53 @@ public sealed class DeltaAlgorithms(IEnumerable<IDeltaAlgorithm> algorithms)
     /// <summary>The name a client lists to let the server pick the smallest delta among the others it lists.</summary>
     public const string Auto = "auto";
 
+    /// <summary>Every name a client may list: <c>auto</c> and each algorithm.</summary>
+    public IEnumerable<string> AcceptedNames => Names.Prepend(Auto);
+
     /// <summary>
-    /// What to build for a client's list of preferences: with <c>auto</c> in it, every other listed algorithm we
-    /// know (all of ours if it lists none), to keep the smallest; otherwise the first listed that we know.
-    /// Null when nothing fits. The name identifies the choice in the delta's key.
+    /// What to serve or build for a client's list of preferences and an artifact of <paramref name="kind"/>: with
+    /// <c>auto</c> in it, every other listed algorithm we know that applies (all of ours if it lists none), to keep
+    /// the smallest; otherwise the first listed that applies. Null when nothing fits. Stored deltas are looked up
+    /// under names that do not depend on the order or the extent of the list: an <c>auto</c> delta built over all
+    /// our algorithms serves every client that accepts the algorithm it chose.
     /// </summary>
-    public (string Name, IReadOnlyList<IDeltaAlgorithm> Candidates)? Choose(IReadOnlyCollection<string> accepted)
+    public DeltaChoice? Choose(IReadOnlyCollection<string> accepted, ArtifactKind kind)
     {
+        var listed = accepted.Select(Find).OfType<IDeltaAlgorithm>().Distinct().ToList();
+        var applicable = listed.Where(a => AppliesTo(a, kind)).ToList();
+        var everything = AutoName(_byName.Values);
         if (accepted.Any(a => string.Equals(a, Auto, StringComparison.OrdinalIgnoreCase)))
         {
-            var listed = accepted.Select(Find).OfType<IDeltaAlgorithm>().Distinct().ToList();
-            var candidates = listed.Count > 0 ? listed : [.. _byName.Values];
-            // Cheapest builds first: the budget may stop the rest.
-            candidates = [.. candidates.OrderBy(a => BuildCostRank(a.Name)).ThenBy(a => a.Name, StringComparer.Ordinal)];
-            return (Auto + ":" + string.Join("+", candidates.Select(a => a.Name).Order(StringComparer.Ordinal)), candidates);
+            var all = listed.Count == 0 || _byName.Values.All(listed.Contains);
+            var candidates = (all ? [.. _byName.Values] : applicable).Where(a => AppliesTo(a, kind))
+                // Cheapest builds first: the budget may stop the rest.
+                .OrderBy(a => BuildCostRank(a.Name)).ThenBy(a => a.Name, StringComparer.Ordinal).ToList();
+            if (candidates.Count == 0) return null;
+            var name = all ? everything : AutoName(listed);
+            var acceptable = (all ? [.. _byName.Values] : listed).Select(a => a.Name).ToHashSet(StringComparer.Ordinal);
+            return new DeltaChoice(name, candidates, name == everything ? [name] : [everything, name], acceptable);
         }
-        return accepted.Select(Find).FirstOrDefault(a => a is not null) is { } chosen ? (chosen.Name, [chosen]) : null;
+        if (applicable.Count == 0) return null;
+        return new DeltaChoice(applicable[0].Name, [applicable[0]], [.. applicable.Select(a => a.Name), everything],
+            applicable.Select(a => a.Name).ToHashSet(StringComparer.Ordinal));
     }
+
+    /// <summary>Why <see cref="Choose"/> found nothing, for the 406 the client gets.</summary>
+    public string WhyNone(IReadOnlyCollection<string> accepted, ArtifactKind kind)
+    {
+        var known = accepted.Select(Find).OfType<IDeltaAlgorithm>().Distinct().ToList();
+        if (known.Count == 0 && !accepted.Any(a => string.Equals(a, Auto, StringComparison.OrdinalIgnoreCase)))
+            return $"none of the accepted algorithms ({string.Join(", ", accepted)}) is supported; this server supports: {string.Join(", ", AcceptedNames)}";
+        var kindName = kind.ToString().ToLowerInvariant();
+        return $"none of the accepted algorithms ({string.Join(", ", accepted)}) makes deltas between {kindName} artifacts: "
+            + string.Join("; ", known.Select(a => a is IArtifactKindSpecific only ? $"{a.Name} is for {only.Kind.ToString().ToLowerInvariant()} artifacts only" : a.Name));
+    }
+
+    private static bool AppliesTo(IDeltaAlgorithm algorithm, ArtifactKind kind) =>
+        algorithm is not IArtifactKindSpecific specific || specific.Kind == kind;
+
+    private static string AutoName(IEnumerable<IDeltaAlgorithm> algorithms) =>
+        Auto + ":" + string.Join("+", algorithms.Select(a => a.Name).Order(StringComparer.Ordinal));
 
     /// <summary>
     /// Cheapest first; tardiff and deflate before bsdiff because they refuse at once what they do not apply to,
@@ -57,4 +89,20 @@ public sealed class DeltaAlgorithms(IEnumerable<IDeltaAlgorithm> algorithms)
         TardiffAlgorithm.AlgorithmName or DeflateAlgorithm.AlgorithmName => 2,
         _ => 3,
     };
+}
+
+/// <summary>What <see cref="DeltaAlgorithms.Choose"/> decided for one request.</summary>
+/// <param name="Name">The name a new build is stored under (part of its key).</param>
+/// <param name="Candidates">The algorithms that build tries, cheapest first.</param>
+/// <param name="StoredNames">Names under which an acceptable stored delta may already be, most preferred first.</param>
+/// <param name="Acceptable">Algorithms the client can apply: a stored delta made by another one is not served.</param>
+public sealed record DeltaChoice(string Name, IReadOnlyList<IDeltaAlgorithm> Candidates, IReadOnlyList<string> StoredNames, IReadOnlySet<string> Acceptable);
+
+/// <summary>
+/// An optional capability: an algorithm that makes deltas for one kind of artifact only (tardiff for directories,
+/// deflate for files). Algorithms without it apply to any.
+/// </summary>
+public interface IArtifactKindSpecific
+{
+    ArtifactKind Kind { get; }
 }

@@ -8,9 +8,12 @@ namespace Doras.Delta.Algorithms;
 /// then one zstd frame of the operation stream. For directory artifacts, whose content is a tar; other
 /// content is refused with <see cref="Artifacts.IncompatibleArtifactException"/>, so <c>auto</c> moves on.
 /// </summary>
-public sealed class TardiffAlgorithm(int level = 19, int workers = 0, long bsdiffMaxBytes = BsdiffAlgorithm.MaxInputBytes) : IDeltaAlgorithm
+public sealed class TardiffAlgorithm(int level = 19, int workers = 0, long bsdiffMaxBytes = BsdiffAlgorithm.MaxInputBytes) : IDeltaAlgorithm, IArtifactKindSpecific
 {
     public const string AlgorithmName = "tardiff";
+
+    /// <summary>Directory artifacts, whose content is a tar.</summary>
+    public Artifacts.ArtifactKind Kind => Artifacts.ArtifactKind.Directory;
 
     public string Name => AlgorithmName;
     public string MediaType => "application/vnd.doras.delta.tardiff+zstd";

@@ -57,6 +57,8 @@ public static class Annotations
     public const string DeltaPlaceholder = "dev.doras.delta.placeholder";
     public const string DeltaOwner = "dev.doras.delta.owner";
     public const string DeltaFailure = "dev.doras.delta.failure";
+    /// <summary>On a failed placeholder: <c>not-applicable</c> when the algorithms cannot make this delta at all (406, not 500).</summary>
+    public const string DeltaFailureKind = "dev.doras.delta.failure-kind";
     /// <summary>The Go original's placeholder mark.</summary>
     public const string GoDeltaDummy = "com.unbasical.doras.delta.dummy";
     /// <summary>The Go original's keys, written too so its tooling recognises our deltas.</summary>

@@ -128,6 +128,58 @@ public class DeltaApiTests
         Assert.That(_server.Builder.BuildsStarted, Is.Zero);
     }
 
+    [Test]
+    public async Task Up_to_date_needs_no_algorithm_but_a_delta_does()
+    {
+        using (var response = await _server.Http.GetAsync(Query(Versions.Ref(Repo, _v2), toTag: $"{Repo}:stable")))
+        {
+            Assert.That(response.StatusCode, Is.EqualTo(HttpStatusCode.OK));
+            Assert.That((await response.Content.ReadFromJsonAsync<DeltaResponse>())!.Status, Is.EqualTo(DeltaStatus.UpToDate));
+        }
+        var (status, problem) = await ProblemAsync(Query(Versions.Ref(Repo, _v1), toTag: $"{Repo}:stable"));
+        Assert.That(status, Is.EqualTo(HttpStatusCode.BadRequest));
+        Assert.That(problem.GetProperty("detail").GetString(), Is.EqualTo("'accepted_algorithm' is required at least once when the versions differ, e.g. accepted_algorithm=auto"));
+        Assert.That(_server.Builder.BuildsStarted, Is.Zero);
+    }
+
+    [Test]
+    public async Task An_algorithm_for_another_kind_of_artifact_is_406_at_once_not_a_remembered_failure()
+    {
+        var (status, problem) = await ProblemAsync(Query(Versions.Ref(Repo, _v1), toTag: $"{Repo}:stable", algorithms: "tardiff"));
+        Assert.That(status, Is.EqualTo(HttpStatusCode.NotAcceptable));
+        Assert.That(problem.GetProperty("detail").GetString(), Is.EqualTo("none of the accepted algorithms (tardiff) makes deltas between file artifacts: tardiff is for directory artifacts only"));
+        Assert.That(_server.Builder.BuildsStarted, Is.Zero);
+
+        // deflate applies to files, but these are not gzip or zip: the build refuses, and that is 406 too, not a 500.
+        var query = Query(Versions.Ref(Repo, _v1), toTag: $"{Repo}:stable", algorithms: "deflate");
+        for (var attempt = 0; attempt < 300; attempt++) // bounded: 30 s
+        {
+            using var response = await _server.Http.GetAsync(query);
+            if (response.StatusCode != HttpStatusCode.Accepted) break;
+            await Task.Delay(100);
+        }
+        (status, problem) = await ProblemAsync(query);
+        Assert.That(status, Is.EqualTo(HttpStatusCode.NotAcceptable), problem.ToString());
+        Assert.That(problem.GetProperty("detail").GetString(), Does.StartWith($"no deflate delta can be made from {Repo}@{_v1.Digest} to {Repo}@{_v2.Digest}: ")
+            .And.Contain("not both gzip files or both zip archives"));
+    }
+
+    [Test]
+    public async Task A_stored_delta_is_found_whatever_the_order_or_extent_of_the_accepted_list()
+    {
+        var first = await PollUntilReadyAsync(Query(Versions.Ref(Repo, _v1), toTag: $"{Repo}:stable", algorithms: ["auto", "zstd", "bsdiff", "octodiff", "tardiff", "deflate"]));
+        Assert.That(_server.Builder.BuildsStarted, Is.EqualTo(1));
+        string[][] others = [["auto"], ["deflate", "tardiff", "octodiff", "bsdiff", "zstd", "auto"], ["auto", first.Algorithm!, "xdelta3"], [first.Algorithm!]];
+        foreach (var list in others)
+        {
+            using var response = await _server.Http.GetAsync(Query(Versions.Ref(Repo, _v1), toTag: $"{Repo}:stable", algorithms: list));
+            Assert.That(response.StatusCode, Is.EqualTo(HttpStatusCode.OK), string.Join(",", list));
+            var again = (await response.Content.ReadFromJsonAsync<DeltaResponse>())!;
+            Assert.That(again.DeltaImage, Is.EqualTo(first.DeltaImage), string.Join(",", list));
+        }
+        Assert.That(_server.Builder.BuildsStarted, Is.EqualTo(1), "no second build of the same pair");
+    }
+
     public static IEnumerable<TestCaseData> BadRequests()
     {
         const string d = "sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
@@ -135,7 +187,6 @@ public class DeltaApiTests
         yield return new TestCaseData(Query($"{Repo}:v1", toTag: $"{Repo}:v2", algorithms: "zstd"), "'from_digest' must name the image by digest").SetName("from by tag");
         yield return new TestCaseData(Query($"{Repo}@{d}", algorithms: "zstd"), "give exactly one of 'to_digest'").SetName("no target");
         yield return new TestCaseData(Query($"{Repo}@{d}", toDigest: $"{Repo}@{d}", toTag: $"{Repo}:v2", algorithms: "zstd"), "give exactly one of 'to_digest'").SetName("two targets");
-        yield return new TestCaseData(Query($"{Repo}@{d}", toTag: $"{Repo}:v2"), "'accepted_algorithm' is required").SetName("no algorithm");
         yield return new TestCaseData(Query($"{Repo}@sha256:abc", toTag: $"{Repo}:v2", algorithms: "zstd"), "sha256 needs 64 hex characters").SetName("malformed digest");
         yield return new TestCaseData(Query($"{Repo}@{d}", toTag: "Bad/Repo:v2", algorithms: "zstd"), "'to_tag': invalid reference 'Bad/Repo:v2'").SetName("malformed to");
         yield return new TestCaseData(Query($"{Repo}@{d}", toTag: "other/repo:v2", algorithms: "zstd"), "from and to must be in the same repository").SetName("different repositories");
@@ -270,7 +321,7 @@ public class DeltaApiTests
     {
         var (status, problem) = await ProblemAsync(Query(Versions.Ref(Repo, _v1), toTag: $"{Repo}:v2", algorithms: ["xdelta3", "courgette"]));
         Assert.That(status, Is.EqualTo(HttpStatusCode.NotAcceptable));
-        Assert.That(problem.GetProperty("detail").GetString(), Is.EqualTo("none of the accepted algorithms (xdelta3, courgette) is supported; this server supports: bsdiff, deflate, octodiff, tardiff, zstd"));
+        Assert.That(problem.GetProperty("detail").GetString(), Is.EqualTo("none of the accepted algorithms (xdelta3, courgette) is supported; this server supports: auto, bsdiff, deflate, octodiff, tardiff, zstd"));
     }
 
     [Test]
