@@ -92,7 +92,7 @@ public class OctodiffHostileSignatureTests
         // Every window's rolling checksum at the largest chunk size: without a ration each position would hash 31 KiB.
         using var dir = new TempDirectory();
         const int n = OctodiffSignature.MaxChunkSize;
-        var @new = TestData.Random((512 << 10) + n, 32);
+        var @new = TestData.Random((256 << 10) + n, 32);
         var chunks = new List<(int, uint, byte[])>();
         var rolling = RollingAdler32.Of(@new.AsSpan(0, n));
         chunks.Add((n, rolling.Value, Bogus(0)));
