@@ -1,4 +1,7 @@
 using System.Buffers.Binary;
+using System.Numerics;
+using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
 using System.Security.Cryptography;
 using System.Text;
 using Doras.Delta.Algorithms;
@@ -12,15 +15,33 @@ namespace Doras.Delta.Octodiff;
 /// </summary>
 public static class OctodiffDelta
 {
+    /// <summary>At most this many chunks are kept per rolling checksum (the first ones in file order).</summary>
+    public const int MaxCandidatesPerRolling = 8;
+
+    /// <summary>
+    /// Strong-hash work allowed for rolling-checksum hits that turn out false, in bytes hashed per byte of the new
+    /// file scanned (plus <see cref="FalseHitAllowance"/>). Each check is charged its window plus
+    /// <see cref="HashCallCost"/>. A signature naming the rolling checksums of the new file's windows with wrong
+    /// SHA1s would otherwise cost one SHA1 of a whole chunk (up to 31 KiB) per byte of the new file.
+    /// </summary>
+    internal const int FalseHitBytesPerByte = 16;
+    internal const long FalseHitAllowance = 4 << 20;
+    internal const int HashCallCost = 512;
+    private const int CancellationInterval = 1 << 16;
+
     /// <summary>
     /// Writes the delta that turns the file <paramref name="signature"/> describes into <paramref name="newFile"/>.
-    /// The new file is read twice (its SHA1 goes first), so it must be seekable.
+    /// The new file is read twice (its SHA1 goes first), so it must be seekable. The work is linear in the new
+    /// file whatever the signature: at most <see cref="MaxCandidatesPerRolling"/> chunks are compared per position
+    /// and strong hashes of false hits are rationed (a hostile signature can only make the delta bigger).
+    /// <paramref name="ct"/> is checked every 64 KiB of the new file.
     /// </summary>
-    public static void Write(OctodiffSignature signature, Stream newFile, Stream delta)
+    public static void Write(OctodiffSignature signature, Stream newFile, Stream delta, CancellationToken ct = default)
     {
+        ArgumentNullException.ThrowIfNull(signature);
         if (!newFile.CanSeek) throw new ArgumentException("the new file must be seekable", nameof(newFile));
         var start = newFile.Position;
-        var newHash = SHA1.HashData(newFile);
+        var newHash = HashRest(newFile, ct);
         newFile.Position = start;
         using var writer = new BinaryWriter(delta, Encoding.UTF8, leaveOpen: true);
         writer.Write(OctodiffFormat.DeltaMagic);
@@ -29,29 +50,46 @@ public static class OctodiffDelta
         writer.Write(OctodiffFormat.HashLength);
         writer.Write(newHash);
         writer.Write(OctodiffFormat.EndOfHeader);
-        new Builder(signature, writer).Run(newFile);
+        new Builder(signature, writer, ct).Run(newFile);
         writer.Flush();
     }
 
-    /// <summary>Scans the new file with a window of the chunk size, emitting copies for chunks found and data for the rest.</summary>
-    private sealed class Builder(OctodiffSignature signature, BinaryWriter writer)
+    private static byte[] HashRest(Stream input, CancellationToken ct)
     {
-        private readonly Dictionary<uint, List<SignatureChunk>> _byRolling = Index(signature);
-        private readonly int _chunkSize = signature.Chunks.Count == 0 ? OctodiffFormat.DefaultChunkSize : signature.Chunks[0].Length;
-        private long _copyOffset = -1, _copyLength;
-        private readonly byte[] _hash = new byte[OctodiffFormat.HashLength];
-
-        private static Dictionary<uint, List<SignatureChunk>> Index(OctodiffSignature signature)
+        using var sha1 = IncrementalHash.CreateHash(HashAlgorithmName.SHA1);
+        var buffer = new byte[CancellationInterval];
+        int n;
+        while ((n = input.ReadAtLeast(buffer, buffer.Length, throwOnEndOfStream: false)) > 0)
         {
-            var index = new Dictionary<uint, List<SignatureChunk>>();
-            foreach (var chunk in signature.Chunks)
-            {
-                if (!index.TryGetValue(chunk.Rolling, out var list)) index[chunk.Rolling] = list = [];
-                list.Add(chunk);
-            }
-            return index;
+            ct.ThrowIfCancellationRequested();
+            sha1.AppendData(buffer, 0, n);
+        }
+        return sha1.GetHashAndReset();
+    }
+
+    /// <summary>Scans the new file with a window of the chunk size, emitting copies for chunks found and data for the rest.</summary>
+    private sealed class Builder
+    {
+        private readonly OctodiffSignature _signature;
+        private readonly BinaryWriter _writer;
+        private readonly CancellationToken _ct;
+        private readonly RollingIndex _index;
+        private readonly int _chunkSize;
+        private readonly byte[] _hash = new byte[OctodiffFormat.HashLength];
+        private long _copyOffset = -1, _copyLength;
+        private long _falseHitBudget = FalseHitAllowance;
+        private int _sinceCheck;
+
+        public Builder(OctodiffSignature signature, BinaryWriter writer, CancellationToken ct)
+        {
+            (_signature, _writer, _ct) = (signature, writer, ct);
+            // A single chunk shorter than Octodiff's minimum (a file of under 128 bytes) is only looked for at the end:
+            // as a window it would make a copy command and a SHA1 out of every matching byte of the new file.
+            _chunkSize = signature.ChunkCount == 0 ? OctodiffFormat.DefaultChunkSize : Math.Max(signature.ChunkSize, OctodiffFormat.MinChunkSize);
+            _index = new RollingIndex(signature, _chunkSize, ct);
         }
 
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
         public void Run(Stream input)
         {
             var n = _chunkSize;
@@ -64,6 +102,7 @@ public static class OctodiffDelta
             {
                 if (pos + n > filled && !eof)
                 {
+                    _ct.ThrowIfCancellationRequested();
                     // Keep the window's bytes, drop what is decided: literals go out before the shift.
                     EmitData(buffer.AsSpan(literalStart, pos - literalStart));
                     Array.Copy(buffer, pos, buffer, 0, filled - pos);
@@ -76,12 +115,13 @@ public static class OctodiffDelta
                 }
                 if (pos + n > filled)
                 {
-                    // The tail, shorter than a chunk: it may still be the old file's last (short) chunk.
-                    var tail = buffer.AsSpan(pos, filled - pos);
-                    if (tail.Length > 0 && Find(tail, RollingAdler32.Of(tail).Value) is { } last)
+                    // The tail, shorter than a window: it may still end with the old file's last (short) chunk, the
+                    // only chunk of another length.
+                    if (FindLast(buffer.AsSpan(pos, filled - pos)) is { } last)
                     {
-                        EmitData(buffer.AsSpan(literalStart, pos - literalStart));
-                        AddCopy(last.Offset, last.Length);
+                        var length = _signature.LengthOf(last);
+                        EmitData(buffer.AsSpan(literalStart, filled - length - literalStart));
+                        AddCopy(_signature.OffsetOf(last), length);
                         literalStart = filled;
                     }
                     EmitData(buffer.AsSpan(literalStart, filled - literalStart));
@@ -93,29 +133,58 @@ public static class OctodiffDelta
                 if (Find(window, rolling.Value) is { } match)
                 {
                     EmitData(buffer.AsSpan(literalStart, pos - literalStart));
-                    AddCopy(match.Offset, match.Length);
+                    AddCopy(_signature.OffsetOf(match), n);
                     pos += n;
                     literalStart = pos;
                     rollingValid = false;
+                    Scanned(n);
                     continue;
                 }
                 if (pos + n < filled) rolling.Roll(buffer[pos], buffer[pos + n], n);
                 else rollingValid = false; // the next byte is not read yet: recompute after the refill
                 pos++;
+                Scanned(1);
             }
         }
 
-        private SignatureChunk? Find(ReadOnlySpan<byte> window, uint rolling)
+        /// <summary>Accounts for bytes of the new file passed: they earn strong-hash budget, and every 64 KiB the token is checked.</summary>
+        private void Scanned(int bytes)
         {
-            if (!_byRolling.TryGetValue(rolling, out var candidates)) return null;
-            var hashed = false;
-            foreach (var chunk in candidates)
-            {
-                if (chunk.Length != window.Length) continue;
-                if (!hashed) { SHA1.HashData(window, _hash); hashed = true; }
-                if (chunk.Sha1.Span.SequenceEqual(_hash)) return chunk;
-            }
+            _falseHitBudget += (long)FalseHitBytesPerByte * bytes;
+            _sinceCheck += bytes;
+            if (_sinceCheck < CancellationInterval) return;
+            _sinceCheck = 0;
+            _ct.ThrowIfCancellationRequested();
+        }
+
+        /// <summary>
+        /// The first of (at most <see cref="MaxCandidatesPerRolling"/>) full chunks with this rolling checksum whose SHA1
+        /// is the window's, or null. The window is hashed once, and only if the budget could pay for a false hit.
+        /// </summary>
+        private int? Find(ReadOnlySpan<byte> window, uint rolling)
+        {
+            var candidate = _index.First(rolling);
+            if (candidate < 0) return null;
+            var cost = window.Length + HashCallCost;
+            if (_falseHitBudget < cost) return null;
+            SHA1.HashData(window, _hash);
+            for (; candidate >= 0; candidate = _index.Next(candidate))
+                if (_signature.HashOf(candidate).SequenceEqual(_hash)) return candidate;
+            _falseHitBudget -= cost;
             return null;
+        }
+
+        /// <summary>The old file's last chunk if <paramref name="tail"/> ends with it (one SHA1 at most), or null.</summary>
+        private int? FindLast(ReadOnlySpan<byte> tail)
+        {
+            if (_signature.ChunkCount == 0) return null;
+            var last = _signature.ChunkCount - 1;
+            var length = _signature.LengthOf(last);
+            if (length > tail.Length) return null;
+            var suffix = tail[^length..];
+            if (_signature.RollingOf(last) != RollingAdler32.Of(suffix).Value) return null;
+            SHA1.HashData(suffix, _hash);
+            return _signature.HashOf(last).SequenceEqual(_hash) ? last : null;
         }
 
         private void AddCopy(long offset, long length)
@@ -128,9 +197,9 @@ public static class OctodiffDelta
         private void FlushCopy()
         {
             if (_copyOffset < 0) return;
-            writer.Write(OctodiffFormat.CopyCommand);
-            writer.Write(_copyOffset);
-            writer.Write(_copyLength);
+            _writer.Write(OctodiffFormat.CopyCommand);
+            _writer.Write(_copyOffset);
+            _writer.Write(_copyLength);
             _copyOffset = -1;
         }
 
@@ -138,10 +207,81 @@ public static class OctodiffDelta
         {
             if (literal.IsEmpty) return;
             FlushCopy();
-            writer.Write(OctodiffFormat.DataCommand);
-            writer.Write((long)literal.Length);
-            writer.Write(literal);
+            _writer.Write(OctodiffFormat.DataCommand);
+            _writer.Write((long)literal.Length);
+            _writer.Write(literal);
         }
+    }
+
+    /// <summary>
+    /// Full-size chunks by rolling checksum: for each value a list (in file order) of at most
+    /// <see cref="MaxCandidatesPerRolling"/> chunks, chained through an array. An open-addressing table (load at
+    /// most 2/3) whose hash is keyed with random bits per index, so a signature cannot pile its checksums into one
+    /// probe sequence either.
+    /// </summary>
+    private sealed class RollingIndex
+    {
+        private readonly uint[] _keys;
+        private readonly int[] _first; // chunk + 1; 0 marks an empty slot
+        private readonly int[] _next;  // chunk + 1 of the next candidate with the same checksum; 0 ends the list
+        private readonly ulong _seed, _multiplier;
+        private readonly int _shift, _mask;
+
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+        public RollingIndex(OctodiffSignature signature, int chunkSize, CancellationToken ct)
+        {
+            var count = signature.ChunkCount;
+            var capacity = (int)BitOperations.RoundUpToPowerOf2((uint)Math.Max(16, count + count / 2 + 1));
+            (_mask, _shift) = (capacity - 1, 64 - BitOperations.Log2((uint)capacity));
+            Span<ulong> random = stackalloc ulong[2];
+            RandomNumberGenerator.Fill(MemoryMarshal.AsBytes(random));
+            (_seed, _multiplier) = (random[0], random[1] | 1);
+            _keys = new uint[capacity];
+            _first = new int[capacity];
+            _next = new int[count];
+            var last = new int[capacity];
+            var candidates = new byte[capacity];
+            for (var i = 0; i < count; i++)
+            {
+                if ((i & 0xFFFF) == 0) ct.ThrowIfCancellationRequested();
+                if (signature.LengthOf(i) != chunkSize) continue; // the short last chunk: only the tail can be it
+                var key = signature.RollingOf(i);
+                var slot = Slot(key);
+                while (_first[slot] != 0 && _keys[slot] != key) slot = (slot + 1) & _mask;
+                if (_first[slot] == 0)
+                {
+                    (_keys[slot], _first[slot], last[slot], candidates[slot]) = (key, i + 1, i + 1, 1);
+                }
+                else if (candidates[slot] < MaxCandidatesPerRolling)
+                {
+                    _next[last[slot] - 1] = i + 1;
+                    last[slot] = i + 1;
+                    candidates[slot]++;
+                }
+            }
+        }
+
+        private int Slot(uint key)
+        {
+            var h = (key ^ _seed) * _multiplier;
+            h ^= h >> 31;
+            return (int)((h * 0xbf58476d1ce4e5b9UL) >> _shift);
+        }
+
+        /// <summary>The first chunk with this rolling checksum, or -1.</summary>
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public int First(uint rolling)
+        {
+            for (var slot = Slot(rolling); ; slot = (slot + 1) & _mask)
+            {
+                var first = _first[slot];
+                if (first == 0) return -1;
+                if (_keys[slot] == rolling) return first - 1;
+            }
+        }
+
+        /// <summary>The next chunk with the same rolling checksum as <paramref name="chunk"/>, or -1.</summary>
+        public int Next(int chunk) => _next[chunk] - 1;
     }
 
     /// <summary>

@@ -21,12 +21,17 @@ internal static class OctodiffFormat
     public const int MinChunkSize = 128;
     public const int MaxChunkSize = 31 * 1024;
 
-    /// <summary>Reads an exact magic, or throws <see cref="InvalidDataException"/> naming what was expected.</summary>
+    /// <summary>
+    /// Reads an exact magic, or throws <see cref="InvalidDataException"/> naming what was expected
+    /// (<see cref="EndOfStreamException"/> if the input ends inside what could still be it).
+    /// </summary>
     public static void Expect(BinaryReader reader, ReadOnlySpan<byte> expected, string what)
     {
         Span<byte> actual = stackalloc byte[expected.Length];
-        if (reader.BaseStream.ReadAtLeast(actual, actual.Length, throwOnEndOfStream: false) != actual.Length || !actual.SequenceEqual(expected))
-            throw new InvalidDataException($"not an Octodiff {what}: expected '{System.Text.Encoding.ASCII.GetString(expected)}'");
+        var got = reader.BaseStream.ReadAtLeast(actual, actual.Length, throwOnEndOfStream: false);
+        if (got == actual.Length && actual.SequenceEqual(expected)) return;
+        if (got < actual.Length && actual[..got].SequenceEqual(expected[..got])) throw new EndOfStreamException();
+        throw new InvalidDataException($"not an Octodiff {what}: expected '{System.Text.Encoding.ASCII.GetString(expected)}'");
     }
 }
 
