@@ -45,9 +45,9 @@ public static class HttpBody
 
     /// <summary>
     /// The body of <paramref name="content"/> as a stream that refuses more than <paramref name="maxBytes"/>
-    /// (null: the caller bounds it, e.g. by a digest and size) with an <see cref="InvalidDataException"/> (see <see cref="TooLarge"/>),
-    /// and a stalled transfer with <see cref="ResponseStalledException"/>. A declared Content-Length over the
-    /// bound is refused before a byte is read.
+    /// (null: the caller bounds it, e.g. by a digest and size) with an <see cref="InvalidDataException"/>
+    /// (<see cref="TooLarge"/>), and a stalled transfer with <see cref="ResponseStalledException"/>. A declared
+    /// Content-Length over the bound is refused before a byte is read.
     /// </summary>
     public static async Task<GuardedReadStream> OpenAsync(HttpContent content, string what, long? maxBytes, CancellationToken ct)
     {
@@ -63,9 +63,9 @@ public static class HttpBody
         : $"{what}: the answer is longer than the limit of {limit} bytes; refused");
 
     /// <summary>
-    /// Reads a whole body of at most <paramref name="maxBytes"/> into memory; a longer one is refused with
-    /// an <see cref="InvalidDataException"/> (see <see cref="TooLarge"/>), or with <paramref name="truncate"/> cut to its first bytes
-    /// (for error messages).
+    /// Reads a whole body of at most <paramref name="maxBytes"/> into memory; a longer one is refused with an
+    /// <see cref="InvalidDataException"/> (<see cref="TooLarge"/>), or with <paramref name="truncate"/> cut to
+    /// its first bytes (for error messages).
     /// </summary>
     public static async Task<byte[]> ReadBoundedAsync(this HttpContent content, int maxBytes, string what, CancellationToken ct, bool truncate = false)
     {

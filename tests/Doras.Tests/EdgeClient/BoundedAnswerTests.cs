@@ -39,6 +39,13 @@ public class BoundedAnswerTests
                 }
                 return;
             }
+            if (path == "/declared" + DeltaApi.Path)
+            {
+                context.Response.ContentType = "application/json";
+                context.Response.ContentLength = 5 << 20; // says so up front; the client need not read a byte
+                await context.Response.Body.WriteAsync(new byte[5 << 20], context.RequestAborted);
+                return;
+            }
             byte[] start;
             if (path == DeltaApi.SignaturePath)
             {
@@ -67,7 +74,7 @@ public class BoundedAnswerTests
                 await Task.Yield();
             }
         }
-        catch (Exception e) when (e is OperationCanceledException or IOException) { context.Abort(); }
+        catch (Exception e) when (e is OperationCanceledException or IOException or InvalidOperationException) { context.Abort(); }
     });
 
     private static DeltaRequest Request(string algorithm = "zstd") => new(
@@ -90,6 +97,18 @@ public class BoundedAnswerTests
         var problem = (await Assert.ThrowsAsync<DeltaServerException>(() => client.ReadDeltaAsync(Request("problem"), ct)))!;
         Assert.That(problem.Status, Is.EqualTo(System.Net.HttpStatusCode.NotFound));
         Assert.That(problem.Detail, Is.EqualTo($"(the server's error was longer than {4 << 20} bytes; not read)"));
+    }
+
+    [Test, CancelAfter(30_000)]
+    public async Task An_answer_declaring_a_length_over_the_bound_is_refused_before_its_body_is_read(CancellationToken ct)
+    {
+        await using var fake = await StartFakeAsync();
+        var counter = new CountingHandler();
+        using var http = new HttpClient(counter);
+        var client = new DeltaClient(http, new Uri(new Uri(fake.Urls.First()), "declared/"), new BackoffOptions { MaxAttempts = 1 });
+        var error = (await Assert.ThrowsAsync<InvalidDataException>(() => client.ReadDeltaAsync(Request(), ct)))!;
+        Assert.That(error.Message, Is.EqualTo($"the delta server's answer to GET {DeltaApi.Path}: the answer declares {5 << 20} bytes, over the limit of {4 << 20} bytes; refused"));
+        Assert.That(counter.BytesRead, Is.Zero);
     }
 
     [Test, CancelAfter(60_000)]
