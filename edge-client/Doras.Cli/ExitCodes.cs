@@ -4,6 +4,7 @@ using Doras.Delta.Artifacts;
 using Doras.EdgeClient.Deltas;
 using Doras.EdgeClient.Updates;
 using Doras.Oci.Content;
+using Doras.Oci.Remote;
 
 namespace Doras.Cli;
 
@@ -34,7 +35,7 @@ public static class ExitCodes
         DeltaServerException { Status: HttpStatusCode.Unauthorized or HttpStatusCode.Forbidden } => Unauthorized,
         NotFoundException or HttpRequestException { StatusCode: HttpStatusCode.NotFound } or DeltaServerException { Status: HttpStatusCode.NotFound } => NotFound,
         DigestMismatchException or CorruptDeltaException or HostileArchiveException or IncompatibleArtifactException or InvalidDataException => Verification,
-        HttpRequestException or DownloadInterruptedException or TimeoutException or DeltaServerException => Network,
+        HttpRequestException or DownloadInterruptedException or ResponseStalledException or TimeoutException or DeltaServerException => Network,
         _ => Failed,
     };
 }

@@ -19,13 +19,14 @@ internal sealed class UpdateArguments
     public Option<bool> KeepPrevious { get; } = new("--keep-previous") { Description = "Keep the replaced version in the work directory, for `doras rollback`" };
     public Option<long?> MaxBytesPerPeriod { get; } = new("--max-bytes-per-period") { Description = "Metered links: at most this many bytes downloaded per period (see --period-hours)" };
     public Option<double> PeriodHours { get; } = new("--period-hours") { Description = "The period of --max-bytes-per-period, in hours", DefaultValueFactory = _ => 24 };
+    public Option<double> StallTimeout { get; } = new("--stall-timeout") { Description = "Abort a download that brings under 1 KiB in this many seconds (retried, resuming; then exit 3); 0: never", DefaultValueFactory = _ => Oci.Remote.HttpBody.DefaultStallTimeout.TotalSeconds };
     public Option<bool> Json { get; } = new("--json") { Description = "Machine-readable output: one JSON object per result" };
     public StoreArguments Registry { get; } = new();
 
     public void AddTo(Command command)
     {
         command.Arguments.Add(Reference);
-        foreach (var option in new Option[] { Server, Output, WorkDir, Accept, MaxBytes, Reserve, KeepPrevious, MaxBytesPerPeriod, PeriodHours, Json }) command.Options.Add(option);
+        foreach (var option in new Option[] { Server, Output, WorkDir, Accept, MaxBytes, Reserve, KeepPrevious, MaxBytesPerPeriod, PeriodHours, StallTimeout, Json }) command.Options.Add(option);
         Registry.AddTo(command);
     }
 
@@ -35,6 +36,9 @@ internal sealed class UpdateArguments
         var serverText = result.GetValue(Server)!;
         if (!Uri.TryCreate(serverText, UriKind.Absolute, out var serverUrl) || serverUrl.Scheme is not ("http" or "https"))
             throw new ArgumentException($"--server '{serverText}' is not an http(s) URL");
+        var stallSeconds = result.GetValue(StallTimeout);
+        if (!double.IsFinite(stallSeconds) || stallSeconds < 0 || stallSeconds > TimeSpan.MaxValue.TotalSeconds / 2)
+            throw new ArgumentException($"--stall-timeout {stallSeconds} is not a number of seconds (0 turns the check off)");
         var target = Oci.Model.Reference.Parse(result.GetValue(Reference)!);
         var opened = target.Registry is null ? null : Registry.Open(result, target);
         var http = new HttpClient { Timeout = TimeSpan.FromMinutes(10) };
@@ -48,6 +52,7 @@ internal sealed class UpdateArguments
             MaxArtifactBytes = result.GetValue(MaxBytes),
             ReserveBytes = result.GetValue(Reserve),
             KeepPrevious = result.GetValue(KeepPrevious),
+            StallTimeout = stallSeconds == 0 ? Timeout.InfiniteTimeSpan : TimeSpan.FromSeconds(stallSeconds),
             DataBudget = result.GetValue(MaxBytesPerPeriod) is { } budget
                 ? new DataBudgetOptions { MaxBytes = budget, Period = TimeSpan.FromHours(result.GetValue(PeriodHours)) }
                 : null,

@@ -1,6 +1,5 @@
 using System.Net;
 using System.Net.Http.Headers;
-using System.Net.Http.Json;
 using System.Text.Json;
 using Doras.Api;
 using Doras.Delta.Algorithms;
@@ -61,6 +60,9 @@ public sealed class DeltaClient(HttpClient http, Uri server, BackoffOptions? bac
 
     public BackoffOptions Backoff { get; } = backoff ?? new BackoffOptions();
 
+    /// <summary>The largest answer of the delta API (JSON, problem+json) read; a longer one is refused.</summary>
+    public const int MaxAnswerBytes = 4 << 20;
+
     /// <summary>Reads manifests and blobs of a repository from the server's /v2 API.</summary>
     public RemoteRepository Repository(string name) => new(http, _server, name);
 
@@ -75,10 +77,11 @@ public sealed class DeltaClient(HttpClient http, Uri server, BackoffOptions? bac
             + string.Concat(request.AcceptedAlgorithms.Select(a => $"&{DeltaApi.AcceptedAlgorithm}={Uri.EscapeDataString(a)}"));
         using var message = new HttpRequestMessage(HttpMethod.Get, new Uri(_server, DeltaApi.Path.TrimStart('/') + "?" + query));
         message.Headers.Authorization = request.Authorization;
-        using var response = await http.SendAsync(message, ct).ConfigureAwait(false);
+        using var response = await http.SendAsync(message, HttpCompletionOption.ResponseHeadersRead, ct).ConfigureAwait(false);
         if (response.StatusCode is HttpStatusCode.OK or HttpStatusCode.Accepted)
         {
-            var body = await response.Content.ReadFromJsonAsync(ApiJsonContext.Default.DeltaResponse, ct).ConfigureAwait(false)
+            var json = await response.Content.ReadBoundedAsync(MaxAnswerBytes, $"the delta server's answer to GET {DeltaApi.Path}", ct).ConfigureAwait(false);
+            var body = (json.Length == 0 ? null : JsonSerializer.Deserialize(json, ApiJsonContext.Default.DeltaResponse))
                 ?? throw new InvalidDataException("the delta server sent an empty answer");
             var retryAfter = response.Headers.RetryAfter?.Delta
                 ?? (response.Headers.RetryAfter?.Date is { } date ? date - DateTimeOffset.UtcNow : null);
@@ -119,9 +122,11 @@ public sealed class DeltaClient(HttpClient http, Uri server, BackoffOptions? bac
 
     /// <summary>
     /// Sends the Octodiff signature of the file the device has and writes the raw Octodiff delta from it to the
-    /// target into <paramref name="delta"/>. Returns the target image by digest and the bytes received.
+    /// target into <paramref name="delta"/>, refusing (<see cref="InvalidDataException"/>) a delta over
+    /// <paramref name="maxBytes"/> (see <see cref="SignatureDeltaBound"/>). Returns the target image by digest
+    /// and the bytes received.
     /// </summary>
-    public async Task<(string ToImage, long Bytes)> ReadDeltaFromSignatureAsync(Reference to, Stream signature, Stream delta,
+    public async Task<(string ToImage, long Bytes)> ReadDeltaFromSignatureAsync(Reference to, Stream signature, Stream delta, long maxBytes,
         AuthenticationHeaderValue? authorization = null, CancellationToken ct = default)
     {
         var query = to.Digest is not null
@@ -137,11 +142,18 @@ public sealed class DeltaClient(HttpClient http, Uri server, BackoffOptions? bac
         if (response.StatusCode != HttpStatusCode.OK) throw await ProblemAsync(response, ct).ConfigureAwait(false);
         var toImage = response.Headers.TryGetValues(DeltaApi.ToImageHeader, out var values) ? values.First()
             : throw new InvalidDataException($"the signature delta answer has no {DeltaApi.ToImageHeader} header");
-        await using var body = await response.Content.ReadAsStreamAsync(ct).ConfigureAwait(false);
-        var counting = new Oci.Content.HashingWriteStream(delta);
-        await body.CopyToAsync(counting, ct).ConfigureAwait(false);
-        return (toImage, counting.BytesWritten);
+        await using var body = await HttpBody.OpenAsync(response.Content, $"the signature delta to {to}", maxBytes, ct).ConfigureAwait(false);
+        await body.CopyToAsync(delta, ct).ConfigureAwait(false);
+        return (toImage, body.BytesRead);
     }
+
+    /// <summary>
+    /// The most a raw Octodiff delta to content of <paramref name="targetContentSize"/> bytes may be: its
+    /// literal data plus commands cannot sensibly exceed twice the content (and a little), nor the device's
+    /// limit on any download.
+    /// </summary>
+    public static long SignatureDeltaBound(long targetContentSize, long maxArtifactBytes) =>
+        Math.Min(maxArtifactBytes, 2 * targetContentSize + (64 << 10));
 
     /// <summary>The layer (descriptor) of a ready delta, and the repository to fetch it from.</summary>
     public async Task<(IReadOnlyOciRepository Repository, Descriptor Layer)> ResolveDeltaLayerAsync(DeltaResponse response, IReadOnlyOciRepository? source = null, CancellationToken ct = default)
@@ -160,12 +172,13 @@ public sealed class DeltaClient(HttpClient http, Uri server, BackoffOptions? bac
         string? type = null, title = response.ReasonPhrase ?? "error", detail = "";
         try
         {
-            using var doc = JsonDocument.Parse(await response.Content.ReadAsStringAsync(ct).ConfigureAwait(false));
+            using var doc = JsonDocument.Parse(await response.Content.ReadBoundedAsync(MaxAnswerBytes, $"the delta server's error {(int)response.StatusCode}", ct).ConfigureAwait(false));
             if (doc.RootElement.TryGetProperty("type", out var t)) type = t.GetString();
             if (doc.RootElement.TryGetProperty("title", out var ti)) title = ti.GetString() ?? title;
             if (doc.RootElement.TryGetProperty("detail", out var d)) detail = d.GetString() ?? "";
         }
         catch (JsonException) { detail = "(the server's error was not problem+json)"; }
+        catch (InvalidDataException) { detail = $"(the server's error was longer than {MaxAnswerBytes} bytes; not read)"; }
         return new DeltaServerException(response.StatusCode, type, title, detail);
     }
 }

@@ -1,6 +1,7 @@
 using Doras.Oci.Content;
 using Doras.Oci.IO;
 using Doras.Oci.Model;
+using Doras.Oci.Remote;
 
 namespace Doras.EdgeClient.Updates;
 
@@ -50,25 +51,31 @@ public sealed class ResumableDownload(string workDirectory, IProgress<UpdateProg
             }
         }
 
-        await using (var file = new FileStream(partial, FileMode.Append, FileAccess.Write, FileShare.None, 1 << 16, FileOptions.Asynchronous))
+        try
         {
+            await using var file = new FileStream(partial, FileMode.Append, FileAccess.Write, FileShare.None, 1 << 16, FileOptions.Asynchronous);
             if (offset < blob.Size)
             {
+                // Read to the end of the body: one longer than the blob is refused there (InvalidDataException), not cut.
                 await using var body = await repository.FetchFromAsync(blob, offset, ct).ConfigureAwait(false);
                 var buffer = new byte[1 << 16];
                 int n;
                 while ((n = await body.ReadAsync(buffer, ct).ConfigureAwait(false)) > 0)
                 {
-                    if (offset + n > blob.Size) { n = (int)(blob.Size - offset); if (n == 0) break; }
+                    if (offset + n > blob.Size) throw HttpBody.TooLarge($"blob {blob.Digest}", blob.Size - offset, null); // streams other than ours
                     await file.WriteAsync(buffer.AsMemory(0, n), ct).ConfigureAwait(false);
                     hash.AppendData(buffer, 0, n);
                     offset += n;
                     BytesTransferred += n;
                     progress?.Report(new UpdateProgress(UpdatePhase.Downloading, offset, blob.Size));
-                    if (offset == blob.Size) break;
                 }
             }
             file.Flush(flushToDisk: true);
+        }
+        catch (InvalidDataException)
+        {
+            File.Delete(partial); // the server sent more than the blob: nothing of this answer is trusted
+            throw;
         }
 
         var actual = Digest.FromHash(blob.Digest.Algorithm, hash.GetHashAndReset());

@@ -25,6 +25,13 @@ public sealed record UpdateOptions
     /// <summary>Attempts at an update when failures are transient (server errors, dropped links).</summary>
     public int Attempts { get; init; } = 5;
 
+    /// <summary>
+    /// A download (or any answer) that brings less than <see cref="Oci.Remote.HttpBody.StallMinimumBytes"/> bytes
+    /// in this time is aborted as a transient failure: the attempt is retried, resuming with Range, and the update
+    /// fails as a network failure when no attempt gets through. <see cref="Timeout.InfiniteTimeSpan"/>: no limit.
+    /// </summary>
+    public TimeSpan StallTimeout { get; init; } = Oci.Remote.HttpBody.DefaultStallTimeout;
+
     /// <summary>Free space to leave on the work directory's filesystem; an update that would eat into it is refused up front.</summary>
     public long ReserveBytes { get; init; }
 

@@ -42,6 +42,7 @@ public sealed class Updater(DeltaClient client, RegistryClient? registry = null,
         var paths = new WorkPaths(options.ResolvedWorkDirectory, Path.GetFullPath(options.Output));
         Directory.CreateDirectory(paths.Work);
         using var _ = await FileLock.AcquireAsync(paths.Lock, TimeSpan.FromSeconds(10), ct).ConfigureAwait(false);
+        using var stallTimeout = HttpBody.UseStallTimeout(options.StallTimeout); // every body this update reads
         paths.RemoveLeftovers();
         try
         {
@@ -95,7 +96,7 @@ public sealed class Updater(DeltaClient client, RegistryClient? registry = null,
     {
         HttpRequestException h => h.StatusCode is null or HttpStatusCode.TooManyRequests or HttpStatusCode.RequestTimeout
             or HttpStatusCode.InternalServerError or HttpStatusCode.BadGateway or HttpStatusCode.ServiceUnavailable or HttpStatusCode.GatewayTimeout,
-        DownloadInterruptedException or HttpIOException => true,
+        DownloadInterruptedException or HttpIOException or ResponseStalledException => true,
         DeltaServerException d => d.IsTransient,
         TaskCanceledException t => t.InnerException is TimeoutException, // HttpClient's timeout, not the caller
         _ => false,
@@ -199,7 +200,8 @@ public sealed class Updater(DeltaClient client, RegistryClient? registry = null,
             try
             {
                 await using var deltaFile = new FileStream(deltaPath, FileMode.Create, FileAccess.Write, FileShare.None, 1 << 16, FileOptions.Asynchronous);
-                (_, bytes) = await client.ReadDeltaFromSignatureAsync(to, signature, deltaFile, authorization, ct).ConfigureAwait(false);
+                (_, bytes) = await client.ReadDeltaFromSignatureAsync(to, signature, deltaFile,
+                    DeltaClient.SignatureDeltaBound(target.ContentSize, options.MaxArtifactBytes), authorization, ct).ConfigureAwait(false);
             }
             finally
             {

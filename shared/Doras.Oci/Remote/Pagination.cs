@@ -19,10 +19,10 @@ internal static class Pagination
         var seen = new HashSet<string>(StringComparer.Ordinal);
         for (var page = 0; next is not null && page < MaxPages; page++)
         {
-            using var response = await http.GetAsync(next, ct).ConfigureAwait(false);
+            using var response = await http.GetAsync(next, HttpCompletionOption.ResponseHeadersRead, ct).ConfigureAwait(false);
             if (response.StatusCode == HttpStatusCode.NotFound && page == 0) yield break;
             await RemoteRepository.EnsureSuccessAsync(response, what, ct).ConfigureAwait(false);
-            using var doc = JsonDocument.Parse(await RemoteRepository.ReadBoundedAsync(response.Content, 16 * OciJson.MaxManifestBytes, ct).ConfigureAwait(false));
+            using var doc = JsonDocument.Parse(await response.Content.ReadBoundedAsync(16 * OciJson.MaxManifestBytes, what, ct).ConfigureAwait(false));
             if (doc.RootElement.TryGetProperty(property, out var items) && items.ValueKind == JsonValueKind.Array)
                 foreach (var item in items.EnumerateArray())
                     if (item.GetString() is { } value && seen.Add(value)) yield return value;

@@ -41,7 +41,8 @@ public sealed class RegistryClient : IOciStore, IDisposable
         {
             InnerHandler = transport is null ? CreateTransport() : new SharedHandler(transport),
         };
-        _http = new HttpClient(new RetryHandler(_options.Retry) { InnerHandler = auth }) { Timeout = _options.Timeout };
+        // Bodies are streamed under HttpBody's bounds; an answer HttpClient buffers (uploads' replies) stays small too.
+        _http = new HttpClient(new RetryHandler(_options.Retry) { InnerHandler = auth }) { Timeout = _options.Timeout, MaxResponseContentBufferSize = OciJson.MaxManifestBytes };
         _http.DefaultRequestHeaders.UserAgent.ParseAdd("doras-dotnet/0.1");
     }
 
@@ -60,7 +61,7 @@ public sealed class RegistryClient : IOciStore, IDisposable
     /// <summary>Checks that this is an OCI registry we may talk to (GET /v2/, authenticating if asked).</summary>
     public async Task PingAsync(CancellationToken ct = default)
     {
-        using var response = await _http.GetAsync(new Uri(BaseAddress, "v2/"), ct).ConfigureAwait(false);
+        using var response = await _http.GetAsync(new Uri(BaseAddress, "v2/"), HttpCompletionOption.ResponseHeadersRead, ct).ConfigureAwait(false);
         await RemoteRepository.EnsureSuccessAsync(response, $"registry {Registry}", ct).ConfigureAwait(false);
     }
 

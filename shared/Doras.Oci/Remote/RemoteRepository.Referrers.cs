@@ -19,11 +19,11 @@ public sealed partial class RemoteRepository
         var query = artifactType is null ? "" : "?artifactType=" + Uri.EscapeDataString(artifactType);
         using var request = new HttpRequestMessage(HttpMethod.Get, Url($"referrers/{subject}{query}"));
         request.Headers.Accept.Add(new MediaTypeWithQualityHeaderValue(MediaTypes.ImageIndex));
-        using var response = await http.SendAsync(request, ct).ConfigureAwait(false);
+        using var response = await http.SendAsync(request, HttpCompletionOption.ResponseHeadersRead, ct).ConfigureAwait(false);
         IReadOnlyList<Descriptor> found;
         if (response.IsSuccessStatusCode && response.Content.Headers.ContentType?.MediaType == MediaTypes.ImageIndex)
         {
-            var bytes = await ReadBoundedAsync(response.Content, OciJson.MaxManifestBytes, ct).ConfigureAwait(false);
+            var bytes = await response.Content.ReadBoundedAsync(OciJson.MaxManifestBytes, $"referrers of {Name}@{subject}", ct).ConfigureAwait(false);
             found = OciJson.Deserialize<ImageIndex>(bytes, $"referrers of {subject}").Manifests;
         }
         else if (response.StatusCode == HttpStatusCode.NotFound)

@@ -44,9 +44,7 @@ public sealed partial class RemoteRepository(HttpClient http, Uri baseAddress, s
         if (response.StatusCode == HttpStatusCode.NotFound) return null;
         await EnsureSuccessAsync(response, $"manifest {Name}:{tagOrDigest}", ct).ConfigureAwait(false);
 
-        if (response.Content.Headers.ContentLength > OciJson.MaxManifestBytes)
-            throw new InvalidDataException($"manifest {Name}:{tagOrDigest} is larger than {OciJson.MaxManifestBytes} bytes");
-        var bytes = await ReadBoundedAsync(response.Content, OciJson.MaxManifestBytes, ct).ConfigureAwait(false);
+        var bytes = await response.Content.ReadBoundedAsync(OciJson.MaxManifestBytes, $"manifest {Name}:{tagOrDigest}", ct).ConfigureAwait(false);
         var digest = Digest.Compute(bytes, byDigest ? requested.Algorithm : Digest.Sha256);
         if (byDigest && digest != requested)
             throw new DigestMismatchException($"manifest {Name}@{requested} has digest {digest}");
@@ -129,26 +127,8 @@ public sealed partial class RemoteRepository(HttpClient http, Uri baseAddress, s
     {
         if (response.IsSuccessStatusCode) return;
         var body = "";
-        try { body = System.Text.Encoding.UTF8.GetString(await ReadBoundedAsync(response.Content, 4096, ct, truncate: true).ConfigureAwait(false)); }
+        try { body = System.Text.Encoding.UTF8.GetString(await response.Content.ReadBoundedAsync(4096, what, ct, truncate: true).ConfigureAwait(false)); }
         catch (IOException) { }
         throw new HttpRequestException($"{what}: {(int)response.StatusCode} {response.ReasonPhrase} {body}".TrimEnd(), null, response.StatusCode);
-    }
-
-    internal static async Task<byte[]> ReadBoundedAsync(HttpContent content, int max, CancellationToken ct, bool truncate = false)
-    {
-        await using var stream = await content.ReadAsStreamAsync(ct).ConfigureAwait(false);
-        var buffer = new MemoryStream();
-        var chunk = new byte[16384];
-        int n;
-        while ((n = await stream.ReadAsync(chunk, ct).ConfigureAwait(false)) > 0)
-        {
-            if (buffer.Length + n > max)
-            {
-                if (truncate) { buffer.Write(chunk, 0, (int)(max - buffer.Length)); break; }
-                throw new InvalidDataException($"response is larger than {max} bytes");
-            }
-            buffer.Write(chunk, 0, n);
-        }
-        return buffer.ToArray();
     }
 }

@@ -7,6 +7,8 @@ namespace Doras.Oci.Remote;
 /// The body of a blob download that, when the connection breaks or the body ends early, asks again with
 /// <c>Range: bytes=N-</c> and carries on where it stopped, a bounded number of times. Never asks past the
 /// end; a server that ignores Range (200) is read from the start and the bytes already seen are skipped.
+/// A body longer than what is left of the blob is refused (an <see cref="InvalidDataException"/>), and a
+/// stalled one ends the download (<see cref="ResponseStalledException"/>): see <see cref="HttpBody"/>.
 /// </summary>
 internal sealed class ResumableDownloadStream : Content.ReadOnlyStream
 {
@@ -43,8 +45,10 @@ internal sealed class ResumableDownloadStream : Content.ReadOnlyStream
         if (_response.StatusCode == HttpStatusCode.NotFound)
             throw new Content.NotFoundException($"blob {_url} not found");
         await RemoteRepository.EnsureSuccessAsync(_response, $"blob {_url}", ct).ConfigureAwait(false);
-        _body = await _response.Content.ReadAsStreamAsync(ct).ConfigureAwait(false);
-        if (_position > 0 && _response.StatusCode == HttpStatusCode.OK)
+        // Never more than the blob has left (all of it when Range is ignored), and never a stalled transfer.
+        var rangeIgnored = _position > 0 && _response.StatusCode == HttpStatusCode.OK;
+        _body = await HttpBody.OpenAsync(_response.Content, $"blob {_url}", rangeIgnored ? _size : _size - _position, ct).ConfigureAwait(false);
+        if (rangeIgnored)
         {
             // Range ignored: skip what we already have.
             var skip = _position;
@@ -72,7 +76,8 @@ internal sealed class ResumableDownloadStream : Content.ReadOnlyStream
             {
                 n = await _body.ReadAsync(buffer, cancellationToken).ConfigureAwait(false);
             }
-            catch (Exception e) when (e is IOException or HttpRequestException && _resumes < _maxResumes && !cancellationToken.IsCancellationRequested)
+            // A stalled transfer ends this attempt (the caller retries later, resuming with Range); a dropped one resumes now.
+            catch (Exception e) when (e is (IOException and not ResponseStalledException) or HttpRequestException && _resumes < _maxResumes && !cancellationToken.IsCancellationRequested)
             {
                 _resumes++;
                 await ConnectAsync(cancellationToken).ConfigureAwait(false);

@@ -46,6 +46,25 @@ public class CliTests
         Assert.That(doc.RootElement.GetProperty("exitCode").GetInt32(), Is.EqualTo(global::Doras.Cli.ExitCodes.Network));
     }
 
+    [Test, CancelAfter(60_000)]
+    public async Task A_stalled_download_exits_3_naming_the_stall(CancellationToken ct)
+    {
+        await using var server = await RunningServer.StartAsync();
+        using var dir = new TempDirectory();
+        await Versions.PublishFileAsync(server.Store.Repository("fleet/tool"), server.Scratch, "tool", TestData.Binary(300_000, 9), "stable");
+        await using var proxy = await FaultProxy.StartAsync(server.Url, path => path.Contains("/blobs/"));
+        proxy.Script(Enumerable.Repeat(Fault.Trickle, 10).ToArray()); // one byte a second, every attempt
+
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+        var (code, output) = await Task.Run(() => Run("pull", "fleet/tool:stable", "--server", proxy.Url.ToString(), "--output", dir["device"], "--stall-timeout", "2"), ct);
+        Assert.That(code, Is.EqualTo(global::Doras.Cli.ExitCodes.Network), output);
+        Assert.That(output, Does.Contain("doras: blob ").And.Contain("the transfer stalled: only ").And.Contain("in 2 s (stall timeout)"));
+        Assert.That(clock.Elapsed, Is.LessThan(TimeSpan.FromSeconds(30)), "five attempts of 2 s each and the backoff between them");
+        Assert.That(proxy.FaultsInjected, Is.EqualTo(5), "every attempt was tried, each resuming where the last stopped");
+        Assert.That(proxy.Ranges.Skip(1), Has.All.Match("^bytes=[1-9][0-9]*-$"));
+        Assert.That(File.Exists(dir["device/tool"]), Is.False);
+    }
+
     [Test]
     public async Task Pull_reports_json_for_programs()
     {

@@ -15,6 +15,7 @@ namespace Doras.Oci.Remote.Auth;
 public sealed class RegistryAuthHandler(ICredentialProvider? credentials, AuthenticationHeaderValue? forwarded = null) : DelegatingHandler
 {
     private const int MaxRedirects = 5;
+    private const int MaxTokenAnswerBytes = 1 << 20;
     private readonly ConcurrentDictionary<(string Host, string Scope), (string Header, DateTimeOffset Expires)> _tokens = new();
     private readonly ConcurrentDictionary<string, Challenge> _challenges = new();
     private readonly ConcurrentDictionary<(string Host, string Scope), AuthenticationHeaderValue> _accepted = new();
@@ -100,7 +101,7 @@ public sealed class RegistryAuthHandler(ICredentialProvider? credentials, Authen
         {
             if (!response.IsSuccessStatusCode)
                 throw new HttpRequestException($"the token server {realmUri.GetLeftPart(UriPartial.Path)} refused {(credential is null ? "anonymous access" : "the credentials")} for '{scope}': {(int)response.StatusCode} {response.ReasonPhrase}", null, response.StatusCode);
-            using var doc = JsonDocument.Parse(await response.Content.ReadAsStringAsync(ct).ConfigureAwait(false));
+            using var doc = JsonDocument.Parse(await response.Content.ReadBoundedAsync(MaxTokenAnswerBytes, $"the token server {realmUri.GetLeftPart(UriPartial.Path)}", ct).ConfigureAwait(false));
             var root = doc.RootElement;
             var token = (root.TryGetProperty("token", out var t) ? t.GetString() : null)
                 ?? (root.TryGetProperty("access_token", out var a) ? a.GetString() : null)
