@@ -29,7 +29,7 @@ internal static class DeltaCommands
                 OctodiffSignature parsed;
                 await using (var signatureFile = File.OpenRead(signaturePath)) parsed = OctodiffSignature.Read(signatureFile);
                 await using var newFile = File.OpenRead(files[0]);
-                await WriteAtomicallyAsync(files[1], (output, _) => { OctodiffDelta.Write(parsed, newFile, output); return Task.CompletedTask; }, ct);
+                await WriteAtomicallyAsync(files[1], (output, _) => { OctodiffDelta.Write(parsed, newFile, output, ct); return Task.CompletedTask; }, ct);
                 return 0;
             }
             if (files.Length != 3) throw new ArgumentException("diff takes OLD, NEW and DELTA");

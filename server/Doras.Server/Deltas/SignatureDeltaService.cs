@@ -81,7 +81,7 @@ public sealed class SignatureDeltaService(ArtifactStores stores, ClientAccess ac
             await target.DownloadContentAsync(repository, newPath, ct).ConfigureAwait(false);
             await using (var newFile = File.OpenRead(newPath))
             await using (var delta = File.Create(deltaPath))
-                await Task.Run(() => OctodiffDelta.Write(signature, newFile, delta), ct).ConfigureAwait(false);
+                await Task.Run(() => OctodiffDelta.Write(signature, newFile, delta, ct), ct).ConfigureAwait(false);
             var size = new FileInfo(deltaPath).Length;
             var toImage = $"{stores.Name(to.Repository)}@{descriptor.Digest}";
             logger.LogInformation("Signature delta to {ToImage}: {DeltaBytes} bytes from a {BaseBytes}-byte base ({Chunks} chunks)", toImage, size, signature.FileSize, signature.Chunks.Count);
@@ -111,10 +111,17 @@ public sealed class SignatureDeltaService(ArtifactStores stores, ClientAccess ac
         var buffer = new MemoryStream();
         var chunk = new byte[1 << 16];
         int n;
-        while ((n = await body.ReadAsync(chunk, ct).ConfigureAwait(false)) > 0)
+        try
         {
-            if (buffer.Length + n > limit) return null;
-            buffer.Write(chunk, 0, n);
+            while ((n = await body.ReadAsync(chunk, ct).ConfigureAwait(false)) > 0)
+            {
+                if (buffer.Length + n > limit) return null;
+                buffer.Write(chunk, 0, n);
+            }
+        }
+        catch (BadHttpRequestException e) when (e.StatusCode == StatusCodes.Status413PayloadTooLarge)
+        {
+            return null; // Kestrel's own cut, set just above the limit
         }
         buffer.Position = 0;
         return buffer;

@@ -26,7 +26,7 @@ public sealed class OctodiffAlgorithm(int level = 19, int chunkSize = OctodiffSi
         var signature = OctodiffSignature.Read(signatureBytes);
         await using var source = new FileStream(newVersion.Path, FileMode.Open, FileAccess.Read, FileShare.Read, 1 << 16, FileOptions.SequentialScan);
         await using var encoder = new ZstdEncoderStream(delta, WrappedStream.CompressionFor(newVersion.Size, level), leaveOpen: true);
-        await Task.Run(() => OctodiffDelta.Write(signature, source, encoder), ct).ConfigureAwait(false);
+        await Task.Run(() => OctodiffDelta.Write(signature, source, encoder, ct), ct).ConfigureAwait(false);
         await encoder.FinishAsync(ct).ConfigureAwait(false);
     }
 
