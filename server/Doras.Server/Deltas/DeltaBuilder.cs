@@ -17,7 +17,7 @@ public sealed record DeltaJob(DeltaKey Key, IOciRepository Repository, string Im
 /// Builds one delta: downloads both versions' contents (verified), encodes the delta, checks that it
 /// reproduces the target exactly, and stores it as an OCI artifact at the key's deterministic tag.
 /// </summary>
-public sealed class DeltaBuilder(IOptions<DeltaOptions> options, BuildEstimates estimates, ILogger<DeltaBuilder> logger)
+public sealed class DeltaBuilder(IOptions<DeltaOptions> options, ScratchSpace scratch, BuildEstimates estimates, ILogger<DeltaBuilder> logger)
 {
     private long _started;
 
@@ -28,8 +28,8 @@ public sealed class DeltaBuilder(IOptions<DeltaOptions> options, BuildEstimates 
     {
         Interlocked.Increment(ref _started);
         var stopwatch = Stopwatch.StartNew();
-        var root = string.IsNullOrEmpty(options.Value.WorkDirectory) ? Path.GetTempPath() : options.Value.WorkDirectory;
-        var work = Directory.CreateDirectory(Path.Combine(root, "doras-build-" + Guid.NewGuid().ToString("N"))).FullName;
+        using var scratchDirectory = scratch.Create();
+        var work = scratchDirectory.Path;
         logger.LogInformation("Building delta {Key}", job.Key);
         try
         {
@@ -113,11 +113,6 @@ public sealed class DeltaBuilder(IOptions<DeltaOptions> options, BuildEstimates 
         {
             logger.LogError(e, "Building delta {Key} failed after {ElapsedMs} ms", job.Key, stopwatch.ElapsedMilliseconds);
             throw;
-        }
-        finally
-        {
-            try { Directory.Delete(work, recursive: true); }
-            catch (IOException e) { logger.LogWarning(e, "Could not remove build directory {Directory}", work); }
         }
     }
 

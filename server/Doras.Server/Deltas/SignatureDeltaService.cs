@@ -24,7 +24,7 @@ public abstract record SignatureOutcome
 /// per request and not stored: no two devices' files are alike. Each takes one of the server's build slots for
 /// its whole run (503 when none is free) and stops when the caller goes away.
 /// </summary>
-public sealed class SignatureDeltaService(ArtifactStores stores, ClientAccess access, BuildSlots slots, IOptions<DeltaOptions> options, ILogger<SignatureDeltaService> logger)
+public sealed class SignatureDeltaService(ArtifactStores stores, ClientAccess access, BuildSlots slots, ScratchSpace scratch, IOptions<DeltaOptions> options, ILogger<SignatureDeltaService> logger)
 {
     /// <param name="declaredLength">The request's Content-Length, if it gave one: refused before reading when over the limit.</param>
     public async Task<SignatureOutcome> BuildAsync(Caller caller, string? toDigest, string? toTag, Stream signatureBody, long? declaredLength, CancellationToken ct)
@@ -72,32 +72,21 @@ public sealed class SignatureDeltaService(ArtifactStores stores, ClientAccess ac
             return ApiProblem.Invalid(e.Message, "Invalid signature");
         }
 
-        var root = string.IsNullOrEmpty(options.Value.WorkDirectory) ? Path.GetTempPath() : options.Value.WorkDirectory;
-        var id = Guid.NewGuid().ToString("N");
-        var newPath = Path.Combine(root, $"doras-signature-{id}.new");
-        var deltaPath = Path.Combine(root, $"doras-signature-{id}.delta");
-        try
-        {
-            await target.DownloadContentAsync(repository, newPath, ct).ConfigureAwait(false);
-            await using (var newFile = File.OpenRead(newPath))
-            await using (var delta = File.Create(deltaPath))
-                await Task.Run(() => OctodiffDelta.Write(signature, newFile, delta, ct), ct).ConfigureAwait(false);
-            var size = new FileInfo(deltaPath).Length;
-            var toImage = $"{stores.Name(to.Repository)}@{descriptor.Digest}";
-            logger.LogInformation("Signature delta to {ToImage}: {DeltaBytes} bytes from a {BaseBytes}-byte base ({Chunks} chunks)", toImage, size, signature.FileSize, signature.Chunks.Count);
-            if (size > options.Value.AutoMaxRatio * target.Layer.Size)
-                return new ApiProblem(StatusCodes.Status406NotAcceptable, ProblemTypes.DeltaNotWorthwhile, "Delta not worthwhile",
-                    $"the delta from the signed file ({size} bytes) is over {options.Value.AutoMaxRatio:P0} of the full download ({target.Layer.Size} bytes); download {toImage} instead");
-            // Unlinked when the response stream closes.
-            var content = new FileStream(deltaPath, FileMode.Open, FileAccess.Read, FileShare.Read | FileShare.Delete, 1 << 16, FileOptions.Asynchronous | FileOptions.DeleteOnClose);
-            deltaPath = null!;
-            return new SignatureOutcome.Delta(content, toImage);
-        }
-        finally
-        {
-            File.Delete(newPath);
-            if (deltaPath is not null) File.Delete(deltaPath);
-        }
+        using var work = scratch.Create();
+        var (newPath, deltaPath) = (work.File("new"), work.File("delta"));
+        await target.DownloadContentAsync(repository, newPath, ct).ConfigureAwait(false);
+        await using (var newFile = File.OpenRead(newPath))
+        await using (var delta = File.Create(deltaPath))
+            await Task.Run(() => OctodiffDelta.Write(signature, newFile, delta, ct), ct).ConfigureAwait(false);
+        var size = new FileInfo(deltaPath).Length;
+        var toImage = $"{stores.Name(to.Repository)}@{descriptor.Digest}";
+        logger.LogInformation("Signature delta to {ToImage}: {DeltaBytes} bytes from a {BaseBytes}-byte base ({Chunks} chunks)", toImage, size, signature.FileSize, signature.ChunkCount);
+        if (size > options.Value.AutoMaxRatio * target.Layer.Size)
+            return new ApiProblem(StatusCodes.Status406NotAcceptable, ProblemTypes.DeltaNotWorthwhile, "Delta not worthwhile",
+                $"the delta from the signed file ({size} bytes) is over {options.Value.AutoMaxRatio:P0} of the full download ({target.Layer.Size} bytes); download {toImage} instead");
+        // Open before the scratch directory is removed: the unlinked file stays readable until the response closes it.
+        var content = new FileStream(deltaPath, FileMode.Open, FileAccess.Read, FileShare.Read | FileShare.Delete, 1 << 16, FileOptions.Asynchronous);
+        return new SignatureOutcome.Delta(content, toImage);
     }
 
     private const int RetryAfterSeconds = 10;

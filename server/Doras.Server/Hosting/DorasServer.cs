@@ -47,6 +47,7 @@ public static class DorasServer
         builder.Services.AddSingleton<ClientAccess>();
         builder.Services.AddSingleton<BuildSlots>();
         builder.Services.AddSingleton<BuildEstimates>();
+        builder.Services.AddSingleton<ScratchSpace>();
         builder.Services.AddSingleton<DeltaBuilder>();
         builder.Services.AddSingleton<DeltaBuildCoordinator>();
         builder.Services.AddSingleton<DeltaService>();
@@ -63,6 +64,8 @@ public static class DorasServer
         images.MapDeltaEndpoints();
         images.MapRegistryEndpoints();
 
+        var abandoned = app.Services.GetRequiredService<ScratchSpace>().RemoveAbandoned();
+        if (abandoned > 0) app.Logger.LogInformation("Removed {Count} build directories left by a server that was stopped mid-build", abandoned);
         var stores = app.Services.GetRequiredService<ArtifactStores>();
         app.Logger.LogInformation("Doras server using {Store} and zstd {ZstdVersion}",
             stores.RegistryHost is { } host ? $"registry {host}" : $"store {(stores.Server as OciLayoutStore)?.Root}", ZstdLibrary.Version);

@@ -59,9 +59,9 @@ public class SignatureLimitsTests
         await using var server = await StartAsync("--Delta:MaxConcurrentBuilds", "1");
         // The first request holds the only slot while its body trickles in.
         var gate = new TaskCompletionSource();
-        using var held = server.Http.PostAsync(Path, new GatedContent(gate.Task));
+        var held = server.Http.PostAsync(Path, new GatedContent(gate.Task));
         (HttpStatusCode Status, string Detail, HttpResponseMessage Response) second = default;
-        for (var attempt = 0; attempt < 100; attempt++) // bounded: until the first request has its slot, 10 s at most
+        for (var attempt = 0; attempt < 200; attempt++) // bounded: until the first request has its slot, 20 s at most
         {
             second = await PostAsync(server, new ByteArrayContent("OCTOSIG"u8.ToArray()));
             if (second.Status == HttpStatusCode.ServiceUnavailable) break;
@@ -84,14 +84,21 @@ public class SignatureLimitsTests
         Assert.That(status, Is.EqualTo(HttpStatusCode.BadRequest));
     }
 
-    /// <summary>A body that sends a few bytes, then waits for the gate before ending.</summary>
+    /// <summary>
+    /// A body that keeps coming (1 KiB every 50 ms, above Kestrel's minimum data rate) until the gate opens, 30 s at
+    /// most; then it ends, and the server finds it is no signature.
+    /// </summary>
     private sealed class GatedContent(Task gate) : HttpContent
     {
         protected override async Task SerializeToStreamAsync(Stream stream, TransportContext? context)
         {
-            await stream.WriteAsync("OCTO"u8.ToArray());
-            await stream.FlushAsync();
-            await gate.WaitAsync(TimeSpan.FromSeconds(30));
+            await stream.WriteAsync("OCTOSIG"u8.ToArray());
+            for (var i = 0; i < 600 && !gate.IsCompleted; i++)
+            {
+                await stream.WriteAsync(new byte[1024]);
+                await stream.FlushAsync();
+                await Task.Delay(50);
+            }
         }
 
         protected override bool TryComputeLength(out long length)

@@ -1,0 +1,76 @@
+using Doras.Server.Deltas;
+using Doras.Server.Hosting;
+
+namespace Doras.Tests.Server;
+
+/// <summary>What the server does besides answering requests: cleaning up after a killed predecessor, help, estimates.</summary>
+public class ServerHousekeepingTests
+{
+    [Test]
+    public async Task Build_directories_of_a_killed_server_are_removed_at_start_and_nothing_else()
+    {
+        using var dir = new TempDirectory();
+        var work = dir["work"];
+        var abandoned = Directory.CreateDirectory(Path.Combine(work, "doras-build-0123abandoned")).FullName;
+        File.WriteAllBytes(Path.Combine(abandoned, "old"), new byte[1000]);
+        File.WriteAllBytes(Path.Combine(abandoned, ".lock"), []);
+        var unfinished = Directory.CreateDirectory(Path.Combine(work, "doras-build-nolock")).FullName; // killed between mkdir and lock
+        var live = Directory.CreateDirectory(Path.Combine(work, "doras-build-live")).FullName;
+        using var held = new FileStream(Path.Combine(live, ".lock"), FileMode.CreateNew, FileAccess.ReadWrite, FileShare.None);
+        var users = Directory.CreateDirectory(Path.Combine(work, "my-build-notes")).FullName;
+        File.WriteAllText(Path.Combine(users, "keep.txt"), "mine");
+
+        await using var server = await RunningServer.StartAsync("--Delta:WorkDirectory", work);
+
+        Assert.That(Directory.Exists(abandoned), Is.False);
+        Assert.That(Directory.Exists(unfinished), Is.False);
+        Assert.That(Directory.Exists(live), Is.True, "a directory whose lock is held belongs to a live server");
+        Assert.That(File.ReadAllText(Path.Combine(users, "keep.txt")), Is.EqualTo("mine"));
+    }
+
+    [Test]
+    public async Task A_build_leaves_no_scratch_directory_behind()
+    {
+        using var dir = new TempDirectory();
+        var work = Directory.CreateDirectory(dir["work"]).FullName;
+        await using var server = await RunningServer.StartAsync("--Delta:WorkDirectory", work);
+        var repository = server.Store.Repository("fleet/app");
+        var v1 = TestData.Binary(100_000, 1);
+        var from = await Versions.PublishFileAsync(repository, server.Scratch, "app", v1, "v1");
+        await Versions.PublishFileAsync(repository, server.Scratch, "app", TestData.Edit(v1, 2), "v2");
+        var query = $"{Doras.Api.DeltaApi.Path}?from_digest={Uri.EscapeDataString(Versions.Ref("fleet/app", from))}&to_tag=fleet/app:v2&accepted_algorithm=zstd";
+        for (var attempt = 0; attempt < 300; attempt++) // bounded: 30 s
+        {
+            using var response = await server.Http.GetAsync(query);
+            if (response.StatusCode == System.Net.HttpStatusCode.OK) break;
+            await Task.Delay(100);
+        }
+        Assert.That(Directory.EnumerateFileSystemEntries(work), Is.Empty);
+    }
+
+    [TestCase("--help", "Usage: doras-server")]
+    [TestCase("--version", "doras-server ")]
+    public void Help_and_version_are_answered_without_starting_a_server(string flag, string expected)
+    {
+        var output = new StringWriter();
+        Assert.That(ServerHelp.Answer([flag], output), Is.True);
+        Assert.That(output.ToString(), Does.Contain(expected));
+        Assert.That(ServerHelp.Answer(["--urls", "http://127.0.0.1:0"], new StringWriter()), Is.False);
+    }
+
+    [Test]
+    public void Build_estimates_follow_the_measured_speed()
+    {
+        var estimates = new BuildEstimates();
+        var before = estimates.Estimate(["bsdiff"], 100 << 20);
+        estimates.Record("bsdiff", 100 << 20, TimeSpan.FromSeconds(200)); // 0.5 MB/s measured, slower than the default
+        var after = estimates.Estimate(["bsdiff"], 100 << 20);
+        Assert.That(after, Is.GreaterThan(before));
+        Assert.That(after.TotalSeconds, Is.EqualTo(1 + 200).Within(0.01), "the first measurement replaces the default");
+        estimates.Record("bsdiff", 100 << 20, TimeSpan.FromSeconds(100));
+        // Later ones move the average 30 % of the way: 0.7 * 0.5 MiB/s + 0.3 * 1 MiB/s.
+        var expected = 1 + (100 << 20) / (0.7 * ((100 << 20) / 200.0) + 0.3 * ((100 << 20) / 100.0));
+        Assert.That(estimates.Estimate(["bsdiff"], 100 << 20).TotalSeconds, Is.EqualTo(expected).Within(0.01));
+        Assert.That(estimates.Estimate(["octodiff", "zstd"], 0), Is.EqualTo(TimeSpan.FromSeconds(1)), "only the fixed overhead for empty inputs");
+    }
+}
