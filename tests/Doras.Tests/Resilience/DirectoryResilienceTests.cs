@@ -59,6 +59,31 @@ public class DirectoryResilienceTests
     }
 
     [Test]
+    public async Task A_published_tree_with_a_linked_directory_and_a_dangling_link_installs_and_updates()
+    {
+        await using var server = await RunningServer.StartAsync();
+        using var device = new TempDirectory();
+        using var http = new HttpClient();
+        var repository = server.Store.Repository("fleet/links");
+        var tree = server.Scratch["release/links"];
+        server.Scratch.Write("release/links/lib/v1/tool", "v1"u8.ToArray());
+        File.CreateSymbolicLink(Path.Combine(tree, "current"), "lib/v1");      // a linked directory
+        File.CreateSymbolicLink(Path.Combine(tree, "dangling"), "not/yet");    // a dangling link
+        File.CreateSymbolicLink(Path.Combine(tree, "loop"), ".");              // a directory link to itself
+        await ArtifactPublisher.PublishAsync(repository, tree, ["stable"]);
+        var updater = new Updater(new DeltaClient(http, server.Url));
+        var options = new UpdateOptions { Reference = "fleet/links:stable", Output = device["www/links"] };
+        await updater.UpdateAsync(options);
+        Assert.That(TreeSnapshot.Take(device["www/links"]).Where(e => e.Key != "."), Is.EqualTo(TreeSnapshot.Take(tree).Where(e => e.Key != ".")));
+
+        server.Scratch.Write("release/links/lib/v1/tool", "v2"u8.ToArray());
+        await ArtifactPublisher.PublishAsync(repository, tree, ["stable"]);
+        await updater.UpdateAsync(options);
+        Assert.That(File.ReadAllText(device["www/links/current/tool"]), Is.EqualTo("v2"));
+        Assert.That(new FileInfo(device["www/links/dangling"]).LinkTarget, Is.EqualTo("not/yet"));
+    }
+
+    [Test]
     public async Task A_directory_killed_mid_update_is_never_missing_and_is_always_exactly_one_version()
     {
         await using var server = await RunningServer.StartAsync();
