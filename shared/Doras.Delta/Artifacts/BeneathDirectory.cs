@@ -63,8 +63,9 @@ public sealed partial class BeneathDirectory : IDisposable
             var errno = fd < 0 ? Marshal.GetLastPInvokeError() : 0;
             if (errno == ENOENT && create)
             {
-                if (MkdirAt(Fd(parent), path[i], 0b111_101_101) != 0 && Marshal.GetLastPInvokeError() is var mkdirErrno && mkdirErrno != EEXIST)
-                    throw Failure("mkdir", Join(path, i + 1), mkdirErrno);
+                // EEXIST: something appeared under that name since; the open below says what it is.
+                if (MkdirAt(Fd(parent), path[i], 0b111_101_101) != 0 && Marshal.GetLastPInvokeError() != EEXIST)
+                    throw Failure("mkdir", Join(path, i + 1), Marshal.GetLastPInvokeError());
                 fd = OpenAt(Fd(parent), path[i], O_RDONLY | Flags.Directory | Flags.NoFollow | Flags.LargeFile | O_CLOEXEC, 0);
                 errno = fd < 0 ? Marshal.GetLastPInvokeError() : 0;
             }
