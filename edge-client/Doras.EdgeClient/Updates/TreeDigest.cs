@@ -6,7 +6,8 @@ namespace Doras.EdgeClient.Updates;
 
 /// <summary>
 /// A digest of a directory tree (relative paths, kinds, permissions, contents and link targets, in ordinal
-/// order), to tell whether an installed directory is still exactly what was installed.
+/// order), to tell whether an installed directory is still exactly what was installed. Links are listed by
+/// their targets and never followed.
 /// </summary>
 public static class TreeDigest
 {
@@ -14,12 +15,12 @@ public static class TreeDigest
     {
         var root = Path.GetFullPath(directory);
         using var tree = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
-        foreach (var path in Directory.EnumerateFileSystemEntries(root, "*", new EnumerationOptions { RecurseSubdirectories = true, AttributesToSkip = 0 })
-                     .Order(StringComparer.Ordinal))
+        foreach (var path in Entries(root).Order(StringComparer.Ordinal))
         {
             var info = new FileInfo(path);
             var name = Path.GetRelativePath(root, path);
-            var mode = OperatingSystem.IsWindows() ? 0 : (int)File.GetUnixFileMode(path);
+            // A link's own mode means nothing, and following it would fail on a dangling one.
+            var mode = OperatingSystem.IsWindows() || info.LinkTarget is not null ? 0 : (int)File.GetUnixFileMode(path);
             string line;
             if (info.LinkTarget is { } target) line = $"L {name} {target}";
             else if (info.Attributes.HasFlag(FileAttributes.Directory)) line = $"D {name} {mode}";
@@ -31,5 +32,16 @@ public static class TreeDigest
             tree.AppendData(Encoding.UTF8.GetBytes(line + "\n"));
         }
         return Digest.FromHash(Digest.Sha256, tree.GetHashAndReset());
+    }
+
+    /// <summary>Every path under <paramref name="directory"/>; a linked directory is listed, never entered.</summary>
+    private static IEnumerable<string> Entries(string directory)
+    {
+        foreach (var info in new DirectoryInfo(directory).EnumerateFileSystemInfos("*", new EnumerationOptions { AttributesToSkip = 0 }))
+        {
+            yield return info.FullName;
+            if (info.LinkTarget is null && info is DirectoryInfo)
+                foreach (var inner in Entries(info.FullName)) yield return inner;
+        }
     }
 }

@@ -1,4 +1,5 @@
 using System.Formats.Tar;
+using Microsoft.Win32.SafeHandles;
 
 namespace Doras.Delta.Artifacts;
 
@@ -8,30 +9,37 @@ namespace Doras.Delta.Artifacts;
 /// </summary>
 public static class TarPacking
 {
+    /// <summary>
+    /// Packs <paramref name="directory"/>. Symlinks are stored as links (a linked directory is never entered),
+    /// dangling ones too; a link that leads outside the tree (see <see cref="LinkResolver"/>, the rule
+    /// <see cref="ExtractAsync"/> applies on the device) is refused, naming it.
+    /// </summary>
     public static async Task PackAsync(string directory, Stream output, CancellationToken ct = default)
     {
         var root = Path.GetFullPath(directory);
+        var entries = new List<(string Name, FileSystemInfo Info)>();
+        Collect(root, root, entries);
         await using var writer = new TarWriter(output, TarEntryFormat.Pax, leaveOpen: true);
-        foreach (var path in Directory.EnumerateFileSystemEntries(root, "*", new EnumerationOptions
-                 {
-                     RecurseSubdirectories = true, AttributesToSkip = 0, ReturnSpecialDirectories = false,
-                 }).Order(StringComparer.Ordinal))
+        foreach (var (name, info) in entries.OrderBy(e => e.Name, StringComparer.Ordinal))
         {
             ct.ThrowIfCancellationRequested();
-            var name = Path.GetRelativePath(root, path).Replace('\\', '/');
-            var info = new FileInfo(path);
             PaxTarEntry entry;
             if (info.LinkTarget is { } target)
-                entry = new PaxTarEntry(TarEntryType.SymbolicLink, name) { LinkName = target };
-            else if (info.Attributes.HasFlag(FileAttributes.Directory))
-                entry = new PaxTarEntry(TarEntryType.Directory, name + "/");
+            {
+                var parts = name.Split('/');
+                if (LinkResolver.WhyOutside(parts[..^1], target, (dir, n) => LookupSource(root, dir, n)) is { } why)
+                    throw new IOException($"cannot publish {root}: '{name}' {why}; only links that stay inside the tree can be installed");
+                entry = new PaxTarEntry(TarEntryType.SymbolicLink, name) { LinkName = target, Mode = (UnixFileMode)0b111_111_111 };
+            }
             else
-                entry = new PaxTarEntry(TarEntryType.RegularFile, name);
+            {
+                entry = info is DirectoryInfo ? new PaxTarEntry(TarEntryType.Directory, name + "/") : new PaxTarEntry(TarEntryType.RegularFile, name);
+                entry.Mode = OperatingSystem.IsWindows() ? (UnixFileMode)0b110_100_100 : File.GetUnixFileMode(info.FullName);
+            }
             entry.ModificationTime = new DateTimeOffset(info.LastWriteTimeUtc.Ticks - info.LastWriteTimeUtc.Ticks % TimeSpan.TicksPerSecond, TimeSpan.Zero);
-            entry.Mode = OperatingSystem.IsWindows() ? (UnixFileMode)0b110_100_100 : File.GetUnixFileMode(path);
             if (entry.EntryType == TarEntryType.RegularFile)
             {
-                await using var data = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read, 1 << 16, FileOptions.Asynchronous);
+                await using var data = new FileStream(info.FullName, FileMode.Open, FileAccess.Read, FileShare.Read, 1 << 16, FileOptions.Asynchronous);
                 entry.DataStream = data;
                 await writer.WriteEntryAsync(entry, ct).ConfigureAwait(false);
             }
@@ -42,62 +50,141 @@ public static class TarPacking
         }
     }
 
+    /// <summary>Everything under <paramref name="directory"/>, by path relative to the root; never enters a symlink.</summary>
+    private static void Collect(string root, string directory, List<(string Name, FileSystemInfo Info)> entries)
+    {
+        foreach (var info in new DirectoryInfo(directory).EnumerateFileSystemInfos("*", new EnumerationOptions { AttributesToSkip = 0, ReturnSpecialDirectories = false }))
+        {
+            entries.Add((Path.GetRelativePath(root, info.FullName).Replace('\\', '/'), info));
+            if (info.LinkTarget is null && info is DirectoryInfo) Collect(root, info.FullName, entries);
+        }
+    }
+
+    private static LinkResolver.Node LookupSource(string root, IReadOnlyList<string> directory, string name)
+    {
+        var path = Path.Combine([root, .. directory, name]);
+        if (new FileInfo(path).LinkTarget is { } target) return new LinkResolver.Node(LinkResolver.Kind.Symlink, target);
+        if (Directory.Exists(path)) return new LinkResolver.Node(LinkResolver.Kind.Directory);
+        return new LinkResolver.Node(File.Exists(path) ? LinkResolver.Kind.Other : LinkResolver.Kind.Missing);
+    }
+
+    private enum Made { ImplicitDirectory, Directory, File, Symlink }
+
     /// <summary>
-    /// Extracts into <paramref name="destination"/> (which must be empty or absent). Refuses absolute paths,
-    /// paths with '..', links that lead outside the destination, and special files: a hostile tar gets a clear
-    /// error, never a write outside the destination.
+    /// Extracts into <paramref name="destination"/> (which must be empty or absent; Linux only). Every write goes
+    /// through <see cref="BeneathDirectory"/>, which never follows a link, so nothing outside the destination
+    /// is ever opened, created or changed. Refused, with a <see cref="HostileArchiveException"/> naming the
+    /// entry: absolute paths and '..'; an entry written through a symlink or beneath a file; an entry that
+    /// appears twice (a directory entry for a directory its children created is fine); a symlink that leads
+    /// outside the destination or loops (<see cref="LinkResolver"/>), checked as it is written and again once
+    /// all entries are, since a later entry can change where an earlier link leads; a hard link to anything
+    /// but a regular file before it (its content is copied); special files. Modes lose setuid and setgid;
+    /// directories keep their owner's rwx.
     /// </summary>
     public static async Task ExtractAsync(Stream tar, string destination, CancellationToken ct = default)
     {
-        var root = Path.GetFullPath(destination);
-        Directory.CreateDirectory(root);
+        if (!OperatingSystem.IsLinux())
+            throw new PlatformNotSupportedException("extracting a tree safely (never through a symlink) is implemented for Linux only");
+        if (Directory.Exists(destination) && Directory.EnumerateFileSystemEntries(destination).Any())
+            throw new IOException($"cannot extract into {destination}: it is not empty");
+        using var tree = BeneathDirectory.Open(destination);
+        var made = new Dictionary<string, Made>(StringComparer.Ordinal) { [""] = Made.ImplicitDirectory };
+        var links = new List<(string[] Path, string Target, string Entry)>();
+        var directoryTimes = new List<(string[] Path, string Entry, DateTime Time)>();
         await using var reader = new TarReader(tar, leaveOpen: true);
-        var directoryTimes = new List<(string Path, DateTimeOffset Time)>();
         while (await reader.GetNextEntryAsync(copyData: false, ct).ConfigureAwait(false) is { } entry)
         {
             if (entry.EntryType is TarEntryType.GlobalExtendedAttributes) continue;
-            var target = ResolveInside(root, entry.Name, entry.Name);
+            var what = $"tar entry '{entry.Name}'";
+            var path = Components(entry.Name, entry.Name);
+            var isDirectory = entry.EntryType is TarEntryType.Directory;
+            if (path.Length == 0 && !isDirectory) throw new HostileArchiveException($"{what} has an empty or invalid path");
+            Record(made, path, isDirectory ? Made.Directory : entry.EntryType is TarEntryType.SymbolicLink ? Made.Symlink : Made.File, what);
             switch (entry.EntryType)
             {
                 case TarEntryType.Directory:
-                    Directory.CreateDirectory(target);
-                    if (!OperatingSystem.IsWindows()) File.SetUnixFileMode(target, entry.Mode | UnixFileMode.UserWrite | UnixFileMode.UserExecute | UnixFileMode.UserRead);
-                    directoryTimes.Add((target, entry.ModificationTime));
+                    using (var directory = tree.CreateDirectory(path, what))
+                        BeneathDirectory.SetMode(directory, entry.Mode | UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
+                    directoryTimes.Add((path, what, entry.ModificationTime.UtcDateTime));
                     break;
                 case TarEntryType.RegularFile or TarEntryType.V7RegularFile or TarEntryType.ContiguousFile:
-                    Directory.CreateDirectory(Path.GetDirectoryName(target)!);
-                    RefuseExisting(target, entry.Name);
-                    await using (var file = new FileStream(target, FileMode.CreateNew, FileAccess.Write, FileShare.None, 1 << 16, FileOptions.Asynchronous))
+                    await using (var file = new FileStream(tree.CreateFile(path, what), FileAccess.Write, 1 << 16))
                     {
                         if (entry.DataStream is not null) await entry.DataStream.CopyToAsync(file, ct).ConfigureAwait(false);
-                        file.Flush(flushToDisk: true); // durable before the tree is swapped in
+                        Finish(file, entry.Mode, entry.ModificationTime.UtcDateTime);
                     }
-                    if (!OperatingSystem.IsWindows()) File.SetUnixFileMode(target, entry.Mode);
-                    File.SetLastWriteTimeUtc(target, entry.ModificationTime.UtcDateTime);
                     break;
                 case TarEntryType.SymbolicLink:
-                    var linkDirectory = Path.GetDirectoryName(target)!;
-                    if (Path.IsPathRooted(entry.LinkName))
-                        throw new HostileArchiveException($"tar entry '{entry.Name}' is a symlink to the absolute path '{entry.LinkName}'");
-                    ResolveInside(root, Path.GetRelativePath(root, Path.Combine(linkDirectory, entry.LinkName)), entry.Name);
-                    Directory.CreateDirectory(linkDirectory);
-                    RefuseExisting(target, entry.Name);
-                    File.CreateSymbolicLink(target, entry.LinkName);
+                    if (LinkResolver.WhyOutside(path[..^1], entry.LinkName, tree.Lookup) is { } why)
+                        throw new HostileArchiveException($"{what} {why}");
+                    tree.CreateSymlink(path, entry.LinkName, what);
+                    links.Add((path, entry.LinkName, what));
                     break;
                 case TarEntryType.HardLink:
-                    var source = ResolveInside(root, entry.LinkName, entry.Name);
-                    RefuseExisting(target, entry.Name);
-                    File.Copy(source, target);
+                    var source = Components(entry.LinkName, entry.Name);
+                    for (var i = 1; i < source.Length; i++)
+                        if (made.GetValueOrDefault(string.Join('/', source[..i])) == Made.Symlink)
+                            throw new HostileArchiveException($"{what} is a hard link through a symlink ('{string.Join('/', source[..i])}')");
+                    if (!made.TryGetValue(string.Join('/', source), out var sourceKind))
+                        throw new HostileArchiveException($"{what} is a hard link to '{entry.LinkName}', which is not a file before it in the archive");
+                    if (sourceKind != Made.File)
+                        throw new HostileArchiveException($"{what} is a hard link to '{entry.LinkName}', which is a {(sourceKind == Made.Symlink ? "symlink" : "directory")}");
+                    using (var from = new FileStream(tree.OpenFile(source, what), FileAccess.Read, 1 << 16))
+                    await using (var to = new FileStream(tree.CreateFile(path, what), FileAccess.Write, 1 << 16))
+                    {
+                        await from.CopyToAsync(to, ct).ConfigureAwait(false);
+                        Finish(to, File.GetUnixFileMode(from.SafeFileHandle), File.GetLastWriteTimeUtc(from.SafeFileHandle));
+                    }
                     break;
                 default:
-                    throw new HostileArchiveException($"tar entry '{entry.Name}' is a {entry.EntryType}, which is not extracted");
+                    throw new HostileArchiveException($"{what} is a {entry.EntryType}, which is not extracted");
             }
         }
-        foreach (var (path, time) in directoryTimes) Directory.SetLastWriteTimeUtc(path, time.UtcDateTime);
+        // A later entry can change where an earlier link leads (a link it passes through, a name it missed).
+        foreach (var (path, target, what) in links)
+            if (LinkResolver.WhyOutside(path[..^1], target, tree.Lookup) is { } why)
+                throw new HostileArchiveException($"{what} {why}, once all entries are extracted");
+        foreach (var (path, what, time) in directoryTimes)
+            using (var directory = tree.OpenDirectory(path, what))
+                File.SetLastWriteTimeUtc(directory, time);
     }
 
-    /// <summary>The full path of <paramref name="relative"/> under root, refusing anything that leaves it or passes a symlink.</summary>
-    private static string ResolveInside(string root, string relative, string entryName)
+    /// <summary>Mode and time through the descriptor, then the content and both to disk, before the tree is swapped in.</summary>
+    [System.Runtime.Versioning.SupportedOSPlatform("linux")]
+    private static void Finish(FileStream file, UnixFileMode mode, DateTime time)
+    {
+        file.Flush();
+        BeneathDirectory.SetMode(file.SafeFileHandle, mode);
+        File.SetLastWriteTimeUtc(file.SafeFileHandle, time);
+        file.Flush(flushToDisk: true);
+    }
+
+    /// <summary>Notes what an entry makes (and the directories above it), refusing what is there already or what it would pass through.</summary>
+    private static void Record(Dictionary<string, Made> made, string[] path, Made kind, string what)
+    {
+        for (var i = 1; i < path.Length; i++)
+        {
+            var parent = string.Join('/', path[..i]);
+            if (made.TryGetValue(parent, out var above))
+            {
+                if (above == Made.Symlink) throw new HostileArchiveException($"{what} is written through a symlink ('{parent}')");
+                if (above == Made.File) throw new HostileArchiveException($"{what} is written beneath '{parent}', which is not a directory");
+            }
+            else made[parent] = Made.ImplicitDirectory;
+        }
+        var key = string.Join('/', path);
+        if (made.TryGetValue(key, out var was) && !(was == Made.ImplicitDirectory && kind == Made.Directory))
+            throw new HostileArchiveException($"{what} appears twice (first as {(was switch
+            {
+                Made.ImplicitDirectory or Made.Directory => "a directory",
+                Made.File => "a file",
+                _ => "a symlink",
+            })})");
+        made[key] = kind;
+    }
+
+    /// <summary>The plain names of a path inside the tree ('.' and empty ones dropped), refusing absolute paths and '..'.</summary>
+    private static string[] Components(string relative, string entryName)
     {
         if (string.IsNullOrEmpty(relative) || relative.Contains('\0'))
             throw new HostileArchiveException($"tar entry '{entryName}' has an empty or invalid path");
@@ -106,20 +193,7 @@ public static class TarPacking
         var parts = relative.Replace('\\', '/').Split('/', StringSplitOptions.RemoveEmptyEntries);
         if (parts.Contains(".."))
             throw new HostileArchiveException($"tar entry '{entryName}' leads outside the target directory ('..')");
-        var full = Path.GetFullPath(Path.Combine(root, Path.Combine(parts.Where(p => p != ".").ToArray())));
-        if (full != root && !full.StartsWith(root + Path.DirectorySeparatorChar, StringComparison.Ordinal))
-            throw new HostileArchiveException($"tar entry '{entryName}' leads outside the target directory");
-        // A symlink extracted earlier must not redirect later entries outside the tree.
-        for (var dir = Path.GetDirectoryName(full); dir is not null && dir.Length > root.Length; dir = Path.GetDirectoryName(dir))
-            if (new DirectoryInfo(dir).LinkTarget is not null)
-                throw new HostileArchiveException($"tar entry '{entryName}' is written through a symlink");
-        return full;
-    }
-
-    private static void RefuseExisting(string path, string entryName)
-    {
-        if (Path.Exists(path) || new FileInfo(path).LinkTarget is not null)
-            throw new HostileArchiveException($"tar entry '{entryName}' appears twice");
+        return parts.Where(p => p != ".").ToArray();
     }
 }
 

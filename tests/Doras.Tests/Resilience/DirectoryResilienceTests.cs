@@ -59,6 +59,74 @@ public class DirectoryResilienceTests
     }
 
     [Test]
+    public async Task A_symlink_chain_in_an_update_is_refused_and_the_installation_is_not_chmodded_through_it()
+    {
+        await using var server = await RunningServer.StartAsync();
+        using var device = new TempDirectory();
+        using var http = new HttpClient();
+        var repository = server.Store.Repository("fleet/site");
+        var release = server.Scratch["release/site"];
+        server.Scratch.Write("release/site/index.html", "v1"u8.ToArray());
+        await ArtifactPublisher.PublishAsync(repository, release, ["stable"]);
+        var updater = new Updater(new DeltaClient(http, server.Url));
+        var options = new UpdateOptions { Reference = "fleet/site:stable", Output = device["www/site"] };
+        await updater.UpdateAsync(options);
+        var installed = TreeSnapshot.Take(device["www/site"], times: true);
+
+        // The tree is extracted at www/.site.doras/tree-…: d/d/d/../../../site is the installed directory.
+        var content = new RawTar()
+            .File("index.html", "v2")
+            .Symlink("d", ".")
+            .Symlink("x", "d/d/d/../../../site")
+            .Directory("x/", "777")
+            .ToStream().ToArray();
+        var compressed = new MemoryStream();
+        await using (var encoder = new ZstdEncoderStream(compressed, new ZstdCompressionOptions { Level = 3 }, leaveOpen: true))
+            await encoder.WriteAsync(content);
+        var layerBytes = compressed.ToArray();
+        var layer = Descriptor.FromBytes(MediaTypes.LayerTarZstd, layerBytes) with
+        {
+            Annotations = new Dictionary<string, string>
+            {
+                [Annotations.Title] = "site", [Annotations.OrasUnpack] = "true",
+                [Annotations.ContentDigest] = Digest.Compute(content).ToString(), [Annotations.ContentSize] = content.Length.ToString(),
+            },
+        };
+        await repository.PushAsync(layer, new MemoryStream(layerBytes));
+        await repository.PushManifestAsync(new ImageManifest { ArtifactType = MediaTypes.DorasArtifact, Config = Descriptor.EmptyJson, Layers = [layer] }, ["stable"]);
+
+        var error = (await Assert.ThrowsAsync<HostileArchiveException>(() => updater.UpdateAsync(options)))!;
+        Assert.That(error.Message, Is.EqualTo("tar entry 'x' is a symlink that leads outside the target directory ('d/d/d/../../../site')"));
+        Assert.That(TreeSnapshot.Take(device["www/site"], times: true), Is.EqualTo(installed), "the installation is untouched, its mode too");
+        Assert.That(Directory.GetDirectories(device["www/.site.doras"], "tree-*"), Is.Empty);
+    }
+
+    [Test]
+    public async Task A_published_tree_with_a_linked_directory_and_a_dangling_link_installs_and_updates()
+    {
+        await using var server = await RunningServer.StartAsync();
+        using var device = new TempDirectory();
+        using var http = new HttpClient();
+        var repository = server.Store.Repository("fleet/links");
+        var tree = server.Scratch["release/links"];
+        server.Scratch.Write("release/links/lib/v1/tool", "v1"u8.ToArray());
+        File.CreateSymbolicLink(Path.Combine(tree, "current"), "lib/v1");      // a linked directory
+        File.CreateSymbolicLink(Path.Combine(tree, "dangling"), "not/yet");    // a dangling link
+        File.CreateSymbolicLink(Path.Combine(tree, "loop"), ".");              // a directory link to itself
+        await ArtifactPublisher.PublishAsync(repository, tree, ["stable"]);
+        var updater = new Updater(new DeltaClient(http, server.Url));
+        var options = new UpdateOptions { Reference = "fleet/links:stable", Output = device["www/links"] };
+        await updater.UpdateAsync(options);
+        Assert.That(TreeSnapshot.Take(device["www/links"]).Where(e => e.Key != "."), Is.EqualTo(TreeSnapshot.Take(tree).Where(e => e.Key != ".")));
+
+        server.Scratch.Write("release/links/lib/v1/tool", "v2"u8.ToArray());
+        await ArtifactPublisher.PublishAsync(repository, tree, ["stable"]);
+        await updater.UpdateAsync(options);
+        Assert.That(File.ReadAllText(device["www/links/current/tool"]), Is.EqualTo("v2"));
+        Assert.That(new FileInfo(device["www/links/dangling"]).LinkTarget, Is.EqualTo("not/yet"));
+    }
+
+    [Test]
     public async Task A_directory_killed_mid_update_is_never_missing_and_is_always_exactly_one_version()
     {
         await using var server = await RunningServer.StartAsync();
