@@ -13,6 +13,25 @@ public class DirectoryResilienceTests
 {
     private static readonly string Doras = Binaries.Doras;
 
+    /// <summary>Publishes a tar made by hand, as release tooling would publish a directory, so tests can publish what push refuses.</summary>
+    private static async Task PublishTarAsync(IOciRepository repository, byte[] content, string title, string tag)
+    {
+        var compressed = new MemoryStream();
+        await using (var encoder = new ZstdEncoderStream(compressed, new ZstdCompressionOptions { Level = 3 }, leaveOpen: true))
+            await encoder.WriteAsync(content);
+        var layerBytes = compressed.ToArray();
+        var layer = Descriptor.FromBytes(MediaTypes.LayerTarZstd, layerBytes) with
+        {
+            Annotations = new Dictionary<string, string>
+            {
+                [Annotations.Title] = title, [Annotations.OrasUnpack] = "true",
+                [Annotations.ContentDigest] = Digest.Compute(content).ToString(), [Annotations.ContentSize] = content.Length.ToString(),
+            },
+        };
+        await repository.PushAsync(layer, new MemoryStream(layerBytes));
+        await repository.PushManifestAsync(new ImageManifest { ArtifactType = MediaTypes.DorasArtifact, Config = Descriptor.EmptyJson, Layers = [layer] }, [tag]);
+    }
+
     [Test]
     public async Task A_hostile_archive_in_an_update_is_refused_and_nothing_is_written_outside()
     {
@@ -36,20 +55,7 @@ public class DirectoryResilienceTests
             await writer.WriteEntryAsync(new PaxTarEntry(TarEntryType.RegularFile, "../../evil.sh") { DataStream = new MemoryStream("rm -rf /"u8.ToArray()) });
         }
         var content = tar.ToArray();
-        var compressed = new MemoryStream();
-        await using (var encoder = new ZstdEncoderStream(compressed, new ZstdCompressionOptions { Level = 3 }, leaveOpen: true))
-            await encoder.WriteAsync(content);
-        var layerBytes = compressed.ToArray();
-        var layer = Descriptor.FromBytes(MediaTypes.LayerTarZstd, layerBytes) with
-        {
-            Annotations = new Dictionary<string, string>
-            {
-                [Annotations.Title] = "site", [Annotations.OrasUnpack] = "true",
-                [Annotations.ContentDigest] = Digest.Compute(content).ToString(), [Annotations.ContentSize] = content.Length.ToString(),
-            },
-        };
-        await repository.PushAsync(layer, new MemoryStream(layerBytes));
-        await repository.PushManifestAsync(new ImageManifest { ArtifactType = MediaTypes.DorasArtifact, Config = Descriptor.EmptyJson, Layers = [layer] }, ["stable"]);
+        await PublishTarAsync(repository, content, "site", "stable");
 
         var error = (await Assert.ThrowsAsync<HostileArchiveException>(() => updater.UpdateAsync(options)))!;
         Assert.That(error.Message, Is.EqualTo("tar entry '../../evil.sh' leads outside the target directory ('..')"));
@@ -80,20 +86,7 @@ public class DirectoryResilienceTests
             .Symlink("x", "d/d/d/../../../site")
             .Directory("x/", "777")
             .ToStream().ToArray();
-        var compressed = new MemoryStream();
-        await using (var encoder = new ZstdEncoderStream(compressed, new ZstdCompressionOptions { Level = 3 }, leaveOpen: true))
-            await encoder.WriteAsync(content);
-        var layerBytes = compressed.ToArray();
-        var layer = Descriptor.FromBytes(MediaTypes.LayerTarZstd, layerBytes) with
-        {
-            Annotations = new Dictionary<string, string>
-            {
-                [Annotations.Title] = "site", [Annotations.OrasUnpack] = "true",
-                [Annotations.ContentDigest] = Digest.Compute(content).ToString(), [Annotations.ContentSize] = content.Length.ToString(),
-            },
-        };
-        await repository.PushAsync(layer, new MemoryStream(layerBytes));
-        await repository.PushManifestAsync(new ImageManifest { ArtifactType = MediaTypes.DorasArtifact, Config = Descriptor.EmptyJson, Layers = [layer] }, ["stable"]);
+        await PublishTarAsync(repository, content, "site", "stable");
 
         var error = (await Assert.ThrowsAsync<HostileArchiveException>(() => updater.UpdateAsync(options)))!;
         Assert.That(error.Message, Is.EqualTo("tar entry 'x' is a symlink that leads outside the target directory ('d/d/d/../../../site')"));
