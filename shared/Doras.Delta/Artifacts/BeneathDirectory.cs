@@ -109,32 +109,6 @@ public sealed partial class BeneathDirectory : IDisposable
             throw Refusal(what, path, path.Count, Marshal.GetLastPInvokeError());
     }
 
-    /// <summary>What <paramref name="name"/> in the directory <paramref name="directory"/> is, without following it; for <see cref="LinkResolver"/>.</summary>
-    public LinkResolver.Node Lookup(IReadOnlyList<string> directory, string name)
-    {
-        SafeFileHandle parent;
-        try { parent = OpenDirectory(directory, "lookup"); }
-        catch (HostileArchiveException) { return new LinkResolver.Node(LinkResolver.Kind.Missing); } // not (yet) a directory
-        using (parent)
-        {
-            if (ReadLink(parent, name, out var errno) is { } target) return new LinkResolver.Node(LinkResolver.Kind.Symlink, target);
-            if (errno == ENOENT) return new LinkResolver.Node(LinkResolver.Kind.Missing);
-            if (errno != EINVAL) throw Failure("readlink", Join([.. directory, name]), errno);
-            var fd = OpenAt(Fd(parent), name, O_RDONLY | O_NONBLOCK | Flags.Directory | Flags.NoFollow | O_CLOEXEC, 0);
-            if (fd >= 0)
-            {
-                using var _ = new SafeFileHandle(fd, ownsHandle: true);
-                return new LinkResolver.Node(LinkResolver.Kind.Directory);
-            }
-            return Marshal.GetLastPInvokeError() switch
-            {
-                ENOENT => new LinkResolver.Node(LinkResolver.Kind.Missing),
-                ENOTDIR => new LinkResolver.Node(LinkResolver.Kind.Other),
-                var e => throw Failure("open", Join([.. directory, name]), e),
-            };
-        }
-    }
-
     /// <summary>Sets the permission bits (without setuid and setgid) through the descriptor.</summary>
     public static void SetMode(SafeFileHandle handle, UnixFileMode mode) => File.SetUnixFileMode(handle, mode & ~SetIds);
 

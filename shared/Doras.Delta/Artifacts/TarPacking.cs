@@ -27,7 +27,7 @@ public static class TarPacking
             if (info.LinkTarget is { } target)
             {
                 var parts = name.Split('/');
-                if (LinkResolver.WhyOutside(parts[..^1], target, (dir, n) => LookupSource(root, dir, n)) is { } why)
+                if (LinkResolver.WhyOutside(root, parts[..^1], target, LookupSource) is { } why)
                     throw new IOException($"cannot publish {root}: '{name}' {why}; only links that stay inside the tree can be installed");
                 entry = new PaxTarEntry(TarEntryType.SymbolicLink, name) { LinkName = target, Mode = (UnixFileMode)0b111_111_111 };
             }
@@ -60,15 +60,19 @@ public static class TarPacking
         }
     }
 
-    private static LinkResolver.Node LookupSource(string root, IReadOnlyList<string> directory, string name)
+    /// <summary>A name in the tree being published, by its full path, never following it.</summary>
+    private static LinkResolver.Node LookupSource(string directory, string name, out string? child)
     {
-        var path = Path.Combine([root, .. directory, name]);
+        var path = Path.Combine(directory, name);
+        child = null;
         if (new FileInfo(path).LinkTarget is { } target) return new LinkResolver.Node(LinkResolver.Kind.Symlink, target);
-        if (Directory.Exists(path)) return new LinkResolver.Node(LinkResolver.Kind.Directory);
+        if (Directory.Exists(path))
+        {
+            child = path;
+            return new LinkResolver.Node(LinkResolver.Kind.Directory);
+        }
         return new LinkResolver.Node(File.Exists(path) ? LinkResolver.Kind.Other : LinkResolver.Kind.Missing);
     }
-
-    private enum Made { ImplicitDirectory, Directory, File, Symlink }
 
     /// <summary>
     /// Extracts into <paramref name="destination"/> (which must be empty or absent; Linux only). Every write goes
@@ -88,7 +92,7 @@ public static class TarPacking
         if (Directory.Exists(destination) && Directory.EnumerateFileSystemEntries(destination).Any())
             throw new IOException($"cannot extract into {destination}: it is not empty");
         using var tree = BeneathDirectory.Open(destination);
-        var made = new Dictionary<string, Made>(StringComparer.Ordinal) { [""] = Made.ImplicitDirectory };
+        var made = new ExtractedTree();
         var links = new List<(string[] Path, string Target, string Entry)>();
         var directoryTimes = new List<(string[] Path, string Entry, DateTime Time)>();
         await using var reader = new TarReader(tar, leaveOpen: true);
@@ -99,7 +103,8 @@ public static class TarPacking
             var path = Components(entry.Name, entry.Name);
             var isDirectory = entry.EntryType is TarEntryType.Directory;
             if (path.Length == 0 && !isDirectory) throw new HostileArchiveException($"{what} has an empty or invalid path");
-            Record(made, path, isDirectory ? Made.Directory : entry.EntryType is TarEntryType.SymbolicLink ? Made.Symlink : Made.File, what);
+            made.Record(path, isDirectory ? ExtractedTree.Made.Directory : entry.EntryType is TarEntryType.SymbolicLink ? ExtractedTree.Made.Symlink : ExtractedTree.Made.File,
+                entry.EntryType is TarEntryType.SymbolicLink ? entry.LinkName : null, what);
             switch (entry.EntryType)
             {
                 case TarEntryType.Directory:
@@ -115,20 +120,14 @@ public static class TarPacking
                     }
                     break;
                 case TarEntryType.SymbolicLink:
-                    if (LinkResolver.WhyOutside(path[..^1], entry.LinkName, tree.Lookup) is { } why)
+                    if (LinkResolver.WhyOutside(made.Root, path[..^1], entry.LinkName, ExtractedTree.Lookup) is { } why)
                         throw new HostileArchiveException($"{what} {why}");
                     tree.CreateSymlink(path, entry.LinkName, what);
                     links.Add((path, entry.LinkName, what));
                     break;
                 case TarEntryType.HardLink:
                     var source = Components(entry.LinkName, entry.Name);
-                    for (var i = 1; i < source.Length; i++)
-                        if (made.GetValueOrDefault(string.Join('/', source[..i])) == Made.Symlink)
-                            throw new HostileArchiveException($"{what} is a hard link through a symlink ('{string.Join('/', source[..i])}')");
-                    if (!made.TryGetValue(string.Join('/', source), out var sourceKind))
-                        throw new HostileArchiveException($"{what} is a hard link to '{entry.LinkName}', which is not a file before it in the archive");
-                    if (sourceKind != Made.File)
-                        throw new HostileArchiveException($"{what} is a hard link to '{entry.LinkName}', which is a {(sourceKind == Made.Symlink ? "symlink" : "directory")}");
+                    made.CheckHardLinkSource(source, entry.LinkName, what);
                     using (var from = new FileStream(tree.OpenFile(source, what), FileAccess.Read, 1 << 16))
                     await using (var to = new FileStream(tree.CreateFile(path, what), FileAccess.Write, 1 << 16))
                     {
@@ -142,7 +141,7 @@ public static class TarPacking
         }
         // A later entry can change where an earlier link leads (a link it passes through, a name it missed).
         foreach (var (path, target, what) in links)
-            if (LinkResolver.WhyOutside(path[..^1], target, tree.Lookup) is { } why)
+            if (LinkResolver.WhyOutside(made.Root, path[..^1], target, ExtractedTree.Lookup) is { } why)
                 throw new HostileArchiveException($"{what} {why}, once all entries are extracted");
         foreach (var (path, what, time) in directoryTimes)
             using (var directory = tree.OpenDirectory(path, what))
@@ -159,29 +158,8 @@ public static class TarPacking
         file.Flush(flushToDisk: true);
     }
 
-    /// <summary>Notes what an entry makes (and the directories above it), refusing what is there already or what it would pass through.</summary>
-    private static void Record(Dictionary<string, Made> made, string[] path, Made kind, string what)
-    {
-        for (var i = 1; i < path.Length; i++)
-        {
-            var parent = string.Join('/', path[..i]);
-            if (made.TryGetValue(parent, out var above))
-            {
-                if (above == Made.Symlink) throw new HostileArchiveException($"{what} is written through a symlink ('{parent}')");
-                if (above == Made.File) throw new HostileArchiveException($"{what} is written beneath '{parent}', which is not a directory");
-            }
-            else made[parent] = Made.ImplicitDirectory;
-        }
-        var key = string.Join('/', path);
-        if (made.TryGetValue(key, out var was) && !(was == Made.ImplicitDirectory && kind == Made.Directory))
-            throw new HostileArchiveException($"{what} appears twice (first as {(was switch
-            {
-                Made.ImplicitDirectory or Made.Directory => "a directory",
-                Made.File => "a file",
-                _ => "a symlink",
-            })})");
-        made[key] = kind;
-    }
+    /// <summary>The longest path an entry may name (Linux's PATH_MAX less its terminator): deeper trees cannot be handled by path anyway.</summary>
+    public const int MaxPathLength = 4095;
 
     /// <summary>The plain names of a path inside the tree ('.' and empty ones dropped), refusing absolute paths and '..'.</summary>
     private static string[] Components(string relative, string entryName)
@@ -190,6 +168,8 @@ public static class TarPacking
             throw new HostileArchiveException($"tar entry '{entryName}' has an empty or invalid path");
         if (Path.IsPathRooted(relative) || relative.StartsWith('/'))
             throw new HostileArchiveException($"tar entry '{entryName}' has an absolute path");
+        if (relative.Length > MaxPathLength)
+            throw new HostileArchiveException($"tar entry '{(entryName.Length > 64 ? entryName[..64] + "…" : entryName)}' names a path longer than {MaxPathLength} characters");
         var parts = relative.Replace('\\', '/').Split('/', StringSplitOptions.RemoveEmptyEntries);
         if (parts.Contains(".."))
             throw new HostileArchiveException($"tar entry '{entryName}' leads outside the target directory ('..')");

@@ -33,9 +33,9 @@ public class HostileTarTests
                 .Symlink("x", "e/e/.."),
             $"tar entry 'x' is a symlink that {Escape} ('e/e/..')");
         yield return Case("loop a -> b, b -> a", new RawTar().Symlink("a", "b").Symlink("b", "a"),
-            "tar entry 'a' is a symlink loop (more than 40 links through 'b'), once all entries are extracted");
+            "tar entry 'b' is a symlink loop (more than 40 links through 'a')");
         yield return Case("loop a -> a", new RawTar().Symlink("a", "a"),
-            "tar entry 'a' is a symlink loop (more than 40 links through 'a'), once all entries are extracted");
+            "tar entry 'a' is a symlink loop (more than 40 links through 'a')");
         yield return Case("dot-dot through a link to a parent", new RawTar()
                 .Directory("sub/")
                 .Symlink("sub/up", "..")
@@ -95,6 +95,16 @@ public class HostileTarTests
             "tar entry 'g' appears twice (first as a file)");
         yield return Case("a fifo", new RawTar().Entry('6', "fifo", "", "644", [], null),
             "tar entry 'fifo' is a Fifo, which is not extracted");
+        // Work bounded whatever the archive (a review measured 120 s of CPU for 34 KB and 1.2 GB for 42 KB before).
+        yield return Case("a path longer than PATH_MAX", new RawTar().Directory(string.Concat(Enumerable.Repeat("a/", 20_000))),
+            $"tar entry '{string.Concat(Enumerable.Repeat("a/", 32))}…' names a path longer than 4095 characters");
+        yield return Case("a link target longer than PATH_MAX", new RawTar().Symlink("x", string.Concat(Enumerable.Repeat("./", 2_100))),
+            "tar entry 'x' is a symlink with a target longer than 4095 characters");
+        var deep = string.Join('/', Enumerable.Repeat("a", 600));
+        var chain = new RawTar().Directory(deep + "/");
+        for (var i = 0; i < 10; i++) chain.Symlink($"l{i}", deep + string.Concat(Enumerable.Repeat("/..", 600)) + $"/l{i + 1}");
+        yield return Case("links chained through deep targets, more names than a resolution may walk", chain,
+            "tar entry 'l0' is a symlink too long to resolve (more than 4096 names, links included), once all entries are extracted");
     }
 
     [TestCaseSource(nameof(Hostile))]
@@ -212,9 +222,6 @@ public class HostileTarTests
         Assert.That(Refused(() => tree.OpenDirectory(["out"], "chmod")), Is.EqualTo("chmod: 'out' is a symlink"));
         Assert.That(Refused(() => tree.CreateSymlink(["out", "l"], "x", "link")), Is.EqualTo("link is written through a symlink ('out')"));
         Assert.That(Refused(() => tree.CreateSymlink(["out"], "x", "link")), Is.EqualTo("link: 'out' exists already"));
-        Assert.That(tree.Lookup(["out"], "secret.txt").Kind, Is.EqualTo(LinkResolver.Kind.Missing), "a lookup does not go through the link either");
-        Assert.That(tree.Lookup([], "out"), Is.EqualTo(new LinkResolver.Node(LinkResolver.Kind.Symlink, "../outside")));
-        Assert.That(tree.Lookup([], "sub").Kind, Is.EqualTo(LinkResolver.Kind.Directory));
         Assert.That(TreeSnapshot.Take(dir["outside"], times: true), Is.EqualTo(before));
     }
 }

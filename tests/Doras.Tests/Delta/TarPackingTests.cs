@@ -147,7 +147,7 @@ public class TarPackingTests
         var escaping = TreeSnapshot.Take(dir["doc"]) // never enters a linked directory: each link once
             .Where(e => e.Value.StartsWith("link -> ", StringComparison.Ordinal))
             .Select(e => (Name: e.Key, Target: e.Value["link -> ".Length..]))
-            .Where(link => LinkResolver.WhyOutside(link.Name.Split('/')[..^1], link.Target, (d, n) => Lookup(dir["doc"], d, n)) is not null)
+            .Where(link => LinkResolver.WhyOutside(dir["doc"], link.Name.Split('/')[..^1], link.Target, Lookup) is not null)
             .ToList();
         TestContext.Out.WriteLine($"{escaping.Count} link(s) in /usr/share/doc lead outside it:");
         foreach (var (name, target) in escaping) TestContext.Out.WriteLine($"  {name} -> {target}");
@@ -167,11 +167,12 @@ public class TarPackingTests
         Assert.That(WithoutRoot(TreeSnapshot.Take(dir["out"])), Is.EqualTo(expected));
     }
 
-    private static LinkResolver.Node Lookup(string root, IReadOnlyList<string> directory, string name)
+    private static LinkResolver.Node Lookup(string directory, string name, out string? child)
     {
-        var path = Path.Combine([root, .. directory, name]);
+        var path = Path.Combine(directory, name);
+        child = null;
         if (new FileInfo(path).LinkTarget is { } target) return new LinkResolver.Node(LinkResolver.Kind.Symlink, target);
-        if (Directory.Exists(path)) return new LinkResolver.Node(LinkResolver.Kind.Directory);
+        if (Directory.Exists(path)) { child = path; return new LinkResolver.Node(LinkResolver.Kind.Directory); }
         return new LinkResolver.Node(System.IO.File.Exists(path) ? LinkResolver.Kind.Other : LinkResolver.Kind.Missing);
     }
 }

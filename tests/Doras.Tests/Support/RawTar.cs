@@ -25,6 +25,16 @@ public sealed class RawTar
 
     public RawTar Entry(char type, string name, string linkName, string mode, byte[] content, DateTimeOffset? time)
     {
+        // Names that do not fit the header go in a pax extended header before it, as tar does.
+        if (Encoding.UTF8.GetByteCount(name) > 100 || Encoding.UTF8.GetByteCount(linkName) > 100)
+        {
+            var records = new StringBuilder();
+            if (Encoding.UTF8.GetByteCount(name) > 100) records.Append(PaxRecord("path", name));
+            if (Encoding.UTF8.GetByteCount(linkName) > 100) records.Append(PaxRecord("linkpath", linkName));
+            Entry('x', "PaxHeaders/entry", "", "644", Encoding.UTF8.GetBytes(records.ToString()), time);
+            name = name[..Math.Min(name.Length, 99)];
+            linkName = linkName[..Math.Min(linkName.Length, 99)];
+        }
         var header = new byte[512];
         void Put(int offset, int length, string text)
         {
@@ -51,6 +61,16 @@ public sealed class RawTar
         _bytes.Write(content);
         _bytes.Write(new byte[(512 - content.Length % 512) % 512]);
         return this;
+    }
+
+    /// <summary>"LENGTH key=value\n", where LENGTH counts the whole record, its own digits included.</summary>
+    private static string PaxRecord(string key, string value)
+    {
+        var body = $" {key}={value}\n";
+        var length = Encoding.UTF8.GetByteCount(body);
+        var digits = length.ToString().Length;
+        if ((length + digits).ToString().Length > digits) digits++;
+        return $"{length + digits}{body}";
     }
 
     /// <summary>The archive, with its two zero blocks at the end.</summary>
