@@ -22,10 +22,21 @@ public abstract record SignatureOutcome
 /// Deltas for devices whose base the server does not know (never recorded, or changed locally): the device
 /// sends the Octodiff signature of what it has, the server answers with the delta from it to the target. Made
 /// per request and not stored: no two devices' files are alike. Each takes one of the server's build slots for
-/// its whole run (503 when none is free) and stops when the caller goes away.
+/// its build (503 when none is free) and stops when the caller goes away. In order: the caller must be able to
+/// read the target, then its signature is received (at most two uploads per build slot at once, each bounded in
+/// size and time, so slow or unauthorized callers hold neither memory nor a build slot), then a slot is taken.
 /// </summary>
 public sealed class SignatureDeltaService(ArtifactStores stores, ClientAccess access, BuildSlots slots, ScratchSpace scratch, IOptions<DeltaOptions> options, ILogger<SignatureDeltaService> logger)
+    : IDisposable
 {
+    private readonly SemaphoreSlim _uploads = new(2 * Math.Max(1, options.Value.MaxConcurrentBuilds));
+    private readonly int _uploadPlaces = 2 * Math.Max(1, options.Value.MaxConcurrentBuilds);
+
+    /// <summary>How many signatures are being received right now.</summary>
+    public int UploadsUnderWay => _uploadPlaces - _uploads.CurrentCount;
+
+    public void Dispose() => _uploads.Dispose();
+
     /// <param name="declaredLength">The request's Content-Length, if it gave one: refused before reading when over the limit.</param>
     public async Task<SignatureOutcome> BuildAsync(Caller caller, string? toDigest, string? toTag, Stream signatureBody, long? declaredLength, CancellationToken ct)
     {
@@ -35,10 +46,6 @@ public sealed class SignatureDeltaService(ArtifactStores stores, ClientAccess ac
         if (declaredLength > limit) return SignatureTooLarge(limit);
         var (to, badTo) = access.ParseImage((toDigest ?? toTag)!, toDigest is null ? DeltaApi.ToTag : DeltaApi.ToDigest);
         if (badTo is not null) return badTo;
-
-        using var slot = slots.TryTake();
-        if (slot is null)
-            return ApiProblem.Busy($"all {options.Value.MaxConcurrentBuilds} build slots of this server are busy; ask again later", RetryAfterSeconds);
 
         var resolved = await access.ResolveAsync(caller, to!, "to", ct).ConfigureAwait(false);
         if (resolved.Problem is not null) return resolved.Problem;
@@ -51,6 +58,8 @@ public sealed class SignatureDeltaService(ArtifactStores stores, ClientAccess ac
         if (target.Kind != ArtifactKind.File)
             return ApiProblem.NotAcceptable("signature deltas are made for file artifacts only");
 
+        if (!_uploads.Wait(0))
+            return ApiProblem.Busy("this server is receiving as many signatures as it takes at once; ask again later", RetryAfterSeconds);
         OctodiffSignature signature;
         try
         {
@@ -71,6 +80,14 @@ public sealed class SignatureDeltaService(ArtifactStores stores, ClientAccess ac
         {
             return ApiProblem.Invalid(e.Message, "Invalid signature");
         }
+        finally
+        {
+            _uploads.Release();
+        }
+
+        using var slot = slots.TryTake();
+        if (slot is null)
+            return ApiProblem.Busy($"all {options.Value.MaxConcurrentBuilds} build slots of this server are busy; ask again later", RetryAfterSeconds);
 
         using var work = scratch.Create();
         var (newPath, deltaPath) = (work.File("new"), work.File("delta"));

@@ -31,7 +31,12 @@ public class SignatureLimitsTests
     {
         await using var server = await StartAsync("--Delta:MaxSignatureBytes", "1000");
         var body = new byte[5000];
-        var (status, detail, response) = await PostAsync(server, new ByteArrayContent(body));
+        // Expect: 100-continue, as a client sending a large body should: the answer comes before the body is sent.
+        using var announced = new HttpRequestMessage(HttpMethod.Post, Path) { Content = new ByteArrayContent(body) };
+        announced.Headers.ExpectContinue = true;
+        var response = await server.Http.SendAsync(announced);
+        var status = response.StatusCode;
+        var detail = JsonDocument.Parse(await response.Content.ReadAsStringAsync()).RootElement.GetProperty("detail").GetString()!;
         response.Dispose();
         Assert.That(status, Is.EqualTo(HttpStatusCode.RequestEntityTooLarge));
         Assert.That(detail, Is.EqualTo("the signature is larger than this server's limit of 1000 bytes (Delta:MaxSignatureBytes)"));
@@ -57,31 +62,50 @@ public class SignatureLimitsTests
     public async Task Signature_deltas_share_the_build_slots_and_get_503_with_retry_after_when_all_are_taken()
     {
         await using var server = await StartAsync("--Delta:MaxConcurrentBuilds", "1");
-        // The first request holds the only slot while its body trickles in.
-        var gate = new TaskCompletionSource();
-        var held = server.Http.PostAsync(Path, new GatedContent(gate.Task));
-        (HttpStatusCode Status, string Detail, HttpResponseMessage Response) second = default;
-        for (var attempt = 0; attempt < 200; attempt++) // bounded: until the first request has its slot, 20 s at most
-        {
-            second = await PostAsync(server, new ByteArrayContent("OCTOSIG"u8.ToArray()));
-            if (second.Status == HttpStatusCode.ServiceUnavailable) break;
-            second.Response.Dispose();
-            await Task.Delay(100);
-        }
-        using (second.Response)
-        {
-            Assert.That(second.Status, Is.EqualTo(HttpStatusCode.ServiceUnavailable));
-            Assert.That(second.Detail, Is.EqualTo("all 1 build slots of this server are busy; ask again later"));
-            Assert.That(second.Response!.Headers.RetryAfter?.Delta, Is.EqualTo(TimeSpan.FromSeconds(10)));
-        }
-        gate.SetResult();
-        using var first = await held;
-        Assert.That(first.StatusCode, Is.EqualTo(HttpStatusCode.BadRequest), "the held request was served once its body arrived");
+        var mine = TestData.Edit(TestData.Binary(300_000, 1), 5);
+        var signature = new MemoryStream();
+        await Doras.Delta.Octodiff.OctodiffSignature.WriteAsync(new MemoryStream(mine), signature);
 
-        // With the slot free again, the next request is served.
-        var (status, _, response) = await PostAsync(server, new ByteArrayContent("OCTOSIG"u8.ToArray()));
-        response.Dispose();
-        Assert.That(status, Is.EqualTo(HttpStatusCode.BadRequest));
+        // A stored delta's build holds the only slot.
+        var slot = server.Service<Doras.Server.Deltas.BuildSlots>().TryTake();
+        Assert.That(slot, Is.Not.Null);
+        var (status, detail, response) = await PostAsync(server, new ByteArrayContent(signature.ToArray()));
+        using (response)
+        {
+            Assert.That(status, Is.EqualTo(HttpStatusCode.ServiceUnavailable));
+            Assert.That(detail, Is.EqualTo("all 1 build slots of this server are busy; ask again later"));
+            Assert.That(response.Headers.RetryAfter?.Delta, Is.EqualTo(TimeSpan.FromSeconds(10)));
+        }
+        slot!.Dispose();
+        using var served = await server.Http.PostAsync(Path, new ByteArrayContent(signature.ToArray()));
+        Assert.That(served.StatusCode, Is.EqualTo(HttpStatusCode.OK), await served.Content.ReadAsStringAsync());
+    }
+
+    [Test]
+    public async Task Slow_uploads_hold_upload_places_not_build_slots_and_the_third_at_once_gets_503()
+    {
+        await using var server = await StartAsync("--Delta:MaxConcurrentBuilds", "1");
+        var gate = new TaskCompletionSource();
+        var held = new[] { server.Http.PostAsync(Path, new GatedContent(gate.Task)), server.Http.PostAsync(Path, new GatedContent(gate.Task)) };
+        var signatures = server.Service<Doras.Server.Deltas.SignatureDeltaService>();
+        for (var attempt = 0; attempt < 300 && signatures.UploadsUnderWay < 2; attempt++) // bounded: 30 s
+            await Task.Delay(100);
+        Assert.That(signatures.UploadsUnderWay, Is.EqualTo(2), "both slow uploads are under way");
+        var third = await PostAsync(server, new ByteArrayContent("OCTOSIG"u8.ToArray()));
+        using (third.Response)
+        {
+            Assert.That(third.Status, Is.EqualTo(HttpStatusCode.ServiceUnavailable));
+            Assert.That(third.Detail, Is.EqualTo("this server is receiving as many signatures as it takes at once; ask again later"));
+        }
+        // The build slot stayed free for stored deltas all along.
+        using (server.Service<Doras.Server.Deltas.BuildSlots>().TryTake() ?? throw new AssertionException("the build slot was taken by an upload")) { }
+
+        gate.SetResult();
+        foreach (var request in held)
+        {
+            using var response = await request;
+            Assert.That(response.StatusCode, Is.EqualTo(HttpStatusCode.BadRequest), "each held upload was served once its body arrived");
+        }
     }
 
     /// <summary>

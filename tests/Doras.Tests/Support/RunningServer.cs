@@ -28,6 +28,9 @@ public sealed class RunningServer : IAsyncDisposable
     public TempDirectory Scratch => _directory;
     public DeltaBuilder Builder => _app.Services.GetRequiredService<DeltaBuilder>();
 
+    /// <summary>One of the server's own services, to set up a state a test needs (e.g. every build slot taken).</summary>
+    public T Service<T>() where T : notnull => _app.Services.GetRequiredService<T>();
+
     public static Task<RunningServer> StartAsync(params string[] extraArgs) => StartOnStoreAsync(storePath: null, extraArgs);
 
     /// <summary>Starts on an existing store (e.g. to restart a server over the same data).</summary>
