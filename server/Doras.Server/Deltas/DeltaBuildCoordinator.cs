@@ -80,7 +80,7 @@ public sealed class DeltaBuildCoordinator
             return GetOrStart(job);
         }
         var error = task.Exception?.GetBaseException();
-        return new BuildState.Failed(error?.Message ?? "the build was cancelled", finished, IsNotApplicable(error));
+        return new BuildState.Failed(error is null ? "the build was cancelled" : Reason(error), finished, IsNotApplicable(error));
     }
 
     private Entry Start(DeltaJob job)
@@ -136,13 +136,27 @@ public sealed class DeltaBuildCoordinator
             }
             catch (Exception e) when (e is not OperationCanceledException)
             {
-                await RecordFailureAsync(job, e.Message, IsNotApplicable(e)).ConfigureAwait(false);
+                await RecordFailureAsync(job, Reason(e), IsNotApplicable(e)).ConfigureAwait(false);
                 throw;
             }
         }
     }
 
     private static bool IsNotApplicable(Exception? e) => e is IncompatibleArtifactException;
+
+    /// <summary>
+    /// What clients are told of a failure (and what is stored for other instances): our own messages as they are, but
+    /// of a registry's answer to the server only its status, and of a file error only its kind, so no registry body,
+    /// path or credential detail leaves the server. The log has the whole exception.
+    /// </summary>
+    private static string Reason(Exception e) => e switch
+    {
+        HttpRequestException { StatusCode: { } status } => $"the registry answered the server {(int)status} {status}",
+        HttpRequestException => "the server could not reach the registry",
+        UnauthorizedAccessException or FileNotFoundException or DirectoryNotFoundException or PathTooLongException => $"a storage error on the server ({e.GetType().Name})",
+        IOException when e.GetType() == typeof(IOException) => "a storage error on the server",
+        _ => e.Message,
+    };
 
     private async Task RecordFailureAsync(DeltaJob job, string reason, bool notApplicable)
     {

@@ -37,7 +37,7 @@ public sealed class RegistryClient : IOciStore, IDisposable
         _options = options ?? new RegistryClientOptions();
         Registry = registry;
         BaseAddress = new Uri($"{(_options.PlainHttp ? "http" : "https")}://{registry}/");
-        var auth = _auth = new RegistryAuthHandler(_options.Credentials, _options.ForwardedAuthorization)
+        var auth = _auth = new RegistryAuthHandler(_options.Credentials, _options.ForwardedAuthorization, BaseAddress.Authority)
         {
             InnerHandler = transport is null ? CreateTransport() : new SharedHandler(transport),
         };

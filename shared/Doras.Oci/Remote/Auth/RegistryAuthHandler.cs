@@ -12,7 +12,10 @@ namespace Doras.Oci.Remote.Auth;
 /// 401). Follows redirects itself, so credentials are only ever sent to the registry host, never to the
 /// storage a blob download is redirected to.
 /// </summary>
-public sealed class RegistryAuthHandler(ICredentialProvider? credentials, AuthenticationHeaderValue? forwarded = null) : DelegatingHandler
+/// <param name="forwarded">A client's authorization to send instead of authenticating (a server acting for it).</param>
+/// <param name="forwardedHost">The only host <paramref name="forwarded"/> is sent to: not to another host a registry's
+/// answer names (a pagination link, say).</param>
+public sealed class RegistryAuthHandler(ICredentialProvider? credentials, AuthenticationHeaderValue? forwarded = null, string? forwardedHost = null) : DelegatingHandler
 {
     private const int MaxRedirects = 5;
     private const int MaxTokenAnswerBytes = 1 << 20;
@@ -28,8 +31,8 @@ public sealed class RegistryAuthHandler(ICredentialProvider? credentials, Authen
         var host = request.RequestUri!.Authority;
         if (forwarded is not null)
         {
-            // Acting for a client: use exactly its authorization, never our own credentials.
-            request.Headers.Authorization = forwarded;
+            // Acting for a client: use exactly its authorization, never our own credentials, and only with its registry.
+            request.Headers.Authorization = forwardedHost is null || host == forwardedHost ? forwarded : null;
             return await SendFollowingRedirectsAsync(request, host, ct).ConfigureAwait(false);
         }
         var scope = ScopeOf(request);
