@@ -180,6 +180,20 @@ public class DeltaApiTests
         Assert.That(_server.Builder.BuildsStarted, Is.EqualTo(1), "no second build of the same pair");
     }
 
+    [Test]
+    public async Task Retry_after_is_the_builds_estimated_remaining_time()
+    {
+        var repository = _server.Store.Repository("fleet/big");
+        var v1 = TestData.Binary(8 << 20, 11);
+        var from = await Versions.PublishFileAsync(repository, _server.Scratch, "big.bin", v1, "v1");
+        await Versions.PublishFileAsync(repository, _server.Scratch, "big.bin", TestData.Edit(v1, 12), "v2");
+        using var response = await _server.Http.GetAsync(Query(Versions.Ref("fleet/big", from), toTag: "fleet/big:v2", algorithms: "bsdiff"));
+        Assert.That(response.StatusCode, Is.EqualTo(HttpStatusCode.Accepted));
+        // Nothing measured yet: bsdiff's default speed, 3 MB/s over 16 MiB of input, plus 1 s: about 6.6 s from the start.
+        Assert.That(response.Headers.RetryAfter?.Delta?.TotalSeconds, Is.InRange(5, 7));
+        await PollUntilReadyAsync(Query(Versions.Ref("fleet/big", from), toTag: "fleet/big:v2", algorithms: "bsdiff"));
+    }
+
     public static IEnumerable<TestCaseData> BadRequests()
     {
         const string d = "sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
