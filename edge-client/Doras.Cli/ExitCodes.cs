@@ -26,7 +26,7 @@ public static class ExitCodes
     public static int For(Exception e) => e switch
     {
         OperationCanceledException => Cancelled,
-        ArgumentException or FormatException => Usage,
+        ArgumentException or FormatException or ExistingContentException => Usage,
         InsufficientStorageException => Storage,
         DataBudgetExceededException => OverDataBudget,
         ArtifactTooLargeException => TooLarge,

@@ -20,13 +20,14 @@ internal sealed class UpdateArguments
     public Option<long?> MaxBytesPerPeriod { get; } = new("--max-bytes-per-period") { Description = "Metered links: at most this many bytes downloaded per period (see --period-hours)" };
     public Option<double> PeriodHours { get; } = new("--period-hours") { Description = "The period of --max-bytes-per-period, in hours", DefaultValueFactory = _ => 24 };
     public Option<double> StallTimeout { get; } = new("--stall-timeout") { Description = "Abort a download that brings under 1 KiB in this many seconds (retried, resuming; then exit 3); 0: never", DefaultValueFactory = _ => Oci.Remote.HttpBody.DefaultStallTimeout.TotalSeconds };
+    public Option<bool> ReplaceExisting { get; } = new("--replace-existing") { Description = "Replace a file or directory at the output that doras did not install (default: refuse, exit 2, leave it untouched)" };
     public Option<bool> Json { get; } = new("--json") { Description = "Machine-readable output: one JSON object per result" };
     public StoreArguments Registry { get; } = new();
 
     public void AddTo(Command command)
     {
         command.Arguments.Add(Reference);
-        foreach (var option in new Option[] { Server, Output, WorkDir, Accept, MaxBytes, Reserve, KeepPrevious, MaxBytesPerPeriod, PeriodHours, StallTimeout, Json }) command.Options.Add(option);
+        foreach (var option in new Option[] { Server, Output, WorkDir, Accept, MaxBytes, Reserve, KeepPrevious, MaxBytesPerPeriod, PeriodHours, StallTimeout, ReplaceExisting, Json }) command.Options.Add(option);
         Registry.AddTo(command);
     }
 
@@ -52,6 +53,7 @@ internal sealed class UpdateArguments
             MaxArtifactBytes = result.GetValue(MaxBytes),
             ReserveBytes = result.GetValue(Reserve),
             KeepPrevious = result.GetValue(KeepPrevious),
+            ReplaceExisting = result.GetValue(ReplaceExisting),
             StallTimeout = stallSeconds == 0 ? Timeout.InfiniteTimeSpan : TimeSpan.FromSeconds(stallSeconds),
             DataBudget = result.GetValue(MaxBytesPerPeriod) is { } budget
                 ? new DataBudgetOptions { MaxBytes = budget, Period = TimeSpan.FromHours(result.GetValue(PeriodHours)) }

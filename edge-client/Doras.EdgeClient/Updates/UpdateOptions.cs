@@ -42,6 +42,12 @@ public sealed record UpdateOptions
     public bool KeepPrevious { get; init; }
 
     /// <summary>
+    /// Replace a file or directory at the output that Doras did not install (no install state says it did). Off:
+    /// such content is left untouched and the update is refused (<see cref="ExistingContentException"/>).
+    /// </summary>
+    public bool ReplaceExisting { get; init; }
+
+    /// <summary>
     /// When the installed file is not a version the server knows, send its signature and ask for a delta from it
     /// (Octodiff) before falling back to the full download.
     /// </summary>

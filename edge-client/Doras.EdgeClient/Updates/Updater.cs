@@ -147,6 +147,7 @@ public sealed class Updater(DeltaClient client, RegistryClient? registry = null,
             return new UpdateResult(UpdateMode.UpToDate, paths.Installed(state), toManifest.Digest.ToString(), 0, target.Layer.Size, target.ContentSize, null);
         }
         CheckLimit(options, deltaLayerSizeHint: null, target);
+        OutputGuard.EnsureMayInstall(paths.Output, target, state, options);
         if (target.Kind.ToString() != state.Kind)
             throw new IncompatibleArtifactException($"the installed {state.Kind.ToLowerInvariant()} cannot be updated by delta to a {target.Kind.ToString().ToLowerInvariant()}");
 
@@ -166,7 +167,7 @@ public sealed class Updater(DeltaClient client, RegistryClient? registry = null,
             catch (CorruptDeltaException) { download.Clear(); throw; } // verified yet unusable: do not keep it
         }
         await VerifyStagedAsync(staging, target, "the delta", ct).ConfigureAwait(false);
-        var installed = await InstallAsync(staging, target, toManifest, reference, state, options.KeepPrevious, paths, ct).ConfigureAwait(false);
+        var installed = await InstallAsync(staging, target, toManifest, reference, state, options.KeepPrevious, options.ReplaceExisting, paths, ct).ConfigureAwait(false);
         download.Clear();
         return new UpdateResult(UpdateMode.Delta, installed, toManifest.Digest.ToString(), download.BytesTransferred, target.Layer.Size, target.ContentSize, null);
     }
@@ -182,6 +183,7 @@ public sealed class Updater(DeltaClient client, RegistryClient? registry = null,
         var (manifest, target) = await FetchArtifactAsync(repository, reference.Identifier, ct).ConfigureAwait(false);
         var basePath = Path.Combine(paths.Output, target.Name);
         if (target.Kind != ArtifactKind.File || !File.Exists(basePath)) return null;
+        OutputGuard.EnsureMayInstall(paths.Output, target, state, options);
         CheckLimit(options, null, target);
         EnsureSpace(paths, options, 2 * target.ContentSize);
         var deltaPath = Path.Combine(paths.Work, "download-signature-delta");
@@ -217,7 +219,7 @@ public sealed class Updater(DeltaClient client, RegistryClient? registry = null,
                 output.Flush(flushToDisk: true);
             }
             await VerifyStagedAsync(staging, target, "the signature delta", ct).ConfigureAwait(false);
-            var installed = await InstallAsync(staging, target, manifest, reference, state, keepPrevious: false, paths, ct).ConfigureAwait(false);
+            var installed = await InstallAsync(staging, target, manifest, reference, state, keepPrevious: false, options.ReplaceExisting, paths, ct).ConfigureAwait(false);
             _log.LogInformation("Updated {Reference} from a signature of the installed file ({Reason}): {Bytes} bytes", reference, reason, bytes);
             return new UpdateResult(UpdateMode.Delta, installed, manifest.Digest.ToString(), bytes, target.Layer.Size, target.ContentSize,
                 $"{reason}; updated by a delta from a signature of the installed file");
@@ -237,6 +239,7 @@ public sealed class Updater(DeltaClient client, RegistryClient? registry = null,
     private async Task<UpdateResult> UpdateFullAsync(InstallState? previous, bool previousIntact, Reference reference, IReadOnlyOciRepository repository, UpdateOptions options, WorkPaths paths, string reason, CancellationToken ct)
     {
         var (manifest, target) = await FetchArtifactAsync(repository, reference.Identifier, ct).ConfigureAwait(false);
+        OutputGuard.EnsureMayInstall(paths.Output, target, previous, options);
         CheckLimit(options, null, target);
         EnsureSpace(paths, options, target.Layer.Size + target.ContentSize + (target.Kind == ArtifactKind.Directory ? target.ContentSize : 0));
         var download = new ResumableDownload(paths.Work, Progress);
@@ -247,7 +250,7 @@ public sealed class Updater(DeltaClient client, RegistryClient? registry = null,
             try { await target.WriteContentAsync(stored, staging, ct).ConfigureAwait(false); }
             catch (DigestMismatchException) { download.Clear(); throw; } // the layer is fine but its content lies: nothing to resume
         }
-        var installed = await InstallAsync(staging, target, manifest, reference, previous, options.KeepPrevious && previousIntact, paths, ct).ConfigureAwait(false);
+        var installed = await InstallAsync(staging, target, manifest, reference, previous, options.KeepPrevious && previousIntact, options.ReplaceExisting, paths, ct).ConfigureAwait(false);
         download.Clear();
         return new UpdateResult(UpdateMode.Full, installed, manifest.Digest.ToString(), download.BytesTransferred, target.Layer.Size, target.ContentSize, reason);
     }
@@ -270,8 +273,9 @@ public sealed class Updater(DeltaClient client, RegistryClient? registry = null,
     }
 
     /// <summary>Swaps verified staged content into place, then records the new state. Returns the installed path.</summary>
-    private async Task<string> InstallAsync(string staging, ArtifactLayer target, Descriptor manifest, Reference reference, InstallState? previous, bool keepPrevious, WorkPaths paths, CancellationToken ct)
+    private async Task<string> InstallAsync(string staging, ArtifactLayer target, Descriptor manifest, Reference reference, InstallState? previous, bool keepPrevious, bool replaceExisting, WorkPaths paths, CancellationToken ct)
     {
+        if (replaceExisting) OutputGuard.ClearInTheWay(paths.Output, target);
         // A kept version is only ever the one this install replaces: an older one goes now.
         paths.DropPrevious();
         keepPrevious &= previous is not null;
