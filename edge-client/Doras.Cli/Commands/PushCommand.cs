@@ -45,13 +45,14 @@ internal static class PushCommand
     /// <summary>A line at every tenth of the content while it is packed (a high zstd level takes a while before the upload starts).</summary>
     private static IProgress<long> PackingProgress(string path, string what)
     {
+        // A directory's tar: per entry about three 512-byte headers (PAX) and its data padded to 512 bytes.
         var total = Directory.Exists(path)
-            ? new DirectoryInfo(path).EnumerateFiles("*", SearchOption.AllDirectories).Sum(f => f.Length) // about: tar headers aside
+            ? new DirectoryInfo(path).EnumerateFileSystemInfos("*", SearchOption.AllDirectories).Sum(e => 1536 + (e is FileInfo f ? (f.Length + 511) / 512 * 512 : 0))
             : File.Exists(path) ? new FileInfo(path).Length : 0;
         var reported = -1;
         return new SyncProgress<long>(bytes =>
         {
-            var tenth = total <= 0 ? 10 : (int)Math.Min(10, 10 * bytes / total);
+            var tenth = total <= 0 ? 9 : (int)Math.Min(9, 10 * bytes / total); // an estimate: 100% is for the upload's line
             if (tenth <= reported) return;
             reported = tenth;
             Console.Error.WriteLine($"  {what}: {Format.Bytes(bytes)} of about {Format.Bytes(total)} ({10 * tenth}%)");
