@@ -143,20 +143,21 @@ public sealed class Updater(DeltaClient client, RegistryClient? registry = null,
 
     /// <summary>
     /// Where to download from: the registry the reference names, when it answers (with the authorization the
-    /// server should use on our behalf), or else the Doras server's /v2 API.
+    /// server should use on our behalf), or else the Doras server's /v2 API. Its downloads do not resume on their
+    /// own: the update's attempts are the one layer that retries them, resuming with Range.
     /// </summary>
     private async Task<(IReadOnlyOciRepository Repository, AuthenticationHeaderValue? Authorization)> SourceAsync(Reference reference, CancellationToken ct)
     {
-        if (reference.Registry is null || registry is null) return (client.Repository(reference.Repository), null);
+        if (reference.Registry is null || registry is null) return (client.Repository(reference.Repository).WithoutResumes(), null);
         try
         {
             var authorization = await registry.ReadAuthorizationAsync(reference.Repository, ct).ConfigureAwait(false);
-            return (registry.Repository(reference.Repository), authorization);
+            return (registry.Repository(reference.Repository).WithoutResumes(), authorization);
         }
         catch (HttpRequestException e) when (e.StatusCode is null)
         {
             _log.LogWarning("Registry {Registry} is unreachable ({Error}); downloading through the Doras server", reference.Registry, e.Message);
-            return (client.Repository(reference.Repository), null);
+            return (client.Repository(reference.Repository).WithoutResumes(), null);
         }
     }
 }

@@ -20,6 +20,7 @@ public static class Transience
         HttpRequestException { HttpRequestError: HttpRequestError.SecureConnectionError } => false, // the same handshake fails again
         HttpRequestException h => h.StatusCode is not { } status || IsTransient(status),
         HttpIOException or ResponseStalledException or SocketException => true,
+        IOException { InnerException: SocketException } => true, // the connection reset or aborted under a read
         TaskCanceledException t => t.InnerException is TimeoutException, // HttpClient's timeout, not the caller
         _ => false,
     };

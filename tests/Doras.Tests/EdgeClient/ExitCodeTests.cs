@@ -23,6 +23,7 @@ public class ExitCodeTests
         yield return Case(new HttpRequestException("503", null, HttpStatusCode.ServiceUnavailable), ExitCodes.Network);
         yield return Case(new HttpIOException(HttpRequestError.ResponseEnded, "the response ended prematurely"), ExitCodes.Network);
         yield return Case(new DownloadInterruptedException("cut"), ExitCodes.Network);
+        yield return Case(new IOException("Connection reset by peer", new System.Net.Sockets.SocketException(104)), ExitCodes.Network);
         yield return Case(new Doras.Oci.Remote.ResponseStalledException("stalled"), ExitCodes.Network);
         yield return Case(new UpdateTimeoutException("gave up after 5 min"), ExitCodes.Network);
         yield return Case(new TaskCanceledException("HttpClient.Timeout", new TimeoutException()), ExitCodes.Network);

@@ -65,4 +65,16 @@ public class DeadServerTests
         Assert.That(output, Does.Contain("doras: the update of fleet/tool:stable gave up after 3 s: "));
         Assert.That(File.ReadAllBytes(dir["device/tool"]), Is.EqualTo(installed), "the installed version is untouched");
     }
+
+    [Test, CancelAfter(120_000)]
+    public async Task Watch_against_a_silent_server_reports_each_check_at_its_deadline_and_goes_on(CancellationToken ct)
+    {
+        using var dead = new SilentServer();
+        using var dir = new TempDirectory();
+        var (code, output) = await Task.Run(() => Run("watch", "fleet/tool:stable", "--server", dead.Url.ToString(), "--output", dir["device"],
+            "--timeout", "2", "--interval", "0.1", "--max-checks", "2"), ct);
+        Assert.That(code, Is.EqualTo(global::Doras.Cli.ExitCodes.Network), output);
+        Assert.That(output, Does.Contain("check 1: failed (3): the update of fleet/tool:stable gave up after 2 s: ")
+            .And.Contain("check 2: failed (3): the update of fleet/tool:stable gave up after 2 s: "));
+    }
 }
