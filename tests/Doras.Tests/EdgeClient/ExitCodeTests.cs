@@ -80,4 +80,33 @@ public class ExitCodeTests
         Assert.That(cutCode, Is.EqualTo(ExitCodes.Network), cutOutput);
         Assert.That(File.Exists(dir["device/tool"]), Is.False);
     }
+
+    [Test, CancelAfter(120_000)]
+    public async Task A_layer_whose_zstd_stream_is_cut_short_exits_4(CancellationToken ct)
+    {
+        await using var server = await RunningServer.StartAsync();
+        using var dir = new TempDirectory();
+        var content = TestData.Binary(300_000, 62);
+        var compressed = new MemoryStream();
+        await using (var encoder = new ZstdEncoderStream(compressed, new ZstdCompressionOptions { Level = 3 }, leaveOpen: true))
+            await encoder.WriteAsync(content, ct);
+        var layerBytes = compressed.ToArray()[..(int)(compressed.Length / 2)]; // a valid blob (its digest matches) holding half a frame
+        var layer = Doras.Oci.Model.Descriptor.FromBytes(Doras.Oci.Model.MediaTypes.OctetStream + "+zstd", layerBytes) with
+        {
+            Annotations = new Dictionary<string, string>
+            {
+                [Doras.Oci.Model.Annotations.Title] = "tool",
+                [Doras.Oci.Model.Annotations.ContentDigest] = Doras.Oci.Model.Digest.Compute(content).ToString(),
+                [Doras.Oci.Model.Annotations.ContentSize] = content.Length.ToString(),
+            },
+        };
+        var repository = server.Store.Repository("fleet/tool");
+        await repository.PushAsync(layer, new MemoryStream(layerBytes), ct);
+        await repository.PushManifestAsync(new Doras.Oci.Model.ImageManifest { ArtifactType = Doras.Oci.Model.MediaTypes.DorasArtifact, Config = Doras.Oci.Model.Descriptor.EmptyJson, Layers = [layer] }, ["stable"], ct);
+
+        var (code, output) = await Task.Run(() => Run("pull", "fleet/tool:stable", "--server", server.Url.ToString(), "--output", dir["device"]), ct);
+        Assert.That(code, Is.EqualTo(ExitCodes.Verification), output);
+        Assert.That(output, Does.Contain("truncated"));
+        Assert.That(File.Exists(dir["device/tool"]), Is.False);
+    }
 }
