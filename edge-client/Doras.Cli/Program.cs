@@ -13,6 +13,12 @@ var root = new RootCommand("Doras for .NET: delta updates of OCI artifacts for e
     WatchCommand.Create(),
 };
 var parsed = root.Parse(args);
+if (parsed.Errors.Count > 0)
+{
+    // A command line that does not parse is a usage error (2), like every other one.
+    foreach (var error in parsed.Errors) Console.Error.WriteLine($"doras: {error.Message}");
+    return ExitCodes.Usage;
+}
 try
 {
     return await parsed.InvokeAsync(new InvocationConfiguration { EnableDefaultExceptionHandler = false });
@@ -21,8 +27,9 @@ catch (Exception e)
 {
     // One clear line, not a stack trace: scripts and people read this; and a code that says what kind of failure.
     var code = ExitCodes.For(e);
-    Console.Error.WriteLine($"doras: {(code == ExitCodes.Cancelled ? "cancelled" : e.Message)}");
+    var message = code == ExitCodes.Cancelled ? "cancelled" : Messages.For(e);
+    Console.Error.WriteLine($"doras: {message}");
     if (args.Contains("--json"))
-        Console.WriteLine(CliJson.Of(new JsonError(e.Message, code)));
+        Console.WriteLine(CliJson.Of(new JsonError(message, code)));
     return code;
 }

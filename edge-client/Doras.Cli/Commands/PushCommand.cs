@@ -28,11 +28,40 @@ internal static class PushCommand
             if (opened.Repository is Doras.Oci.Remote.RemoteRepository remote && !await remote.CanPushAsync(ct))
                 throw new UnauthorizedAccessException($"not allowed to push to {target.Name}: check --username/--password or the Docker config");
             var published = await ArtifactPublisher.PublishAsync(opened.Repository, result.GetValue(path)!, allTags,
-                new PublishOptions { Compress = !result.GetValue(noCompress), Level = result.GetValue(level), OnLayerReady = l => progress.Expect(l.Digest, l.Size) }, ct);
+                new PublishOptions
+                {
+                    Compress = !result.GetValue(noCompress),
+                    Level = result.GetValue(level),
+                    Packing = PackingProgress(result.GetValue(path)!, result.GetValue(noCompress) ? "packing" : "compressing"),
+                    OnLayerReady = l => progress.Expect(l.Digest, l.Size),
+                }, ct);
             Console.WriteLine($"pushed {target.Name}@{published.Manifest.Digest} as {string.Join(", ", allTags)}: " +
                 $"{published.Layer.Kind.ToString().ToLowerInvariant()} '{published.Layer.Name}', {Format.Bytes(published.Layer.ContentSize)} content, {Format.Bytes(published.Layer.Layer.Size)} to download");
             return 0;
         });
         return command;
+    }
+
+    /// <summary>A line at every tenth of the content while it is packed (a high zstd level takes a while before the upload starts).</summary>
+    private static IProgress<long> PackingProgress(string path, string what)
+    {
+        // A directory's tar: per entry about three 512-byte headers (PAX) and its data padded to 512 bytes.
+        var total = Directory.Exists(path)
+            ? new DirectoryInfo(path).EnumerateFileSystemInfos("*", SearchOption.AllDirectories).Sum(e => 1536 + (e is FileInfo f ? (f.Length + 511) / 512 * 512 : 0))
+            : File.Exists(path) ? new FileInfo(path).Length : 0;
+        var reported = -1;
+        return new SyncProgress<long>(bytes =>
+        {
+            var tenth = total <= 0 ? 9 : (int)Math.Min(9, 10 * bytes / total); // an estimate: 100% is for the upload's line
+            if (tenth <= reported) return;
+            reported = tenth;
+            Console.Error.WriteLine($"  {what}: {Format.Bytes(bytes)} of about {Format.Bytes(total)} ({10 * tenth}%)");
+        });
+    }
+
+    /// <summary>Reports on the writing thread, in order (Progress&lt;T&gt; posts to the thread pool, out of order).</summary>
+    private sealed class SyncProgress<T>(Action<T> report) : IProgress<T>
+    {
+        public void Report(T value) => report(value);
     }
 }

@@ -1,6 +1,6 @@
 using System.CommandLine;
-using Doras.EdgeClient.Deltas;
 using Doras.EdgeClient.Updates;
+using Doras.EdgeClient.Updates.Install;
 
 namespace Doras.Cli.Commands;
 
@@ -15,15 +15,7 @@ internal static class RollbackCommand
         var command = new Command("rollback", "Put back the version the last update replaced (kept with --keep-previous); again to roll forward") { output, workDir, json };
         command.SetAction(async (result, ct) =>
         {
-            // Local work only: the server is never contacted.
-            using var http = new HttpClient();
-            var updater = new Updater(new DeltaClient(http, new Uri("http://127.0.0.1/")));
-            var outcome = await updater.RollbackAsync(new UpdateOptions
-            {
-                Reference = "rollback",
-                Output = result.GetValue(output)!,
-                WorkDirectory = result.GetValue(workDir),
-            }, ct);
+            var outcome = await new Installation(result.GetValue(output)!, result.GetValue(workDir)).RollbackAsync(ct); // local work only
             Console.WriteLine(result.GetValue(json) ? CliJson.Of(JsonResult.From(outcome)) : Format.Describe(outcome));
             return ExitCodes.Ok;
         });

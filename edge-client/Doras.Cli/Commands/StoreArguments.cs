@@ -20,9 +20,10 @@ internal sealed class StoreArguments
     public Option<string?> Password { get; } = new("--password", "-p") { Description = "Registry password or token (or DORAS_REGISTRY_PASSWORD)" };
     public Option<string?> DockerConfig { get; } = new("--docker-config") { Description = "Docker config.json with registry credentials", DefaultValueFactory = _ => DockerConfigCredentialProvider.DefaultPath };
 
-    public void AddTo(Command command)
+    /// <param name="withStore">Offer --store only where a reference without a registry host reads the local store.</param>
+    public void AddTo(Command command, bool withStore = true)
     {
-        command.Options.Add(Store);
+        if (withStore) command.Options.Add(Store);
         command.Options.Add(PlainHttp);
         command.Options.Add(Username);
         command.Options.Add(Password);
@@ -30,7 +31,8 @@ internal sealed class StoreArguments
     }
 
     /// <summary>Opens the repository a reference names; dispose the result to release its connections.</summary>
-    public Opened Open(ParseResult result, Reference reference, IProgress<(Digest, long)>? progress = null)
+    /// <param name="retries">False where the caller retries whole operations itself: one layer of retry, not two.</param>
+    public Opened Open(ParseResult result, Reference reference, IProgress<(Digest, long)>? progress = null, bool retries = true)
     {
         if (reference.Registry is null)
             return new Opened(new OciLayoutStore(result.GetValue(Store)!).Repository(reference.Repository), null);
@@ -39,7 +41,7 @@ internal sealed class StoreArguments
         var password = result.GetValue(Password) ?? Environment.GetEnvironmentVariable("DORAS_REGISTRY_PASSWORD");
         if (user is not null)
             credentials = new StaticCredentialProvider(new Dictionary<string, Credential> { [reference.Registry] = new(user, password) }, credentials);
-        var client = new RegistryClient(reference.Registry, new RegistryClientOptions { PlainHttp = result.GetValue(PlainHttp), Credentials = credentials, Progress = progress });
+        var client = new RegistryClient(reference.Registry, new RegistryClientOptions { PlainHttp = result.GetValue(PlainHttp), Credentials = credentials, Progress = progress, Retry = retries ? new() : new() { MaxRetries = 0 } });
         return new Opened(client.Repository(reference.Repository), client);
     }
 

@@ -20,14 +20,16 @@ internal sealed class UpdateArguments
     public Option<long?> MaxBytesPerPeriod { get; } = new("--max-bytes-per-period") { Description = "Metered links: at most this many bytes downloaded per period (see --period-hours)" };
     public Option<double> PeriodHours { get; } = new("--period-hours") { Description = "The period of --max-bytes-per-period, in hours", DefaultValueFactory = _ => 24 };
     public Option<double> StallTimeout { get; } = new("--stall-timeout") { Description = "Abort a download that brings under 1 KiB in this many seconds (retried, resuming; then exit 3); 0: never", DefaultValueFactory = _ => Oci.Remote.HttpBody.DefaultStallTimeout.TotalSeconds };
+    public Option<double> Timeout { get; } = new("--timeout") { Description = "Give up an update after this many seconds (every retry, wait and download included), exit 3", DefaultValueFactory = _ => UpdateOptions.DefaultTimeout.TotalSeconds };
+    public Option<bool> ReplaceExisting { get; } = new("--replace-existing") { Description = "Replace a file or directory at the output that doras did not install (default: refuse, exit 2, leave it untouched)" };
     public Option<bool> Json { get; } = new("--json") { Description = "Machine-readable output: one JSON object per result" };
     public StoreArguments Registry { get; } = new();
 
     public void AddTo(Command command)
     {
         command.Arguments.Add(Reference);
-        foreach (var option in new Option[] { Server, Output, WorkDir, Accept, MaxBytes, Reserve, KeepPrevious, MaxBytesPerPeriod, PeriodHours, StallTimeout, Json }) command.Options.Add(option);
-        Registry.AddTo(command);
+        foreach (var option in new Option[] { Server, Output, WorkDir, Accept, MaxBytes, Reserve, KeepPrevious, MaxBytesPerPeriod, PeriodHours, StallTimeout, Timeout, ReplaceExisting, Json }) command.Options.Add(option);
+        Registry.AddTo(command, withStore: false); // pull and watch never read the local store
     }
 
     /// <summary>The updater and what it should do; dispose the context to release connections.</summary>
@@ -39,8 +41,11 @@ internal sealed class UpdateArguments
         var stallSeconds = result.GetValue(StallTimeout);
         if (!double.IsFinite(stallSeconds) || stallSeconds < 0 || stallSeconds > TimeSpan.MaxValue.TotalSeconds / 2)
             throw new ArgumentException($"--stall-timeout {stallSeconds} is not a number of seconds (0 turns the check off)");
+        var timeoutSeconds = result.GetValue(Timeout);
+        if (!double.IsFinite(timeoutSeconds) || timeoutSeconds <= 0 || timeoutSeconds >= TimeSpan.FromDays(1).TotalSeconds)
+            throw new ArgumentException($"--timeout {timeoutSeconds} is not a number of seconds between 0 and a day");
         var target = Oci.Model.Reference.Parse(result.GetValue(Reference)!);
-        var opened = target.Registry is null ? null : Registry.Open(result, target);
+        var opened = target.Registry is null ? null : Registry.Open(result, target, retries: false); // the updater retries whole attempts
         var http = new HttpClient { Timeout = TimeSpan.FromMinutes(10) };
         var updater = new Updater(new DeltaClient(http, serverUrl), opened?.Client) { Progress = ConsoleUpdateProgress.Create(result.GetValue(Json)) };
         var options = new UpdateOptions
@@ -52,7 +57,9 @@ internal sealed class UpdateArguments
             MaxArtifactBytes = result.GetValue(MaxBytes),
             ReserveBytes = result.GetValue(Reserve),
             KeepPrevious = result.GetValue(KeepPrevious),
-            StallTimeout = stallSeconds == 0 ? Timeout.InfiniteTimeSpan : TimeSpan.FromSeconds(stallSeconds),
+            ReplaceExisting = result.GetValue(ReplaceExisting),
+            Timeout = TimeSpan.FromSeconds(timeoutSeconds),
+            StallTimeout = stallSeconds == 0 ? System.Threading.Timeout.InfiniteTimeSpan : TimeSpan.FromSeconds(stallSeconds),
             DataBudget = result.GetValue(MaxBytesPerPeriod) is { } budget
                 ? new DataBudgetOptions { MaxBytes = budget, Period = TimeSpan.FromHours(result.GetValue(PeriodHours)) }
                 : null,
@@ -93,17 +100,19 @@ internal sealed class ConsoleUpdateProgress : IProgress<UpdateProgress>
                 _phase = value.Phase;
                 _start = (_clock.Elapsed, value.Bytes);
                 if (value.Phase != UpdatePhase.Downloading)
-                    Console.Error.WriteLine($"doras: {value.Phase.ToString().ToLowerInvariant()}{(value.Detail is null ? "" : " " + value.Detail)}");
+                    Console.Error.WriteLine($"doras: {Format.Phase(value.Phase)}{(value.Detail is null ? "" : " " + value.Detail)}");
             }
             if (value.Phase != UpdatePhase.Downloading || value.Total is not { } total) return;
             var now = _clock.Elapsed;
             var done = value.Bytes >= total;
             if (!done && now - _lastDraw < TimeSpan.FromMilliseconds(_terminal ? 200 : 5000)) return;
             _lastDraw = now;
-            var seconds = Math.Max(0.001, (now - _start.At).TotalSeconds);
-            var rate = (value.Bytes - _start.Bytes) / seconds;
-            var eta = rate > 0 ? TimeSpan.FromSeconds((total - value.Bytes) / rate) : TimeSpan.Zero;
-            var line = $"doras: downloading {Format.Bytes(value.Bytes)} of {Format.Bytes(total)}, {Format.Bytes((long)rate)}/s, ETA {eta:mm\\:ss}";
+            var seconds = (now - _start.At).TotalSeconds;
+            var rate = (value.Bytes - _start.Bytes) / Math.Max(0.001, seconds);
+            // A rate needs some time and bytes behind it: no "0 B/s, ETA 00:00" in the first instants.
+            var speed = done ? "" : seconds < 1 || rate <= 0 ? ", estimating time left"
+                : $", {Format.Bytes((long)rate)}/s, {Format.Duration(TimeSpan.FromSeconds(Math.Ceiling((total - value.Bytes) / rate)))} left";
+            var line = $"doras: downloading {Format.Bytes(value.Bytes)} of {Format.Bytes(total)}{speed}";
             if (_terminal) Console.Error.Write("\r" + line.PadRight(70));
             else Console.Error.WriteLine(line);
         }

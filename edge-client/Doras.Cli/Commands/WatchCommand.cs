@@ -38,11 +38,11 @@ internal static class WatchCommand
                     if (json)
                         Console.WriteLine(check.Result is { } r
                             ? CliJson.Of(JsonResult.From(r, check.Number, hookOutcome))
-                            : CliJson.Of(new JsonError(check.Error!.Message, lastCode, check.Number)));
+                            : CliJson.Of(new JsonError(Messages.For(check.Error!), lastCode, check.Number)));
                     else
                         Console.WriteLine(check.Result is { } r
                             ? $"check {check.Number}: {Format.Describe(r)}{(hookOutcome is null ? "" : $"; {hookOutcome}")}"
-                            : $"check {check.Number}: failed ({lastCode}): {check.Error!.Message}");
+                            : $"check {check.Number}: failed ({lastCode}): {Messages.For(check.Error!)}");
                     hookOutcome = null;
                     return Task.CompletedTask;
                 };

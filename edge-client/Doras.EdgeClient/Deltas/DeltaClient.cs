@@ -36,7 +36,7 @@ public sealed record DeltaDownload(DeltaResponse Response, Descriptor Layer, Str
 
 /// <summary>The server answered with an error (RFC 9457 problem details).</summary>
 public sealed class DeltaServerException(HttpStatusCode status, string? type, string title, string detail)
-    : Exception($"{(int)status} {title}: {detail}")
+    : Exception($"{(int)status} {title}: {detail}"), ITransientFailure
 {
     public HttpStatusCode Status { get; } = status;
     public string? Type { get; } = type;
@@ -44,9 +44,7 @@ public sealed class DeltaServerException(HttpStatusCode status, string? type, st
     public string Detail { get; } = detail;
 
     /// <summary>Worth asking again: overload or a passing server fault, not a remembered build failure.</summary>
-    public bool IsTransient => Status is HttpStatusCode.TooManyRequests or HttpStatusCode.BadGateway
-        or HttpStatusCode.ServiceUnavailable or HttpStatusCode.GatewayTimeout
-        || (Status == HttpStatusCode.InternalServerError && Type != ProblemTypes.DeltaFailed);
+    public bool IsTransient => Transience.IsTransient(Status) && Type != ProblemTypes.DeltaFailed;
 }
 
 /// <summary>
@@ -96,11 +94,30 @@ public sealed class DeltaClient(HttpClient http, Uri server, BackoffOptions? bac
         var pipeline = Backoff.CreatePipeline<DeltaPoll>(
             retryResult: poll => poll.IsPending,
             retryAfter: poll => poll.RetryAfter,
-            retryException: e => e is HttpRequestException || e is DeltaServerException { IsTransient: true });
+            retryException: Transience.IsTransient);
         var last = await pipeline.ExecuteAsync(async token => await ReadDeltaAsync(request, token).ConfigureAwait(false), ct).ConfigureAwait(false);
         if (last.IsPending)
             throw new TimeoutException($"the delta from {request.From} to {request.To} was still being computed after {Backoff.MaxAttempts} attempts");
         return last.Response;
+    }
+
+    /// <summary>
+    /// Asks until the delta is ready (or up to date) for at most <paramref name="within"/>, not a count of attempts,
+    /// with the same backoff; then <see cref="TimeoutException"/>. Only "pending" is asked again here: failures go
+    /// to the caller, whose retries they are (one layer of retry).
+    /// </summary>
+    public async Task<DeltaResponse> WaitForDeltaAsync(DeltaRequest request, TimeSpan within, CancellationToken ct = default)
+    {
+        var pipeline = (Backoff with { MaxAttempts = int.MaxValue }).CreatePipeline<DeltaPoll>(
+            retryResult: poll => poll.IsPending, retryAfter: poll => poll.RetryAfter, retryException: _ => false, timeout: within);
+        try
+        {
+            return (await pipeline.ExecuteAsync(async token => await ReadDeltaAsync(request, token).ConfigureAwait(false), ct).ConfigureAwait(false)).Response;
+        }
+        catch (Polly.Timeout.TimeoutRejectedException e)
+        {
+            throw new TimeoutException($"the delta from {request.From} to {request.To} was not ready within {Updates.Format.Duration(within)}", e);
+        }
     }
 
     /// <summary>Waits for the delta, then opens its bytes: null when the device is already up to date.</summary>

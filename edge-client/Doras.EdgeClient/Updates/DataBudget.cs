@@ -32,8 +32,8 @@ internal sealed class DataBudget(string path, DataBudgetOptions options, TimePro
         var used = entries.Sum(e => e.Bytes);
         if (used + bytes > options.MaxBytes)
             throw new DataBudgetExceededException(
-                $"downloading {what} ({bytes} bytes) would exceed the data budget of {options.MaxBytes} bytes per {options.Period}: " +
-                $"{used} bytes were downloaded in the last {options.Period}" + (AvailableAt(entries, bytes) is { } at ? $"; enough is free again at {at:u}" : ", and it is larger than the whole budget"),
+                $"downloading {what} ({bytes} bytes) would exceed the data budget of {options.MaxBytes} bytes per {Format.Duration(options.Period)}: " +
+                $"{used} bytes were downloaded in the last {Format.Duration(options.Period)}" + (AvailableAt(entries, bytes) is { } at ? $"; enough is free again at {at:u}" : ", and it is larger than the whole budget"),
                 AvailableAt(entries, bytes));
         var entry = new Entry(Guid.NewGuid().ToString("N"), now, bytes);
         await SaveAsync([.. entries, entry], ct).ConfigureAwait(false);

@@ -98,7 +98,10 @@ public sealed class ResumableDownload(string workDirectory, IProgress<UpdateProg
 }
 
 /// <summary>A download ended early; what arrived is kept and the next attempt continues from there.</summary>
-public sealed class DownloadInterruptedException(string message) : IOException(message);
+public sealed class DownloadInterruptedException(string message) : IOException(message), ITransientFailure
+{
+    public bool IsTransient => true;
+}
 
 /// <summary>An artifact or delta over the configured size limit.</summary>
 public sealed class ArtifactTooLargeException(string message) : IOException(message);

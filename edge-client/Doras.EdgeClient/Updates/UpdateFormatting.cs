@@ -11,6 +11,27 @@ public static class Format
         _ => $"{bytes / (1024.0 * 1024 * 1024):0.00} GiB",
     };
 
+    /// <summary>A phase in words, for people.</summary>
+    public static string Phase(UpdatePhase phase) => phase switch
+    {
+        UpdatePhase.Checking => "checking",
+        UpdatePhase.WaitingForDelta => "waiting for the server to build the delta",
+        UpdatePhase.Downloading => "downloading",
+        UpdatePhase.Applying => "applying the delta",
+        UpdatePhase.Installing => "installing",
+        _ => "done",
+    };
+
+    /// <summary>A span as people say it: 3 s, 5 min, 24 h, 7 d.</summary>
+    public static string Duration(TimeSpan span) => span switch
+    {
+        _ when span == Timeout.InfiniteTimeSpan => "ever",
+        { TotalSeconds: < 60 } => $"{span.TotalSeconds:0.#} s",
+        { TotalMinutes: < 60 } => $"{span.TotalMinutes:0.#} min",
+        { TotalHours: < 48 } => $"{span.TotalHours:0.#} h",
+        _ => $"{span.TotalDays:0.#} d",
+    };
+
     public static string Describe(UpdateResult r) => r.Mode switch
     {
         UpdateMode.UpToDate => $"up to date: {r.InstalledPath} is {r.ManifestDigest}",

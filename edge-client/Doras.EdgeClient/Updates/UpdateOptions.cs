@@ -22,13 +22,21 @@ public sealed record UpdateOptions
     /// <summary>The largest artifact (content, download or delta) accepted, in bytes.</summary>
     public long MaxArtifactBytes { get; init; } = 16L << 30;
 
-    /// <summary>Attempts at an update when failures are transient (server errors, dropped links).</summary>
+    /// <summary>Attempts at an update when failures are transient (server errors, dropped links), all within <see cref="Timeout"/>.</summary>
     public int Attempts { get; init; } = 5;
+
+    /// <summary>
+    /// One deadline for the whole update: every attempt, retry, wait for the delta and download. When it passes the
+    /// update fails with <see cref="UpdateTimeoutException"/> naming the last cause. <see cref="System.Threading.Timeout.InfiniteTimeSpan"/>: none.
+    /// </summary>
+    public TimeSpan Timeout { get; init; } = DefaultTimeout;
+
+    public static readonly TimeSpan DefaultTimeout = TimeSpan.FromMinutes(5);
 
     /// <summary>
     /// A download (or any answer) that brings less than <see cref="Oci.Remote.HttpBody.StallMinimumBytes"/> bytes
     /// in this time is aborted as a transient failure: the attempt is retried, resuming with Range, and the update
-    /// fails as a network failure when no attempt gets through. <see cref="Timeout.InfiniteTimeSpan"/>: no limit.
+    /// fails as a network failure when no attempt gets through. <see cref="System.Threading.Timeout.InfiniteTimeSpan"/>: no limit.
     /// </summary>
     public TimeSpan StallTimeout { get; init; } = Oci.Remote.HttpBody.DefaultStallTimeout;
 
@@ -40,6 +48,12 @@ public sealed record UpdateOptions
     /// it back (a file costs no space until it is replaced: it is kept by a hard link).
     /// </summary>
     public bool KeepPrevious { get; init; }
+
+    /// <summary>
+    /// Replace a file or directory at the output that Doras did not install (no install state says it did). Off:
+    /// such content is left untouched and the update is refused (<see cref="ExistingContentException"/>).
+    /// </summary>
+    public bool ReplaceExisting { get; init; }
 
     /// <summary>
     /// When the installed file is not a version the server knows, send its signature and ask for a delta from it

@@ -11,6 +11,9 @@ public sealed record PublishOptions
     public int Level { get; init; } = 19;
     public IReadOnlyDictionary<string, string>? Annotations { get; init; }
 
+    /// <summary>Told the content bytes packed and compressed so far, while that runs (it can take long at high levels).</summary>
+    public IProgress<long>? Packing { get; init; }
+
     /// <summary>Called once the layer is packed, before it is pushed (e.g. to set up progress reporting).</summary>
     public Action<Descriptor>? OnLayerReady { get; init; }
 }
@@ -42,7 +45,7 @@ public static class ArtifactPublisher
                 Stream sink = layerHash;
                 ZstdEncoderStream? encoder = null;
                 if (options.Compress) sink = encoder = new ZstdEncoderStream(layerHash, new ZstdCompressionOptions { Level = options.Level, LongDistanceMatching = true, WindowLog = 27 }, leaveOpen: true);
-                var contentHash = new HashingWriteStream(sink);
+                var contentHash = new HashingWriteStream(options.Packing is { } packing ? new CountingWriteStream(sink, packing) : sink);
                 if (kind == ArtifactKind.Directory)
                     await TarPacking.PackAsync(full, contentHash, ct).ConfigureAwait(false);
                 else

@@ -28,10 +28,13 @@ public sealed class FileLock : IDisposable
             }
             catch (IOException e)
             {
-                throw new TimeoutException($"could not lock {lockPath} within {timeout.TotalSeconds:0.#} s: {e.Message}", e);
+                throw new LockContentionException($"{lockPath} is locked by another update (waited {timeout.TotalSeconds:0.#} s): {e.Message}", e);
             }
         }
     }
 
     public void Dispose() => _stream.Dispose();
 }
+
+/// <summary>Another process (or thread) held the lock for the whole wait: another update of the same target is running.</summary>
+public sealed class LockContentionException(string message, Exception inner) : TimeoutException(message, inner);

@@ -125,7 +125,8 @@ public sealed class GuardedReadStream : ReadOnlyStream
             {
                 n = await _inner.ReadAsync(buffer, timeout.Token).ConfigureAwait(false);
             }
-            catch (Exception e) when (e is OperationCanceledException or IOException && timeout.IsCancellationRequested && !cancellationToken.IsCancellationRequested)
+            // Cancelling a read can also close the connection under it: ObjectDisposedException is the same stall.
+            catch (Exception e) when (e is OperationCanceledException or IOException or ObjectDisposedException && timeout.IsCancellationRequested && !cancellationToken.IsCancellationRequested)
             {
                 throw Stalled();
             }

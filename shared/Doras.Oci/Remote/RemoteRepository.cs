@@ -32,6 +32,12 @@ public sealed partial class RemoteRepository(HttpClient http, Uri baseAddress, s
     /// <summary>How many times a blob download may be resumed after the connection breaks.</summary>
     public int MaxResumes { get; init; } = 5;
 
+    /// <summary>The same repository with blob downloads that do not resume on their own: for callers that retry and resume whole transfers themselves (one layer of retry).</summary>
+    public RemoteRepository WithoutResumes() => new(http, baseAddress, Name)
+    {
+        MonolithicThreshold = MonolithicThreshold, ChunkSize = ChunkSize, Progress = Progress, PageSize = PageSize, MaxResumes = 0,
+    };
+
     private Uri Url(string path) => new(baseAddress, $"v2/{Name}/{path}");
 
     public async Task<Descriptor?> TryResolveAsync(string tagOrDigest, CancellationToken ct = default)
@@ -129,6 +135,6 @@ public sealed partial class RemoteRepository(HttpClient http, Uri baseAddress, s
         var body = "";
         try { body = System.Text.Encoding.UTF8.GetString(await response.Content.ReadBoundedAsync(4096, what, ct, truncate: true).ConfigureAwait(false)); }
         catch (IOException) { }
-        throw new HttpRequestException($"{what}: {(int)response.StatusCode} {response.ReasonPhrase} {body}".TrimEnd(), null, response.StatusCode);
+        throw new HttpRequestException($"{what}: {(int)response.StatusCode} {response.ReasonPhrase} {ErrorBody.Describe(body)}".TrimEnd(), null, response.StatusCode);
     }
 }

@@ -14,7 +14,7 @@ public sealed record RegistryRetryOptions
 }
 
 /// <summary>
-/// Retries requests that failed for passing reasons (connection failures, 429, 5xx) with exponential,
+/// Retries requests that failed for passing reasons (<see cref="Transience"/>: connection failures, 408, 429, 5xx) with exponential,
 /// jittered backoff, waiting as long as a <c>Retry-After</c> header asks. Requests whose body cannot be sent
 /// twice (streamed uploads) are not retried here; the upload logic resumes those itself.
 /// </summary>
@@ -33,9 +33,8 @@ public sealed class RetryHandler(RegistryRetryOptions options) : DelegatingHandl
             UseJitter = true,
             ShouldHandle = args => ValueTask.FromResult(args.Outcome switch
             {
-                { Exception: HttpRequestException or IOException } => true,
-                { Exception: OperationCanceledException } when !ct.IsCancellationRequested => true, // a timeout, not the caller
-                { Result: { } r } => IsTransient(r.StatusCode),
+                { Exception: { } e } => !ct.IsCancellationRequested && Transience.IsTransient(e),
+                { Result: { } r } => Transience.IsTransient(r.StatusCode),
                 _ => false,
             }),
             DelayGenerator = args => ValueTask.FromResult(RetryAfter(args.Outcome.Result)),
@@ -47,10 +46,6 @@ public sealed class RetryHandler(RegistryRetryOptions options) : DelegatingHandl
         }).Build();
         return await pipeline.ExecuteAsync(async token => await base.SendAsync(request, token).ConfigureAwait(false), ct).ConfigureAwait(false);
     }
-
-    private static bool IsTransient(HttpStatusCode status) =>
-        status is HttpStatusCode.TooManyRequests or HttpStatusCode.RequestTimeout or HttpStatusCode.InternalServerError
-            or HttpStatusCode.BadGateway or HttpStatusCode.ServiceUnavailable or HttpStatusCode.GatewayTimeout;
 
     private TimeSpan? RetryAfter(HttpResponseMessage? response)
     {

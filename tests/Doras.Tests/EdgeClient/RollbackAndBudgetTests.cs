@@ -152,7 +152,7 @@ public class RollbackAndBudgetTests
         _clock.Advance(TimeSpan.FromHours(1));
         var refused = (await Assert.ThrowsAsync<DataBudgetExceededException>(() => _updater.UpdateAsync(Options(output, budget: budget))))!;
         Assert.That(refused.Message, Does.StartWith("downloading the delta to app.bin (").And.Contain(
-            $"bytes) would exceed the data budget of {budget.MaxBytes} bytes per 1.00:00:00: {full.BytesDownloaded} bytes were downloaded in the last 1.00:00:00; enough is free again at"));
+            $"bytes) would exceed the data budget of {budget.MaxBytes} bytes per 24 h: {full.BytesDownloaded} bytes were downloaded in the last 24 h; enough is free again at"));
         Assert.That(refused.AvailableAt, Is.EqualTo(_clock.Start + TimeSpan.FromHours(24)).Within(TimeSpan.FromSeconds(5)));
         Assert.That(File.ReadAllBytes(Path.Combine(output, "app.bin")), Is.EqualTo(v1), "the installed version is untouched");
 

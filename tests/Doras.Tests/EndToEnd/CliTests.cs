@@ -102,7 +102,7 @@ public class CliTests
 
         (code, output) = Run("pull", "fleet/tool:stable", "--server", server.Url.ToString(), "--output", dir["other"], "--max-bytes-per-period", "1000");
         Assert.That(code, Is.EqualTo(global::Doras.Cli.ExitCodes.OverDataBudget), output);
-        Assert.That(output, Does.Contain("doras: downloading the full tool (").And.Contain("bytes) would exceed the data budget of 1000 bytes per 1.00:00:00: 0 bytes were downloaded in the last 1.00:00:00, and it is larger than the whole budget"));
+        Assert.That(output, Does.Contain("doras: downloading the full tool (").And.Contain("bytes) would exceed the data budget of 1000 bytes per 24 h: 0 bytes were downloaded in the last 24 h, and it is larger than the whole budget"));
         Assert.That(Directory.Exists(dir["other"]), Is.False);
     }
 

@@ -146,7 +146,10 @@ public class UpdateTests
         File.WriteAllBytes(Path.Combine(output, "app.bin"), v1); // e.g. the factory image, never recorded
         var v2 = TestData.Edit(v1, 7);
         await Versions.PublishFileAsync(_repository, _server.Scratch, "app.bin", v2, "stable");
-        var result = await UpdateAsync(output);
+        var refused = (await Assert.ThrowsAsync<ExistingContentException>(() => UpdateAsync(output)))!;
+        Assert.That(refused.Path, Is.EqualTo(Path.Combine(output, "app.bin")), "not installed by doras: replaced only when asked");
+        Assert.That(File.ReadAllBytes(Path.Combine(output, "app.bin")), Is.EqualTo(v1));
+        var result = await _updater.UpdateAsync(new UpdateOptions { Reference = $"{Repo}:stable", Output = output, ReplaceExisting = true });
         Assert.That(result.Mode, Is.EqualTo(UpdateMode.Delta));
         Assert.That(result.FallbackReason, Is.EqualTo("nothing is installed yet; updated by a delta from a signature of the installed file"));
         Assert.That(File.ReadAllBytes(Path.Combine(output, "app.bin")), Is.EqualTo(v2));

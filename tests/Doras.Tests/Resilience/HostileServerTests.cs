@@ -96,7 +96,7 @@ public class HostileServerTests
         proxy.Script(Fault.Endless);
         var log = new CapturingLogger();
         var updater = new Updater(new DeltaClient(_http, proxy.Url, new BackoffOptions { BaseDelay = TimeSpan.FromMilliseconds(20) }), logger: log);
-        var result = await updater.UpdateAsync(Options(), ct);
+        var result = await updater.UpdateAsync(Options() with { ReplaceExisting = true }, ct); // not installed by doras: replaced only when asked
         Assert.That(result.Mode, Is.EqualTo(UpdateMode.Full));
         Assert.That(File.ReadAllBytes(result.InstalledPath), Is.EqualTo(_v1));
         Assert.That(proxy.FaultsInjected, Is.EqualTo(1));

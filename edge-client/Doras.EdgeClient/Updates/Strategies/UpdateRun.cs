@@ -1,0 +1,38 @@
+using System.Net.Http.Headers;
+using Doras.Delta.Algorithms;
+using Doras.Delta.Artifacts;
+using Doras.EdgeClient.Deltas;
+using Doras.EdgeClient.Updates.Download;
+using Doras.EdgeClient.Updates.Install;
+using Doras.Oci.Content;
+using Doras.Oci.Model;
+using Microsoft.Extensions.Logging;
+
+namespace Doras.EdgeClient.Updates.Strategies;
+
+/// <summary>One attempt at an update: what it aims at, where it reads from, and the parts every strategy uses.</summary>
+internal sealed record UpdateRun
+{
+    public required Reference Reference { get; init; }
+    public required UpdateOptions Options { get; init; }
+    public required Installation Installation { get; init; }
+    public required MeteredDownloader Downloader { get; init; }
+    public required DeltaClient Client { get; init; }
+    public required DeltaAlgorithms Algorithms { get; init; }
+    public required ILogger Log { get; init; }
+    /// <summary>Where versions and deltas are downloaded from: the registry, or the server's /v2 API.</summary>
+    public required IReadOnlyOciRepository Repository { get; init; }
+    /// <summary>Registry mode: the authorization the server reads images with on our behalf.</summary>
+    public AuthenticationHeaderValue? Authorization { get; init; }
+    public required Action<UpdatePhase, string?> Report { get; init; }
+    public required UpdateDeadline Deadline { get; init; }
+
+    internal WorkPaths Paths => Installation.Paths;
+
+    public async Task<(Descriptor Manifest, ArtifactLayer Layer)> FetchArtifactAsync(string identifier, CancellationToken ct)
+    {
+        var descriptor = await Repository.ResolveAsync(identifier, ct).ConfigureAwait(false);
+        var manifest = await Repository.FetchManifestAsync(descriptor, ct).ConfigureAwait(false);
+        return (descriptor, ArtifactLayer.From(manifest, $"{Repository.Name}@{descriptor.Digest}"));
+    }
+}

@@ -1,0 +1,33 @@
+using System.Text.Json;
+using System.Text.RegularExpressions;
+
+namespace Doras.Oci.Remote;
+
+/// <summary>
+/// One line from an error answer: a registry's <c>{"errors":[{"code","message"}]}</c> as <c>CODE: message</c>,
+/// problem+json as its detail (or title); any other text as it is, on one line.
+/// </summary>
+public static partial class ErrorBody
+{
+    public static string Describe(string body)
+    {
+        if (string.IsNullOrWhiteSpace(body)) return "";
+        try
+        {
+            using var doc = JsonDocument.Parse(body);
+            var root = doc.RootElement;
+            if (root.ValueKind == JsonValueKind.Object && root.TryGetProperty("errors", out var errors) && errors.ValueKind == JsonValueKind.Array)
+                return string.Join("; ", errors.EnumerateArray().Select(e => string.Join(": ", new[] { Text(e, "code"), Text(e, "message") }.Where(t => t.Length > 0))));
+            if (root.ValueKind == JsonValueKind.Object && (Text(root, "detail") is { Length: > 0 } detail ? detail : Text(root, "title")) is { Length: > 0 } problem)
+                return problem;
+        }
+        catch (JsonException) { } // not JSON, or cut at its bound
+        return Whitespace().Replace(body, " ").Trim();
+    }
+
+    private static string Text(JsonElement element, string name) =>
+        element.ValueKind == JsonValueKind.Object && element.TryGetProperty(name, out var value) && value.ValueKind == JsonValueKind.String ? value.GetString()! : "";
+
+    [GeneratedRegex(@"\s+")]
+    private static partial Regex Whitespace();
+}
