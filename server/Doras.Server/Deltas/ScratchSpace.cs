@@ -33,10 +33,13 @@ public sealed class ScratchSpace(IOptions<DeltaOptions> options, ILogger<Scratch
         {
             try
             {
-                // Taking the lock proves no live process holds it; a directory without one was never finished being made.
+                // Taking the lock proves no live process holds it. A directory without one was never finished being
+                // made, unless it is being made right now by another instance: only old ones are taken as abandoned.
                 var lockPath = Path.Combine(directory, LockName);
                 if (File.Exists(lockPath))
                     using (new FileStream(lockPath, FileMode.Open, FileAccess.ReadWrite, FileShare.None)) { }
+                else if (DateTime.UtcNow - Directory.GetLastWriteTimeUtc(directory) < TimeSpan.FromMinutes(1))
+                    continue;
                 Directory.Delete(directory, recursive: true);
                 removed++;
             }

@@ -15,6 +15,8 @@ public class ServerHousekeepingTests
         File.WriteAllBytes(Path.Combine(abandoned, "old"), new byte[1000]);
         File.WriteAllBytes(Path.Combine(abandoned, ".lock"), []);
         var unfinished = Directory.CreateDirectory(Path.Combine(work, "doras-build-nolock")).FullName; // killed between mkdir and lock
+        Directory.SetLastWriteTimeUtc(unfinished, DateTime.UtcNow.AddMinutes(-5));
+        var beingMade = Directory.CreateDirectory(Path.Combine(work, "doras-build-justnow")).FullName; // another instance, between mkdir and lock
         var live = Directory.CreateDirectory(Path.Combine(work, "doras-build-live")).FullName;
         using var held = new FileStream(Path.Combine(live, ".lock"), FileMode.CreateNew, FileAccess.ReadWrite, FileShare.None);
         var users = Directory.CreateDirectory(Path.Combine(work, "my-build-notes")).FullName;
@@ -25,6 +27,7 @@ public class ServerHousekeepingTests
         Assert.That(Directory.Exists(abandoned), Is.False);
         Assert.That(Directory.Exists(unfinished), Is.False);
         Assert.That(Directory.Exists(live), Is.True, "a directory whose lock is held belongs to a live server");
+        Assert.That(Directory.Exists(beingMade), Is.True, "a directory made a moment ago may be getting its lock");
         Assert.That(File.ReadAllText(Path.Combine(users, "keep.txt")), Is.EqualTo("mine"));
     }
 
