@@ -18,7 +18,7 @@ namespace Doras.Delta.Artifacts;
 [SupportedOSPlatform("linux")]
 public sealed partial class BeneathDirectory : IDisposable
 {
-    private const int ENOENT = 2, EEXIST = 17, ENOTDIR = 20, EINVAL = 22, ELOOP = 40;
+    private const int EPERM = 1, ENOENT = 2, EXDEV = 18, EEXIST = 17, ENOTDIR = 20, EINVAL = 22, EMLINK = 31, ELOOP = 40, EOPNOTSUPP = 95;
     private const int O_RDONLY = 0, O_WRONLY = 1, O_CREAT = 0x40, O_EXCL = 0x80, O_NONBLOCK = 0x800, O_CLOEXEC = 0x80000;
     private const int AT_FDCWD = -100;
     private const UnixFileMode SetIds = UnixFileMode.SetUser | UnixFileMode.SetGroup;
@@ -109,6 +109,21 @@ public sealed partial class BeneathDirectory : IDisposable
             throw Refusal(what, path, path.Count, Marshal.GetLastPInvokeError());
     }
 
+    /// <summary>
+    /// Makes <paramref name="path"/> a hard link to the existing <paramref name="source"/> (parents too), as tar does,
+    /// so a thousand links to one large file take its space once. <c>linkat</c> without flags never follows a link
+    /// at the source; callers only name a regular file they made. False when the file system cannot hard-link.
+    /// </summary>
+    public bool TryCreateHardLink(IReadOnlyList<string> source, IReadOnlyList<string> path, string what)
+    {
+        using var sourceParent = Walk(source, ParentCount(source), what, create: false);
+        using var parent = Walk(path, ParentCount(path), what, create: true);
+        if (LinkAt(Fd(sourceParent), source[^1], Fd(parent), path[^1], 0) == 0) return true;
+        var errno = Marshal.GetLastPInvokeError();
+        if (errno is EPERM or EOPNOTSUPP or EXDEV or EMLINK) return false;
+        throw Refusal(what, path, path.Count, errno);
+    }
+
     /// <summary>Sets the permission bits (without setuid and setgid) through the descriptor.</summary>
     public static void SetMode(SafeFileHandle handle, UnixFileMode mode) => File.SetUnixFileMode(handle, mode & ~SetIds);
 
@@ -156,6 +171,9 @@ public sealed partial class BeneathDirectory : IDisposable
 
     [LibraryImport("libc", EntryPoint = "openat", StringMarshalling = StringMarshalling.Utf8, SetLastError = true)]
     private static partial int OpenAt(int dirfd, string path, int flags, uint mode);
+
+    [LibraryImport("libc", EntryPoint = "linkat", StringMarshalling = StringMarshalling.Utf8, SetLastError = true)]
+    private static partial int LinkAt(int olddirfd, string oldpath, int newdirfd, string newpath, int flags);
 
     [LibraryImport("libc", EntryPoint = "mkdirat", StringMarshalling = StringMarshalling.Utf8, SetLastError = true)]
     private static partial int MkdirAt(int dirfd, string path, uint mode);

@@ -82,7 +82,7 @@ public static class TarPacking
     /// appears twice (a directory entry for a directory its children created is fine); a symlink that leads
     /// outside the destination or loops (<see cref="LinkResolver"/>), checked as it is written and again once
     /// all entries are, since a later entry can change where an earlier link leads; a hard link to anything
-    /// but a regular file before it (its content is copied); special files. Modes lose setuid and setgid;
+    /// but a regular file before it (made a hard link, or a copy where the file system has none); special files. Modes lose setuid and setgid;
     /// directories keep their owner's rwx.
     /// </summary>
     public static async Task ExtractAsync(Stream tar, string destination, CancellationToken ct = default)
@@ -128,6 +128,8 @@ public static class TarPacking
                 case TarEntryType.HardLink:
                     var source = Components(entry.LinkName, entry.Name);
                     made.CheckHardLinkSource(source, entry.LinkName, what);
+                    if (tree.TryCreateHardLink(source, path, what)) break;
+                    // A file system without hard links: a copy, through descriptors.
                     using (var from = new FileStream(tree.OpenFile(source, what), FileAccess.Read, 1 << 16))
                     await using (var to = new FileStream(tree.CreateFile(path, what), FileAccess.Write, 1 << 16))
                     {

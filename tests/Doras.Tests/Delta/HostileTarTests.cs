@@ -190,6 +190,18 @@ public class HostileTarTests
     }
 
     [Test]
+    public async Task Many_hard_links_to_a_large_file_take_its_space_once()
+    {
+        using var dir = new TempDirectory();
+        var tar = new RawTar().File("big", TestData.Random(1 << 20, 3));
+        for (var i = 0; i < 1000; i++) tar.HardLink($"l{i}", "big");
+        await TarPacking.ExtractAsync(tar.ToStream(), dir["target"]);
+        // One inode with 1001 names, not a thousand copies (a 0.5 MB archive must not write 1 GB).
+        Assert.That(ExternalTool.RunOk("stat", "-c", "%h", dir["target/l999"]).Trim(), Is.EqualTo("1001"));
+        Assert.That(File.ReadAllBytes(dir["target/l999"]), Is.EqualTo(TestData.Random(1 << 20, 3)));
+    }
+
+    [Test]
     public async Task A_destination_that_is_not_empty_is_refused()
     {
         using var dir = new TempDirectory();
