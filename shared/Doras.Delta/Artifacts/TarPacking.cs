@@ -33,6 +33,9 @@ public static class TarPacking
             }
             else
             {
+                // A fifo would block the read below, and devices and sockets are not content: never published.
+                if (info is FileInfo && OperatingSystem.IsLinux() && !UnixFileType.IsRegularFile(info.FullName))
+                    throw new IOException($"cannot publish {root}: '{name}' is a special file (fifo, socket or device), which devices do not install");
                 entry = info is DirectoryInfo ? new PaxTarEntry(TarEntryType.Directory, name + "/") : new PaxTarEntry(TarEntryType.RegularFile, name);
                 entry.Mode = OperatingSystem.IsWindows() ? (UnixFileMode)0b110_100_100 : File.GetUnixFileMode(info.FullName);
             }

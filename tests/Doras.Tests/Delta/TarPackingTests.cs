@@ -135,6 +135,16 @@ public class TarPackingTests
         Assert.That(error.Message, Does.Contain(expected));
     }
 
+    [Test]
+    public async Task Packing_refuses_a_fifo_instead_of_blocking_on_it()
+    {
+        using var dir = new TempDirectory();
+        dir.Write("src/a/file", [1]);
+        ExternalTool.RunOk("mkfifo", dir["src/a/pipe"]);
+        var error = (await Assert.ThrowsAsync<IOException>(() => TarPacking.PackAsync(dir["src"], new MemoryStream())))!;
+        Assert.That(error.Message, Does.EndWith("'a/pipe' is a special file (fifo, socket or device), which devices do not install"));
+    }
+
     /// <summary>A real tree: a copy of /usr/share/doc (cp -a), packed and extracted, equal in files, links and modes.</summary>
     [Test]
     public async Task A_copy_of_usr_share_doc_round_trips()
