@@ -20,6 +20,10 @@ public sealed record InstallState
     public string? TreeDigest { get; init; }
     [JsonPropertyName("updatedAt")] public required DateTimeOffset UpdatedAt { get; init; }
 
+    /// <summary>The full path of the output this state is for (absent in states written before it was recorded).</summary>
+    [JsonPropertyName("output"), JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+    public string? Output { get; init; }
+
 
     /// <summary>The recorded state, or null when there is none or it cannot be read (then the device does a full download).</summary>
     public static InstallState? Load(string path)

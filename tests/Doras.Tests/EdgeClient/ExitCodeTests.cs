@@ -67,6 +67,7 @@ public class ExitCodeTests
         using var dir = new TempDirectory();
         await Versions.PublishFileAsync(server.Store.Repository("fleet/tool"), server.Scratch, "tool", TestData.Binary(300_000, 61), "stable");
 
+        dir.Write(".device.doras/.doras-work", []); // the work directory another doras process made
         using (await FileLock.AcquireAsync(dir[".device.doras/lock"], TimeSpan.FromSeconds(1), ct))
         {
             var (code, output) = await Task.Run(() => Run("pull", "fleet/tool:stable", "--server", server.Url.ToString(), "--output", dir["device"]), ct);

@@ -61,4 +61,67 @@ public class ExistingContentTests
         Assert.That(code, Is.EqualTo(global::Doras.Cli.ExitCodes.Usage), text);
         Assert.That(File.ReadAllText(file), Is.EqualTo("not a directory"));
     }
+
+    private static async Task<RunningServer> ServerWithSiteAsync()
+    {
+        var server = await RunningServer.StartAsync();
+        var tree = server.Scratch["release/site"];
+        Directory.CreateDirectory(tree);
+        File.WriteAllText(Path.Combine(tree, "index.html"), "v1");
+        await ArtifactPublisher.PublishAsync(server.Store.Repository("fleet/site"), tree, ["stable"]);
+        return server;
+    }
+
+    [Test, CancelAfter(120_000)]
+    public async Task Two_outputs_sharing_a_work_directory_cannot_make_a_users_directory_look_installed()
+    {
+        await using var server = await ServerWithSiteAsync();
+        using var dir = new TempDirectory();
+        var work = dir["var-lib-doras"];
+        var (code, text) = Run("pull", "fleet/site:stable", "--server", server.Url.ToString(), "--output", dir["a"], "--work-dir", work);
+        Assert.That(code, Is.Zero, text);
+        var thesis = dir.Write("b/thesis.txt", TestData.Binary(3000, 5));
+
+        (code, text) = Run("pull", "fleet/site:stable", "--server", server.Url.ToString(), "--output", dir["b"], "--work-dir", work);
+        Assert.That(code, Is.EqualTo(global::Doras.Cli.ExitCodes.Usage), text);
+        Assert.That(text, Does.Contain($"the work directory {work} holds the state of another output ({dir["a"]}); give each output its own --work-dir"));
+        Assert.That(File.ReadAllBytes(thesis), Is.EqualTo(TestData.Binary(3000, 5)));
+    }
+
+    [Test, CancelAfter(120_000)]
+    public async Task A_work_directory_that_is_a_users_folder_or_a_link_to_one_is_refused_and_nothing_in_it_is_touched()
+    {
+        await using var server = await ServerWithSiteAsync();
+        using var dir = new TempDirectory();
+        var photo = dir.Write("home/previous/photo.jpg", TestData.Binary(2000, 6));
+        var journal = dir.Write("home/journal.json", "my journal"u8.ToArray());
+        var before = TreeSnapshot.Take(dir["home"]);
+
+        var (code, text) = Run("pull", "fleet/site:stable", "--server", server.Url.ToString(), "--output", dir["app"], "--work-dir", dir["home"]);
+        Assert.That(code, Is.EqualTo(global::Doras.Cli.ExitCodes.Usage), text);
+        Assert.That(text, Does.Contain($"the work directory {dir["home"]} is not empty and holds no doras state, so it is not doras's work directory"));
+
+        File.CreateSymbolicLink(dir[".app.doras"], dir["home"]); // the default work directory, as a link to the user's folder
+        (code, text) = Run("pull", "fleet/site:stable", "--server", server.Url.ToString(), "--output", dir["app"]);
+        Assert.That(code, Is.EqualTo(global::Doras.Cli.ExitCodes.Usage), text);
+        Assert.That(text, Does.Contain($"the work directory {dir[".app.doras"]} is a symlink"));
+
+        Assert.That(TreeSnapshot.Take(dir["home"]), Is.EqualTo(before), "the user's folder is exactly as it was");
+        Assert.That(File.ReadAllBytes(photo), Is.EqualTo(TestData.Binary(2000, 6)));
+        Assert.That(File.ReadAllText(journal), Is.EqualTo("my journal"));
+        Assert.That(Directory.Exists(dir["app"]), Is.False);
+    }
+
+    [Test, CancelAfter(120_000)]
+    public async Task An_output_that_is_a_symlink_is_the_users_and_is_not_replaced_without_the_flag()
+    {
+        await using var server = await ServerWithSiteAsync();
+        using var dir = new TempDirectory();
+        Directory.CreateDirectory(dir["mnt/data"]);
+        File.CreateSymbolicLink(dir["app"], dir["mnt/data"]);
+        var (code, text) = Run("pull", "fleet/site:stable", "--server", server.Url.ToString(), "--output", dir["app"]);
+        Assert.That(code, Is.EqualTo(global::Doras.Cli.ExitCodes.Usage), text);
+        Assert.That(text, Does.Contain($"{dir["app"]} exists and was not installed by doras"));
+        Assert.That(new FileInfo(dir["app"]).LinkTarget, Is.EqualTo(dir["mnt/data"]), "the link is still there");
+    }
 }

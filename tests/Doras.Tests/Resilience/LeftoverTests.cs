@@ -23,6 +23,6 @@ public class LeftoverTests
         Directory.CreateDirectory(Path.Combine(work, "tree-0123", "sub"));
 
         Assert.That((await updater.UpdateAsync(options, ct)).Mode, Is.EqualTo(UpdateMode.UpToDate));
-        Assert.That(Directory.GetFileSystemEntries(work).Select(Path.GetFileName), Is.EquivalentTo(new[] { "state.json", "lock" }));
+        Assert.That(Directory.GetFileSystemEntries(work).Select(Path.GetFileName), Is.EquivalentTo(new[] { "state.json", "lock", ".doras-work" }));
     }
 }

@@ -36,8 +36,15 @@ public sealed class Installation
     /// <summary>Holds the output against other updates (other processes too) until disposed.</summary>
     internal async Task<IDisposable> LockAsync(CancellationToken ct)
     {
-        Directory.CreateDirectory(Paths.Work);
-        return await FileLock.AcquireAsync(Paths.Lock, TimeSpan.FromSeconds(10), ct).ConfigureAwait(false);
+        WorkDirectoryGuard.EnsureOurs(Paths);
+        var held = await FileLock.AcquireAsync(Paths.Lock, TimeSpan.FromSeconds(10), ct).ConfigureAwait(false);
+        try { WorkDirectoryGuard.EnsureThisOutputs(Paths); }
+        catch
+        {
+            held.Dispose();
+            throw;
+        }
+        return held;
     }
 
     /// <summary>
@@ -100,6 +107,7 @@ public sealed class Installation
             ContentDigest = target.ContentDigest.ToString(),
             ContentSize = target.ContentSize,
             TreeDigest = treeDigest,
+            Output = Paths.Output,
             UpdatedAt = DateTimeOffset.UtcNow,
         };
 

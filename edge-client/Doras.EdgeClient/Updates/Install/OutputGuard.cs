@@ -28,7 +28,8 @@ internal static class OutputGuard
     /// <summary>The path holding content no install state of ours accounts for, or null.</summary>
     private static string? Foreign(string output, ArtifactLayer target, InstallState? state)
     {
-        if (File.Exists(output)) return output;
+        // doras never makes a link at the output: one there is the user's (pass its target as --output instead).
+        if (File.Exists(output) || new FileInfo(output).LinkTarget is not null) return output;
         if (target.Kind == ArtifactKind.Directory)
             return state?.Kind != nameof(ArtifactKind.Directory) && Directory.Exists(output) && Directory.EnumerateFileSystemEntries(output).Any() ? output : null;
         var file = Path.Combine(output, target.Name);
