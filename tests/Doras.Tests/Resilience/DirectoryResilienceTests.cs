@@ -120,6 +120,33 @@ public class DirectoryResilienceTests
     }
 
     [Test]
+    public async Task A_swap_cut_between_its_two_renames_is_put_back_at_the_next_start()
+    {
+        await using var server = await RunningServer.StartAsync();
+        using var device = new TempDirectory();
+        using var http = new HttpClient();
+        var repository = server.Store.Repository("fleet/site");
+        server.Scratch.Write("release/site/index.html", "v1"u8.ToArray());
+        await ArtifactPublisher.PublishAsync(repository, server.Scratch["release/site"], ["stable"]);
+        var updater = new Updater(new DeltaClient(http, server.Url));
+        var options = new UpdateOptions { Reference = "fleet/site:stable", Output = device["www/site"] };
+        await updater.UpdateAsync(options);
+        var installed = TreeSnapshot.Take(device["www/site"], times: true);
+
+        // Where there is no atomic exchange: the old tree moved aside, the journal naming a version never put in place.
+        var work = device["www/.site.doras"];
+        Directory.Move(device["www/site"], Path.Combine(work, "aside"));
+        var state = File.ReadAllText(Path.Combine(work, "state.json"));
+        File.WriteAllText(Path.Combine(work, "journal.json"), state.Replace("\"treeDigest\": \"", "\"treeDigest\": \"x"));
+
+        var result = await updater.UpdateAsync(options);
+        Assert.That(result.Mode, Is.EqualTo(UpdateMode.UpToDate));
+        Assert.That(TreeSnapshot.Take(device["www/site"], times: true), Is.EqualTo(installed), "the old version is back, untouched");
+        Assert.That(Directory.Exists(Path.Combine(work, "aside")), Is.False);
+        Assert.That(File.Exists(Path.Combine(work, "journal.json")), Is.False);
+    }
+
+    [Test]
     public async Task A_directory_killed_mid_update_is_never_missing_and_is_always_exactly_one_version()
     {
         await using var server = await RunningServer.StartAsync();

@@ -53,6 +53,17 @@ public sealed class Installation
     /// </summary>
     internal async Task RecoverAsync(CancellationToken ct)
     {
+        // A two-rename swap cut between its renames: the old tree is aside and nothing is at the output.
+        if (Directory.Exists(Paths.Aside))
+        {
+            if (!Path.Exists(Paths.Output))
+            {
+                Directory.Move(Paths.Aside, Paths.Output);
+                Durable.FsyncDirectory(Path.GetDirectoryName(Paths.Output)!);
+                _log.LogInformation("Put back {Output}, moved aside by an install that was cut between its two renames", Paths.Output);
+            }
+            else Directory.Delete(Paths.Aside, recursive: true); // the new tree made it in place
+        }
         if (!File.Exists(Paths.Journal)) return;
         var pending = InstallState.Load(Paths.Journal);
         if (pending is not null && await ContentCheck.InstalledAsync(pending, Paths, ct).ConfigureAwait(false) is null)
@@ -201,7 +212,8 @@ public sealed class Installation
         }
         // No atomic exchange here: move the old one aside first, so it can be restored if the second move fails.
         _log.LogWarning("Atomic directory exchange is not supported here; swapping {Output} with two renames", Paths.Output);
-        var old = Paths.NewTree();
+        var old = Paths.Aside; // not a tree-* leftover: recovery puts it back if we die before the second move
+        if (Directory.Exists(old)) Directory.Delete(old, recursive: true);
         Directory.Move(Paths.Output, old);
         try { Directory.Move(tree, Paths.Output); }
         catch { Directory.Move(old, Paths.Output); throw; }

@@ -15,6 +15,9 @@ internal sealed record WorkPaths(string Work, string Output)
     public string Budget => Path.Combine(Work, "budget.json");
     public string NewStaging() => Path.Combine(Work, $"staging-{Guid.NewGuid():N}");
     public string NewTree() => Path.Combine(Work, $"tree-{Guid.NewGuid():N}");
+
+    /// <summary>Where a swap without atomic exchange moves the old tree between its two renames.</summary>
+    public string Aside => Path.Combine(Work, "aside");
     public string BaseCache(string contentDigest) => Path.Combine(Work, "base-" + contentDigest.Replace(':', '-'));
     public string BaseContent(InstallState state) =>
         state.Kind == nameof(ArtifactKind.File) ? Path.Combine(Output, state.Name) : BaseCache(state.ContentDigest);
