@@ -13,7 +13,9 @@ public sealed class RegistryChallenge(ArtifactStores stores, ILogger<RegistryCha
 {
     private static readonly TimeSpan Remember = TimeSpan.FromMinutes(10);
     private static readonly TimeSpan ProbeTimeout = TimeSpan.FromSeconds(5);
-    private (Challenge? Challenge, DateTimeOffset At)? _known;
+    /// <summary>A failed probe is not repeated sooner: anonymous callers must not make the server call the registry at will.</summary>
+    private static readonly TimeSpan RememberFailure = TimeSpan.FromSeconds(30);
+    private (Challenge? Challenge, DateTimeOffset At, bool Failed)? _known;
 
     public async Task<string> ForRepositoryAsync(string? repository, CancellationToken ct)
     {
@@ -26,7 +28,7 @@ public sealed class RegistryChallenge(ArtifactStores stores, ILogger<RegistryCha
 
     private async Task<Challenge?> RegistryChallengeAsync(CancellationToken ct)
     {
-        if (_known is { } known && DateTimeOffset.UtcNow - known.At < Remember) return known.Challenge;
+        if (_known is { } known && DateTimeOffset.UtcNow - known.At < (known.Failed ? RememberFailure : Remember)) return known.Challenge;
         if (stores.RegistryHost is not { } host) return null;
         try
         {
@@ -35,12 +37,13 @@ public sealed class RegistryChallenge(ArtifactStores stores, ILogger<RegistryCha
             using var http = new HttpClient(stores.SharedTransport(), disposeHandler: false);
             using var response = await http.GetAsync(new Uri($"{(stores.PlainHttp ? "http" : "https")}://{host}/v2/"), HttpCompletionOption.ResponseHeadersRead, timeout.Token).ConfigureAwait(false);
             var challenge = Challenge.From(response);
-            _known = (challenge, DateTimeOffset.UtcNow);
+            _known = (challenge, DateTimeOffset.UtcNow, false);
             return challenge;
         }
         catch (Exception e) when (e is HttpRequestException or OperationCanceledException && !ct.IsCancellationRequested)
         {
             logger.LogWarning("Could not ask {Registry} for its authentication challenge: {Error}", host, e.Message);
+            _known = (null, DateTimeOffset.UtcNow, true);
             return null;
         }
     }
