@@ -25,10 +25,32 @@ public sealed record JsonError(
     [property: JsonPropertyName("exitCode")] int ExitCode,
     [property: JsonPropertyName("check"), JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] int? Check = null);
 
+/// <summary><c>doras catalog --json</c>: the repositories, as the registry's <c>/v2/_catalog</c> names them.</summary>
+public sealed record JsonCatalog(
+    [property: JsonPropertyName("registry")] string Registry,
+    [property: JsonPropertyName("repositories")] IReadOnlyList<string> Repositories);
+
+/// <summary><c>doras delete --json</c>: what was deleted, by digest.</summary>
+public sealed record JsonDeleted(
+    [property: JsonPropertyName("deleted")] string Deleted,
+    [property: JsonPropertyName("kind")] string Kind);
+
+/// <summary><c>doras copy --all-tags --json</c>: per tag, the digest copied, or that the target had it already.</summary>
+public sealed record JsonCopiedTag(
+    [property: JsonPropertyName("tag")] string Tag,
+    [property: JsonPropertyName("digest")] string Digest,
+    [property: JsonPropertyName("action")] string Action);
+
 [JsonSerializable(typeof(JsonResult))]
 [JsonSerializable(typeof(JsonError))]
+[JsonSerializable(typeof(JsonCatalog))]
+[JsonSerializable(typeof(JsonDeleted))]
+[JsonSerializable(typeof(JsonCopiedTag))]
 internal sealed partial class CliJson : JsonSerializerContext
 {
+    public static string Of(JsonCatalog value) => JsonSerializer.Serialize(value, Default.JsonCatalog);
+    public static string Of(JsonDeleted value) => JsonSerializer.Serialize(value, Default.JsonDeleted);
+    public static string Of(JsonCopiedTag value) => JsonSerializer.Serialize(value, Default.JsonCopiedTag);
     public static string Of(JsonResult value) => JsonSerializer.Serialize(value, Default.JsonResult);
     public static string Of(JsonError value) => JsonSerializer.Serialize(value, Default.JsonError);
 }

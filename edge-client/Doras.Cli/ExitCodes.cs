@@ -33,7 +33,7 @@ public static class ExitCodes
     private static readonly (Func<Exception, bool> Matches, int Code)[] Table =
     [
         (e => e is OperationCanceledException && !Transience.IsTransient(e), Cancelled), // the caller's, not HttpClient's timeout
-        (e => e is ArgumentException or FormatException or ExistingContentException, Usage),
+        (e => e is ArgumentException or FormatException or ExistingContentException or NotARegistryException, Usage),
         (e => e is LockContentionException, Locked),
         (e => e is InsufficientStorageException || (e is IOException io && IsDiskFull(io)), Storage),
         (e => e is DataBudgetExceededException, OverDataBudget),

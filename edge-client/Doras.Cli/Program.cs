@@ -10,6 +10,9 @@ var root = new RootCommand("Doras for .NET: delta updates of OCI artifacts for e
     ContentCommands.Download(),
     ContentCommands.Tags(),
     ContentCommands.Copy(),
+    RegistryCommands.Catalog(),
+    RegistryCommands.Referrers(),
+    RegistryCommands.Delete(),
     WatchCommand.Create(),
 };
 var parsed = root.Parse(args);

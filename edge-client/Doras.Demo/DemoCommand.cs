@@ -54,8 +54,8 @@ internal static class DemoCommand
             var repository = new OciLayoutStore(storePath).Repository("demo/app");
             var release = Path.Combine(root, "release", "app");
             var device = Path.Combine(root, "device");
-            using var http = new HttpClient();
-            var updater = new Updater(new DeltaClient(http, url));
+            using var client = new DeltaClient(url, new DeltaClientOptions { AllowHttp = true }); // its own server on loopback
+            var updater = new Updater(client);
             var update = new UpdateOptions { Reference = "demo/app:stable", Output = device };
 
             await PublishAsync(repository, v1, release, "v1", ct);

@@ -10,31 +10,43 @@ internal static class PushCommand
 {
     public static Command Create()
     {
-        var path = new Argument<string>("path") { Description = "The file, or directory (published as a tar layer), to publish" };
-        var reference = new Argument<string>("reference") { Description = "Where: [registry/]repo:tag" };
+        var path = new Argument<string>("path") { Description = "The file, or directory (published as a tar layer), to publish; with --platform, leave it out" };
+        var reference = new Argument<string?>("reference") { Description = "Where: [registry/]repo:tag", Arity = ArgumentArity.ZeroOrOne };
+        var platforms = new Option<string[]>("--platform") { Description = "os/arch[/variant]=PATH: one build per platform, published as one multi-platform version (an image index); repeatable" };
         var tags = new Option<string[]>("--tag") { Description = "More tags to point at the same version (e.g. stable)", AllowMultipleArgumentsPerToken = true };
         var noCompress = new Option<bool>("--no-compress") { Description = "Store the layer uncompressed instead of zstd-compressed" };
         var level = new Option<int>("--level") { Description = "zstd level for the layer (1-22)", DefaultValueFactory = _ => 19 };
         var store = new StoreArguments();
-        var command = new Command("push", "Publish a file or directory as an OCI artifact version") { path, reference, tags, noCompress, level };
+        var command = new Command("push", "Publish a file or directory as an OCI artifact version (or one build per --platform as an image index)") { path, reference, tags, noCompress, level, platforms };
         store.AddTo(command);
         command.SetAction(async (result, ct) =>
         {
-            var target = Reference.Parse(result.GetValue(reference)!);
+            var builds = PlatformBuilds.Parse(result.GetValue(platforms) ?? []);
+            if (builds.Count > 0 && result.GetValue(reference) is not null)
+                throw new ArgumentException("with --platform, give only the reference: doras push REF --platform os/arch=PATH ...");
+            if (builds.Count == 0 && result.GetValue(reference) is null)
+                throw new ArgumentException("give the path and the reference: doras push PATH REF (or doras push REF --platform os/arch=PATH ...)");
+            var target = Reference.Parse(result.GetValue(reference) ?? result.GetValue(path)!);
             if (target.Tag is null) throw new ArgumentException($"'{target}' needs a tag, e.g. {target.Name}:v1");
             var allTags = new[] { target.Tag }.Concat(result.GetValue(tags) ?? []).Select(Reference.ValidateTag).ToArray();
             var progress = new ConsoleProgress();
             using var opened = store.Open(result, target, progress);
             if (opened.Repository is Doras.Oci.Remote.RemoteRepository remote && !await remote.CanPushAsync(ct))
                 throw new UnauthorizedAccessException($"not allowed to push to {target.Name}: check --username/--password or the Docker config");
-            var published = await ArtifactPublisher.PublishAsync(opened.Repository, result.GetValue(path)!, allTags,
-                new PublishOptions
-                {
-                    Compress = !result.GetValue(noCompress),
-                    Level = result.GetValue(level),
-                    Packing = PackingProgress(result.GetValue(path)!, result.GetValue(noCompress) ? "packing" : "compressing"),
-                    OnLayerReady = l => progress.Expect(l.Digest, l.Size),
-                }, ct);
+            PublishOptions Options(string source) => new()
+            {
+                Compress = !result.GetValue(noCompress),
+                Level = result.GetValue(level),
+                Packing = PackingProgress(source, result.GetValue(noCompress) ? "packing" : "compressing"),
+                OnLayerReady = l => progress.Expect(l.Digest, l.Size),
+            };
+            if (builds.Count > 0)
+            {
+                var index = await PlatformBuilds.PublishAsync(opened.Repository, builds, allTags, Options, ct);
+                Console.WriteLine($"pushed {target.Name}@{index.Digest} as {string.Join(", ", allTags)}: an index of {builds.Count} platform(s), {string.Join(", ", builds.Select(b => Platforms.Format(b.Platform)))}");
+                return 0;
+            }
+            var published = await ArtifactPublisher.PublishAsync(opened.Repository, result.GetValue(path)!, allTags, Options(result.GetValue(path)!), ct);
             Console.WriteLine($"pushed {target.Name}@{published.Manifest.Digest} as {string.Join(", ", allTags)}: " +
                 $"{published.Layer.Kind.ToString().ToLowerInvariant()} '{published.Layer.Name}', {Format.Bytes(published.Layer.ContentSize)} content, {Format.Bytes(published.Layer.Layer.Size)} to download");
             return 0;
@@ -57,11 +69,5 @@ internal static class PushCommand
             reported = tenth;
             Console.Error.WriteLine($"  {what}: {Format.Bytes(bytes)} of about {Format.Bytes(total)} ({10 * tenth}%)");
         });
-    }
-
-    /// <summary>Reports on the writing thread, in order (Progress&lt;T&gt; posts to the thread pool, out of order).</summary>
-    private sealed class SyncProgress<T>(Action<T> report) : IProgress<T>
-    {
-        public void Report(T value) => report(value);
     }
 }

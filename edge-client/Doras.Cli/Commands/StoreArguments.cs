@@ -18,7 +18,8 @@ internal sealed class StoreArguments
     public Option<bool> PlainHttp { get; } = new("--plain-http") { Description = "Talk plain HTTP to registries (local or test registries only)" };
     public Option<string?> Username { get; } = new("--username", "-u") { Description = "Registry user (default: from the Docker config.json)" };
     public Option<string?> Password { get; } = new("--password", "-p") { Description = "Registry password or token (or DORAS_REGISTRY_PASSWORD)" };
-    public Option<string?> DockerConfig { get; } = new("--docker-config") { Description = "Docker config.json with registry credentials", DefaultValueFactory = _ => DockerConfigCredentialProvider.DefaultPath };
+    public Option<string?> DockerConfig { get; } = new("--docker-config") { Description = "Docker config.json with registry credentials (and HttpHeaders sent with every request)", DefaultValueFactory = _ => DockerConfigCredentialProvider.DefaultPath };
+    public Option<string[]> Header { get; } = new("--header", "-H") { Description = "'Name: value' sent with every registry request (repeatable; over the Docker config's HttpHeaders)" };
 
     /// <param name="withStore">Offer --store only where a reference without a registry host reads the local store.</param>
     public void AddTo(Command command, bool withStore = true)
@@ -28,21 +29,40 @@ internal sealed class StoreArguments
         command.Options.Add(Username);
         command.Options.Add(Password);
         command.Options.Add(DockerConfig);
+        command.Options.Add(Header);
     }
+
+    /// <summary>The headers every request carries: the Docker config's HttpHeaders, then --header (which wins by name).</summary>
+    public IReadOnlyList<KeyValuePair<string, string>> Headers(ParseResult result) => RequestHeaders.Merge(
+        RequestHeaders.FromDockerConfig(result.GetValue(DockerConfig)!),
+        (result.GetValue(Header) ?? []).Select(RequestHeaders.Parse));
 
     /// <summary>Opens the repository a reference names; dispose the result to release its connections.</summary>
     /// <param name="retries">False where the caller retries whole operations itself: one layer of retry, not two.</param>
     public Opened Open(ParseResult result, Reference reference, IProgress<(Digest, long)>? progress = null, bool retries = true)
     {
         if (reference.Registry is null)
-            return new Opened(new OciLayoutStore(result.GetValue(Store)!).Repository(reference.Repository), null);
+            return new Opened(OpenStore(result).Repository(reference.Repository), null);
+        var client = OpenRegistry(result, reference.Registry, progress, retries);
+        return new Opened(client.Repository(reference.Repository), client);
+    }
+
+    /// <summary>The local layout store (--store).</summary>
+    public OciLayoutStore OpenStore(ParseResult result) => new(result.GetValue(Store)!);
+
+    /// <summary>A client of one registry host with the command line's credentials, headers and transport; dispose it.</summary>
+    public RegistryClient OpenRegistry(ParseResult result, string registry, IProgress<(Digest, long)>? progress = null, bool retries = true)
+    {
         ICredentialProvider credentials = new DockerConfigCredentialProvider(result.GetValue(DockerConfig)!);
         var user = result.GetValue(Username);
         var password = result.GetValue(Password) ?? Environment.GetEnvironmentVariable("DORAS_REGISTRY_PASSWORD");
         if (user is not null)
-            credentials = new StaticCredentialProvider(new Dictionary<string, Credential> { [reference.Registry] = new(user, password) }, credentials);
-        var client = new RegistryClient(reference.Registry, new RegistryClientOptions { PlainHttp = result.GetValue(PlainHttp), Credentials = credentials, Progress = progress, Retry = retries ? new() : new() { MaxRetries = 0 } });
-        return new Opened(client.Repository(reference.Repository), client);
+            credentials = new StaticCredentialProvider(new Dictionary<string, Credential> { [registry] = new(user, password) }, credentials);
+        return new RegistryClient(registry, new RegistryClientOptions
+        {
+            PlainHttp = result.GetValue(PlainHttp), Credentials = credentials, Progress = progress,
+            Retry = retries ? new() : new() { MaxRetries = 0 }, Headers = Headers(result),
+        });
     }
 
     public sealed record Opened(IOciRepository Repository, RegistryClient? Client) : IDisposable

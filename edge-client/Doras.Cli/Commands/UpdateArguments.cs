@@ -23,12 +23,16 @@ internal sealed class UpdateArguments
     public Option<double> Timeout { get; } = new("--timeout") { Description = "Give up an update after this many seconds (every retry, wait and download included), exit 3", DefaultValueFactory = _ => UpdateOptions.DefaultTimeout.TotalSeconds };
     public Option<bool> ReplaceExisting { get; } = new("--replace-existing") { Description = "Replace a file or directory at the output that doras did not install (default: refuse, exit 2, leave it untouched)" };
     public Option<bool> Json { get; } = new("--json") { Description = "Machine-readable output: one JSON object per result" };
+    public Option<bool> AllowHttp { get; } = new("--allow-http") { Description = "Allow a plain-HTTP --server URL (a trusted network or loopback only; default: refused)" };
+    public Option<string?> TokenCommand { get; } = new("--token-command") { Description = "Shell command printing the server's token (Bearer); run again when the server answers 401" };
+    public Option<string?> TokenFile { get; } = new("--token-file") { Description = "File holding the server's token (Bearer); read for every request, so a renewed token is used at once" };
+    public Option<string?> Platform { get; } = new("--platform") { Description = "os/arch[/variant] to install when the tag is a multi-platform index (default: this machine)" };
     public StoreArguments Registry { get; } = new();
 
     public void AddTo(Command command)
     {
         command.Arguments.Add(Reference);
-        foreach (var option in new Option[] { Server, Output, WorkDir, Accept, MaxBytes, Reserve, KeepPrevious, MaxBytesPerPeriod, PeriodHours, StallTimeout, Timeout, ReplaceExisting, Json }) command.Options.Add(option);
+        foreach (var option in new Option[] { Server, Output, WorkDir, Accept, MaxBytes, Reserve, KeepPrevious, MaxBytesPerPeriod, PeriodHours, StallTimeout, Timeout, ReplaceExisting, Json, AllowHttp, TokenCommand, TokenFile, Platform }) command.Options.Add(option);
         Registry.AddTo(command, withStore: false); // pull and watch never read the local store
     }
 
@@ -38,6 +42,8 @@ internal sealed class UpdateArguments
         var serverText = result.GetValue(Server)!;
         if (!Uri.TryCreate(serverText, UriKind.Absolute, out var serverUrl) || serverUrl.Scheme is not ("http" or "https"))
             throw new ArgumentException($"--server '{serverText}' is not an http(s) URL");
+        if (serverUrl.Scheme == "http" && !result.GetValue(AllowHttp))
+            throw new ArgumentException($"--server {serverText} is plain HTTP: pass --allow-http to allow it (a trusted network or loopback only), or use https");
         var stallSeconds = result.GetValue(StallTimeout);
         if (!double.IsFinite(stallSeconds) || stallSeconds < 0 || stallSeconds > TimeSpan.MaxValue.TotalSeconds / 2)
             throw new ArgumentException($"--stall-timeout {stallSeconds} is not a number of seconds (0 turns the check off)");
@@ -46,11 +52,17 @@ internal sealed class UpdateArguments
             throw new ArgumentException($"--timeout {timeoutSeconds} is not a number of seconds between 0 and a day");
         var target = Oci.Model.Reference.Parse(result.GetValue(Reference)!);
         var opened = target.Registry is null ? null : Registry.Open(result, target, retries: false); // the updater retries whole attempts
-        var http = new HttpClient { Timeout = TimeSpan.FromMinutes(10) };
-        var updater = new Updater(new DeltaClient(http, serverUrl), opened?.Client) { Progress = ConsoleUpdateProgress.Create(result.GetValue(Json)) };
+        var client = new DeltaClient(serverUrl, new DeltaClientOptions
+        {
+            AllowHttp = result.GetValue(AllowHttp),
+            TokenProvider = Tokens(result),
+            Headers = Registry.Headers(result),
+        });
+        var updater = new Updater(client, opened?.Client) { Progress = ConsoleUpdateProgress.Create(result.GetValue(Json)) };
         var options = new UpdateOptions
         {
             Reference = target.ToString(),
+            Platform = result.GetValue(Platform) is { } platform ? Oci.Model.Platforms.Parse(platform) : null,
             Output = result.GetValue(Output)!,
             WorkDirectory = result.GetValue(WorkDir),
             AcceptedAlgorithms = result.GetValue(Accept)!,
@@ -64,8 +76,17 @@ internal sealed class UpdateArguments
                 ? new DataBudgetOptions { MaxBytes = budget, Period = TimeSpan.FromHours(result.GetValue(PeriodHours)) }
                 : null,
         };
-        return (updater, options, new Disposables(http, opened));
+        return (updater, options, new Disposables(client, opened));
     }
+
+    /// <summary>The server's token: from --token-command or --token-file (one of them), or none.</summary>
+    private IServerTokenProvider? Tokens(ParseResult result) => (result.GetValue(TokenCommand), result.GetValue(TokenFile)) switch
+    {
+        ({ } command, { }) => throw new ArgumentException($"give one of --token-command and --token-file, not both (got '{command}' and a file)"),
+        ({ Length: > 0 } command, null) => new CommandTokenProvider(command),
+        (null, { Length: > 0 } file) => new FileTokenProvider(file),
+        _ => null,
+    };
 
     private sealed class Disposables(params IDisposable?[] items) : IDisposable
     {

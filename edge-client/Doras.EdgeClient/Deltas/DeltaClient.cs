@@ -47,25 +47,71 @@ public sealed class DeltaServerException(HttpStatusCode status, string? type, st
     public bool IsTransient => Transience.IsTransient(Status) && Type != ProblemTypes.DeltaFailed;
 }
 
-/// <summary>
-/// The edge client's view of the delta server, mirroring the Go edge client: <see cref="ReadDeltaAsync"/>
-/// asks once, <see cref="ReadDelta"/> polls with backoff until the delta is ready, and
-/// <see cref="ReadDeltaAsStream"/> also opens the delta's bytes.
-/// </summary>
-public sealed class DeltaClient(HttpClient http, Uri server, BackoffOptions? backoff = null)
+/// <summary>How to reach the delta server (the Go client's <c>NewEdgeClient(serverURL, allowHttp, tokenProvider)</c>).</summary>
+public sealed record DeltaClientOptions
 {
-    private readonly Uri _server = server.AbsoluteUri.EndsWith('/') ? server : new Uri(server.AbsoluteUri + "/");
+    /// <summary>
+    /// Talk plain HTTP to the server. Off: an <c>http://</c> server URL is refused (<see cref="ArgumentException"/>),
+    /// loopback too, because tokens and the answers that say what to install would travel unprotected.
+    /// </summary>
+    public bool AllowHttp { get; init; }
 
-    public BackoffOptions Backoff { get; } = backoff ?? new BackoffOptions();
+    /// <summary>Authorization for requests that carry none of their own; asked per request, and again after a 401.</summary>
+    public IServerTokenProvider? TokenProvider { get; init; }
+
+    public BackoffOptions Backoff { get; init; } = new();
+
+    /// <summary>Until the answer's headers arrive (bodies are bounded by the stall timeout).</summary>
+    public TimeSpan Timeout { get; init; } = TimeSpan.FromMinutes(10);
+
+    /// <summary>Sent with every request (device metadata): see <see cref="RequestHeaders"/>.</summary>
+    public IReadOnlyList<KeyValuePair<string, string>> Headers { get; init; } = [];
+
+    public string UserAgent { get; init; } = ClientIdentity.UserAgent;
+}
+
+/// <summary>
+/// The edge client's view of the delta server, mirroring the Go edge client: <see cref="PollDeltaAsync"/>
+/// asks once (Go: <c>ReadDeltaAsync</c>), <see cref="ReadDeltaAsync"/> polls with backoff until the delta is
+/// ready (Go: <c>ReadDelta</c>), and <see cref="ReadDeltaAsStreamAsync"/> also opens the delta's bytes (Go:
+/// <c>ReadDeltaAsStream</c>).
+/// </summary>
+public sealed class DeltaClient : IDisposable
+{
+    private readonly HttpClient _http;
+    private readonly Uri _server;
+
+    /// <param name="server">The server's URL: https, or http with <see cref="DeltaClientOptions.AllowHttp"/>.</param>
+    /// <param name="transport">Connections to use (not disposed with this client); a new pool when null.</param>
+    public DeltaClient(Uri server, DeltaClientOptions? options = null, HttpMessageHandler? transport = null)
+    {
+        options ??= new DeltaClientOptions();
+        if (!server.IsAbsoluteUri || server.Scheme is not ("http" or "https"))
+            throw new ArgumentException($"the server URL '{server}' is not an http(s) URL");
+        if (server.Scheme == "http" && !options.AllowHttp)
+            throw new ArgumentException($"the server URL {server} is plain HTTP, which carries tokens and update answers unprotected: use https, or allow it explicitly (DeltaClientOptions.AllowHttp, doras --allow-http)");
+        _server = server.AbsoluteUri.EndsWith('/') ? server : new Uri(server.AbsoluteUri + "/");
+        Backoff = options.Backoff;
+        HttpMessageHandler handler = transport is null ? new SocketsHttpHandler { PooledConnectionLifetime = TimeSpan.FromMinutes(5) } : new SharedHandler(transport);
+        if (options.TokenProvider is { } tokens) handler = new ServerTokenHandler(tokens) { InnerHandler = handler };
+        _http = new HttpClient(handler) { Timeout = options.Timeout };
+        RequestHeaders.ApplyTo(_http, options.UserAgent, options.Headers);
+    }
+
+    public Uri Server => _server;
+
+    public BackoffOptions Backoff { get; }
+
+    public void Dispose() => _http.Dispose();
 
     /// <summary>The largest answer of the delta API (JSON, problem+json) read; a longer one is refused.</summary>
     public const int MaxAnswerBytes = 4 << 20;
 
     /// <summary>Reads manifests and blobs of a repository from the server's /v2 API.</summary>
-    public RemoteRepository Repository(string name) => new(http, _server, name);
+    public RemoteRepository Repository(string name) => new(_http, _server, name);
 
-    /// <summary>One request: the delta is ready, the device is up to date, or the delta is still being computed.</summary>
-    public async Task<DeltaPoll> ReadDeltaAsync(DeltaRequest request, CancellationToken ct = default)
+    /// <summary>One request: the delta is ready, the device is up to date, or the delta is still being computed (Go: <c>ReadDeltaAsync</c>).</summary>
+    public async Task<DeltaPoll> PollDeltaAsync(DeltaRequest request, CancellationToken ct = default)
     {
         if (request.From.Digest is null) throw new ArgumentException($"the from image must be named by digest, got {request.From}", nameof(request));
         var query = $"{DeltaApi.FromDigest}={Uri.EscapeDataString(request.From.ToString())}"
@@ -75,7 +121,7 @@ public sealed class DeltaClient(HttpClient http, Uri server, BackoffOptions? bac
             + string.Concat(request.AcceptedAlgorithms.Select(a => $"&{DeltaApi.AcceptedAlgorithm}={Uri.EscapeDataString(a)}"));
         using var message = new HttpRequestMessage(HttpMethod.Get, new Uri(_server, DeltaApi.Path.TrimStart('/') + "?" + query));
         message.Headers.Authorization = request.Authorization;
-        using var response = await http.SendAsync(message, HttpCompletionOption.ResponseHeadersRead, ct).ConfigureAwait(false);
+        using var response = await _http.SendAsync(message, HttpCompletionOption.ResponseHeadersRead, ct).ConfigureAwait(false);
         if (response.StatusCode is HttpStatusCode.OK or HttpStatusCode.Accepted)
         {
             var json = await response.Content.ReadBoundedAsync(MaxAnswerBytes, $"the delta server's answer to GET {DeltaApi.Path}", ct).ConfigureAwait(false);
@@ -88,14 +134,14 @@ public sealed class DeltaClient(HttpClient http, Uri server, BackoffOptions? bac
         throw await ProblemAsync(response, ct).ConfigureAwait(false);
     }
 
-    /// <summary>Asks until the delta is ready (or up to date), waiting with exponential, jittered backoff in between.</summary>
-    public async Task<DeltaResponse> ReadDelta(DeltaRequest request, CancellationToken ct = default)
+    /// <summary>Asks until the delta is ready (or up to date), waiting with exponential, jittered backoff in between (Go: <c>ReadDelta</c>).</summary>
+    public async Task<DeltaResponse> ReadDeltaAsync(DeltaRequest request, CancellationToken ct = default)
     {
         var pipeline = Backoff.CreatePipeline<DeltaPoll>(
             retryResult: poll => poll.IsPending,
             retryAfter: poll => poll.RetryAfter,
             retryException: Transience.IsTransient);
-        var last = await pipeline.ExecuteAsync(async token => await ReadDeltaAsync(request, token).ConfigureAwait(false), ct).ConfigureAwait(false);
+        var last = await pipeline.ExecuteAsync(async token => await PollDeltaAsync(request, token).ConfigureAwait(false), ct).ConfigureAwait(false);
         if (last.IsPending)
             throw new TimeoutException($"the delta from {request.From} to {request.To} was still being computed after {Backoff.MaxAttempts} attempts");
         return last.Response;
@@ -112,7 +158,7 @@ public sealed class DeltaClient(HttpClient http, Uri server, BackoffOptions? bac
             retryResult: poll => poll.IsPending, retryAfter: poll => poll.RetryAfter, retryException: _ => false, timeout: within);
         try
         {
-            return (await pipeline.ExecuteAsync(async token => await ReadDeltaAsync(request, token).ConfigureAwait(false), ct).ConfigureAwait(false)).Response;
+            return (await pipeline.ExecuteAsync(async token => await PollDeltaAsync(request, token).ConfigureAwait(false), ct).ConfigureAwait(false)).Response;
         }
         catch (Polly.Timeout.TimeoutRejectedException e)
         {
@@ -120,10 +166,10 @@ public sealed class DeltaClient(HttpClient http, Uri server, BackoffOptions? bac
         }
     }
 
-    /// <summary>Waits for the delta, then opens its bytes: null when the device is already up to date.</summary>
-    public async Task<DeltaDownload?> ReadDeltaAsStream(DeltaRequest request, CancellationToken ct = default)
+    /// <summary>Waits for the delta, then opens its bytes: null when the device is already up to date (Go: <c>ReadDeltaAsStream</c>).</summary>
+    public async Task<DeltaDownload?> ReadDeltaAsStreamAsync(DeltaRequest request, CancellationToken ct = default)
     {
-        var response = await ReadDelta(request, ct).ConfigureAwait(false);
+        var response = await ReadDeltaAsync(request, ct).ConfigureAwait(false);
         return response.Status == DeltaStatus.UpToDate ? null : await OpenDeltaAsync(response, ct: ct).ConfigureAwait(false);
     }
 
@@ -155,7 +201,7 @@ public sealed class DeltaClient(HttpClient http, Uri server, BackoffOptions? bac
         };
         message.Content.Headers.ContentType = new MediaTypeHeaderValue("application/octet-stream");
         message.Headers.Authorization = authorization;
-        using var response = await http.SendAsync(message, HttpCompletionOption.ResponseHeadersRead, ct).ConfigureAwait(false);
+        using var response = await _http.SendAsync(message, HttpCompletionOption.ResponseHeadersRead, ct).ConfigureAwait(false);
         if (response.StatusCode != HttpStatusCode.OK) throw await ProblemAsync(response, ct).ConfigureAwait(false);
         var toImage = response.Headers.TryGetValues(DeltaApi.ToImageHeader, out var values) ? values.First()
             : throw new InvalidDataException($"the signature delta answer has no {DeltaApi.ToImageHeader} header");

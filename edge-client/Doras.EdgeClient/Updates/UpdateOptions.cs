@@ -9,6 +9,12 @@ public sealed record UpdateOptions
     public required string Reference { get; init; }
 
     /// <summary>
+    /// When the reference names a multi-platform image index: whose manifest to install (null: this machine's,
+    /// <see cref="Oci.Model.Platforms.Host"/>). Deltas are between the platform manifests, so a mixed fleet follows one tag.
+    /// </summary>
+    public Oci.Model.Platform? Platform { get; init; }
+
+    /// <summary>
     /// Where it is installed. A file artifact is placed in this directory under its published name; a
     /// directory artifact becomes this directory.
     /// </summary>

@@ -3,6 +3,9 @@ using Doras.Oci.Remote;
 
 namespace Doras.Oci.Content;
 
+/// <summary>One tag of an all-tags copy: its digest, and whether it was copied (false: the target had it).</summary>
+public sealed record TagCopy(string Tag, Digest Digest, bool Copied);
+
 public sealed record CopyOptions
 {
     /// <summary>Blobs transferred at once.</summary>
@@ -27,6 +30,36 @@ public static class GraphCopy
         await CopyNodeAsync(source, root, target, options, ct).ConfigureAwait(false);
         foreach (var tag in tags) await target.TagAsync(root, tag, ct).ConfigureAwait(false);
         return root;
+    }
+
+    /// <summary>
+    /// Copies every tag of <paramref name="source"/> to <paramref name="target"/>, under the same names. A tag the
+    /// target already has at the same digest is skipped without reading its graph; any other is copied (blobs and
+    /// manifests the target has are skipped as in <see cref="CopyAsync"/>) and then (re)pointed.
+    /// </summary>
+    public static async Task<IReadOnlyList<TagCopy>> CopyAllTagsAsync(IReadOnlyOciRepository source, IOciRepository target, CopyOptions? options = null,
+        IProgress<TagCopy>? tagProgress = null, CancellationToken ct = default)
+    {
+        var tags = new List<string>();
+        await foreach (var tag in source.ListTagsAsync(ct).ConfigureAwait(false)) tags.Add(tag);
+        var copied = new List<TagCopy>();
+        foreach (var tag in tags)
+        {
+            var root = await source.ResolveAsync(tag, ct).ConfigureAwait(false);
+            var existing = await target.TryResolveAsync(tag, ct).ConfigureAwait(false);
+            TagCopy result;
+            if (existing?.Digest == root.Digest)
+                result = new TagCopy(tag, root.Digest, Copied: false);
+            else
+            {
+                await CopyNodeAsync(source, root, target, options ?? new CopyOptions(), ct).ConfigureAwait(false);
+                await target.TagAsync(root, tag, ct).ConfigureAwait(false);
+                result = new TagCopy(tag, root.Digest, Copied: true);
+            }
+            tagProgress?.Report(result);
+            copied.Add(result);
+        }
+        return copied;
     }
 
     private static async Task CopyNodeAsync(IReadOnlyOciRepository source, Descriptor node, IOciRepository target, CopyOptions options, CancellationToken ct)

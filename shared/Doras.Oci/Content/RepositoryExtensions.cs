@@ -62,6 +62,20 @@ public static class RepositoryExtensions
             await repository.TagAsync(descriptor, tag, ct).ConfigureAwait(false);
         return descriptor;
     }
+
+    /// <summary>Stores an image index (the manifests it lists must already be stored) and points the given tags at it.</summary>
+    public static async Task<Descriptor> PushIndexAsync(this IOciRepository repository, ImageIndex index, IEnumerable<string> tags, CancellationToken ct = default)
+    {
+        foreach (var entry in index.Manifests)
+            if (!await repository.ExistsAsync(entry, ct).ConfigureAwait(false))
+                throw new NotFoundException($"cannot store the index in {repository.Name}: its manifest {entry.Digest} is not stored");
+        var bytes = OciJson.Serialize(index);
+        var descriptor = Descriptor.FromBytes(index.MediaType ?? MediaTypes.ImageIndex, bytes) with { ArtifactType = index.ArtifactType };
+        await repository.PushAsync(descriptor, new MemoryStream(bytes, writable: false), ct).ConfigureAwait(false);
+        foreach (var tag in tags)
+            await repository.TagAsync(descriptor, tag, ct).ConfigureAwait(false);
+        return descriptor;
+    }
 }
 
 /// <summary>Resolving a reference to the single artifact manifest behind it, through an image index if need be.</summary>
@@ -70,13 +84,23 @@ public static class ArtifactResolution
     /// <summary>The manifest a tag or digest names; for an index, the entry for <paramref name="platform"/> (the host's by default).</summary>
     public static async Task<(Descriptor Descriptor, ImageManifest Manifest)> ResolveManifestAsync(this IReadOnlyOciRepository repository, string tagOrDigest, Platform? platform = null, CancellationToken ct = default)
     {
-        var descriptor = await repository.ResolveAsync(tagOrDigest, ct).ConfigureAwait(false);
-        if (MediaTypes.IsIndex(descriptor.MediaType))
-        {
-            var bytes = await repository.FetchBytesAsync(descriptor, ct: ct).ConfigureAwait(false);
-            var index = OciJson.Deserialize<ImageIndex>(bytes, $"index {repository.Name}:{tagOrDigest}");
-            descriptor = Platforms.Select(index, platform ?? Platforms.Host, $"{repository.Name}:{tagOrDigest}");
-        }
+        var descriptor = await repository.ResolvePlatformAsync(tagOrDigest, platform, ct).ConfigureAwait(false);
         return (descriptor, await repository.FetchManifestAsync(descriptor, ct).ConfigureAwait(false));
+    }
+
+    /// <summary>
+    /// The descriptor of the manifest a tag or digest names; for an image index, of its entry for
+    /// <paramref name="platform"/> (the host's by default). Deltas are made between these platform manifests.
+    /// </summary>
+    public static async Task<Descriptor> ResolvePlatformAsync(this IReadOnlyOciRepository repository, string tagOrDigest, Platform? platform = null, CancellationToken ct = default)
+    {
+        var descriptor = await repository.ResolveAsync(tagOrDigest, ct).ConfigureAwait(false);
+        if (!MediaTypes.IsIndex(descriptor.MediaType)) return descriptor;
+        var bytes = await repository.FetchBytesAsync(descriptor, ct: ct).ConfigureAwait(false);
+        var index = OciJson.Deserialize<ImageIndex>(bytes, $"index {repository.Name}:{tagOrDigest}");
+        var entry = Platforms.Select(index, platform ?? Platforms.Host, $"{repository.Name}:{tagOrDigest}");
+        if (!MediaTypes.IsManifest(entry.MediaType))
+            throw new InvalidDataException($"the {Platforms.Format(platform ?? Platforms.Host)} entry of {repository.Name}:{tagOrDigest} is a '{entry.MediaType}', not an image manifest");
+        return entry;
     }
 }

@@ -16,6 +16,17 @@ public sealed class OciLayoutStore(string root) : IOciStore
 
     public IOciRepository Repository(string name) => Open(name);
 
+    /// <summary>The repositories in the store (directories holding an <c>oci-layout</c>), sorted; links are not followed.</summary>
+    public IEnumerable<string> ListRepositories()
+    {
+        if (!System.IO.Directory.Exists(Root)) return [];
+        var options = new EnumerationOptions { RecurseSubdirectories = true, AttributesToSkip = FileAttributes.ReparsePoint, MaxRecursionDepth = 32 };
+        return System.IO.Directory.EnumerateFiles(Root, "oci-layout", options)
+            .Select(marker => Path.GetRelativePath(Root, Path.GetDirectoryName(marker)!).Replace(Path.DirectorySeparatorChar, '/'))
+            .Where(Reference.IsValidRepository)
+            .Order(StringComparer.Ordinal);
+    }
+
     public OciLayoutRepository Open(string name)
     {
         if (!Reference.IsValidRepository(name))
@@ -138,6 +149,17 @@ public sealed class OciLayoutRepository(string name, string directory) : IOciRep
             manifests.RemoveAll(m => m.Annotation(Annotations.RefName) == tag);
             manifests.Add(manifest with { Annotations = new Dictionary<string, string> { [Annotations.RefName] = tag } });
         }, ct).ConfigureAwait(false);
+    }
+
+    /// <summary>
+    /// Deletes a manifest as a registry does: every tag pointing to it goes (its blob stays: the store is
+    /// content-addressed, and an index may still list it). <see cref="NotFoundException"/> when no tag points to it.
+    /// </summary>
+    public async Task DeleteManifestAsync(Digest digest, CancellationToken ct = default)
+    {
+        var removed = 0;
+        await UpdateIndexAsync(manifests => removed = manifests.RemoveAll(m => m.Digest == digest), ct).ConfigureAwait(false);
+        if (removed == 0) throw new NotFoundException($"manifest {Name}@{digest} not found in the store's index");
     }
 
     /// <summary>Removes a tag (the manifest and blobs stay; they are content-addressed).</summary>

@@ -17,9 +17,17 @@ public sealed record RegistryClientOptions
     public int ChunkSize { get; init; } = 8 << 20;
     public IProgress<(Digest Digest, long Bytes)>? Progress { get; init; }
 
+    /// <summary>Sent with every request (metadata such as a device's identity): see <see cref="RequestHeaders"/>.</summary>
+    public IReadOnlyList<KeyValuePair<string, string>> Headers { get; init; } = [];
+
+    public string UserAgent { get; init; } = ClientIdentity.UserAgent;
+
     /// <summary>Send exactly this Authorization (a client's, forwarded by a server acting for it) instead of authenticating.</summary>
     public System.Net.Http.Headers.AuthenticationHeaderValue? ForwardedAuthorization { get; init; }
 }
+
+/// <summary>A host that does not speak the distribution (v2) API.</summary>
+public sealed class NotARegistryException(string message) : Exception(message);
 
 /// <summary>
 /// A registry, as a store of repositories: requests go through retries (Polly) and authentication
@@ -43,7 +51,7 @@ public sealed class RegistryClient : IOciStore, IDisposable
         };
         // Bodies are streamed under HttpBody's bounds; an answer HttpClient buffers (uploads' replies) stays small too.
         _http = new HttpClient(new RetryHandler(_options.Retry) { InnerHandler = auth }) { Timeout = _options.Timeout, MaxResponseContentBufferSize = OciJson.MaxManifestBytes };
-        _http.DefaultRequestHeaders.UserAgent.ParseAdd("doras-dotnet/0.1");
+        RequestHeaders.ApplyTo(_http, _options.UserAgent, _options.Headers);
     }
 
     public string Registry { get; }
@@ -65,6 +73,27 @@ public sealed class RegistryClient : IOciStore, IDisposable
         await RemoteRepository.EnsureSuccessAsync(response, $"registry {Registry}", ct).ConfigureAwait(false);
     }
 
+    /// <summary>The header of the registry API version (distribution's <c>registry/2.0</c>).</summary>
+    public const string ApiVersionHeader = "Docker-Distribution-API-Version";
+
+    /// <summary>
+    /// The registry's API version: the <c>Docker-Distribution-API-Version</c> answer of <c>GET /v2/</c> (after
+    /// authenticating if asked). A host that answers 404 there, or 200 without a <c>registry/2.0</c> version, is
+    /// not a v2 registry: <see cref="NotARegistryException"/>.
+    /// </summary>
+    public async Task<string> GetVersionAsync(CancellationToken ct = default)
+    {
+        var url = new Uri(BaseAddress, "v2/");
+        using var response = await _http.GetAsync(url, HttpCompletionOption.ResponseHeadersRead, ct).ConfigureAwait(false);
+        var version = response.Headers.TryGetValues(ApiVersionHeader, out var values) ? values.FirstOrDefault()?.Trim() : null;
+        if (response.StatusCode == System.Net.HttpStatusCode.NotFound || (response.IsSuccessStatusCode && version is null))
+            throw new NotARegistryException($"{Registry} is not an OCI (v2) registry: GET {url} answered {(int)response.StatusCode} {response.ReasonPhrase} without a {ApiVersionHeader} header");
+        await RemoteRepository.EnsureSuccessAsync(response, $"registry {Registry}", ct).ConfigureAwait(false);
+        if (!version!.StartsWith("registry/2.", StringComparison.Ordinal))
+            throw new NotARegistryException($"{Registry} is not an OCI (v2) registry: GET {url} answered {ApiVersionHeader}: {version}");
+        return version;
+    }
+
     /// <summary>
     /// The Authorization header this client uses to read <paramref name="repository"/> (Basic, or a Bearer token
     /// with pull scope), for handing to a delta server that reads the same images on the client's behalf.
@@ -84,10 +113,10 @@ public sealed class RegistryClient : IOciStore, IDisposable
 
     /// <summary>Connections for registry clients: redirects are followed by the auth handler, not here.</summary>
     public static SocketsHttpHandler CreateTransport() => new() { AllowAutoRedirect = false, PooledConnectionLifetime = TimeSpan.FromMinutes(5) };
+}
 
-    /// <summary>Lends a shared handler to one HttpClient without letting it dispose the handler.</summary>
-    private sealed class SharedHandler(HttpMessageHandler inner) : DelegatingHandler(inner)
-    {
-        protected override void Dispose(bool disposing) { }
-    }
+/// <summary>Lends a shared handler (a connection pool) to one HttpClient without letting it dispose the handler.</summary>
+public sealed class SharedHandler(HttpMessageHandler inner) : DelegatingHandler(inner)
+{
+    protected override void Dispose(bool disposing) { }
 }

@@ -51,17 +51,16 @@ public class BackoffTests
             context.Response.StatusCode = StatusCodes.Status202Accepted;
             return context.Response.WriteAsJsonAsync(new DeltaResponse { Status = DeltaStatus.Pending, ToImage = "a@" + Hex });
         });
-        using var http = new HttpClient();
-        var client = new DeltaClient(http, new Uri(app.Urls.First()),
+        using var client = LoopbackDeltaClient.Create(new Uri(app.Urls.First()),
             new BackoffOptions { BaseDelay = TimeSpan.FromMilliseconds(2), MaxDelay = TimeSpan.FromMilliseconds(10), MaxAttempts = 7 });
         var request = new DeltaRequest(Reference.Parse("a@" + Hex), Reference.Parse("a:v2"), ["zstd"]);
 
-        var error = (await Assert.ThrowsAsync<TimeoutException>(() => client.ReadDelta(request)))!;
+        var error = (await Assert.ThrowsAsync<TimeoutException>(() => client.ReadDeltaAsync(request)))!;
         Assert.That(error.Message, Is.EqualTo($"the delta from a@{Hex} to a:v2 was still being computed after 7 attempts"));
         Assert.That(requests, Is.EqualTo(7));
 
         // A second call starts counting afresh.
-        await Assert.ThrowsAsync<TimeoutException>(() => client.ReadDelta(request));
+        await Assert.ThrowsAsync<TimeoutException>(() => client.ReadDeltaAsync(request));
         Assert.That(requests, Is.EqualTo(14));
     }
 
@@ -84,15 +83,14 @@ public class BackoffTests
             }
             await Results.Problem("nope", statusCode: 406, type: ProblemTypes.NotAcceptable, title: "No delta possible").ExecuteAsync(context);
         });
-        using var http = new HttpClient();
-        var client = new DeltaClient(http, new Uri(app.Urls.First()), new BackoffOptions { BaseDelay = TimeSpan.FromMilliseconds(2), MaxDelay = TimeSpan.FromMilliseconds(10) });
+        using var client = LoopbackDeltaClient.Create(new Uri(app.Urls.First()), new BackoffOptions { BaseDelay = TimeSpan.FromMilliseconds(2), MaxDelay = TimeSpan.FromMilliseconds(10) });
         var request = new DeltaRequest(Reference.Parse("a@" + Hex), Reference.Parse("a:v2"), ["zstd"]);
 
-        var ready = await client.ReadDelta(request);
+        var ready = await client.ReadDeltaAsync(request);
         Assert.That(ready.Status, Is.EqualTo(DeltaStatus.Ready));
         Assert.That(requests, Is.EqualTo(3));
 
-        var error = (await Assert.ThrowsAsync<DeltaServerException>(() => client.ReadDelta(request)))!;
+        var error = (await Assert.ThrowsAsync<DeltaServerException>(() => client.ReadDeltaAsync(request)))!;
         Assert.That(error.Status, Is.EqualTo(HttpStatusCode.NotAcceptable));
         Assert.That(error.Message, Is.EqualTo("406 No delta possible: nope"));
         Assert.That(requests, Is.EqualTo(4), "a 406 is final, not retried");

@@ -85,16 +85,15 @@ public class BoundedAnswerTests
     {
         await using var fake = await StartFakeAsync();
         var counter = new CountingHandler();
-        using var http = new HttpClient(counter);
-        var client = new DeltaClient(http, new Uri(fake.Urls.First()), new BackoffOptions { MaxAttempts = 1 });
+        using var client = LoopbackDeltaClient.Create(new Uri(fake.Urls.First()), new BackoffOptions { MaxAttempts = 1 }, counter);
 
-        var error = (await Assert.ThrowsAsync<InvalidDataException>(() => client.ReadDeltaAsync(Request(), ct)))!;
+        var error = (await Assert.ThrowsAsync<InvalidDataException>(() => client.PollDeltaAsync(Request(), ct)))!;
         Assert.That(error.Message, Is.EqualTo($"the delta server's answer to GET {DeltaApi.Path}: the answer is longer than the limit of {4 << 20} bytes; refused"));
         Assert.That(counter.BytesRead, Is.GreaterThan(DeltaClient.MaxAnswerBytes).And.LessThan(DeltaClient.MaxAnswerBytes + (1 << 20)),
             "the client read up to its bound, then stopped");
 
         // An endless error answer keeps its status; its detail says why it was not read.
-        var problem = (await Assert.ThrowsAsync<DeltaServerException>(() => client.ReadDeltaAsync(Request("problem"), ct)))!;
+        var problem = (await Assert.ThrowsAsync<DeltaServerException>(() => client.PollDeltaAsync(Request("problem"), ct)))!;
         Assert.That(problem.Status, Is.EqualTo(System.Net.HttpStatusCode.NotFound));
         Assert.That(problem.Detail, Is.EqualTo($"(the server's error was longer than {4 << 20} bytes; not read)"));
     }
@@ -104,9 +103,8 @@ public class BoundedAnswerTests
     {
         await using var fake = await StartFakeAsync();
         var counter = new CountingHandler();
-        using var http = new HttpClient(counter);
-        var client = new DeltaClient(http, new Uri(new Uri(fake.Urls.First()), "declared/"), new BackoffOptions { MaxAttempts = 1 });
-        var error = (await Assert.ThrowsAsync<InvalidDataException>(() => client.ReadDeltaAsync(Request(), ct)))!;
+        using var client = LoopbackDeltaClient.Create(new Uri(new Uri(fake.Urls.First()), "declared/"), new BackoffOptions { MaxAttempts = 1 }, counter);
+        var error = (await Assert.ThrowsAsync<InvalidDataException>(() => client.PollDeltaAsync(Request(), ct)))!;
         Assert.That(error.Message, Is.EqualTo($"the delta server's answer to GET {DeltaApi.Path}: the answer declares {5 << 20} bytes, over the limit of {4 << 20} bytes; refused"));
         Assert.That(counter.BytesRead, Is.Zero);
     }
@@ -116,8 +114,7 @@ public class BoundedAnswerTests
     {
         await using var fake = await StartFakeAsync();
         var counter = new CountingHandler();
-        using var http = new HttpClient(counter);
-        var client = new DeltaClient(http, new Uri(fake.Urls.First()));
+        using var client = LoopbackDeltaClient.Create(new Uri(fake.Urls.First()), transport: counter);
         var delta = new MemoryStream();
         const long bound = 3 << 20;
 
@@ -132,12 +129,11 @@ public class BoundedAnswerTests
     public async Task An_api_answer_at_one_byte_a_second_is_aborted_as_stalled(CancellationToken ct)
     {
         await using var fake = await StartFakeAsync();
-        using var http = new HttpClient();
-        var client = new DeltaClient(http, new Uri(new Uri(fake.Urls.First()), "slow/"), new BackoffOptions { MaxAttempts = 1 });
+        using var client = LoopbackDeltaClient.Create(new Uri(new Uri(fake.Urls.First()), "slow/"), new BackoffOptions { MaxAttempts = 1 });
         var clock = System.Diagnostics.Stopwatch.StartNew();
         using (HttpBody.UseStallTimeout(TimeSpan.FromSeconds(2)))
         {
-            var error = (await Assert.ThrowsAsync<ResponseStalledException>(() => client.ReadDeltaAsync(Request(), ct)))!;
+            var error = (await Assert.ThrowsAsync<ResponseStalledException>(() => client.PollDeltaAsync(Request(), ct)))!;
             Assert.That(error.Message, Does.StartWith($"the delta server's answer to GET {DeltaApi.Path}: the transfer stalled: only "));
         }
         Assert.That(clock.Elapsed, Is.LessThan(TimeSpan.FromSeconds(6)));

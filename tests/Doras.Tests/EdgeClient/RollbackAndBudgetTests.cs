@@ -24,7 +24,7 @@ public class RollbackAndBudgetTests
         _http = new HttpClient();
         _repository = _server.Store.Repository(Repo);
         _clock = new ManualClock();
-        _updater = new Updater(new DeltaClient(_http, _server.Url, new BackoffOptions { BaseDelay = TimeSpan.FromMilliseconds(50), MaxDelay = TimeSpan.FromSeconds(1) })) { Time = _clock };
+        _updater = new Updater(LoopbackDeltaClient.Create(_server.Url, new BackoffOptions { BaseDelay = TimeSpan.FromMilliseconds(50), MaxDelay = TimeSpan.FromSeconds(1) })) { Time = _clock };
     }
 
     [TearDown]

@@ -25,7 +25,7 @@ public class UpdateTests
         _server = await RunningServer.StartAsync();
         _device = new TempDirectory();
         _http = new HttpClient();
-        _updater = new Updater(new DeltaClient(_http, _server.Url, new BackoffOptions { BaseDelay = TimeSpan.FromMilliseconds(50), MaxDelay = TimeSpan.FromSeconds(2) }));
+        _updater = new Updater(LoopbackDeltaClient.Create(_server.Url, new BackoffOptions { BaseDelay = TimeSpan.FromMilliseconds(50), MaxDelay = TimeSpan.FromSeconds(2) }));
         _repository = _server.Store.Repository(Repo);
     }
 
@@ -240,7 +240,7 @@ public class UpdateFailureTests
         await using var server = await RunningServer.StartAsync();
         using var device = new TempDirectory();
         using var http = new HttpClient();
-        var updater = new Updater(new DeltaClient(http, server.Url, new BackoffOptions { BaseDelay = TimeSpan.FromMilliseconds(50), MaxDelay = TimeSpan.FromSeconds(1) }));
+        var updater = new Updater(LoopbackDeltaClient.Create(server.Url, new BackoffOptions { BaseDelay = TimeSpan.FromMilliseconds(50), MaxDelay = TimeSpan.FromSeconds(1) }));
         var repository = server.Store.Repository("fleet/app");
         var v1 = TestData.Binary(1 << 20, 7);
         await Versions.PublishFileAsync(repository, server.Scratch, "app.bin", v1, "stable");

@@ -28,7 +28,7 @@ public class RegistryModeTests
         using var device = new TempDirectory();
         using var http = new HttpClient();
         using var deviceRegistry = new RegistryClient(host, new RegistryClientOptions { PlainHttp = true, Credentials = credentials });
-        var updater = new Updater(new DeltaClient(http, server.Url, new BackoffOptions { BaseDelay = TimeSpan.FromMilliseconds(50), MaxDelay = TimeSpan.FromSeconds(1) }), deviceRegistry);
+        var updater = new Updater(LoopbackDeltaClient.Create(server.Url, new BackoffOptions { BaseDelay = TimeSpan.FromMilliseconds(50), MaxDelay = TimeSpan.FromSeconds(1) }), deviceRegistry);
         var options = new UpdateOptions { Reference = $"{host}/fleet/app:stable", Output = device["app"] };
 
         var v1 = TestData.Binary(3 << 20, 1);

@@ -43,7 +43,7 @@ public class DirectoryResilienceTests
         Directory.CreateDirectory(tree);
         File.WriteAllText(Path.Combine(tree, "index.html"), "v1");
         await ArtifactPublisher.PublishAsync(repository, tree, ["stable"]);
-        var updater = new Updater(new DeltaClient(http, server.Url));
+        var updater = new Updater(LoopbackDeltaClient.Create(server.Url));
         var options = new UpdateOptions { Reference = "fleet/site:stable", Output = device["www/site"] };
         await updater.UpdateAsync(options);
 
@@ -74,7 +74,7 @@ public class DirectoryResilienceTests
         var release = server.Scratch["release/site"];
         server.Scratch.Write("release/site/index.html", "v1"u8.ToArray());
         await ArtifactPublisher.PublishAsync(repository, release, ["stable"]);
-        var updater = new Updater(new DeltaClient(http, server.Url));
+        var updater = new Updater(LoopbackDeltaClient.Create(server.Url));
         var options = new UpdateOptions { Reference = "fleet/site:stable", Output = device["www/site"] };
         await updater.UpdateAsync(options);
         var installed = TreeSnapshot.Take(device["www/site"], times: true);
@@ -107,7 +107,7 @@ public class DirectoryResilienceTests
         File.CreateSymbolicLink(Path.Combine(tree, "dangling"), "not/yet");    // a dangling link
         File.CreateSymbolicLink(Path.Combine(tree, "loop"), ".");              // a directory link to itself
         await ArtifactPublisher.PublishAsync(repository, tree, ["stable"]);
-        var updater = new Updater(new DeltaClient(http, server.Url));
+        var updater = new Updater(LoopbackDeltaClient.Create(server.Url));
         var options = new UpdateOptions { Reference = "fleet/links:stable", Output = device["www/links"] };
         await updater.UpdateAsync(options);
         Assert.That(TreeSnapshot.Take(device["www/links"]).Where(e => e.Key != "."), Is.EqualTo(TreeSnapshot.Take(tree).Where(e => e.Key != ".")));
@@ -128,7 +128,7 @@ public class DirectoryResilienceTests
         var repository = server.Store.Repository("fleet/site");
         server.Scratch.Write("release/site/index.html", "v1"u8.ToArray());
         await ArtifactPublisher.PublishAsync(repository, server.Scratch["release/site"], ["stable"]);
-        var updater = new Updater(new DeltaClient(http, server.Url));
+        var updater = new Updater(LoopbackDeltaClient.Create(server.Url));
         var options = new UpdateOptions { Reference = "fleet/site:stable", Output = device["www/site"] };
         await updater.UpdateAsync(options);
         var installed = TreeSnapshot.Take(device["www/site"], times: true);

@@ -33,7 +33,7 @@ public class HostileServerTests
     }
 
     private Updater UpdaterVia(Uri url) =>
-        new(new DeltaClient(_http, url, new BackoffOptions { BaseDelay = TimeSpan.FromMilliseconds(20), MaxDelay = TimeSpan.FromMilliseconds(200) }));
+        new(LoopbackDeltaClient.Create(url, new BackoffOptions { BaseDelay = TimeSpan.FromMilliseconds(20), MaxDelay = TimeSpan.FromMilliseconds(200) }));
 
     private UpdateOptions Options(long maxBytes = 16L << 30) => new() { Reference = "fleet/app:stable", Output = _device["app"], MaxArtifactBytes = maxBytes };
 
@@ -79,7 +79,7 @@ public class HostileServerTests
         Assert.That(Directory.GetFiles(_device[".app.doras"], "download-*"), Is.Empty, "nothing of an oversized answer is kept");
 
         // The same through RemoteRepository.FetchAsync (verified stream): refused, not read for ever.
-        var repository = new DeltaClient(_http, proxy.Url).Repository("fleet/app");
+        var repository = LoopbackDeltaClient.Create(proxy.Url).Repository("fleet/app");
         var manifest = await repository.FetchManifestAsync(await repository.ResolveAsync("stable", ct), ct);
         proxy.Script(Fault.Oversize);
         await using var blob = await repository.FetchAsync(manifest.Layers[0], ct);
@@ -95,7 +95,7 @@ public class HostileServerTests
         proxy.EndlessHeaders[Api.DeltaApi.ToImageHeader] = "fleet/app@" + Digest.Compute(_v1);
         proxy.Script(Fault.Endless);
         var log = new CapturingLogger();
-        var updater = new Updater(new DeltaClient(_http, proxy.Url, new BackoffOptions { BaseDelay = TimeSpan.FromMilliseconds(20) }), logger: log);
+        var updater = new Updater(LoopbackDeltaClient.Create(proxy.Url, new BackoffOptions { BaseDelay = TimeSpan.FromMilliseconds(20) }), logger: log);
         var result = await updater.UpdateAsync(Options() with { ReplaceExisting = true }, ct); // not installed by doras: replaced only when asked
         Assert.That(result.Mode, Is.EqualTo(UpdateMode.Full));
         Assert.That(File.ReadAllBytes(result.InstalledPath), Is.EqualTo(_v1));

@@ -82,7 +82,7 @@ public class KillAnywhereTests
         using var http = new HttpClient();
         var v1 = TestData.Binary(1 << 20, 3);
         await Versions.PublishFileAsync(server.Store.Repository("fleet/app"), server.Scratch, "app.bin", v1, "stable");
-        var updater = new Updater(new DeltaClient(http, server.Url));
+        var updater = new Updater(LoopbackDeltaClient.Create(server.Url));
         var options = new UpdateOptions { Reference = "fleet/app:stable", Output = device["app"], ReserveBytes = long.MaxValue / 2 };
         var error = (await Assert.ThrowsAsync<InsufficientStorageException>(() => updater.UpdateAsync(options)))!;
         Assert.That(error.Message, Does.Match(@"^the update needs \d+ bytes in .*\.app\.doras \(download, staging, and \d+ bytes kept free\), but only \d+ bytes are free$"));

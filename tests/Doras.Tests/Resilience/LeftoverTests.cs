@@ -13,7 +13,7 @@ public class LeftoverTests
         using var device = new TempDirectory();
         using var http = new HttpClient();
         await Versions.PublishFileAsync(server.Store.Repository("fleet/tool"), server.Scratch, "tool", TestData.Binary(100_000, 51), "stable");
-        var updater = new Updater(new DeltaClient(http, server.Url));
+        var updater = new Updater(LoopbackDeltaClient.Create(server.Url));
         var options = new UpdateOptions { Reference = "fleet/tool:stable", Output = device["app"] };
         Assert.That((await updater.UpdateAsync(options, ct)).Mode, Is.EqualTo(UpdateMode.Full));
 

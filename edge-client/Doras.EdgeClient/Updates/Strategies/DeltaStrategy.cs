@@ -16,8 +16,9 @@ internal static class DeltaStrategy
     {
         var (reference, options) = (run.Reference, run.Options);
         var from = new Reference(reference.Registry, reference.Repository, null, Digest.Parse(state.ManifestDigest));
+        var to = await run.DeltaTargetAsync(ct).ConfigureAwait(false);
         run.Report(UpdatePhase.WaitingForDelta, null);
-        var response = await run.Client.WaitForDeltaAsync(new DeltaRequest(from, reference, options.AcceptedAlgorithms, run.Authorization), run.Deadline.DeltaWait, ct).ConfigureAwait(false);
+        var response = await run.Client.WaitForDeltaAsync(new DeltaRequest(from, to, options.AcceptedAlgorithms, run.Authorization), run.Deadline.DeltaWait, ct).ConfigureAwait(false);
         var toDigest = Reference.Parse(response.ToImage).Digest ?? throw new InvalidDataException($"to_image '{response.ToImage}' has no digest");
         var (toManifest, target) = await run.FetchArtifactAsync(toDigest.ToString(), ct).ConfigureAwait(false);
 

@@ -29,10 +29,23 @@ internal sealed record UpdateRun
 
     internal WorkPaths Paths => Installation.Paths;
 
+    /// <summary>The artifact a tag or digest names; through an index, the entry for <see cref="UpdateOptions.Platform"/>.</summary>
     public async Task<(Descriptor Manifest, ArtifactLayer Layer)> FetchArtifactAsync(string identifier, CancellationToken ct)
     {
-        var descriptor = await Repository.ResolveAsync(identifier, ct).ConfigureAwait(false);
+        var descriptor = await Repository.ResolvePlatformAsync(identifier, Options.Platform, ct).ConfigureAwait(false);
         var manifest = await Repository.FetchManifestAsync(descriptor, ct).ConfigureAwait(false);
         return (descriptor, ArtifactLayer.From(manifest, $"{Repository.Name}@{descriptor.Digest}"));
+    }
+
+    /// <summary>
+    /// What to ask the server for a delta to: the reference as given, or, when it names an image index, this
+    /// device's platform manifest by digest (a delta is between two platform manifests).
+    /// </summary>
+    public async Task<Reference> DeltaTargetAsync(CancellationToken ct)
+    {
+        var descriptor = await Repository.ResolveAsync(Reference.Identifier, ct).ConfigureAwait(false);
+        if (!MediaTypes.IsIndex(descriptor.MediaType)) return Reference;
+        var entry = await Repository.ResolvePlatformAsync(descriptor.Digest.ToString(), Options.Platform, ct).ConfigureAwait(false);
+        return new Reference(Reference.Registry, Reference.Repository, null, entry.Digest);
     }
 }

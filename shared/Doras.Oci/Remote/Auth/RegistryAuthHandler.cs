@@ -137,7 +137,7 @@ public sealed class RegistryAuthHandler(ICredentialProvider? credentials, Authen
         or HttpStatusCode.SeeOther or HttpStatusCode.TemporaryRedirect or HttpStatusCode.PermanentRedirect;
 
     /// <summary>Only requests whose body can be sent again are retried after a challenge.</summary>
-    internal static bool IsReplayable(HttpRequestMessage request) => request.Content is null or ByteArrayContent or ReadOnlyMemoryContent;
+    public static bool IsReplayable(HttpRequestMessage request) => request.Content is null or ByteArrayContent or ReadOnlyMemoryContent;
 
     /// <summary>The token scope a request needs, from its path and method (e.g. <c>repository:foo/bar:pull,push</c>).</summary>
     internal static string ScopeOf(HttpRequestMessage request)
