@@ -72,12 +72,12 @@ echo
 echo '| step | wall time | peak RSS | peak anonymous (private) memory |'
 echo '|---|---:|---:|---:|'
 measure 'start-up (`doras --version`)' "$doras" --version
-measure 'full install' "$doras" pull fleet/app:stable --server "http://127.0.0.1:$port" --output "$work/device"
+measure 'full install' "$doras" pull fleet/app:stable --allow-http --server "http://127.0.0.1:$port" --output "$work/device"
 cp "$work/v2" "$work/app/app.bin"
 "$doras" push "$work/app/app.bin" fleet/app:2 --tag stable --store "$work/store" --level 3 >/dev/null
 # Let the server build the delta first, so the measured update is the device's own work.
 delta_url="http://127.0.0.1:$port/api/v1/delta?from_digest=fleet/app@$v1_digest&to_tag=fleet/app:stable&accepted_algorithm=$algorithm"
 for _ in $(seq 600); do [[ "$(curl -s -o /dev/null -w '%{http_code}' "$delta_url")" == 200 ]] && break; sleep 0.5; done
-measure "delta update ($algorithm)" "$doras" pull fleet/app:stable --server "http://127.0.0.1:$port" --output "$work/device" --accept "$algorithm"
+measure "delta update ($algorithm)" "$doras" pull fleet/app:stable --allow-http --server "http://127.0.0.1:$port" --output "$work/device" --accept "$algorithm"
 cmp "$work/v2" "$work/device/app.bin" && echo && echo "device file == version 2 byte for byte: yes"
 grep -m1 -o 'downloaded [^;]*' "$work/out" || true

@@ -18,7 +18,11 @@ public static class RegistryEndpoints
 {
     public static void MapRegistryEndpoints(this IEndpointRouteBuilder app)
     {
-        app.MapGet("/v2/", () => Results.Json(new { }));
+        app.MapGet("/v2/", (HttpContext http) =>
+        {
+            http.Response.Headers[RegistryClient.ApiVersionHeader] = "registry/2.0"; // what clients check to know a v2 registry
+            return Results.Json(new { });
+        });
         app.MapMethods("/v2/{**path}", [HttpMethods.Get, HttpMethods.Head], async (string path, HttpContext http, ClientAccess access, CancellationToken ct) =>
         {
             var images = ClientAccess.CallerOf(http).Images;

@@ -70,14 +70,14 @@ public class ExitCodeTests
         dir.Write(".device.doras/.doras-work", []); // the work directory another doras process made
         using (await FileLock.AcquireAsync(dir[".device.doras/lock"], TimeSpan.FromSeconds(1), ct))
         {
-            var (code, output) = await Task.Run(() => Run("pull", "fleet/tool:stable", "--server", server.Url.ToString(), "--output", dir["device"]), ct);
+            var (code, output) = await Task.Run(() => Run("pull", "fleet/tool:stable", "--allow-http", "--server", server.Url.ToString(), "--output", dir["device"]), ct);
             Assert.That(code, Is.EqualTo(ExitCodes.Locked), output);
             Assert.That(output, Does.Contain("is locked by another update"));
         }
 
         await using var proxy = await FaultProxy.StartAsync(server.Url, path => path.Contains("/blobs/"));
         proxy.Script(Enumerable.Repeat(Fault.CutBody, 10).ToArray());
-        var (cutCode, cutOutput) = await Task.Run(() => Run("pull", "fleet/tool:stable", "--server", proxy.Url.ToString(), "--output", dir["device"]), ct);
+        var (cutCode, cutOutput) = await Task.Run(() => Run("pull", "fleet/tool:stable", "--allow-http", "--server", proxy.Url.ToString(), "--output", dir["device"]), ct);
         Assert.That(cutCode, Is.EqualTo(ExitCodes.Network), cutOutput);
         Assert.That(File.Exists(dir["device/tool"]), Is.False);
     }
@@ -105,7 +105,7 @@ public class ExitCodeTests
         await repository.PushAsync(layer, new MemoryStream(layerBytes), ct);
         await repository.PushManifestAsync(new Doras.Oci.Model.ImageManifest { ArtifactType = Doras.Oci.Model.MediaTypes.DorasArtifact, Config = Doras.Oci.Model.Descriptor.EmptyJson, Layers = [layer] }, ["stable"], ct);
 
-        var (code, output) = await Task.Run(() => Run("pull", "fleet/tool:stable", "--server", server.Url.ToString(), "--output", dir["device"]), ct);
+        var (code, output) = await Task.Run(() => Run("pull", "fleet/tool:stable", "--allow-http", "--server", server.Url.ToString(), "--output", dir["device"]), ct);
         Assert.That(code, Is.EqualTo(ExitCodes.Verification), output);
         Assert.That(output, Does.Contain("truncated"));
         Assert.That(File.Exists(dir["device/tool"]), Is.False);

@@ -19,13 +19,13 @@ public class CliTests
         Assert.That(code, Is.Zero, output);
         Assert.That(output, Does.StartWith("pushed fleet/tool@sha256:").And.Contain("as 1.0, stable: file 'tool'"));
 
-        (code, output) = Run("pull", "fleet/tool:stable", "--server", server.Url.ToString(), "--output", dir["device"]);
+        (code, output) = Run("pull", "fleet/tool:stable", "--allow-http", "--server", server.Url.ToString(), "--output", dir["device"]);
         Assert.That(code, Is.Zero, output);
         Assert.That(output, Does.StartWith("full download: ").And.Contain("because nothing is installed yet"));
 
         (code, output) = Run("push", dir.Write("r2/tool", v2), "fleet/tool:1.1", "--tag", "stable", "--store", server.StorePath);
         Assert.That(code, Is.Zero, output);
-        (code, output) = Run("pull", "fleet/tool:stable", "--server", server.Url.ToString(), "--output", dir["device"]);
+        (code, output) = Run("pull", "fleet/tool:stable", "--allow-http", "--server", server.Url.ToString(), "--output", dir["device"]);
         Assert.That(code, Is.Zero, output);
         Assert.That(output, Does.StartWith("delta update: ").And.Contain("% of it)"));
         Assert.That(File.ReadAllBytes(dir["device/tool"]), Is.EqualTo(v2));
@@ -39,7 +39,7 @@ public class CliTests
         Assert.That(output.Trim(), Does.StartWith("doras: invalid reference 'Bad:Ref'"));
         Assert.That(output.Trim().Split('\n'), Has.Length.EqualTo(1));
 
-        (code, output) = Run("pull", "fleet/tool:stable", "--server", "http://127.0.0.1:9", "--output", Path.GetTempPath() + "x-" + Guid.NewGuid(), "--json");
+        (code, output) = Run("pull", "fleet/tool:stable", "--allow-http", "--server", "http://127.0.0.1:9", "--output", Path.GetTempPath() + "x-" + Guid.NewGuid(), "--json");
         Assert.That(code, Is.EqualTo(global::Doras.Cli.ExitCodes.Network));
         var json = output.Split('\n').Single(l => l.StartsWith('{'));
         using var doc = System.Text.Json.JsonDocument.Parse(json);
@@ -56,7 +56,7 @@ public class CliTests
         proxy.Script(Enumerable.Repeat(Fault.Trickle, 10).ToArray()); // one byte a second, every attempt
 
         var clock = System.Diagnostics.Stopwatch.StartNew();
-        var (code, output) = await Task.Run(() => Run("pull", "fleet/tool:stable", "--server", proxy.Url.ToString(), "--output", dir["device"], "--stall-timeout", "2"), ct);
+        var (code, output) = await Task.Run(() => Run("pull", "fleet/tool:stable", "--allow-http", "--server", proxy.Url.ToString(), "--output", dir["device"], "--stall-timeout", "2"), ct);
         Assert.That(code, Is.EqualTo(global::Doras.Cli.ExitCodes.Network), output);
         Assert.That(output, Does.Contain("doras: blob ").And.Contain("the transfer stalled: only ").And.Contain("in 2 s (stall timeout)"));
         Assert.That(clock.Elapsed, Is.LessThan(TimeSpan.FromSeconds(30)), "five attempts of 2 s each and the backoff between them");
@@ -72,7 +72,7 @@ public class CliTests
         using var dir = new TempDirectory();
         var v1 = TestData.Binary(300_000, 5);
         await Versions.PublishFileAsync(server.Store.Repository("fleet/tool"), server.Scratch, "tool", v1, "stable");
-        var (code, output) = Run("pull", "fleet/tool:stable", "--server", server.Url.ToString(), "--output", dir["device"], "--json");
+        var (code, output) = Run("pull", "fleet/tool:stable", "--allow-http", "--server", server.Url.ToString(), "--output", dir["device"], "--json");
         Assert.That(code, Is.Zero, output);
         using var doc = System.Text.Json.JsonDocument.Parse(output.Split('\n').Single(l => l.StartsWith('{')));
         Assert.That(doc.RootElement.GetProperty("mode").GetString(), Is.EqualTo("full"));
@@ -88,7 +88,7 @@ public class CliTests
         var repository = server.Store.Repository("fleet/tool");
         var v1 = TestData.Binary(300_000, 21);
         await Versions.PublishFileAsync(repository, server.Scratch, "tool", v1, "stable");
-        string[] pull = ["pull", "fleet/tool:stable", "--server", server.Url.ToString(), "--output", dir["device"], "--keep-previous"];
+        string[] pull = ["pull", "fleet/tool:stable", "--allow-http", "--server", server.Url.ToString(), "--output", dir["device"], "--keep-previous"];
         Assert.That(Run(pull).Code, Is.Zero);
         var v2 = TestData.Edit(v1, 22);
         await Versions.PublishFileAsync(repository, server.Scratch, "tool", v2, "stable");
@@ -100,7 +100,7 @@ public class CliTests
         Assert.That(output, Does.StartWith($"rolled back: {dir["device/tool"]} is sha256:"));
         Assert.That(File.ReadAllBytes(dir["device/tool"]), Is.EqualTo(v1));
 
-        (code, output) = Run("pull", "fleet/tool:stable", "--server", server.Url.ToString(), "--output", dir["other"], "--max-bytes-per-period", "1000");
+        (code, output) = Run("pull", "fleet/tool:stable", "--allow-http", "--server", server.Url.ToString(), "--output", dir["other"], "--max-bytes-per-period", "1000");
         Assert.That(code, Is.EqualTo(global::Doras.Cli.ExitCodes.OverDataBudget), output);
         Assert.That(output, Does.Contain("doras: downloading the full tool (").And.Contain("bytes) would exceed the data budget of 1000 bytes per 24 h: 0 bytes were downloaded in the last 24 h, and it is larger than the whole budget"));
         Assert.That(Directory.Exists(dir["other"]), Is.False);
@@ -116,7 +116,7 @@ public class CliTests
         await Versions.PublishFileAsync(repository, server.Scratch, "tool", v1, "stable");
         var marker = dir["hook.log"];
         using var watch = System.Diagnostics.Process.Start(new System.Diagnostics.ProcessStartInfo("dotnet",
-            [Doras, "watch", "fleet/tool:stable", "--server", server.Url.ToString(), "--output", dir["device"], "--interval", "0.3", "--jitter", "0.5", "--json",
+            [Doras, "watch", "fleet/tool:stable", "--allow-http", "--server", server.Url.ToString(), "--output", dir["device"], "--interval", "0.3", "--jitter", "0.5", "--json",
              "--on-update", $"echo \"$DORAS_MODE $DORAS_MANIFEST\" >> {marker}"])
         { RedirectStandardOutput = true, RedirectStandardError = true })!;
         var stdout = new System.Text.StringBuilder();

@@ -21,7 +21,7 @@ public class ExistingContentTests
         var notes = TestData.Binary(5000, 31);
         File.WriteAllBytes(Path.Combine(output, "notes.txt"), notes);
 
-        string[] pull = ["pull", "fleet/site:stable", "--server", server.Url.ToString(), "--output", output];
+        string[] pull = ["pull", "fleet/site:stable", "--allow-http", "--server", server.Url.ToString(), "--output", output];
         var (code, text) = Run(pull);
         Assert.That(code, Is.EqualTo(global::Doras.Cli.ExitCodes.Usage), text);
         Assert.That(text, Does.Contain($"doras: {output} exists and was not installed by doras").And.Contain("--replace-existing"));
@@ -47,17 +47,17 @@ public class ExistingContentTests
         var repository = server.Store.Repository("fleet/tool");
         await Versions.PublishFileAsync(repository, server.Scratch, "tool", TestData.Binary(100_000, 32), "stable");
         Directory.CreateDirectory(dir["empty"]);
-        var (code, text) = Run("pull", "fleet/tool:stable", "--server", server.Url.ToString(), "--output", dir["empty"]);
+        var (code, text) = Run("pull", "fleet/tool:stable", "--allow-http", "--server", server.Url.ToString(), "--output", dir["empty"]);
         Assert.That(code, Is.Zero, text);
 
         var users = dir.Write("device/tool", "#!/bin/sh\necho mine\n"u8.ToArray());
-        (code, text) = Run("pull", "fleet/tool:stable", "--server", server.Url.ToString(), "--output", dir["device"]);
+        (code, text) = Run("pull", "fleet/tool:stable", "--allow-http", "--server", server.Url.ToString(), "--output", dir["device"]);
         Assert.That(code, Is.EqualTo(global::Doras.Cli.ExitCodes.Usage), text);
         Assert.That(text, Does.Contain($"doras: {users} exists and was not installed by doras").And.Contain("--replace-existing"));
         Assert.That(File.ReadAllBytes(users), Is.EqualTo("#!/bin/sh\necho mine\n"u8.ToArray()));
 
         var file = dir.Write("plain", "not a directory"u8.ToArray());
-        (code, text) = Run("pull", "fleet/tool:stable", "--server", server.Url.ToString(), "--output", file);
+        (code, text) = Run("pull", "fleet/tool:stable", "--allow-http", "--server", server.Url.ToString(), "--output", file);
         Assert.That(code, Is.EqualTo(global::Doras.Cli.ExitCodes.Usage), text);
         Assert.That(File.ReadAllText(file), Is.EqualTo("not a directory"));
     }
@@ -78,11 +78,11 @@ public class ExistingContentTests
         await using var server = await ServerWithSiteAsync();
         using var dir = new TempDirectory();
         var work = dir["var-lib-doras"];
-        var (code, text) = Run("pull", "fleet/site:stable", "--server", server.Url.ToString(), "--output", dir["a"], "--work-dir", work);
+        var (code, text) = Run("pull", "fleet/site:stable", "--allow-http", "--server", server.Url.ToString(), "--output", dir["a"], "--work-dir", work);
         Assert.That(code, Is.Zero, text);
         var thesis = dir.Write("b/thesis.txt", TestData.Binary(3000, 5));
 
-        (code, text) = Run("pull", "fleet/site:stable", "--server", server.Url.ToString(), "--output", dir["b"], "--work-dir", work);
+        (code, text) = Run("pull", "fleet/site:stable", "--allow-http", "--server", server.Url.ToString(), "--output", dir["b"], "--work-dir", work);
         Assert.That(code, Is.EqualTo(global::Doras.Cli.ExitCodes.Usage), text);
         Assert.That(text, Does.Contain($"the work directory {work} holds the state of another output ({dir["a"]}); give each output its own --work-dir"));
         Assert.That(File.ReadAllBytes(thesis), Is.EqualTo(TestData.Binary(3000, 5)));
@@ -97,12 +97,12 @@ public class ExistingContentTests
         var journal = dir.Write("home/journal.json", "my journal"u8.ToArray());
         var before = TreeSnapshot.Take(dir["home"]);
 
-        var (code, text) = Run("pull", "fleet/site:stable", "--server", server.Url.ToString(), "--output", dir["app"], "--work-dir", dir["home"]);
+        var (code, text) = Run("pull", "fleet/site:stable", "--allow-http", "--server", server.Url.ToString(), "--output", dir["app"], "--work-dir", dir["home"]);
         Assert.That(code, Is.EqualTo(global::Doras.Cli.ExitCodes.Usage), text);
         Assert.That(text, Does.Contain($"the work directory {dir["home"]} is not empty and holds no doras state, so it is not doras's work directory"));
 
         File.CreateSymbolicLink(dir[".app.doras"], dir["home"]); // the default work directory, as a link to the user's folder
-        (code, text) = Run("pull", "fleet/site:stable", "--server", server.Url.ToString(), "--output", dir["app"]);
+        (code, text) = Run("pull", "fleet/site:stable", "--allow-http", "--server", server.Url.ToString(), "--output", dir["app"]);
         Assert.That(code, Is.EqualTo(global::Doras.Cli.ExitCodes.Usage), text);
         Assert.That(text, Does.Contain($"the work directory {dir[".app.doras"]} is a symlink"));
 
@@ -119,7 +119,7 @@ public class ExistingContentTests
         using var dir = new TempDirectory();
         Directory.CreateDirectory(dir["mnt/data"]);
         File.CreateSymbolicLink(dir["app"], dir["mnt/data"]);
-        var (code, text) = Run("pull", "fleet/site:stable", "--server", server.Url.ToString(), "--output", dir["app"]);
+        var (code, text) = Run("pull", "fleet/site:stable", "--allow-http", "--server", server.Url.ToString(), "--output", dir["app"]);
         Assert.That(code, Is.EqualTo(global::Doras.Cli.ExitCodes.Usage), text);
         Assert.That(text, Does.Contain($"{dir["app"]} exists and was not installed by doras"));
         Assert.That(new FileInfo(dir["app"]).LinkTarget, Is.EqualTo(dir["mnt/data"]), "the link is still there");

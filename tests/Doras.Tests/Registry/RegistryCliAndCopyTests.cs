@@ -60,9 +60,9 @@ public class RegistryCliAndCopyTests
         Assert.That(Run(["copy", "mirror/app:1.0", $"{registry.Host}/fleet/copy:1.0", "--store", dir["store"], .. auth]), Does.Contain("copied"));
 
         // The device: full install, then an update by delta, straight from the registry.
-        Assert.That(Run(["pull", $"{registry.Host}/fleet/app:stable", "--server", server.Url.ToString(), "-o", dir["device"], .. auth]), Does.StartWith("full download"));
+        Assert.That(Run(["pull", $"{registry.Host}/fleet/app:stable", "--allow-http", "--server", server.Url.ToString(), "-o", dir["device"], .. auth]), Does.StartWith("full download"));
         Run(["push", dir.Write("r2/app.bin", TestData.Edit(v1, 2)), $"{registry.Host}/fleet/app:1.1", "--tag", "stable", .. auth]);
-        Assert.That(Run(["pull", $"{registry.Host}/fleet/app:stable", "--server", server.Url.ToString(), "-o", dir["device"], .. auth]), Does.StartWith("delta update"));
+        Assert.That(Run(["pull", $"{registry.Host}/fleet/app:stable", "--allow-http", "--server", server.Url.ToString(), "-o", dir["device"], .. auth]), Does.StartWith("delta update"));
         Assert.That(File.ReadAllBytes(dir["device/app.bin"]), Is.EqualTo(TestData.Edit(v1, 2)));
     }
 

@@ -48,7 +48,7 @@ public class DeadServerTests
         using var dead = new SilentServer();
         using var dir = new TempDirectory();
 
-        var (code, output) = await Task.Run(() => Run("pull", "fleet/tool:stable", "--server", dead.Url.ToString(), "--output", dir["fresh"], "--timeout", "3"), ct);
+        var (code, output) = await Task.Run(() => Run("pull", "fleet/tool:stable", "--allow-http", "--server", dead.Url.ToString(), "--output", dir["fresh"], "--timeout", "3"), ct);
         Assert.That(code, Is.EqualTo(global::Doras.Cli.ExitCodes.Network), output);
         Assert.That(output, Does.Contain("doras: the update of fleet/tool:stable gave up after 3 s: "));
         Assert.That(Directory.Exists(dir["fresh"]), Is.False);
@@ -56,11 +56,11 @@ public class DeadServerTests
         await using (var server = await RunningServer.StartAsync())
         {
             await Versions.PublishFileAsync(server.Store.Repository("fleet/tool"), server.Scratch, "tool", TestData.Binary(100_000, 41), "stable");
-            (code, output) = await Task.Run(() => Run("pull", "fleet/tool:stable", "--server", server.Url.ToString(), "--output", dir["device"]), ct);
+            (code, output) = await Task.Run(() => Run("pull", "fleet/tool:stable", "--allow-http", "--server", server.Url.ToString(), "--output", dir["device"]), ct);
             Assert.That(code, Is.Zero, output);
         }
         var installed = File.ReadAllBytes(dir["device/tool"]);
-        (code, output) = await Task.Run(() => Run("pull", "fleet/tool:stable", "--server", dead.Url.ToString(), "--output", dir["device"], "--timeout", "3"), ct);
+        (code, output) = await Task.Run(() => Run("pull", "fleet/tool:stable", "--allow-http", "--server", dead.Url.ToString(), "--output", dir["device"], "--timeout", "3"), ct);
         Assert.That(code, Is.EqualTo(global::Doras.Cli.ExitCodes.Network), output);
         Assert.That(output, Does.Contain("doras: the update of fleet/tool:stable gave up after 3 s: "));
         Assert.That(File.ReadAllBytes(dir["device/tool"]), Is.EqualTo(installed), "the installed version is untouched");
@@ -71,7 +71,7 @@ public class DeadServerTests
     {
         using var dead = new SilentServer();
         using var dir = new TempDirectory();
-        var (code, output) = await Task.Run(() => Run("watch", "fleet/tool:stable", "--server", dead.Url.ToString(), "--output", dir["device"],
+        var (code, output) = await Task.Run(() => Run("watch", "fleet/tool:stable", "--allow-http", "--server", dead.Url.ToString(), "--output", dir["device"],
             "--timeout", "2", "--interval", "0.1", "--max-checks", "2"), ct);
         Assert.That(code, Is.EqualTo(global::Doras.Cli.ExitCodes.Network), output);
         Assert.That(output, Does.Contain("check 1: failed (3): the update of fleet/tool:stable gave up after 2 s: ")

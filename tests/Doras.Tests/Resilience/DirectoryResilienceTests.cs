@@ -163,7 +163,7 @@ public class DirectoryResilienceTests
         }
         await PublishAsync(1);
         var output = device["bundle"];
-        string[] pull = [Doras, "pull", "fleet/bundle:stable", "--server", server.Url.ToString(), "--output", output];
+        string[] pull = [Doras, "pull", "fleet/bundle:stable", "--allow-http", "--server", server.Url.ToString(), "--output", output];
         Assert.That(ExternalTool.Run("dotnet", pull).ExitCode, Is.Zero);
 
         var random = new Random(7);

@@ -22,7 +22,7 @@ public class KillAnywhereTests
         var v1 = TestData.Binary(8 << 20, 1);
         var v2 = TestData.Edit(v1, 2, edits: 60);
         await Versions.PublishFileAsync(repository, server.Scratch, "app.bin", v1, "stable");
-        string[] pull = [Doras, "pull", "fleet/app:stable", "--server", server.Url.ToString(), "--output", device["app"]];
+        string[] pull = [Doras, "pull", "fleet/app:stable", "--allow-http", "--server", server.Url.ToString(), "--output", device["app"]];
         Assert.That(ExternalTool.Run("dotnet", pull).ExitCode, Is.Zero);
         await Versions.PublishFileAsync(repository, server.Scratch, "app.bin", v2, "stable");
 
