@@ -117,6 +117,8 @@ public sealed partial class RemoteRepository(HttpClient http, Uri baseAddress, s
     {
         var kind = MediaTypes.IsManifest(descriptor.MediaType) || MediaTypes.IsIndex(descriptor.MediaType) ? "manifests" : "blobs";
         using var request = new HttpRequestMessage(HttpMethod.Head, Url($"{kind}/{descriptor.Digest}"));
+        // Without an Accept naming OCI types, distribution answers 404 for an OCI manifest or index it holds.
+        if (kind == "manifests") foreach (var type in MediaTypes.ManifestAccept) request.Headers.Accept.Add(new MediaTypeWithQualityHeaderValue(type));
         using var response = await http.SendAsync(request, ct).ConfigureAwait(false);
         if (response.StatusCode == HttpStatusCode.NotFound) return false;
         await EnsureSuccessAsync(response, $"{kind} {Name}@{descriptor.Digest}", ct).ConfigureAwait(false);

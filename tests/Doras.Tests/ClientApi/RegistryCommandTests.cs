@@ -53,8 +53,8 @@ public class RegistryCommandTests
         Assert.That(index.Manifests.Select(m => m.Digest), Is.EqualTo(new[] { sbom.Digest }));
         Assert.That(index.Manifests[0].ArtifactType, Is.EqualTo("application/vnd.example.sbom"));
 
-        Assert.That(CliRun.Ok("referrers", $"{registry.Host}/fleet/app:v1", "--plain-http", "--artifact-type", "application/none", "--json").Trim(),
-            Is.EqualTo("{\"schemaVersion\":2,\"mediaType\":\"application/vnd.oci.image.index.v1+json\",\"manifests\":[]}"));
+        var none = CliRun.Ok("referrers", $"{registry.Host}/fleet/app:v1", "--plain-http", "--artifact-type", "application/none", "--json").Trim();
+        Assert.That(OciJson.Deserialize<ImageIndex>(System.Text.Encoding.UTF8.GetBytes(none), "referrers output").Manifests, Is.Empty);
     }
 
     [Test]
