@@ -10,6 +10,11 @@ public static class DeltaApi
     public const string ToDigest = "to_digest";
     public const string ToTag = "to_tag";
     public const string AcceptedAlgorithm = "accepted_algorithm";
+    /// <summary>
+    /// <c>os/arch[/variant]</c>: when the to image is a multi-platform index, the delta is to this platform's manifest
+    /// (deltas are between platform manifests).
+    /// </summary>
+    public const string Platform = "platform";
 
     /// <summary>
     /// <c>POST</c> an Octodiff signature of the file a device has (any content: unknown or locally changed) with

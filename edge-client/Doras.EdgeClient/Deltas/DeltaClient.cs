@@ -13,6 +13,9 @@ namespace Doras.EdgeClient.Deltas;
 /// <param name="Authorization">Sent to the server, which reads the images with it (registry mode).</param>
 public sealed record DeltaRequest(Reference From, Reference To, IReadOnlyList<string> AcceptedAlgorithms, AuthenticationHeaderValue? Authorization = null)
 {
+    /// <summary>When <see cref="To"/> names a multi-platform index: the platform whose manifest the delta goes to (the server resolves it).</summary>
+    public Platform? Platform { get; init; }
+
     /// <summary>
     /// Let the server keep the smallest of the deltas this client can apply ("auto"); a server that does not know
     /// "auto" takes the first of the others it knows.
@@ -118,7 +121,8 @@ public sealed class DeltaClient : IDisposable
             + (request.To.Digest is not null
                 ? $"&{DeltaApi.ToDigest}={Uri.EscapeDataString(request.To.ToString())}"
                 : $"&{DeltaApi.ToTag}={Uri.EscapeDataString(request.To.ToString())}")
-            + string.Concat(request.AcceptedAlgorithms.Select(a => $"&{DeltaApi.AcceptedAlgorithm}={Uri.EscapeDataString(a)}"));
+            + string.Concat(request.AcceptedAlgorithms.Select(a => $"&{DeltaApi.AcceptedAlgorithm}={Uri.EscapeDataString(a)}"))
+            + (request.Platform is { } platform ? $"&{DeltaApi.Platform}={Uri.EscapeDataString(Platforms.Format(platform))}" : "");
         using var message = new HttpRequestMessage(HttpMethod.Get, new Uri(_server, DeltaApi.Path.TrimStart('/') + "?" + query));
         message.Headers.Authorization = request.Authorization;
         using var response = await _http.SendAsync(message, HttpCompletionOption.ResponseHeadersRead, ct).ConfigureAwait(false);

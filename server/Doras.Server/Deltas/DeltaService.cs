@@ -10,7 +10,7 @@ using Microsoft.Extensions.Options;
 namespace Doras.Server.Deltas;
 
 /// <summary>A delta request as the query string gives it.</summary>
-public sealed record DeltaQuery(string? FromDigest, string? ToDigest, string? ToTag, IReadOnlyList<string> AcceptedAlgorithms);
+public sealed record DeltaQuery(string? FromDigest, string? ToDigest, string? ToTag, IReadOnlyList<string> AcceptedAlgorithms, string? Platform = null);
 
 /// <summary>The answer to a delta request, before it becomes HTTP.</summary>
 public abstract record DeltaOutcome
@@ -45,6 +45,12 @@ public sealed class DeltaService(ArtifactStores stores, ClientAccess access, Del
         if (toResolved.Problem is not null) return toResolved.Problem;
         var fromDescriptor = fromResolved.Descriptor!;
         var toDescriptor = toResolved.Descriptor!;
+        if (MediaTypes.IsIndex(toDescriptor.MediaType))
+        {
+            var (entry, problem) = await PlatformEntryAsync(caller, to!, toDescriptor, query.Platform, ct).ConfigureAwait(false);
+            if (problem is not null) return problem;
+            toDescriptor = entry!;
+        }
 
         var repository = stores.Server.Repository(from!.Repository);
         var name = stores.Name(from.Repository);
@@ -130,6 +136,25 @@ public sealed class DeltaService(ArtifactStores stores, ClientAccess access, Del
             DeltaSize = deltaSize,
             FullSize = toLayer.Layer.Size,
         });
+    }
+
+    /// <summary>A multi-platform to image: the manifest of the requested platform, read as the caller (deltas are between platform manifests).</summary>
+    private async Task<(Descriptor? Entry, ApiProblem? Problem)> PlatformEntryAsync(Caller caller, Reference to, Descriptor index, string? platformText, CancellationToken ct)
+    {
+        var repository = caller.Images.Repository(to.Repository);
+        try
+        {
+            if (platformText is null)
+            {
+                var entries = OciJson.Deserialize<ImageIndex>(await repository.FetchBytesAsync(index, ct: ct).ConfigureAwait(false), $"index {to}").Manifests;
+                return (null, ApiProblem.Invalid($"the to image {to} is a multi-platform index ({string.Join(", ", entries.Select(e => e.Platform is { } p ? Platforms.Format(p) : "(no platform)"))}): " +
+                    $"add {DeltaApi.Platform}=os/arch[/variant], or name the platform's manifest with {DeltaApi.ToDigest}"));
+            }
+            return (await repository.ResolvePlatformAsync(index.Digest.ToString(), Platforms.Parse(platformText), ct).ConfigureAwait(false), null);
+        }
+        catch (FormatException e) { return (null, ApiProblem.Invalid($"'{DeltaApi.Platform}': {e.Message}")); }
+        catch (NotFoundException e) { return (null, ApiProblem.NotFound(e.Message, "MANIFEST_UNKNOWN")); }
+        catch (InvalidDataException e) { return (null, ApiProblem.NotAcceptable(e.Message)); }
     }
 
     private DeltaOutcome BuildFailed(string algorithm, string from, string to, string reason, DateTimeOffset at, bool notApplicable) => notApplicable

@@ -24,7 +24,7 @@ public static class DeltaEndpoints
             var accepted = q[DeltaApi.AcceptedAlgorithm]
                 .SelectMany(v => (v ?? "").Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
                 .ToList();
-            var query = new DeltaQuery(Value(q[DeltaApi.FromDigest]), Value(q[DeltaApi.ToDigest]), Value(q[DeltaApi.ToTag]), accepted);
+            var query = new DeltaQuery(Value(q[DeltaApi.FromDigest]), Value(q[DeltaApi.ToDigest]), Value(q[DeltaApi.ToTag]), accepted, Value(q[DeltaApi.Platform]));
 
             return await deltas.RequestAsync(ClientAccess.CallerOf(http), query, ct) switch
             {

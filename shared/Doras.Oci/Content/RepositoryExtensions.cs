@@ -97,10 +97,11 @@ public static class ArtifactResolution
         var descriptor = await repository.ResolveAsync(tagOrDigest, ct).ConfigureAwait(false);
         if (!MediaTypes.IsIndex(descriptor.MediaType)) return descriptor;
         var bytes = await repository.FetchBytesAsync(descriptor, ct: ct).ConfigureAwait(false);
-        var index = OciJson.Deserialize<ImageIndex>(bytes, $"index {repository.Name}:{tagOrDigest}");
-        var entry = Platforms.Select(index, platform ?? Platforms.Host, $"{repository.Name}:{tagOrDigest}");
+        var what = Digest.TryParse(tagOrDigest, out _) ? $"{repository.Name}@{tagOrDigest}" : $"{repository.Name}:{tagOrDigest}";
+        var index = OciJson.Deserialize<ImageIndex>(bytes, $"index {what}");
+        var entry = Platforms.Select(index, platform ?? Platforms.Host, what);
         if (!MediaTypes.IsManifest(entry.MediaType))
-            throw new InvalidDataException($"the {Platforms.Format(platform ?? Platforms.Host)} entry of {repository.Name}:{tagOrDigest} is a '{entry.MediaType}', not an image manifest");
+            throw new InvalidDataException($"the {Platforms.Format(platform ?? Platforms.Host)} entry of {what} is a '{entry.MediaType}', not an image manifest");
         return entry;
     }
 }

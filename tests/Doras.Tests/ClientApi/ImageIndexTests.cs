@@ -1,4 +1,5 @@
 using System.Text.Json;
+using Doras.Oci.Content;
 using Doras.Oci.Model;
 using Doras.Oci.Remote;
 
@@ -108,6 +109,35 @@ public class ImageIndexTests
         // The store holds the index at the tag, readable by skopeo as an OCI layout.
         var raw = ExternalTool.RunOk("skopeo", "inspect", "--raw", $"oci:{Path.Combine(server.StorePath, "fleet/multi")}:stable");
         Assert.That(OciJson.PeekMediaType(System.Text.Encoding.UTF8.GetBytes(raw)), Is.EqualTo(MediaTypes.ImageIndex));
+    }
+
+    [Test]
+    public async Task The_server_resolves_an_index_tag_to_the_platform_asked_for_and_says_what_to_add_without_one()
+    {
+        await using var server = await RunningServer.StartAsync();
+        using var dir = new TempDirectory();
+        var (x1, a1) = (TestData.Binary(200_000, 9), TestData.Binary(200_000, 10));
+        PushIndex("fleet/multi:1", dir, "r1", x1, a1, "--store", server.StorePath);
+        PushIndex("fleet/multi:2", dir, "r2", TestData.Edit(x1, 11), TestData.Edit(a1, 12), "--store", server.StorePath);
+        var store = server.Store.Open("fleet/multi");
+        var from = await Doras.Oci.Content.ArtifactResolution.ResolvePlatformAsync(store, "1", Platforms.Parse("linux/arm64"));
+        var to = await Doras.Oci.Content.ArtifactResolution.ResolvePlatformAsync(store, "2", Platforms.Parse("linux/arm64"));
+        using var client = LoopbackDeltaClient.Create(server.Url, new Doras.EdgeClient.Deltas.BackoffOptions { BaseDelay = TimeSpan.FromMilliseconds(50), MaxDelay = TimeSpan.FromSeconds(1) });
+        var request = new Doras.EdgeClient.Deltas.DeltaRequest(Reference.Parse($"fleet/multi@{from.Digest}"), Reference.Parse("fleet/multi:2"), ["zstd"]);
+
+        var error = (await Assert.ThrowsAsync<Doras.EdgeClient.Deltas.DeltaServerException>(() => client.PollDeltaAsync(request)))!;
+        Assert.That(error.Status, Is.EqualTo(System.Net.HttpStatusCode.BadRequest));
+        Assert.That(error.Detail, Is.EqualTo("the to image fleet/multi:2 is a multi-platform index (linux/amd64, linux/arm64): add platform=os/arch[/variant], or name the platform's manifest with to_digest"));
+
+        var ready = await client.ReadDeltaAsync(request with { Platform = Platforms.Parse("linux/arm64") });
+        Assert.That(ready.Status, Is.EqualTo(Doras.Api.DeltaStatus.Ready));
+        Assert.That(ready.ToImage, Is.EqualTo($"fleet/multi@{to.Digest}"), "the delta goes to the arm64 manifest");
+        await using (var delta = await client.OpenDeltaAsync(ready))
+            Assert.That(delta.Layer.Size, Is.LessThan(200_000 / 4), "a delta, not the whole build");
+
+        error = (await Assert.ThrowsAsync<Doras.EdgeClient.Deltas.DeltaServerException>(() => client.PollDeltaAsync(request with { Platform = Platforms.Parse("linux/s390x") })))!;
+        Assert.That(error.Status, Is.EqualTo(System.Net.HttpStatusCode.NotFound));
+        Assert.That(error.Detail, Is.EqualTo($"fleet/multi@{(await store.ResolveAsync("2")).Digest} has no manifest for linux/s390x; it has: linux/amd64, linux/arm64"));
     }
 
     [Test]
