@@ -6,7 +6,7 @@ namespace Doras.Cli;
 internal static class Messages
 {
     public static string For(Exception e) => IsTlsFailure(e)
-        ? $"{e.Message} (if the registry or server speaks plain HTTP, pass --plain-http or an http:// URL)"
+        ? $"{e.Message} (if the registry or server speaks plain HTTP, pass --plain-http for the registry, or an http:// --server URL with --allow-http)"
         : e.Message;
 
     private static bool IsTlsFailure(Exception e) =>

@@ -51,18 +51,19 @@ internal sealed class UpdateArguments
         if (!double.IsFinite(timeoutSeconds) || timeoutSeconds <= 0 || timeoutSeconds >= TimeSpan.FromDays(1).TotalSeconds)
             throw new ArgumentException($"--timeout {timeoutSeconds} is not a number of seconds between 0 and a day");
         var target = Oci.Model.Reference.Parse(result.GetValue(Reference)!);
-        var opened = target.Registry is null ? null : Registry.Open(result, target, retries: false); // the updater retries whole attempts
+        var platform = result.GetValue(Platform) is { } p ? Oci.Model.Platforms.Parse(p) : null;
         var client = new DeltaClient(serverUrl, new DeltaClientOptions
         {
             AllowHttp = result.GetValue(AllowHttp),
             TokenProvider = Tokens(result),
             Headers = Registry.Headers(result),
         });
+        var opened = target.Registry is null ? null : Registry.Open(result, target, retries: false); // the updater retries whole attempts
         var updater = new Updater(client, opened?.Client) { Progress = ConsoleUpdateProgress.Create(result.GetValue(Json)) };
         var options = new UpdateOptions
         {
             Reference = target.ToString(),
-            Platform = result.GetValue(Platform) is { } platform ? Oci.Model.Platforms.Parse(platform) : null,
+            Platform = platform,
             Output = result.GetValue(Output)!,
             WorkDirectory = result.GetValue(WorkDir),
             AcceptedAlgorithms = result.GetValue(Accept)!,

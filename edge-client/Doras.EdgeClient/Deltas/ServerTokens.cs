@@ -66,9 +66,6 @@ public sealed class CommandTokenProvider(string command) : IServerTokenProvider
     private AuthenticationHeaderValue? _cached;
     private bool _have;
 
-    /// <summary>How many times the command ran.</summary>
-    public int Runs { get; private set; }
-
     public async ValueTask<AuthenticationHeaderValue?> GetAuthorizationAsync(bool renew, CancellationToken ct)
     {
         await _gate.WaitAsync(ct).ConfigureAwait(false);
@@ -84,7 +81,6 @@ public sealed class CommandTokenProvider(string command) : IServerTokenProvider
 
     private async Task<string> RunAsync(CancellationToken ct)
     {
-        Runs++;
         using var process = Process.Start(new ProcessStartInfo("/bin/sh", ["-c", command]) { RedirectStandardOutput = true, RedirectStandardError = true })
             ?? throw new UnauthorizedAccessException($"the token command '{command}' did not start");
         using var limit = CancellationTokenSource.CreateLinkedTokenSource(ct);

@@ -53,15 +53,8 @@ public static class RepositoryExtensions
     }
 
     /// <summary>Stores a manifest (its blobs must already be stored) and points the given tags at it.</summary>
-    public static async Task<Descriptor> PushManifestAsync(this IOciRepository repository, ImageManifest manifest, IEnumerable<string> tags, CancellationToken ct = default)
-    {
-        var bytes = OciJson.Serialize(manifest);
-        var descriptor = Descriptor.FromBytes(manifest.MediaType ?? MediaTypes.ImageManifest, bytes) with { ArtifactType = manifest.ArtifactType };
-        await repository.PushAsync(descriptor, new MemoryStream(bytes, writable: false), ct).ConfigureAwait(false);
-        foreach (var tag in tags)
-            await repository.TagAsync(descriptor, tag, ct).ConfigureAwait(false);
-        return descriptor;
-    }
+    public static Task<Descriptor> PushManifestAsync(this IOciRepository repository, ImageManifest manifest, IEnumerable<string> tags, CancellationToken ct = default) =>
+        repository.PushTaggedAsync(manifest.MediaType ?? MediaTypes.ImageManifest, OciJson.Serialize(manifest), manifest.ArtifactType, tags, ct);
 
     /// <summary>Stores an image index (the manifests it lists must already be stored) and points the given tags at it.</summary>
     public static async Task<Descriptor> PushIndexAsync(this IOciRepository repository, ImageIndex index, IEnumerable<string> tags, CancellationToken ct = default)
@@ -69,8 +62,13 @@ public static class RepositoryExtensions
         foreach (var entry in index.Manifests)
             if (!await repository.ExistsAsync(entry, ct).ConfigureAwait(false))
                 throw new NotFoundException($"cannot store the index in {repository.Name}: its manifest {entry.Digest} is not stored");
-        var bytes = OciJson.Serialize(index);
-        var descriptor = Descriptor.FromBytes(index.MediaType ?? MediaTypes.ImageIndex, bytes) with { ArtifactType = index.ArtifactType };
+        return await repository.PushTaggedAsync(index.MediaType ?? MediaTypes.ImageIndex, OciJson.Serialize(index), index.ArtifactType, tags, ct).ConfigureAwait(false);
+    }
+
+    /// <summary>Stores a serialized manifest or index, then points the tags at it.</summary>
+    private static async Task<Descriptor> PushTaggedAsync(this IOciRepository repository, string mediaType, byte[] bytes, string? artifactType, IEnumerable<string> tags, CancellationToken ct)
+    {
+        var descriptor = Descriptor.FromBytes(mediaType, bytes) with { ArtifactType = artifactType };
         await repository.PushAsync(descriptor, new MemoryStream(bytes, writable: false), ct).ConfigureAwait(false);
         foreach (var tag in tags)
             await repository.TagAsync(descriptor, tag, ct).ConfigureAwait(false);

@@ -106,6 +106,11 @@ public class ImageIndexTests
         Assert.That(update.GetProperty("mode").GetString(), Is.EqualTo("delta"), update.ToString());
         Assert.That(File.ReadAllBytes(dir["arm/app.bin"]), Is.EqualTo(a2));
 
+        // watch follows the same tag for another platform.
+        var watched = CliRun.Ok("watch", "fleet/multi:stable", "--allow-http", "--server", server.Url.ToString(), "-o", dir["x64"], "--platform", "linux/amd64", "--max-checks", "1", "--json");
+        Assert.That(watched, Does.Contain("\"mode\":\"full\""));
+        Assert.That(File.ReadAllBytes(dir["x64/app.bin"]), Is.EqualTo(TestData.Edit(x1, 8)));
+
         // The store holds the index at the tag, readable by skopeo as an OCI layout.
         var raw = ExternalTool.RunOk("skopeo", "inspect", "--raw", $"oci:{Path.Combine(server.StorePath, "fleet/multi")}:stable");
         Assert.That(OciJson.PeekMediaType(System.Text.Encoding.UTF8.GetBytes(raw)), Is.EqualTo(MediaTypes.ImageIndex));

@@ -79,6 +79,14 @@ public class ServerConnectionTests
         var ready = await client.ReadDeltaAsync(request);
         Assert.That(ready.Status, Is.EqualTo(Doras.Api.DeltaStatus.Ready));
         Assert.That(ready.ToImage, Does.EndWith($"team/app@{twice.Digest}"));
+
+        // The Go client's ReadDeltaAsStream: the delta's layer and a stream verified against its digest as it is read.
+        await using var download = (await client.ReadDeltaAsStreamAsync(request))!;
+        var bytes = new MemoryStream();
+        await download.Content.CopyToAsync(bytes);
+        Assert.That(bytes.Length, Is.EqualTo(download.Layer.Size));
+        Assert.That(Digest.Compute(bytes.ToArray()), Is.EqualTo(download.Layer.Digest));
+        Assert.That(provider.Calls.Skip(3), Is.All.False, "the token was accepted: never renewed again");
     }
 
     [Test]
