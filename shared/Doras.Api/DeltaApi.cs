@@ -70,6 +70,22 @@ public static class ProblemTypes
     public const string Internal = Base + "internal";
     /// <summary>503: every build slot is taken; ask again after Retry-After.</summary>
     public const string Busy = Base + "busy";
+    /// <summary>503 from <c>/readyz</c>: a check failed (the store is not writable, the registry is not reachable).</summary>
+    public const string NotReady = Base + "not-ready";
+
+    /// <summary>Which problem types each status carries, for the API description.</summary>
+    public static readonly IReadOnlyDictionary<int, string[]> ByStatus = new Dictionary<int, string[]>
+    {
+        [400] = [InvalidRequest],
+        [401] = [Unauthorized],
+        [403] = [Unauthorized],
+        [404] = [NotFound],
+        [406] = [NotAcceptable, DeltaNotWorthwhile],
+        [408] = [InvalidRequest],
+        [413] = [InvalidRequest],
+        [500] = [DeltaFailed, Internal],
+        [503] = [Busy, NotReady],
+    };
 }
 
 /// <summary>Source-generated (trim-safe) JSON for the contract types.</summary>

@@ -5,6 +5,7 @@ using Doras.Oci.Layout;
 using Doras.Server.Access;
 using Doras.Server.Deltas;
 using Doras.Server.Endpoints;
+using Doras.Server.Observability;
 using Microsoft.Extensions.Options;
 
 namespace Doras.Server.Hosting;
@@ -53,12 +54,14 @@ public static class DorasServer
         builder.Services.AddSingleton<DeltaService>();
         builder.Services.AddSingleton<SignatureDeltaService>();
         builder.Services.AddProblemDetails();
+        builder.AddDorasObservability();
         configure?.Invoke(builder);
 
         var app = builder.Build();
+        app.UseDorasObservability();
         app.UseExceptionHandler();
         app.UseStatusCodePages();
-        app.MapGet("/healthz", () => Results.Text("ok"));
+        app.MapObservabilityEndpoints();
         // Every endpoint that reads images sits behind the one access rule.
         var images = app.MapGroup("").AddEndpointFilter(ClientAccess.Filter);
         images.MapDeltaEndpoints();
