@@ -54,6 +54,25 @@ public sealed record DeltaResponse
     /// <summary>Size of the target's full layer in bytes, for comparison.</summary>
     [JsonPropertyName("full_size"), JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
     public long? FullSize { get; init; }
+
+    /// <summary>
+    /// The delta manifest's one layer (an OCI descriptor), present when ready: the client downloads it (verified against
+    /// this digest and size) without fetching the delta manifest first. Older servers do not send it; then fetch
+    /// <see cref="DeltaImage"/>'s manifest.
+    /// </summary>
+    [JsonPropertyName("delta_layer"), JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+    public DeltaLayer? DeltaLayer { get; init; }
+}
+
+/// <summary>An OCI descriptor of a delta's layer, as the delta endpoint sends it (the OCI spec's field names).</summary>
+public sealed record DeltaLayer
+{
+    [JsonPropertyName("mediaType")] public required string MediaType { get; init; }
+    [JsonPropertyName("digest")] public required string Digest { get; init; }
+    [JsonPropertyName("size")] public required long Size { get; init; }
+
+    [JsonPropertyName("annotations"), JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+    public IReadOnlyDictionary<string, string>? Annotations { get; init; }
 }
 
 /// <summary>The "type" URIs of the RFC 9457 problem details the server returns.</summary>

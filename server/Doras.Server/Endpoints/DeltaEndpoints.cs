@@ -10,14 +10,14 @@ using Microsoft.Extensions.Primitives;
 namespace Doras.Server.Endpoints;
 
 /// <summary>
-/// <c>GET /api/v1/delta</c> and <c>POST /api/v1/delta/from-signature</c>: thin HTTP over <see cref="DeltaService"/>
+/// <c>GET /api/v1/delta</c> and <c>POST /api/v1/delta/from-signature</c>: thin HTTP over <see cref="DeltaAnswers"/>
 /// and <see cref="SignatureDeltaService"/>. Map them on a group behind <see cref="ClientAccess.Filter"/>.
 /// </summary>
 public static class DeltaEndpoints
 {
     public static void MapDeltaEndpoints(this IEndpointRouteBuilder app)
     {
-        app.MapGet(DeltaApi.Path, async (HttpContext http, DeltaService deltas, CancellationToken ct) =>
+        app.MapGet(DeltaApi.Path, async (HttpContext http, DeltaAnswers deltas, CancellationToken ct) =>
         {
             var q = http.Request.Query;
             if ((Single(q, DeltaApi.FromDigest) ?? Single(q, DeltaApi.ToDigest) ?? Single(q, DeltaApi.ToTag)) is { } duplicate)

@@ -52,6 +52,9 @@ public static class DorasServer
         builder.Services.AddSingleton<DeltaBuilder>();
         builder.Services.AddSingleton<DeltaBuildCoordinator>();
         builder.Services.AddSingleton<DeltaService>();
+        builder.Services.Configure<AnswerCacheOptions>(builder.Configuration.GetSection(DeltaOptions.Section));
+        builder.Services.AddSingleton<ReadyAnswers>();
+        builder.Services.AddSingleton<DeltaAnswers>();
         builder.Services.AddSingleton<SignatureDeltaService>();
         builder.Services.AddProblemDetails();
         builder.AddDorasObservability();
