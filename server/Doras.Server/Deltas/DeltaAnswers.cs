@@ -1,5 +1,7 @@
 using System.Globalization;
+using Doras.Oci.Model;
 using Doras.Server.Access;
+using Doras.Server.Collection;
 using Doras.Server.Observability;
 
 namespace Doras.Server.Deltas;
@@ -9,7 +11,7 @@ namespace Doras.Server.Deltas;
 /// this caller, otherwise asks <see cref="DeltaService"/> (and remembers a ready answer); counts every request and
 /// answer for the metrics.
 /// </summary>
-public sealed class DeltaAnswers(DeltaService deltas, ReadyAnswers answers, ClientAccess access, DorasMetrics metrics)
+public sealed class DeltaAnswers(DeltaService deltas, ReadyAnswers answers, ClientAccess access, DeltaUsage usage, DorasMetrics metrics)
 {
     public async Task<DeltaOutcome> RequestAsync(Caller caller, DeltaQuery query, CancellationToken ct)
     {
@@ -27,6 +29,9 @@ public sealed class DeltaAnswers(DeltaService deltas, ReadyAnswers answers, Clie
             if (key is not null && outcome is DeltaOutcome.Ready ready) answers.Remember(key, ready, stamp);
         }
         Count(outcome);
+        if (key is not null && outcome is DeltaOutcome.Ready { Response.DeltaImage: { } deltaImage }
+            && Digest.TryParse(deltaImage[(deltaImage.LastIndexOf('@') + 1)..], out var deltaManifest))
+            usage.Record(key.Repository, deltaManifest);
         return outcome;
     }
 

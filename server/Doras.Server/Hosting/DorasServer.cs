@@ -3,6 +3,7 @@ using Doras.Delta.Zstd;
 using Doras.Oci.Content;
 using Doras.Oci.Layout;
 using Doras.Server.Access;
+using Doras.Server.Collection;
 using Doras.Server.Deltas;
 using Doras.Server.Endpoints;
 using Doras.Server.Observability;
@@ -55,6 +56,10 @@ public static class DorasServer
         builder.Services.Configure<AnswerCacheOptions>(builder.Configuration.GetSection(DeltaOptions.Section));
         builder.Services.AddSingleton<ReadyAnswers>();
         builder.Services.AddSingleton<DeltaAnswers>();
+        builder.Services.Configure<GcOptions>(builder.Configuration.GetSection(GcOptions.Section));
+        builder.Services.AddSingleton<DeltaUsage>();
+        builder.Services.AddSingleton<GarbageCollector>();
+        builder.Services.AddHostedService<GcService>();
         builder.Services.AddSingleton<SignatureDeltaService>();
         builder.Services.AddProblemDetails();
         builder.AddDorasObservability();
