@@ -150,12 +150,12 @@ public class ObservabilityTests
     [Test]
     public async Task Readyz_says_when_the_registry_is_not_reachable()
     {
-        await using var registry = await RegistryProcess.StartAsync();
+        var registry = await RegistryProcess.StartAsync();
         await using var server = await RunningServer.StartAsync("--registry", registry.Host, "--Registry:PlainHttp", "true", "--Registry:RequireClientAuth", "false");
         using (var ready = await server.Http.GetAsync("/readyz"))
             Assert.That(await ready.Content.ReadAsStringAsync(), Is.EqualTo("{\"registry\":\"ok\",\"scratch\":\"ok\"}"));
         var host = registry.Host;
-        await registry.DisposeAsync();
+        await registry.DisposeAsync(); // the registry stops
         await Task.Delay(2100);
         using var notReady = await server.Http.GetAsync("/readyz");
         Assert.That(notReady.StatusCode, Is.EqualTo(HttpStatusCode.ServiceUnavailable));
@@ -194,7 +194,7 @@ public class ObservabilityTests
             Assert.That(response.Headers.GetValues("X-Request-Id").Single(), Is.EqualTo("device-42.check:7"));
 
             using var unfit = new HttpRequestMessage(HttpMethod.Get, "/healthz");
-            unfit.Headers.TryAddWithoutValidation("X-Request-Id", "two words\u00e9");
+            unfit.Headers.TryAddWithoutValidation("X-Request-Id", "two words");
             using var own = await http.SendAsync(unfit);
             Assert.That(own.Headers.GetValues("X-Request-Id").Single(), Does.Not.Contain(" ").And.Not.Empty, "the server's own id instead");
 
