@@ -98,7 +98,8 @@ public class ReadyAnswerTests
         var aliceToken = await publisher.ReadAuthorizationAsync("team/secret");
         var bobClient = new RegistryClient(registry.Host, new RegistryClientOptions { PlainHttp = true, Credentials = new StaticCredentialProvider(new Dictionary<string, Credential> { [registry.Host] = new("bob", "b0b-pass") }) });
         using var _ = bobClient;
-        var bobToken = await bobClient.ReadAuthorizationAsync("team/app");
+        await Versions.PublishFileAsync(publisher.Repository("team/app"), dir, "a.bin", TestData.Binary(1000, 34), "v1");
+        var bobToken = await bobClient.ReadAuthorizationAsync("team/app") ?? throw new InvalidOperationException("bob got no token for team/app");
         var query = $"{DeltaApi.Path}?{DeltaApi.FromDigest}={Uri.EscapeDataString($"{registry.Host}/team/secret@{from.Digest}")}&{DeltaApi.ToTag}={Uri.EscapeDataString($"{registry.Host}/team/secret:v2")}&{DeltaApi.AcceptedAlgorithm}=zstd";
         var (json, _) = await DeltaRequests.ReadyAsync(server.Http, query, r => r.Headers.Authorization = aliceToken);
         using (var again = await Send(server, query, aliceToken))
