@@ -59,6 +59,25 @@ public sealed record DeltaResponse
     /// <summary>Size of the target's full layer in bytes, for comparison.</summary>
     [JsonPropertyName("full_size"), JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
     public long? FullSize { get; init; }
+
+    /// <summary>
+    /// The delta manifest's one layer (an OCI descriptor), present when ready: the client downloads it (verified against
+    /// this digest and size) without fetching the delta manifest first. Older servers do not send it; then fetch
+    /// <see cref="DeltaImage"/>'s manifest.
+    /// </summary>
+    [JsonPropertyName("delta_layer"), JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+    public DeltaLayer? DeltaLayer { get; init; }
+}
+
+/// <summary>An OCI descriptor of a delta's layer, as the delta endpoint sends it (the OCI spec's field names).</summary>
+public sealed record DeltaLayer
+{
+    [JsonPropertyName("mediaType")] public required string MediaType { get; init; }
+    [JsonPropertyName("digest")] public required string Digest { get; init; }
+    [JsonPropertyName("size")] public required long Size { get; init; }
+
+    [JsonPropertyName("annotations"), JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+    public IReadOnlyDictionary<string, string>? Annotations { get; init; }
 }
 
 /// <summary>The "type" URIs of the RFC 9457 problem details the server returns.</summary>
@@ -75,6 +94,22 @@ public static class ProblemTypes
     public const string Internal = Base + "internal";
     /// <summary>503: every build slot is taken; ask again after Retry-After.</summary>
     public const string Busy = Base + "busy";
+    /// <summary>503 from <c>/readyz</c>: a check failed (the store is not writable, the registry is not reachable).</summary>
+    public const string NotReady = Base + "not-ready";
+
+    /// <summary>Which problem types each status carries, for the API description.</summary>
+    public static readonly IReadOnlyDictionary<int, string[]> ByStatus = new Dictionary<int, string[]>
+    {
+        [400] = [InvalidRequest],
+        [401] = [Unauthorized],
+        [403] = [Unauthorized],
+        [404] = [NotFound],
+        [406] = [NotAcceptable, DeltaNotWorthwhile],
+        [408] = [InvalidRequest],
+        [413] = [InvalidRequest],
+        [500] = [DeltaFailed, Internal],
+        [503] = [Busy, NotReady],
+    };
 }
 
 /// <summary>Source-generated (trim-safe) JSON for the contract types.</summary>

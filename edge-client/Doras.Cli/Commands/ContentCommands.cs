@@ -55,18 +55,24 @@ internal static class ContentCommands
     public static Command Tags()
     {
         var repository = new Argument<string>("repository") { Description = "[registry/]repo" };
+        var all = new Option<bool>("--all") { Description = "Also the server's own tags: deltas (_delta-…) and its records (_doras-…)" };
         var store = new StoreArguments();
-        var command = new Command("tags", "List a repository's tags") { repository };
+        var command = new Command("tags", "List a repository's tags (the versions; --all for the delta server's tags too)") { repository, all };
         store.AddTo(command);
         command.SetAction(async (result, ct) =>
         {
             var reference = Reference.Parse(result.GetValue(repository)!);
+            var showAll = result.GetValue(all);
             using var opened = store.Open(result, reference);
-            await foreach (var tag in opened.Repository.ListTagsAsync(ct)) Console.WriteLine(tag);
+            await foreach (var tag in opened.Repository.ListTagsAsync(ct))
+                if (showAll || !IsServerTag(tag)) Console.WriteLine(tag);
             return 0;
         });
         return command;
     }
+
+    /// <summary>Tags the delta server writes next to the versions: deltas and their placeholders, and its records.</summary>
+    private static bool IsServerTag(string tag) => tag.StartsWith("_delta-", StringComparison.Ordinal) || tag.StartsWith("_doras-", StringComparison.Ordinal);
 
     public static Command Copy()
     {

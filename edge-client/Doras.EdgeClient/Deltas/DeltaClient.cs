@@ -222,11 +222,20 @@ public sealed class DeltaClient : IDisposable
     public static long SignatureDeltaBound(long targetContentSize, long maxArtifactBytes) =>
         Math.Min(maxArtifactBytes, 2 * targetContentSize + (64 << 10));
 
-    /// <summary>The layer (descriptor) of a ready delta, and the repository to fetch it from.</summary>
+    /// <summary>
+    /// The layer (descriptor) of a ready delta, and the repository to fetch it from: as the answer carries it
+    /// (<c>delta_layer</c>, no request), else from the delta's manifest. Either way the download is verified against it.
+    /// </summary>
     public async Task<(IReadOnlyOciRepository Repository, Descriptor Layer)> ResolveDeltaLayerAsync(DeltaResponse response, IReadOnlyOciRepository? source = null, CancellationToken ct = default)
     {
         var deltaImage = Reference.Parse(response.DeltaImage ?? throw new InvalidDataException("a ready delta answer has no delta_image"));
         var repository = source ?? Repository(deltaImage.Repository);
+        if (response.DeltaLayer is { } given)
+        {
+            if (!Digest.TryParse(given.Digest, out var digest) || given.Size < 0 || string.IsNullOrEmpty(given.MediaType))
+                throw new InvalidDataException($"the delta answer's delta_layer is not a valid descriptor (digest '{given.Digest}', size {given.Size})");
+            return (repository, new Descriptor { MediaType = given.MediaType, Digest = digest, Size = given.Size, Annotations = given.Annotations });
+        }
         var descriptor = await repository.ResolveAsync(deltaImage.Identifier, ct).ConfigureAwait(false);
         var manifest = await repository.FetchManifestAsync(descriptor, ct).ConfigureAwait(false);
         if (manifest.Layers.Count != 1)

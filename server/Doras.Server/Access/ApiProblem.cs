@@ -39,6 +39,9 @@ public sealed record ApiProblem(int Status, string Type, string Title, string De
     public static ApiProblem Busy(string detail, int retryAfterSeconds) =>
         new(StatusCodes.Status503ServiceUnavailable, ProblemTypes.Busy, "Server busy", detail) { RetryAfterSeconds = retryAfterSeconds };
 
+    public static ApiProblem NotReady(string detail) =>
+        new(StatusCodes.Status503ServiceUnavailable, ProblemTypes.NotReady, "Not ready", detail);
+
     /// <summary>The problem as an HTTP answer (problem+json), with its headers.</summary>
     public IResult ToResult(HttpContext http)
     {

@@ -10,12 +10,22 @@ namespace Doras.Server.Deltas;
 /// </summary>
 public sealed class BuildSlots(IOptions<DeltaOptions> options) : IDisposable
 {
+    private readonly int _capacity = Math.Max(1, options.Value.MaxConcurrentBuilds);
     private readonly SemaphoreSlim _slots = new(Math.Max(1, options.Value.MaxConcurrentBuilds));
+    private int _waiting;
+
+    /// <summary>Slots taken now (for the metrics).</summary>
+    public int InUse => _capacity - _slots.CurrentCount;
+
+    /// <summary>Builds waiting for a slot now (for the metrics).</summary>
+    public int Waiting => Volatile.Read(ref _waiting);
 
     /// <summary>Waits for a slot; dispose the lease to give it back.</summary>
     public async Task<IDisposable> WaitAsync(CancellationToken ct)
     {
-        await _slots.WaitAsync(ct).ConfigureAwait(false);
+        Interlocked.Increment(ref _waiting);
+        try { await _slots.WaitAsync(ct).ConfigureAwait(false); }
+        finally { Interlocked.Decrement(ref _waiting); }
         return new Lease(_slots);
     }
 

@@ -5,6 +5,7 @@ using Doras.Delta.Artifacts;
 using Doras.Oci.Content;
 using Doras.Oci.Model;
 using Doras.Server.Hosting;
+using Doras.Server.Observability;
 using Microsoft.Extensions.Options;
 
 namespace Doras.Server.Deltas;
@@ -17,7 +18,7 @@ public sealed record DeltaJob(DeltaKey Key, IOciRepository Repository, string Im
 /// Builds one delta: downloads both versions' contents (verified), encodes the delta, checks that it
 /// reproduces the target exactly, and stores it as an OCI artifact at the key's deterministic tag.
 /// </summary>
-public sealed class DeltaBuilder(IOptions<DeltaOptions> options, ScratchSpace scratch, BuildEstimates estimates, ILogger<DeltaBuilder> logger)
+public sealed class DeltaBuilder(IOptions<DeltaOptions> options, ScratchSpace scratch, BuildEstimates estimates, DorasMetrics metrics, ILogger<DeltaBuilder> logger)
 {
     private long _started;
 
@@ -104,6 +105,7 @@ public sealed class DeltaBuilder(IOptions<DeltaOptions> options, ScratchSpace sc
                 },
             };
             var descriptor = await job.Repository.PushManifestAsync(manifest, [job.Key.Tag], ct).ConfigureAwait(false);
+            metrics.RecordBuild(algorithm.Name, algorithm.MediaType, success: true, stopwatch.Elapsed);
             logger.LogInformation(
                 "Built delta {Key} with {Algorithm}: {DeltaBytes} bytes for a {TargetBytes}-byte target ({Percent:0.0}% of the full {FullBytes}-byte download) in {ElapsedMs} ms",
                 job.Key, algorithm.Name, deltaSize, job.To.ContentSize, 100.0 * deltaSize / Math.Max(1, job.To.Layer.Size), job.To.Layer.Size, stopwatch.ElapsedMilliseconds);
@@ -112,6 +114,7 @@ public sealed class DeltaBuilder(IOptions<DeltaOptions> options, ScratchSpace sc
         catch (Exception e) when (e is not OperationCanceledException)
         {
             logger.LogError(e, "Building delta {Key} failed after {ElapsedMs} ms", job.Key, stopwatch.ElapsedMilliseconds);
+            metrics.RecordBuild(job.Key.Algorithm, null, success: false, stopwatch.Elapsed);
             throw;
         }
     }

@@ -135,6 +135,9 @@ public sealed class DeltaService(ArtifactStores stores, ClientAccess access, Del
             Algorithm = chosen,
             DeltaSize = deltaSize,
             FullSize = toLayer.Layer.Size,
+            DeltaLayer = manifest.Layers is [var layer]
+                ? new DeltaLayer { MediaType = layer.MediaType, Digest = layer.Digest.ToString(), Size = layer.Size, Annotations = layer.Annotations }
+                : null,
         });
     }
 

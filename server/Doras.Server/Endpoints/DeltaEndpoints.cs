@@ -2,6 +2,7 @@ using Doras.Api;
 using Doras.Server.Access;
 using Doras.Server.Deltas;
 using Doras.Server.Hosting;
+using Doras.Server.Observability;
 using Microsoft.AspNetCore.Http.Features;
 using Microsoft.Extensions.Options;
 using Microsoft.Extensions.Primitives;
@@ -9,14 +10,14 @@ using Microsoft.Extensions.Primitives;
 namespace Doras.Server.Endpoints;
 
 /// <summary>
-/// <c>GET /api/v1/delta</c> and <c>POST /api/v1/delta/from-signature</c>: thin HTTP over <see cref="DeltaService"/>
+/// <c>GET /api/v1/delta</c> and <c>POST /api/v1/delta/from-signature</c>: thin HTTP over <see cref="DeltaAnswers"/>
 /// and <see cref="SignatureDeltaService"/>. Map them on a group behind <see cref="ClientAccess.Filter"/>.
 /// </summary>
 public static class DeltaEndpoints
 {
     public static void MapDeltaEndpoints(this IEndpointRouteBuilder app)
     {
-        app.MapGet(DeltaApi.Path, async (HttpContext http, DeltaService deltas, CancellationToken ct) =>
+        app.MapGet(DeltaApi.Path, async (HttpContext http, DeltaAnswers deltas, CancellationToken ct) =>
         {
             var q = http.Request.Query;
             if ((Single(q, DeltaApi.FromDigest) ?? Single(q, DeltaApi.ToDigest) ?? Single(q, DeltaApi.ToTag)) is { } duplicate)
@@ -36,6 +37,12 @@ public static class DeltaEndpoints
             };
         })
         .WithName("GetDelta")
+        .WithSummary("The delta from an installed version to a target: ready (200), up to date (200), or being built (202 + Retry-After).")
+        .WithQueryParameters(
+            new QueryParameter(DeltaApi.FromDigest, "The installed image by digest: repo@sha256:… (required)"),
+            new QueryParameter(DeltaApi.ToDigest, "The target by digest: repo@sha256:… (this or to_tag)"),
+            new QueryParameter(DeltaApi.ToTag, "The target by tag: repo:tag (this or to_digest)"),
+            new QueryParameter(DeltaApi.AcceptedAlgorithm, "An algorithm the client applies (auto, zstd, bsdiff, octodiff, tardiff, deflate); repeat or comma-separate", Repeatable: true))
         .Produces<DeltaResponse>(StatusCodes.Status200OK)
         .Produces<DeltaResponse>(StatusCodes.Status202Accepted)
         .ProducesProblem(StatusCodes.Status400BadRequest)
@@ -65,6 +72,10 @@ public static class DeltaEndpoints
             }
         })
         .WithName("PostSignatureDelta")
+        .WithSummary("A raw Octodiff delta from the file whose Octodiff signature is the body, to the target's content.")
+        .WithQueryParameters(
+            new QueryParameter(DeltaApi.ToDigest, "The target by digest: repo@sha256:… (this or to_tag)"),
+            new QueryParameter(DeltaApi.ToTag, "The target by tag: repo:tag (this or to_digest)"))
         .Accepts<Stream>("application/octet-stream")
         .Produces(StatusCodes.Status200OK, contentType: DeltaApi.OctodiffMediaType)
         .ProducesProblem(StatusCodes.Status400BadRequest)
@@ -72,6 +83,7 @@ public static class DeltaEndpoints
         .ProducesProblem(StatusCodes.Status403Forbidden)
         .ProducesProblem(StatusCodes.Status404NotFound)
         .ProducesProblem(StatusCodes.Status406NotAcceptable)
+        .ProducesProblem(StatusCodes.Status408RequestTimeout)
         .ProducesProblem(StatusCodes.Status413PayloadTooLarge)
         .ProducesProblem(StatusCodes.Status503ServiceUnavailable);
     }

@@ -19,31 +19,47 @@ public static class RegistryEndpoints
     public static void MapRegistryEndpoints(this IEndpointRouteBuilder app)
     {
         app.MapGet("/v2/", (HttpContext http) =>
-        {
-            http.Response.Headers[RegistryClient.ApiVersionHeader] = "registry/2.0"; // what clients check to know a v2 registry
-            return Results.Json(new { });
-        });
-        app.MapMethods("/v2/{**path}", [HttpMethods.Get, HttpMethods.Head], async (string path, HttpContext http, ClientAccess access, CancellationToken ct) =>
-        {
-            var images = ClientAccess.CallerOf(http).Images;
-            string? repository = null;
-            try
             {
-                if (path.EndsWith("/tags/list", StringComparison.Ordinal))
-                    return await TagsAsync(http, images, repository = path[..^"/tags/list".Length], ct);
-                var manifests = path.LastIndexOf("/manifests/", StringComparison.Ordinal);
-                if (manifests > 0)
-                    return await ManifestAsync(http, images, repository = path[..manifests], path[(manifests + "/manifests/".Length)..], ct);
-                var blobs = path.LastIndexOf("/blobs/", StringComparison.Ordinal);
-                if (blobs > 0)
-                    return await BlobAsync(http, images, repository = path[..blobs], path[(blobs + "/blobs/".Length)..], ct);
-                return Error(http, StatusCodes.Status404NotFound, "NAME_UNKNOWN", $"no such route: /v2/{path}");
-            }
-            catch (HttpRequestException e) when (repository is not null && access.RefusalOf(e, repository) is { } refusal)
-            {
-                return (await refusal).ToResult(http);
-            }
-        });
+                http.Response.Headers[RegistryClient.ApiVersionHeader] = "registry/2.0"; // what clients check to know a v2 registry
+                return Results.Json(new { });
+            })
+            .WithName("RegistryBase").WithSummary("OCI distribution API base: 200 for callers admitted by the access rule.")
+            .Produces(StatusCodes.Status200OK, contentType: "application/json")
+            .ProducesProblem(StatusCodes.Status401Unauthorized);
+        ReadEndpoint(app.MapGet("/v2/{**path}", ReadAsync)).WithName("RegistryRead")
+            .WithSummary("Read-only OCI distribution API: {repo}/manifests/{reference}, {repo}/blobs/{digest} (with Range), {repo}/tags/list.");
+        ReadEndpoint(app.MapMethods("/v2/{**path}", [HttpMethods.Head], ReadAsync)).WithName("RegistryStat")
+            .WithSummary("HEAD of a manifest or blob: its digest, size and media type.");
+    }
+
+    private static RouteHandlerBuilder ReadEndpoint(RouteHandlerBuilder endpoint) => endpoint
+        .Produces(StatusCodes.Status200OK, contentType: "application/octet-stream")
+        .Produces(StatusCodes.Status206PartialContent, contentType: "application/octet-stream")
+        .ProducesProblem(StatusCodes.Status400BadRequest)
+        .ProducesProblem(StatusCodes.Status401Unauthorized)
+        .ProducesProblem(StatusCodes.Status403Forbidden)
+        .ProducesProblem(StatusCodes.Status404NotFound);
+
+    private static async Task<IResult> ReadAsync(string path, HttpContext http, ClientAccess access, CancellationToken ct)
+    {
+        var images = ClientAccess.CallerOf(http).Images;
+        string? repository = null;
+        try
+        {
+            if (path.EndsWith("/tags/list", StringComparison.Ordinal))
+                return await TagsAsync(http, images, repository = path[..^"/tags/list".Length], ct);
+            var manifests = path.LastIndexOf("/manifests/", StringComparison.Ordinal);
+            if (manifests > 0)
+                return await ManifestAsync(http, images, repository = path[..manifests], path[(manifests + "/manifests/".Length)..], ct);
+            var blobs = path.LastIndexOf("/blobs/", StringComparison.Ordinal);
+            if (blobs > 0)
+                return await BlobAsync(http, images, repository = path[..blobs], path[(blobs + "/blobs/".Length)..], ct);
+            return Error(http, StatusCodes.Status404NotFound, "NAME_UNKNOWN", $"no such route: /v2/{path}");
+        }
+        catch (HttpRequestException e) when (repository is not null && access.RefusalOf(e, repository) is { } refusal)
+        {
+            return (await refusal).ToResult(http);
+        }
     }
 
     private static async Task<IResult> TagsAsync(HttpContext http, IOciStore images, string name, CancellationToken ct)

@@ -3,8 +3,10 @@ using Doras.Delta.Zstd;
 using Doras.Oci.Content;
 using Doras.Oci.Layout;
 using Doras.Server.Access;
+using Doras.Server.Collection;
 using Doras.Server.Deltas;
 using Doras.Server.Endpoints;
+using Doras.Server.Observability;
 using Microsoft.Extensions.Options;
 
 namespace Doras.Server.Hosting;
@@ -51,14 +53,23 @@ public static class DorasServer
         builder.Services.AddSingleton<DeltaBuilder>();
         builder.Services.AddSingleton<DeltaBuildCoordinator>();
         builder.Services.AddSingleton<DeltaService>();
+        builder.Services.Configure<AnswerCacheOptions>(builder.Configuration.GetSection(DeltaOptions.Section));
+        builder.Services.AddSingleton<ReadyAnswers>();
+        builder.Services.AddSingleton<DeltaAnswers>();
+        builder.Services.Configure<GcOptions>(builder.Configuration.GetSection(GcOptions.Section));
+        builder.Services.AddSingleton<DeltaUsage>();
+        builder.Services.AddSingleton<GarbageCollector>();
+        builder.Services.AddHostedService<GcService>();
         builder.Services.AddSingleton<SignatureDeltaService>();
         builder.Services.AddProblemDetails();
+        builder.AddDorasObservability();
         configure?.Invoke(builder);
 
         var app = builder.Build();
+        app.UseDorasObservability();
         app.UseExceptionHandler();
         app.UseStatusCodePages();
-        app.MapGet("/healthz", () => Results.Text("ok"));
+        app.MapObservabilityEndpoints();
         // Every endpoint that reads images sits behind the one access rule.
         var images = app.MapGroup("").AddEndpointFilter(ClientAccess.Filter);
         images.MapDeltaEndpoints();

@@ -21,6 +21,7 @@ public static class ServerHelp
             doras-server {Version}: computes binary deltas between versions of OCI artifacts, in the background, and serves them.
 
             Usage: doras-server [--urls URLS] [--store DIR | --registry HOST] [--Section:Key value ...]
+                   doras-server gc [--dry-run] [--json] [--store DIR | --registry HOST] [--Section:Key value ...]
 
               --urls URLS              where to listen (default http://127.0.0.1:8080)
               --store DIR              the embedded OCI layout store (default doras-store)
@@ -29,6 +30,7 @@ public static class ServerHelp
               --log-level LEVEL        Trace, Debug, Information, Warning, Error (default Information)
               --Section:Key value      any setting, e.g. --Delta:MaxConcurrentBuilds 2, --Registry:RequireClientAuth true
               --help, --version        this text; the version
+              gc                       delete deltas the retention policy (Gc:…) no longer keeps, once; --dry-run only lists them
 
             Settings also come from appsettings.json and DORAS_-prefixed environment variables (DORAS_Delta__ZstdLevel=19).
             The README lists every setting and the security model.

@@ -1,0 +1,79 @@
+using Doras.Server.Access;
+using Prometheus;
+
+namespace Doras.Server.Observability;
+
+/// <summary>
+/// The operator's side of the server: <c>/healthz</c> (the process answers), <c>/readyz</c> (it can work:
+/// <see cref="Readiness"/>), <c>/metrics</c> (Prometheus text, <see cref="DorasMetrics"/>) and
+/// <c>/openapi/v1.json</c>, plus the HTTP metrics and request ids of every request.
+/// </summary>
+public static class ObservabilityEndpoints
+{
+    public static void AddDorasObservability(this WebApplicationBuilder builder)
+    {
+        builder.Services.Configure<ObservabilityOptions>(builder.Configuration.GetSection(ObservabilityOptions.Section));
+        builder.Services.AddSingleton<DorasMetrics>();
+        builder.Services.AddSingleton<Readiness>();
+        builder.Services.AddOpenApi(options => options.AddOperationTransformer<OpenApiProblems>());
+    }
+
+    private const string RouteKey = "Doras.Route";
+
+    /// <summary>
+    /// Request ids, routing and HTTP metrics for every request: call first, before the exception handler, so they see
+    /// every answer as sent (a 500 included).
+    /// </summary>
+    public static void UseDorasObservability(this WebApplication app)
+    {
+        var metrics = app.Services.GetRequiredService<DorasMetrics>();
+        app.UseRequestIds();
+        app.UseRouting();
+        app.UseHttpMetrics(options =>
+        {
+            // The Go original's series and labels; the path label is the route's template, never the requested path,
+            // so no caller can grow the series without bound (and no repository name appears in them).
+            options.AddCustomLabel("path", http => http.Items[RouteKey] as string ?? "unmatched");
+            options.RequestCount.Counter = metrics.HttpRequests;
+            options.RequestDuration.Histogram = metrics.HttpRequestDuration;
+            options.InProgress.Enabled = false;
+            options.SetMetricFactory(metrics.Factory);
+        });
+        // The route as matched, kept for the label: the exception handler clears the endpoint before a 500 is written.
+        app.Use((http, next) =>
+        {
+            if (http.GetEndpoint() is RouteEndpoint route) http.Items[RouteKey] = route.RoutePattern.RawText;
+            return next(http);
+        });
+    }
+
+    public static void MapObservabilityEndpoints(this WebApplication app)
+    {
+        app.MapGet("/healthz", () => TypedResults.Text("ok"))
+            .WithName("Health").WithSummary("Alive: the process answers.");
+
+        app.MapGet("/readyz", async (HttpContext http, Readiness readiness, CancellationToken ct) =>
+        {
+            var checks = await readiness.CheckAsync(ct);
+            var failed = checks.Where(c => c.Failure is not null).ToList();
+            return failed.Count == 0
+                ? Results.Json(checks.ToDictionary(c => c.Name, _ => "ok"))
+                : ApiProblem.NotReady(string.Join("; ", failed.Select(c => $"{c.Name}: {c.Failure}"))).ToResult(http);
+        })
+        .WithName("Ready").WithSummary("Ready: the store is writable, the registry answers, the build scratch space is writable.")
+        .Produces<Dictionary<string, string>>(StatusCodes.Status200OK)
+        .ProducesProblem(StatusCodes.Status503ServiceUnavailable);
+
+        // The operator's endpoints: open, or behind Observability:Token (OperatorAccess).
+        var operator_ = app.MapGroup("").AddEndpointFilter(OperatorAccess.Filter);
+        operator_.MapOpenApi();
+        operator_.MapGet("/metrics", async (HttpContext http, DorasMetrics metrics, CancellationToken ct) =>
+        {
+            http.Response.ContentType = "text/plain; version=0.0.4; charset=utf-8";
+            await metrics.Registry.CollectAndExportAsTextAsync(http.Response.Body, ct);
+        })
+        .WithName("Metrics").WithSummary("Prometheus metrics (text exposition format).")
+        .Produces(StatusCodes.Status200OK, contentType: "text/plain")
+        .ProducesProblem(StatusCodes.Status401Unauthorized);
+    }
+}

@@ -1,0 +1,187 @@
+using System.Globalization;
+using System.Text.Json;
+using Doras.Oci.Content;
+using Doras.Oci.Layout;
+using Doras.Oci.Model;
+using Doras.Oci.Remote;
+using Doras.Server.Collection;
+using Doras.Server.Deltas;
+
+namespace Doras.Tests.Server;
+
+/// <summary>
+/// Garbage collection of deltas with real stores: the embedded store through the <c>doras-server gc</c> command,
+/// a real registry through the server's collector, and the periodic run.
+/// </summary>
+public class GarbageCollectionTests
+{
+    private static readonly DateTimeOffset Now = DateTimeOffset.UtcNow;
+
+    /// <summary>A stored delta artifact as the server writes it, made when <paramref name="created"/> says.</summary>
+    private static async Task<Descriptor> PushDeltaAsync(IOciRepository repository, DeltaKey key, Digest from, Digest to, DateTimeOffset created, int seed)
+    {
+        var layer = await repository.PushBytesAsync("application/vnd.doras.delta.zstd-patch", TestData.Random(5000, seed));
+        await repository.PushBytesAsync(MediaTypes.Empty, "{}"u8.ToArray());
+        var manifest = new ImageManifest
+        {
+            ArtifactType = MediaTypes.DorasDelta,
+            Config = Descriptor.EmptyJson,
+            Layers = [layer],
+            Annotations = new Dictionary<string, string>
+            {
+                [Annotations.DeltaFrom] = $"{repository.Name}@{from}",
+                [Annotations.DeltaTo] = $"{repository.Name}@{to}",
+                [Annotations.DeltaAlgorithm] = key.Algorithm,
+                [Annotations.Created] = created.ToString("yyyy-MM-ddTHH:mm:ssZ", CultureInfo.InvariantCulture),
+            },
+        };
+        return await repository.PushManifestAsync(manifest, [key.Tag]);
+    }
+
+    private sealed record Scene(Descriptor V1, Descriptor V2, Descriptor V3, Dictionary<string, string> Doomed, List<string> Kept, Digest OldLayer);
+
+    /// <summary>
+    /// Three versions (latest two: v2, v3) and delta tags of every kind; <c>Doomed</c> maps the tags that must go to why.
+    /// With KeepLatestVersions 2 and KeepRequestedWithin 1 day.
+    /// </summary>
+    private static async Task<Scene> SetUpAsync(IOciRepository repository, TempDirectory dir)
+    {
+        var content = TestData.Binary(50_000, 41);
+        var v1 = await Versions.PublishFileAsync(repository, dir, "app", content, "v1");
+        await Task.Delay(1100); // creation times are to the second
+        var v2 = await Versions.PublishFileAsync(repository, dir, "app", TestData.Edit(content, 42), "v2");
+        await Task.Delay(1100);
+        var v3 = await Versions.PublishFileAsync(repository, dir, "app", TestData.Edit(content, 43), "v3", "stable");
+        var longAgo = Now.AddDays(-40);
+        var doomed = new Dictionary<string, string>();
+        var kept = new List<string>();
+
+        var latest = new DeltaKey(repository.Name, v2.Digest, v3.Digest, "zstd");
+        await PushDeltaAsync(repository, latest, v2.Digest, v3.Digest, longAgo, 1);
+        kept.Add(latest.Tag);
+        var old = new DeltaKey(repository.Name, v1.Digest, v3.Digest, "zstd");
+        var oldManifest = await PushDeltaAsync(repository, old, v1.Digest, v3.Digest, longAgo, 2);
+        doomed[old.Tag] = GcReasons.Retention;
+        var recent = new DeltaKey(repository.Name, v1.Digest, v3.Digest, "bsdiff");
+        await PushDeltaAsync(repository, recent, v1.Digest, v3.Digest, Now.AddHours(-2), 3);
+        kept.Add(recent.Tag);
+        var gone = Digest.Compute("a version that was deleted"u8);
+        var orphan = new DeltaKey(repository.Name, gone, v3.Digest, "zstd");
+        await PushDeltaAsync(repository, orphan, gone, v3.Digest, Now, 4);
+        doomed[orphan.Tag] = GcReasons.VersionGone;
+
+        var failedOld = new DeltaKey(repository.Name, v1.Digest, v2.Digest, "octodiff");
+        await DeltaRecords.WriteFailedAsync(repository, failedOld, "it broke", false, Now.AddHours(-1), default);
+        doomed[failedOld.Tag] = GcReasons.ExpiredPlaceholder;
+        var failedNew = new DeltaKey(repository.Name, v1.Digest, v2.Digest, "tardiff");
+        await DeltaRecords.WriteFailedAsync(repository, failedNew, "it broke just now", false, Now, default);
+        kept.Add(failedNew.Tag);
+        var buildingOld = new DeltaKey(repository.Name, v1.Digest, v2.Digest, "deflate");
+        await DeltaRecords.WriteBuildingAsync(repository, buildingOld, "a dead instance", Now.AddHours(-2), default);
+        doomed[buildingOld.Tag] = GcReasons.ExpiredPlaceholder;
+
+        var oldLayer = (await repository.FetchManifestAsync(oldManifest)).Layers[0].Digest;
+        return new Scene(v1, v2, v3, doomed, kept, oldLayer);
+    }
+
+    private static readonly string[] Policy = ["--Gc:KeepLatestVersions", "2", "--Gc:KeepRequestedWithin", "1.00:00:00", "--Gc:BlobGracePeriod", "00:00:00"];
+
+    [Test]
+    public async Task The_gc_command_lists_then_deletes_what_the_policy_drops_and_keeps_what_devices_asked_for()
+    {
+        using var dir = new TempDirectory();
+        var storePath = dir["store"];
+        Scene scene;
+        string askedTag;
+        await using (var server = await RunningServer.StartOnStoreAsync(storePath))
+        {
+            var repository = server.Store.Repository("fleet/app");
+            scene = await SetUpAsync(repository, dir);
+            // An old delta a device asks for today: kept, by the usage record the server writes when it stops.
+            var asked = new DeltaKey("fleet/app", scene.V1.Digest, scene.V2.Digest, "zstd");
+            await PushDeltaAsync(repository, asked, scene.V1.Digest, scene.V2.Digest, Now.AddDays(-40), 5);
+            askedTag = asked.Tag;
+            var (json, requests) = await DeltaRequests.ReadyAsync(server.Http, DeltaRequests.Query("fleet/app", scene.V1, "v2"));
+            Assert.That(requests, Is.EqualTo(1));
+            Assert.That(DeltaRequests.Parse(json).DeltaImage, Does.EndWith((await repository.ResolveAsync(askedTag)).Digest.ToString()));
+        }
+        var store = new OciLayoutStore(storePath).Open("fleet/app");
+        var tagsBefore = await store.ListTagsAsync().ToListAsync();
+        Assert.That(tagsBefore, Does.Contain(DeltaUsage.Tag));
+
+        var (code, output) = ExternalTool.Run("dotnet", [Binaries.Server, "gc", "--dry-run", "--json", "--store", storePath, .. Policy]);
+        Assert.That(code, Is.Zero, output);
+        var report = JsonDocument.Parse(output.Split('\n').Single(l => l.StartsWith('{'))).RootElement;
+        Assert.That(report.GetProperty("dry_run").GetBoolean(), Is.True);
+        var listed = report.GetProperty("deleted").EnumerateArray().ToDictionary(d => d.GetProperty("tag").GetString()!, d => d.GetProperty("reason").GetString()!);
+        Assert.That(listed, Is.EquivalentTo(scene.Doomed));
+        Assert.That(report.GetProperty("kept").GetInt32(), Is.EqualTo(scene.Kept.Count + 1));
+        Assert.That(await store.ListTagsAsync().ToListAsync(), Is.EqualTo(tagsBefore), "a dry run changes nothing");
+
+        (code, output) = ExternalTool.Run("dotnet", [Binaries.Server, "gc", "--store", storePath, .. Policy]);
+        Assert.That(code, Is.Zero, output);
+        Assert.That(output, Does.Contain($"4 delta tags deleted, {scene.Kept.Count + 1} kept"));
+        var tagsAfter = await store.ListTagsAsync().ToListAsync();
+        Assert.That(tagsAfter, Is.EquivalentTo(tagsBefore.Except(scene.Doomed.Keys)));
+        Assert.That(tagsAfter, Does.Contain(askedTag));
+        Assert.That(File.Exists(Path.Combine(store.Directory, "blobs", "sha256", scene.OldLayer.Hex)), Is.False, "the dropped delta's layer is no longer referenced");
+        foreach (var version in new[] { scene.V1, scene.V2, scene.V3 })
+        {
+            var manifest = await store.FetchManifestAsync(version);
+            await using var layer = await store.FetchAsync(manifest.Layers[0]); // verified as read
+            await layer.CopyToAsync(Stream.Null);
+        }
+
+        // doras tags shows the versions; --all the server's tags too.
+        var (tagsCode, tags) = ExternalTool.Run("dotnet", [Binaries.Doras, "tags", "fleet/app", "--store", storePath]);
+        Assert.That(tagsCode, Is.Zero, tags);
+        Assert.That(tags.Split('\n', StringSplitOptions.RemoveEmptyEntries), Is.EquivalentTo(new[] { "v1", "v2", "v3", "stable" }));
+        var (_, all) = ExternalTool.Run("dotnet", [Binaries.Doras, "tags", "fleet/app", "--store", storePath, "--all"]);
+        Assert.That(all.Split('\n', StringSplitOptions.RemoveEmptyEntries), Is.EquivalentTo(tagsAfter));
+    }
+
+    [Test]
+    public async Task In_registry_mode_dropped_deltas_are_deleted_through_the_registry_api()
+    {
+        await using var registry = await RegistryProcess.StartAsync();
+        using var dir = new TempDirectory();
+        using var client = new RegistryClient(registry.Host, new RegistryClientOptions { PlainHttp = true });
+        var repository = client.Repository("fleet/app");
+        var scene = await SetUpAsync(repository, dir);
+        var digests = new Dictionary<string, Digest>();
+        foreach (var tag in scene.Doomed.Keys.Concat(scene.Kept)) digests[tag] = (await repository.ResolveAsync(tag)).Digest;
+        await using var server = await RunningServer.StartAsync(["--registry", registry.Host, "--Registry:PlainHttp", "true", "--Registry:RequireClientAuth", "false", "--Gc:Enabled", "false", .. Policy]);
+
+        var report = await server.Service<GarbageCollector>().RunAsync(dryRun: false, CancellationToken.None);
+        Assert.That(report.Errors, Is.Empty);
+        Assert.That(report.Repositories, Is.EqualTo(new[] { "fleet/app" }), "found in the registry's catalog");
+        Assert.That(report.Deleted.ToDictionary(d => d.Tag, d => d.Reason), Is.EquivalentTo(scene.Doomed));
+        foreach (var tag in scene.Doomed.Keys)
+        {
+            Assert.That(await repository.TryResolveAsync(tag), Is.Null, tag);
+            Assert.That(await repository.TryResolveAsync(digests[tag].ToString()), Is.Null, $"{tag}: the manifest itself is deleted");
+        }
+        foreach (var tag in scene.Kept)
+            Assert.That((await repository.ResolveAsync(tag)).Digest, Is.EqualTo(digests[tag]), tag);
+        Assert.That((await repository.ResolveAsync("stable")).Digest, Is.EqualTo(scene.V3.Digest));
+
+        var text = await MetricsText.ScrapeAsync(server.Http);
+        Assert.That(MetricsText.Value(text, "doras_gc_deleted_total{reason=\"expired_placeholder\"}"), Is.EqualTo(2));
+        Assert.That(MetricsText.Value(text, "doras_gc_deleted_total{reason=\"retention\"}"), Is.EqualTo(1));
+        Assert.That(MetricsText.Value(text, "doras_expired_dummies_total"), Is.EqualTo(2));
+    }
+
+    [Test]
+    public async Task The_server_collects_periodically_when_enabled()
+    {
+        await using var server = await RunningServer.StartAsync("--Gc:Interval", "00:00:01");
+        var repository = server.Store.Repository("fleet/app");
+        var v1 = await Versions.PublishFileAsync(repository, server.Scratch, "app", TestData.Binary(10_000, 51), "v1");
+        var v2 = await Versions.PublishFileAsync(repository, server.Scratch, "app", TestData.Binary(10_000, 52), "v2");
+        var stale = new DeltaKey("fleet/app", v1.Digest, v2.Digest, "zstd");
+        await DeltaRecords.WriteBuildingAsync(repository, stale, "a dead instance", Now.AddHours(-2), default);
+        for (var i = 0; i < 300 && await repository.TryResolveAsync(stale.Tag) is not null; i++) await Task.Delay(100); // bounded: 30 s
+        Assert.That(await repository.TryResolveAsync(stale.Tag), Is.Null);
+        Assert.That(MetricsText.Value(await MetricsText.ScrapeAsync(server.Http), "doras_expired_dummies_total"), Is.EqualTo(1));
+    }
+}
