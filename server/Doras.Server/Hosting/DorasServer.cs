@@ -45,11 +45,7 @@ public static class DorasServer
         });
         builder.Services.AddSingleton<RegistryChallenge>();
         builder.Services.AddSingleton<ClientAccess>();
-        builder.Services.AddSingleton<BuildSlots>();
-        builder.Services.AddSingleton<BuildEstimates>();
-        builder.Services.AddSingleton<ScratchSpace>();
-        builder.Services.AddSingleton<DeltaBuilder>();
-        builder.Services.AddSingleton<DeltaBuildCoordinator>();
+        builder.Services.AddDeltaBuilds(builder.Configuration);
         builder.Services.AddSingleton<DeltaService>();
         builder.Services.AddSingleton<SignatureDeltaService>();
         builder.Services.AddProblemDetails();

@@ -1,0 +1,19 @@
+namespace Doras.Server.Deltas;
+
+/// <summary>The services of background delta builds, registered in one place.</summary>
+public static class BuildServices
+{
+    public static IServiceCollection AddDeltaBuilds(this IServiceCollection services, IConfiguration configuration)
+    {
+        services.Configure<BuildQueueOptions>(configuration.GetSection(BuildQueueOptions.Section));
+        services.AddSingleton<BuildSlots>();
+        services.AddSingleton<BuildQueue>();
+        services.AddSingleton<BuildEstimates>();
+        services.AddSingleton<ScratchSpace>();
+        services.AddSingleton<DeltaBuilder>();
+        services.AddSingleton<IBuildLease, NoBuildLease>();
+        services.AddSingleton<DeltaBuildCoordinator>();
+        services.AddHostedService<BuildShutdown>();
+        return services;
+    }
+}
