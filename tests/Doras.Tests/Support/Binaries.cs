@@ -6,6 +6,7 @@ public static class Binaries
     public static string Doras => Find("edge-client/Doras.Cli", "doras.dll");
     public static string Demo => Find("edge-client/Doras.Demo", "doras-demo.dll");
     public static string DeltaTool => Find("edge-client/Doras.DeltaTool", "doras-delta.dll");
+    public static string Server => Find("server/Doras.Server", "doras-server.dll");
 
     private static string Find(string project, string file)
     {
