@@ -5,6 +5,7 @@ using Doras.Oci.Layout;
 using Doras.Server.Access;
 using Doras.Server.Deltas;
 using Doras.Server.Endpoints;
+using Doras.Server.Precompute;
 using Microsoft.Extensions.Options;
 
 namespace Doras.Server.Hosting;
@@ -46,6 +47,7 @@ public static class DorasServer
         builder.Services.AddSingleton<RegistryChallenge>();
         builder.Services.AddSingleton<ClientAccess>();
         builder.Services.AddDeltaBuilds(builder.Configuration);
+        builder.Services.AddPrecompute(builder.Configuration);
         builder.Services.AddSingleton<DeltaService>();
         builder.Services.AddSingleton<SignatureDeltaService>();
         builder.Services.AddProblemDetails();
@@ -59,6 +61,7 @@ public static class DorasServer
         var images = app.MapGroup("").AddEndpointFilter(ClientAccess.Filter);
         images.MapDeltaEndpoints();
         images.MapRegistryEndpoints();
+        app.MapRegistryWebhook(); // authorized by the registry's shared secret, not a client's access
 
         var abandoned = app.Services.GetRequiredService<ScratchSpace>().RemoveAbandoned();
         if (abandoned > 0) app.Logger.LogInformation("Removed {Count} build directories left by a server that was stopped mid-build", abandoned);
