@@ -17,6 +17,12 @@ public sealed class BuildQueueOptions
     public TimeSpan HeartbeatInterval { get; set; } = TimeSpan.FromSeconds(15);
 
     /// <summary>
+    /// A Redis server (StackExchange.Redis configuration, e.g. <c>127.0.0.1:6379</c>) holding a lease per delta build,
+    /// taken atomically, so no two instances ever build the same delta at once; empty (the default): placeholders only.
+    /// </summary>
+    public string? RedisLease { get; set; }
+
+    /// <summary>
     /// TEST ONLY: every build waits this long after claiming its delta, before computing it, so tests and the load
     /// benchmark can kill or stop an instance in the middle of a build deterministically. Zero (the default) in production.
     /// </summary>

@@ -11,7 +11,10 @@ public static class BuildServices
         services.AddSingleton<BuildEstimates>();
         services.AddSingleton<ScratchSpace>();
         services.AddSingleton<DeltaBuilder>();
-        services.AddSingleton<IBuildLease, NoBuildLease>();
+        if (string.IsNullOrWhiteSpace(configuration.GetSection(BuildQueueOptions.Section)[nameof(BuildQueueOptions.RedisLease)]))
+            services.AddSingleton<IBuildLease, NoBuildLease>();
+        else
+            services.AddSingleton<IBuildLease, RedisBuildLease>();
         services.AddSingleton<DeltaBuildCoordinator>();
         services.AddHostedService<BuildShutdown>();
         return services;
