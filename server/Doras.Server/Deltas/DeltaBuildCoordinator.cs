@@ -179,9 +179,6 @@ public sealed class DeltaBuildCoordinator
             next = Decide(record, _time.GetUtcNow());
             if (next == Next.Done) return Outcome(record);
             if (next == Next.Wait) continue;
-            if (record is DeltaRecord.Building stale)
-                _logger.LogInformation("Taking over delta {Key} from {Owner}, whose placeholder was last renewed at {Since:O}", job.Key, stale.Owner, stale.Since);
-
             await using var claim = await BuildClaim.TryTakeAsync(job.Repository, job.Key, $"{_instance}/{Guid.NewGuid():N}", _claims, _stopping).ConfigureAwait(false);
             if (claim is null)
             {
@@ -189,6 +186,8 @@ public sealed class DeltaBuildCoordinator
                 await Task.Delay(_options.PlaceholderPollInterval, _time, _stopping).ConfigureAwait(false);
                 continue;
             }
+            if (record is DeltaRecord.Building stale)
+                _logger.LogInformation("Took over delta {Key} from {Owner}, whose placeholder was last renewed at {Since:O}", job.Key, stale.Owner, stale.Since);
             using var build = CancellationTokenSource.CreateLinkedTokenSource(_stopping, claim.Lost);
             Interlocked.Increment(ref _running);
             try

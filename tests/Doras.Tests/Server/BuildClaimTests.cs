@@ -96,8 +96,8 @@ public class BuildClaimTests
 
         await owner.KillAsync();
         Assert.That(await other.WaitForLogAsync("Built delta", TimeSpan.FromSeconds(60)), Is.True, string.Join('\n', other.Lines));
-        Assert.That(other.Count("Taking over delta"), Is.EqualTo(1));
-        Assert.That(other.Lines.Single(l => l.Contains("Taking over delta")), Does.Contain(claimed.Owner));
+        Assert.That(other.Count("Took over delta"), Is.EqualTo(1));
+        Assert.That(other.Lines.Single(l => l.Contains("Took over delta")), Does.Contain(claimed.Owner));
         Assert.That(other.Count("Built delta"), Is.EqualTo(1));
         await AssertReadyDeltaGivesV2Async(other, setup);
     }
@@ -121,7 +121,7 @@ public class BuildClaimTests
         Assert.That(owner.ExitCode, Is.Zero);
         Assert.That(owner.Count("Released the claim on delta"), Is.EqualTo(1), string.Join('\n', owner.Lines));
         Assert.That(await other.WaitForLogAsync("Built delta", TimeSpan.FromSeconds(60)), Is.True, string.Join('\n', other.Lines));
-        Assert.That(other.Lines.Single(l => l.Contains("Taking over delta")), Does.Contain("(released)"));
+        Assert.That(other.Lines.Single(l => l.Contains("Took over delta")), Does.Contain("(released)"));
         await AssertReadyDeltaGivesV2Async(other, setup);
     }
 }

@@ -50,7 +50,7 @@ public sealed class ServerProcess : IAsyncDisposable
     public static async Task<ServerProcess> StartAsync(int port, params string[] args)
     {
         var start = new ProcessStartInfo("dotnet", [Binaries.Server, "--urls", $"http://127.0.0.1:{port}",
-            "--Logging:Console:FormatterOptions:SingleLine", "true", "--Logging:Console:FormatterOptions:TimestampFormat", "HH:mm:ss.fff ", .. args])
+            "--Logging:Console:FormatterName", "simple", "--Logging:Console:FormatterOptions:SingleLine", "true", "--Logging:Console:FormatterOptions:TimestampFormat", "HH:mm:ss.fff ", .. args])
         {
             RedirectStandardOutput = true, RedirectStandardError = true,
         };
