@@ -10,8 +10,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_NOLOGO=1
-dotnet build server/Doras.Server -c Release -m:1 -v q >/dev/null
-dotnet build benchmarks/Doras.Load -c Release -m:1 -v q >/dev/null
+dotnet build server/Doras.Server -c Release -m:1 -v q >&2
+dotnet build benchmarks/Doras.Load -c Release -m:1 -v q >&2
 server=server/Doras.Server/bin/Release/net10.0/doras-server.dll
 load=benchmarks/Doras.Load/bin/Release/net10.0/doras-load.dll
 

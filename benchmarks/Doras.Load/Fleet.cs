@@ -17,12 +17,17 @@ public sealed record DeviceResult(int Device, bool Served, int Requests, int Fai
 /// Retry-After up to a cap, then downloading the delta's manifest and layer through that instance's /v2/ API,
 /// verified by digest.
 /// </summary>
-public sealed class Fleet(HttpClient http, IReadOnlyList<Uri> instances, string registryHost, string repository, IReadOnlyList<Digest> bases, string target, TimeSpan retryCap, TimeSpan deadline)
+/// Devices check in spread evenly over <paramref name="ramp"/>, as a fleet does, not all in the same millisecond.
+public sealed class Fleet(HttpClient http, IReadOnlyList<Uri> instances, string registryHost, string repository, IReadOnlyList<Digest> bases, string target, TimeSpan retryCap, TimeSpan deadline, TimeSpan ramp)
 {
     public async Task<IReadOnlyList<DeviceResult>> RunAsync(int devices)
     {
         using var overall = new CancellationTokenSource(deadline);
-        return await Task.WhenAll(Enumerable.Range(0, devices).Select(d => Task.Run(() => DeviceAsync(d, overall.Token))));
+        return await Task.WhenAll(Enumerable.Range(0, devices).Select(d => Task.Run(async () =>
+        {
+            await Task.Delay(ramp * d / devices, overall.Token);
+            return await DeviceAsync(d, overall.Token);
+        })));
     }
 
     private async Task<DeviceResult> DeviceAsync(int device, CancellationToken ct)
@@ -42,7 +47,7 @@ public sealed class Fleet(HttpClient http, IReadOnlyList<Uri> instances, string 
                 requests++;
                 HttpResponseMessage response;
                 try { response = await http.GetAsync(new Uri(instances[instance], query), ct); }
-                catch (HttpRequestException e)
+                catch (Exception e) when (e is HttpRequestException || (e is TaskCanceledException && !ct.IsCancellationRequested))
                 {
                     lastError = e.Message;
                     instance = (instance + 1) % instances.Count; // that instance is gone: ask the next

@@ -13,11 +13,13 @@ using Doras.Tests.Support;
 // to the newest one, one instance killed with SIGKILL in the middle of a build. Prints a Markdown row and exits 1
 // unless every delta was built exactly once and every device was served.
 //   doras-load --server PATH/doras-server.dll [--instances 3] [--devices 1000] [--pairs 20] [--size BYTES]
-//              [--build-delay 3] [--expiry 10] [--heartbeat 2] [--settle 0.2] [--redis] [--no-kill] [--label TEXT]
+//              [--build-delay 3] [--expiry 10] [--heartbeat 2] [--settle 0.2] [--ramp 10] [--redis] [--no-kill] [--label TEXT]
 var options = Options.Parse(args);
 var work = Directory.CreateTempSubdirectory("doras-load-").FullName;
 Console.Error.WriteLine($"doras-load: working in {work}");
 var children = new List<Child>();
+// Stopped from outside (Ctrl-C, SIGTERM): no server, registry or Redis is left running.
+AppDomain.CurrentDomain.ProcessExit += (_, _) => { foreach (var child in children) child.DisposeAsync().AsTask().Wait(TimeSpan.FromSeconds(5)); };
 try
 {
     // The registry.
@@ -89,7 +91,7 @@ try
     // The fleet, and the fault: the first instance is killed once it is building.
     using var handler = new SocketsHttpHandler { PooledConnectionLifetime = TimeSpan.FromMinutes(5) };
     using var http = new HttpClient(handler) { Timeout = TimeSpan.FromSeconds(30) };
-    var fleet = new Fleet(http, [.. instances.Select(i => i.Url)], registryHost, "fleet/app", bases, "latest", TimeSpan.FromSeconds(1), TimeSpan.FromMinutes(10));
+    var fleet = new Fleet(http, [.. instances.Select(i => i.Url)], registryHost, "fleet/app", bases, "latest", TimeSpan.FromSeconds(5), TimeSpan.FromMinutes(10), options.Ramp);
     var clock = Stopwatch.StartNew();
     var running = fleet.RunAsync(options.Devices);
     TimeSpan? killedAt = null;
@@ -156,7 +158,7 @@ internal sealed record BuildLog(Dictionary<string, int> Completed, int StartedBy
     }
 }
 
-internal sealed record Options(string Server, int Instances, int Devices, int Pairs, int Size, TimeSpan BuildDelay, TimeSpan Expiry, TimeSpan Heartbeat, TimeSpan Settle, bool Redis, bool Kill, string Label)
+internal sealed record Options(string Server, int Instances, int Devices, int Pairs, int Size, TimeSpan BuildDelay, TimeSpan Expiry, TimeSpan Heartbeat, TimeSpan Settle, TimeSpan Ramp, bool Redis, bool Kill, string Label)
 {
     public static Options Parse(string[] args)
     {
@@ -170,7 +172,7 @@ internal sealed record Options(string Server, int Instances, int Devices, int Pa
         if (!File.Exists(server)) throw new ArgumentException("--server PATH/doras-server.dll is required (benchmarks/load.sh builds it)");
         var options = new Options(server, int.Parse(Value("--instances", "3"), CultureInfo.InvariantCulture), int.Parse(Value("--devices", "1000"), CultureInfo.InvariantCulture),
             int.Parse(Value("--pairs", "20"), CultureInfo.InvariantCulture), int.Parse(Value("--size", "1048576"), CultureInfo.InvariantCulture),
-            Seconds("--build-delay", "3"), Seconds("--expiry", "10"), Seconds("--heartbeat", "2"), Seconds("--settle", "0.2"),
+            Seconds("--build-delay", "3"), Seconds("--expiry", "10"), Seconds("--heartbeat", "2"), Seconds("--settle", "0.2"), Seconds("--ramp", "10"),
             args.Contains("--redis"), !args.Contains("--no-kill"), Value("--label", "run"));
         if (options.Devices is < 1 or > 10_000 || options.Pairs is < 1 or > 200 || options.Instances is < 1 or > 10)
             throw new ArgumentException("bounded runs only: 1..10000 devices, 1..200 pairs, 1..10 instances");

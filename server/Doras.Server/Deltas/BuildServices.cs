@@ -1,3 +1,5 @@
+using Microsoft.Extensions.Options;
+
 namespace Doras.Server.Deltas;
 
 /// <summary>The services of background delta builds, registered in one place.</summary>
@@ -5,7 +7,8 @@ public static class BuildServices
 {
     public static IServiceCollection AddDeltaBuilds(this IServiceCollection services, IConfiguration configuration)
     {
-        services.Configure<BuildQueueOptions>(configuration.GetSection(BuildQueueOptions.Section));
+        services.AddOptions<BuildQueueOptions>().Bind(configuration.GetSection(BuildQueueOptions.Section)).ValidateOnStart();
+        services.AddSingleton<IValidateOptions<BuildQueueOptions>, ClaimTimingValidation>();
         services.AddSingleton<BuildSlots>();
         services.AddSingleton<BuildQueue>();
         services.AddSingleton<BuildEstimates>();

@@ -1,6 +1,7 @@
 using System.Net;
 using System.Text.Json;
 using Doras.Api;
+using Microsoft.Extensions.Options;
 
 namespace Doras.Tests.Server;
 
@@ -35,5 +36,13 @@ public class BuildQueueTests
         // The build the queue holds is still reported, not refused.
         using (var again = await server.Http.GetAsync(Query("v2")))
             Assert.That(again.StatusCode, Is.EqualTo(HttpStatusCode.Accepted));
+    }
+
+    [Test]
+    public async Task Claim_timings_under_which_live_builds_would_be_taken_over_are_refused_at_start()
+    {
+        var refused = await Assert.ThrowsAsync<OptionsValidationException>(() => RunningServer.StartAsync("--Delta:HeartbeatInterval", "00:00:40"));
+        Assert.That(refused!.Message, Is.EqualTo(
+            "Delta:HeartbeatInterval (00:00:40) must be at most half of Delta:PlaceholderExpiry (00:01:00), or other instances take over live builds"));
     }
 }
