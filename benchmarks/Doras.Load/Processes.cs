@@ -68,8 +68,12 @@ public sealed class Child : IAsyncDisposable
         throw new InvalidOperationException($"{Name} did not come up at {url}:\n{string.Join('\n', Lines.TakeLast(20))}");
     }
 
+    private int _disposed;
+
+    /// <summary>Kills the process if it still runs; once (the run's end and a stop from outside may both ask).</summary>
     public async ValueTask DisposeAsync()
     {
+        if (Interlocked.Exchange(ref _disposed, 1) == 1) return;
         if (!_process.HasExited)
         {
             _process.Kill();
