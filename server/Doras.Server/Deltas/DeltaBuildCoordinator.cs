@@ -14,36 +14,48 @@ public abstract record BuildState
     public sealed record Succeeded(Descriptor Manifest) : BuildState;
     /// <param name="NotApplicable">The algorithms cannot make this delta at all: 406, not 500.</param>
     public sealed record Failed(string Reason, DateTimeOffset At, bool NotApplicable) : BuildState;
+    /// <summary>The build queue (of <paramref name="Capacity"/> builds) is full: ask again after <paramref name="RetryAfter"/> (503).</summary>
+    public sealed record Busy(TimeSpan RetryAfter, int Capacity) : BuildState;
 }
 
 /// <summary>
 /// Runs delta builds in the background, outliving the requests that asked for them. However many requests
 /// ask for the same delta at once, exactly one build starts; a failed build is remembered for a while and
-/// reported, so clients get an error instead of waiting forever.
+/// reported, so clients get an error instead of waiting forever. At most <c>Delta:QueueCapacity</c> builds are
+/// taken on at once (beyond, <see cref="BuildState.Busy"/>); each waits for a build slot before it claims its
+/// delta in the store, so a queued build blocks no other instance.
 /// </summary>
 public sealed class DeltaBuildCoordinator
 {
     private readonly ConcurrentDictionary<DeltaKey, Lazy<Entry>> _builds = new();
     private readonly DeltaBuilder _builder;
     private readonly DeltaOptions _options;
+    private readonly BuildQueueOptions _queueOptions;
     private readonly BuildSlots _slots;
+    private readonly BuildQueue _queue;
     private readonly BuildEstimates _estimates;
+    private readonly ClaimSettings _claims;
     private readonly CancellationToken _stopping;
     private readonly TimeProvider _time;
+    private int _running;
 
     /// <summary>Identifies this process in placeholders.</summary>
     private readonly string _instance = $"{Environment.MachineName}/{Environment.ProcessId}/{Guid.NewGuid():N}";
     private readonly ILogger<DeltaBuildCoordinator> _logger;
 
-    public DeltaBuildCoordinator(DeltaBuilder builder, BuildSlots slots, BuildEstimates estimates, IOptions<DeltaOptions> options, IHostApplicationLifetime lifetime, TimeProvider time, ILogger<DeltaBuildCoordinator> logger)
+    public DeltaBuildCoordinator(DeltaBuilder builder, BuildSlots slots, BuildQueue queue, BuildEstimates estimates, IBuildLease lease,
+        IOptions<DeltaOptions> options, IOptions<BuildQueueOptions> queueOptions, IHostApplicationLifetime lifetime, TimeProvider time, ILogger<DeltaBuildCoordinator> logger)
     {
         _logger = logger;
         _builder = builder;
         _options = options.Value;
+        _queueOptions = queueOptions.Value;
         _slots = slots;
+        _queue = queue;
         _estimates = estimates;
         _stopping = lifetime.ApplicationStopping;
         _time = time;
+        _claims = new ClaimSettings(lease, _options.PlaceholderExpiry, _queueOptions.HeartbeatInterval, _options.ClaimSettleDelay, time, logger);
     }
 
     private sealed class Entry
@@ -54,15 +66,27 @@ public sealed class DeltaBuildCoordinator
         public DateTimeOffset? FinishedAt { get; set; }
     }
 
+    /// <summary>Builds computing right now in this process.</summary>
+    public int Running => Volatile.Read(ref _running);
+
     /// <summary>Where the build of <paramref name="key"/> in this process stands, without starting one: running, or null.</summary>
     public BuildState.Running? Peek(DeltaKey key) =>
         _builds.TryGetValue(key, out var lazy) && lazy.IsValueCreated && !lazy.Value.Task.IsCompleted
             ? new BuildState.Running(lazy.Value.Started, lazy.Value.Expected) : null;
 
-    /// <summary>Starts the build for <paramref name="job"/> unless one is running or recently finished, and says where it stands.</summary>
+    /// <summary>
+    /// Starts the build for <paramref name="job"/> unless one is running or recently finished, and says where it
+    /// stands; <see cref="BuildState.Busy"/> when it would be one build more than the queue holds.
+    /// </summary>
     public BuildState GetOrStart(DeltaJob job)
     {
-        var lazy = _builds.GetOrAdd(job.Key, _ => new Lazy<Entry>(() => Start(job)));
+        if (!_builds.TryGetValue(job.Key, out var lazy))
+        {
+            if (!_queue.TryEnter()) return new BuildState.Busy(BusyRetryAfter(), _queue.Capacity);
+            var mine = new Lazy<Entry>(() => Start(job));
+            lazy = _builds.GetOrAdd(job.Key, mine);
+            if (!ReferenceEquals(lazy, mine)) _queue.Leave(); // another request added it first
+        }
         var entry = lazy.Value;
         var task = entry.Task;
         if (!task.IsCompleted) return new BuildState.Running(entry.Started, entry.Expected);
@@ -73,14 +97,25 @@ public sealed class DeltaBuildCoordinator
             return new BuildState.Succeeded(task.Result);
         }
         var finished = entry.FinishedAt ?? _time.GetUtcNow();
-        if (_time.GetUtcNow() - finished > _options.FailureRetention)
+        if (_time.GetUtcNow() - finished > _options.FailureRetention || _stopping.IsCancellationRequested)
         {
             // Long enough ago: let this request try again.
             _builds.TryRemove(KeyValuePair.Create(job.Key, lazy));
-            return GetOrStart(job);
+            return _stopping.IsCancellationRequested ? new BuildState.Busy(BusyRetryAfter(), _queue.Capacity) : GetOrStart(job);
         }
         var error = task.Exception?.GetBaseException();
         return new BuildState.Failed(error is null ? "the build was cancelled" : Reason(error), finished, IsNotApplicable(error));
+    }
+
+    /// <summary>Waits until every build of this process has ended (they stop, releasing their claims, when the application stops).</summary>
+    public Task DrainAsync() =>
+        Task.WhenAll(_builds.Values.Where(l => l.IsValueCreated).Select(l => l.Value.Task.ContinueWith(_ => { }, TaskScheduler.Default)));
+
+    /// <summary>When a place in the queue should be free: the soonest expected end of a build here, within 1 s .. MaxRetryAfterSeconds.</summary>
+    private TimeSpan BusyRetryAfter()
+    {
+        var soonest = _builds.Values.Where(l => l.IsValueCreated && !l.Value.Task.IsCompleted).Select(l => l.Value.Expected).DefaultIfEmpty(_time.GetUtcNow()).Min();
+        return TimeSpan.FromSeconds(Math.Clamp(Math.Ceiling((soonest - _time.GetUtcNow()).TotalSeconds), 1, _options.MaxRetryAfterSeconds));
     }
 
     private Entry Start(DeltaJob job)
@@ -92,52 +127,93 @@ public sealed class DeltaBuildCoordinator
             finally
             {
                 if (entry is not null) entry.FinishedAt = _time.GetUtcNow();
+                _queue.Leave();
             }
-        }, _stopping);
+        }, CancellationToken.None); // never skipped: its finally gives the queue place back
         var now = _time.GetUtcNow();
         var expected = now + _estimates.Estimate(job.Candidates.Select(c => c.Name), job.From.ContentSize + job.To.ContentSize);
         entry = new Entry { Started = now, Expected = expected, Task = task };
         return entry;
     }
 
+    /// <summary>What the record at a delta's tag means for an instance that wants the delta.</summary>
+    private enum Next { Done, Wait, Claim }
+
+    private Next Decide(DeltaRecord record, DateTimeOffset now) => record switch
+    {
+        DeltaRecord.Ready => Next.Done,
+        DeltaRecord.Failed failed when now - failed.At < _options.FailureRetention => Next.Done,
+        DeltaRecord.Building building when now - building.Since < _options.PlaceholderExpiry => Next.Wait,
+        _ => Next.Claim, // absent, an expired failure, or a placeholder whose owner stopped renewing it
+    };
+
+    private static Descriptor Outcome(DeltaRecord record) => record switch
+    {
+        DeltaRecord.Ready ready => ready.Manifest,
+        DeltaRecord.Failed { NotApplicable: true } failed => throw new IncompatibleArtifactException(failed.Reason),
+        DeltaRecord.Failed failed => throw new DeltaBuildFailedException(failed.Reason),
+        _ => throw new InvalidOperationException($"{record} is no outcome"),
+    };
+
     /// <summary>
-    /// Claims the delta through the store, so instances sharing it build each delta once: wait while another
-    /// instance's placeholder is fresh; otherwise write ours, let concurrent claims settle, and build only if
-    /// ours is the one that stuck (the last writer wins). A failure is recorded for the other instances.
+    /// Waits while another instance's placeholder is fresh; otherwise takes a build slot, claims the delta (see
+    /// <see cref="BuildClaim"/>) and builds it while the claim's heartbeat renews it. A failure is recorded for the
+    /// other instances; on shutdown the claim is released so another instance builds at once.
     /// </summary>
     private async Task<Descriptor> RunAsync(DeltaJob job)
     {
         while (true)
         {
-            var now = _time.GetUtcNow();
-            switch (await DeltaRecords.ReadAsync(job.Repository, job.Key, _stopping).ConfigureAwait(false))
+            var record = await DeltaRecords.ReadAsync(job.Repository, job.Key, _stopping).ConfigureAwait(false);
+            var next = Decide(record, _time.GetUtcNow());
+            if (next == Next.Done) return Outcome(record);
+            if (next == Next.Wait)
             {
-                case DeltaRecord.Ready ready:
-                    return ready.Manifest;
-                case DeltaRecord.Failed { NotApplicable: true } failed when now - failed.At < _options.FailureRetention:
-                    throw new IncompatibleArtifactException(failed.Reason);
-                case DeltaRecord.Failed failed when now - failed.At < _options.FailureRetention:
-                    throw new DeltaBuildFailedException(failed.Reason);
-                case DeltaRecord.Building building when now - building.Since < _options.PlaceholderExpiry:
-                    await Task.Delay(_options.PlaceholderPollInterval, _time, _stopping).ConfigureAwait(false);
-                    continue;
+                await Task.Delay(_options.PlaceholderPollInterval, _time, _stopping).ConfigureAwait(false);
+                continue;
             }
 
-            var owner = $"{_instance}/{Guid.NewGuid():N}";
-            await DeltaRecords.WriteBuildingAsync(job.Repository, job.Key, owner, now, _stopping).ConfigureAwait(false);
-            await Task.Delay(_options.ClaimSettleDelay, _time, _stopping).ConfigureAwait(false);
-            if (await DeltaRecords.ReadAsync(job.Repository, job.Key, _stopping).ConfigureAwait(false) is not DeltaRecord.Building mine || mine.Owner != owner)
-                continue; // another instance claimed it last: wait for its result
-
             using var slot = await _slots.WaitAsync(_stopping).ConfigureAwait(false);
+            // While this build waited for a slot, another instance may have claimed or finished the delta.
+            record = await DeltaRecords.ReadAsync(job.Repository, job.Key, _stopping).ConfigureAwait(false);
+            next = Decide(record, _time.GetUtcNow());
+            if (next == Next.Done) return Outcome(record);
+            if (next == Next.Wait) continue;
+            await using var claim = await BuildClaim.TryTakeAsync(job.Repository, job.Key, $"{_instance}/{Guid.NewGuid():N}", _claims, _stopping).ConfigureAwait(false);
+            if (claim is null)
+            {
+                // Another instance claimed it last (or holds the lease): wait for its result.
+                await Task.Delay(_options.PlaceholderPollInterval, _time, _stopping).ConfigureAwait(false);
+                continue;
+            }
+            if (record is DeltaRecord.Building stale)
+                _logger.LogInformation("Took over delta {Key} from {Owner}, whose placeholder was last renewed at {Since:O}", job.Key, stale.Owner, stale.Since);
+            using var build = CancellationTokenSource.CreateLinkedTokenSource(_stopping, claim.Lost);
+            Interlocked.Increment(ref _running);
             try
             {
-                return await _builder.BuildAsync(job, _stopping).ConfigureAwait(false);
+                if (_queueOptions.TestOnlyBuildDelay > TimeSpan.Zero)
+                    await Task.Delay(_queueOptions.TestOnlyBuildDelay, _time, build.Token).ConfigureAwait(false);
+                return await _builder.BuildAsync(job, build.Token, beforeStoring: claim.StopHeartbeatAsync).ConfigureAwait(false);
+            }
+            catch (OperationCanceledException) when (_stopping.IsCancellationRequested)
+            {
+                await claim.ReleaseAsync().ConfigureAwait(false);
+                throw;
+            }
+            catch (OperationCanceledException) when (claim.Lost.IsCancellationRequested)
+            {
+                continue; // another instance took over: wait for its result
             }
             catch (Exception e) when (e is not OperationCanceledException)
             {
+                await claim.StopHeartbeatAsync().ConfigureAwait(false);
                 await RecordFailureAsync(job, Reason(e), IsNotApplicable(e)).ConfigureAwait(false);
                 throw;
+            }
+            finally
+            {
+                Interlocked.Decrement(ref _running);
             }
         }
     }

@@ -25,7 +25,8 @@ public sealed class DeltaBuilder(IOptions<DeltaOptions> options, ScratchSpace sc
     /// <summary>How many builds have started in this process (each one is a real computation).</summary>
     public long BuildsStarted => Interlocked.Read(ref _started);
 
-    public async Task<Descriptor> BuildAsync(DeltaJob job, CancellationToken ct)
+    /// <param name="beforeStoring">Called before the delta's manifest is tagged (the claim's heartbeat stops there, so no renewal overwrites the delta).</param>
+    public async Task<Descriptor> BuildAsync(DeltaJob job, CancellationToken ct, Func<Task>? beforeStoring = null)
     {
         Interlocked.Increment(ref _started);
         var stopwatch = Stopwatch.StartNew();
@@ -104,6 +105,7 @@ public sealed class DeltaBuilder(IOptions<DeltaOptions> options, ScratchSpace sc
                     [Annotations.Created] = DateTimeOffset.UtcNow.ToString("yyyy-MM-ddTHH:mm:ssZ", CultureInfo.InvariantCulture),
                 },
             };
+            if (beforeStoring is not null) await beforeStoring().ConfigureAwait(false);
             var descriptor = await job.Repository.PushManifestAsync(manifest, [job.Key.Tag], ct).ConfigureAwait(false);
             metrics.RecordBuild(algorithm.Name, algorithm.MediaType, success: true, stopwatch.Elapsed);
             logger.LogInformation(

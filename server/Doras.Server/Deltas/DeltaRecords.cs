@@ -9,6 +9,7 @@ public abstract record DeltaRecord
 {
     public sealed record Absent : DeltaRecord;
     public sealed record Ready(Descriptor Manifest) : DeltaRecord;
+    /// <param name="Since">When the owner last wrote the placeholder: its claim, or its latest heartbeat.</param>
     public sealed record Building(string Owner, DateTimeOffset Since) : DeltaRecord;
     /// <param name="NotApplicable">The algorithms cannot make this delta at all (e.g. deflate between files that are not gzip): 406, not 500.</param>
     public sealed record Failed(string Reason, DateTimeOffset At, bool NotApplicable = false) : DeltaRecord;
@@ -41,6 +42,13 @@ public static class DeltaRecords
 
     public static Task WriteBuildingAsync(IOciRepository repository, DeltaKey key, string owner, DateTimeOffset now, CancellationToken ct) =>
         WritePlaceholderAsync(repository, key, now, ct, (Annotations.DeltaPlaceholder, "building"), (Annotations.DeltaOwner, owner));
+
+    /// <summary>
+    /// Gives a claim up at once (on shutdown): a "building" placeholder dated at the Unix epoch, which every instance,
+    /// of this version or an older one, takes as stale and builds over without waiting for the expiry.
+    /// </summary>
+    public static Task WriteReleasedAsync(IOciRepository repository, DeltaKey key, string owner, CancellationToken ct) =>
+        WritePlaceholderAsync(repository, key, DateTimeOffset.UnixEpoch, ct, (Annotations.DeltaPlaceholder, "building"), (Annotations.DeltaOwner, owner + " (released)"));
 
     private const string NotApplicable = "not-applicable";
 

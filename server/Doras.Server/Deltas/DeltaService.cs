@@ -109,6 +109,7 @@ public sealed class DeltaService(ArtifactStores stores, ClientAccess access, Del
                 ?? throw new InvalidOperationException($"the delta built for {buildKey} is made by an algorithm the request did not accept"),
             BuildState.Failed f => BuildFailed(choice.Name, fromImage, toImage, f.Reason, f.At, f.NotApplicable),
             BuildState.Running r => pending(r),
+            BuildState.Busy b => ApiProblem.Busy($"this server has taken on as many builds as it queues ({b.Capacity}); ask again later", (int)b.RetryAfter.TotalSeconds),
             _ => throw new InvalidOperationException($"unknown build state {state}"),
         };
     }

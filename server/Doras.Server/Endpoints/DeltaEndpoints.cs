@@ -50,7 +50,8 @@ public static class DeltaEndpoints
         .ProducesProblem(StatusCodes.Status403Forbidden)
         .ProducesProblem(StatusCodes.Status404NotFound)
         .ProducesProblem(StatusCodes.Status406NotAcceptable)
-        .ProducesProblem(StatusCodes.Status500InternalServerError);
+        .ProducesProblem(StatusCodes.Status500InternalServerError)
+        .ProducesProblem(StatusCodes.Status503ServiceUnavailable);
 
         app.MapPost(DeltaApi.SignaturePath, async (HttpContext http, SignatureDeltaService signatures, IOptions<DeltaOptions> options, CancellationToken ct) =>
         {

@@ -7,6 +7,7 @@ using Doras.Server.Collection;
 using Doras.Server.Deltas;
 using Doras.Server.Endpoints;
 using Doras.Server.Observability;
+using Doras.Server.Precompute;
 using Microsoft.Extensions.Options;
 
 namespace Doras.Server.Hosting;
@@ -47,11 +48,8 @@ public static class DorasServer
         });
         builder.Services.AddSingleton<RegistryChallenge>();
         builder.Services.AddSingleton<ClientAccess>();
-        builder.Services.AddSingleton<BuildSlots>();
-        builder.Services.AddSingleton<BuildEstimates>();
-        builder.Services.AddSingleton<ScratchSpace>();
-        builder.Services.AddSingleton<DeltaBuilder>();
-        builder.Services.AddSingleton<DeltaBuildCoordinator>();
+        builder.Services.AddDeltaBuilds(builder.Configuration);
+        builder.Services.AddPrecompute(builder.Configuration);
         builder.Services.AddSingleton<DeltaService>();
         builder.Services.Configure<AnswerCacheOptions>(builder.Configuration.GetSection(DeltaOptions.Section));
         builder.Services.AddSingleton<ReadyAnswers>();
@@ -74,6 +72,7 @@ public static class DorasServer
         var images = app.MapGroup("").AddEndpointFilter(ClientAccess.Filter);
         images.MapDeltaEndpoints();
         images.MapRegistryEndpoints();
+        app.MapRegistryWebhook(); // authorized by the registry's shared secret, not a client's access
 
         var abandoned = app.Services.GetRequiredService<ScratchSpace>().RemoveAbandoned();
         if (abandoned > 0) app.Logger.LogInformation("Removed {Count} build directories left by a server that was stopped mid-build", abandoned);

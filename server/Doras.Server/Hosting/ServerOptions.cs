@@ -29,8 +29,11 @@ public sealed class DeltaOptions
     /// <summary>How long a failed build is reported as failed before a new request may try again.</summary>
     public TimeSpan FailureRetention { get; set; } = TimeSpan.FromMinutes(10);
 
-    /// <summary>A "building" placeholder older than this is taken to belong to a crashed instance, and the delta is built again.</summary>
-    public TimeSpan PlaceholderExpiry { get; set; } = TimeSpan.FromMinutes(30);
+    /// <summary>
+    /// A "building" placeholder not renewed for this long is taken to belong to a dead instance, and the delta is built
+    /// again. Live owners renew theirs every <c>Delta:HeartbeatInterval</c> (15 s), so keep this a few intervals long.
+    /// </summary>
+    public TimeSpan PlaceholderExpiry { get; set; } = TimeSpan.FromMinutes(1);
 
     /// <summary>How often to look whether another instance has finished the delta this one waits for.</summary>
     public TimeSpan PlaceholderPollInterval { get; set; } = TimeSpan.FromSeconds(2);

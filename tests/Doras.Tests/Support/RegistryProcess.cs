@@ -36,6 +36,14 @@ public sealed class RegistryProcess : IAsyncDisposable
         return await StartAsync($"auth:\n  htpasswd:\n    realm: test-realm\n    path: {dir["htpasswd"]}\n", dir);
     }
 
+    /// <summary>
+    /// Sending push notifications (its webhook) to <paramref name="url"/> with <c>Authorization: <paramref name="authorization"/></c>
+    /// (blob events left out, as an operator would).
+    /// </summary>
+    public static Task<RegistryProcess> StartWithNotificationsAsync(string url, string authorization) =>
+        StartAsync($"notifications:\n  endpoints:\n    - name: doras\n      url: {url}\n      headers:\n        Authorization: [\"{authorization}\"]\n" +
+            "      timeout: 5s\n      threshold: 3\n      backoff: 1s\n      ignoredmediatypes:\n        - application/octet-stream\n");
+
     /// <summary>With token auth: tokens signed by <paramref name="certificatePath"/>'s key, issued at <paramref name="realm"/>.</summary>
     public static Task<RegistryProcess> StartWithTokenAuthAsync(string realm, string certificatePath) =>
         StartAsync($"auth:\n  token:\n    realm: {realm}\n    service: test-registry\n    issuer: test-issuer\n    rootcertbundle: {certificatePath}\n");

@@ -1,0 +1,68 @@
+using System.Text.Json;
+using Doras.Server.Access;
+using Doras.Server.Precompute;
+using Microsoft.AspNetCore.Http.Features;
+using Microsoft.Extensions.Options;
+
+namespace Doras.Server.Endpoints;
+
+/// <summary>
+/// <c>POST /api/v1/registry-events</c>: the registry's notification webhook. Pushed versions are queued for their
+/// deltas to be precomputed. Authorized by <see cref="WebhookAccess"/>; bounded in body size and event count.
+/// </summary>
+public static class RegistryWebhookEndpoints
+{
+    public const string Path = "/api/v1/registry-events";
+
+    public static void MapRegistryWebhook(this IEndpointRouteBuilder app)
+    {
+        app.MapPost(Path, async (HttpContext http, PublishedVersions published, IOptions<PrecomputeOptions> options, ILogger<PublishedVersions> logger, CancellationToken ct) =>
+        {
+            var limits = options.Value;
+            var tooLarge = ApiProblem.TooLarge($"a registry notification may be at most {limits.MaxNotificationBytes} bytes (Precompute:MaxNotificationBytes)");
+            if (http.Request.ContentLength > limits.MaxNotificationBytes) return tooLarge.ToResult(http);
+            if (http.Features.Get<IHttpMaxRequestBodySizeFeature>() is { IsReadOnly: false } bodyLimit)
+                bodyLimit.MaxRequestBodySize = limits.MaxNotificationBytes + 1;
+
+            var body = new MemoryStream();
+            try
+            {
+                var buffer = new byte[16 * 1024];
+                int read;
+                while ((read = await http.Request.Body.ReadAsync(buffer, ct)) > 0)
+                {
+                    if (body.Length + read > limits.MaxNotificationBytes) return tooLarge.ToResult(http);
+                    body.Write(buffer, 0, read);
+                }
+            }
+            catch (BadHttpRequestException e) when (e.StatusCode == StatusCodes.Status413PayloadTooLarge)
+            {
+                return tooLarge.ToResult(http);
+            }
+
+            IReadOnlyList<PublishedVersion> versions;
+            try { versions = RegistryNotification.Parse(body.GetBuffer().AsSpan(0, (int)body.Length), limits.MaxEventsPerNotification); }
+            catch (TooManyEventsException e) { return ApiProblem.TooLarge(e.Message).ToResult(http); }
+            catch (Exception e) when (e is JsonException or FormatException)
+            {
+                return ApiProblem.Invalid(e.Message, "Invalid registry notification").ToResult(http);
+            }
+
+            foreach (var version in versions)
+            {
+                if (!published.TryAdd(version))
+                    return ApiProblem.Busy("too many published versions are waiting for their deltas; the registry sends this notification again", 10).ToResult(http);
+                logger.LogInformation("Registry notification: {Repository}@{Digest} was pushed", version.Repository, version.Manifest);
+            }
+            return Results.Accepted();
+        })
+        .AddEndpointFilter(WebhookAccess.Filter)
+        .WithName("PostRegistryEvents")
+        .Accepts<JsonElement>("application/vnd.docker.distribution.events.v1+json", "application/json")
+        .Produces(StatusCodes.Status202Accepted)
+        .ProducesProblem(StatusCodes.Status400BadRequest)
+        .ProducesProblem(StatusCodes.Status401Unauthorized)
+        .ProducesProblem(StatusCodes.Status413PayloadTooLarge)
+        .ProducesProblem(StatusCodes.Status503ServiceUnavailable);
+    }
+}

@@ -1,0 +1,61 @@
+using Doras.Delta.Algorithms;
+using Doras.Delta.Artifacts;
+using Doras.Oci.Content;
+using Doras.Server.Deltas;
+using Doras.Server.Hosting;
+using Microsoft.Extensions.Options;
+
+namespace Doras.Server.Precompute;
+
+/// <summary>
+/// Builds the deltas to each newly published version from the <c>Precompute:PreviousVersions</c> versions made
+/// before it, in the background and through the same build queue and claims as devices' requests, so the first
+/// device to ask gets 200 at once. A full queue skips the rest (devices' requests build them on demand), and so
+/// does anything that cannot be a delta (another kind of artifact, no server push access).
+/// </summary>
+public sealed class Precomputer(PublishedVersions published, VersionHistory history, ArtifactStores stores, DeltaAlgorithms algorithms,
+    DeltaBuildCoordinator builds, IOptions<PrecomputeOptions> options, ILogger<Precomputer> logger) : BackgroundService
+{
+    protected override async Task ExecuteAsync(CancellationToken stoppingToken)
+    {
+        await foreach (var version in published.ReadAllAsync(stoppingToken).ConfigureAwait(false))
+        {
+            try { await PlanAsync(version, stoppingToken).ConfigureAwait(false); }
+            catch (Exception e) when (e is not OperationCanceledException || !stoppingToken.IsCancellationRequested)
+            {
+                logger.LogWarning(e, "Could not precompute the deltas to {Repository}@{Digest}; devices' requests build them on demand", version.Repository, version.Manifest);
+            }
+        }
+    }
+
+    private async Task PlanAsync(PublishedVersion version, CancellationToken ct)
+    {
+        var count = options.Value.PreviousVersions;
+        if (count <= 0) return;
+        var repository = stores.Server.Repository(version.Repository);
+        if (await repository.TryResolveAsync(version.Manifest.ToString(), ct).ConfigureAwait(false) is not { } target) return;
+        if (!await stores.ServerCanPushAsync(version.Repository, ct).ConfigureAwait(false))
+        {
+            logger.LogWarning("Not precomputing deltas to {Repository}@{Digest}: this server's credentials may not push there", version.Repository, version.Manifest);
+            return;
+        }
+        var previous = await history.PreviousAsync(repository, target, count, ct).ConfigureAwait(false);
+        if (previous.Count == 0) return;
+        var toLayer = ArtifactLayer.From(await repository.FetchManifestAsync(target, ct).ConfigureAwait(false), $"version {version.Repository}@{version.Manifest}");
+        if (algorithms.Choose(options.Value.EffectiveAlgorithms, toLayer.Kind) is not { } choice) return;
+        var name = stores.Name(version.Repository);
+        foreach (var from in previous)
+        {
+            var fromLayer = ArtifactLayer.From(await repository.FetchManifestAsync(from, ct).ConfigureAwait(false), $"version {version.Repository}@{from.Digest}");
+            if (!fromLayer.IsCompatibleWith(toLayer) || fromLayer.ContentDigest == toLayer.ContentDigest) continue;
+            var key = new DeltaKey(repository.Name, from.Digest, target.Digest, choice.Name);
+            var state = builds.GetOrStart(new DeltaJob(key, repository, name, fromLayer, toLayer, target, choice.Candidates));
+            if (state is BuildState.Busy)
+            {
+                logger.LogWarning("Build queue full: not precomputing {Key} and the older ones; devices' requests build them on demand", key);
+                return;
+            }
+            logger.LogInformation("Precomputing delta {Key}: {State}", key, state.GetType().Name);
+        }
+    }
+}

@@ -1,0 +1,48 @@
+using System.Net;
+using System.Text.Json;
+using Doras.Api;
+using Microsoft.Extensions.Options;
+
+namespace Doras.Tests.Server;
+
+/// <summary>The build queue's bound: beyond <c>Delta:QueueCapacity</c> builds, a request for another delta gets 503 with Retry-After.</summary>
+public class BuildQueueTests
+{
+    [Test]
+    public async Task A_full_queue_answers_503_with_Retry_After_and_keeps_serving_the_builds_it_has()
+    {
+        await using var server = await RunningServer.StartAsync("--Delta:QueueCapacity", "1", "--Delta:TestOnlyBuildDelay", "00:10:00");
+        var repository = server.Store.Repository("fleet/app");
+        var v1 = TestData.Binary(50_000, 1);
+        var from = await Versions.PublishFileAsync(repository, server.Scratch, "app", v1, "v1");
+        await Versions.PublishFileAsync(repository, server.Scratch, "app", TestData.Edit(v1, 2), "v2");
+        await Versions.PublishFileAsync(repository, server.Scratch, "app", TestData.Edit(v1, 3), "v3");
+        string Query(string to) => $"{DeltaApi.Path}?from_digest={Uri.EscapeDataString(Versions.Ref("fleet/app", from))}&to_tag=fleet/app:{to}&accepted_algorithm=zstd";
+
+        using (var queued = await server.Http.GetAsync(Query("v2")))
+            Assert.That(queued.StatusCode, Is.EqualTo(HttpStatusCode.Accepted));
+
+        using var refused = await server.Http.GetAsync(Query("v3"));
+        Assert.That(refused.StatusCode, Is.EqualTo(HttpStatusCode.ServiceUnavailable));
+        Assert.That(refused.Content.Headers.ContentType?.MediaType, Is.EqualTo("application/problem+json"));
+        var retryAfter = refused.Headers.RetryAfter?.Delta;
+        Assert.That(retryAfter, Is.Not.Null);
+        Assert.That(retryAfter!.Value.TotalSeconds, Is.InRange(1, 30));
+        using var problem = JsonDocument.Parse(await refused.Content.ReadAsStringAsync());
+        Assert.That(problem.RootElement.GetProperty("type").GetString(), Is.EqualTo(ProblemTypes.Busy));
+        Assert.That(problem.RootElement.GetProperty("title").GetString(), Is.EqualTo("Server busy"));
+        Assert.That(problem.RootElement.GetProperty("detail").GetString(), Is.EqualTo("this server has taken on as many builds as it queues (1); ask again later"));
+
+        // The build the queue holds is still reported, not refused.
+        using (var again = await server.Http.GetAsync(Query("v2")))
+            Assert.That(again.StatusCode, Is.EqualTo(HttpStatusCode.Accepted));
+    }
+
+    [Test]
+    public async Task Claim_timings_under_which_live_builds_would_be_taken_over_are_refused_at_start()
+    {
+        var refused = await Assert.ThrowsAsync<OptionsValidationException>(() => RunningServer.StartAsync("--Delta:HeartbeatInterval", "00:00:40"));
+        Assert.That(refused!.Message, Is.EqualTo(
+            "Delta:HeartbeatInterval (00:00:40) must be at most half of Delta:PlaceholderExpiry (00:01:00), or other instances take over live builds"));
+    }
+}

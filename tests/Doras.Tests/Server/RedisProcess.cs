@@ -1,0 +1,66 @@
+using System.Diagnostics;
+using System.Net.Sockets;
+using System.Text;
+
+namespace Doras.Tests.Server;
+
+/// <summary>A real Redis (Debian's redis-server) on 127.0.0.1 with a random port, nothing persisted. Installs nothing: .ci/run does.</summary>
+public sealed class RedisProcess : IAsyncDisposable
+{
+    private readonly Process _process;
+
+    private RedisProcess(Process process, int port)
+    {
+        _process = process;
+        Port = port;
+    }
+
+    public int Port { get; }
+    public string Endpoint => $"127.0.0.1:{Port}";
+
+    public static async Task<RedisProcess> StartAsync()
+    {
+        var port = ServerProcess.FreePort();
+        var process = Process.Start(new ProcessStartInfo("redis-server", ["--port", port.ToString(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
+        {
+            RedirectStandardOutput = true, RedirectStandardError = true,
+        }) ?? throw new InvalidOperationException("redis-server did not start; install it as .ci/run does");
+        process.OutputDataReceived += (_, _) => { };
+        process.ErrorDataReceived += (_, _) => { };
+        process.BeginOutputReadLine();
+        process.BeginErrorReadLine();
+        var redis = new RedisProcess(process, port);
+        for (var i = 0; i < 200 && !process.HasExited; i++) // up to 10 s
+        {
+            try
+            {
+                if (await redis.CommandAsync("PING") == "+PONG") return redis;
+            }
+            catch (SocketException) { }
+            await Task.Delay(50);
+        }
+        await redis.DisposeAsync();
+        throw new InvalidOperationException("redis-server did not come up");
+    }
+
+    /// <summary>One inline command; the first line of the answer (RESP), e.g. <c>+PONG</c> or <c>*0</c>.</summary>
+    public async Task<string> CommandAsync(string command)
+    {
+        using var client = new TcpClient();
+        await client.ConnectAsync("127.0.0.1", Port);
+        var stream = client.GetStream();
+        await stream.WriteAsync(Encoding.ASCII.GetBytes(command + "\r\n"));
+        using var reader = new StreamReader(stream, Encoding.ASCII);
+        return await reader.ReadLineAsync() ?? "";
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        if (!_process.HasExited)
+        {
+            _process.Kill();
+            await _process.WaitForExitAsync();
+        }
+        _process.Dispose();
+    }
+}

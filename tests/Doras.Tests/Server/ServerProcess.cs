@@ -1,0 +1,114 @@
+using System.Collections.Concurrent;
+using System.Diagnostics;
+using System.Net;
+using System.Net.Sockets;
+using System.Runtime.InteropServices;
+
+namespace Doras.Tests.Server;
+
+/// <summary>
+/// The real <c>doras-server</c> as its own process on 127.0.0.1 (so it can be killed with SIGKILL or stopped with
+/// SIGTERM like a deployed one), its log lines collected one per line.
+/// </summary>
+public sealed class ServerProcess : IAsyncDisposable
+{
+    private readonly Process _process;
+    private readonly ConcurrentQueue<string> _lines = new();
+
+    private ServerProcess(Process process, int port)
+    {
+        _process = process;
+        Port = port;
+        Url = new Uri($"http://127.0.0.1:{port}/");
+        Http = new HttpClient { BaseAddress = Url, Timeout = TimeSpan.FromMinutes(2) };
+        process.OutputDataReceived += (_, e) => { if (e.Data is not null) _lines.Enqueue(e.Data); };
+        process.ErrorDataReceived += (_, e) => { if (e.Data is not null) _lines.Enqueue(e.Data); };
+        process.BeginOutputReadLine();
+        process.BeginErrorReadLine();
+    }
+
+    public int Port { get; }
+    public Uri Url { get; }
+    public HttpClient Http { get; }
+    public int Id => _process.Id;
+    public bool HasExited => _process.HasExited;
+    public int ExitCode => _process.ExitCode;
+    public IReadOnlyList<string> Lines => [.. _lines];
+
+    /// <summary>How many log lines contain <paramref name="text"/>.</summary>
+    public int Count(string text) => _lines.Count(l => l.Contains(text, StringComparison.Ordinal));
+
+    /// <summary>A free loopback port (for a server whose URL the registry must know before the server starts).</summary>
+    public static int FreePort()
+    {
+        using var listener = new TcpListener(IPAddress.Loopback, 0);
+        listener.Start();
+        return ((IPEndPoint)listener.LocalEndpoint).Port;
+    }
+
+    /// <summary>Starts the server with these settings and waits (at most 60 s) until <c>/healthz</c> answers.</summary>
+    public static async Task<ServerProcess> StartAsync(int port, params string[] args)
+    {
+        var start = new ProcessStartInfo("dotnet", [Binaries.Server, "--urls", $"http://127.0.0.1:{port}",
+            "--Logging:Console:FormatterName", "simple", "--Logging:Console:FormatterOptions:SingleLine", "true", "--Logging:Console:FormatterOptions:TimestampFormat", "HH:mm:ss.fff ", .. args])
+        {
+            RedirectStandardOutput = true, RedirectStandardError = true,
+        };
+        var server = new ServerProcess(Process.Start(start) ?? throw new InvalidOperationException("doras-server did not start"), port);
+        for (var i = 0; i < 600 && !server.HasExited; i++)
+        {
+            try
+            {
+                using var response = await server.Http.GetAsync("/healthz");
+                if (response.StatusCode == HttpStatusCode.OK) return server;
+            }
+            catch (HttpRequestException) { }
+            await Task.Delay(100);
+        }
+        var log = string.Join('\n', server.Lines);
+        await server.DisposeAsync();
+        throw new InvalidOperationException($"doras-server did not come up on port {port}:\n{log}");
+    }
+
+    /// <summary>Waits (bounded) until a log line contains <paramref name="text"/> <paramref name="times"/> times; false if it never did.</summary>
+    public async Task<bool> WaitForLogAsync(string text, TimeSpan bound, int times = 1)
+    {
+        var deadline = DateTime.UtcNow + bound;
+        while (DateTime.UtcNow < deadline)
+        {
+            if (Count(text) >= times) return true;
+            if (HasExited) return Count(text) >= times;
+            await Task.Delay(50);
+        }
+        return false;
+    }
+
+    /// <summary>SIGKILL: no shutdown of any kind, as when the machine dies.</summary>
+    public async Task KillAsync()
+    {
+        _process.Kill();
+        await _process.WaitForExitAsync();
+    }
+
+    /// <summary>SIGTERM, as an orchestrator stops a container; waits (bounded) for the exit.</summary>
+    public async Task TerminateAsync()
+    {
+        if (Kill(_process.Id, 15) != 0) throw new InvalidOperationException($"kill -TERM {_process.Id} failed: errno {Marshal.GetLastPInvokeError()}");
+        using var bound = new CancellationTokenSource(TimeSpan.FromMinutes(1));
+        await _process.WaitForExitAsync(bound.Token);
+    }
+
+    [DllImport("libc", EntryPoint = "kill", SetLastError = true)]
+    private static extern int Kill(int pid, int signal);
+
+    public async ValueTask DisposeAsync()
+    {
+        Http.Dispose();
+        if (!_process.HasExited)
+        {
+            _process.Kill();
+            await _process.WaitForExitAsync();
+        }
+        _process.Dispose();
+    }
+}
