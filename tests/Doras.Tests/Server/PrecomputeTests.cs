@@ -37,9 +37,8 @@ public class PrecomputeTests
         Assert.That(await server.WaitForLogAsync("Built delta", TimeSpan.FromSeconds(120)), Is.True, string.Join('\n', server.Lines));
 
         // The device asks as the edge client does by default, once: the delta is there.
-        using var http = new HttpClient();
-        var client = new DeltaClient(http, server.Url);
-        var poll = await client.ReadDeltaAsync(new DeltaRequest(
+        var client = LoopbackDeltaClient.Create(server.Url);
+        var poll = await client.PollDeltaAsync(new DeltaRequest(
             Reference.Parse($"{registry.Host}/fleet/app@{from.Digest}"), Reference.Parse($"{registry.Host}/fleet/app:v2"), DeltaRequest.DefaultAlgorithms));
         Assert.That(poll.Response.Status, Is.EqualTo(DeltaStatus.Ready));
         Assert.That(poll.Response.ToImage, Is.EqualTo($"{registry.Host}/fleet/app@{to.Digest}"));
@@ -60,7 +59,7 @@ public class PrecomputeTests
         var builder = server.Builder;
         for (var i = 0; i < 600 && builder.BuildsStarted == 0; i++) await Task.Delay(100); // bounded: 60 s
 
-        var client = new DeltaClient(server.Http, server.Url);
+        var client = LoopbackDeltaClient.Create(server.Url);
         var request = new DeltaRequest(Reference.Parse(Versions.Ref("fleet/app", from)), Reference.Parse("fleet/app:v2"), DeltaRequest.DefaultAlgorithms);
         var response = await client.WaitForDeltaAsync(request, TimeSpan.FromMinutes(2));
         Assert.That(response.Status, Is.EqualTo(DeltaStatus.Ready));

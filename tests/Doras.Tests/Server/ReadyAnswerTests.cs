@@ -61,8 +61,8 @@ public class ReadyAnswerTests
         await Versions.PublishFileAsync(repository, server.Scratch, "app.bin", v1, "stable");
         using var device = new TempDirectory();
         var requests = new System.Collections.Concurrent.ConcurrentQueue<string>();
-        using var http = new HttpClient(new Recording(requests, new SocketsHttpHandler()));
-        var updater = new Updater(new DeltaClient(http, server.Url, new BackoffOptions { BaseDelay = TimeSpan.FromMilliseconds(50), MaxDelay = TimeSpan.FromSeconds(1) }));
+        var updater = new Updater(LoopbackDeltaClient.Create(server.Url,
+            new BackoffOptions { BaseDelay = TimeSpan.FromMilliseconds(50), MaxDelay = TimeSpan.FromSeconds(1) }, new Recording(requests, new SocketsHttpHandler())));
         var options = new UpdateOptions { Reference = "fleet/app:stable", Output = device["app"], AcceptedAlgorithms = ["zstd"] };
         Assert.That((await updater.UpdateAsync(options)).Mode, Is.EqualTo(UpdateMode.Full));
         var v2 = TestData.Edit(v1, 22);
