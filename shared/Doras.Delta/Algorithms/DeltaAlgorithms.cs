@@ -17,7 +17,8 @@ public sealed class DeltaAlgorithms(IEnumerable<IDeltaAlgorithm> algorithms)
             new BsdiffAlgorithm(zstdLevel, zstdWorkers, bsdiffMaxInputBytes),
             new TardiffAlgorithm(zstdLevel, zstdWorkers, bsdiffMaxInputBytes),
         ];
-        return new([.. contentAlgorithms, new OctodiffAlgorithm(zstdLevel), new DeflateAlgorithm(contentAlgorithms)]);
+        // bsdiff-lzma is not inside deflate: devices that accept deflate but not bsdiff-lzma could not apply it.
+        return new([.. contentAlgorithms, new BsdiffLzmaAlgorithm(bsdiffMaxInputBytes), new OctodiffAlgorithm(zstdLevel), new DeflateAlgorithm(contentAlgorithms)]);
     }
 
     public IEnumerable<string> Names => _byName.Keys.Order(StringComparer.Ordinal);
