@@ -97,6 +97,7 @@ tools=(
   "doras auto|DORAS diff -a auto KIND OLD NEW PATCH|DEVICE apply OLD PATCH OUT"
   "doras zstd|DORAS diff -a zstd OLD NEW PATCH|DEVICE apply OLD PATCH OUT"
   "doras bsdiff|DORAS diff -a bsdiff OLD NEW PATCH|DEVICE apply OLD PATCH OUT"
+  "doras bsdiff-lzma|DORAS diff -a bsdiff-lzma OLD NEW PATCH|DEVICE apply OLD PATCH OUT"
   "doras octodiff|DORAS diff -a octodiff OLD NEW PATCH|DEVICE apply OLD PATCH OUT"
   "doras tardiff|DORAS diff -a tardiff OLD NEW PATCH|DEVICE apply OLD PATCH OUT"
   "doras deflate|DORAS diff -a deflate OLD NEW PATCH|DEVICE apply OLD PATCH OUT"
@@ -166,6 +167,7 @@ for pair in "${pairs[@]}"; do
     "$(ratio "${apply_s[doras auto]}" "$(floor "${apply_s[hdiffz lzma2]}")")" "$(ratio "${apply_cpu[doras auto]}" "$(floor "${apply_cpu[hdiffz lzma2]}")")" \
     "${apply_anon[doras auto]}")")
   total_ours=$((total_ours + ours)); total_peer=$((total_peer + peer))
+  printf '%s\n' "${rows[@]}" "${summary[-1]}" >&2 # progress: a long run can be read as it goes
   unset size build_s build_cpu build_rss apply_s apply_cpu apply_rss apply_anon refused
 done
 

@@ -99,6 +99,9 @@ public sealed class DeltaBuilder(IOptions<DeltaOptions> options, ScratchSpace sc
         public void Refused(IDeltaAlgorithm algorithm, string reason) =>
             logger.LogInformation("Delta {Key}: {Algorithm} does not apply here ({Reason})", key, algorithm.Name, reason);
 
+        public void Failed(IDeltaAlgorithm algorithm, Exception error) =>
+            logger.LogWarning(error, "Delta {Key}: {Algorithm} failed; using the next smallest candidate", key, algorithm.Name);
+
         public void NotTried(IDeltaAlgorithm algorithm, TimeSpan budget) =>
             logger.LogInformation("Delta {Key}: build budget {Budget} spent; not trying {Algorithm}", key, budget, algorithm.Name);
     }

@@ -27,6 +27,7 @@ public sealed class BsdiffLzmaAlgorithm(long maxInputBytes = BsdiffAlgorithm.Max
         var limit = Math.Min(maxInputBytes, BsdiffAlgorithm.MaxInputBytes);
         if (oldVersion.Size > limit || newVersion.Size > limit)
             throw new Artifacts.IncompatibleArtifactException($"bsdiff is limited to versions of {limit} bytes here");
+        Lzma2.EnsureAvailable();
         var old = await File.ReadAllBytesAsync(oldVersion.Path, ct).ConfigureAwait(false);
         var @new = await File.ReadAllBytesAsync(newVersion.Path, ct).ConfigureAwait(false);
         var raw = new[] { new MemoryStream(), new MemoryStream(), new MemoryStream() }; // control, extra, diff

@@ -16,12 +16,17 @@ public interface ISmallestDeltaObserver
     void Refused(IDeltaAlgorithm algorithm, string reason) { }
 
     void NotTried(IDeltaAlgorithm algorithm, TimeSpan budget) { }
+
+    /// <summary>The candidate failed (building, or its delta did not reproduce the target); another is used.</summary>
+    void Failed(IDeltaAlgorithm algorithm, Exception error) { }
 }
 
 /// <summary>
 /// <c>auto</c>: builds each candidate of <see cref="DeltaAlgorithms.Choose"/> in turn (cheapest first) while the
-/// budget lasts, keeps the smallest, and checks that it reproduces the target. The server and <c>doras-delta diff
-/// --algorithm auto</c> both go through here, so both send the same bytes for the same pair.
+/// budget lasts, keeps the smallest, and checks that it reproduces the target. A candidate that fails, or whose
+/// delta does not reproduce the target, gives way to the next smallest (the plain algorithms stay candidates
+/// beside the smart ones). The server and <c>doras-delta diff --algorithm auto</c> both go through here, so both
+/// send the same bytes for the same pair.
 /// </summary>
 public sealed class SmallestDelta(TimeSpan budget)
 {
@@ -59,15 +64,31 @@ public sealed class SmallestDelta(TimeSpan budget)
                 observer?.Refused(candidate, e.Message);
                 continue;
             }
+            catch (Exception e) when (candidates.Count > 1 && e is not OperationCanceledException)
+            {
+                observer?.Failed(candidate, e);
+                continue;
+            }
             var delta = new BuiltDelta(candidate, path, hashing.Digest, hashing.BytesWritten, encoding.Elapsed);
             observer?.Built(delta);
             built.Add(delta);
         }
         if (built.Count == 0) throw new IncompatibleArtifactException("none of the candidate algorithms can make this delta");
-        // Ties go to the cheaper build (earlier in the list).
-        var smallest = built.MinBy(b => b.Size)!;
-        await VerifyRoundTripAsync(smallest, oldVersion, new DeltaTarget(newVersion.Digest, newVersion.Size), ct).ConfigureAwait(false);
-        return (smallest, built);
+        // Smallest first; ties go to the cheaper build (earlier in the list: OrderBy is stable).
+        var bySize = built.OrderBy(b => b.Size).ToList();
+        foreach (var delta in bySize)
+        {
+            try
+            {
+                await VerifyRoundTripAsync(delta, oldVersion, new DeltaTarget(newVersion.Digest, newVersion.Size), ct).ConfigureAwait(false);
+                return (delta, built);
+            }
+            catch (Exception e) when (delta != bySize[^1] && e is not OperationCanceledException)
+            {
+                observer?.Failed(delta.Algorithm, e);
+            }
+        }
+        throw new UnreachableException();
     }
 
     /// <summary>A delta is only used once applying it gives the target, digest for digest.</summary>

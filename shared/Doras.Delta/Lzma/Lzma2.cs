@@ -14,6 +14,14 @@ internal static class Lzma2
     public static int DictionaryLogFor(long length) =>
         Math.Clamp(64 - System.Numerics.BitOperations.LeadingZeroCount((ulong)Math.Max(1, length - 1)), MinDictionaryLog, MaxDictionaryLog);
 
+    /// <summary>Refuses the build (so <c>auto</c> uses the others) where the system has no liblzma.</summary>
+    public static void EnsureAvailable()
+    {
+        if (!System.Runtime.InteropServices.NativeLibrary.TryLoad(LzmaNative.Library, out var handle))
+            throw new Artifacts.IncompatibleArtifactException($"{LzmaNative.Library} (XZ Utils) is not installed here");
+        System.Runtime.InteropServices.NativeLibrary.Free(handle);
+    }
+
     /// <summary>Compresses <paramref name="raw"/> whole into <paramref name="output"/>; returns the compressed length.</summary>
     public static long Compress(ReadOnlySpan<byte> raw, Stream output, int dictionaryLog)
     {
