@@ -38,6 +38,9 @@ dotnet build edge-client/Doras.DeltaTool -c Release -o "$work/doras-delta" >/dev
 dotnet publish edge-client/Doras.DeltaTool -c Release -r linux-x64 --self-contained -p:PublishTrimmed=true \
   -p:PublishSingleFile=true -o "$work/doras-delta-device" >/dev/null
 doras_delta="dotnet $work/doras-delta/doras-delta.dll"
+# auto's budget is wall time (the server's Delta:AutoBudget, 5 min); on a machine shared with other work it can cut
+# candidates off that an idle server would try, so the benchmark gives it an hour (DORAS_AUTO_BUDGET seconds).
+auto_budget="${DORAS_AUTO_BUDGET:-3600}"
 doras_device="$work/doras-delta-device/doras-delta"
 
 # Fetches one version and leaves the compared file at $corpus/NAME-VERSION.
@@ -94,7 +97,7 @@ timed() {
 # tool | build command | apply command, with OLD NEW PATCH OUT KIND substituted. `doras auto` is what the server
 # sends (the same code: the smallest candidate, verified); the rows after it are each of its candidates alone.
 tools=(
-  "doras auto|DORAS diff -a auto KIND OLD NEW PATCH|DEVICE apply OLD PATCH OUT"
+  "doras auto|DORAS diff -a auto --budget AUTO_BUDGET KIND OLD NEW PATCH|DEVICE apply OLD PATCH OUT"
   "doras zstd|DORAS diff -a zstd OLD NEW PATCH|DEVICE apply OLD PATCH OUT"
   "doras bsdiff|DORAS diff -a bsdiff OLD NEW PATCH|DEVICE apply OLD PATCH OUT"
   "doras bsdiff-lzma|DORAS diff -a bsdiff-lzma OLD NEW PATCH|DEVICE apply OLD PATCH OUT"
@@ -128,7 +131,7 @@ for pair in "${pairs[@]}"; do
     IFS='|' read -r label build apply <<<"$tool"
     patch="$work/patch"; out="$work/out"; rm -f "$patch" "$out" "$patch.sig"
     subst() { local c="$1"; c="${c//DORAS/$doras_delta}"; c="${c//DEVICE/$doras_device}"; c="${c//HDIFFZ/$hdiffpatch/hdiffz}"
-      c="${c//HPATCHZ/$hdiffpatch/hpatchz}"; c="${c//KIND/$artifact_kind}"; c="${c//OLD/$old}"; c="${c//NEW/$new}"
+      c="${c//HPATCHZ/$hdiffpatch/hpatchz}"; c="${c//KIND/$artifact_kind}"; c="${c//AUTO_BUDGET/$auto_budget}"; c="${c//OLD/$old}"; c="${c//NEW/$new}"
       c="${c//PATCH/$patch}"; echo "${c//OUT/$out}"; }
     if ! eval "timed $(subst "$build")"; then
       # Our algorithms refuse what they do not apply to (tardiff: not a tar; gzip: not reproducible); peers must not fail.

@@ -81,14 +81,16 @@ public sealed class DeltaAlgorithms(IEnumerable<IDeltaAlgorithm> algorithms)
 
     /// <summary>
     /// Cheapest first; tardiff and deflate before bsdiff because they refuse at once what they do not apply to,
-    /// and where they do apply (tar, gzip, zip) they are the ones the budget must not leave out.
+    /// and where they do apply (tar, gzip, zip) they are the ones the budget must not leave out; bsdiff-lzma
+    /// before bsdiff because it is the smaller of the two (10-13 % on executables) for a similar cost.
     /// </summary>
     private static int BuildCostRank(string name) => name switch
     {
         OctodiffAlgorithm.AlgorithmName => 0,
         ZstdPatchAlgorithm.AlgorithmName => 1,
         TardiffAlgorithm.AlgorithmName or DeflateAlgorithm.AlgorithmName => 2,
-        _ => 3,
+        BsdiffLzmaAlgorithm.AlgorithmName => 3,
+        _ => 4,
     };
 }
 

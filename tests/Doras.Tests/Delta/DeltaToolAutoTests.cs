@@ -61,7 +61,7 @@ public class DeltaToolAutoTests
 
         var candidates = deltaManifest.Annotation(Annotations.DeltaCandidates)!;
         Assert.That(output.Trim(), Is.EqualTo($"auto: {ready.Algorithm}, {ready.DeltaSize} bytes (candidates: {candidates})"));
-        Assert.That(candidates.Split(' ').Length, Is.EqualTo(kind == "Directory" ? 4 : 3), "octodiff, zstd, bsdiff, and tardiff for a directory (deflate refuses what is not gzip or zip)");
+        Assert.That(candidates.Split(' ').Length, Is.EqualTo(kind == "Directory" ? 5 : 4), "octodiff, zstd, bsdiff, bsdiff-lzma, and tardiff for a directory (deflate refuses what is not gzip or zip)");
         Assert.That(File.ReadAllBytes(dir["tool.delta"]), Is.EqualTo(serverDelta.ToArray()), "the tool's auto delta is the server's, byte for byte");
 
         var (applied, text) = ExternalTool.Run("dotnet", Binaries.DeltaTool, "apply", oldContent, dir["tool.delta"], dir["out"]);
