@@ -138,7 +138,7 @@ for pair in "${pairs[@]}"; do
       [[ "$label" == doras* ]] || { cat "$work/stderr" >&2; echo "$label failed on $name" >&2; exit 1; }
       refused[$label]=$(tail -n 1 "$work/stderr" | sed 's/^doras-delta: //; s/|/-/g'); continue
     fi
-    [[ "$label" == "doras auto" ]] && auto_choice=$(sed -n 's/^auto: \([a-z0-9]*\),.*/\1/p' "$work/stdout")
+    [[ "$label" == "doras auto" ]] && auto_choice=$(sed -n 's/^auto: \([a-z0-9-]*\),.*/\1/p' "$work/stdout")
     build_s[$label]=$secs; build_cpu[$label]=$cpu; build_rss[$label]=$rss_mib
     size[$label]=$(stat -c %s "$patch")
     eval "timed $(subst "$apply")" || { cat "$work/stderr" >&2; exit 1; }

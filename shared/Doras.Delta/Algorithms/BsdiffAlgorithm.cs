@@ -76,14 +76,12 @@ public sealed class BsdiffAlgorithm(int level = 19, int workers = 0, long maxInp
             return;
         }
         var (controlLength, extraLength) = (Varint.ReadLength(remainder, What), Varint.ReadLength(remainder, What));
-        var limit = targetSize == long.MaxValue ? long.MaxValue : 2 * targetSize + (64 << 20);
-        if (controlLength > limit || extraLength > limit - controlLength)
-            throw new CorruptDeltaException($"{What} has parts of {controlLength} and {extraLength} bytes, more than its target can need");
+        SplitPartsApply.CheckLengths(controlLength, extraLength, targetSize, What);
         try
         {
-            var options = new ZstdDecompressionOptions { WindowLogMax = 24, MaxOutputBytes = limit };
+            var options = new ZstdDecompressionOptions { WindowLogMax = 24, MaxOutputBytes = SplitPartsApply.MaxPartBytes(targetSize) };
             await SplitPartsApply.ApplyAsync(oldVersion.Path, remainder, controlLength, extraLength,
-                (part, _) => new ZstdDecoderStream(part, options, leaveOpen: true), output, targetSize, spoolDirectory, ct).ConfigureAwait(false);
+                (part, _) => new ZstdDecoderStream(part, options, leaveOpen: true), output, targetSize, spoolDirectory, What, ct).ConfigureAwait(false);
         }
         catch (ZstdException e)
         {
@@ -108,7 +106,7 @@ internal static class WrappedStream
         try
         {
             // The inner stream is at most the target plus a few bytes per command; far more is a bomb.
-            var limit = targetSize == long.MaxValue ? long.MaxValue : 2 * targetSize + (64 << 20);
+            var limit = SplitPartsApply.MaxPartBytes(targetSize);
             await using var raw = new ZstdDecoderStream(compressed, new ZstdDecompressionOptions { WindowLogMax = 24, MaxOutputBytes = limit }, leaveOpen: true);
             var produced = await apply(raw).ConfigureAwait(false);
             if (targetSize != long.MaxValue && produced != targetSize)

@@ -73,14 +73,13 @@ public sealed class BsdiffLzmaAlgorithm(long maxInputBytes = BsdiffAlgorithm.Max
             throw new CorruptDeltaException($"{What} is truncated");
         if (head[0] != Format) throw new CorruptDeltaException($"{What} has format {head[0]}, which this build does not know");
         var (controlLength, extraLength) = (Varint.ReadLength(remainder, What), Varint.ReadLength(remainder, What));
-        var limit = 2 * targetSize + (64 << 20); // the parts never need more than the target plus a few bytes per record
-        if (controlLength > limit || extraLength > limit - controlLength)
-            throw new CorruptDeltaException($"{What} has parts of {controlLength} and {extraLength} bytes, more than its target can need");
+        SplitPartsApply.CheckLengths(controlLength, extraLength, targetSize, What);
+        var limit = SplitPartsApply.MaxPartBytes(targetSize);
         var logs = new Dictionary<string, int> { ["control"] = head[1], ["extra"] = head[2], ["diff"] = head[3] };
         foreach (var (part, log) in logs)
             if (log is < Lzma2.MinDictionaryLog or > Lzma2.MaxDictionaryLog)
                 throw new CorruptDeltaException($"{What} asks for an LZMA2 dictionary of 2^{log} bytes for its {part} part; 2^{Lzma2.MinDictionaryLog} to 2^{Lzma2.MaxDictionaryLog} are allowed");
         await SplitPartsApply.ApplyAsync(oldVersion.Path, remainder, controlLength, extraLength,
-            (part, name) => new Lzma2DecoderStream(part, logs[name], limit), output, targetSize, spoolDirectory, ct).ConfigureAwait(false);
+            (part, name) => new Lzma2DecoderStream(part, logs[name], limit), output, targetSize, spoolDirectory, What, ct).ConfigureAwait(false);
     }
 }

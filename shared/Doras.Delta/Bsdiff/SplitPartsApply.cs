@@ -13,14 +13,27 @@ internal static class SplitPartsApply
     /// <summary>Raw control or extra bytes up to this size stay in memory; more go to a file.</summary>
     private const int InMemorySpoolBytes = 1 << 20;
 
-    private const string What = "bsdiff delta";
+    /// <summary>
+    /// The most a part may decode to (or be stored as): the target plus a few bytes per record, so far more is a
+    /// bomb. Unknown targets (<see cref="long.MaxValue"/>) are not bounded here.
+    /// </summary>
+    public static long MaxPartBytes(long targetSize) => targetSize == long.MaxValue ? long.MaxValue : 2 * targetSize + (64 << 20);
+
+    /// <summary>Refuses stored control and extra lengths past what the target can need, before reading them.</summary>
+    public static void CheckLengths(long controlLength, long extraLength, long targetSize, string what)
+    {
+        var limit = MaxPartBytes(targetSize);
+        if (controlLength > limit || extraLength > limit - controlLength)
+            throw new CorruptDeltaException($"{what} has parts of {controlLength} and {extraLength} bytes, more than its target can need");
+    }
 
     /// <param name="decode">Opens a decoder over one compressed part; its output must be bounded by the caller's limit.</param>
     public static async Task<long> ApplyAsync(string oldPath, Stream remainder, long controlLength, long extraLength,
-        Func<Stream, string, Stream> decode, Stream output, long targetSize, string spoolDirectory, CancellationToken ct)
+        Func<Stream, string, Stream> decode, Stream output, long targetSize, string spoolDirectory, string what, CancellationToken ct)
     {
-        await using var control = await SpoolAsync(new BoundedReadStream(remainder, controlLength), "control", decode, spoolDirectory, ct).ConfigureAwait(false);
-        await using var extra = await SpoolAsync(new BoundedReadStream(remainder, extraLength), "extra", decode, spoolDirectory, ct).ConfigureAwait(false);
+        var truncated = $"{what} is truncated in its control or extra part";
+        await using var control = await SpoolAsync(new BoundedReadStream(remainder, controlLength, truncated: truncated), "control", decode, spoolDirectory, what, ct).ConfigureAwait(false);
+        await using var extra = await SpoolAsync(new BoundedReadStream(remainder, extraLength, truncated: truncated), "extra", decode, spoolDirectory, what, ct).ConfigureAwait(false);
         await using var diff = decode(remainder, "diff");
         var produced = await BsdiffDelta.ApplyAsync(oldPath, new BsdiffDelta.Parts(control, diff, extra), output, targetSize, ct).ConfigureAwait(false);
         if (targetSize != long.MaxValue && produced != targetSize)
@@ -28,7 +41,7 @@ internal static class SplitPartsApply
         return produced;
     }
 
-    private static async Task<Stream> SpoolAsync(BoundedReadStream part, string name, Func<Stream, string, Stream> decode, string spoolDirectory, CancellationToken ct)
+    private static async Task<Stream> SpoolAsync(BoundedReadStream part, string name, Func<Stream, string, Stream> decode, string spoolDirectory, string what, CancellationToken ct)
     {
         Stream spool = new MemoryStream();
         try
@@ -50,7 +63,7 @@ internal static class SplitPartsApply
                     await spool.WriteAsync(buffer.AsMemory(0, n), ct).ConfigureAwait(false);
                 }
             }
-            if (part.Remaining > 0) throw new CorruptDeltaException($"{What} has {part.Remaining} bytes after the end of its {name} part");
+            if (part.Remaining > 0) throw new CorruptDeltaException($"{what} has {part.Remaining} bytes after the end of its {name} part");
             await spool.FlushAsync(ct).ConfigureAwait(false);
             spool.Position = 0;
             return spool;
