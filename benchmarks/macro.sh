@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Macro comparison of delta tools on real consecutive releases fetched from the npm registry with `npm pack`.
 # Every delta is applied and the output compared byte for byte with the new version before it is counted.
-# Needs: npm, zstd, bsdiff, xdelta3, rdiff (apt-get install -y zstd bsdiff xdelta3 rdiff), GNU time, python3 (its
-# zlib makes the zlib-compressed .tgz pair).
+# Needs: npm, zstd, bsdiff, xdelta3, rdiff (apt-get install -y zstd bsdiff xdelta3 rdiff), python3 (it measures
+# every command, and its zlib makes the zlib-compressed .tgz pair), and HDiffPatch's hdiffz/hpatchz (prebuilt in
+# ../shared/peers/hdiffpatch, or DORAS_HDIFFPATCH=DIR).
 # Usage: benchmarks/macro.sh [PAIR ...]   (default: all pairs; names below). Prints one Markdown table.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -14,9 +15,14 @@ trap 'rm -rf "$work"' EXIT
 # name | kind | package | old version | new version | path inside the package ("/" = the whole package as tar,
 # "=tgz" = the .tgz as published, "=zlib" = the whole package as tar, gzip-compressed by zlib at level 9)
 pairs=(
-  "esbuild|Go executable|@esbuild/linux-x64|0.28.1|0.28.2|bin/esbuild"
-  "biome|Rust executable, over 50 MB|@biomejs/cli-linux-x64|2.6.7|2.6.8|biome"
-  "swc|native shared library|@swc/core-linux-x64-gnu|1.16.21|1.16.22|swc.linux-x64-gnu.node"
+  "esbuild|Go executable, x64|@esbuild/linux-x64|0.28.1|0.28.2|bin/esbuild"
+  "esbuild-arm64|Go executable, arm64|@esbuild/linux-arm64|0.28.1|0.28.2|bin/esbuild"
+  "rollup|Rust Node module, x64|@rollup/rollup-linux-x64-gnu|4.68.7|4.68.8|rollup.linux-x64-gnu.node"
+  "rollup-arm64|Rust Node module, arm64|@rollup/rollup-linux-arm64-gnu|4.68.7|4.68.8|rollup.linux-arm64-gnu.node"
+  "swc|native shared library, x64|@swc/core-linux-x64-gnu|1.16.21|1.16.22|swc.linux-x64-gnu.node"
+  "swc-arm64|native shared library, arm64|@swc/core-linux-arm64-gnu|1.16.21|1.16.22|swc.linux-arm64-gnu.node"
+  "biome|Rust executable over 50 MB, x64|@biomejs/cli-linux-x64|2.6.7|2.6.8|biome"
+  "biome-arm64|Rust executable over 50 MB, arm64|@biomejs/cli-linux-arm64|2.6.7|2.6.8|biome"
   "typescript|JavaScript bundle|typescript|5.9.2|5.9.3|lib/typescript.js"
   "prettier|directory as tar|prettier|3.6.1|3.6.2|/"
   "prettier-npm|compressed input: .tgz as published on npm|prettier|3.6.1|3.6.2|=tgz"
@@ -24,8 +30,18 @@ pairs=(
 )
 selected=("$@")
 
+hdiffpatch="${DORAS_HDIFFPATCH:-$root/../shared/peers/hdiffpatch}"
+[[ -x "$hdiffpatch/hdiffz" && -x "$hdiffpatch/hpatchz" ]] || { echo "hdiffz/hpatchz not found in $hdiffpatch (DORAS_HDIFFPATCH)" >&2; exit 1; }
+# Deltas are built as the server builds them (the .NET runtime with its JIT); they are applied by the trimmed
+# single-file build devices run (the same Doras.Delta code as the edge client), so apply memory is the device's.
 dotnet build edge-client/Doras.DeltaTool -c Release -o "$work/doras-delta" >/dev/null
+dotnet publish edge-client/Doras.DeltaTool -c Release -r linux-x64 --self-contained -p:PublishTrimmed=true \
+  -p:PublishSingleFile=true -o "$work/doras-delta-device" >/dev/null
 doras_delta="dotnet $work/doras-delta/doras-delta.dll"
+# auto's budget is wall time (the server's Delta:AutoBudget, 5 min); on a machine shared with other work it can cut
+# candidates off that an idle server would try, so the benchmark gives it an hour (DORAS_AUTO_BUDGET seconds).
+auto_budget="${DORAS_AUTO_BUDGET:-3600}"
+doras_device="$work/doras-delta-device/doras-delta"
 
 # Fetches one version and leaves the compared file at $corpus/NAME-VERSION.
 fetch() { # name package version path
@@ -46,20 +62,50 @@ fetch() { # name package version path
   rm -rf "$corpus/tmp-$1-$3"
 }
 
-# Runs a command under GNU time; sets $secs and $rss_mib.
+# Runs a command under GNU time (stdout to $work/stdout) and sets $secs (wall), $cpu (user + system), $rss_mib
+# (peak RSS: includes the page cache of memory-mapped files) and $anon_mib (peak private memory: the anonymous
+# pages of the process tree, heap, buffers and stacks, sampled every 10 ms from /proc).
+cat >"$work/measure.py" <<'PY'
+import os, subprocess, sys, time
+def tree(pid):
+    pids = [pid]
+    try:
+        for task in os.listdir(f"/proc/{pid}/task"):
+            with open(f"/proc/{pid}/task/{task}/children") as f: pids += [q for c in f.read().split() for q in tree(int(c))]
+    except OSError: pass
+    return pids
+def anon(pid):
+    try:
+        with open(f"/proc/{pid}/smaps_rollup") as f: return next((int(l.split()[1]) for l in f if l.startswith("Anonymous:")), 0)
+    except OSError: return 0
+with open(sys.argv[2], "wb") as out:
+    child = subprocess.Popen(["/usr/bin/time", "-f", "%e %U %S %M", "-o", sys.argv[1], *sys.argv[3:]], stdout=out)
+    peak = 0
+    while child.poll() is None:
+        peak = max(peak, sum(anon(p) for p in tree(child.pid)))
+        time.sleep(0.01)
+with open(sys.argv[1]) as f: wall, user, system, rss = f.read().split()[-4:]
+with open(sys.argv[1], "w") as f: f.write(f"{wall} {float(user) + float(system):.2f} {rss} {peak}\n")
+sys.exit(child.returncode)
+PY
 timed() {
-  /usr/bin/time -f "%e %M" -o "$work/time" "$@" >/dev/null 2>"$work/stderr" || return 1
-  read -r secs rss_kib <"$work/time"
-  rss_mib=$(( (rss_kib + 512) / 1024 ))
+  python3 "$work/measure.py" "$work/time" "$work/stdout" "$@" 2>"$work/stderr" || return 1
+  read -r secs cpu rss_kib anon_kib <"$work/time"
+  rss_mib=$(( (rss_kib + 512) / 1024 )); anon_mib=$(echo "$anon_kib / 1024" | bc -l)
 }
 
-# tool | build command | apply command, with OLD NEW PATCH OUT substituted.
+# tool | build command | apply command, with OLD NEW PATCH OUT KIND substituted. `doras auto` is what the server
+# sends (the same code: the smallest candidate, verified); the rows after it are each of its candidates alone.
 tools=(
-  "doras zstd|DORAS diff -a zstd OLD NEW PATCH|DORAS apply OLD PATCH OUT"
-  "doras bsdiff|DORAS diff -a bsdiff OLD NEW PATCH|DORAS apply OLD PATCH OUT"
-  "doras octodiff|DORAS diff -a octodiff OLD NEW PATCH|DORAS apply OLD PATCH OUT"
-  "doras tardiff|DORAS diff -a tardiff OLD NEW PATCH|DORAS apply OLD PATCH OUT"
-  "doras deflate|DORAS diff -a deflate OLD NEW PATCH|DORAS apply OLD PATCH OUT"
+  "doras auto|DORAS diff -a auto --budget AUTO_BUDGET KIND OLD NEW PATCH|DEVICE apply OLD PATCH OUT"
+  "doras zstd|DORAS diff -a zstd OLD NEW PATCH|DEVICE apply OLD PATCH OUT"
+  "doras bsdiff|DORAS diff -a bsdiff OLD NEW PATCH|DEVICE apply OLD PATCH OUT"
+  "doras bsdiff-lzma|DORAS diff -a bsdiff-lzma OLD NEW PATCH|DEVICE apply OLD PATCH OUT"
+  "doras octodiff|DORAS diff -a octodiff OLD NEW PATCH|DEVICE apply OLD PATCH OUT"
+  "doras tardiff|DORAS diff -a tardiff OLD NEW PATCH|DEVICE apply OLD PATCH OUT"
+  "doras deflate|DORAS diff -a deflate OLD NEW PATCH|DEVICE apply OLD PATCH OUT"
+  "hdiffz lzma2|HDIFFZ -m-6 -SD -d -f -p-1 -c-lzma2-9-16m OLD NEW PATCH|HPATCHZ -f OLD PATCH OUT"
+  "hdiffz zstd|HDIFFZ -m-6 -SD -d -f -p-1 -c-zstd-21-24 OLD NEW PATCH|HPATCHZ -f OLD PATCH OUT"
   "bsdiff|bsdiff OLD NEW PATCH|bspatch OLD OUT PATCH"
   "xdelta3 -9|xdelta3 -9 -D -f -e -s OLD NEW PATCH|xdelta3 -D -f -d -s OLD PATCH OUT"
   "zstd -19 --long --patch-from|zstd -q -f -19 --long=31 --patch-from=OLD NEW -o PATCH|zstd -q -f -d --long=31 --patch-from=OLD PATCH -o OUT"
@@ -69,32 +115,36 @@ tools=(
 rows=()
 summary=()
 total_ours=0; total_peer=0
+ratio() { echo "$1 / $2" | bc -l; }
+floor() { echo "if ($1 < 0.01) 0.01 else $1" | bc -l; } # GNU time's resolution: 0.00 s counts as 0.01 s
 for pair in "${pairs[@]}"; do
   IFS='|' read -r name kind package old_version new_version path <<<"$pair"
   if [[ ${#selected[@]} -gt 0 && ! " ${selected[*]} " =~ " $name " ]]; then continue; fi
   fetch "$name" "$package" "$old_version" "$path"
   fetch "$name" "$package" "$new_version" "$path"
   old="$corpus/$name-$old_version"; new="$corpus/$name-$new_version"
+  artifact_kind=""; [[ "$path" == "/" ]] && artifact_kind="--kind Directory"
   full=$(zstd -q -19 --long=31 -c "$new" | wc -c)
-  declare -A size build_s build_rss apply_s apply_rss refused
-  best_peer=""; best_ours=""
+  declare -A size build_s build_cpu build_rss apply_s apply_cpu apply_rss apply_anon refused
+  best_peer=""; auto_choice=""
   for tool in "${tools[@]}"; do
     IFS='|' read -r label build apply <<<"$tool"
     patch="$work/patch"; out="$work/out"; rm -f "$patch" "$out" "$patch.sig"
-    subst() { local c="$1"; c="${c//DORAS/$doras_delta}"; c="${c//OLD/$old}"; c="${c//NEW/$new}"; c="${c//PATCH/$patch}"; echo "${c//OUT/$out}"; }
+    subst() { local c="$1"; c="${c//DORAS/$doras_delta}"; c="${c//DEVICE/$doras_device}"; c="${c//HDIFFZ/$hdiffpatch/hdiffz}"
+      c="${c//HPATCHZ/$hdiffpatch/hpatchz}"; c="${c//KIND/$artifact_kind}"; c="${c//AUTO_BUDGET/$auto_budget}"; c="${c//OLD/$old}"; c="${c//NEW/$new}"
+      c="${c//PATCH/$patch}"; echo "${c//OUT/$out}"; }
     if ! eval "timed $(subst "$build")"; then
       # Our algorithms refuse what they do not apply to (tardiff: not a tar; gzip: not reproducible); peers must not fail.
       [[ "$label" == doras* ]] || { cat "$work/stderr" >&2; echo "$label failed on $name" >&2; exit 1; }
       refused[$label]=$(tail -n 1 "$work/stderr" | sed 's/^doras-delta: //; s/|/-/g'); continue
     fi
-    build_s[$label]=$secs; build_rss[$label]=$rss_mib
+    [[ "$label" == "doras auto" ]] && auto_choice=$(sed -n 's/^auto: \([a-z0-9-]*\),.*/\1/p' "$work/stdout")
+    build_s[$label]=$secs; build_cpu[$label]=$cpu; build_rss[$label]=$rss_mib
     size[$label]=$(stat -c %s "$patch")
     eval "timed $(subst "$apply")" || { cat "$work/stderr" >&2; exit 1; }
-    apply_s[$label]=$secs; apply_rss[$label]=$rss_mib
+    apply_s[$label]=$secs; apply_cpu[$label]=$cpu; apply_rss[$label]=$rss_mib; apply_anon[$label]=$anon_mib
     cmp -s "$out" "$new" || { echo "$label produced a wrong $name" >&2; exit 1; }
-    if [[ "$label" != doras* ]]; then
-      if [[ -z "$best_peer" ]] || (( size[$label] < size[$best_peer] )); then best_peer=$label; fi
-    elif [[ -z "$best_ours" ]] || (( size[$label] < size[$best_ours] )); then best_ours=$label; fi
+    if [[ "$label" != doras* ]] && { [[ -z "$best_peer" ]] || (( size[$label] < size[$best_peer] )); }; then best_peer=$label; fi
   done
   for tool in "${tools[@]}"; do
     label="${tool%%|*}"
@@ -102,25 +152,33 @@ for pair in "${pairs[@]}"; do
       rows+=("$(printf '| %s (%s) %s -> %s | %s | refused: %s | | | | |' "$name" "$kind" "$old_version" "$new_version" "$label" "${refused[$label]}")")
       continue
     fi
-    rows+=("$(printf '| %s (%s) %s -> %s, %s bytes | %s | %s | %.1f %% | %.2f | %s s, %s MiB | %s s, %s MiB |' \
-      "$name" "$kind" "$old_version" "$new_version" "$(stat -c %s "$new")" "$label" "${size[$label]}" \
-      "$(echo "100 * ${size[$label]} / $full" | bc -l)" "$(echo "${size[$label]} / ${size[$best_peer]}" | bc -l)" \
-      "${build_s[$label]}" "${build_rss[$label]}" "${apply_s[$label]}" "${apply_rss[$label]}")")
+    shown="$label"; [[ "$label" == "doras auto" ]] && shown="**doras auto** ($auto_choice)"
+    rows+=("$(printf '| %s (%s) %s -> %s, %s bytes | %s | %s | %.1f %% | %.3f | %s s, %s s CPU, %s MiB | %s s, %s s CPU, %s MiB, %.1f MiB |' \
+      "$name" "$kind" "$old_version" "$new_version" "$(stat -c %s "$new")" "$shown" "${size[$label]}" \
+      "$(echo "100 * ${size[$label]} / $full" | bc -l)" "$(ratio "${size[$label]}" "${size[$best_peer]}")" \
+      "${build_s[$label]}" "${build_cpu[$label]}" "${build_rss[$label]}" "${apply_s[$label]}" "${apply_cpu[$label]}" "${apply_rss[$label]}" "${apply_anon[$label]}")")
   done
   rows+=("$(printf '| %s: full download (zstd -19) | | %s | 100 %% | | | |' "$name" "$full")")
-  # What the server sends with auto: our smallest, or the full download (406) when that is over 90 % of it.
-  ours=${size[$best_ours]}; ours_label="${best_ours#doras }"
+  # What the server sends with auto: its delta, or the full download (406) when that is over 90 % of it.
+  ours=${size[doras auto]}; ours_label="$auto_choice"
   if (( ours * 10 > full * 9 )); then ours=$full; ours_label="full download (406)"; fi
-  summary+=("$(printf '| %s | %s (%s) | %s (%s) | %.3f |' "$name" "$ours" "$ours_label" "${size[$best_peer]}" "$best_peer" "$(echo "$ours / ${size[$best_peer]}" | bc -l)")")
-  total_ours=$((total_ours + ours)); total_peer=$((total_peer + size[$best_peer]))
-  unset size build_s build_rss apply_s apply_rss refused
+  peer=${size[$best_peer]}
+  within=$( (( ours <= peer * 11 / 10 + 256 )) && echo yes || echo "**no**")
+  summary+=("$(printf '| %s | %s (%s) | %s (%s) | %.3f | %s | %.2f | %.2f | %.2f; %.2f | %.1f MiB |' "$name" "$ours" "$ours_label" "$peer" "$best_peer" \
+    "$(ratio "$ours" "$peer")" "$within" "$(ratio "${build_cpu[doras auto]}" "${build_cpu[hdiffz lzma2]}")" \
+    "$(ratio "${build_rss[doras auto]}" "${build_rss[hdiffz lzma2]}")" \
+    "$(ratio "${apply_s[doras auto]}" "$(floor "${apply_s[hdiffz lzma2]}")")" "$(ratio "${apply_cpu[doras auto]}" "$(floor "${apply_cpu[hdiffz lzma2]}")")" \
+    "${apply_anon[doras auto]}")")
+  total_ours=$((total_ours + ours)); total_peer=$((total_peer + peer))
+  printf '%s\n' "${rows[@]}" "${summary[-1]}" >&2 # progress: a long run can be read as it goes
+  unset size build_s build_cpu build_rss apply_s apply_cpu apply_rss apply_anon refused
 done
 
-echo '| pair | tool | delta bytes | % of full zstd download | ratio to best peer | build: time, peak RSS | apply: time, peak RSS |'
+echo '| pair | tool | delta bytes | % of full zstd download | ratio to best peer | build: wall, CPU, peak RSS | apply: wall, CPU, peak RSS, peak private memory |'
 echo '|---|---|---:|---:|---:|---:|---:|'
 printf '%s\n' "${rows[@]}"
 echo
-echo '| pair | ours (auto) | best peer | ratio |'
-echo '|---|---:|---:|---:|'
+echo '| pair | ours (auto) | best peer | ratio | within 1.1x + 256 B | build CPU / hdiffz lzma2 | build peak RSS / hdiffz lzma2 | apply time / hpatchz (lzma2): wall; CPU | apply private memory |'
+echo '|---|---:|---:|---:|---|---:|---:|---:|---:|'
 printf '%s\n' "${summary[@]}"
-printf '| **total** | **%s** | **%s** | **%.3f** |\n' "$total_ours" "$total_peer" "$(echo "$total_ours / $total_peer" | bc -l)"
+printf '| **total** | **%s** | **%s** | **%.3f** | | | | | |\n' "$total_ours" "$total_peer" "$(ratio "$total_ours" "$total_peer")"

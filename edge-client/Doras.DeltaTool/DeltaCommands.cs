@@ -1,5 +1,6 @@
 using System.CommandLine;
 using Doras.Delta.Algorithms;
+using Doras.Delta.Artifacts;
 using Doras.Delta.Octodiff;
 using Doras.Oci.IO;
 using Doras.Oci.Model;
@@ -14,12 +15,14 @@ internal static class DeltaCommands
 {
     public static Command Diff()
     {
-        var algorithm = new Option<string>("--algorithm", "-a") { Description = "zstd, bsdiff, octodiff, tardiff (tar archives) or deflate (gzip files, zip archives)", DefaultValueFactory = _ => ZstdPatchAlgorithm.AlgorithmName };
+        var algorithm = new Option<string>("--algorithm", "-a") { Description = "zstd, bsdiff, octodiff, tardiff (tar archives), deflate (gzip files, zip archives), or auto (the smallest, chosen as the server chooses)", DefaultValueFactory = _ => ZstdPatchAlgorithm.AlgorithmName };
+        var kind = new Option<ArtifactKind>("--kind") { Description = "auto: what the versions are, as the server sees them: File, or Directory (a tar of the tree)", DefaultValueFactory = _ => ArtifactKind.File };
+        var budget = new Option<double>("--budget") { Description = "auto: seconds after which no further candidate is tried (the server's Delta:AutoBudget)", DefaultValueFactory = _ => SmallestDelta.DefaultBudget.TotalSeconds };
         var level = new Option<int>("--level") { Description = "zstd level (1-22)", DefaultValueFactory = _ => 19 };
         var workers = new Option<int>("--workers") { Description = "zstd worker threads (0: single-threaded)" };
         var signature = new Option<string?>("--signature") { Description = "Make a raw Octodiff delta from an Octodiff signature instead of the old file: diff --signature SIG NEW DELTA" };
         var paths = new Argument<string[]>("paths") { Description = "OLD NEW DELTA (or NEW DELTA with --signature)", Arity = new ArgumentArity(2, 3) };
-        var command = new Command("diff", "Make a delta from OLD to NEW") { algorithm, level, workers, signature, paths };
+        var command = new Command("diff", "Make a delta from OLD to NEW") { algorithm, kind, budget, level, workers, signature, paths };
         command.SetAction(async (result, ct) =>
         {
             var files = result.GetValue(paths)!;
@@ -34,8 +37,14 @@ internal static class DeltaCommands
             }
             if (files.Length != 3) throw new ArgumentException("diff takes OLD, NEW and DELTA");
             var name = result.GetValue(algorithm)!;
-            var chosen = Algorithms(result.GetValue(level), result.GetValue(workers)).Find(name)
-                ?? throw new ArgumentException($"unknown algorithm '{name}'; known: {string.Join(", ", Algorithms(3, 0).Names)}");
+            var algorithms = Algorithms(result.GetValue(level), result.GetValue(workers));
+            if (string.Equals(name, DeltaAlgorithms.Auto, StringComparison.OrdinalIgnoreCase))
+            {
+                await AutoAsync(algorithms, result.GetValue(kind), TimeSpan.FromSeconds(result.GetValue(budget)), files, ct);
+                return 0;
+            }
+            var chosen = algorithms.Find(name)
+                ?? throw new ArgumentException($"unknown algorithm '{name}'; known: {string.Join(", ", algorithms.AcceptedNames.Order(StringComparer.Ordinal))}");
             var oldInput = await InputAsync(files[0], ct);
             var newInput = await InputAsync(files[1], ct);
             await WriteAtomicallyAsync(files[2], (output, token) => chosen.EncodeAsync(oldInput, newInput, output, token), ct);
@@ -107,6 +116,35 @@ internal static class DeltaCommands
             return 0;
         });
         return command;
+    }
+
+    /// <summary>
+    /// The server's <c>auto</c> over all our algorithms: the same candidates, order, budget and verification, so the
+    /// delta written is byte for byte the one the server would store. Prints the choice and every candidate's size.
+    /// </summary>
+    private static async Task AutoAsync(DeltaAlgorithms algorithms, ArtifactKind kind, TimeSpan budget, string[] files, CancellationToken ct)
+    {
+        var choice = algorithms.Choose([DeltaAlgorithms.Auto], kind)
+            ?? throw new ArgumentException(algorithms.WhyNone([DeltaAlgorithms.Auto], kind));
+        var oldInput = await InputAsync(files[0], ct);
+        var newInput = await InputAsync(files[1], ct);
+        var output = Path.GetFullPath(files[2]);
+        var work = Path.Combine(Path.GetDirectoryName(output)!, $".{Path.GetFileName(output)}.{Guid.NewGuid():N}.auto");
+        Directory.CreateDirectory(work);
+        try
+        {
+            var (smallest, built) = await new SmallestDelta(budget).BuildAsync(choice.Candidates, oldInput, newInput, work, ct: ct);
+            await WriteAtomicallyAsync(output, async (stream, token) =>
+            {
+                await using var file = new FileStream(smallest.Path, FileMode.Open, FileAccess.Read, FileShare.Read, 1 << 16, FileOptions.Asynchronous | FileOptions.SequentialScan);
+                await file.CopyToAsync(stream, token);
+            }, ct);
+            Console.WriteLine($"auto: {smallest.Algorithm.Name}, {smallest.Size} bytes (candidates: {string.Join(" ", built.Select(b => $"{b.Algorithm.Name}={b.Size}"))})");
+        }
+        finally
+        {
+            Directory.Delete(work, recursive: true);
+        }
     }
 
     private static DeltaAlgorithms Algorithms(int level, int workers) => DeltaAlgorithms.Default(level, workers);

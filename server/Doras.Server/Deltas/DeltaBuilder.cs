@@ -42,35 +42,10 @@ public sealed class DeltaBuilder(IOptions<DeltaOptions> options, ScratchSpace sc
             var oldInput = new DeltaInput(oldPath, job.From.ContentDigest, job.From.ContentSize);
             var newInput = new DeltaInput(newPath, job.To.ContentDigest, job.To.ContentSize);
 
-            // Each candidate in turn (cheapest first), while the budget lasts; the smallest one is kept.
-            var built = new List<(IDeltaAlgorithm Algorithm, string Path, Digest Digest, long Size)>();
-            foreach (var candidate in job.Candidates)
-            {
-                if (built.Count > 0 && stopwatch.Elapsed > options.Value.AutoBudget)
-                {
-                    logger.LogInformation("Delta {Key}: build budget {Budget} spent; not trying {Algorithm}", job.Key, options.Value.AutoBudget, candidate.Name);
-                    break;
-                }
-                var path = Path.Combine(work, "delta-" + candidate.Name);
-                await using var file = new FileStream(path, FileMode.CreateNew, FileAccess.Write, FileShare.None, 1 << 16, FileOptions.Asynchronous);
-                var hashing = new HashingWriteStream(file);
-                var encoding = Stopwatch.StartNew();
-                try
-                {
-                    await candidate.EncodeAsync(oldInput, newInput, hashing, ct).ConfigureAwait(false);
-                    estimates.Record(candidate.Name, oldInput.Size + newInput.Size, encoding.Elapsed);
-                }
-                catch (IncompatibleArtifactException e) when (job.Candidates.Count > 1)
-                {
-                    logger.LogInformation("Delta {Key}: {Algorithm} does not apply here ({Reason})", job.Key, candidate.Name, e.Message);
-                    continue;
-                }
-                built.Add((candidate, path, hashing.Digest, hashing.BytesWritten));
-            }
-            if (built.Count == 0) throw new IncompatibleArtifactException("none of the candidate algorithms can make this delta");
-            var (algorithm, deltaPath, deltaDigest, deltaSize) = built.MinBy(b => b.Size);
-
-            await VerifyRoundTripAsync(algorithm, oldInput, deltaPath, job.To.Target, ct).ConfigureAwait(false);
+            // The same choice as `doras-delta diff --algorithm auto`: each candidate while the budget lasts, the smallest verified.
+            var (smallest, built) = await new SmallestDelta(options.Value.AutoBudget)
+                .BuildAsync(job.Candidates, oldInput, newInput, work, new BuildLog(job.Key, estimates, oldInput.Size + newInput.Size, logger), ct).ConfigureAwait(false);
+            var (algorithm, deltaPath, deltaDigest, deltaSize) = (smallest.Algorithm, smallest.Path, smallest.Digest, smallest.Size);
 
             var layer = new Descriptor
             {
@@ -121,14 +96,18 @@ public sealed class DeltaBuilder(IOptions<DeltaOptions> options, ScratchSpace sc
         }
     }
 
-    /// <summary>A delta is only stored once applying it gives the target, digest for digest.</summary>
-    private static async Task VerifyRoundTripAsync(IDeltaAlgorithm algorithm, DeltaInput oldInput, string deltaPath, DeltaTarget target, CancellationToken ct)
+    /// <summary>Logs what happens to each candidate and feeds the build-time estimates.</summary>
+    private sealed class BuildLog(DeltaKey key, BuildEstimates estimates, long inputBytes, ILogger logger) : ISmallestDeltaObserver
     {
-        await using var delta = new FileStream(deltaPath, FileMode.Open, FileAccess.Read, FileShare.Read, 1 << 16, FileOptions.Asynchronous);
-        using var hashing = new HashingWriteStream(Stream.Null);
-        await algorithm.ApplyAsync(oldInput, delta, hashing, target, ct).ConfigureAwait(false);
-        var produced = hashing.Digest;
-        if (produced != target.Digest || hashing.BytesWritten != target.Size)
-            throw new InvalidOperationException($"the delta reproduces {produced} ({hashing.BytesWritten} bytes) instead of {target.Digest} ({target.Size} bytes)");
+        public void Built(BuiltDelta delta) => estimates.Record(delta.Algorithm.Name, inputBytes, delta.Elapsed);
+
+        public void Refused(IDeltaAlgorithm algorithm, string reason) =>
+            logger.LogInformation("Delta {Key}: {Algorithm} does not apply here ({Reason})", key, algorithm.Name, reason);
+
+        public void Failed(IDeltaAlgorithm algorithm, Exception error) =>
+            logger.LogWarning(error, "Delta {Key}: {Algorithm} failed; using the next smallest candidate", key, algorithm.Name);
+
+        public void NotTried(IDeltaAlgorithm algorithm, TimeSpan budget) =>
+            logger.LogInformation("Delta {Key}: build budget {Budget} spent; not trying {Algorithm}", key, budget, algorithm.Name);
     }
 }

@@ -1,7 +1,10 @@
 namespace Doras.Delta.Algorithms;
 
-/// <summary>The next <c>length</c> bytes of a stream, as a stream of their own (for a length-prefixed part of a delta).</summary>
-internal sealed class BoundedReadStream(Stream inner, long length, bool ownsInner = false) : Doras.Oci.Content.ReadOnlyStream
+/// <summary>
+/// The next <c>length</c> bytes of a stream, as a stream of their own (for a length-prefixed part of a delta). With
+/// <c>truncated</c>, an inner stream that ends before them is a <see cref="CorruptDeltaException"/> with that message.
+/// </summary>
+internal sealed class BoundedReadStream(Stream inner, long length, bool ownsInner = false, string? truncated = null) : Doras.Oci.Content.ReadOnlyStream
 {
     protected override void Dispose(bool disposing)
     {
@@ -17,7 +20,7 @@ internal sealed class BoundedReadStream(Stream inner, long length, bool ownsInne
         if (Remaining == 0 || buffer.IsEmpty) return 0;
         var n = inner.Read(buffer[..(int)Math.Min(buffer.Length, Remaining)]);
         Remaining -= n;
-        return n;
+        return n == 0 && truncated is not null ? throw new CorruptDeltaException(truncated) : n;
     }
 
     public override async ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken cancellationToken = default)
@@ -25,6 +28,6 @@ internal sealed class BoundedReadStream(Stream inner, long length, bool ownsInne
         if (Remaining == 0 || buffer.IsEmpty) return 0;
         var n = await inner.ReadAsync(buffer[..(int)Math.Min(buffer.Length, Remaining)], cancellationToken).ConfigureAwait(false);
         Remaining -= n;
-        return n;
+        return n == 0 && truncated is not null ? throw new CorruptDeltaException(truncated) : n;
     }
 }

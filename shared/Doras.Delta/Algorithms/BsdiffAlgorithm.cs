@@ -7,8 +7,8 @@ namespace Doras.Delta.Algorithms;
 /// bsdiff (our implementation of the classic suffix-array algorithm), stored as the delta header, a format byte
 /// (2), the compressed lengths of the control and extra parts (varints), then the control, extra and diff parts,
 /// each one zstd frame, as classic bsdiff compresses its three parts apart (2-4 % smaller than one interleaved
-/// frame on the npm executables). The device keeps the compressed control and extra parts (in memory up to
-/// 8 MiB, else in a file beside the output) while the diff part streams. Deltas of the earlier layout (one
+/// frame on the npm executables). The device decodes the control and extra parts first, one at a time, into a
+/// spool (<see cref="SplitPartsApply"/>), then streams the diff part: one decoder window at a time. Deltas of the earlier layout (one
 /// interleaved frame, recognised by zstd's magic number) still apply. Building holds both versions and the suffix
 /// array in memory (about 9 bytes per byte of the old version, so it is for the server).
 /// </summary>
@@ -20,14 +20,13 @@ public sealed class BsdiffAlgorithm(int level = 19, int workers = 0, long maxInp
     public const long MaxInputBytes = int.MaxValue / 2;
 
     private const byte SplitLayout = 2;
-    private const long MaxInMemoryParts = 8 << 20;
     private const string What = "bsdiff delta";
 
     public string Name => AlgorithmName;
     public string MediaType => "application/vnd.doras.delta.bsdiff+zstd";
 
     /// <summary>The match scan of large versions runs on up to this many cores (holding the records of all parts but the first in memory).</summary>
-    private static int ScanParallelism => Math.Min(Environment.ProcessorCount, 4);
+    internal static int ScanParallelism => Math.Min(Environment.ProcessorCount, 4);
 
     public async Task EncodeAsync(DeltaInput oldVersion, DeltaInput newVersion, Stream delta, CancellationToken ct = default)
     {
@@ -77,39 +76,16 @@ public sealed class BsdiffAlgorithm(int level = 19, int workers = 0, long maxInp
             return;
         }
         var (controlLength, extraLength) = (Varint.ReadLength(remainder, What), Varint.ReadLength(remainder, What));
-        var limit = targetSize == long.MaxValue ? long.MaxValue : 2 * targetSize + (64 << 20);
-        if (controlLength > limit || extraLength > limit - controlLength)
-            throw new CorruptDeltaException($"{What} has parts of {controlLength} and {extraLength} bytes, more than its target can need");
-
-        // Control and extra come first; they are kept (compressed) while the diff part after them streams.
-        var spoolPath = controlLength + extraLength > MaxInMemoryParts ? Path.Combine(spoolDirectory, ".doras-bsdiff-" + Guid.NewGuid().ToString("N")) : null;
+        SplitPartsApply.CheckLengths(controlLength, extraLength, targetSize, What);
         try
         {
-            var kept = spoolPath is null ? new MemoryStream() : (Stream)new FileStream(spoolPath, FileMode.CreateNew, FileAccess.Write, FileShare.Read, 1 << 16, FileOptions.Asynchronous);
-            await using (kept)
-            {
-                var parts = new BoundedReadStream(remainder, controlLength + extraLength);
-                await parts.CopyToAsync(kept, 1 << 16, ct).ConfigureAwait(false);
-                if (parts.Remaining > 0) throw new CorruptDeltaException($"{What} is truncated in its control or extra part");
-            }
-            Stream Part(long offset, long length) => spoolPath is null
-                ? new MemoryStream(((MemoryStream)kept).GetBuffer(), (int)offset, (int)length, writable: false)
-                : new BoundedReadStream(new FileStream(spoolPath, FileMode.Open, FileAccess.Read, FileShare.Read, 1 << 16, FileOptions.Asynchronous) { Position = offset }, length, ownsInner: true);
-            var options = new ZstdDecompressionOptions { WindowLogMax = 24, MaxOutputBytes = limit };
-            await using var control = new ZstdDecoderStream(Part(0, controlLength), options);
-            await using var extra = new ZstdDecoderStream(Part(controlLength, extraLength), options);
-            await using var diff = new ZstdDecoderStream(remainder, options, leaveOpen: true);
-            var produced = await BsdiffDelta.ApplyAsync(oldVersion.Path, new BsdiffDelta.Parts(control, diff, extra), output, targetSize, ct).ConfigureAwait(false);
-            if (targetSize != long.MaxValue && produced != targetSize)
-                throw new CorruptDeltaException($"delta produced {produced} bytes, expected {targetSize}");
+            var options = new ZstdDecompressionOptions { WindowLogMax = 24, MaxOutputBytes = SplitPartsApply.MaxPartBytes(targetSize) };
+            await SplitPartsApply.ApplyAsync(oldVersion.Path, remainder, controlLength, extraLength,
+                (part, _) => new ZstdDecoderStream(part, options, leaveOpen: true), output, targetSize, spoolDirectory, What, ct).ConfigureAwait(false);
         }
         catch (ZstdException e)
         {
             throw new CorruptDeltaException($"delta cannot be applied: {e.Message}", e);
-        }
-        finally
-        {
-            if (spoolPath is not null) File.Delete(spoolPath);
         }
     }
 }
@@ -117,9 +93,12 @@ public sealed class BsdiffAlgorithm(int level = 19, int workers = 0, long maxInp
 /// <summary>What the algorithms that store a zstd-compressed stream of their own share.</summary>
 internal static class WrappedStream
 {
-    /// <summary>A window of at most 16 MiB: the device's decoder allocates it, so it must not grow with the artifact.</summary>
+    /// <summary>
+    /// A window of at most 8 MiB: the device's decoder allocates it, so it must not grow with the artifact, and the
+    /// device's private memory stays within 16 MiB. Decoders accept up to 16 MiB, as earlier deltas used.
+    /// </summary>
     public static ZstdCompressionOptions CompressionFor(long size, int level, int workers = 0) =>
-        new() { Level = level, WindowLog = Math.Min(ZstdCompressionOptions.WindowLogFor(size), 24), LongDistanceMatching = true, Workers = workers };
+        new() { Level = level, WindowLog = Math.Min(ZstdCompressionOptions.WindowLogFor(size), 23), LongDistanceMatching = true, Workers = workers };
 
     /// <summary>Decodes the compressed stream and hands it to <paramref name="apply"/>, checking the size produced.</summary>
     public static async Task DecodeAsync(Stream compressed, long targetSize, Func<Stream, Task<long>> apply, CancellationToken ct)
@@ -127,7 +106,7 @@ internal static class WrappedStream
         try
         {
             // The inner stream is at most the target plus a few bytes per command; far more is a bomb.
-            var limit = targetSize == long.MaxValue ? long.MaxValue : 2 * targetSize + (64 << 20);
+            var limit = SplitPartsApply.MaxPartBytes(targetSize);
             await using var raw = new ZstdDecoderStream(compressed, new ZstdDecompressionOptions { WindowLogMax = 24, MaxOutputBytes = limit }, leaveOpen: true);
             var produced = await apply(raw).ConfigureAwait(false);
             if (targetSize != long.MaxValue && produced != targetSize)

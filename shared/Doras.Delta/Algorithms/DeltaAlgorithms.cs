@@ -17,7 +17,8 @@ public sealed class DeltaAlgorithms(IEnumerable<IDeltaAlgorithm> algorithms)
             new BsdiffAlgorithm(zstdLevel, zstdWorkers, bsdiffMaxInputBytes),
             new TardiffAlgorithm(zstdLevel, zstdWorkers, bsdiffMaxInputBytes),
         ];
-        return new([.. contentAlgorithms, new OctodiffAlgorithm(zstdLevel), new DeflateAlgorithm(contentAlgorithms)]);
+        // bsdiff-lzma is not inside deflate: devices that accept deflate but not bsdiff-lzma could not apply it.
+        return new([.. contentAlgorithms, new BsdiffLzmaAlgorithm(bsdiffMaxInputBytes), new OctodiffAlgorithm(zstdLevel), new DeflateAlgorithm(contentAlgorithms)]);
     }
 
     public IEnumerable<string> Names => _byName.Keys.Order(StringComparer.Ordinal);
@@ -80,14 +81,16 @@ public sealed class DeltaAlgorithms(IEnumerable<IDeltaAlgorithm> algorithms)
 
     /// <summary>
     /// Cheapest first; tardiff and deflate before bsdiff because they refuse at once what they do not apply to,
-    /// and where they do apply (tar, gzip, zip) they are the ones the budget must not leave out.
+    /// and where they do apply (tar, gzip, zip) they are the ones the budget must not leave out; bsdiff-lzma
+    /// before bsdiff because it is the smaller of the two (10-13 % on executables) for a similar cost.
     /// </summary>
     private static int BuildCostRank(string name) => name switch
     {
         OctodiffAlgorithm.AlgorithmName => 0,
         ZstdPatchAlgorithm.AlgorithmName => 1,
         TardiffAlgorithm.AlgorithmName or DeflateAlgorithm.AlgorithmName => 2,
-        _ => 3,
+        BsdiffLzmaAlgorithm.AlgorithmName => 3,
+        _ => 4,
     };
 }
 

@@ -35,6 +35,7 @@ public class DeltaPropertyTests
 
     [TestCase("zstd")]
     [TestCase("bsdiff")]
+    [TestCase("bsdiff-lzma")]
     [TestCase("octodiff")]
     public void Every_delta_applies_to_exactly_the_new_version(string name)
     {

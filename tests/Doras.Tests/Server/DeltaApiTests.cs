@@ -167,9 +167,9 @@ public class DeltaApiTests
     [Test]
     public async Task A_stored_delta_is_found_whatever_the_order_or_extent_of_the_accepted_list()
     {
-        var first = await PollUntilReadyAsync(Query(Versions.Ref(Repo, _v1), toTag: $"{Repo}:stable", algorithms: ["auto", "zstd", "bsdiff", "octodiff", "tardiff", "deflate"]));
+        var first = await PollUntilReadyAsync(Query(Versions.Ref(Repo, _v1), toTag: $"{Repo}:stable", algorithms: ["auto", "zstd", "bsdiff", "bsdiff-lzma", "octodiff", "tardiff", "deflate"]));
         Assert.That(_server.Builder.BuildsStarted, Is.EqualTo(1));
-        string[][] others = [["auto"], ["deflate", "tardiff", "octodiff", "bsdiff", "zstd", "auto"], ["auto", first.Algorithm!, "xdelta3"], [first.Algorithm!]];
+        string[][] others = [["auto"], ["deflate", "tardiff", "octodiff", "bsdiff-lzma", "bsdiff", "zstd", "auto"], ["auto", first.Algorithm!, "xdelta3"], [first.Algorithm!]];
         foreach (var list in others)
         {
             using var response = await _server.Http.GetAsync(Query(Versions.Ref(Repo, _v1), toTag: $"{Repo}:stable", algorithms: list));
@@ -289,7 +289,7 @@ public class DeltaApiTests
         Assert.That(status, Is.EqualTo(HttpStatusCode.NotAcceptable));
         Assert.That(problem.GetProperty("type").GetString(), Is.EqualTo(ProblemTypes.DeltaNotWorthwhile));
         Assert.That(problem.GetProperty("detail").GetString(), Does.Match(
-            @"^the smallest delta \((bsdiff|octodiff|zstd), \d+ bytes\) is over 90 ?% of the full download \(\d+ bytes\); download fleet/noise@sha256:[0-9a-f]{64} instead$"));
+            @"^the smallest delta \((bsdiff|bsdiff-lzma|octodiff|zstd), \d+ bytes\) is over 90 ?% of the full download \(\d+ bytes\); download fleet/noise@sha256:[0-9a-f]{64} instead$"));
     }
 
     [Test]
@@ -335,7 +335,7 @@ public class DeltaApiTests
     {
         var (status, problem) = await ProblemAsync(Query(Versions.Ref(Repo, _v1), toTag: $"{Repo}:v2", algorithms: ["xdelta3", "courgette"]));
         Assert.That(status, Is.EqualTo(HttpStatusCode.NotAcceptable));
-        Assert.That(problem.GetProperty("detail").GetString(), Is.EqualTo("none of the accepted algorithms (xdelta3, courgette) is supported; this server supports: auto, bsdiff, deflate, octodiff, tardiff, zstd"));
+        Assert.That(problem.GetProperty("detail").GetString(), Is.EqualTo("none of the accepted algorithms (xdelta3, courgette) is supported; this server supports: auto, bsdiff, bsdiff-lzma, deflate, octodiff, tardiff, zstd"));
     }
 
     [Test]

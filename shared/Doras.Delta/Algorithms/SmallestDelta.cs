@@ -1,0 +1,104 @@
+using System.Diagnostics;
+using Doras.Delta.Artifacts;
+using Doras.Oci.Content;
+using Doras.Oci.Model;
+
+namespace Doras.Delta.Algorithms;
+
+/// <summary>One candidate's delta, built into a file of the work directory.</summary>
+public sealed record BuiltDelta(IDeltaAlgorithm Algorithm, string Path, Digest Digest, long Size, TimeSpan Elapsed);
+
+/// <summary>What happens to each candidate of <see cref="SmallestDelta"/>, for whoever logs or learns from it.</summary>
+public interface ISmallestDeltaObserver
+{
+    void Built(BuiltDelta delta) { }
+
+    void Refused(IDeltaAlgorithm algorithm, string reason) { }
+
+    void NotTried(IDeltaAlgorithm algorithm, TimeSpan budget) { }
+
+    /// <summary>The candidate failed (building, or its delta did not reproduce the target); another is used.</summary>
+    void Failed(IDeltaAlgorithm algorithm, Exception error) { }
+}
+
+/// <summary>
+/// <c>auto</c>: builds each candidate of <see cref="DeltaAlgorithms.Choose"/> in turn (cheapest first) while the
+/// budget lasts, keeps the smallest, and checks that it reproduces the target. A candidate that fails, or whose
+/// delta does not reproduce the target, gives way to the next smallest (the plain algorithms stay candidates
+/// beside the smart ones). The server and <c>doras-delta diff --algorithm auto</c> both go through here, so both
+/// send the same bytes for the same pair.
+/// </summary>
+public sealed class SmallestDelta(TimeSpan budget)
+{
+    /// <summary>The server's default budget (<c>Delta:AutoBudget</c>).</summary>
+    public static readonly TimeSpan DefaultBudget = TimeSpan.FromMinutes(5);
+
+    /// <summary>
+    /// Builds the candidates into <paramref name="workDirectory"/> (one file each, named after the algorithm) and
+    /// returns the smallest, verified, with all that were built. A candidate that refuses the pair
+    /// (<see cref="IncompatibleArtifactException"/>) is skipped when there are others.
+    /// </summary>
+    public async Task<(BuiltDelta Smallest, IReadOnlyList<BuiltDelta> Built)> BuildAsync(
+        IReadOnlyList<IDeltaAlgorithm> candidates, DeltaInput oldVersion, DeltaInput newVersion, string workDirectory,
+        ISmallestDeltaObserver? observer = null, CancellationToken ct = default)
+    {
+        var stopwatch = Stopwatch.StartNew();
+        var built = new List<BuiltDelta>();
+        foreach (var candidate in candidates)
+        {
+            if (built.Count > 0 && stopwatch.Elapsed > budget)
+            {
+                observer?.NotTried(candidate, budget);
+                break;
+            }
+            var path = Path.Combine(workDirectory, "delta-" + candidate.Name);
+            var encoding = Stopwatch.StartNew();
+            await using var file = new FileStream(path, FileMode.CreateNew, FileAccess.Write, FileShare.None, 1 << 16, FileOptions.Asynchronous);
+            var hashing = new HashingWriteStream(file);
+            try
+            {
+                await candidate.EncodeAsync(oldVersion, newVersion, hashing, ct).ConfigureAwait(false);
+            }
+            catch (IncompatibleArtifactException e) when (candidates.Count > 1)
+            {
+                observer?.Refused(candidate, e.Message);
+                continue;
+            }
+            catch (Exception e) when (candidates.Count > 1 && e is not OperationCanceledException)
+            {
+                observer?.Failed(candidate, e);
+                continue;
+            }
+            var delta = new BuiltDelta(candidate, path, hashing.Digest, hashing.BytesWritten, encoding.Elapsed);
+            observer?.Built(delta);
+            built.Add(delta);
+        }
+        if (built.Count == 0) throw new IncompatibleArtifactException("none of the candidate algorithms can make this delta");
+        // Smallest first; ties go to the cheaper build (earlier in the list: OrderBy is stable).
+        var bySize = built.OrderBy(b => b.Size).ToList();
+        foreach (var delta in bySize)
+        {
+            try
+            {
+                await VerifyRoundTripAsync(delta, oldVersion, new DeltaTarget(newVersion.Digest, newVersion.Size), ct).ConfigureAwait(false);
+                return (delta, built);
+            }
+            catch (Exception e) when (delta != bySize[^1] && e is not OperationCanceledException)
+            {
+                observer?.Failed(delta.Algorithm, e);
+            }
+        }
+        throw new UnreachableException();
+    }
+
+    /// <summary>A delta is only used once applying it gives the target, digest for digest.</summary>
+    private static async Task VerifyRoundTripAsync(BuiltDelta built, DeltaInput oldVersion, DeltaTarget target, CancellationToken ct)
+    {
+        await using var delta = new FileStream(built.Path, FileMode.Open, FileAccess.Read, FileShare.Read, 1 << 16, FileOptions.Asynchronous);
+        using var hashing = new HashingWriteStream(Stream.Null);
+        await built.Algorithm.ApplyAsync(oldVersion, delta, hashing, target, ct).ConfigureAwait(false);
+        var produced = hashing.Digest;
+        if (produced != target.Digest || hashing.BytesWritten != target.Size)
+            throw new InvalidOperationException($"the delta reproduces {produced} ({hashing.BytesWritten} bytes) instead of {target.Digest} ({target.Size} bytes)");
+    }
+}

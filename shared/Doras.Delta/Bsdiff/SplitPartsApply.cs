@@ -1,0 +1,77 @@
+using Doras.Delta.Algorithms;
+
+namespace Doras.Delta.Bsdiff;
+
+/// <summary>
+/// Applies a bsdiff delta stored as three compressed parts in the order control, extra, diff (each with its own
+/// decoder), keeping device memory bounded: control and extra are decoded first, one after the other, into a
+/// spool (in memory while small, else a file beside the output, deleted when done), so only one decoder, and
+/// one decoder window, is alive at a time; then the diff part streams.
+/// </summary>
+internal static class SplitPartsApply
+{
+    /// <summary>Raw control or extra bytes up to this size stay in memory; more go to a file.</summary>
+    private const int InMemorySpoolBytes = 1 << 20;
+
+    /// <summary>
+    /// The most a part may decode to (or be stored as): the target plus a few bytes per record, so far more is a
+    /// bomb. Unknown targets (<see cref="long.MaxValue"/>) are not bounded here.
+    /// </summary>
+    public static long MaxPartBytes(long targetSize) => targetSize == long.MaxValue ? long.MaxValue : 2 * targetSize + (64 << 20);
+
+    /// <summary>Refuses stored control and extra lengths past what the target can need, before reading them.</summary>
+    public static void CheckLengths(long controlLength, long extraLength, long targetSize, string what)
+    {
+        var limit = MaxPartBytes(targetSize);
+        if (controlLength > limit || extraLength > limit - controlLength)
+            throw new CorruptDeltaException($"{what} has parts of {controlLength} and {extraLength} bytes, more than its target can need");
+    }
+
+    /// <param name="decode">Opens a decoder over one compressed part; its output must be bounded by the caller's limit.</param>
+    public static async Task<long> ApplyAsync(string oldPath, Stream remainder, long controlLength, long extraLength,
+        Func<Stream, string, Stream> decode, Stream output, long targetSize, string spoolDirectory, string what, CancellationToken ct)
+    {
+        var truncated = $"{what} is truncated in its control or extra part";
+        await using var control = await SpoolAsync(new BoundedReadStream(remainder, controlLength, truncated: truncated), "control", decode, spoolDirectory, what, ct).ConfigureAwait(false);
+        await using var extra = await SpoolAsync(new BoundedReadStream(remainder, extraLength, truncated: truncated), "extra", decode, spoolDirectory, what, ct).ConfigureAwait(false);
+        await using var diff = decode(remainder, "diff");
+        var produced = await BsdiffDelta.ApplyAsync(oldPath, new BsdiffDelta.Parts(control, diff, extra), output, targetSize, ct).ConfigureAwait(false);
+        if (targetSize != long.MaxValue && produced != targetSize)
+            throw new CorruptDeltaException($"delta produced {produced} bytes, expected {targetSize}");
+        return produced;
+    }
+
+    private static async Task<Stream> SpoolAsync(BoundedReadStream part, string name, Func<Stream, string, Stream> decode, string spoolDirectory, string what, CancellationToken ct)
+    {
+        Stream spool = new MemoryStream();
+        try
+        {
+            await using (var decoded = decode(part, name))
+            {
+                var buffer = new byte[1 << 16];
+                int n;
+                while ((n = await decoded.ReadAsync(buffer, ct).ConfigureAwait(false)) > 0)
+                {
+                    if (spool is MemoryStream memory && memory.Length + n > InMemorySpoolBytes)
+                    {
+                        var file = new FileStream(Path.Combine(spoolDirectory, ".doras-bsdiff-" + Guid.NewGuid().ToString("N")), FileMode.CreateNew,
+                            FileAccess.ReadWrite, FileShare.None, 1 << 16, FileOptions.Asynchronous | FileOptions.DeleteOnClose);
+                        memory.Position = 0;
+                        await memory.CopyToAsync(file, ct).ConfigureAwait(false);
+                        spool = file;
+                    }
+                    await spool.WriteAsync(buffer.AsMemory(0, n), ct).ConfigureAwait(false);
+                }
+            }
+            if (part.Remaining > 0) throw new CorruptDeltaException($"{what} has {part.Remaining} bytes after the end of its {name} part");
+            await spool.FlushAsync(ct).ConfigureAwait(false);
+            spool.Position = 0;
+            return spool;
+        }
+        catch
+        {
+            await spool.DisposeAsync().ConfigureAwait(false);
+            throw;
+        }
+    }
+}

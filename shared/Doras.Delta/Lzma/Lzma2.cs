@@ -1,0 +1,106 @@
+using Doras.Delta.Algorithms;
+
+namespace Doras.Delta.Lzma;
+
+/// <summary>Raw LZMA2 streams (no xz container: the delta's own header carries digests and lengths).</summary>
+internal static class Lzma2
+{
+    /// <summary>The largest dictionary a delta may ask the device for: its decoder allocates it whole.</summary>
+    public const int MaxDictionaryLog = 23;
+
+    public const int MinDictionaryLog = 12;
+
+    /// <summary>The smallest dictionary that holds <paramref name="length"/> bytes, within the device's bound.</summary>
+    public static int DictionaryLogFor(long length) =>
+        Math.Clamp(64 - System.Numerics.BitOperations.LeadingZeroCount((ulong)Math.Max(1, length - 1)), MinDictionaryLog, MaxDictionaryLog);
+
+    /// <summary>Refuses the build (so <c>auto</c> uses the others) where the system has no liblzma.</summary>
+    public static void EnsureAvailable()
+    {
+        if (!System.Runtime.InteropServices.NativeLibrary.TryLoad(LzmaNative.Library, out var handle))
+            throw new Artifacts.IncompatibleArtifactException($"{LzmaNative.Library} (XZ Utils) is not installed here");
+        System.Runtime.InteropServices.NativeLibrary.Free(handle);
+    }
+
+    /// <summary>Compresses <paramref name="raw"/> whole into <paramref name="output"/>; returns the compressed length.</summary>
+    public static long Compress(ReadOnlySpan<byte> raw, Stream output, int dictionaryLog)
+    {
+        using var encoder = Lzma2Coder.Encoder(dictionaryLog);
+        var buffer = new byte[1 << 16];
+        long written = 0;
+        while (true)
+        {
+            var result = encoder.Code(raw, buffer, finish: true, out var consumed, out var produced);
+            raw = raw[consumed..];
+            output.Write(buffer, 0, produced);
+            written += produced;
+            if (result == LzmaNative.StreamEnd) return written;
+            if (result != LzmaNative.Ok) throw new InvalidOperationException($"liblzma failed to compress (error {result})");
+        }
+    }
+}
+
+/// <summary>
+/// Decodes a raw LZMA2 stream read from <c>compressed</c>, refusing more than <c>maxOutputBytes</c> (a bomb), a
+/// stream that ends early, or corrupt data (<see cref="CorruptDeltaException"/>). Memory: the dictionary
+/// (2^dictionaryLog bytes, at most 8 MiB) and a 64 KiB input buffer.
+/// </summary>
+internal sealed class Lzma2DecoderStream : Doras.Oci.Content.ReadOnlyStream
+{
+    private readonly Stream _compressed;
+    private readonly long _maxOutputBytes;
+    private readonly Lzma2Coder _decoder;
+    private readonly byte[] _input = new byte[1 << 16];
+    private int _start, _end;
+    private bool _inputEnded, _streamEnded;
+    private long _produced;
+
+    public Lzma2DecoderStream(Stream compressed, int dictionaryLog, long maxOutputBytes)
+    {
+        if (dictionaryLog is < Lzma2.MinDictionaryLog or > Lzma2.MaxDictionaryLog)
+            throw new CorruptDeltaException($"LZMA2 part asks for a dictionary of 2^{dictionaryLog} bytes; at most 2^{Lzma2.MaxDictionaryLog} is allowed");
+        _compressed = compressed;
+        _maxOutputBytes = maxOutputBytes;
+        _decoder = Lzma2Coder.Decoder(dictionaryLog);
+    }
+
+    public override int Read(Span<byte> buffer)
+    {
+        if (buffer.IsEmpty || _streamEnded) return 0;
+        while (true)
+        {
+            if (_start == _end && !_inputEnded)
+            {
+                _start = 0;
+                _end = _compressed.Read(_input);
+                _inputEnded = _end == 0;
+            }
+            var result = _decoder.Code(_input.AsSpan(_start, _end - _start), buffer, finish: _inputEnded, out var consumed, out var produced);
+            _start += consumed;
+            _produced += produced;
+            if (_produced > _maxOutputBytes) throw new CorruptDeltaException($"LZMA2 part decodes to more than its bound of {_maxOutputBytes} bytes");
+            if (result == LzmaNative.StreamEnd)
+            {
+                _streamEnded = true;
+                if (_start != _end || _compressed.ReadByte() >= 0) throw new CorruptDeltaException("LZMA2 part has data after its end");
+                return produced;
+            }
+            if (result == LzmaNative.BufError && _inputEnded) throw new CorruptDeltaException("LZMA2 part is truncated");
+            if (result != LzmaNative.Ok && result != LzmaNative.BufError) throw new CorruptDeltaException($"LZMA2 part is corrupt (liblzma error {result})");
+            if (produced > 0) return produced;
+        }
+    }
+
+    /// <summary>Decoding is CPU work over an already buffered delta: done inline.</summary>
+    public override ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken cancellationToken = default)
+    {
+        cancellationToken.ThrowIfCancellationRequested();
+        return ValueTask.FromResult(Read(buffer.Span));
+    }
+
+    protected override void Dispose(bool disposing)
+    {
+        if (disposing) _decoder.Dispose();
+        base.Dispose(disposing);
+    }
+}

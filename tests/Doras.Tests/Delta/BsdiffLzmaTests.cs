@@ -1,0 +1,182 @@
+using Doras.Delta.Algorithms;
+using Doras.Delta.Bsdiff;
+using Doras.Oci.Model;
+
+namespace Doras.Tests.Delta;
+
+/// <summary>
+/// bsdiff-lzma: bsdiff's parts as raw LZMA2 streams (checked with the xz CLI as an independent decoder), and its
+/// parser against hostile deltas: each is refused with a clear error before anything is produced from it.
+/// </summary>
+public class BsdiffLzmaTests
+{
+    private static readonly BsdiffLzmaAlgorithm Algorithm = new();
+
+    private sealed record Pair(DeltaInput Old, DeltaInput New, byte[] NewBytes);
+
+    private static Pair MakePair(TempDirectory dir, int size = 1 << 20, int seed = 81)
+    {
+        var old = TestData.Binary(size, seed);
+        var @new = TestData.Edit(old, seed + 1, edits: 40);
+        return new Pair(new DeltaInput(dir.Write("old", old), Digest.Compute(old), old.Length),
+            new DeltaInput(dir.Write("new", @new), Digest.Compute(@new), @new.Length), @new);
+    }
+
+    private static byte[] Encode(Pair pair)
+    {
+        var delta = new MemoryStream();
+        Algorithm.EncodeAsync(pair.Old, pair.New, delta).GetAwaiter().GetResult();
+        return delta.ToArray();
+    }
+
+    private static async Task<byte[]> ApplyAsync(TempDirectory dir, Pair pair, byte[] delta)
+    {
+        var output = dir[$"out-{Guid.NewGuid():N}"];
+        await Algorithm.ApplyToFileAsync(pair.Old, new MemoryStream(delta), output, new DeltaTarget(pair.New.Digest, pair.New.Size));
+        return File.ReadAllBytes(output);
+    }
+
+    /// <summary>The delta's body after its header: format, dictionary logs, part lengths, parts.</summary>
+    public sealed record Body(byte[] Header, byte Format, byte[] DictionaryLogs, byte[] Control, byte[] Extra, byte[] Diff)
+    {
+        public static Body Parse(byte[] delta)
+        {
+            var stream = new MemoryStream(delta);
+            var (_, unconsumed) = DeltaHeader.ReadAsync(stream, CancellationToken.None).GetAwaiter().GetResult();
+            var headerLength = (int)stream.Position - unconsumed.Length;
+            var p = headerLength;
+            var format = delta[p++];
+            var logs = delta[p..(p + 3)];
+            p += 3;
+            var controlLength = (int)ReadVarint(delta, ref p);
+            var extraLength = (int)ReadVarint(delta, ref p);
+            return new Body(delta[..headerLength], format, logs, delta[p..(p + controlLength)], delta[(p + controlLength)..(p + controlLength + extraLength)], delta[(p + controlLength + extraLength)..]);
+        }
+
+        public byte[] ToBytes(long? controlLength = null, long? extraLength = null)
+        {
+            var body = new MemoryStream();
+            body.Write(Header);
+            body.WriteByte(Format);
+            body.Write(DictionaryLogs);
+            WriteVarint(body, controlLength ?? Control.Length);
+            WriteVarint(body, extraLength ?? Extra.Length);
+            body.Write(Control);
+            body.Write(Extra);
+            body.Write(Diff);
+            return body.ToArray();
+        }
+    }
+
+    private static ulong ReadVarint(byte[] bytes, ref int p)
+    {
+        ulong value = 0;
+        for (var shift = 0; ; shift += 7)
+        {
+            var b = bytes[p++];
+            value |= (ulong)(b & 0x7F) << shift;
+            if ((b & 0x80) == 0) return value;
+        }
+    }
+
+    private static void WriteVarint(Stream output, long value)
+    {
+        for (var v = (ulong)value; ; v >>= 7)
+        {
+            if (v < 0x80) { output.WriteByte((byte)v); return; }
+            output.WriteByte((byte)(v | 0x80));
+        }
+    }
+
+    /// <summary>Raw LZMA2 by the xz CLI, an implementation independent of ours.</summary>
+    private static byte[] Xz(TempDirectory dir, string mode, byte[] input, int dictionaryLog)
+    {
+        var path = dir.Write($"xz-{Guid.NewGuid():N}", input);
+        var output = path + ".out";
+        ExternalTool.RunOk("sh", "-c", $"xz {mode} -c --format=raw --lzma2=preset=6,dict={1 << dictionaryLog} '{path}' > '{output}'");
+        return File.ReadAllBytes(output);
+    }
+
+    [Test]
+    public async Task Round_trips_and_its_parts_are_raw_lzma2_that_xz_decodes_to_bsdiff_parts()
+    {
+        using var dir = new TempDirectory();
+        var pair = MakePair(dir);
+        var delta = Encode(pair);
+        Assert.That(await ApplyAsync(dir, pair, delta), Is.EqualTo(pair.NewBytes));
+
+        // One scan part at this size (under 4 MiB): the parts are exactly bsdiff's control, extra and diff.
+        var (control, diff, extra) = (new MemoryStream(), new MemoryStream(), new MemoryStream());
+        BsdiffDelta.Write(File.ReadAllBytes(pair.Old.Path), pair.NewBytes, new BsdiffDelta.Parts(control, diff, extra), parallelism: 1);
+        var body = Body.Parse(delta);
+        Assert.That(body.Format, Is.EqualTo(1));
+        Assert.That(Xz(dir, "-d", body.Control, body.DictionaryLogs[0]), Is.EqualTo(control.ToArray()));
+        Assert.That(Xz(dir, "-d", body.Extra, body.DictionaryLogs[1]), Is.EqualTo(extra.ToArray()));
+        Assert.That(Xz(dir, "-d", body.Diff, body.DictionaryLogs[2]), Is.EqualTo(diff.ToArray()));
+        Assert.That(body.DictionaryLogs, Is.All.InRange(12, 23), "the device's dictionary is bounded to 8 MiB");
+    }
+
+    [Test]
+    public async Task Parts_compressed_by_xz_apply_too()
+    {
+        using var dir = new TempDirectory();
+        var pair = MakePair(dir, seed: 83);
+        var body = Body.Parse(Encode(pair));
+        var recompressed = body with
+        {
+            Control = Xz(dir, "-z", Xz(dir, "-d", body.Control, body.DictionaryLogs[0]), body.DictionaryLogs[0]),
+            Extra = Xz(dir, "-z", Xz(dir, "-d", body.Extra, body.DictionaryLogs[1]), body.DictionaryLogs[1]),
+            Diff = Xz(dir, "-z", Xz(dir, "-d", body.Diff, body.DictionaryLogs[2]), body.DictionaryLogs[2]),
+        };
+        Assert.That(await ApplyAsync(dir, pair, recompressed.ToBytes()), Is.EqualTo(pair.NewBytes));
+    }
+
+    public static IEnumerable<TestCaseData> Hostile()
+    {
+        yield return new TestCaseData(new Func<Body, TempDirectory, byte[]>((b, _) => (b with { Format = 7 }).ToBytes()),
+            "bsdiff-lzma delta has format 7, which this build does not know").SetName("unknown format");
+        yield return new TestCaseData(new Func<Body, TempDirectory, byte[]>((b, _) => (b with { DictionaryLogs = [b.DictionaryLogs[0], b.DictionaryLogs[1], 30] }).ToBytes()),
+            "bsdiff-lzma delta asks for an LZMA2 dictionary of 2^30 bytes for its diff part; 2^12 to 2^23 are allowed").SetName("dictionary over the device's bound");
+        yield return new TestCaseData(new Func<Body, TempDirectory, byte[]>((b, _) => (b with { DictionaryLogs = [0, b.DictionaryLogs[1], b.DictionaryLogs[2]] }).ToBytes()),
+            "bsdiff-lzma delta asks for an LZMA2 dictionary of 2^0 bytes for its control part; 2^12 to 2^23 are allowed").SetName("dictionary under LZMA2's minimum");
+        yield return new TestCaseData(new Func<Body, TempDirectory, byte[]>((b, _) => b.ToBytes(controlLength: long.MaxValue / 2)),
+            $"bsdiff-lzma delta has parts of {long.MaxValue / 2} and *").SetName("part lengths past the target's need");
+        yield return new TestCaseData(new Func<Body, TempDirectory, byte[]>((b, _) => b.ToBytes()[..(b.Header.Length + 2)]),
+            "bsdiff-lzma delta is truncated").SetName("truncated in its head");
+        yield return new TestCaseData(new Func<Body, TempDirectory, byte[]>((b, _) => b.ToBytes()[..^(b.Diff.Length / 2)]),
+            "LZMA2 part is truncated").SetName("truncated in the diff part");
+        yield return new TestCaseData(new Func<Body, TempDirectory, byte[]>((b, _) => (b with { Control = [0x05, .. TestData.Random(b.Control.Length, 5)] }).ToBytes()),
+            "LZMA2 part is corrupt*").SetName("an invalid LZMA2 chunk for the control part");
+        yield return new TestCaseData(new Func<Body, TempDirectory, byte[]>((b, _) => (b with { Control = [.. b.Control, 1, 2, 3, 4, 5] }).ToBytes()),
+            "LZMA2 part has data after its end").SetName("data after the control part");
+        // A bomb: 80 MiB of zeros for the control part of a 1 MiB target (bound: twice the target plus 64 MiB).
+        yield return new TestCaseData(new Func<Body, TempDirectory, byte[]>((b, dir) => (b with { Control = Xz(dir, "-z", new byte[80 << 20], 23), DictionaryLogs = [23, b.DictionaryLogs[1], b.DictionaryLogs[2]] }).ToBytes()),
+            "LZMA2 part decodes to more than its bound of *").SetName("a part that decodes past its bound");
+    }
+
+    [TestCaseSource(nameof(Hostile))]
+    public async Task Hostile_deltas_are_refused_with_a_clear_error(Func<Body, TempDirectory, byte[]> corrupt, string message)
+    {
+        using var dir = new TempDirectory();
+        var pair = MakePair(dir, seed: 85);
+        var hostile = corrupt(Body.Parse(Encode(pair)), dir);
+        var output = new MemoryStream();
+        var error = await Assert.ThrowsAsync<CorruptDeltaException>(() => Algorithm.ApplyAsync(pair.Old, new MemoryStream(hostile), output, new DeltaTarget(pair.New.Digest, pair.New.Size)));
+        Assert.That(error!.Message, message.EndsWith('*') ? (NUnit.Framework.Constraints.IResolveConstraint)Does.StartWith(message.TrimEnd('*')) : Is.EqualTo(message));
+        Assert.That(output.Length, Is.LessThan(pair.New.Size), "never the whole target from a hostile delta");
+    }
+
+    [Test]
+    public async Task A_delta_for_another_base_is_refused_before_anything_is_written()
+    {
+        using var dir = new TempDirectory();
+        var pair = MakePair(dir, seed: 87);
+        var delta = Encode(pair);
+        var other = TestData.Edit(File.ReadAllBytes(pair.Old.Path), 3, edits: 2);
+        var otherInput = new DeltaInput(dir.Write("other", other), Digest.Compute(other), other.Length);
+        var output = new MemoryStream();
+        var error = await Assert.ThrowsAsync<CorruptDeltaException>(() => Algorithm.ApplyAsync(otherInput, new MemoryStream(delta), output, null));
+        Assert.That(error!.Message, Is.EqualTo($"delta was made for base {pair.Old.Digest} ({pair.Old.Size} bytes), not for the installed {otherInput.Digest} ({otherInput.Size} bytes)"));
+        Assert.That(output.Length, Is.Zero);
+    }
+}

@@ -1,0 +1,84 @@
+using System.Net;
+using System.Net.Http.Json;
+using Doras.Api;
+using Doras.Delta.Artifacts;
+using Doras.Oci.Content;
+using Doras.Oci.Model;
+
+namespace Doras.Tests.Delta;
+
+/// <summary>
+/// `doras-delta diff --algorithm auto` against the real server's `auto` on the same pair: the same choice, the same
+/// candidates, the same bytes.
+/// </summary>
+public class DeltaToolAutoTests
+{
+    private const string Repo = "fleet/auto";
+
+    [Test]
+    public async Task Auto_of_the_tool_writes_the_delta_the_server_stores_for_a_file_pair()
+    {
+        var old = TestData.Binary(256 * 1024, 71);
+        await AssertToolMatchesServerAsync(dir => (dir.Write("v1/fw.bin", old), dir.Write("v2/fw.bin", TestData.Edit(old, 72))), "File");
+    }
+
+    [Test]
+    public async Task Auto_of_the_tool_writes_the_delta_the_server_stores_for_a_directory_pair()
+    {
+        var library = TestData.Binary(128 * 1024, 73);
+        await AssertToolMatchesServerAsync(dir =>
+        {
+            dir.Write("v1/site/lib.so", library);
+            dir.Write("v1/site/conf/app.json", "{\"mode\":1}"u8.ToArray());
+            dir.Write("v2/site/lib.so", TestData.Edit(library, 74));
+            dir.Write("v2/site/conf/app.json", "{\"mode\":2}"u8.ToArray());
+            dir.Write("v2/site/conf/new.txt", "added"u8.ToArray());
+            return (dir["v1/site"], dir["v2/site"]);
+        }, "Directory");
+    }
+
+    private static async Task AssertToolMatchesServerAsync(Func<TempDirectory, (string Old, string New)> versions, string kind)
+    {
+        await using var server = await RunningServer.StartAsync();
+        using var dir = new TempDirectory();
+        var repository = server.Store.Repository(Repo);
+        var (oldPath, newPath) = versions(dir);
+        var oldManifest = (await ArtifactPublisher.PublishAsync(repository, oldPath, ["v1"])).Manifest;
+        var newManifest = (await ArtifactPublisher.PublishAsync(repository, newPath, ["v2"])).Manifest;
+
+        var ready = await PollUntilReadyAsync(server, $"{DeltaApi.Path}?from_digest={Uri.EscapeDataString(Versions.Ref(Repo, oldManifest))}&to_digest={Uri.EscapeDataString(Versions.Ref(Repo, newManifest))}&accepted_algorithm=auto");
+        var deltaManifest = await repository.FetchManifestAsync(await repository.ResolveAsync(ready.DeltaImage!.Split('@')[1]));
+        var serverDelta = new MemoryStream();
+        await using (var blob = await repository.FetchAsync(deltaManifest.Layers.Single())) await blob.CopyToAsync(serverDelta);
+
+        // The tool gets the contents the server computed between (a directory's is its tar), verified by digest.
+        var oldContent = dir["old.content"];
+        var newContent = dir["new.content"];
+        await ArtifactLayer.From(await repository.FetchManifestAsync(oldManifest), "old").DownloadContentAsync(repository, oldContent);
+        await ArtifactLayer.From(await repository.FetchManifestAsync(newManifest), "new").DownloadContentAsync(repository, newContent);
+        var (code, output) = ExternalTool.Run("dotnet", Binaries.DeltaTool, "diff", "--algorithm", "auto", "--kind", kind, oldContent, newContent, dir["tool.delta"]);
+        Assert.That(code, Is.Zero, output);
+
+        var candidates = deltaManifest.Annotation(Annotations.DeltaCandidates)!;
+        Assert.That(output.Trim(), Is.EqualTo($"auto: {ready.Algorithm}, {ready.DeltaSize} bytes (candidates: {candidates})"));
+        Assert.That(candidates.Split(' ').Length, Is.EqualTo(kind == "Directory" ? 5 : 4), "octodiff, zstd, bsdiff, bsdiff-lzma, and tardiff for a directory (deflate refuses what is not gzip or zip)");
+        Assert.That(File.ReadAllBytes(dir["tool.delta"]), Is.EqualTo(serverDelta.ToArray()), "the tool's auto delta is the server's, byte for byte");
+
+        var (applied, text) = ExternalTool.Run("dotnet", Binaries.DeltaTool, "apply", oldContent, dir["tool.delta"], dir["out"]);
+        Assert.That(applied, Is.Zero, text);
+        Assert.That(File.ReadAllBytes(dir["out"]), Is.EqualTo(File.ReadAllBytes(newContent)));
+    }
+
+    private static async Task<DeltaResponse> PollUntilReadyAsync(RunningServer server, string query)
+    {
+        for (var attempt = 0; attempt < 600; attempt++) // bounded: 60 s at most
+        {
+            using var response = await server.Http.GetAsync(query);
+            if (response.StatusCode == HttpStatusCode.OK) return (await response.Content.ReadFromJsonAsync<DeltaResponse>())!;
+            Assert.That(response.StatusCode, Is.EqualTo(HttpStatusCode.Accepted), await response.Content.ReadAsStringAsync());
+            await Task.Delay(100);
+        }
+        Assert.Fail("the delta was not ready within 60 s");
+        return null!;
+    }
+}
