@@ -5,6 +5,7 @@ using Doras.Oci.Layout;
 using Doras.Server.Access;
 using Doras.Server.Deltas;
 using Doras.Server.Endpoints;
+using Doras.Server.Peering;
 using Microsoft.Extensions.Options;
 
 namespace Doras.Server.Hosting;
@@ -53,6 +54,7 @@ public static class DorasServer
         builder.Services.AddSingleton<DeltaService>();
         builder.Services.AddSingleton<SignatureDeltaService>();
         builder.Services.AddProblemDetails();
+        builder.AddPeering();
         configure?.Invoke(builder);
 
         var app = builder.Build();
@@ -63,6 +65,7 @@ public static class DorasServer
         var images = app.MapGroup("").AddEndpointFilter(ClientAccess.Filter);
         images.MapDeltaEndpoints();
         images.MapRegistryEndpoints();
+        app.MapPeerEndpoints(); // its own rule: trusted peers (Peering/PeerAccess.cs)
 
         var abandoned = app.Services.GetRequiredService<ScratchSpace>().RemoveAbandoned();
         if (abandoned > 0) app.Logger.LogInformation("Removed {Count} build directories left by a server that was stopped mid-build", abandoned);
