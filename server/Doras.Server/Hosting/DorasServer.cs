@@ -17,7 +17,7 @@ namespace Doras.Server.Hosting;
 /// </summary>
 public static class DorasServer
 {
-    private static readonly Dictionary<string, string> SwitchMappings = new()
+    internal static readonly Dictionary<string, string> SwitchMappings = new()
     {
         ["--store"] = "Store:Path",
         ["--log-level"] = "Logging:LogLevel:Default",

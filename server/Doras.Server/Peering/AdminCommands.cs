@@ -20,11 +20,11 @@ public static class AdminCommands
     public static async Task<int?> TryRunAsync(string[] args, TextWriter output, TextWriter errors)
     {
         if (args.Length == 0 || !Names.Contains(args[0])) return null;
+        var (commandArgs, serverArgs) = SplitServerSettings(args);
         var json = new Option<bool>("--json") { Description = "One JSON object on stdout", Recursive = true };
         var root = new RootCommand("doras-server admin commands") { Peer(), Replica(), Sublease(), Sync() };
         root.Options.Add(json);
-        foreach (var command in root.Subcommands.SelectMany(c => c.Subcommands.Prepend(c))) command.TreatUnmatchedTokensAsErrors = false;
-        var parsed = root.Parse(args);
+        var parsed = root.Parse(commandArgs);
         if (parsed.Errors.Count > 0)
         {
             foreach (var error in parsed.Errors) errors.WriteLine($"doras-server: {error.Message}");
@@ -45,7 +45,7 @@ public static class AdminCommands
 
         // Every command reads the same settings as the server; its logs go to stderr so stdout stays the answer.
         WebApplication Open(ParseResult result) => DorasServer.Build(
-            ["--Logging:Console:LogToStandardErrorThreshold", "Trace", "--log-level", "Warning", .. result.UnmatchedTokens]);
+            ["--Logging:Console:LogToStandardErrorThreshold", "Trace", "--log-level", "Warning", .. serverArgs]);
 
         void Print(ParseResult result, object value, string text)
         {
@@ -167,10 +167,30 @@ public static class AdminCommands
                 await using var app = Open(result);
                 var reports = await app.Services.GetRequiredService<ReplicaSyncService>().SyncAllAsync(result.GetValue(repository), ct);
                 Print(result, new { syncs = reports }, string.Join(Environment.NewLine, reports.Select(r => $"{r.Repository} from {r.Peer}: {Describe(r)}").DefaultIfEmpty("no replicas to sync")));
+                foreach (var failed in reports.Where(r => r.Error is not null)) errors.WriteLine($"doras-server: sync of {failed.Repository} from {failed.Peer} {Describe(failed)}");
                 return reports.Any(r => r.Error is not null) ? 1 : 0;
             });
             return command;
         }
+    }
+
+    /// <summary>
+    /// Splits the server's settings (<c>--store DIR</c>, <c>--registry HOST</c>, <c>--Section:Key value</c>, …) from the
+    /// command's own words, so a setting's value is never taken for a command argument.
+    /// </summary>
+    private static (string[] Command, string[] Server) SplitServerSettings(string[] args)
+    {
+        var command = new List<string>();
+        var server = new List<string>();
+        for (var i = 0; i < args.Length; i++)
+        {
+            var flag = args[i].Split('=', 2)[0];
+            var isSetting = flag.StartsWith("--", StringComparison.Ordinal) && (flag.Contains(':') || flag == "--urls" || DorasServer.SwitchMappings.ContainsKey(flag));
+            if (!isSetting) { command.Add(args[i]); continue; }
+            server.Add(args[i]);
+            if (!args[i].Contains('=') && i + 1 < args.Length) server.Add(args[++i]);
+        }
+        return (command.ToArray(), server.ToArray());
     }
 
     private static string Describe(SyncReport r) => r.Error is { } error
