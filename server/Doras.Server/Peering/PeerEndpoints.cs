@@ -82,6 +82,10 @@ public static class PeerEndpoints
         // The repositories' manifests and blobs, as the distribution API serves them, read with the server's own access.
         var content = peer.MapGroup("").WithMetadata(new RequiresPeerScope(PeerScopes.Replicate)).AddEndpointFilter(async (context, next) =>
         {
+            // Our peering state (replica records, hashes of sublease tokens) is ours alone.
+            var state = context.HttpContext.RequestServices.GetRequiredService<Microsoft.Extensions.Options.IOptionsMonitor<PeeringOptions>>().CurrentValue.StateRepository;
+            if (context.HttpContext.Request.Path.StartsWithSegments($"{PeerApi.Prefix}/v2/{state}"))
+                return ApiProblem.NotFound($"{state} is not served to peers").ToResult(context.HttpContext);
             var stores = context.HttpContext.RequestServices.GetRequiredService<ArtifactStores>();
             ClientAccess.Admit(context.HttpContext, new Caller(null, stores.Server));
             return await next(context);

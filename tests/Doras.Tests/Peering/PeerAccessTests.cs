@@ -80,6 +80,10 @@ public class PeerAccessTests
         Assert.That(status, Is.EqualTo(HttpStatusCode.OK));
         Assert.That(await response.Content.ReadAsStringAsync(), Is.EqualTo("{\"name\":\"fleet/app\",\"tags\":[\"v1\"]}"));
 
+        (status, problem, _) = await SendAsync(http, HttpMethod.Get, "/peer/v1/v2/doras-peering/tags/list", replicate);
+        Assert.That(status, Is.EqualTo(HttpStatusCode.NotFound));
+        Assert.That(problem.GetProperty("detail").GetString(), Is.EqualTo("doras-peering is not served to peers"));
+
         // A replica cannot be registered without a sublease token; the refusal is problem+json.
         (status, problem, _) = await SendAsync(http, HttpMethod.Post, "/peer/v1/replicas?repository=fleet/app", replicate, new ReplicaRequest(null));
         Assert.That(status, Is.EqualTo(HttpStatusCode.Forbidden));

@@ -55,14 +55,33 @@ public class SiteDeviceTests
         var v2Manifest = await Versions.PublishFileAsync(repository, primary.Server.Scratch, "app.bin", v2, "v2", "stable");
         var (code, _, errors) = await replica.AdminAsync(["sync", "--now"]);
         Assert.That(code, Is.Zero, errors);
+
+        // Asked for a delta it lacks, the replica answers 202 while the primary builds it, and 200 once it copied it.
+        var query = $"/api/v1/delta?from_digest={Uri.EscapeDataString($"{replica.Registry.Host}/fleet/app@{v1Manifest.Digest}")}"
+            + $"&to_tag={Uri.EscapeDataString($"{replica.Registry.Host}/fleet/app:v2")}&accepted_algorithm=zstd";
+        using (var pending = await replica.Server.Http.GetAsync(query))
+        {
+            Assert.That(pending.StatusCode, Is.EqualTo(System.Net.HttpStatusCode.Accepted), await pending.Content.ReadAsStringAsync());
+            Assert.That(pending.Headers.RetryAfter?.Delta, Is.GreaterThan(TimeSpan.Zero));
+        }
+        JsonElement ready = default;
+        for (var i = 0; i < 600 && ready.ValueKind == JsonValueKind.Undefined; i++) // bounded: at most 600 polls
+        {
+            using var answer = await replica.Server.Http.GetAsync(query);
+            if (answer.StatusCode == System.Net.HttpStatusCode.OK) ready = JsonDocument.Parse(await answer.Content.ReadAsStringAsync()).RootElement.Clone();
+            else await Task.Delay(100);
+        }
+        Assert.That(ready.GetProperty("status").GetString(), Is.EqualTo("ready"));
+        Assert.That(ready.GetProperty("delta_image").GetString(), Does.StartWith($"{replica.Registry.Host}/fleet/app@sha256:"));
+
         var second = await updater.UpdateAsync(options);
         Assert.That(second.Mode, Is.EqualTo(UpdateMode.Delta));
         Assert.That(second.ManifestDigest, Is.EqualTo(v2Manifest.Digest.ToString()));
         Assert.That(File.ReadAllBytes(second.InstalledPath), Is.EqualTo(v2));
         Assert.That(second.BytesDownloaded, Is.LessThan(second.FullDownloadSize / 4));
 
-        // The primary built it once; the replica built nothing and now holds the same delta artifact under the same tag.
-        Assert.That(primary.Server.Builder.BuildsStarted, Is.EqualTo(1));
+        // The primary built each once; the replica built nothing and now holds the same delta artifact under the same tag.
+        Assert.That(primary.Server.Builder.BuildsStarted, Is.EqualTo(2), "the zstd delta asked for above, and the device's");
         Assert.That(replica.Server.Builder.BuildsStarted, Is.Zero);
         var deltaTag = new DeltaKey("fleet/app", v1Manifest.Digest, v2Manifest.Digest, "auto:bsdiff+deflate+octodiff+tardiff+zstd").Tag;
         var onPrimary = await primary.TagsAsync("fleet/app");
