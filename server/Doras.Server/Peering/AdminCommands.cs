@@ -160,10 +160,15 @@ public static class AdminCommands
         Command Sync()
         {
             var repository = new Argument<string?>("repository") { Description = "Only this replica (default: all)", Arity = ArgumentArity.ZeroOrOne };
-            var now = new Option<bool>("--now") { Description = "Sync now (required: the periodic sync runs in the server)", Required = true };
+            var now = new Option<bool>("--now") { Description = "Sync now (required: the periodic sync runs in the server)" };
             var command = new Command("sync", "Sync replicas with their primaries now") { repository, now };
             command.SetAction(async (result, ct) =>
             {
+                if (!result.GetValue(now))
+                {
+                    errors.WriteLine("doras-server: sync needs --now (the server itself syncs every Peering:SyncInterval)");
+                    return 2;
+                }
                 await using var app = Open(result);
                 var reports = await app.Services.GetRequiredService<ReplicaSyncService>().SyncAllAsync(result.GetValue(repository), ct);
                 Print(result, new { syncs = reports }, string.Join(Environment.NewLine, reports.Select(r => $"{r.Repository} from {r.Peer}: {Describe(r)}").DefaultIfEmpty("no replicas to sync")));

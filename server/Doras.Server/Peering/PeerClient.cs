@@ -29,13 +29,17 @@ public sealed class PeerClient(string name, PeerOptions config, HttpClient http,
     }
 
     /// <summary>The peer's answer as it is (the caller reads and disposes it).</summary>
-    public Task<HttpResponseMessage> SendRawAsync(HttpMethod method, string path, object? body, CancellationToken ct)
+    public async Task<HttpResponseMessage> SendRawAsync(HttpMethod method, string path, object? body, CancellationToken ct)
     {
-        var request = new HttpRequestMessage(method, new Uri(BaseAddress, path))
+        using var request = new HttpRequestMessage(method, new Uri(BaseAddress, path))
         {
             Content = body is null ? null : JsonContent.Create(body, body.GetType(), options: PeerApi.Json),
         };
-        return http.SendAsync(request, HttpCompletionOption.ResponseHeadersRead, ct);
+        try { return await http.SendAsync(request, HttpCompletionOption.ResponseHeadersRead, ct).ConfigureAwait(false); }
+        catch (HttpRequestException e) when (e.StatusCode is null)
+        {
+            throw new HttpRequestException($"peer {Name} ({BaseAddress}) could not be reached: {e.Message}", e, null);
+        }
     }
 
     /// <summary>
