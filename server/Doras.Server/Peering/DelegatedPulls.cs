@@ -54,7 +54,7 @@ public sealed class DelegatedPulls(IOptionsMonitor<PeeringOptions> options, ILog
         if (image!.Digest is not { } digest)
         {
             client!.Dispose();
-            return ApiProblem.Invalid($"a delegated blob pull names the blob by digest (host/repo@sha256:…), not '{request.Image}'", "Invalid peer request").ToResult(http);
+            return PeerProblems.Invalid($"a delegated blob pull names the blob by digest (host/repo@sha256:…), not '{request.Image}'").ToResult(http);
         }
         http.Response.RegisterForDispose(client!);
         try
@@ -79,8 +79,8 @@ public sealed class DelegatedPulls(IOptionsMonitor<PeeringOptions> options, ILog
     {
         Reference image;
         try { image = Reference.Parse(request.Image ?? ""); }
-        catch (FormatException e) { return (null, null, ApiProblem.Invalid($"'image': {e.Message}", "Invalid peer request")); }
-        if (!image.HasIdentifier) return (null, null, ApiProblem.Invalid($"'image' must name a tag or digest, got '{request.Image}'", "Invalid peer request"));
+        catch (FormatException e) { return (null, null, PeerProblems.Invalid($"'image': {e.Message}")); }
+        if (!image.HasIdentifier) return (null, null, PeerProblems.Invalid($"'image' must name a tag or digest, got '{request.Image}'"));
         var registry = options.CurrentValue.DelegationRegistries.FirstOrDefault(r => r.Host.Length > 0 && r.Host == image.Registry);
         if (registry is null)
             return (null, null, ApiProblem.Forbidden($"this server pulls for peers only from the registries in Peering:DelegationRegistries, not from '{image.Registry}'"));
@@ -101,8 +101,7 @@ public sealed class DelegatedPulls(IOptionsMonitor<PeeringOptions> options, ILog
 
     /// <summary>The upstream's refusal, passed on with its status (a 429 stays a 429, so the asking peer tries another).</summary>
     private static ApiProblem Upstream(HttpStatusCode status, Reference image) =>
-        new((int)status, (int)status >= 500 || status == HttpStatusCode.TooManyRequests ? ProblemTypes.Busy : ProblemTypes.Unauthorized,
-            "Upstream registry refused the delegated pull", $"{image.Registry} answered {(int)status} {status} to our pull of {image}");
+        PeerProblems.UpstreamRefused((int)status, $"{image.Registry} answered {(int)status} {status} to our pull of {image}");
 
     public void Dispose() => _transport.Dispose();
 }

@@ -26,8 +26,8 @@ public static class PeerEndpoints
             var asked = http.Request.Query["scope"].SelectMany(s => (s ?? "").Split(' ', StringSplitOptions.RemoveEmptyEntries)).Distinct().ToList();
             if (asked.Except(trusted.AllowedScopes).FirstOrDefault() is { } refused)
                 return ApiProblem.Forbidden($"peer '{trusted.Username}' may not have the scope '{refused}'").ToResult(http);
-            var (token, expires) = tokens.Issue(trusted, asked.Count == 0 ? trusted.AllowedScopes : asked);
-            return Results.Json(new TokenAnswer(token, (int)Math.Max(1, (expires - DateTimeOffset.UtcNow).TotalSeconds)), PeerApi.Json);
+            var (token, lifetime) = tokens.Issue(trusted, asked.Count == 0 ? trusted.AllowedScopes : asked);
+            return Results.Json(new TokenAnswer(token, (int)Math.Max(1, lifetime.TotalSeconds)), PeerApi.Json);
         }).WithMetadata(new IssuesPeerTokens());
 
         peer.MapPost(PeerApi.Subleases, async (HttpContext http, string repository, Subleases subleases, CancellationToken ct) =>
@@ -113,9 +113,9 @@ public static class PeerEndpoints
         try
         {
             var value = await JsonSerializer.DeserializeAsync<T>(http.Request.Body, PeerApi.Json, ct);
-            return value is null ? (null, ApiProblem.Invalid("the request body is empty; send JSON", "Invalid peer request")) : (value, null);
+            return value is null ? (null, PeerProblems.Invalid("the request body is empty; send JSON")) : (value, null);
         }
-        catch (JsonException e) { return (null, ApiProblem.Invalid($"the request body is not the expected JSON: {e.Message}", "Invalid peer request")); }
+        catch (JsonException e) { return (null, PeerProblems.Invalid($"the request body is not the expected JSON: {e.Message}")); }
         catch (BadHttpRequestException e) when (e.StatusCode == StatusCodes.Status413PayloadTooLarge)
         {
             return (null, ApiProblem.TooLarge($"peer requests are at most {PeerApi.MaxJsonBytes} bytes"));

@@ -27,7 +27,8 @@ public sealed class PeerTokens(IOptionsMonitor<PeeringOptions> options, TimeProv
             && CryptographicOperations.FixedTimeEquals(Encoding.UTF8.GetBytes(p.Username), Encoding.UTF8.GetBytes(username))
             & CryptographicOperations.FixedTimeEquals(Encoding.UTF8.GetBytes(p.Password), Encoding.UTF8.GetBytes(password)));
 
-    public (string Token, DateTimeOffset Expires) Issue(TrustedPeerOptions peer, IReadOnlyCollection<string> scopes)
+    /// <summary>A token for <paramref name="peer"/> with <paramref name="scopes"/>, and how long it is valid.</summary>
+    public (string Token, TimeSpan Lifetime) Issue(TrustedPeerOptions peer, IReadOnlyCollection<string> scopes)
     {
         var now = time.GetUtcNow();
         var expires = now + options.CurrentValue.TokenLifetime;
@@ -41,7 +42,7 @@ public sealed class PeerTokens(IOptionsMonitor<PeeringOptions> options, TimeProv
             Claims = new Dictionary<string, object> { [JwtRegisteredClaimNames.Sub] = peer.Username, [ScopeClaim] = string.Join(' ', scopes) },
             SigningCredentials = new SigningCredentials(KeyOf(peer), SecurityAlgorithms.HmacSha256),
         });
-        return (token, expires);
+        return (token, expires - now);
     }
 
     /// <summary>The peer a token was issued to, or why it is not accepted (unknown peer, bad signature, expired).</summary>

@@ -44,10 +44,9 @@ public sealed class PrimaryRepositories(ArtifactStores stores, ReplicaRecords re
     private async Task<ApiProblem?> CheckAsync(string repository, CancellationToken ct)
     {
         if (!Oci.Model.Reference.IsValidRepository(repository) || repository == options.CurrentValue.StateRepository)
-            return ApiProblem.Invalid($"'{repository}' is not a repository this server can replicate", "Invalid peer request");
+            return PeerProblems.Invalid($"'{repository}' is not a repository this server can replicate");
         if (await replicas.FindAsync(repository, ct).ConfigureAwait(false) is { } replica)
-            return new ApiProblem(StatusCodes.Status409Conflict, Api.ProblemTypes.InvalidRequest, "Not the primary",
-                $"{repository} is a replica of peer '{replica.Peer}' here; replicate it from its primary");
+            return PeerProblems.NotPrimary(repository, replica.Peer, "replicate it from its primary");
         if (await TagState.IsEmptyAsync(stores.Server.Repository(repository), ct).ConfigureAwait(false))
             return ApiProblem.NotFound($"this server holds no repository {repository}");
         return null;

@@ -36,7 +36,8 @@ public sealed class ReplicaSync(ArtifactStores stores, PeerClients peers, IOptio
         {
             report = await RunAsync(replica, report, ct).ConfigureAwait(false);
         }
-        catch (Exception e) when (e is HttpRequestException or IOException or InvalidDataException or TaskCanceledException or PeerNotConfiguredException && !ct.IsCancellationRequested)
+        catch (Exception e) when (e is HttpRequestException or IOException or InvalidDataException or FormatException or TaskCanceledException or PeerNotConfiguredException
+            && !ct.IsCancellationRequested)
         {
             report = report with { Outcome = "failed", Error = e.Message };
         }

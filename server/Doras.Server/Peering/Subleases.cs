@@ -33,10 +33,9 @@ public sealed class Subleases(ArtifactStores stores, ReplicaRecords replicas, IO
     /// <summary>A new sublease token for a repository this server is the primary of, or why not.</summary>
     public async Task<(SubleaseAnswer? Sublease, ApiProblem? Problem)> IssueAsync(string repository, CancellationToken ct)
     {
-        if (!Reference.IsValidRepository(repository)) return (null, ApiProblem.Invalid($"'{repository}' is not a valid repository name", "Invalid peer request"));
+        if (!Reference.IsValidRepository(repository)) return (null, PeerProblems.Invalid($"'{repository}' is not a valid repository name"));
         if (await replicas.FindAsync(repository, ct).ConfigureAwait(false) is { } replica)
-            return (null, new ApiProblem(StatusCodes.Status409Conflict, ProblemTypes.InvalidRequest, "Not the primary",
-                $"{repository} is a replica of peer '{replica.Peer}' here; only its primary issues sublease tokens"));
+            return (null, PeerProblems.NotPrimary(repository, replica.Peer, "only its primary issues sublease tokens"));
         var hasTags = false;
         await foreach (var _ in stores.Server.Repository(repository).ListTagsAsync(ct).ConfigureAwait(false)) { hasTags = true; break; }
         if (!hasTags) return (null, ApiProblem.NotFound($"this server holds no repository {repository}"));
@@ -106,5 +105,5 @@ public sealed class Subleases(ArtifactStores stores, ReplicaRecords replicas, IO
     private static ApiProblem Unknown(string repository) =>
         Refused("Sublease token unknown", $"this server issued no such sublease token for {repository}");
 
-    private static ApiProblem Refused(string title, string detail) => new(StatusCodes.Status403Forbidden, ProblemTypes.Unauthorized, title, detail);
+    private static ApiProblem Refused(string title, string detail) => PeerProblems.SubleaseRefused(title, detail);
 }

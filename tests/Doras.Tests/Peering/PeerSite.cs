@@ -99,4 +99,15 @@ public static class TwoSites
         new { Peers = new[] { new { Name = "primary", Url = primary.Server.Url.ToString(), Username = User, Password = password } } };
 
     public static Task<PeerSite> ReplicaAsync(PeerSite primary, params string[] extraArgs) => PeerSite.StartAsync(ReplicaPeering(primary), extraArgs);
+
+    /// <summary>A replica site of the primary's fleet/app, made with a sublease token and synced (through <paramref name="peering"/>'s primary when given).</summary>
+    public static async Task<PeerSite> ReplicateAsync(PeerSite primary, object? peering = null, params string[] extraArgs)
+    {
+        var replica = await PeerSite.StartAsync(peering ?? ReplicaPeering(primary), extraArgs);
+        var (_, sublease, _) = await primary.AdminAsync(["sublease", "fleet/app", "--json"]);
+        var token = System.Text.Json.JsonDocument.Parse(sublease).RootElement.GetProperty("token").GetString()!;
+        var (code, _, errors) = await replica.AdminAsync(["replica", "add", "fleet/app", "--from", "primary", "--sublease", token]);
+        Assert.That(code, Is.Zero, errors);
+        return replica;
+    }
 }

@@ -10,14 +10,6 @@ public class ReplicaSyncTests
 
     private static string[] Names(JsonElement sync, string list) => sync.GetProperty(list).EnumerateArray().Select(e => e.GetString()!).ToArray();
 
-    private static async Task<PeerSite> ReplicateAsync(PeerSite primary, object? peering = null)
-    {
-        var replica = await PeerSite.StartAsync(peering ?? TwoSites.ReplicaPeering(primary));
-        var (_, sublease, _) = await primary.AdminAsync(["sublease", "fleet/app", "--json"]);
-        var (code, _, errors) = await replica.AdminAsync(["replica", "add", "fleet/app", "--from", "primary", "--sublease", JsonDocument.Parse(sublease).RootElement.GetProperty("token").GetString()!]);
-        Assert.That(code, Is.Zero, errors);
-        return replica;
-    }
 
     [Test]
     public async Task Tags_moved_added_and_deleted_on_the_primary_reach_the_replica_and_a_primary_that_is_down_deletes_nothing()
@@ -28,7 +20,7 @@ public class ReplicaSyncTests
         var v1Content = TestData.Binary(300_000, 1);
         var v1 = await Versions.PublishFileAsync(repository, primary.Server.Scratch, "app.bin", v1Content, "v1", "stable");
         var v2 = await Versions.PublishFileAsync(repository, primary.Server.Scratch, "app.bin", TestData.Edit(v1Content, 2), "v2");
-        await using var replica = await ReplicateAsync(primary);
+        await using var replica = await TwoSites.ReplicateAsync(primary);
         Assert.That(await replica.TagsAsync("fleet/app"), Is.EqualTo(new Dictionary<string, Digest> { ["v1"] = v1.Digest, ["stable"] = v1.Digest, ["v2"] = v2.Digest }));
 
         // skopeo, an independent client, reads the same manifest bytes from both registries.
@@ -78,7 +70,7 @@ public class ReplicaSyncTests
         var v1 = await Versions.PublishFileAsync(repository, primary.Server.Scratch, "app.bin", content, "v1");
         var v2 = await Versions.PublishFileAsync(repository, primary.Server.Scratch, "app.bin", TestData.Edit(content, 5), "v2", "stable");
         await using var facade = await PrimaryFacade.StartAsync(primary.Server.Url);
-        await using var replica = await ReplicateAsync(primary, new
+        await using var replica = await TwoSites.ReplicateAsync(primary, new
         {
             Peers = new[] { new { Name = "primary", Url = facade.Url.ToString(), Username = TwoSites.User, Password = TwoSites.Password } },
         });
@@ -104,5 +96,26 @@ public class ReplicaSyncTests
         Assert.That(Names(sync, "deleted"), Is.EqualTo(new[] { "v1" }));
         Assert.That(facade.ManifestChecks, Is.EqualTo(new[] { "/peer/v1/v2/fleet/app/manifests/stable", "/peer/v1/v2/fleet/app/manifests/v1", "/peer/v1/v2/fleet/app/manifests/v2" }));
         Assert.That(await replica.TagsAsync("fleet/app"), Is.EqualTo(new Dictionary<string, Digest> { ["v2"] = v2.Digest, ["stable"] = v2.Digest }));
+    }
+
+    [Test]
+    public async Task The_server_syncs_its_replicas_every_SyncInterval_on_its_own()
+    {
+        await using var primary = await TwoSites.PrimaryAsync();
+        using var publisher = primary.RegistryClient();
+        var repository = publisher.Repository("fleet/app");
+        var content = TestData.Binary(100_000, 9);
+        await Versions.PublishFileAsync(repository, primary.Server.Scratch, "app.bin", content, "v1", "stable");
+        await using var replica = await TwoSites.ReplicateAsync(primary, null, "--Peering:SyncInterval", "00:00:01");
+
+        var v2 = await Versions.PublishFileAsync(repository, primary.Server.Scratch, "app.bin", TestData.Edit(content, 10), "v2", "stable");
+        var tags = await replica.TagsAsync("fleet/app");
+        for (var i = 0; i < 150 && !(tags.TryGetValue("stable", out var stable) && stable == v2.Digest); i++) // bounded: 150 looks, 0.2 s apart
+        {
+            await Task.Delay(200);
+            tags = await replica.TagsAsync("fleet/app");
+        }
+        Assert.That(tags, Is.EqualTo(await primary.TagsAsync("fleet/app")));
+        Assert.That(tags["v2"], Is.EqualTo(v2.Digest));
     }
 }

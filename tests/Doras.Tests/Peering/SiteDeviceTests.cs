@@ -11,14 +11,6 @@ namespace Doras.Tests.Peering;
 /// <summary>A device at the site points at the replica and updates by delta, byte for byte, whether the primary has the delta already or builds it on request.</summary>
 public class SiteDeviceTests
 {
-    private static async Task<PeerSite> ReplicateAsync(PeerSite primary)
-    {
-        var replica = await TwoSites.ReplicaAsync(primary);
-        var (_, sublease, _) = await primary.AdminAsync(["sublease", "fleet/app", "--json"]);
-        var (code, _, errors) = await replica.AdminAsync(["replica", "add", "fleet/app", "--from", "primary", "--sublease", JsonDocument.Parse(sublease).RootElement.GetProperty("token").GetString()!]);
-        Assert.That(code, Is.Zero, errors);
-        return replica;
-    }
 
     /// <summary>A device whose server is <paramref name="site"/>'s Doras server and whose registry is the site's registry.</summary>
     private static (Updater Updater, UpdateOptions Options, IDisposable Resources) Device(PeerSite site, TempDirectory device, string output)
@@ -43,7 +35,7 @@ public class SiteDeviceTests
         var v1 = TestData.Binary(2 << 20, 1);
         var v2 = TestData.Edit(v1, 2);
         var v1Manifest = await Versions.PublishFileAsync(repository, primary.Server.Scratch, "app.bin", v1, "v1", "stable");
-        await using var replica = await ReplicateAsync(primary);
+        await using var replica = await TwoSites.ReplicateAsync(primary);
         using var device = new TempDirectory();
         var (updater, options, resources) = Device(replica, device, "app");
         using var _ = resources;
@@ -98,7 +90,7 @@ public class SiteDeviceTests
         var v1 = TestData.Binary(2 << 20, 7);
         var v2 = TestData.Edit(v1, 8);
         await Versions.PublishFileAsync(repository, primary.Server.Scratch, "app.bin", v1, "v1", "stable");
-        await using var replica = await ReplicateAsync(primary);
+        await using var replica = await TwoSites.ReplicateAsync(primary);
 
         // The device at the site installs v1 from the replica; one at the head office from the primary.
         using var site = new TempDirectory();
