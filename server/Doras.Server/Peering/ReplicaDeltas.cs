@@ -18,6 +18,9 @@ public sealed class ReplicaDeltas(ReplicaRecords replicas, PeerClients peers, Ti
 {
     public async Task<BuildState?> FromPrimaryAsync(DeltaKey key, IOciRepository local, IReadOnlyList<string> accepted, CancellationToken ct)
     {
+        // Without peers nothing here can be a replica: the peering state is not even read (the server's
+        // credentials need not reach its repository for deltas to be built).
+        if (peers.Configured.Count == 0) return null;
         if (await replicas.FindAsync(key.Repository, ct).ConfigureAwait(false) is not { } replica) return null;
         var query = $"{PeerApi.Delta}?{DeltaApi.FromDigest}={Uri.EscapeDataString($"{key.Repository}@{key.From}")}"
             + $"&{DeltaApi.ToDigest}={Uri.EscapeDataString($"{key.Repository}@{key.To}")}"

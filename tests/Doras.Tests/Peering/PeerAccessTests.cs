@@ -125,4 +125,32 @@ public class PeerAccessTests
         Assert.That((await AskAsync()).Repository, Is.EqualTo("fleet/app"));
         Assert.That(peer.Tokens.TokensFetched, Is.EqualTo(3));
     }
+
+    [Test]
+    public async Task A_token_the_peer_no_longer_accepts_is_replaced_once_and_the_request_sent_again_with_its_body()
+    {
+        await using var primary = await TwoSites.PrimaryAsync();
+        using (var client = primary.RegistryClient())
+            await Versions.PublishFileAsync(client.Repository("fleet/app"), primary.Server.Scratch, "app.bin", TestData.Binary(50_000, 1), "v1");
+        await using var facade = await PrimaryFacade.StartAsync(primary.Server.Url);
+        await using var replica = await PeerSite.StartAsync(new
+        {
+            Peers = new[] { new { Name = "primary", Url = facade.Url.ToString(), Username = TwoSites.User, Password = TwoSites.Password } },
+        });
+        var peer = replica.Server.Service<PeerClients>().For("primary", PeerScopes.Replicate);
+        var state = new SyncRequest(new Dictionary<string, string> { ["gone"] = "sha256:" + new string('0', 64) });
+        Task<SyncAnswer> SyncAsync() => peer.SendAsync<SyncAnswer>(HttpMethod.Post, "sync?repository=fleet/app", state, CancellationToken.None);
+
+        var first = await SyncAsync();
+        Assert.That(peer.Tokens.TokensFetched, Is.EqualTo(1));
+        facade.RefuseNextToken = true;
+        var second = await SyncAsync();
+        Assert.That(peer.Tokens.TokensFetched, Is.EqualTo(2), "a new token after the 401");
+        Assert.That(facade.RefuseNextToken, Is.False, "the 401 was given");
+        foreach (var answer in new[] { first, second })
+        {
+            Assert.That(answer.Deleted, Is.EqualTo(new[] { "gone" }), "the body reached the primary both times");
+            Assert.That(answer.Changed.Keys, Is.EqualTo(new[] { "v1" }));
+        }
+    }
 }

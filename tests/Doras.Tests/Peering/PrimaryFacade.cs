@@ -18,6 +18,9 @@ public sealed class PrimaryFacade : IAsyncDisposable
     public bool SyncSaysNotFound { get; set; }
     public bool ManifestChecksFail { get; set; }
 
+    /// <summary>Answer the next request that carries a peer token with 401, as a primary restarted with other settings would.</summary>
+    public bool RefuseNextToken { get; set; }
+
     /// <summary>The per-tag manifest checks (HEAD) the replica made, in order.</summary>
     public List<string> ManifestChecks { get; } = [];
 
@@ -32,6 +35,12 @@ public sealed class PrimaryFacade : IAsyncDisposable
     private async Task HandleAsync(HttpContext context)
     {
         var path = context.Request.Path.Value ?? "";
+        if (RefuseNextToken && context.Request.Headers.Authorization.ToString().StartsWith("Bearer ", StringComparison.Ordinal))
+        {
+            RefuseNextToken = false;
+            context.Response.StatusCode = 401;
+            return;
+        }
         if (SyncSaysNotFound && path == "/peer/v1/sync")
         {
             context.Response.StatusCode = 404;
