@@ -53,6 +53,12 @@ public sealed class ClientAccess(ArtifactStores stores, RegistryChallenge challe
         http.Items[CallerKey] as Caller ?? throw new InvalidOperationException($"endpoint {http.Request.Path} reads images but is not behind {nameof(ClientAccess)}.{nameof(Filter)}");
 
     /// <summary>
+    /// Admits a caller that a route group's own rule has already authorized (the peer API admits trusted peers,
+    /// which read as the server), so the image endpoints mapped on that group serve it.
+    /// </summary>
+    public static void Admit(HttpContext http, Caller caller) => http.Items[CallerKey] = caller;
+
+    /// <summary>
     /// The endpoint filter every image-reading endpoint sits behind: it admits the caller (or answers 401) before the
     /// handler runs, so no handler can forget to.
     /// </summary>

@@ -27,7 +27,8 @@ public abstract record DeltaOutcome
 /// Answers delta requests: validates them, resolves both versions as the caller, serves a stored delta when
 /// there is one, and otherwise starts (or reports on) its build.
 /// </summary>
-public sealed class DeltaService(ArtifactStores stores, ClientAccess access, DeltaAlgorithms algorithms, DeltaBuildCoordinator builds, IOptions<DeltaOptions> options, TimeProvider time)
+public sealed class DeltaService(ArtifactStores stores, ClientAccess access, DeltaAlgorithms algorithms, DeltaBuildCoordinator builds, IOptions<DeltaOptions> options, TimeProvider time,
+    Peering.ReplicaDeltas replicaDeltas)
 {
     public async Task<DeltaOutcome> RequestAsync(Caller caller, DeltaQuery query, CancellationToken ct)
     {
@@ -102,7 +103,9 @@ public sealed class DeltaService(ArtifactStores stores, ClientAccess access, Del
                 $"this server's registry credentials may not push to {name}, so it cannot store a delta there; give them push access");
 
         var buildKey = new DeltaKey(repository.Name, fromDescriptor.Digest, toDescriptor.Digest, choice.Name);
-        var state = builds.GetOrStart(new DeltaJob(buildKey, repository, name, fromLayer, toLayer, toDescriptor, choice.Candidates));
+        // A replica asks its primary instead of building (null when this server is the repository's primary).
+        var state = await replicaDeltas.FromPrimaryAsync(buildKey, repository, query.AcceptedAlgorithms, ct).ConfigureAwait(false)
+            ?? builds.GetOrStart(new DeltaJob(buildKey, repository, name, fromLayer, toLayer, toDescriptor, choice.Candidates));
         return state switch
         {
             BuildState.Succeeded s => await ReadyAsync(repository, name, s.Manifest, toImage, auto, toLayer, choice.Acceptable, ct).ConfigureAwait(false)

@@ -47,7 +47,8 @@ public sealed class ArtifactStores : IDisposable
     private readonly HttpMessageHandler? _transport;
     private readonly RegistryClient? _serverClient;
 
-    public ArtifactStores(IOptions<StoreOptions> store, IOptions<RegistryOptions> registry)
+    /// <param name="pullDelegation">Asks peers to pull when the registry rate-limits the server's own pulls (never a client's).</param>
+    public ArtifactStores(IOptions<StoreOptions> store, IOptions<RegistryOptions> registry, Peering.PullDelegation? pullDelegation = null)
     {
         _registry = registry.Value;
         if (string.IsNullOrWhiteSpace(_registry.Host))
@@ -61,7 +62,8 @@ public sealed class ArtifactStores : IDisposable
         ICredentialProvider? fallback = _registry.DockerConfig is { Length: > 0 } config ? new DockerConfigCredentialProvider(config) : null;
         var credentials = new StaticCredentialProvider(
             _registry.Credentials.Where(c => c.Host.Length > 0).ToDictionary(c => c.Host, c => new Credential(c.Username, c.Password)), fallback);
-        Server = _serverClient = new RegistryClient(_registry.Host, new RegistryClientOptions { PlainHttp = _registry.PlainHttp, Credentials = credentials }, _transport);
+        Server = _serverClient = new RegistryClient(_registry.Host, new RegistryClientOptions { PlainHttp = _registry.PlainHttp, Credentials = credentials },
+            pullDelegation?.Wrap(_transport) ?? _transport);
     }
 
     private readonly System.Collections.Concurrent.ConcurrentDictionary<string, (bool Allowed, DateTimeOffset Checked)> _pushChecks = new();

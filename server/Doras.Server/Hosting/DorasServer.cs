@@ -8,6 +8,7 @@ using Doras.Server.Deltas;
 using Doras.Server.Endpoints;
 using Doras.Server.Observability;
 using Doras.Server.Precompute;
+using Doras.Server.Peering;
 using Microsoft.Extensions.Options;
 
 namespace Doras.Server.Hosting;
@@ -19,7 +20,7 @@ namespace Doras.Server.Hosting;
 /// </summary>
 public static class DorasServer
 {
-    private static readonly Dictionary<string, string> SwitchMappings = new()
+    internal static readonly Dictionary<string, string> SwitchMappings = new()
     {
         ["--store"] = "Store:Path",
         ["--log-level"] = "Logging:LogLevel:Default",
@@ -61,6 +62,7 @@ public static class DorasServer
         builder.Services.AddSingleton<SignatureDeltaService>();
         builder.Services.AddProblemDetails();
         builder.AddDorasObservability();
+        builder.AddPeering();
         configure?.Invoke(builder);
 
         var app = builder.Build();
@@ -73,6 +75,7 @@ public static class DorasServer
         images.MapDeltaEndpoints();
         images.MapRegistryEndpoints();
         app.MapRegistryWebhook(); // authorized by the registry's shared secret, not a client's access
+        app.MapPeerEndpoints(); // its own rule: trusted peers (Peering/PeerAccess.cs)
 
         var abandoned = app.Services.GetRequiredService<ScratchSpace>().RemoveAbandoned();
         if (abandoned > 0) app.Logger.LogInformation("Removed {Count} build directories left by a server that was stopped mid-build", abandoned);

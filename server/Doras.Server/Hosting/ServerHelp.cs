@@ -32,6 +32,12 @@ public static class ServerHelp
               --help, --version        this text; the version
               gc                       delete deltas the retention policy (Gc:…) no longer keeps, once; --dry-run only lists them
 
+            Admin commands (with the same settings; --json for one JSON object):
+              peer list | peer add NAME --url URL --username U --password P | peer trust USER --password P [--scope S]
+              sublease REPO            a single-use token that lets another server replicate REPO
+              replica add REPO --from PEER --sublease TOKEN | replica list
+              sync --now [REPO]        sync replicas with their primaries now
+
             Settings also come from appsettings.json and DORAS_-prefixed environment variables (DORAS_Delta__ZstdLevel=19).
             The README lists every setting and the security model.
             """);

@@ -1,0 +1,73 @@
+using System.Security.Cryptography;
+using System.Text;
+using Microsoft.Extensions.Options;
+using Microsoft.IdentityModel.JsonWebTokens;
+using Microsoft.IdentityModel.Tokens;
+
+namespace Doras.Server.Peering;
+
+/// <summary>A peer admitted by its token: who it is and what the token lets it do.</summary>
+public sealed record PeerIdentity(string Name, IReadOnlySet<string> Scopes);
+
+/// <summary>
+/// Issues and checks the tokens of our peer API: HS256 JWTs for one trusted peer and a set of scopes, signed
+/// with a key derived from that peer's password. So every instance configured with the same trusted peers
+/// accepts the same tokens (no shared signing key to distribute), and rotating a peer's password ends the
+/// tokens issued under the old one (its next call gets 401 and fetches a new token).
+/// </summary>
+public sealed class PeerTokens(IOptionsMonitor<PeeringOptions> options, TimeProvider time)
+{
+    private const string Issuer = "doras-peer-api";
+    private const string ScopeClaim = "scope";
+    private readonly JsonWebTokenHandler _handler = new();
+
+    /// <summary>The trusted peer these Basic credentials belong to, or null (compared in constant time).</summary>
+    public TrustedPeerOptions? Authenticate(string username, string password) =>
+        options.CurrentValue.TrustedPeers.FirstOrDefault(p => p.Username.Length > 0 && p.Password.Length > 0
+            && CryptographicOperations.FixedTimeEquals(Encoding.UTF8.GetBytes(p.Username), Encoding.UTF8.GetBytes(username))
+            & CryptographicOperations.FixedTimeEquals(Encoding.UTF8.GetBytes(p.Password), Encoding.UTF8.GetBytes(password)));
+
+    /// <summary>A token for <paramref name="peer"/> with <paramref name="scopes"/>, and how long it is valid.</summary>
+    public (string Token, TimeSpan Lifetime) Issue(TrustedPeerOptions peer, IReadOnlyCollection<string> scopes)
+    {
+        var now = time.GetUtcNow();
+        var expires = now + options.CurrentValue.TokenLifetime;
+        var token = _handler.CreateToken(new SecurityTokenDescriptor
+        {
+            Issuer = Issuer,
+            Audience = Issuer,
+            IssuedAt = now.UtcDateTime,
+            NotBefore = now.UtcDateTime,
+            Expires = expires.UtcDateTime,
+            Claims = new Dictionary<string, object> { [JwtRegisteredClaimNames.Sub] = peer.Username, [ScopeClaim] = string.Join(' ', scopes) },
+            SigningCredentials = new SigningCredentials(KeyOf(peer), SecurityAlgorithms.HmacSha256),
+        });
+        return (token, expires - now);
+    }
+
+    /// <summary>The peer a token was issued to, or why it is not accepted (unknown peer, bad signature, expired).</summary>
+    public async Task<(PeerIdentity? Peer, string? Refusal)> ValidateAsync(string token)
+    {
+        if (!_handler.CanReadToken(token)) return (null, "the bearer token is not a peer token");
+        var subject = _handler.ReadJsonWebToken(token).Subject;
+        var peer = options.CurrentValue.TrustedPeers.FirstOrDefault(p => p.Username == subject && p.Password.Length > 0);
+        if (peer is null) return (null, "the token names no peer this server trusts");
+        var result = await _handler.ValidateTokenAsync(token, new TokenValidationParameters
+        {
+            ValidIssuer = Issuer,
+            ValidAudience = Issuer,
+            IssuerSigningKey = KeyOf(peer),
+            ClockSkew = TimeSpan.FromSeconds(30),
+            ValidAlgorithms = [SecurityAlgorithms.HmacSha256],
+        }).ConfigureAwait(false);
+        if (!result.IsValid)
+            return (null, result.Exception is SecurityTokenExpiredException ? "the peer token has expired" : "the peer token is not valid (signed with other credentials?)");
+        var scopes = (result.Claims.TryGetValue(ScopeClaim, out var s) ? s as string ?? "" : "")
+            .Split(' ', StringSplitOptions.RemoveEmptyEntries).Intersect(peer.AllowedScopes).ToHashSet(StringComparer.Ordinal);
+        return (new PeerIdentity(peer.Username, scopes), null);
+    }
+
+    /// <summary>The signing key of one peer's tokens: derived from its password, so a new password ends the old tokens.</summary>
+    private static SymmetricSecurityKey KeyOf(TrustedPeerOptions peer) =>
+        new(HMACSHA256.HashData(Encoding.UTF8.GetBytes(peer.Password), Encoding.UTF8.GetBytes("doras-peer-token-v1:" + peer.Username)));
+}

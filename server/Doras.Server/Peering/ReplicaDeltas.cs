@@ -1,0 +1,57 @@
+using System.Net;
+using System.Text.Json;
+using Doras.Api;
+using Doras.Oci.Content;
+using Doras.Oci.Model;
+using Doras.Oci.Remote;
+using Doras.Server.Deltas;
+
+namespace Doras.Server.Peering;
+
+/// <summary>
+/// A delta a replica lacks is never built at the replica: the primary is asked for it (its peer delta API), and
+/// while the primary builds it devices here get 202 with the primary's Retry-After; once the primary has it, the
+/// delta artifact is copied into our store (verified) under its tag and served from here. Null for a repository
+/// this server is the primary of.
+/// </summary>
+public sealed class ReplicaDeltas(ReplicaRecords replicas, PeerClients peers, TimeProvider time, ILogger<ReplicaDeltas> logger)
+{
+    public async Task<BuildState?> FromPrimaryAsync(DeltaKey key, IOciRepository local, IReadOnlyList<string> accepted, CancellationToken ct)
+    {
+        // Without peers nothing here can be a replica: the peering state is not even read (the server's
+        // credentials need not reach its repository for deltas to be built).
+        if (peers.Configured.Count == 0) return null;
+        if (await replicas.FindAsync(key.Repository, ct).ConfigureAwait(false) is not { } replica) return null;
+        var query = $"{PeerApi.Delta}?{DeltaApi.FromDigest}={Uri.EscapeDataString($"{key.Repository}@{key.From}")}"
+            + $"&{DeltaApi.ToDigest}={Uri.EscapeDataString($"{key.Repository}@{key.To}")}"
+            + string.Concat(accepted.Select(a => $"&{DeltaApi.AcceptedAlgorithm}={Uri.EscapeDataString(a)}"));
+        try
+        {
+            var client = peers.For(replica.Peer, PeerScopes.Replicate);
+            using var response = await client.SendRawAsync(HttpMethod.Get, query, null, ct).ConfigureAwait(false);
+            if (response.StatusCode == HttpStatusCode.Accepted)
+            {
+                var wait = response.Headers.RetryAfter?.Delta ?? TimeSpan.FromSeconds(2);
+                return new BuildState.Running(time.GetUtcNow(), time.GetUtcNow() + wait);
+            }
+            if (!response.IsSuccessStatusCode)
+            {
+                var refusal = await PeerClient.FailureAsync(replica.Peer, response, "did not give the delta", ct).ConfigureAwait(false);
+                return new BuildState.Failed(refusal.Message, time.GetUtcNow(), response.StatusCode == HttpStatusCode.NotAcceptable);
+            }
+            var bytes = await response.Content.ReadBoundedAsync(PeerApi.MaxJsonBytes, $"delta answer of peer {replica.Peer}", ct).ConfigureAwait(false);
+            var answer = JsonSerializer.Deserialize<DeltaResponse>(bytes) ?? throw new InvalidDataException($"peer {replica.Peer} answered the delta request with null");
+            if (answer.Status != DeltaStatus.Ready || answer.DeltaImage is null || !Digest.TryParse(answer.DeltaImage[(answer.DeltaImage.LastIndexOf('@') + 1)..], out var delta))
+                return new BuildState.Failed($"the primary answered '{answer.Status}' without a delta", time.GetUtcNow(), true);
+            var copied = await GraphCopy.CopyAsync(client.Repository(key.Repository), delta.ToString(), local, [key.Tag], ct: ct).ConfigureAwait(false);
+            logger.LogInformation("Copied delta {Key} from the primary {Peer}", key, replica.Peer);
+            return new BuildState.Succeeded(copied);
+        }
+        catch (Exception e) when (e is HttpRequestException or IOException or InvalidDataException or JsonException or PeerNotConfiguredException
+            or TaskCanceledException && !ct.IsCancellationRequested)
+        {
+            logger.LogWarning("Could not ask the primary {Peer} for delta {Key}: {Error}", replica.Peer, key, e.Message);
+            return new BuildState.Failed($"the primary of this replica could not be asked for the delta ({e.Message})", time.GetUtcNow(), false);
+        }
+    }
+}

@@ -1,0 +1,105 @@
+using System.Net;
+using Doras.Oci.Content;
+using Doras.Oci.Model;
+using Doras.Oci.Remote;
+using Doras.Server.Hosting;
+using Microsoft.Extensions.Options;
+
+namespace Doras.Server.Peering;
+
+/// <summary>What one sync of one replica did.</summary>
+public sealed record SyncReport(string Repository, string Peer)
+{
+    /// <summary><c>synced</c>, <c>checked-deletions</c> (the primary said 404 for the whole repository), or <c>failed</c>.</summary>
+    public string Outcome { get; init; } = "synced";
+    public List<string> Added { get; init; } = [];
+    public List<string> Moved { get; init; } = [];
+    public List<string> Deleted { get; init; } = [];
+    public int Unchanged { get; init; }
+    public string? Error { get; init; }
+}
+
+/// <summary>
+/// Brings one replica up to its primary: sends our tags (tag → digest), gets back what differs, deletes the tags
+/// the primary no longer has, then copies the manifests and blobs we lack (versions and deltas alike, each
+/// verified against its digest, blobs we hold skipped) from the primary's peer API and moves the tags.
+/// A 404 for the whole repository only means "maybe deleted": every tag is then asked about on its own, and only
+/// the tags the primary answers 404 for are deleted. Any other failure (the primary down, 5xx, a timeout)
+/// deletes nothing.
+/// </summary>
+public sealed class ReplicaSync(ArtifactStores stores, PeerClients peers, IOptionsMonitor<PeeringOptions> options, ILogger<ReplicaSync> logger)
+{
+    public async Task<SyncReport> SyncAsync(ReplicaRecord replica, CancellationToken ct)
+    {
+        var report = new SyncReport(replica.Repository, replica.Peer);
+        try
+        {
+            report = await RunAsync(replica, report, ct).ConfigureAwait(false);
+        }
+        catch (Exception e) when (e is HttpRequestException or IOException or InvalidDataException or FormatException or TaskCanceledException or PeerNotConfiguredException
+            && !ct.IsCancellationRequested)
+        {
+            report = report with { Outcome = "failed", Error = e.Message };
+        }
+        if (report.Error is null)
+            logger.LogInformation("Synced replica {Repository} from {Peer}: {Outcome}, {Added} added, {Moved} moved, {Deleted} deleted, {Unchanged} unchanged",
+                report.Repository, report.Peer, report.Outcome, report.Added.Count, report.Moved.Count, report.Deleted.Count, report.Unchanged);
+        else
+            logger.LogWarning("Sync of replica {Repository} from {Peer} failed, nothing deleted: {Error}", report.Repository, report.Peer, report.Error);
+        return report;
+    }
+
+    private async Task<SyncReport> RunAsync(ReplicaRecord replica, SyncReport report, CancellationToken ct)
+    {
+        var local = stores.Server.Repository(replica.Repository);
+        var mine = await TagState.ReadAsync(local, options.CurrentValue.MaxSyncTags, ct).ConfigureAwait(false);
+        var client = peers.For(replica.Peer, PeerScopes.Replicate);
+        var primary = client.Repository(replica.Repository);
+        SyncAnswer answer;
+        try
+        {
+            answer = await client.SendAsync<SyncAnswer>(HttpMethod.Post, PeerApi.Sync + PeerApi.Query(replica.Repository),
+                new SyncRequest(mine.ToDictionary(t => t.Key, t => t.Value.Digest.ToString())), ct).ConfigureAwait(false);
+        }
+        catch (HttpRequestException e) when (e.StatusCode == HttpStatusCode.NotFound && e is not PeerTokenException)
+        {
+            return await CheckDeletionsAsync(local, primary, mine, report, ct).ConfigureAwait(false);
+        }
+
+        var deleted = answer.Deleted.Where(mine.ContainsKey).ToList();
+        await DeleteAsync(local, mine, deleted, ct).ConfigureAwait(false);
+        var added = new List<string>();
+        var moved = new List<string>();
+        foreach (var (tag, digestText) in answer.Changed.OrderBy(t => t.Key, StringComparer.Ordinal))
+        {
+            Reference.ValidateTag(tag);
+            var digest = Digest.Parse(digestText);
+            var copied = await GraphCopy.CopyAsync(primary, digest.ToString(), local, [tag], ct: ct).ConfigureAwait(false);
+            if (copied.Digest != digest) throw new DigestMismatchException($"the primary named {digest} for {replica.Repository}:{tag} but served {copied.Digest}");
+            (mine.ContainsKey(tag) ? moved : added).Add(tag);
+        }
+        return report with { Added = added, Moved = moved, Deleted = deleted, Unchanged = answer.Unchanged };
+    }
+
+    /// <summary>The primary said 404 for the whole repository: ask for each tag, and delete only those it really lost.</summary>
+    private async Task<SyncReport> CheckDeletionsAsync(IOciRepository local, RemoteRepository primary, Dictionary<string, Descriptor> mine, SyncReport report, CancellationToken ct)
+    {
+        var gone = new List<string>();
+        foreach (var tag in mine.Keys.Order(StringComparer.Ordinal))
+            if (await primary.StatManifestAsync(tag, ct).ConfigureAwait(false) is null) gone.Add(tag); // any error ends the check, deleting nothing
+        await DeleteAsync(local, mine, gone, ct).ConfigureAwait(false);
+        return report with { Outcome = "checked-deletions", Deleted = gone, Unchanged = mine.Count - gone.Count };
+    }
+
+    private static async Task DeleteAsync(IOciRepository local, Dictionary<string, Descriptor> mine, IReadOnlyCollection<string> tags, CancellationToken ct)
+    {
+        var remaining = new Dictionary<string, Descriptor>(mine, StringComparer.Ordinal);
+        foreach (var tag in tags)
+        {
+            var manifest = remaining[tag];
+            remaining.Remove(tag);
+            var keep = remaining.Where(t => t.Value.Digest == manifest.Digest).Select(t => t.Key).ToList();
+            await TagRemoval.UntagAsync(local, tag, manifest, keep, ct).ConfigureAwait(false);
+        }
+    }
+}

@@ -1,0 +1,109 @@
+using System.Globalization;
+using System.Security.Cryptography;
+using System.Text;
+using Doras.Api;
+using Doras.Oci.Content;
+using Doras.Oci.IO;
+using Doras.Oci.Layout;
+using Doras.Oci.Model;
+using Doras.Oci.Remote;
+using Doras.Server.Access;
+using Doras.Server.Hosting;
+using Microsoft.Extensions.Options;
+
+namespace Doras.Server.Peering;
+
+/// <summary>
+/// Sublease tokens: the primary of a repository issues one, and a replica of it can be created on another server
+/// only with one; each works once and expires (<c>Peering:SubleaseLifetime</c>). They live in our own store
+/// (the state repository, tag <c>sublease-&lt;sha256 of the token&gt;</c>, so the store never holds a usable
+/// token), so every instance sharing the store agrees on them. Using one is decided by the store: in a registry,
+/// deleting its manifest (only one of two concurrent deletes finds it); in a layout store, under a file lock.
+/// </summary>
+public sealed class Subleases(ArtifactStores stores, ReplicaRecords replicas, IOptionsMonitor<PeeringOptions> options, TimeProvider time, ILogger<Subleases> logger)
+{
+    private const string RepositoryKey = "dev.doras.sublease.repository";
+    private const string ExpiresKey = "dev.doras.sublease.expires";
+    private const string StateKey = "dev.doras.sublease.state";
+    private const string Issued = "issued";
+    private const string Used = "used";
+
+    private IOciRepository State => stores.Server.Repository(options.CurrentValue.StateRepository);
+
+    /// <summary>A new sublease token for a repository this server is the primary of, or why not.</summary>
+    public async Task<(SubleaseAnswer? Sublease, ApiProblem? Problem)> IssueAsync(string repository, CancellationToken ct)
+    {
+        if (!Reference.IsValidRepository(repository)) return (null, PeerProblems.Invalid($"'{repository}' is not a valid repository name"));
+        if (await replicas.FindAsync(repository, ct).ConfigureAwait(false) is { } replica)
+            return (null, PeerProblems.NotPrimary(repository, replica.Peer, "only its primary issues sublease tokens"));
+        var hasTags = false;
+        await foreach (var _ in stores.Server.Repository(repository).ListTagsAsync(ct).ConfigureAwait(false)) { hasTags = true; break; }
+        if (!hasTags) return (null, ApiProblem.NotFound($"this server holds no repository {repository}"));
+
+        var token = Convert.ToBase64String(RandomNumberGenerator.GetBytes(32)).TrimEnd('=').Replace('+', '-').Replace('/', '_');
+        var expires = time.GetUtcNow() + options.CurrentValue.SubleaseLifetime;
+        await WriteAsync(TagOf(token), repository, expires, Issued, ct).ConfigureAwait(false);
+        logger.LogInformation("Issued a sublease token for {Repository}, valid until {Expires:O}", repository, expires);
+        return (new SubleaseAnswer(repository, token, expires), null);
+    }
+
+    /// <summary>Uses up a sublease token for <paramref name="repository"/>: null when it was valid, otherwise why it is refused.</summary>
+    public async Task<ApiProblem?> ConsumeAsync(string repository, string? token, CancellationToken ct)
+    {
+        if (string.IsNullOrWhiteSpace(token))
+            return Refused("Sublease token required", $"creating a replica of {repository} needs a sublease token from its primary (doras-server sublease {repository})");
+        if (token.Length > 128) return Unknown(repository);
+        var tag = TagOf(token);
+        var state = State;
+        using var layoutLock = state is OciLayoutRepository layout
+            ? await FileLock.AcquireAsync(Path.Combine(layout.Directory, ".sublease.lock"), TimeSpan.FromSeconds(30), ct).ConfigureAwait(false)
+            : null;
+        if (await state.TryResolveAsync(tag, ct).ConfigureAwait(false) is not { } descriptor) return Unknown(repository);
+        var manifest = await state.FetchManifestAsync(descriptor, ct).ConfigureAwait(false);
+        if (manifest.Annotation(RepositoryKey) != repository) return Unknown(repository);
+        if (manifest.Annotation(StateKey) == Used)
+            return Refused("Sublease token already used", $"this sublease token for {repository} has been used to create a replica already; ask the primary for a new one");
+        var expires = DateTimeOffset.Parse(manifest.Annotation(ExpiresKey) ?? "0001-01-01T00:00:00Z", CultureInfo.InvariantCulture, DateTimeStyles.AssumeUniversal);
+        if (time.GetUtcNow() >= expires)
+            return Refused("Sublease token expired", $"this sublease token for {repository} expired at {expires:O}; ask the primary for a new one");
+
+        if (state is RemoteRepository remote)
+        {
+            // The registry decides which of two concurrent uses wins: only one delete finds the manifest.
+            try { await remote.DeleteManifestAsync(descriptor.Digest, ct).ConfigureAwait(false); }
+            catch (NotFoundException)
+            {
+                return Refused("Sublease token already used", $"this sublease token for {repository} has been used to create a replica already; ask the primary for a new one");
+            }
+        }
+        await WriteAsync(tag, repository, expires, Used, ct).ConfigureAwait(false);
+        logger.LogInformation("A sublease token for {Repository} was used", repository);
+        return null;
+    }
+
+    private async Task WriteAsync(string tag, string repository, DateTimeOffset expires, string stateValue, CancellationToken ct)
+    {
+        var state = State;
+        await state.PushBytesAsync(MediaTypes.Empty, "{}"u8.ToArray(), ct).ConfigureAwait(false);
+        await state.PushManifestAsync(new ImageManifest
+        {
+            ArtifactType = "application/vnd.doras.peering.sublease.v1",
+            Config = Descriptor.EmptyJson,
+            Layers = [],
+            Annotations = new Dictionary<string, string>
+            {
+                [RepositoryKey] = repository,
+                [ExpiresKey] = expires.ToString("O", CultureInfo.InvariantCulture),
+                [StateKey] = stateValue,
+                ["dev.doras.sublease.id"] = tag, // one manifest per token, so deleting it removes no other tag
+            },
+        }, [tag], ct).ConfigureAwait(false);
+    }
+
+    private static string TagOf(string token) => "sublease-" + Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(token)));
+
+    private static ApiProblem Unknown(string repository) =>
+        Refused("Sublease token unknown", $"this server issued no such sublease token for {repository}");
+
+    private static ApiProblem Refused(string title, string detail) => PeerProblems.SubleaseRefused(title, detail);
+}

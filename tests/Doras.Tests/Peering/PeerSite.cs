@@ -1,0 +1,113 @@
+using System.Text.Json;
+using Doras.Oci.Model;
+using Doras.Oci.Remote;
+using Doras.Server.Peering;
+using Microsoft.Extensions.Options;
+
+namespace Doras.Tests.Peering;
+
+/// <summary>
+/// One site of a peering test: a real docker-registry on loopback and a real Doras server in registry mode over
+/// it, with a peers file the server watches. Admin commands run with the server's own settings.
+/// </summary>
+public sealed class PeerSite : IAsyncDisposable
+{
+    private readonly TempDirectory _dir;
+    private RunningServer? _server;
+
+    private PeerSite(RegistryProcess registry, TempDirectory dir, string[] args) => (Registry, _dir, Args) = (registry, dir, args);
+
+    public RegistryProcess Registry { get; }
+    public RunningServer Server => _server ?? throw new InvalidOperationException("the server was stopped");
+    public string PeersFile => _dir["peers.json"];
+
+    /// <summary>The server's settings, for admin commands.</summary>
+    public string[] Args { get; }
+
+    /// <param name="peering">The "Peering" section of the peers file (Peers, TrustedPeers, …).</param>
+    public static async Task<PeerSite> StartAsync(object peering, params string[] extraArgs)
+    {
+        var registry = await RegistryProcess.StartAsync();
+        var dir = new TempDirectory();
+        var site = new PeerSite(registry, dir, [
+            "--registry", registry.Host, "--Registry:PlainHttp", "true", "--Registry:RequireClientAuth", "false",
+            "--Peering:File", dir["peers.json"], "--Peering:SyncInterval", "0", "--store", dir["unused-store"], .. extraArgs]);
+        site.WritePeering(peering);
+        site._server = await RunningServer.StartAsync(site.Args);
+        return site;
+    }
+
+    /// <summary>A client of this site's registry (what a device or release engineer at the site uses).</summary>
+    public RegistryClient RegistryClient() => new(Registry.Host, new RegistryClientOptions { PlainHttp = true });
+
+    public void WritePeering(object peering) =>
+        File.WriteAllText(PeersFile, JsonSerializer.Serialize(new { Peering = peering }));
+
+    /// <summary>Rewrites the peers file and waits (bounded) until the running server has reloaded it.</summary>
+    public async Task RewritePeeringAsync(object peering, Func<PeeringOptions, bool> loaded)
+    {
+        WritePeering(peering);
+        var monitor = Server.Service<IOptionsMonitor<PeeringOptions>>();
+        for (var i = 0; i < 200 && !loaded(monitor.CurrentValue); i++) await Task.Delay(50);
+        Assert.That(loaded(monitor.CurrentValue), Is.True, "the server did not reload the peers file");
+    }
+
+    /// <summary>Runs <c>doras-server COMMAND …</c> with this site's settings (plus <paramref name="extra"/>).</summary>
+    public async Task<(int Code, string Out, string Error)> AdminAsync(string[] command, params string[] extra)
+    {
+        using var output = new StringWriter();
+        using var errors = new StringWriter();
+        var code = await AdminCommands.TryRunAsync([.. command, .. Args, .. extra], output, errors);
+        Assert.That(code, Is.Not.Null, "not an admin command");
+        return (code!.Value, output.ToString(), errors.ToString());
+    }
+
+    /// <summary>What every tag of a repository in this site's registry points at.</summary>
+    public async Task<Dictionary<string, Digest>> TagsAsync(string repository)
+    {
+        using var client = RegistryClient();
+        var repo = client.Repository(repository);
+        var tags = new Dictionary<string, Digest>();
+        await foreach (var tag in repo.ListTagsAsync()) tags[tag] = (await repo.StatManifestAsync(tag))!.Digest;
+        return tags;
+    }
+
+    public async Task StopServerAsync()
+    {
+        if (_server is not null) await _server.DisposeAsync();
+        _server = null;
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        await StopServerAsync();
+        await Registry.DisposeAsync();
+        _dir.Dispose();
+    }
+}
+
+/// <summary>Two sites: a primary and a replica site that knows the primary as peer "primary", as user "site-a".</summary>
+public static class TwoSites
+{
+    public const string User = "site-a";
+    public const string Password = "first-secret";
+
+    public static Task<PeerSite> PrimaryAsync(params string[] extraArgs) =>
+        PeerSite.StartAsync(new { TrustedPeers = new[] { new { Username = User, Password } } }, extraArgs);
+
+    public static object ReplicaPeering(PeerSite primary, string password = Password) =>
+        new { Peers = new[] { new { Name = "primary", Url = primary.Server.Url.ToString(), Username = User, Password = password } } };
+
+    public static Task<PeerSite> ReplicaAsync(PeerSite primary, params string[] extraArgs) => PeerSite.StartAsync(ReplicaPeering(primary), extraArgs);
+
+    /// <summary>A replica site of the primary's fleet/app, made with a sublease token and synced (through <paramref name="peering"/>'s primary when given).</summary>
+    public static async Task<PeerSite> ReplicateAsync(PeerSite primary, object? peering = null, params string[] extraArgs)
+    {
+        var replica = await PeerSite.StartAsync(peering ?? ReplicaPeering(primary), extraArgs);
+        var (_, sublease, _) = await primary.AdminAsync(["sublease", "fleet/app", "--json"]);
+        var token = System.Text.Json.JsonDocument.Parse(sublease).RootElement.GetProperty("token").GetString()!;
+        var (code, _, errors) = await replica.AdminAsync(["replica", "add", "fleet/app", "--from", "primary", "--sublease", token]);
+        Assert.That(code, Is.Zero, errors);
+        return replica;
+    }
+}

@@ -1,0 +1,83 @@
+using System.Net;
+using System.Net.Http.Headers;
+using System.Net.Http.Json;
+using System.Text;
+using System.Text.Json;
+using Doras.Oci.Content;
+using Doras.Oci.Model;
+using Doras.Oci.Remote;
+using Doras.Server.Peering;
+
+namespace Doras.Tests.Peering;
+
+/// <summary>When the registry rate-limits the server (429), a trusted peer pulls for it; what comes back is verified, and the peer counts it.</summary>
+public class PullDelegationTests
+{
+    [Test]
+    public async Task A_429_from_the_registry_makes_a_trusted_peer_pull_the_manifest_and_blob_for_us()
+    {
+        await using var upstream = await RegistryProcess.StartAsync();
+        await using var limiter = await FaultProxy.StartAsync(upstream.Url, path => path.Contains("/manifests/") || path.Contains("/blobs/"));
+        var limited = limiter.Url.Authority;
+        await using var helper = await PeerSite.StartAsync(new
+        {
+            TrustedPeers = new[] { new { Username = "site-a", Password = "pw-a", Scopes = new[] { PeerScopes.DelegatePull } } },
+            DelegationRegistries = new[] { new { Host = limited, PlainHttp = true } },
+        });
+        using var dir = new TempDirectory();
+        File.WriteAllText(dir["peers.json"], JsonSerializer.Serialize(new
+        {
+            Peering = new
+            {
+                Peers = new[] { new { Name = "helper", Url = helper.Server.Url.ToString(), Username = "site-a", Password = "pw-a" } },
+                DelegatePullsTo = new[] { "helper" },
+            },
+        }));
+        await using var server = await RunningServer.StartAsync("--registry", limited, "--Registry:PlainHttp", "true", "--Registry:RequireClientAuth", "false",
+            "--Peering:File", dir["peers.json"], "--Peering:SyncInterval", "0");
+
+        using var publisher = new RegistryClient(upstream.Host, new RegistryClientOptions { PlainHttp = true });
+        var content = TestData.Binary(200_000, 1);
+        var v1 = await Versions.PublishFileAsync(publisher.Repository("fleet/app"), dir, "app.bin", content, "v1");
+        var published = await publisher.Repository("fleet/app").FetchBytesAsync(v1);
+        var layer = (await publisher.Repository("fleet/app").FetchManifestAsync(v1)).Layers[0];
+        var delegated = helper.Server.Service<DelegatedPulls>();
+
+        // The registry answers the server's manifest pull with 429: the helper pulls it, and the bytes are the published ones.
+        limiter.Script(Fault.TooManyRequests);
+        using (var response = await server.Http.GetAsync("/v2/fleet/app/manifests/v1"))
+        {
+            Assert.That(response.StatusCode, Is.EqualTo(HttpStatusCode.OK));
+            Assert.That(await response.Content.ReadAsByteArrayAsync(), Is.EqualTo(published));
+            Assert.That(response.Headers.GetValues("Docker-Content-Digest").Single(), Is.EqualTo(v1.Digest.ToString()));
+        }
+        Assert.That(limiter.FaultsInjected, Is.EqualTo(1));
+        Assert.That(delegated.Counts["site-a"], Is.EqualTo(1));
+
+        // Blobs take the same path.
+        limiter.Script(Fault.TooManyRequests);
+        var blob = await server.Http.GetByteArrayAsync($"/v2/fleet/app/blobs/{layer.Digest}");
+        Assert.That(Digest.Compute(blob), Is.EqualTo(layer.Digest));
+        Assert.That(limiter.FaultsInjected, Is.EqualTo(2));
+        Assert.That(delegated.Counts["site-a"], Is.EqualTo(2));
+
+        // The helper pulls only from the registries it was told to, and only for peers with the scope.
+        using var tokenRequest = new HttpRequestMessage(HttpMethod.Post, $"/peer/v1/token?scope={PeerScopes.DelegatePull}")
+        {
+            Headers = { Authorization = new AuthenticationHeaderValue("Basic", Convert.ToBase64String(Encoding.UTF8.GetBytes("site-a:pw-a"))) },
+        };
+        using var tokenResponse = await helper.Server.Http.SendAsync(tokenRequest);
+        var token = (await tokenResponse.Content.ReadFromJsonAsync<TokenAnswer>(PeerApi.Json))!.Token;
+        using var elsewhere = new HttpRequestMessage(HttpMethod.Post, "/peer/v1/pull-delegation/manifest")
+        {
+            Content = JsonContent.Create(new DelegatedPullRequest($"{upstream.Host}/fleet/app:v1", null, null), options: PeerApi.Json),
+            Headers = { Authorization = new AuthenticationHeaderValue("Bearer", token) },
+        };
+        using var refused = await helper.Server.Http.SendAsync(elsewhere);
+        Assert.That(refused.StatusCode, Is.EqualTo(HttpStatusCode.Forbidden));
+        using var problem = JsonDocument.Parse(await refused.Content.ReadAsStringAsync());
+        Assert.That(problem.RootElement.GetProperty("detail").GetString(),
+            Is.EqualTo($"this server pulls for peers only from the registries in Peering:DelegationRegistries, not from '{upstream.Host}'"));
+        Assert.That(delegated.Counts["site-a"], Is.EqualTo(2));
+    }
+}

@@ -1,0 +1,121 @@
+using System.Text.Json;
+using Doras.EdgeClient.Deltas;
+using Doras.EdgeClient.Updates;
+using Doras.Oci.Content;
+using Doras.Oci.Model;
+using Doras.Oci.Remote;
+using Doras.Server.Deltas;
+
+namespace Doras.Tests.Peering;
+
+/// <summary>A device at the site points at the replica and updates by delta, byte for byte, whether the primary has the delta already or builds it on request.</summary>
+public class SiteDeviceTests
+{
+
+    /// <summary>A device whose server is <paramref name="site"/>'s Doras server and whose registry is the site's registry.</summary>
+    private static (Updater Updater, UpdateOptions Options, IDisposable Resources) Device(PeerSite site, TempDirectory device, string output)
+    {
+        var http = new HttpClient();
+        var registry = site.RegistryClient();
+        var updater = new Updater(new DeltaClient(http, site.Server.Url, new BackoffOptions { BaseDelay = TimeSpan.FromMilliseconds(50), MaxDelay = TimeSpan.FromSeconds(1) }), registry);
+        return (updater, new UpdateOptions { Reference = $"{site.Registry.Host}/fleet/app:stable", Output = device[output] }, new Both(http, registry));
+    }
+
+    private sealed class Both(IDisposable a, IDisposable b) : IDisposable
+    {
+        public void Dispose() { a.Dispose(); b.Dispose(); }
+    }
+
+    [Test]
+    public async Task A_delta_the_replica_lacks_is_built_by_the_primary_copied_to_the_replica_and_applied_byte_for_byte()
+    {
+        await using var primary = await TwoSites.PrimaryAsync();
+        using var publisher = primary.RegistryClient();
+        var repository = publisher.Repository("fleet/app");
+        var v1 = TestData.Binary(2 << 20, 1);
+        var v2 = TestData.Edit(v1, 2);
+        var v1Manifest = await Versions.PublishFileAsync(repository, primary.Server.Scratch, "app.bin", v1, "v1", "stable");
+        await using var replica = await TwoSites.ReplicateAsync(primary);
+        using var device = new TempDirectory();
+        var (updater, options, resources) = Device(replica, device, "app");
+        using var _ = resources;
+
+        var first = await updater.UpdateAsync(options);
+        Assert.That(first.Mode, Is.EqualTo(UpdateMode.Full));
+        Assert.That(File.ReadAllBytes(first.InstalledPath), Is.EqualTo(v1));
+
+        var v2Manifest = await Versions.PublishFileAsync(repository, primary.Server.Scratch, "app.bin", v2, "v2", "stable");
+        var (code, _, errors) = await replica.AdminAsync(["sync", "--now"]);
+        Assert.That(code, Is.Zero, errors);
+
+        // Asked for a delta it lacks, the replica answers 202 while the primary builds it, and 200 once it copied it.
+        var query = $"/api/v1/delta?from_digest={Uri.EscapeDataString($"{replica.Registry.Host}/fleet/app@{v1Manifest.Digest}")}"
+            + $"&to_tag={Uri.EscapeDataString($"{replica.Registry.Host}/fleet/app:v2")}&accepted_algorithm=zstd";
+        using (var pending = await replica.Server.Http.GetAsync(query))
+        {
+            Assert.That(pending.StatusCode, Is.EqualTo(System.Net.HttpStatusCode.Accepted), await pending.Content.ReadAsStringAsync());
+            Assert.That(pending.Headers.RetryAfter?.Delta, Is.GreaterThan(TimeSpan.Zero));
+        }
+        JsonElement ready = default;
+        for (var i = 0; i < 600 && ready.ValueKind == JsonValueKind.Undefined; i++) // bounded: at most 600 polls
+        {
+            using var answer = await replica.Server.Http.GetAsync(query);
+            if (answer.StatusCode == System.Net.HttpStatusCode.OK) ready = JsonDocument.Parse(await answer.Content.ReadAsStringAsync()).RootElement.Clone();
+            else await Task.Delay(100);
+        }
+        Assert.That(ready.GetProperty("status").GetString(), Is.EqualTo("ready"));
+        Assert.That(ready.GetProperty("delta_image").GetString(), Does.StartWith($"{replica.Registry.Host}/fleet/app@sha256:"));
+
+        var second = await updater.UpdateAsync(options);
+        Assert.That(second.Mode, Is.EqualTo(UpdateMode.Delta));
+        Assert.That(second.ManifestDigest, Is.EqualTo(v2Manifest.Digest.ToString()));
+        Assert.That(File.ReadAllBytes(second.InstalledPath), Is.EqualTo(v2));
+        Assert.That(second.BytesDownloaded, Is.LessThan(second.FullDownloadSize / 4));
+
+        // The primary built each once; the replica built nothing and now holds the same delta artifact under the same tag.
+        Assert.That(primary.Server.Builder.BuildsStarted, Is.EqualTo(2), "the zstd delta asked for above, and the device's");
+        Assert.That(replica.Server.Builder.BuildsStarted, Is.Zero);
+        var deltaTag = new DeltaKey("fleet/app", v1Manifest.Digest, v2Manifest.Digest, "auto:bsdiff+deflate+octodiff+tardiff+zstd").Tag;
+        var onPrimary = await primary.TagsAsync("fleet/app");
+        var onReplica = await replica.TagsAsync("fleet/app");
+        Assert.That(onReplica[deltaTag], Is.EqualTo(onPrimary[deltaTag]));
+    }
+
+    [Test]
+    public async Task A_delta_synced_from_the_primary_is_served_by_the_replica_while_the_primary_is_down()
+    {
+        await using var primary = await TwoSites.PrimaryAsync();
+        using var publisher = primary.RegistryClient();
+        var repository = publisher.Repository("fleet/app");
+        var v1 = TestData.Binary(2 << 20, 7);
+        var v2 = TestData.Edit(v1, 8);
+        await Versions.PublishFileAsync(repository, primary.Server.Scratch, "app.bin", v1, "v1", "stable");
+        await using var replica = await TwoSites.ReplicateAsync(primary);
+
+        // The device at the site installs v1 from the replica; one at the head office from the primary.
+        using var site = new TempDirectory();
+        var (updater, options, resources) = Device(replica, site, "app");
+        using var _ = resources;
+        Assert.That((await updater.UpdateAsync(options)).Mode, Is.EqualTo(UpdateMode.Full));
+        using var office = new TempDirectory();
+        var (officeUpdater, officeOptions, officeResources) = Device(primary, office, "app");
+        using (officeResources)
+        {
+            Assert.That((await officeUpdater.UpdateAsync(officeOptions)).Mode, Is.EqualTo(UpdateMode.Full));
+            // v2 is published and the head office's update makes the primary build the delta.
+            await Versions.PublishFileAsync(repository, primary.Server.Scratch, "app.bin", v2, "v2", "stable");
+            Assert.That((await officeUpdater.UpdateAsync(officeOptions)).Mode, Is.EqualTo(UpdateMode.Delta));
+        }
+
+        // The replica syncs v2 and the delta, then the primary goes down: the site still updates by delta.
+        var (code, output, errors) = await replica.AdminAsync(["sync", "--now", "--json"]);
+        Assert.That(code, Is.Zero, errors);
+        var added = JsonDocument.Parse(output).RootElement.GetProperty("syncs")[0].GetProperty("added").EnumerateArray().Select(e => e.GetString()!).ToList();
+        Assert.That(added.Count(t => t.StartsWith("_delta-", StringComparison.Ordinal)), Is.EqualTo(1), string.Join(", ", added));
+        await primary.StopServerAsync();
+        var update = await updater.UpdateAsync(options);
+        Assert.That(update.Mode, Is.EqualTo(UpdateMode.Delta));
+        Assert.That(File.ReadAllBytes(update.InstalledPath), Is.EqualTo(v2));
+        Assert.That(replica.Server.Builder.BuildsStarted, Is.Zero);
+    }
+}

@@ -1,0 +1,75 @@
+using System.Text.Json;
+using Doras.Delta.Algorithms;
+using Doras.Server.Peering;
+
+namespace Doras.Tests.Peering;
+
+/// <summary>Creating a replica takes a sublease token from the primary: single use, expiring, issued only by the primary.</summary>
+public class SubleaseTests
+{
+    private static JsonElement Json(string output) => JsonDocument.Parse(output).RootElement.Clone();
+
+    [Test]
+    public async Task A_replica_is_created_only_with_a_fresh_unused_sublease_token_from_the_primary()
+    {
+        await using var primary = await TwoSites.PrimaryAsync();
+        using (var client = primary.RegistryClient())
+            await Versions.PublishFileAsync(client.Repository("fleet/app"), primary.Server.Scratch, "app.bin", TestData.Binary(100_000, 1), "v1", "stable");
+        await using var replica = await TwoSites.ReplicaAsync(primary);
+        string[] Add(string? token) => token is null
+            ? ["replica", "add", "fleet/app", "--from", "primary", "--json"]
+            : ["replica", "add", "fleet/app", "--from", "primary", "--sublease", token, "--json"];
+
+        // Without a token.
+        var (code, output, errors) = await replica.AdminAsync(Add(null));
+        Assert.That(code, Is.EqualTo(1));
+        const string required = "peer primary refused POST replicas?repository=fleet%2Fapp: 403 Forbidden (Sublease token required: creating a replica of fleet/app needs a sublease token from its primary (doras-server sublease fleet/app))";
+        Assert.That(errors.Trim(), Is.EqualTo("doras-server: " + required));
+        Assert.That(Json(output).GetProperty("error").GetString(), Is.EqualTo(required));
+        Assert.That(await replica.TagsAsync("fleet/app"), Is.Empty);
+        (code, output, _) = await replica.AdminAsync(["replica", "list", "--json"]);
+        Assert.That(Json(output).GetProperty("replicas").GetArrayLength(), Is.Zero);
+
+        // A token the primary never issued.
+        (code, _, errors) = await replica.AdminAsync(Add("made-up-token"));
+        Assert.That(code, Is.EqualTo(1));
+        Assert.That(errors, Does.Contain("(Sublease token unknown: this server issued no such sublease token for fleet/app)"));
+
+        // A fresh token: the replica is made with the primary's configuration, and synced.
+        (code, output, _) = await primary.AdminAsync(["sublease", "fleet/app", "--json"]);
+        Assert.That(code, Is.Zero);
+        var token = Json(output).GetProperty("token").GetString()!;
+        (code, output, errors) = await replica.AdminAsync(Add(token));
+        Assert.That(code, Is.Zero, errors);
+        var added = Json(output);
+        Assert.That(added.GetProperty("replica").GetProperty("peer").GetString(), Is.EqualTo("primary"));
+        Assert.That(added.GetProperty("replica").GetProperty("configuration").GetProperty("algorithms").EnumerateArray().Select(a => a.GetString()),
+            Is.EqualTo(primary.Server.Service<DeltaAlgorithms>().Names));
+        Assert.That(added.GetProperty("replica").GetProperty("configuration").GetProperty("zstd_level").GetInt32(), Is.EqualTo(19));
+        Assert.That(added.GetProperty("sync").GetProperty("added").EnumerateArray().Select(a => a.GetString()), Is.EqualTo(new[] { "stable", "v1" }));
+        Assert.That(await replica.TagsAsync("fleet/app"), Is.EqualTo(await primary.TagsAsync("fleet/app")));
+        (code, output, _) = await replica.AdminAsync(["replica", "list", "--json"]);
+        Assert.That(Json(output).GetProperty("replicas")[0].GetProperty("repository").GetString(), Is.EqualTo("fleet/app"));
+
+        // The same token again.
+        (code, _, errors) = await replica.AdminAsync(Add(token));
+        Assert.That(code, Is.EqualTo(1));
+        Assert.That(errors, Does.Contain("(Sublease token already used: this sublease token for fleet/app has been used to create a replica already; ask the primary for a new one)"));
+
+        // An expired token (this one lives one second).
+        (code, output, _) = await primary.AdminAsync(["sublease", "fleet/app", "--json"], "--Peering:SubleaseLifetime", "00:00:01");
+        var shortLived = Json(output);
+        await Task.Delay(TimeSpan.FromSeconds(1.5));
+        (code, _, errors) = await replica.AdminAsync(Add(shortLived.GetProperty("token").GetString()));
+        Assert.That(code, Is.EqualTo(1));
+        Assert.That(errors, Does.Contain($"(Sublease token expired: this sublease token for fleet/app expired at {shortLived.GetProperty("expires_at").GetDateTimeOffset():O}; ask the primary for a new one)"));
+
+        // Only the primary issues tokens: not the replica, and not for a repository it does not hold.
+        (code, _, errors) = await replica.AdminAsync(["sublease", "fleet/app"]);
+        Assert.That(code, Is.EqualTo(1));
+        Assert.That(errors.Trim(), Is.EqualTo("doras-server: Not the primary: fleet/app is a replica of peer 'primary' here; only its primary issues sublease tokens"));
+        (code, _, errors) = await primary.AdminAsync(["sublease", "fleet/other"]);
+        Assert.That(code, Is.EqualTo(1));
+        Assert.That(errors.Trim(), Is.EqualTo("doras-server: Image not found: this server holds no repository fleet/other"));
+    }
+}
