@@ -15,10 +15,10 @@ public class SiteDeviceTests
     /// <summary>A device whose server is <paramref name="site"/>'s Doras server and whose registry is the site's registry.</summary>
     private static (Updater Updater, UpdateOptions Options, IDisposable Resources) Device(PeerSite site, TempDirectory device, string output)
     {
-        var http = new HttpClient();
+        var client = LoopbackDeltaClient.Create(site.Server.Url, new BackoffOptions { BaseDelay = TimeSpan.FromMilliseconds(50), MaxDelay = TimeSpan.FromSeconds(1) });
         var registry = site.RegistryClient();
-        var updater = new Updater(new DeltaClient(http, site.Server.Url, new BackoffOptions { BaseDelay = TimeSpan.FromMilliseconds(50), MaxDelay = TimeSpan.FromSeconds(1) }), registry);
-        return (updater, new UpdateOptions { Reference = $"{site.Registry.Host}/fleet/app:stable", Output = device[output] }, new Both(http, registry));
+        var updater = new Updater(client, registry);
+        return (updater, new UpdateOptions { Reference = $"{site.Registry.Host}/fleet/app:stable", Output = device[output] }, new Both(client, registry));
     }
 
     private sealed class Both(IDisposable a, IDisposable b) : IDisposable
