@@ -16,19 +16,20 @@ namespace Doras.Server.Endpoints;
 /// </summary>
 public static class RegistryEndpoints
 {
-    public static void MapRegistryEndpoints(this IEndpointRouteBuilder app)
+    /// <param name="namePrefix">Prefixes the endpoints' OpenAPI operation names, which must be unique when the API is mapped twice (peers read it under /peer/v1).</param>
+    public static void MapRegistryEndpoints(this IEndpointRouteBuilder app, string namePrefix = "")
     {
         app.MapGet("/v2/", (HttpContext http) =>
             {
                 http.Response.Headers[RegistryClient.ApiVersionHeader] = "registry/2.0"; // what clients check to know a v2 registry
                 return Results.Json(new { });
             })
-            .WithName("RegistryBase").WithSummary("OCI distribution API base: 200 for callers admitted by the access rule.")
+            .WithName(namePrefix + "RegistryBase").WithSummary("OCI distribution API base: 200 for callers admitted by the access rule.")
             .Produces(StatusCodes.Status200OK, contentType: "application/json")
             .ProducesProblem(StatusCodes.Status401Unauthorized);
-        ReadEndpoint(app.MapGet("/v2/{**path}", ReadAsync)).WithName("RegistryRead")
+        ReadEndpoint(app.MapGet("/v2/{**path}", ReadAsync)).WithName(namePrefix + "RegistryRead")
             .WithSummary("Read-only OCI distribution API: {repo}/manifests/{reference}, {repo}/blobs/{digest} (with Range), {repo}/tags/list.");
-        ReadEndpoint(app.MapMethods("/v2/{**path}", [HttpMethods.Head], ReadAsync)).WithName("RegistryStat")
+        ReadEndpoint(app.MapMethods("/v2/{**path}", [HttpMethods.Head], ReadAsync)).WithName(namePrefix + "RegistryStat")
             .WithSummary("HEAD of a manifest or blob: its digest, size and media type.");
     }
 

@@ -90,7 +90,7 @@ public static class PeerEndpoints
             ClientAccess.Admit(context.HttpContext, new Caller(null, stores.Server));
             return await next(context);
         });
-        content.MapRegistryEndpoints();
+        content.MapRegistryEndpoints(namePrefix: "Peer");
 
         peer.MapPost(PeerApi.DelegatedManifest, async (HttpContext http, DelegatedPulls pulls, CancellationToken ct) =>
         {
