@@ -8,7 +8,8 @@
 # zstd level 3 to keep the run short (the device's work does not depend on it).
 # Usage: [DORAS_ALGORITHM=bsdiff] [DORAS_ARM64=0] benchmarks/footprint.sh [SIZE_MIB]   (default 64: a pair cut
 # from the system's libraries; the delta algorithm asked for is zstd unless DORAS_ALGORITHM names another; the
-# arm64 rows need qemu-user-static and libc6-arm64-cross, and the cross toolchain of .ci/run)
+# arm64 rows (size and start-up under qemu) need qemu-user-static and libc6-arm64-cross, and the cross toolchain
+# of .ci/run)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 size_mib="${1:-64}"
@@ -100,7 +101,8 @@ echo '| step | wall time | peak RSS | peak RSS less the mapped data files | peak
 echo '|---|---:|---:|---:|---:|'
 measure 'start-up (`doras --version`)' "$doras" --version
 measure 'full install' "$doras" pull fleet/app:stable --server "http://127.0.0.1:$port" --output "$work/device"
-[[ "$arm64" == 1 ]] && measure 'arm64 under qemu: full install' "${doras_arm64[@]}" pull fleet/app:stable --server "http://127.0.0.1:$port" --output "$work/device-arm64"
+# arm64 under qemu: size and start-up only; its updates under qemu-user do not work yet (see the README).
+[[ "$arm64" == 1 ]] && measure 'arm64 under qemu: start-up (`doras --version`)' "${doras_arm64[@]}" --version
 cp "$work/v2" "$work/app/app.bin"
 "$doras" push "$work/app/app.bin" fleet/app:2 --tag stable --store "$work/store" --level 3 >/dev/null
 # Let the server build the delta first, so the measured update is the device's own work.
@@ -110,8 +112,5 @@ measure "delta update ($algorithm)" "$doras" pull fleet/app:stable --server "htt
 grep -m1 -o 'downloaded [^;]*' "$work/out" || true
 cmp "$work/v2" "$work/device/app.bin" && echo "x64: device file == version 2 byte for byte: yes"
 if [[ "$arm64" == 1 ]]; then
-  measure "arm64 under qemu: delta update ($algorithm)" "${doras_arm64[@]}" pull fleet/app:stable --server "http://127.0.0.1:$port" --output "$work/device-arm64" --accept "$algorithm"
-  grep -m1 -o 'delta update' "$work/out" >/dev/null || { echo "arm64: not a delta update: $(cat "$work/out")"; exit 1; }
-  cmp "$work/v2" "$work/device-arm64/app.bin" && echo "arm64: device file == version 2 byte for byte: yes"
   echo "arm64 binary: $(stat -c %s "$work/bin-arm64/doras") bytes ($(du -h "$work/bin-arm64/doras" | cut -f1)), $(file -b "$work/bin-arm64/doras" 2>/dev/null | cut -d, -f1-2)"
 fi
