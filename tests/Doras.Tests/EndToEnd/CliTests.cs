@@ -5,6 +5,10 @@ public class CliTests
 {
     private static readonly string Doras = Binaries.Doras;
 
+    /// <summary>Publishes the native `doras` (once per run) before any test starts its clock.</summary>
+    [OneTimeSetUp]
+    public void PublishTheNativeClient() => Assert.That(File.Exists(Doras), Is.True);
+
     private static (int Code, string Output) Run(params string[] args) => ExternalTool.Run(Doras, args);
 
     [Test]
