@@ -5,7 +5,7 @@ COPY . .
 RUN dotnet publish server/Doras.Server/Doras.Server.csproj -c Release -o /app
 
 FROM mcr.microsoft.com/dotnet/aspnet:10.0
-# libzstd1: the native zstd library Doras calls; libdivsufsort3: fast suffix sorting for bsdiff; curl: for the health check.
+# libzstd1: the native zstd the server builds deltas with (faster than its managed fallback); libdivsufsort3: fast suffix sorting for bsdiff; curl: for the health check.
 RUN apt-get update \
  && apt-get install -y --no-install-recommends libzstd1 libdivsufsort3 curl \
  && rm -rf /var/lib/apt/lists/* \

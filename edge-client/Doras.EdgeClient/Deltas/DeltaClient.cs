@@ -3,6 +3,7 @@ using System.Net.Http.Headers;
 using System.Text.Json;
 using Doras.Api;
 using Doras.Delta.Algorithms;
+using Doras.Delta.Deflate;
 using Doras.Oci.Content;
 using Doras.Oci.Model;
 using Doras.Oci.Remote;
@@ -21,7 +22,8 @@ public sealed record DeltaRequest(Reference From, Reference To, IReadOnlyList<st
     /// "auto" takes the first of the others it knows.
     /// </summary>
     public static readonly IReadOnlyList<string> DefaultAlgorithms =
-        [DeltaAlgorithms.Auto, ZstdPatchAlgorithm.AlgorithmName, BsdiffAlgorithm.AlgorithmName, OctodiffAlgorithm.AlgorithmName, TardiffAlgorithm.AlgorithmName, DeflateAlgorithm.AlgorithmName];
+        [DeltaAlgorithms.Auto, ZstdPatchAlgorithm.AlgorithmName, BsdiffAlgorithm.AlgorithmName, OctodiffAlgorithm.AlgorithmName, TardiffAlgorithm.AlgorithmName,
+         .. (ZlibLibrary.IsAvailable ? new[] { DeflateAlgorithm.AlgorithmName } : [])]; // deflate recompresses with the system zlib
 }
 
 /// <summary>One answer of the delta endpoint: ready, up to date, or pending with the server's Retry-After.</summary>

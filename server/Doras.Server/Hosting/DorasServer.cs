@@ -30,8 +30,6 @@ public static class DorasServer
 
     public static WebApplication Build(string[] args, Action<WebApplicationBuilder>? configure = null)
     {
-        ZstdLibrary.EnsureAvailable(); // fail at start-up with the install hint, not at the first request
-
         var builder = WebApplication.CreateBuilder(new WebApplicationOptions { Args = args, ContentRootPath = AppContext.BaseDirectory });
         builder.Configuration.AddEnvironmentVariables("DORAS_");
         builder.Configuration.AddCommandLine(args, SwitchMappings);
@@ -81,7 +79,7 @@ public static class DorasServer
         if (abandoned > 0) app.Logger.LogInformation("Removed {Count} build directories left by a server that was stopped mid-build", abandoned);
         var stores = app.Services.GetRequiredService<ArtifactStores>();
         app.Logger.LogInformation("Doras server using {Store} and zstd {ZstdVersion}",
-            stores.RegistryHost is { } host ? $"registry {host}" : $"store {(stores.Server as OciLayoutStore)?.Root}", ZstdLibrary.Version);
+            stores.RegistryHost is { } host ? $"registry {host}" : $"store {(stores.Server as OciLayoutStore)?.Root}", ZstdCodec.Default.Name);
         return app;
     }
 }

@@ -25,6 +25,9 @@ internal static unsafe partial class ZlibNative
     }
 
     [LibraryImport(Library, EntryPoint = "zlibVersion")] public static partial byte* Version();
+
+    /// <summary>Calls into the library, so a missing one throws <see cref="DllNotFoundException"/> here.</summary>
+    public static bool ProbeVersion() => Version() != null;
     [LibraryImport(Library, EntryPoint = "deflateInit2_")] public static partial int DeflateInit2(ZStream* stream, int level, int method, int windowBits, int memLevel, int strategy, byte* version, int streamSize);
     [LibraryImport(Library, EntryPoint = "deflate")] public static partial int Deflate(ZStream* stream, int flush);
     [LibraryImport(Library, EntryPoint = "deflateEnd")] public static partial int DeflateEnd(ZStream* stream);
@@ -33,6 +36,35 @@ internal static unsafe partial class ZlibNative
     [LibraryImport(Library, EntryPoint = "inflateEnd")] public static partial int InflateEnd(ZStream* stream);
     [LibraryImport(Library, EntryPoint = "crc32")] public static partial CULong Crc32(CULong crc, byte* buffer, uint length);
 }
+
+/// <summary>
+/// Loads the system's zlib once. Only the deflate algorithm needs it (every other one, and the rest of the edge
+/// client, is self-contained), so its absence is one clear error there, and a client without it does not ask for
+/// deflate deltas.
+/// </summary>
+public static class ZlibLibrary
+{
+    private static readonly Lazy<bool> Probe = new(() =>
+    {
+        try { return ZlibNative.ProbeVersion(); }
+        catch (DllNotFoundException) { return false; }
+        catch (EntryPointNotFoundException) { return false; }
+    });
+
+    public const string MissingMessage =
+        "deflate deltas need the system zlib (libz.so.1), which could not be loaded: they recompress with it to reproduce the published bytes exactly; install it, e.g. 'apt-get install zlib1g' on Debian/Ubuntu, 'apk add zlib' on Alpine";
+
+    /// <summary>Whether libz.so.1 loads in this process.</summary>
+    public static bool IsAvailable => Probe.Value;
+
+    public static void EnsureAvailable()
+    {
+        if (!Probe.Value) throw new ZlibUnavailableException(MissingMessage);
+    }
+}
+
+/// <summary>The system's zlib, which deflate deltas need, is not there.</summary>
+public sealed class ZlibUnavailableException(string message) : Exception(message);
 
 /// <summary>A raw deflate or inflate stream of the system's zlib, fed span by span.</summary>
 internal sealed unsafe class ZlibStream : IDisposable
@@ -43,6 +75,7 @@ internal sealed unsafe class ZlibStream : IDisposable
 
     private ZlibStream(bool deflate)
     {
+        ZlibLibrary.EnsureAvailable();
         _deflate = deflate;
         _stream = (ZlibNative.ZStream*)NativeMemory.AllocZeroed((nuint)sizeof(ZlibNative.ZStream));
     }
@@ -93,6 +126,7 @@ internal sealed unsafe class ZlibStream : IDisposable
     public static uint Crc32(uint crc, ReadOnlySpan<byte> bytes)
     {
         if (bytes.IsEmpty) return crc; // zlib answers a null buffer with the initial value, not the CRC so far
+        ZlibLibrary.EnsureAvailable();
         fixed (byte* p = bytes) return (uint)ZlibNative.Crc32(new CULong(crc), p, (uint)bytes.Length).Value;
     }
 

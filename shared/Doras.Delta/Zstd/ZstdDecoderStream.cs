@@ -1,18 +1,16 @@
-using static Doras.Delta.Zstd.ZstdNative;
-
 namespace Doras.Delta.Zstd;
 
 /// <summary>
 /// A read-only stream of the decompressed content of a zstd stream (one or more frames; skippable frames are
 /// passed over). With a prefix it applies a patch-from delta. A truncated input, a corrupt frame, a wrong
 /// prefix caught by the frame checksum, or output past <see cref="ZstdDecompressionOptions.MaxOutputBytes"/>
-/// all throw; none of them ends the stream quietly.
+/// all throw; none of them ends the stream quietly. A codec not given is <see cref="ZstdCodec.Default"/>.
 /// </summary>
 public sealed class ZstdDecoderStream : Doras.Oci.Content.ReadOnlyStream
 {
     private readonly Stream _input;
     private readonly bool _leaveOpen;
-    private readonly DecompressionContext _context;
+    private readonly ZstdDecompressionContext _context;
     private readonly NativeView? _prefix;
     private readonly long _maxOutput;
     private readonly byte[] _inBuffer;
@@ -23,20 +21,18 @@ public sealed class ZstdDecoderStream : Doras.Oci.Content.ReadOnlyStream
     private bool _prefixUsed;
     private long _produced;
 
-    public ZstdDecoderStream(Stream input, ZstdDecompressionOptions? options = null, NativeView? prefix = null, bool leaveOpen = false)
+    public ZstdDecoderStream(Stream input, ZstdDecompressionOptions? options = null, NativeView? prefix = null, bool leaveOpen = false, ZstdCodec? codec = null)
     {
-        ZstdLibrary.EnsureAvailable();
         options ??= new ZstdDecompressionOptions();
         _input = input;
         _leaveOpen = leaveOpen;
         _prefix = prefix;
         _maxOutput = options.MaxOutputBytes;
-        _context = CreateDCtx();
-        if (_context.IsInvalid) throw new OutOfMemoryException("ZSTD_createDCtx failed");
-        _inBuffer = new byte[(int)DStreamInSize()];
+        _context = (codec ?? ZstdCodec.Default).CreateDecompressor();
         try
         {
-            Check(DCtxSetParameter(_context, DParameter.WindowLogMax, options.WindowLogMax), "set window limit");
+            _inBuffer = new byte[_context.InputBufferSize];
+            _context.SetParameter(ZstdDParameter.WindowLogMax, options.WindowLogMax);
             ReferencePrefix();
         }
         catch
@@ -50,7 +46,7 @@ public sealed class ZstdDecoderStream : Doras.Oci.Content.ReadOnlyStream
     private unsafe void ReferencePrefix()
     {
         if (_prefix is { Length: > 0 } && !_prefixUsed)
-            Check(DCtxRefPrefix(_context, _prefix.Pointer, (nuint)_prefix.Length), "reference prefix");
+            _context.ReferencePrefix(_prefix.Pointer, (nuint)_prefix.Length);
         _prefixUsed = true;
     }
 
@@ -99,9 +95,9 @@ public sealed class ZstdDecoderStream : Doras.Oci.Content.ReadOnlyStream
         fixed (byte* src = _inBuffer)
         fixed (byte* dst = output)
         {
-            var inBuf = new InBuffer { Src = src + _inPos, Size = (nuint)(_inLen - _inPos) };
-            var outBuf = new OutBuffer { Dst = dst, Size = (nuint)output.Length };
-            var hint = Check(DecompressStream(_context, &outBuf, &inBuf), "decompress");
+            var inBuf = new ZstdInBuffer { Src = src + _inPos, Size = (nuint)(_inLen - _inPos) };
+            var outBuf = new ZstdOutBuffer { Dst = dst, Size = (nuint)output.Length };
+            var hint = _context.Decompress(&outBuf, &inBuf);
             var consumed = (int)inBuf.Pos;
             _inPos += consumed;
             if (consumed > 0 || outBuf.Pos > 0) _frameOpen = hint != 0;

@@ -1,39 +1,35 @@
-using static Doras.Delta.Zstd.ZstdNative;
-
 namespace Doras.Delta.Zstd;
 
 /// <summary>
 /// A write-only stream that zstd-compresses into another stream, one frame per encoder. Optionally refers
 /// to a prefix (the old version of a file) so the frame is a patch-from delta. Dispose (or
-/// <see cref="FinishAsync"/>) ends the frame.
+/// <see cref="FinishAsync"/>) ends the frame. A codec not given is <see cref="ZstdCodec.Default"/>.
 /// </summary>
 public sealed class ZstdEncoderStream : Stream
 {
     private readonly Stream _output;
     private readonly bool _leaveOpen;
-    private readonly CompressionContext _context;
+    private readonly ZstdCompressionContext _context;
     private readonly NativeView? _prefix; // must stay mapped until the frame ends
     private readonly byte[] _buffer;
     private bool _finished;
 
-    public ZstdEncoderStream(Stream output, ZstdCompressionOptions options, NativeView? prefix = null, bool leaveOpen = false)
+    public ZstdEncoderStream(Stream output, ZstdCompressionOptions options, NativeView? prefix = null, bool leaveOpen = false, ZstdCodec? codec = null)
     {
-        ZstdLibrary.EnsureAvailable();
         _output = output;
         _leaveOpen = leaveOpen;
         _prefix = prefix;
-        _context = CreateCCtx();
-        if (_context.IsInvalid) throw new OutOfMemoryException("ZSTD_createCCtx failed");
-        _buffer = new byte[(int)CStreamOutSize()];
+        _context = (codec ?? ZstdCodec.Default).CreateCompressor();
         try
         {
-            Set(CParameter.CompressionLevel, options.Level);
-            Set(CParameter.ChecksumFlag, options.Checksum ? 1 : 0);
-            if (options.WindowLog > 0) Set(CParameter.WindowLog, options.WindowLog);
-            if (options.LongDistanceMatching) Set(CParameter.EnableLongDistanceMatching, 1);
-            if (options.Workers > 0) Set(CParameter.NbWorkers, options.Workers);
-            if (options.PledgedSize is { } size) Check(CCtxSetPledgedSrcSize(_context, (ulong)size), "set pledged size");
-            if (prefix is { Length: > 0 }) unsafe { Check(CCtxRefPrefix(_context, prefix.Pointer, (nuint)prefix.Length), "reference prefix"); }
+            _buffer = new byte[_context.OutputBufferSize];
+            Set(ZstdCParameter.CompressionLevel, options.Level);
+            Set(ZstdCParameter.ChecksumFlag, options.Checksum ? 1 : 0);
+            if (options.WindowLog > 0) Set(ZstdCParameter.WindowLog, options.WindowLog);
+            if (options.LongDistanceMatching) Set(ZstdCParameter.EnableLongDistanceMatching, 1);
+            if (options.Workers > 0) Set(ZstdCParameter.NbWorkers, options.Workers);
+            if (options.PledgedSize is { } size) _context.SetPledgedSize((ulong)size);
+            if (prefix is { Length: > 0 }) unsafe { _context.ReferencePrefix(prefix.Pointer, (nuint)prefix.Length); }
         }
         catch
         {
@@ -42,18 +38,17 @@ public sealed class ZstdEncoderStream : Stream
         }
     }
 
-    private void Set(CParameter parameter, int value) =>
-        Check(CCtxSetParameter(_context, parameter, value), $"set {parameter}={value}");
+    private void Set(ZstdCParameter parameter, int value) => _context.SetParameter(parameter, value);
 
     /// <summary>Compresses as much of <paramref name="input"/> as fits; returns bytes consumed and produced.</summary>
-    private unsafe (int Consumed, int Produced, bool Done) Step(ReadOnlySpan<byte> input, EndDirective directive)
+    private unsafe (int Consumed, int Produced, bool Done) Step(ReadOnlySpan<byte> input, ZstdEndDirective directive)
     {
         fixed (byte* src = input)
         fixed (byte* dst = _buffer)
         {
-            var inBuf = new InBuffer { Src = src, Size = (nuint)input.Length };
-            var outBuf = new OutBuffer { Dst = dst, Size = (nuint)_buffer.Length };
-            var remaining = Check(CompressStream2(_context, &outBuf, &inBuf, directive), "compress");
+            var inBuf = new ZstdInBuffer { Src = src, Size = (nuint)input.Length };
+            var outBuf = new ZstdOutBuffer { Dst = dst, Size = (nuint)_buffer.Length };
+            var remaining = _context.Compress(&outBuf, &inBuf, directive);
             return ((int)inBuf.Pos, (int)outBuf.Pos, remaining == 0);
         }
     }
@@ -63,7 +58,7 @@ public sealed class ZstdEncoderStream : Stream
         ThrowIfFinished();
         while (!buffer.IsEmpty)
         {
-            var (consumed, produced, _) = Step(buffer, EndDirective.Continue);
+            var (consumed, produced, _) = Step(buffer, ZstdEndDirective.Continue);
             _output.Write(_buffer, 0, produced);
             buffer = buffer[consumed..];
         }
@@ -76,7 +71,7 @@ public sealed class ZstdEncoderStream : Stream
         ThrowIfFinished();
         while (!buffer.IsEmpty)
         {
-            var (consumed, produced, _) = Step(buffer.Span, EndDirective.Continue);
+            var (consumed, produced, _) = Step(buffer.Span, ZstdEndDirective.Continue);
             await _output.WriteAsync(_buffer.AsMemory(0, produced), cancellationToken).ConfigureAwait(false);
             buffer = buffer[consumed..];
         }
@@ -92,7 +87,7 @@ public sealed class ZstdEncoderStream : Stream
         bool done;
         do
         {
-            (_, var produced, done) = Step(ReadOnlySpan<byte>.Empty, EndDirective.End);
+            (_, var produced, done) = Step(ReadOnlySpan<byte>.Empty, ZstdEndDirective.End);
             await _output.WriteAsync(_buffer.AsMemory(0, produced), ct).ConfigureAwait(false);
         } while (!done);
         _finished = true;
@@ -105,7 +100,7 @@ public sealed class ZstdEncoderStream : Stream
         bool done;
         do
         {
-            (_, var produced, done) = Step(ReadOnlySpan<byte>.Empty, EndDirective.End);
+            (_, var produced, done) = Step(ReadOnlySpan<byte>.Empty, ZstdEndDirective.End);
             _output.Write(_buffer, 0, produced);
         } while (!done);
         _finished = true;

@@ -1,5 +1,4 @@
 using System.IO.MemoryMappedFiles;
-using static Doras.Delta.Zstd.ZstdNative;
 
 namespace Doras.Delta.Zstd;
 
@@ -12,36 +11,33 @@ namespace Doras.Delta.Zstd;
 /// </summary>
 public static class ZstdFileDecoder
 {
-    private const int StableOutBuffer = 1001; // ZSTD_d_stableOutBuffer (ZSTD_d_experimentalParam2), in libzstd since 1.4.5
-
     /// <summary>
     /// Writes exactly <paramref name="size"/> decoded bytes to a new file at <paramref name="path"/>, flushed to
     /// disk. Throws <see cref="ZstdException"/> when the input is corrupt, truncated, decodes to another size,
     /// or does not match <paramref name="prefix"/>.
     /// </summary>
-    public static async Task DecompressToFileAsync(Stream input, string path, long size, NativeView? prefix = null, int windowLogMax = 31, CancellationToken ct = default)
+    public static async Task DecompressToFileAsync(Stream input, string path, long size, NativeView? prefix = null, int windowLogMax = 31, CancellationToken ct = default, ZstdCodec? codec = null)
     {
         ArgumentOutOfRangeException.ThrowIfNegative(size);
-        ZstdLibrary.EnsureAvailable();
+        codec ??= ZstdCodec.Default;
         await using var file = new FileStream(path, FileMode.CreateNew, FileAccess.ReadWrite, FileShare.None);
         if (size == 0)
         {
             // Nothing to map: decode to nowhere, insisting that nothing comes out.
-            await using var empty = new ZstdDecoderStream(input, new ZstdDecompressionOptions { WindowLogMax = windowLogMax, MaxOutputBytes = 0 }, prefix, leaveOpen: true);
+            await using var empty = new ZstdDecoderStream(input, new ZstdDecompressionOptions { WindowLogMax = windowLogMax, MaxOutputBytes = 0 }, prefix, leaveOpen: true, codec);
             await empty.CopyToAsync(Stream.Null, ct).ConfigureAwait(false);
             return;
         }
         file.SetLength(size);
         using (var map = MemoryMappedFile.CreateFromFile(file, null, size, MemoryMappedFileAccess.ReadWrite, HandleInheritability.None, leaveOpen: true))
         using (var view = map.CreateViewAccessor(0, size, MemoryMappedFileAccess.ReadWrite))
-        using (var context = CreateDCtx())
+        using (var context = codec.CreateDecompressor())
         {
-            if (context.IsInvalid) throw new OutOfMemoryException("ZSTD_createDCtx failed");
             var decoder = new Decoder(context, view, size);
             try
             {
                 decoder.Start(prefix, windowLogMax);
-                var buffer = new byte[(int)DStreamInSize()];
+                var buffer = new byte[context.InputBufferSize];
                 var sawInput = false;
                 int read;
                 while ((read = await input.ReadAsync(buffer, ct).ConfigureAwait(false)) > 0)
@@ -63,10 +59,10 @@ public static class ZstdFileDecoder
         file.Flush(flushToDisk: true);
     }
 
-    /// <summary>The native side: the mapped output as one stable zstd output buffer, fed input chunk by chunk.</summary>
-    private sealed unsafe class Decoder(DecompressionContext context, MemoryMappedViewAccessor view, long size)
+    /// <summary>The zstd side: the mapped output as one stable zstd output buffer, fed input chunk by chunk.</summary>
+    private sealed unsafe class Decoder(ZstdDecompressionContext context, MemoryMappedViewAccessor view, long size)
     {
-        private OutBuffer _out;
+        private ZstdOutBuffer _out;
         private bool _acquired;
 
         public bool FrameOpen { get; private set; }
@@ -77,23 +73,23 @@ public static class ZstdFileDecoder
             byte* p = null;
             view.SafeMemoryMappedViewHandle.AcquirePointer(ref p);
             _acquired = true;
-            _out = new OutBuffer { Dst = p + view.PointerOffset, Size = (nuint)size, Pos = 0 };
-            Check(DCtxSetParameter(context, DParameter.WindowLogMax, windowLogMax), "set window limit");
-            Check(DCtxSetParameter(context, (DParameter)StableOutBuffer, 1), "use a stable output buffer");
-            if (prefix is { Length: > 0 }) Check(DCtxRefPrefix(context, prefix.Pointer, (nuint)prefix.Length), "reference prefix");
+            _out = new ZstdOutBuffer { Dst = p + view.PointerOffset, Size = (nuint)size, Pos = 0 };
+            context.SetParameter(ZstdDParameter.WindowLogMax, windowLogMax);
+            context.SetParameter(ZstdDParameter.StableOutBuffer, 1);
+            if (prefix is { Length: > 0 }) context.ReferencePrefix(prefix.Pointer, (nuint)prefix.Length);
         }
 
         public void Consume(ReadOnlySpan<byte> chunk)
         {
             fixed (byte* src = chunk)
             {
-                var input = new InBuffer { Src = src, Size = (nuint)chunk.Length };
+                var input = new ZstdInBuffer { Src = src, Size = (nuint)chunk.Length };
                 while (input.Pos < input.Size)
                 {
                     var before = _out.Pos;
                     var consumedBefore = input.Pos;
-                    OutBuffer output = _out;
-                    var hint = Check(DecompressStream(context, &output, &input), "decompress");
+                    var output = _out;
+                    var hint = context.Decompress(&output, &input);
                     _out = output;
                     FrameOpen = hint != 0;
                     if (_out.Pos == before && input.Pos == consumedBefore)

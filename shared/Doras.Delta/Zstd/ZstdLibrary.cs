@@ -1,6 +1,6 @@
 namespace Doras.Delta.Zstd;
 
-/// <summary>Loads libzstd once and turns its absence into one clear, actionable error.</summary>
+/// <summary>Loads the native libzstd once (for <see cref="ZstdCodec.Native"/>) and turns its absence into one clear, actionable error.</summary>
 public static class ZstdLibrary
 {
     private static readonly Lazy<(uint Version, string? Error)> Probe = new(() =>
@@ -23,6 +23,9 @@ public static class ZstdLibrary
             return $"{v / 10000}.{v / 100 % 100}.{v % 100}";
         }
     }
+
+    /// <summary>Whether libzstd.so.1 loads in this process.</summary>
+    public static bool IsAvailable => Probe.Value.Error is null;
 
     public static void EnsureAvailable()
     {

@@ -3,7 +3,7 @@ namespace Doras.Tests.ClientApi;
 /// <summary>The real `doras` command, run as a user runs it.</summary>
 internal static class CliRun
 {
-    public static (int Code, string Output) Run(params string[] args) => ExternalTool.Run("dotnet", [Binaries.Doras, .. args]);
+    public static (int Code, string Output) Run(params string[] args) => ExternalTool.Run(Binaries.Doras, [.. args]);
 
     public static string Ok(params string[] args)
     {

@@ -48,7 +48,7 @@ public class ExitCodeTests
     [TestCaseSource(nameof(Failures))]
     public void A_failure_maps_to_its_exit_code(Exception failure, int code) => Assert.That(ExitCodes.For(failure), Is.EqualTo(code));
 
-    private static (int Code, string Output) Run(params string[] args) => ExternalTool.Run("dotnet", [Binaries.Doras, .. args]);
+    private static (int Code, string Output) Run(params string[] args) => ExternalTool.Run(Binaries.Doras, args);
 
     [Test]
     public void A_command_line_that_does_not_parse_exits_2()

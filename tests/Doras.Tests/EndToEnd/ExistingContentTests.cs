@@ -5,7 +5,7 @@ namespace Doras.Tests.EndToEnd;
 /// <summary>Content at the output that doras did not install is the user's: refused by default, replaced only when asked.</summary>
 public class ExistingContentTests
 {
-    private static (int Code, string Output) Run(params string[] args) => ExternalTool.Run("dotnet", [Binaries.Doras, .. args]);
+    private static (int Code, string Output) Run(params string[] args) => ExternalTool.Run(Binaries.Doras, args);
 
     [Test, CancelAfter(120_000)]
     public async Task A_users_directory_is_left_untouched_without_replace_existing_and_replaced_with_it()

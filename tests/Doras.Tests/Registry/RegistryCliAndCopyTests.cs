@@ -12,7 +12,7 @@ public class RegistryCliAndCopyTests
 
     private static string Run(params string[] args)
     {
-        var (code, output) = ExternalTool.Run("dotnet", [Doras, .. args]);
+        var (code, output) = ExternalTool.Run(Doras, args);
         Assert.That(code, Is.Zero, $"doras {string.Join(' ', args)}: {output}");
         return output;
     }

@@ -6,7 +6,7 @@ namespace Doras.Tests.Resilience;
 /// <summary>A server that accepts connections and never answers: the update gives up at its deadline, exit 3, naming why.</summary>
 public class DeadServerTests
 {
-    private static (int Code, string Output) Run(params string[] args) => ExternalTool.Run("dotnet", [Binaries.Doras, .. args]);
+    private static (int Code, string Output) Run(params string[] args) => ExternalTool.Run(Binaries.Doras, args);
 
     /// <summary>Accepts every connection and holds it open without a byte of answer.</summary>
     private sealed class SilentServer : IDisposable

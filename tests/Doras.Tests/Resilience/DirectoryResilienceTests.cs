@@ -163,15 +163,15 @@ public class DirectoryResilienceTests
         }
         await PublishAsync(1);
         var output = device["bundle"];
-        string[] pull = [Doras, "pull", "fleet/bundle:stable", "--allow-http", "--server", server.Url.ToString(), "--output", output];
-        Assert.That(ExternalTool.Run("dotnet", pull).ExitCode, Is.Zero);
+        string[] pull = ["pull", "fleet/bundle:stable", "--allow-http", "--server", server.Url.ToString(), "--output", output];
+        Assert.That(ExternalTool.Run(Doras, pull).ExitCode, Is.Zero);
 
         var random = new Random(7);
         var killed = 0;
         for (var round = 0; round < 6; round++)
         {
             if (IsVersion(output, versions[^1])) await PublishAsync(round + 2);
-            using var process = Process.Start(new ProcessStartInfo("dotnet", pull) { RedirectStandardOutput = true, RedirectStandardError = true })!;
+            using var process = Process.Start(new ProcessStartInfo(Doras, pull) { RedirectStandardOutput = true, RedirectStandardError = true })!;
             var killAt = TimeSpan.FromMilliseconds(random.Next(300, 3000));
             var watch = Stopwatch.StartNew();
             while (!process.HasExited && watch.Elapsed < killAt)
@@ -183,7 +183,7 @@ public class DirectoryResilienceTests
             await process.WaitForExitAsync();
             Assert.That(versions.Any(v => IsVersion(output, v)), Is.True, $"after round {round} the directory is not exactly one version");
         }
-        var (code, text) = ExternalTool.Run("dotnet", pull);
+        var (code, text) = ExternalTool.Run(Doras, pull);
         Assert.That(code, Is.Zero, text);
         Assert.That(IsVersion(output, versions[^1]), Is.True);
         TestContext.Out.WriteLine($"{killed} of 6 runs killed, {versions.Count} versions");

@@ -22,8 +22,8 @@ public class KillAnywhereTests
         var v1 = TestData.Binary(8 << 20, 1);
         var v2 = TestData.Edit(v1, 2, edits: 60);
         await Versions.PublishFileAsync(repository, server.Scratch, "app.bin", v1, "stable");
-        string[] pull = [Doras, "pull", "fleet/app:stable", "--allow-http", "--server", server.Url.ToString(), "--output", device["app"]];
-        Assert.That(ExternalTool.Run("dotnet", pull).ExitCode, Is.Zero);
+        string[] pull = ["pull", "fleet/app:stable", "--allow-http", "--server", server.Url.ToString(), "--output", device["app"]];
+        Assert.That(ExternalTool.Run(Doras, pull).ExitCode, Is.Zero);
         await Versions.PublishFileAsync(repository, server.Scratch, "app.bin", v2, "stable");
 
         var installed = device["app/app.bin"];
@@ -38,7 +38,7 @@ public class KillAnywhereTests
                 versions.Add(TestData.Edit(versions[^1], 100 + round, edits: 60));
                 await Versions.PublishFileAsync(repository, server.Scratch, "app.bin", versions[^1], "stable");
             }
-            using var process = Process.Start(new ProcessStartInfo("dotnet", pull) { RedirectStandardOutput = true, RedirectStandardError = true })!;
+            using var process = Process.Start(new ProcessStartInfo(Doras, pull) { RedirectStandardOutput = true, RedirectStandardError = true })!;
             var killAt = TimeSpan.FromMilliseconds(random.Next(300, 3000));
             var watch = Stopwatch.StartNew();
             while (!process.HasExited && watch.Elapsed < killAt)
@@ -56,7 +56,7 @@ public class KillAnywhereTests
         }
         TestContext.Out.WriteLine($"{killed} of 10 runs killed mid-update, {versions.Count} versions, {observations} observations of the installed file");
 
-        var (code, output) = ExternalTool.Run("dotnet", pull);
+        var (code, output) = ExternalTool.Run(Doras, pull);
         Assert.That(code, Is.Zero, output);
         Assert.That(File.ReadAllBytes(installed), Is.EqualTo(versions[^1]));
         Assert.That(killed, Is.GreaterThanOrEqualTo(5), "most runs must really be interrupted, or the test proves little");

@@ -27,7 +27,7 @@ public class StorageTests
             await ArtifactPublisher.PublishAsync(server.Store.Repository("fleet/site"), tree, ["stable"], ct: ct);
 
             // 4 MiB of tar fits the up-front check; 2000 files of 100 bytes take 2000 blocks of 4 KiB once extracted.
-            var (code, output) = await Task.Run(() => ExternalTool.Run("dotnet", [Binaries.Doras, "pull", "fleet/site:stable", "--allow-http", "--server", server.Url.ToString(), "--output", Path.Combine(small, "site")]), ct);
+            var (code, output) = await Task.Run(() => ExternalTool.Run(Binaries.Doras, ["pull", "fleet/site:stable", "--allow-http", "--server", server.Url.ToString(), "--output", Path.Combine(small, "site")]), ct);
             Assert.That(code, Is.EqualTo(global::Doras.Cli.ExitCodes.Storage), output);
             Assert.That(output, Does.Contain("doras: the update needs ").And.Contain("(extracting site (files rounded up to 4096-byte blocks), and 0 bytes kept free), but only"));
             Assert.That(Directory.Exists(Path.Combine(small, "site")), Is.False);

@@ -187,7 +187,7 @@ public class ClientAccessTests
     public void A_device_without_authorization_is_told_the_servers_reason_in_one_line()
     {
         using var dir = new TempDirectory();
-        var (code, output) = ExternalTool.Run("dotnet", [Binaries.Doras, "pull", "team/app:v1", "--allow-http", "--server", _server.Url.ToString(), "--output", dir["device"]]);
+        var (code, output) = ExternalTool.Run(Binaries.Doras, ["pull", "team/app:v1", "--allow-http", "--server", _server.Url.ToString(), "--output", dir["device"]]);
         Assert.That(code, Is.EqualTo(global::Doras.Cli.ExitCodes.Unauthorized), output);
         var error = output.Split('\n').Single(l => l.StartsWith("doras: ") && l.Contains("401"));
         Assert.That(error, Does.Contain("Registry:RequireClientAuth").And.Not.Contain("{"));

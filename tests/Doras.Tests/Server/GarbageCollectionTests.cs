@@ -133,10 +133,10 @@ public class GarbageCollectionTests
         }
 
         // doras tags shows the versions; --all the server's tags too.
-        var (tagsCode, tags) = ExternalTool.Run("dotnet", [Binaries.Doras, "tags", "fleet/app", "--store", storePath]);
+        var (tagsCode, tags) = ExternalTool.Run(Binaries.Doras, ["tags", "fleet/app", "--store", storePath]);
         Assert.That(tagsCode, Is.Zero, tags);
         Assert.That(tags.Split('\n', StringSplitOptions.RemoveEmptyEntries), Is.EquivalentTo(new[] { "v1", "v2", "v3", "stable" }));
-        var (_, all) = ExternalTool.Run("dotnet", [Binaries.Doras, "tags", "fleet/app", "--store", storePath, "--all"]);
+        var (_, all) = ExternalTool.Run(Binaries.Doras, ["tags", "fleet/app", "--store", storePath, "--all"]);
         Assert.That(all.Split('\n', StringSplitOptions.RemoveEmptyEntries), Is.EquivalentTo(tagsAfter));
     }
 

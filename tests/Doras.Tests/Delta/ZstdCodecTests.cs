@@ -1,0 +1,78 @@
+using Doras.Delta.Zstd;
+
+namespace Doras.Tests.Delta;
+
+/// <summary>
+/// The managed port (what devices decode with) and libzstd (the server's choice) against each other: whatever one
+/// writes, the other reads byte for byte, patch-from deltas included, and the managed one fails as clearly.
+/// </summary>
+public class ZstdCodecTests
+{
+    private static ZstdCodec Codec(string name) => name == "managed" ? ZstdCodec.Managed : ZstdCodec.Native;
+
+    private static readonly string[][] Pairs = [["managed", "managed"], ["managed", "native"], ["native", "managed"]];
+
+    private static byte[] Encode(ZstdCodec codec, byte[] content, ZstdCompressionOptions options, NativeView? prefix = null)
+    {
+        var output = new MemoryStream();
+        using (var encoder = new ZstdEncoderStream(output, options, prefix, leaveOpen: true, codec)) encoder.Write(content);
+        return output.ToArray();
+    }
+
+    [TestCaseSource(nameof(Pairs))]
+    public async Task A_patch_from_delta_at_the_servers_settings_applies_into_a_file_across_implementations(string encoder, string decoder)
+    {
+        var v1 = TestData.Binary(3 << 20, 11);
+        var v2 = TestData.Edit(v1, 12, edits: 40);
+        using var dir = new TempDirectory();
+        using var prefix = NativeView.Pin(v1);
+        var patch = Encode(Codec(encoder), v2, ZstdCompressionOptions.ForPatch(v1.Length, v2.Length), prefix);
+        Assert.That(patch.Length, Is.LessThan(v2.Length / 10), "long matching against the prefix must find the old version");
+
+        await ZstdFileDecoder.DecompressToFileAsync(new MemoryStream(patch), dir["applied"], v2.Length, prefix, codec: Codec(decoder));
+        Assert.That(File.ReadAllBytes(dir["applied"]), Is.EqualTo(v2));
+
+        using var stream = new ZstdDecoderStream(new MemoryStream(patch), new ZstdDecompressionOptions { WindowLogMax = 31 }, prefix, codec: Codec(decoder));
+        var streamed = new MemoryStream();
+        await stream.CopyToAsync(streamed);
+        Assert.That(streamed.ToArray(), Is.EqualTo(v2));
+    }
+
+    [Test]
+    public void The_managed_encoders_patch_applies_with_the_zstd_cli()
+    {
+        var v1 = TestData.Binary(1 << 20, 13);
+        var v2 = TestData.Edit(v1, 14);
+        using var dir = new TempDirectory();
+        using var prefix = NativeView.Pin(v1);
+        dir.Write("old", v1);
+        dir.Write("patch.zst", Encode(ZstdCodec.Managed, v2, ZstdCompressionOptions.ForPatch(v1.Length, v2.Length), prefix));
+        ExternalTool.RunOk("zstd", "-q", "-d", "--long=31", $"--patch-from={dir["old"]}", dir["patch.zst"], "-o", dir["new"]);
+        Assert.That(File.ReadAllBytes(dir["new"]), Is.EqualTo(v2));
+    }
+
+    [Test]
+    public void The_managed_decoder_refuses_a_truncated_stream_and_a_wrong_base_like_libzstd()
+    {
+        var v1 = TestData.Binary(1 << 20, 15);
+        var v2 = TestData.Edit(v1, 16);
+        using var prefix = NativeView.Pin(v1);
+        var patch = Encode(ZstdCodec.Native, v2, ZstdCompressionOptions.ForPatch(v1.Length, v2.Length), prefix);
+
+        var truncated = new ZstdDecoderStream(new MemoryStream(patch[..(patch.Length / 2)]), prefix: prefix, codec: ZstdCodec.Managed);
+        Assert.That(() => truncated.CopyTo(Stream.Null), Throws.TypeOf<ZstdException>().With.Message.EqualTo("zstd stream is truncated: it ended inside a frame"));
+
+        using var wrongBase = NativeView.Pin(TestData.Edit(v1, 17, edits: 400));
+        var wrong = new ZstdDecoderStream(new MemoryStream(patch), prefix: wrongBase, codec: ZstdCodec.Managed);
+        Assert.That(() => wrong.CopyTo(Stream.Null), Throws.TypeOf<ZstdException>().With.Message.StartsWith("zstd decompress failed: "));
+    }
+
+    [Test]
+    public void Each_implementation_names_itself_and_the_process_default_is_the_servers_choice()
+    {
+        Assert.That(ZstdCodec.Managed.Name, Does.StartWith("ZstdSharp (managed) 1.5."));
+        Assert.That(ZstdCodec.Native.Name, Does.StartWith("libzstd 1."));
+        // The test project sets the server's switch (libzstd where it loads), as the server's own project does.
+        Assert.That(ZstdCodec.Default, Is.SameAs(ZstdCodec.Native));
+    }
+}

@@ -1,0 +1,62 @@
+using System.Diagnostics;
+using System.IO.Compression;
+using System.Reflection;
+using System.Reflection.Metadata;
+using System.Reflection.PortableExecutable;
+using System.Xml.Linq;
+
+namespace Doras.Tests.EdgeClient;
+
+/// <summary>`dotnet pack` of the library gives the one package a device agent references, without warnings.</summary>
+public class PackageTests
+{
+    [Test, CancelAfter(900_000)]
+    public void The_edge_client_packs_into_one_trimmable_package_with_its_libraries_inside_and_no_warnings()
+    {
+        using var dir = new TempDirectory();
+        var start = new ProcessStartInfo("dotnet", ["pack", Path.Combine(Binaries.RepositoryRoot, "edge-client/Doras.EdgeClient"), "-c", "Release", "-o", dir["packages"],
+            "-nodeReuse:false", "-p:UseSharedCompilation=false", "-warnaserror", "-nologo", "-clp:Summary"]) { RedirectStandardOutput = true, RedirectStandardError = true };
+        start.Environment["MSBUILDDISABLENODEREUSE"] = "1";
+        using var process = Process.Start(start)!;
+        var output = process.StandardOutput.ReadToEndAsync();
+        var errors = process.StandardError.ReadToEndAsync();
+        Assert.That(process.WaitForExit(TimeSpan.FromMinutes(14)), Is.True, "dotnet pack took over 14 minutes");
+        Assert.That(process.ExitCode, Is.Zero, output.Result + errors.Result);
+        Assert.That(output.Result, Does.Contain("0 Warning(s)"));
+
+        using var package = ZipFile.OpenRead(dir["packages/Doras.EdgeClient.0.1.0.nupkg"]);
+        var libraries = package.Entries.Where(e => e.FullName.StartsWith("lib/net10.0/") && e.Name.EndsWith(".dll")).Select(e => e.Name).Order().ToArray();
+        Assert.That(libraries, Is.EqualTo(new[] { "Doras.Api.dll", "Doras.Delta.dll", "Doras.EdgeClient.dll", "Doras.Oci.dll" }));
+
+        using var nuspecStream = package.Entries.Single(e => e.FullName.EndsWith(".nuspec")).Open();
+        var nuspec = XDocument.Load(nuspecStream);
+        var dependencies = nuspec.Descendants().Where(e => e.Name.LocalName == "dependency").Select(e => (string)e.Attribute("id")!).Order().ToArray();
+        Assert.That(dependencies, Is.EqualTo(new[] { "Microsoft.Extensions.Logging.Abstractions", "Polly.Core", "ZstdSharp.Port" }));
+
+        // IsAotCompatible marks each assembly trimmable, which is what trimming and AOT tools read.
+        foreach (var library in libraries)
+            Assert.That(Metadata(package.GetEntry("lib/net10.0/" + library)!), Does.Contain("IsTrimmable=True"), library);
+    }
+
+    /// <summary>The assembly's AssemblyMetadata attributes, as "key=value".</summary>
+    private static List<string> Metadata(ZipArchiveEntry entry)
+    {
+        var bytes = new MemoryStream();
+        using (var stream = entry.Open()) stream.CopyTo(bytes);
+        bytes.Position = 0;
+        using var pe = new PEReader(bytes);
+        var reader = pe.GetMetadataReader();
+        var result = new List<string>();
+        foreach (var handle in reader.GetAssemblyDefinition().GetCustomAttributes())
+        {
+            var attribute = reader.GetCustomAttribute(handle);
+            if (attribute.Constructor.Kind != HandleKind.MemberReference) continue;
+            var type = reader.GetMemberReference((MemberReferenceHandle)attribute.Constructor).Parent;
+            if (type.Kind != HandleKind.TypeReference || reader.GetString(reader.GetTypeReference((TypeReferenceHandle)type).Name) != nameof(AssemblyMetadataAttribute)) continue;
+            var value = reader.GetBlobReader(attribute.Value);
+            value.ReadUInt16(); // prolog
+            result.Add($"{value.ReadSerializedString()}={value.ReadSerializedString()}");
+        }
+        return result;
+    }
+}
