@@ -69,10 +69,11 @@ internal static class RegistryCommands
     public static Command Delete()
     {
         var reference = new Argument<string>("reference") { Description = "The manifest ([registry/]repo:tag or @digest; every tag pointing to it goes), or with --blob the repository" };
+        var force = new Option<bool>("--force") { Description = "Delete the manifest even when tags other than the one named point to it (they go with it)" };
         var blob = new Option<string?>("--blob") { Description = "Delete this blob (sha256:…) of the repository instead of a manifest (registries only)" };
         var json = new Option<bool>("--json") { Description = "Machine-readable output" };
         var store = new StoreArguments();
-        var command = new Command("delete", "Delete a manifest (with the tags pointing to it) or a blob") { reference, blob, json };
+        var command = new Command("delete", "Delete a manifest (with the tags pointing to it) or a blob") { reference, blob, force, json };
         store.AddTo(command);
         command.SetAction(async (result, ct) =>
         {
@@ -90,6 +91,15 @@ internal static class RegistryCommands
             else
             {
                 var descriptor = await opened.Repository.ResolveAsync(target.Identifier, ct);
+                if (target.Tag is { } named && !result.GetValue(force))
+                {
+                    // Deleting by tag removes the manifest, and with it every other tag that names the same version.
+                    var others = new List<string>();
+                    await foreach (var tag in opened.Repository.ListTagsAsync(ct))
+                        if (tag != named && (await opened.Repository.TryResolveAsync(tag, ct))?.Digest == descriptor.Digest) others.Add(tag);
+                    if (others.Count > 0)
+                        throw new ArgumentException($"{target} is also tagged {string.Join(", ", others)}, which would be deleted with it; nothing was deleted (--force deletes them all)");
+                }
                 switch (opened.Repository)
                 {
                     case RemoteRepository remote: await remote.DeleteManifestAsync(descriptor.Digest, ct); break;

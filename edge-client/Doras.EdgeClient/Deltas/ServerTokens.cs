@@ -128,8 +128,12 @@ internal sealed class ServerTokenHandler(IServerTokenProvider tokens) : Delegati
     {
         if (request.Headers.Authorization is not null) return await base.SendAsync(request, ct).ConfigureAwait(false);
         request.Headers.Authorization = await tokens.GetAuthorizationAsync(renew: false, ct).ConfigureAwait(false);
+        var origin = request.RequestUri!;
         var response = await base.SendAsync(request, ct).ConfigureAwait(false);
         if (response.StatusCode != HttpStatusCode.Unauthorized || !RegistryAuthHandler.IsReplayable(request)) return response;
+        // A redirect rewrites the request's URL in place: a 401 from wherever it led is not the server's, and a
+        // renewed token must never be sent there.
+        if (Uri.Compare(origin, request.RequestUri, UriComponents.SchemeAndServer, UriFormat.Unescaped, StringComparison.OrdinalIgnoreCase) != 0) return response;
         var renewed = await tokens.GetAuthorizationAsync(renew: true, ct).ConfigureAwait(false);
         if (renewed is null) return response;
         response.Dispose();

@@ -17,8 +17,11 @@ public sealed class DeltaAnswers(DeltaService deltas, ReadyAnswers answers, Clie
     {
         metrics.DeltaRequests.Inc();
         var key = KeyOf(query);
+        // A platform picked from an index is resolved anew each time: revalidating by the tag would compare the
+        // index's digest with the platform manifest's, and the key would have to carry the platform.
+        var cacheable = key is not null && query.Platform is null;
         DeltaOutcome outcome;
-        if (key is not null && await answers.TryAnswerAsync(caller, key, ct).ConfigureAwait(false) is { } remembered)
+        if (cacheable && await answers.TryAnswerAsync(caller, key!, ct).ConfigureAwait(false) is { } remembered)
         {
             outcome = remembered;
         }
@@ -26,7 +29,7 @@ public sealed class DeltaAnswers(DeltaService deltas, ReadyAnswers answers, Clie
         {
             var stamp = key is null ? null : answers.Stamp(key.Repository);
             outcome = await deltas.RequestAsync(caller, query, ct).ConfigureAwait(false);
-            if (key is not null && outcome is DeltaOutcome.Ready ready) answers.Remember(key, ready, stamp);
+            if (cacheable && outcome is DeltaOutcome.Ready ready) answers.Remember(key!, ready, stamp);
         }
         Count(outcome);
         if (key is not null && outcome is DeltaOutcome.Ready { Response.DeltaImage: { } deltaImage }

@@ -68,7 +68,11 @@ public class RegistryCommandTests
         var v2 = await Versions.PublishFileAsync(repository, dir, "app.bin", TestData.Binary(5000, 2), "v2");
         var layer = (await repository.FetchManifestAsync(v2)).Layers[0];
 
-        var json = CliRun.Ok("delete", $"{registry.Host}/fleet/app:stable", "--plain-http", "--json").Trim();
+        var (refused, why) = CliRun.Run("delete", $"{registry.Host}/fleet/app:stable", "--plain-http");
+        Assert.That(refused, Is.EqualTo(global::Doras.Cli.ExitCodes.Usage), why);
+        Assert.That(why, Does.Contain($"{registry.Host}/fleet/app:stable is also tagged v1, which would be deleted with it; nothing was deleted (--force deletes them all)"));
+        Assert.That((await repository.TryResolveAsync("stable"))!.Digest, Is.EqualTo(v1.Digest), "refused: nothing deleted");
+        var json = CliRun.Ok("delete", $"{registry.Host}/fleet/app:stable", "--plain-http", "--force", "--json").Trim();
         Assert.That(json, Is.EqualTo($"{{\"deleted\":\"{registry.Host}/fleet/app@{v1.Digest}\",\"kind\":\"manifest\"}}"));
         Assert.That(await repository.TryResolveAsync("v1"), Is.Null, "every tag of the manifest went with it");
         Assert.That(await repository.TryResolveAsync("stable"), Is.Null);
@@ -84,7 +88,8 @@ public class RegistryCommandTests
         // The local store: a manifest's tags go, the other version stays.
         CliRun.Ok("push", dir.Write("l1/app.bin", [1, 2, 3]), "fleet/app:1", "--tag", "stable", "--store", dir["store"]);
         CliRun.Ok("push", dir.Write("l2/app.bin", [4, 5, 6]), "fleet/app:2", "--store", dir["store"]);
-        Assert.That(CliRun.Ok("delete", "fleet/app:stable", "--store", dir["store"]), Does.StartWith("deleted manifest fleet/app@sha256:"));
+        Assert.That(CliRun.Run("delete", "fleet/app:stable", "--store", dir["store"]).Code, Is.EqualTo(global::Doras.Cli.ExitCodes.Usage), "also tagged 1");
+        Assert.That(CliRun.Ok("delete", "fleet/app:stable", "--store", dir["store"], "--force"), Does.StartWith("deleted manifest fleet/app@sha256:"));
         Assert.That(CliRun.Ok("tags", "fleet/app", "--store", dir["store"]).Trim(), Is.EqualTo("2"));
     }
 
