@@ -26,6 +26,9 @@ public sealed partial class PullDelegationHandler(PullDelegation delegation) : D
         var response = await base.SendAsync(request, ct).ConfigureAwait(false);
         if (request.Method != HttpMethod.Get && request.Method != HttpMethod.Head) return response;
         if (PullPath().Match(request.RequestUri!.AbsolutePath) is not { Success: true } pull) return response;
+        // Only content named by digest is delegated, so what a peer sends is checked against what we asked for: a
+        // tag's answer could only be checked against the digest the peer itself announces. Our own state stays ours.
+        if (!pull.Groups["ref"].Value.Contains(':') || delegation.IsStateRepository(pull.Groups["repo"].Value)) return response;
         if (!await IsRateLimitedAsync(response, ct).ConfigureAwait(false)) return response;
 
         var image = $"{request.RequestUri.Authority}/{pull.Groups["repo"].Value}{(pull.Groups["ref"].Value.Contains(':') ? "@" : ":")}{pull.Groups["ref"].Value}";
@@ -57,6 +60,8 @@ public sealed class PullDelegation(PeerClients peers, IOptionsMonitor<PeeringOpt
 {
     /// <summary>Wraps the transport of the server's own registry client, when any peer is configured to pull for us.</summary>
     public HttpMessageHandler Wrap(HttpMessageHandler transport) => new PullDelegationHandler(this) { InnerHandler = transport };
+
+    public bool IsStateRepository(string repository) => repository == options.CurrentValue.StateRepository;
 
     /// <summary>The manifest as a registry answer (bytes, media type, digest), or null when no peer could pull it.</summary>
     public async Task<HttpResponseMessage?> ManifestAsync(string image, CancellationToken ct)

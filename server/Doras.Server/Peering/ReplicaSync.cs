@@ -36,9 +36,10 @@ public sealed class ReplicaSync(ArtifactStores stores, PeerClients peers, IOptio
         {
             report = await RunAsync(replica, report, ct).ConfigureAwait(false);
         }
-        catch (Exception e) when (e is HttpRequestException or IOException or InvalidDataException or FormatException or TaskCanceledException or PeerNotConfiguredException
-            && !ct.IsCancellationRequested)
+        catch (Exception e) when (!ct.IsCancellationRequested)
         {
+            // Whatever a primary answers (a body that is not a sync answer, a tag gone between answer and copy) fails
+            // this replica's sync, never the server: the periodic sync runs in the host.
             report = report with { Outcome = "failed", Error = e.Message };
         }
         if (report.Error is null)
@@ -66,6 +67,8 @@ public sealed class ReplicaSync(ArtifactStores stores, PeerClients peers, IOptio
             return await CheckDeletionsAsync(local, primary, mine, report, ct).ConfigureAwait(false);
         }
 
+        if (answer.Deleted is null || answer.Changed is null)
+            throw new InvalidDataException($"peer {replica.Peer} answered the sync of {replica.Repository} without its changed and deleted tags");
         var deleted = answer.Deleted.Where(mine.ContainsKey).ToList();
         await DeleteAsync(local, mine, deleted, ct).ConfigureAwait(false);
         var added = new List<string>();
@@ -84,6 +87,11 @@ public sealed class ReplicaSync(ArtifactStores stores, PeerClients peers, IOptio
     /// <summary>The primary said 404 for the whole repository: ask for each tag, and delete only those it really lost.</summary>
     private async Task<SyncReport> CheckDeletionsAsync(IOciRepository local, RemoteRepository primary, Dictionary<string, Descriptor> mine, SyncReport report, CancellationToken ct)
     {
+        // A 404 from something in front of the primary (an ingress's default backend while it redeploys) is not the
+        // primary's word: its peer API must answer as a v2 registry before any 404 of a tag counts.
+        using (var probe = await peers.For(report.Peer, PeerScopes.Replicate).SendRawAsync(HttpMethod.Get, "v2/", null, ct).ConfigureAwait(false))
+            if (!probe.IsSuccessStatusCode || !probe.Headers.TryGetValues(RegistryClient.ApiVersionHeader, out var versions) || !versions.Any(v => v.StartsWith("registry/2.", StringComparison.Ordinal)))
+                throw new HttpRequestException($"peer {report.Peer} answered 404 for {report.Repository}, but its API did not answer as a registry (GET v2/: {(int)probe.StatusCode}); nothing deleted");
         var gone = new List<string>();
         foreach (var tag in mine.Keys.Order(StringComparer.Ordinal))
             if (await primary.StatManifestAsync(tag, ct).ConfigureAwait(false) is null) gone.Add(tag); // any error ends the check, deleting nothing

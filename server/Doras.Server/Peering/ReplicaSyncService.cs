@@ -13,7 +13,11 @@ public sealed class ReplicaSyncService(ReplicaRecords records, ReplicaSync sync,
             if (interval <= TimeSpan.Zero) return;
             try { await Task.Delay(interval, time, stoppingToken).ConfigureAwait(false); }
             catch (OperationCanceledException) { return; }
-            await SyncAllAsync(null, stoppingToken).ConfigureAwait(false);
+            try { await SyncAllAsync(null, stoppingToken).ConfigureAwait(false); }
+            catch (Exception e) when (!stoppingToken.IsCancellationRequested)
+            {
+                logger.LogWarning("Replica sync failed, retried after {Interval}: {Error}", interval, e.Message);
+            }
         }
     }
 
@@ -23,7 +27,7 @@ public sealed class ReplicaSyncService(ReplicaRecords records, ReplicaSync sync,
         var reports = new List<SyncReport>();
         IReadOnlyList<ReplicaRecord> replicas;
         try { replicas = await records.ListAsync(ct, fresh: true).ConfigureAwait(false); }
-        catch (Exception e) when (e is HttpRequestException or IOException or InvalidDataException && !ct.IsCancellationRequested)
+        catch (Exception e) when (!ct.IsCancellationRequested)
         {
             logger.LogWarning("Could not read the replica records: {Error}", e.Message);
             return reports;

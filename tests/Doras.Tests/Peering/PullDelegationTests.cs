@@ -43,22 +43,29 @@ public class PullDelegationTests
         var layer = (await publisher.Repository("fleet/app").FetchManifestAsync(v1)).Layers[0];
         var delegated = helper.Server.Service<DelegatedPulls>();
 
-        // The registry answers the server's manifest pull with 429: the helper pulls it, and the bytes are the published ones.
+        // A tag is not delegated (a peer's answer for a tag could not be checked): the registry's 429 is the server's
+        // own to retry or report.
         limiter.Script(Fault.TooManyRequests);
-        using (var response = await server.Http.GetAsync("/v2/fleet/app/manifests/v1"))
+        using (await server.Http.GetAsync("/v2/fleet/app/manifests/v1")) { }
+        Assert.That(limiter.FaultsInjected, Is.EqualTo(1));
+        Assert.That(delegated.Counts.ContainsKey("site-a"), Is.False);
+
+        // The registry answers the server's manifest pull by digest with 429: the helper pulls it, and the bytes are the published ones.
+        limiter.Script(Fault.TooManyRequests);
+        using (var response = await server.Http.GetAsync($"/v2/fleet/app/manifests/{v1.Digest}"))
         {
             Assert.That(response.StatusCode, Is.EqualTo(HttpStatusCode.OK));
             Assert.That(await response.Content.ReadAsByteArrayAsync(), Is.EqualTo(published));
             Assert.That(response.Headers.GetValues("Docker-Content-Digest").Single(), Is.EqualTo(v1.Digest.ToString()));
         }
-        Assert.That(limiter.FaultsInjected, Is.EqualTo(1));
+        Assert.That(limiter.FaultsInjected, Is.EqualTo(2));
         Assert.That(delegated.Counts["site-a"], Is.EqualTo(1));
 
         // Blobs take the same path.
         limiter.Script(Fault.TooManyRequests);
         var blob = await server.Http.GetByteArrayAsync($"/v2/fleet/app/blobs/{layer.Digest}");
         Assert.That(Digest.Compute(blob), Is.EqualTo(layer.Digest));
-        Assert.That(limiter.FaultsInjected, Is.EqualTo(2));
+        Assert.That(limiter.FaultsInjected, Is.EqualTo(3));
         Assert.That(delegated.Counts["site-a"], Is.EqualTo(2));
 
         // The helper pulls only from the registries it was told to, and only for peers with the scope.
