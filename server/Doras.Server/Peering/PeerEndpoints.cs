@@ -19,6 +19,14 @@ public static class PeerEndpoints
     public static void MapPeerEndpoints(this IEndpointRouteBuilder app)
     {
         var peer = app.MapGroup(PeerApi.Prefix).AddEndpointFilter(PeerAccess.Filter);
+        // Every operation of the API document needs a unique id: the peer routes are named from method and route.
+        ((IEndpointConventionBuilder)peer).Add(endpoint =>
+        {
+            if (endpoint.Metadata.OfType<IEndpointNameMetadata>().Any() || endpoint is not RouteEndpointBuilder route) return;
+            var method = endpoint.Metadata.OfType<IHttpMethodMetadata>().FirstOrDefault()?.HttpMethods.FirstOrDefault() ?? "ANY";
+            var words = (route.RoutePattern.RawText ?? "").Split('/', '-', StringSplitOptions.RemoveEmptyEntries).Select(w => char.ToUpperInvariant(w[0]) + w[1..]);
+            endpoint.Metadata.Add(new EndpointNameMetadata("Peer" + char.ToUpperInvariant(method[0]) + method[1..].ToLowerInvariant() + string.Concat(words)));
+        });
 
         peer.MapPost(PeerApi.Token, (HttpContext http, PeerTokens tokens) =>
         {

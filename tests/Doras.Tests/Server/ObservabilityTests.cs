@@ -80,6 +80,11 @@ public class ObservabilityTests
         Assert.That(operations, Is.EqualTo(new[]
         {
             "GET /api/v1/delta", "GET /healthz", "GET /metrics", "GET /readyz", "GET /v2", "GET /v2/{path}", "HEAD /v2/{path}", "POST /api/v1/delta/from-signature",
+            "POST /api/v1/registry-events",
+            // The peer API: servers peering with this one (README: Peering and site replicas).
+            "POST /peer/v1/token", "POST /peer/v1/subleases", "POST /peer/v1/replicas", "GET /peer/v1/configuration", "POST /peer/v1/sync",
+            "GET /peer/v1/delta", "POST /peer/v1/pull-delegation/manifest", "POST /peer/v1/pull-delegation/blob",
+            "GET /peer/v1/v2", "GET /peer/v1/v2/{path}", "HEAD /peer/v1/v2/{path}",
         }.Order().ToList()));
 
         var operationIds = paths.EnumerateObject().SelectMany(p => p.Value.EnumerateObject()).Select(o => o.Value.GetProperty("operationId").GetString()).ToList();
@@ -97,7 +102,7 @@ public class ObservabilityTests
 
         var getDelta = paths.GetProperty("/api/v1/delta").GetProperty("get");
         Assert.That(getDelta.GetProperty("parameters").EnumerateArray().Select(p => p.GetProperty("name").GetString()),
-            Is.EquivalentTo(new[] { DeltaApi.FromDigest, DeltaApi.ToDigest, DeltaApi.ToTag, DeltaApi.AcceptedAlgorithm }));
+            Is.EquivalentTo(new[] { DeltaApi.FromDigest, DeltaApi.ToDigest, DeltaApi.ToTag, DeltaApi.AcceptedAlgorithm, DeltaApi.Platform }));
         var schema = document.RootElement.GetProperty("components").GetProperty("schemas").GetProperty("DeltaResponse").GetProperty("properties");
         Assert.That(schema.TryGetProperty("delta_layer", out _), Is.True);
     }
