@@ -7,11 +7,14 @@ namespace Doras.Oci.Model;
 /// <summary>Choosing the manifest for a platform out of an image index.</summary>
 public static class Platforms
 {
-    /// <summary>This machine, in OCI terms (GOOS/GOARCH names).</summary>
+    /// <summary>
+    /// This process, in OCI terms (GOOS/GOARCH names). The process's architecture, not the kernel's, as Go's
+    /// runtime.GOARCH: a 32-bit userland on a 64-bit kernel (Raspberry Pi OS) runs arm builds, not arm64 ones.
+    /// </summary>
     public static Platform Host => new()
     {
         Os = OperatingSystem.IsLinux() ? "linux" : OperatingSystem.IsWindows() ? "windows" : OperatingSystem.IsMacOS() ? "darwin" : "unknown",
-        Architecture = RuntimeInformation.OSArchitecture switch
+        Architecture = RuntimeInformation.ProcessArchitecture switch
         {
             Architecture.X64 => "amd64",
             Architecture.Arm64 => "arm64",
@@ -22,7 +25,7 @@ public static class Platforms
             Architecture.Ppc64le => "ppc64le",
             var other => other.ToString().ToLowerInvariant(),
         },
-        Variant = RuntimeInformation.OSArchitecture == Architecture.Arm ? "v7" : null,
+        Variant = RuntimeInformation.ProcessArchitecture == Architecture.Arm ? "v7" : null,
     };
 
     /// <summary>Parses "os/arch[/variant]", e.g. linux/arm64 or linux/arm/v7.</summary>
@@ -38,11 +41,14 @@ public static class Platforms
     public static Descriptor Select(ImageIndex index, Platform wanted, string what)
     {
         var match = index.Manifests.FirstOrDefault(m => m.Platform is { } p && p.Os == wanted.Os && p.Architecture == wanted.Architecture
-                                                        && (wanted.Variant is null || p.Variant == wanted.Variant))
+                                                        && (wanted.Variant is null || VariantOf(p) == VariantOf(wanted)))
                     ?? (index.Manifests.Count == 1 && index.Manifests[0].Platform is null ? index.Manifests[0] : null);
         return match ?? throw new NotFoundException(
             $"{what} has no manifest for {Format(wanted)}; it has: {string.Join(", ", index.Manifests.Select(m => m.Platform is { } p ? Format(p) : "(no platform)"))}");
     }
+
+    /// <summary>The variant, with the defaults containerd assumes when none is written: arm is v7, arm64 is v8.</summary>
+    private static string? VariantOf(Platform p) => p.Variant ?? p.Architecture switch { "arm" => "v7", "arm64" => "v8", _ => null };
 
     public static string Format(Platform p) => p.Variant is null ? $"{p.Os}/{p.Architecture}" : $"{p.Os}/{p.Architecture}/{p.Variant}";
 }
