@@ -68,7 +68,13 @@ public sealed class PeerSite : IAsyncDisposable
         using var client = RegistryClient();
         var repo = client.Repository(repository);
         var tags = new Dictionary<string, Digest>();
-        await foreach (var tag in repo.ListTagsAsync()) tags[tag] = (await repo.StatManifestAsync(tag))!.Digest;
+        await foreach (var tag in repo.ListTagsAsync())
+        {
+            // A sync running beside us may list a tag whose manifest it has not finished writing or has just deleted;
+            // such a tag is not (yet or any longer) there, so it is left out rather than failing the read.
+            var manifest = await repo.StatManifestAsync(tag);
+            if (manifest is not null) tags[tag] = manifest.Digest;
+        }
         return tags;
     }
 
