@@ -58,18 +58,19 @@ for _ in $(seq 100); do curl -fs "http://127.0.0.1:$port/healthz" >/dev/null && 
 # process itself allocated).
 measure() { # label, command...
   local label="$1"; shift
-  local started peak_anon=0 peak_rss=0 peak_own=0 anon rss now mapped
+  local started peak_anon=0 peak_rss=0 peak_own=0 anon rss own
   started=$(date +%s%N)
   "$@" >"$work/out" 2>"$work/err" &
   local pid=$!
   while kill -0 "$pid" 2>/dev/null; do
     anon=$(awk '/^Anonymous:/ {print $2}' "/proc/$pid/smaps_rollup" 2>/dev/null || true)
     rss=$(awk '/^VmHWM:/ {print $2}' "/proc/$pid/status" 2>/dev/null || true)
-    now=$(awk '/^VmRSS:/ {print $2}' "/proc/$pid/status" 2>/dev/null || true)
-    mapped=$(awk -v w="$work/" -v b="$work/bin" '/^[0-9a-f]+-[0-9a-f]+ / { m = (index($6, w) == 1 && index($6, b) != 1) } /^Rss:/ && m { s += $2 } END { print s + 0 }' "/proc/$pid/smaps" 2>/dev/null || true)
+    # The RSS less the data files' pages, both summed from one read of smaps: reading VmRSS and smaps apart
+    # races the unmapping at the end of a step (a sample then counts the mapped pages as the client's own).
+    own=$(awk -v w="$work/" -v b="$work/bin" '/^[0-9a-f]+-[0-9a-f]+ / { m = (index($6, w) == 1 && index($6, b) != 1) } /^Rss:/ { if (!m) s += $2 } END { print s + 0 }' "/proc/$pid/smaps" 2>/dev/null || true)
     [[ -n "$anon" && "$anon" -gt "$peak_anon" ]] && peak_anon=$anon
     [[ -n "$rss" && "$rss" -gt "$peak_rss" ]] && peak_rss=$rss
-    [[ -n "$now" && -n "$mapped" && $((now - mapped)) -gt "$peak_own" ]] && peak_own=$((now - mapped))
+    [[ -n "$own" && "$own" -gt "$peak_own" ]] && peak_own=$own
     sleep 0.01
   done
   wait "$pid" || { cat "$work/out" "$work/err"; exit 1; }

@@ -26,15 +26,37 @@ public static class RequestIds
                 http.Response.Headers[Header] = id;
                 return Task.CompletedTask;
             });
-            using (logger.BeginScope(new Dictionary<string, object?>
-            {
-                ["RequestId"] = id,
-                ["TraceId"] = Activity.Current?.TraceId.ToString(),
-            }))
+            using (logger.BeginScope(new RequestScope(id, Activity.Current?.TraceId.ToString())))
             {
                 await next(http).ConfigureAwait(false);
             }
         });
+    }
+
+    /// <summary>
+    /// The log scope: structured (the JSON formatter writes each pair as a property) and readable as text (the
+    /// simple formatter prints a scope's <c>ToString()</c>, which for a dictionary is only its type name).
+    /// </summary>
+    private sealed class RequestScope(string requestId, string? traceId) : IReadOnlyList<KeyValuePair<string, object?>>
+    {
+        public KeyValuePair<string, object?> this[int index] => index switch
+        {
+            0 => new("RequestId", requestId),
+            1 => new("TraceId", traceId),
+            _ => throw new ArgumentOutOfRangeException(nameof(index)),
+        };
+
+        public int Count => 2;
+
+        public IEnumerator<KeyValuePair<string, object?>> GetEnumerator()
+        {
+            yield return this[0];
+            yield return this[1];
+        }
+
+        System.Collections.IEnumerator System.Collections.IEnumerable.GetEnumerator() => GetEnumerator();
+
+        public override string ToString() => $"RequestId:{requestId} TraceId:{traceId}";
     }
 
     private static string? IsPlain(string value)

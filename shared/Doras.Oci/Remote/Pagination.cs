@@ -11,22 +11,46 @@ namespace Doras.Oci.Remote;
 /// </summary>
 internal static class Pagination
 {
-    private const int MaxPages = 10_000;
+    public const int MaxPages = 10_000;
 
     public static async IAsyncEnumerable<string> ListAsync(HttpClient http, Uri first, string property, string what, [EnumeratorCancellation] CancellationToken ct)
     {
-        Uri? next = first;
+        var pages = new PageWalk(first, what);
         var seen = new HashSet<string>(StringComparer.Ordinal);
-        for (var page = 0; next is not null && page < MaxPages; page++)
+        while (pages.Next is { } next)
         {
             using var response = await http.GetAsync(next, HttpCompletionOption.ResponseHeadersRead, ct).ConfigureAwait(false);
-            if (response.StatusCode == HttpStatusCode.NotFound && page == 0) yield break;
+            if (response.StatusCode == HttpStatusCode.NotFound && pages.IsFirst) yield break;
             await RemoteRepository.EnsureSuccessAsync(response, what, ct).ConfigureAwait(false);
             using var doc = JsonDocument.Parse(await response.Content.ReadBoundedAsync(16 * OciJson.MaxManifestBytes, what, ct).ConfigureAwait(false));
             if (doc.RootElement.TryGetProperty(property, out var items) && items.ValueKind == JsonValueKind.Array)
                 foreach (var item in items.EnumerateArray())
                     if (item.GetString() is { } value && seen.Add(value)) yield return value;
-            next = NextLink(response, next);
+            pages.Advance(response);
+        }
+    }
+
+    /// <summary>
+    /// The pages of one list, followed by their <c>Link: &lt;…&gt;; rel="next"</c> headers: at most
+    /// <see cref="MaxPages"/>, and never a page twice (a registry whose links loop gets an error, not a spin).
+    /// </summary>
+    internal sealed class PageWalk(Uri first, string what)
+    {
+        private readonly HashSet<Uri> _visited = [first];
+        private int _read;
+
+        public Uri? Next { get; private set; } = first;
+        public bool IsFirst => _read == 0;
+
+        public void Advance(HttpResponseMessage response)
+        {
+            _read++;
+            var next = NextLink(response, Next!);
+            if (next is not null && !_visited.Add(next))
+                throw new InvalidDataException($"{what}: the registry's Link header leads back to a page already read ({next})");
+            if (next is not null && _read >= MaxPages)
+                throw new InvalidDataException($"{what}: more than {MaxPages} pages");
+            Next = next;
         }
     }
 

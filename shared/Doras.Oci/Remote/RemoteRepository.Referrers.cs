@@ -17,23 +17,30 @@ public sealed partial class RemoteRepository
     public async Task<IReadOnlyList<Descriptor>> ReferrersAsync(Digest subject, string? artifactType = null, CancellationToken ct = default)
     {
         var query = artifactType is null ? "" : "?artifactType=" + Uri.EscapeDataString(artifactType);
-        using var request = new HttpRequestMessage(HttpMethod.Get, Url($"referrers/{subject}{query}"));
-        request.Headers.Accept.Add(new MediaTypeWithQualityHeaderValue(MediaTypes.ImageIndex));
-        using var response = await http.SendAsync(request, HttpCompletionOption.ResponseHeadersRead, ct).ConfigureAwait(false);
-        IReadOnlyList<Descriptor> found;
-        if (response.IsSuccessStatusCode && response.Content.Headers.ContentType?.MediaType == MediaTypes.ImageIndex)
+        var what = $"referrers of {Name}@{subject}";
+        var pages = new Pagination.PageWalk(Url($"referrers/{subject}{query}"), what);
+        var found = new List<Descriptor>();
+        while (pages.Next is { } next)
         {
-            var bytes = await response.Content.ReadBoundedAsync(OciJson.MaxManifestBytes, $"referrers of {Name}@{subject}", ct).ConfigureAwait(false);
-            found = OciJson.Deserialize<ImageIndex>(bytes, $"referrers of {subject}").Manifests;
-        }
-        else if (response.StatusCode == HttpStatusCode.NotFound)
-        {
-            found = (await ReadFallbackIndexAsync(subject, ct).ConfigureAwait(false))?.Manifests ?? [];
-        }
-        else
-        {
-            await EnsureSuccessAsync(response, $"referrers of {Name}@{subject}", ct).ConfigureAwait(false);
-            throw new InvalidDataException($"referrers of {Name}@{subject}: unexpected content type {response.Content.Headers.ContentType}");
+            using var request = new HttpRequestMessage(HttpMethod.Get, next);
+            request.Headers.Accept.Add(new MediaTypeWithQualityHeaderValue(MediaTypes.ImageIndex));
+            using var response = await http.SendAsync(request, HttpCompletionOption.ResponseHeadersRead, ct).ConfigureAwait(false);
+            if (response.IsSuccessStatusCode && response.Content.Headers.ContentType?.MediaType == MediaTypes.ImageIndex)
+            {
+                var bytes = await response.Content.ReadBoundedAsync(OciJson.MaxManifestBytes, what, ct).ConfigureAwait(false);
+                found.AddRange(OciJson.Deserialize<ImageIndex>(bytes, what).Manifests);
+                pages.Advance(response); // the referrers API pages like the tag list (distribution spec)
+            }
+            else if (response.StatusCode == HttpStatusCode.NotFound && pages.IsFirst)
+            {
+                found.AddRange((await ReadFallbackIndexAsync(subject, ct).ConfigureAwait(false))?.Manifests ?? []);
+                break;
+            }
+            else
+            {
+                await EnsureSuccessAsync(response, what, ct).ConfigureAwait(false);
+                throw new InvalidDataException($"{what}: unexpected content type {response.Content.Headers.ContentType}");
+            }
         }
         return artifactType is null ? found : found.Where(d => d.ArtifactType == artifactType).ToList();
     }
