@@ -36,6 +36,51 @@ public class PackageTests
         // IsAotCompatible marks each assembly trimmable, which is what trimming and AOT tools read.
         foreach (var library in libraries)
             Assert.That(Metadata(package.GetEntry("lib/net10.0/" + library)!), Does.Contain("IsTrimmable=True"), library);
+
+        // The README's agent sample, built as an agent would: a project that references the package just packed.
+        Directory.CreateDirectory(dir["agent"]);
+        File.WriteAllText(dir["agent/Program.cs"], ReadmeAgentSample());
+        File.WriteAllText(dir["agent/agent.csproj"], $"""
+            <Project Sdk="Microsoft.NET.Sdk">
+              <PropertyGroup>
+                <OutputType>Exe</OutputType>
+                <TargetFramework>net10.0</TargetFramework>
+                <ImplicitUsings>enable</ImplicitUsings>
+                <Nullable>enable</Nullable>
+                <IsAotCompatible>true</IsAotCompatible>
+                <ManagePackageVersionsCentrally>false</ManagePackageVersionsCentrally>
+                <RestoreAdditionalProjectSources>{dir["packages"]}</RestoreAdditionalProjectSources>
+                <!-- Its own package folder: a Doras.EdgeClient 0.1.0 cached by an earlier run must not stand in for this one. -->
+                <RestorePackagesPath>{dir["agent-packages"]}</RestorePackagesPath>
+              </PropertyGroup>
+              <ItemGroup><PackageReference Include="Doras.EdgeClient" Version="0.1.0" /></ItemGroup>
+            </Project>
+            """);
+        var (code, built) = Run("dotnet", "build", dir["agent/agent.csproj"], "-warnaserror", "-nodeReuse:false", "-p:UseSharedCompilation=false", "-nologo");
+        Assert.That(code, Is.Zero, built);
+    }
+
+    /// <summary>The C# block after "An agent's update step" in the README.</summary>
+    private static string ReadmeAgentSample()
+    {
+        var readme = File.ReadAllText(Path.Combine(Binaries.RepositoryRoot, "README.md"));
+        var start = readme.IndexOf("```csharp", readme.IndexOf("An agent's update step", StringComparison.Ordinal), StringComparison.Ordinal);
+        Assert.That(start, Is.GreaterThan(0), "the README's agent sample");
+        start = readme.IndexOf('\n', start) + 1;
+        return readme[start..readme.IndexOf("```", start, StringComparison.Ordinal)];
+    }
+
+    private static (int Code, string Output) Run(string file, params string[] args)
+    {
+        var start = new ProcessStartInfo(file, args) { RedirectStandardOutput = true, RedirectStandardError = true };
+        start.Environment["MSBUILDDISABLENODEREUSE"] = "1";
+        // Outside this repository's Directory.*.props: the agent is built as a stranger's project.
+        start.WorkingDirectory = Path.GetTempPath();
+        using var process = Process.Start(start)!;
+        var output = process.StandardOutput.ReadToEndAsync();
+        var errors = process.StandardError.ReadToEndAsync();
+        Assert.That(process.WaitForExit(TimeSpan.FromMinutes(10)), Is.True, $"{file} took over 10 minutes");
+        return (process.ExitCode, output.Result + errors.Result);
     }
 
     /// <summary>The assembly's AssemblyMetadata attributes, as "key=value".</summary>
