@@ -5,7 +5,7 @@ namespace Doras.Oci.Remote;
 /// <summary>
 /// Extra headers sent with every request (<c>--header 'X-Meta-Name: value'</c>, or <c>HttpHeaders</c> in the
 /// Docker config.json): metadata such as a device's identity. One rule for what is allowed: a header name
-/// (an RFC 9110 token) that is not one the protocol itself sets, and a value without line breaks.
+/// (an RFC 9110 token) that is not one the protocol itself sets, and a value of printable ASCII (no line breaks).
 /// </summary>
 public static class RequestHeaders
 {
@@ -32,6 +32,10 @@ public static class RequestHeaders
             throw new FormatException($"header '{name}' is set by doras itself and cannot be given");
         if (value.Any(c => c is '\r' or '\n' or '\0'))
             throw new FormatException($"the value of header '{name}' contains a line break");
+        // HTTP/1.1 sends header values as ASCII (the .NET client refuses anything else only when it sends, in the
+        // middle of an update); other text must be encoded by the caller (percent- or base64-encoded).
+        if (!value.All(c => char.IsAscii(c) && (c >= ' ' || c == '\t') && c != '\x7f'))
+            throw new FormatException($"the value of header '{name}' has a character that is not printable ASCII: encode it (e.g. percent-encoding)");
         return new(name, value);
     }
 

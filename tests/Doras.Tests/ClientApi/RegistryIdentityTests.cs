@@ -69,6 +69,10 @@ public class RegistryIdentityTests
         Assert.That(output.Trim(), Is.EqualTo("doras: header 'X-Meta-Name value' is not 'Name: value'"));
 
         Assert.That(() => RequestHeaders.Parse("X Meta: v"), Throws.TypeOf<FormatException>().With.Message.EqualTo("header name 'X Meta' is not a valid HTTP header name"));
+        Assert.That(() => RequestHeaders.Parse("X-Meta-Site: Zürich"), Throws.TypeOf<FormatException>().With.Message.EqualTo(
+            "the value of header 'X-Meta-Site' has a character that is not printable ASCII: encode it (e.g. percent-encoding)"));
+        Assert.That(() => RequestHeaders.Parse("X-Meta-Site: a\u0001b"), Throws.TypeOf<FormatException>());
+        Assert.That(RequestHeaders.Parse("X-Meta-Site: Z%C3%BCrich\t1").Value, Is.EqualTo("Z%C3%BCrich\t1"));
     }
 
     [Test]
