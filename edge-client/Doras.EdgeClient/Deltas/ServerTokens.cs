@@ -87,12 +87,17 @@ public sealed class CommandTokenProvider(string command) : IServerTokenProvider
         limit.CancelAfter(Limit);
         try
         {
-            var output = ReadBoundedAsync(process.StandardOutput.BaseStream, limit.Token);
-            var error = ReadBoundedAsync(process.StandardError.BaseStream, limit.Token);
+            // Too much output is no token: the command is stopped at once rather than left blocked on a full pipe.
+            var output = ReadHeadAsync(process.StandardOutput.BaseStream, TokenText.MaxBytes, () => Kill(process), limit.Token);
+            // Diagnostics are drained to the end (a chatty command must not block), and only their start is kept.
+            var error = ReadHeadAsync(process.StandardError.BaseStream, MaxErrorBytes, onOverflow: null, limit.Token);
             await process.WaitForExitAsync(limit.Token).ConfigureAwait(false);
+            var (token, tooLong) = await output.ConfigureAwait(false);
+            var (diagnostics, _) = await error.ConfigureAwait(false);
+            if (tooLong) throw new UnauthorizedAccessException($"the token command '{command}' printed over {TokenText.MaxBytes} bytes; a token is one line");
             if (process.ExitCode != 0)
-                throw new UnauthorizedAccessException($"the token command '{command}' exited {process.ExitCode}: {(await error.ConfigureAwait(false)).Trim()}");
-            return await output.ConfigureAwait(false);
+                throw new UnauthorizedAccessException($"the token command '{command}' exited {process.ExitCode}: {diagnostics.Trim()}");
+            return token;
         }
         catch (OperationCanceledException) when (!ct.IsCancellationRequested)
         {
@@ -100,21 +105,37 @@ public sealed class CommandTokenProvider(string command) : IServerTokenProvider
         }
         finally
         {
-            if (!process.HasExited) process.Kill(entireProcessTree: true);
+            Kill(process);
         }
     }
 
-    private static async Task<string> ReadBoundedAsync(Stream stream, CancellationToken ct)
+    /// <summary>What an error message quotes of the command's standard error.</summary>
+    private const int MaxErrorBytes = 4096;
+
+    private static void Kill(Process process)
+    {
+        try { if (!process.HasExited) process.Kill(entireProcessTree: true); }
+        catch (InvalidOperationException) { } // it exited meanwhile
+    }
+
+    /// <summary>Reads a stream to its end keeping its first <paramref name="keep"/> bytes; says whether there was more.</summary>
+    private static async Task<(string Text, bool Truncated)> ReadHeadAsync(Stream stream, int keep, Action? onOverflow, CancellationToken ct)
     {
         var buffer = new MemoryStream();
         var chunk = new byte[4096];
+        var truncated = false;
         int read;
         while ((read = await stream.ReadAsync(chunk, ct).ConfigureAwait(false)) > 0)
         {
-            if (buffer.Length + read > TokenText.MaxBytes) throw new UnauthorizedAccessException($"a token command printed over {TokenText.MaxBytes} bytes; a token is one line");
-            buffer.Write(chunk, 0, read);
+            var room = keep - (int)buffer.Length;
+            if (read > room && !truncated)
+            {
+                truncated = true;
+                onOverflow?.Invoke();
+            }
+            buffer.Write(chunk, 0, Math.Clamp(room, 0, read));
         }
-        return Encoding.UTF8.GetString(buffer.GetBuffer(), 0, (int)buffer.Length);
+        return (Encoding.UTF8.GetString(buffer.GetBuffer(), 0, (int)buffer.Length), truncated);
     }
 }
 

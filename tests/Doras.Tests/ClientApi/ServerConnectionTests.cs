@@ -120,6 +120,27 @@ public class ServerConnectionTests
     }
 
     [Test]
+    public async Task A_token_command_that_prints_too_much_is_stopped_and_a_chatty_one_still_gives_its_token()
+    {
+        // 200 KiB of diagnostics (over a pipe's buffer) before the token: drained, not a blocked command.
+        var chatty = new CommandTokenProvider($"head -c 204800 /dev/zero >&2; cat {_dir["token"]}");
+        File.WriteAllText(_dir["token"], "abc123\n");
+        var authorization = await chatty.GetAuthorizationAsync(renew: false, CancellationToken.None);
+        Assert.That(authorization?.ToString(), Is.EqualTo("Bearer abc123"));
+
+        // A command that never stops printing is stopped at the limit, with that reason (not a 30 s timeout).
+        var endless = new CommandTokenProvider("yes");
+        var error = (await Assert.ThrowsAsync<UnauthorizedAccessException>(() => endless.GetAuthorizationAsync(renew: false, CancellationToken.None).AsTask()))!;
+        Assert.That(error.Message, Is.EqualTo("the token command 'yes' printed over 65536 bytes; a token is one line"));
+
+        // A failing command's reason is quoted from the start of its standard error, however much it wrote.
+        var failing = new CommandTokenProvider("echo 'identity service unreachable' >&2; head -c 204800 /dev/zero | tr '\\0' x >&2; exit 3");
+        error = (await Assert.ThrowsAsync<UnauthorizedAccessException>(() => failing.GetAuthorizationAsync(renew: false, CancellationToken.None).AsTask()))!;
+        Assert.That(error.Message, Does.StartWith("the token command '").And.Contain("' exited 3: identity service unreachable\nxxxx"));
+        Assert.That(error.Message.Length, Is.LessThan(4096 + 300));
+    }
+
+    [Test]
     public void The_cli_reads_the_token_from_a_file_and_a_stale_one_is_refused_with_the_servers_reason()
     {
         File.WriteAllText(_dir["token-file"], _token + "\n");
