@@ -78,10 +78,11 @@ internal static class ContentCommands
     {
         var from = new Argument<string>("source") { Description = "[registry/]repo:tag to copy (with --all-tags: [registry/]repo)" };
         var to = new Argument<string>("destination") { Description = "[registry/]repo[:tag] to copy to (with --all-tags: [registry/]repo)" };
-        var allTags = new Option<bool>("--all-tags") { Description = "Copy every tag of the repository, skipping tags the destination has at the same digest" };
+        var allTags = new Option<bool>("--all-tags") { Description = "Copy every version tag of the repository, skipping tags the destination has at the same digest" };
+        var serverTags = new Option<bool>("--include-server-tags") { Description = "With --all-tags: also the delta server's own tags (deltas _delta-…, records _doras-…), which are left out by default" };
         var json = new Option<bool>("--json") { Description = "With --all-tags: one JSON object per tag" };
         var store = new StoreArguments();
-        var command = new Command("copy", "Copy an artifact (and everything it references), or a whole repository, between registries and the local store") { from, to, allTags, json };
+        var command = new Command("copy", "Copy an artifact (and everything it references), or a whole repository, between registries and the local store") { from, to, allTags, serverTags, json };
         store.AddTo(command);
         command.SetAction(async (result, ct) =>
         {
@@ -90,7 +91,7 @@ internal static class ContentCommands
             using var sourceStore = store.Open(result, source);
             using var destinationStore = store.Open(result, destination);
             if (result.GetValue(allTags))
-                return await CopyAllTagsAsync(source, destination, sourceStore.Repository, destinationStore.Repository, result.GetValue(json), ct);
+                return await CopyAllTagsAsync(source, destination, sourceStore.Repository, destinationStore.Repository, result.GetValue(json), result.GetValue(serverTags), ct);
             var tags = destination.Tag is { } t ? new[] { t } : source.Tag is { } s ? new[] { s } : [];
             var progress = new Progress<(Descriptor Blob, string Action)>(p => Console.Error.WriteLine($"  {p.Blob.Digest.Hex[..12]} {Format.Bytes(p.Blob.Size)}: {p.Action}"));
             var root = await GraphCopy.CopyAsync(sourceStore.Repository, source.Identifier, destinationStore.Repository, tags, new CopyOptions { Progress = progress }, ct);
@@ -100,7 +101,7 @@ internal static class ContentCommands
         return command;
     }
 
-    private static async Task<int> CopyAllTagsAsync(Reference source, Reference destination, IOciRepository from, IOciRepository to, bool json, CancellationToken ct)
+    private static async Task<int> CopyAllTagsAsync(Reference source, Reference destination, IOciRepository from, IOciRepository to, bool json, bool withServerTags, CancellationToken ct)
     {
         if (source.HasIdentifier || destination.HasIdentifier)
             throw new ArgumentException($"with --all-tags, name repositories without a tag or digest: {source.Name} {destination.Name}");
@@ -108,7 +109,10 @@ internal static class ContentCommands
         var perTag = new SyncProgress<TagCopy>(t => Console.WriteLine(json
             ? CliJson.Of(new JsonCopiedTag(t.Tag, t.Digest.ToString(), t.Copied ? "copied" : "exists"))
             : $"{t.Tag}: {t.Digest} {(t.Copied ? "copied" : "exists, skipped")}"));
-        var tags = await GraphCopy.CopyAllTagsAsync(from, to, new CopyOptions { Progress = blobs }, perTag, ct);
+        // The server's tags are its working state for this registry (placeholders, usage and replica records); another
+        // server reading copies of them would act on state that is not its own, so they travel only when asked.
+        var tags = await GraphCopy.CopyAllTagsAsync(from, to, new CopyOptions { Progress = blobs }, perTag, ct,
+            includeTag: tag => withServerTags || !IsServerTag(tag));
         if (!json)
             Console.WriteLine($"copied {tags.Count(t => t.Copied)} of {tags.Count} tag(s) of {source.Name} to {destination.Name} ({tags.Count(t => !t.Copied)} already there)");
         return 0;

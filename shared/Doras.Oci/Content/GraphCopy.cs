@@ -38,10 +38,11 @@ public static class GraphCopy
     /// manifests the target has are skipped as in <see cref="CopyAsync"/>) and then (re)pointed.
     /// </summary>
     public static async Task<IReadOnlyList<TagCopy>> CopyAllTagsAsync(IReadOnlyOciRepository source, IOciRepository target, CopyOptions? options = null,
-        IProgress<TagCopy>? tagProgress = null, CancellationToken ct = default)
+        IProgress<TagCopy>? tagProgress = null, CancellationToken ct = default, Func<string, bool>? includeTag = null)
     {
         var tags = new List<string>();
-        await foreach (var tag in source.ListTagsAsync(ct).ConfigureAwait(false)) tags.Add(tag);
+        await foreach (var tag in source.ListTagsAsync(ct).ConfigureAwait(false))
+            if (includeTag?.Invoke(tag) ?? true) tags.Add(tag);
         var copied = new List<TagCopy>();
         foreach (var tag in tags)
         {

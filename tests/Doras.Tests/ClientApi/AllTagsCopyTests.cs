@@ -30,6 +30,9 @@ public class AllTagsCopyTests
         string[] tags = ["1", "stable", "2", "multi"];
         var digests = new Dictionary<string, string>();
         foreach (var tag in tags) digests[tag] = (await local.ResolveAsync(tag)).Digest.ToString();
+        // Tags a delta server writes beside the versions: its state, left out unless asked for.
+        await local.TagAsync(await local.ResolveAsync("1"), "_delta-demo");
+        await local.TagAsync(await local.ResolveAsync("2"), "_doras-usage");
 
         // Store -> registry.
         var copied = Copied(CliRun.Ok("copy", "--all-tags", "fleet/app", $"{first.Host}/fleet/app", "--store", store, "--plain-http", "--json"));
@@ -41,8 +44,13 @@ public class AllTagsCopyTests
         // Again: the target has everything.
         copied = Copied(CliRun.Ok("copy", "--all-tags", "fleet/app", $"{first.Host}/fleet/app", "--store", store, "--plain-http", "--json"));
         Assert.That(copied.Values.Select(c => c.Action), Is.All.EqualTo("exists"));
+        Assert.That(copied.Keys, Is.EquivalentTo(tags));
 
-        // Registry -> registry, under another name; the index's platform builds come along.
+        // The server's tags only when asked for.
+        copied = Copied(CliRun.Ok("copy", "--all-tags", "fleet/app", $"{first.Host}/fleet/app", "--store", store, "--plain-http", "--json", "--include-server-tags"));
+        Assert.That(copied.Where(c => c.Value.Action == "copied").Select(c => c.Key), Is.EquivalentTo(new[] { "_delta-demo", "_doras-usage" }));
+
+        // Registry -> registry, under another name; the index's platform builds come along; the server's tags do not.
         var text = CliRun.Ok("copy", "--all-tags", $"{first.Host}/fleet/app", $"{second.Host}/mirror/app", "--plain-http");
         Assert.That(text, Does.Contain("copied 4 of 4 tag(s) of " + first.Host + "/fleet/app to " + second.Host + "/mirror/app (0 already there)"));
         CliRun.Ok("download", $"{second.Host}/mirror/app:multi", "--platform", "linux/arm64", "-o", dir["dl"], "--plain-http");
