@@ -56,7 +56,11 @@ public class PackageTests
               <ItemGroup><PackageReference Include="Doras.EdgeClient" Version="0.1.0" /></ItemGroup>
             </Project>
             """);
-        var (code, built) = Run("dotnet", "build", dir["agent/agent.csproj"], "-warnaserror", "-nodeReuse:false", "-p:UseSharedCompilation=false", "-nologo");
+        // Run from outside this repository, so its Directory.*.props do not apply: the agent is a stranger's project.
+        var build = new ProcessStartInfo("dotnet", ["build", dir["agent/agent.csproj"], "-warnaserror", "-nodeReuse:false", "-p:UseSharedCompilation=false", "-nologo"])
+            { WorkingDirectory = dir["agent"] };
+        build.Environment["MSBUILDDISABLENODEREUSE"] = "1";
+        var (code, built) = ExternalTool.Run(build, TimeSpan.FromMinutes(10));
         Assert.That(code, Is.Zero, built);
     }
 
@@ -68,19 +72,6 @@ public class PackageTests
         Assert.That(start, Is.GreaterThan(0), "the README's agent sample");
         start = readme.IndexOf('\n', start) + 1;
         return readme[start..readme.IndexOf("```", start, StringComparison.Ordinal)];
-    }
-
-    private static (int Code, string Output) Run(string file, params string[] args)
-    {
-        var start = new ProcessStartInfo(file, args) { RedirectStandardOutput = true, RedirectStandardError = true };
-        start.Environment["MSBUILDDISABLENODEREUSE"] = "1";
-        // Outside this repository's Directory.*.props: the agent is built as a stranger's project.
-        start.WorkingDirectory = Path.GetTempPath();
-        using var process = Process.Start(start)!;
-        var output = process.StandardOutput.ReadToEndAsync();
-        var errors = process.StandardError.ReadToEndAsync();
-        Assert.That(process.WaitForExit(TimeSpan.FromMinutes(10)), Is.True, $"{file} took over 10 minutes");
-        return (process.ExitCode, output.Result + errors.Result);
     }
 
     /// <summary>The assembly's AssemblyMetadata attributes, as "key=value".</summary>

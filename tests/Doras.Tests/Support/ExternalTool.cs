@@ -5,23 +5,28 @@ namespace Doras.Tests.Support;
 /// <summary>Runs a real independent tool (zstd, skopeo) and returns its exit code and output.</summary>
 public static class ExternalTool
 {
-    public static (int ExitCode, string Output) Run(string tool, params string[] args)
+    public static (int ExitCode, string Output) Run(string tool, params string[] args) =>
+        Run(new ProcessStartInfo(tool, args), TimeSpan.FromMinutes(2));
+
+    /// <summary>Runs <paramref name="start"/> (its environment and directory as set) for at most <paramref name="limit"/>.</summary>
+    public static (int ExitCode, string Output) Run(ProcessStartInfo start, TimeSpan limit)
     {
-        var start = new ProcessStartInfo(tool, args) { RedirectStandardOutput = true, RedirectStandardError = true };
+        start.RedirectStandardOutput = true;
+        start.RedirectStandardError = true;
         Process process;
         try { process = Process.Start(start)!; }
         catch (System.ComponentModel.Win32Exception e)
         {
-            throw new InvalidOperationException($"'{tool}' is not installed; install it as .ci/run does (apt-get install -y zstd skopeo)", e);
+            throw new InvalidOperationException($"'{start.FileName}' is not installed; install it as .ci/run does (apt-get install -y zstd skopeo)", e);
         }
         using (process)
         {
             var stdout = process.StandardOutput.ReadToEndAsync();
             var stderr = process.StandardError.ReadToEndAsync();
-            if (!process.WaitForExit(TimeSpan.FromMinutes(2)))
+            if (!process.WaitForExit(limit))
             {
                 process.Kill(entireProcessTree: true);
-                throw new TimeoutException($"{tool} did not finish within 2 minutes");
+                throw new TimeoutException($"{start.FileName} did not finish within {limit.TotalMinutes:0} minutes");
             }
             return (process.ExitCode, stdout.Result + stderr.Result);
         }
