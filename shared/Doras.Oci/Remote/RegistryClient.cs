@@ -111,8 +111,12 @@ public sealed class RegistryClient : IOciStore, IDisposable
 
     public void Dispose() => _http.Dispose();
 
-    /// <summary>Connections for registry clients: redirects are followed by the auth handler, not here.</summary>
-    public static SocketsHttpHandler CreateTransport() => new() { AllowAutoRedirect = false, PooledConnectionLifetime = TimeSpan.FromMinutes(5) };
+    /// <summary>
+    /// Connections for registry clients: redirects are followed by the auth handler, not here. No cookies: one pool
+    /// serves many callers (the server's own credentials and every device's), so a session cookie one of them got
+    /// must never ride along with another's requests.
+    /// </summary>
+    public static SocketsHttpHandler CreateTransport() => new() { AllowAutoRedirect = false, PooledConnectionLifetime = TimeSpan.FromMinutes(5), UseCookies = false };
 }
 
 /// <summary>Lends a shared handler (a connection pool) to one HttpClient without letting it dispose the handler.</summary>

@@ -34,4 +34,25 @@ public class ForwardedAuthorizationTests
         Assert.That(seenAtRegistry, Is.EqualTo("Bearer device-token"));
         Assert.That(seenElsewhere, Is.Empty, "the other host got no Authorization header");
     }
+
+    [Test]
+    public async Task A_cookie_the_registry_gave_one_caller_is_not_sent_with_another_callers_requests_over_the_shared_pool()
+    {
+        var cookies = new List<string>();
+        await using var registry = await LoopbackApp.StartAsync("/v2/fleet/app/tags/list", context =>
+        {
+            cookies.Add(context.Request.Headers.Cookie.ToString());
+            context.Response.Headers.SetCookie = "session=" + context.Request.Headers.Authorization.ToString().Replace(' ', '-') + "; Path=/";
+            return context.Response.WriteAsJsonAsync(new { name = "fleet/app", tags = new[] { "v1" } });
+        });
+        var host = new Uri(registry.Urls.First()).Authority;
+        using var pool = RegistryClient.CreateTransport(); // as the server shares one between the clients of all callers
+        foreach (var caller in new[] { "device-a", "device-b", "device-a" })
+        {
+            using var client = new RegistryClient(host, new RegistryClientOptions { PlainHttp = true, ForwardedAuthorization = new AuthenticationHeaderValue("Bearer", caller) }, pool);
+            await foreach (var _ in client.Repository("fleet/app").ListTagsAsync()) { }
+        }
+
+        Assert.That(cookies, Is.EqualTo(new[] { "", "", "" }), "no request carried a cookie the registry set for an earlier one");
+    }
 }
