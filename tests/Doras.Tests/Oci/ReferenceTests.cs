@@ -44,6 +44,16 @@ public class ReferenceTests
     }
 
     [Test]
+    public void A_name_with_a_trailing_line_break_is_not_valid()
+    {
+        // Checked without Parse's white-space rule too (paths of the /v2/ API): `$` would match before a final "\n".
+        Assert.That(Reference.IsValidRepository("fleet/app"), Is.True);
+        Assert.That(Reference.IsValidRepository("fleet/app\n"), Is.False);
+        Assert.That(Reference.ValidateTag("v1"), Is.EqualTo("v1"));
+        Assert.Throws<FormatException>(() => Reference.ValidateTag("v1\n"));
+    }
+
+    [Test]
     public void Rejects_a_tag_longer_than_128_characters()
     {
         Assert.That(Reference.Parse("foo:" + new string('a', 128)).Tag, Has.Length.EqualTo(128));

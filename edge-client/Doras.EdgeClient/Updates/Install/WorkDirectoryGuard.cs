@@ -14,7 +14,7 @@ internal static partial class WorkDirectoryGuard
     /// <summary>Every name doras creates in a work directory (Durable's temporary files start with a dot).</summary>
     private const string Marker = ".doras-work";
 
-    [GeneratedRegex(@"^(\.doras-work|lock|aside|state\.json|journal\.json|budget\.json|previous|previous\.json|(staging|tree|base|download)-.+|\..+\.tmp|\.doras-(bsdiff|deflate)-[0-9a-f]+)$")]
+    [GeneratedRegex(@"^(\.doras-work|lock|aside|state\.json|journal\.json|budget\.json|previous|previous\.json|(staging|tree|base|download)-.+|\..+\.tmp|\.doras-(bsdiff|deflate)-[0-9a-f]+)\z")]
     private static partial Regex OurNames();
 
     /// <summary>Before the lock is taken: the directory is ours, or absent (then made).</summary>
