@@ -87,7 +87,7 @@ public static class AdminCommands
 
             var trustedName = new Argument<string>("username") { Description = "The user name the peer calls us with" };
             var trustedPassword = new Option<string>("--password") { Description = "Its password", Required = true };
-            var scopes = new Option<string[]>("--scope") { Description = $"What it may do: {string.Join(", ", PeerScopes.All)} (default all)", AllowMultipleArgumentsPerToken = true };
+            var scopes = new Option<string[]>("--scope") { Description = $"What it may do: {string.Join(", ", PeerScopes.All)} (default {string.Join(" and ", PeerScopes.Default)}; sublease only when given)", AllowMultipleArgumentsPerToken = true };
             var trust = new Command("trust", "Trust a peer to call this server's peer API, in the peers file (Peering:File)") { trustedName, trustedPassword, scopes };
             trust.SetAction(result =>
             {
@@ -99,7 +99,7 @@ public static class AdminCommands
                     [nameof(TrustedPeerOptions.Username)] = result.GetValue(trustedName), [nameof(TrustedPeerOptions.Password)] = result.GetValue(trustedPassword),
                     [nameof(TrustedPeerOptions.Scopes)] = new JsonArray(chosen.Select(s => (JsonNode)s).ToArray()),
                 });
-                Print(result, new { trusted = result.GetValue(trustedName), scopes = chosen.Length == 0 ? PeerScopes.All : chosen, file = file.Path },
+                Print(result, new { trusted = result.GetValue(trustedName), scopes = chosen.Length == 0 ? PeerScopes.Default : chosen, file = file.Path },
                     $"peer {result.GetValue(trustedName)} trusted, saved in {file.Path}");
                 return 0;
             });

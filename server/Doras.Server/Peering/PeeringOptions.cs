@@ -57,10 +57,10 @@ public sealed class TrustedPeerOptions
     public string Username { get; set; } = "";
     public string Password { get; set; } = "";
 
-    /// <summary>Subset of <see cref="PeerScopes.All"/>; all of them when empty.</summary>
+    /// <summary>Subset of <see cref="PeerScopes.All"/>; <see cref="PeerScopes.Default"/> when empty (so <c>sublease</c> only when listed).</summary>
     public List<string> Scopes { get; set; } = [];
 
-    public IReadOnlyCollection<string> AllowedScopes => Scopes.Count == 0 ? PeerScopes.All : Scopes;
+    public IReadOnlyCollection<string> AllowedScopes => Scopes.Count == 0 ? PeerScopes.Default : Scopes;
 }
 
 /// <summary>What a peer token may be used for; every peer endpoint names the one it needs.</summary>
@@ -69,13 +69,19 @@ public static class PeerScopes
     /// <summary>Read a repository's configuration, state, manifests, blobs and deltas, and register as its replica.</summary>
     public const string Replicate = "replicate";
 
-    /// <summary>Ask for a sublease token of a repository we are primary of.</summary>
+    /// <summary>
+    /// Ask for a sublease token of a repository we are primary of: with it the peer grants itself a replica of any of
+    /// our repositories, so it is never given by default, only when the operator lists it for that peer.
+    /// </summary>
     public const string Sublease = "sublease";
 
     /// <summary>Have us pull from an upstream registry on the caller's behalf.</summary>
     public const string DelegatePull = "delegate-pull";
 
     public static readonly IReadOnlyCollection<string> All = [Replicate, Sublease, DelegatePull];
+
+    /// <summary>What a trusted peer may do when its configuration lists no scopes.</summary>
+    public static readonly IReadOnlyCollection<string> Default = [Replicate, DelegatePull];
 }
 
 /// <summary>Endpoint metadata: the scope a peer token needs for this endpoint (an endpoint without it admits no token).</summary>

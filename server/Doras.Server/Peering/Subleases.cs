@@ -16,19 +16,17 @@ namespace Doras.Server.Peering;
 /// <summary>
 /// Sublease tokens: the primary of a repository issues one, and a replica of it can be created on another server
 /// only with one; each works once and expires (<c>Peering:SubleaseLifetime</c>). They live in our own store
-/// (the state repository, tag <c>sublease-&lt;sha256 of the token&gt;</c>, so the store never holds a usable
+/// (<see cref="PeeringState"/>, tag <c>sublease-&lt;sha256 of the token&gt;</c>, so the store never holds a usable
 /// token), so every instance sharing the store agrees on them. Using one is decided by the store: in a registry,
 /// deleting its manifest (only one of two concurrent deletes finds it); in a layout store, under a file lock.
 /// </summary>
-public sealed class Subleases(ArtifactStores stores, ReplicaRecords replicas, IOptionsMonitor<PeeringOptions> options, TimeProvider time, ILogger<Subleases> logger)
+public sealed class Subleases(ArtifactStores stores, PeeringState peeringState, ReplicaRecords replicas, IOptionsMonitor<PeeringOptions> options, TimeProvider time, ILogger<Subleases> logger)
 {
     private const string RepositoryKey = "dev.doras.sublease.repository";
     private const string ExpiresKey = "dev.doras.sublease.expires";
     private const string StateKey = "dev.doras.sublease.state";
     private const string Issued = "issued";
     private const string Used = "used";
-
-    private IOciRepository State => stores.Server.Repository(options.CurrentValue.StateRepository);
 
     /// <summary>A new sublease token for a repository this server is the primary of, or why not.</summary>
     public async Task<(SubleaseAnswer? Sublease, ApiProblem? Problem)> IssueAsync(string repository, CancellationToken ct)
@@ -54,7 +52,7 @@ public sealed class Subleases(ArtifactStores stores, ReplicaRecords replicas, IO
             return Refused("Sublease token required", $"creating a replica of {repository} needs a sublease token from its primary (doras-server sublease {repository})");
         if (token.Length > 128) return Unknown(repository);
         var tag = TagOf(token);
-        var state = State;
+        var state = peeringState.Repository;
         using var layoutLock = state is OciLayoutRepository layout
             ? await FileLock.AcquireAsync(Path.Combine(layout.Directory, ".sublease.lock"), TimeSpan.FromSeconds(30), ct).ConfigureAwait(false)
             : null;
@@ -81,26 +79,15 @@ public sealed class Subleases(ArtifactStores stores, ReplicaRecords replicas, IO
         return null;
     }
 
-    private async Task WriteAsync(string tag, string repository, DateTimeOffset expires, string stateValue, CancellationToken ct)
-    {
-        var state = State;
-        await state.PushBytesAsync(MediaTypes.Empty, "{}"u8.ToArray(), ct).ConfigureAwait(false);
-        await state.PushManifestAsync(new ImageManifest
+    private Task WriteAsync(string tag, string repository, DateTimeOffset expires, string stateValue, CancellationToken ct) =>
+        peeringState.WriteAsync(tag, "application/vnd.doras.peering.sublease.v1", new Dictionary<string, string>
         {
-            ArtifactType = "application/vnd.doras.peering.sublease.v1",
-            Config = Descriptor.EmptyJson,
-            Layers = [],
-            Annotations = new Dictionary<string, string>
-            {
-                [RepositoryKey] = repository,
-                [ExpiresKey] = expires.ToString("O", CultureInfo.InvariantCulture),
-                [StateKey] = stateValue,
-                ["dev.doras.sublease.id"] = tag, // one manifest per token, so deleting it removes no other tag
-            },
-        }, [tag], ct).ConfigureAwait(false);
-    }
+            [RepositoryKey] = repository,
+            [ExpiresKey] = expires.ToString("O", CultureInfo.InvariantCulture),
+            [StateKey] = stateValue,
+        }, ct);
 
-    private static string TagOf(string token) => "sublease-" + Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(token)));
+    private static string TagOf(string token) => PeeringState.TagOf("sublease", token);
 
     private static ApiProblem Unknown(string repository) =>
         Refused("Sublease token unknown", $"this server issued no such sublease token for {repository}");

@@ -96,13 +96,13 @@ public sealed class PeerSite : IAsyncDisposable
 public static class TwoSites
 {
     public const string User = "site-a";
-    public const string Password = "first-secret";
+    public const string Password = "first-secret-of-site-a-0123456789";
 
     public static Task<PeerSite> PrimaryAsync(params string[] extraArgs) =>
         PeerSite.StartAsync(new { TrustedPeers = new[] { new { Username = User, Password } } }, extraArgs);
 
     public static object ReplicaPeering(PeerSite primary, string password = Password) =>
-        new { Peers = new[] { new { Name = "primary", Url = primary.Server.Url.ToString(), Username = User, Password = password } } };
+        new { Peers = new[] { new { Name = "primary", Url = primary.Server.Url.ToString(), Username = User, Password = password, AllowHttp = true } } };
 
     public static Task<PeerSite> ReplicaAsync(PeerSite primary, params string[] extraArgs) => PeerSite.StartAsync(ReplicaPeering(primary), extraArgs);
 

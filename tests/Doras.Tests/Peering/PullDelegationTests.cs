@@ -21,7 +21,7 @@ public class PullDelegationTests
         var limited = limiter.Url.Authority;
         await using var helper = await PeerSite.StartAsync(new
         {
-            TrustedPeers = new[] { new { Username = "site-a", Password = "pw-a", Scopes = new[] { PeerScopes.DelegatePull } } },
+            TrustedPeers = new[] { new { Username = "site-a", Password = "pw-a-0123456789abcdefghijklmnopqrs", Scopes = new[] { PeerScopes.DelegatePull } } },
             DelegationRegistries = new[] { new { Host = limited, PlainHttp = true } },
         });
         using var dir = new TempDirectory();
@@ -29,7 +29,7 @@ public class PullDelegationTests
         {
             Peering = new
             {
-                Peers = new[] { new { Name = "helper", Url = helper.Server.Url.ToString(), Username = "site-a", Password = "pw-a" } },
+                Peers = new[] { new { Name = "helper", Url = helper.Server.Url.ToString(), Username = "site-a", Password = "pw-a-0123456789abcdefghijklmnopqrs", AllowHttp = true } },
                 DelegatePullsTo = new[] { "helper" },
             },
         }));
@@ -71,7 +71,7 @@ public class PullDelegationTests
         // The helper pulls only from the registries it was told to, and only for peers with the scope.
         using var tokenRequest = new HttpRequestMessage(HttpMethod.Post, $"/peer/v1/token?scope={PeerScopes.DelegatePull}")
         {
-            Headers = { Authorization = new AuthenticationHeaderValue("Basic", Convert.ToBase64String(Encoding.UTF8.GetBytes("site-a:pw-a"))) },
+            Headers = { Authorization = new AuthenticationHeaderValue("Basic", Convert.ToBase64String(Encoding.UTF8.GetBytes("site-a:pw-a-0123456789abcdefghijklmnopqrs"))) },
         };
         using var tokenResponse = await helper.Server.Http.SendAsync(tokenRequest);
         var token = (await tokenResponse.Content.ReadFromJsonAsync<TokenAnswer>(PeerApi.Json))!.Token;

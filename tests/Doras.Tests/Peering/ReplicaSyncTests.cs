@@ -72,7 +72,7 @@ public class ReplicaSyncTests
         await using var facade = await PrimaryFacade.StartAsync(primary.Server.Url);
         await using var replica = await TwoSites.ReplicateAsync(primary, new
         {
-            Peers = new[] { new { Name = "primary", Url = facade.Url.ToString(), Username = TwoSites.User, Password = TwoSites.Password } },
+            Peers = new[] { new { Name = "primary", Url = facade.Url.ToString(), Username = TwoSites.User, Password = TwoSites.Password, AllowHttp = true } },
         });
         var all = new Dictionary<string, Digest> { ["v1"] = v1.Digest, ["v2"] = v2.Digest, ["stable"] = v2.Digest };
         Assert.That(await replica.TagsAsync("fleet/app"), Is.EqualTo(all));
