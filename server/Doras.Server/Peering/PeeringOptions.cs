@@ -36,6 +36,13 @@ public sealed class PeeringOptions
     /// <summary>Peers (by name) asked to pull for us when our registry refuses a pull with 429 / TOOMANYREQUESTS, in order.</summary>
     public List<string> DelegatePullsTo { get; set; } = [];
 
+    /// <summary>
+    /// Pull-only credentials per registry, sent to our pull-delegation peers (<see cref="DelegatePullsTo"/>) for them to
+    /// pull for us with. Never the server's own <c>Registry:Credentials</c>, which may push; with none for a registry,
+    /// peers pull anonymously.
+    /// </summary>
+    public List<Hosting.RegistryCredential> DelegationCredentials { get; set; } = [];
+
     /// <summary>Registries we pull from on behalf of trusted peers (pull delegation); no other host is contacted for them.</summary>
     public List<DelegationRegistry> DelegationRegistries { get; set; } = [];
 

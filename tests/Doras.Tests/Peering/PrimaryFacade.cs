@@ -4,8 +4,9 @@ using Microsoft.AspNetCore.Http;
 namespace Doras.Tests.Peering;
 
 /// <summary>
-/// A pass-through in front of a primary server (methods, bodies and the headers the peer API uses), that can
-/// answer the sync request with a 404 for the whole repository, and the per-tag checks with 503.
+/// A pass-through in front of a peer server (methods, bodies and the headers the peer API uses), that can answer
+/// the sync request with a 404 for the whole repository, and the per-tag checks with 503, and records the bodies
+/// of the requests it passes.
 /// </summary>
 public sealed class PrimaryFacade : IAsyncDisposable
 {
@@ -20,6 +21,9 @@ public sealed class PrimaryFacade : IAsyncDisposable
 
     /// <summary>Answer the next request that carries a peer token with 401, as a primary restarted with other settings would.</summary>
     public bool RefuseNextToken { get; set; }
+
+    /// <summary>Path and body of each request with a body, in order.</summary>
+    public List<(string Path, string Body)> Bodies { get; } = [];
 
     /// <summary>The per-tag manifest checks (HEAD) the replica made, in order.</summary>
     public List<string> ManifestChecks { get; } = [];
@@ -58,6 +62,7 @@ public sealed class PrimaryFacade : IAsyncDisposable
         {
             using var body = new MemoryStream();
             await context.Request.Body.CopyToAsync(body);
+            lock (Bodies) Bodies.Add((path, System.Text.Encoding.UTF8.GetString(body.ToArray())));
             request.Content = new ByteArrayContent(body.ToArray());
             if (context.Request.ContentType is { } type) request.Content.Headers.TryAddWithoutValidation("Content-Type", type);
         }
