@@ -37,6 +37,7 @@ public static class AdminCommands
         catch (Exception e) when (e is not OperationCanceledException)
         {
             var message = e is HttpRequestException or InvalidOperationException or ArgumentException or InvalidDataException or PeerNotConfiguredException or IOException
+                or Microsoft.Extensions.Options.OptionsValidationException
                 ? e.Message : $"{e.GetType().Name}: {e.Message}";
             errors.WriteLine($"doras-server: {message}");
             if (parsed.GetValue(json)) output.WriteLine(JsonSerializer.Serialize(new { error = message }, PeerApi.Json));
@@ -72,14 +73,22 @@ public static class AdminCommands
             var url = new Option<string>("--url") { Description = "The peer server's URL", Required = true };
             var user = new Option<string>("--username") { Description = "Our user name at the peer", Required = true };
             var password = new Option<string>("--password") { Description = "Our password at the peer", Required = true };
-            var add = new Command("add", "Add (or change) a peer we call, in the peers file (Peering:File)") { name, url, user, password };
+            var allowHttp = new Option<bool>("--allow-http") { Description = "Allow a plain-http URL (only on a trusted network: credentials and tokens cross it readable)" };
+            var add = new Command("add", "Add (or change) a peer we call, in the peers file (Peering:File)") { name, url, user, password, allowHttp };
             add.SetAction(result =>
             {
+                var peer = new PeerOptions
+                {
+                    Name = result.GetValue(name)!, Url = result.GetValue(url)!, Username = result.GetValue(user)!, Password = result.GetValue(password)!,
+                    AllowHttp = result.GetValue(allowHttp),
+                };
+                if (PeeringRules.PeerProblem(peer) is { } problem) throw new ArgumentException(problem);
                 var file = File(result);
                 file.Upsert(nameof(PeeringOptions.Peers), nameof(PeerOptions.Name), new JsonObject
                 {
-                    [nameof(PeerOptions.Name)] = result.GetValue(name), [nameof(PeerOptions.Url)] = result.GetValue(url),
-                    [nameof(PeerOptions.Username)] = result.GetValue(user), [nameof(PeerOptions.Password)] = result.GetValue(password),
+                    [nameof(PeerOptions.Name)] = peer.Name, [nameof(PeerOptions.Url)] = peer.Url,
+                    [nameof(PeerOptions.Username)] = peer.Username, [nameof(PeerOptions.Password)] = peer.Password,
+                    [nameof(PeerOptions.AllowHttp)] = peer.AllowHttp,
                 });
                 Print(result, new { peer = result.GetValue(name), url = result.GetValue(url), file = file.Path }, $"peer {result.GetValue(name)} saved in {file.Path}");
                 return 0;
@@ -93,6 +102,7 @@ public static class AdminCommands
             {
                 var chosen = result.GetValue(scopes) ?? [];
                 if (chosen.Except(PeerScopes.All).FirstOrDefault() is { } unknown) throw new ArgumentException($"unknown scope '{unknown}'; scopes are {string.Join(", ", PeerScopes.All)}");
+                if (PeeringRules.SecretProblem("Peering:TrustedPeers", result.GetValue(trustedName)!, result.GetValue(trustedPassword)!) is { } weak) throw new ArgumentException(weak);
                 var file = File(result);
                 file.Upsert(nameof(PeeringOptions.TrustedPeers), nameof(TrustedPeerOptions.Username), new JsonObject
                 {

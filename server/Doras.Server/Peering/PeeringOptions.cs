@@ -56,6 +56,9 @@ public sealed class PeerOptions
     public string Url { get; set; } = "";
     public string Username { get; set; } = "";
     public string Password { get; set; } = "";
+
+    /// <summary>Allow a plain-http <see cref="Url"/>: only on a trusted network (credentials and tokens cross it readable).</summary>
+    public bool AllowHttp { get; set; }
 }
 
 /// <summary>A peer that may call us: its user name and password, and the scopes it may get tokens for.</summary>

@@ -10,6 +10,7 @@ public static class PeeringSetup
             builder.Configuration.AddJsonFile(Path.GetFullPath(file), optional: true, reloadOnChange: true);
         var services = builder.Services;
         services.Configure<PeeringOptions>(builder.Configuration.GetSection(PeeringOptions.Section));
+        services.AddHostedService<PeeringCheck>();
         services.AddSingleton<PeeringState>();
         services.AddSingleton<PeerGrants>();
         services.AddSingleton<PeerTokens>();
