@@ -22,6 +22,14 @@ public sealed class PrimaryFacade : IAsyncDisposable
     /// <summary>Answer the next request that carries a peer token with 401, as a primary restarted with other settings would.</summary>
     public bool RefuseNextToken { get; set; }
 
+    /// <summary>While set, requests for a delta (<c>/peer/v1/delta</c>) wait for it before they are passed on.</summary>
+    public TaskCompletionSource? HoldDeltas { get; set; }
+
+    /// <summary>How many delta requests arrived.</summary>
+    public int DeltaRequests => _deltaRequests;
+
+    private int _deltaRequests;
+
     /// <summary>Path and body of each request with a body, in order.</summary>
     public List<(string Path, string Body)> Bodies { get; } = [];
 
@@ -51,6 +59,11 @@ public sealed class PrimaryFacade : IAsyncDisposable
             context.Response.ContentType = "application/problem+json";
             await context.Response.WriteAsync("{\"status\":404,\"title\":\"Image not found\",\"detail\":\"this server holds no repository\"}");
             return;
+        }
+        if (path == "/peer/v1/delta")
+        {
+            Interlocked.Increment(ref _deltaRequests);
+            if (HoldDeltas is { } hold) await hold.Task.WaitAsync(TimeSpan.FromMinutes(2)); // bounded, should a test never release it
         }
         if (HttpMethods.IsHead(context.Request.Method) && path.Contains("/manifests/", StringComparison.Ordinal))
         {
