@@ -24,7 +24,8 @@ public sealed class PeerClients(IOptionsMonitor<PeeringOptions> options, TimePro
         var key = (peer, config.Url, string.Join(' ', scopes.Order(StringComparer.Ordinal)));
         return _clients.GetOrAdd(key, _ =>
         {
-            var pool = _pools.GetOrAdd(peer, _ => new SocketsHttpHandler { PooledConnectionLifetime = TimeSpan.FromMinutes(5), AllowAutoRedirect = false });
+            // No cookies: a peer (or anything in front of it) must not plant state our later calls carry.
+            var pool = _pools.GetOrAdd(peer, _ => new SocketsHttpHandler { PooledConnectionLifetime = TimeSpan.FromMinutes(5), AllowAutoRedirect = false, UseCookies = false });
             var tokens = new PeerTokenHandler(peer, scopes, options, time) { InnerHandler = new Lent(pool) };
             return new PeerClient(peer, config, new HttpClient(tokens) { Timeout = Timeout }, tokens);
         });

@@ -30,6 +30,12 @@ public sealed class PrimaryFacade : IAsyncDisposable
 
     private int _deltaRequests;
 
+    /// <summary>Answer every request with this <c>Set-Cookie</c> value, when set.</summary>
+    public string? SetCookie { get; set; }
+
+    /// <summary>The <c>Cookie</c> header of each request that carried one.</summary>
+    public List<string> Cookies { get; } = [];
+
     /// <summary>Path and body of each request with a body, in order.</summary>
     public List<(string Path, string Body)> Bodies { get; } = [];
 
@@ -47,6 +53,8 @@ public sealed class PrimaryFacade : IAsyncDisposable
     private async Task HandleAsync(HttpContext context)
     {
         var path = context.Request.Path.Value ?? "";
+        if (context.Request.Headers.Cookie.Count > 0) lock (Cookies) Cookies.Add(context.Request.Headers.Cookie.ToString());
+        if (SetCookie is { } cookie) context.Response.Headers.SetCookie = cookie;
         if (RefuseNextToken && context.Request.Headers.Authorization.ToString().StartsWith("Bearer ", StringComparison.Ordinal))
         {
             RefuseNextToken = false;
