@@ -17,8 +17,10 @@ namespace Doras.Server.Peering;
 /// Sublease tokens: the primary of a repository issues one, and a replica of it can be created on another server
 /// only with one; each works once and expires (<c>Peering:SubleaseLifetime</c>). They live in our own store
 /// (<see cref="PeeringState"/>, tag <c>sublease-&lt;sha256 of the token&gt;</c>, so the store never holds a usable
-/// token), so every instance sharing the store agrees on them. Using one is decided by the store: in a registry,
-/// deleting its manifest (only one of two concurrent deletes finds it); in a layout store, under a file lock.
+/// token), so every instance sharing the store agrees on them. Using one is atomic on this instance (one use at a
+/// time: of two concurrent redemptions exactly one wins), and between instances decided by the store: in a layout
+/// store under a file lock; in a registry by deleting the token's manifest, which only one of two uses finds
+/// (a registry that lets two simultaneous deletes of one manifest both succeed leaves a window of milliseconds).
 /// </summary>
 public sealed class Subleases(ArtifactStores stores, PeeringState peeringState, ReplicaRecords replicas, IOptionsMonitor<PeeringOptions> options, TimeProvider time, ILogger<Subleases> logger)
 {
@@ -27,6 +29,7 @@ public sealed class Subleases(ArtifactStores stores, PeeringState peeringState, 
     private const string StateKey = "dev.doras.sublease.state";
     private const string Issued = "issued";
     private const string Used = "used";
+    private readonly SemaphoreSlim _use = new(1, 1);
 
     /// <summary>A new sublease token for a repository this server is the primary of, or why not.</summary>
     public async Task<(SubleaseAnswer? Sublease, ApiProblem? Problem)> IssueAsync(string repository, CancellationToken ct)
@@ -51,7 +54,13 @@ public sealed class Subleases(ArtifactStores stores, PeeringState peeringState, 
         if (string.IsNullOrWhiteSpace(token))
             return Refused("Sublease token required", $"creating a replica of {repository} needs a sublease token from its primary (doras-server sublease {repository})");
         if (token.Length > 128) return Unknown(repository);
-        var tag = TagOf(token);
+        await _use.WaitAsync(ct).ConfigureAwait(false);
+        try { return await UseAsync(repository, TagOf(token), ct).ConfigureAwait(false); }
+        finally { _use.Release(); }
+    }
+
+    private async Task<ApiProblem?> UseAsync(string repository, string tag, CancellationToken ct)
+    {
         var state = peeringState.Repository;
         using var layoutLock = state is OciLayoutRepository layout
             ? await FileLock.AcquireAsync(Path.Combine(layout.Directory, ".sublease.lock"), TimeSpan.FromSeconds(30), ct).ConfigureAwait(false)

@@ -1,3 +1,7 @@
+using System.Net;
+using System.Net.Http.Headers;
+using System.Net.Http.Json;
+using System.Text;
 using System.Text.Json;
 using Doras.Delta.Algorithms;
 using Doras.Server.Peering;
@@ -71,5 +75,38 @@ public class SubleaseTests
         (code, _, errors) = await primary.AdminAsync(["sublease", "fleet/other"]);
         Assert.That(code, Is.EqualTo(1));
         Assert.That(errors.Trim(), Is.EqualTo("doras-server: Image not found: this server holds no repository fleet/other"));
+    }
+
+    [Test]
+    public async Task Of_concurrent_redemptions_of_one_sublease_token_exactly_one_creates_a_replica()
+    {
+        await using var primary = await TwoSites.PrimaryAsync();
+        using (var client = primary.RegistryClient())
+            await Versions.PublishFileAsync(client.Repository("fleet/app"), primary.Server.Scratch, "app.bin", TestData.Binary(50_000, 1), "v1");
+        var (_, output, _) = await primary.AdminAsync(["sublease", "fleet/app", "--json"]);
+        var sublease = Json(output).GetProperty("token").GetString();
+        var http = primary.Server.Http;
+        using var tokenRequest = new HttpRequestMessage(HttpMethod.Post, $"/peer/v1/token?scope={PeerScopes.Replicate}");
+        tokenRequest.Headers.Authorization = new AuthenticationHeaderValue("Basic", Convert.ToBase64String(Encoding.UTF8.GetBytes($"{TwoSites.User}:{TwoSites.Password}")));
+        using var tokenResponse = await http.SendAsync(tokenRequest);
+        var token = (await tokenResponse.Content.ReadFromJsonAsync<TokenAnswer>(PeerApi.Json))!.Token;
+
+        async Task<(HttpStatusCode Status, string Body)> RedeemAsync()
+        {
+            using var request = new HttpRequestMessage(HttpMethod.Post, "/peer/v1/replicas?repository=fleet/app")
+            {
+                Content = JsonContent.Create(new ReplicaRequest(sublease), options: PeerApi.Json),
+                Headers = { Authorization = new AuthenticationHeaderValue("Bearer", token) },
+            };
+            using var response = await http.SendAsync(request);
+            return (response.StatusCode, await response.Content.ReadAsStringAsync());
+        }
+        var redemptions = await Task.WhenAll(Enumerable.Range(0, 8).Select(_ => RedeemAsync()));
+        Assert.That(redemptions.Count(r => r.Status == HttpStatusCode.OK), Is.EqualTo(1), string.Join("\n", redemptions.Select(r => $"{r.Status} {r.Body}")));
+        foreach (var refused in redemptions.Where(r => r.Status != HttpStatusCode.OK))
+        {
+            Assert.That(refused.Status, Is.EqualTo(HttpStatusCode.Forbidden));
+            Assert.That(Json(refused.Body).GetProperty("title").GetString(), Is.EqualTo("Sublease token already used"));
+        }
     }
 }
