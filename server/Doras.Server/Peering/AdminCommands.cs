@@ -72,14 +72,14 @@ public static class AdminCommands
             var name = new Argument<string>("name") { Description = "The peer's name here" };
             var url = new Option<string>("--url") { Description = "The peer server's URL", Required = true };
             var user = new Option<string>("--username") { Description = "Our user name at the peer", Required = true };
-            var password = new Option<string>("--password") { Description = "Our password at the peer", Required = true };
+            var password = new PeerPasswordSource();
             var allowHttp = new Option<bool>("--allow-http") { Description = "Allow a plain-http URL (only on a trusted network: credentials and tokens cross it readable)" };
-            var add = new Command("add", "Add (or change) a peer we call, in the peers file (Peering:File)") { name, url, user, password, allowHttp };
+            var add = new Command("add", "Add (or change) a peer we call, in the peers file (Peering:File)") { name, url, user, password.File, password.Flag, allowHttp };
             add.SetAction(result =>
             {
                 var peer = new PeerOptions
                 {
-                    Name = result.GetValue(name)!, Url = result.GetValue(url)!, Username = result.GetValue(user)!, Password = result.GetValue(password)!,
+                    Name = result.GetValue(name)!, Url = result.GetValue(url)!, Username = result.GetValue(user)!, Password = password.Read(result),
                     AllowHttp = result.GetValue(allowHttp),
                 };
                 if (PeeringRules.PeerProblem(peer) is { } problem) throw new ArgumentException(problem);
@@ -95,18 +95,19 @@ public static class AdminCommands
             });
 
             var trustedName = new Argument<string>("username") { Description = "The user name the peer calls us with" };
-            var trustedPassword = new Option<string>("--password") { Description = "Its password", Required = true };
+            var trustedPassword = new PeerPasswordSource();
             var scopes = new Option<string[]>("--scope") { Description = $"What it may do: {string.Join(", ", PeerScopes.All)} (default {string.Join(" and ", PeerScopes.Default)}; sublease only when given)", AllowMultipleArgumentsPerToken = true };
-            var trust = new Command("trust", "Trust a peer to call this server's peer API, in the peers file (Peering:File)") { trustedName, trustedPassword, scopes };
+            var trust = new Command("trust", "Trust a peer to call this server's peer API, in the peers file (Peering:File)") { trustedName, trustedPassword.File, trustedPassword.Flag, scopes };
             trust.SetAction(result =>
             {
                 var chosen = result.GetValue(scopes) ?? [];
                 if (chosen.Except(PeerScopes.All).FirstOrDefault() is { } unknown) throw new ArgumentException($"unknown scope '{unknown}'; scopes are {string.Join(", ", PeerScopes.All)}");
-                if (PeeringRules.SecretProblem("Peering:TrustedPeers", result.GetValue(trustedName)!, result.GetValue(trustedPassword)!) is { } weak) throw new ArgumentException(weak);
+                var secret = trustedPassword.Read(result);
+                if (PeeringRules.SecretProblem("Peering:TrustedPeers", result.GetValue(trustedName)!, secret) is { } weak) throw new ArgumentException(weak);
                 var file = File(result);
                 file.Upsert(nameof(PeeringOptions.TrustedPeers), nameof(TrustedPeerOptions.Username), new JsonObject
                 {
-                    [nameof(TrustedPeerOptions.Username)] = result.GetValue(trustedName), [nameof(TrustedPeerOptions.Password)] = result.GetValue(trustedPassword),
+                    [nameof(TrustedPeerOptions.Username)] = result.GetValue(trustedName), [nameof(TrustedPeerOptions.Password)] = secret,
                     [nameof(TrustedPeerOptions.Scopes)] = new JsonArray(chosen.Select(s => (JsonNode)s).ToArray()),
                 });
                 Print(result, new { trusted = result.GetValue(trustedName), scopes = chosen.Length == 0 ? PeerScopes.Default : chosen, file = file.Path },

@@ -90,4 +90,32 @@ public class PeerSecretsTests
         using var health = await http.GetAsync("/healthz");
         Assert.That(health.StatusCode, Is.EqualTo(HttpStatusCode.OK));
     }
+
+    [Test]
+    public async Task Peer_add_and_trust_take_the_password_from_a_file_or_the_environment_not_only_the_command_line()
+    {
+        await using var site = await PeerSite.StartAsync(new { });
+        using var dir = new TempDirectory();
+        const string FromFile = "password-from-a-file-0123456789abcdef", FromVariable = "password-from-the-environment-0123456789";
+        File.WriteAllText(dir["hq.password"], FromFile + "\n");
+        var (code, _, errors) = await site.AdminAsync(["peer", "add", "hq", "--url", "https://hq.example", "--username", "site-a", "--password-file", dir["hq.password"]]);
+        Assert.That(code, Is.Zero, errors);
+
+        (code, _, errors) = await site.AdminAsync(["peer", "trust", "site-b"]);
+        Assert.That(code, Is.EqualTo(1));
+        Assert.That(errors.Trim(), Is.EqualTo("doras-server: give the password in a file (--password-file FILE) or in DORAS_PEER_PASSWORD " +
+            "(--password works too, but other users see it in the process list)"));
+        Environment.SetEnvironmentVariable(PeerPasswordSource.Variable, FromVariable);
+        try
+        {
+            (code, _, errors) = await site.AdminAsync(["peer", "trust", "site-b"]);
+            Assert.That(code, Is.Zero, errors);
+        }
+        finally { Environment.SetEnvironmentVariable(PeerPasswordSource.Variable, null); }
+
+        using var saved = System.Text.Json.JsonDocument.Parse(File.ReadAllText(site.PeersFile));
+        var peering = saved.RootElement.GetProperty("Peering");
+        Assert.That(peering.GetProperty("Peers")[0].GetProperty("Password").GetString(), Is.EqualTo(FromFile));
+        Assert.That(peering.GetProperty("TrustedPeers")[0].GetProperty("Password").GetString(), Is.EqualTo(FromVariable));
+    }
 }
