@@ -109,4 +109,25 @@ public class SubleaseTests
             Assert.That(Json(refused.Body).GetProperty("title").GetString(), Is.EqualTo("Sublease token already used"));
         }
     }
+
+    [Test]
+    public async Task Replicas_added_at_once_by_separate_commands_all_keep_their_records()
+    {
+        await using var primary = await TwoSites.PrimaryAsync();
+        string[] repositories = ["fleet/a", "fleet/b", "fleet/c", "fleet/d"];
+        using (var client = primary.RegistryClient())
+            for (var i = 0; i < repositories.Length; i++)
+                await Versions.PublishFileAsync(client.Repository(repositories[i]), primary.Server.Scratch, "app.bin", TestData.Binary(20_000, i + 1), "v1");
+        var tokens = new List<string>();
+        foreach (var repository in repositories)
+            tokens.Add(Json((await primary.AdminAsync(["sublease", repository, "--json"])).Out).GetProperty("token").GetString()!);
+        await using var replica = await TwoSites.ReplicaAsync(primary);
+
+        // Each command is its own process's worth of state (its own app), as when two operators add replicas at once.
+        var adds = await Task.WhenAll(repositories.Select((repository, i) => replica.AdminAsync(["replica", "add", repository, "--from", "primary", "--sublease", tokens[i]])));
+        foreach (var (code, _, errors) in adds) Assert.That(code, Is.Zero, errors);
+        var (_, output, _) = await replica.AdminAsync(["replica", "list", "--json"]);
+        Assert.That(Json(output).GetProperty("replicas").EnumerateArray().Select(r => r.GetProperty("repository").GetString()), Is.EqualTo(repositories));
+        Assert.That(await replica.Server.Service<ReplicaRecords>().ListAsync(CancellationToken.None, fresh: true), Has.Count.EqualTo(4));
+    }
 }
