@@ -160,7 +160,7 @@ public static class AdminCommands
             command.SetAction(async (result, ct) =>
             {
                 await using var app = Open(result);
-                var (sublease, problem) = await app.Services.GetRequiredService<Subleases>().IssueAsync(result.GetValue(repository)!, ct);
+                var (sublease, problem) = await app.Services.GetRequiredService<Subleases>().IssueAsync(result.GetValue(repository)!, peer: null, ct);
                 if (problem is not null) throw new InvalidOperationException($"{problem.Title}: {problem.Detail}");
                 Print(result, sublease!, $"{sublease!.Token}{Environment.NewLine}(single use, for {sublease.Repository}, valid until {sublease.ExpiresAt:O})");
                 return 0;

@@ -40,7 +40,7 @@ public static class PeerEndpoints
 
         peer.MapPost(PeerApi.Subleases, async (HttpContext http, string repository, Subleases subleases, CancellationToken ct) =>
         {
-            var (sublease, problem) = await subleases.IssueAsync(repository, ct);
+            var (sublease, problem) = await subleases.IssueAsync(repository, PeerAccess.PeerOf(http).Name, ct);
             return problem?.ToResult(http) ?? Results.Json(sublease, PeerApi.Json);
         }).WithMetadata(new RequiresPeerScope(PeerScopes.Sublease));
 

@@ -24,6 +24,9 @@ public sealed class PeeringOptions
     /// <summary>How long a sublease token is valid after it is issued.</summary>
     public TimeSpan SubleaseLifetime { get; set; } = TimeSpan.FromHours(1);
 
+    /// <summary>Most sublease tokens one peer may hold unused (asked for through the peer API), per instance.</summary>
+    public int MaxOutstandingSubleases { get; set; } = 10;
+
     /// <summary>How often every replica is synced with its primary; zero turns the periodic sync off.</summary>
     public TimeSpan SyncInterval { get; set; } = TimeSpan.FromMinutes(5);
 

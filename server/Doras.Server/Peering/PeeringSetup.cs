@@ -19,6 +19,7 @@ public static class PeeringSetup
         services.AddSingleton<PullDelegation>();
         services.AddSingleton<DelegatedPulls>();
         services.AddSingleton<ReplicaRecords>();
+        services.AddSingleton<SubleaseQuota>();
         services.AddSingleton<Subleases>();
         services.AddSingleton<PrimaryRepositories>();
         services.AddSingleton<Replicas>();

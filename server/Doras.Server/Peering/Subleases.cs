@@ -22,7 +22,8 @@ namespace Doras.Server.Peering;
 /// store under a file lock; in a registry by deleting the token's manifest, which only one of two uses finds
 /// (a registry that lets two simultaneous deletes of one manifest both succeed leaves a window of milliseconds).
 /// </summary>
-public sealed class Subleases(ArtifactStores stores, PeeringState peeringState, ReplicaRecords replicas, IOptionsMonitor<PeeringOptions> options, TimeProvider time, ILogger<Subleases> logger)
+public sealed class Subleases(ArtifactStores stores, PeeringState peeringState, ReplicaRecords replicas, SubleaseQuota quota, IOptionsMonitor<PeeringOptions> options,
+    TimeProvider time, ILogger<Subleases> logger)
 {
     private const string RepositoryKey = "dev.doras.sublease.repository";
     private const string ExpiresKey = "dev.doras.sublease.expires";
@@ -32,7 +33,8 @@ public sealed class Subleases(ArtifactStores stores, PeeringState peeringState, 
     private readonly SemaphoreSlim _use = new(1, 1);
 
     /// <summary>A new sublease token for a repository this server is the primary of, or why not.</summary>
-    public async Task<(SubleaseAnswer? Sublease, ApiProblem? Problem)> IssueAsync(string repository, CancellationToken ct)
+    /// <param name="peer">The peer asking through the peer API (its unused tokens are bounded); null for the operator.</param>
+    public async Task<(SubleaseAnswer? Sublease, ApiProblem? Problem)> IssueAsync(string repository, string? peer, CancellationToken ct)
     {
         if (!Reference.IsValidRepository(repository)) return (null, PeerProblems.Invalid($"'{repository}' is not a valid repository name"));
         if (await replicas.FindAsync(repository, ct).ConfigureAwait(false) is { } replica)
@@ -43,7 +45,16 @@ public sealed class Subleases(ArtifactStores stores, PeeringState peeringState, 
 
         var token = Convert.ToBase64String(RandomNumberGenerator.GetBytes(32)).TrimEnd('=').Replace('+', '-').Replace('/', '_');
         var expires = time.GetUtcNow() + options.CurrentValue.SubleaseLifetime;
-        await WriteAsync(TagOf(token), repository, expires, Issued, ct).ConfigureAwait(false);
+        var max = options.CurrentValue.MaxOutstandingSubleases;
+        if (peer is not null && !quota.TryTake(peer, TagOf(token), expires, max))
+            return (null, PeerProblems.SubleaseRefused("Too many sublease tokens",
+                $"peer '{peer}' holds {max} unused sublease tokens (Peering:MaxOutstandingSubleases); redeem one or let it expire first"));
+        try { await WriteAsync(TagOf(token), repository, expires, Issued, ct).ConfigureAwait(false); }
+        catch
+        {
+            quota.Redeemed(TagOf(token)); // never issued: it holds no place
+            throw;
+        }
         logger.LogInformation("Issued a sublease token for {Repository}, valid until {Expires:O}", repository, expires);
         return (new SubleaseAnswer(repository, token, expires), null);
     }
@@ -84,6 +95,7 @@ public sealed class Subleases(ArtifactStores stores, PeeringState peeringState, 
             }
         }
         await WriteAsync(tag, repository, expires, Used, ct).ConfigureAwait(false);
+        quota.Redeemed(tag);
         logger.LogInformation("A sublease token for {Repository} was used", repository);
         return null;
     }

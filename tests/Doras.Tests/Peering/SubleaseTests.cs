@@ -130,4 +130,46 @@ public class SubleaseTests
         Assert.That(Json(output).GetProperty("replicas").EnumerateArray().Select(r => r.GetProperty("repository").GetString()), Is.EqualTo(repositories));
         Assert.That(await replica.Server.Service<ReplicaRecords>().ListAsync(CancellationToken.None, fresh: true), Has.Count.EqualTo(4));
     }
+
+    [Test]
+    public async Task A_peer_holds_at_most_MaxOutstandingSubleases_unused_tokens()
+    {
+        const string Password = "site-c-secret-0123456789abcdefghij";
+        await using var primary = await PeerSite.StartAsync(new
+        {
+            TrustedPeers = new[] { new { Username = "site-c", Password, Scopes = new[] { PeerScopes.Replicate, PeerScopes.Sublease } } },
+            MaxOutstandingSubleases = 2,
+        });
+        using (var client = primary.RegistryClient())
+            await Versions.PublishFileAsync(client.Repository("fleet/app"), primary.Server.Scratch, "app.bin", TestData.Binary(20_000, 1), "v1");
+        var http = primary.Server.Http;
+        using var tokenRequest = new HttpRequestMessage(HttpMethod.Post, $"/peer/v1/token?scope={Uri.EscapeDataString($"{PeerScopes.Replicate} {PeerScopes.Sublease}")}");
+        tokenRequest.Headers.Authorization = new AuthenticationHeaderValue("Basic", Convert.ToBase64String(Encoding.UTF8.GetBytes($"site-c:{Password}")));
+        using var tokenResponse = await http.SendAsync(tokenRequest);
+        var bearer = new AuthenticationHeaderValue("Bearer", (await tokenResponse.Content.ReadFromJsonAsync<TokenAnswer>(PeerApi.Json))!.Token);
+        async Task<(HttpStatusCode Status, JsonElement Body)> PostAsync(string path, object? body = null)
+        {
+            using var request = new HttpRequestMessage(HttpMethod.Post, path) { Content = body is null ? null : JsonContent.Create(body, options: PeerApi.Json) };
+            request.Headers.Authorization = bearer;
+            using var response = await http.SendAsync(request);
+            return (response.StatusCode, Json(await response.Content.ReadAsStringAsync()));
+        }
+
+        var first = await PostAsync("/peer/v1/subleases?repository=fleet/app");
+        var second = await PostAsync("/peer/v1/subleases?repository=fleet/app");
+        Assert.That((first.Status, second.Status), Is.EqualTo((HttpStatusCode.OK, HttpStatusCode.OK)));
+        var third = await PostAsync("/peer/v1/subleases?repository=fleet/app");
+        Assert.That(third.Status, Is.EqualTo(HttpStatusCode.Forbidden));
+        Assert.That(third.Body.GetProperty("title").GetString(), Is.EqualTo("Too many sublease tokens"));
+        Assert.That(third.Body.GetProperty("detail").GetString(),
+            Is.EqualTo("peer 'site-c' holds 2 unused sublease tokens (Peering:MaxOutstandingSubleases); redeem one or let it expire first"));
+        // The operator's own tokens are not the peer's.
+        Assert.That((await primary.AdminAsync(["sublease", "fleet/app"])).Code, Is.Zero);
+
+        // Redeeming one frees its place.
+        var redeemed = await PostAsync("/peer/v1/replicas?repository=fleet/app", new ReplicaRequest(first.Body.GetProperty("token").GetString()));
+        Assert.That(redeemed.Status, Is.EqualTo(HttpStatusCode.OK));
+        Assert.That((await PostAsync("/peer/v1/subleases?repository=fleet/app")).Status, Is.EqualTo(HttpStatusCode.OK));
+        Assert.That((await PostAsync("/peer/v1/subleases?repository=fleet/app")).Status, Is.EqualTo(HttpStatusCode.Forbidden));
+    }
 }
