@@ -7,7 +7,7 @@ namespace Doras.Server.Peering;
 /// </summary>
 public sealed class SingleFlight<TKey, TResult>(int capacity) where TKey : notnull
 {
-    private readonly Dictionary<TKey, Task<TResult>> _running = [];
+    private readonly Dictionary<TKey, Task<TResult>> _running = new();
     private readonly Lock _lock = new();
     private long _shared;
 
