@@ -129,4 +129,38 @@ public class PeerGrantTests
         await AssertRefusedAsync(http, siteA, Reads("fleet/secret", secret, secretLayer)[3], 403,
             "peer 'site-a' was granted no replica of fleet/secret: a replica is granted when it is created with a sublease token from this server");
     }
+
+    [Test]
+    public async Task A_granted_repository_the_primary_no_longer_holds_is_404_problem_json_on_every_peer_endpoint()
+    {
+        await using var primary = await TwoSites.PrimaryAsync();
+        using var client = primary.RegistryClient();
+        var repository = client.Repository("fleet/app");
+        var manifest = await Versions.PublishFileAsync(repository, primary.Server.Scratch, "app.bin", TestData.Binary(60_000, 1), "v1");
+        var (v1, layer) = (manifest.Digest.ToString(), (await repository.FetchManifestAsync(manifest)).Layers[0].Digest.ToString());
+        await using var replica = await TwoSites.ReplicateAsync(primary);
+        await repository.DeleteManifestAsync(manifest.Digest);
+        var http = primary.Server.Http;
+        var token = await TokenAsync(http, TwoSites.User, TwoSites.Password, PeerScopes.Replicate);
+        var reads = Reads("fleet/app", v1, layer);
+        string[] details =
+        [
+            "this server holds no repository fleet/app",
+            "this server holds no repository fleet/app",
+            $"the from image fleet/app@{v1} does not exist",
+            "", // tags/list: the distribution API lists an emptied repository as no tags
+            "manifest fleet/app:v1 not found",
+            $"manifest fleet/app:{v1} not found",
+        ];
+        for (var i = 0; i < details.Length; i++)
+        {
+            if (details[i].Length == 0)
+            {
+                var (status, body, _) = await SendAsync(http, reads[i].Method, reads[i].Path, token, reads[i].Body);
+                Assert.That((status, body), Is.EqualTo((HttpStatusCode.OK, "{\"name\":\"fleet/app\",\"tags\":[]}")));
+                continue;
+            }
+            await AssertRefusedAsync(http, token, reads[i], 404, details[i]);
+        }
+    }
 }
