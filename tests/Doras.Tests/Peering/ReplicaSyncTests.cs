@@ -70,10 +70,7 @@ public class ReplicaSyncTests
         var v1 = await Versions.PublishFileAsync(repository, primary.Server.Scratch, "app.bin", content, "v1");
         var v2 = await Versions.PublishFileAsync(repository, primary.Server.Scratch, "app.bin", TestData.Edit(content, 5), "v2", "stable");
         await using var facade = await PrimaryFacade.StartAsync(primary.Server.Url);
-        await using var replica = await TwoSites.ReplicateAsync(primary, new
-        {
-            Peers = new[] { new { Name = "primary", Url = facade.Url.ToString(), Username = TwoSites.User, Password = TwoSites.Password, AllowHttp = true } },
-        });
+        await using var replica = await TwoSites.ReplicateAsync(primary, TwoSites.ReplicaPeering(facade.Url));
         var all = new Dictionary<string, Digest> { ["v1"] = v1.Digest, ["v2"] = v2.Digest, ["stable"] = v2.Digest };
         Assert.That(await replica.TagsAsync("fleet/app"), Is.EqualTo(all));
 

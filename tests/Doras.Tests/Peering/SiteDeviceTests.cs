@@ -129,10 +129,7 @@ public class SiteDeviceTests
         var v1 = TestData.Binary(1 << 20, 11);
         var v1Manifest = await Versions.PublishFileAsync(repository, primary.Server.Scratch, "app.bin", v1, "v1", "stable");
         await using var facade = await PrimaryFacade.StartAsync(primary.Server.Url);
-        await using var replica = await TwoSites.ReplicateAsync(primary, new
-        {
-            Peers = new[] { new { Name = "primary", Url = facade.Url.ToString(), Username = TwoSites.User, Password = TwoSites.Password, AllowHttp = true } },
-        });
+        await using var replica = await TwoSites.ReplicateAsync(primary, TwoSites.ReplicaPeering(facade.Url));
         var v2Manifest = await Versions.PublishFileAsync(repository, primary.Server.Scratch, "app.bin", TestData.Edit(v1, 12), "v2", "stable");
         var (code, _, errors) = await replica.AdminAsync(["sync", "--now"]);
         Assert.That(code, Is.Zero, errors);
