@@ -41,23 +41,39 @@ public static class RegistryEndpoints
         .ProducesProblem(StatusCodes.Status403Forbidden)
         .ProducesProblem(StatusCodes.Status404NotFound);
 
+    private enum Read { Tags, Manifest, Blob }
+
+    /// <summary>
+    /// The repository a read of <c>/v2/{path}</c> reads, parsed exactly as the read is (so a rule about repositories,
+    /// like the peer API's grants, holds for what is read); null when the path is no read route.
+    /// </summary>
+    public static string? RepositoryOf(string? path) => Parse(path)?.Repository;
+
+    private static (string Repository, Read Kind, string Reference)? Parse(string? path)
+    {
+        if (path is null) return null;
+        if (path.EndsWith("/tags/list", StringComparison.Ordinal)) return (path[..^"/tags/list".Length], Read.Tags, "");
+        var manifests = path.LastIndexOf("/manifests/", StringComparison.Ordinal);
+        if (manifests > 0) return (path[..manifests], Read.Manifest, path[(manifests + "/manifests/".Length)..]);
+        var blobs = path.LastIndexOf("/blobs/", StringComparison.Ordinal);
+        if (blobs > 0) return (path[..blobs], Read.Blob, path[(blobs + "/blobs/".Length)..]);
+        return null;
+    }
+
     private static async Task<IResult> ReadAsync(string path, HttpContext http, ClientAccess access, CancellationToken ct)
     {
         var images = ClientAccess.CallerOf(http).Images;
-        string? repository = null;
+        if (Parse(path) is not (var repository, var kind, var reference)) return Error(http, StatusCodes.Status404NotFound, "NAME_UNKNOWN", $"no such route: /v2/{path}");
         try
         {
-            if (path.EndsWith("/tags/list", StringComparison.Ordinal))
-                return await TagsAsync(http, images, repository = path[..^"/tags/list".Length], ct);
-            var manifests = path.LastIndexOf("/manifests/", StringComparison.Ordinal);
-            if (manifests > 0)
-                return await ManifestAsync(http, images, repository = path[..manifests], path[(manifests + "/manifests/".Length)..], ct);
-            var blobs = path.LastIndexOf("/blobs/", StringComparison.Ordinal);
-            if (blobs > 0)
-                return await BlobAsync(http, images, repository = path[..blobs], path[(blobs + "/blobs/".Length)..], ct);
-            return Error(http, StatusCodes.Status404NotFound, "NAME_UNKNOWN", $"no such route: /v2/{path}");
+            return kind switch
+            {
+                Read.Tags => await TagsAsync(http, images, repository, ct),
+                Read.Manifest => await ManifestAsync(http, images, repository, reference, ct),
+                _ => await BlobAsync(http, images, repository, reference, ct),
+            };
         }
-        catch (HttpRequestException e) when (repository is not null && access.RefusalOf(e, repository) is { } refusal)
+        catch (HttpRequestException e) when (access.RefusalOf(e, repository) is { } refusal)
         {
             return (await refusal).ToResult(http);
         }

@@ -37,6 +37,7 @@ public static class AdminCommands
         catch (Exception e) when (e is not OperationCanceledException)
         {
             var message = e is HttpRequestException or InvalidOperationException or ArgumentException or InvalidDataException or PeerNotConfiguredException or IOException
+                or Microsoft.Extensions.Options.OptionsValidationException
                 ? e.Message : $"{e.GetType().Name}: {e.Message}";
             errors.WriteLine($"doras-server: {message}");
             if (parsed.GetValue(json)) output.WriteLine(JsonSerializer.Serialize(new { error = message }, PeerApi.Json));
@@ -71,35 +72,45 @@ public static class AdminCommands
             var name = new Argument<string>("name") { Description = "The peer's name here" };
             var url = new Option<string>("--url") { Description = "The peer server's URL", Required = true };
             var user = new Option<string>("--username") { Description = "Our user name at the peer", Required = true };
-            var password = new Option<string>("--password") { Description = "Our password at the peer", Required = true };
-            var add = new Command("add", "Add (or change) a peer we call, in the peers file (Peering:File)") { name, url, user, password };
+            var password = new PeerPasswordSource();
+            var allowHttp = new Option<bool>("--allow-http") { Description = "Allow a plain-http URL (only on a trusted network: credentials and tokens cross it readable)" };
+            var add = new Command("add", "Add (or change) a peer we call, in the peers file (Peering:File)") { name, url, user, password.File, password.Flag, allowHttp };
             add.SetAction(result =>
             {
+                var peer = new PeerOptions
+                {
+                    Name = result.GetValue(name)!, Url = result.GetValue(url)!, Username = result.GetValue(user)!, Password = password.Read(result),
+                    AllowHttp = result.GetValue(allowHttp),
+                };
+                if (PeeringRules.PeerProblem(peer) is { } problem) throw new ArgumentException(problem);
                 var file = File(result);
                 file.Upsert(nameof(PeeringOptions.Peers), nameof(PeerOptions.Name), new JsonObject
                 {
-                    [nameof(PeerOptions.Name)] = result.GetValue(name), [nameof(PeerOptions.Url)] = result.GetValue(url),
-                    [nameof(PeerOptions.Username)] = result.GetValue(user), [nameof(PeerOptions.Password)] = result.GetValue(password),
+                    [nameof(PeerOptions.Name)] = peer.Name, [nameof(PeerOptions.Url)] = peer.Url,
+                    [nameof(PeerOptions.Username)] = peer.Username, [nameof(PeerOptions.Password)] = peer.Password,
+                    [nameof(PeerOptions.AllowHttp)] = peer.AllowHttp,
                 });
                 Print(result, new { peer = result.GetValue(name), url = result.GetValue(url), file = file.Path }, $"peer {result.GetValue(name)} saved in {file.Path}");
                 return 0;
             });
 
             var trustedName = new Argument<string>("username") { Description = "The user name the peer calls us with" };
-            var trustedPassword = new Option<string>("--password") { Description = "Its password", Required = true };
-            var scopes = new Option<string[]>("--scope") { Description = $"What it may do: {string.Join(", ", PeerScopes.All)} (default all)", AllowMultipleArgumentsPerToken = true };
-            var trust = new Command("trust", "Trust a peer to call this server's peer API, in the peers file (Peering:File)") { trustedName, trustedPassword, scopes };
+            var trustedPassword = new PeerPasswordSource();
+            var scopes = new Option<string[]>("--scope") { Description = $"What it may do: {string.Join(", ", PeerScopes.All)} (default {string.Join(" and ", PeerScopes.Default)}; sublease only when given)", AllowMultipleArgumentsPerToken = true };
+            var trust = new Command("trust", "Trust a peer to call this server's peer API, in the peers file (Peering:File)") { trustedName, trustedPassword.File, trustedPassword.Flag, scopes };
             trust.SetAction(result =>
             {
                 var chosen = result.GetValue(scopes) ?? [];
                 if (chosen.Except(PeerScopes.All).FirstOrDefault() is { } unknown) throw new ArgumentException($"unknown scope '{unknown}'; scopes are {string.Join(", ", PeerScopes.All)}");
+                var secret = trustedPassword.Read(result);
+                if (PeeringRules.SecretProblem("Peering:TrustedPeers", result.GetValue(trustedName)!, secret) is { } weak) throw new ArgumentException(weak);
                 var file = File(result);
                 file.Upsert(nameof(PeeringOptions.TrustedPeers), nameof(TrustedPeerOptions.Username), new JsonObject
                 {
-                    [nameof(TrustedPeerOptions.Username)] = result.GetValue(trustedName), [nameof(TrustedPeerOptions.Password)] = result.GetValue(trustedPassword),
+                    [nameof(TrustedPeerOptions.Username)] = result.GetValue(trustedName), [nameof(TrustedPeerOptions.Password)] = secret,
                     [nameof(TrustedPeerOptions.Scopes)] = new JsonArray(chosen.Select(s => (JsonNode)s).ToArray()),
                 });
-                Print(result, new { trusted = result.GetValue(trustedName), scopes = chosen.Length == 0 ? PeerScopes.All : chosen, file = file.Path },
+                Print(result, new { trusted = result.GetValue(trustedName), scopes = chosen.Length == 0 ? PeerScopes.Default : chosen, file = file.Path },
                     $"peer {result.GetValue(trustedName)} trusted, saved in {file.Path}");
                 return 0;
             });
@@ -149,7 +160,7 @@ public static class AdminCommands
             command.SetAction(async (result, ct) =>
             {
                 await using var app = Open(result);
-                var (sublease, problem) = await app.Services.GetRequiredService<Subleases>().IssueAsync(result.GetValue(repository)!, ct);
+                var (sublease, problem) = await app.Services.GetRequiredService<Subleases>().IssueAsync(result.GetValue(repository)!, peer: null, ct);
                 if (problem is not null) throw new InvalidOperationException($"{problem.Title}: {problem.Detail}");
                 Print(result, sublease!, $"{sublease!.Token}{Environment.NewLine}(single use, for {sublease.Repository}, valid until {sublease.ExpiresAt:O})");
                 return 0;

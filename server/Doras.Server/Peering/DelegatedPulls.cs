@@ -99,9 +99,14 @@ public sealed class DelegatedPulls(IOptionsMonitor<PeeringOptions> options, ILog
         logger.LogInformation("Pulled {Image} for peer {Peer} (pull delegation; {Count} for this peer so far)", image.ToString(), peer.Name, count);
     }
 
-    /// <summary>The upstream's refusal, passed on with its status (a 429 stays a 429, so the asking peer tries another).</summary>
+    /// <summary>
+    /// The upstream's refusal, passed on with its status (a 429 stays a 429, so the asking peer tries another), except
+    /// a 401, passed on as 403: a 401 from the peer API means the caller's peer token was refused, and the caller
+    /// would fetch a new token and ask again.
+    /// </summary>
     private static ApiProblem Upstream(HttpStatusCode status, Reference image) =>
-        PeerProblems.UpstreamRefused((int)status, $"{image.Registry} answered {(int)status} {status} to our pull of {image}");
+        PeerProblems.UpstreamRefused(status == HttpStatusCode.Unauthorized ? StatusCodes.Status403Forbidden : (int)status,
+            $"{image.Registry} answered {(int)status} {status} to our pull of {image}");
 
     public void Dispose() => _transport.Dispose();
 }

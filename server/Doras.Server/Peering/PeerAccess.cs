@@ -11,9 +11,11 @@ public sealed record IssuesPeerTokens;
 /// The one rule of the peer API (<c>/peer/v1/…</c>), applied to the whole route group: the token endpoint admits
 /// a trusted peer's Basic credentials; every other endpoint admits a peer token (<see cref="PeerTokens"/>) that
 /// carries the scope the endpoint names (<see cref="RequiresPeerScope"/>); an endpoint that names none admits
-/// nobody. Anything else is 401 (with a challenge) or 403, as problem+json, before the handler runs.
+/// nobody; an endpoint that reads a repository (<see cref="ReadsPeerRepository"/>) admits only a peer granted that
+/// repository (<see cref="PeerGrants.CheckAsync"/>). Anything else is 401 (with a challenge), 403 or 404, as
+/// problem+json, before the handler runs.
 /// </summary>
-public sealed class PeerAccess(PeerTokens tokens)
+public sealed class PeerAccess(PeerTokens tokens, PeerGrants grants)
 {
     private const string PeerKey = "Doras.Peer";
     private const string TrustedKey = "Doras.TrustedPeer";
@@ -55,6 +57,9 @@ public sealed class PeerAccess(PeerTokens tokens)
         var scope = metadata?.GetMetadata<RequiresPeerScope>()?.Scope;
         if (scope is null) return ApiProblem.Forbidden($"{http.Request.Path} admits no peer token");
         if (!peer.Scopes.Contains(scope)) return ApiProblem.Forbidden($"the peer token of '{peer.Name}' does not carry the scope '{scope}' this request needs");
+        if (metadata!.GetMetadata<ReadsPeerRepository>()?.RepositoryOf(http) is { } repository
+            && await grants.CheckAsync(peer, repository, http.RequestAborted).ConfigureAwait(false) is { } refused)
+            return refused;
         http.Items[PeerKey] = peer;
         return null;
     }

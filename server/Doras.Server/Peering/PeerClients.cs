@@ -20,12 +20,12 @@ public sealed class PeerClients(IOptionsMonitor<PeeringOptions> options, TimePro
     public PeerClient For(string peer, params string[] scopes)
     {
         var config = options.CurrentValue.Peer(peer) ?? throw new PeerNotConfiguredException(peer);
-        if (!Uri.TryCreate(config.Url, UriKind.Absolute, out var url) || url.Scheme is not ("http" or "https"))
-            throw new PeerNotConfiguredException(peer, $"its URL '{config.Url}' is not an http(s) URL");
+        if (PeeringRules.PeerProblem(config) is { } problem) throw new PeerNotConfiguredException(peer, problem);
         var key = (peer, config.Url, string.Join(' ', scopes.Order(StringComparer.Ordinal)));
         return _clients.GetOrAdd(key, _ =>
         {
-            var pool = _pools.GetOrAdd(peer, _ => new SocketsHttpHandler { PooledConnectionLifetime = TimeSpan.FromMinutes(5), AllowAutoRedirect = false });
+            // No cookies: a peer (or anything in front of it) must not plant state our later calls carry.
+            var pool = _pools.GetOrAdd(peer, _ => new SocketsHttpHandler { PooledConnectionLifetime = TimeSpan.FromMinutes(5), AllowAutoRedirect = false, UseCookies = false });
             var tokens = new PeerTokenHandler(peer, scopes, options, time) { InnerHandler = new Lent(pool) };
             return new PeerClient(peer, config, new HttpClient(tokens) { Timeout = Timeout }, tokens);
         });

@@ -40,18 +40,19 @@ public static class PeerEndpoints
 
         peer.MapPost(PeerApi.Subleases, async (HttpContext http, string repository, Subleases subleases, CancellationToken ct) =>
         {
-            var (sublease, problem) = await subleases.IssueAsync(repository, ct);
+            var (sublease, problem) = await subleases.IssueAsync(repository, PeerAccess.PeerOf(http).Name, ct);
             return problem?.ToResult(http) ?? Results.Json(sublease, PeerApi.Json);
         }).WithMetadata(new RequiresPeerScope(PeerScopes.Sublease));
 
-        peer.MapPost(PeerApi.Replicas, async (HttpContext http, string repository, Subleases subleases, PrimaryRepositories primary, ILogger<PeerClients> logger, CancellationToken ct) =>
+        peer.MapPost(PeerApi.Replicas, async (HttpContext http, string repository, Subleases subleases, PrimaryRepositories primary, PeerGrants grants, CancellationToken ct) =>
         {
             var (request, invalid) = await ReadJsonAsync<ReplicaRequest>(http, ct);
             if (invalid is not null) return invalid.ToResult(http);
             var (configuration, problem) = await primary.ConfigurationAsync(repository, ct);
             if (problem is not null) return problem.ToResult(http);
             if (await subleases.ConsumeAsync(repository, request!.Sublease, ct) is { } refused) return refused.ToResult(http);
-            logger.LogInformation("Peer {Peer} now replicates {Repository}", PeerAccess.PeerOf(http).Name, repository);
+            // From now on (and only now) this peer may read the repository: its configuration, state, content and deltas.
+            await grants.GrantAsync(PeerAccess.PeerOf(http).Name, repository, ct);
             return Results.Json(configuration, PeerApi.Json);
         }).WithMetadata(new RequiresPeerScope(PeerScopes.Replicate));
 
@@ -59,7 +60,7 @@ public static class PeerEndpoints
         {
             var (configuration, problem) = await primary.ConfigurationAsync(repository, ct);
             return problem?.ToResult(http) ?? Results.Json(configuration, PeerApi.Json);
-        }).WithMetadata(new RequiresPeerScope(PeerScopes.Replicate));
+        }).WithMetadata(new RequiresPeerScope(PeerScopes.Replicate), ByQuery);
 
         peer.MapPost(PeerApi.Sync, async (HttpContext http, string repository, PrimaryRepositories primary, CancellationToken ct) =>
         {
@@ -67,7 +68,7 @@ public static class PeerEndpoints
             if (invalid is not null) return invalid.ToResult(http);
             var (answer, problem) = await primary.CompareAsync(repository, request! with { Tags = request.Tags ?? new Dictionary<string, string>() }, ct);
             return problem?.ToResult(http) ?? Results.Json(answer, PeerApi.Json);
-        }).WithMetadata(new RequiresPeerScope(PeerScopes.Replicate));
+        }).WithMetadata(new RequiresPeerScope(PeerScopes.Replicate), ByQuery);
 
         // A replica asks for a delta it lacks: answered as the delta API answers, reading as the server.
         peer.MapGet(PeerApi.Delta, async (HttpContext http, DeltaService deltas, ArtifactStores stores, CancellationToken ct) =>
@@ -85,17 +86,17 @@ public static class PeerEndpoints
                 case DeltaOutcome.Problem p: return p.Details.ToResult(http);
                 case var other: throw new InvalidOperationException($"unhandled outcome {other}");
             }
-        }).WithMetadata(new RequiresPeerScope(PeerScopes.Replicate));
+        }).WithMetadata(new RequiresPeerScope(PeerScopes.Replicate), new ReadsPeerRepository(http =>
+            // The repository the delta service reads: that of from_digest (it refuses a to image in another one).
+            http.RequestServices.GetRequiredService<ClientAccess>().ParseImage(http.Request.Query[DeltaApi.FromDigest].FirstOrDefault() ?? "", DeltaApi.FromDigest).Image?.Repository));
 
-        // The repositories' manifests and blobs, as the distribution API serves them, read with the server's own access.
-        var content = peer.MapGroup("").WithMetadata(new RequiresPeerScope(PeerScopes.Replicate)).AddEndpointFilter(async (context, next) =>
+        // The repositories' manifests and blobs, as the distribution API serves them, read with the server's own access
+        // (the peer's grant of the repository was checked by PeerAccess, with the path parsed as the handler parses it).
+        var content = peer.MapGroup("").WithMetadata(new RequiresPeerScope(PeerScopes.Replicate),
+            new ReadsPeerRepository(http => RegistryEndpoints.RepositoryOf(http.GetRouteValue("path") as string)));
+        content.AddEndpointFilter(async (context, next) =>
         {
-            // Our peering state (replica records, hashes of sublease tokens) is ours alone.
-            var state = context.HttpContext.RequestServices.GetRequiredService<Microsoft.Extensions.Options.IOptionsMonitor<PeeringOptions>>().CurrentValue.StateRepository;
-            if (context.HttpContext.Request.Path.StartsWithSegments($"{PeerApi.Prefix}/v2/{state}"))
-                return ApiProblem.NotFound($"{state} is not served to peers").ToResult(context.HttpContext);
-            var stores = context.HttpContext.RequestServices.GetRequiredService<ArtifactStores>();
-            ClientAccess.Admit(context.HttpContext, new Caller(null, stores.Server));
+            ClientAccess.Admit(context.HttpContext, new Caller(null, context.HttpContext.RequestServices.GetRequiredService<ArtifactStores>().Server));
             return await next(context);
         });
         content.MapRegistryEndpoints(namePrefix: "Peer");
@@ -112,6 +113,9 @@ public static class PeerEndpoints
             return invalid?.ToResult(http) ?? await pulls.BlobAsync(http, PeerAccess.PeerOf(http), request!, ct);
         }).WithMetadata(new RequiresPeerScope(PeerScopes.DelegatePull));
     }
+
+    /// <summary>The repository named by <c>?repository=</c>, read as the endpoints' <c>string repository</c> parameter is bound.</summary>
+    private static readonly ReadsPeerRepository ByQuery = new(http => http.Request.Query["repository"] is { Count: > 0 } values ? values.ToString() : null);
 
     /// <summary>A JSON body of at most <see cref="PeerApi.MaxJsonBytes"/>, or a 400/413 saying what is wrong with it.</summary>
     private static async Task<(T? Value, ApiProblem? Problem)> ReadJsonAsync<T>(HttpContext http, CancellationToken ct) where T : class

@@ -11,9 +11,11 @@ public sealed record PeerIdentity(string Name, IReadOnlySet<string> Scopes);
 
 /// <summary>
 /// Issues and checks the tokens of our peer API: HS256 JWTs for one trusted peer and a set of scopes, signed
-/// with a key derived from that peer's password. So every instance configured with the same trusted peers
-/// accepts the same tokens (no shared signing key to distribute), and rotating a peer's password ends the
-/// tokens issued under the old one (its next call gets 401 and fetches a new token).
+/// with a key derived from that peer's password (HKDF-SHA256, salted with its user name, labelled with the key's
+/// purpose; passwords are at least <see cref="PeeringRules.MinSecretLength"/> characters, and a trusted peer with a
+/// shorter one is not trusted). So every instance configured with the same trusted peers accepts the same tokens
+/// (no shared signing key to distribute), and rotating a peer's password ends the tokens issued under the old one
+/// (its next call gets 401 and fetches a new token).
 /// </summary>
 public sealed class PeerTokens(IOptionsMonitor<PeeringOptions> options, TimeProvider time)
 {
@@ -21,10 +23,16 @@ public sealed class PeerTokens(IOptionsMonitor<PeeringOptions> options, TimeProv
     private const string ScopeClaim = "scope";
     private readonly JsonWebTokenHandler _handler = new();
 
+    /// <summary>The purpose the signing keys are derived for (HKDF's info), so the same password keys nothing else.</summary>
+    public static ReadOnlySpan<byte> KeyPurpose => "doras peer API token signing key v1"u8;
+
+    /// <summary>The trusted peers as configured, less any whose password breaks <see cref="PeeringRules"/> (logged on reload).</summary>
+    private IEnumerable<TrustedPeerOptions> Trusted =>
+        options.CurrentValue.TrustedPeers.Where(p => p.Username.Length > 0 && PeeringRules.SecretProblem("", p.Username, p.Password) is null);
+
     /// <summary>The trusted peer these Basic credentials belong to, or null (compared in constant time).</summary>
     public TrustedPeerOptions? Authenticate(string username, string password) =>
-        options.CurrentValue.TrustedPeers.FirstOrDefault(p => p.Username.Length > 0 && p.Password.Length > 0
-            && CryptographicOperations.FixedTimeEquals(Encoding.UTF8.GetBytes(p.Username), Encoding.UTF8.GetBytes(username))
+        Trusted.FirstOrDefault(p => CryptographicOperations.FixedTimeEquals(Encoding.UTF8.GetBytes(p.Username), Encoding.UTF8.GetBytes(username))
             & CryptographicOperations.FixedTimeEquals(Encoding.UTF8.GetBytes(p.Password), Encoding.UTF8.GetBytes(password)));
 
     /// <summary>A token for <paramref name="peer"/> with <paramref name="scopes"/>, and how long it is valid.</summary>
@@ -50,7 +58,7 @@ public sealed class PeerTokens(IOptionsMonitor<PeeringOptions> options, TimeProv
     {
         if (!_handler.CanReadToken(token)) return (null, "the bearer token is not a peer token");
         var subject = _handler.ReadJsonWebToken(token).Subject;
-        var peer = options.CurrentValue.TrustedPeers.FirstOrDefault(p => p.Username == subject && p.Password.Length > 0);
+        var peer = Trusted.FirstOrDefault(p => p.Username == subject);
         if (peer is null) return (null, "the token names no peer this server trusts");
         var result = await _handler.ValidateTokenAsync(token, new TokenValidationParameters
         {
@@ -69,5 +77,5 @@ public sealed class PeerTokens(IOptionsMonitor<PeeringOptions> options, TimeProv
 
     /// <summary>The signing key of one peer's tokens: derived from its password, so a new password ends the old tokens.</summary>
     private static SymmetricSecurityKey KeyOf(TrustedPeerOptions peer) =>
-        new(HMACSHA256.HashData(Encoding.UTF8.GetBytes(peer.Password), Encoding.UTF8.GetBytes("doras-peer-token-v1:" + peer.Username)));
+        new(HKDF.DeriveKey(HashAlgorithmName.SHA256, Encoding.UTF8.GetBytes(peer.Password), 32, Encoding.UTF8.GetBytes(peer.Username), KeyPurpose.ToArray()));
 }

@@ -24,6 +24,9 @@ public sealed class PeeringOptions
     /// <summary>How long a sublease token is valid after it is issued.</summary>
     public TimeSpan SubleaseLifetime { get; set; } = TimeSpan.FromHours(1);
 
+    /// <summary>Most sublease tokens one peer may hold unused (asked for through the peer API), per instance.</summary>
+    public int MaxOutstandingSubleases { get; set; } = 10;
+
     /// <summary>How often every replica is synced with its primary; zero turns the periodic sync off.</summary>
     public TimeSpan SyncInterval { get; set; } = TimeSpan.FromMinutes(5);
 
@@ -35,6 +38,13 @@ public sealed class PeeringOptions
 
     /// <summary>Peers (by name) asked to pull for us when our registry refuses a pull with 429 / TOOMANYREQUESTS, in order.</summary>
     public List<string> DelegatePullsTo { get; set; } = [];
+
+    /// <summary>
+    /// Pull-only credentials per registry, sent to our pull-delegation peers (<see cref="DelegatePullsTo"/>) for them to
+    /// pull for us with. Never the server's own <c>Registry:Credentials</c>, which may push; with none for a registry,
+    /// peers pull anonymously.
+    /// </summary>
+    public List<Hosting.RegistryCredential> DelegationCredentials { get; set; } = [];
 
     /// <summary>Registries we pull from on behalf of trusted peers (pull delegation); no other host is contacted for them.</summary>
     public List<DelegationRegistry> DelegationRegistries { get; set; } = [];
@@ -49,6 +59,9 @@ public sealed class PeerOptions
     public string Url { get; set; } = "";
     public string Username { get; set; } = "";
     public string Password { get; set; } = "";
+
+    /// <summary>Allow a plain-http <see cref="Url"/>: only on a trusted network (credentials and tokens cross it readable).</summary>
+    public bool AllowHttp { get; set; }
 }
 
 /// <summary>A peer that may call us: its user name and password, and the scopes it may get tokens for.</summary>
@@ -57,10 +70,10 @@ public sealed class TrustedPeerOptions
     public string Username { get; set; } = "";
     public string Password { get; set; } = "";
 
-    /// <summary>Subset of <see cref="PeerScopes.All"/>; all of them when empty.</summary>
+    /// <summary>Subset of <see cref="PeerScopes.All"/>; <see cref="PeerScopes.Default"/> when empty (so <c>sublease</c> only when listed).</summary>
     public List<string> Scopes { get; set; } = [];
 
-    public IReadOnlyCollection<string> AllowedScopes => Scopes.Count == 0 ? PeerScopes.All : Scopes;
+    public IReadOnlyCollection<string> AllowedScopes => Scopes.Count == 0 ? PeerScopes.Default : Scopes;
 }
 
 /// <summary>What a peer token may be used for; every peer endpoint names the one it needs.</summary>
@@ -69,13 +82,19 @@ public static class PeerScopes
     /// <summary>Read a repository's configuration, state, manifests, blobs and deltas, and register as its replica.</summary>
     public const string Replicate = "replicate";
 
-    /// <summary>Ask for a sublease token of a repository we are primary of.</summary>
+    /// <summary>
+    /// Ask for a sublease token of a repository we are primary of: with it the peer grants itself a replica of any of
+    /// our repositories, so it is never given by default, only when the operator lists it for that peer.
+    /// </summary>
     public const string Sublease = "sublease";
 
     /// <summary>Have us pull from an upstream registry on the caller's behalf.</summary>
     public const string DelegatePull = "delegate-pull";
 
     public static readonly IReadOnlyCollection<string> All = [Replicate, Sublease, DelegatePull];
+
+    /// <summary>What a trusted peer may do when its configuration lists no scopes.</summary>
+    public static readonly IReadOnlyCollection<string> Default = [Replicate, DelegatePull];
 }
 
 /// <summary>Endpoint metadata: the scope a peer token needs for this endpoint (an endpoint without it admits no token).</summary>

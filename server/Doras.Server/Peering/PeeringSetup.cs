@@ -10,12 +10,16 @@ public static class PeeringSetup
             builder.Configuration.AddJsonFile(Path.GetFullPath(file), optional: true, reloadOnChange: true);
         var services = builder.Services;
         services.Configure<PeeringOptions>(builder.Configuration.GetSection(PeeringOptions.Section));
+        services.AddHostedService<PeeringCheck>();
+        services.AddSingleton<PeeringState>();
+        services.AddSingleton<PeerGrants>();
         services.AddSingleton<PeerTokens>();
         services.AddSingleton<PeerAccess>();
         services.AddSingleton<PeerClients>();
         services.AddSingleton<PullDelegation>();
         services.AddSingleton<DelegatedPulls>();
         services.AddSingleton<ReplicaRecords>();
+        services.AddSingleton<SubleaseQuota>();
         services.AddSingleton<Subleases>();
         services.AddSingleton<PrimaryRepositories>();
         services.AddSingleton<Replicas>();

@@ -11,8 +11,8 @@ namespace Doras.Server.Peering;
 /// <summary>
 /// The asking side of pull delegation, at the bottom of the server's own registry client: when the registry
 /// refuses a manifest or blob pull because of its rate limit (429, or Docker Hub's <c>TOOMANYREQUESTS</c>), the
-/// pull is asked of the peers in <c>Peering:DelegatePullsTo</c>, in order, with the server's credentials for that
-/// registry. A delegated manifest is verified against its digest here; a blob is verified by the reader above as
+/// pull is asked of the peers in <c>Peering:DelegatePullsTo</c>, in order, with the pull-only credentials of
+/// <c>Peering:DelegationCredentials</c> for that registry (none: the peer pulls anonymously), never the server's own. A delegated manifest is verified against its digest here; a blob is verified by the reader above as
 /// every blob is. When no peer helps, the registry's refusal stands. Only the server's own client has this
 /// handler: reads done with a device's authorization are never delegated.
 /// </summary>
@@ -56,7 +56,7 @@ public sealed partial class PullDelegationHandler(PullDelegation delegation) : D
 }
 
 /// <summary>Asks our pull-delegation peers for a manifest or blob, and checks what they send.</summary>
-public sealed class PullDelegation(PeerClients peers, IOptionsMonitor<PeeringOptions> options, IOptions<RegistryOptions> registry, ILogger<PullDelegation> logger)
+public sealed class PullDelegation(PeerClients peers, IOptionsMonitor<PeeringOptions> options, ILogger<PullDelegation> logger)
 {
     /// <summary>Wraps the transport of the server's own registry client, when any peer is configured to pull for us.</summary>
     public HttpMessageHandler Wrap(HttpMessageHandler transport) => new PullDelegationHandler(this) { InnerHandler = transport };
@@ -105,13 +105,14 @@ public sealed class PullDelegation(PeerClients peers, IOptionsMonitor<PeeringOpt
     private async Task<List<(string Peer, HttpResponseMessage Response)>> AskAsync(string path, string image, CancellationToken ct)
     {
         var host = Reference.Parse(image).Registry;
-        var own = registry.Value.Credentials.FirstOrDefault(c => c.Host == host);
+        // Peers get pull-only credentials made for them, or none: our registry credentials may push, and stay ours.
+        var pullOnly = options.CurrentValue.DelegationCredentials.FirstOrDefault(c => c.Host == host);
         foreach (var peer in options.CurrentValue.DelegatePullsTo)
         {
             try
             {
                 var client = peers.For(peer, PeerScopes.DelegatePull);
-                var response = await client.SendRawAsync(HttpMethod.Post, path, new DelegatedPullRequest(image, own?.Username, own?.Password), ct).ConfigureAwait(false);
+                var response = await client.SendRawAsync(HttpMethod.Post, path, new DelegatedPullRequest(image, pullOnly?.Username, pullOnly?.Password), ct).ConfigureAwait(false);
                 if (response.IsSuccessStatusCode) return [(peer, response)];
                 var failure = await PeerClient.FailureAsync(peer, response, "did not pull for us", ct).ConfigureAwait(false);
                 response.Dispose();

@@ -12,16 +12,30 @@ namespace Doras.Server.Peering;
 /// A delta a replica lacks is never built at the replica: the primary is asked for it (its peer delta API), and
 /// while the primary builds it devices here get 202 with the primary's Retry-After; once the primary has it, the
 /// delta artifact is copied into our store (verified) under its tag and served from here. Null for a repository
-/// this server is the primary of.
+/// this server is the primary of. Devices asking at once for the same delta share one request to the primary (and
+/// one copy): at most <see cref="MaxInFlight"/> deltas are asked for at a time, past that devices are told to come back.
 /// </summary>
-public sealed class ReplicaDeltas(ReplicaRecords replicas, PeerClients peers, TimeProvider time, ILogger<ReplicaDeltas> logger)
+public sealed class ReplicaDeltas(ReplicaRecords replicas, PeerClients peers, IHostApplicationLifetime lifetime, TimeProvider time, ILogger<ReplicaDeltas> logger)
 {
+    public const int MaxInFlight = 64;
+
+    /// <summary>The requests to the primary (and copies) in flight, one per delta.</summary>
+    public SingleFlight<DeltaKey, BuildState> InFlight { get; } = new(MaxInFlight);
+
     public async Task<BuildState?> FromPrimaryAsync(DeltaKey key, IOciRepository local, IReadOnlyList<string> accepted, CancellationToken ct)
     {
         // Without peers nothing here can be a replica: the peering state is not even read (the server's
         // credentials need not reach its repository for deltas to be built).
         if (peers.Configured.Count == 0) return null;
         if (await replicas.FindAsync(key.Repository, ct).ConfigureAwait(false) is not { } replica) return null;
+        // The shared request is not ended by one device hanging up, only by the server stopping (each peer call is bounded by its timeout).
+        var shared = InFlight.Join(key, () => AskPrimaryAsync(replica, key, local, accepted, lifetime.ApplicationStopping));
+        if (shared is null) return new BuildState.Busy(TimeSpan.FromSeconds(2), MaxInFlight);
+        return await shared.WaitAsync(ct).ConfigureAwait(false);
+    }
+
+    private async Task<BuildState> AskPrimaryAsync(ReplicaRecord replica, DeltaKey key, IOciRepository local, IReadOnlyList<string> accepted, CancellationToken ct)
+    {
         var query = $"{PeerApi.Delta}?{DeltaApi.FromDigest}={Uri.EscapeDataString($"{key.Repository}@{key.From}")}"
             + $"&{DeltaApi.ToDigest}={Uri.EscapeDataString($"{key.Repository}@{key.To}")}"
             + string.Concat(accepted.Select(a => $"&{DeltaApi.AcceptedAlgorithm}={Uri.EscapeDataString(a)}"));

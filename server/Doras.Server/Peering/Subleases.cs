@@ -16,22 +16,25 @@ namespace Doras.Server.Peering;
 /// <summary>
 /// Sublease tokens: the primary of a repository issues one, and a replica of it can be created on another server
 /// only with one; each works once and expires (<c>Peering:SubleaseLifetime</c>). They live in our own store
-/// (the state repository, tag <c>sublease-&lt;sha256 of the token&gt;</c>, so the store never holds a usable
-/// token), so every instance sharing the store agrees on them. Using one is decided by the store: in a registry,
-/// deleting its manifest (only one of two concurrent deletes finds it); in a layout store, under a file lock.
+/// (<see cref="PeeringState"/>, tag <c>sublease-&lt;sha256 of the token&gt;</c>, so the store never holds a usable
+/// token), so every instance sharing the store agrees on them. Using one is atomic on this instance (one use at a
+/// time: of two concurrent redemptions exactly one wins), and between instances decided by the store: in a layout
+/// store under a file lock; in a registry by deleting the token's manifest, which only one of two uses finds
+/// (a registry that lets two simultaneous deletes of one manifest both succeed leaves a window of milliseconds).
 /// </summary>
-public sealed class Subleases(ArtifactStores stores, ReplicaRecords replicas, IOptionsMonitor<PeeringOptions> options, TimeProvider time, ILogger<Subleases> logger)
+public sealed class Subleases(ArtifactStores stores, PeeringState peeringState, ReplicaRecords replicas, SubleaseQuota quota, IOptionsMonitor<PeeringOptions> options,
+    TimeProvider time, ILogger<Subleases> logger)
 {
     private const string RepositoryKey = "dev.doras.sublease.repository";
     private const string ExpiresKey = "dev.doras.sublease.expires";
     private const string StateKey = "dev.doras.sublease.state";
     private const string Issued = "issued";
     private const string Used = "used";
-
-    private IOciRepository State => stores.Server.Repository(options.CurrentValue.StateRepository);
+    private readonly SemaphoreSlim _use = new(1, 1);
 
     /// <summary>A new sublease token for a repository this server is the primary of, or why not.</summary>
-    public async Task<(SubleaseAnswer? Sublease, ApiProblem? Problem)> IssueAsync(string repository, CancellationToken ct)
+    /// <param name="peer">The peer asking through the peer API (its unused tokens are bounded); null for the operator.</param>
+    public async Task<(SubleaseAnswer? Sublease, ApiProblem? Problem)> IssueAsync(string repository, string? peer, CancellationToken ct)
     {
         if (!Reference.IsValidRepository(repository)) return (null, PeerProblems.Invalid($"'{repository}' is not a valid repository name"));
         if (await replicas.FindAsync(repository, ct).ConfigureAwait(false) is { } replica)
@@ -42,7 +45,16 @@ public sealed class Subleases(ArtifactStores stores, ReplicaRecords replicas, IO
 
         var token = Convert.ToBase64String(RandomNumberGenerator.GetBytes(32)).TrimEnd('=').Replace('+', '-').Replace('/', '_');
         var expires = time.GetUtcNow() + options.CurrentValue.SubleaseLifetime;
-        await WriteAsync(TagOf(token), repository, expires, Issued, ct).ConfigureAwait(false);
+        var max = options.CurrentValue.MaxOutstandingSubleases;
+        if (peer is not null && !quota.TryTake(peer, TagOf(token), expires, max))
+            return (null, PeerProblems.SubleaseRefused("Too many sublease tokens",
+                $"peer '{peer}' holds {max} unused sublease tokens (Peering:MaxOutstandingSubleases); redeem one or let it expire first"));
+        try { await WriteAsync(TagOf(token), repository, expires, Issued, ct).ConfigureAwait(false); }
+        catch
+        {
+            quota.Redeemed(TagOf(token)); // never issued: it holds no place
+            throw;
+        }
         logger.LogInformation("Issued a sublease token for {Repository}, valid until {Expires:O}", repository, expires);
         return (new SubleaseAnswer(repository, token, expires), null);
     }
@@ -53,8 +65,14 @@ public sealed class Subleases(ArtifactStores stores, ReplicaRecords replicas, IO
         if (string.IsNullOrWhiteSpace(token))
             return Refused("Sublease token required", $"creating a replica of {repository} needs a sublease token from its primary (doras-server sublease {repository})");
         if (token.Length > 128) return Unknown(repository);
-        var tag = TagOf(token);
-        var state = State;
+        await _use.WaitAsync(ct).ConfigureAwait(false);
+        try { return await UseAsync(repository, TagOf(token), ct).ConfigureAwait(false); }
+        finally { _use.Release(); }
+    }
+
+    private async Task<ApiProblem?> UseAsync(string repository, string tag, CancellationToken ct)
+    {
+        var state = peeringState.Repository;
         using var layoutLock = state is OciLayoutRepository layout
             ? await FileLock.AcquireAsync(Path.Combine(layout.Directory, ".sublease.lock"), TimeSpan.FromSeconds(30), ct).ConfigureAwait(false)
             : null;
@@ -77,30 +95,20 @@ public sealed class Subleases(ArtifactStores stores, ReplicaRecords replicas, IO
             }
         }
         await WriteAsync(tag, repository, expires, Used, ct).ConfigureAwait(false);
+        quota.Redeemed(tag);
         logger.LogInformation("A sublease token for {Repository} was used", repository);
         return null;
     }
 
-    private async Task WriteAsync(string tag, string repository, DateTimeOffset expires, string stateValue, CancellationToken ct)
-    {
-        var state = State;
-        await state.PushBytesAsync(MediaTypes.Empty, "{}"u8.ToArray(), ct).ConfigureAwait(false);
-        await state.PushManifestAsync(new ImageManifest
+    private Task WriteAsync(string tag, string repository, DateTimeOffset expires, string stateValue, CancellationToken ct) =>
+        peeringState.WriteAsync(tag, "application/vnd.doras.peering.sublease.v1", new Dictionary<string, string>
         {
-            ArtifactType = "application/vnd.doras.peering.sublease.v1",
-            Config = Descriptor.EmptyJson,
-            Layers = [],
-            Annotations = new Dictionary<string, string>
-            {
-                [RepositoryKey] = repository,
-                [ExpiresKey] = expires.ToString("O", CultureInfo.InvariantCulture),
-                [StateKey] = stateValue,
-                ["dev.doras.sublease.id"] = tag, // one manifest per token, so deleting it removes no other tag
-            },
-        }, [tag], ct).ConfigureAwait(false);
-    }
+            [RepositoryKey] = repository,
+            [ExpiresKey] = expires.ToString("O", CultureInfo.InvariantCulture),
+            [StateKey] = stateValue,
+        }, ct);
 
-    private static string TagOf(string token) => "sublease-" + Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(token)));
+    private static string TagOf(string token) => PeeringState.TagOf("sublease", token);
 
     private static ApiProblem Unknown(string repository) =>
         Refused("Sublease token unknown", $"this server issued no such sublease token for {repository}");

@@ -37,8 +37,8 @@ public class PeerAccessTests
         {
             TrustedPeers = new object[]
             {
-                new { Username = "site-a", Password = "pw-a" },
-                new { Username = "helper", Password = "pw-h", Scopes = new[] { PeerScopes.DelegatePull } },
+                new { Username = "site-a", Password = "pw-a-0123456789abcdefghijklmnopqrs" },
+                new { Username = "helper", Password = "pw-h-0123456789abcdefghijklmnopqrs", Scopes = new[] { PeerScopes.DelegatePull } },
             },
         });
         using (var client = primary.RegistryClient())
@@ -51,7 +51,7 @@ public class PeerAccessTests
         Assert.That(problem.GetProperty("detail").GetString(), Is.EqualTo("the peer API needs the credentials of a trusted peer (HTTP Basic) to issue a token"));
         (status, _, _) = await SendAsync(http, HttpMethod.Post, "/peer/v1/token", Basic("site-a", "wrong"));
         Assert.That(status, Is.EqualTo(HttpStatusCode.Unauthorized));
-        (status, problem, _) = await SendAsync(http, HttpMethod.Post, $"/peer/v1/token?scope={PeerScopes.Replicate}", Basic("helper", "pw-h"));
+        (status, problem, _) = await SendAsync(http, HttpMethod.Post, $"/peer/v1/token?scope={PeerScopes.Replicate}", Basic("helper", "pw-h-0123456789abcdefghijklmnopqrs"));
         Assert.That(status, Is.EqualTo(HttpStatusCode.Forbidden));
         Assert.That(problem.GetProperty("detail").GetString(), Is.EqualTo("peer 'helper' may not have the scope 'replicate'"));
 
@@ -62,7 +62,7 @@ public class PeerAccessTests
         (status, problem, _) = await SendAsync(http, HttpMethod.Get, "/peer/v1/configuration?repository=fleet/app", new AuthenticationHeaderValue("Bearer", "not-a-token"));
         Assert.That(status, Is.EqualTo(HttpStatusCode.Unauthorized));
         Assert.That(problem.GetProperty("detail").GetString(), Is.EqualTo("the bearer token is not a peer token"));
-        var delegateOnly = new AuthenticationHeaderValue("Bearer", await TokenAsync(http, Basic("site-a", "pw-a"), PeerScopes.DelegatePull));
+        var delegateOnly = new AuthenticationHeaderValue("Bearer", await TokenAsync(http, Basic("site-a", "pw-a-0123456789abcdefghijklmnopqrs"), PeerScopes.DelegatePull));
         foreach (var (method, path) in new[] { (HttpMethod.Get, "/peer/v1/configuration?repository=fleet/app"), (HttpMethod.Get, "/peer/v1/v2/fleet/app/tags/list"), (HttpMethod.Post, "/peer/v1/sync?repository=fleet/app") })
         {
             (status, problem, _) = await SendAsync(http, method, path, delegateOnly, method == HttpMethod.Post ? new SyncRequest(new Dictionary<string, string>()) : null);
@@ -70,8 +70,16 @@ public class PeerAccessTests
             Assert.That(problem.GetProperty("detail").GetString(), Is.EqualTo("the peer token of 'site-a' does not carry the scope 'replicate' this request needs"), path);
         }
 
-        // With the right scope: the repository's configuration and content.
-        var replicate = new AuthenticationHeaderValue("Bearer", await TokenAsync(http, Basic("site-a", "pw-a"), PeerScopes.Replicate));
+        // With the right scope, and the repository granted by a redeemed sublease token: its configuration and content.
+        var replicate = new AuthenticationHeaderValue("Bearer", await TokenAsync(http, Basic("site-a", "pw-a-0123456789abcdefghijklmnopqrs"), PeerScopes.Replicate));
+        (status, problem, _) = await SendAsync(http, HttpMethod.Get, "/peer/v1/configuration?repository=fleet/app", replicate);
+        Assert.That(status, Is.EqualTo(HttpStatusCode.Forbidden));
+        Assert.That(problem.GetProperty("detail").GetString(),
+            Is.EqualTo("peer 'site-a' was granted no replica of fleet/app: a replica is granted when it is created with a sublease token from this server"));
+        var (_, sublease, _) = await primary.AdminAsync(["sublease", "fleet/app", "--json"]);
+        (status, _, _) = await SendAsync(http, HttpMethod.Post, "/peer/v1/replicas?repository=fleet/app", replicate,
+            new ReplicaRequest(JsonDocument.Parse(sublease).RootElement.GetProperty("token").GetString()));
+        Assert.That(status, Is.EqualTo(HttpStatusCode.OK));
         (status, _, response) = await SendAsync(http, HttpMethod.Get, "/peer/v1/configuration?repository=fleet/app", replicate);
         Assert.That(status, Is.EqualTo(HttpStatusCode.OK));
         var configuration = await response.Content.ReadFromJsonAsync<RepositoryConfiguration>(PeerApi.Json);
@@ -90,7 +98,7 @@ public class PeerAccessTests
         Assert.That(problem.GetProperty("title").GetString(), Is.EqualTo("Sublease token required"));
 
         // A token signed for another password (the peer rotated) is refused.
-        await primary.RewritePeeringAsync(new { TrustedPeers = new[] { new { Username = "site-a", Password = "pw-a2" } } }, o => o.TrustedPeers.Count == 1 && o.TrustedPeers[0].Password == "pw-a2");
+        await primary.RewritePeeringAsync(new { TrustedPeers = new[] { new { Username = "site-a", Password = "pw-a2-rotated-0123456789abcdefghij" } } }, o => o.TrustedPeers.Count == 1 && o.TrustedPeers[0].Password == "pw-a2-rotated-0123456789abcdefghij");
         (status, problem, _) = await SendAsync(http, HttpMethod.Get, "/peer/v1/configuration?repository=fleet/app", replicate);
         Assert.That(status, Is.EqualTo(HttpStatusCode.Unauthorized));
         Assert.That(problem.GetProperty("detail").GetString(), Is.EqualTo("the peer token is not valid (signed with other credentials?)"));
@@ -102,7 +110,7 @@ public class PeerAccessTests
         await using var primary = await TwoSites.PrimaryAsync("--Peering:TokenLifetime", "00:00:02");
         using (var client = primary.RegistryClient())
             await Versions.PublishFileAsync(client.Repository("fleet/app"), primary.Server.Scratch, "app.bin", TestData.Binary(50_000, 1), "v1");
-        await using var replica = await TwoSites.ReplicaAsync(primary);
+        await using var replica = await TwoSites.ReplicateAsync(primary);
         var peer = replica.Server.Service<PeerClients>().For("primary", PeerScopes.Replicate);
         Task<RepositoryConfiguration> AskAsync() => peer.SendAsync<RepositoryConfiguration>(HttpMethod.Get, "configuration?repository=fleet/app", null, CancellationToken.None);
 
@@ -114,29 +122,27 @@ public class PeerAccessTests
         Assert.That(peer.Tokens.TokensFetched, Is.EqualTo(2), "renewed before it expired");
 
         // The primary rotates first: our token and our old password are refused, with the peer's own words.
-        await primary.RewritePeeringAsync(new { TrustedPeers = new[] { new { Username = TwoSites.User, Password = "second-secret" } } },
-            o => o.TrustedPeers.Single().Password == "second-secret");
+        await primary.RewritePeeringAsync(new { TrustedPeers = new[] { new { Username = TwoSites.User, Password = "second-secret-of-site-a-0123456789" } } },
+            o => o.TrustedPeers.Single().Password == "second-secret-of-site-a-0123456789");
         var refused = (await Assert.ThrowsAsync<PeerTokenException>(AskAsync))!;
         Assert.That(refused.StatusCode, Is.EqualTo(HttpStatusCode.Unauthorized));
         Assert.That(refused.Message, Does.StartWith("peer primary refused our peering credentials: 401 Unauthorized (Not authorized: the peer API needs the credentials of a trusted peer"));
 
         // Then the replica's operator rotates ours: the running server uses the new password at once.
-        await replica.RewritePeeringAsync(TwoSites.ReplicaPeering(primary, "second-secret"), o => o.Peers.Single().Password == "second-secret");
+        await replica.RewritePeeringAsync(TwoSites.ReplicaPeering(primary, "second-secret-of-site-a-0123456789"), o => o.Peers.Single().Password == "second-secret-of-site-a-0123456789");
         Assert.That((await AskAsync()).Repository, Is.EqualTo("fleet/app"));
         Assert.That(peer.Tokens.TokensFetched, Is.EqualTo(3));
     }
 
     [Test]
-    public async Task A_token_the_peer_no_longer_accepts_is_replaced_once_and_the_request_sent_again_with_its_body()
+    public async Task A_token_the_peer_no_longer_accepts_is_replaced_once_and_the_request_sent_again_with_its_body_and_no_cookie_a_peer_set()
     {
         await using var primary = await TwoSites.PrimaryAsync();
         using (var client = primary.RegistryClient())
             await Versions.PublishFileAsync(client.Repository("fleet/app"), primary.Server.Scratch, "app.bin", TestData.Binary(50_000, 1), "v1");
         await using var facade = await PrimaryFacade.StartAsync(primary.Server.Url);
-        await using var replica = await PeerSite.StartAsync(new
-        {
-            Peers = new[] { new { Name = "primary", Url = facade.Url.ToString(), Username = TwoSites.User, Password = TwoSites.Password } },
-        });
+        await using var replica = await TwoSites.ReplicateAsync(primary, TwoSites.ReplicaPeering(facade.Url));
+        facade.SetCookie = "peer-session=planted; Path=/"; // a peer (or a proxy before it) must not plant state our calls carry
         var peer = replica.Server.Service<PeerClients>().For("primary", PeerScopes.Replicate);
         var state = new SyncRequest(new Dictionary<string, string> { ["gone"] = "sha256:" + new string('0', 64) });
         Task<SyncAnswer> SyncAsync() => peer.SendAsync<SyncAnswer>(HttpMethod.Post, "sync?repository=fleet/app", state, CancellationToken.None);
@@ -152,5 +158,6 @@ public class PeerAccessTests
             Assert.That(answer.Deleted, Is.EqualTo(new[] { "gone" }), "the body reached the primary both times");
             Assert.That(answer.Changed.Keys, Is.EqualTo(new[] { "v1" }));
         }
+        Assert.That(facade.Cookies, Is.Empty);
     }
 }

@@ -96,13 +96,16 @@ public sealed class PeerSite : IAsyncDisposable
 public static class TwoSites
 {
     public const string User = "site-a";
-    public const string Password = "first-secret";
+    public const string Password = "first-secret-of-site-a-0123456789";
 
     public static Task<PeerSite> PrimaryAsync(params string[] extraArgs) =>
         PeerSite.StartAsync(new { TrustedPeers = new[] { new { Username = User, Password } } }, extraArgs);
 
-    public static object ReplicaPeering(PeerSite primary, string password = Password) =>
-        new { Peers = new[] { new { Name = "primary", Url = primary.Server.Url.ToString(), Username = User, Password = password } } };
+    public static object ReplicaPeering(PeerSite primary, string password = Password) => ReplicaPeering(primary.Server.Url, password);
+
+    /// <summary>Peer "primary" at <paramref name="url"/> (the primary itself, or something in front of it), over http on loopback.</summary>
+    public static object ReplicaPeering(Uri url, string password = Password) =>
+        new { Peers = new[] { new { Name = "primary", Url = url.ToString(), Username = User, Password = password, AllowHttp = true } } };
 
     public static Task<PeerSite> ReplicaAsync(PeerSite primary, params string[] extraArgs) => PeerSite.StartAsync(ReplicaPeering(primary), extraArgs);
 

@@ -6,6 +6,7 @@ using System.Text.Json;
 using Doras.Oci.Content;
 using Doras.Oci.Model;
 using Doras.Oci.Remote;
+using Doras.Oci.Remote.Auth;
 using Doras.Server.Peering;
 
 namespace Doras.Tests.Peering;
@@ -21,7 +22,7 @@ public class PullDelegationTests
         var limited = limiter.Url.Authority;
         await using var helper = await PeerSite.StartAsync(new
         {
-            TrustedPeers = new[] { new { Username = "site-a", Password = "pw-a", Scopes = new[] { PeerScopes.DelegatePull } } },
+            TrustedPeers = new[] { new { Username = "site-a", Password = "pw-a-0123456789abcdefghijklmnopqrs", Scopes = new[] { PeerScopes.DelegatePull } } },
             DelegationRegistries = new[] { new { Host = limited, PlainHttp = true } },
         });
         using var dir = new TempDirectory();
@@ -29,7 +30,7 @@ public class PullDelegationTests
         {
             Peering = new
             {
-                Peers = new[] { new { Name = "helper", Url = helper.Server.Url.ToString(), Username = "site-a", Password = "pw-a" } },
+                Peers = new[] { new { Name = "helper", Url = helper.Server.Url.ToString(), Username = "site-a", Password = "pw-a-0123456789abcdefghijklmnopqrs", AllowHttp = true } },
                 DelegatePullsTo = new[] { "helper" },
             },
         }));
@@ -71,7 +72,7 @@ public class PullDelegationTests
         // The helper pulls only from the registries it was told to, and only for peers with the scope.
         using var tokenRequest = new HttpRequestMessage(HttpMethod.Post, $"/peer/v1/token?scope={PeerScopes.DelegatePull}")
         {
-            Headers = { Authorization = new AuthenticationHeaderValue("Basic", Convert.ToBase64String(Encoding.UTF8.GetBytes("site-a:pw-a"))) },
+            Headers = { Authorization = new AuthenticationHeaderValue("Basic", Convert.ToBase64String(Encoding.UTF8.GetBytes("site-a:pw-a-0123456789abcdefghijklmnopqrs"))) },
         };
         using var tokenResponse = await helper.Server.Http.SendAsync(tokenRequest);
         var token = (await tokenResponse.Content.ReadFromJsonAsync<TokenAnswer>(PeerApi.Json))!.Token;
@@ -86,5 +87,71 @@ public class PullDelegationTests
         Assert.That(problem.RootElement.GetProperty("detail").GetString(),
             Is.EqualTo($"this server pulls for peers only from the registries in Peering:DelegationRegistries, not from '{upstream.Host}'"));
         Assert.That(delegated.Counts["site-a"], Is.EqualTo(2));
+    }
+
+    [Test]
+    public async Task Peers_pulling_for_us_get_only_the_pull_only_delegation_credentials_and_without_them_none()
+    {
+        const string Pusher = "pusher", PushSecret = "push-secret-of-the-server", Puller = "puller", PullSecret = "pull-only-secret-for-peers";
+        await using var upstream = await RegistryProcess.StartWithBasicAuthAsync((Pusher, PushSecret), (Puller, PullSecret));
+        await using var limiter = await FaultProxy.StartAsync(upstream.Url, path => path.Contains("/manifests/") || path.Contains("/blobs/"));
+        var limited = limiter.Url.Authority;
+        const string HelperPassword = "pw-a-0123456789abcdefghijklmnopqrs";
+        await using var helper = await PeerSite.StartAsync(new
+        {
+            TrustedPeers = new[] { new { Username = "site-a", Password = HelperPassword, Scopes = new[] { PeerScopes.DelegatePull } } },
+            DelegationRegistries = new[] { new { Host = limited, PlainHttp = true } },
+        });
+        await using var facade = await PrimaryFacade.StartAsync(helper.Server.Url); // sees what we send the helper
+        using var dir = new TempDirectory();
+        object Peering(bool pullOnlyCredentials) => new
+        {
+            Peering = new
+            {
+                Peers = new[] { new { Name = "helper", Url = facade.Url.ToString(), Username = "site-a", Password = HelperPassword, AllowHttp = true } },
+                DelegatePullsTo = new[] { "helper" },
+                DelegationCredentials = pullOnlyCredentials ? new[] { new { Host = limited, Username = Puller, Password = PullSecret } } : [],
+            },
+        };
+        File.WriteAllText(dir["peers.json"], JsonSerializer.Serialize(Peering(pullOnlyCredentials: true)));
+        // The server's own registry credentials may push.
+        await using var server = await RunningServer.StartAsync("--registry", limited, "--Registry:PlainHttp", "true", "--Registry:RequireClientAuth", "false",
+            "--Registry:Credentials:0:Host", limited, "--Registry:Credentials:0:Username", Pusher, "--Registry:Credentials:0:Password", PushSecret,
+            "--Peering:File", dir["peers.json"], "--Peering:SyncInterval", "0");
+
+        using var publisher = new RegistryClient(upstream.Host, new RegistryClientOptions
+        {
+            PlainHttp = true, Credentials = new StaticCredentialProvider(new Dictionary<string, Credential> { [upstream.Host] = new(Pusher, PushSecret) }),
+        });
+        var content = TestData.Binary(100_000, 3);
+        var v1 = await Versions.PublishFileAsync(publisher.Repository("fleet/app"), dir, "app.bin", content, "v1");
+        var published = await publisher.Repository("fleet/app").FetchBytesAsync(v1);
+        var image = $"{limited}/fleet/app@{v1.Digest}";
+
+        // Rate-limited: the helper pulls with the pull-only credentials, which the upstream accepts.
+        limiter.Script(Fault.TooManyRequests);
+        using (var response = await server.Http.GetAsync($"/v2/fleet/app/manifests/{v1.Digest}"))
+        {
+            Assert.That(response.StatusCode, Is.EqualTo(HttpStatusCode.OK), await response.Content.ReadAsStringAsync());
+            Assert.That(await response.Content.ReadAsByteArrayAsync(), Is.EqualTo(published));
+        }
+        Assert.That(helper.Server.Service<DelegatedPulls>().Counts["site-a"], Is.EqualTo(1));
+        var sent = facade.Bodies.Where(b => b.Path.StartsWith("/peer/v1/pull-delegation/", StringComparison.Ordinal)).ToList();
+        Assert.That(sent.Select(b => b.Body), Is.EqualTo(new[] { JsonSerializer.Serialize(new DelegatedPullRequest(image, Puller, PullSecret), PeerApi.Json) }));
+        Assert.That(facade.Bodies.Any(b => b.Body.Contains(PushSecret, StringComparison.Ordinal)), Is.False, "our push credentials never reach a peer");
+
+        // Without pull-only credentials the helper is asked to pull anonymously; this upstream refuses that (401), so the
+        // helper pulls nothing and the 429 stands (the server's own retry, past the limiter's one 429, then reads it).
+        File.WriteAllText(dir["peers.json"], JsonSerializer.Serialize(Peering(pullOnlyCredentials: false)));
+        var monitor = server.Service<Microsoft.Extensions.Options.IOptionsMonitor<PeeringOptions>>();
+        for (var i = 0; i < 200 && monitor.CurrentValue.DelegationCredentials.Count > 0; i++) await Task.Delay(50); // bounded: 10 s
+        Assert.That(monitor.CurrentValue.DelegationCredentials, Is.Empty, "the server did not reload the peers file");
+        facade.Bodies.Clear();
+        limiter.Script(Fault.TooManyRequests);
+        using (var response = await server.Http.GetAsync($"/v2/fleet/app/manifests/{v1.Digest}"))
+            Assert.That(response.StatusCode, Is.EqualTo(HttpStatusCode.OK));
+        Assert.That(limiter.FaultsInjected, Is.EqualTo(2));
+        Assert.That(facade.Bodies.Select(b => b.Body), Is.EqualTo(new[] { $"{{\"image\":\"{image}\"}}" }));
+        Assert.That(helper.Server.Service<DelegatedPulls>().Counts["site-a"], Is.EqualTo(1));
     }
 }

@@ -70,10 +70,7 @@ public class ReplicaSyncTests
         var v1 = await Versions.PublishFileAsync(repository, primary.Server.Scratch, "app.bin", content, "v1");
         var v2 = await Versions.PublishFileAsync(repository, primary.Server.Scratch, "app.bin", TestData.Edit(content, 5), "v2", "stable");
         await using var facade = await PrimaryFacade.StartAsync(primary.Server.Url);
-        await using var replica = await TwoSites.ReplicateAsync(primary, new
-        {
-            Peers = new[] { new { Name = "primary", Url = facade.Url.ToString(), Username = TwoSites.User, Password = TwoSites.Password } },
-        });
+        await using var replica = await TwoSites.ReplicateAsync(primary, TwoSites.ReplicaPeering(facade.Url));
         var all = new Dictionary<string, Digest> { ["v1"] = v1.Digest, ["v2"] = v2.Digest, ["stable"] = v2.Digest };
         Assert.That(await replica.TagsAsync("fleet/app"), Is.EqualTo(all));
 
@@ -109,13 +106,16 @@ public class ReplicaSyncTests
         await using var replica = await TwoSites.ReplicateAsync(primary, null, "--Peering:SyncInterval", "00:00:01");
 
         var v2 = await Versions.PublishFileAsync(repository, primary.Server.Scratch, "app.bin", TestData.Edit(content, 10), "v2", "stable");
+        // A sync moves tags one after another (stable before v2), so wait for the whole state, not one tag of it.
+        var expected = await primary.TagsAsync("fleet/app");
         var tags = await replica.TagsAsync("fleet/app");
-        for (var i = 0; i < 150 && !(tags.TryGetValue("stable", out var stable) && stable == v2.Digest); i++) // bounded: 150 looks, 0.2 s apart
+        for (var i = 0; i < 150 && !tags.OrderBy(t => t.Key).SequenceEqual(expected.OrderBy(t => t.Key)); i++) // bounded: 150 looks, 0.2 s apart
         {
             await Task.Delay(200);
             tags = await replica.TagsAsync("fleet/app");
+            expected = await primary.TagsAsync("fleet/app");
         }
-        Assert.That(tags, Is.EqualTo(await primary.TagsAsync("fleet/app")));
+        Assert.That(tags, Is.EqualTo(expected));
         Assert.That(tags["v2"], Is.EqualTo(v2.Digest));
     }
 }

@@ -5,6 +5,7 @@ using Doras.Oci.Content;
 using Doras.Oci.Model;
 using Doras.Oci.Remote;
 using Doras.Server.Deltas;
+using Doras.Server.Peering;
 
 namespace Doras.Tests.Peering;
 
@@ -116,6 +117,57 @@ public class SiteDeviceTests
         var update = await updater.UpdateAsync(options);
         Assert.That(update.Mode, Is.EqualTo(UpdateMode.Delta));
         Assert.That(File.ReadAllBytes(update.InstalledPath), Is.EqualTo(v2));
+        Assert.That(replica.Server.Builder.BuildsStarted, Is.Zero);
+    }
+
+    [Test]
+    public async Task Devices_asking_at_once_for_a_delta_the_replica_lacks_share_one_request_to_the_primary_and_one_copy()
+    {
+        await using var primary = await TwoSites.PrimaryAsync();
+        using var publisher = primary.RegistryClient();
+        var repository = publisher.Repository("fleet/app");
+        var v1 = TestData.Binary(1 << 20, 11);
+        var v1Manifest = await Versions.PublishFileAsync(repository, primary.Server.Scratch, "app.bin", v1, "v1", "stable");
+        await using var facade = await PrimaryFacade.StartAsync(primary.Server.Url);
+        await using var replica = await TwoSites.ReplicateAsync(primary, TwoSites.ReplicaPeering(facade.Url));
+        var v2Manifest = await Versions.PublishFileAsync(repository, primary.Server.Scratch, "app.bin", TestData.Edit(v1, 12), "v2", "stable");
+        var (code, _, errors) = await replica.AdminAsync(["sync", "--now"]);
+        Assert.That(code, Is.Zero, errors);
+
+        // The primary has the delta already (built for a device of its own); the replica has not.
+        string Query(PeerSite site) => $"/api/v1/delta?from_digest={Uri.EscapeDataString($"{site.Registry.Host}/fleet/app@{v1Manifest.Digest}")}"
+            + $"&to_digest={Uri.EscapeDataString($"{site.Registry.Host}/fleet/app@{v2Manifest.Digest}")}&accepted_algorithm=zstd";
+        var built = false;
+        for (var i = 0; i < 600 && !built; i++) // bounded: at most 600 polls
+        {
+            using var answer = await primary.Server.Http.GetAsync(Query(primary));
+            built = answer.StatusCode == System.Net.HttpStatusCode.OK;
+            if (!built) await Task.Delay(100);
+        }
+        Assert.That(built, Is.True, "the primary built the delta");
+
+        // Four devices ask the replica at once; the primary's answer is held until they all wait on it.
+        var inFlight = replica.Server.Service<ReplicaDeltas>().InFlight;
+        facade.HoldDeltas = new TaskCompletionSource();
+        var asks = Enumerable.Range(0, 4).Select(_ => replica.Server.Http.GetAsync(Query(replica))).ToList();
+        for (var i = 0; i < 400 && inFlight.Shared < 3 && facade.DeltaRequests < 4; i++) await Task.Delay(25); // bounded: 10 s
+        facade.HoldDeltas.SetResult();
+        var answers = await Task.WhenAll(asks);
+        var images = new List<string>();
+        foreach (var answer in answers)
+            using (answer)
+            {
+                Assert.That(answer.StatusCode, Is.EqualTo(System.Net.HttpStatusCode.OK), await answer.Content.ReadAsStringAsync());
+                images.Add(JsonDocument.Parse(await answer.Content.ReadAsStringAsync()).RootElement.GetProperty("delta_image").GetString()!);
+            }
+
+        Assert.That(facade.DeltaRequests, Is.EqualTo(1), "one request to the primary for the four devices");
+        Assert.That(inFlight.Shared, Is.EqualTo(3));
+        Assert.That(inFlight.Running, Is.Zero, "the key is free again once the copy is done");
+        Assert.That(images.Distinct().Count(), Is.EqualTo(1));
+        var deltaTag = new DeltaKey("fleet/app", v1Manifest.Digest, v2Manifest.Digest, "zstd").Tag;
+        Assert.That((await replica.TagsAsync("fleet/app"))[deltaTag], Is.EqualTo((await primary.TagsAsync("fleet/app"))[deltaTag]));
+        Assert.That(images[0], Is.EqualTo($"{replica.Registry.Host}/fleet/app@{(await primary.TagsAsync("fleet/app"))[deltaTag]}"));
         Assert.That(replica.Server.Builder.BuildsStarted, Is.Zero);
     }
 }

@@ -1,3 +1,7 @@
+using System.Net;
+using System.Net.Http.Headers;
+using System.Net.Http.Json;
+using System.Text;
 using System.Text.Json;
 using Doras.Delta.Algorithms;
 using Doras.Server.Peering;
@@ -71,5 +75,101 @@ public class SubleaseTests
         (code, _, errors) = await primary.AdminAsync(["sublease", "fleet/other"]);
         Assert.That(code, Is.EqualTo(1));
         Assert.That(errors.Trim(), Is.EqualTo("doras-server: Image not found: this server holds no repository fleet/other"));
+    }
+
+    [Test]
+    public async Task Of_concurrent_redemptions_of_one_sublease_token_exactly_one_creates_a_replica()
+    {
+        await using var primary = await TwoSites.PrimaryAsync();
+        using (var client = primary.RegistryClient())
+            await Versions.PublishFileAsync(client.Repository("fleet/app"), primary.Server.Scratch, "app.bin", TestData.Binary(50_000, 1), "v1");
+        var (_, output, _) = await primary.AdminAsync(["sublease", "fleet/app", "--json"]);
+        var sublease = Json(output).GetProperty("token").GetString();
+        var http = primary.Server.Http;
+        using var tokenRequest = new HttpRequestMessage(HttpMethod.Post, $"/peer/v1/token?scope={PeerScopes.Replicate}");
+        tokenRequest.Headers.Authorization = new AuthenticationHeaderValue("Basic", Convert.ToBase64String(Encoding.UTF8.GetBytes($"{TwoSites.User}:{TwoSites.Password}")));
+        using var tokenResponse = await http.SendAsync(tokenRequest);
+        var token = (await tokenResponse.Content.ReadFromJsonAsync<TokenAnswer>(PeerApi.Json))!.Token;
+
+        async Task<(HttpStatusCode Status, string Body)> RedeemAsync()
+        {
+            using var request = new HttpRequestMessage(HttpMethod.Post, "/peer/v1/replicas?repository=fleet/app")
+            {
+                Content = JsonContent.Create(new ReplicaRequest(sublease), options: PeerApi.Json),
+                Headers = { Authorization = new AuthenticationHeaderValue("Bearer", token) },
+            };
+            using var response = await http.SendAsync(request);
+            return (response.StatusCode, await response.Content.ReadAsStringAsync());
+        }
+        var redemptions = await Task.WhenAll(Enumerable.Range(0, 8).Select(_ => RedeemAsync()));
+        Assert.That(redemptions.Count(r => r.Status == HttpStatusCode.OK), Is.EqualTo(1), string.Join("\n", redemptions.Select(r => $"{r.Status} {r.Body}")));
+        foreach (var refused in redemptions.Where(r => r.Status != HttpStatusCode.OK))
+        {
+            Assert.That(refused.Status, Is.EqualTo(HttpStatusCode.Forbidden));
+            Assert.That(Json(refused.Body).GetProperty("title").GetString(), Is.EqualTo("Sublease token already used"));
+        }
+    }
+
+    [Test]
+    public async Task Replicas_added_at_once_by_separate_commands_all_keep_their_records()
+    {
+        await using var primary = await TwoSites.PrimaryAsync();
+        string[] repositories = ["fleet/a", "fleet/b", "fleet/c", "fleet/d"];
+        using (var client = primary.RegistryClient())
+            for (var i = 0; i < repositories.Length; i++)
+                await Versions.PublishFileAsync(client.Repository(repositories[i]), primary.Server.Scratch, "app.bin", TestData.Binary(20_000, i + 1), "v1");
+        var tokens = new List<string>();
+        foreach (var repository in repositories)
+            tokens.Add(Json((await primary.AdminAsync(["sublease", repository, "--json"])).Out).GetProperty("token").GetString()!);
+        await using var replica = await TwoSites.ReplicaAsync(primary);
+
+        // Each command is its own process's worth of state (its own app), as when two operators add replicas at once.
+        var adds = await Task.WhenAll(repositories.Select((repository, i) => replica.AdminAsync(["replica", "add", repository, "--from", "primary", "--sublease", tokens[i]])));
+        foreach (var (code, _, errors) in adds) Assert.That(code, Is.Zero, errors);
+        var (_, output, _) = await replica.AdminAsync(["replica", "list", "--json"]);
+        Assert.That(Json(output).GetProperty("replicas").EnumerateArray().Select(r => r.GetProperty("repository").GetString()), Is.EqualTo(repositories));
+        Assert.That(await replica.Server.Service<ReplicaRecords>().ListAsync(CancellationToken.None, fresh: true), Has.Count.EqualTo(4));
+    }
+
+    [Test]
+    public async Task A_peer_holds_at_most_MaxOutstandingSubleases_unused_tokens()
+    {
+        const string Password = "site-c-secret-0123456789abcdefghij";
+        await using var primary = await PeerSite.StartAsync(new
+        {
+            TrustedPeers = new[] { new { Username = "site-c", Password, Scopes = new[] { PeerScopes.Replicate, PeerScopes.Sublease } } },
+            MaxOutstandingSubleases = 2,
+        });
+        using (var client = primary.RegistryClient())
+            await Versions.PublishFileAsync(client.Repository("fleet/app"), primary.Server.Scratch, "app.bin", TestData.Binary(20_000, 1), "v1");
+        var http = primary.Server.Http;
+        using var tokenRequest = new HttpRequestMessage(HttpMethod.Post, $"/peer/v1/token?scope={Uri.EscapeDataString($"{PeerScopes.Replicate} {PeerScopes.Sublease}")}");
+        tokenRequest.Headers.Authorization = new AuthenticationHeaderValue("Basic", Convert.ToBase64String(Encoding.UTF8.GetBytes($"site-c:{Password}")));
+        using var tokenResponse = await http.SendAsync(tokenRequest);
+        var bearer = new AuthenticationHeaderValue("Bearer", (await tokenResponse.Content.ReadFromJsonAsync<TokenAnswer>(PeerApi.Json))!.Token);
+        async Task<(HttpStatusCode Status, JsonElement Body)> PostAsync(string path, object? body = null)
+        {
+            using var request = new HttpRequestMessage(HttpMethod.Post, path) { Content = body is null ? null : JsonContent.Create(body, options: PeerApi.Json) };
+            request.Headers.Authorization = bearer;
+            using var response = await http.SendAsync(request);
+            return (response.StatusCode, Json(await response.Content.ReadAsStringAsync()));
+        }
+
+        var first = await PostAsync("/peer/v1/subleases?repository=fleet/app");
+        var second = await PostAsync("/peer/v1/subleases?repository=fleet/app");
+        Assert.That((first.Status, second.Status), Is.EqualTo((HttpStatusCode.OK, HttpStatusCode.OK)));
+        var third = await PostAsync("/peer/v1/subleases?repository=fleet/app");
+        Assert.That(third.Status, Is.EqualTo(HttpStatusCode.Forbidden));
+        Assert.That(third.Body.GetProperty("title").GetString(), Is.EqualTo("Too many sublease tokens"));
+        Assert.That(third.Body.GetProperty("detail").GetString(),
+            Is.EqualTo("peer 'site-c' holds 2 unused sublease tokens (Peering:MaxOutstandingSubleases); redeem one or let it expire first"));
+        // The operator's own tokens are not the peer's.
+        Assert.That((await primary.AdminAsync(["sublease", "fleet/app"])).Code, Is.Zero);
+
+        // Redeeming one frees its place.
+        var redeemed = await PostAsync("/peer/v1/replicas?repository=fleet/app", new ReplicaRequest(first.Body.GetProperty("token").GetString()));
+        Assert.That(redeemed.Status, Is.EqualTo(HttpStatusCode.OK));
+        Assert.That((await PostAsync("/peer/v1/subleases?repository=fleet/app")).Status, Is.EqualTo(HttpStatusCode.OK));
+        Assert.That((await PostAsync("/peer/v1/subleases?repository=fleet/app")).Status, Is.EqualTo(HttpStatusCode.Forbidden));
     }
 }

@@ -28,11 +28,14 @@ public sealed class RegistryProcess : IAsyncDisposable
     public static Task<RegistryProcess> StartAsync() => StartAsync(auth: "");
 
     /// <summary>With basic auth for one user (bcrypt htpasswd, the only hash distribution accepts).</summary>
-    public static async Task<RegistryProcess> StartWithBasicAuthAsync(string user, string password)
+    public static Task<RegistryProcess> StartWithBasicAuthAsync(string user, string password) => StartWithBasicAuthAsync((user, password));
+
+    /// <summary>With basic auth for these users (each may pull and push: distribution's htpasswd has no per-user rights).</summary>
+    public static async Task<RegistryProcess> StartWithBasicAuthAsync(params (string User, string Password)[] users)
     {
         var dir = new TempDirectory();
-        var htpasswd = ExternalTool.RunOk("htpasswd", "-Bbn", user, password).Trim();
-        File.WriteAllText(dir["htpasswd"], htpasswd + "\n");
+        var htpasswd = string.Concat(users.Select(u => ExternalTool.RunOk("htpasswd", "-Bbn", u.User, u.Password).Trim() + "\n"));
+        File.WriteAllText(dir["htpasswd"], htpasswd);
         return await StartAsync($"auth:\n  htpasswd:\n    realm: test-realm\n    path: {dir["htpasswd"]}\n", dir);
     }
 
