@@ -31,8 +31,14 @@ public sealed record Resolution(Reference Image, Descriptor? Descriptor, ApiProb
 /// versions.</item>
 /// </list>
 /// </summary>
-public sealed class ClientAccess(ArtifactStores stores, RegistryChallenge challenge)
+public sealed class ClientAccess(ArtifactStores stores, RegistryChallenge challenge, Microsoft.Extensions.Options.IOptionsMonitor<Peering.PeeringOptions> peering)
 {
+    /// <summary>
+    /// The server's own working state (the peering state repository: peers, grants, sublease records) is never an
+    /// image a client may read, whatever the store lets the server read.
+    /// </summary>
+    public bool IsServerPrivate(string repository) => repository == peering.CurrentValue.StateRepository;
+
     private const string CallerKey = "Doras.Caller";
 
     /// <summary>Admits the request or answers why not. Makes no registry call for the request's images.</summary>
@@ -66,7 +72,10 @@ public sealed class ClientAccess(ArtifactStores stores, RegistryChallenge challe
     {
         var http = context.HttpContext;
         var access = http.RequestServices.GetRequiredService<ClientAccess>();
-        var (caller, problem) = await access.AuthorizeAsync(http, RepositoryNamedBy(http.Request), http.RequestAborted).ConfigureAwait(false);
+        var repository = RepositoryNamedBy(http.Request);
+        if (repository is not null && access.IsServerPrivate(repository))
+            return ApiProblem.NotFound($"repository {repository} is not served here").ToResult(http);
+        var (caller, problem) = await access.AuthorizeAsync(http, repository, http.RequestAborted).ConfigureAwait(false);
         if (problem is not null) return problem.ToResult(http);
         http.Items[CallerKey] = caller;
         return await next(context).ConfigureAwait(false);

@@ -57,7 +57,10 @@ public sealed class PeerTokens(IOptionsMonitor<PeeringOptions> options, TimeProv
     public async Task<(PeerIdentity? Peer, string? Refusal)> ValidateAsync(string token)
     {
         if (!_handler.CanReadToken(token)) return (null, "the bearer token is not a peer token");
-        var subject = _handler.ReadJsonWebToken(token).Subject;
+        string? subject;
+        // CanReadToken only looks at the shape (three dot-separated parts): "a.b.c" passes it and fails to decode.
+        try { subject = _handler.ReadJsonWebToken(token).Subject; }
+        catch (ArgumentException) { return (null, "the bearer token is not a peer token"); }
         var peer = Trusted.FirstOrDefault(p => p.Username == subject);
         if (peer is null) return (null, "the token names no peer this server trusts");
         var result = await _handler.ValidateTokenAsync(token, new TokenValidationParameters

@@ -59,9 +59,12 @@ public class PeerAccessTests
         (status, problem, response) = await SendAsync(http, HttpMethod.Get, "/peer/v1/configuration?repository=fleet/app", null);
         Assert.That(status, Is.EqualTo(HttpStatusCode.Unauthorized));
         Assert.That(response.Headers.WwwAuthenticate.ToString(), Is.EqualTo($"Bearer realm=\"{primary.Server.Url.ToString().TrimEnd('/')}/peer/v1/token\""));
-        (status, problem, _) = await SendAsync(http, HttpMethod.Get, "/peer/v1/configuration?repository=fleet/app", new AuthenticationHeaderValue("Bearer", "not-a-token"));
-        Assert.That(status, Is.EqualTo(HttpStatusCode.Unauthorized));
-        Assert.That(problem.GetProperty("detail").GetString(), Is.EqualTo("the bearer token is not a peer token"));
+        foreach (var malformed in new[] { "not-a-token", "a.b.c", "eyJhbGciOiJIUzI1NiJ9.%%%.x" }) // "a.b.c" has a token's shape but decodes to nothing
+        {
+            (status, problem, _) = await SendAsync(http, HttpMethod.Get, "/peer/v1/configuration?repository=fleet/app", new AuthenticationHeaderValue("Bearer", malformed));
+            Assert.That(status, Is.EqualTo(HttpStatusCode.Unauthorized), malformed);
+            Assert.That(problem.GetProperty("detail").GetString(), Is.EqualTo("the bearer token is not a peer token"), malformed);
+        }
         var delegateOnly = new AuthenticationHeaderValue("Bearer", await TokenAsync(http, Basic("site-a", "pw-a-0123456789abcdefghijklmnopqrs"), PeerScopes.DelegatePull));
         foreach (var (method, path) in new[] { (HttpMethod.Get, "/peer/v1/configuration?repository=fleet/app"), (HttpMethod.Get, "/peer/v1/v2/fleet/app/tags/list"), (HttpMethod.Post, "/peer/v1/sync?repository=fleet/app") })
         {

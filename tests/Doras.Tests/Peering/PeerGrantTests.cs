@@ -102,6 +102,14 @@ public class PeerGrantTests
         // Our own state is never served, on the delta endpoint as on the others.
         foreach (var read in Reads("doras-peering", app, appLayer))
             await AssertRefusedAsync(http, siteA, read, 404, "doras-peering is not served to peers");
+        // Nor to devices, through the device-facing registry and delta API, whatever the store lets the server read.
+        foreach (var path in new[] { "/v2/doras-peering/tags/list", "/v2/doras-peering/manifests/latest", $"/api/v1/delta?from_digest=doras-peering@{app}&to_tag=doras-peering:x" })
+        {
+            using var device = await http.GetAsync(path);
+            Assert.That(device.StatusCode, Is.EqualTo(HttpStatusCode.NotFound), path);
+            using var problem = System.Text.Json.JsonDocument.Parse(await device.Content.ReadAsStringAsync());
+            Assert.That(problem.RootElement.GetProperty("detail").GetString(), Is.EqualTo("repository doras-peering is not served here"), path);
+        }
 
         // The sublease scope is the operator's to give: not by default, only when listed for the peer.
         using (var request = new HttpRequestMessage(HttpMethod.Post, $"/peer/v1/token?scope={PeerScopes.Sublease}"))
