@@ -5,7 +5,8 @@ namespace Doras.Tests.Support;
 /// <summary>
 /// Runs a linux-arm64 executable on this x64 machine under qemu-user (`qemu-aarch64-static`), as CI proves the
 /// arm64 `doras`. The arm64 C library and OpenSSL come from Debian's multiarch packages (libc6:arm64,
-/// libssl3:arm64), which .ci/run installs.
+/// libssl3:arm64), which .ci/run installs. No `-L` sysroot: the cross sysroot's loader would load libc6:arm64's
+/// libc.so.6, another glibc build, and hang (see the README's "Publishing the edge client").
 /// </summary>
 public static class Arm64Emulator
 {
