@@ -1,5 +1,3 @@
-using System.Diagnostics;
-
 namespace Doras.Tests.Support;
 
 /// <summary>
@@ -30,17 +28,5 @@ public static class Arm64Emulator
     }
 
     /// <summary>Runs the arm64 program with its arguments under qemu-user; its exit code and its output.</summary>
-    public static (int Code, string Output) Run(string executable, params string[] args)
-    {
-        var start = new ProcessStartInfo(Qemu, [executable, .. args]) { RedirectStandardOutput = true, RedirectStandardError = true };
-        using var process = Process.Start(start)!;
-        var stdout = process.StandardOutput.ReadToEndAsync();
-        var stderr = process.StandardError.ReadToEndAsync();
-        if (!process.WaitForExit(TimeSpan.FromMinutes(5)))
-        {
-            process.Kill(entireProcessTree: true);
-            throw new TimeoutException($"{executable} under qemu-user did not finish within 5 minutes: {stdout.Result}{stderr.Result}");
-        }
-        return (process.ExitCode, stdout.Result + stderr.Result);
-    }
+    public static (int Code, string Output) Run(string executable, params string[] args) => ExternalTool.Run(Qemu, [executable, .. args]);
 }
