@@ -114,7 +114,19 @@ public static class AdminCommands
                     $"peer {result.GetValue(trustedName)} trusted, saved in {file.Path}");
                 return 0;
             });
-            return new Command("peer", "Peers of this server") { list, add, trust };
+            var revokedName = new Argument<string>("username") { Description = "The user name the peer calls us with" };
+            var revokedRepository = new Argument<string>("repository") { Description = "The repository it may no longer read" };
+            var revoke = new Command("revoke", "Take back a peer's grant to read a repository (given when it created its replica with a sublease token)") { revokedName, revokedRepository };
+            revoke.SetAction(async (result, ct) =>
+            {
+                await using var app = Open(result);
+                var (peer, repository) = (result.GetValue(revokedName)!, result.GetValue(revokedRepository)!);
+                var revoked = await app.Services.GetRequiredService<PeerGrants>().RevokeAsync(peer, repository, ct);
+                Print(result, new { peer, repository, revoked },
+                    revoked ? $"peer {peer} may no longer read {repository}" : $"peer {peer} had no grant for {repository}");
+                return revoked ? 0 : 1;
+            });
+            return new Command("peer", "Peers of this server") { list, add, trust, revoke };
         }
 
         PeersFile File(ParseResult result)

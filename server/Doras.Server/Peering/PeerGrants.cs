@@ -36,6 +36,19 @@ public sealed class PeerGrants(PeeringState state, TimeProvider time, ILogger<Pe
         logger.LogInformation("Granted peer {Peer} reads of {Repository} (its replica)", peer, repository);
     }
 
+    /// <summary>
+    /// Takes a grant back (a replica given up, a site decommissioned); false when there was none. Instances that saw
+    /// the grant a moment ago stop honouring it within <see cref="RememberFor"/>.
+    /// </summary>
+    public async Task<bool> RevokeAsync(string peer, string repository, CancellationToken ct)
+    {
+        var tag = TagOf(peer, repository);
+        _seen.TryRemove(tag, out _);
+        var removed = await state.RemoveAsync(tag, ct).ConfigureAwait(false);
+        if (removed) logger.LogInformation("Revoked peer {Peer}'s reads of {Repository}", peer, repository);
+        return removed;
+    }
+
     /// <summary>May this peer read this repository: null when it may, otherwise the refusal (404 for our own state, 403 without a grant).</summary>
     public async Task<ApiProblem?> CheckAsync(PeerIdentity peer, string repository, CancellationToken ct)
     {

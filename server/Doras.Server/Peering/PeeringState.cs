@@ -38,4 +38,14 @@ public sealed class PeeringState(ArtifactStores stores, IOptionsMonitor<PeeringO
             Annotations = new Dictionary<string, string>(annotations) { [IdKey] = tag },
         }, [tag], ct).ConfigureAwait(false);
     }
+
+    /// <summary>Removes the record under <paramref name="tag"/>; false when there is none.</summary>
+    public async Task<bool> RemoveAsync(string tag, CancellationToken ct)
+    {
+        var state = Repository;
+        if (await state.TryResolveAsync(tag, ct).ConfigureAwait(false) is not { } record) return false;
+        // One manifest per record (see WriteAsync): no other tag shares it.
+        await TagRemoval.UntagAsync(state, tag, record, keep: [], ct).ConfigureAwait(false);
+        return true;
+    }
 }

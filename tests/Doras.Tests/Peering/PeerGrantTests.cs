@@ -136,6 +136,21 @@ public class PeerGrantTests
         // A grant is the peer's own: site-c's does not open fleet/secret to site-a.
         await AssertRefusedAsync(http, siteA, Reads("fleet/secret", secret, secretLayer)[3], 403,
             "peer 'site-a' was granted no replica of fleet/secret: a replica is granted when it is created with a sublease token from this server");
+
+        // The operator takes a grant back; the running server stops honouring it once its short memory of it ends.
+        var (revokeCode, revoked, _) = await primary.AdminAsync(["peer", "revoke", SiteC, "fleet/secret"]);
+        Assert.That((revokeCode, revoked.Trim()), Is.EqualTo((0, "peer site-c may no longer read fleet/secret")));
+        var configurationRead = Reads("fleet/secret", secret, secretLayer)[0];
+        var after = HttpStatusCode.OK;
+        for (var i = 0; i < 30 && after == HttpStatusCode.OK; i++) // bounded: 15 s (the server remembers a grant it saw for 10 s)
+        {
+            await Task.Delay(500);
+            (after, _, _) = await SendAsync(http, configurationRead.Method, configurationRead.Path, siteC, configurationRead.Body);
+        }
+        await AssertRefusedAsync(http, siteC, configurationRead, 403,
+            "peer 'site-c' was granted no replica of fleet/secret: a replica is granted when it is created with a sublease token from this server");
+        (revokeCode, revoked, _) = await primary.AdminAsync(["peer", "revoke", SiteC, "fleet/secret"]);
+        Assert.That((revokeCode, revoked.Trim()), Is.EqualTo((1, "peer site-c had no grant for fleet/secret")));
     }
 
     [Test]
