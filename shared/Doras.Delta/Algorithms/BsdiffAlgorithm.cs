@@ -19,6 +19,7 @@ public sealed class BsdiffAlgorithm(int level = 19, int workers = 0, long maxInp
     public const long MaxInputBytes = int.MaxValue / 2;
 
     private const byte SplitLayout = 2;
+    private const int MaxWindowLog = 22;
     private const string What = "bsdiff delta";
 
     public override string Name => AlgorithmName;
@@ -31,12 +32,13 @@ public sealed class BsdiffAlgorithm(int level = 19, int workers = 0, long maxInp
     {
         var (old, @new) = await ReadVersionsAsync(oldVersion, newVersion, ct).ConfigureAwait(false);
         var (control, diff, extra) = (new MemoryStream(), new MemoryStream(), new MemoryStream());
-        // Control and extra are held by the device while the diff part streams: their windows stay at 4 MiB.
+        // The device decodes one part at a time, each in its window: 4 MiB at most (earlier builds used 8 MiB for the
+        // diff part, which devices still accept). On esbuild's diff part 4 MiB came out 139 bytes smaller, 16 % less CPU.
         var options = WrappedStream.CompressionFor(newVersion.Size, level, workers);
-        var small = options with { WindowLog = Math.Min(options.WindowLog, 22) };
-        await using (var controlEncoder = new ZstdEncoderStream(control, small, leaveOpen: true))
+        options = options with { WindowLog = Math.Min(options.WindowLog, MaxWindowLog) };
+        await using (var controlEncoder = new ZstdEncoderStream(control, options, leaveOpen: true))
         await using (var diffEncoder = new ZstdEncoderStream(diff, options, leaveOpen: true))
-        await using (var extraEncoder = new ZstdEncoderStream(extra, small, leaveOpen: true))
+        await using (var extraEncoder = new ZstdEncoderStream(extra, options, leaveOpen: true))
         {
             // The suffix sort recurses; a thread with a roomy stack keeps pathological inputs from overflowing it.
             await WrappedStream.RunWithLargeStackAsync(() => BsdiffDelta.Write(old, @new, new BsdiffDelta.Parts(controlEncoder, diffEncoder, extraEncoder), ScanParallelism), ct).ConfigureAwait(false);
