@@ -205,8 +205,9 @@ public static class BsdiffDelta
     {
         var records = new BufferedStream(parts.Control, 1 << 16);
         var interleaved = ReferenceEquals(parts.Control, parts.Diff);
-        var diffs = interleaved ? records : new BufferedStream(parts.Diff, 1 << 16);
-        var extras = interleaved ? records : new BufferedStream(parts.Extra, 1 << 16);
+        // Apart, diff and extra bytes are read in runs straight from their decoders (no copy through a buffer).
+        var diffs = interleaved ? records : parts.Diff;
+        var extras = interleaved ? records : parts.Extra;
         var data = new byte[1 << 16];
         var old = new OldFileWindow(oldFile, oldStart, oldSize);
         long oldPos = 0, written = 0;
