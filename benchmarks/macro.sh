@@ -5,6 +5,8 @@
 # every command, and its zlib makes the zlib-compressed .tgz pair), and HDiffPatch's hdiffz/hpatchz (prebuilt in
 # ../shared/peers/hdiffpatch, or DORAS_HDIFFPATCH=DIR).
 # Usage: benchmarks/macro.sh [PAIR ...]   (default: all pairs; names below). Prints one Markdown table.
+# DORAS_TOOLS="doras auto,doras bsdiff-lzma,hdiffz lzma2" runs only those tools (labels of the table below; it must
+# include "doras auto" and "hdiffz lzma2", which the summary compares; "best peer" is then the best of the peers run).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root="$PWD"
@@ -32,11 +34,11 @@ selected=("$@")
 
 hdiffpatch="${DORAS_HDIFFPATCH:-$root/../shared/peers/hdiffpatch}"
 [[ -x "$hdiffpatch/hdiffz" && -x "$hdiffpatch/hpatchz" ]] || { echo "hdiffz/hpatchz not found in $hdiffpatch (DORAS_HDIFFPATCH)" >&2; exit 1; }
-# Deltas are built as the server builds them (the .NET runtime with its JIT); they are applied by the trimmed
-# single-file build devices run (the same Doras.Delta code as the edge client), so apply memory is the device's.
+# Deltas are built as the server builds them (the .NET runtime with its JIT, libzstd); they are applied by the
+# Native AOT executable as devices run it (the README's publish command; zstd by the managed port, as in `doras`),
+# so apply time and memory are the device's, without a JIT's start-up.
 dotnet build edge-client/Doras.DeltaTool -c Release -o "$work/doras-delta" >/dev/null
-dotnet publish edge-client/Doras.DeltaTool -c Release -r linux-x64 --self-contained -p:PublishTrimmed=true \
-  -p:PublishSingleFile=true -o "$work/doras-delta-device" >/dev/null
+dotnet publish edge-client/Doras.DeltaTool -c Release -r linux-x64 -p:DorasPreferNativeZstd=false -o "$work/doras-delta-device" >/dev/null
 doras_delta="dotnet $work/doras-delta/doras-delta.dll"
 # auto's budget is wall time (the server's Delta:AutoBudget, 5 min); on a machine shared with other work it can cut
 # candidates off that an idle server would try, so the benchmark gives it an hour (DORAS_AUTO_BUDGET seconds).
@@ -111,6 +113,16 @@ tools=(
   "zstd -19 --long --patch-from|zstd -q -f -19 --long=31 --patch-from=OLD NEW -o PATCH|zstd -q -f -d --long=31 --patch-from=OLD PATCH -o OUT"
   "rdiff|sh -c 'rdiff signature OLD PATCH.sig && rdiff delta PATCH.sig NEW PATCH'|rdiff patch OLD PATCH OUT"
 )
+
+if [[ -n "${DORAS_TOOLS:-}" ]]; then
+  IFS=',' read -r -a wanted <<<"$DORAS_TOOLS"
+  [[ " ${wanted[*]} " == *" doras auto "* && " ${wanted[*]} " == *" hdiffz lzma2 "* ]] || { echo 'DORAS_TOOLS must include "doras auto" and "hdiffz lzma2"' >&2; exit 1; }
+  chosen=()
+  for tool in "${tools[@]}"; do
+    for w in "${wanted[@]}"; do [[ "${tool%%|*}" == "$w" ]] && chosen+=("$tool"); done
+  done
+  tools=("${chosen[@]}")
+fi
 
 rows=()
 summary=()

@@ -50,8 +50,8 @@ public sealed class DeltaAlgorithms(IEnumerable<IDeltaAlgorithm> algorithms)
         {
             var all = listed.Count == 0 || _byName.Values.All(listed.Contains);
             var candidates = (all ? [.. _byName.Values] : applicable).Where(a => AppliesTo(a, kind))
-                // Cheapest builds first: the budget may stop the rest.
-                .OrderBy(a => BuildCostRank(a.Name)).ThenBy(a => a.Name, StringComparer.Ordinal).ToList();
+                // The likely smallest first: the budget may stop the rest.
+                .OrderBy(a => BuildRank(a.Name)).ThenBy(a => a.Name, StringComparer.Ordinal).ToList();
             if (candidates.Count == 0) return null;
             var name = all ? everything : AutoName(listed);
             var acceptable = (all ? [.. _byName.Values] : listed).Select(a => a.Name).ToHashSet(StringComparer.Ordinal);
@@ -80,23 +80,24 @@ public sealed class DeltaAlgorithms(IEnumerable<IDeltaAlgorithm> algorithms)
         Auto + ":" + string.Join("+", algorithms.Select(a => a.Name).Order(StringComparer.Ordinal));
 
     /// <summary>
-    /// Cheapest first; tardiff and deflate before bsdiff because they refuse at once what they do not apply to,
-    /// and where they do apply (tar, gzip, zip) they are the ones the budget must not leave out; bsdiff-lzma
-    /// before bsdiff because it is the smaller of the two (10-13 % on executables) for a similar cost.
+    /// The likely smallest first: tardiff and deflate (they refuse at once what they do not apply to, and where they
+    /// apply they are the ones made for it), then bsdiff-lzma, whose delta can make the rest pointless
+    /// (<see cref="OutclassedCandidates"/>), then bsdiff, zstd and Octodiff, in the order they came out on the npm
+    /// pairs. A budget that runs out stops the least likely.
     /// </summary>
-    private static int BuildCostRank(string name) => name switch
+    private static int BuildRank(string name) => name switch
     {
-        OctodiffAlgorithm.AlgorithmName => 0,
-        ZstdPatchAlgorithm.AlgorithmName => 1,
-        TardiffAlgorithm.AlgorithmName or DeflateAlgorithm.AlgorithmName => 2,
-        BsdiffLzmaAlgorithm.AlgorithmName => 3,
+        TardiffAlgorithm.AlgorithmName or DeflateAlgorithm.AlgorithmName => 0,
+        BsdiffLzmaAlgorithm.AlgorithmName => 1,
+        BsdiffAlgorithm.AlgorithmName => 2,
+        ZstdPatchAlgorithm.AlgorithmName => 3,
         _ => 4,
     };
 }
 
 /// <summary>What <see cref="DeltaAlgorithms.Choose"/> decided for one request.</summary>
 /// <param name="Name">The name a new build is stored under (part of its key).</param>
-/// <param name="Candidates">The algorithms that build tries, cheapest first.</param>
+/// <param name="Candidates">The algorithms that build tries, the likely smallest first.</param>
 /// <param name="StoredNames">Names under which an acceptable stored delta may already be, most preferred first.</param>
 /// <param name="Acceptable">Algorithms the client can apply: a stored delta made by another one is not served.</param>
 public sealed record DeltaChoice(string Name, IReadOnlyList<IDeltaAlgorithm> Candidates, IReadOnlyList<string> StoredNames, IReadOnlySet<string> Acceptable);

@@ -17,13 +17,17 @@ public interface ISmallestDeltaObserver
 
     void NotTried(IDeltaAlgorithm algorithm, TimeSpan budget) { }
 
+    /// <summary>Not built: <paramref name="by"/> leaves it no chance (<see cref="OutclassedCandidates"/>).</summary>
+    void Outclassed(IDeltaAlgorithm algorithm, BuiltDelta by) { }
+
     /// <summary>The candidate failed (building, or its delta did not reproduce the target); another is used.</summary>
     void Failed(IDeltaAlgorithm algorithm, Exception error) { }
 }
 
 /// <summary>
-/// <c>auto</c>: builds each candidate of <see cref="DeltaAlgorithms.Choose"/> in turn (cheapest first) while the
-/// budget lasts, keeps the smallest, and checks that it reproduces the target. A candidate that fails, or whose
+/// <c>auto</c>: builds each candidate of <see cref="DeltaAlgorithms.Choose"/> in turn (the likely smallest first)
+/// while the budget lasts, leaving out those a built one outclasses (<see cref="OutclassedCandidates"/>), keeps the
+/// smallest, and checks that it reproduces the target. A candidate that fails, or whose
 /// delta does not reproduce the target, gives way to the next smallest (the plain algorithms stay candidates
 /// beside the smart ones). The server and <c>doras-delta diff --algorithm auto</c> both go through here, so both
 /// send the same bytes for the same pair.
@@ -51,6 +55,11 @@ public sealed class SmallestDelta(TimeSpan budget)
                 observer?.NotTried(candidate, budget);
                 break;
             }
+            if (OutclassedCandidates.By(candidate, built, newVersion.Size) is { } outclassing)
+            {
+                observer?.Outclassed(candidate, outclassing);
+                continue;
+            }
             var path = Path.Combine(workDirectory, "delta-" + candidate.Name);
             var encoding = Stopwatch.StartNew();
             await using var file = new FileStream(path, FileMode.CreateNew, FileAccess.Write, FileShare.None, 1 << 16, FileOptions.Asynchronous);
@@ -74,7 +83,7 @@ public sealed class SmallestDelta(TimeSpan budget)
             built.Add(delta);
         }
         if (built.Count == 0) throw new IncompatibleArtifactException("none of the candidate algorithms can make this delta");
-        // Smallest first; ties go to the cheaper build (earlier in the list: OrderBy is stable).
+        // Smallest first; ties go to the one built first (OrderBy is stable).
         var bySize = built.OrderBy(b => b.Size).ToList();
         foreach (var delta in bySize)
         {

@@ -146,7 +146,7 @@ public static class BsdiffDelta
             for (var done = start; done < end;)
             {
                 var n = Math.Min(buffer.Length, end - done);
-                for (var k = 0; k < n; k++) buffer[k] = (byte)(@new[done + k] - old[done + k]);
+                ByteDifferences.Subtract(@new.Slice(done, n), old.Slice(done, n), buffer.AsSpan(0, n));
                 output.Diff.Write(buffer, 0, n);
                 done += n;
             }
@@ -193,7 +193,7 @@ public static class BsdiffDelta
     /// <summary>Applies the three parts, read side by side; the diff and extra parts must end with the records.</summary>
     public static async Task<long> ApplyAsync(string oldPath, Parts parts, Stream output, long maxOutputBytes, CancellationToken ct = default)
     {
-        using var old = File.OpenHandle(oldPath, FileMode.Open, FileAccess.Read, FileShare.Read, FileOptions.Asynchronous);
+        using var old = File.OpenHandle(oldPath, FileMode.Open, FileAccess.Read, FileShare.Read); // read synchronously (OldFileWindow)
         return await ApplyAsync(old, 0, RandomAccess.GetLength(old), parts, output, maxOutputBytes, ct).ConfigureAwait(false);
     }
 
@@ -205,10 +205,11 @@ public static class BsdiffDelta
     {
         var records = new BufferedStream(parts.Control, 1 << 16);
         var interleaved = ReferenceEquals(parts.Control, parts.Diff);
-        var diffs = interleaved ? records : new BufferedStream(parts.Diff, 1 << 16);
-        var extras = interleaved ? records : new BufferedStream(parts.Extra, 1 << 16);
+        // Apart, diff and extra bytes are read in runs straight from their decoders (no copy through a buffer).
+        var diffs = interleaved ? records : parts.Diff;
+        var extras = interleaved ? records : parts.Extra;
         var data = new byte[1 << 16];
-        var oldBytes = new byte[1 << 16];
+        var old = new OldFileWindow(oldFile, oldStart, oldSize);
         long oldPos = 0, written = 0;
         while (true)
         {
@@ -237,16 +238,17 @@ public static class BsdiffDelta
                 for (long done = 0; done < same + differing;)
                 {
                     // The first `same` bytes are the old ones unchanged; the rest add a difference read from the delta.
-                    var n = (int)Math.Min(data.Length, same + differing - done);
-                    var o = await RandomAccess.ReadAsync(oldFile, oldBytes.AsMemory(0, n), oldStart + oldPos + covered + done, ct).ConfigureAwait(false);
-                    if (o != n) throw new CorruptDeltaException("the old file ended early while applying a bsdiff delta");
+                    var oldBytes = old.At(oldPos + covered + done, (int)Math.Min(data.Length, same + differing - done), diffLength - covered - done);
+                    var n = oldBytes.Length;
                     var unchanged = (int)Math.Clamp(same - done, 0, n);
                     if (unchanged < n)
                     {
                         await ReadExactlyAsync(diffs, data.AsMemory(unchanged, n - unchanged), ct).ConfigureAwait(false);
-                        for (var i = unchanged; i < n; i++) oldBytes[i] += data[i];
+                        oldBytes.Span[..unchanged].CopyTo(data);
+                        ByteDifferences.Add(oldBytes.Span[unchanged..], data.AsSpan(unchanged, n - unchanged), data.AsSpan(unchanged, n - unchanged));
+                        oldBytes = data.AsMemory(0, n);
                     }
-                    await output.WriteAsync(oldBytes.AsMemory(0, n), ct).ConfigureAwait(false);
+                    output.Write(oldBytes.Span);
                     done += n;
                 }
                 covered += same + differing;
@@ -255,7 +257,7 @@ public static class BsdiffDelta
             {
                 var n = (int)Math.Min(data.Length, extraLength - done);
                 await ReadExactlyAsync(extras, data.AsMemory(0, n), ct).ConfigureAwait(false);
-                await output.WriteAsync(data.AsMemory(0, n), ct).ConfigureAwait(false);
+                output.Write(data, 0, n);
                 done += n;
             }
             written += diffLength + extraLength;

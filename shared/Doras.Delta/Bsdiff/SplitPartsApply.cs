@@ -20,17 +20,23 @@ internal static class SplitPartsApply
     public static long MaxPartBytes(long targetSize) => targetSize == long.MaxValue ? long.MaxValue : 2 * targetSize + (64 << 20);
 
     /// <summary>Refuses stored control and extra lengths past what the target can need, before reading them.</summary>
-    public static void CheckLengths(long controlLength, long extraLength, long targetSize, string what)
+    private static void CheckLengths(long controlLength, long extraLength, long targetSize, string what)
     {
         var limit = MaxPartBytes(targetSize);
         if (controlLength > limit || extraLength > limit - controlLength)
             throw new CorruptDeltaException($"{what} has parts of {controlLength} and {extraLength} bytes, more than its target can need");
     }
 
+    /// <summary>
+    /// Reads the compressed lengths of control and extra (varints, refused past what the target can need), then
+    /// the three parts from <paramref name="remainder"/>, and writes the new version.
+    /// </summary>
     /// <param name="decode">Opens a decoder over one compressed part; its output must be bounded by the caller's limit.</param>
-    public static async Task<long> ApplyAsync(string oldPath, Stream remainder, long controlLength, long extraLength,
-        Func<Stream, string, Stream> decode, Stream output, long targetSize, string spoolDirectory, string what, CancellationToken ct)
+    public static async Task<long> ApplyAsync(string oldPath, Stream remainder, Func<Stream, string, Stream> decode, Stream output,
+        long targetSize, string spoolDirectory, string what, CancellationToken ct)
     {
+        var (controlLength, extraLength) = (Varint.ReadLength(remainder, what), Varint.ReadLength(remainder, what));
+        CheckLengths(controlLength, extraLength, targetSize, what);
         var truncated = $"{what} is truncated in its control or extra part";
         await using var control = await SpoolAsync(new BoundedReadStream(remainder, controlLength, truncated: truncated), "control", decode, spoolDirectory, what, ct).ConfigureAwait(false);
         await using var extra = await SpoolAsync(new BoundedReadStream(remainder, extraLength, truncated: truncated), "extra", decode, spoolDirectory, what, ct).ConfigureAwait(false);

@@ -8,11 +8,17 @@ internal static class Lzma2
     /// <summary>The largest dictionary a delta may ask the device for: its decoder allocates it whole.</summary>
     public const int MaxDictionaryLog = 23;
 
+    /// <summary>
+    /// The largest dictionary deltas are built with (4 MiB; earlier builds used 8 MiB, which devices still accept):
+    /// half the device's decoder memory, and on esbuild's 8.6 MB diff part 114 bytes smaller and 8 % less CPU than 8 MiB.
+    /// </summary>
+    public const int MaxBuildDictionaryLog = 22;
+
     public const int MinDictionaryLog = 12;
 
-    /// <summary>The smallest dictionary that holds <paramref name="length"/> bytes, within the device's bound.</summary>
+    /// <summary>The smallest dictionary that holds <paramref name="length"/> bytes, within the bound deltas are built with.</summary>
     public static int DictionaryLogFor(long length) =>
-        Math.Clamp(64 - System.Numerics.BitOperations.LeadingZeroCount((ulong)Math.Max(1, length - 1)), MinDictionaryLog, MaxDictionaryLog);
+        Math.Clamp(64 - System.Numerics.BitOperations.LeadingZeroCount((ulong)Math.Max(1, length - 1)), MinDictionaryLog, MaxBuildDictionaryLog);
 
     /// <summary>Refuses the build (so <c>auto</c> uses the others) where the system has no liblzma.</summary>
     public static void EnsureAvailable()

@@ -113,20 +113,40 @@ public class BsdiffLzmaTests
         Assert.That(Xz(dir, "-d", body.Control, body.DictionaryLogs[0]), Is.EqualTo(control.ToArray()));
         Assert.That(Xz(dir, "-d", body.Extra, body.DictionaryLogs[1]), Is.EqualTo(extra.ToArray()));
         Assert.That(Xz(dir, "-d", body.Diff, body.DictionaryLogs[2]), Is.EqualTo(diff.ToArray()));
-        Assert.That(body.DictionaryLogs, Is.All.InRange(12, 23), "the device's dictionary is bounded to 8 MiB");
+        Assert.That(body.DictionaryLogs, Is.All.InRange(12, 22), "deltas are built with dictionaries of at most 4 MiB");
     }
 
     [Test]
-    public async Task Parts_compressed_by_xz_apply_too()
+    public async Task A_diff_part_past_4_MiB_is_built_with_a_4_MiB_dictionary()
+    {
+        using var dir = new TempDirectory();
+        var old = TestData.Binary(9 << 19, 89);
+        var @new = (byte[])old.Clone();
+        for (var i = 0; i < @new.Length; i += 1000) @new[i]++; // one match over the whole file, every byte in its diff part
+        var pair = new Pair(new DeltaInput(dir.Write("old", old), Digest.Compute(old), old.Length),
+            new DeltaInput(dir.Write("new", @new), Digest.Compute(@new), @new.Length), @new);
+        var delta = Encode(pair);
+        var body = Body.Parse(delta);
+        Assert.That(Xz(dir, "-d", body.Diff, 22).Length, Is.GreaterThan(4 << 20));
+        Assert.That(body.DictionaryLogs[2], Is.EqualTo(22));
+        Assert.That(await ApplyAsync(dir, pair, delta), Is.EqualTo(@new));
+    }
+
+    /// <param name="dictionaryLog">Null: each part's own; 23: the 8 MiB dictionaries earlier builds used, which still apply.</param>
+    [TestCase(null)]
+    [TestCase(23)]
+    public async Task Parts_compressed_by_xz_apply_too(int? dictionaryLog)
     {
         using var dir = new TempDirectory();
         var pair = MakePair(dir, seed: 83);
         var body = Body.Parse(Encode(pair));
+        byte Log(int part) => (byte)(dictionaryLog ?? body.DictionaryLogs[part]);
         var recompressed = body with
         {
-            Control = Xz(dir, "-z", Xz(dir, "-d", body.Control, body.DictionaryLogs[0]), body.DictionaryLogs[0]),
-            Extra = Xz(dir, "-z", Xz(dir, "-d", body.Extra, body.DictionaryLogs[1]), body.DictionaryLogs[1]),
-            Diff = Xz(dir, "-z", Xz(dir, "-d", body.Diff, body.DictionaryLogs[2]), body.DictionaryLogs[2]),
+            DictionaryLogs = [Log(0), Log(1), Log(2)],
+            Control = Xz(dir, "-z", Xz(dir, "-d", body.Control, body.DictionaryLogs[0]), Log(0)),
+            Extra = Xz(dir, "-z", Xz(dir, "-d", body.Extra, body.DictionaryLogs[1]), Log(1)),
+            Diff = Xz(dir, "-z", Xz(dir, "-d", body.Diff, body.DictionaryLogs[2]), Log(2)),
         };
         Assert.That(await ApplyAsync(dir, pair, recompressed.ToBytes()), Is.EqualTo(pair.NewBytes));
     }

@@ -53,6 +53,35 @@ public class DeltaPropertyTests
         }));
     }
 
+    /// <summary>
+    /// The apply reads the old version through a 256 KiB window; versions past it whose blocks move around (forwards
+    /// and backwards) make it refill from anywhere, and the byte differences are added a vector at a time with a
+    /// tail of any length.
+    /// </summary>
+    [Test]
+    public void Bsdiff_round_trips_when_matches_jump_around_an_old_version_larger_than_its_read_window()
+    {
+        var shuffles = (from size in Gen.Choose(300_000, 1_200_000)
+                        from seed in Gen.Choose(0, 1_000_000)
+                        from blocks in Gen.Choose(2, 24)
+                        from edits in Gen.Choose(0, 30)
+                        select (size, seed, blocks, edits)).ToArbitrary();
+        Check.One(Config.QuickThrowOnFailure.WithMaxTest(10), Prop.ForAll(shuffles, p =>
+        {
+            using var dir = new TempDirectory();
+            var old = TestData.Binary(p.size, p.seed);
+            var cuts = new Random(p.seed).GetItems(Enumerable.Range(1, p.size - 1).ToArray(), p.blocks - 1).Append(0).Append(p.size).Distinct().Order().ToArray();
+            var pieces = cuts.Zip(cuts.Skip(1), (from, to) => old[from..to]).ToArray();
+            new Random(p.seed + 1).Shuffle(pieces);
+            var @new = TestData.Edit([.. pieces.SelectMany(b => b)], p.seed + 2, p.edits);
+            var records = new MemoryStream();
+            Doras.Delta.Bsdiff.BsdiffDelta.Write(old, @new, records);
+            var output = new MemoryStream();
+            Doras.Delta.Bsdiff.BsdiffDelta.ApplyAsync(dir.Write("old", old), new MemoryStream(records.ToArray()), output, long.MaxValue).GetAwaiter().GetResult();
+            return output.ToArray().AsSpan().SequenceEqual(@new);
+        }));
+    }
+
     [Test]
     public void Raw_octodiff_deltas_round_trip_at_any_chunk_size()
     {

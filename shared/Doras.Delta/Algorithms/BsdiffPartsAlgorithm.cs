@@ -1,0 +1,53 @@
+using Doras.Delta.Bsdiff;
+
+namespace Doras.Delta.Algorithms;
+
+/// <summary>
+/// What bsdiff and bsdiff-lzma share; they differ only in the coder of the three parts and the bytes that describe
+/// it. Building loads both versions whole (the suffix sort and the scan need random access to both, about 9 bytes
+/// per byte of the old version, so it is for the server) and writes the header, the format's own head and the
+/// parts in the order control, extra, diff. Applying spools the control and extra parts beside the output
+/// (<see cref="SplitPartsApply"/>), on the same storage, not in a temporary file system that may live in RAM.
+/// </summary>
+public abstract class BsdiffPartsAlgorithm(long maxInputBytes) : IDeltaAlgorithm
+{
+    public abstract string Name { get; }
+
+    public abstract string MediaType { get; }
+
+    public abstract Task EncodeAsync(DeltaInput oldVersion, DeltaInput newVersion, Stream delta, CancellationToken ct = default);
+
+    public Task ApplyAsync(DeltaInput oldVersion, Stream delta, Stream output, DeltaTarget? expected, CancellationToken ct = default) =>
+        ApplyAsync(oldVersion, delta, output, expected, Path.GetTempPath(), ct);
+
+    public Task ApplyToFileAsync(DeltaInput oldVersion, Stream delta, string outputPath, DeltaTarget expected, CancellationToken ct = default) =>
+        OutputFile.WriteAsync(outputPath, (output, directory) => ApplyAsync(oldVersion, delta, output, expected, directory, ct), ct);
+
+    /// <summary>Applies a delta, keeping large control and extra parts in <paramref name="spoolDirectory"/>.</summary>
+    protected abstract Task ApplyAsync(DeltaInput oldVersion, Stream delta, Stream output, DeltaTarget? expected, string spoolDirectory, CancellationToken ct);
+
+    /// <summary>Both versions, whole; versions over the input limit are refused, so <c>auto</c> picks another algorithm.</summary>
+    protected async Task<(byte[] Old, byte[] New)> ReadVersionsAsync(DeltaInput oldVersion, DeltaInput newVersion, CancellationToken ct)
+    {
+        var limit = Math.Min(maxInputBytes, BsdiffAlgorithm.MaxInputBytes);
+        if (oldVersion.Size > limit || newVersion.Size > limit)
+            throw new Artifacts.IncompatibleArtifactException($"bsdiff is limited to versions of {limit} bytes here");
+        return (await File.ReadAllBytesAsync(oldVersion.Path, ct).ConfigureAwait(false), await File.ReadAllBytesAsync(newVersion.Path, ct).ConfigureAwait(false));
+    }
+
+    /// <summary>
+    /// Writes the delta: the header, <paramref name="head"/> (the format byte and what the format records of its
+    /// coder), the compressed lengths of control and extra (varints), then control, extra and diff.
+    /// </summary>
+    protected async Task WriteAsync(Stream delta, DeltaInput oldVersion, DeltaInput newVersion, byte[] head, MemoryStream control, MemoryStream extra, MemoryStream diff, CancellationToken ct)
+    {
+        await delta.WriteAsync(new DeltaHeader(oldVersion.Digest, oldVersion.Size, newVersion.Digest, newVersion.Size, Name).ToBytes(), ct).ConfigureAwait(false);
+        var lengths = new MemoryStream();
+        lengths.Write(head);
+        Varint.Write(lengths, control.Length);
+        Varint.Write(lengths, extra.Length);
+        await delta.WriteAsync(lengths.ToArray(), ct).ConfigureAwait(false);
+        foreach (var part in new[] { control, extra, diff })
+            await delta.WriteAsync(part.GetBuffer().AsMemory(0, (int)part.Length), ct).ConfigureAwait(false);
+    }
+}
