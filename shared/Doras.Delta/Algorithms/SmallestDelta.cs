@@ -50,6 +50,7 @@ public sealed class SmallestDelta(TimeSpan budget)
         var built = new List<BuiltDelta>();
         foreach (var candidate in candidates)
         {
+            ct.ThrowIfCancellationRequested();
             if (built.Count > 0 && stopwatch.Elapsed > budget)
             {
                 observer?.NotTried(candidate, budget);
@@ -67,6 +68,12 @@ public sealed class SmallestDelta(TimeSpan budget)
             try
             {
                 await candidate.EncodeAsync(oldVersion, newVersion, hashing, ct).ConfigureAwait(false);
+            }
+            // A cancelled build can surface as another error (a codec whose input stopped short): it is the build's
+            // end, never a candidate's failure to fall back from.
+            catch (Exception e) when (e is not OperationCanceledException && ct.IsCancellationRequested)
+            {
+                throw new OperationCanceledException($"building {candidate.Name} was cancelled", e, ct);
             }
             catch (IncompatibleArtifactException e) when (candidates.Count > 1)
             {
@@ -91,6 +98,10 @@ public sealed class SmallestDelta(TimeSpan budget)
             {
                 await VerifyRoundTripAsync(delta, oldVersion, new DeltaTarget(newVersion.Digest, newVersion.Size), ct).ConfigureAwait(false);
                 return (delta, built);
+            }
+            catch (Exception e) when (e is not OperationCanceledException && ct.IsCancellationRequested)
+            {
+                throw new OperationCanceledException($"verifying {delta.Algorithm.Name} was cancelled", e, ct);
             }
             catch (Exception e) when (delta != bySize[^1] && e is not OperationCanceledException)
             {

@@ -116,4 +116,40 @@ public class AutoCandidatesTests
                 .All(name => sizes[name] * 100 >= lzma.Size * 97 - 64 * 100);
         }));
     }
+
+    [Test]
+    public async Task A_build_cancelled_while_a_candidate_runs_ends_there_even_when_the_candidate_fails_with_another_error()
+    {
+        using var dir = new TempDirectory();
+        var (oldInput, newInput) = Inputs(dir, TestData.Binary(10_000, 1), TestData.Binary(10_000, 2));
+        Directory.CreateDirectory(dir["work"]);
+        using var cancel = new CancellationTokenSource();
+        // As a heartbeat that lost its claim cancels a build: the codec then sees its input stop short and says so.
+        var cut = new Cancelled("zstd", cancel);
+        var next = new Cancelled("bsdiff", null);
+
+        var error = await Assert.ThrowsAsync<OperationCanceledException>(() =>
+            new SmallestDelta(SmallestDelta.DefaultBudget).BuildAsync([cut, next], oldInput, newInput, dir["work"], ct: cancel.Token));
+
+        Assert.That(error!.InnerException, Is.TypeOf<InvalidDataException>());
+        Assert.That(next.Called, Is.False, "no next candidate is tried for a cancelled build");
+    }
+
+    /// <summary>A candidate that cancels the build (when given a source) and fails as a codec would.</summary>
+    private sealed class Cancelled(string name, CancellationTokenSource? cancel) : IDeltaAlgorithm
+    {
+        public bool Called { get; private set; }
+        public string Name => name;
+        public string MediaType => "application/vnd.example.test";
+
+        public async Task EncodeAsync(DeltaInput oldVersion, DeltaInput newVersion, Stream delta, CancellationToken ct = default)
+        {
+            Called = true;
+            if (cancel is not null) await cancel.CancelAsync();
+            throw new InvalidDataException("zstd compress failed: Src size is incorrect");
+        }
+
+        public Task ApplyAsync(DeltaInput oldVersion, Stream delta, Stream output, DeltaTarget? expected, CancellationToken ct = default) =>
+            throw new NotSupportedException();
+    }
 }
