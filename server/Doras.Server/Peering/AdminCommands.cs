@@ -72,7 +72,7 @@ public static class AdminCommands
             var name = new Argument<string>("name") { Description = "The peer's name here" };
             var url = new Option<string>("--url") { Description = "The peer server's URL", Required = true };
             var user = new Option<string>("--username") { Description = "Our user name at the peer", Required = true };
-            var password = new PeerPasswordSource();
+            var password = SecretSource.PeerPassword();
             var allowHttp = new Option<bool>("--allow-http") { Description = "Allow a plain-http URL (only on a trusted network: credentials and tokens cross it readable)" };
             var add = new Command("add", "Add (or change) a peer we call, in the peers file (Peering:File)") { name, url, user, password.File, password.Flag, allowHttp };
             add.SetAction(result =>
@@ -95,7 +95,7 @@ public static class AdminCommands
             });
 
             var trustedName = new Argument<string>("username") { Description = "The user name the peer calls us with" };
-            var trustedPassword = new PeerPasswordSource();
+            var trustedPassword = SecretSource.PeerPassword();
             var scopes = new Option<string[]>("--scope") { Description = $"What it may do: {string.Join(", ", PeerScopes.All)} (default {string.Join(" and ", PeerScopes.Default)}; sublease only when given)", AllowMultipleArgumentsPerToken = true };
             var trust = new Command("trust", "Trust a peer to call this server's peer API, in the peers file (Peering:File)") { trustedName, trustedPassword.File, trustedPassword.Flag, scopes };
             trust.SetAction(result =>
@@ -141,13 +141,13 @@ public static class AdminCommands
         {
             var repository = new Argument<string>("repository") { Description = "The repository to replicate (same name as on the primary)" };
             var from = new Option<string>("--from") { Description = "The primary: a peer's name (Peering:Peers)", Required = true };
-            var sublease = new Option<string?>("--sublease") { Description = "A sublease token from the primary (doras-server sublease REPO there)" };
-            var add = new Command("add", "Make a repository a replica of a peer's, then sync it") { repository, from, sublease };
+            var sublease = SecretSource.SubleaseToken(); // from the primary: doras-server sublease REPO there
+            var add = new Command("add", "Make a repository a replica of a peer's, then sync it") { repository, from, sublease.File, sublease.Flag };
             add.SetAction(async (result, ct) =>
             {
                 await using var app = Open(result);
                 var services = app.Services;
-                var (record, warnings) = await services.GetRequiredService<Replicas>().AddAsync(result.GetValue(repository)!, result.GetValue(from)!, result.GetValue(sublease), ct);
+                var (record, warnings) = await services.GetRequiredService<Replicas>().AddAsync(result.GetValue(repository)!, result.GetValue(from)!, sublease.ReadOptional(result), ct);
                 var report = await services.GetRequiredService<ReplicaSync>().SyncAsync(record, ct);
                 Print(result, new { replica = record, warnings, sync = report },
                     $"{record.Repository} is a replica of {record.Peer} (algorithms {string.Join(", ", record.Configuration.Algorithms)}); first sync: {Describe(report)}"

@@ -48,11 +48,13 @@ public static class PeerEndpoints
         {
             var (request, invalid) = await ReadJsonAsync<ReplicaRequest>(http, ct);
             if (invalid is not null) return invalid.ToResult(http);
+            var asking = PeerAccess.PeerOf(http).Name;
+            // The token first: without one, a peer learns nothing of the repository (not even whether it exists).
+            if (await subleases.ConsumeAsync(repository, request!.Sublease, asking, ct) is { } refused) return refused.ToResult(http);
             var (configuration, problem) = await primary.ConfigurationAsync(repository, ct);
             if (problem is not null) return problem.ToResult(http);
-            if (await subleases.ConsumeAsync(repository, request!.Sublease, ct) is { } refused) return refused.ToResult(http);
             // From now on (and only now) this peer may read the repository: its configuration, state, content and deltas.
-            await grants.GrantAsync(PeerAccess.PeerOf(http).Name, repository, ct);
+            await grants.GrantAsync(asking, repository, ct);
             return Results.Json(configuration, PeerApi.Json);
         }).WithMetadata(new RequiresPeerScope(PeerScopes.Replicate));
 

@@ -28,6 +28,7 @@ public sealed class Subleases(ArtifactStores stores, PeeringState peeringState, 
     private const string RepositoryKey = "dev.doras.sublease.repository";
     private const string ExpiresKey = "dev.doras.sublease.expires";
     private const string StateKey = "dev.doras.sublease.state";
+    private const string IssuedToKey = "dev.doras.sublease.issued-to";
     private const string Issued = "issued";
     private const string Used = "used";
     private readonly SemaphoreSlim _use = new(1, 1);
@@ -43,13 +44,14 @@ public sealed class Subleases(ArtifactStores stores, PeeringState peeringState, 
         await foreach (var _ in stores.Server.Repository(repository).ListTagsAsync(ct).ConfigureAwait(false)) { hasTags = true; break; }
         if (!hasTags) return (null, ApiProblem.NotFound($"this server holds no repository {repository}"));
 
+        await SweepExpiredAsync(ct).ConfigureAwait(false);
         var token = Convert.ToBase64String(RandomNumberGenerator.GetBytes(32)).TrimEnd('=').Replace('+', '-').Replace('/', '_');
         var expires = time.GetUtcNow() + options.CurrentValue.SubleaseLifetime;
         var max = options.CurrentValue.MaxOutstandingSubleases;
         if (peer is not null && !quota.TryTake(peer, TagOf(token), expires, max))
             return (null, PeerProblems.SubleaseRefused("Too many sublease tokens",
                 $"peer '{peer}' holds {max} unused sublease tokens (Peering:MaxOutstandingSubleases); redeem one or let it expire first"));
-        try { await WriteAsync(TagOf(token), repository, expires, Issued, ct).ConfigureAwait(false); }
+        try { await WriteAsync(TagOf(token), repository, expires, Issued, peer, ct).ConfigureAwait(false); }
         catch
         {
             quota.Redeemed(TagOf(token)); // never issued: it holds no place
@@ -59,18 +61,22 @@ public sealed class Subleases(ArtifactStores stores, PeeringState peeringState, 
         return (new SubleaseAnswer(repository, token, expires), null);
     }
 
-    /// <summary>Uses up a sublease token for <paramref name="repository"/>: null when it was valid, otherwise why it is refused.</summary>
-    public async Task<ApiProblem?> ConsumeAsync(string repository, string? token, CancellationToken ct)
+    /// <summary>
+    /// Uses up a sublease token for <paramref name="repository"/>: null when it was valid, otherwise why it is refused.
+    /// A token a peer asked for through the peer API is that peer's alone; one the operator issued goes to whichever
+    /// trusted peer it was handed to.
+    /// </summary>
+    public async Task<ApiProblem?> ConsumeAsync(string repository, string? token, string redeemer, CancellationToken ct)
     {
         if (string.IsNullOrWhiteSpace(token))
             return Refused("Sublease token required", $"creating a replica of {repository} needs a sublease token from its primary (doras-server sublease {repository})");
         if (token.Length > 128) return Unknown(repository);
         await _use.WaitAsync(ct).ConfigureAwait(false);
-        try { return await UseAsync(repository, TagOf(token), ct).ConfigureAwait(false); }
+        try { return await UseAsync(repository, TagOf(token), redeemer, ct).ConfigureAwait(false); }
         finally { _use.Release(); }
     }
 
-    private async Task<ApiProblem?> UseAsync(string repository, string tag, CancellationToken ct)
+    private async Task<ApiProblem?> UseAsync(string repository, string tag, string redeemer, CancellationToken ct)
     {
         var state = peeringState.Repository;
         using var layoutLock = state is OciLayoutRepository layout
@@ -79,9 +85,10 @@ public sealed class Subleases(ArtifactStores stores, PeeringState peeringState, 
         if (await state.TryResolveAsync(tag, ct).ConfigureAwait(false) is not { } descriptor) return Unknown(repository);
         var manifest = await state.FetchManifestAsync(descriptor, ct).ConfigureAwait(false);
         if (manifest.Annotation(RepositoryKey) != repository) return Unknown(repository);
+        if (manifest.Annotation(IssuedToKey) is { } owner && owner != redeemer) return Unknown(repository); // as if unknown: says nothing of whose it is
         if (manifest.Annotation(StateKey) == Used)
             return Refused("Sublease token already used", $"this sublease token for {repository} has been used to create a replica already; ask the primary for a new one");
-        var expires = DateTimeOffset.Parse(manifest.Annotation(ExpiresKey) ?? "0001-01-01T00:00:00Z", CultureInfo.InvariantCulture, DateTimeStyles.AssumeUniversal);
+        var expires = ExpiryOf(manifest);
         if (time.GetUtcNow() >= expires)
             return Refused("Sublease token expired", $"this sublease token for {repository} expired at {expires:O}; ask the primary for a new one");
 
@@ -94,19 +101,54 @@ public sealed class Subleases(ArtifactStores stores, PeeringState peeringState, 
                 return Refused("Sublease token already used", $"this sublease token for {repository} has been used to create a replica already; ask the primary for a new one");
             }
         }
-        await WriteAsync(tag, repository, expires, Used, ct).ConfigureAwait(false);
+        await WriteAsync(tag, repository, expires, Used, manifest.Annotation(IssuedToKey), ct).ConfigureAwait(false);
         quota.Redeemed(tag);
         logger.LogInformation("A sublease token for {Repository} was used", repository);
         return null;
     }
 
-    private Task WriteAsync(string tag, string repository, DateTimeOffset expires, string stateValue, CancellationToken ct) =>
-        peeringState.WriteAsync(tag, "application/vnd.doras.peering.sublease.v1", new Dictionary<string, string>
+    /// <summary>
+    /// Removes the records of tokens past their expiry (used or not: either way they can only be refused now), so the
+    /// state repository holds at most the tokens of one lifetime. Best effort: a failure leaves them for the next issue.
+    /// </summary>
+    private async Task SweepExpiredAsync(CancellationToken ct)
+    {
+        var state = peeringState.Repository;
+        var now = time.GetUtcNow();
+        try
+        {
+            var tags = new List<string>();
+            await foreach (var tag in state.ListTagsAsync(ct).ConfigureAwait(false))
+                if (tag.StartsWith(TagPrefix, StringComparison.Ordinal)) tags.Add(tag);
+            foreach (var tag in tags)
+            {
+                if (await state.TryResolveAsync(tag, ct).ConfigureAwait(false) is not { } descriptor) continue;
+                var manifest = await state.FetchManifestAsync(descriptor, ct).ConfigureAwait(false);
+                if (ExpiryOf(manifest) < now) await peeringState.RemoveAsync(tag, ct).ConfigureAwait(false);
+            }
+        }
+        catch (Exception e) when (e is not OperationCanceledException)
+        {
+            logger.LogWarning(e, "Could not sweep expired sublease records; trying again at the next issue");
+        }
+    }
+
+    private static DateTimeOffset ExpiryOf(ImageManifest manifest) =>
+        DateTimeOffset.Parse(manifest.Annotation(ExpiresKey) ?? "0001-01-01T00:00:00Z", CultureInfo.InvariantCulture, DateTimeStyles.AssumeUniversal);
+
+    private Task WriteAsync(string tag, string repository, DateTimeOffset expires, string stateValue, string? issuedTo, CancellationToken ct)
+    {
+        var record = new Dictionary<string, string>
         {
             [RepositoryKey] = repository,
             [ExpiresKey] = expires.ToString("O", CultureInfo.InvariantCulture),
             [StateKey] = stateValue,
-        }, ct);
+        };
+        if (issuedTo is not null) record[IssuedToKey] = issuedTo;
+        return peeringState.WriteAsync(tag, "application/vnd.doras.peering.sublease.v1", record, ct);
+    }
+
+    private const string TagPrefix = "sublease-";
 
     private static string TagOf(string token) => PeeringState.TagOf("sublease", token);
 

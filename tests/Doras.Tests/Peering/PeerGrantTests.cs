@@ -126,6 +126,10 @@ public class PeerGrantTests
         var (code, issued, _) = await SendAsync(http, HttpMethod.Post, "/peer/v1/subleases?repository=fleet/secret", siteC);
         Assert.That(code, Is.EqualTo(HttpStatusCode.OK), issued);
         var sublease = JsonSerializer.Deserialize<SubleaseAnswer>(issued, PeerApi.Json)!;
+        // A token a peer asked for is its own: another trusted peer holding it is refused, and the token stays usable.
+        (code, var stolen, _) = await SendAsync(http, HttpMethod.Post, "/peer/v1/replicas?repository=fleet/secret", siteA, new ReplicaRequest(sublease.Token));
+        Assert.That(code, Is.EqualTo(HttpStatusCode.Forbidden), stolen);
+        Assert.That(JsonDocument.Parse(stolen).RootElement.GetProperty("detail").GetString(), Is.EqualTo("this server issued no such sublease token for fleet/secret"));
         (code, var configuration, _) = await SendAsync(http, HttpMethod.Post, "/peer/v1/replicas?repository=fleet/secret", siteC, new ReplicaRequest(sublease.Token));
         Assert.That(code, Is.EqualTo(HttpStatusCode.OK), configuration);
         foreach (var read in Reads("fleet/secret", secret, secretLayer))

@@ -105,13 +105,13 @@ public class PeerSecretsTests
         Assert.That(code, Is.EqualTo(1));
         Assert.That(errors.Trim(), Is.EqualTo("doras-server: give the password in a file (--password-file FILE) or in DORAS_PEER_PASSWORD " +
             "(--password works too, but other users see it in the process list)"));
-        Environment.SetEnvironmentVariable(PeerPasswordSource.Variable, FromVariable);
+        Environment.SetEnvironmentVariable(SecretSource.PeerPassword().Variable, FromVariable);
         try
         {
             (code, _, errors) = await site.AdminAsync(["peer", "trust", "site-b"]);
             Assert.That(code, Is.Zero, errors);
         }
-        finally { Environment.SetEnvironmentVariable(PeerPasswordSource.Variable, null); }
+        finally { Environment.SetEnvironmentVariable(SecretSource.PeerPassword().Variable, null); }
 
         using var saved = System.Text.Json.JsonDocument.Parse(File.ReadAllText(site.PeersFile));
         var peering = saved.RootElement.GetProperty("Peering");

@@ -43,7 +43,9 @@ public class SubleaseTests
         (code, output, _) = await primary.AdminAsync(["sublease", "fleet/app", "--json"]);
         Assert.That(code, Is.Zero);
         var token = Json(output).GetProperty("token").GetString()!;
-        (code, output, errors) = await replica.AdminAsync(Add(token));
+        var tokenFile = replica.Server.Scratch["sublease-token"];
+        File.WriteAllText(tokenFile, token + "\n"); // from a file: a token on the command line shows in the process list
+        (code, output, errors) = await replica.AdminAsync(["replica", "add", "fleet/app", "--from", "primary", "--sublease-file", tokenFile, "--json"]);
         Assert.That(code, Is.Zero, errors);
         var added = Json(output);
         Assert.That(added.GetProperty("replica").GetProperty("peer").GetString(), Is.EqualTo("primary"));
@@ -67,6 +69,14 @@ public class SubleaseTests
         (code, _, errors) = await replica.AdminAsync(Add(shortLived.GetProperty("token").GetString()));
         Assert.That(code, Is.EqualTo(1));
         Assert.That(errors, Does.Contain($"(Sublease token expired: this sublease token for fleet/app expired at {shortLived.GetProperty("expires_at").GetDateTimeOffset():O}; ask the primary for a new one)"));
+
+        // Issuing sweeps the records of expired tokens: that one is now unknown; the used one (not expired) stays used.
+        (code, _, errors) = await primary.AdminAsync(["sublease", "fleet/app", "--json"]);
+        Assert.That(code, Is.Zero, errors);
+        (code, _, errors) = await replica.AdminAsync(Add(shortLived.GetProperty("token").GetString()));
+        Assert.That(errors, Does.Contain("(Sublease token unknown: this server issued no such sublease token for fleet/app)"));
+        (code, _, errors) = await replica.AdminAsync(Add(token));
+        Assert.That(errors, Does.Contain("(Sublease token already used:"));
 
         // Only the primary issues tokens: not the replica, and not for a repository it does not hold.
         (code, _, errors) = await replica.AdminAsync(["sublease", "fleet/app"]);
