@@ -21,8 +21,13 @@ public sealed class BuildEstimates
 
     private readonly ConcurrentDictionary<string, double> _bytesPerSecond = new(StringComparer.Ordinal);
 
-    public TimeSpan Estimate(IEnumerable<string> algorithms, long inputBytes) =>
-        Overhead + TimeSpan.FromSeconds(algorithms.Sum(a => inputBytes / Speed(a)));
+    /// <param name="algorithms">The candidates, in the order they are built.</param>
+    /// <param name="newBytes">The new version's size: <c>auto</c> leaves some candidates out past a size
+    /// (<see cref="Doras.Delta.Algorithms.OutclassedCandidates"/>), and those are not counted.</param>
+    public TimeSpan Estimate(IReadOnlyList<string> algorithms, long inputBytes, long newBytes = 0) =>
+        Overhead + TimeSpan.FromSeconds(algorithms
+            .Where(a => !Doras.Delta.Algorithms.OutclassedCandidates.LikelyLeftOut(a, algorithms, newBytes))
+            .Sum(a => inputBytes / Speed(a)));
 
     /// <summary>Records one encode: the moving average follows the machine and the inputs it sees.</summary>
     public void Record(string algorithm, long inputBytes, TimeSpan elapsed)

@@ -107,6 +107,9 @@ public sealed class DeltaBuilder(IOptions<DeltaOptions> options, ScratchSpace sc
         public void Failed(IDeltaAlgorithm algorithm, Exception error) =>
             logger.LogWarning(error, "Delta {Key}: {Algorithm} failed; using the next smallest candidate", key, algorithm.Name);
 
+        public void Outclassed(IDeltaAlgorithm algorithm, BuiltDelta by) =>
+            logger.LogInformation("Delta {Key}: {Algorithm} left out: {By}'s {Bytes}-byte delta outclasses it", key, algorithm.Name, by.Algorithm.Name, by.Size);
+
         public void NotTried(IDeltaAlgorithm algorithm, TimeSpan budget) =>
             logger.LogInformation("Delta {Key}: build budget {Budget} spent; not trying {Algorithm}", key, budget, algorithm.Name);
     }

@@ -16,6 +16,23 @@ public static class OutclassedCandidates
     /// <summary>Past this share of the new version's size, zstd and Octodiff are built after all.</summary>
     private const int SharedLittleDivisor = 4;
 
+    /// <summary>
+    /// Whether <paramref name="candidate"/> will most likely not be built in this list: bsdiff-lzma is built before it
+    /// and the new version is large enough, so only a delta over a quarter of the new version would let it through
+    /// (versions that share little). For estimates of a build's time, which had rather come out short than long.
+    /// </summary>
+    public static bool LikelyLeftOut(string candidate, IReadOnlyList<string> candidates, long newSize)
+    {
+        if (newSize < MinNewBytes || candidate is not (BsdiffAlgorithm.AlgorithmName or ZstdPatchAlgorithm.AlgorithmName or OctodiffAlgorithm.AlgorithmName))
+            return false;
+        foreach (var name in candidates)
+        {
+            if (name == BsdiffLzmaAlgorithm.AlgorithmName) return true; // built first
+            if (name == candidate) return false;
+        }
+        return false;
+    }
+
     /// <summary>The built delta that leaves <paramref name="candidate"/> no chance, or null when it should be built.</summary>
     public static BuiltDelta? By(IDeltaAlgorithm candidate, IReadOnlyList<BuiltDelta> built, long newSize)
     {
