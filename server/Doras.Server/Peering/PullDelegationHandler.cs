@@ -12,8 +12,9 @@ namespace Doras.Server.Peering;
 /// The asking side of pull delegation, at the bottom of the server's own registry client: when the registry
 /// refuses a manifest or blob pull because of its rate limit (429, or Docker Hub's <c>TOOMANYREQUESTS</c>), the
 /// pull is asked of the peers in <c>Peering:DelegatePullsTo</c>, in order, with the pull-only credentials of
-/// <c>Peering:DelegationCredentials</c> for that registry (none: the peer pulls anonymously), never the server's own. A delegated manifest is verified against its digest here; a blob is verified by the reader above as
-/// every blob is. When no peer helps, the registry's refusal stands. Only the server's own client has this
+/// <c>Peering:DelegationCredentials</c> for that registry (none: the peer pulls anonymously), never the server's own. A delegated manifest is verified against its digest here; a blob by whoever reads it whole: the
+/// server's own reads (builds, copies) check every digest, and a blob passed through <c>/v2</c> to a device (in ranges,
+/// which cannot be checked on the way) is checked by the device, as every download is. When no peer helps, the registry's refusal stands. Only the server's own client has this
 /// handler: reads done with a device's authorization are never delegated.
 /// </summary>
 public sealed partial class PullDelegationHandler(PullDelegation delegation) : DelegatingHandler
