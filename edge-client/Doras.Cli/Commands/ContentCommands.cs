@@ -109,10 +109,11 @@ internal static class ContentCommands
         var perTag = new SyncProgress<TagCopy>(t => Console.WriteLine(json
             ? CliJson.Of(new JsonCopiedTag(t.Tag, t.Digest.ToString(), t.Copied ? "copied" : "exists"))
             : $"{t.Tag}: {t.Digest} {(t.Copied ? "copied" : "exists, skipped")}"));
-        // The server's tags are its working state for this registry (placeholders, usage and replica records); another
-        // server reading copies of them would act on state that is not its own, so they travel only when asked.
-        var tags = await GraphCopy.CopyAllTagsAsync(from, to, new CopyOptions { Progress = blobs }, perTag, ct,
-            includeTag: tag => withServerTags || !IsServerTag(tag));
+        // The server's tags beside the versions (delta placeholders, usage records) are its working state for this
+        // registry; another server reading copies of them would act on state that is not its own, so they travel only
+        // when asked. (Its peering state is a repository of its own, which nobody copies by accident.)
+        var tags = await GraphCopy.CopyAllTagsAsync(from, to, new CopyOptions { Progress = blobs }, perTag,
+            tag => withServerTags || !IsServerTag(tag), ct);
         if (!json)
             Console.WriteLine($"copied {tags.Count(t => t.Copied)} of {tags.Count} tag(s) of {source.Name} to {destination.Name} ({tags.Count(t => !t.Copied)} already there)");
         return 0;

@@ -73,8 +73,8 @@ public sealed class ClientAccess(ArtifactStores stores, RegistryChallenge challe
         var http = context.HttpContext;
         var access = http.RequestServices.GetRequiredService<ClientAccess>();
         var repository = RepositoryNamedBy(http.Request);
-        if (repository is not null && access.IsServerPrivate(repository))
-            return ApiProblem.NotFound($"repository {repository} is not served here").ToResult(http);
+        if (access.PrivateRepositoryNamedBy(http.Request) is { } own)
+            return ApiProblem.NotFound($"repository {own} is not served here").ToResult(http);
         var (caller, problem) = await access.AuthorizeAsync(http, repository, http.RequestAborted).ConfigureAwait(false);
         if (problem is not null) return problem.ToResult(http);
         http.Items[CallerKey] = caller;
@@ -126,6 +126,23 @@ public sealed class ClientAccess(ArtifactStores stores, RegistryChallenge challe
         ApiProblem.Unauthorized(
             $"the registry refused to show {stores.Name(repository)} to this client (401 Unauthorized): send credentials or a token that may pull from that repository",
             await challenge.ForRepositoryAsync(repository, CancellationToken.None).ConfigureAwait(false));
+
+    /// <summary>
+    /// The server's private repository when the request names it anywhere: in its /v2 path, or in any value of its
+    /// image parameters (each of them, however often given: a handler may read a value the challenge parser skips).
+    /// </summary>
+    private string? PrivateRepositoryNamedBy(HttpRequest request)
+    {
+        if (RepositoryNamedBy(request) is { } named && IsServerPrivate(named)) return named;
+        foreach (var parameter in new[] { Api.DeltaApi.FromDigest, Api.DeltaApi.ToDigest, Api.DeltaApi.ToTag })
+            foreach (var text in request.Query[parameter])
+            {
+                if (string.IsNullOrEmpty(text)) continue;
+                try { if (Reference.Parse(text).Repository is var repository && IsServerPrivate(repository)) return repository; }
+                catch (FormatException) { } // the handler refuses it
+            }
+        return null;
+    }
 
     /// <summary>The repository a request is about, for the scope of a challenge; null when it names none or names it badly.</summary>
     private static string? RepositoryNamedBy(HttpRequest request)

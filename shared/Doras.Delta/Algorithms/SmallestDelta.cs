@@ -48,6 +48,7 @@ public sealed class SmallestDelta(TimeSpan budget)
     {
         var stopwatch = Stopwatch.StartNew();
         var built = new List<BuiltDelta>();
+        var leftOut = new List<IDeltaAlgorithm>();
         foreach (var candidate in candidates)
         {
             ct.ThrowIfCancellationRequested();
@@ -59,6 +60,7 @@ public sealed class SmallestDelta(TimeSpan budget)
             if (OutclassedCandidates.By(candidate, built, newVersion.Size) is { } outclassing)
             {
                 observer?.Outclassed(candidate, outclassing);
+                leftOut.Add(candidate);
                 continue;
             }
             var path = Path.Combine(workDirectory, "delta-" + candidate.Name);
@@ -103,12 +105,15 @@ public sealed class SmallestDelta(TimeSpan budget)
             {
                 throw new OperationCanceledException($"verifying {delta.Algorithm.Name} was cancelled", e, ct);
             }
-            catch (Exception e) when (delta != bySize[^1] && e is not OperationCanceledException)
+            catch (Exception e) when ((delta != bySize[^1] || leftOut.Count > 0) && e is not OperationCanceledException)
             {
                 observer?.Failed(delta.Algorithm, e);
             }
         }
-        throw new UnreachableException();
+        // Every delta built failed its check, and some candidates were left out as outclassed by one of them: those
+        // are the fallback now (the plain algorithms stay candidates whatever a smart one does).
+        if (leftOut.Count == 0) throw new UnreachableException();
+        return await BuildAsync(leftOut, oldVersion, newVersion, workDirectory, observer, ct).ConfigureAwait(false);
     }
 
     /// <summary>A delta is only used once applying it gives the target, digest for digest.</summary>

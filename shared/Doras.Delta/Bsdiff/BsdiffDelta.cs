@@ -233,7 +233,8 @@ public static class BsdiffDelta
             {
                 var same = (long)Varint.Read(records, endAllowed: false, What)!.Value;
                 var differing = (long)Varint.Read(records, endAllowed: false, What)!.Value;
-                if (same < 0 || differing < 0 || same + differing == 0 || same + differing > diffLength - covered)
+                // Each compared with what is left on its own: a sum of two hostile lengths could wrap past long.MaxValue.
+                if (same < 0 || differing < 0 || same > diffLength - covered || differing > diffLength - covered - same || same + differing == 0)
                     throw new CorruptDeltaException($"bsdiff delta has a malformed run ({same}, {differing}) in a match of {diffLength} bytes");
                 for (long done = 0; done < same + differing;)
                 {

@@ -38,7 +38,7 @@ public static class GraphCopy
     /// manifests the target has are skipped as in <see cref="CopyAsync"/>) and then (re)pointed.
     /// </summary>
     public static async Task<IReadOnlyList<TagCopy>> CopyAllTagsAsync(IReadOnlyOciRepository source, IOciRepository target, CopyOptions? options = null,
-        IProgress<TagCopy>? tagProgress = null, CancellationToken ct = default, Func<string, bool>? includeTag = null)
+        IProgress<TagCopy>? tagProgress = null, Func<string, bool>? includeTag = null, CancellationToken ct = default)
     {
         var tags = new List<string>();
         await foreach (var tag in source.ListTagsAsync(ct).ConfigureAwait(false))

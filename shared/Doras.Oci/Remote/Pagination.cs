@@ -13,6 +13,9 @@ internal static class Pagination
 {
     public const int MaxPages = 10_000;
 
+    /// <summary>The most entries one list may have, whatever its pages: the client remembers each one.</summary>
+    public const int MaxItems = 1_000_000;
+
     public static async IAsyncEnumerable<string> ListAsync(HttpClient http, Uri first, string property, string what, [EnumeratorCancellation] CancellationToken ct)
     {
         var pages = new PageWalk(first, what);
@@ -25,7 +28,11 @@ internal static class Pagination
             using var doc = JsonDocument.Parse(await response.Content.ReadBoundedAsync(16 * OciJson.MaxManifestBytes, what, ct).ConfigureAwait(false));
             if (doc.RootElement.TryGetProperty(property, out var items) && items.ValueKind == JsonValueKind.Array)
                 foreach (var item in items.EnumerateArray())
-                    if (item.GetString() is { } value && seen.Add(value)) yield return value;
+                    if (item.GetString() is { } value && seen.Add(value))
+                    {
+                        if (seen.Count > MaxItems) throw new InvalidDataException($"{what}: more than {MaxItems} entries");
+                        yield return value;
+                    }
             pages.Advance(response);
         }
     }

@@ -29,6 +29,7 @@ public sealed partial class RemoteRepository
             {
                 var bytes = await response.Content.ReadBoundedAsync(OciJson.MaxManifestBytes, what, ct).ConfigureAwait(false);
                 found.AddRange(OciJson.Deserialize<ImageIndex>(bytes, what).Manifests);
+                if (found.Count > Pagination.MaxItems) throw new InvalidDataException($"{what}: more than {Pagination.MaxItems} referrers");
                 pages.Advance(response); // the referrers API pages like the tag list (distribution spec)
             }
             else if (response.StatusCode == HttpStatusCode.NotFound && pages.IsFirst)

@@ -135,6 +135,35 @@ public class AutoCandidatesTests
         Assert.That(next.Called, Is.False, "no next candidate is tried for a cancelled build");
     }
 
+    [Test]
+    public async Task When_the_delta_that_outclassed_the_others_fails_its_check_the_left_out_candidates_are_built_after_all()
+    {
+        using var dir = new TempDirectory();
+        var old = TestData.Binary((int)OutclassedCandidates.MinNewBytes + 4096, 3);
+        var @new = TestData.Edit(old, 4);
+        var (oldInput, newInput) = Inputs(dir, old, @new);
+        Directory.CreateDirectory(dir["work"]);
+        var record = new Record();
+        IDeltaAlgorithm bsdiff = Algorithms.Find("bsdiff")!;
+
+        var (smallest, _) = await new SmallestDelta(SmallestDelta.DefaultBudget).BuildAsync([new BrokenLzma(), bsdiff], oldInput, newInput, dir["work"], record);
+
+        Assert.That(record.OutclassedNames, Is.EqualTo(new[] { "bsdiff" }), "left out at first");
+        Assert.That(smallest.Algorithm.Name, Is.EqualTo("bsdiff"), "then built, as the fallback");
+        await smallest.Algorithm.ApplyToFileAsync(oldInput, File.OpenRead(smallest.Path), dir["out"], new DeltaTarget(newInput.Digest, newInput.Size));
+        Assert.That(File.ReadAllBytes(dir["out"]), Is.EqualTo(@new));
+    }
+
+    /// <summary>A "bsdiff-lzma" whose tiny delta does not apply: it outclasses the others, then fails the round trip.</summary>
+    private sealed class BrokenLzma : IDeltaAlgorithm
+    {
+        public string Name => BsdiffLzmaAlgorithm.AlgorithmName;
+        public string MediaType => "application/vnd.example.broken";
+        public Task EncodeAsync(DeltaInput oldVersion, DeltaInput newVersion, Stream delta, CancellationToken ct = default) => delta.WriteAsync(new byte[16], ct).AsTask();
+        public Task ApplyAsync(DeltaInput oldVersion, Stream delta, Stream output, DeltaTarget? expected, CancellationToken ct = default) =>
+            throw new InvalidDataException("this delta does not apply");
+    }
+
     /// <summary>A candidate that cancels the build (when given a source) and fails as a codec would.</summary>
     private sealed class Cancelled(string name, CancellationTokenSource? cancel) : IDeltaAlgorithm
     {

@@ -167,6 +167,18 @@ public class BsdiffTests
         Assert.That(emptyRun.Message, Is.EqualTo("bsdiff delta has a malformed run (0, 0) in a match of 10 bytes"), "a run that covers nothing would loop forever");
         var longRun = (await Assert.ThrowsAsync<CorruptDeltaException>(() => ApplyAsync(dir, old, [.. Record(10, 0, 0), 8, 3, 1, 2, 3])))!;
         Assert.That(longRun.Message, Is.EqualTo("bsdiff delta has a malformed run (8, 3) in a match of 10 bytes"));
+        // Two run lengths whose sum wraps past long.MaxValue to a negative number: it must not pass as a short run
+        // (it would move the position back and let later runs copy old bytes the output limit never counted).
+        var wrapping = new MemoryStream();
+        wrapping.Write(Record(10, 0, 0));
+        foreach (var length in new[] { (ulong)long.MaxValue, (1UL << 63) - 4 }) // LEB128, as the record stream codes lengths
+        {
+            var rest = length;
+            for (; rest >= 0x80; rest >>= 7) wrapping.WriteByte((byte)(rest | 0x80));
+            wrapping.WriteByte((byte)rest);
+        }
+        var wrapped = (await Assert.ThrowsAsync<CorruptDeltaException>(() => ApplyAsync(dir, old, wrapping.ToArray())))!;
+        Assert.That(wrapped.Message, Is.EqualTo($"bsdiff delta has a malformed run ({long.MaxValue}, {long.MaxValue - 3}) in a match of 10 bytes"));
         var bomb = (await Assert.ThrowsAsync<CorruptDeltaException>(() => ApplyAsync(dir, old, Record(0, long.MaxValue / 2, 0), max: 1 << 20)))!;
         Assert.That(bomb.Message, Is.EqualTo($"bsdiff delta produces more than the limit of {1 << 20} bytes"));
     }

@@ -103,9 +103,12 @@ public class PeerGrantTests
         foreach (var read in Reads("doras-peering", app, appLayer))
             await AssertRefusedAsync(http, siteA, read, 404, "doras-peering is not served to peers");
         // Nor to devices, through the device-facing registry and delta API, whatever the store lets the server read.
-        foreach (var path in new[] { "/v2/doras-peering/tags/list", "/v2/doras-peering/manifests/latest", $"/api/v1/delta?from_digest=doras-peering@{app}&to_tag=doras-peering:x" })
+        foreach (var path in new[] { "/v2/doras-peering/tags/list", "/v2/doras-peering/manifests/latest", $"/api/v1/delta?from_digest=doras-peering@{app}&to_tag=doras-peering:x",
+            "/api/v1/delta/from-signature?to_tag=doras-peering:x&to_tag=doras-peering:x" }) // a value given twice, which the challenge's parser skips
         {
-            using var device = await http.GetAsync(path);
+            using var device = path.Contains("from-signature")
+                ? await http.PostAsync(path, new ByteArrayContent([1, 2, 3]))
+                : await http.GetAsync(path);
             Assert.That(device.StatusCode, Is.EqualTo(HttpStatusCode.NotFound), path);
             using var problem = System.Text.Json.JsonDocument.Parse(await device.Content.ReadAsStringAsync());
             Assert.That(problem.RootElement.GetProperty("detail").GetString(), Is.EqualTo("repository doras-peering is not served here"), path);
