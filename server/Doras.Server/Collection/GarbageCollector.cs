@@ -111,7 +111,8 @@ public sealed class GarbageCollector(ArtifactStores stores, DeltaUsage usage, Re
         switch (repository)
         {
             case OciLayoutRepository layout:
-                await layout.UntagAsync(deletion.Tag, ct).ConfigureAwait(false);
+                // Only if it still holds what was judged: a placeholder a builder wrote since stays.
+                await layout.UntagAsync(deletion.Tag, Digest.Parse(deletion.Digest), ct).ConfigureAwait(false);
                 break;
             case RemoteRepository remote:
                 // A manifest DELETE removes every tag on it: only when all of them go.

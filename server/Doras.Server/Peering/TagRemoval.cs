@@ -18,7 +18,7 @@ public static class TagRemoval
         switch (repository)
         {
             case OciLayoutRepository layout:
-                await layout.UntagAsync(tag, ct).ConfigureAwait(false);
+                await layout.UntagAsync(tag, manifest.Digest, ct).ConfigureAwait(false);
                 return;
             case RemoteRepository remote:
                 var bytes = keep.Count == 0 ? null : await remote.FetchBytesAsync(manifest, ct: ct).ConfigureAwait(false);

@@ -163,8 +163,15 @@ public sealed class OciLayoutRepository(string name, string directory) : IOciRep
     }
 
     /// <summary>Removes a tag (the manifest and blobs stay; they are content-addressed).</summary>
-    public Task UntagAsync(string tag, CancellationToken ct = default) =>
-        UpdateIndexAsync(manifests => manifests.RemoveAll(m => m.Annotation(Annotations.RefName) == tag), ct);
+    public Task UntagAsync(string tag, CancellationToken ct = default) => UntagAsync(tag, onlyIfAt: null, ct);
+
+    /// <summary>
+    /// Removes a tag only while it still names <paramref name="onlyIfAt"/> (checked and done under the index lock):
+    /// a tag decided on from an earlier read (garbage collection, a sync) and moved since, by another process or
+    /// instance, is left alone. Null removes it whatever it names.
+    /// </summary>
+    public Task UntagAsync(string tag, Digest? onlyIfAt, CancellationToken ct = default) =>
+        UpdateIndexAsync(manifests => manifests.RemoveAll(m => m.Annotation(Annotations.RefName) == tag && (onlyIfAt is null || m.Digest == onlyIfAt)), ct);
 
     private async Task UpdateIndexAsync(Action<List<Descriptor>> change, CancellationToken ct)
     {

@@ -59,6 +59,20 @@ public class LayoutStoreTests
     }
 
     [Test]
+    public async Task A_conditional_untag_leaves_a_tag_that_moved_since_it_was_read()
+    {
+        // As garbage collection judges an expired placeholder, and a builder claims the delta anew before it deletes.
+        var judged = await _repo.PushManifestAsync(Manifest("expired placeholder"), ["_delta-x"]);
+        var claimed = await _repo.PushManifestAsync(Manifest("fresh placeholder"), ["_delta-x"]);
+
+        await _repo.UntagAsync("_delta-x", judged.Digest);
+        Assert.That((await _repo.ResolveAsync("_delta-x")).Digest, Is.EqualTo(claimed.Digest), "the fresh placeholder stays");
+
+        await _repo.UntagAsync("_delta-x", claimed.Digest);
+        Assert.That(await _repo.TryResolveAsync("_delta-x"), Is.Null);
+    }
+
+    [Test]
     public async Task Refuses_content_that_does_not_match_its_digest_and_stores_nothing()
     {
         var blob = TestData.Random(1000, 2);
