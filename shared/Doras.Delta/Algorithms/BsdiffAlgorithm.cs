@@ -30,7 +30,8 @@ public sealed class BsdiffAlgorithm(int level = 19, int workers = 0, long maxInp
 
     public override async Task EncodeAsync(DeltaInput oldVersion, DeltaInput newVersion, Stream delta, CancellationToken ct = default)
     {
-        var (old, @new) = await ReadVersionsAsync(oldVersion, newVersion, ct).ConfigureAwait(false);
+        var versions = await ReadVersionsAsync(oldVersion, newVersion, ct).ConfigureAwait(false);
+        var (old, @new) = (versions.Old, versions.New);
         var (control, diff, extra) = (new MemoryStream(), new MemoryStream(), new MemoryStream());
         // The device decodes one part at a time, each in its window: 4 MiB at most (earlier builds used 8 MiB for the
         // diff part, which devices still accept). On esbuild's diff part 4 MiB came out 139 bytes smaller, 16 % less CPU.
@@ -98,6 +99,13 @@ internal static class WrappedStream
         {
             throw new CorruptDeltaException($"delta cannot be applied: {e.Message}", e);
         }
+    }
+
+    public static async Task<T> RunWithLargeStackAsync<T>(Func<T> work, CancellationToken ct)
+    {
+        T result = default!;
+        await RunWithLargeStackAsync(() => { result = work(); }, ct).ConfigureAwait(false);
+        return result;
     }
 
     public static Task RunWithLargeStackAsync(Action work, CancellationToken ct)

@@ -27,12 +27,12 @@ public abstract class BsdiffPartsAlgorithm(long maxInputBytes) : IDeltaAlgorithm
     protected abstract Task ApplyAsync(DeltaInput oldVersion, Stream delta, Stream output, DeltaTarget? expected, string spoolDirectory, CancellationToken ct);
 
     /// <summary>Both versions, whole; versions over the input limit are refused, so <c>auto</c> picks another algorithm.</summary>
-    protected async Task<(byte[] Old, byte[] New)> ReadVersionsAsync(DeltaInput oldVersion, DeltaInput newVersion, CancellationToken ct)
+    protected async Task<BsdiffVersions> ReadVersionsAsync(DeltaInput oldVersion, DeltaInput newVersion, CancellationToken ct)
     {
         var limit = Math.Min(maxInputBytes, BsdiffAlgorithm.MaxInputBytes);
         if (oldVersion.Size > limit || newVersion.Size > limit)
             throw new Artifacts.IncompatibleArtifactException($"bsdiff is limited to versions of {limit} bytes here");
-        return (await File.ReadAllBytesAsync(oldVersion.Path, ct).ConfigureAwait(false), await File.ReadAllBytesAsync(newVersion.Path, ct).ConfigureAwait(false));
+        return new(await File.ReadAllBytesAsync(oldVersion.Path, ct).ConfigureAwait(false), await File.ReadAllBytesAsync(newVersion.Path, ct).ConfigureAwait(false));
     }
 
     /// <summary>
@@ -50,4 +50,14 @@ public abstract class BsdiffPartsAlgorithm(long maxInputBytes) : IDeltaAlgorithm
         foreach (var part in new[] { control, extra, diff })
             await delta.WriteAsync(part.GetBuffer().AsMemory(0, (int)part.Length), ct).ConfigureAwait(false);
     }
+}
+
+/// <summary>Both versions of a bsdiff build, whole, until <see cref="Release"/>: the coder that follows the scan needs neither.</summary>
+public sealed class BsdiffVersions(byte[] old, byte[] @new)
+{
+    public byte[] Old { get; private set; } = old;
+
+    public byte[] New { get; private set; } = @new;
+
+    public void Release() => (Old, New) = (null!, null!);
 }

@@ -18,7 +18,7 @@ public sealed class DeltaAlgorithms(IEnumerable<IDeltaAlgorithm> algorithms)
             new TardiffAlgorithm(zstdLevel, zstdWorkers, bsdiffMaxInputBytes),
         ];
         // bsdiff-lzma is not inside deflate: devices that accept deflate but not bsdiff-lzma could not apply it.
-        return new([.. contentAlgorithms, new BsdiffLzmaAlgorithm(bsdiffMaxInputBytes), new OctodiffAlgorithm(zstdLevel), new DeflateAlgorithm(contentAlgorithms)]);
+        return new([.. contentAlgorithms, new BsdiffLzmaAlgorithm(bsdiffMaxInputBytes), new BsdiffExeAlgorithm(bsdiffMaxInputBytes), new OctodiffAlgorithm(zstdLevel), new DeflateAlgorithm(contentAlgorithms)]);
     }
 
     public IEnumerable<string> Names => _byName.Keys.Order(StringComparer.Ordinal);

@@ -27,101 +27,40 @@ public static class BsdiffDelta
 
     /// <summary>Writes the record stream turning <paramref name="old"/> into <paramref name="new"/>.</summary>
     public static void Write(ReadOnlySpan<byte> old, ReadOnlySpan<byte> @new, Stream output) =>
-        Scan(SuffixArray.Build(old), old, @new, Parts.Interleaved(output));
+        Write(old, @new, MatchScan.Find(old, @new), Parts.Interleaved(output));
 
     /// <summary>
-    /// Like <see cref="Write(ReadOnlySpan{byte}, ReadOnlySpan{byte}, Stream)"/>, with the match scan (most of the
-    /// time on large files) split over up to <paramref name="parallelism"/> parts of the new version, each at
-    /// least <paramref name="minPartBytes"/>. Each part finds its matches in the whole old version; parts after the
-    /// first are held in memory until their turn, then follow a record that moves the old position back to 0.
+    /// Like <see cref="Write(ReadOnlySpan{byte}, ReadOnlySpan{byte}, Stream)"/>, with the match scan split over up
+    /// to <paramref name="parallelism"/> parts of the new version (<see cref="MatchScan.Find(byte[], byte[], int, int)"/>).
     /// </summary>
-    public static void Write(byte[] old, byte[] @new, Parts output, int parallelism, int minPartBytes = 4 << 20)
-    {
-        var I = SuffixArray.Build(old);
-        var parts = (int)Math.Clamp(@new.Length / Math.Max(1, minPartBytes), 1, Math.Max(1, parallelism));
-        var bounds = Enumerable.Range(0, parts + 1).Select(i => (int)((long)@new.Length * i / parts)).ToArray();
-        var later = Enumerable.Range(1, parts - 1).Select(k => Task.Run(() =>
-        {
-            var buffered = ReferenceEquals(output.Control, output.Diff)
-                ? Parts.Interleaved(new MemoryStream())
-                : new Parts(new MemoryStream(), new MemoryStream(), new MemoryStream());
-            var end = Scan(I, old, @new.AsSpan(bounds[k], bounds[k + 1] - bounds[k]), buffered);
-            return (buffered, end);
-        })).ToArray();
-        var position = Scan(I, old, @new.AsSpan(0, bounds[1]), output);
-        foreach (var part in later)
-        {
-            var (buffered, end) = part.GetAwaiter().GetResult();
-            WriteRecord(output.Control, 0, 0, -position);
-            foreach (var (from, to) in new[] { (buffered.Control, output.Control), (buffered.Diff, output.Diff), (buffered.Extra, output.Extra) }.DistinctBy(p => p.Item1))
-                to.Write(((MemoryStream)from).GetBuffer(), 0, (int)from.Length);
-            position = end;
-        }
-    }
+    public static void Write(byte[] old, byte[] @new, Parts output, int parallelism, int minPartBytes = 4 << 20) =>
+        Write(old, @new, MatchScan.Find(old, @new, parallelism, minPartBytes), output);
 
-    /// <summary>The classic scan: writes the records turning old into new; returns the old position it ends at.</summary>
-    private static long Scan(int[] I, ReadOnlySpan<byte> old, ReadOnlySpan<byte> @new, Parts output)
+    /// <summary>
+    /// Writes the records of <paramref name="matches"/> (in the order of the new version). With a
+    /// <paramref name="prediction"/>, each match's differences are taken from its prediction of the new bytes
+    /// instead of the old bytes themselves; the device must apply with the same prediction.
+    /// </summary>
+    public static void Write(ReadOnlySpan<byte> old, ReadOnlySpan<byte> @new, IReadOnlyList<BsdiffMatch> matches, Parts output, IMatchPrediction? prediction = null)
     {
         var buffer = new byte[1 << 16];
-        int oldSize = old.Length, newSize = @new.Length;
-        int scan = 0, len = 0, pos = 0, lastScan = 0, lastPos = 0, lastOffset = 0;
-        while (scan < newSize)
+        var predicted = Array.Empty<byte>();
+        for (var k = 0; k < matches.Count; k++)
         {
-            var oldScore = 0;
-            for (var scsc = scan += len; scan < newSize; scan++)
+            var match = matches[k];
+            var oldEnd = match.OldStart + match.Length;
+            WriteRecord(output.Control, match.Length, match.ExtraLength, (k + 1 < matches.Count ? matches[k + 1].OldStart : oldEnd) - oldEnd);
+            var oldBytes = old.Slice((int)match.OldStart, (int)match.Length);
+            if (prediction is not null && match.Length > 0)
             {
-                len = Search(I, old, @new[scan..], 0, oldSize, out pos);
-                for (; scsc < scan + len; scsc++)
-                    if (scsc + lastOffset < oldSize && old[scsc + lastOffset] == @new[scsc]) oldScore++;
-                if ((len == oldScore && len != 0) || len > oldScore + 8) break;
-                if (scan + lastOffset < oldSize && old[scan + lastOffset] == @new[scan]) oldScore--;
+                if (predicted.Length < match.Length) predicted = new byte[match.Length];
+                oldBytes.CopyTo(predicted);
+                prediction.Predict(match, 0, predicted.AsSpan(0, (int)match.Length));
+                oldBytes = predicted.AsSpan(0, (int)match.Length);
             }
-            if (len == oldScore && scan != newSize) continue;
-
-            // Extend the previous match forwards and this one backwards, as far as they mostly agree.
-            int s = 0, sf = 0, lenf = 0;
-            for (var i = 0; lastScan + i < scan && lastPos + i < oldSize;)
-            {
-                if (old[lastPos + i] == @new[lastScan + i]) s++;
-                i++;
-                if (s * 2 - i > sf * 2 - lenf) { sf = s; lenf = i; }
-            }
-            var lenb = 0;
-            if (scan < newSize)
-            {
-                s = 0;
-                var sb = 0;
-                for (var i = 1; scan >= lastScan + i && pos >= i; i++)
-                {
-                    if (old[pos - i] == @new[scan - i]) s++;
-                    if (s * 2 - i > sb * 2 - lenb) { sb = s; lenb = i; }
-                }
-            }
-            if (lastScan + lenf > scan - lenb)
-            {
-                var overlap = lastScan + lenf - (scan - lenb);
-                s = 0;
-                int ss = 0, lens = 0;
-                for (var i = 0; i < overlap; i++)
-                {
-                    if (@new[lastScan + lenf - overlap + i] == old[lastPos + lenf - overlap + i]) s++;
-                    if (@new[scan - lenb + i] == old[pos - lenb + i]) s--;
-                    if (s > ss) { ss = s; lens = i + 1; }
-                }
-                lenf += lens - overlap;
-                lenb -= lens;
-            }
-
-            var extra = scan - lenb - (lastScan + lenf);
-            WriteRecord(output.Control, lenf, extra, pos - lenb - (lastPos + lenf));
-            WriteDiffRuns(output, old.Slice(lastPos, lenf), @new.Slice(lastScan, lenf), buffer);
-            output.Extra.Write(@new.Slice(lastScan + lenf, extra));
-
-            lastScan = scan - lenb;
-            lastPos = pos - lenb;
-            lastOffset = pos - scan;
+            WriteDiffRuns(output, oldBytes, @new.Slice((int)match.NewStart, (int)match.Length), buffer);
+            output.Extra.Write(@new.Slice((int)(match.NewStart + match.Length), (int)match.ExtraLength));
         }
-        return lastPos;
     }
 
     /// <summary>The byte differences of a match as (unchanged count, differing count, differences) runs.</summary>
@@ -162,85 +101,72 @@ public static class BsdiffDelta
         Varint.Write(output, (ulong)((adjust << 1) ^ (adjust >> 63)));
     }
 
-    /// <summary>The longest match of <paramref name="target"/> among the old file's suffixes, by binary search.</summary>
-    private static int Search(int[] I, ReadOnlySpan<byte> old, ReadOnlySpan<byte> target, int start, int end, out int pos)
-    {
-        while (end - start >= 2)
-        {
-            var middle = start + (end - start) / 2;
-            var suffix = old[I[middle]..];
-            var n = Math.Min(suffix.Length, target.Length);
-            if (suffix[..n].SequenceCompareTo(target[..n]) < 0) start = middle;
-            else end = middle;
-        }
-        var x = old[I[start]..].CommonPrefixLength(target);
-        var y = old[I[end]..].CommonPrefixLength(target);
-        if (x > y) { pos = I[start]; return x; }
-        pos = I[end];
-        return y;
-    }
-
-    private const string What = "bsdiff delta";
-
     /// <summary>
     /// Applies a record stream to the old file (positioned reads, never loaded whole), writing the new file.
     /// Refuses records that reach outside the old file, produce more than <paramref name="maxOutputBytes"/>, or
     /// end early; the caller verifies the result's digest.
     /// </summary>
     public static async Task<long> ApplyAsync(string oldPath, Stream records, Stream output, long maxOutputBytes, CancellationToken ct = default) =>
-        await ApplyAsync(oldPath, Parts.Interleaved(records), output, maxOutputBytes, ct).ConfigureAwait(false);
+        await ApplyAsync(oldPath, Parts.Interleaved(records), output, maxOutputBytes, predict: null, ct).ConfigureAwait(false);
 
-    /// <summary>Applies the three parts, read side by side; the diff and extra parts must end with the records.</summary>
-    public static async Task<long> ApplyAsync(string oldPath, Parts parts, Stream output, long maxOutputBytes, CancellationToken ct = default)
+    /// <summary>
+    /// Applies the three parts, read side by side; the diff and extra parts must end with the records. With
+    /// <paramref name="predict"/>, the control part (which must be seekable) is read once first for the list of
+    /// matches the prediction needs, then applied from where it started.
+    /// </summary>
+    public static async Task<long> ApplyAsync(string oldPath, Parts parts, Stream output, long maxOutputBytes, MatchPredictionFactory? predict = null, CancellationToken ct = default)
     {
         using var old = File.OpenHandle(oldPath, FileMode.Open, FileAccess.Read, FileShare.Read); // read synchronously (OldFileWindow)
-        return await ApplyAsync(old, 0, RandomAccess.GetLength(old), parts, output, maxOutputBytes, ct).ConfigureAwait(false);
+        var oldSize = RandomAccess.GetLength(old);
+        IMatchPrediction? prediction = null;
+        if (predict is not null)
+        {
+            var start = parts.Control.Position;
+            var matches = RecordReader.ReadMatches(parts.Control, oldSize, maxOutputBytes, predict.MaxMatches, ct);
+            parts.Control.Position = start;
+            prediction = predict.Create(matches, (position, into) => RandomAccess.Read(old, into, position));
+        }
+        return await ApplyAsync(old, 0, oldSize, parts, output, maxOutputBytes, prediction, ct).ConfigureAwait(false);
     }
 
     /// <summary>Applies a record stream to the region [<paramref name="oldStart"/>, +<paramref name="oldSize"/>) of an open old file.</summary>
     public static Task<long> ApplyAsync(SafeFileHandle oldFile, long oldStart, long oldSize, Stream records, Stream output, long maxOutputBytes, CancellationToken ct = default) =>
-        ApplyAsync(oldFile, oldStart, oldSize, Parts.Interleaved(records), output, maxOutputBytes, ct);
+        ApplyAsync(oldFile, oldStart, oldSize, Parts.Interleaved(records), output, maxOutputBytes, prediction: null, ct);
 
-    private static async Task<long> ApplyAsync(SafeFileHandle oldFile, long oldStart, long oldSize, Parts parts, Stream output, long maxOutputBytes, CancellationToken ct)
+    private static async Task<long> ApplyAsync(SafeFileHandle oldFile, long oldStart, long oldSize, Parts parts, Stream output, long maxOutputBytes,
+        IMatchPrediction? prediction, CancellationToken ct)
     {
-        var records = new BufferedStream(parts.Control, 1 << 16);
+        var reader = new RecordReader(new BufferedStream(parts.Control, 1 << 16), oldSize, maxOutputBytes);
         var interleaved = ReferenceEquals(parts.Control, parts.Diff);
         // Apart, diff and extra bytes are read in runs straight from their decoders (no copy through a buffer).
-        var diffs = interleaved ? records : parts.Diff;
-        var extras = interleaved ? records : parts.Extra;
+        var diffs = interleaved ? reader.Records : parts.Diff;
+        var extras = interleaved ? reader.Records : parts.Extra;
         var data = new byte[1 << 16];
+        var predicted = prediction is null ? null : new byte[data.Length];
         var old = new OldFileWindow(oldFile, oldStart, oldSize);
-        long oldPos = 0, written = 0;
         while (true)
         {
             ct.ThrowIfCancellationRequested();
-            if (Varint.Read(records, endAllowed: true, What) is not { } first)
+            if (reader.Next() is not { } match)
             {
                 if (!interleaved && (diffs.ReadByte() >= 0 || extras.ReadByte() >= 0))
                     throw new CorruptDeltaException("bsdiff delta has diff or extra bytes no record uses");
-                return written;
+                return reader.Written;
             }
-            var diffLength = (long)first;
-            var extraLength = (long)Varint.Read(records, endAllowed: false, What)!.Value;
-            var zigzag = Varint.Read(records, endAllowed: false, What)!.Value;
-            var adjust = (long)(zigzag >> 1) ^ -(long)(zigzag & 1);
-            if (diffLength < 0 || extraLength < 0 || diffLength > oldSize - oldPos)
-                throw new CorruptDeltaException($"bsdiff delta has a record ({diffLength}, {extraLength}) outside the old file of {oldSize} bytes at {oldPos}");
-            if (diffLength > maxOutputBytes - written || extraLength > maxOutputBytes - written - diffLength)
-                throw new CorruptDeltaException($"bsdiff delta produces more than the limit of {maxOutputBytes} bytes");
-
-            for (long covered = 0; covered < diffLength;)
+            for (long covered = 0; covered < match.Length;)
             {
-                var same = (long)Varint.Read(records, endAllowed: false, What)!.Value;
-                var differing = (long)Varint.Read(records, endAllowed: false, What)!.Value;
-                // Each compared with what is left on its own: a sum of two hostile lengths could wrap past long.MaxValue.
-                if (same < 0 || differing < 0 || same > diffLength - covered || differing > diffLength - covered - same || same + differing == 0)
-                    throw new CorruptDeltaException($"bsdiff delta has a malformed run ({same}, {differing}) in a match of {diffLength} bytes");
+                var (same, differing) = reader.NextRun(match, covered);
                 for (long done = 0; done < same + differing;)
                 {
-                    // The first `same` bytes are the old ones unchanged; the rest add a difference read from the delta.
-                    var oldBytes = old.At(oldPos + covered + done, (int)Math.Min(data.Length, same + differing - done), diffLength - covered - done);
+                    // The first `same` bytes are the old ones (or their prediction) unchanged; the rest add a difference read from the delta.
+                    var oldBytes = old.At(match.OldStart + covered + done, (int)Math.Min(data.Length, same + differing - done), match.Length - covered - done);
                     var n = oldBytes.Length;
+                    if (predicted is not null)
+                    {
+                        oldBytes.Span.CopyTo(predicted);
+                        prediction!.Predict(match, covered + done, predicted.AsSpan(0, n));
+                        oldBytes = predicted.AsMemory(0, n);
+                    }
                     var unchanged = (int)Math.Clamp(same - done, 0, n);
                     if (unchanged < n)
                     {
@@ -254,17 +180,14 @@ public static class BsdiffDelta
                 }
                 covered += same + differing;
             }
-            for (long done = 0; done < extraLength;)
+            for (long done = 0; done < match.ExtraLength;)
             {
-                var n = (int)Math.Min(data.Length, extraLength - done);
+                var n = (int)Math.Min(data.Length, match.ExtraLength - done);
                 await ReadExactlyAsync(extras, data.AsMemory(0, n), ct).ConfigureAwait(false);
                 output.Write(data, 0, n);
                 done += n;
             }
-            written += diffLength + extraLength;
-            oldPos += diffLength + adjust;
-            if (oldPos < 0 || oldPos > oldSize)
-                throw new CorruptDeltaException($"bsdiff delta moves to {oldPos}, outside the old file of {oldSize} bytes");
+            reader.Finish(match);
         }
     }
 

@@ -33,7 +33,7 @@ internal static class SplitPartsApply
     /// </summary>
     /// <param name="decode">Opens a decoder over one compressed part; its output must be bounded by the caller's limit.</param>
     public static async Task<long> ApplyAsync(string oldPath, Stream remainder, Func<Stream, string, Stream> decode, Stream output,
-        long targetSize, string spoolDirectory, string what, CancellationToken ct)
+        long targetSize, string spoolDirectory, string what, CancellationToken ct, MatchPredictionFactory? predict = null)
     {
         var (controlLength, extraLength) = (Varint.ReadLength(remainder, what), Varint.ReadLength(remainder, what));
         CheckLengths(controlLength, extraLength, targetSize, what);
@@ -41,7 +41,7 @@ internal static class SplitPartsApply
         await using var control = await SpoolAsync(new BoundedReadStream(remainder, controlLength, truncated: truncated), "control", decode, spoolDirectory, what, ct).ConfigureAwait(false);
         await using var extra = await SpoolAsync(new BoundedReadStream(remainder, extraLength, truncated: truncated), "extra", decode, spoolDirectory, what, ct).ConfigureAwait(false);
         await using var diff = decode(remainder, "diff");
-        var produced = await BsdiffDelta.ApplyAsync(oldPath, new BsdiffDelta.Parts(control, diff, extra), output, targetSize, ct).ConfigureAwait(false);
+        var produced = await BsdiffDelta.ApplyAsync(oldPath, new BsdiffDelta.Parts(control, diff, extra), output, targetSize, predict, ct).ConfigureAwait(false);
         if (targetSize != long.MaxValue && produced != targetSize)
             throw new CorruptDeltaException($"delta produced {produced} bytes, expected {targetSize}");
         return produced;

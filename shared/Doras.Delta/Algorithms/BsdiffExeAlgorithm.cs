@@ -1,0 +1,83 @@
+using Doras.Delta.Artifacts;
+using Doras.Delta.Bsdiff;
+using Doras.Delta.Executables;
+
+namespace Doras.Delta.Algorithms;
+
+/// <summary>
+/// bsdiff-lzma for executables: the differences of each match are taken from its prediction
+/// (<see cref="ReferencePrediction"/>), in which every call, jump and address of the old code names where its target
+/// went, so code that moved costs almost nothing. For 64-bit little-endian ELF files of x86-64 or ARM64 (Linux
+/// executables, shared libraries, Node modules); anything else is refused, so <c>auto</c> picks another.
+/// Format: the delta header, a format byte (1), the instruction set (1 x86-64, 2 ARM64), the address layouts of the
+/// old and new versions (<see cref="AddressLayout"/>), then the parts as <see cref="LzmaParts"/> lays them out.
+/// The device reads the control part once for the list of matches before applying (at most
+/// <see cref="MaxMatches"/>, held in memory).
+/// </summary>
+public sealed class BsdiffExeAlgorithm(long maxInputBytes = BsdiffAlgorithm.MaxInputBytes) : BsdiffPartsAlgorithm(maxInputBytes)
+{
+    public const string AlgorithmName = "bsdiff-exe";
+
+    /// <summary>The most matches a delta may have: about 40 bytes each on the device. The npm executables have a few thousand.</summary>
+    public const int MaxMatches = 1 << 16;
+
+    private const byte Format = 1;
+    private const string What = "bsdiff-exe delta";
+
+    public override string Name => AlgorithmName;
+    public override string MediaType => "application/vnd.doras.delta.bsdiff-exe+lzma2";
+
+    public override async Task EncodeAsync(DeltaInput oldVersion, DeltaInput newVersion, Stream delta, CancellationToken ct = default)
+    {
+        var versions = await ReadVersionsAsync(oldVersion, newVersion, ct).ConfigureAwait(false);
+        var (oldImage, newImage) = (ElfImage.TryRead(versions.Old), ElfImage.TryRead(versions.New));
+        if (oldImage is not { } old || newImage is not { } @new || old.Set != @new.Set)
+            throw new IncompatibleArtifactException("bsdiff-exe makes deltas between ELF files of one instruction set, x86-64 or ARM64");
+        var parts = await WrappedStream.RunWithLargeStackAsync(() =>
+        {
+            var matches = MatchScan.Find(versions.Old, versions.New, BsdiffAlgorithm.ScanParallelism);
+            if (matches.Count > MaxMatches)
+                throw new IncompatibleArtifactException($"bsdiff-exe holds at most {MaxMatches} matches on the device; these versions need {matches.Count}");
+            var oldBytes = versions.Old;
+            var prediction = new ReferencePrediction(old.Set, old.Layout, @new.Layout, matches, (position, into) => Read(oldBytes, position, into));
+            return LzmaParts.Encode(versions, matches, prediction, ct);
+        }, ct).ConfigureAwait(false);
+        var head = new MemoryStream();
+        head.WriteByte(Format);
+        head.WriteByte((byte)old.Set);
+        old.Layout.Write(head);
+        @new.Layout.Write(head);
+        head.Write(parts.DictionaryLogs);
+        await WriteAsync(delta, oldVersion, newVersion, head.ToArray(), parts.Control, parts.Extra, parts.Diff, ct).ConfigureAwait(false);
+    }
+
+    protected override async Task ApplyAsync(DeltaInput oldVersion, Stream delta, Stream output, DeltaTarget? expected, string spoolDirectory, CancellationToken ct)
+    {
+        var (header, remainder) = await DeltaHeader.ReadCheckedAsync(oldVersion, delta, expected, AlgorithmName, ct).ConfigureAwait(false);
+        if (header is null) throw new CorruptDeltaException($"{What} has no header");
+        var format = remainder.ReadByte();
+        if (format < 0) throw new CorruptDeltaException($"{What} is truncated");
+        if (format != Format) throw new CorruptDeltaException($"{What} has format {format}, which this build does not know");
+        var set = remainder.ReadByte();
+        if (set < 0) throw new CorruptDeltaException($"{What} is truncated");
+        if (!Enum.IsDefined((InstructionSet)set)) throw new CorruptDeltaException($"{What} is for instruction set {set}, which this build does not know");
+        var (oldLayout, newLayout) = (AddressLayout.Read(remainder), AddressLayout.Read(remainder));
+        await LzmaParts.ApplyAsync(oldVersion.Path, remainder, output, expected?.Size ?? header.TargetSize, spoolDirectory, What,
+            new PredictionFactory((InstructionSet)set, oldLayout, newLayout), ct).ConfigureAwait(false);
+    }
+
+    private static int Read(byte[] old, long position, Span<byte> into)
+    {
+        if (position >= old.Length) return 0;
+        var n = (int)Math.Min(into.Length, old.Length - position);
+        old.AsSpan((int)position, n).CopyTo(into);
+        return n;
+    }
+
+    private sealed class PredictionFactory(InstructionSet set, AddressLayout old, AddressLayout @new) : MatchPredictionFactory
+    {
+        public override int MaxMatches => BsdiffExeAlgorithm.MaxMatches;
+
+        public override IMatchPrediction Create(IReadOnlyList<BsdiffMatch> matches, OldBytesReader read) => new ReferencePrediction(set, old, @new, matches, read);
+    }
+}

@@ -1,0 +1,52 @@
+using Doras.Delta.Bsdiff;
+using Doras.Delta.Lzma;
+
+namespace Doras.Delta.Algorithms;
+
+/// <summary>
+/// bsdiff's three parts coded as raw LZMA2 streams, shared by bsdiff-lzma and bsdiff-exe. Layout after the
+/// algorithm's own head: for control, extra and diff the log2 of its LZMA2 dictionary (one byte each, at most 23:
+/// the device allocates it), the compressed lengths of control and extra (varints), then the three streams. The
+/// device decodes with the system's liblzma, one part at a time (<see cref="SplitPartsApply"/>).
+/// </summary>
+internal static class LzmaParts
+{
+    /// <summary>
+    /// The coded parts of <paramref name="matches"/>: the dictionary logs (control, extra, diff), then the three
+    /// streams. The versions are released once the raw parts are written, before the coder's match finder arrives.
+    /// </summary>
+    public static (byte[] DictionaryLogs, MemoryStream Control, MemoryStream Extra, MemoryStream Diff) Encode(
+        BsdiffVersions versions, IReadOnlyList<BsdiffMatch> matches, IMatchPrediction? prediction, CancellationToken ct)
+    {
+        Lzma2.EnsureAvailable();
+        var raw = new[] { new MemoryStream(), new MemoryStream(), new MemoryStream() }; // control, extra, diff
+        BsdiffDelta.Write(versions.Old, versions.New, matches, new BsdiffDelta.Parts(raw[0], raw[2], raw[1]), prediction);
+        versions.Release();
+        var compressed = new[] { new MemoryStream(), new MemoryStream(), new MemoryStream() };
+        var dictionaryLogs = new byte[raw.Length];
+        for (var i = 0; i < raw.Length; i++)
+        {
+            ct.ThrowIfCancellationRequested();
+            dictionaryLogs[i] = (byte)Lzma2.DictionaryLogFor(raw[i].Length);
+            Lzma2.Compress(raw[i].GetBuffer().AsSpan(0, (int)raw[i].Length), compressed[i], dictionaryLogs[i]);
+            raw[i] = null!; // each raw part can go once coded
+        }
+        return (dictionaryLogs, compressed[0], compressed[1], compressed[2]);
+    }
+
+    /// <summary>Reads the dictionary logs (refusing any outside what a device allocates) and applies the parts.</summary>
+    public static async Task ApplyAsync(string oldPath, Stream remainder, Stream output, long targetSize, string spoolDirectory, string what,
+        MatchPredictionFactory? predict, CancellationToken ct)
+    {
+        var head = new byte[3];
+        if (await remainder.ReadAtLeastAsync(head, head.Length, throwOnEndOfStream: false, ct).ConfigureAwait(false) < head.Length)
+            throw new CorruptDeltaException($"{what} is truncated");
+        var logs = new Dictionary<string, int> { ["control"] = head[0], ["extra"] = head[1], ["diff"] = head[2] };
+        foreach (var (part, log) in logs)
+            if (log is < Lzma2.MinDictionaryLog or > Lzma2.MaxDictionaryLog)
+                throw new CorruptDeltaException($"{what} asks for an LZMA2 dictionary of 2^{log} bytes for its {part} part; 2^{Lzma2.MinDictionaryLog} to 2^{Lzma2.MaxDictionaryLog} are allowed");
+        var limit = SplitPartsApply.MaxPartBytes(targetSize);
+        await SplitPartsApply.ApplyAsync(oldPath, remainder, (part, name) => new Lzma2DecoderStream(part, logs[name], limit),
+            output, targetSize, spoolDirectory, what, ct, predict).ConfigureAwait(false);
+    }
+}

@@ -1,0 +1,27 @@
+namespace Doras.Delta.Bsdiff;
+
+/// <summary>
+/// What the new bytes of a match are predicted to be, made from its old bytes: bsdiff then codes the differences
+/// from the prediction instead of from the old bytes. Builder and device must predict alike, from the same matches
+/// and the same old version; a prediction that is wrong costs bytes, never correctness.
+/// </summary>
+public interface IMatchPrediction
+{
+    /// <summary>
+    /// Rewrites <paramref name="bytes"/>, the old bytes of <paramref name="match"/> from <paramref name="offset"/> on,
+    /// into their prediction. Calls for one match come in order from offset 0, each where the last one ended.
+    /// </summary>
+    void Predict(in BsdiffMatch match, long offset, Span<byte> bytes);
+}
+
+/// <summary>Reads old bytes at <paramref name="position"/>; returns how many, fewer only at the end of the old version.</summary>
+public delegate int OldBytesReader(long position, Span<byte> into);
+
+/// <summary>Makes the prediction a delta was built with, once the device has read the delta's list of matches.</summary>
+public abstract class MatchPredictionFactory
+{
+    /// <summary>The most matches a delta may have: the device holds them all while applying.</summary>
+    public abstract int MaxMatches { get; }
+
+    public abstract IMatchPrediction Create(IReadOnlyList<BsdiffMatch> matches, OldBytesReader old);
+}

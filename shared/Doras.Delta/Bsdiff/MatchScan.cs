@@ -1,0 +1,119 @@
+namespace Doras.Delta.Bsdiff;
+
+/// <summary>
+/// One record of a bsdiff delta: <see cref="Length"/> bytes of the new version at <see cref="NewStart"/> made from the
+/// old bytes at <see cref="OldStart"/> plus byte differences, then <see cref="ExtraLength"/> bytes found nowhere.
+/// </summary>
+public readonly record struct BsdiffMatch(long NewStart, long OldStart, long Length, long ExtraLength);
+
+/// <summary>
+/// Colin Percival's scan: approximate matches found through a suffix array of the old version, each extended
+/// forwards and backwards as far as old and new mostly agree. Its result is the list of records; writing them
+/// (<see cref="BsdiffDelta"/>) is apart, so a writer can look at every match before it writes the first.
+/// </summary>
+public static class MatchScan
+{
+    /// <summary>The records turning <paramref name="old"/> into <paramref name="new"/>, in the order of the new version.</summary>
+    public static List<BsdiffMatch> Find(ReadOnlySpan<byte> old, ReadOnlySpan<byte> @new)
+    {
+        var matches = new List<BsdiffMatch>();
+        Scan(SuffixArray.Build(old), old, @new, 0, matches);
+        return matches;
+    }
+
+    /// <summary>
+    /// Like <see cref="Find(ReadOnlySpan{byte}, ReadOnlySpan{byte})"/>, with the scan (most of the time on large
+    /// files) split over up to <paramref name="parallelism"/> parts of the new version, each at least
+    /// <paramref name="minPartBytes"/>. Each part finds its matches in the whole old version.
+    /// </summary>
+    public static List<BsdiffMatch> Find(byte[] old, byte[] @new, int parallelism, int minPartBytes = 4 << 20)
+    {
+        var I = SuffixArray.Build(old);
+        var parts = (int)Math.Clamp(@new.Length / Math.Max(1, minPartBytes), 1, Math.Max(1, parallelism));
+        var bounds = Enumerable.Range(0, parts + 1).Select(i => (int)((long)@new.Length * i / parts)).ToArray();
+        var found = Enumerable.Range(0, parts).Select(k => Task.Run(() =>
+        {
+            var matches = new List<BsdiffMatch>();
+            Scan(I, old, @new.AsSpan(bounds[k], bounds[k + 1] - bounds[k]), bounds[k], matches);
+            return matches;
+        })).ToArray();
+        return [.. found.SelectMany(part => part.GetAwaiter().GetResult())];
+    }
+
+    /// <summary>The classic scan of <paramref name="new"/> (which starts at <paramref name="newOffset"/> of the whole new version).</summary>
+    private static void Scan(int[] I, ReadOnlySpan<byte> old, ReadOnlySpan<byte> @new, int newOffset, List<BsdiffMatch> matches)
+    {
+        int oldSize = old.Length, newSize = @new.Length;
+        int scan = 0, len = 0, pos = 0, lastScan = 0, lastPos = 0, lastOffset = 0;
+        while (scan < newSize)
+        {
+            var oldScore = 0;
+            for (var scsc = scan += len; scan < newSize; scan++)
+            {
+                len = Search(I, old, @new[scan..], 0, oldSize, out pos);
+                for (; scsc < scan + len; scsc++)
+                    if (scsc + lastOffset < oldSize && old[scsc + lastOffset] == @new[scsc]) oldScore++;
+                if ((len == oldScore && len != 0) || len > oldScore + 8) break;
+                if (scan + lastOffset < oldSize && old[scan + lastOffset] == @new[scan]) oldScore--;
+            }
+            if (len == oldScore && scan != newSize) continue;
+
+            // Extend the previous match forwards and this one backwards, as far as they mostly agree.
+            int s = 0, sf = 0, lenf = 0;
+            for (var i = 0; lastScan + i < scan && lastPos + i < oldSize;)
+            {
+                if (old[lastPos + i] == @new[lastScan + i]) s++;
+                i++;
+                if (s * 2 - i > sf * 2 - lenf) { sf = s; lenf = i; }
+            }
+            var lenb = 0;
+            if (scan < newSize)
+            {
+                s = 0;
+                var sb = 0;
+                for (var i = 1; scan >= lastScan + i && pos >= i; i++)
+                {
+                    if (old[pos - i] == @new[scan - i]) s++;
+                    if (s * 2 - i > sb * 2 - lenb) { sb = s; lenb = i; }
+                }
+            }
+            if (lastScan + lenf > scan - lenb)
+            {
+                var overlap = lastScan + lenf - (scan - lenb);
+                s = 0;
+                int ss = 0, lens = 0;
+                for (var i = 0; i < overlap; i++)
+                {
+                    if (@new[lastScan + lenf - overlap + i] == old[lastPos + lenf - overlap + i]) s++;
+                    if (@new[scan - lenb + i] == old[pos - lenb + i]) s--;
+                    if (s > ss) { ss = s; lens = i + 1; }
+                }
+                lenf += lens - overlap;
+                lenb -= lens;
+            }
+
+            matches.Add(new BsdiffMatch(newOffset + lastScan, lastPos, lenf, scan - lenb - (lastScan + lenf)));
+            lastScan = scan - lenb;
+            lastPos = pos - lenb;
+            lastOffset = pos - scan;
+        }
+    }
+
+    /// <summary>The longest match of <paramref name="target"/> among the old file's suffixes, by binary search.</summary>
+    private static int Search(int[] I, ReadOnlySpan<byte> old, ReadOnlySpan<byte> target, int start, int end, out int pos)
+    {
+        while (end - start >= 2)
+        {
+            var middle = start + (end - start) / 2;
+            var suffix = old[I[middle]..];
+            var n = Math.Min(suffix.Length, target.Length);
+            if (suffix[..n].SequenceCompareTo(target[..n]) < 0) start = middle;
+            else end = middle;
+        }
+        var x = old[I[start]..].CommonPrefixLength(target);
+        var y = old[I[end]..].CommonPrefixLength(target);
+        if (x > y) { pos = I[start]; return x; }
+        pos = I[end];
+        return y;
+    }
+}

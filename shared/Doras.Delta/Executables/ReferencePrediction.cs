@@ -1,0 +1,101 @@
+using Doras.Delta.Bsdiff;
+
+namespace Doras.Delta.Executables;
+
+/// <summary>
+/// Predicts the new bytes of a match in code: each reference found in the old bytes is written again to name
+/// where its old target went (through <see cref="MatchMap"/>, from where the reference itself now is). When code
+/// moves, every call and address into or out of it changes; predicted, those changes cost bsdiff nothing, as in
+/// Chromium's Zucchini. References are found front to back from each match's start, never overlapping, so the
+/// builder and the device, reading the same old bytes, find the same ones.
+/// </summary>
+public sealed class ReferencePrediction : IMatchPrediction
+{
+    private readonly ReferenceCodec _codec;
+    private readonly AddressLayout _old;
+    private readonly AddressLayout _new;
+    private readonly MatchMap _map;
+    private readonly OldBytesReader _read;
+    private byte[] _window = [];
+
+    // The match being predicted: where the next reference may start, and a reference that runs past the last piece.
+    private long _next;
+    private long _pendingAt = -1;
+    private readonly byte[] _pending = new byte[ReferenceCodec.MaxWidth];
+    private int _pendingWidth;
+
+    public ReferencePrediction(InstructionSet set, AddressLayout old, AddressLayout @new, IReadOnlyList<BsdiffMatch> matches, OldBytesReader read)
+    {
+        _codec = ReferenceCodec.For(set);
+        (_old, _new, _map, _read) = (old, @new, new MatchMap(matches), read);
+    }
+
+    public void Predict(in BsdiffMatch match, long offset, Span<byte> bytes)
+    {
+        var start = match.OldStart + offset;
+        var end = start + bytes.Length;
+        var matchEnd = match.OldStart + match.Length;
+        if (offset == 0) (_next, _pendingAt) = (match.OldStart, -1);
+        if (_pendingAt >= 0)
+        {
+            Patch(bytes, start, _pendingAt, _pending.AsSpan(0, _pendingWidth));
+            _pendingAt = -1;
+        }
+
+        // The old bytes of this piece with room around them for recognition (zeros beyond the file).
+        var from = start - ReferenceCodec.Lookbehind;
+        var length = bytes.Length + ReferenceCodec.Lookbehind + ReferenceCodec.MaxWidth;
+        if (_window.Length < length) _window = new byte[Math.Max(length, 1 << 16)];
+        var window = _window.AsSpan(0, length);
+        window.Clear();
+        var skip = (int)Math.Max(0, -from);
+        var read = 0;
+        for (int n; skip + read < length && (n = _read(from + skip + read, window[(skip + read)..])) > 0;) read += n;
+
+        var step = _codec.Step;
+        var position = Math.Max(_next, start);
+        position += (step - position % step) % step;
+        Span<byte> field = stackalloc byte[ReferenceCodec.MaxWidth];
+        for (; position < end; position += step)
+        {
+            var at = (int)(position - from);
+            if (!_codec.TryDecode(window, at, matchEnd - position, out var reference)) continue;
+            if (!TryPredict(window.Slice(at, reference.Width), reference, match, position, field[..reference.Width])) continue;
+            Patch(bytes, start, position, field[..reference.Width]);
+            if (position + reference.Width > end)
+            {
+                field[..reference.Width].CopyTo(_pending);
+                (_pendingAt, _pendingWidth) = (position, reference.Width);
+            }
+            _next = position + reference.Width;
+            position = _next - step;
+        }
+    }
+
+    /// <summary>The reference at old <paramref name="position"/> written to name its target's new place from its own new place.</summary>
+    private bool TryPredict(ReadOnlySpan<byte> old, in CodeReference reference, in BsdiffMatch match, long position, Span<byte> field)
+    {
+        if (!_old.TryAddressOf(position, out var address)) return false;
+        var target = Base(address, reference) + reference.Relative;
+        long newTarget;
+        if (_old.TryOffsetOf(target, out var targetOffset))
+        {
+            if (!_map.TryMap(targetOffset, out var newOffset) || !_new.TryAddressOf(newOffset, out newTarget)) return false;
+        }
+        else if (!_old.TryZeroFilled(target, out var segment, out var into) || !_new.TryZeroFilledAddress(segment, into, out newTarget))
+            return false;
+        if (!_new.TryAddressOf(match.NewStart + (position - match.OldStart), out var newAddress)) return false;
+        old.CopyTo(field);
+        return _codec.TryEncode(field, reference, newTarget - Base(newAddress, reference));
+    }
+
+    private static long Base(long address, in CodeReference reference) => reference.PageRelative ? address & ~0xFFFL : address;
+
+    /// <summary>Copies the part of a field at old <paramref name="position"/> that falls in the piece at <paramref name="start"/>.</summary>
+    private static void Patch(Span<byte> bytes, long start, long position, ReadOnlySpan<byte> field)
+    {
+        var from = Math.Max(start, position);
+        var to = Math.Min(start + bytes.Length, position + field.Length);
+        if (from < to) field.Slice((int)(from - position), (int)(to - from)).CopyTo(bytes[(int)(from - start)..]);
+    }
+}
