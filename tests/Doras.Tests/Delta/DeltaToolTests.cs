@@ -86,7 +86,7 @@ public class DeltaToolTests
         }
         var (unknown, message2) = Run("diff", "-a", "nope", dir["old"], dir["new"], dir["x"]);
         Assert.That(unknown, Is.EqualTo(1));
-        Assert.That(message2.Trim(), Is.EqualTo("doras-delta: unknown algorithm 'nope'; known: auto, bsdiff, bsdiff-lzma, deflate, octodiff, tardiff, zstd"));
+        Assert.That(message2.Trim(), Is.EqualTo("doras-delta: unknown algorithm 'nope'; known: auto, bsdiff, bsdiff-exe, bsdiff-lzma, deflate, octodiff, tardiff, zstd"));
     }
 
     private static byte[] Flip(byte[] delta)

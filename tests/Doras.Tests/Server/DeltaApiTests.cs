@@ -335,7 +335,7 @@ public class DeltaApiTests
     {
         var (status, problem) = await ProblemAsync(Query(Versions.Ref(Repo, _v1), toTag: $"{Repo}:v2", algorithms: ["xdelta3", "courgette"]));
         Assert.That(status, Is.EqualTo(HttpStatusCode.NotAcceptable));
-        Assert.That(problem.GetProperty("detail").GetString(), Is.EqualTo("none of the accepted algorithms (xdelta3, courgette) is supported; this server supports: auto, bsdiff, bsdiff-lzma, deflate, octodiff, tardiff, zstd"));
+        Assert.That(problem.GetProperty("detail").GetString(), Is.EqualTo("none of the accepted algorithms (xdelta3, courgette) is supported; this server supports: auto, bsdiff, bsdiff-exe, bsdiff-lzma, deflate, octodiff, tardiff, zstd"));
     }
 
     [Test]
