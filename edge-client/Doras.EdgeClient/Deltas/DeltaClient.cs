@@ -4,6 +4,7 @@ using System.Text.Json;
 using Doras.Api;
 using Doras.Delta.Algorithms;
 using Doras.Delta.Deflate;
+using Doras.Delta.Lzma;
 using Doras.Oci.Content;
 using Doras.Oci.Model;
 using Doras.Oci.Remote;
@@ -22,7 +23,9 @@ public sealed record DeltaRequest(Reference From, Reference To, IReadOnlyList<st
     /// "auto" takes the first of the others it knows.
     /// </summary>
     public static readonly IReadOnlyList<string> DefaultAlgorithms =
-        [DeltaAlgorithms.Auto, ZstdPatchAlgorithm.AlgorithmName, BsdiffAlgorithm.AlgorithmName, OctodiffAlgorithm.AlgorithmName, TardiffAlgorithm.AlgorithmName,
+        [DeltaAlgorithms.Auto, ZstdPatchAlgorithm.AlgorithmName, BsdiffAlgorithm.AlgorithmName,
+         .. (LzmaLibrary.IsAvailable ? new[] { BsdiffExeAlgorithm.AlgorithmName, BsdiffLzmaAlgorithm.AlgorithmName } : []), // they decode with the system liblzma
+         OctodiffAlgorithm.AlgorithmName, TardiffAlgorithm.AlgorithmName,
          .. (ZlibLibrary.IsAvailable ? new[] { DeflateAlgorithm.AlgorithmName } : [])]; // deflate recompresses with the system zlib
 }
 

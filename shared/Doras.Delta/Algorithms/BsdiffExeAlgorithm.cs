@@ -23,16 +23,19 @@ public sealed class BsdiffExeAlgorithm(long maxInputBytes = BsdiffAlgorithm.MaxI
 
     private const byte Format = 1;
     private const string What = "bsdiff-exe delta";
+    private const string NotForThese = "bsdiff-exe makes deltas between 64-bit ELF files of one instruction set, x86-64 or ARM64";
 
     public override string Name => AlgorithmName;
     public override string MediaType => "application/vnd.doras.delta.bsdiff-exe+lzma2";
 
     public override async Task EncodeAsync(DeltaInput oldVersion, DeltaInput newVersion, Stream delta, CancellationToken ct = default)
     {
+        if (!await IsElfAsync(oldVersion.Path, ct).ConfigureAwait(false) || !await IsElfAsync(newVersion.Path, ct).ConfigureAwait(false))
+            throw new IncompatibleArtifactException(NotForThese); // before reading either whole
         var versions = await ReadVersionsAsync(oldVersion, newVersion, ct).ConfigureAwait(false);
         var (oldImage, newImage) = (ElfImage.TryRead(versions.Old), ElfImage.TryRead(versions.New));
         if (oldImage is not { } old || newImage is not { } @new || old.Set != @new.Set)
-            throw new IncompatibleArtifactException("bsdiff-exe makes deltas between ELF files of one instruction set, x86-64 or ARM64");
+            throw new IncompatibleArtifactException(NotForThese);
         var parts = await WrappedStream.RunWithLargeStackAsync(() =>
         {
             var matches = MatchScan.Find(versions.Old, versions.New, BsdiffAlgorithm.ScanParallelism);
@@ -64,6 +67,13 @@ public sealed class BsdiffExeAlgorithm(long maxInputBytes = BsdiffAlgorithm.MaxI
         var (oldLayout, newLayout) = (AddressLayout.Read(remainder), AddressLayout.Read(remainder));
         await LzmaParts.ApplyAsync(oldVersion.Path, remainder, output, expected?.Size ?? header.TargetSize, spoolDirectory, What,
             new PredictionFactory((InstructionSet)set, oldLayout, newLayout), ct).ConfigureAwait(false);
+    }
+
+    private static async Task<bool> IsElfAsync(string path, CancellationToken ct)
+    {
+        var magic = new byte[4];
+        await using var file = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read, 1, FileOptions.Asynchronous);
+        return await file.ReadAtLeastAsync(magic, magic.Length, throwOnEndOfStream: false, ct).ConfigureAwait(false) == magic.Length && magic.AsSpan().SequenceEqual("\u007fELF"u8);
     }
 
     private static int Read(byte[] old, long position, Span<byte> into)

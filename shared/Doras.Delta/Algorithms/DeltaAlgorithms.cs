@@ -81,17 +81,18 @@ public sealed class DeltaAlgorithms(IEnumerable<IDeltaAlgorithm> algorithms)
 
     /// <summary>
     /// The likely smallest first: tardiff and deflate (they refuse at once what they do not apply to, and where they
-    /// apply they are the ones made for it), then bsdiff-lzma, whose delta can make the rest pointless
-    /// (<see cref="OutclassedCandidates"/>), then bsdiff, zstd and Octodiff, in the order they came out on the npm
-    /// pairs. A budget that runs out stops the least likely.
+    /// apply they are the ones made for it), then bsdiff-exe (it refuses all but ELF files as soon as it has read
+    /// them) and bsdiff-lzma, whose deltas can make the rest pointless (<see cref="OutclassedCandidates"/>), then
+    /// bsdiff, zstd and Octodiff, in the order they came out on the npm pairs. A budget that runs out stops the least likely.
     /// </summary>
     private static int BuildRank(string name) => name switch
     {
         TardiffAlgorithm.AlgorithmName or DeflateAlgorithm.AlgorithmName => 0,
-        BsdiffLzmaAlgorithm.AlgorithmName => 1,
-        BsdiffAlgorithm.AlgorithmName => 2,
-        ZstdPatchAlgorithm.AlgorithmName => 3,
-        _ => 4,
+        BsdiffExeAlgorithm.AlgorithmName => 1,
+        BsdiffLzmaAlgorithm.AlgorithmName => 2,
+        BsdiffAlgorithm.AlgorithmName => 3,
+        ZstdPatchAlgorithm.AlgorithmName => 4,
+        _ => 5,
     };
 }
 

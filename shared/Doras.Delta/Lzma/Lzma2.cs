@@ -23,9 +23,8 @@ internal static class Lzma2
     /// <summary>Refuses the build (so <c>auto</c> uses the others) where the system has no liblzma.</summary>
     public static void EnsureAvailable()
     {
-        if (!System.Runtime.InteropServices.NativeLibrary.TryLoad(LzmaNative.Library, out var handle))
+        if (!LzmaLibrary.IsAvailable)
             throw new Artifacts.IncompatibleArtifactException($"{LzmaNative.Library} (XZ Utils) is not installed here");
-        System.Runtime.InteropServices.NativeLibrary.Free(handle);
     }
 
     /// <summary>Compresses <paramref name="raw"/> whole into <paramref name="output"/>; returns the compressed length.</summary>
@@ -109,4 +108,17 @@ internal sealed class Lzma2DecoderStream : Doras.Oci.Content.ReadOnlyStream
         if (disposing) _decoder.Dispose();
         base.Dispose(disposing);
     }
+}
+
+/// <summary>Whether the system's liblzma (XZ Utils) loads here: devices list bsdiff-lzma and bsdiff-exe only then.</summary>
+public static class LzmaLibrary
+{
+    private static readonly Lazy<bool> Probe = new(() =>
+    {
+        if (!System.Runtime.InteropServices.NativeLibrary.TryLoad(LzmaNative.Library, out var handle)) return false;
+        System.Runtime.InteropServices.NativeLibrary.Free(handle);
+        return true;
+    });
+
+    public static bool IsAvailable => Probe.Value;
 }
