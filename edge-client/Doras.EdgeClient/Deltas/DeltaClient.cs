@@ -3,8 +3,6 @@ using System.Net.Http.Headers;
 using System.Text.Json;
 using Doras.Api;
 using Doras.Delta.Algorithms;
-using Doras.Delta.Deflate;
-using Doras.Delta.Lzma;
 using Doras.Oci.Content;
 using Doras.Oci.Model;
 using Doras.Oci.Remote;
@@ -22,11 +20,7 @@ public sealed record DeltaRequest(Reference From, Reference To, IReadOnlyList<st
     /// Let the server keep the smallest of the deltas this client can apply ("auto"); a server that does not know
     /// "auto" takes the first of the others it knows.
     /// </summary>
-    public static readonly IReadOnlyList<string> DefaultAlgorithms =
-        [DeltaAlgorithms.Auto, ZstdPatchAlgorithm.AlgorithmName, BsdiffAlgorithm.AlgorithmName,
-         .. (LzmaLibrary.IsAvailable ? new[] { BsdiffExeAlgorithm.AlgorithmName, BsdiffLzmaAlgorithm.AlgorithmName } : []), // they decode with the system liblzma
-         OctodiffAlgorithm.AlgorithmName, TardiffAlgorithm.AlgorithmName,
-         .. (ZlibLibrary.IsAvailable ? new[] { DeflateAlgorithm.AlgorithmName } : [])]; // deflate recompresses with the system zlib
+    public static IReadOnlyList<string> DefaultAlgorithms => DeltaAlgorithms.DeviceDefaults;
 }
 
 /// <summary>One answer of the delta endpoint: ready, up to date, or pending with the server's Retry-After.</summary>

@@ -18,7 +18,7 @@ public sealed class PrecomputeOptions
 
     public IReadOnlyList<string> EffectiveAlgorithms => Algorithms.Count > 0
         ? Algorithms
-        : [DeltaAlgorithms.Auto, ZstdPatchAlgorithm.AlgorithmName, BsdiffAlgorithm.AlgorithmName, OctodiffAlgorithm.AlgorithmName, TardiffAlgorithm.AlgorithmName, DeflateAlgorithm.AlgorithmName];
+        : DeltaAlgorithms.DeviceDefaults;
 
     /// <summary>
     /// Registry mode: the secret the registry's notification endpoint sends (<c>Authorization: Bearer SECRET</c>); empty

@@ -31,6 +31,17 @@ public sealed class DeltaAlgorithms(IEnumerable<IDeltaAlgorithm> algorithms)
     /// <summary>The name a client lists to let the server pick the smallest delta among the others it lists.</summary>
     public const string Auto = "auto";
 
+    /// <summary>
+    /// What the edge client lists unless told otherwise, on a machine with this one's libraries: <c>auto</c> and every
+    /// algorithm whose decoder loads here (bsdiff-exe and bsdiff-lzma decode with the system's liblzma, deflate
+    /// recompresses with its zlib). The server's precomputed deltas are made for this list too.
+    /// </summary>
+    public static IReadOnlyList<string> DeviceDefaults { get; } =
+        [Auto, ZstdPatchAlgorithm.AlgorithmName, BsdiffAlgorithm.AlgorithmName,
+         .. (Lzma.LzmaLibrary.IsAvailable ? new[] { BsdiffExeAlgorithm.AlgorithmName, BsdiffLzmaAlgorithm.AlgorithmName } : []),
+         OctodiffAlgorithm.AlgorithmName, TardiffAlgorithm.AlgorithmName,
+         .. (Deflate.ZlibLibrary.IsAvailable ? new[] { DeflateAlgorithm.AlgorithmName } : [])];
+
     /// <summary>Every name a client may list: <c>auto</c> and each algorithm.</summary>
     public IEnumerable<string> AcceptedNames => Names.Prepend(Auto);
 

@@ -25,19 +25,20 @@ public static class OutclassedCandidates
     private static readonly string[] Outclassing = [BsdiffExeAlgorithm.AlgorithmName, BsdiffLzmaAlgorithm.AlgorithmName];
 
     /// <summary>
-    /// Whether <paramref name="candidate"/> will most likely not be built in this list: bsdiff-lzma is built before it
-    /// and the new version is large enough, so only a delta over a quarter of the new version would let it through
-    /// (versions that share little). bsdiff-exe is not counted: it refuses all but ELF files. For estimates of a
-    /// build's time, which had rather come out short than long.
+    /// Whether <paramref name="candidate"/> will most likely not be built in this list, for estimates of a build's time
+    /// (which had rather come out short than long): past <see cref="MinNewBytes"/>, bsdiff, zstd and Octodiff when
+    /// bsdiff-exe or bsdiff-lzma comes before them (only a delta over a quarter of the new version lets zstd and
+    /// Octodiff through), and bsdiff-lzma when bsdiff-exe does: bsdiff-exe either builds and outclasses it or refuses
+    /// at once (not an ELF file), so one of the two costs a build.
     /// </summary>
     public static bool LikelyLeftOut(string candidate, IReadOnlyList<string> candidates, long newSize)
     {
-        if (newSize < MinNewBytes || candidate is not (BsdiffAlgorithm.AlgorithmName or ZstdPatchAlgorithm.AlgorithmName or OctodiffAlgorithm.AlgorithmName))
+        if (newSize < MinNewBytes || candidate is not (BsdiffLzmaAlgorithm.AlgorithmName or BsdiffAlgorithm.AlgorithmName or ZstdPatchAlgorithm.AlgorithmName or OctodiffAlgorithm.AlgorithmName))
             return false;
         foreach (var name in candidates)
         {
-            if (name == BsdiffLzmaAlgorithm.AlgorithmName) return true; // built first
             if (name == candidate) return false;
+            if (Outclassing.Contains(name)) return true; // built first
         }
         return false;
     }

@@ -167,9 +167,9 @@ public class DeltaApiTests
     [Test]
     public async Task A_stored_delta_is_found_whatever_the_order_or_extent_of_the_accepted_list()
     {
-        var first = await PollUntilReadyAsync(Query(Versions.Ref(Repo, _v1), toTag: $"{Repo}:stable", algorithms: ["auto", "zstd", "bsdiff", "bsdiff-lzma", "octodiff", "tardiff", "deflate"]));
+        var first = await PollUntilReadyAsync(Query(Versions.Ref(Repo, _v1), toTag: $"{Repo}:stable", algorithms: ["auto", "zstd", "bsdiff", "bsdiff-lzma", "bsdiff-exe", "octodiff", "tardiff", "deflate"]));
         Assert.That(_server.Builder.BuildsStarted, Is.EqualTo(1));
-        string[][] others = [["auto"], ["deflate", "tardiff", "octodiff", "bsdiff-lzma", "bsdiff", "zstd", "auto"], ["auto", first.Algorithm!, "xdelta3"], [first.Algorithm!]];
+        string[][] others = [["auto"], ["deflate", "tardiff", "octodiff", "bsdiff-lzma", "bsdiff-exe", "bsdiff", "zstd", "auto"], ["auto", first.Algorithm!, "xdelta3"], [first.Algorithm!]];
         foreach (var list in others)
         {
             using var response = await _server.Http.GetAsync(Query(Versions.Ref(Repo, _v1), toTag: $"{Repo}:stable", algorithms: list));
