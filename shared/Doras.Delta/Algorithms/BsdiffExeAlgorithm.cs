@@ -18,7 +18,10 @@ public sealed class BsdiffExeAlgorithm(long maxInputBytes = BsdiffAlgorithm.MaxI
 {
     public const string AlgorithmName = "bsdiff-exe";
 
-    /// <summary>The most matches a delta may have: about 40 bytes each on the device. The npm executables have a few thousand.</summary>
+    /// <summary>
+    /// The most matches a delta may have: the device holds 28 bytes each while applying (<see cref="MatchMap"/>), and
+    /// about 60 more while reading them, before its diff decoder allocates its window. The npm executables need a few thousand.
+    /// </summary>
     public const int MaxMatches = 1 << 16;
 
     private const byte Format = 1;
@@ -38,9 +41,8 @@ public sealed class BsdiffExeAlgorithm(long maxInputBytes = BsdiffAlgorithm.MaxI
             throw new IncompatibleArtifactException(NotForThese);
         var parts = await WrappedStream.RunWithLargeStackAsync(() =>
         {
-            var matches = MatchScan.Find(versions.Old, versions.New, BsdiffAlgorithm.ScanParallelism);
-            if (matches.Count > MaxMatches)
-                throw new IncompatibleArtifactException($"bsdiff-exe holds at most {MaxMatches} matches on the device; these versions need {matches.Count}");
+            // The device holds every match: past the bound the scan stops early and auto goes on to bsdiff-lzma.
+            var matches = MatchScan.Find(versions.Old, versions.New, BsdiffAlgorithm.ScanParallelism, maxMatches: MaxMatches, ct: ct);
             var oldBytes = versions.Old;
             var prediction = new ReferencePrediction(old.Set, old.Layout, @new.Layout, matches, (position, into) => Read(oldBytes, position, into));
             return LzmaParts.Encode(versions, matches, prediction, ct);
@@ -56,11 +58,7 @@ public sealed class BsdiffExeAlgorithm(long maxInputBytes = BsdiffAlgorithm.MaxI
 
     protected override async Task ApplyAsync(DeltaInput oldVersion, Stream delta, Stream output, DeltaTarget? expected, string spoolDirectory, CancellationToken ct)
     {
-        var (header, remainder) = await DeltaHeader.ReadCheckedAsync(oldVersion, delta, expected, AlgorithmName, ct).ConfigureAwait(false);
-        if (header is null) throw new CorruptDeltaException($"{What} has no header");
-        var format = remainder.ReadByte();
-        if (format < 0) throw new CorruptDeltaException($"{What} is truncated");
-        if (format != Format) throw new CorruptDeltaException($"{What} has format {format}, which this build does not know");
+        var (header, remainder) = await LzmaParts.ReadHeadAsync(oldVersion, delta, expected, AlgorithmName, Format, What, ct).ConfigureAwait(false);
         var set = remainder.ReadByte();
         if (set < 0) throw new CorruptDeltaException($"{What} is truncated");
         if (!Enum.IsDefined((InstructionSet)set)) throw new CorruptDeltaException($"{What} is for instruction set {set}, which this build does not know");

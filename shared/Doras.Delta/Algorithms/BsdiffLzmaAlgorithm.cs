@@ -22,17 +22,13 @@ public sealed class BsdiffLzmaAlgorithm(long maxInputBytes = BsdiffAlgorithm.Max
     {
         var versions = await ReadVersionsAsync(oldVersion, newVersion, ct).ConfigureAwait(false);
         var parts = await WrappedStream.RunWithLargeStackAsync(
-            () => LzmaParts.Encode(versions, MatchScan.Find(versions.Old, versions.New, BsdiffAlgorithm.ScanParallelism), prediction: null, ct), ct).ConfigureAwait(false);
+            () => LzmaParts.Encode(versions, MatchScan.Find(versions.Old, versions.New, BsdiffAlgorithm.ScanParallelism, ct: ct), prediction: null, ct), ct).ConfigureAwait(false);
         await WriteAsync(delta, oldVersion, newVersion, [Format, .. parts.DictionaryLogs], parts.Control, parts.Extra, parts.Diff, ct).ConfigureAwait(false);
     }
 
     protected override async Task ApplyAsync(DeltaInput oldVersion, Stream delta, Stream output, DeltaTarget? expected, string spoolDirectory, CancellationToken ct)
     {
-        var (header, remainder) = await DeltaHeader.ReadCheckedAsync(oldVersion, delta, expected, AlgorithmName, ct).ConfigureAwait(false);
-        if (header is null) throw new CorruptDeltaException($"{What} has no header");
-        var format = remainder.ReadByte();
-        if (format < 0) throw new CorruptDeltaException($"{What} is truncated");
-        if (format != Format) throw new CorruptDeltaException($"{What} has format {format}, which this build does not know");
+        var (header, remainder) = await LzmaParts.ReadHeadAsync(oldVersion, delta, expected, AlgorithmName, Format, What, ct).ConfigureAwait(false);
         await LzmaParts.ApplyAsync(oldVersion.Path, remainder, output, expected?.Size ?? header.TargetSize, spoolDirectory, What, predict: null, ct).ConfigureAwait(false);
     }
 }

@@ -107,27 +107,21 @@ public static class BsdiffDelta
     /// end early; the caller verifies the result's digest.
     /// </summary>
     public static async Task<long> ApplyAsync(string oldPath, Stream records, Stream output, long maxOutputBytes, CancellationToken ct = default) =>
-        await ApplyAsync(oldPath, Parts.Interleaved(records), output, maxOutputBytes, predict: null, ct).ConfigureAwait(false);
+        await ApplyAsync(oldPath, Parts.Interleaved(records), output, maxOutputBytes, ct).ConfigureAwait(false);
 
-    /// <summary>
-    /// Applies the three parts, read side by side; the diff and extra parts must end with the records. With
-    /// <paramref name="predict"/>, the control part (which must be seekable) is read once first for the list of
-    /// matches the prediction needs, then applied from where it started.
-    /// </summary>
-    public static async Task<long> ApplyAsync(string oldPath, Parts parts, Stream output, long maxOutputBytes, MatchPredictionFactory? predict = null, CancellationToken ct = default)
+    /// <summary>Applies the three parts, read side by side; the diff and extra parts must end with the records.</summary>
+    public static async Task<long> ApplyAsync(string oldPath, Parts parts, Stream output, long maxOutputBytes, CancellationToken ct = default)
     {
         using var old = File.OpenHandle(oldPath, FileMode.Open, FileAccess.Read, FileShare.Read); // read synchronously (OldFileWindow)
-        var oldSize = RandomAccess.GetLength(old);
-        IMatchPrediction? prediction = null;
-        if (predict is not null)
-        {
-            var start = parts.Control.Position;
-            var matches = RecordReader.ReadMatches(parts.Control, oldSize, maxOutputBytes, predict.MaxMatches, ct);
-            parts.Control.Position = start;
-            prediction = predict.Create(matches, (position, into) => RandomAccess.Read(old, into, position));
-        }
-        return await ApplyAsync(old, 0, oldSize, parts, output, maxOutputBytes, prediction, ct).ConfigureAwait(false);
+        return await ApplyAsync(old, parts, output, maxOutputBytes, prediction: null, ct).ConfigureAwait(false);
     }
+
+    /// <summary>
+    /// Applies the three parts to a whole open old file; with a <paramref name="prediction"/>, each match's
+    /// differences are added to its prediction (<see cref="MatchPredictionFactory.Create(Stream, SafeFileHandle, long, CancellationToken)"/>).
+    /// </summary>
+    public static Task<long> ApplyAsync(SafeFileHandle oldFile, Parts parts, Stream output, long maxOutputBytes, IMatchPrediction? prediction, CancellationToken ct) =>
+        ApplyAsync(oldFile, 0, RandomAccess.GetLength(oldFile), parts, output, maxOutputBytes, prediction, ct);
 
     /// <summary>Applies a record stream to the region [<paramref name="oldStart"/>, +<paramref name="oldSize"/>) of an open old file.</summary>
     public static Task<long> ApplyAsync(SafeFileHandle oldFile, long oldStart, long oldSize, Stream records, Stream output, long maxOutputBytes, CancellationToken ct = default) =>

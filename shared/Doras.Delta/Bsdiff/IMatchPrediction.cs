@@ -1,3 +1,5 @@
+using Microsoft.Win32.SafeHandles;
+
 namespace Doras.Delta.Bsdiff;
 
 /// <summary>
@@ -24,4 +26,16 @@ public abstract class MatchPredictionFactory
     public abstract int MaxMatches { get; }
 
     public abstract IMatchPrediction Create(IReadOnlyList<BsdiffMatch> matches, OldBytesReader old);
+
+    /// <summary>
+    /// The prediction for a delta whose control part (seekable: the device spools it) is <paramref name="control"/>:
+    /// reads its matches once (refusing more than <see cref="MaxMatches"/>) and puts it back where it was.
+    /// </summary>
+    public IMatchPrediction Create(Stream control, SafeFileHandle oldFile, long maxOutputBytes, CancellationToken ct)
+    {
+        var start = control.Position;
+        var matches = RecordReader.ReadMatches(control, RandomAccess.GetLength(oldFile), maxOutputBytes, MaxMatches, ct);
+        control.Position = start;
+        return Create(matches, (position, into) => RandomAccess.Read(oldFile, into, position));
+    }
 }

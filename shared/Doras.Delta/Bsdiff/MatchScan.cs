@@ -1,3 +1,5 @@
+using Doras.Delta.Artifacts;
+
 namespace Doras.Delta.Bsdiff;
 
 /// <summary>
@@ -24,9 +26,10 @@ public static class MatchScan
     /// <summary>
     /// Like <see cref="Find(ReadOnlySpan{byte}, ReadOnlySpan{byte})"/>, with the scan (most of the time on large
     /// files) split over up to <paramref name="parallelism"/> parts of the new version, each at least
-    /// <paramref name="minPartBytes"/>. Each part finds its matches in the whole old version.
+    /// <paramref name="minPartBytes"/>. Each part finds its matches in the whole old version. Past
+    /// <paramref name="maxMatches"/> matches the scan stops (<see cref="IncompatibleArtifactException"/>), as it does when cancelled.
     /// </summary>
-    public static List<BsdiffMatch> Find(byte[] old, byte[] @new, int parallelism, int minPartBytes = 4 << 20)
+    public static List<BsdiffMatch> Find(byte[] old, byte[] @new, int parallelism, int minPartBytes = 4 << 20, int maxMatches = int.MaxValue, CancellationToken ct = default)
     {
         var I = SuffixArray.Build(old);
         var parts = (int)Math.Clamp(@new.Length / Math.Max(1, minPartBytes), 1, Math.Max(1, parallelism));
@@ -34,14 +37,16 @@ public static class MatchScan
         var found = Enumerable.Range(0, parts).Select(k => Task.Run(() =>
         {
             var matches = new List<BsdiffMatch>();
-            Scan(I, old, @new.AsSpan(bounds[k], bounds[k + 1] - bounds[k]), bounds[k], matches);
+            Scan(I, old, @new.AsSpan(bounds[k], bounds[k + 1] - bounds[k]), bounds[k], matches, maxMatches, ct);
             return matches;
         })).ToArray();
-        return [.. found.SelectMany(part => part.GetAwaiter().GetResult())];
+        var all = found.SelectMany(part => part.GetAwaiter().GetResult()).ToList();
+        return all.Count > maxMatches ? throw TooMany(maxMatches) : all;
     }
 
     /// <summary>The classic scan of <paramref name="new"/> (which starts at <paramref name="newOffset"/> of the whole new version).</summary>
-    private static void Scan(int[] I, ReadOnlySpan<byte> old, ReadOnlySpan<byte> @new, int newOffset, List<BsdiffMatch> matches)
+    private static void Scan(int[] I, ReadOnlySpan<byte> old, ReadOnlySpan<byte> @new, int newOffset, List<BsdiffMatch> matches,
+        int maxMatches = int.MaxValue, CancellationToken ct = default)
     {
         int oldSize = old.Length, newSize = @new.Length;
         int scan = 0, len = 0, pos = 0, lastScan = 0, lastPos = 0, lastOffset = 0;
@@ -92,12 +97,16 @@ public static class MatchScan
                 lenb -= lens;
             }
 
+            if (matches.Count == maxMatches) throw TooMany(maxMatches);
+            ct.ThrowIfCancellationRequested();
             matches.Add(new BsdiffMatch(newOffset + lastScan, lastPos, lenf, scan - lenb - (lastScan + lenf)));
             lastScan = scan - lenb;
             lastPos = pos - lenb;
             lastOffset = pos - scan;
         }
     }
+
+    private static IncompatibleArtifactException TooMany(int maxMatches) => new($"these versions need more than {maxMatches} bsdiff matches");
 
     /// <summary>The longest match of <paramref name="target"/> among the old file's suffixes, by binary search.</summary>
     private static int Search(int[] I, ReadOnlySpan<byte> old, ReadOnlySpan<byte> target, int start, int end, out int pos)

@@ -40,8 +40,11 @@ internal static class SplitPartsApply
         var truncated = $"{what} is truncated in its control or extra part";
         await using var control = await SpoolAsync(new BoundedReadStream(remainder, controlLength, truncated: truncated), "control", decode, spoolDirectory, what, ct).ConfigureAwait(false);
         await using var extra = await SpoolAsync(new BoundedReadStream(remainder, extraLength, truncated: truncated), "extra", decode, spoolDirectory, what, ct).ConfigureAwait(false);
+        using var old = File.OpenHandle(oldPath, FileMode.Open, FileAccess.Read, FileShare.Read); // read synchronously (OldFileWindow)
+        // The prediction's list of matches is read before the diff decoder allocates its window.
+        var prediction = predict?.Create(control, old, targetSize, ct);
         await using var diff = decode(remainder, "diff");
-        var produced = await BsdiffDelta.ApplyAsync(oldPath, new BsdiffDelta.Parts(control, diff, extra), output, targetSize, predict, ct).ConfigureAwait(false);
+        var produced = await BsdiffDelta.ApplyAsync(old, new BsdiffDelta.Parts(control, diff, extra), output, targetSize, prediction, ct).ConfigureAwait(false);
         if (targetSize != long.MaxValue && produced != targetSize)
             throw new CorruptDeltaException($"delta produced {produced} bytes, expected {targetSize}");
         return produced;

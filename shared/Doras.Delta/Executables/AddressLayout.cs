@@ -3,8 +3,21 @@ using Doras.Delta.Algorithms;
 
 namespace Doras.Delta.Executables;
 
-/// <summary>One loaded segment of an executable: <see cref="FileSize"/> bytes of the file at <see cref="Offset"/> seen at <see cref="Address"/>, zero-filled up to <see cref="MemorySize"/>.</summary>
-public readonly record struct LoadSegment(long Offset, long Address, long FileSize, long MemorySize);
+/// <summary>
+/// One loaded segment of an executable: <see cref="FileSize"/> bytes of the file at <see cref="Offset"/> seen at
+/// <see cref="Address"/>, zero-filled up to <see cref="MemorySize"/>; <see cref="Executable"/> when it holds code.
+/// </summary>
+public readonly record struct LoadSegment(long Offset, long Address, long FileSize, long MemorySize, bool Executable)
+{
+    /// <summary>
+    /// The one rule for a segment, from a delta or an ELF file: every value and every end within half of long's
+    /// range, so no sum of them overflows, and the zero-filled size no smaller than the file size.
+    /// </summary>
+    public bool IsValid => Offset is >= 0 and <= Bound && Address is >= 0 and <= Bound && FileSize is >= 0 and <= Bound
+        && MemorySize >= FileSize && MemorySize <= Bound && Offset + FileSize <= Bound && Address + MemorySize <= Bound;
+
+    private const long Bound = long.MaxValue / 4;
+}
 
 /// <summary>
 /// Where an executable's bytes are when it runs (its ELF program headers of type PT_LOAD): a reference in code is
@@ -24,18 +37,21 @@ public sealed class AddressLayout
     {
         _segments = [.. segments];
         if (_segments.Length > MaxSegments) throw new CorruptDeltaException($"{What} has an address layout of {_segments.Length} segments; at most {MaxSegments} are allowed");
-        foreach (var s in _segments)
-            if (s.Offset < 0 || s.FileSize < 0 || s.MemorySize < s.FileSize || s.Address < 0 || s.MemorySize > long.MaxValue - s.Address || s.FileSize > long.MaxValue - s.Offset)
-                throw new CorruptDeltaException($"{What} has a malformed segment in its address layout");
+        if (_segments.Any(s => !s.IsValid)) throw new CorruptDeltaException($"{What} has a malformed segment in its address layout");
     }
 
     public IReadOnlyList<LoadSegment> Segments => _segments;
 
     /// <summary>The address the file byte at <paramref name="offset"/> is loaded at.</summary>
-    public bool TryAddressOf(long offset, out long address)
+    public bool TryAddressOf(long offset, out long address) => TryAddressOf(offset, codeOnly: false, out address);
+
+    /// <summary>The address of the file byte at <paramref name="offset"/> if it is loaded as code (references are looked for only there).</summary>
+    public bool TryCodeAddressOf(long offset, out long address) => TryAddressOf(offset, codeOnly: true, out address);
+
+    private bool TryAddressOf(long offset, bool codeOnly, out long address)
     {
         foreach (var s in _segments)
-            if (offset >= s.Offset && offset - s.Offset < s.FileSize) { address = s.Address + (offset - s.Offset); return true; }
+            if (offset >= s.Offset && offset - s.Offset < s.FileSize && (s.Executable || !codeOnly)) { address = s.Address + (offset - s.Offset); return true; }
         address = 0;
         return false;
     }
@@ -75,7 +91,7 @@ public sealed class AddressLayout
     {
         Varint.Write(output, _segments.Length);
         foreach (var s in _segments)
-            foreach (var value in new[] { s.Offset, s.Address, s.FileSize, s.MemorySize })
+            foreach (var value in new[] { s.Offset, s.Address, s.FileSize, s.MemorySize, s.Executable ? 1 : 0 })
                 Varint.Write(output, value);
     }
 
@@ -85,7 +101,12 @@ public sealed class AddressLayout
         if (count > MaxSegments) throw new CorruptDeltaException($"{What} has an address layout of {count} segments; at most {MaxSegments} are allowed");
         var segments = new LoadSegment[count];
         for (var i = 0; i < count; i++)
-            segments[i] = new LoadSegment(Varint.ReadLength(input, What), Varint.ReadLength(input, What), Varint.ReadLength(input, What), Varint.ReadLength(input, What));
+        {
+            var (offset, address, fileSize, memorySize, flags) = (Varint.ReadLength(input, What), Varint.ReadLength(input, What), Varint.ReadLength(input, What),
+                Varint.ReadLength(input, What), Varint.ReadLength(input, What));
+            if (flags > 1) throw new CorruptDeltaException($"{What} has a segment with flags {flags}, which this build does not know");
+            segments[i] = new LoadSegment(offset, address, fileSize, memorySize, flags == 1);
+        }
         return new AddressLayout(segments);
     }
 }
@@ -101,7 +122,7 @@ public enum InstructionSet : byte
 public static class ElfImage
 {
     private const ushort MachineX64 = 62, MachineArm64 = 183;
-    private const uint LoadType = 1;
+    private const uint LoadType = 1, ExecutableFlag = 1;
 
     /// <summary>The instruction set and layout of a 64-bit little-endian ELF file for x86-64 or ARM64; null for anything else.</summary>
     public static (InstructionSet Set, AddressLayout Layout)? TryRead(ReadOnlySpan<byte> file)
@@ -125,9 +146,10 @@ public static class ElfImage
             if (BinaryPrimitives.ReadUInt32LittleEndian(entry) != LoadType) continue;
             var (offset, address, fileSize, memorySize) = (BinaryPrimitives.ReadUInt64LittleEndian(entry[8..]), BinaryPrimitives.ReadUInt64LittleEndian(entry[16..]),
                 BinaryPrimitives.ReadUInt64LittleEndian(entry[32..]), BinaryPrimitives.ReadUInt64LittleEndian(entry[40..]));
-            // Only what the file really holds: a segment past the file's end or past long's range is left out.
-            if (offset > (ulong)file.Length || fileSize > (ulong)file.Length - offset || address > long.MaxValue / 2 || memorySize > long.MaxValue / 2 || memorySize < fileSize) continue;
-            segments.Add(new LoadSegment((long)offset, (long)address, (long)fileSize, (long)memorySize));
+            // Only what the file really holds: a segment past the file's end or outside the rule is left out.
+            if (offset > (ulong)file.Length || fileSize > (ulong)file.Length - offset || address > long.MaxValue || memorySize > long.MaxValue) continue;
+            var segment = new LoadSegment((long)offset, (long)address, (long)fileSize, (long)memorySize, (BinaryPrimitives.ReadUInt32LittleEndian(entry[4..]) & ExecutableFlag) != 0);
+            if (segment.IsValid) segments.Add(segment);
         }
         return segments.Count is 0 or > AddressLayout.MaxSegments ? null : (set.Value, new AddressLayout(segments));
     }

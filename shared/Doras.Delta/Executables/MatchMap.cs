@@ -4,7 +4,8 @@ namespace Doras.Delta.Executables;
 
 /// <summary>
 /// Where a byte of the old version went in the new one, as far as bsdiff's matches say: the new position of the
-/// same byte in the match that covers it (of several, the one reaching furthest). Bytes no match covers went nowhere known.
+/// same byte in the match that covers it (of several, the one reaching furthest). Bytes no match covers went
+/// nowhere known. About 28 bytes per match; a lookup is one binary search, whatever the matches.
 /// </summary>
 internal sealed class MatchMap
 {
@@ -16,12 +17,32 @@ internal sealed class MatchMap
 
     public MatchMap(IReadOnlyList<BsdiffMatch> matches)
     {
-        var sorted = matches.Where(m => m.Length > 0).OrderBy(m => m.OldStart).ThenBy(m => m.NewStart).ToArray();
-        _oldStarts = [.. sorted.Select(m => m.OldStart)];
-        _shifts = [.. sorted.Select(m => m.NewStart - m.OldStart)];
-        _ends = [.. sorted.Select(m => m.OldStart + m.Length)];
-        _furthest = new int[sorted.Length];
-        for (var i = 0; i < sorted.Length; i++)
+        var count = 0;
+        foreach (var m in matches) if (m.Length > 0) count++;
+        (_oldStarts, _shifts, _ends, _furthest) = (new long[count], new long[count], new long[count], new int[count]);
+        var k = 0;
+        foreach (var m in matches)
+        {
+            if (m.Length == 0) continue;
+            (_oldStarts[k], _shifts[k], _ends[k]) = (m.OldStart, m.NewStart - m.OldStart, m.OldStart + m.Length);
+            k++;
+        }
+        // By old start, ties in the order of the new version (a stable sort of indices, in place in the arrays).
+        var order = new int[count];
+        for (var i = 0; i < count; i++) order[i] = i;
+        var keys = (long[])_oldStarts.Clone();
+        Array.Sort(keys, order); // unstable, so ties are put back in order below
+        for (var i = 0; i < count;)
+        {
+            var j = i;
+            while (j < count && keys[j] == keys[i]) j++;
+            Array.Sort(order, i, j - i);
+            i = j;
+        }
+        Permute(_shifts, order);
+        Permute(_ends, order);
+        _oldStarts = keys;
+        for (var i = 0; i < count; i++)
             _furthest[i] = i > 0 && _ends[_furthest[i - 1]] >= _ends[i] ? _furthest[i - 1] : i;
     }
 
@@ -29,13 +50,24 @@ internal sealed class MatchMap
     public bool TryMap(long oldPosition, out long newPosition)
     {
         newPosition = 0;
-        var i = Array.BinarySearch(_oldStarts, oldPosition);
-        if (i < 0) i = ~i - 1;
-        else while (i + 1 < _oldStarts.Length && _oldStarts[i + 1] == oldPosition) i++;
-        if (i < 0) return false;
-        var match = _furthest[i];
+        // The last match starting at or before the position: an upper-bound search, so equal starts cost nothing.
+        int low = 0, high = _oldStarts.Length;
+        while (low < high)
+        {
+            var middle = (low + high) >>> 1;
+            if (_oldStarts[middle] <= oldPosition) low = middle + 1;
+            else high = middle;
+        }
+        if (low == 0) return false;
+        var match = _furthest[low - 1];
         if (_ends[match] <= oldPosition) return false;
         newPosition = oldPosition + _shifts[match];
         return true;
+    }
+
+    private static void Permute(long[] values, int[] order)
+    {
+        var copy = (long[])values.Clone();
+        for (var i = 0; i < order.Length; i++) values[i] = copy[order[i]];
     }
 }

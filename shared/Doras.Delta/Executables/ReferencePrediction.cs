@@ -38,8 +38,9 @@ public sealed class ReferencePrediction : IMatchPrediction
         if (offset == 0) (_next, _pendingAt) = (match.OldStart, -1);
         if (_pendingAt >= 0)
         {
+            // A reference can span several pieces (a piece can be a byte): it is done once it ends in this one.
             Patch(bytes, start, _pendingAt, _pending.AsSpan(0, _pendingWidth));
-            _pendingAt = -1;
+            if (_pendingAt + _pendingWidth <= end) _pendingAt = -1;
         }
 
         // The old bytes of this piece with room around them for recognition (zeros beyond the file).
@@ -72,21 +73,29 @@ public sealed class ReferencePrediction : IMatchPrediction
         }
     }
 
-    /// <summary>The reference at old <paramref name="position"/> written to name its target's new place from its own new place.</summary>
+    /// <summary>
+    /// Whether a reference at old <paramref name="position"/> names a place in the old image (else it is taken for
+    /// bytes that only look like one); if so, <paramref name="field"/> is its prediction: written to name its target's
+    /// new place from its own new place, or its old bytes when either place is unknown or nothing moved.
+    /// </summary>
     private bool TryPredict(ReadOnlySpan<byte> old, in CodeReference reference, in BsdiffMatch match, long position, Span<byte> field)
     {
-        if (!_old.TryAddressOf(position, out var address)) return false;
+        if (!_old.TryCodeAddressOf(position, out var address)) return false;
         var target = Base(address, reference) + reference.Relative;
-        long newTarget;
+        long newTarget = 0;
+        bool known;
         if (_old.TryOffsetOf(target, out var targetOffset))
-        {
-            if (!_map.TryMap(targetOffset, out var newOffset) || !_new.TryAddressOf(newOffset, out newTarget)) return false;
-        }
-        else if (!_old.TryZeroFilled(target, out var segment, out var into) || !_new.TryZeroFilledAddress(segment, into, out newTarget))
+            known = _map.TryMap(targetOffset, out var newOffset) && _new.TryAddressOf(newOffset, out newTarget);
+        else if (_old.TryZeroFilled(target, out var segment, out var into))
+            known = _new.TryZeroFilledAddress(segment, into, out newTarget);
+        else
             return false;
-        if (!_new.TryAddressOf(match.NewStart + (position - match.OldStart), out var newAddress)) return false;
         old.CopyTo(field);
-        return _codec.TryEncode(field, reference, newTarget - Base(newAddress, reference));
+        if (!known || !_new.TryAddressOf(match.NewStart + (position - match.OldStart), out var newAddress)) return true;
+        var relative = newTarget - Base(newAddress, reference);
+        // Unmoved, the old bytes are the prediction (some forms have several encodings of one target).
+        if (relative != reference.Relative && !_codec.TryEncode(field, reference, relative)) old.CopyTo(field);
+        return true;
     }
 
     private static long Base(long address, in CodeReference reference) => reference.PageRelative ? address & ~0xFFFL : address;
