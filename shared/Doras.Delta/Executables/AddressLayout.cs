@@ -48,6 +48,10 @@ public sealed class AddressLayout
     /// <summary>The address of the file byte at <paramref name="offset"/> if it is loaded as code (references are looked for only there).</summary>
     public bool TryCodeAddressOf(long offset, out long address) => TryAddressOf(offset, codeOnly: true, out address);
 
+    /// <summary>Whether any file byte in [<paramref name="start"/>, <paramref name="end"/>) is loaded as code.</summary>
+    public bool HoldsCode(long start, long end) =>
+        _segments.Any(s => s.Executable && start < s.Offset + s.FileSize && s.Offset < end);
+
     private bool TryAddressOf(long offset, bool codeOnly, out long address)
     {
         foreach (var s in _segments)

@@ -1,4 +1,6 @@
 using System.Buffers.Binary;
+using System.Numerics;
+using System.Runtime.Intrinsics;
 
 namespace Doras.Delta.Executables;
 
@@ -32,6 +34,12 @@ public abstract class ReferenceCodec
     public abstract bool TryDecode(ReadOnlySpan<byte> window, int at, long room, out CodeReference reference);
 
     /// <summary>
+    /// The first position from <paramref name="from"/> (before <paramref name="to"/>) where <see cref="TryDecode"/>
+    /// may find a reference; <paramref name="to"/> when there is none. A quick filter: most code bytes start none.
+    /// </summary>
+    public virtual int NextCandidate(ReadOnlySpan<byte> window, int from, int to) => from;
+
+    /// <summary>
     /// Writes <paramref name="field"/>, which holds <paramref name="reference"/>, again so that its
     /// <see cref="CodeReference.Relative"/> becomes <paramref name="relative"/>; false when that cannot be written.
     /// </summary>
@@ -60,6 +68,31 @@ public sealed class X64References : ReferenceCodec
         0x51, 0x54, 0x55, 0x56, 0x57, 0x58, 0x59, 0x5A, 0x5C, 0x5D, 0x5E, 0x5F, 0x6E, 0x6F, 0x7E, 0x7F, 0xAF, 0xB6, 0xB7, 0xBE, 0xBF, 0xD6, 0xEF);
 
     public override int Step => 1;
+
+    /// <summary>A reference can only follow E8/E9 (call, jmp), 0F 8x (jcc) or a ModRM of [rip + disp32]: a vector at a time.</summary>
+    public override int NextCandidate(ReadOnlySpan<byte> window, int from, int to)
+    {
+        var at = from;
+        if (Vector128.IsHardwareAccelerated)
+        {
+            for (; at + Vector128<byte>.Count <= to; at += Vector128<byte>.Count)
+            {
+                var before = Vector128.Create(window.Slice(at - 1, Vector128<byte>.Count));
+                var twoBefore = Vector128.Create(window.Slice(at - 2, Vector128<byte>.Count));
+                var candidates = Vector128.Equals(before & Vector128.Create((byte)0xFE), Vector128.Create((byte)0xE8))
+                    | (Vector128.Equals(before & Vector128.Create((byte)0xF0), Vector128.Create((byte)0x80)) & Vector128.Equals(twoBefore, Vector128.Create((byte)0x0F)))
+                    | Vector128.Equals(before & Vector128.Create((byte)0xC7), Vector128.Create((byte)0x05));
+                var bits = candidates.ExtractMostSignificantBits();
+                if (bits != 0) return at + BitOperations.TrailingZeroCount(bits);
+            }
+        }
+        for (; at < to; at++)
+        {
+            var b = window[at - 1];
+            if ((b & 0xFE) == 0xE8 || ((b & 0xF0) == 0x80 && window[at - 2] == 0x0F) || (b & 0xC7) == 0x05) return at;
+        }
+        return to;
+    }
 
     public override bool TryDecode(ReadOnlySpan<byte> window, int at, long room, out CodeReference reference)
     {

@@ -17,6 +17,8 @@ public sealed class ReferencePrediction : IMatchPrediction
     private readonly MatchMap _map;
     private readonly OldBytesReader _read;
     private byte[] _window = [];
+    private long _windowFrom;
+    private int _windowCount;
 
     // The match being predicted: where the next reference may start, and a reference that runs past the last piece.
     private long _next;
@@ -43,15 +45,10 @@ public sealed class ReferencePrediction : IMatchPrediction
             if (_pendingAt + _pendingWidth <= end) _pendingAt = -1;
         }
 
-        // The old bytes of this piece with room around them for recognition (zeros beyond the file).
+        if (!_old.HoldsCode(start, end)) return; // references are looked for in code only
+
         var from = start - ReferenceCodec.Lookbehind;
-        var length = bytes.Length + ReferenceCodec.Lookbehind + ReferenceCodec.MaxWidth;
-        if (_window.Length < length) _window = new byte[Math.Max(length, 1 << 16)];
-        var window = _window.AsSpan(0, length);
-        window.Clear();
-        var skip = (int)Math.Max(0, -from);
-        var read = 0;
-        for (int n; skip + read < length && (n = _read(from + skip + read, window[(skip + read)..])) > 0;) read += n;
+        var window = OldBytes(from, bytes.Length + ReferenceCodec.Lookbehind + ReferenceCodec.MaxWidth, matchEnd + ReferenceCodec.MaxWidth - from);
 
         var step = _codec.Step;
         var position = Math.Max(_next, start);
@@ -59,7 +56,9 @@ public sealed class ReferencePrediction : IMatchPrediction
         Span<byte> field = stackalloc byte[ReferenceCodec.MaxWidth];
         for (; position < end; position += step)
         {
-            var at = (int)(position - from);
+            var at = _codec.NextCandidate(window, (int)(position - from), (int)(end - from));
+            position = from + at;
+            if (position >= end) break;
             if (!_codec.TryDecode(window, at, matchEnd - position, out var reference)) continue;
             if (!TryPredict(window.Slice(at, reference.Width), reference, match, position, field[..reference.Width])) continue;
             Patch(bytes, start, position, field[..reference.Width]);
@@ -96,6 +95,28 @@ public sealed class ReferencePrediction : IMatchPrediction
         // Unmoved, the old bytes are the prediction (some forms have several encodings of one target).
         if (relative != reference.Relative && !_codec.TryEncode(field, reference, relative)) old.CopyTo(field);
         return true;
+    }
+
+    /// <summary>
+    /// The old bytes [<paramref name="from"/>, +<paramref name="length"/>), zeros outside the file, from a window
+    /// read ahead up to 256 KiB within what the match will ask for (<paramref name="ahead"/>), so the device's
+    /// pieces of a match (a run can be a few bytes) cost no read each, and a short match no long read.
+    /// </summary>
+    private ReadOnlySpan<byte> OldBytes(long from, int length, long ahead)
+    {
+        if (from < _windowFrom || from + length > _windowFrom + _windowCount)
+        {
+            var count = (int)Math.Max(length, Math.Min(ahead, 256 << 10));
+            if (_window.Length < count) _window = new byte[count];
+            var window = _window.AsSpan(0, count);
+            var skip = (int)Math.Clamp(-from, 0, count);
+            window[..skip].Clear();
+            var read = 0;
+            for (int n; skip + read < count && (n = _read(from + skip + read, window[(skip + read)..])) > 0;) read += n;
+            window[(skip + read)..].Clear();
+            (_windowFrom, _windowCount) = (from, count);
+        }
+        return _window.AsSpan((int)(from - _windowFrom), length);
     }
 
     private static long Base(long address, in CodeReference reference) => reference.PageRelative ? address & ~0xFFFL : address;
