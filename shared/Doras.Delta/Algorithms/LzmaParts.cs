@@ -22,6 +22,10 @@ internal static class LzmaParts
         var raw = new[] { new MemoryStream(), new MemoryStream(), new MemoryStream() }; // control, extra, diff
         BsdiffDelta.Write(versions.Old, versions.New, matches, new BsdiffDelta.Parts(raw[0], raw[2], raw[1]), prediction);
         versions.Release();
+        matches = null!;
+        // The versions and the suffix array (about 6 bytes per byte of the old version) are garbage now: collected
+        // before the coder allocates its match finder, the build's peak is the larger of the two, not their sum.
+        GC.Collect(GC.MaxGeneration, GCCollectionMode.Aggressive, blocking: true, compacting: true);
         var compressed = new[] { new MemoryStream(), new MemoryStream(), new MemoryStream() };
         var dictionaryLogs = new byte[raw.Length];
         for (var i = 0; i < raw.Length; i++)

@@ -19,7 +19,8 @@ public static class MatchScan
     public static List<BsdiffMatch> Find(ReadOnlySpan<byte> old, ReadOnlySpan<byte> @new)
     {
         var matches = new List<BsdiffMatch>();
-        Scan(SuffixArray.Build(old), old, @new, 0, matches);
+        var I = SuffixArray.Build(old);
+        Scan(I, PrefixBuckets(I, old), old, @new, 0, matches);
         return matches;
     }
 
@@ -32,12 +33,13 @@ public static class MatchScan
     public static List<BsdiffMatch> Find(byte[] old, byte[] @new, int parallelism, int minPartBytes = 4 << 20, int maxMatches = int.MaxValue, CancellationToken ct = default)
     {
         var I = SuffixArray.Build(old);
+        var buckets = PrefixBuckets(I, old);
         var parts = (int)Math.Clamp(@new.Length / Math.Max(1, minPartBytes), 1, Math.Max(1, parallelism));
         var bounds = Enumerable.Range(0, parts + 1).Select(i => (int)((long)@new.Length * i / parts)).ToArray();
         var found = Enumerable.Range(0, parts).Select(k => Task.Run(() =>
         {
             var matches = new List<BsdiffMatch>();
-            Scan(I, old, @new.AsSpan(bounds[k], bounds[k + 1] - bounds[k]), bounds[k], matches, maxMatches, ct);
+            Scan(I, buckets, old, @new.AsSpan(bounds[k], bounds[k + 1] - bounds[k]), bounds[k], matches, maxMatches, ct);
             return matches;
         })).ToArray();
         var all = found.SelectMany(part => part.GetAwaiter().GetResult()).ToList();
@@ -45,7 +47,7 @@ public static class MatchScan
     }
 
     /// <summary>The classic scan of <paramref name="new"/> (which starts at <paramref name="newOffset"/> of the whole new version).</summary>
-    private static void Scan(int[] I, ReadOnlySpan<byte> old, ReadOnlySpan<byte> @new, int newOffset, List<BsdiffMatch> matches,
+    private static void Scan(int[] I, int[] buckets, ReadOnlySpan<byte> old, ReadOnlySpan<byte> @new, int newOffset, List<BsdiffMatch> matches,
         int maxMatches = int.MaxValue, CancellationToken ct = default)
     {
         int oldSize = old.Length, newSize = @new.Length;
@@ -55,7 +57,7 @@ public static class MatchScan
             var oldScore = 0;
             for (var scsc = scan += len; scan < newSize; scan++)
             {
-                len = Search(I, old, @new[scan..], 0, oldSize, out pos);
+                len = Search(I, buckets, old, @new[scan..], out pos);
                 for (; scsc < scan + len; scsc++)
                     if (scsc + lastOffset < oldSize && old[scsc + lastOffset] == @new[scsc]) oldScore++;
                 if ((len == oldScore && len != 0) || len > oldScore + 8) break;
@@ -108,7 +110,40 @@ public static class MatchScan
 
     private static IncompatibleArtifactException TooMany(int maxMatches) => new($"these versions need more than {maxMatches} bsdiff matches");
 
-    /// <summary>The longest match of <paramref name="target"/> among the old file's suffixes, by binary search.</summary>
+    /// <summary>
+    /// Where the suffixes starting with each two bytes begin in the suffix array (entry 65536: its end): a search
+    /// starts in its target's bucket, a few steps instead of 24 on a 16 MB file, each a likely cache miss.
+    /// </summary>
+    private static int[] PrefixBuckets(int[] I, ReadOnlySpan<byte> old)
+    {
+        var counts = new int[65537];
+        for (var i = 0; i + 1 < old.Length; i++) counts[old[i] << 8 | old[i + 1]]++;
+        var buckets = new int[65537];
+        // Entry 0 is the empty suffix and the one-byte suffix sorts before the longer ones of its first byte.
+        var last = old.Length > 0 ? old[^1] << 8 : -1;
+        var start = 1;
+        for (var k = 0; k < 65536; k++)
+        {
+            if (k == last) start++;
+            buckets[k] = start;
+            start += counts[k];
+        }
+        buckets[65536] = start;
+        return buckets;
+    }
+
+    /// <summary>The longest match of <paramref name="target"/> among the old file's suffixes: in its two-byte bucket when that holds any.</summary>
+    private static int Search(int[] I, int[] buckets, ReadOnlySpan<byte> old, ReadOnlySpan<byte> target, out int pos)
+    {
+        if (target.Length >= 2)
+        {
+            var k = target[0] << 8 | target[1];
+            if (buckets[k + 1] > buckets[k]) return Search(I, old, target, buckets[k], buckets[k + 1] - 1, out pos);
+        }
+        return Search(I, old, target, 0, old.Length, out pos);
+    }
+
+    /// <summary>The longest match of <paramref name="target"/> among the old file's suffixes in [start, end], by binary search.</summary>
     private static int Search(int[] I, ReadOnlySpan<byte> old, ReadOnlySpan<byte> target, int start, int end, out int pos)
     {
         while (end - start >= 2)
