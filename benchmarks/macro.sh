@@ -102,6 +102,7 @@ tools=(
   "doras auto|DORAS diff -a auto --budget AUTO_BUDGET KIND OLD NEW PATCH|DEVICE apply OLD PATCH OUT"
   "doras zstd|DORAS diff -a zstd OLD NEW PATCH|DEVICE apply OLD PATCH OUT"
   "doras bsdiff|DORAS diff -a bsdiff OLD NEW PATCH|DEVICE apply OLD PATCH OUT"
+  "doras bsdiff-exe|DORAS diff -a bsdiff-exe OLD NEW PATCH|DEVICE apply OLD PATCH OUT"
   "doras bsdiff-lzma|DORAS diff -a bsdiff-lzma OLD NEW PATCH|DEVICE apply OLD PATCH OUT"
   "doras octodiff|DORAS diff -a octodiff OLD NEW PATCH|DEVICE apply OLD PATCH OUT"
   "doras tardiff|DORAS diff -a tardiff OLD NEW PATCH|DEVICE apply OLD PATCH OUT"
