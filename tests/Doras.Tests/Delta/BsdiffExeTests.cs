@@ -80,9 +80,11 @@ public class BsdiffExeTests
     }
 
     /// <summary>
-    /// Only the data moves (an object inserted at its start), so code is one match far longer than 64 KiB whose
-    /// every data reference changes and is predicted. The device predicts it in 64 KiB pieces (and at the ends of
-    /// its 256 KiB read window); with every instruction a reference, most piece boundaries cut through one.
+    /// The first data object moves to the end of the data, so every other one moves down and every data reference
+    /// of the code changes, while the headers and the code's place stay: the code is one match from the file's
+    /// start, far longer than 64 KiB, predicted exactly. The device predicts it in 64 KiB pieces (its buffer, and
+    /// its 256 KiB read window filled from the match's start); with every instruction a reference, many piece
+    /// boundaries cut through one.
     /// </summary>
     [TestCase(InstructionSet.X64)]
     [TestCase(InstructionSet.Arm64)]
@@ -90,29 +92,59 @@ public class BsdiffExeTests
     {
         using var dir = new TempDirectory();
         var program = SyntheticElf.Random(set, 21, functions: 2500, data: 300, new SyntheticElf.Layout(0x400000, 0x600000, 2, 0x2000)) with { Dense = true };
-        var next = program with { Data = [new SyntheticElf.Datum(100_000, 1, 200), .. program.Data] };
-        var pair = Write(dir, program.Link(), next.Link());
-        var matches = MatchScan.Find(pair.OldBytes, pair.NewBytes);
-        var longest = matches.MaxBy(m => m.Length);
-        Assert.That(longest.Length, Is.GreaterThan(4 << 16), "the code is one match over several pieces");
+        var pair = Write(dir, program.Link(), DataRotated(program).Link());
+        var code = MatchScan.Find(pair.OldBytes, pair.NewBytes)[0];
+        Assert.That((code.OldStart, code.NewStart), Is.EqualTo((0L, 0L)));
+        Assert.That(code.Length, Is.GreaterThan(8 << 16), "the code is one match over several pieces");
 
-        // Of the boundaries 64 KiB apart in that match, count those a reference cuts through.
         var codec = ReferenceCodec.For(set);
-        var cut = 0;
-        var boundaries = 0;
-        for (var boundary = longest.OldStart + (1 << 16); boundary < longest.OldStart + longest.Length - 16; boundary += 1 << 16, boundaries++)
-        {
-            for (var start = boundary - ReferenceCodec.MaxWidth + 1; start < boundary; start++)
-            {
-                var window = pair.OldBytes.AsSpan((int)start - ReferenceCodec.Lookbehind, ReferenceCodec.Lookbehind + 2 * ReferenceCodec.MaxWidth);
-                if (start % codec.Step == 0 && codec.TryDecode(window, ReferenceCodec.Lookbehind, 16, out var reference) && start + reference.Width > boundary) { cut++; break; }
-            }
-        }
-        Assert.That(cut, Is.GreaterThanOrEqualTo(boundaries / 2), $"{cut} of {boundaries} boundaries cut through a reference");
+        var (cut, boundaries) = (0, 0);
+        for (var boundary = 1 << 16; boundary < code.Length - 16; boundary += 1 << 16, boundaries++)
+            if (Enumerable.Range(boundary - ReferenceCodec.MaxWidth + 1, ReferenceCodec.MaxWidth - 1).Any(start => CutBy(codec, pair.OldBytes, start, boundary))) cut++;
+        Assert.That(cut, Is.GreaterThanOrEqualTo(boundaries / 4), $"{cut} of {boundaries} boundaries cut through a reference");
 
         var exe = Encode(Exe, pair);
         AssertAppliesExactly(dir, pair, exe);
         Assert.That(exe.Length, Is.LessThan(Encode(Lzma, pair).Length / 4), "every data reference was predicted");
+    }
+
+    /// <summary>The program with its first data object moved to the end: the data's size, and so the headers, stay.</summary>
+    private static SyntheticElf.Program DataRotated(SyntheticElf.Program program) => program with { Data = [.. program.Data.Skip(1), program.Data[0]] };
+
+    /// <summary>Whether a reference starting at <paramref name="start"/> runs over <paramref name="boundary"/>.</summary>
+    private static bool CutBy(ReferenceCodec codec, byte[] file, int start, int boundary)
+    {
+        var window = file.AsSpan(start - ReferenceCodec.Lookbehind, ReferenceCodec.Lookbehind + 2 * ReferenceCodec.MaxWidth);
+        return start % codec.Step == 0 && codec.TryDecode(window, ReferenceCodec.Lookbehind, 16, out var reference) && start + reference.Width > boundary;
+    }
+
+    /// <summary>
+    /// A reference cut by two piece boundaries: an ADRP+ADD pair at 256 KiB - 4 of a match read from the file's
+    /// start, whose first byte alone the new version changes (so a run of the diff ends one byte later) and whose
+    /// ADD names a moved datum. The device then predicts the pair in three pieces: 1 byte (the end of the run), 3
+    /// bytes (up to the end of its 256 KiB read window) and the ADD (after the window is refilled).
+    /// </summary>
+    [Test]
+    public void A_reference_cut_by_two_piece_boundaries_is_predicted_as_the_builder_predicts_it()
+    {
+        const int Window = 256 << 10, At = Window - 4;
+        using var dir = new TempDirectory();
+        var arm64 = new Arm64References();
+        // The first program (by seed) with an ADRP+ADD or ADRP+LDR pair at that place whose prediction changes the ADD.
+        var (old, @new, match) = Enumerable.Range(1, 200).Select(seed =>
+        {
+            var program = SyntheticElf.Random(InstructionSet.Arm64, seed, functions: 1200, data: 300, new SyntheticElf.Layout(0x400000, 0x600000, 2, 0x2000)) with { Dense = true };
+            var (old, @new) = (program.Link(), DataRotated(program).Link());
+            if (!arm64.TryDecode(old.AsSpan(At - ReferenceCodec.Lookbehind), ReferenceCodec.Lookbehind, 8, out var pairAt) || pairAt.Width != 8) return default;
+            var match = MatchScan.Find(old, @new)[0];
+            return match.OldStart == 0 && match.NewStart == 0 && match.Length > Window + (1 << 16)
+                && !old.AsSpan(Window, 4).SequenceEqual(@new.AsSpan(Window, 4)) ? (old, @new, match) : default;
+        }).First(found => found.old is not null);
+        @new[At] ^= 0x01; // the ADRP's register: only its first byte differs from the prediction
+
+        var pair = Write(dir, old, @new);
+        Assert.That(MatchScan.Find(old, @new)[0], Is.EqualTo(match), "the same match");
+        AssertAppliesExactly(dir, pair, Encode(Exe, pair));
     }
 
     [Test]
