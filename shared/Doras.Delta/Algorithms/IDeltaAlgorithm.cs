@@ -43,14 +43,25 @@ internal static class OutputFile
     /// <summary>
     /// Creates the file, lets <paramref name="write"/> fill it, and flushes it to disk. <paramref name="write"/> also
     /// gets the file's directory: temporary files of the apply go there, on the same storage as the output, not
-    /// in a temporary file system that may live in RAM.
+    /// in a temporary file system that may live in RAM. A failed write (a refused delta) leaves no file behind.
     /// </summary>
     public static async Task WriteAsync(string outputPath, Func<Stream, string, Task> write, CancellationToken ct)
     {
-        await using var output = new FileStream(outputPath, FileMode.CreateNew, FileAccess.Write, FileShare.None, 1 << 16, FileOptions.Asynchronous);
-        await write(output, Path.GetDirectoryName(Path.GetFullPath(outputPath))!).ConfigureAwait(false);
-        ct.ThrowIfCancellationRequested();
-        output.Flush(flushToDisk: true);
+        var output = new FileStream(outputPath, FileMode.CreateNew, FileAccess.Write, FileShare.None, 1 << 16, FileOptions.Asynchronous);
+        try
+        {
+            await using (output.ConfigureAwait(false))
+            {
+                await write(output, Path.GetDirectoryName(Path.GetFullPath(outputPath))!).ConfigureAwait(false);
+                ct.ThrowIfCancellationRequested();
+                output.Flush(flushToDisk: true);
+            }
+        }
+        catch
+        {
+            File.Delete(outputPath); // ours: CreateNew made it above
+            throw;
+        }
     }
 }
 
