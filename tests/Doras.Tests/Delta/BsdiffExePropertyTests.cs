@@ -1,3 +1,4 @@
+using System.Buffers.Binary;
 using Doras.Delta.Algorithms;
 using Doras.Delta.Bsdiff;
 using Doras.Delta.Executables;
@@ -27,6 +28,8 @@ public class BsdiffExePropertyTests
         RelinkedThenEdited,
         /// <summary>Raw bytes inserted and removed without relinking: the prediction, which assumes relinking, is mostly wrong.</summary>
         NotRelinked,
+        /// <summary>Relinked, then its program headers place every segment at an address of no relation to its code: the new layout misleads the prediction.</summary>
+        LayoutLies,
     }
 
     public sealed record ExePair(InstructionSet Set, int Seed, int Functions, int Data, SyntheticElf.Layout Layout, Change Change, int Edits, int BssGrowth)
@@ -40,10 +43,20 @@ public class BsdiffExePropertyTests
             Change.Relinked => Program.Next(Seed + 1, Edits, BssGrowth).Link(),
             Change.Moved => (Program.Next(Seed + 1, Edits, BssGrowth) with { Layout = Layout with { CodeAddress = Layout.CodeAddress + 0x3000, DataShift = Layout.DataShift + 0x5008 } }).Link(),
             Change.RelinkedThenEdited => TestData.Edit(Program.Next(Seed + 1, Edits, BssGrowth).Link(), Seed + 2, Edits),
+            Change.LayoutLies => WithRandomAddresses(Program.Next(Seed + 1, Edits, BssGrowth).Link(), Seed + 3),
             _ => TestData.Edit(Old, Seed + 2, Edits),
         };
 
         public bool IsRelinked => Change is Change.Relinked or Change.Moved;
+
+        private static byte[] WithRandomAddresses(byte[] elf, int seed)
+        {
+            var random = new Random(seed);
+            var count = BinaryPrimitives.ReadUInt16LittleEndian(elf.AsSpan(56));
+            for (var i = 0; i < count; i++)
+                BinaryPrimitives.WriteUInt64LittleEndian(elf.AsSpan(64 + i * 56 + 16), (ulong)random.NextInt64(0, 1L << 40));
+            return elf;
+        }
     }
 
     private static readonly Gen<SyntheticElf.Layout> Layouts =
@@ -74,7 +87,7 @@ public class BsdiffExePropertyTests
     public void Every_delta_reproduces_the_new_version_and_relinked_ones_are_never_much_larger_than_bsdiff_lzma()
     {
         var worst = 0.0;
-        Check.One(Config.QuickThrowOnFailure.WithMaxTest(40), Prop.ForAll(Pairs, p =>
+        Check.One(Config.QuickThrowOnFailure.WithMaxTest(60), Prop.ForAll(Pairs, p =>
         {
             using var dir = new TempDirectory();
             var pair = BsdiffExeTests.Write(dir, p.Old, p.New);
