@@ -273,7 +273,7 @@ public static class SyntheticElf
             ReadOnlySpan<byte> bytes = (instruction.Variant % 4) switch
             {
                 0 => [0x90], // nop
-                1 => [0x48, (byte)(0xC0 | (operand & 0x3F))], // 2 bytes: rex.w + mod=11 register pair (no opcode, like part of a longer op)
+                1 => [0x31, (byte)(0xC0 | (operand & 0x3F))], // xor r32, r32
                 2 => [0x48, 0x89, (byte)(0xC0 | (operand & 0x3F))], // mov r64, r64
                 _ => [0x48, 0x83, (byte)(0xC0 | (operand & 0x07)), (byte)(operand >> 1)], // add r64, imm8
             };
