@@ -13,79 +13,47 @@ public class BsdiffExeHostileTests
 {
     private static readonly BsdiffExeAlgorithm Exe = new();
 
-    /// <summary>A bsdiff-exe delta taken apart: header, format, instruction set, the two layouts as written, dictionary logs, parts.</summary>
-    public sealed record Body(byte[] Header, byte Format, byte Set, byte[] Layouts, byte[] DictionaryLogs, byte[] Control, byte[] Extra, byte[] Diff)
+    /// <summary>
+    /// A bsdiff-exe delta taken apart: the instruction set and the two address layouts (as written) follow the format
+    /// byte; the rest is laid out as bsdiff-lzma's (<see cref="BsdiffLzmaTests.Body"/>: dictionary logs, part lengths, parts).
+    /// </summary>
+    public sealed record Body(BsdiffLzmaTests.Body Parts, byte Set, byte[] Layouts)
     {
         public static Body Parse(byte[] delta)
         {
             var stream = new MemoryStream(delta);
             var (_, unconsumed) = DeltaHeader.ReadAsync(stream, CancellationToken.None).GetAwaiter().GetResult();
-            var p = (int)stream.Position - unconsumed.Length;
-            var header = delta[..p];
-            var (format, set) = (delta[p], delta[p + 1]);
-            stream.Position = p + 2;
+            var formatAt = (int)stream.Position - unconsumed.Length;
+            stream.Position = formatAt + 2;
             AddressLayout.Read(stream);
             AddressLayout.Read(stream);
-            var layouts = delta[(p + 2)..(int)stream.Position];
-            p = (int)stream.Position;
-            var logs = delta[p..(p + 3)];
-            p += 3;
-            var controlLength = (int)ReadVarint(delta, ref p);
-            var extraLength = (int)ReadVarint(delta, ref p);
-            return new Body(header, format, set, layouts, logs, delta[p..(p + controlLength)],
-                delta[(p + controlLength)..(p + controlLength + extraLength)], delta[(p + controlLength + extraLength)..]);
+            var layoutsEnd = (int)stream.Position;
+            return new Body(BsdiffLzmaTests.Body.Parse([.. delta[..(formatAt + 1)], .. delta[layoutsEnd..]]), delta[formatAt + 1], delta[(formatAt + 2)..layoutsEnd]);
         }
-
-        /// <summary>Bytes from the delta's start to where the parts begin.</summary>
-        public int HeadLength => ToBytes().Length - Control.Length - Extra.Length - Diff.Length;
 
         public byte[] ToBytes()
         {
-            var body = new MemoryStream();
-            body.Write(Header);
-            body.WriteByte(Format);
-            body.WriteByte(Set);
-            body.Write(Layouts);
-            body.Write(DictionaryLogs);
-            WriteVarint(body, Control.Length);
-            WriteVarint(body, Extra.Length);
-            body.Write(Control);
-            body.Write(Extra);
-            body.Write(Diff);
-            return body.ToArray();
+            var lzma = Parts.ToBytes();
+            var afterFormat = Parts.Header.Length + 1;
+            return [.. lzma[..afterFormat], Set, .. Layouts, .. lzma[afterFormat..]];
         }
-    }
 
-    private static ulong ReadVarint(byte[] bytes, ref int p)
-    {
-        ulong value = 0;
-        for (var shift = 0; ; shift += 7)
-        {
-            var b = bytes[p++];
-            value |= (ulong)(b & 0x7F) << shift;
-            if ((b & 0x80) == 0) return value;
-        }
-    }
-
-    private static void WriteVarint(Stream output, long value)
-    {
-        for (var v = (ulong)value; ; v >>= 7)
-        {
-            if (v < 0x80) { output.WriteByte((byte)v); return; }
-            output.WriteByte((byte)(v | 0x80));
-        }
+        /// <summary>Bytes from the delta's start to where the parts begin.</summary>
+        public int HeadLength => ToBytes().Length - Parts.Control.Length - Parts.Extra.Length - Parts.Diff.Length;
     }
 
     /// <summary>An address layout as a delta carries it (count, then offset, address, file size, memory size of each).</summary>
     private static byte[] Layout(params LoadSegment[] segments)
     {
         var bytes = new MemoryStream();
-        WriteVarint(bytes, segments.Length);
-        foreach (var s in segments)
-            foreach (var value in new[] { s.Offset, s.Address, s.FileSize, s.MemorySize })
-                WriteVarint(bytes, value);
+        new AddressLayout(segments).Write(bytes);
         return bytes.ToArray();
     }
+
+    private static readonly byte[] ValidLayout = Layout(new LoadSegment(0, 0x400000, 0x10, 0x10));
+
+    /// <summary><paramref name="layout"/> with its last byte (a one-byte varint: the last segment's memory size) set to <paramref name="memorySize"/>.</summary>
+    private static byte[] WithLastMemorySize(byte[] layout, byte memorySize) => [.. layout[..^1], memorySize];
 
     private static BsdiffExeTests.Pair MakePair(TempDirectory dir)
     {
@@ -113,23 +81,23 @@ public class BsdiffExeHostileTests
     public static IEnumerable<TestCaseData> Hostile()
     {
         TestCaseData Case(string name, Func<Body, Body> corrupt, string message) => new TestCaseData(corrupt, message).SetName(name);
-        yield return Case("unknown format", b => b with { Format = 2 }, "bsdiff-exe delta has format 2, which this build does not know");
+        yield return Case("unknown format", b => b with { Parts = b.Parts with { Format = 2 } }, "bsdiff-exe delta has format 2, which this build does not know");
         yield return Case("unknown instruction set", b => b with { Set = 3 }, "bsdiff-exe delta is for instruction set 3, which this build does not know");
         yield return Case("instruction set 0", b => b with { Set = 0 }, "bsdiff-exe delta is for instruction set 0, which this build does not know");
         yield return Case("an address layout of 65 segments",
-            b => b with { Layouts = Layout([.. Enumerable.Range(0, 65).Select(i => new LoadSegment(i * 16L, 0x400000 + i * 16L, 16, 16))]) },
+            b => b with { Layouts = [65, .. Layout([.. Enumerable.Range(0, 64).Select(i => new LoadSegment(i * 16L, 0x400000 + i * 16L, 16, 16))])[1..], .. ValidLayout[1..]] },
             "bsdiff-exe delta has an address layout of 65 segments; at most 64 are allowed");
         yield return Case("an address layout claiming 2^62 segments", b => b with { Layouts = [0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x40] },
             "bsdiff-exe delta has an address layout of 4611686018427387904 segments; at most 64 are allowed");
         yield return Case("a segment whose memory is smaller than its file bytes",
-            b => b with { Layouts = [.. Layout(new LoadSegment(0, 0x400000, 0x1000, 0xFFF)), .. Layout(new LoadSegment(0, 0x400000, 0x1000, 0x1000))] },
+            b => b with { Layouts = [.. WithLastMemorySize(ValidLayout, 0x0F), .. ValidLayout] },
             "bsdiff-exe delta has a malformed segment in its address layout");
         yield return Case("a segment at an address whose end passes long's range",
-            b => b with { Layouts = [.. Layout(new LoadSegment(0, long.MaxValue - 10, 0x1000, 0x1000)), .. Layout(new LoadSegment(0, 0x400000, 0x1000, 0x1000))] },
+            b => b with { Layouts = [.. WithLastMemorySize(Layout(new LoadSegment(0, long.MaxValue - 0x10, 0x10, 0x10)), 0x11), .. ValidLayout] },
             "bsdiff-exe delta has a malformed segment in its address layout");
         yield return Case("a layout value past long's range", b => b with { Layouts = [1, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0x01] },
             "bsdiff-exe delta has a length out of range");
-        yield return Case("a dictionary past the device's bound", b => b with { DictionaryLogs = [b.DictionaryLogs[0], 30, b.DictionaryLogs[2]] },
+        yield return Case("a dictionary past the device's bound", b => b with { Parts = b.Parts with { DictionaryLogs = [b.Parts.DictionaryLogs[0], 30, b.Parts.DictionaryLogs[2]] } },
             "bsdiff-exe delta asks for an LZMA2 dictionary of 2^30 bytes for its extra part; 2^12 to 2^23 are allowed");
     }
 
@@ -150,13 +118,14 @@ public class BsdiffExeHostileTests
         var pair = MakePair(dir);
         var delta = BsdiffExeTests.Encode(Exe, pair);
         var body = Body.Parse(delta);
-        var (layoutsStart, logsStart) = (body.Header.Length + 2, body.Header.Length + 2 + body.Layouts.Length);
+        var headerLength = body.Parts.Header.Length;
+        var (layoutsStart, logsStart) = (headerLength + 2, headerLength + 2 + body.Layouts.Length);
         for (var length = 0; length < body.HeadLength; length++)
         {
             string expected = length switch
             {
                 < 8 => "bsdiff-exe delta has no header",
-                _ when length < body.Header.Length => "delta is truncated inside its header",
+                _ when length < headerLength => "delta is truncated inside its header",
                 _ when length < layoutsStart => "bsdiff-exe delta is truncated",
                 _ when length < logsStart => "bsdiff-exe delta is truncated inside a record",
                 _ when length < logsStart + 3 => "bsdiff-exe delta is truncated",
@@ -182,14 +151,14 @@ public class BsdiffExeHostileTests
         for (var i = 0; i < matches; i++)
         {
             BsdiffDelta.WriteRecord(control, diffLength: 1, extraLength: 0, adjust: 0);
-            WriteVarint(control, 1); // one byte the same
-            WriteVarint(control, 0); // none differing
+            control.WriteByte(1); // a run (varints of one byte each): one byte the same,
+            control.WriteByte(0); // none differing
         }
         // The target: the first bytes of the old version, one per match.
         var target = pair.OldBytes[..matches];
         var header = new DeltaHeader(pair.Old.Digest, pair.Old.Size, Digest.Compute(target), target.Length, BsdiffExeAlgorithm.AlgorithmName).ToBytes();
         var template = Body.Parse(BsdiffExeTests.Encode(Exe, pair));
-        var delta = (template with { Header = header, DictionaryLogs = [20, 20, 20], Control = Xz(dir, control.ToArray()), Extra = Xz(dir, []), Diff = Xz(dir, []) }).ToBytes();
+        var delta = (template with { Parts = template.Parts with { Header = header, DictionaryLogs = [20, 20, 20], Control = Xz(dir, control.ToArray()), Extra = Xz(dir, []), Diff = Xz(dir, []) } }).ToBytes();
         var expected = new DeltaTarget(Digest.Compute(target), target.Length);
         if (applies)
         {
