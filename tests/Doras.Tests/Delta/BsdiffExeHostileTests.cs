@@ -50,10 +50,10 @@ public class BsdiffExeHostileTests
         return bytes.ToArray();
     }
 
-    private static readonly byte[] ValidLayout = Layout(new LoadSegment(0, 0x400000, 0x10, 0x10));
+    private static readonly byte[] ValidLayout = Layout(new LoadSegment(0, 0x400000, 0x10, 0x10, Executable: true));
 
-    /// <summary><paramref name="layout"/> with its last byte (a one-byte varint: the last segment's memory size) set to <paramref name="memorySize"/>.</summary>
-    private static byte[] WithLastMemorySize(byte[] layout, byte memorySize) => [.. layout[..^1], memorySize];
+    /// <summary>A one-segment <paramref name="layout"/> whose last two bytes (one-byte varints: memory size, flags) are set anew.</summary>
+    private static byte[] WithMemoryAndFlags(byte[] layout, byte memorySize, byte flags) => [.. layout[..^2], memorySize, flags];
 
     private static BsdiffExeTests.Pair MakePair(TempDirectory dir)
     {
@@ -85,16 +85,18 @@ public class BsdiffExeHostileTests
         yield return Case("unknown instruction set", b => b with { Set = 3 }, "bsdiff-exe delta is for instruction set 3, which this build does not know");
         yield return Case("instruction set 0", b => b with { Set = 0 }, "bsdiff-exe delta is for instruction set 0, which this build does not know");
         yield return Case("an address layout of 65 segments",
-            b => b with { Layouts = [65, .. Layout([.. Enumerable.Range(0, 64).Select(i => new LoadSegment(i * 16L, 0x400000 + i * 16L, 16, 16))])[1..], .. ValidLayout[1..]] },
+            b => b with { Layouts = [65, .. Layout([.. Enumerable.Range(0, 64).Select(i => new LoadSegment(i * 16L, 0x400000 + i * 16L, 16, 16, Executable: true))])[1..], .. ValidLayout[1..]] },
             "bsdiff-exe delta has an address layout of 65 segments; at most 64 are allowed");
         yield return Case("an address layout claiming 2^62 segments", b => b with { Layouts = [0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x40] },
             "bsdiff-exe delta has an address layout of 4611686018427387904 segments; at most 64 are allowed");
         yield return Case("a segment whose memory is smaller than its file bytes",
-            b => b with { Layouts = [.. WithLastMemorySize(ValidLayout, 0x0F), .. ValidLayout] },
+            b => b with { Layouts = [.. WithMemoryAndFlags(ValidLayout, 0x0F, 1), .. ValidLayout] },
             "bsdiff-exe delta has a malformed segment in its address layout");
-        yield return Case("a segment at an address whose end passes long's range",
-            b => b with { Layouts = [.. WithLastMemorySize(Layout(new LoadSegment(0, long.MaxValue - 0x10, 0x10, 0x10)), 0x11), .. ValidLayout] },
+        yield return Case("a segment ending past a quarter of long's range (where sums of its values could overflow)",
+            b => b with { Layouts = [.. WithMemoryAndFlags(Layout(new LoadSegment(0, long.MaxValue / 4 - 0x10, 0x10, 0x10, Executable: false)), 0x11, 0), .. ValidLayout] },
             "bsdiff-exe delta has a malformed segment in its address layout");
+        yield return Case("a segment with unknown flags", b => b with { Layouts = [.. ValidLayout, .. WithMemoryAndFlags(ValidLayout, 0x10, 2)] },
+            "bsdiff-exe delta has a segment with flags 2, which this build does not know");
         yield return Case("a layout value past long's range", b => b with { Layouts = [1, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0x01] },
             "bsdiff-exe delta has a length out of range");
         yield return Case("a dictionary past the device's bound", b => b with { Parts = b.Parts with { DictionaryLogs = [b.Parts.DictionaryLogs[0], 30, b.Parts.DictionaryLogs[2]] } },

@@ -11,14 +11,14 @@ namespace Doras.Tests.Delta;
 /// </summary>
 public class ElfImageTests
 {
-    /// <summary>The PT_LOAD segments `readelf -lW` (binutils) lists.</summary>
+    /// <summary>The PT_LOAD segments `readelf -lW` (binutils) lists: offset, address, sizes in file and memory, flags (E: code), alignment.</summary>
     private static List<LoadSegment> ReadelfSegments(string path)
     {
         var (code, output) = ExternalTool.Run("readelf", "-lW", path);
         Assert.That(code, Is.Zero, output);
         return [.. output.Split('\n').Select(line => line.Trim()).Where(line => line.StartsWith("LOAD ", StringComparison.Ordinal))
             .Select(line => line.Split(' ', StringSplitOptions.RemoveEmptyEntries))
-            .Select(f => new LoadSegment(Hex(f[1]), Hex(f[2]), Hex(f[4]), Hex(f[5])))];
+            .Select(f => new LoadSegment(Hex(f[1]), Hex(f[2]), Hex(f[4]), Hex(f[5]), Executable: f[6..^1].Any(flag => flag.Contains('E'))))];
     }
 
     private static long Hex(string value) => long.Parse(value.AsSpan(2), NumberStyles.HexNumber, CultureInfo.InvariantCulture);

@@ -108,22 +108,22 @@ public static class SyntheticElf
             {
                 dataStart = Align(codeEnd, 64);
                 position = Place(dataStart, 0, program.Data.Count);
-                segments.Add(new LoadSegment(0, layout.CodeAddress, position, position + layout.BssSize));
+                segments.Add(new LoadSegment(0, layout.CodeAddress, position, position + layout.BssSize, Executable: true));
             }
             else
             {
-                segments.Add(new LoadSegment(0, layout.CodeAddress, codeEnd, codeEnd));
+                segments.Add(new LoadSegment(0, layout.CodeAddress, codeEnd, codeEnd, Executable: true));
                 dataStart = Align(codeEnd, PageSize);
                 position = dataStart;
                 if (readOnlyCount > 0)
                 {
                     var end = Place(position, 0, readOnlyCount);
-                    segments.Add(new LoadSegment(position, position + layout.DataShift, end - position, end - position));
+                    segments.Add(new LoadSegment(position, position + layout.DataShift, end - position, end - position, Executable: false));
                     position = Align(end, PageSize);
                 }
                 var start = position;
                 position = Place(start, readOnlyCount, program.Data.Count);
-                segments.Add(new LoadSegment(start, start + layout.DataShift, position - start, position - start + layout.BssSize));
+                segments.Add(new LoadSegment(start, start + layout.DataShift, position - start, position - start + layout.BssSize, Executable: false));
             }
             var fileSize = position;
             var elf = new AddressLayout(segments);
@@ -192,7 +192,7 @@ public static class SyntheticElf
                 }
                 var s = segments[i];
                 BinaryPrimitives.WriteUInt32LittleEndian(entry, 1); // PT_LOAD
-                BinaryPrimitives.WriteUInt32LittleEndian(entry[4..], i == 0 ? 5u : 6u);
+                BinaryPrimitives.WriteUInt32LittleEndian(entry[4..], s.Executable ? 5u : 6u); // R+X or R+W
                 BinaryPrimitives.WriteUInt64LittleEndian(entry[8..], (ulong)s.Offset);
                 BinaryPrimitives.WriteUInt64LittleEndian(entry[16..], (ulong)s.Address);
                 BinaryPrimitives.WriteUInt64LittleEndian(entry[24..], (ulong)s.Address);
