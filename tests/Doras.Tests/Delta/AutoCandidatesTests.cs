@@ -3,12 +3,14 @@ using Doras.Delta.Artifacts;
 using Doras.Oci.Model;
 using FsCheck;
 using FsCheck.Fluent;
+using Doras.Delta.Executables;
+using Doras.Tests.Support;
 using TestData = Doras.Tests.Support.TestData;
 
 namespace Doras.Tests.Delta;
 
 /// <summary>
-/// <c>auto</c> leaves out the candidates a built bsdiff-lzma delta outclasses (<see cref="OutclassedCandidates"/>):
+/// <c>auto</c> leaves out the candidates a built bsdiff-exe or bsdiff-lzma delta outclasses (<see cref="OutclassedCandidates"/>):
 /// which ones, when not, and that what it leaves out would not have been smaller.
 /// </summary>
 public class AutoCandidatesTests
@@ -20,12 +22,13 @@ public class AutoCandidatesTests
     {
         public List<string> BuiltNames { get; } = [];
         public List<string> OutclassedNames { get; } = [];
+        public List<string> OutclassedBy { get; } = [];
 
         public void Built(BuiltDelta delta) => BuiltNames.Add(delta.Algorithm.Name);
 
         public void Outclassed(IDeltaAlgorithm algorithm, BuiltDelta by)
         {
-            Assert.That(by.Algorithm.Name, Is.EqualTo("bsdiff-lzma"));
+            OutclassedBy.Add(by.Algorithm.Name);
             OutclassedNames.Add(algorithm.Name);
         }
     }
@@ -53,7 +56,22 @@ public class AutoCandidatesTests
         var (smallest, record) = await AutoAsync(dir, old, TestData.Edit(old, 32));
         Assert.That(record.BuiltNames, Is.EqualTo(new[] { "bsdiff-lzma" }));
         Assert.That(record.OutclassedNames, Is.EqualTo(new[] { "bsdiff", "zstd", "octodiff" }));
+        Assert.That(record.OutclassedBy, Is.All.EqualTo("bsdiff-lzma"));
         Assert.That(smallest.Algorithm.Name, Is.EqualTo("bsdiff-lzma"));
+    }
+
+    [Test]
+    public async Task Past_1_MiB_an_ELF_pair_gets_bsdiff_exe_which_leaves_out_bsdiff_lzma_bsdiff_zstd_and_octodiff()
+    {
+        using var dir = new TempDirectory();
+        var program = SyntheticElf.Random(InstructionSet.X64, 41, functions: 4000, data: 1500, new SyntheticElf.Layout(0x400000, 0x600000, 2, 0x4000));
+        var (old, @new) = (program.Link(), program.Next(42, edits: 60).Link());
+        Assert.That(@new, Has.Length.GreaterThan(OutclassedCandidates.MinNewBytes));
+        var (smallest, record) = await AutoAsync(dir, old, @new);
+        Assert.That(record.BuiltNames, Is.EqualTo(new[] { "bsdiff-exe" }));
+        Assert.That(record.OutclassedNames, Is.EqualTo(new[] { "bsdiff-lzma", "bsdiff", "zstd", "octodiff" }));
+        Assert.That(record.OutclassedBy, Is.All.EqualTo("bsdiff-exe"));
+        Assert.That(smallest.Algorithm.Name, Is.EqualTo("bsdiff-exe"));
     }
 
     [Test]

@@ -88,5 +88,8 @@ public class ServerHousekeepingTests
         Assert.That(estimates.Estimate(auto, 100 << 20, newBytes: 512 << 10).TotalSeconds, Is.EqualTo(1 + 40).Within(0.01), "every candidate under 1 MiB");
         Assert.That(estimates.Estimate(["zstd", "bsdiff-lzma", "bsdiff"], 100 << 20, newBytes: 50 << 20).TotalSeconds, Is.EqualTo(1 + 20).Within(0.01),
             "a candidate built before bsdiff-lzma is built");
+        estimates.Record("bsdiff-exe", 100 << 20, TimeSpan.FromSeconds(10));
+        Assert.That(estimates.Estimate(["bsdiff-exe", .. auto], 100 << 20, newBytes: 50 << 20).TotalSeconds, Is.EqualTo(1 + 10).Within(0.01),
+            "bsdiff-exe either builds and outclasses bsdiff-lzma or refuses at once: one of the two is counted");
     }
 }
