@@ -11,14 +11,17 @@ public sealed class PrecomputeOptions
     public int PreviousVersions { get; set; } = 3;
 
     /// <summary>
-    /// The accepted algorithms the precomputed deltas are made for: the edge client's default, so the deltas are the
-    /// ones devices ask for. (A list in configuration: <c>Precompute:Algorithms:0</c>, …; replaces the default.)
+    /// The accepted algorithms the precomputed deltas are made for: <c>auto</c> over every algorithm this server knows,
+    /// the name the edge client's default list finds its deltas under on a device with every library (a device
+    /// without one cannot apply what it lacks: when that is what was chosen, it gets its own build). Not the
+    /// server's own <see cref="DeltaAlgorithms.DeviceDefaults"/>: a server without liblzma would store them under a
+    /// name no full list looks for. (A list in configuration: <c>Precompute:Algorithms:0</c>, …; replaces the default.)
     /// </summary>
     public List<string> Algorithms { get; set; } = [];
 
     public IReadOnlyList<string> EffectiveAlgorithms => Algorithms.Count > 0
         ? Algorithms
-        : DeltaAlgorithms.DeviceDefaults;
+        : [DeltaAlgorithms.Auto];
 
     /// <summary>
     /// Registry mode: the secret the registry's notification endpoint sends (<c>Authorization: Bearer SECRET</c>); empty

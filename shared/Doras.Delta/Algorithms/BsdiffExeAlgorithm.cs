@@ -1,6 +1,7 @@
 using Doras.Delta.Artifacts;
 using Doras.Delta.Bsdiff;
 using Doras.Delta.Executables;
+using Doras.Delta.Lzma;
 
 namespace Doras.Delta.Algorithms;
 
@@ -33,6 +34,7 @@ public sealed class BsdiffExeAlgorithm(long maxInputBytes = BsdiffAlgorithm.MaxI
 
     public override async Task EncodeAsync(DeltaInput oldVersion, DeltaInput newVersion, Stream delta, CancellationToken ct = default)
     {
+        Lzma2.EnsureAvailable(); // before reading the versions: no scan is wasted where the system has no liblzma
         if (!await IsElfAsync(oldVersion.Path, ct).ConfigureAwait(false) || !await IsElfAsync(newVersion.Path, ct).ConfigureAwait(false))
             throw new IncompatibleArtifactException(NotForThese); // before reading either whole
         var versions = await ReadVersionsAsync(oldVersion, newVersion, ct).ConfigureAwait(false);
@@ -43,9 +45,9 @@ public sealed class BsdiffExeAlgorithm(long maxInputBytes = BsdiffAlgorithm.MaxI
         {
             // The device holds every match: past the bound the scan stops early and auto goes on to bsdiff-lzma.
             var matches = MatchScan.Find(versions.Old, versions.New, BsdiffAlgorithm.ScanParallelism, maxMatches: MaxMatches, ct: ct);
-            var oldBytes = versions.Old;
-            var prediction = new ReferencePrediction(old.Set, old.Layout, @new.Layout, matches, (position, into) => Read(oldBytes, position, into));
-            return LzmaParts.Encode(versions, matches, prediction, ct);
+            // The prediction reads the old version through `versions`, so releasing them frees it.
+            return LzmaParts.Encode(versions, matches,
+                found => new ReferencePrediction(old.Set, old.Layout, @new.Layout, found, (position, into) => Read(versions.Old, position, into)), ct);
         }, ct).ConfigureAwait(false);
         var head = new MemoryStream();
         head.WriteByte(Format);

@@ -1,4 +1,5 @@
 using Doras.Delta.Bsdiff;
+using Doras.Delta.Lzma;
 
 namespace Doras.Delta.Algorithms;
 
@@ -20,9 +21,10 @@ public sealed class BsdiffLzmaAlgorithm(long maxInputBytes = BsdiffAlgorithm.Max
 
     public override async Task EncodeAsync(DeltaInput oldVersion, DeltaInput newVersion, Stream delta, CancellationToken ct = default)
     {
+        Lzma2.EnsureAvailable(); // before reading the versions: no scan is wasted where the system has no liblzma
         var versions = await ReadVersionsAsync(oldVersion, newVersion, ct).ConfigureAwait(false);
         var parts = await WrappedStream.RunWithLargeStackAsync(
-            () => LzmaParts.Encode(versions, MatchScan.Find(versions.Old, versions.New, BsdiffAlgorithm.ScanParallelism, ct: ct), prediction: null, ct), ct).ConfigureAwait(false);
+            () => LzmaParts.Encode(versions, MatchScan.Find(versions.Old, versions.New, BsdiffAlgorithm.ScanParallelism, ct: ct), predict: null, ct), ct).ConfigureAwait(false);
         await WriteAsync(delta, oldVersion, newVersion, [Format, .. parts.DictionaryLogs], parts.Control, parts.Extra, parts.Diff, ct).ConfigureAwait(false);
     }
 

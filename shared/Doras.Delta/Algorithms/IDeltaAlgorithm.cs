@@ -59,7 +59,9 @@ internal static class OutputFile
         }
         catch
         {
-            File.Delete(outputPath); // ours: CreateNew made it above
+            try { File.Delete(outputPath); } // ours: CreateNew made it above
+            catch (IOException) { } // the apply's own error is the one to report
+            catch (UnauthorizedAccessException) { }
             throw;
         }
     }

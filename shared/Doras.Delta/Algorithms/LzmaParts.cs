@@ -11,21 +11,24 @@ namespace Doras.Delta.Algorithms;
 /// </summary>
 internal static class LzmaParts
 {
+    /// <summary>Versions of this many bytes together (about 3.5 times as much with the suffix array) are collected at once.</summary>
+    private const long MinReleasedForCollection = 16 << 20;
+
     /// <summary>
     /// The coded parts of <paramref name="matches"/>: the dictionary logs (control, extra, diff), then the three
     /// streams. The versions are released once the raw parts are written, before the coder's match finder arrives.
     /// </summary>
     public static (byte[] DictionaryLogs, MemoryStream Control, MemoryStream Extra, MemoryStream Diff) Encode(
-        BsdiffVersions versions, IReadOnlyList<BsdiffMatch> matches, IMatchPrediction? prediction, CancellationToken ct)
+        BsdiffVersions versions, IReadOnlyList<BsdiffMatch> matches, Func<IReadOnlyList<BsdiffMatch>, IMatchPrediction>? predict, CancellationToken ct)
     {
-        Lzma2.EnsureAvailable();
         var raw = new[] { new MemoryStream(), new MemoryStream(), new MemoryStream() }; // control, extra, diff
-        BsdiffDelta.Write(versions.Old, versions.New, matches, new BsdiffDelta.Parts(raw[0], raw[2], raw[1]), prediction);
+        BsdiffDelta.Write(versions.Old, versions.New, matches, new BsdiffDelta.Parts(raw[0], raw[2], raw[1]), predict?.Invoke(matches));
+        var released = versions.Old.LongLength + versions.New.LongLength;
         versions.Release();
-        matches = null!;
-        // The versions and the suffix array (about 6 bytes per byte of the old version) are garbage now: collected
-        // before the coder allocates its match finder, the build's peak is the larger of the two, not their sum.
-        GC.Collect(GC.MaxGeneration, GCCollectionMode.Aggressive, blocking: true, compacting: true);
+        // The versions, the suffix array (about 6 bytes per byte of the old version) and the prediction's buffers are
+        // garbage now: collected before the coder allocates its match finder, a large build's peak is the larger of
+        // the two, not their sum. Small builds leave it to the runtime (a full collection pauses every request).
+        if (released >= MinReleasedForCollection) GC.Collect(GC.MaxGeneration, GCCollectionMode.Forced, blocking: true);
         var compressed = new[] { new MemoryStream(), new MemoryStream(), new MemoryStream() };
         var dictionaryLogs = new byte[raw.Length];
         for (var i = 0; i < raw.Length; i++)

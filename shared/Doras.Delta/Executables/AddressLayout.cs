@@ -49,8 +49,12 @@ public sealed class AddressLayout
     public bool TryCodeAddressOf(long offset, out long address) => TryAddressOf(offset, codeOnly: true, out address);
 
     /// <summary>Whether any file byte in [<paramref name="start"/>, <paramref name="end"/>) is loaded as code.</summary>
-    public bool HoldsCode(long start, long end) =>
-        _segments.Any(s => s.Executable && start < s.Offset + s.FileSize && s.Offset < end);
+    public bool HoldsCode(long start, long end)
+    {
+        foreach (var s in _segments)
+            if (s.Executable && start < s.Offset + s.FileSize && s.Offset < end) return true;
+        return false;
+    }
 
     private bool TryAddressOf(long offset, bool codeOnly, out long address)
     {

@@ -66,7 +66,14 @@ internal sealed class Lzma2DecoderStream : Doras.Oci.Content.ReadOnlyStream
             throw new CorruptDeltaException($"LZMA2 part asks for a dictionary of 2^{dictionaryLog} bytes; at most 2^{Lzma2.MaxDictionaryLog} is allowed");
         _compressed = compressed;
         _maxOutputBytes = maxOutputBytes;
-        _decoder = Lzma2Coder.Decoder(dictionaryLog);
+        // Where liblzma is missing or cannot start a decoder, this device cannot apply the delta: the updater then
+        // downloads the full version instead of failing every run.
+        if (!LzmaLibrary.IsAvailable) throw new Artifacts.IncompatibleArtifactException($"{LzmaNative.Library} (XZ Utils) is not installed here, which LZMA2 deltas need");
+        try { _decoder = Lzma2Coder.Decoder(dictionaryLog); }
+        catch (Exception e) when (e is InvalidOperationException or EntryPointNotFoundException or DllNotFoundException)
+        {
+            throw new Artifacts.IncompatibleArtifactException($"{LzmaNative.Library} cannot decode here: {e.Message}");
+        }
     }
 
     public override int Read(Span<byte> buffer)
