@@ -97,6 +97,7 @@ public sealed class GuardedReadStream : ReadOnlyStream
     private readonly TimeSpan _stallTimeout;
     private TimeSpan _waited;
     private long _sinceProgress;
+    private bool _cutByTimeout;
 
     internal GuardedReadStream(Stream inner, string what, long? maxBytes, TimeSpan stallTimeout)
     {
@@ -125,11 +126,14 @@ public sealed class GuardedReadStream : ReadOnlyStream
             {
                 n = await _inner.ReadAsync(buffer, timeout.Token).ConfigureAwait(false);
             }
-            // Cancelling a read can also close the connection under it: ObjectDisposedException is the same stall.
-            catch (Exception e) when (e is OperationCanceledException or IOException or ObjectDisposedException && timeout.IsCancellationRequested && !cancellationToken.IsCancellationRequested)
+            // Cancelling a read can also close the connection under it: ObjectDisposedException is the same stall. The
+            // cancel can land just as a read completes, and the closed connection then fails the next read.
+            catch (Exception e) when (e is OperationCanceledException or IOException or ObjectDisposedException
+                && (timeout.IsCancellationRequested || _cutByTimeout) && !cancellationToken.IsCancellationRequested)
             {
                 throw Stalled();
             }
+            if (timeout.IsCancellationRequested) _cutByTimeout = true;
             _waited += Stopwatch.GetElapsedTime(started);
             _sinceProgress += n;
             if (_sinceProgress >= HttpBody.StallMinimumBytes) (_waited, _sinceProgress) = (TimeSpan.Zero, 0);
