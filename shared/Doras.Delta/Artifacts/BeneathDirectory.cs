@@ -18,7 +18,8 @@ namespace Doras.Delta.Artifacts;
 [SupportedOSPlatform("linux")]
 public sealed partial class BeneathDirectory : IDisposable
 {
-    private const int EPERM = 1, ENOENT = 2, EXDEV = 18, EEXIST = 17, ENOTDIR = 20, EINVAL = 22, EMLINK = 31, ELOOP = 40, EOPNOTSUPP = 95;
+    private const int EPERM = 1, ENOENT = 2, EXDEV = 18, EEXIST = 17, ENOTDIR = 20, EISDIR = 21, EINVAL = 22, EMLINK = 31, ENAMETOOLONG = 36, ELOOP = 40, EOPNOTSUPP = 95;
+    private const int AT_REMOVEDIR = 0x200;
     private const int O_RDONLY = 0, O_WRONLY = 1, O_CREAT = 0x40, O_EXCL = 0x80, O_NONBLOCK = 0x800, O_CLOEXEC = 0x80000;
     private const int AT_FDCWD = -100;
     private const UnixFileMode SetIds = UnixFileMode.SetUser | UnixFileMode.SetGroup;
@@ -155,12 +156,57 @@ public sealed partial class BeneathDirectory : IDisposable
             ENOTDIR => new HostileArchiveException($"{what} is written beneath '{at}', which is not a directory"),
             EEXIST => new HostileArchiveException($"{what}: '{at}' exists already"),
             ENOENT => new HostileArchiveException($"{what}: '{at}' does not exist"),
+            ENAMETOOLONG => new HostileArchiveException($"{what}: a name or link target in '{TarPacking.Shorten(at)}' is longer than the file system allows"),
             _ => Failure("open", at, errno),
         };
     }
 
     private static IOException Failure(string operation, string path, int errno) =>
         new($"{operation} '{path}' failed: {Marshal.GetPInvokeErrorMessage(errno)} (errno {errno})");
+
+    /// <summary>
+    /// Removes the tree at <paramref name="path"/> (a directory, a file or a link; nothing when absent), however
+    /// deep it is: each level is opened from its parent's descriptor and its entries listed through
+    /// <c>/proc/self/fd</c>, so no path handed to the kernel is longer than one name plus a descriptor number,
+    /// where <see cref="Directory.Delete(string, bool)"/> fails past PATH_MAX and would leave a staging tree that
+    /// no later update could remove. Links are removed, never followed.
+    /// </summary>
+    public static void DeleteTree(string path)
+    {
+        var full = Path.GetFullPath(path);
+        var parent = Path.GetDirectoryName(full) ?? throw new ArgumentException("the root cannot be deleted", nameof(path));
+        var parentFd = OpenAt(AT_FDCWD, parent, O_RDONLY | Flags.Directory | Flags.LargeFile | O_CLOEXEC, 0);
+        if (parentFd < 0)
+        {
+            var errno = Marshal.GetLastPInvokeError();
+            if (errno == ENOENT) return;
+            throw Failure("open", parent, errno);
+        }
+        using var handle = new SafeFileHandle(parentFd, ownsHandle: true);
+        RemoveEntry(handle, Path.GetFileName(full), full);
+    }
+
+    /// <summary>Unlinks one name in a directory; a directory is emptied first, through its own descriptor.</summary>
+    private static void RemoveEntry(SafeFileHandle directory, string name, string shownAs)
+    {
+        if (UnlinkAt(Fd(directory), name, 0) == 0) return;
+        var errno = Marshal.GetLastPInvokeError();
+        if (errno == ENOENT) return;
+        if (errno is not (EISDIR or EPERM)) throw Failure("unlink", shownAs, errno);
+        var fd = OpenAt(Fd(directory), name, O_RDONLY | Flags.Directory | Flags.NoFollow | Flags.LargeFile | O_CLOEXEC, 0);
+        if (fd < 0) throw Failure("open", shownAs, Marshal.GetLastPInvokeError());
+        using (var child = new SafeFileHandle(fd, ownsHandle: true))
+        {
+            // The owner may have taken its own write or search bit away; it is ours to give back before emptying.
+            try { File.SetUnixFileMode(child, File.GetUnixFileMode(child) | UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute); }
+            catch (UnauthorizedAccessException) { } // not ours: the unlinks below say so
+            // Listed whole before removing: a directory is not changed while it is being read.
+            foreach (var entry in Directory.GetFileSystemEntries($"/proc/self/fd/{fd}"))
+                RemoveEntry(child, Path.GetFileName(entry), shownAs + "/…");
+        }
+        if (UnlinkAt(Fd(directory), name, AT_REMOVEDIR) != 0 && Marshal.GetLastPInvokeError() is var e && e != ENOENT)
+            throw Failure("rmdir", shownAs, e);
+    }
 
     private static int ParentCount(IReadOnlyList<string> path) =>
         path.Count > 0 ? path.Count - 1 : throw new ArgumentException("an empty path has no parent", nameof(path));
@@ -174,6 +220,9 @@ public sealed partial class BeneathDirectory : IDisposable
 
     [LibraryImport("libc", EntryPoint = "linkat", StringMarshalling = StringMarshalling.Utf8, SetLastError = true)]
     private static partial int LinkAt(int olddirfd, string oldpath, int newdirfd, string newpath, int flags);
+
+    [LibraryImport("libc", EntryPoint = "unlinkat", StringMarshalling = StringMarshalling.Utf8, SetLastError = true)]
+    private static partial int UnlinkAt(int dirfd, string path, int flags);
 
     [LibraryImport("libc", EntryPoint = "mkdirat", StringMarshalling = StringMarshalling.Utf8, SetLastError = true)]
     private static partial int MkdirAt(int dirfd, string path, uint mode);

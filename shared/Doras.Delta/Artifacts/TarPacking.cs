@@ -1,4 +1,5 @@
 using System.Formats.Tar;
+using System.Text;
 using Microsoft.Win32.SafeHandles;
 
 namespace Doras.Delta.Artifacts;
@@ -88,12 +89,16 @@ public static class TarPacking
     /// but a regular file before it (made a hard link, or a copy where the file system has none); special files. Modes lose setuid and setgid;
     /// directories keep their owner's rwx.
     /// </summary>
-    public static async Task ExtractAsync(Stream tar, string destination, CancellationToken ct = default)
+    /// <param name="installedAt">Where the tree will be moved once extracted: every entry's path must fit Linux's
+    /// PATH_MAX there as well as at <paramref name="destination"/>, or the installed tree could not be read,
+    /// digested or removed by path (an entry that would not is refused as hostile).</param>
+    public static async Task ExtractAsync(Stream tar, string destination, CancellationToken ct = default, string? installedAt = null)
     {
         if (!OperatingSystem.IsLinux())
             throw new PlatformNotSupportedException("extracting a tree safely (never through a symlink) is implemented for Linux only");
         if (Directory.Exists(destination) && Directory.EnumerateFileSystemEntries(destination).Any())
             throw new IOException($"cannot extract into {destination}: it is not empty");
+        var room = new PathRoom(destination, installedAt);
         using var tree = BeneathDirectory.Open(destination);
         var made = new ExtractedTree();
         var links = new List<(string[] Path, string Target, string Entry)>();
@@ -104,6 +109,7 @@ public static class TarPacking
             if (entry.EntryType is TarEntryType.GlobalExtendedAttributes) continue;
             var what = $"tar entry '{entry.Name}'";
             var path = Components(entry.Name, entry.Name);
+            room.Check(path, what);
             var isDirectory = entry.EntryType is TarEntryType.Directory;
             if (path.Length == 0 && !isDirectory) throw new HostileArchiveException($"{what} has an empty or invalid path");
             made.Record(path, isDirectory ? ExtractedTree.Made.Directory : entry.EntryType is TarEntryType.SymbolicLink ? ExtractedTree.Made.Symlink : ExtractedTree.Made.File,
@@ -130,6 +136,7 @@ public static class TarPacking
                     break;
                 case TarEntryType.HardLink:
                     var source = Components(entry.LinkName, entry.Name);
+                    room.Check(source, what);
                     made.CheckHardLinkSource(source, entry.LinkName, what);
                     if (tree.TryCreateHardLink(source, path, what)) break;
                     // A file system without hard links: a copy, through descriptors.
@@ -173,12 +180,44 @@ public static class TarPacking
             throw new HostileArchiveException($"tar entry '{entryName}' has an empty or invalid path");
         if (Path.IsPathRooted(relative) || relative.StartsWith('/'))
             throw new HostileArchiveException($"tar entry '{entryName}' has an absolute path");
-        if (relative.Length > MaxPathLength)
-            throw new HostileArchiveException($"tar entry '{(entryName.Length > 64 ? entryName[..64] + "…" : entryName)}' names a path longer than {MaxPathLength} characters");
+        if (Encoding.UTF8.GetByteCount(relative) > MaxPathLength)
+            throw new HostileArchiveException($"tar entry '{Shorten(entryName)}' names a path longer than {MaxPathLength} bytes");
         var parts = relative.Replace('\\', '/').Split('/', StringSplitOptions.RemoveEmptyEntries);
         if (parts.Contains(".."))
             throw new HostileArchiveException($"tar entry '{entryName}' leads outside the target directory ('..')");
+        if (parts.FirstOrDefault(p => Encoding.UTF8.GetByteCount(p) > MaxNameLength) is { } tooLong)
+            throw new HostileArchiveException($"tar entry '{Shorten(entryName)}' has a name of {Encoding.UTF8.GetByteCount(tooLong)} bytes, over the {MaxNameLength} a file system allows (NAME_MAX)");
         return parts.Where(p => p != ".").ToArray();
+    }
+
+    /// <summary>A path or entry cut to a length a message can carry.</summary>
+    internal static string Shorten(string text) => text.Length > 80 ? text[..80] + "…" : text;
+
+    /// <summary>The longest name of one file or directory (Linux's NAME_MAX, in bytes).</summary>
+    public const int MaxNameLength = 255;
+
+    /// <summary>
+    /// How long an entry's path may be: its full path, where it is extracted and where it is installed, must fit
+    /// PATH_MAX. Checked on the names alone, before anything is created.
+    /// </summary>
+    private sealed class PathRoom
+    {
+        private readonly string _longestRoot;
+        private readonly int _room;
+
+        public PathRoom(string destination, string? installedAt)
+        {
+            _longestRoot = new[] { Path.GetFullPath(destination), installedAt is null ? "" : Path.GetFullPath(installedAt) }.MaxBy(Encoding.UTF8.GetByteCount)!;
+            _room = MaxPathLength - Encoding.UTF8.GetByteCount(_longestRoot) - 1; // the '/' after the root
+        }
+
+        public void Check(string[] path, string what)
+        {
+            var bytes = path.Sum(Encoding.UTF8.GetByteCount) + Math.Max(0, path.Length - 1);
+            if (bytes > _room)
+                throw new HostileArchiveException(
+                    $"{Shorten(what)} names a path of {bytes} bytes, which under {_longestRoot} would pass Linux's limit of {MaxPathLength} (PATH_MAX)");
+        }
     }
 }
 

@@ -14,7 +14,7 @@ public class DirectoryResilienceTests
     private static readonly string Doras = Binaries.Doras;
 
     /// <summary>Publishes a tar made by hand, as release tooling would publish a directory, so tests can publish what push refuses.</summary>
-    private static async Task PublishTarAsync(IOciRepository repository, byte[] content, string title, string tag)
+    internal static async Task PublishTarAsync(IOciRepository repository, byte[] content, string title, string tag)
     {
         var compressed = new MemoryStream();
         await using (var encoder = new ZstdEncoderStream(compressed, new ZstdCompressionOptions { Level = 3 }, leaveOpen: true))

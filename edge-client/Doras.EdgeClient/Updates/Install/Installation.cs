@@ -104,7 +104,7 @@ public sealed class Installation
             Download.FreeSpace.Ensure(Paths.Work, await ExtractionFootprint.OfAsync(staging, ct).ConfigureAwait(false), ReserveBytes,
                 $"extracting {target.Name} (files rounded up to {ExtractionFootprint.BlockSize}-byte blocks)");
             await using (var tar = new FileStream(staging, FileMode.Open, FileAccess.Read, FileShare.Read, 1 << 16, FileOptions.Asynchronous))
-                await TarPacking.ExtractAsync(tar, tree, ct).ConfigureAwait(false);
+                await TarPacking.ExtractAsync(tar, tree, ct, installedAt: Paths.Output).ConfigureAwait(false);
             treeDigest = (await TreeDigest.ComputeAsync(tree, ct).ConfigureAwait(false)).ToString();
             // The tar is the base the next delta applies to: in place before the swap, so a finished swap is complete.
             Durable.MoveDurably(staging, Paths.BaseCache(target.ContentDigest.ToString()), overwrite: true);

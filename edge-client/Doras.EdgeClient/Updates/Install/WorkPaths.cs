@@ -54,7 +54,18 @@ internal sealed record WorkPaths(string Work, string Output)
     public void RemoveLeftovers()
     {
         foreach (var file in Directory.EnumerateFiles(Work, "staging-*")) Durable.TryDelete(file);
+        // A leftover that still cannot go (a file system turned read-only) blocks nothing: every update makes its own name.
         foreach (var dir in Directory.EnumerateDirectories(Work, "tree-*"))
-            try { Directory.Delete(dir, recursive: true); } catch (IOException) { }
+            try { DeleteTree(dir); } catch (IOException) { } catch (UnauthorizedAccessException) { }
+    }
+
+    /// <summary>
+    /// Removes a tree this update made, however deep (a hostile archive's may pass PATH_MAX, which a removal by
+    /// path cannot reach): a leftover it could not remove would sit in the work directory for good.
+    /// </summary>
+    public static void DeleteTree(string path)
+    {
+        if (OperatingSystem.IsLinux()) BeneathDirectory.DeleteTree(path);
+        else if (Directory.Exists(path)) Directory.Delete(path, recursive: true);
     }
 }
