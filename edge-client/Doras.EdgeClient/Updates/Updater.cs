@@ -48,25 +48,40 @@ public sealed class Updater(DeltaClient client, RegistryClient? registry = null,
         using var stallTimeout = HttpBody.UseStallTimeout(options.StallTimeout); // every body this update reads
         paths.RemoveLeftovers();
         var deadline = new UpdateDeadline(options.Timeout, Time);
+        // The update's own token: the caller's, also cancelled the moment free space falls below the reserve.
+        using var reserve = new ReserveWatch(paths.Work, options.ReserveBytes, Time,
+            breach => _log.LogWarning("Stopping the update of {Output}: {Reason}", options.Output, breach.Message), ct);
         try
         {
-            await installation.RecoverAsync(ct).ConfigureAwait(false);
+            await installation.RecoverAsync(reserve.Token).ConfigureAwait(false);
             // One deadline around everything; inside it, transient failures (server errors, dropped links) are retried
             // with backoff, and downloads resume each time.
             var retries = client.Backoff with { MaxAttempts = Math.Max(1, options.Attempts) };
             var pipeline = retries.CreatePipeline<UpdateResult>(_ => false, _ => null, Transience.IsTransient,
                 (attempt, delay) => _log.LogWarning("Update attempt {Attempt} failed transiently; retrying in {Delay}", attempt, delay),
                 onFailure: e => deadline.LastFailure = e, timeout: options.Timeout);
-            var result = await pipeline.ExecuteAsync(async token => await AttemptAsync(reference, options, installation, deadline, token).ConfigureAwait(false), ct).ConfigureAwait(false);
+            var result = await pipeline.ExecuteAsync(async token => await AttemptAsync(reference, options, installation, deadline, token).ConfigureAwait(false), reserve.Token).ConfigureAwait(false);
             // Up to date or installed: what a killed update left (partial downloads, stale bases) is never needed again.
             paths.RemoveDownloads();
             if (installation.State is { } installed) paths.RemoveStaleBases(installed);
             Report(UpdatePhase.Done, result.Mode.ToString());
             return result;
         }
+        catch (OperationCanceledException) when (reserve.Breach is { } breach)
+        {
+            paths.RemoveDownloads();
+            throw breach;
+        }
         catch (Exception e) when (e is Polly.Timeout.TimeoutRejectedException || (deadline.HasPassed && !ct.IsCancellationRequested && (e is OperationCanceledException || Transience.IsTransient(e))))
         {
             throw deadline.Expired(reference.ToString(), e);
+        }
+        catch (Exception e) when (!Transience.IsTransient(e) && e is not OperationCanceledException)
+        {
+            // Refused (hostile, corrupt, too large, no room...): what was downloaded is never resumed, so it goes now,
+            // not at the next successful update; only a transient failure or a cancellation keeps a download to resume.
+            paths.RemoveDownloads();
+            throw;
         }
         finally
         {

@@ -39,7 +39,8 @@ internal static class SplitPartsApply
         CheckLengths(controlLength, extraLength, targetSize, what);
         var truncated = $"{what} is truncated in its control or extra part";
         await using var control = await SpoolAsync(new BoundedReadStream(remainder, controlLength, truncated: truncated), "control", decode, spoolDirectory, what, ct).ConfigureAwait(false);
-        await using var extra = await SpoolAsync(new BoundedReadStream(remainder, extraLength, truncated: truncated), "extra", decode, spoolDirectory, what, ct).ConfigureAwait(false);
+        // Every extra byte is a byte of the target: more is a bomb, refused before it fills the device's disk.
+        await using var extra = await SpoolAsync(new BoundedReadStream(remainder, extraLength, truncated: truncated), "extra", decode, spoolDirectory, what, ct, limit: targetSize).ConfigureAwait(false);
         using var old = File.OpenHandle(oldPath, FileMode.Open, FileAccess.Read, FileShare.Read); // read synchronously (OldFileWindow)
         // The prediction's list of matches is read before the diff decoder allocates its window.
         var prediction = predict?.Create(control, old, targetSize, ct);
@@ -50,7 +51,8 @@ internal static class SplitPartsApply
         return produced;
     }
 
-    private static async Task<Stream> SpoolAsync(BoundedReadStream part, string name, Func<Stream, string, Stream> decode, string spoolDirectory, string what, CancellationToken ct)
+    private static async Task<Stream> SpoolAsync(BoundedReadStream part, string name, Func<Stream, string, Stream> decode, string spoolDirectory, string what,
+        CancellationToken ct, long limit = long.MaxValue)
     {
         Stream spool = new MemoryStream();
         try
@@ -61,6 +63,8 @@ internal static class SplitPartsApply
                 int n;
                 while ((n = await decoded.ReadAsync(buffer, ct).ConfigureAwait(false)) > 0)
                 {
+                    if (spool.Length + n > limit)
+                        throw new CorruptDeltaException($"{what}'s {name} part decodes to more than its target's {limit} bytes");
                     if (spool is MemoryStream memory && memory.Length + n > InMemorySpoolBytes)
                     {
                         var file = new FileStream(Path.Combine(spoolDirectory, ".doras-bsdiff-" + Guid.NewGuid().ToString("N")), FileMode.CreateNew,

@@ -20,7 +20,12 @@ public static class ZstdFileDecoder
     {
         ArgumentOutOfRangeException.ThrowIfNegative(size);
         codec ??= ZstdCodec.Default;
-        await using var file = new FileStream(path, FileMode.CreateNew, FileAccess.ReadWrite, FileShare.None);
+        // Allocated whole up front (fallocate): a full disk is an IOException here, never a SIGBUS when a write
+        // through the map finds no block, and no later write can take space the free-space checks did not count.
+        await using var file = new FileStream(path, new FileStreamOptions
+        {
+            Mode = FileMode.CreateNew, Access = FileAccess.ReadWrite, Share = FileShare.None, PreallocationSize = size,
+        });
         if (size == 0)
         {
             // Nothing to map: decode to nowhere, insisting that nothing comes out.

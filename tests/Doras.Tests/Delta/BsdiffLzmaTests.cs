@@ -172,6 +172,9 @@ public class BsdiffLzmaTests
         // A bomb: 80 MiB of zeros for the control part of a 1 MiB target (bound: twice the target plus 64 MiB).
         yield return new TestCaseData(new Func<Body, TempDirectory, byte[]>((b, dir) => (b with { Control = Xz(dir, "-z", new byte[80 << 20], 23), DictionaryLogs = [23, b.DictionaryLogs[1], b.DictionaryLogs[2]] }).ToBytes()),
             "LZMA2 part decodes to more than its bound of *").SetName("a part that decodes past its bound");
+        // Every extra byte is a target byte: 3 MiB of extra for a 1 MiB target is refused before it is spooled whole.
+        yield return new TestCaseData(new Func<Body, TempDirectory, byte[]>((b, dir) => (b with { Extra = Xz(dir, "-z", new byte[3 << 20], 22), DictionaryLogs = [b.DictionaryLogs[0], 22, b.DictionaryLogs[2]] }).ToBytes()),
+            "bsdiff-lzma delta's extra part decodes to more than its target's *").SetName("an extra part longer than the target");
     }
 
     [TestCaseSource(nameof(Hostile))]

@@ -48,6 +48,7 @@ public class LongPathTests
         Assert.That(output, Does.Contain("names a path of 4095 bytes, which under ").And.Contain("would pass Linux's limit of 4095 (PATH_MAX)"));
         Assert.That(TreeSnapshot.Take(device["www/site"], times: true), Is.EqualTo(installed), "the installed version is untouched");
         Assert.That(Directory.GetDirectories(device["www/.site.doras"], "tree-*"), Is.Empty);
+        Assert.That(Directory.GetFiles(device["www/.site.doras"], "download-*"), Is.Empty, "the refused download is removed at once");
 
         await PublishV2Async(server, "fleet/site");
         (code, output) = ExternalTool.Run(Doras, pull);
