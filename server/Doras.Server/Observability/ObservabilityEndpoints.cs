@@ -42,7 +42,7 @@ public static class ObservabilityEndpoints
                 ? Results.Json(checks.ToDictionary(c => c.Name, _ => "ok"))
                 : ApiProblem.NotReady(string.Join("; ", failed.Select(c => $"{c.Name}: {c.Failure}"))).ToResult(http);
         })
-        .WithName("Ready").WithSummary("Ready: the store is writable, the registry answers, the build scratch space is writable.")
+        .WithName("Ready").WithSummary("Ready: the store is writable, the registry answers, the build scratch space is writable, Redis answers (with Delta:RedisLease).")
         .Produces<Dictionary<string, string>>(StatusCodes.Status200OK)
         .ProducesProblem(StatusCodes.Status503ServiceUnavailable);
 
