@@ -20,13 +20,20 @@ public static class HttpMetrics
         app.Use(async (http, next) =>
         {
             var started = Stopwatch.GetTimestamp();
+            var escaped = false;
             try
             {
                 await next(http).ConfigureAwait(false);
             }
+            catch
+            {
+                escaped = !http.Response.HasStarted; // Kestrel answers it with 500
+                throw;
+            }
             finally
             {
-                var labels = HttpMetricLabels.Of(http.Request.Method, http.Items[RouteKey] as string, http.Response.StatusCode);
+                var status = escaped ? StatusCodes.Status500InternalServerError : http.Response.StatusCode;
+                var labels = HttpMetricLabels.Of(http.Request.Method, http.Items[RouteKey] as string, status);
                 metrics.HttpRequests.WithLabels(labels).Inc();
                 metrics.HttpRequestDuration.WithLabels(labels).Observe(Stopwatch.GetElapsedTime(started).TotalSeconds);
             }
