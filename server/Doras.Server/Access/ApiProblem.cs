@@ -33,6 +33,9 @@ public sealed record ApiProblem(int Status, string Type, string Title, string De
     public static ApiProblem NotAcceptable(string detail) =>
         new(StatusCodes.Status406NotAcceptable, ProblemTypes.NotAcceptable, "No delta possible", detail);
 
+    public static ApiProblem Timeout(string detail) =>
+        new(StatusCodes.Status408RequestTimeout, ProblemTypes.InvalidRequest, "Request timeout", detail);
+
     public static ApiProblem TooLarge(string detail) =>
         new(StatusCodes.Status413PayloadTooLarge, ProblemTypes.InvalidRequest, "Request too large", detail);
 

@@ -20,6 +20,33 @@ public sealed class RedisBuildLease(IOptions<BuildQueueOptions> options, ILogger
         return await ConnectionMultiplexer.ConnectAsync(settings).ConfigureAwait(false);
     }
 
+    /// <summary>The Redis endpoints, as configured (never its password), to name in readiness failures and logs.</summary>
+    public string Endpoints { get; } = string.Join(",", ConfigurationOptions.Parse(options.Value.RedisLease!).EndPoints.Select(EndPointCollection.ToString));
+
+    /// <summary>
+    /// For <c>/readyz</c>: null when Redis answers a PING, else why not. While Redis is down no build can start, so the
+    /// server is not ready; the multiplexer reconnects in the background, so the answer turns back once Redis is up.
+    /// </summary>
+    public async Task<string?> ProbeAsync(CancellationToken ct)
+    {
+        try
+        {
+            var redis = await _redis.Value.WaitAsync(ct).ConfigureAwait(false);
+            // Not connected: a PING would wait in the backlog until its timeout; say so at once instead.
+            if (!redis.IsConnected) return $"Redis {Endpoints} (Delta:RedisLease) is not reachable";
+            await redis.GetDatabase().PingAsync().WaitAsync(ct).ConfigureAwait(false);
+            return null;
+        }
+        catch (RedisException)
+        {
+            return $"Redis {Endpoints} (Delta:RedisLease) is not reachable";
+        }
+        catch (OperationCanceledException)
+        {
+            return $"Redis {Endpoints} (Delta:RedisLease) did not answer in time";
+        }
+    }
+
     private static RedisKey KeyOf(DeltaKey key) => $"doras:delta-lease:{key.Repository}:{key.Tag}";
 
     public async Task<bool> TryTakeAsync(DeltaKey key, string owner, TimeSpan ttl, CancellationToken ct)

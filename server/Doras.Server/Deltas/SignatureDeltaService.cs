@@ -70,8 +70,12 @@ public sealed class SignatureDeltaService(ArtifactStores stores, ClientAccess ac
             try { body = await ReadLimitedAsync(signatureBody, limit, upload.Token).ConfigureAwait(false); }
             catch (OperationCanceledException) when (!ct.IsCancellationRequested)
             {
-                return new ApiProblem(StatusCodes.Status408RequestTimeout, ProblemTypes.InvalidRequest, "Request timeout",
-                    $"the signature did not arrive within {options.Value.SignatureUploadTimeout.TotalSeconds:0} s (Delta:SignatureUploadTimeout)");
+                return UploadTimedOut(to, $"the signature did not arrive within {options.Value.SignatureUploadTimeout.TotalSeconds:0} s (Delta:SignatureUploadTimeout)");
+            }
+            catch (BadHttpRequestException e) when (e.StatusCode == StatusCodes.Status408RequestTimeout)
+            {
+                // Kestrel's minimum request body data rate cut the upload: an expected end for a slow caller, not a fault.
+                return UploadTimedOut(to, "the signature arrived slower than this server's minimum request body data rate");
             }
             if (body is null) return SignatureTooLarge(limit);
             signature = OctodiffSignature.Read(body);
@@ -107,6 +111,13 @@ public sealed class SignatureDeltaService(ArtifactStores stores, ClientAccess ac
     }
 
     private const int RetryAfterSeconds = 10;
+
+    /// <summary>A 408 for an upload that came too slowly, logged in one line (the caller's fault, so no stack trace).</summary>
+    private ApiProblem UploadTimedOut(Reference to, string detail)
+    {
+        logger.LogWarning("Signature upload for {ToImage} ended with 408: {Reason}", to, detail);
+        return ApiProblem.Timeout(detail);
+    }
 
     private static ApiProblem SignatureTooLarge(long limit) =>
         ApiProblem.TooLarge($"the signature is larger than this server's limit of {limit} bytes (Delta:MaxSignatureBytes)");

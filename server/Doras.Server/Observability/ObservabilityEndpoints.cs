@@ -18,33 +18,15 @@ public static class ObservabilityEndpoints
         builder.Services.AddOpenApi(options => options.AddOperationTransformer<OpenApiProblems>());
     }
 
-    private const string RouteKey = "Doras.Route";
-
     /// <summary>
     /// Request ids, routing and HTTP metrics for every request: call first, before the exception handler, so they see
     /// every answer as sent (a 500 included).
     /// </summary>
     public static void UseDorasObservability(this WebApplication app)
     {
-        var metrics = app.Services.GetRequiredService<DorasMetrics>();
         app.UseRequestIds();
         app.UseRouting();
-        app.UseHttpMetrics(options =>
-        {
-            // The Go original's series and labels; the path label is the route's template, never the requested path,
-            // so no caller can grow the series without bound (and no repository name appears in them).
-            options.AddCustomLabel("path", http => http.Items[RouteKey] as string ?? "unmatched");
-            options.RequestCount.Counter = metrics.HttpRequests;
-            options.RequestDuration.Histogram = metrics.HttpRequestDuration;
-            options.InProgress.Enabled = false;
-            options.SetMetricFactory(metrics.Factory);
-        });
-        // The route as matched, kept for the label: the exception handler clears the endpoint before a 500 is written.
-        app.Use((http, next) =>
-        {
-            if (http.GetEndpoint() is RouteEndpoint route) http.Items[RouteKey] = route.RoutePattern.RawText;
-            return next(http);
-        });
+        app.UseDorasHttpMetrics(app.Services.GetRequiredService<DorasMetrics>());
     }
 
     public static void MapObservabilityEndpoints(this WebApplication app)
@@ -60,7 +42,7 @@ public static class ObservabilityEndpoints
                 ? Results.Json(checks.ToDictionary(c => c.Name, _ => "ok"))
                 : ApiProblem.NotReady(string.Join("; ", failed.Select(c => $"{c.Name}: {c.Failure}"))).ToResult(http);
         })
-        .WithName("Ready").WithSummary("Ready: the store is writable, the registry answers, the build scratch space is writable.")
+        .WithName("Ready").WithSummary("Ready: the store is writable, the registry answers, the build scratch space is writable, Redis answers (with Delta:RedisLease).")
         .Produces<Dictionary<string, string>>(StatusCodes.Status200OK)
         .ProducesProblem(StatusCodes.Status503ServiceUnavailable);
 

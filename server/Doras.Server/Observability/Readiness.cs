@@ -11,10 +11,11 @@ public sealed record ReadinessCheck(string Name, string? Failure);
 /// <summary>
 /// Whether the server can do its work now: the store is writable (embedded: a probe file is written and removed
 /// in the store; registry: the registry answers <c>GET /v2/</c> with the server's credentials), and the build
-/// scratch space is writable. The answer is remembered for two seconds, so however often <c>/readyz</c> is asked,
+/// scratch space is writable, and, with the strict lease (<c>Delta:RedisLease</c>), Redis answers: without it no
+/// build can start. The answer is remembered for two seconds, so however often <c>/readyz</c> is asked,
 /// the store and the registry are probed at most every two seconds; each probe is bounded by five seconds.
 /// </summary>
-public sealed class Readiness(ArtifactStores stores, ScratchSpace scratch, TimeProvider time, ILogger<Readiness> logger)
+public sealed class Readiness(ArtifactStores stores, ScratchSpace scratch, IBuildLease lease, TimeProvider time, ILogger<Readiness> logger)
 {
     private static readonly TimeSpan Remember = TimeSpan.FromSeconds(2);
     private static readonly TimeSpan ProbeTimeout = TimeSpan.FromSeconds(5);
@@ -30,7 +31,9 @@ public sealed class Readiness(ArtifactStores stores, ScratchSpace scratch, TimeP
             if (Fresh() is { } probedMeanwhile) return probedMeanwhile;
             // Not tied to the asking request: a caller that hangs up must not leave a false failure remembered.
             using var timeout = new CancellationTokenSource(ProbeTimeout);
-            IReadOnlyList<ReadinessCheck> checks = [await StoreAsync(timeout.Token).ConfigureAwait(false), Scratch()];
+            List<ReadinessCheck> checks = [await StoreAsync(timeout.Token).ConfigureAwait(false), Scratch()];
+            if (lease is RedisBuildLease redis)
+                checks.Add(new ReadinessCheck("redis-lease", await redis.ProbeAsync(timeout.Token).ConfigureAwait(false)));
             foreach (var failed in checks.Where(c => c.Failure is not null))
                 logger.LogWarning("Not ready: {Check}: {Failure}", failed.Name, failed.Failure);
             _last = (checks, time.GetUtcNow());

@@ -18,10 +18,11 @@ public sealed class RedisProcess : IAsyncDisposable
     public int Port { get; }
     public string Endpoint => $"127.0.0.1:{Port}";
 
-    public static async Task<RedisProcess> StartAsync()
+    /// <param name="port">A given port (e.g. one a server was told to use while nothing listened there), else a free one.</param>
+    public static async Task<RedisProcess> StartAsync(int? port = null)
     {
-        var port = ServerProcess.FreePort();
-        var process = Process.Start(new ProcessStartInfo("redis-server", ["--port", port.ToString(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
+        port ??= ServerProcess.FreePort();
+        var process = Process.Start(new ProcessStartInfo("redis-server", ["--port", port.Value.ToString(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
         {
             RedirectStandardOutput = true, RedirectStandardError = true,
         }) ?? throw new InvalidOperationException("redis-server did not start; install it as .ci/run does");
@@ -29,7 +30,7 @@ public sealed class RedisProcess : IAsyncDisposable
         process.ErrorDataReceived += (_, _) => { };
         process.BeginOutputReadLine();
         process.BeginErrorReadLine();
-        var redis = new RedisProcess(process, port);
+        var redis = new RedisProcess(process, port.Value);
         for (var i = 0; i < 200 && !process.HasExited; i++) // up to 10 s
         {
             try

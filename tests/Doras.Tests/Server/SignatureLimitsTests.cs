@@ -1,6 +1,9 @@
 using System.Net;
 using System.Text.Json;
 using Doras.Api;
+using Microsoft.AspNetCore.Server.Kestrel.Core;
+using Microsoft.AspNetCore.Hosting;
+using Microsoft.Extensions.Logging;
 
 namespace Doras.Tests.Server;
 
@@ -9,9 +12,11 @@ public class SignatureLimitsTests
 {
     private const string Repo = "fleet/fw";
 
-    private static async Task<RunningServer> StartAsync(params string[] args)
+    private static Task<RunningServer> StartAsync(params string[] args) => StartAsync(_ => { }, args);
+
+    private static async Task<RunningServer> StartAsync(Action<Microsoft.AspNetCore.Builder.WebApplicationBuilder> configure, params string[] args)
     {
-        var server = await RunningServer.StartAsync(args);
+        var server = await RunningServer.StartAsync(configure, args);
         await Versions.PublishFileAsync(server.Store.Repository(Repo), server.Scratch, "fw.bin", TestData.Binary(300_000, 1), "stable");
         return server;
     }
@@ -106,6 +111,80 @@ public class SignatureLimitsTests
             using var response = await request;
             Assert.That(response.StatusCode, Is.EqualTo(HttpStatusCode.BadRequest), "each held upload was served once its body arrived");
         }
+    }
+
+    [Test]
+    public async Task Uploads_slower_than_kestrels_minimum_data_rate_get_408_problem_and_one_log_line_each()
+    {
+        var log = new LogCapture();
+        await using var server = await StartAsync(builder =>
+        {
+            builder.Logging.AddProvider(log);
+            // Kestrel's minimum request body data rate, quick for the test (by default 240 B/s after a 5 s grace period).
+            builder.WebHost.ConfigureKestrel(kestrel => kestrel.Limits.MinRequestBodyDataRate = new MinDataRate(100, TimeSpan.FromSeconds(1.5)));
+        });
+        var uploads = await Task.WhenAll(TrickleAsync(server.Url), TrickleAsync(server.Url));
+        foreach (var (status, contentType, body) in uploads)
+        {
+            Assert.That(status, Is.EqualTo(408), body);
+            Assert.That(contentType, Is.EqualTo("application/problem+json"));
+            using var problem = JsonDocument.Parse(body);
+            Assert.That(problem.RootElement.GetProperty("status").GetInt32(), Is.EqualTo(408));
+            Assert.That(problem.RootElement.GetProperty("title").GetString(), Is.EqualTo("Request timeout"));
+            Assert.That(problem.RootElement.GetProperty("detail").GetString(), Is.EqualTo("the signature arrived slower than this server's minimum request body data rate"));
+        }
+        var entries = log.Entries;
+        var lines = string.Join('\n', entries.Select(e => $"{e.Level} {e.Category}: {e.Message} {e.Exception}"));
+        Assert.That(entries.Where(e => e.Exception is not null || e.Level >= LogLevel.Error), Is.Empty, lines);
+        Assert.That(entries.Count(e => e.Message == $"Signature upload for {Repo}:stable ended with 408: the signature arrived slower than this server's minimum request body data rate"),
+            Is.EqualTo(2), lines);
+    }
+
+    /// <summary>
+    /// A signature trickled on a raw loopback connection (chunked, one byte every 200 ms: 5 B/s, below the test
+    /// server's 100 B/s) until the answer starts to arrive; then the answer (read to the server's close). Raw, because
+    /// HttpClient reports its next write on the closed connection rather than the answer that came first.
+    /// </summary>
+    private static async Task<(int Status, string? ContentType, string Body)> TrickleAsync(Uri server)
+    {
+        using var client = new System.Net.Sockets.TcpClient();
+        await client.ConnectAsync("127.0.0.1", server.Port);
+        var stream = client.GetStream();
+        var answer = new MemoryStream();
+        var reading = stream.CopyToAsync(answer);
+        await stream.WriteAsync(System.Text.Encoding.ASCII.GetBytes(
+            $"POST {Path} HTTP/1.1\r\nHost: 127.0.0.1\r\nTransfer-Encoding: chunked\r\n\r\n7\r\nOCTOSIG\r\n"));
+        for (var i = 0; i < 150 && !reading.IsCompleted && answer.Length == 0; i++) // bounded: 30 s; the client's pace, not a wait for the server
+        {
+            await stream.WriteAsync("1\r\n\0\r\n"u8.ToArray());
+            await Task.WhenAny(reading, Task.Delay(200));
+        }
+        await reading.WaitAsync(TimeSpan.FromSeconds(30));
+        return ParseAnswer(System.Text.Encoding.UTF8.GetString(answer.ToArray()));
+    }
+
+    /// <summary>Status, content type and body of one HTTP/1.1 answer (its body plain or chunked).</summary>
+    private static (int Status, string? ContentType, string Body) ParseAnswer(string text)
+    {
+        var split = text.IndexOf("\r\n\r\n", StringComparison.Ordinal);
+        Assert.That(split, Is.GreaterThan(0), text);
+        var head = text[..split].Split("\r\n");
+        var headers = head.Skip(1).Select(h => h.Split(':', 2)).ToDictionary(h => h[0].Trim(), h => h[1].Trim(), StringComparer.OrdinalIgnoreCase);
+        var body = text[(split + 4)..];
+        if (headers.TryGetValue("Transfer-Encoding", out var encoding) && encoding == "chunked")
+        {
+            var plain = new System.Text.StringBuilder();
+            for (var at = 0; at < body.Length;) // each chunk: hex size CRLF data CRLF; the last one is empty
+            {
+                var eol = body.IndexOf("\r\n", at, StringComparison.Ordinal);
+                var size = Convert.ToInt32(body[at..eol], 16);
+                if (size == 0) break;
+                plain.Append(body, eol + 2, size);
+                at = eol + 2 + size + 2;
+            }
+            body = plain.ToString();
+        }
+        return (int.Parse(head[0].Split(' ')[1]), headers.GetValueOrDefault("Content-Type")?.Split(';')[0], body);
     }
 
     /// <summary>

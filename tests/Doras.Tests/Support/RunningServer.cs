@@ -33,12 +33,18 @@ public sealed class RunningServer : IAsyncDisposable
 
     public static Task<RunningServer> StartAsync(params string[] extraArgs) => StartOnStoreAsync(storePath: null, extraArgs);
 
+    /// <summary>Starts with the server's services or Kestrel changed first (a clock the test moves, Kestrel's limits).</summary>
+    public static Task<RunningServer> StartAsync(Action<WebApplicationBuilder> configure, params string[] extraArgs) =>
+        StartOnStoreAsync(storePath: null, extraArgs, configure);
+
     /// <summary>Starts on an existing store (e.g. to restart a server over the same data).</summary>
-    public static async Task<RunningServer> StartOnStoreAsync(string? storePath, params string[] extraArgs)
+    public static Task<RunningServer> StartOnStoreAsync(string? storePath, params string[] extraArgs) => StartOnStoreAsync(storePath, extraArgs, configure: null);
+
+    private static async Task<RunningServer> StartOnStoreAsync(string? storePath, string[] extraArgs, Action<WebApplicationBuilder>? configure)
     {
         var directory = new TempDirectory();
         var store = storePath ?? directory["store"];
-        var app = DorasServer.Build(["--urls", "http://127.0.0.1:0", "--store", store, "--log-level", "Warning", .. extraArgs]);
+        var app = DorasServer.Build(["--urls", "http://127.0.0.1:0", "--store", store, "--log-level", "Warning", .. extraArgs], configure);
         await app.StartAsync();
         return new RunningServer(app, directory, store);
     }
