@@ -129,7 +129,10 @@ public sealed class Updater(DeltaClient client, RegistryClient? registry = null,
         if (state is null)
             fallback = "nothing is installed yet";
         else if (mismatch is not null)
+        {
+            await OutputGuard.EnsureNothingAddedAsync(state, installation.Paths, options, ct).ConfigureAwait(false);
             fallback = mismatch;
+        }
         else
         {
             try

@@ -94,6 +94,9 @@ public sealed class RegistryClient : IOciStore, IDisposable
         return version;
     }
 
+    /// <summary>The API version, once <see cref="ReadAuthorizationAsync"/> has checked it.</summary>
+    private string? _version;
+
     /// <summary>
     /// The Authorization header this client uses to read <paramref name="repository"/> (Basic, or a Bearer token
     /// with pull scope), for handing to a delta server that reads the same images on the client's behalf.
@@ -101,6 +104,9 @@ public sealed class RegistryClient : IOciStore, IDisposable
     /// </summary>
     public async Task<System.Net.Http.Headers.AuthenticationHeaderValue?> ReadAuthorizationAsync(string repository, CancellationToken ct = default)
     {
+        // Once per client: a host that is not a registry (a web server, a mistyped port) says so here,
+        // not later as "not found" for every tag (its 404s look like a registry's missing repository).
+        if (_version is null) _version = await GetVersionAsync(ct).ConfigureAwait(false);
         await foreach (var _ in Repository(repository).ListTagsAsync(ct).ConfigureAwait(false)) break;
         return _auth.AcceptedAuthorization(BaseAddress.Authority, $"repository:{repository}:pull");
     }

@@ -107,5 +107,14 @@ public class RegistryIdentityTests
         var (code, output) = CliRun.Run("catalog", nothingHost, "--plain-http");
         Assert.That(code, Is.EqualTo(global::Doras.Cli.ExitCodes.Usage), output);
         Assert.That(output.Trim(), Is.EqualTo($"doras: {error.Message}"));
+
+        // pull from either host: the same usage error (exit 2), not "not found" (8) or a JSON parse error (1).
+        using var device = new TempDirectory();
+        foreach (var host in new[] { nothingHost, websiteHost })
+        {
+            (code, output) = CliRun.Run("pull", $"{host}/fleet/app:v1", "--plain-http", "--allow-http", "--server", "http://127.0.0.1:9", "--output", device["app"]);
+            Assert.That(code, Is.EqualTo(global::Doras.Cli.ExitCodes.Usage), output);
+            Assert.That(output, Does.Contain($"doras: {host} is not an OCI (v2) registry: GET http://{host}/v2/ answered "));
+        }
     }
 }

@@ -1,4 +1,5 @@
 using Doras.Delta.Artifacts;
+using Doras.EdgeClient.Updates.Install;
 
 namespace Doras.EdgeClient.Updates;
 
@@ -15,6 +16,21 @@ internal static class OutputGuard
         if (options.ReplaceExisting || Foreign(output, target, state) is not { } path) return;
         throw new ExistingContentException(path,
             $"{path} exists and was not installed by doras; it is left untouched. Pass --replace-existing (UpdateOptions.ReplaceExisting) to replace it with {target.Name}, or choose another --output");
+    }
+
+    /// <summary>
+    /// An installed directory that no longer matches its state may hold files someone added (<see cref="AddedContent"/>):
+    /// the update would replace the tree and delete them, so it is refused unless the caller passed ReplaceExisting.
+    /// </summary>
+    public static async Task EnsureNothingAddedAsync(InstallState state, WorkPaths paths, UpdateOptions options, CancellationToken ct)
+    {
+        if (options.ReplaceExisting || state.Kind != nameof(ArtifactKind.Directory) || !Directory.Exists(paths.Output)) return;
+        if (await AddedContent.FirstAsync(state, paths, ct).ConfigureAwait(false) is not { } added) return;
+        var what = added == paths.Output
+            ? $"{added} was changed since doras installed it, and the list of what it installed is gone"
+            : $"{added} was added inside {paths.Output} after doras installed it";
+        throw new ExistingContentException(added,
+            $"{what}; an update replaces the whole directory, so it is left untouched. Move such files beside the output, or pass --replace-existing (UpdateOptions.ReplaceExisting) to replace the directory and lose them");
     }
 
     /// <summary>With <see cref="UpdateOptions.ReplaceExisting"/>: removes what stands where the swap needs a different kind of entry.</summary>
