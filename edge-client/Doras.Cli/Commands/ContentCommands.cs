@@ -72,7 +72,7 @@ internal static class ContentCommands
     }
 
     /// <summary>Tags the delta server writes next to the versions: deltas and their placeholders, and its records.</summary>
-    private static bool IsServerTag(string tag) => tag.StartsWith("_delta-", StringComparison.Ordinal) || tag.StartsWith("_doras-", StringComparison.Ordinal);
+    private static bool IsServerTag(string tag) => ReservedTags.IsReserved(tag);
 
     public static Command Copy()
     {
@@ -88,11 +88,14 @@ internal static class ContentCommands
         {
             var source = Reference.Parse(result.GetValue(from)!);
             var destination = Reference.Parse(result.GetValue(to)!);
+            // A single copy tags like a push does, checked before anything is opened (the server's own tags travel
+            // only with --all-tags --include-server-tags).
+            var tags = result.GetValue(allTags) ? []
+                : (destination.Tag is { } t ? new[] { t } : source.Tag is { } s ? new[] { s } : []).Select(ReservedTags.EnsureUserTag).ToArray();
             using var sourceStore = store.Open(result, source);
             using var destinationStore = store.Open(result, destination);
             if (result.GetValue(allTags))
                 return await CopyAllTagsAsync(source, destination, sourceStore.Repository, destinationStore.Repository, result.GetValue(json), result.GetValue(serverTags), ct);
-            var tags = destination.Tag is { } t ? new[] { t } : source.Tag is { } s ? new[] { s } : [];
             var progress = new Progress<(Descriptor Blob, string Action)>(p => Console.Error.WriteLine($"  {p.Blob.Digest.Hex[..12]} {Format.Bytes(p.Blob.Size)}: {p.Action}"));
             var root = await GraphCopy.CopyAsync(sourceStore.Repository, source.Identifier, destinationStore.Repository, tags, new CopyOptions { Progress = progress }, ct);
             Console.WriteLine($"copied {source} to {destination.Name}@{root.Digest}{(tags.Length > 0 ? " as " + string.Join(", ", tags) : "")}");

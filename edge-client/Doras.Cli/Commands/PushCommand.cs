@@ -28,7 +28,7 @@ internal static class PushCommand
                 throw new ArgumentException("give the path and the reference: doras push PATH REF (or doras push REF --platform os/arch=PATH ...)");
             var target = Reference.Parse(result.GetValue(reference) ?? result.GetValue(path)!);
             if (target.Tag is null) throw new ArgumentException($"'{target}' needs a tag, e.g. {target.Name}:v1");
-            var allTags = new[] { target.Tag }.Concat(result.GetValue(tags) ?? []).Select(Reference.ValidateTag).ToArray();
+            var allTags = new[] { target.Tag }.Concat(result.GetValue(tags) ?? []).Select(Reference.ValidateTag).Select(ReservedTags.EnsureUserTag).ToArray();
             var progress = new ConsoleProgress();
             using var opened = store.Open(result, target, progress);
             if (opened.Repository is Doras.Oci.Remote.RemoteRepository remote && !await remote.CanPushAsync(ct))

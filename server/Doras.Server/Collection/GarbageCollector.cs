@@ -27,6 +27,10 @@ public sealed class GcReport
     [JsonPropertyName("kept")] public int Kept { get; set; }
     [JsonPropertyName("blobs_removed")] public int BlobsRemoved { get; set; }
     [JsonPropertyName("blob_bytes_removed")] public long BlobBytesRemoved { get; set; }
+    /// <summary>Embedded store: each blob removed (in a dry run: that would be), as <c>repository@digest</c>.</summary>
+    [JsonPropertyName("removed_blobs")] public List<string> RemovedBlobs { get; } = [];
+    /// <summary>Embedded store: repositories whose blobs were all kept, and why (a manifest gc cannot read).</summary>
+    [JsonPropertyName("blob_sweeps_skipped")] public List<string> BlobSweepsSkipped { get; } = [];
     [JsonPropertyName("errors")] public List<string> Errors { get; } = [];
 }
 
@@ -39,7 +43,6 @@ public sealed class GcReport
 public sealed class GarbageCollector(ArtifactStores stores, DeltaUsage usage, ReadyAnswers answers, DorasMetrics metrics,
     IOptions<GcOptions> gcOptions, IOptions<DeltaOptions> deltaOptions, TimeProvider time, ILogger<GarbageCollector> logger)
 {
-    private const string DeltaTagPrefix = "_delta-";
     private readonly GcOptions _gc = gcOptions.Value;
     private readonly RetentionPolicy _policy = new(gcOptions.Value, deltaOptions.Value);
 
@@ -71,7 +74,7 @@ public sealed class GarbageCollector(ArtifactStores stores, DeltaUsage usage, Re
 
         // Versions are every tag but the server's own (_delta-…, _doras-…); newest first by their creation time.
         var versions = new Dictionary<Digest, DateTimeOffset>();
-        foreach (var (tag, descriptor) in tagged.Where(t => !t.Key.StartsWith('_')))
+        foreach (var (tag, descriptor) in tagged.Where(t => !ReservedTags.IsReserved(t.Key)))
         {
             if (versions.ContainsKey(descriptor.Digest) || !MediaTypes.IsManifest(descriptor.MediaType)) continue;
             var manifest = await repository.FetchManifestAsync(descriptor, ct).ConfigureAwait(false);
@@ -83,9 +86,13 @@ public sealed class GarbageCollector(ArtifactStores stores, DeltaUsage usage, Re
 
         var doomed = new List<GcDeletion>();
         var versionDigests = versions.Keys.ToHashSet();
-        foreach (var (tag, descriptor) in tagged.Where(t => t.Key.StartsWith(DeltaTagPrefix, StringComparison.Ordinal)))
+        foreach (var (tag, descriptor) in tagged.Where(t => t.Key.StartsWith(ReservedTags.DeltaPrefix, StringComparison.Ordinal)))
         {
-            var manifest = await repository.FetchManifestAsync(descriptor, ct).ConfigureAwait(false);
+            if (await ReadDeltaAsync(repository, descriptor, ct).ConfigureAwait(false) is not { } manifest)
+            {
+                logger.LogInformation("Garbage collection leaves {Repository}:{Tag} ({Digest}) alone: it is not a Doras delta or placeholder", name, tag, descriptor.Digest);
+                continue;
+            }
             var reason = _policy.Decide(DeltaEntry.Of(tag, descriptor.Digest, manifest), latest, versionDigests, lastAsked, now);
             if (reason is null) report.Kept++;
             else doomed.Add(new GcDeletion(name, tag, descriptor.Digest.ToString(), reason));
@@ -100,10 +107,28 @@ public sealed class GarbageCollector(ArtifactStores stores, DeltaUsage usage, Re
         }
         if (repository is OciLayoutRepository layout)
         {
-            var swept = await LayoutSweep.SweepAsync(layout, _gc.BlobGracePeriod, dryRun, ct).ConfigureAwait(false);
-            report.BlobsRemoved += swept.Blobs;
+            // The deleted tags count as gone in a dry run too, so it reports the blobs they free.
+            var untagged = doomed.Select(d => (d.Tag, Digest.Parse(d.Digest))).ToHashSet();
+            var swept = await LayoutSweep.SweepAsync(layout, untagged, _gc.BlobGracePeriod, dryRun, ct).ConfigureAwait(false);
+            if (swept.SkippedBecause is { } why)
+            {
+                report.BlobSweepsSkipped.Add($"{name}: {why}");
+                logger.LogWarning("Garbage collection kept every blob of {Repository}: {Reason}", name, why);
+            }
+            report.BlobsRemoved += swept.Removed.Count;
             report.BlobBytesRemoved += swept.Bytes;
+            report.RemovedBlobs.AddRange(swept.Removed.Select(r => $"{name}@{r.Digest}"));
         }
+    }
+
+    /// <summary>The manifest at a <c>_delta-</c> tag, if the server wrote it (<see cref="DeltaRecords.IsDeltaOrPlaceholder"/>); null for anyone else's.</summary>
+    private static async Task<ImageManifest?> ReadDeltaAsync(IOciRepository repository, Descriptor descriptor, CancellationToken ct)
+    {
+        if (!MediaTypes.IsManifest(descriptor.MediaType)) return null;
+        ImageManifest manifest;
+        try { manifest = await repository.FetchManifestAsync(descriptor, ct).ConfigureAwait(false); }
+        catch (InvalidDataException) { return null; } // too large or not a manifest: not one the server wrote
+        return DeltaRecords.IsDeltaOrPlaceholder(manifest) ? manifest : null;
     }
 
     private static async Task DeleteAsync(IOciRepository repository, GcDeletion deletion, Dictionary<string, Descriptor> tagged, List<GcDeletion> doomed, CancellationToken ct)

@@ -29,6 +29,7 @@ public static class GcCommand
         {
             foreach (var d in report.Deleted)
                 output.WriteLine($"{(dryRun ? "would delete" : "deleted")} {d.Repository}:{d.Tag} ({d.Digest}): {d.Reason}");
+            foreach (var s in report.BlobSweepsSkipped) output.WriteLine($"kept every blob of {s}");
             foreach (var e in report.Errors) output.WriteLine($"error: {e}");
             output.WriteLine($"{report.Deleted.Count} delta tags {(dryRun ? "to delete" : "deleted")}, {report.Kept} kept, {report.BlobsRemoved} unreferenced blobs ({report.BlobBytesRemoved} bytes) {(dryRun ? "to remove" : "removed")}, in {report.Repositories.Count} repositories");
         }

@@ -22,6 +22,17 @@ public abstract record DeltaRecord
 /// </summary>
 public static class DeltaRecords
 {
+    /// <summary>
+    /// Whether a manifest is one the server wrote at a delta's tag: a delta (our artifactType, with its base and
+    /// target) or a placeholder (our artifactType, marked "building"/"failed", or the Go original's dummy mark).
+    /// Only these are the server's to judge and delete; anything else at a <c>_delta-</c> tag is someone's own data.
+    /// </summary>
+    public static bool IsDeltaOrPlaceholder(ImageManifest manifest) =>
+        manifest.ArtifactType == MediaTypes.DorasDelta
+        && (manifest.Annotation(Annotations.DeltaPlaceholder) is not null
+            || manifest.Annotation(Annotations.GoDeltaDummy) == "true"
+            || (manifest.Annotation(Annotations.DeltaFrom) is not null && manifest.Annotation(Annotations.DeltaTo) is not null));
+
     public static async Task<DeltaRecord> ReadAsync(IOciRepository repository, DeltaKey key, CancellationToken ct)
     {
         var descriptor = await repository.TryResolveAsync(key.Tag, ct).ConfigureAwait(false);

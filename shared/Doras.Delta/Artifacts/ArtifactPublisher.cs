@@ -29,6 +29,7 @@ public static class ArtifactPublisher
     public static async Task<PublishResult> PublishAsync(IOciRepository repository, string path, IEnumerable<string> tags, PublishOptions? options = null, CancellationToken ct = default)
     {
         options ??= new PublishOptions();
+        tags = tags.Select(ReservedTags.EnsureUserTag).ToList(); // before any work: a refused tag leaves the store untouched
         var full = Path.GetFullPath(path);
         var kind = Directory.Exists(full) ? ArtifactKind.Directory
             : File.Exists(full) ? ArtifactKind.File

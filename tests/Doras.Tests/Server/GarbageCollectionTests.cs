@@ -184,4 +184,162 @@ public class GarbageCollectionTests
         Assert.That(await repository.TryResolveAsync(stale.Tag), Is.Null);
         Assert.That(MetricsText.Value(await MetricsText.ScrapeAsync(server.Http), "doras_expired_dummies_total"), Is.EqualTo(1));
     }
+    /// <summary><c>doras-server gc --json --store PATH</c> with <see cref="Policy"/>: its exit code and report.</summary>
+    private static (int Code, JsonElement Report) Gc(string storePath, bool dryRun)
+    {
+        string[] mode = dryRun ? ["--dry-run"] : [];
+        var (code, output) = ExternalTool.Run("dotnet", [Binaries.Server, "gc", .. mode, "--json", "--store", storePath, .. Policy]);
+        var line = output.Split('\n').SingleOrDefault(l => l.StartsWith('{'));
+        Assert.That(line, Is.Not.Null, output);
+        return (code, JsonDocument.Parse(line!).RootElement.Clone());
+    }
+
+    private static string[] Strings(JsonElement report, string property) =>
+        report.GetProperty(property).EnumerateArray().Select(e => e.GetString()!).ToArray();
+
+    private static string BlobPath(OciLayoutRepository repository, Digest digest) => Path.Combine(repository.Directory, "blobs", "sha256", digest.Hex);
+
+    [Test]
+    public async Task A_users_own_manifest_at_a_delta_prefixed_tag_survives_gc_with_its_blobs()
+    {
+        using var dir = new TempDirectory();
+        var repository = new OciLayoutStore(dir["store"]).Open("fleet/app");
+        await Versions.PublishFileAsync(repository, dir, "app", TestData.Binary(20_000, 61), "v1");
+        // Written straight into the store (doras push refuses the name): a user's artifact, not a delta.
+        var config = await repository.PushBytesAsync("application/vnd.example.config+json", "{\"mine\":true}"u8.ToArray());
+        var layer = await repository.PushBytesAsync("application/vnd.example.data", TestData.Random(3000, 62));
+        var mine = await repository.PushManifestAsync(new ImageManifest { ArtifactType = "application/vnd.example.thing", Config = config, Layers = [layer] }, ["_delta-mine"]);
+        // Our artifactType but neither a base and target nor a placeholder mark: not one the server wrote either.
+        var lookalike = await repository.PushManifestAsync(new ImageManifest
+        {
+            ArtifactType = MediaTypes.DorasDelta, Config = config, Layers = [layer],
+            Annotations = new Dictionary<string, string> { [Annotations.Created] = "2000-01-01T00:00:00Z" },
+        }, ["_delta-lookalike"]);
+        // A real placeholder long expired, so the run has something of its own to delete.
+        var expired = new DeltaKey("fleet/app", Digest.Compute("a"u8), Digest.Compute("b"u8), "zstd");
+        await DeltaRecords.WriteFailedAsync(repository, expired, "it broke", false, Now.AddDays(-3), default);
+        var expiredDigest = (await repository.ResolveAsync(expired.Tag)).Digest;
+
+        var (code, report) = Gc(dir["store"], dryRun: false);
+
+        Assert.That(code, Is.Zero, report.ToString());
+        var deleted = report.GetProperty("deleted").EnumerateArray()
+            .Select(d => (d.GetProperty("tag").GetString(), d.GetProperty("digest").GetString(), d.GetProperty("reason").GetString())).ToArray();
+        Assert.That(deleted, Is.EqualTo(new[] { (expired.Tag, expiredDigest.ToString(), GcReasons.ExpiredPlaceholder) }));
+        Assert.That(report.GetProperty("kept").GetInt32(), Is.Zero, "a user's manifest is not counted as a delta kept");
+        Assert.That(Strings(report, "removed_blobs"), Is.EqualTo(new[] { $"fleet/app@{expiredDigest}" }), "only the placeholder's manifest (its empty config is shared)");
+        Assert.That(await repository.ListTagsAsync().ToListAsync(), Is.EquivalentTo(new[] { "v1", "_delta-mine", "_delta-lookalike" }));
+        Assert.That((await repository.ResolveAsync("_delta-mine")).Digest, Is.EqualTo(mine.Digest));
+        Assert.That((await repository.ResolveAsync("_delta-lookalike")).Digest, Is.EqualTo(lookalike.Digest));
+        foreach (var digest in new[] { mine.Digest, lookalike.Digest, config.Digest, layer.Digest })
+            Assert.That(File.Exists(BlobPath(repository, digest)), Is.True, digest.ToString());
+    }
+
+    /// <summary>How an untagged manifest listed in <c>index.json</c> can be unreadable to gc, and the reason gc gives.</summary>
+    public enum Unreadable { OverFourMiB, Malformed, UnknownMediaType }
+
+    [TestCase(Unreadable.OverFourMiB)]
+    [TestCase(Unreadable.Malformed)]
+    [TestCase(Unreadable.UnknownMediaType)]
+    public async Task A_manifest_gc_cannot_read_keeps_every_blob_of_its_repository(Unreadable kind)
+    {
+        using var dir = new TempDirectory();
+        var repository = new OciLayoutStore(dir["store"]).Open("fleet/app");
+        await Versions.PublishFileAsync(repository, dir, "app", TestData.Binary(20_000, 71), "v1");
+        var orphan = await repository.PushBytesAsync("application/octet-stream", TestData.Random(1000, 72)); // referenced by nothing readable
+        var config = await repository.PushBytesAsync("application/vnd.example.config+json", "{\"big\":true}"u8.ToArray());
+        var layer = await repository.PushBytesAsync("application/vnd.example.data", TestData.Random(4000, 73));
+        var manifest = new ImageManifest
+        {
+            Config = config, Layers = [layer],
+            Annotations = kind == Unreadable.OverFourMiB ? new Dictionary<string, string> { ["example.huge"] = new string('x', OciJson.MaxManifestBytes) } : null,
+        };
+        var (mediaType, bytes) = kind switch
+        {
+            Unreadable.OverFourMiB => (MediaTypes.ImageManifest, OciJson.Serialize(manifest)),
+            Unreadable.Malformed => (MediaTypes.ImageManifest, OciJson.Serialize(manifest)[..^1]), // cut short: no closing brace
+            _ => ("application/vnd.oci.artifact.manifest.v1+json", System.Text.Encoding.UTF8.GetBytes(
+                $"{{\"mediaType\":\"application/vnd.oci.artifact.manifest.v1+json\",\"blobs\":[{{\"mediaType\":\"{layer.MediaType}\",\"digest\":\"{layer.Digest}\",\"size\":{layer.Size}}}],\"annotations\":{{\"config\":\"{config.Digest}\"}}}}")),
+        };
+        var unreadable = Descriptor.FromBytes(mediaType, bytes);
+        await repository.PushAsync(unreadable, new MemoryStream(bytes));
+        // Listed in index.json without a tag, as skopeo or another tool may leave it.
+        var indexPath = Path.Combine(repository.Directory, "index.json");
+        var index = OciJson.Deserialize<ImageIndex>(File.ReadAllBytes(indexPath), "index.json");
+        File.WriteAllBytes(indexPath, OciJson.Serialize(index with { Manifests = [.. index.Manifests, unreadable] }));
+        var before = TreeSnapshot.Take(repository.Directory, skip: n => n.StartsWith('.'));
+
+        var (code, report) = Gc(dir["store"], dryRun: false);
+
+        foreach (var digest in new[] { config.Digest, layer.Digest, unreadable.Digest, orphan.Digest })
+            Assert.That(File.Exists(BlobPath(repository, digest)), Is.True, digest.ToString());
+        Assert.That(TreeSnapshot.Take(repository.Directory, skip: n => n.StartsWith('.')), Is.EqualTo(before), "nothing in the repository changed");
+        Assert.That(code, Is.Zero, report.ToString());
+        Assert.That(report.GetProperty("errors").GetArrayLength(), Is.Zero, report.ToString());
+        const string consequence = "; its blobs may be referenced by it, so no blob was removed";
+        var skipped = Strings(report, "blob_sweeps_skipped");
+        Assert.That(skipped, Has.Length.EqualTo(1));
+        switch (kind)
+        {
+            case Unreadable.OverFourMiB:
+                Assert.That(skipped[0], Is.EqualTo($"fleet/app: manifest {unreadable.Digest} is {bytes.Length} bytes, over the 4194304-byte limit for manifests{consequence}"));
+                Assert.That(bytes.Length, Is.GreaterThan(4 * 1024 * 1024));
+                break;
+            case Unreadable.Malformed:
+                Assert.That(skipped[0], Does.StartWith($"fleet/app: manifest {unreadable.Digest} is not valid: ").And.EndWith(consequence));
+                break;
+            default:
+                Assert.That(skipped[0], Is.EqualTo($"fleet/app: manifest {unreadable.Digest} has media type 'application/vnd.oci.artifact.manifest.v1+json', which garbage collection cannot read{consequence}"));
+                break;
+        }
+        Assert.That(report.GetProperty("blobs_removed").GetInt32(), Is.Zero);
+        Assert.That(Strings(report, "removed_blobs"), Is.Empty);
+    }
+
+    [Test]
+    public async Task A_dry_run_reports_exactly_the_tags_and_blobs_the_real_run_removes()
+    {
+        using var dir = new TempDirectory();
+        var repository = new OciLayoutStore(dir["original"]).Open("fleet/app");
+        var scene = await SetUpAsync(repository, dir);
+        // What the doomed tags alone hold: their manifests and layers (the empty config is shared with the versions).
+        var freed = new List<string>();
+        foreach (var tag in scene.Doomed.Keys)
+        {
+            var descriptor = await repository.ResolveAsync(tag);
+            freed.Add($"fleet/app@{descriptor.Digest}");
+            freed.AddRange((await repository.FetchManifestAsync(descriptor)).Layers.Select(l => $"fleet/app@{l.Digest}"));
+        }
+        CopyTree(dir["original"], dir["dry"]);
+        CopyTree(dir["original"], dir["real"]);
+        var dryBefore = TreeSnapshot.Take(dir["dry"]);
+        var realBefore = TreeSnapshot.Take(dir["real"]);
+
+        var (dryCode, dry) = Gc(dir["dry"], dryRun: true);
+        var (realCode, real) = Gc(dir["real"], dryRun: false);
+
+        Assert.That((dryCode, realCode), Is.EqualTo((0, 0)), $"{dry}\n{real}");
+        Assert.That(dry.GetProperty("dry_run").GetBoolean(), Is.True);
+        Assert.That(real.GetProperty("dry_run").GetBoolean(), Is.False);
+        Assert.That(dry.GetProperty("deleted").ToString(), Is.EqualTo(real.GetProperty("deleted").ToString()));
+        Assert.That(dry.GetProperty("kept").GetInt32(), Is.EqualTo(real.GetProperty("kept").GetInt32()));
+        Assert.That(dry.GetProperty("blobs_removed").GetInt32(), Is.EqualTo(freed.Count).And.EqualTo(real.GetProperty("blobs_removed").GetInt32()));
+        Assert.That(dry.GetProperty("blob_bytes_removed").GetInt64(), Is.EqualTo(real.GetProperty("blob_bytes_removed").GetInt64()).And.GreaterThan(0));
+        Assert.That(Strings(dry, "removed_blobs"), Is.EquivalentTo(freed));
+        Assert.That(Strings(real, "removed_blobs"), Is.EquivalentTo(freed));
+
+        Assert.That(TreeSnapshot.Take(dir["dry"]), Is.EqualTo(dryBefore), "a dry run changes nothing");
+        var gone = realBefore.Keys.Except(TreeSnapshot.Take(dir["real"]).Keys).Where(k => k.Contains("/blobs/")).Select(k => $"fleet/app@sha256:{Path.GetFileName(k)}");
+        Assert.That(gone, Is.EquivalentTo(freed), "the real run removed exactly the blobs both reported");
+    }
+
+    private static void CopyTree(string from, string to)
+    {
+        foreach (var file in Directory.EnumerateFiles(from, "*", SearchOption.AllDirectories))
+        {
+            var target = Path.Combine(to, Path.GetRelativePath(from, file));
+            Directory.CreateDirectory(Path.GetDirectoryName(target)!);
+            File.Copy(file, target);
+        }
+    }
 }
