@@ -67,7 +67,7 @@ public sealed class Updater(DeltaClient client, RegistryClient? registry = null,
             Report(UpdatePhase.Done, result.Mode.ToString());
             return result;
         }
-        catch (OperationCanceledException) when (reserve.Breach is { } breach)
+        catch (Exception) when (reserve.Breach is { } breach) // whatever the cancellation surfaced as
         {
             paths.RemoveDownloads();
             throw breach;
@@ -76,10 +76,10 @@ public sealed class Updater(DeltaClient client, RegistryClient? registry = null,
         {
             throw deadline.Expired(reference.ToString(), e);
         }
-        catch (Exception e) when (!Transience.IsTransient(e) && e is not OperationCanceledException)
+        catch (Exception e) when (IsRefusal(e))
         {
-            // Refused (hostile, corrupt, too large, no room...): what was downloaded is never resumed, so it goes now,
-            // not at the next successful update; only a transient failure or a cancellation keeps a download to resume.
+            // Refused: what was downloaded is never resumed, so it goes now, not at the next successful update. Other
+            // failures (transient, cancelled, over the data budget, a TLS clock problem) keep a download to resume.
             paths.RemoveDownloads();
             throw;
         }
@@ -151,6 +151,11 @@ public sealed class Updater(DeltaClient client, RegistryClient? registry = null,
         _log.LogInformation("Full download of {Reference}: {Reason}", reference, fallback);
         return await FullStrategy.RunAsync(run, state, state is not null && mismatch is null, fallback, ct).ConfigureAwait(false);
     }
+
+    /// <summary>Failures that say the downloaded bytes, or their target, can never be used: their downloads go at once.</summary>
+    private static bool IsRefusal(Exception e) => e
+        is HostileArchiveException or CorruptDeltaException or DigestMismatchException or IncompatibleArtifactException
+        or ArtifactTooLargeException or InsufficientStorageException or InvalidDataException;
 
     /// <summary>Failures of the delta path after which a full download is the way forward (anything else is reported).</summary>
     private static bool IsReasonForFullDownload(Exception e) => e

@@ -173,7 +173,14 @@ public sealed partial class BeneathDirectory : IDisposable
     /// </summary>
     public static void DeleteTree(string path)
     {
-        var full = Path.GetFullPath(path);
+        var full = Path.TrimEndingDirectorySeparator(Path.GetFullPath(path));
+        if (!Directory.Exists("/proc/self/fd"))
+        {
+            // No /proc (a chroot, early boot): by path, which reaches any tree this client extracts (PathRoom).
+            if (Directory.Exists(full)) Directory.Delete(full, recursive: true);
+            else File.Delete(full);
+            return;
+        }
         var parent = Path.GetDirectoryName(full) ?? throw new ArgumentException("the root cannot be deleted", nameof(path));
         var parentFd = OpenAt(AT_FDCWD, parent, O_RDONLY | Flags.Directory | Flags.LargeFile | O_CLOEXEC, 0);
         if (parentFd < 0)

@@ -104,10 +104,19 @@ public sealed class RegistryClient : IOciStore, IDisposable
     /// </summary>
     public async Task<System.Net.Http.Headers.AuthenticationHeaderValue?> ReadAuthorizationAsync(string repository, CancellationToken ct = default)
     {
-        // Once per client: a host that is not a registry (a web server, a mistyped port) says so here,
-        // not later as "not found" for every tag (its 404s look like a registry's missing repository).
-        if (_version is null) _version = await GetVersionAsync(ct).ConfigureAwait(false);
-        await foreach (var _ in Repository(repository).ListTagsAsync(ct).ConfigureAwait(false)) break;
+        var tagged = false;
+        await foreach (var _ in Repository(repository).ListTagsAsync(ct).ConfigureAwait(false))
+        {
+            tagged = true;
+            break;
+        }
+        // No tags: a registry without the repository, or no registry at all (a web server, a mistyped port), whose
+        // 404s look the same. GetVersionAsync tells them apart, once per client; a 401 or 403 there is a registry's.
+        if (!tagged && _version is null)
+        {
+            try { _version = await GetVersionAsync(ct).ConfigureAwait(false); }
+            catch (HttpRequestException e) when (e.StatusCode is System.Net.HttpStatusCode.Unauthorized or System.Net.HttpStatusCode.Forbidden) { _version = "unknown"; }
+        }
         return _auth.AcceptedAuthorization(BaseAddress.Authority, $"repository:{repository}:pull");
     }
 

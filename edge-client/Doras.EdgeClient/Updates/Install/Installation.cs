@@ -132,9 +132,10 @@ public sealed class Installation
         await next.SaveAsync(Paths.Journal, ct).ConfigureAwait(false);
         if (tree is null) Durable.MoveDurably(staging, installed, overwrite: true); // atomic: old or new, never a mix
         else SwapDirectory(tree, keepOldAt: keepPrevious ? Paths.Previous : null);
-        await next.SaveAsync(Paths.State, ct).ConfigureAwait(false);
+        // The swap is done: the records follow whatever the token says, or the state would name a version no longer there.
+        await next.SaveAsync(Paths.State, CancellationToken.None).ConfigureAwait(false);
         File.Delete(Paths.Journal);
-        if (keepPrevious) await previous!.SaveAsync(Paths.PreviousState, ct).ConfigureAwait(false);
+        if (keepPrevious) await previous!.SaveAsync(Paths.PreviousState, CancellationToken.None).ConfigureAwait(false);
 
         if (previous is { Kind: nameof(ArtifactKind.File) } && previous.Name != target.Name && target.Kind == ArtifactKind.File)
             Durable.TryDelete(Path.Combine(Paths.Output, previous.Name));

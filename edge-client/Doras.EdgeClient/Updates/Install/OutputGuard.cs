@@ -27,7 +27,7 @@ internal static class OutputGuard
         if (options.ReplaceExisting || state.Kind != nameof(ArtifactKind.Directory) || !Directory.Exists(paths.Output)) return;
         if (await AddedContent.FirstAsync(state, paths, ct).ConfigureAwait(false) is not { } added) return;
         var what = added == paths.Output
-            ? $"{added} was changed since doras installed it, and the list of what it installed is gone"
+            ? $"{added} was changed since doras installed it, and what it installed there cannot be told apart (its record is gone or damaged, or a directory cannot be read)"
             : $"{added} was added inside {paths.Output} after doras installed it";
         throw new ExistingContentException(added,
             $"{what}; an update replaces the whole directory, so it is left untouched. Move such files beside the output, or pass --replace-existing (UpdateOptions.ReplaceExisting) to replace the directory and lose them");
