@@ -36,6 +36,9 @@ public sealed record ApiProblem(int Status, string Type, string Title, string De
     public static ApiProblem Timeout(string detail) =>
         new(StatusCodes.Status408RequestTimeout, ProblemTypes.InvalidRequest, "Request timeout", detail);
 
+    public static ApiProblem UnsupportedMediaType(string detail) =>
+        new(StatusCodes.Status415UnsupportedMediaType, ProblemTypes.InvalidRequest, "Unsupported media type", detail);
+
     public static ApiProblem TooLarge(string detail) =>
         new(StatusCodes.Status413PayloadTooLarge, ProblemTypes.InvalidRequest, "Request too large", detail);
 

@@ -18,6 +18,10 @@ public static class RegistryWebhookEndpoints
     {
         app.MapPost(Path, async (HttpContext http, PublishedVersions published, IOptions<PrecomputeOptions> options, ILogger<PublishedVersions> logger, CancellationToken ct) =>
         {
+            // Checked here, after the secret (the endpoint filter): an Accepts() declaration would have routing answer
+            // 415 to a caller without the secret before the filter ever ran.
+            if (!IsNotification(http.Request.ContentType))
+                return ApiProblem.UnsupportedMediaType($"a registry notification is sent as {string.Join(" or ", MediaTypes)}, not '{http.Request.ContentType}'").ToResult(http);
             var limits = options.Value;
             var tooLarge = ApiProblem.TooLarge($"a registry notification may be at most {limits.MaxNotificationBytes} bytes (Precompute:MaxNotificationBytes)");
             if (http.Request.ContentLength > limits.MaxNotificationBytes) return tooLarge.ToResult(http);
@@ -58,11 +62,18 @@ public static class RegistryWebhookEndpoints
         })
         .AddEndpointFilter(WebhookAccess.Filter)
         .WithName("PostRegistryEvents")
-        .Accepts<JsonElement>("application/vnd.docker.distribution.events.v1+json", "application/json")
         .Produces(StatusCodes.Status202Accepted)
         .ProducesProblem(StatusCodes.Status400BadRequest)
         .ProducesProblem(StatusCodes.Status401Unauthorized)
         .ProducesProblem(StatusCodes.Status413PayloadTooLarge)
+        .ProducesProblem(StatusCodes.Status415UnsupportedMediaType)
         .ProducesProblem(StatusCodes.Status503ServiceUnavailable);
     }
+
+    /// <summary>What the registry sends (distribution's events type), or plain JSON.</summary>
+    private static readonly string[] MediaTypes = ["application/vnd.docker.distribution.events.v1+json", "application/json"];
+
+    private static bool IsNotification(string? contentType) =>
+        Microsoft.Net.Http.Headers.MediaTypeHeaderValue.TryParse(contentType, out var parsed)
+        && MediaTypes.Contains(parsed.MediaType.Value, StringComparer.OrdinalIgnoreCase);
 }

@@ -28,12 +28,31 @@ public static class DorasServer
         ["--registry"] = "Registry:Host",
     };
 
+    /// <summary>
+    /// Every log line carries its UTC time (ISO 8601, milliseconds), plain or JSON, unless the operator set another
+    /// format (<c>Logging:Console:FormatterOptions:TimestampFormat</c>): these run after the configuration is bound.
+    /// </summary>
+    private static void LogTimestamps(IServiceCollection services)
+    {
+        const string Iso = "yyyy-MM-ddTHH:mm:ss.fffZ";
+        void Default(Microsoft.Extensions.Logging.Console.ConsoleFormatterOptions options, string format)
+        {
+            if (options.TimestampFormat is not null) return;
+            options.TimestampFormat = format;
+            options.UseUtcTimestamp = true;
+        }
+        services.Configure<Microsoft.Extensions.Logging.Console.SimpleConsoleFormatterOptions>(o => Default(o, Iso + " "));
+        services.Configure<Microsoft.Extensions.Logging.Console.JsonConsoleFormatterOptions>(o => Default(o, Iso));
+        services.Configure<Microsoft.Extensions.Logging.Console.ConsoleFormatterOptions>(o => Default(o, Iso + " ")); // systemd
+    }
+
     public static WebApplication Build(string[] args, Action<WebApplicationBuilder>? configure = null)
     {
         var builder = WebApplication.CreateBuilder(new WebApplicationOptions { Args = args, ContentRootPath = AppContext.BaseDirectory });
         builder.Configuration.AddEnvironmentVariables("DORAS_");
         builder.Configuration.AddCommandLine(args, SwitchMappings);
 
+        LogTimestamps(builder.Services);
         builder.Services.Configure<StoreOptions>(builder.Configuration.GetSection(StoreOptions.Section));
         builder.Services.Configure<DeltaOptions>(builder.Configuration.GetSection(DeltaOptions.Section));
         builder.Services.AddSingleton(TimeProvider.System);

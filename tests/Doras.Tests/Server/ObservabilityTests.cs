@@ -215,9 +215,12 @@ public class ObservabilityTests
             {
                 // The simple formatter prints the scope as text: the id must be readable there, not a type name.
                 Assert.That(building, Does.Contain("RequestId:device-42.check:7 TraceId:"));
+                // Every line starts with its UTC time (appsettings.json's default format).
+                Assert.That(building, Does.Match(@"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z info: "));
                 return;
             }
             using var line = JsonDocument.Parse(building!);
+            Assert.That(line.RootElement.GetProperty("Timestamp").GetString(), Does.Match(@"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$"));
             var scopes = line.RootElement.GetProperty("Scopes").EnumerateArray().ToList();
             Assert.That(scopes.Any(s => s.TryGetProperty("RequestId", out var id) && id.GetString() == "device-42.check:7"), Is.True, building);
         }

@@ -105,6 +105,23 @@ public class PrecomputeTests
         }
         using (var wrong = await server.Http.SendAsync(Post(one, "Bearer not-the-secret")))
             Assert.That(wrong.StatusCode, Is.EqualTo(HttpStatusCode.Unauthorized));
+        // Without the secret, whatever the body's type: 401, not the 415 that would tell a stranger what the endpoint takes.
+        foreach (var contentType in new[] { null, "text/plain" })
+        {
+            using var stranger = new HttpRequestMessage(HttpMethod.Post, RegistryWebhookEndpoints.Path) { Content = new StringContent(one) };
+            stranger.Content.Headers.ContentType = contentType is null ? null : new System.Net.Http.Headers.MediaTypeHeaderValue(contentType);
+            if (contentType is not null) stranger.Headers.TryAddWithoutValidation("Authorization", "Bearer not-the-secret");
+            using var refused = await server.Http.SendAsync(stranger);
+            Assert.That(refused.StatusCode, Is.EqualTo(HttpStatusCode.Unauthorized), contentType ?? "no content type");
+        }
+        using (var plain = new HttpRequestMessage(HttpMethod.Post, RegistryWebhookEndpoints.Path) { Content = new StringContent(one) })
+        {
+            plain.Content.Headers.ContentType = new System.Net.Http.Headers.MediaTypeHeaderValue("text/plain");
+            plain.Headers.TryAddWithoutValidation("Authorization", $"Bearer {Secret}");
+            using var unsupported = await server.Http.SendAsync(plain);
+            await AssertProblemAsync(unsupported, HttpStatusCode.UnsupportedMediaType, "Unsupported media type",
+                "a registry notification is sent as application/vnd.docker.distribution.events.v1+json or application/json, not 'text/plain'");
+        }
 
         var big = $$"""{"events":[],"padding":"{{new string('x', 5000)}}"}""";
         using (var tooBig = await server.Http.SendAsync(Post(big, $"Bearer {Secret}")))
