@@ -107,6 +107,7 @@ public static class ProblemTypes
         [406] = [NotAcceptable, DeltaNotWorthwhile],
         [408] = [InvalidRequest],
         [413] = [InvalidRequest],
+        [415] = [InvalidRequest],
         [500] = [DeltaFailed, Internal],
         [503] = [Busy, NotReady],
     };

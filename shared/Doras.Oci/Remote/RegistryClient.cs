@@ -94,8 +94,19 @@ public sealed class RegistryClient : IOciStore, IDisposable
         return version;
     }
 
-    /// <summary>The API version, once <see cref="ReadAuthorizationAsync"/> has checked it.</summary>
+    /// <summary>The API version, once <see cref="EnsureRegistryAsync"/> has checked it.</summary>
     private string? _version;
+
+    /// <summary>
+    /// Throws <see cref="NotARegistryException"/> when the host is not a v2 registry; checked once per client. A 401 or
+    /// 403 at <c>/v2/</c> is a registry's (one that lets no anonymous caller ping it).
+    /// </summary>
+    private async Task EnsureRegistryAsync(CancellationToken ct)
+    {
+        if (_version is not null) return;
+        try { _version = await GetVersionAsync(ct).ConfigureAwait(false); }
+        catch (HttpRequestException e) when (e.StatusCode is System.Net.HttpStatusCode.Unauthorized or System.Net.HttpStatusCode.Forbidden) { _version = "unknown"; }
+    }
 
     /// <summary>
     /// The Authorization header this client uses to read <paramref name="repository"/> (Basic, or a Bearer token
@@ -105,18 +116,22 @@ public sealed class RegistryClient : IOciStore, IDisposable
     public async Task<System.Net.Http.Headers.AuthenticationHeaderValue?> ReadAuthorizationAsync(string repository, CancellationToken ct = default)
     {
         var tagged = false;
-        await foreach (var _ in Repository(repository).ListTagsAsync(ct).ConfigureAwait(false))
+        try
         {
-            tagged = true;
-            break;
+            await foreach (var _ in Repository(repository).ListTagsAsync(ct).ConfigureAwait(false))
+            {
+                tagged = true;
+                break;
+            }
+        }
+        catch (System.Text.Json.JsonException)
+        {
+            await EnsureRegistryAsync(ct).ConfigureAwait(false); // a web page instead of a tag list
+            throw;
         }
         // No tags: a registry without the repository, or no registry at all (a web server, a mistyped port), whose
-        // 404s look the same. GetVersionAsync tells them apart, once per client; a 401 or 403 there is a registry's.
-        if (!tagged && _version is null)
-        {
-            try { _version = await GetVersionAsync(ct).ConfigureAwait(false); }
-            catch (HttpRequestException e) when (e.StatusCode is System.Net.HttpStatusCode.Unauthorized or System.Net.HttpStatusCode.Forbidden) { _version = "unknown"; }
-        }
+        // 404s look the same.
+        if (!tagged) await EnsureRegistryAsync(ct).ConfigureAwait(false);
         return _auth.AcceptedAuthorization(BaseAddress.Authority, $"repository:{repository}:pull");
     }
 
