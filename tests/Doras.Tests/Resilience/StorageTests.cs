@@ -12,14 +12,8 @@ public class StorageTests
     public async Task A_tree_of_many_small_files_that_would_not_fit_once_extracted_exits_5_before_extraction(CancellationToken ct)
     {
         using var dir = new TempDirectory();
-        var small = dir["tmpfs"];
-        Directory.CreateDirectory(small);
-        using (var mount = Process.Start("mount", ["-t", "tmpfs", "-o", "size=10m", "tmpfs", small]))
-        {
-            await mount.WaitForExitAsync(ct);
-            Assume.That(mount.ExitCode, Is.Zero, "mounting a tmpfs needs root");
-        }
-        try
+        await using var tmpfs = await SmallTmpfs.MountAsync(dir["tmpfs"], "10m", ct);
+        var small = tmpfs.Path;
         {
             await using var server = await RunningServer.StartAsync();
             var tree = server.Scratch["release/site"];
@@ -33,11 +27,6 @@ public class StorageTests
             Assert.That(output, Does.Contain("doras: the update needs ").And.Contain("(extracting site (files rounded up to 4096-byte blocks), and 0 bytes kept free), but only"));
             Assert.That(Directory.Exists(Path.Combine(small, "site")), Is.False);
         }
-        finally
-        {
-            using var umount = Process.Start("umount", ["-l", small]);
-            await umount.WaitForExitAsync(CancellationToken.None);
-        }
     }
 }
 
@@ -49,14 +38,8 @@ public class ReserveWhileWritingTests
     public async Task Free_space_falling_below_the_reserve_mid_update_stops_it_with_the_installed_version_and_no_files_left(CancellationToken ct)
     {
         using var dir = new TempDirectory();
-        var small = dir["tmpfs"];
-        Directory.CreateDirectory(small);
-        using (var mount = Process.Start("mount", ["-t", "tmpfs", "-o", "size=48m", "tmpfs", small]))
-        {
-            await mount.WaitForExitAsync(ct);
-            Assume.That(mount.ExitCode, Is.Zero, "mounting a tmpfs needs root");
-        }
-        try
+        await using var tmpfs = await SmallTmpfs.MountAsync(dir["tmpfs"], "48m", ct);
+        var small = tmpfs.Path;
         {
             await using var server = await RunningServer.StartAsync();
             var repository = server.Store.Repository("fleet/tool");
@@ -83,11 +66,6 @@ public class ReserveWhileWritingTests
             Assert.That(Directory.GetFiles(Path.Combine(small, ".app.doras")).Select(Path.GetFileName), Is.EquivalentTo(new[] { "state.json", "lock", ".doras-work" }),
                 "no download or staging file is left");
             Assert.That(global::Doras.Cli.ExitCodes.For(error), Is.EqualTo(global::Doras.Cli.ExitCodes.Storage));
-        }
-        finally
-        {
-            using var umount = Process.Start("umount", ["-l", small]);
-            await umount.WaitForExitAsync(CancellationToken.None);
         }
     }
 
