@@ -48,9 +48,16 @@ public sealed record JsonCopiedTag(
 [JsonSerializable(typeof(JsonCopiedTag))]
 internal sealed partial class CliJson : JsonSerializerContext
 {
-    public static string Of(JsonCatalog value) => JsonSerializer.Serialize(value, Default.JsonCatalog);
-    public static string Of(JsonDeleted value) => JsonSerializer.Serialize(value, Default.JsonDeleted);
-    public static string Of(JsonCopiedTag value) => JsonSerializer.Serialize(value, Default.JsonCopiedTag);
-    public static string Of(JsonResult value) => JsonSerializer.Serialize(value, Default.JsonResult);
-    public static string Of(JsonError value) => JsonSerializer.Serialize(value, Default.JsonError);
+    /// <summary>'+' and quotes written as themselves, as other tools print them (<see cref="Doras.Oci.Model.OciJson.Plain"/>).</summary>
+    private static JsonSerializerOptions? _plain;
+
+    private static JsonSerializerOptions PlainOptions => _plain ??= Doras.Oci.Model.OciJson.Plain(Default!);
+
+    private static string Of<T>(T value) => JsonSerializer.Serialize(value, (System.Text.Json.Serialization.Metadata.JsonTypeInfo<T>)PlainOptions.GetTypeInfo(typeof(T)));
+
+    public static string Of(JsonCatalog value) => Of<JsonCatalog>(value);
+    public static string Of(JsonDeleted value) => Of<JsonDeleted>(value);
+    public static string Of(JsonCopiedTag value) => Of<JsonCopiedTag>(value);
+    public static string Of(JsonResult value) => Of<JsonResult>(value);
+    public static string Of(JsonError value) => Of<JsonError>(value);
 }

@@ -38,11 +38,7 @@ internal static class ContentCommands
                 var target = Path.Combine(directory, title);
                 if (artifact.Kind == ArtifactKind.Directory)
                     await TarPacking.ExtractAsync(content, target, token);
-                else
-                {
-                    await using var file = new FileStream(target, FileMode.Create, FileAccess.Write, FileShare.None, 1 << 16, FileOptions.Asynchronous);
-                    await content.CopyToAsync(file, token);
-                }
+                else await WriteFileAsync(content, target, layer, token);
                 Interlocked.Add(ref total, layer.Size);
                 Console.WriteLine($"{title}: {Format.Bytes(artifact.ContentSize)} ({layer.Digest})");
             });
@@ -50,6 +46,31 @@ internal static class ContentCommands
             return 0;
         });
         return command;
+    }
+
+    /// <summary>
+    /// A file layer as a new file (an existing one is the user's: never replaced, exit 2), with the permission bits
+    /// it was published with (as <c>pull</c> installs them); a failed download leaves nothing behind.
+    /// </summary>
+    private static async Task WriteFileAsync(Stream content, string target, Descriptor layer, CancellationToken ct)
+    {
+        FileStream file;
+        try { file = new FileStream(target, FileMode.CreateNew, FileAccess.Write, FileShare.None, 1 << 16, FileOptions.Asynchronous); }
+        catch (IOException) when (Path.Exists(target))
+        {
+            throw new ExistingContentException(target, $"{target} exists; download never replaces a file: remove it or choose another --output");
+        }
+        try
+        {
+            await using (file) await content.CopyToAsync(file, ct);
+            if (!OperatingSystem.IsWindows() && layer.Annotation(Annotations.FileMode) is { } mode)
+                File.SetUnixFileMode(target, (UnixFileMode)(Convert.ToInt32(mode, 8) & 0x1FF)); // permission bits only
+        }
+        catch
+        {
+            File.Delete(target);
+            throw;
+        }
     }
 
     public static Command Tags()

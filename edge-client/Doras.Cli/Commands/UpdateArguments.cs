@@ -10,7 +10,7 @@ namespace Doras.Cli.Commands;
 internal sealed class UpdateArguments
 {
     public Argument<string> Reference { get; } = new("reference") { Description = "The version to install: [registry/]repo:tag or @digest" };
-    public Option<string> Server { get; } = new("--server") { Description = "The Doras server's URL (or DORAS_SERVER)", DefaultValueFactory = _ => Environment.GetEnvironmentVariable("DORAS_SERVER") ?? "http://127.0.0.1:8080" };
+    public Option<string?> Server { get; } = new("--server") { Description = "The Doras server's URL (required; or DORAS_SERVER)", DefaultValueFactory = _ => Environment.GetEnvironmentVariable("DORAS_SERVER") };
     public Option<string> Output { get; } = new("--output", "-o") { Description = "Where to install: a file artifact goes into this directory, a directory artifact becomes it", Required = true };
     public Option<string?> WorkDir { get; } = new("--work-dir") { Description = "State and staging directory (default: .NAME.doras beside the output)" };
     public Option<string[]> Accept { get; } = new("--accept") { Description = "Accepted delta algorithms, in order of preference", DefaultValueFactory = _ => [.. DeltaRequest.DefaultAlgorithms], AllowMultipleArgumentsPerToken = true };
@@ -39,7 +39,9 @@ internal sealed class UpdateArguments
     /// <summary>The updater and what it should do; dispose the context to release connections.</summary>
     public (Updater Updater, UpdateOptions Options, IDisposable Context) Create(ParseResult result)
     {
-        var serverText = result.GetValue(Server)!;
+        // No default: a guessed address the device never named would only be refused, or worse, answered by a stranger.
+        var serverText = result.GetValue(Server)
+            ?? throw new ArgumentException("name the Doras server: --server URL (e.g. https://doras.example.org), or set DORAS_SERVER");
         if (!Uri.TryCreate(serverText, UriKind.Absolute, out var serverUrl) || serverUrl.Scheme is not ("http" or "https"))
             throw new ArgumentException($"--server '{serverText}' is not an http(s) URL");
         if (serverUrl.Scheme == "http" && !result.GetValue(AllowHttp))
@@ -104,13 +106,32 @@ internal sealed class UpdateArguments
 /// </summary>
 internal sealed class ConsoleUpdateProgress : IProgress<UpdateProgress>
 {
+    /// <summary>A phase that lasts (a server building, a slow answer) is told again this often, so a wait is never silent.</summary>
+    private static readonly TimeSpan StillEvery = TimeSpan.FromSeconds(15);
+
     private readonly bool _terminal = !Console.IsErrorRedirected;
     private readonly System.Diagnostics.Stopwatch _clock = System.Diagnostics.Stopwatch.StartNew();
+    private readonly Timer _still;
     private UpdatePhase? _phase;
+    private string? _detail;
     private TimeSpan _lastDraw;
     private (TimeSpan At, long Bytes) _start;
 
+    private ConsoleUpdateProgress() => _still = new Timer(_ => Still(), null, StillEvery, StillEvery);
+
     public static IProgress<UpdateProgress>? Create(bool json) => json ? null : new ConsoleUpdateProgress();
+
+    private void Still()
+    {
+        lock (this)
+        {
+            // Downloads draw their own progress; the result line follows Done.
+            if (_phase is null or UpdatePhase.Downloading or UpdatePhase.Done) return;
+            var waited = _clock.Elapsed - _start.At;
+            if (waited < StillEvery) return;
+            Console.Error.WriteLine($"doras: still {Format.Phase(_phase.Value)}{(_detail is null ? "" : " " + _detail)} ({Format.Duration(TimeSpan.FromSeconds(Math.Floor(waited.TotalSeconds)))})");
+        }
+    }
 
     public void Report(UpdateProgress value)
     {
@@ -120,8 +141,10 @@ internal sealed class ConsoleUpdateProgress : IProgress<UpdateProgress>
             {
                 if (_terminal && _phase == UpdatePhase.Downloading) Console.Error.WriteLine();
                 _phase = value.Phase;
+                _detail = value.Detail;
                 _start = (_clock.Elapsed, value.Bytes);
-                if (value.Phase != UpdatePhase.Downloading)
+                // Done needs no line of its own: the result line that follows says how it ended, in words.
+                if (value.Phase is not (UpdatePhase.Downloading or UpdatePhase.Done))
                     Console.Error.WriteLine($"doras: {Format.Phase(value.Phase)}{(value.Detail is null ? "" : " " + value.Detail)}");
             }
             if (value.Phase != UpdatePhase.Downloading || value.Total is not { } total) return;

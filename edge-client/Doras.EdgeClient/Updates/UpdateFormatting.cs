@@ -15,7 +15,7 @@ public static class Format
     public static string Phase(UpdatePhase phase) => phase switch
     {
         UpdatePhase.Checking => "checking",
-        UpdatePhase.WaitingForDelta => "waiting for the server to build the delta",
+        UpdatePhase.WaitingForDelta => "asking the server for a delta", // it may be ready, building, or say up to date
         UpdatePhase.Downloading => "downloading",
         UpdatePhase.Applying => "applying the delta",
         UpdatePhase.Installing => "installing",

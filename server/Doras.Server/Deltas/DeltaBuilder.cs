@@ -30,11 +30,12 @@ public sealed class DeltaBuilder(IOptions<DeltaOptions> options, ScratchSpace sc
     {
         Interlocked.Increment(ref _started);
         var stopwatch = Stopwatch.StartNew();
-        using var scratchDirectory = scratch.Create();
-        var work = scratchDirectory.Path;
         logger.LogInformation("Building delta {Key}", job.Key);
         try
         {
+            // Inside the try: a scratch space that cannot be made is this instance's failure, logged here with its path.
+            using var scratchDirectory = scratch.Create();
+            var work = scratchDirectory.Path;
             var oldPath = Path.Combine(work, "old");
             var newPath = Path.Combine(work, "new");
             await job.From.DownloadContentAsync(job.Repository, oldPath, ct).ConfigureAwait(false);

@@ -19,9 +19,17 @@ public sealed class ScratchSpace(IOptions<DeltaOptions> options, ILogger<Scratch
     /// <summary>A new, locked scratch directory; disposing it removes it.</summary>
     public ScratchDirectory Create()
     {
-        var path = Directory.CreateDirectory(Path.Combine(Root, Prefix + Guid.NewGuid().ToString("N"))).FullName;
-        var held = new FileStream(Path.Combine(path, LockName), FileMode.CreateNew, FileAccess.ReadWrite, FileShare.None);
-        return new ScratchDirectory(path, held, logger);
+        try
+        {
+            var path = Directory.CreateDirectory(Path.Combine(Root, Prefix + Guid.NewGuid().ToString("N"))).FullName;
+            var held = new FileStream(Path.Combine(path, LockName), FileMode.CreateNew, FileAccess.ReadWrite, FileShare.None);
+            return new ScratchDirectory(path, held, logger);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            // The operator's log and /readyz name the directory and the setting; devices are told only its kind.
+            throw new IOException($"cannot make build scratch space in {Root} (Delta:WorkDirectory): {e.Message}", e);
+        }
     }
 
     /// <summary>Removes the scratch directories of killed servers; returns how many.</summary>

@@ -77,6 +77,7 @@ public static class DorasServer
         builder.Services.AddSingleton<GarbageCollector>();
         builder.Services.AddHostedService<GcService>();
         builder.Services.AddSingleton<SignatureDeltaService>();
+        builder.Services.AddExceptionHandler<UpstreamBusyHandler>();
         builder.Services.AddProblemDetails();
         builder.AddDorasObservability();
         builder.AddPeering();

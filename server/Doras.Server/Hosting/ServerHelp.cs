@@ -33,7 +33,12 @@ public static class ServerHelp
               gc                       delete deltas the retention policy (Gc:…) no longer keeps, once; --dry-run only lists them
 
             Admin commands (with the same settings; --json for one JSON object):
-              peer list | peer add NAME --url URL --username U --password P | peer trust USER --password P [--scope S]
+              peer list                list the peers we call and the peers we trust
+              peer add NAME --url URL --username U --password-file F
+                                       add a peer we call (or DORAS_PEER_PASSWORD; --password P works but shows in ps)
+              peer trust USER --password-file F [--scope S]
+                                       trust a peer to call our peer API (the password likewise)
+              peer revoke USER REPO    take back a peer's grant to read REPO
               sublease REPO            a single-use token that lets another server replicate REPO
               replica add REPO --from PEER --sublease TOKEN | replica list
               sync --now [REPO]        sync replicas with their primaries now

@@ -93,7 +93,9 @@ public sealed class Readiness(ArtifactStores stores, ScratchSpace scratch, IBuil
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
-            return new ReadinessCheck("scratch", $"the build scratch directory is not writable ({e.GetType().Name})");
+            // The path goes to the operator's log; /readyz, open to anyone, names only the setting.
+            logger.LogWarning("Not ready: {Reason}", e.Message);
+            return new ReadinessCheck("scratch", "the build scratch directory (Delta:WorkDirectory) is not writable; the log names it");
         }
     }
 }

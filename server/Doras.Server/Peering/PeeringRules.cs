@@ -39,10 +39,16 @@ public sealed class PeeringCheck(IOptionsMonitor<PeeringOptions> options, ILogge
 {
     private IDisposable? _onChange;
 
+    /// <summary>Throws <see cref="OptionsValidationException"/> listing every problem of <paramref name="settings"/>.</summary>
+    public static void Validate(PeeringOptions settings)
+    {
+        var problems = PeeringRules.Problems(settings).ToList();
+        if (problems.Count > 0) throw new OptionsValidationException(PeeringOptions.Section, typeof(PeeringOptions), problems);
+    }
+
     public Task StartAsync(CancellationToken ct)
     {
-        var problems = PeeringRules.Problems(options.CurrentValue).ToList();
-        if (problems.Count > 0) throw new OptionsValidationException(PeeringOptions.Section, typeof(PeeringOptions), problems);
+        Validate(options.CurrentValue);
         _onChange = options.OnChange(changed =>
         {
             foreach (var problem in PeeringRules.Problems(changed))

@@ -50,6 +50,14 @@ public static class OciJson
 
     public static byte[] Serialize<T>(T value) => JsonSerializer.SerializeToUtf8Bytes(value, TypeInfo<T>());
 
+    /// <summary>
+    /// Options that write text as other OCI tools do: '+' in media types and quotes in annotations as themselves,
+    /// not as \u002B or \u0027 (valid either way, but what skopeo, oras and a person reading the manifest expect).
+    /// Only control characters, '"' and '\' are escaped.
+    /// </summary>
+    public static JsonSerializerOptions Plain(JsonSerializerContext context) =>
+        new(context.Options) { Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping, TypeInfoResolver = context };
+
     public static T Deserialize<T>(ReadOnlySpan<byte> json, string what)
     {
         try
@@ -63,8 +71,10 @@ public static class OciJson
     }
 
     /// <summary>Source-generated (trim-safe) metadata for the OCI types.</summary>
+    private static readonly JsonSerializerOptions Options = Plain(OciJsonContext.Default);
+
     private static System.Text.Json.Serialization.Metadata.JsonTypeInfo<T> TypeInfo<T>() =>
-        OciJsonContext.Default.GetTypeInfo(typeof(T)) as System.Text.Json.Serialization.Metadata.JsonTypeInfo<T>
+        Options.GetTypeInfo(typeof(T)) as System.Text.Json.Serialization.Metadata.JsonTypeInfo<T>
         ?? throw new NotSupportedException($"{typeof(T).Name} is not an OCI JSON type");
 
     /// <summary>Reads the top-level "mediaType" of a manifest or index, null if absent.</summary>

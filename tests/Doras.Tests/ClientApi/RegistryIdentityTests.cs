@@ -21,7 +21,7 @@ public class RegistryIdentityTests
         var content = TestData.Binary(300_000, 1);
 
         var version = CliRun.Ok("--version").Trim();
-        Assert.That(version, Does.StartWith("1.0.0"));
+        Assert.That(version, Does.StartWith("0.2.0+"), "the one version of every assembly and the package (Directory.Build.props)");
         CliRun.Ok(["push", dir.Write("v1/app.bin", content), $"{proxy.Host}/fleet/app:1", .. options]);
         Assert.That(CliRun.Ok(["tags", $"{proxy.Host}/fleet/app", .. options]).Trim(), Is.EqualTo("1"));
         CliRun.Ok(["download", $"{proxy.Host}/fleet/app:1", "-o", dir["dl"], .. options]);
@@ -85,6 +85,18 @@ public class RegistryIdentityTests
         await using var server = await RunningServer.StartAsync();
         using var viaServer = new RegistryClient(server.Url.Authority, new RegistryClientOptions { PlainHttp = true });
         Assert.That(await viaServer.GetVersionAsync(), Is.EqualTo("registry/2.0"));
+    }
+
+    [Test]
+    public async Task A_TLS_failure_names_its_reason_and_the_plain_http_flags()
+    {
+        await using var plain = await LoopbackApp.StartAsync("/{**path}", context => context.Response.WriteAsync("plain"));
+        var host = new Uri(plain.Urls.First()).Authority;
+        var (code, output) = CliRun.Run("tags", $"{host}/fleet/app");
+        Assert.That(code, Is.EqualTo(global::Doras.Cli.ExitCodes.Network), output);
+        Assert.That(output, Does.StartWith("doras: The SSL connection could not be established: "));
+        Assert.That(output, Does.Not.Contain("see inner exception"));
+        Assert.That(output.TrimEnd(), Does.EndWith("(if the registry or server speaks plain HTTP, pass --plain-http for the registry, or an http:// --server URL with --allow-http)"));
     }
 
     [Test]

@@ -60,6 +60,18 @@ public class ExitCodeTests
         Assert.That(code, Is.EqualTo(ExitCodes.Usage), output);
     }
 
+    [Test]
+    public void Pull_without_a_server_asks_for_one_instead_of_guessing_an_address()
+    {
+        using var dir = new TempDirectory();
+        var start = new System.Diagnostics.ProcessStartInfo(Binaries.Doras, ["pull", "fleet/tool:stable", "-o", dir["device"]]);
+        start.Environment.Remove("DORAS_SERVER");
+        var (code, output) = ExternalTool.Run(start, TimeSpan.FromMinutes(1));
+        Assert.That(code, Is.EqualTo(ExitCodes.Usage), output);
+        Assert.That(output.Trim(), Is.EqualTo("doras: name the Doras server: --server URL (e.g. https://doras.example.org), or set DORAS_SERVER"));
+        Assert.That(Directory.Exists(dir["device"]), Is.False);
+    }
+
     [Test, CancelAfter(120_000)]
     public async Task Another_update_holding_the_lock_exits_10_and_a_cut_transfer_exits_3(CancellationToken ct)
     {

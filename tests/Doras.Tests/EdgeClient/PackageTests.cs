@@ -24,7 +24,9 @@ public class PackageTests
         Assert.That(process.ExitCode, Is.Zero, output.Result + errors.Result);
         Assert.That(output.Result, Does.Contain("0 Warning(s)"));
 
-        using var package = ZipFile.OpenRead(dir["packages/Doras.EdgeClient.0.1.0.nupkg"]);
+        // The package's version is the one every assembly reports in its User-Agent.
+        Assert.That(Doras.Oci.Remote.ClientIdentity.UserAgent, Does.StartWith("doras-dotnet/0.2.0+"));
+        using var package = ZipFile.OpenRead(dir["packages/Doras.EdgeClient.0.2.0.nupkg"]);
         var libraries = package.Entries.Where(e => e.FullName.StartsWith("lib/net10.0/") && e.Name.EndsWith(".dll")).Select(e => e.Name).Order().ToArray();
         Assert.That(libraries, Is.EqualTo(new[] { "Doras.Api.dll", "Doras.Delta.dll", "Doras.EdgeClient.dll", "Doras.Oci.dll" }));
 
@@ -50,10 +52,10 @@ public class PackageTests
                 <IsAotCompatible>true</IsAotCompatible>
                 <ManagePackageVersionsCentrally>false</ManagePackageVersionsCentrally>
                 <RestoreAdditionalProjectSources>{dir["packages"]}</RestoreAdditionalProjectSources>
-                <!-- Its own package folder: a Doras.EdgeClient 0.1.0 cached by an earlier run must not stand in for this one. -->
+                <!-- Its own package folder: a Doras.EdgeClient 0.2.0 cached by an earlier run must not stand in for this one. -->
                 <RestorePackagesPath>{dir["agent-packages"]}</RestorePackagesPath>
               </PropertyGroup>
-              <ItemGroup><PackageReference Include="Doras.EdgeClient" Version="0.1.0" /></ItemGroup>
+              <ItemGroup><PackageReference Include="Doras.EdgeClient" Version="0.2.0" /></ItemGroup>
             </Project>
             """);
         // Run from outside this repository, so its Directory.*.props do not apply: the agent is a stranger's project.

@@ -48,6 +48,16 @@ public class RegistryCliAndCopyTests
 
         Run(["download", $"{registry.Host}/fleet/app:stable", "-o", dir["dl"], .. auth]);
         Assert.That(File.ReadAllBytes(dir["dl/app.bin"]), Is.EqualTo(v1));
+        // An executable arrives executable, as pull installs it; a second download never replaces the file.
+        File.SetUnixFileMode(dir["r1/app.bin"], (UnixFileMode)0b111_101_101);
+        Run(["push", dir["r1/app.bin"], $"{registry.Host}/fleet/tool:1", .. auth]);
+        Run(["download", $"{registry.Host}/fleet/tool:1", "-o", dir["dl-tool"], .. auth]);
+        Assert.That(File.GetUnixFileMode(dir["dl-tool/app.bin"]), Is.EqualTo((UnixFileMode)0b111_101_101));
+        File.WriteAllText(dir["dl-tool/app.bin"], "mine");
+        var (code, refused) = ExternalTool.Run(Doras, ["download", $"{registry.Host}/fleet/tool:1", "-o", dir["dl-tool"], .. auth]);
+        Assert.That(code, Is.EqualTo(global::Doras.Cli.ExitCodes.Usage), refused);
+        Assert.That(refused, Does.Contain($"doras: {dir["dl-tool/app.bin"]} exists; download never replaces a file: remove it or choose another --output"));
+        Assert.That(File.ReadAllText(dir["dl-tool/app.bin"]), Is.EqualTo("mine"));
         Run(["download", $"{registry.Host}/fleet/site:1", "-o", dir["dl"], .. auth]);
         Assert.That(File.ReadAllText(dir["dl/site/css/site.css"]), Is.EqualTo("h1{}"));
 

@@ -168,7 +168,7 @@ public class HostileServerTests
     public async Task Artifacts_over_the_size_limit_are_refused_before_download()
     {
         var error = (await Assert.ThrowsAsync<ArtifactTooLargeException>(() => UpdaterVia(_server.Url).UpdateAsync(Options(maxBytes: 1_000_000))))!;
-        Assert.That(error.Message, Is.EqualTo($"the artifact content of app.bin is {_v1.Length} bytes, over the limit of 1000000 bytes (MaxArtifactBytes)"));
+        Assert.That(error.Message, Is.EqualTo($"the artifact content of app.bin is {_v1.Length} bytes, over the limit of 1000000 bytes (--max-bytes, UpdateOptions.MaxArtifactBytes)"));
         Assert.That(Directory.Exists(_device["app"]), Is.False);
     }
 

@@ -45,4 +45,18 @@ public class BuildQueueTests
         Assert.That(refused!.Message, Is.EqualTo(
             "Delta:HeartbeatInterval (00:00:40) must be at most half of Delta:PlaceholderExpiry (00:01:00), or other instances take over live builds"));
     }
+
+    [Test]
+    public void The_server_program_refuses_an_invalid_setting_in_one_line_with_the_usage_exit_code()
+    {
+        using var dir = new TempDirectory();
+        // Two refused settings at once: a plain-HTTP peer, and claim timings (each a line, no stack trace, exit 2).
+        var (code, output) = ExternalTool.Run(new System.Diagnostics.ProcessStartInfo("dotnet", [Binaries.Server, "--urls", "http://127.0.0.1:0", "--store", dir["store"],
+            "--Delta:HeartbeatInterval", "00:00:40", "--Peering:Peers:0:Name", "primary", "--Peering:Peers:0:Url", "http://127.0.0.1:9/", "--Peering:Peers:0:Password", "a-long-enough-secret-for-peering"]),
+            TimeSpan.FromMinutes(1));
+        Assert.That(code, Is.EqualTo(2), output);
+        Assert.That(output, Does.Contain("doras-server: Delta:HeartbeatInterval (00:00:40) must be at most half of Delta:PlaceholderExpiry (00:01:00), or other instances take over live builds"));
+        Assert.That(output, Does.Contain("doras-server: Peering:Peers: peer 'primary' has a plain-http URL (http://127.0.0.1:9/)"));
+        Assert.That(output, Does.Not.Contain("   at ").And.Not.Contain("Exception"));
+    }
 }

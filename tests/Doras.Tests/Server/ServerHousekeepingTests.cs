@@ -62,6 +62,16 @@ public class ServerHousekeepingTests
     }
 
     [Test]
+    public void Help_names_every_peer_command_and_the_safe_way_to_give_a_password()
+    {
+        var output = new StringWriter();
+        ServerHelp.Answer(["--help"], output);
+        Assert.That(output.ToString(), Does.Contain("peer add NAME --url URL --username U --password-file F")
+            .And.Contain("peer trust USER --password-file F [--scope S]").And.Contain("peer revoke USER REPO")
+            .And.Not.Contain("--password P |"));
+    }
+
+    [Test]
     public void Build_estimates_follow_the_measured_speed()
     {
         var estimates = new BuildEstimates();

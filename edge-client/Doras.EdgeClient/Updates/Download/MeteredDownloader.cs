@@ -23,7 +23,7 @@ internal sealed class MeteredDownloader(WorkPaths paths, UpdateOptions options, 
         var limit = options.MaxArtifactBytes;
         foreach (var (what, size) in new[] { ("artifact content", target.ContentSize), ("download", target.Layer.Size), ("delta", deltaSize ?? 0) })
             if (size > limit)
-                throw new ArtifactTooLargeException($"the {what} of {target.Name} is {size} bytes, over the limit of {limit} bytes (MaxArtifactBytes)");
+                throw new ArtifactTooLargeException($"the {what} of {target.Name} is {size} bytes, over the limit of {limit} bytes (--max-bytes, UpdateOptions.MaxArtifactBytes)");
     }
 
     /// <summary>Refuses an update that would not fit, before a byte is downloaded, naming what it needs.</summary>
