@@ -46,36 +46,18 @@ internal static class DemoCommand
             Step($"versions: {what} ({Format.Bytes(new FileInfo(v1).Length)} -> {Format.Bytes(new FileInfo(v2).Length)})");
 
             var storePath = Path.Combine(root, "store");
+            Step("starting the delta server");
             await using var server = DorasServer.Build(["--urls", "http://127.0.0.1:0", "--store", storePath, "--log-level", "Warning"]);
             await server.StartAsync(ct);
-            var url = new Uri(server.Urls.First());
-            Step($"server listening on {url} with its embedded store {storePath}");
-
-            var repository = new OciLayoutStore(storePath).Repository("demo/app");
-            var release = Path.Combine(root, "release", "app");
-            var device = Path.Combine(root, "device");
-            using var client = new DeltaClient(url, new DeltaClientOptions { AllowHttp = true }); // its own server on loopback
-            var updater = new Updater(client);
-            var update = new UpdateOptions { Reference = "demo/app:stable", Output = device };
-
-            await PublishAsync(repository, v1, release, "v1", ct);
-            var first = await updater.UpdateAsync(update, ct);
-            Step(Format.Describe(first));
-
-            await PublishAsync(repository, v2, release, "v2", ct);
-            var watch = Stopwatch.StartNew();
-            var second = await updater.UpdateAsync(update, ct);
-            Step(Format.Describe(second) + $" in {watch.Elapsed.TotalSeconds:0.0} s (including the server computing the delta)");
-
-            var installedBytes = await File.ReadAllBytesAsync(second.InstalledPath, ct);
-            var expectedBytes = await File.ReadAllBytesAsync(v2, ct);
-            var identical = installedBytes.AsSpan().SequenceEqual(expectedBytes);
-            Console.WriteLine();
-            Console.WriteLine($"  version 2 content       {second.ContentSize,12:N0} bytes");
-            Console.WriteLine($"  full download (zstd -19) {second.FullDownloadSize,11:N0} bytes");
-            Console.WriteLine($"  delta downloaded        {second.BytesDownloaded,12:N0} bytes  = {second.PercentOfFull:0.0}% of the full download");
-            Console.WriteLine($"  device file == version 2 byte for byte: {(identical ? "yes" : "NO")}");
-            return identical && second.Mode == UpdateMode.Delta ? 0 : 1;
+            try
+            {
+                return await RunWithServerAsync(server, storePath, root, v1, v2, ct);
+            }
+            finally
+            {
+                // Stopped before it is disposed: its background services end quietly instead of logging their cancellation.
+                await server.StopAsync(CancellationToken.None);
+            }
         }
         finally
         {
@@ -84,10 +66,66 @@ internal static class DemoCommand
         }
     }
 
+    private static async Task<int> RunWithServerAsync(WebApplication server, string storePath, string root, string v1, string v2, CancellationToken ct)
+    {
+        var url = new Uri(server.Urls.First());
+        Step($"server listening on {url} with its embedded store {storePath}");
+
+        var repository = new OciLayoutStore(storePath).Repository("demo/app");
+        var release = Path.Combine(root, "release", "app");
+        var device = Path.Combine(root, "device");
+        using var client = new DeltaClient(url, new DeltaClientOptions { AllowHttp = true }); // its own server on loopback
+        var updater = new Updater(client) { Progress = new DeviceProgress() };
+        var update = new UpdateOptions { Reference = "demo/app:stable", Output = device };
+
+        await PublishAsync(repository, v1, release, "v1", ct);
+        Step($"the device installs demo/app:stable into {device}");
+        var first = await updater.UpdateAsync(update, ct);
+        Step(Format.Describe(first));
+
+        await PublishAsync(repository, v2, release, "v2", ct);
+        Step("the device updates to the new demo/app:stable; the server computes the delta meanwhile");
+        var watch = Stopwatch.StartNew();
+        var second = await updater.UpdateAsync(update, ct);
+        Step(Format.Describe(second) + $" in {watch.Elapsed.TotalSeconds:0.0} s (including the server computing the delta)");
+
+        var installedBytes = await File.ReadAllBytesAsync(second.InstalledPath, ct);
+        var expectedBytes = await File.ReadAllBytesAsync(v2, ct);
+        var identical = installedBytes.AsSpan().SequenceEqual(expectedBytes);
+        Console.WriteLine();
+        Console.WriteLine($"  version 2 content       {second.ContentSize,12:N0} bytes");
+        Console.WriteLine($"  full download (zstd -19) {second.FullDownloadSize,11:N0} bytes");
+        Console.WriteLine($"  delta downloaded        {second.BytesDownloaded,12:N0} bytes  = {second.PercentOfFull:0.0}% of the full download");
+        Console.WriteLine($"  device file == version 2 byte for byte: {(identical ? "yes" : "NO")}");
+        return identical && second.Mode == UpdateMode.Delta ? 0 : 1;
+    }
+
+    /// <summary>The device's phases as they happen (downloads once, when complete), so no step of the demo is silent.</summary>
+    private sealed class DeviceProgress : IProgress<UpdateProgress>
+    {
+        private UpdatePhase? _last;
+
+        public void Report(UpdateProgress value)
+        {
+            lock (this)
+            {
+                if (value.Phase == UpdatePhase.Downloading)
+                {
+                    if (value.Total is { } total && value.Bytes >= total) Step($"  device: downloaded {Format.Bytes(total)}");
+                    return;
+                }
+                if (value.Phase == _last || value.Phase == UpdatePhase.Done) return;
+                _last = value.Phase;
+                Step($"  device: {Format.Phase(value.Phase)}");
+            }
+        }
+    }
+
     private static async Task PublishAsync(Oci.Content.IOciRepository repository, string source, string releasePath, string tag, CancellationToken ct)
     {
         Directory.CreateDirectory(Path.GetDirectoryName(releasePath)!);
         File.Copy(source, releasePath, overwrite: true);
+        Step($"publishing version {tag}: compressing it with zstd -19 for full downloads");
         var published = await ArtifactPublisher.PublishAsync(repository, releasePath, [tag, "stable"], ct: ct);
         Step($"published demo/app:{tag} (and :stable) = {published.Manifest.Digest}, {Format.Bytes(published.Layer.Layer.Size)} compressed");
     }
@@ -100,6 +138,7 @@ internal static class DemoCommand
         Directory.CreateDirectory(directory);
         try
         {
+            Step($"fetching {Package} {OldVersion} and {NewVersion} with npm pack");
             var v1 = await NpmExecutableAsync(directory, OldVersion, ct);
             var v2 = await NpmExecutableAsync(directory, NewVersion, ct);
             return (v1, v2, $"{Package} {OldVersion} -> {NewVersion} (a Go executable, via npm pack)");

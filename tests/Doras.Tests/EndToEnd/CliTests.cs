@@ -173,5 +173,8 @@ public class CliTests
         var (code, output) = ExternalTool.Run("dotnet", [Binaries.Demo, "--from", dir.Write("v1", v1), "--to", dir.Write("v2", TestData.Edit(v1, 4))]);
         Assert.That(code, Is.Zero, output);
         Assert.That(output, Does.Contain("delta update: ").And.Contain("device file == version 2 byte for byte: yes"));
+        // Every step is told, and the end is quiet: no traces of background services cancelled by disposal.
+        Assert.That(output, Does.Contain("demo:   device: asking the server for a delta").And.Contain("demo: publishing version v2"));
+        Assert.That(output, Does.Not.Contain("Exception").And.Not.Contain("BackgroundService failed"));
     }
 }
