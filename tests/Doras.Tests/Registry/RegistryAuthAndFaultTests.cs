@@ -50,6 +50,29 @@ public class RegistryAuthAndFaultTests
     }
 
     [Test]
+    public async Task Token_requests_carry_the_user_agent_and_the_configured_headers()
+    {
+        using var dir = new TempDirectory();
+        await using var tokens = await TokenServer.StartAsync(dir.Path);
+        await using var registry = await RegistryProcess.StartWithTokenAuthAsync(tokens.Realm, tokens.CertificatePath);
+        var credentials = new StaticCredentialProvider(new Dictionary<string, Credential> { [registry.Host] = new(tokens.Account.User, tokens.Account.Password) });
+        using var client = new RegistryClient(registry.Host, new RegistryClientOptions
+        {
+            PlainHttp = true, Credentials = credentials, Headers = [new("X-Meta-Device", "edge-7")],
+        });
+        var blob = await client.Repository("team/app").PushBytesAsync(MediaTypes.OctetStream, TestData.Random(100, 2));
+        Assert.That(await client.Repository("team/app").ExistsAsync(blob), Is.True);
+
+        Assert.That(tokens.Requests, Is.Not.Empty);
+        foreach (var request in tokens.Requests)
+        {
+            Assert.That(request["User-Agent"], Is.EqualTo(Doras.Oci.Remote.ClientIdentity.UserAgent));
+            Assert.That(request["X-Meta-Device"], Is.EqualTo("edge-7"));
+            Assert.That(request.ContainsKey("Range"), Is.False);
+        }
+    }
+
+    [Test]
     public async Task Too_many_requests_with_retry_after_is_retried()
     {
         var manifest = OciJson.Serialize(new ImageManifest { Config = Descriptor.EmptyJson, Layers = [] });

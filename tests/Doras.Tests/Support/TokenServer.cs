@@ -27,6 +27,9 @@ public sealed class TokenServer : IAsyncDisposable
     public string CertificatePath { get; }
     public string Realm => _app.Urls.First().TrimEnd('/') + "/token";
     public int TokensIssued => _issued;
+
+    /// <summary>The headers of every token request, in order.</summary>
+    public System.Collections.Concurrent.ConcurrentQueue<Dictionary<string, string>> Requests { get; } = new();
     public string AllowedPrefix { get; set; } = "team/";
 
     /// <summary>Grant only pull, whatever is asked.</summary>
@@ -50,12 +53,14 @@ public sealed class TokenServer : IAsyncDisposable
         TokenServer? server = null;
         app.MapGet("/token", (HttpContext context) =>
         {
+            server!.Requests.Enqueue(context.Request.Headers.ToDictionary(h => h.Key, h => h.Value.ToString(), StringComparer.OrdinalIgnoreCase));
             var user = BasicUser(context, server!);
             return server!.Issue(context, context.Request.Query["scope"], context.Request.Query["service"].ToString(), user is not null, subject: user);
         });
         app.MapPost("/token", async (HttpContext context) =>
         {
             // OAuth2 refresh-token grant, as Docker clients use identity tokens.
+            server!.Requests.Enqueue(context.Request.Headers.ToDictionary(h => h.Key, h => h.Value.ToString(), StringComparer.OrdinalIgnoreCase));
             var form = await context.Request.ReadFormAsync();
             var valid = form["grant_type"] == "refresh_token" && form["refresh_token"] == server!.RefreshToken;
             return server!.Issue(context, form["scope"], form["service"].ToString(), valid, oauth: true);

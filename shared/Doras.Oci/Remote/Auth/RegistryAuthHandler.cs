@@ -37,7 +37,7 @@ public sealed class RegistryAuthHandler(ICredentialProvider? credentials, Authen
         }
         var scope = ScopeOf(request);
         if (request.Headers.Authorization is null && _challenges.TryGetValue(host, out var known))
-            request.Headers.Authorization = await AuthorizationAsync(host, known, scope, refresh: false, ct).ConfigureAwait(false);
+            request.Headers.Authorization = await AuthorizationAsync(host, known, scope, refresh: false, request, ct).ConfigureAwait(false);
 
         var response = await SendFollowingRedirectsAsync(request, host, ct).ConfigureAwait(false);
         if (response.IsSuccessStatusCode && request.Headers.Authorization is { } used) _accepted[(host, scope)] = used;
@@ -45,7 +45,7 @@ public sealed class RegistryAuthHandler(ICredentialProvider? credentials, Authen
         var challenge = Challenge.From(response);
         if (challenge is null) return response;
         _challenges[host] = challenge;
-        var authorization = await AuthorizationAsync(host, challenge, challenge["scope"] ?? scope, refresh: true, ct).ConfigureAwait(false);
+        var authorization = await AuthorizationAsync(host, challenge, challenge["scope"] ?? scope, refresh: true, request, ct).ConfigureAwait(false);
         if (challenge["scope"] is { } granted && granted != scope && authorization is not null) _tokens[(host, scope)] = (authorization.Parameter!, DateTimeOffset.UtcNow.AddSeconds(50));
         if (authorization is null) return response;
 
@@ -56,7 +56,7 @@ public sealed class RegistryAuthHandler(ICredentialProvider? credentials, Authen
         return response;
     }
 
-    private async Task<AuthenticationHeaderValue?> AuthorizationAsync(string host, Challenge challenge, string scope, bool refresh, CancellationToken ct)
+    private async Task<AuthenticationHeaderValue?> AuthorizationAsync(string host, Challenge challenge, string scope, bool refresh, HttpRequestMessage origin, CancellationToken ct)
     {
         var credential = credentials is null ? null : await credentials.GetAsync(host, ct).ConfigureAwait(false);
         if (challenge.Scheme == "Basic")
@@ -66,12 +66,30 @@ public sealed class RegistryAuthHandler(ICredentialProvider? credentials, Authen
         }
         if (!refresh && _tokens.TryGetValue((host, scope), out var cached) && cached.Expires > DateTimeOffset.UtcNow)
             return new AuthenticationHeaderValue("Bearer", cached.Header);
-        var (token, expiresIn) = await FetchTokenAsync(challenge, scope, credential, ct).ConfigureAwait(false);
+        var (token, expiresIn) = await FetchTokenAsync(challenge, scope, credential, origin, ct).ConfigureAwait(false);
         _tokens[(host, scope)] = (token, DateTimeOffset.UtcNow + expiresIn - TimeSpan.FromSeconds(10));
         return new AuthenticationHeaderValue("Bearer", token);
     }
 
-    private async Task<(string Token, TimeSpan ExpiresIn)> FetchTokenAsync(Challenge challenge, string scope, Credential? credential, CancellationToken ct)
+    /// <summary>Headers of the request that met the challenge that are about that request alone, not about who asks.</summary>
+    private static readonly HashSet<string> RequestOnlyHeaders = new(StringComparer.OrdinalIgnoreCase)
+    {
+        "Authorization", "Range", "If-Match", "If-None-Match", "If-Range", "Accept", "Host", "Cookie",
+    };
+
+    /// <summary>
+    /// The token server is part of the registry to the user: its requests carry the same User-Agent and configured
+    /// headers (<c>--header</c>, the Docker config's <c>HttpHeaders</c>) as the request that was challenged, which
+    /// its HttpClient's defaults gave it; a request made here inside the handler would otherwise go without them.
+    /// </summary>
+    private static void CopyCallerHeaders(HttpRequestMessage origin, HttpRequestMessage tokenRequest)
+    {
+        foreach (var (name, values) in origin.Headers)
+            if (!RequestOnlyHeaders.Contains(name) && !tokenRequest.Headers.Contains(name))
+                tokenRequest.Headers.TryAddWithoutValidation(name, values);
+    }
+
+    private async Task<(string Token, TimeSpan ExpiresIn)> FetchTokenAsync(Challenge challenge, string scope, Credential? credential, HttpRequestMessage origin, CancellationToken ct)
     {
         var realm = challenge["realm"] ?? throw new HttpRequestException("the registry's Bearer challenge has no realm");
         if (!Uri.TryCreate(realm, UriKind.Absolute, out var realmUri) || realmUri.Scheme is not ("https" or "http"))
@@ -99,6 +117,7 @@ public sealed class RegistryAuthHandler(ICredentialProvider? credentials, Authen
             if (credential is { Username: { } user })
                 tokenRequest.Headers.Authorization = new AuthenticationHeaderValue("Basic", Convert.ToBase64String(Encoding.UTF8.GetBytes($"{user}:{credential.Password}")));
         }
+        CopyCallerHeaders(origin, tokenRequest);
         using (tokenRequest)
         using (var response = await base.SendAsync(tokenRequest, ct).ConfigureAwait(false))
         {
