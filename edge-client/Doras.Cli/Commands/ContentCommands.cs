@@ -85,9 +85,25 @@ internal static class ContentCommands
             var reference = Reference.Parse(result.GetValue(repository)!);
             var showAll = result.GetValue(all);
             using var opened = store.Open(result, reference);
-            await foreach (var tag in opened.Repository.ListTagsAsync(ct))
-                if (showAll || !IsServerTag(tag)) Console.WriteLine(tag);
-            return 0;
+            var any = false;
+            try
+            {
+                await foreach (var tag in opened.Repository.ListTagsAsync(ct))
+                {
+                    any = true;
+                    if (showAll || !IsServerTag(tag)) Console.WriteLine(tag);
+                }
+            }
+            catch (System.Text.Json.JsonException) when (opened.Client is { } client)
+            {
+                await client.GetVersionAsync(ct); // a web page instead of a tag list: most likely no registry at all
+                throw;
+            }
+            if (any) return 0;
+            // Nothing at all: a registry says 404 for a repository it does not have, and so does a host that is no
+            // registry; neither is an empty success.
+            if (opened.Client is { } host) await host.GetVersionAsync(ct);
+            throw new NotFoundException($"{opened.Repository.Name} has no tags: the repository does not exist, or holds no tagged version");
         });
         return command;
     }

@@ -32,9 +32,10 @@ internal static class RegistryCommands
                 repositories = [];
                 await foreach (var name in client.CatalogAsync(size, ct)) repositories.Add(name);
             }
-            Console.WriteLine(result.GetValue(json)
-                ? CliJson.Of(new JsonCatalog(host ?? store.OpenStore(result).Root, repositories))
-                : string.Join(Environment.NewLine, repositories));
+            if (result.GetValue(json)) Console.WriteLine(CliJson.Of(new JsonCatalog(host ?? store.OpenStore(result).Root, repositories)));
+            else if (repositories.Count == 0) // not an empty line: say why there is nothing (a Doras server lists none, nor do registries with the catalog off)
+                Console.Error.WriteLine($"doras: {host ?? store.OpenStore(result).Root} lists no repositories (a Doras server's /v2/ and registries with the catalog turned off list none)");
+            else foreach (var repository in repositories) Console.WriteLine(repository);
             return ExitCodes.Ok;
         });
         return command;

@@ -22,8 +22,18 @@ public static partial class ErrorBody
                 return problem;
         }
         catch (JsonException) { } // not JSON, or cut at its bound
-        return Whitespace().Replace(body, " ").Trim();
+        // A web page is no registry's answer: say what it is, not its markup.
+        if (body.TrimStart().StartsWith('<')) return HtmlTitle().Match(body) is { Success: true } title
+            ? $"an HTML page ('{Cut(Whitespace().Replace(title.Groups[1].Value, " ").Trim())}'), not a registry's answer"
+            : "an HTML page, not a registry's answer";
+        return Cut(Whitespace().Replace(body, " ").Trim());
     }
+
+    /// <summary>One line of reasonable length: a person reads it, and a hostile body must not flood a log.</summary>
+    private static string Cut(string text) => text.Length > 300 ? text[..300] + "…" : text;
+
+    [GeneratedRegex(@"<title[^>]*>([^<]{0,200})", RegexOptions.IgnoreCase)]
+    private static partial Regex HtmlTitle();
 
     private static string Text(JsonElement element, string name) =>
         element.ValueKind == JsonValueKind.Object && element.TryGetProperty(name, out var value) && value.ValueKind == JsonValueKind.String ? value.GetString()! : "";

@@ -120,6 +120,14 @@ public class RegistryIdentityTests
         Assert.That(code, Is.EqualTo(global::Doras.Cli.ExitCodes.Usage), output);
         Assert.That(output.Trim(), Is.EqualTo($"doras: {error.Message}"));
 
+        // tags from either host: the same usage error, not an empty success.
+        foreach (var host in new[] { nothingHost, websiteHost })
+        {
+            (code, output) = CliRun.Run("tags", $"{host}/fleet/app", "--plain-http");
+            Assert.That(code, Is.EqualTo(global::Doras.Cli.ExitCodes.Usage), output);
+            Assert.That(output, Does.Contain($"doras: {host} is not an OCI (v2) registry"));
+        }
+
         // pull from either host: the same usage error (exit 2), not "not found" (8) or a JSON parse error (1).
         using var device = new TempDirectory();
         foreach (var host in new[] { nothingHost, websiteHost })

@@ -45,6 +45,9 @@ public class RegistryCliAndCopyTests
 
         Assert.That(Run(["tags", $"{registry.Host}/fleet/app", .. auth]).Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries),
             Is.EquivalentTo(new[] { "1.0", "stable" }));
+        var (missingCode, missing) = ExternalTool.Run(Doras, ["tags", $"{registry.Host}/fleet/nothing", .. auth]);
+        Assert.That(missingCode, Is.EqualTo(global::Doras.Cli.ExitCodes.NotFound), missing);
+        Assert.That(missing.Trim(), Is.EqualTo("doras: fleet/nothing has no tags: the repository does not exist, or holds no tagged version"));
 
         Run(["download", $"{registry.Host}/fleet/app:stable", "-o", dir["dl"], .. auth]);
         Assert.That(File.ReadAllBytes(dir["dl/app.bin"]), Is.EqualTo(v1));
@@ -74,6 +77,25 @@ public class RegistryCliAndCopyTests
         Run(["push", dir.Write("r2/app.bin", TestData.Edit(v1, 2)), $"{registry.Host}/fleet/app:1.1", "--tag", "stable", .. auth]);
         Assert.That(Run(["pull", $"{registry.Host}/fleet/app:stable", "--allow-http", "--server", server.Url.ToString(), "-o", dir["device"], .. auth]), Does.StartWith("delta update"));
         Assert.That(File.ReadAllBytes(dir["device/app.bin"]), Is.EqualTo(TestData.Edit(v1, 2)));
+    }
+
+    [Test]
+    public async Task Catalog_of_a_Doras_server_says_in_words_that_it_lists_nothing()
+    {
+        await using var server = await RunningServer.StartAsync();
+        await Versions.PublishFileAsync(server.Store.Repository("fleet/app"), server.Scratch, "app", TestData.Binary(1000, 1), "v1");
+        var (code, output) = ExternalTool.Run(Doras, ["catalog", server.Url.Authority, "--plain-http"]);
+        Assert.That(code, Is.Zero, output);
+        Assert.That(output.Trim(), Is.EqualTo($"doras: {server.Url.Authority} lists no repositories (a Doras server's /v2/ and registries with the catalog turned off list none)"));
+    }
+
+    [Test]
+    public void An_HTML_error_page_is_described_in_one_short_line()
+    {
+        var page = "<!DOCTYPE html>\n<html><head><title>404 Not Found</title></head><body>" + new string('x', 5000) + "</body></html>";
+        Assert.That(ErrorBody.Describe(page), Is.EqualTo("an HTML page ('404 Not Found'), not a registry's answer"));
+        Assert.That(ErrorBody.Describe("<html><body>oops</body></html>"), Is.EqualTo("an HTML page, not a registry's answer"));
+        Assert.That(ErrorBody.Describe(new string('y', 1000)), Has.Length.EqualTo(301));
     }
 
     [Test]
