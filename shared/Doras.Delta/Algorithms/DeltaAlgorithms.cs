@@ -12,10 +12,16 @@ public sealed class DeltaAlgorithms
     private readonly IReadOnlyList<IDeltaAlgorithm> _registered;
     private readonly Dictionary<string, IDeltaAlgorithm> _byName;
 
-    /// <summary>A name registered twice throws: clients could not tell the two apart.</summary>
+    /// <summary>
+    /// A name registered twice throws (clients could not tell the two apart), and so does one a client could not
+    /// list: <c>auto</c>, or anything but lowercase letters, digits and '-' (lists are comma-separated, <c>auto</c>'s
+    /// stored names joined with '+').
+    /// </summary>
     public DeltaAlgorithms(IEnumerable<IDeltaAlgorithm> algorithms)
     {
         _registered = [.. algorithms];
+        if (_registered.FirstOrDefault(a => a.Name == Auto || a.Name.Length == 0 || !a.Name.All(c => char.IsAsciiLetterLower(c) || char.IsAsciiDigit(c) || c == '-')) is { } unlistable)
+            throw new ArgumentException($"'{unlistable.Name}' cannot be an algorithm's name: clients list lowercase letters, digits and '-', and 'auto' is taken");
         _byName = _registered.ToDictionary(a => a.Name, StringComparer.OrdinalIgnoreCase);
         DeviceDefaults = [Auto, .. _registered.Where(a => a.Profile.AppliesHere).Select(a => a.Name)];
     }

@@ -38,8 +38,20 @@ public class AlgorithmRegistryTests
     }
 
     [Test]
-    public void A_name_registered_twice_is_refused() =>
+    public void A_name_registered_twice_or_one_clients_could_not_list_is_refused()
+    {
         Assert.Throws<ArgumentException>(() => Ours.With(new XorAlgorithm(), new XorAlgorithm()));
+        foreach (var name in new[] { "auto", "a,b", "a+b", "Xor", "" })
+            Assert.Throws<ArgumentException>(() => Ours.With(new Named(name)), name);
+    }
+
+    private sealed class Named(string name) : IDeltaAlgorithm
+    {
+        public string Name => name;
+        public string MediaType => "application/vnd.example.named";
+        public Task EncodeAsync(DeltaInput oldVersion, DeltaInput newVersion, Stream delta, CancellationToken ct = default) => throw new NotSupportedException();
+        public Task ApplyAsync(DeltaInput oldVersion, Stream delta, Stream output, DeltaTarget? expected, CancellationToken ct = default) => throw new NotSupportedException();
+    }
 
     [Test]
     public void A_toy_algorithm_is_in_the_names_the_device_list_autos_candidates_and_the_help()
