@@ -15,7 +15,7 @@ internal static class DeltaCommands
 {
     public static Command Diff()
     {
-        var algorithm = new Option<string>("--algorithm", "-a") { Description = "zstd, bsdiff, bsdiff-lzma, bsdiff-exe (x86-64 and ARM64 ELF files), octodiff, tardiff (tar archives), deflate (gzip files, zip archives), or auto (the smallest, chosen as the server chooses)", DefaultValueFactory = _ => ZstdPatchAlgorithm.AlgorithmName };
+        var algorithm = new Option<string>("--algorithm", "-a") { Description = $"{Algorithms(19, 0).Listing}, or auto (the smallest, chosen as the server chooses)", DefaultValueFactory = _ => ZstdPatchAlgorithm.AlgorithmName };
         var kind = new Option<ArtifactKind>("--kind") { Description = "auto: what the versions are, as the server sees them: File, or Directory (a tar of the tree)", DefaultValueFactory = _ => ArtifactKind.File };
         var budget = new Option<double>("--budget") { Description = "auto: seconds after which no further candidate is tried (the server's Delta:AutoBudget)", DefaultValueFactory = _ => SmallestDelta.DefaultBudget.TotalSeconds };
         var level = new Option<int>("--level") { Description = "zstd level (1-22)", DefaultValueFactory = _ => 19 };

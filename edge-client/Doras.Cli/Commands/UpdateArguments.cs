@@ -1,5 +1,6 @@
 using System.CommandLine;
 using System.Text.Json;
+using Doras.Delta.Algorithms;
 using Doras.EdgeClient.Deltas;
 using Doras.EdgeClient.Updates;
 using Doras.Oci.Model;
@@ -13,7 +14,7 @@ internal sealed class UpdateArguments
     public Option<string?> Server { get; } = new("--server") { Description = "The Doras server's URL (required; or DORAS_SERVER)", DefaultValueFactory = _ => Environment.GetEnvironmentVariable("DORAS_SERVER") };
     public Option<string> Output { get; } = new("--output", "-o") { Description = "Where to install: a file artifact goes into this directory, a directory artifact becomes it", Required = true };
     public Option<string?> WorkDir { get; } = new("--work-dir") { Description = "State and staging directory (default: .NAME.doras beside the output)" };
-    public Option<string[]> Accept { get; } = new("--accept") { Description = "Accepted delta algorithms, in order of preference", DefaultValueFactory = _ => [.. DeltaRequest.DefaultAlgorithms], AllowMultipleArgumentsPerToken = true };
+    public Option<string[]> Accept { get; } = new("--accept") { Description = $"Accepted delta algorithms, in order of preference: auto (the smallest the server makes) or {DeltaAlgorithms.Default().Listing}", DefaultValueFactory = _ => [.. DeltaRequest.DefaultAlgorithms], AllowMultipleArgumentsPerToken = true };
     public Option<long> MaxBytes { get; } = new("--max-bytes") { Description = "Largest artifact or delta accepted", DefaultValueFactory = _ => 16L << 30 };
     public Option<long> Reserve { get; } = new("--reserve-bytes") { Description = "Free space to leave on the device" };
     public Option<bool> KeepPrevious { get; } = new("--keep-previous") { Description = "Keep the replaced version in the work directory, for `doras rollback`" };

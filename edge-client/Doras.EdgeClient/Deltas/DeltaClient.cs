@@ -20,7 +20,7 @@ public sealed record DeltaRequest(Reference From, Reference To, IReadOnlyList<st
     /// Let the server keep the smallest of the deltas this client can apply ("auto"); a server that does not know
     /// "auto" takes the first of the others it knows.
     /// </summary>
-    public static IReadOnlyList<string> DefaultAlgorithms => DeltaAlgorithms.DeviceDefaults;
+    public static IReadOnlyList<string> DefaultAlgorithms { get; } = DeltaAlgorithms.Default().DeviceDefaults;
 }
 
 /// <summary>One answer of the delta endpoint: ready, up to date, or pending with the server's Retry-After.</summary>

@@ -42,7 +42,7 @@ public static class DeltaEndpoints
             new QueryParameter(DeltaApi.FromDigest, "The installed image by digest: repo@sha256:… (required)"),
             new QueryParameter(DeltaApi.ToDigest, "The target by digest: repo@sha256:… (this or to_tag)"),
             new QueryParameter(DeltaApi.ToTag, "The target by tag: repo:tag (this or to_digest)"),
-            new QueryParameter(DeltaApi.AcceptedAlgorithm, "An algorithm the client applies (auto, zstd, bsdiff, bsdiff-lzma, bsdiff-exe, octodiff, tardiff, deflate); repeat or comma-separate", Repeatable: true),
+            new QueryParameter(DeltaApi.AcceptedAlgorithm, $"An algorithm the client applies: auto or {app.ServiceProvider.GetRequiredService<Doras.Delta.Algorithms.DeltaAlgorithms>().Listing}; repeat or comma-separate", Repeatable: true),
             new QueryParameter(DeltaApi.Platform, "When the target is a multi-platform index: the platform (os/arch[/variant]) whose manifest the delta goes to"))
         .Produces<DeltaResponse>(StatusCodes.Status200OK)
         .Produces<DeltaResponse>(StatusCodes.Status202Accepted)

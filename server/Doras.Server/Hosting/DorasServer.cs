@@ -62,7 +62,7 @@ public static class DorasServer
         builder.Services.AddSingleton(sp =>
         {
             var delta = sp.GetRequiredService<IOptions<DeltaOptions>>().Value;
-            return DeltaAlgorithms.Default(delta.ZstdLevel, delta.ZstdWorkers, delta.BsdiffMaxInputBytes);
+            return DeltaAlgorithms.Default(delta.ZstdLevel, delta.ZstdWorkers, delta.BsdiffMaxInputBytes, sp.GetServices<IDeltaAlgorithm>());
         });
         builder.Services.AddSingleton<RegistryChallenge>();
         builder.Services.AddSingleton<ClientAccess>();

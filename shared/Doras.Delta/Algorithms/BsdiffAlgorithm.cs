@@ -25,6 +25,13 @@ public sealed class BsdiffAlgorithm(int level = 19, int workers = 0, long maxInp
     public override string Name => AlgorithmName;
     public override string MediaType => "application/vnd.doras.delta.bsdiff+zstd";
 
+    /// <summary>
+    /// Gives way to bsdiff-lzma, which codes the same records with LZMA2: bsdiff came out 10-13 % larger on the npm
+    /// executables (on synthetic edits of random bytes up to 2.7 %, 61 bytes, smaller: zstd stores incompressible
+    /// bytes a little tighter).
+    /// </summary>
+    public override DeltaAlgorithmProfile Profile { get; } = new() { BytesPerSecond = 3e6, AutoOrder = 3, LeftOut = Outclassed.Always };
+
     /// <summary>The match scan of large versions runs on up to this many cores (holding the records of all parts but the first in memory).</summary>
     internal static int ScanParallelism => Math.Min(Environment.ProcessorCount, 4);
 

@@ -32,6 +32,15 @@ public sealed class BsdiffExeAlgorithm(long maxInputBytes = BsdiffAlgorithm.MaxI
     public override string Name => AlgorithmName;
     public override string MediaType => "application/vnd.doras.delta.bsdiff-exe+lzma2";
 
+    /// <summary>
+    /// The strongest (runs of 2026-11-28, afternoon): 27-35 % smaller than bsdiff-lzma on the npm executables, x64
+    /// and ARM64. Built early in <c>auto</c>: it refuses all but ELF files as soon as it has read them. Devices need liblzma.
+    /// </summary>
+    public override DeltaAlgorithmProfile Profile { get; } = new()
+    {
+        Description = "x86-64 and ARM64 ELF files", AppliesHere = LzmaLibrary.IsAvailable, BytesPerSecond = 3e6, AutoOrder = 1, OutclassingStrength = 2,
+    };
+
     public override async Task EncodeAsync(DeltaInput oldVersion, DeltaInput newVersion, Stream delta, CancellationToken ct = default)
     {
         Lzma2.EnsureAvailable(); // before reading the versions: no scan is wasted where the system has no liblzma

@@ -19,6 +19,15 @@ public sealed class BsdiffLzmaAlgorithm(long maxInputBytes = BsdiffAlgorithm.Max
     public override string Name => AlgorithmName;
     public override string MediaType => "application/vnd.doras.delta.bsdiff+lzma2";
 
+    /// <summary>
+    /// Outclasses bsdiff, zstd and Octodiff (see theirs), so <c>auto</c> builds it before them; gives way to bsdiff-exe,
+    /// which outclasses everything it does. Devices need liblzma to decode it.
+    /// </summary>
+    public override DeltaAlgorithmProfile Profile { get; } = new()
+    {
+        AppliesHere = LzmaLibrary.IsAvailable, BytesPerSecond = 3e6, AutoOrder = 2, OutclassingStrength = 1, LeftOut = Outclassed.Always,
+    };
+
     public override async Task EncodeAsync(DeltaInput oldVersion, DeltaInput newVersion, Stream delta, CancellationToken ct = default)
     {
         Lzma2.EnsureAvailable(); // before reading the versions: no scan is wasted where the system has no liblzma

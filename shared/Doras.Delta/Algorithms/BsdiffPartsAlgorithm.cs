@@ -15,6 +15,8 @@ public abstract class BsdiffPartsAlgorithm(long maxInputBytes) : IDeltaAlgorithm
 
     public abstract string MediaType { get; }
 
+    public abstract DeltaAlgorithmProfile Profile { get; }
+
     public abstract Task EncodeAsync(DeltaInput oldVersion, DeltaInput newVersion, Stream delta, CancellationToken ct = default);
 
     public Task ApplyAsync(DeltaInput oldVersion, Stream delta, Stream output, DeltaTarget? expected, CancellationToken ct = default) =>

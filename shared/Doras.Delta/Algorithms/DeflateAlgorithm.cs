@@ -37,6 +37,12 @@ public sealed class DeflateAlgorithm(IReadOnlyList<IDeltaAlgorithm> inner) : IDe
     public string Name => AlgorithmName;
     public string MediaType => "application/vnd.doras.delta.deflate";
 
+    /// <summary>First in <c>auto</c>: it refuses at once what it does not apply to; devices need zlib to deflate again.</summary>
+    public DeltaAlgorithmProfile Profile { get; } = new()
+    {
+        Description = "gzip files, zip archives", AppliesHere = ZlibLibrary.IsAvailable, BytesPerSecond = 4e6, AutoOrder = 0,
+    };
+
     public async Task EncodeAsync(DeltaInput oldVersion, DeltaInput newVersion, Stream delta, CancellationToken ct = default)
     {
         var (container, oldRegions, newRegions) = Containers

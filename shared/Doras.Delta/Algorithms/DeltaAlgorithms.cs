@@ -2,24 +2,55 @@ using Doras.Delta.Artifacts;
 
 namespace Doras.Delta.Algorithms;
 
-/// <summary>The delta algorithms this build knows, by the names clients use in <c>accepted_algorithm</c>.</summary>
-public sealed class DeltaAlgorithms(IEnumerable<IDeltaAlgorithm> algorithms)
+/// <summary>
+/// The delta algorithms this build knows, by the names clients use in <c>accepted_algorithm</c>, in the order they
+/// were registered: the order devices prefer them in (<see cref="DeviceDefaults"/>). Every list of names, <c>auto</c>'s
+/// candidates and the help text derive from the registrations and each one's <see cref="IDeltaAlgorithm.Profile"/>.
+/// </summary>
+public sealed class DeltaAlgorithms
 {
-    private readonly Dictionary<string, IDeltaAlgorithm> _byName = algorithms.ToDictionary(a => a.Name, StringComparer.OrdinalIgnoreCase);
+    private readonly IReadOnlyList<IDeltaAlgorithm> _registered;
+    private readonly Dictionary<string, IDeltaAlgorithm> _byName;
+
+    /// <summary>
+    /// A name registered twice throws (clients could not tell the two apart), and so does one a client could not
+    /// list: <c>auto</c>, or anything but lowercase letters, digits and '-' (lists are comma-separated, <c>auto</c>'s
+    /// stored names joined with '+').
+    /// </summary>
+    public DeltaAlgorithms(IEnumerable<IDeltaAlgorithm> algorithms)
+    {
+        _registered = [.. algorithms];
+        if (_registered.FirstOrDefault(a => a.Name == Auto || a.Name.Length == 0 || !a.Name.All(c => char.IsAsciiLetterLower(c) || char.IsAsciiDigit(c) || c == '-')) is { } unlistable)
+            throw new ArgumentException($"'{unlistable.Name}' cannot be an algorithm's name: clients list lowercase letters, digits and '-', and 'auto' is taken");
+        _byName = _registered.ToDictionary(a => a.Name, StringComparer.OrdinalIgnoreCase);
+        DeviceDefaults = [Auto, .. _registered.Where(a => a.Profile.AppliesHere).Select(a => a.Name)];
+    }
 
     /// <param name="bsdiffMaxInputBytes">bsdiff holds both versions and a suffix array in memory (about 9 bytes per
     /// byte); larger versions are refused, and <c>auto</c> then picks among the others.</param>
-    public static DeltaAlgorithms Default(int zstdLevel = 19, int zstdWorkers = 0, long bsdiffMaxInputBytes = BsdiffAlgorithm.MaxInputBytes)
+    /// <param name="more">Algorithms registered after ours (the server's are those in its services).</param>
+    public static DeltaAlgorithms Default(int zstdLevel = 19, int zstdWorkers = 0, long bsdiffMaxInputBytes = BsdiffAlgorithm.MaxInputBytes,
+        IEnumerable<IDeltaAlgorithm>? more = null)
     {
-        IDeltaAlgorithm[] contentAlgorithms =
-        [
-            new ZstdPatchAlgorithm(zstdLevel, zstdWorkers),
-            new BsdiffAlgorithm(zstdLevel, zstdWorkers, bsdiffMaxInputBytes),
-            new TardiffAlgorithm(zstdLevel, zstdWorkers, bsdiffMaxInputBytes),
-        ];
-        // bsdiff-lzma is not inside deflate: devices that accept deflate but not bsdiff-lzma could not apply it.
-        return new([.. contentAlgorithms, new BsdiffLzmaAlgorithm(bsdiffMaxInputBytes), new BsdiffExeAlgorithm(bsdiffMaxInputBytes), new OctodiffAlgorithm(zstdLevel), new DeflateAlgorithm(contentAlgorithms)]);
+        var zstd = new ZstdPatchAlgorithm(zstdLevel, zstdWorkers);
+        var bsdiff = new BsdiffAlgorithm(zstdLevel, zstdWorkers, bsdiffMaxInputBytes);
+        var tardiff = new TardiffAlgorithm(zstdLevel, zstdWorkers, bsdiffMaxInputBytes);
+        // The registrations, one line each, in the order devices prefer them.
+        return new([
+            zstd,
+            bsdiff,
+            new BsdiffExeAlgorithm(bsdiffMaxInputBytes),
+            new BsdiffLzmaAlgorithm(bsdiffMaxInputBytes),
+            new OctodiffAlgorithm(zstdLevel),
+            tardiff,
+            // bsdiff-lzma is not inside deflate: devices that accept deflate but not bsdiff-lzma could not apply it.
+            new DeflateAlgorithm([zstd, bsdiff, tardiff]),
+            .. more ?? [],
+        ]);
     }
+
+    /// <summary>These and <paramref name="more"/>, registered after them.</summary>
+    public DeltaAlgorithms With(params IEnumerable<IDeltaAlgorithm> more) => new([.. _registered, .. more]);
 
     public IEnumerable<string> Names => _byName.Keys.Order(StringComparer.Ordinal);
 
@@ -32,15 +63,14 @@ public sealed class DeltaAlgorithms(IEnumerable<IDeltaAlgorithm> algorithms)
     public const string Auto = "auto";
 
     /// <summary>
-    /// What the edge client lists unless told otherwise, on a machine with this one's libraries: <c>auto</c> and every
-    /// algorithm whose decoder loads here (bsdiff-exe and bsdiff-lzma decode with the system's liblzma, deflate
-    /// recompresses with its zlib). The server's precomputed deltas are made for this list too.
+    /// What the edge client lists unless told otherwise: <c>auto</c> and every algorithm whose decoder loads on this
+    /// machine (<see cref="DeltaAlgorithmProfile.AppliesHere"/>), in the order registered. The server's precomputed
+    /// deltas are made for this list too.
     /// </summary>
-    public static IReadOnlyList<string> DeviceDefaults { get; } =
-        [Auto, ZstdPatchAlgorithm.AlgorithmName, BsdiffAlgorithm.AlgorithmName,
-         .. (Lzma.LzmaLibrary.IsAvailable ? new[] { BsdiffExeAlgorithm.AlgorithmName, BsdiffLzmaAlgorithm.AlgorithmName } : []),
-         OctodiffAlgorithm.AlgorithmName, TardiffAlgorithm.AlgorithmName,
-         .. (Deflate.ZlibLibrary.IsAvailable ? new[] { DeflateAlgorithm.AlgorithmName } : [])];
+    public IReadOnlyList<string> DeviceDefaults { get; }
+
+    /// <summary>For help: each algorithm in the order registered, with its description in parentheses.</summary>
+    public string Listing => string.Join(", ", _registered.Select(a => a.Profile.Description is { } about ? $"{a.Name} ({about})" : a.Name));
 
     /// <summary>Every name a client may list: <c>auto</c> and each algorithm.</summary>
     public IEnumerable<string> AcceptedNames => Names.Prepend(Auto);
@@ -62,7 +92,7 @@ public sealed class DeltaAlgorithms(IEnumerable<IDeltaAlgorithm> algorithms)
             var all = listed.Count == 0 || _byName.Values.All(listed.Contains);
             var candidates = (all ? [.. _byName.Values] : applicable).Where(a => AppliesTo(a, kind))
                 // The likely smallest first: the budget may stop the rest.
-                .OrderBy(a => BuildRank(a.Name)).ThenBy(a => a.Name, StringComparer.Ordinal).ToList();
+                .OrderBy(a => a.Profile.AutoOrder).ThenBy(a => a.Name, StringComparer.Ordinal).ToList();
             if (candidates.Count == 0) return null;
             var name = all ? everything : AutoName(listed);
             var acceptable = (all ? [.. _byName.Values] : listed).Select(a => a.Name).ToHashSet(StringComparer.Ordinal);
@@ -89,22 +119,6 @@ public sealed class DeltaAlgorithms(IEnumerable<IDeltaAlgorithm> algorithms)
 
     private static string AutoName(IEnumerable<IDeltaAlgorithm> algorithms) =>
         Auto + ":" + string.Join("+", algorithms.Select(a => a.Name).Order(StringComparer.Ordinal));
-
-    /// <summary>
-    /// The likely smallest first: tardiff and deflate (they refuse at once what they do not apply to, and where they
-    /// apply they are the ones made for it), then bsdiff-exe (it refuses all but ELF files as soon as it has read
-    /// them) and bsdiff-lzma, whose deltas can make the rest pointless (<see cref="OutclassedCandidates"/>), then
-    /// bsdiff, zstd and Octodiff, in the order they came out on the npm pairs. A budget that runs out stops the least likely.
-    /// </summary>
-    private static int BuildRank(string name) => name switch
-    {
-        TardiffAlgorithm.AlgorithmName or DeflateAlgorithm.AlgorithmName => 0,
-        BsdiffExeAlgorithm.AlgorithmName => 1,
-        BsdiffLzmaAlgorithm.AlgorithmName => 2,
-        BsdiffAlgorithm.AlgorithmName => 3,
-        ZstdPatchAlgorithm.AlgorithmName => 4,
-        _ => 5,
-    };
 }
 
 /// <summary>What <see cref="DeltaAlgorithms.Choose"/> decided for one request.</summary>

@@ -20,6 +20,9 @@ public interface IDeltaAlgorithm
     /// <summary>The media type of a stored delta layer made by this algorithm.</summary>
     string MediaType { get; }
 
+    /// <summary>What lists, <c>auto</c>, estimates and help need to know of it; a plain algorithm need not say.</summary>
+    DeltaAlgorithmProfile Profile => DeltaAlgorithmProfile.Plain;
+
     Task EncodeAsync(DeltaInput oldVersion, DeltaInput newVersion, Stream delta, CancellationToken ct = default);
 
     /// <summary>

@@ -18,6 +18,9 @@ public sealed class TardiffAlgorithm(int level = 19, int workers = 0, long bsdif
     public string Name => AlgorithmName;
     public string MediaType => "application/vnd.doras.delta.tardiff+zstd";
 
+    /// <summary>First in <c>auto</c>: it refuses at once what is not a tar, and is the one made for tars.</summary>
+    public DeltaAlgorithmProfile Profile { get; } = new() { Description = "tar archives", BytesPerSecond = 4e6, AutoOrder = 0 };
+
     public async Task EncodeAsync(DeltaInput oldVersion, DeltaInput newVersion, Stream delta, CancellationToken ct = default)
     {
         using var old = NativeView.MapFile(oldVersion.Path);

@@ -177,6 +177,7 @@ public class AutoCandidatesTests
     {
         public string Name => BsdiffLzmaAlgorithm.AlgorithmName;
         public string MediaType => "application/vnd.example.broken";
+        public DeltaAlgorithmProfile Profile => new BsdiffLzmaAlgorithm().Profile; // as strong as the real one
         public Task EncodeAsync(DeltaInput oldVersion, DeltaInput newVersion, Stream delta, CancellationToken ct = default) => delta.WriteAsync(new byte[16], ct).AsTask();
         public Task ApplyAsync(DeltaInput oldVersion, Stream delta, Stream output, DeltaTarget? expected, CancellationToken ct = default) =>
             throw new InvalidDataException("this delta does not apply");

@@ -89,6 +89,15 @@ public class DeltaToolTests
         Assert.That(message2.Trim(), Is.EqualTo("doras-delta: unknown algorithm 'nope'; known: auto, bsdiff, bsdiff-exe, bsdiff-lzma, deflate, octodiff, tardiff, zstd"));
     }
 
+    [Test]
+    public void Diff_help_lists_every_algorithm_with_what_it_is_for()
+    {
+        var (code, output) = Run("diff", "--help");
+        Assert.That(code, Is.Zero, output);
+        Assert.That(System.Text.RegularExpressions.Regex.Replace(output, @"\s+", " "), Does.Contain(
+            "zstd, bsdiff, bsdiff-exe (x86-64 and ARM64 ELF files), bsdiff-lzma, octodiff, tardiff (tar archives), deflate (gzip files, zip archives), or auto (the smallest"));
+    }
+
     private static byte[] Flip(byte[] delta)
     {
         var copy = (byte[])delta.Clone();

@@ -1,3 +1,4 @@
+using Doras.Delta.Algorithms;
 using Doras.Server.Deltas;
 using Doras.Server.Hosting;
 
@@ -6,6 +7,10 @@ namespace Doras.Tests.Server;
 /// <summary>What the server does besides answering requests: cleaning up after a killed predecessor, help, estimates.</summary>
 public class ServerHousekeepingTests
 {
+    private static readonly DeltaAlgorithms Algorithms = DeltaAlgorithms.Default();
+
+    private static IReadOnlyList<IDeltaAlgorithm> Named(params string[] names) => [.. names.Select(name => Algorithms.Find(name)!)];
+
     [Test]
     public async Task Build_directories_of_a_killed_server_are_removed_at_start_and_nothing_else()
     {
@@ -75,16 +80,16 @@ public class ServerHousekeepingTests
     public void Build_estimates_follow_the_measured_speed()
     {
         var estimates = new BuildEstimates();
-        var before = estimates.Estimate(["bsdiff"], 100 << 20);
+        var before = estimates.Estimate(Named("bsdiff"), 100 << 20);
         estimates.Record("bsdiff", 100 << 20, TimeSpan.FromSeconds(200)); // 0.5 MB/s measured, slower than the default
-        var after = estimates.Estimate(["bsdiff"], 100 << 20);
+        var after = estimates.Estimate(Named("bsdiff"), 100 << 20);
         Assert.That(after, Is.GreaterThan(before));
         Assert.That(after.TotalSeconds, Is.EqualTo(1 + 200).Within(0.01), "the first measurement replaces the default");
         estimates.Record("bsdiff", 100 << 20, TimeSpan.FromSeconds(100));
         // Later ones move the average 30 % of the way: 0.7 * 0.5 MiB/s + 0.3 * 1 MiB/s.
         var expected = 1 + (100 << 20) / (0.7 * ((100 << 20) / 200.0) + 0.3 * ((100 << 20) / 100.0));
-        Assert.That(estimates.Estimate(["bsdiff"], 100 << 20).TotalSeconds, Is.EqualTo(expected).Within(0.01));
-        Assert.That(estimates.Estimate(["octodiff", "zstd"], 0), Is.EqualTo(TimeSpan.FromSeconds(1)), "only the fixed overhead for empty inputs");
+        Assert.That(estimates.Estimate(Named("bsdiff"), 100 << 20).TotalSeconds, Is.EqualTo(expected).Within(0.01));
+        Assert.That(estimates.Estimate(Named("octodiff", "zstd"), 0), Is.EqualTo(TimeSpan.FromSeconds(1)), "only the fixed overhead for empty inputs");
     }
 
     [Test]
@@ -94,12 +99,25 @@ public class ServerHousekeepingTests
         foreach (var algorithm in new[] { "bsdiff-lzma", "bsdiff", "zstd", "octodiff" })
             estimates.Record(algorithm, 100 << 20, TimeSpan.FromSeconds(10)); // 10 s each for 100 MiB of input
         string[] auto = ["bsdiff-lzma", "bsdiff", "zstd", "octodiff"];
-        Assert.That(estimates.Estimate(auto, 100 << 20, newBytes: 50 << 20).TotalSeconds, Is.EqualTo(1 + 10).Within(0.01), "bsdiff-lzma alone past 1 MiB");
-        Assert.That(estimates.Estimate(auto, 100 << 20, newBytes: 512 << 10).TotalSeconds, Is.EqualTo(1 + 40).Within(0.01), "every candidate under 1 MiB");
-        Assert.That(estimates.Estimate(["zstd", "bsdiff-lzma", "bsdiff"], 100 << 20, newBytes: 50 << 20).TotalSeconds, Is.EqualTo(1 + 20).Within(0.01),
+        Assert.That(estimates.Estimate(Named(auto), 100 << 20, newBytes: 50 << 20).TotalSeconds, Is.EqualTo(1 + 10).Within(0.01), "bsdiff-lzma alone past 1 MiB");
+        Assert.That(estimates.Estimate(Named(auto), 100 << 20, newBytes: 512 << 10).TotalSeconds, Is.EqualTo(1 + 40).Within(0.01), "every candidate under 1 MiB");
+        Assert.That(estimates.Estimate(Named("zstd", "bsdiff-lzma", "bsdiff"), 100 << 20, newBytes: 50 << 20).TotalSeconds, Is.EqualTo(1 + 20).Within(0.01),
             "a candidate built before bsdiff-lzma is built");
         estimates.Record("bsdiff-exe", 100 << 20, TimeSpan.FromSeconds(10));
-        Assert.That(estimates.Estimate(["bsdiff-exe", .. auto], 100 << 20, newBytes: 50 << 20).TotalSeconds, Is.EqualTo(1 + 10).Within(0.01),
+        Assert.That(estimates.Estimate(Named(["bsdiff-exe", .. auto]), 100 << 20, newBytes: 50 << 20).TotalSeconds, Is.EqualTo(1 + 10).Within(0.01),
             "bsdiff-exe either builds and outclasses bsdiff-lzma or refuses at once: one of the two is counted");
+    }
+
+    [TestCase("octodiff", 40e6)]
+    [TestCase("zstd", 8e6)]
+    [TestCase("tardiff", 4e6)]
+    [TestCase("deflate", 4e6)]
+    [TestCase("bsdiff", 3e6)]
+    [TestCase("bsdiff-lzma", 3e6)]
+    [TestCase("bsdiff-exe", 3e6)]
+    public void Before_any_measurement_a_build_is_estimated_at_the_algorithms_own_speed(string algorithm, double bytesPerSecond)
+    {
+        var inputBytes = (long)(bytesPerSecond * 10);
+        Assert.That(new BuildEstimates().Estimate(Named(algorithm), inputBytes).TotalSeconds, Is.EqualTo(1 + 10).Within(0.01));
     }
 }
