@@ -1,6 +1,7 @@
 using System.CommandLine;
 using Doras.EdgeClient.Updates;
 using Doras.Delta.Artifacts;
+using Doras.Oci.Content;
 using Doras.Oci.Model;
 
 namespace Doras.Cli.Commands;
@@ -31,7 +32,7 @@ internal static class PushCommand
             var allTags = new[] { target.Tag }.Concat(result.GetValue(tags) ?? []).Select(Reference.ValidateTag).Select(ReservedTags.EnsureUserTag).ToArray();
             var progress = new ConsoleProgress();
             using var opened = store.Open(result, target, progress);
-            if (opened.Repository is Doras.Oci.Remote.RemoteRepository remote && !await remote.CanPushAsync(ct))
+            if (opened.Repository is IPushPermission permission && !await permission.CanPushAsync(ct))
                 throw new UnauthorizedAccessException($"not allowed to push to {target.Name}: check --username/--password or the Docker config");
             PublishOptions Options(string source) => new()
             {

@@ -1,8 +1,6 @@
 using System.CommandLine;
 using Doras.Oci.Content;
-using Doras.Oci.Layout;
 using Doras.Oci.Model;
-using Doras.Oci.Remote;
 
 namespace Doras.Cli.Commands;
 
@@ -54,9 +52,10 @@ internal static class RegistryCommands
             var subject = Reference.Parse(result.GetValue(reference)!);
             if (subject.Registry is null) throw new ArgumentException($"'{subject}' names no registry: referrers are listed from a registry (host/repo:tag)");
             using var opened = store.Open(result, subject);
-            var repository = (RemoteRepository)opened.Repository;
+            var repository = opened.Repository;
+            var lister = repository as IReferrerLister ?? throw new NotSupportedException($"{repository.GetType().Name} cannot list referrers");
             var descriptor = await repository.ResolveAsync(subject.Identifier, ct);
-            var found = await repository.ReferrersAsync(descriptor.Digest, result.GetValue(artifactType), ct);
+            var found = await lister.ReferrersAsync(descriptor.Digest, result.GetValue(artifactType), ct);
             if (result.GetValue(json))
                 Console.WriteLine(System.Text.Encoding.UTF8.GetString(OciJson.Serialize(new ImageIndex { Manifests = found })));
             else
@@ -84,9 +83,9 @@ internal static class RegistryCommands
             if (result.GetValue(blob) is { } blobText)
             {
                 var digest = Digest.Parse(blobText);
-                if (opened.Repository is not RemoteRepository remote)
+                if (opened.Repository is not IBlobDeleter blobs)
                     throw new ArgumentException("--blob works on registries: the local store's blobs are shared content, removed only with what refers to them");
-                await remote.DeleteBlobAsync(digest, ct);
+                await blobs.DeleteBlobAsync(digest, ct);
                 deleted = new JsonDeleted($"{target.Name}@{digest}", "blob");
             }
             else
@@ -101,12 +100,9 @@ internal static class RegistryCommands
                     if (others.Count > 0)
                         throw new ArgumentException($"{target} is also tagged {string.Join(", ", others)}, which would be deleted with it; nothing was deleted (--force deletes them all)");
                 }
-                switch (opened.Repository)
-                {
-                    case RemoteRepository remote: await remote.DeleteManifestAsync(descriptor.Digest, ct); break;
-                    case OciLayoutRepository layout: await layout.DeleteManifestAsync(descriptor.Digest, ct); break;
-                    default: throw new NotSupportedException($"cannot delete from {opened.Repository.GetType().Name}");
-                }
+                if (opened.Repository is not IManifestDeleter deleter)
+                    throw new NotSupportedException($"cannot delete from {opened.Repository.GetType().Name}");
+                await deleter.DeleteManifestAsync(descriptor.Digest, ct);
                 deleted = new JsonDeleted($"{target.Name}@{descriptor.Digest}", "manifest");
             }
             Console.WriteLine(result.GetValue(json) ? CliJson.Of(deleted) : $"deleted {deleted.Kind} {deleted.Deleted}");

@@ -2,7 +2,6 @@ using System.Collections.Concurrent;
 using System.Text.Json;
 using Doras.Oci.Content;
 using Doras.Oci.Model;
-using Doras.Oci.Remote;
 using Doras.Server.Hosting;
 
 namespace Doras.Server.Collection;
@@ -55,9 +54,10 @@ public sealed class DeltaUsage(ArtifactStores stores, TimeProvider time, ILogger
                 var layer = await store.PushBytesAsync(MediaType, json, ct).ConfigureAwait(false);
                 await store.PushBytesAsync(MediaTypes.Empty, "{}"u8.ToArray(), ct).ConfigureAwait(false);
                 var written = await store.PushManifestAsync(new ImageManifest { ArtifactType = ArtifactType, Config = Descriptor.EmptyJson, Layers = [layer] }, [Tag], ct).ConfigureAwait(false);
-                // The record replaced stays nowhere: a registry keeps untagged manifests until they are deleted.
-                if (previous is { } old && old != written.Digest && store is RemoteRepository remote)
-                    await remote.DeleteManifestAsync(old, ct).ConfigureAwait(false);
+                // The record replaced stays nowhere: a registry keeps untagged manifests until they are deleted (a store
+                // that sweeps its own garbage frees it itself).
+                if (previous is { } old && old != written.Digest && store is not IGarbageSweeper && store is IManifestDeleter deleter)
+                    await deleter.DeleteManifestAsync(old, ct).ConfigureAwait(false);
             }
             catch (Exception e) when (e is not OperationCanceledException)
             {

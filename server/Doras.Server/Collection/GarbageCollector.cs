@@ -1,9 +1,7 @@
 using System.Net;
 using System.Text.Json.Serialization;
 using Doras.Oci.Content;
-using Doras.Oci.Layout;
 using Doras.Oci.Model;
-using Doras.Oci.Remote;
 using Doras.Server.Deltas;
 using Doras.Server.Hosting;
 using Doras.Server.Observability;
@@ -105,11 +103,11 @@ public sealed class GarbageCollector(ArtifactStores stores, DeltaUsage usage, Re
             metrics.GcDeleted.WithLabels(deletion.Reason).Inc();
             if (deletion.Reason == GcReasons.ExpiredPlaceholder) metrics.ExpiredDummies.Inc();
         }
-        if (repository is OciLayoutRepository layout)
+        if (repository is IGarbageSweeper sweeper)
         {
             // The deleted tags count as gone in a dry run too, so it reports the blobs they free.
             var untagged = doomed.Select(d => (d.Tag, Digest.Parse(d.Digest))).ToHashSet();
-            var swept = await LayoutSweep.SweepAsync(layout, untagged, _gc.BlobGracePeriod, dryRun, ct).ConfigureAwait(false);
+            var swept = await sweeper.SweepAsync(untagged, _gc.BlobGracePeriod, dryRun, ct).ConfigureAwait(false);
             if (swept.SkippedBecause is { } why)
             {
                 report.BlobSweepsSkipped.Add($"{name}: {why}");
@@ -135,16 +133,16 @@ public sealed class GarbageCollector(ArtifactStores stores, DeltaUsage usage, Re
     {
         switch (repository)
         {
-            case OciLayoutRepository layout:
+            case IUntagger untagger:
                 // Only if it still holds what was judged: a placeholder a builder wrote since stays.
-                await layout.UntagAsync(deletion.Tag, Digest.Parse(deletion.Digest), ct).ConfigureAwait(false);
+                await untagger.UntagAsync(deletion.Tag, Digest.Parse(deletion.Digest), ct).ConfigureAwait(false);
                 break;
-            case RemoteRepository remote:
+            case IManifestDeleter deleter:
                 // A manifest DELETE removes every tag on it: only when all of them go.
                 var digest = Digest.Parse(deletion.Digest);
                 var tagsOnIt = tagged.Where(t => t.Value.Digest == digest).Select(t => t.Key);
                 if (!tagsOnIt.All(t => doomed.Any(d => d.Tag == t))) return;
-                try { await remote.DeleteManifestAsync(digest, ct).ConfigureAwait(false); }
+                try { await deleter.DeleteManifestAsync(digest, ct).ConfigureAwait(false); }
                 catch (NotFoundException) { } // deleted with an earlier tag on it, or by another instance
                 break;
             default:
@@ -155,26 +153,17 @@ public sealed class GarbageCollector(ArtifactStores stores, DeltaUsage usage, Re
     private async Task<IReadOnlyList<string>> RepositoriesAsync(GcReport report, CancellationToken ct)
     {
         if (_gc.Repositories.Count > 0) return _gc.Repositories;
-        switch (stores.Server)
+        if (stores.Server is not IRepositoryLister lister) return [];
+        try
         {
-            case OciLayoutStore layout when Directory.Exists(layout.Root):
-                return Directory.EnumerateFiles(layout.Root, "oci-layout", SearchOption.AllDirectories)
-                    .Select(f => Path.GetRelativePath(layout.Root, Path.GetDirectoryName(f)!).Replace(Path.DirectorySeparatorChar, '/'))
-                    .Where(Reference.IsValidRepository).Order(StringComparer.Ordinal).ToList();
-            case RegistryClient registry:
-                try
-                {
-                    var names = new List<string>();
-                    await foreach (var repository in registry.CatalogAsync(ct: ct).ConfigureAwait(false)) names.Add(repository);
-                    return names;
-                }
-                catch (HttpRequestException e)
-                {
-                    report.Errors.Add($"the registry's catalog could not be read ({Describe(e)}): name the repositories in Gc:Repositories");
-                    return [];
-                }
-            default:
-                return [];
+            var names = new List<string>();
+            await foreach (var repository in lister.ListRepositoriesAsync(ct).ConfigureAwait(false)) names.Add(repository);
+            return names;
+        }
+        catch (HttpRequestException e)
+        {
+            report.Errors.Add($"the registry's catalog could not be read ({Describe(e)}): name the repositories in Gc:Repositories");
+            return [];
         }
     }
 

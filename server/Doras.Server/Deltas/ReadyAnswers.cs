@@ -1,6 +1,5 @@
-using Doras.Oci.Layout;
+using Doras.Oci.Content;
 using Doras.Oci.Model;
-using Doras.Oci.Remote;
 using Doras.Server.Access;
 using Doras.Server.Hosting;
 using Doras.Server.Observability;
@@ -37,9 +36,9 @@ public sealed record AnswerKey(string Repository, Digest From, string To, string
 /// <see cref="ClientAccess"/> does: the registry decides), which must name the target the answer was made for. A
 /// caller the registry refuses, or a tag that moved, falls through to the full answer (which says 401/403, or
 /// answers for the new target). A cached answer is never served without that HEAD succeeding for this caller.</item>
-/// <item>Embedded store (anyone may read everything): the repository's <c>index.json</c> must be the one the answer
-/// was made from (its modification time and size: one <c>stat</c>); any tag written since, by this server or by
-/// <c>doras push</c>, makes the answer be worked out again.</item>
+/// <item>Embedded store (anyone may read everything): the repository's change stamp (<see cref="IChangeStamps"/>: its
+/// <c>index.json</c>'s modification time and size, one <c>stat</c>) must be the one the answer was made from; any tag
+/// written since, by this server or by <c>doras push</c>, makes the answer be worked out again.</item>
 /// </list>
 /// Bounded by <c>Delta:AnswerCacheEntries</c>; each answer lives at most <c>Delta:AnswerCacheTtl</c>.
 /// </summary>
@@ -59,11 +58,11 @@ public sealed class ReadyAnswers : IDisposable
             _cache = new MemoryCache(new MemoryCacheOptions { SizeLimit = options.Value.AnswerCacheEntries });
     }
 
-    private sealed record Entry(DeltaOutcome.Ready Answer, Digest To, (long, long)? IndexStamp);
+    private sealed record Entry(DeltaOutcome.Ready Answer, Digest To, string? Stamp);
 
     /// <summary>What identifies the store's state an answer is made from, taken before the answer is worked out.</summary>
-    public (long, long)? Stamp(string repository) =>
-        _stores.Server is OciLayoutStore layout ? IndexStamp(layout, repository) : null;
+    public string? Stamp(string repository) =>
+        _stores.Server is IChangeStamps stamps ? stamps.ChangeStamp(repository) : null;
 
     /// <summary>The remembered answer, revalidated for this caller; null when there is none or it no longer holds.</summary>
     public async Task<DeltaOutcome.Ready?> TryAnswerAsync(Caller caller, AnswerKey key, CancellationToken ct)
@@ -93,7 +92,7 @@ public sealed class ReadyAnswers : IDisposable
     private enum Revalidation { Holds, Changed, NotConfirmed }
 
     /// <summary>Remembers a ready answer made from the store as it was at <paramref name="stamp"/>.</summary>
-    public void Remember(AnswerKey key, DeltaOutcome.Ready answer, (long, long)? stamp)
+    public void Remember(AnswerKey key, DeltaOutcome.Ready answer, string? stamp)
     {
         if (_cache is null || Reference.Parse(answer.Response.ToImage).Digest is not { } to) return;
         _cache.Set(key, new Entry(answer, to, stamp), new MemoryCacheEntryOptions { Size = 1, AbsoluteExpirationRelativeToNow = _ttl });
@@ -104,21 +103,15 @@ public sealed class ReadyAnswers : IDisposable
 
     private async Task<Revalidation> RevalidateAsync(Caller caller, AnswerKey key, Entry entry, CancellationToken ct)
     {
-        if (_stores.Server is OciLayoutStore layout)
-            return entry.IndexStamp is { } stamp && IndexStamp(layout, key.Repository) == stamp ? Revalidation.Holds : Revalidation.Changed;
-        if (caller.Images.Repository(key.Repository) is not RemoteRepository remote) return Revalidation.NotConfirmed;
+        if (_stores.Server is IChangeStamps stamps)
+            return entry.Stamp is { } stamp && stamps.ChangeStamp(key.Repository) == stamp ? Revalidation.Holds : Revalidation.Changed;
+        if (caller.Images.Repository(key.Repository) is not IManifestStat images) return Revalidation.NotConfirmed;
         try
         {
-            var target = await remote.StatManifestAsync(key.To, ct).ConfigureAwait(false);
+            var target = await images.StatManifestAsync(key.To, ct).ConfigureAwait(false);
             return target is not null && target.Digest == entry.To ? Revalidation.Holds : Revalidation.Changed;
         }
         catch (HttpRequestException) { return Revalidation.NotConfirmed; }
-    }
-
-    private static (long, long)? IndexStamp(OciLayoutStore layout, string repository)
-    {
-        var index = new FileInfo(Path.Combine(layout.Open(repository).Directory, "index.json"));
-        return index.Exists ? (index.LastWriteTimeUtc.Ticks, index.Length) : null;
     }
 
     public void Dispose() => _cache?.Dispose();

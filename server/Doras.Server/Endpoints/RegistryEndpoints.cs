@@ -113,8 +113,7 @@ public static class RegistryEndpoints
         if (!Digest.TryParse(digestText, out var digest)) return Error(http, StatusCodes.Status400BadRequest, "DIGEST_INVALID", $"invalid digest '{digestText}'");
         var stream = images.Repository(name) switch
         {
-            ISeekableBlobSource local => local.OpenSeekable(digest),
-            RemoteRepository remote => await RemoteBlobStream.OpenAsync(remote, digest, ct),
+            ISeekableBlobSource source => await source.OpenSeekableAsync(digest, ct),
             var other => throw new NotSupportedException($"{other.GetType().Name} cannot serve blobs with ranges"),
         };
         if (stream is null) return Error(http, StatusCodes.Status404NotFound, "BLOB_UNKNOWN", $"blob {digest} not found in {name}");

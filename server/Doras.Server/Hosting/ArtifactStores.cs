@@ -56,6 +56,7 @@ public sealed class ArtifactStores : IDisposable
             var path = Path.GetFullPath(store.Value.Path);
             Directory.CreateDirectory(path);
             Server = new OciLayoutStore(path);
+            StorePath = path;
             return;
         }
         _transport = RegistryClient.CreateTransport();
@@ -74,12 +75,15 @@ public sealed class ArtifactStores : IDisposable
     /// </summary>
     public async Task<bool> ServerCanPushAsync(string repository, CancellationToken ct)
     {
-        if (Server.Repository(repository) is not RemoteRepository remote) return true;
+        if (Server.Repository(repository) is not IPushPermission permission) return true;
         if (_pushChecks.TryGetValue(repository, out var known) && DateTimeOffset.UtcNow - known.Checked < TimeSpan.FromMinutes(5)) return known.Allowed;
-        var allowed = await remote.CanPushAsync(ct).ConfigureAwait(false);
+        var allowed = await permission.CanPushAsync(ct).ConfigureAwait(false);
         _pushChecks[repository] = (allowed, DateTimeOffset.UtcNow);
         return allowed;
     }
+
+    /// <summary>The embedded store's directory, null in registry mode.</summary>
+    public string? StorePath { get; }
 
     /// <summary>The registry host in registry mode, null for the embedded store.</summary>
     public string? RegistryHost => string.IsNullOrWhiteSpace(_registry.Host) ? null : _registry.Host;

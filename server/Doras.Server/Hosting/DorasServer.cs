@@ -1,7 +1,6 @@
 using Doras.Delta.Algorithms;
 using Doras.Delta.Zstd;
 using Doras.Oci.Content;
-using Doras.Oci.Layout;
 using Doras.Server.Access;
 using Doras.Server.Collection;
 using Doras.Server.Deltas;
@@ -99,7 +98,7 @@ public static class DorasServer
         if (abandoned > 0) app.Logger.LogInformation("Removed {Count} build directories left by a server that was stopped mid-build", abandoned);
         var stores = app.Services.GetRequiredService<ArtifactStores>();
         app.Logger.LogInformation("Doras server using {Store} and zstd {ZstdVersion}",
-            stores.RegistryHost is { } host ? $"registry {host}" : $"store {(stores.Server as OciLayoutStore)?.Root}", ZstdCodec.Default.Name);
+            stores.RegistryHost is { } host ? $"registry {host}" : $"store {stores.StorePath}", ZstdCodec.Default.Name);
         return app;
     }
 }

@@ -1,5 +1,4 @@
-using Doras.Oci.Layout;
-using Doras.Oci.Remote;
+using Doras.Oci.Content;
 using Doras.Server.Deltas;
 using Doras.Server.Hosting;
 
@@ -47,40 +46,35 @@ public sealed class Readiness(ArtifactStores stores, ScratchSpace scratch, IBuil
 
     private async Task<ReadinessCheck> StoreAsync(CancellationToken ct)
     {
-        switch (stores.Server)
+        if (stores.Server is not IStoreProbe probe) return new ReadinessCheck("store", null);
+        if (stores.RegistryHost is null)
         {
-            case OciLayoutStore layout:
-                var probe = Path.Combine(layout.Root, $".doras-ready-{Guid.NewGuid():N}");
-                try
-                {
-                    await File.WriteAllBytesAsync(probe, [1], ct).ConfigureAwait(false);
-                    File.Delete(probe);
-                    return new ReadinessCheck("store", null);
-                }
-                catch (Exception e) when (e is IOException or UnauthorizedAccessException)
-                {
-                    return new ReadinessCheck("store", $"the store directory is not writable ({e.GetType().Name})");
-                }
-            case RegistryClient registry:
-                try
-                {
-                    await registry.PingAsync(ct).ConfigureAwait(false);
-                    return new ReadinessCheck("registry", null);
-                }
-                catch (HttpRequestException e) when (e.StatusCode is { } status)
-                {
-                    return new ReadinessCheck("registry", $"the registry {stores.RegistryHost} answered the server's GET /v2/ with {(int)status} {status}");
-                }
-                catch (HttpRequestException)
-                {
-                    return new ReadinessCheck("registry", $"the registry {stores.RegistryHost} is not reachable");
-                }
-                catch (OperationCanceledException)
-                {
-                    return new ReadinessCheck("registry", $"the registry {stores.RegistryHost} did not answer within {ProbeTimeout.TotalSeconds:0} s");
-                }
-            default:
+            try
+            {
+                await probe.ProbeAsync(ct).ConfigureAwait(false); // a probe file written and removed
                 return new ReadinessCheck("store", null);
+            }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+            {
+                return new ReadinessCheck("store", $"the store directory is not writable ({e.GetType().Name})");
+            }
+        }
+        try
+        {
+            await probe.ProbeAsync(ct).ConfigureAwait(false); // GET /v2/ with the server's credentials
+            return new ReadinessCheck("registry", null);
+        }
+        catch (HttpRequestException e) when (e.StatusCode is { } status)
+        {
+            return new ReadinessCheck("registry", $"the registry {stores.RegistryHost} answered the server's GET /v2/ with {(int)status} {status}");
+        }
+        catch (HttpRequestException)
+        {
+            return new ReadinessCheck("registry", $"the registry {stores.RegistryHost} is not reachable");
+        }
+        catch (OperationCanceledException)
+        {
+            return new ReadinessCheck("registry", $"the registry {stores.RegistryHost} did not answer within {ProbeTimeout.TotalSeconds:0} s");
         }
     }
 

@@ -1,4 +1,5 @@
 using Doras.Delta.Algorithms;
+using Doras.Oci.Content;
 using Doras.Server.Access;
 using Doras.Server.Hosting;
 using Microsoft.Extensions.Options;
@@ -33,7 +34,7 @@ public sealed class PrimaryRepositories(ArtifactStores stores, ReplicaRecords re
         if (replica.Tags.Count > options.CurrentValue.MaxSyncTags)
             return (null, ApiProblem.TooLarge($"the replica sent {replica.Tags.Count} tags, over Peering:MaxSyncTags ({options.CurrentValue.MaxSyncTags})"));
         if (await CheckAsync(repository, ct).ConfigureAwait(false) is { } problem) return (null, problem);
-        var mine = await TagState.ReadAsync(stores.Server.Repository(repository), options.CurrentValue.MaxSyncTags, ct).ConfigureAwait(false);
+        var mine = await TagState.ReadAsync(stores.Server.Repository(repository), options.CurrentValue.MaxSyncTags, ct, "Peering:MaxSyncTags").ConfigureAwait(false);
         if (mine.Count == 0) return (null, ApiProblem.NotFound($"this server holds no repository {repository}"));
         var changed = mine.Where(t => !replica.Tags.TryGetValue(t.Key, out var theirs) || theirs != t.Value.Digest.ToString())
             .ToDictionary(t => t.Key, t => t.Value.Digest.ToString(), StringComparer.Ordinal);

@@ -53,7 +53,7 @@ public sealed class ReplicaSync(ArtifactStores stores, PeerClients peers, IOptio
     private async Task<SyncReport> RunAsync(ReplicaRecord replica, SyncReport report, CancellationToken ct)
     {
         var local = stores.Server.Repository(replica.Repository);
-        var mine = await TagState.ReadAsync(local, options.CurrentValue.MaxSyncTags, ct).ConfigureAwait(false);
+        var mine = await TagState.ReadAsync(local, options.CurrentValue.MaxSyncTags, ct, "Peering:MaxSyncTags").ConfigureAwait(false);
         var client = peers.For(replica.Peer, PeerScopes.Replicate);
         var primary = client.Repository(replica.Repository);
         SyncAnswer answer;

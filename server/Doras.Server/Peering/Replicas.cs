@@ -1,4 +1,5 @@
 using Doras.Delta.Algorithms;
+using Doras.Oci.Content;
 using Doras.Oci.Model;
 using Doras.Server.Hosting;
 

@@ -3,10 +3,7 @@ using System.Security.Cryptography;
 using System.Text;
 using Doras.Api;
 using Doras.Oci.Content;
-using Doras.Oci.IO;
-using Doras.Oci.Layout;
 using Doras.Oci.Model;
-using Doras.Oci.Remote;
 using Doras.Server.Access;
 using Doras.Server.Hosting;
 using Microsoft.Extensions.Options;
@@ -79,8 +76,9 @@ public sealed class Subleases(ArtifactStores stores, PeeringState peeringState, 
     private async Task<ApiProblem?> UseAsync(string repository, string tag, string redeemer, CancellationToken ct)
     {
         var state = peeringState.Repository;
-        using var layoutLock = state is OciLayoutRepository layout
-            ? await FileLock.AcquireAsync(Path.Combine(layout.Directory, ".sublease.lock"), TimeSpan.FromSeconds(30), ct).ConfigureAwait(false)
+        // Where the store has a lock every process honours (a layout), it decides; otherwise the store's delete does, below.
+        using var storeLock = state is IRepositoryLock lockable
+            ? await lockable.LockAsync("sublease", TimeSpan.FromSeconds(30), ct).ConfigureAwait(false)
             : null;
         if (await state.TryResolveAsync(tag, ct).ConfigureAwait(false) is not { } descriptor) return Unknown(repository);
         var manifest = await state.FetchManifestAsync(descriptor, ct).ConfigureAwait(false);
@@ -92,10 +90,10 @@ public sealed class Subleases(ArtifactStores stores, PeeringState peeringState, 
         if (time.GetUtcNow() >= expires)
             return Refused("Sublease token expired", $"this sublease token for {repository} expired at {expires:O}; ask the primary for a new one");
 
-        if (state is RemoteRepository remote)
+        if (storeLock is null && state is IManifestDeleter deleter)
         {
             // The registry decides which of two concurrent uses wins: only one delete finds the manifest.
-            try { await remote.DeleteManifestAsync(descriptor.Digest, ct).ConfigureAwait(false); }
+            try { await deleter.DeleteManifestAsync(descriptor.Digest, ct).ConfigureAwait(false); }
             catch (NotFoundException)
             {
                 return Refused("Sublease token already used", $"this sublease token for {repository} has been used to create a replica already; ask the primary for a new one");

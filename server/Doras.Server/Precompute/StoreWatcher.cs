@@ -1,4 +1,4 @@
-using Doras.Oci.Layout;
+using Doras.Oci.Content;
 using Doras.Oci.Model;
 using Doras.Server.Hosting;
 using Microsoft.Extensions.Options;
@@ -7,21 +7,23 @@ namespace Doras.Server.Precompute;
 
 /// <summary>
 /// Embedded store: notices versions published with <c>doras push --store</c>, which writes the layout directly, by
-/// looking every <c>Precompute:PollInterval</c> at the repositories whose <c>index.json</c> changed; a manifest
-/// tagged since the last look is a new version. What is there at start-up is taken as known.
+/// looking every <c>Precompute:PollInterval</c> at the repositories whose change stamp (<see cref="IChangeStamps"/>:
+/// the layout's <c>index.json</c>) changed; a manifest tagged since the last look is a new version. What is there at
+/// start-up is taken as known. A store without change stamps (a registry) announces pushes itself (its webhook).
 /// </summary>
 public sealed class StoreWatcher(ArtifactStores stores, PublishedVersions published, IOptions<PrecomputeOptions> options, ILogger<StoreWatcher> logger) : BackgroundService
 {
     private const int MaxRepositories = 10_000;
-    private readonly Dictionary<string, (DateTime Changed, HashSet<Digest> Tagged)> _seen = new(StringComparer.Ordinal);
+    private readonly Dictionary<string, (string Changed, HashSet<Digest> Tagged)> _seen = new(StringComparer.Ordinal);
 
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
-        if (stores.Server is not OciLayoutStore store || options.Value.PollInterval <= TimeSpan.Zero || options.Value.PreviousVersions <= 0) return;
+        if (stores.Server is not IChangeStamps stamps || stores.Server is not IRepositoryLister lister
+            || options.Value.PollInterval <= TimeSpan.Zero || options.Value.PreviousVersions <= 0) return;
         var first = true;
         while (!stoppingToken.IsCancellationRequested)
         {
-            try { await LookAsync(store, announce: !first, stoppingToken).ConfigureAwait(false); }
+            try { await LookAsync(lister, stamps, announce: !first, stoppingToken).ConfigureAwait(false); }
             catch (Exception e) when (e is not OperationCanceledException)
             {
                 logger.LogWarning(e, "Could not look for new versions in the store");
@@ -31,16 +33,16 @@ public sealed class StoreWatcher(ArtifactStores stores, PublishedVersions publis
         }
     }
 
-    private async Task LookAsync(OciLayoutStore store, bool announce, CancellationToken ct)
+    private async Task LookAsync(IRepositoryLister lister, IChangeStamps stamps, bool announce, CancellationToken ct)
     {
-        foreach (var index in Directory.EnumerateFiles(store.Root, "index.json", new EnumerationOptions { RecurseSubdirectories = true, MaxRecursionDepth = 8 }).Take(MaxRepositories))
+        var looked = 0;
+        await foreach (var name in lister.ListRepositoriesAsync(ct).ConfigureAwait(false))
         {
-            var name = Path.GetRelativePath(store.Root, Path.GetDirectoryName(index)!).Replace(Path.DirectorySeparatorChar, '/');
-            if (!Reference.IsValidRepository(name)) continue;
-            var changed = File.GetLastWriteTimeUtc(index);
+            if (++looked > MaxRepositories) break;
+            if (stamps.ChangeStamp(name) is not { } changed) continue; // nothing tagged yet
             if (_seen.TryGetValue(name, out var seen) && seen.Changed == changed) continue;
 
-            var repository = store.Open(name);
+            var repository = stores.Server.Repository(name);
             var tagged = new HashSet<Digest>();
             await foreach (var tag in repository.ListTagsAsync(ct).ConfigureAwait(false))
             {

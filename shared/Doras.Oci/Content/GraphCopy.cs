@@ -1,5 +1,4 @@
 using Doras.Oci.Model;
-using Doras.Oci.Remote;
 
 namespace Doras.Oci.Content;
 
@@ -18,8 +17,9 @@ public sealed record CopyOptions
 /// <summary>
 /// Copies an artifact graph (index -> manifests -> config and layers) between any two stores (layout
 /// directory or registry, either direction): blobs first, concurrently, skipping those the target has and
-/// mounting them when source and target are repositories of the same registry; manifests after their
-/// children, so the target never holds a manifest whose content is missing; tags last.
+/// mounting them where the target can take them from the source (<see cref="IBlobMounter"/>: repositories of the
+/// same registry); manifests after their children, so the target never holds a manifest whose content is
+/// missing; tags last.
 /// </summary>
 public static class GraphCopy
 {
@@ -90,8 +90,7 @@ public static class GraphCopy
             options.Progress?.Report((blob, "exists"));
             return;
         }
-        if (source is RemoteRepository from && target is RemoteRepository to && from.Registry == to.Registry
-            && await to.TryMountAsync(blob, from.Name, ct).ConfigureAwait(false))
+        if (target is IBlobMounter mounter && await mounter.TryMountFromAsync(blob, source, ct).ConfigureAwait(false))
         {
             options.Progress?.Report((blob, "mounted"));
             return;

@@ -31,19 +31,12 @@ public interface IReadOnlyOciRepository
     IAsyncEnumerable<string> ListTagsAsync(CancellationToken ct = default);
 }
 
-/// <summary>Reading and writing one repository.</summary>
-public interface IOciRepository : IReadOnlyOciRepository
-{
-    /// <summary>Stores content under the descriptor's digest, refusing it unless digest and size match.</summary>
-    Task PushAsync(Descriptor expected, Stream content, CancellationToken ct = default);
-
-    /// <summary>Points a tag at a manifest that is already stored.</summary>
-    Task TagAsync(Descriptor manifest, string tag, CancellationToken ct = default);
-}
+/// <summary>Reading and writing one repository. The other abilities a store may have are in <c>StoreRoles.cs</c>.</summary>
+public interface IOciRepository : IReadOnlyOciRepository, IContentPusher, ITagger;
 
 /// <summary>A store whose blobs can be opened for random access (serving HTTP ranges, memory-mapping).</summary>
 public interface ISeekableBlobSource
 {
-    /// <summary>A seekable, unverified stream of a stored blob, or null when it is not stored.</summary>
-    Stream? OpenSeekable(Digest digest);
+    /// <summary>A seekable, unverified stream of a stored blob (its length known), or null when it is not stored.</summary>
+    Task<Stream?> OpenSeekableAsync(Digest digest, CancellationToken ct = default);
 }

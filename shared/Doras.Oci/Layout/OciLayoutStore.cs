@@ -10,11 +10,28 @@ namespace Doras.Oci.Layout;
 /// (<c>ROOT/&lt;repository&gt;/{oci-layout,index.json,blobs/&lt;alg&gt;/&lt;hex&gt;}</c>), so each repository is
 /// readable as <c>oci:ROOT/&lt;repository&gt;:TAG</c> by skopeo and other OCI tools.
 /// </summary>
-public sealed class OciLayoutStore(string root) : IOciStore
+public sealed class OciLayoutStore(string root) : IOciStore, IRepositoryLister, IChangeStamps, IStoreProbe
 {
     public string Root { get; } = Path.GetFullPath(root);
 
     public IOciRepository Repository(string name) => Open(name);
+
+    public IAsyncEnumerable<string> ListRepositoriesAsync(CancellationToken ct = default) => ListRepositories().ToAsyncEnumerable();
+
+    /// <summary>The repository's <c>index.json</c> as it is now (modification time and size: one <c>stat</c>); every tag written changes it.</summary>
+    public string? ChangeStamp(string repository)
+    {
+        var index = new FileInfo(Path.Combine(Open(repository).Directory, "index.json"));
+        return index.Exists ? $"{index.LastWriteTimeUtc.Ticks}/{index.Length}" : null;
+    }
+
+    /// <summary>Writes and removes a probe file in the store directory: throws when it is not writable.</summary>
+    public async Task ProbeAsync(CancellationToken ct = default)
+    {
+        var probe = Path.Combine(Root, $".doras-ready-{Guid.NewGuid():N}");
+        await File.WriteAllBytesAsync(probe, [1], ct).ConfigureAwait(false);
+        File.Delete(probe);
+    }
 
     /// <summary>The repositories in the store (directories holding an <c>oci-layout</c>), sorted; links are not followed.</summary>
     public IEnumerable<string> ListRepositories()
@@ -36,7 +53,8 @@ public sealed class OciLayoutStore(string root) : IOciStore
 }
 
 /// <summary>One OCI image layout directory. Safe for concurrent writers in this and other processes.</summary>
-public sealed class OciLayoutRepository(string name, string directory) : IOciRepository, ISeekableBlobSource
+public sealed partial class OciLayoutRepository(string name, string directory)
+    : IOciRepository, ISeekableBlobSource, IManifestStat, IManifestDeleter, IUntagger, IReferrerLister, IRepositoryLock, IGarbageSweeper
 {
     private static readonly TimeSpan LockTimeout = TimeSpan.FromSeconds(30);
 
@@ -86,6 +104,9 @@ public sealed class OciLayoutRepository(string name, string directory) : IOciRep
         return Task.FromResult(stream);
     }
 
+    public Task<Stream?> OpenSeekableAsync(Digest digest, CancellationToken ct = default) => Task.FromResult(OpenSeekable(digest));
+
+    /// <summary>A seekable, unverified stream of a stored blob, or null when it is not stored.</summary>
     public Stream? OpenSeekable(Digest digest)
     {
         try
@@ -101,6 +122,9 @@ public sealed class OciLayoutRepository(string name, string directory) : IOciRep
         var info = new FileInfo(BlobPath(descriptor.Digest));
         return Task.FromResult(info.Exists && info.Length == descriptor.Size);
     }
+
+    /// <summary>The same as resolving: the layout's index already has the descriptor, and a manifest is a local file.</summary>
+    public Task<Descriptor?> StatManifestAsync(string tagOrDigest, CancellationToken ct = default) => TryResolveAsync(tagOrDigest, ct);
 
     public async IAsyncEnumerable<string> ListTagsAsync([EnumeratorCancellation] CancellationToken ct = default)
     {
@@ -165,6 +189,8 @@ public sealed class OciLayoutRepository(string name, string directory) : IOciRep
     /// <summary>Removes a tag (the manifest and blobs stay; they are content-addressed).</summary>
     public Task UntagAsync(string tag, CancellationToken ct = default) => UntagAsync(tag, onlyIfAt: null, ct);
 
+    public Task UntagAsync(string tag, Digest onlyIfAt, CancellationToken ct = default) => UntagAsync(tag, (Digest?)onlyIfAt, ct);
+
     /// <summary>
     /// Removes a tag only while it still names <paramref name="onlyIfAt"/> (checked and done under the index lock):
     /// a tag decided on from an earlier read (garbage collection, a sync) and moved since, by another process or
@@ -172,6 +198,34 @@ public sealed class OciLayoutRepository(string name, string directory) : IOciRep
     /// </summary>
     public Task UntagAsync(string tag, Digest? onlyIfAt, CancellationToken ct = default) =>
         UpdateIndexAsync(manifests => manifests.RemoveAll(m => m.Annotation(Annotations.RefName) == tag && (onlyIfAt is null || m.Digest == onlyIfAt)), ct);
+
+    /// <summary>
+    /// Reads every blob small enough to be a manifest: a referrer need not be tagged, and the layout keeps no list of
+    /// untagged manifests. For listing on demand, not for every request.
+    /// </summary>
+    public async Task<IReadOnlyList<Descriptor>> ReferrersAsync(Digest subject, string? artifactType = null, CancellationToken ct = default)
+    {
+        var found = new List<Descriptor>();
+        var blobs = Path.Combine(Directory, "blobs");
+        if (!System.IO.Directory.Exists(blobs)) return found;
+        foreach (var algorithm in System.IO.Directory.EnumerateDirectories(blobs))
+        foreach (var file in System.IO.Directory.EnumerateFiles(algorithm))
+        {
+            if (!Digest.TryParse($"{Path.GetFileName(algorithm)}:{Path.GetFileName(file)}", out var digest)) continue;
+            var info = new FileInfo(file);
+            if (info.Length > OciJson.MaxManifestBytes) continue;
+            byte[] bytes;
+            try { bytes = await File.ReadAllBytesAsync(file, ct).ConfigureAwait(false); }
+            catch (FileNotFoundException) { continue; } // swept meanwhile
+            if (Referrers.Of(bytes, digest, subject) is { } referrer && (artifactType is null || referrer.ArtifactType == artifactType))
+                found.Add(referrer);
+        }
+        return found;
+    }
+
+    /// <summary>A file lock beside <c>index.json</c> (<c>.PURPOSE.lock</c>), held across processes.</summary>
+    public async Task<IDisposable> LockAsync(string purpose, TimeSpan timeout, CancellationToken ct = default) =>
+        await FileLock.AcquireAsync(Path.Combine(Directory, $".{purpose}.lock"), timeout, ct).ConfigureAwait(false);
 
     private async Task UpdateIndexAsync(Action<List<Descriptor>> change, CancellationToken ct)
     {

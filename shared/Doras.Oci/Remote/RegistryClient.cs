@@ -33,7 +33,7 @@ public sealed class NotARegistryException(string message) : Exception(message);
 /// A registry, as a store of repositories: requests go through retries (Polly) and authentication
 /// (anonymous, basic, bearer tokens), with redirects followed without leaking credentials.
 /// </summary>
-public sealed class RegistryClient : IOciStore, IDisposable
+public sealed class RegistryClient : IOciStore, IRepositoryLister, IStoreProbe, IDisposable
 {
     private readonly HttpClient _http;
     private readonly RegistryClientOptions _options;
@@ -72,6 +72,9 @@ public sealed class RegistryClient : IOciStore, IDisposable
         using var response = await _http.GetAsync(new Uri(BaseAddress, "v2/"), HttpCompletionOption.ResponseHeadersRead, ct).ConfigureAwait(false);
         await RemoteRepository.EnsureSuccessAsync(response, $"registry {Registry}", ct).ConfigureAwait(false);
     }
+
+    /// <summary>The readiness check of a registry: <see cref="PingAsync"/>.</summary>
+    Task IStoreProbe.ProbeAsync(CancellationToken ct) => PingAsync(ct);
 
     /// <summary>The header of the registry API version (distribution's <c>registry/2.0</c>).</summary>
     public const string ApiVersionHeader = "Docker-Distribution-API-Version";
@@ -138,6 +141,9 @@ public sealed class RegistryClient : IOciStore, IDisposable
     /// <summary>The registry's repositories, page by page.</summary>
     public IAsyncEnumerable<string> CatalogAsync(int pageSize = 100, CancellationToken ct = default) =>
         Pagination.ListAsync(_http, new Uri(BaseAddress, $"v2/_catalog?n={pageSize}"), "repositories", $"catalog of {Registry}", ct);
+
+    /// <summary>The catalog (<see cref="CatalogAsync"/>), 100 a page.</summary>
+    public IAsyncEnumerable<string> ListRepositoriesAsync(CancellationToken ct = default) => CatalogAsync(ct: ct);
 
     public void Dispose() => _http.Dispose();
 

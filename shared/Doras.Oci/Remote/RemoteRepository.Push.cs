@@ -71,6 +71,10 @@ public sealed partial class RemoteRepository
         return false;
     }
 
+    /// <summary>A mount from another repository of the same registry (<see cref="TryMountAsync"/>); false for any other source.</summary>
+    public async Task<bool> TryMountFromAsync(Descriptor blob, IReadOnlyOciRepository source, CancellationToken ct = default) =>
+        source is RemoteRepository from && from.Registry == Registry && await TryMountAsync(blob, from.Name, ct).ConfigureAwait(false);
+
     /// <summary>Opens an upload session (POST …/blobs/uploads/).</summary>
     public async Task<UploadSession> StartUploadAsync(CancellationToken ct = default)
     {

@@ -12,7 +12,8 @@ namespace Doras.Oci.Remote;
 /// only). Every manifest and blob is verified against its digest; blob downloads resume with HTTP Range when
 /// the connection drops; uploads are monolithic when small and chunked (resumable) when large.
 /// </summary>
-public sealed partial class RemoteRepository(HttpClient http, Uri baseAddress, string name) : IOciRepository
+public sealed partial class RemoteRepository(HttpClient http, Uri baseAddress, string name)
+    : IOciRepository, ISeekableBlobSource, IManifestStat, IManifestDeleter, IBlobDeleter, IReferrerLister, IPushPermission, IBlobMounter
 {
     private readonly ConcurrentDictionary<Digest, byte[]> _manifests = new();
 
@@ -102,6 +103,12 @@ public sealed partial class RemoteRepository(HttpClient http, Uri baseAddress, s
             Size = response.Content.Headers.ContentLength ?? throw new HttpRequestException($"manifest {Name}:{tagOrDigest}: no size in the HEAD answer"),
         };
     }
+
+    /// <summary>
+    /// A stored blob as a seekable stream (its size from a HEAD): seeking reopens the download at the new offset,
+    /// nothing is buffered; so the Doras server can pass a device's Range request through. Null when it is not stored.
+    /// </summary>
+    public Task<Stream?> OpenSeekableAsync(Digest digest, CancellationToken ct = default) => RemoteBlobStream.OpenAsync(this, digest, ct);
 
     /// <summary>The size of a stored blob (HEAD), or null when it is not stored.</summary>
     public async Task<long?> StatBlobAsync(Digest digest, CancellationToken ct = default)

@@ -1,7 +1,6 @@
 using Doras.Oci.Model;
-using Doras.Oci.Remote;
 
-namespace Doras.Server.Endpoints;
+namespace Doras.Oci.Remote;
 
 /// <summary>
 /// A registry blob seen as a seekable stream, so the server's /v2 endpoint can pass a device's Range request
