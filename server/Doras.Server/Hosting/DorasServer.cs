@@ -52,6 +52,7 @@ public static class DorasServer
         builder.Configuration.AddCommandLine(args, SwitchMappings);
 
         LogTimestamps(builder.Services);
+        builder.Services.AddHostedService<StartupHousekeeping>(); // first: before the other services start their work
         builder.Services.Configure<StoreOptions>(builder.Configuration.GetSection(StoreOptions.Section));
         builder.Services.Configure<DeltaOptions>(builder.Configuration.GetSection(DeltaOptions.Section));
         builder.Services.AddSingleton(TimeProvider.System);
@@ -93,12 +94,6 @@ public static class DorasServer
         images.MapRegistryEndpoints();
         app.MapRegistryWebhook(); // authorized by the registry's shared secret, not a client's access
         app.MapPeerEndpoints(); // its own rule: trusted peers (Peering/PeerAccess.cs)
-
-        var abandoned = app.Services.GetRequiredService<ScratchSpace>().RemoveAbandoned();
-        if (abandoned > 0) app.Logger.LogInformation("Removed {Count} build directories left by a server that was stopped mid-build", abandoned);
-        var stores = app.Services.GetRequiredService<ArtifactStores>();
-        app.Logger.LogInformation("Doras server using {Store} and zstd {ZstdVersion}",
-            stores.RegistryHost is { } host ? $"registry {host}" : $"store {stores.StorePath}", ZstdCodec.Default.Name);
         return app;
     }
 }

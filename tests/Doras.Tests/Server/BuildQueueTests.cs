@@ -47,6 +47,23 @@ public class BuildQueueTests
     }
 
     [Test]
+    public void An_admin_command_that_edits_the_peers_file_creates_no_store_and_help_names_the_safe_password_flags()
+    {
+        using var dir = new TempDirectory();
+        Directory.CreateDirectory(dir["cwd"]);
+        File.WriteAllText(dir["secret"], new string('s', 32) + "\n");
+        File.SetUnixFileMode(dir["secret"], UnixFileMode.UserRead | UnixFileMode.UserWrite);
+        var start = new System.Diagnostics.ProcessStartInfo("dotnet", [Binaries.Server, "peer", "trust", "site-b", "--password-file", dir["secret"], "--Peering:File", dir["peers.json"]])
+        {
+            WorkingDirectory = dir["cwd"],
+        };
+        var (code, output) = ExternalTool.Run(start, TimeSpan.FromMinutes(1));
+        Assert.That(code, Is.Zero, output);
+        Assert.That(File.ReadAllText(dir["peers.json"]), Does.Contain("site-b"));
+        Assert.That(Directory.EnumerateFileSystemEntries(dir["cwd"]), Is.Empty, "no ./doras-store, no scratch space");
+    }
+
+    [Test]
     public void The_server_program_refuses_an_invalid_setting_in_one_line_with_the_usage_exit_code()
     {
         using var dir = new TempDirectory();
