@@ -160,6 +160,12 @@ public sealed class GarbageCollector(ArtifactStores stores, DeltaUsage usage, Re
             await foreach (var repository in lister.ListRepositoriesAsync(ct).ConfigureAwait(false)) names.Add(repository);
             return names;
         }
+        catch (HttpRequestException e) when (e.HttpRequestError == HttpRequestError.SecureConnectionError)
+        {
+            // Naming repositories would not help: every request to the registry fails the same way.
+            report.Errors.Add($"the TLS handshake with the registry failed ({e.Message}); if it speaks plain HTTP, set Registry:PlainHttp=true");
+            return [];
+        }
         catch (HttpRequestException e)
         {
             report.Errors.Add($"the registry's catalog could not be read ({Describe(e)}): name the repositories in Gc:Repositories");

@@ -68,6 +68,11 @@ public sealed class Readiness(ArtifactStores stores, ScratchSpace scratch, IBuil
         {
             return new ReadinessCheck("registry", $"the registry {stores.RegistryHost} answered the server's GET /v2/ with {(int)status} {status}");
         }
+        catch (HttpRequestException e) when (e.HttpRequestError == HttpRequestError.SecureConnectionError)
+        {
+            // The usual cause: a plain-HTTP registry spoken to with TLS. Say so, and the setting, not "unreachable".
+            return new ReadinessCheck("registry", $"the TLS handshake with the registry {stores.RegistryHost} failed; if it speaks plain HTTP, set Registry:PlainHttp=true (a trusted network only)");
+        }
         catch (HttpRequestException)
         {
             return new ReadinessCheck("registry", $"the registry {stores.RegistryHost} is not reachable");
