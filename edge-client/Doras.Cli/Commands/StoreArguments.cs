@@ -53,16 +53,20 @@ internal sealed class StoreArguments
     /// <summary>A client of one registry host with the command line's credentials, headers and transport; dispose it.</summary>
     public RegistryClient OpenRegistry(ParseResult result, string registry, IProgress<(Digest, long)>? progress = null, bool retries = true)
     {
+        return new RegistryClient(registry, new RegistryClientOptions
+        {
+            PlainHttp = result.GetValue(PlainHttp), Credentials = Credentials(result, registry), Progress = progress,
+            Retry = retries ? new() : new() { MaxRetries = 0 }, Headers = Headers(result),
+        });
+    }
+
+    /// <summary>The command line's credentials for <paramref name="host"/> (-u/-p), over those of the Docker config.</summary>
+    public ICredentialProvider Credentials(ParseResult result, string host)
+    {
         ICredentialProvider credentials = new DockerConfigCredentialProvider(result.GetValue(DockerConfig)!);
         var user = result.GetValue(Username);
         var password = result.GetValue(Password) ?? Environment.GetEnvironmentVariable("DORAS_REGISTRY_PASSWORD");
-        if (user is not null)
-            credentials = new StaticCredentialProvider(new Dictionary<string, Credential> { [registry] = new(user, password) }, credentials);
-        return new RegistryClient(registry, new RegistryClientOptions
-        {
-            PlainHttp = result.GetValue(PlainHttp), Credentials = credentials, Progress = progress,
-            Retry = retries ? new() : new() { MaxRetries = 0 }, Headers = Headers(result),
-        });
+        return user is null ? credentials : new StaticCredentialProvider(new Dictionary<string, Credential> { [host] = new(user, password) }, credentials);
     }
 
     public sealed record Opened(IOciRepository Repository, RegistryClient? Client) : IDisposable

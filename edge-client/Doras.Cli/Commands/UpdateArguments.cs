@@ -60,6 +60,8 @@ internal sealed class UpdateArguments
             AllowHttp = result.GetValue(AllowHttp),
             TokenProvider = Tokens(result),
             Headers = Registry.Headers(result),
+            // Bare references through a registry-mode server: -u/-p answer the registry's challenge the server passes on.
+            RegistryCredentials = target.Registry is null && result.GetValue(Registry.Username) is not null ? Registry.Credentials(result, serverUrl.Authority) : null,
         });
         var opened = target.Registry is null ? null : Registry.Open(result, target, retries: false); // the updater retries whole attempts
         var updater = new Updater(client, opened?.Client) { Progress = ConsoleUpdateProgress.Create(result.GetValue(Json)) };

@@ -61,6 +61,14 @@ public sealed record DeltaClientOptions
     /// <summary>Authorization for requests that carry none of their own; asked per request, and again after a 401.</summary>
     public IServerTokenProvider? TokenProvider { get; init; }
 
+    /// <summary>
+    /// The registry credentials for a server in registry mode reached with bare references (<c>repo:tag</c>): when it
+    /// answers 401 with the registry's own challenge, the client answers that challenge as a registry client does
+    /// (Basic with these credentials, or a token fetched from the challenge's realm) and sends the request again.
+    /// Keyed by the server's host. References that name the registry use the registry client's authorization instead.
+    /// </summary>
+    public Oci.Remote.Auth.ICredentialProvider? RegistryCredentials { get; init; }
+
     public BackoffOptions Backoff { get; init; } = new();
 
     /// <summary>Until the answer's headers arrive (bodies are bounded by the stall timeout).</summary>
@@ -95,6 +103,7 @@ public sealed class DeltaClient : IDisposable
         _server = server.AbsoluteUri.EndsWith('/') ? server : new Uri(server.AbsoluteUri + "/");
         Backoff = options.Backoff;
         HttpMessageHandler handler = transport is null ? new SocketsHttpHandler { PooledConnectionLifetime = TimeSpan.FromMinutes(5) } : new SharedHandler(transport);
+        if (options.RegistryCredentials is { } credentials) handler = new Oci.Remote.Auth.RegistryAuthHandler(credentials) { InnerHandler = handler };
         if (options.TokenProvider is { } tokens) handler = new ServerTokenHandler(tokens) { InnerHandler = handler };
         _http = new HttpClient(handler) { Timeout = options.Timeout };
         RequestHeaders.ApplyTo(_http, options.UserAgent, options.Headers);
