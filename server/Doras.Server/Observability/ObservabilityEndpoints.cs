@@ -16,7 +16,7 @@ public static class ObservabilityEndpoints
         builder.Services.Configure<ObservabilityOptions>(builder.Configuration.GetSection(ObservabilityOptions.Section));
         builder.Services.AddSingleton<DorasMetrics>();
         builder.Services.AddSingleton<Readiness>();
-        builder.Services.AddOpenApi(options => options.AddOperationTransformer<OpenApiProblems>());
+        builder.Services.AddOpenApi(options => options.AddOperationTransformer<OpenApiProblems>().AddOperationTransformer<OpenApiCallers>());
     }
 
     /// <summary>

@@ -1,3 +1,4 @@
+using System.Text.Json;
 using Doras.Server.Authorization;
 using Microsoft.AspNetCore.Authorization;
 using Microsoft.AspNetCore.Http;
@@ -36,5 +37,23 @@ public class EndpointAuthorizationTests
             Assert.That(known, Does.Contain(policies[0]), name);
         }
         Assert.That(endpoints.Where(e => e.Metadata.GetMetadata<IAllowAnonymous>() is not null).Select(e => e.RoutePattern.RawText), Is.EquivalentTo(Anonymous));
+    }
+
+    [Test]
+    public async Task The_API_document_names_the_caller_of_every_operation_but_the_probes()
+    {
+        await using var server = await RunningServer.StartAsync();
+        using var document = JsonDocument.Parse(await server.Http.GetStringAsync("/openapi/v1.json"));
+        var root = document.RootElement;
+        Assert.That(root.GetProperty("components").GetProperty("securitySchemes").EnumerateObject().Select(s => s.Name),
+            Is.EquivalentTo(new[] { CallerSchemes.DeviceClient, CallerSchemes.Operator, CallerSchemes.RegistryWebhook, CallerSchemes.PeerCredentials, CallerSchemes.Peer }));
+        foreach (var path in root.GetProperty("paths").EnumerateObject())
+        foreach (var operation in path.Value.EnumerateObject())
+        {
+            var secured = operation.Value.TryGetProperty("security", out var security) && security.GetArrayLength() == 1;
+            Assert.That(secured, Is.EqualTo(!Anonymous.Contains(path.Name)), $"{operation.Name} {path.Name}");
+        }
+        var delta = root.GetProperty("paths").GetProperty("/api/v1/delta").GetProperty("get").GetProperty("security")[0];
+        Assert.That(delta.EnumerateObject().Single().Name, Is.EqualTo(CallerSchemes.DeviceClient));
     }
 }
