@@ -1,7 +1,7 @@
+using System.Security.Claims;
 using System.Text.Json;
 using Doras.Api;
 using Doras.Oci.Model;
-using System.Security.Claims;
 using Doras.Server.Access;
 using Doras.Server.Authorization;
 using Doras.Server.Deltas;
