@@ -139,8 +139,7 @@ public sealed class DeltaClient : IDisposable
             var json = await response.Content.ReadBoundedAsync(MaxAnswerBytes, $"the delta server's answer to GET {DeltaApi.Path}", ct).ConfigureAwait(false);
             var body = (json.Length == 0 ? null : JsonSerializer.Deserialize(json, ApiJsonContext.Default.DeltaResponse))
                 ?? throw new InvalidDataException("the delta server sent an empty answer");
-            var retryAfter = response.Headers.RetryAfter?.Delta
-                ?? (response.Headers.RetryAfter?.Date is { } date ? date - DateTimeOffset.UtcNow : null);
+            var retryAfter = RetryAfterHeader.WaitOf(response.Headers, DateTimeOffset.UtcNow);
             return new DeltaPoll(body, response.StatusCode == HttpStatusCode.Accepted ? retryAfter : null);
         }
         throw await ProblemAsync(response, ct).ConfigureAwait(false);

@@ -7,29 +7,29 @@ using Doras.Server.Hosting;
 
 namespace Doras.Server.Access;
 
-/// <summary>Who is asking, as <see cref="ClientAccess"/> admitted them, and the images as they may see them.</summary>
+/// <summary>Who is asking, as their authentication scheme admitted them, and the images as they may see them.</summary>
 /// <param name="Authorization">The caller's own Authorization header, if any.</param>
 /// <param name="Images">
 /// The store as this caller sees it: in registry mode with client authorization required, every read goes to the
 /// registry with the caller's authorization, never the server's credentials.
 /// </param>
-public sealed record Caller(AuthenticationHeaderValue? Authorization, IOciStore Images);
+public sealed record Caller(AuthenticationHeaderValue? Authorization, IOciStore Images)
+{
+    /// <summary>
+    /// Binds an endpoint's <c>Caller</c> parameter to the request feature its scheme set (device client or peer), so
+    /// a handler cannot read images as anyone else; an endpoint without such a scheme fails loudly.
+    /// </summary>
+    public static ValueTask<Caller?> BindAsync(HttpContext http) => ValueTask.FromResult<Caller?>(http.Features.Get<Caller>()
+        ?? throw new InvalidOperationException($"endpoint {http.Request.Path} reads images but no caller scheme admitted a caller"));
+}
 
 /// <summary>An image named by a caller, resolved as that caller: its descriptor, or why not.</summary>
 public sealed record Resolution(Reference Image, Descriptor? Descriptor, ApiProblem? Problem);
 
 /// <summary>
-/// The one rule for who may read which images, used by every endpoint that reads them (the delta API, the
-/// signature delta API, <c>/v2/</c>):
-/// <list type="bullet">
-/// <item>Embedded store, or registry mode with <c>Registry:RequireClientAuth</c> false: anyone who reaches the
-/// server reads everything it serves (the operator's choice; put it behind a proxy that authenticates).</item>
-/// <item>Registry mode with <c>Registry:RequireClientAuth</c> (the default): a request without an Authorization
-/// header is answered 401 with the registry's own challenge, before any body is read or any image is looked up;
-/// a request with one reads images with exactly that authorization, so the registry decides, and its 401 or 403
-/// is passed on. The server's credentials serve only to build and store deltas, after the caller has read both
-/// versions.</item>
-/// </list>
+/// Reading images as a caller (admitted by <see cref="Authorization.DeviceClientHandler"/>): parsing the images it
+/// names, resolving them with its own access, and passing on the registry's 401 or 403 when the registry refuses
+/// it. The server's credentials serve only to build and store deltas, after the caller has read both versions.
 /// </summary>
 public sealed class ClientAccess(ArtifactStores stores, RegistryChallenge challenge, Microsoft.Extensions.Options.IOptionsMonitor<Peering.PeeringOptions> peering)
 {
@@ -38,48 +38,6 @@ public sealed class ClientAccess(ArtifactStores stores, RegistryChallenge challe
     /// image a client may read, whatever the store lets the server read.
     /// </summary>
     public bool IsServerPrivate(string repository) => repository == peering.CurrentValue.StateRepository;
-
-    private const string CallerKey = "Doras.Caller";
-
-    /// <summary>Admits the request or answers why not. Makes no registry call for the request's images.</summary>
-    public async Task<(Caller? Caller, ApiProblem? Problem)> AuthorizeAsync(HttpContext http, string? repository, CancellationToken ct)
-    {
-        if (!stores.RequireClientAuth) return (new Caller(null, stores.Server), null);
-        if (!AuthenticationHeaderValue.TryParse(http.Request.Headers.Authorization.ToString(), out var authorization) || string.IsNullOrEmpty(authorization.Parameter))
-            return (null, ApiProblem.Unauthorized(
-                $"this server reads images from {stores.RegistryHost} with the client's own authorization (Registry:RequireClientAuth): send the registry credentials or token in the Authorization header",
-                await challenge.ForRepositoryAsync(repository, ct).ConfigureAwait(false)));
-        var client = stores.ForClient(authorization);
-        if (client is IDisposable disposable) http.Response.RegisterForDispose(disposable);
-        return (new Caller(authorization, client), null);
-    }
-
-    /// <summary>The caller admitted by <see cref="Filter"/> for this request.</summary>
-    public static Caller CallerOf(HttpContext http) =>
-        http.Items[CallerKey] as Caller ?? throw new InvalidOperationException($"endpoint {http.Request.Path} reads images but is not behind {nameof(ClientAccess)}.{nameof(Filter)}");
-
-    /// <summary>
-    /// Admits a caller that a route group's own rule has already authorized (the peer API admits trusted peers,
-    /// which read as the server), so the image endpoints mapped on that group serve it.
-    /// </summary>
-    public static void Admit(HttpContext http, Caller caller) => http.Items[CallerKey] = caller;
-
-    /// <summary>
-    /// The endpoint filter every image-reading endpoint sits behind: it admits the caller (or answers 401) before the
-    /// handler runs, so no handler can forget to.
-    /// </summary>
-    public static async ValueTask<object?> Filter(EndpointFilterInvocationContext context, EndpointFilterDelegate next)
-    {
-        var http = context.HttpContext;
-        var access = http.RequestServices.GetRequiredService<ClientAccess>();
-        var repository = RepositoryNamedBy(http.Request);
-        if (access.PrivateRepositoryNamedBy(http.Request) is { } own)
-            return ApiProblem.NotFound($"repository {own} is not served here").ToResult(http);
-        var (caller, problem) = await access.AuthorizeAsync(http, repository, http.RequestAborted).ConfigureAwait(false);
-        if (problem is not null) return problem.ToResult(http);
-        http.Items[CallerKey] = caller;
-        return await next(context).ConfigureAwait(false);
-    }
 
     /// <summary>
     /// Parses an image reference a caller gave, and checks that this server serves its registry. <paramref name="parameter"/>
@@ -131,7 +89,7 @@ public sealed class ClientAccess(ArtifactStores stores, RegistryChallenge challe
     /// The server's private repository when the request names it anywhere: in its /v2 path, or in any value of its
     /// image parameters (each of them, however often given: a handler may read a value the challenge parser skips).
     /// </summary>
-    private string? PrivateRepositoryNamedBy(HttpRequest request)
+    public string? PrivateRepositoryNamedBy(HttpRequest request)
     {
         if (RepositoryNamedBy(request) is { } named && IsServerPrivate(named)) return named;
         foreach (var parameter in new[] { Api.DeltaApi.FromDigest, Api.DeltaApi.ToDigest, Api.DeltaApi.ToTag })
@@ -145,7 +103,7 @@ public sealed class ClientAccess(ArtifactStores stores, RegistryChallenge challe
     }
 
     /// <summary>The repository a request is about, for the scope of a challenge; null when it names none or names it badly.</summary>
-    private static string? RepositoryNamedBy(HttpRequest request)
+    public static string? RepositoryNamedBy(HttpRequest request)
     {
         var path = request.Path.Value ?? "";
         if (path.StartsWith("/v2/", StringComparison.Ordinal))

@@ -35,7 +35,7 @@ public sealed class DeltaService(ArtifactStores stores, ClientAccess access, Del
         if (Validate(query) is { } invalid) return invalid;
         var (from, badFrom) = access.ParseImage(query.FromDigest!, DeltaApi.FromDigest);
         if (badFrom is not null) return badFrom;
-        var (to, badTo) = access.ParseImage((query.ToDigest ?? query.ToTag)!, query.ToDigest is null ? DeltaApi.ToTag : DeltaApi.ToDigest);
+        var (to, badTo) = TargetParameters.Parse(access, query.ToDigest, query.ToTag);
         if (badTo is not null) return badTo;
         if (CheckShape(query, from!, to!) is { } misshapen) return misshapen;
 
@@ -180,9 +180,7 @@ public sealed class DeltaService(ArtifactStores stores, ClientAccess access, Del
     {
         if (string.IsNullOrEmpty(q.FromDigest))
             return ApiProblem.Invalid($"'{DeltaApi.FromDigest}' is required: the installed image by digest, e.g. repo@sha256:…");
-        if (string.IsNullOrEmpty(q.ToDigest) == string.IsNullOrEmpty(q.ToTag))
-            return ApiProblem.Invalid($"give exactly one of '{DeltaApi.ToDigest}' (repo@sha256:…) and '{DeltaApi.ToTag}' (repo:tag)");
-        return null;
+        return TargetParameters.CheckExactlyOne(q.ToDigest, q.ToTag);
     }
 
     private static ApiProblem? CheckShape(DeltaQuery q, Reference from, Reference to)

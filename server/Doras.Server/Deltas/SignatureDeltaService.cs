@@ -40,11 +40,10 @@ public sealed class SignatureDeltaService(ArtifactStores stores, ClientAccess ac
     /// <param name="declaredLength">The request's Content-Length, if it gave one: refused before reading when over the limit.</param>
     public async Task<SignatureOutcome> BuildAsync(Caller caller, string? toDigest, string? toTag, Stream signatureBody, long? declaredLength, CancellationToken ct)
     {
-        if ((toDigest is null) == (toTag is null))
-            return ApiProblem.Invalid($"give exactly one of '{DeltaApi.ToDigest}' and '{DeltaApi.ToTag}'");
+        if (TargetParameters.CheckExactlyOne(toDigest, toTag) is { } noTarget) return noTarget;
         var limit = options.Value.MaxSignatureBytes;
         if (declaredLength > limit) return SignatureTooLarge(limit);
-        var (to, badTo) = access.ParseImage((toDigest ?? toTag)!, toDigest is null ? DeltaApi.ToTag : DeltaApi.ToDigest);
+        var (to, badTo) = TargetParameters.Parse(access, toDigest, toTag);
         if (badTo is not null) return badTo;
 
         var resolved = await access.ResolveAsync(caller, to!, "to", ct).ConfigureAwait(false);

@@ -3,15 +3,21 @@ using Doras.Oci.Content;
 using Doras.Oci.Model;
 using Doras.Oci.Remote;
 using Doras.Server.Access;
+using Microsoft.AspNetCore.Http.HttpResults;
 using Microsoft.Net.Http.Headers;
+// Every answer a read of /v2/{path} may give, so the API document comes from the signature.
+using RegistryRead = Microsoft.AspNetCore.Http.HttpResults.Results<Microsoft.AspNetCore.Http.HttpResults.Ok<Doras.Server.Endpoints.RegistryEndpoints.TagList>,
+    Microsoft.AspNetCore.Http.HttpResults.FileContentHttpResult, Microsoft.AspNetCore.Http.HttpResults.FileStreamHttpResult,
+    Microsoft.AspNetCore.Http.HttpResults.EmptyHttpResult, Microsoft.AspNetCore.Http.HttpResults.ProblemHttpResult>;
 
 namespace Doras.Server.Endpoints;
 
 /// <summary>
 /// A read-only slice of the OCI distribution API over the images the caller may read (<c>/v2/…</c>: manifests,
 /// blobs with HTTP Range, tags), so devices that cannot reach a registry download versions and deltas from the
-/// server itself, resuming interrupted downloads. Map it on a group behind <see cref="ClientAccess.Filter"/>:
-/// in registry mode every read goes to the registry with the caller's authorization. Errors are problem+json
+/// server itself, resuming interrupted downloads. Map it on a group that requires a caller policy (device clients, or
+/// peers): the <see cref="Caller"/> its scheme admitted reads, so in registry mode every read goes to the registry
+/// with the caller's authorization. Errors are problem+json
 /// carrying the distribution spec's <c>errors</c> array as an extension.
 /// </summary>
 public static class RegistryEndpoints
@@ -22,7 +28,7 @@ public static class RegistryEndpoints
         app.MapGet("/v2/", (HttpContext http) =>
             {
                 http.Response.Headers[RegistryClient.ApiVersionHeader] = "registry/2.0"; // what clients check to know a v2 registry
-                return Results.Json(new { });
+                return TypedResults.Json(new { });
             })
             .WithName(namePrefix + "RegistryBase").WithSummary("OCI distribution API base: 200 for callers admitted by the access rule.")
             .Produces(StatusCodes.Status200OK, contentType: "application/json")
@@ -60,9 +66,13 @@ public static class RegistryEndpoints
         return null;
     }
 
-    private static async Task<IResult> ReadAsync(string path, HttpContext http, ClientAccess access, CancellationToken ct)
+    /// <summary>A tag list, as the distribution API answers it.</summary>
+    public sealed record TagList(string Name, List<string> Tags);
+
+    private static async Task<RegistryRead> ReadAsync(
+        string path, Caller caller, HttpContext http, ClientAccess access, CancellationToken ct)
     {
-        var images = ClientAccess.CallerOf(http).Images;
+        var images = caller.Images;
         if (Parse(path) is not (var repository, var kind, var reference)) return Error(http, StatusCodes.Status404NotFound, "NAME_UNKNOWN", $"no such route: /v2/{path}");
         try
         {
@@ -79,15 +89,15 @@ public static class RegistryEndpoints
         }
     }
 
-    private static async Task<IResult> TagsAsync(HttpContext http, IOciStore images, string name, CancellationToken ct)
+    private static async Task<RegistryRead> TagsAsync(HttpContext http, IOciStore images, string name, CancellationToken ct)
     {
         if (!Reference.IsValidRepository(name)) return Error(http, StatusCodes.Status404NotFound, "NAME_INVALID", $"invalid repository name '{name}'");
         var tags = new List<string>();
         await foreach (var tag in images.Repository(name).ListTagsAsync(ct)) tags.Add(tag);
-        return Results.Json(new { name, tags });
+        return TypedResults.Ok(new TagList(name, tags));
     }
 
-    private static async Task<IResult> ManifestAsync(HttpContext http, IOciStore images, string name, string reference, CancellationToken ct)
+    private static async Task<RegistryRead> ManifestAsync(HttpContext http, IOciStore images, string name, string reference, CancellationToken ct)
     {
         if (!Reference.IsValidRepository(name)) return Error(http, StatusCodes.Status404NotFound, "NAME_INVALID", $"invalid repository name '{name}'");
         var repository = images.Repository(name);
@@ -102,12 +112,12 @@ public static class RegistryEndpoints
         {
             http.Response.ContentType = descriptor.MediaType;
             http.Response.ContentLength = bytes.Length;
-            return Results.Empty;
+            return TypedResults.Empty;
         }
-        return Results.Bytes(bytes, descriptor.MediaType);
+        return TypedResults.Bytes(bytes, descriptor.MediaType);
     }
 
-    private static async Task<IResult> BlobAsync(HttpContext http, IOciStore images, string name, string digestText, CancellationToken ct)
+    private static async Task<RegistryRead> BlobAsync(HttpContext http, IOciStore images, string name, string digestText, CancellationToken ct)
     {
         if (!Reference.IsValidRepository(name)) return Error(http, StatusCodes.Status404NotFound, "NAME_INVALID", $"invalid repository name '{name}'");
         if (!Digest.TryParse(digestText, out var digest)) return Error(http, StatusCodes.Status400BadRequest, "DIGEST_INVALID", $"invalid digest '{digestText}'");
@@ -125,9 +135,9 @@ public static class RegistryEndpoints
             http.Response.Headers.AcceptRanges = "bytes";
             http.Response.ContentType = "application/octet-stream";
             await stream.DisposeAsync();
-            return Results.Empty;
+            return TypedResults.Empty;
         }
-        return Results.Stream(stream, "application/octet-stream", enableRangeProcessing: true,
+        return TypedResults.Stream(stream, "application/octet-stream", enableRangeProcessing: true,
             entityTag: new EntityTagHeaderValue($"\"{digest}\""));
     }
 
@@ -137,6 +147,6 @@ public static class RegistryEndpoints
         http.Response.Headers.ETag = $"\"{digest}\"";
     }
 
-    private static IResult Error(HttpContext http, int status, string code, string message) =>
+    private static ProblemHttpResult Error(HttpContext http, int status, string code, string message) =>
         new ApiProblem(status, status == 404 ? Api.ProblemTypes.NotFound : Api.ProblemTypes.InvalidRequest, code, message) { RegistryCode = code }.ToResult(http);
 }

@@ -1,14 +1,15 @@
 using System.Text.Json;
-using Doras.Server.Access;
+using Doras.Server.Authorization;
 using Doras.Server.Precompute;
 using Microsoft.AspNetCore.Http.Features;
+using Microsoft.AspNetCore.Http.HttpResults;
 using Microsoft.Extensions.Options;
 
 namespace Doras.Server.Endpoints;
 
 /// <summary>
 /// <c>POST /api/v1/registry-events</c>: the registry's notification webhook. Pushed versions are queued for their
-/// deltas to be precomputed. Authorized by <see cref="WebhookAccess"/>; bounded in body size and event count.
+/// deltas to be precomputed. Only the registry may call it (<see cref="CallerPolicies.RegistryWebhook"/>: 401 before the body is read); bounded in body size and event count.
 /// </summary>
 public static class RegistryWebhookEndpoints
 {
@@ -16,10 +17,10 @@ public static class RegistryWebhookEndpoints
 
     public static void MapRegistryWebhook(this IEndpointRouteBuilder app)
     {
-        app.MapPost(Path, async (HttpContext http, PublishedVersions published, IOptions<PrecomputeOptions> options, ILogger<PublishedVersions> logger, CancellationToken ct) =>
+        app.MapPost(Path, async Task<Results<Accepted, ProblemHttpResult>> (HttpContext http, PublishedVersions published, IOptions<PrecomputeOptions> options, ILogger<PublishedVersions> logger, CancellationToken ct) =>
         {
-            // Checked here, after the secret (the endpoint filter): an Accepts() declaration would have routing answer
-            // 415 to a caller without the secret before the filter ever ran.
+            // Checked here, after the secret (the authorization middleware): an Accepts() declaration would have routing
+            // answer 415 to a caller without the secret before authorization ran.
             if (!IsNotification(http.Request.ContentType))
                 return ApiProblem.UnsupportedMediaType($"a registry notification is sent as {string.Join(" or ", MediaTypes)}, not '{http.Request.ContentType}'").ToResult(http);
             var limits = options.Value;
@@ -58,11 +59,10 @@ public static class RegistryWebhookEndpoints
                     return ApiProblem.Busy("too many published versions are waiting for their deltas; the registry sends this notification again", 10).ToResult(http);
                 logger.LogInformation("Registry notification: {Repository}@{Digest} was pushed", version.Repository, version.Manifest);
             }
-            return Results.Accepted();
+            return TypedResults.Accepted((string?)null);
         })
-        .AddEndpointFilter(WebhookAccess.Filter)
+        .RequireAuthorization(CallerPolicies.RegistryWebhook)
         .WithName("PostRegistryEvents")
-        .Produces(StatusCodes.Status202Accepted)
         .ProducesProblem(StatusCodes.Status400BadRequest)
         .ProducesProblem(StatusCodes.Status401Unauthorized)
         .ProducesProblem(StatusCodes.Status413PayloadTooLarge)

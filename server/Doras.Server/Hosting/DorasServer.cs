@@ -2,6 +2,7 @@ using Doras.Delta.Algorithms;
 using Doras.Delta.Zstd;
 using Doras.Oci.Content;
 using Doras.Server.Access;
+using Doras.Server.Authorization;
 using Doras.Server.Collection;
 using Doras.Server.Deltas;
 using Doras.Server.Endpoints;
@@ -66,6 +67,7 @@ public static class DorasServer
         });
         builder.Services.AddSingleton<RegistryChallenge>();
         builder.Services.AddSingleton<ClientAccess>();
+        builder.Services.AddCallerAuthorization();
         builder.Services.AddDeltaBuilds(builder.Configuration);
         builder.Services.AddPrecompute(builder.Configuration);
         builder.Services.AddSingleton<DeltaService>();
@@ -87,13 +89,15 @@ public static class DorasServer
         app.UseDorasObservability();
         app.UseExceptionHandler();
         app.UseStatusCodePages();
+        // After routing (the endpoint names its policy) and before any endpoint reads a body (Authorization/).
+        app.UseAuthentication();
+        app.UseAuthorization();
         app.MapObservabilityEndpoints();
-        // Every endpoint that reads images sits behind the one access rule.
-        var images = app.MapGroup("").AddEndpointFilter(ClientAccess.Filter);
-        images.MapDeltaEndpoints();
-        images.MapRegistryEndpoints();
-        app.MapRegistryWebhook(); // authorized by the registry's shared secret, not a client's access
-        app.MapPeerEndpoints(); // its own rule: trusted peers (Peering/PeerAccess.cs)
+        // Every endpoint that reads images requires a device client (Authorization/DeviceClientHandler.cs).
+        app.MapDeltaEndpoints();
+        app.MapGroup("").RequireAuthorization(CallerPolicies.DeviceClient).MapRegistryEndpoints();
+        app.MapRegistryWebhook(); // the registry, by its shared secret
+        app.MapPeerEndpoints(); // trusted peers, by credentials or peer token
         return app;
     }
 }

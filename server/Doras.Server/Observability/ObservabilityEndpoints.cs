@@ -1,4 +1,5 @@
-using Doras.Server.Access;
+using Doras.Server.Authorization;
+using Microsoft.AspNetCore.Http.HttpResults;
 using Prometheus;
 
 namespace Doras.Server.Observability;
@@ -15,7 +16,7 @@ public static class ObservabilityEndpoints
         builder.Services.Configure<ObservabilityOptions>(builder.Configuration.GetSection(ObservabilityOptions.Section));
         builder.Services.AddSingleton<DorasMetrics>();
         builder.Services.AddSingleton<Readiness>();
-        builder.Services.AddOpenApi(options => options.AddOperationTransformer<OpenApiProblems>());
+        builder.Services.AddOpenApi(options => options.AddOperationTransformer<OpenApiProblems>().AddOperationTransformer<OpenApiCallers>().AddOperationTransformer<OpenApiAlgorithms>());
     }
 
     /// <summary>
@@ -31,23 +32,25 @@ public static class ObservabilityEndpoints
 
     public static void MapObservabilityEndpoints(this WebApplication app)
     {
+        // Health and readiness are for anyone (probes carry no credentials): the only endpoints open by declaration.
         app.MapGet("/healthz", () => TypedResults.Text("ok"))
+            .AllowAnonymous()
             .WithName("Health").WithSummary("Alive: the process answers.");
 
-        app.MapGet("/readyz", async (HttpContext http, Readiness readiness, CancellationToken ct) =>
+        app.MapGet("/readyz", async Task<Results<Ok<Dictionary<string, string>>, ProblemHttpResult>> (HttpContext http, Readiness readiness, CancellationToken ct) =>
         {
             var checks = await readiness.CheckAsync(ct);
             var failed = checks.Where(c => c.Failure is not null).ToList();
             return failed.Count == 0
-                ? Results.Json(checks.ToDictionary(c => c.Name, _ => "ok"))
+                ? TypedResults.Ok(checks.ToDictionary(c => c.Name, _ => "ok"))
                 : ApiProblem.NotReady(string.Join("; ", failed.Select(c => $"{c.Name}: {c.Failure}"))).ToResult(http);
         })
+        .AllowAnonymous()
         .WithName("Ready").WithSummary("Ready: the store is writable, the registry answers, the build scratch space is writable, Redis answers (with Delta:RedisLease).")
-        .Produces<Dictionary<string, string>>(StatusCodes.Status200OK)
         .ProducesProblem(StatusCodes.Status503ServiceUnavailable);
 
-        // The operator's endpoints: open, or behind Observability:Token (OperatorAccess).
-        var operator_ = app.MapGroup("").AddEndpointFilter(OperatorAccess.Filter);
+        // The operator's endpoints: open, or behind Observability:Token (the Operator scheme).
+        var operator_ = app.MapGroup("").RequireAuthorization(CallerPolicies.Operator);
         operator_.MapOpenApi();
         operator_.MapGet("/metrics", async (HttpContext http, DorasMetrics metrics, CancellationToken ct) =>
         {

@@ -97,9 +97,6 @@ public static class PeerScopes
     public static readonly IReadOnlyCollection<string> Default = [Replicate, DelegatePull];
 }
 
-/// <summary>Endpoint metadata: the scope a peer token needs for this endpoint (an endpoint without it admits no token).</summary>
-public sealed record RequiresPeerScope(string Scope);
-
 /// <summary>A registry we pull from for peers.</summary>
 public sealed class DelegationRegistry
 {

@@ -14,7 +14,6 @@ public static class PeeringSetup
         services.AddSingleton<PeeringState>();
         services.AddSingleton<PeerGrants>();
         services.AddSingleton<PeerTokens>();
-        services.AddSingleton<PeerAccess>();
         services.AddSingleton<PeerClients>();
         services.AddSingleton<PullDelegation>();
         services.AddSingleton<DelegatedPulls>();

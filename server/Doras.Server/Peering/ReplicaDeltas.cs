@@ -45,7 +45,7 @@ public sealed class ReplicaDeltas(ReplicaRecords replicas, PeerClients peers, IH
             using var response = await client.SendRawAsync(HttpMethod.Get, query, null, ct).ConfigureAwait(false);
             if (response.StatusCode == HttpStatusCode.Accepted)
             {
-                var wait = response.Headers.RetryAfter?.Delta ?? TimeSpan.FromSeconds(2);
+                var wait = RetryAfterHeader.WaitOf(response.Headers, time.GetUtcNow()) ?? TimeSpan.FromSeconds(2);
                 return new BuildState.Running(time.GetUtcNow(), time.GetUtcNow() + wait);
             }
             if (!response.IsSuccessStatusCode)

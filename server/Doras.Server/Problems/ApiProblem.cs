@@ -1,6 +1,7 @@
 using Doras.Api;
+using Microsoft.AspNetCore.Http.HttpResults;
 
-namespace Doras.Server.Access;
+namespace Doras.Server.Problems;
 
 /// <summary>
 /// An RFC 9457 problem the server answers with, before it becomes HTTP: status, type, title and detail, plus
@@ -49,13 +50,16 @@ public sealed record ApiProblem(int Status, string Type, string Title, string De
         new(StatusCodes.Status503ServiceUnavailable, ProblemTypes.NotReady, "Not ready", detail);
 
     /// <summary>The problem as an HTTP answer (problem+json), with its headers.</summary>
-    public IResult ToResult(HttpContext http)
+    public ProblemHttpResult ToResult(HttpContext http)
     {
         if (Challenge is not null) http.Response.Headers.WWWAuthenticate = Challenge;
-        if (RetryAfterSeconds is { } seconds) http.Response.Headers.RetryAfter = seconds.ToString(System.Globalization.CultureInfo.InvariantCulture);
+        if (RetryAfterSeconds is { } seconds) RetryAfter.Set(http.Response, TimeSpan.FromSeconds(seconds));
         var extensions = RegistryCode is null || !http.Request.Path.StartsWithSegments("/v2")
             ? null
             : new Dictionary<string, object?> { ["errors"] = new[] { new { code = RegistryCode, message = Detail } } };
-        return Results.Problem(Detail, statusCode: Status, title: Title, type: Type, extensions: extensions);
+        return TypedResults.Problem(Detail, statusCode: Status, title: Title, type: Type, extensions: extensions);
     }
+
+    /// <summary>Answers with the problem now: for authentication handlers and the authorization middleware, which write no endpoint result.</summary>
+    public Task WriteAsync(HttpContext http) => ToResult(http).ExecuteAsync(http);
 }
