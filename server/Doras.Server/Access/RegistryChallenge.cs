@@ -15,7 +15,21 @@ public sealed class RegistryChallenge(ArtifactStores stores, ILogger<RegistryCha
     private static readonly TimeSpan ProbeTimeout = TimeSpan.FromSeconds(5);
     /// <summary>A failed probe is not repeated sooner: anonymous callers must not make the server call the registry at will.</summary>
     private static readonly TimeSpan RememberFailure = TimeSpan.FromSeconds(30);
-    private (Challenge? Challenge, DateTimeOffset At, bool Failed)? _known;
+    private (Challenge? Challenge, DateTimeOffset At, bool Failed, bool AsksNoLogin)? _known;
+
+    /// <summary>
+    /// What to tell the operator when the registry lets anyone read (its <c>GET /v2/</c> answered 200 with no
+    /// challenge) while <c>Registry:RequireClientAuth</c> is on: no device has credentials to send, so every delta
+    /// request is refused and devices silently never get a delta. Null when that is not the case (or unknown).
+    /// </summary>
+    public async Task<string?> MisconfigurationAsync(CancellationToken ct)
+    {
+        if (!stores.RequireClientAuth || stores.RegistryHost is null) return null;
+        await RegistryChallengeAsync(ct).ConfigureAwait(false);
+        return _known is { AsksNoLogin: true }
+            ? $"the registry {stores.RegistryHost} asks no login (GET /v2/ answered without a challenge), so with Registry:RequireClientAuth on no device can authenticate and none gets a delta: set Registry:RequireClientAuth=false (anyone who reaches this server then reads what it serves: a trusted network or an authenticating proxy)"
+            : null;
+    }
 
     public async Task<string> ForRepositoryAsync(string? repository, CancellationToken ct)
     {
@@ -37,13 +51,16 @@ public sealed class RegistryChallenge(ArtifactStores stores, ILogger<RegistryCha
             using var http = new HttpClient(stores.SharedTransport(), disposeHandler: false);
             using var response = await http.GetAsync(new Uri($"{(stores.PlainHttp ? "http" : "https")}://{host}/v2/"), HttpCompletionOption.ResponseHeadersRead, timeout.Token).ConfigureAwait(false);
             var challenge = Challenge.From(response);
-            _known = (challenge, DateTimeOffset.UtcNow, false);
+            var asksNoLogin = challenge is null && response.IsSuccessStatusCode;
+            if (asksNoLogin && _known is not { AsksNoLogin: true } && stores.RequireClientAuth)
+                logger.LogWarning("The registry {Registry} asks no login, but Registry:RequireClientAuth is on: every device request will be refused; set Registry:RequireClientAuth=false", host);
+            _known = (challenge, DateTimeOffset.UtcNow, false, asksNoLogin);
             return challenge;
         }
         catch (Exception e) when (e is HttpRequestException or OperationCanceledException && !ct.IsCancellationRequested)
         {
             logger.LogWarning("Could not ask {Registry} for its authentication challenge: {Error}", host, e.Message);
-            _known = (null, DateTimeOffset.UtcNow, true);
+            _known = (null, DateTimeOffset.UtcNow, true, false);
             return null;
         }
     }

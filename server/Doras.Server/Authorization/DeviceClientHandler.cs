@@ -43,9 +43,15 @@ public sealed class DeviceClientHandler(IOptionsMonitor<AuthenticationSchemeOpti
         return Task.FromResult(Admit(new Claim(ReadsAs, "registry-authorization"), new Claim(ClaimTypes.AuthenticationMethod, authorization.Scheme)));
     }
 
-    protected override async Task<ApiProblem> UnauthorizedAsync(AuthenticateResult result) => ApiProblem.Unauthorized(
-        $"this server reads images from {stores.RegistryHost} with the client's own authorization (Registry:RequireClientAuth): send the registry credentials or token in the Authorization header",
-        await challenge.ForRepositoryAsync(ClientAccess.RepositoryNamedBy(Request), Context.RequestAborted).ConfigureAwait(false));
+    protected override async Task<ApiProblem> UnauthorizedAsync(AuthenticateResult result)
+    {
+        var www = await challenge.ForRepositoryAsync(ClientAccess.RepositoryNamedBy(Request), Context.RequestAborted).ConfigureAwait(false);
+        // A registry that asks no login gives devices nothing to send: say so, and what the operator should set.
+        if (await challenge.MisconfigurationAsync(Context.RequestAborted).ConfigureAwait(false) is { } misconfigured)
+            return ApiProblem.Unauthorized(misconfigured, www);
+        return ApiProblem.Unauthorized(
+            $"this server reads images from {stores.RegistryHost} with the client's own authorization (Registry:RequireClientAuth): send the registry credentials or token in the Authorization header", www);
+    }
 }
 
 /// <summary>The images a device client reads are the served ones: never the server's own working state.</summary>

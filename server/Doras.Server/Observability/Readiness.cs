@@ -14,7 +14,8 @@ public sealed record ReadinessCheck(string Name, string? Failure);
 /// build can start. The answer is remembered for two seconds, so however often <c>/readyz</c> is asked,
 /// the store and the registry are probed at most every two seconds; each probe is bounded by five seconds.
 /// </summary>
-public sealed class Readiness(ArtifactStores stores, ScratchSpace scratch, IBuildLease lease, TimeProvider time, ILogger<Readiness> logger)
+public sealed class Readiness(ArtifactStores stores, ScratchSpace scratch, IBuildLease lease, TimeProvider time, ILogger<Readiness> logger,
+    Access.RegistryChallenge? challenge = null)
 {
     private static readonly TimeSpan Remember = TimeSpan.FromSeconds(2);
     private static readonly TimeSpan ProbeTimeout = TimeSpan.FromSeconds(5);
@@ -33,6 +34,8 @@ public sealed class Readiness(ArtifactStores stores, ScratchSpace scratch, IBuil
             List<ReadinessCheck> checks = [await StoreAsync(timeout.Token).ConfigureAwait(false), Scratch()];
             if (lease is RedisBuildLease redis)
                 checks.Add(new ReadinessCheck("redis-lease", await redis.ProbeAsync(timeout.Token).ConfigureAwait(false)));
+            if (stores.RequireClientAuth && stores.RegistryHost is not null && challenge is not null)
+                checks.Add(new ReadinessCheck("client-auth", await challenge.MisconfigurationAsync(timeout.Token).ConfigureAwait(false)));
             foreach (var failed in checks.Where(c => c.Failure is not null))
                 logger.LogWarning("Not ready: {Check}: {Failure}", failed.Name, failed.Failure);
             _last = (checks, time.GetUtcNow());

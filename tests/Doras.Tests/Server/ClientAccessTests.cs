@@ -153,9 +153,10 @@ public class ClientAccessTests
         }
         Assert.That(_server.Builder.BuildsStarted, Is.EqualTo(buildsBefore), "no delta is built for an image the caller may not read");
 
-        // The delta of the repository bob may read is built with the server's credentials.
-        using var delta = await SendAsync(HttpMethod.Get, DeltaQuery("team/app", _appV1), _bobAppToken);
-        Assert.That(delta.StatusCode, Is.AnyOf(HttpStatusCode.OK, HttpStatusCode.Accepted), await delta.Content.ReadAsStringAsync());
+        // The delta of the repository bob may read is built with the server's credentials; waited for until ready, so
+        // no build of this test is still starting while another test of the fixture counts builds.
+        var (ready, _) = await DeltaRequests.ReadyAsync(_server.Http, DeltaQuery("team/app", _appV1), request => request.Headers.Authorization = _bobAppToken);
+        Assert.That(ready, Does.Contain("\"delta_image\""));
     }
 
     [Test]

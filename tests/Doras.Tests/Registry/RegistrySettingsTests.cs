@@ -1,0 +1,42 @@
+using System.Net;
+using Doras.Server.Collection;
+
+namespace Doras.Tests.Registry;
+
+/// <summary>Registry-mode settings that cannot work with the registry behind them: the operator is told what failed and what to set.</summary>
+public class RegistrySettingsTests
+{
+    [Test, CancelAfter(60_000)]
+    public async Task Readiness_and_gc_name_the_failed_TLS_handshake_and_the_setting(CancellationToken ct)
+    {
+        await using var registry = await RegistryProcess.StartAsync();
+        await using var server = await RunningServer.StartAsync("--registry", registry.Host, "--Registry:RequireClientAuth", "false");
+
+        using var ready = await server.Http.GetAsync("/readyz", ct);
+        Assert.That(ready.StatusCode, Is.EqualTo(HttpStatusCode.ServiceUnavailable));
+        Assert.That(await ready.Content.ReadAsStringAsync(ct),
+            Does.Contain($"registry: the TLS handshake with the registry {registry.Host} failed; if it speaks plain HTTP, set Registry:PlainHttp=true (a trusted network only)"));
+
+        var report = await server.Service<GarbageCollector>().RunAsync(dryRun: true, ct);
+        Assert.That(report.Errors, Has.Count.EqualTo(1));
+        Assert.That(report.Errors[0], Does.StartWith("the TLS handshake with the registry failed (").And.EndWith("); if it speaks plain HTTP, set Registry:PlainHttp=true"));
+    }
+
+    [Test, CancelAfter(60_000)]
+    public async Task A_registry_that_asks_no_login_with_RequireClientAuth_on_is_named_as_the_reason_devices_are_refused(CancellationToken ct)
+    {
+        await using var registry = await RegistryProcess.StartAsync(); // anyone may read
+        await using var server = await RunningServer.StartAsync("--registry", registry.Host, "--Registry:PlainHttp", "true");
+        var expected = $"the registry {registry.Host} asks no login (GET /v2/ answered without a challenge), so with Registry:RequireClientAuth on no device can authenticate and none gets a delta: " +
+                       "set Registry:RequireClientAuth=false (anyone who reaches this server then reads what it serves: a trusted network or an authenticating proxy)";
+
+        using var refused = await server.Http.GetAsync($"/api/v1/delta?from_digest={Uri.EscapeDataString("fleet/app@sha256:" + new string('a', 64))}&to_tag=fleet%2Fapp%3Av2", ct);
+        Assert.That(refused.StatusCode, Is.EqualTo(HttpStatusCode.Unauthorized));
+        using (var problem = System.Text.Json.JsonDocument.Parse(await refused.Content.ReadAsStringAsync(ct)))
+            Assert.That(problem.RootElement.GetProperty("detail").GetString(), Is.EqualTo(expected));
+
+        using var ready = await server.Http.GetAsync("/readyz", ct);
+        Assert.That(ready.StatusCode, Is.EqualTo(HttpStatusCode.ServiceUnavailable));
+        Assert.That(await ready.Content.ReadAsStringAsync(ct), Does.Contain("client-auth: " + expected));
+    }
+}
