@@ -11,6 +11,7 @@ using Microsoft.IdentityModel.Tokens;
 namespace Doras.Tests.Peering;
 
 /// <summary>Peer passwords long enough to key tokens, keys derived with HKDF for their purpose, and no plain-http peer unless allowed.</summary>
+[NonParallelizable] // changes an environment variable of the whole process
 public class PeerSecretsTests
 {
     private const string ShortRefusal =

@@ -6,6 +6,7 @@ using Doras.Oci.Remote.Auth;
 namespace Doras.Tests.Registry;
 
 /// <summary>Every client operation against a real registry (distribution 2.8 from Debian) on loopback.</summary>
+[NonParallelizable] // changes an environment variable of the whole process
 public class RegistryClientTests
 {
     private RegistryProcess _registry = null!;
