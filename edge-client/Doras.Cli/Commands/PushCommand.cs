@@ -32,6 +32,7 @@ internal static class PushCommand
             var allTags = new[] { target.Tag }.Concat(result.GetValue(tags) ?? []).Select(Reference.ValidateTag).Select(ReservedTags.EnsureUserTag).ToArray();
             var progress = new ConsoleProgress();
             using var opened = store.Open(result, target, progress);
+            if (opened.Client is { } registry) await registry.GetVersionAsync(ct); // "not a registry" (exit 2) before packing anything
             if (opened.Repository is IPushPermission permission && !await permission.CanPushAsync(ct))
                 throw new UnauthorizedAccessException($"not allowed to push to {target.Name}: check --username/--password or the Docker config");
             PublishOptions Options(string source) => new()

@@ -103,6 +103,7 @@ public sealed class DeltaClient : IDisposable
         _server = server.AbsoluteUri.EndsWith('/') ? server : new Uri(server.AbsoluteUri + "/");
         Backoff = options.Backoff;
         HttpMessageHandler handler = transport is null ? new SocketsHttpHandler { PooledConnectionLifetime = TimeSpan.FromMinutes(5) } : new SharedHandler(transport);
+        handler = new HeaderStallHandler { InnerHandler = handler }; // a server that accepts and never answers ends at the stall timeout
         if (options.RegistryCredentials is { } credentials) handler = new Oci.Remote.Auth.RegistryAuthHandler(credentials) { InnerHandler = handler };
         if (options.TokenProvider is { } tokens) handler = new ServerTokenHandler(tokens) { InnerHandler = handler };
         _http = new HttpClient(handler) { Timeout = options.Timeout };

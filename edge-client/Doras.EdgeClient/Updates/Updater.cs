@@ -146,8 +146,12 @@ public sealed class Updater(DeltaClient client, RegistryClient? registry = null,
         }
         // Only a base the server does not know needs its signature; a known one already had its chance above.
         var unknownBase = state is null || mismatch is not null;
-        if (options.UseSignatures && unknownBase && await SignatureStrategy.TryRunAsync(run, state, fallback, ct).ConfigureAwait(false) is { } bySignature)
+        string? signatureMiss = null;
+        if (options.UseSignatures && unknownBase && await SignatureStrategy.TryRunAsync(run, state, fallback, why => signatureMiss = why, ct).ConfigureAwait(false) is { } bySignature)
             return bySignature;
+        // A file at the output that doras did not install was tried as a base: the reason says so, not "nothing is installed".
+        if (signatureMiss is not null)
+            fallback = state is null ? $"the file at the output was not installed by doras; {signatureMiss}" : $"{fallback}; {signatureMiss}";
         _log.LogInformation("Full download of {Reference}: {Reason}", reference, fallback);
         return await FullStrategy.RunAsync(run, state, state is not null && mismatch is null, fallback, ct).ConfigureAwait(false);
     }
@@ -176,6 +180,13 @@ public sealed class Updater(DeltaClient client, RegistryClient? registry = null,
         {
             var authorization = await registry.ReadAuthorizationAsync(reference.Repository, ct).ConfigureAwait(false);
             return (registry.Repository(reference.Repository).WithoutResumes(), authorization);
+        }
+        catch (HttpRequestException e) when (e.StatusCode is HttpStatusCode.Unauthorized or HttpStatusCode.Forbidden)
+        {
+            // The first read is a tag listing, but what the user asked for is the reference: name it, and what to give.
+            var answer = e.Message[(e.Message.IndexOf(": ", StringComparison.Ordinal) + 2)..];
+            throw new HttpRequestException($"{reference}: the registry {reference.Registry} did not let this device read it ({answer}); " +
+                "give its credentials (-u/-p, or the Docker config)", e, e.StatusCode);
         }
         catch (HttpRequestException e) when (e.StatusCode is null)
         {

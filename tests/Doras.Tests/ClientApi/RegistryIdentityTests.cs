@@ -120,6 +120,15 @@ public class RegistryIdentityTests
         Assert.That(code, Is.EqualTo(global::Doras.Cli.ExitCodes.Usage), output);
         Assert.That(output.Trim(), Is.EqualTo($"doras: {error.Message}"));
 
+        using var device = new TempDirectory();
+        // push to either host: the same usage error, before anything is packed, not a web page dumped (exit 3).
+        foreach (var host in new[] { nothingHost, websiteHost })
+        {
+            (code, output) = CliRun.Run("push", device.Write($"push-{host.Replace(':', '-')}/app.bin", [1, 2, 3]), $"{host}/fleet/app:v1", "--plain-http");
+            Assert.That(code, Is.EqualTo(global::Doras.Cli.ExitCodes.Usage), output);
+            Assert.That(output, Does.Contain($"doras: {host} is not an OCI (v2) registry"));
+        }
+
         // tags from either host: the same usage error, not an empty success.
         foreach (var host in new[] { nothingHost, websiteHost })
         {
@@ -129,7 +138,6 @@ public class RegistryIdentityTests
         }
 
         // pull from either host: the same usage error (exit 2), not "not found" (8) or a JSON parse error (1).
-        using var device = new TempDirectory();
         foreach (var host in new[] { nothingHost, websiteHost })
         {
             (code, output) = CliRun.Run("pull", $"{host}/fleet/app:v1", "--plain-http", "--allow-http", "--server", "http://127.0.0.1:9", "--output", device["app"]);

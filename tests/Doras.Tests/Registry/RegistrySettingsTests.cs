@@ -39,4 +39,16 @@ public class RegistrySettingsTests
         Assert.That(ready.StatusCode, Is.EqualTo(HttpStatusCode.ServiceUnavailable));
         Assert.That(await ready.Content.ReadAsStringAsync(ct), Does.Contain("client-auth: " + expected));
     }
+
+    [Test, CancelAfter(60_000)]
+    public async Task Pulling_from_a_registry_without_credentials_names_the_reference_and_what_to_give()
+    {
+        using var registryDir = new TempDirectory();
+        await using var registry = await RegistryProcess.StartWithBasicAuthAsync("alice", "s3cret");
+        var (code, output) = ExternalTool.Run(Binaries.Doras, ["pull", $"{registry.Host}/fleet/app:v1", "--plain-http", "--allow-http", "--server", "http://127.0.0.1:9",
+            "--docker-config", registryDir["none.json"], "-o", registryDir["device"]]);
+        Assert.That(code, Is.EqualTo(global::Doras.Cli.ExitCodes.Unauthorized), output);
+        Assert.That(output, Does.Contain($"doras: {registry.Host}/fleet/app:v1: the registry {registry.Host} did not let this device read it (401 Unauthorized")
+            .And.Contain("give its credentials (-u/-p, or the Docker config)").And.Not.Contain("tags of"));
+    }
 }

@@ -67,6 +67,19 @@ public class DeadServerTests
     }
 
     [Test, CancelAfter(120_000)]
+    public async Task The_stall_timeout_also_ends_the_wait_for_a_silent_servers_first_answer(CancellationToken ct)
+    {
+        using var dead = new SilentServer();
+        using var dir = new TempDirectory();
+        // A deadline far away: what ends each attempt is the 1 s stall timeout, and the retries then give up.
+        var (code, output) = await Task.Run(() => Run("pull", "fleet/tool:stable", "--allow-http", "--server", dead.Url.ToString(), "--output", dir["fresh"],
+            "--stall-timeout", "1", "--timeout", "600"), ct);
+        Assert.That(code, Is.EqualTo(global::Doras.Cli.ExitCodes.Network), output);
+        Assert.That(output, Does.Contain(": no answer within 1 s (the stall timeout)"));
+        Assert.That(output, Does.Not.Contain("gave up after 600 s"));
+    }
+
+    [Test, CancelAfter(120_000)]
     public async Task Watch_against_a_silent_server_reports_each_check_at_its_deadline_and_goes_on(CancellationToken ct)
     {
         using var dead = new SilentServer();

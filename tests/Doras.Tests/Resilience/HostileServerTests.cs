@@ -103,6 +103,9 @@ public class HostileServerTests
         var bound = DeltaClient.SignatureDeltaBound(_v1.Length, Options().MaxArtifactBytes);
         Assert.That(bound, Is.EqualTo(2L * _v1.Length + (64 << 10)));
         Assert.That(log.Lines, Has.Some.Contains($"the answer is longer than the limit of {bound} bytes; refused").And.Contains("downloading in full"));
+        // The reason names what was tried: the user's file as a base, not "nothing is installed yet".
+        Assert.That(result.FallbackReason, Does.StartWith($"the file at the output was not installed by doras; no delta from a signature of {_device["app"]}/app.bin (")
+            .And.Contain($"the answer is longer than the limit of {bound} bytes; refused"));
     }
 
     private sealed class CapturingLogger : Microsoft.Extensions.Logging.ILogger<Updater>

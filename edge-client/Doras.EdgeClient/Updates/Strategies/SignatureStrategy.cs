@@ -14,8 +14,11 @@ namespace Doras.EdgeClient.Updates.Strategies;
 /// </summary>
 internal static class SignatureStrategy
 {
-    /// <summary>Null when there is no such file or the server cannot or will not (then the caller downloads the full artifact).</summary>
-    public static async Task<UpdateResult?> TryRunAsync(UpdateRun run, InstallState? state, string reason, CancellationToken ct)
+    /// <summary>
+    /// Null when there is no such file or the server cannot or will not (then the caller downloads the full artifact);
+    /// <paramref name="why"/> then says why a signature delta did not happen, for the full download's reason.
+    /// </summary>
+    public static async Task<UpdateResult?> TryRunAsync(UpdateRun run, InstallState? state, string reason, Action<string> why, CancellationToken ct)
     {
         var (reference, options, paths) = (run.Reference, run.Options, run.Paths);
         var (manifest, target) = await run.FetchArtifactAsync(reference.Identifier, ct).ConfigureAwait(false);
@@ -58,6 +61,7 @@ internal static class SignatureStrategy
         catch (Exception e) when (e is DeltaServerException or CorruptDeltaException or InvalidDataException or HttpRequestException { StatusCode: not null })
         {
             run.Log.LogInformation("No delta from a signature of {File} ({Error}); downloading in full", basePath, e.Message);
+            why($"no delta from a signature of {basePath} ({e.Message})");
             return null;
         }
         finally
