@@ -20,7 +20,7 @@ internal sealed class UpdateArguments
     public Option<bool> KeepPrevious { get; } = new("--keep-previous") { Description = "Keep the replaced version in the work directory, for `doras rollback`" };
     public Option<long?> MaxBytesPerPeriod { get; } = new("--max-bytes-per-period") { Description = "Metered links: at most this many bytes downloaded per period (see --period-hours)" };
     public Option<double> PeriodHours { get; } = new("--period-hours") { Description = "The period of --max-bytes-per-period, in hours", DefaultValueFactory = _ => 24 };
-    public Option<double> StallTimeout { get; } = new("--stall-timeout") { Description = "Abort a download that brings under 1 KiB in this many seconds (retried, resuming; then exit 3); 0: never", DefaultValueFactory = _ => Oci.Remote.HttpBody.DefaultStallTimeout.TotalSeconds };
+    public Option<double> StallTimeout { get; } = new("--stall-timeout") { Description = "Abort a download that brings under 1 KiB, or a wait for the server's answer, of this many seconds (retried, resuming; then exit 3); 0: never", DefaultValueFactory = _ => Oci.Remote.HttpBody.DefaultStallTimeout.TotalSeconds };
     public Option<double> Timeout { get; } = new("--timeout") { Description = "Give up an update after this many seconds (every retry, wait and download included), exit 3", DefaultValueFactory = _ => UpdateOptions.DefaultTimeout.TotalSeconds };
     public Option<bool> ReplaceExisting { get; } = new("--replace-existing") { Description = "Replace a file or directory at the output that doras did not install (default: refuse, exit 2, leave it untouched)" };
     public Option<bool> Json { get; } = new("--json") { Description = "Machine-readable output: one JSON object per result" };
