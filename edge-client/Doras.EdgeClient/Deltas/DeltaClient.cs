@@ -1,3 +1,4 @@
+using Doras.Oci;
 using System.Net;
 using System.Net.Http.Headers;
 using System.Text.Json;
@@ -38,8 +39,10 @@ public sealed record DeltaDownload(DeltaResponse Response, Descriptor Layer, Str
 
 /// <summary>The server answered with an error (RFC 9457 problem details).</summary>
 public sealed class DeltaServerException(HttpStatusCode status, string? type, string title, string detail)
-    : Exception($"{(int)status} {title}: {detail}"), ITransientFailure
+    : Exception($"{(int)status} {title}: {detail}"), IFailure
 {
+    public FailureKind Kind => Failures.KindOf(Status);
+
     public HttpStatusCode Status { get; } = status;
     public string? Type { get; } = type;
     public string Title { get; } = title;

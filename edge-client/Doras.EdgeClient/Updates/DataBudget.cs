@@ -1,3 +1,4 @@
+using Doras.Oci;
 using System.Text.Json;
 using System.Text.Json.Serialization;
 using Doras.Oci.IO;
@@ -12,8 +13,10 @@ public sealed record DataBudgetOptions
 }
 
 /// <summary>A download would take more of the data budget than is left; says when enough is free again.</summary>
-public sealed class DataBudgetExceededException(string message, DateTimeOffset? availableAt) : IOException(message)
+public sealed class DataBudgetExceededException(string message, DateTimeOffset? availableAt) : IOException(message), IFailure
 {
+    public FailureKind Kind => FailureKind.OverBudget;
+
     /// <summary>When enough of the budget is free again (null: the download is larger than the whole budget).</summary>
     public DateTimeOffset? AvailableAt { get; } = availableAt;
 }

@@ -1,3 +1,4 @@
+using Doras.Oci;
 using Doras.Oci.Content;
 using Doras.Oci.IO;
 using Doras.Oci.Model;
@@ -98,13 +99,19 @@ public sealed class ResumableDownload(string workDirectory, IProgress<UpdateProg
 }
 
 /// <summary>A download ended early; what arrived is kept and the next attempt continues from there.</summary>
-public sealed class DownloadInterruptedException(string message) : IOException(message), ITransientFailure
+public sealed class DownloadInterruptedException(string message) : IOException(message), IFailure
 {
-    public bool IsTransient => true;
+    public FailureKind Kind => FailureKind.Network;
 }
 
 /// <summary>An artifact or delta over the configured size limit.</summary>
-public sealed class ArtifactTooLargeException(string message) : IOException(message);
+public sealed class ArtifactTooLargeException(string message) : IOException(message), IFailure
+{
+    public FailureKind Kind => FailureKind.TooLarge;
+}
 
 /// <summary>Not enough free space for an update: says how much is needed where.</summary>
-public sealed class InsufficientStorageException(string message) : IOException(message);
+public sealed class InsufficientStorageException(string message) : IOException(message), IFailure
+{
+    public FailureKind Kind => FailureKind.Storage;
+}

@@ -1,3 +1,4 @@
+using Doras.Oci;
 namespace Doras.EdgeClient.Updates;
 
 /// <summary>
@@ -29,4 +30,7 @@ internal sealed class UpdateDeadline(TimeSpan timeout, TimeProvider time)
 }
 
 /// <summary>An update's overall deadline (<see cref="UpdateOptions.Timeout"/>) passed; the message names the last cause.</summary>
-public sealed class UpdateTimeoutException(string message, Exception? inner = null) : TimeoutException(message, inner);
+public sealed class UpdateTimeoutException(string message, Exception? inner = null) : TimeoutException(message, inner), IFailure
+{
+    public FailureKind Kind => FailureKind.Timeout;
+}

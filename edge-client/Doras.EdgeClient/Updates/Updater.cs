@@ -6,6 +6,7 @@ using Doras.EdgeClient.Deltas;
 using Doras.EdgeClient.Updates.Download;
 using Doras.EdgeClient.Updates.Install;
 using Doras.EdgeClient.Updates.Strategies;
+using Doras.Oci;
 using Doras.Oci.Content;
 using Doras.Oci.Model;
 using Doras.Oci.Remote;
@@ -156,17 +157,19 @@ public sealed class Updater(DeltaClient client, RegistryClient? registry = null,
         return await FullStrategy.RunAsync(run, state, state is not null && mismatch is null, fallback, ct).ConfigureAwait(false);
     }
 
-    /// <summary>Failures that say the downloaded bytes, or their target, can never be used: their downloads go at once.</summary>
-    private static bool IsRefusal(Exception e) => e
-        is HostileArchiveException or CorruptDeltaException or DigestMismatchException or IncompatibleArtifactException
-        or ArtifactTooLargeException or InsufficientStorageException or InvalidDataException;
+    /// <summary>Failures that say the downloaded bytes, or their target, can never be used (or cannot fit): their downloads go at once.</summary>
+    private static bool IsRefusal(Exception e) => Failures.KindOf(e)
+        is FailureKind.Verification or FailureKind.Incompatible or FailureKind.TooLarge or FailureKind.Storage;
 
     /// <summary>Failures of the delta path after which a full download is the way forward (anything else is reported).</summary>
-    private static bool IsReasonForFullDownload(Exception e) => e
-        is CorruptDeltaException or DigestMismatchException or IncompatibleArtifactException
-        or TimeoutException // the delta was not ready within its share of the deadline
-        or DeltaServerException { Status: HttpStatusCode.NotAcceptable or HttpStatusCode.NotFound }
-        or DeltaServerException { Type: Api.ProblemTypes.DeltaFailed };
+    private static bool IsReasonForFullDownload(Exception e) => e switch
+    {
+        // The server's "no delta here": none possible, none known, or its build failed (remembered).
+        DeltaServerException { Status: HttpStatusCode.NotAcceptable or HttpStatusCode.NotFound } => true,
+        DeltaServerException { Type: Api.ProblemTypes.DeltaFailed } => true,
+        // An unusable delta, or one not ready within its share of the deadline.
+        _ => Failures.KindOf(e) is FailureKind.Verification or FailureKind.Incompatible or FailureKind.Timeout,
+    };
 
     /// <summary>
     /// Where to download from: the registry the reference names, when it answers (with the authorization the

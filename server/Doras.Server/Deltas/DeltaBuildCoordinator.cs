@@ -1,3 +1,4 @@
+using Doras.Oci;
 using System.Collections.Concurrent;
 using Doras.Delta.Artifacts;
 using Doras.Oci.Model;
@@ -218,7 +219,7 @@ public sealed class DeltaBuildCoordinator
         }
     }
 
-    private static bool IsNotApplicable(Exception? e) => e is IncompatibleArtifactException;
+    private static bool IsNotApplicable(Exception? e) => e is not null && Failures.KindOf(e) == FailureKind.Incompatible;
 
     /// <summary>
     /// What clients are told of a failure (and what is stored for other instances): our own messages as they are, but
@@ -246,4 +247,7 @@ public sealed class DeltaBuildCoordinator
 }
 
 /// <summary>A build failed, here or in another instance sharing the store.</summary>
-public sealed class DeltaBuildFailedException(string reason) : Exception(reason);
+public sealed class DeltaBuildFailedException(string reason) : Exception(reason), IFailure
+{
+    public FailureKind Kind => FailureKind.Internal; // the server's own build failed
+}

@@ -1,3 +1,4 @@
+using Doras.Oci;
 using Doras.Api;
 using Doras.Delta.Algorithms;
 using Doras.Delta.Artifacts;
@@ -69,7 +70,7 @@ public sealed class DeltaService(ArtifactStores stores, ClientAccess access, Del
         }
         catch (Exception e) when (e is IncompatibleArtifactException or InvalidDataException)
         {
-            return ApiProblem.NotAcceptable(e.Message);
+            return ApiProblem.For(Failures.KindOf(e), e.Message);
         }
         if (!fromLayer.IsCompatibleWith(toLayer))
             return ApiProblem.NotAcceptable($"cannot make a delta from a {fromLayer.Kind.ToString().ToLowerInvariant()} artifact to a {toLayer.Kind.ToString().ToLowerInvariant()} artifact");
@@ -161,7 +162,7 @@ public sealed class DeltaService(ArtifactStores stores, ClientAccess access, Del
         }
         catch (FormatException e) { return (null, ApiProblem.Invalid($"'{DeltaApi.Platform}': {e.Message}")); }
         catch (NotFoundException e) { return (null, ApiProblem.NotFound(e.Message, "MANIFEST_UNKNOWN")); }
-        catch (InvalidDataException e) { return (null, ApiProblem.NotAcceptable(e.Message)); }
+        catch (InvalidDataException e) { return (null, ApiProblem.For(Failures.KindOf(e), e.Message)); }
     }
 
     private DeltaOutcome BuildFailed(string algorithm, string from, string to, string reason, DateTimeOffset at, bool notApplicable) => notApplicable

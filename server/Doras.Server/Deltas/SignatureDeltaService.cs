@@ -1,3 +1,4 @@
+using Doras.Oci;
 using Doras.Api;
 using Doras.Delta.Artifacts;
 using Doras.Delta.Octodiff;
@@ -53,7 +54,7 @@ public sealed class SignatureDeltaService(ArtifactStores stores, ClientAccess ac
         var repository = stores.Server.Repository(to!.Repository);
         ArtifactLayer target;
         try { target = ArtifactLayer.From(await repository.FetchManifestAsync(descriptor, ct).ConfigureAwait(false), $"to image {to}"); }
-        catch (Exception e) when (e is IncompatibleArtifactException or InvalidDataException) { return ApiProblem.NotAcceptable(e.Message); }
+        catch (Exception e) when (e is IncompatibleArtifactException or InvalidDataException) { return ApiProblem.For(Failures.KindOf(e), e.Message); }
         if (target.Kind != ArtifactKind.File)
             return ApiProblem.NotAcceptable("signature deltas are made for file artifacts only");
 

@@ -47,7 +47,7 @@ public static class RegistryWebhookEndpoints
 
             IReadOnlyList<PublishedVersion> versions;
             try { versions = RegistryNotification.Parse(body.GetBuffer().AsSpan(0, (int)body.Length), limits.MaxEventsPerNotification); }
-            catch (TooManyEventsException e) { return ApiProblem.TooLarge(e.Message).ToResult(http); }
+            catch (TooManyEventsException e) { return ApiProblem.For(e.Kind, e.Message).ToResult(http); }
             catch (Exception e) when (e is JsonException or FormatException)
             {
                 return ApiProblem.Invalid(e.Message, "Invalid registry notification").ToResult(http);

@@ -1,5 +1,7 @@
 using System.Net;
+using Doras.Oci;
 using Doras.Server.Access;
+using Doras.Server.Problems;
 using Microsoft.AspNetCore.Diagnostics;
 using Microsoft.Extensions.Options;
 
@@ -14,14 +16,13 @@ public sealed class UpstreamBusyHandler(IOptions<DeltaOptions> options, ILogger<
 {
     public async ValueTask<bool> TryHandleAsync(HttpContext http, Exception exception, CancellationToken ct)
     {
-        if (exception is not HttpRequestException { StatusCode: HttpStatusCode.TooManyRequests or HttpStatusCode.BadGateway
-                or HttpStatusCode.ServiceUnavailable or HttpStatusCode.GatewayTimeout } busy || http.Response.HasStarted)
+        if (Failures.KindOf(exception) != FailureKind.Busy || exception is not HttpRequestException { StatusCode: not null } busy || http.Response.HasStarted)
             return false;
         var seconds = Math.Max(1, options.Value.MaxRetryAfterSeconds);
         logger.LogWarning("{Method} {Path}: the registry answered {Status}; asked the caller to come back in {Seconds} s",
             http.Request.Method, http.Request.Path, (int)busy.StatusCode!, seconds);
         var why = busy.StatusCode == HttpStatusCode.TooManyRequests ? "is rate-limiting this server" : "is not answering for now";
-        await ApiProblem.Busy($"the registry {why} ({(int)busy.StatusCode!}); ask again later", seconds).ToResult(http).ExecuteAsync(http);
+        await ApiProblem.For(FailureKind.Busy, $"the registry {why} ({(int)busy.StatusCode!}); ask again later", seconds).ToResult(http).ExecuteAsync(http);
         return true;
     }
 }

@@ -1,3 +1,4 @@
+using Doras.Oci;
 using System.Collections.Concurrent;
 using Microsoft.Extensions.Options;
 
@@ -44,4 +45,7 @@ public sealed class PeerClients(IOptionsMonitor<PeeringOptions> options, TimePro
 }
 
 public sealed class PeerNotConfiguredException(string peer, string? why = null)
-    : Exception(why is null ? $"no peer named '{peer}' is configured (Peering:Peers)" : $"peer '{peer}' is misconfigured: {why}");
+    : Exception(why is null ? $"no peer named '{peer}' is configured (Peering:Peers)" : $"peer '{peer}' is misconfigured: {why}"), IFailure
+{
+    public FailureKind Kind => FailureKind.Internal; // the server's settings, not the caller's request
+}

@@ -1,3 +1,4 @@
+using Doras.Oci;
 using System.Net;
 using System.Net.Http.Headers;
 using System.Net.Http.Json;
@@ -74,4 +75,9 @@ public sealed class PeerTokenHandler(string peer, IReadOnlyCollection<string> sc
 }
 
 /// <summary>A peer gave us no token: our credentials, or its URL, are wrong (never a verdict about a repository).</summary>
-public sealed class PeerTokenException(string message, HttpStatusCode status) : HttpRequestException(message, null, status);
+public sealed class PeerTokenException(string message, HttpStatusCode status) : HttpRequestException(message, null, status), IFailure
+{
+    public FailureKind Kind => Failures.KindOf(status);
+
+    public bool IsTransient => Transience.IsTransient(status);
+}

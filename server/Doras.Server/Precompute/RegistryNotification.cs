@@ -1,3 +1,4 @@
+using Doras.Oci;
 using System.Text.Json;
 using Doras.Oci.Model;
 
@@ -43,4 +44,7 @@ public static class RegistryNotification
         element.TryGetProperty(property, out var value) && value.ValueKind == JsonValueKind.String ? value.GetString() : null;
 }
 
-public sealed class TooManyEventsException(int count, int max) : Exception($"a notification of {count} events; at most {max} are taken at once (Precompute:MaxEventsPerNotification)");
+public sealed class TooManyEventsException(int count, int max) : Exception($"a notification of {count} events; at most {max} are taken at once (Precompute:MaxEventsPerNotification)"), IFailure
+{
+    public FailureKind Kind => FailureKind.TooLarge;
+}

@@ -1,4 +1,5 @@
 using Doras.Api;
+using Doras.Oci;
 using Microsoft.AspNetCore.Http.HttpResults;
 
 namespace Doras.Server.Problems;
@@ -48,6 +49,22 @@ public sealed record ApiProblem(int Status, string Type, string Title, string De
 
     public static ApiProblem NotReady(string detail) =>
         new(StatusCodes.Status503ServiceUnavailable, ProblemTypes.NotReady, "Not ready", detail);
+
+    /// <summary>
+    /// The one map from a failure's kind to a problem, for failures no endpoint words itself. The client's own
+    /// troubles (its disk, budget, lock) never happen on the server: there they are the server's, so 500.
+    /// </summary>
+    public static ApiProblem For(FailureKind kind, string detail, int retryAfterSeconds = 1) => kind switch
+    {
+        FailureKind.Usage => Invalid(detail),
+        FailureKind.Unauthorized => Forbidden(detail), // a 401 needs the endpoint's challenge
+        FailureKind.NotFound => NotFound(detail),
+        FailureKind.Verification or FailureKind.Incompatible => NotAcceptable(detail),
+        FailureKind.TooLarge => TooLarge(detail),
+        FailureKind.Busy or FailureKind.Timeout => Busy(detail, retryAfterSeconds),
+        FailureKind.Cancelled => throw new ArgumentOutOfRangeException(nameof(kind), kind, "a cancelled request gets no answer"),
+        _ => new(StatusCodes.Status500InternalServerError, ProblemTypes.Internal, "Internal error", detail),
+    };
 
     /// <summary>The problem as an HTTP answer (problem+json), with its headers.</summary>
     public ProblemHttpResult ToResult(HttpContext http)

@@ -1,3 +1,4 @@
+using Doras.Oci;
 using Doras.Oci.Model;
 
 namespace Doras.Delta.Algorithms;
@@ -71,4 +72,7 @@ internal static class OutputFile
 }
 
 /// <summary>A delta that cannot be applied: corrupt, truncated, for another base, or over a limit.</summary>
-public sealed class CorruptDeltaException(string message, Exception? inner = null) : IOException(message, inner);
+public sealed class CorruptDeltaException(string message, Exception? inner = null) : IOException(message, inner), IFailure
+{
+    public FailureKind Kind => FailureKind.Verification;
+}

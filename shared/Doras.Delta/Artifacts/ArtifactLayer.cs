@@ -1,3 +1,4 @@
+using Doras.Oci;
 using Doras.Delta.Algorithms;
 using Doras.Delta.Zstd;
 using Doras.Oci.Content;
@@ -107,4 +108,7 @@ public sealed record ArtifactLayer(Descriptor Layer, ArtifactKind Kind, string N
 public enum LayerCompression { None, Zstd, Gzip }
 
 /// <summary>Two artifacts a delta cannot be made between, or an artifact shape we do not handle (HTTP 406).</summary>
-public sealed class IncompatibleArtifactException(string message) : Exception(message);
+public sealed class IncompatibleArtifactException(string message) : Exception(message), IFailure
+{
+    public FailureKind Kind => FailureKind.Incompatible;
+}

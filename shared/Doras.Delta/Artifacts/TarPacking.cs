@@ -1,3 +1,4 @@
+using Doras.Oci;
 using System.Formats.Tar;
 using System.Text;
 using Microsoft.Win32.SafeHandles;
@@ -222,4 +223,7 @@ public static class TarPacking
 }
 
 /// <summary>An archive that tries to write outside its target or contains what we refuse to extract.</summary>
-public sealed class HostileArchiveException(string message) : IOException(message);
+public sealed class HostileArchiveException(string message) : IOException(message), IFailure
+{
+    public FailureKind Kind => FailureKind.Verification;
+}

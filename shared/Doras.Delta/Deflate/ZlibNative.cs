@@ -1,3 +1,4 @@
+using Doras.Oci;
 using System.Runtime.InteropServices;
 
 namespace Doras.Delta.Deflate;
@@ -64,7 +65,10 @@ public static class ZlibLibrary
 }
 
 /// <summary>The system's zlib, which deflate deltas need, is not there.</summary>
-public sealed class ZlibUnavailableException(string message) : Exception(message);
+public sealed class ZlibUnavailableException(string message) : Exception(message), IFailure
+{
+    public FailureKind Kind => FailureKind.Internal; // the installation lacks a library
+}
 
 /// <summary>A raw deflate or inflate stream of the system's zlib, fed span by span.</summary>
 internal sealed unsafe class ZlibStream : IDisposable

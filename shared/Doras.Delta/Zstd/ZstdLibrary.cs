@@ -1,3 +1,4 @@
+using Doras.Oci;
 namespace Doras.Delta.Zstd;
 
 /// <summary>Loads the native libzstd once (for <see cref="ZstdCodec.Native"/>) and turns its absence into one clear, actionable error.</summary>
@@ -33,4 +34,7 @@ public static class ZstdLibrary
     }
 }
 
-public sealed class ZstdUnavailableException(string message) : Exception(message);
+public sealed class ZstdUnavailableException(string message) : Exception(message), IFailure
+{
+    public FailureKind Kind => FailureKind.Internal; // the installation lacks a library
+}

@@ -1,3 +1,4 @@
+using Doras.Oci;
 using System.Runtime.InteropServices;
 
 namespace Doras.Delta.Zstd;
@@ -51,4 +52,7 @@ internal sealed class DCtxHandle() : SafeHandle(nint.Zero, ownsHandle: true)
 }
 
 /// <summary>libzstd reported an error: corrupt input, wrong parameters, or a limit reached.</summary>
-public class ZstdException(string message) : IOException(message);
+public class ZstdException(string message) : IOException(message), IFailure
+{
+    public FailureKind Kind => FailureKind.Verification; // a truncated stream, or one that decompresses past its bound
+}

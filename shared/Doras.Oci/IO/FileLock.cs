@@ -1,3 +1,4 @@
+using Doras.Oci;
 namespace Doras.Oci.IO;
 
 /// <summary>
@@ -37,4 +38,7 @@ public sealed class FileLock : IDisposable
 }
 
 /// <summary>Another process (or thread) held the lock for the whole wait: another update of the same target is running.</summary>
-public sealed class LockContentionException(string message, Exception inner) : TimeoutException(message, inner);
+public sealed class LockContentionException(string message, Exception inner) : TimeoutException(message, inner), IFailure
+{
+    public FailureKind Kind => FailureKind.Locked;
+}

@@ -29,6 +29,23 @@ public static partial class ErrorBody
         return Cut(Whitespace().Replace(body, " ").Trim());
     }
 
+    /// <summary>A registry's error entries as data (none when the body is not the distribution spec's <c>errors</c> array).</summary>
+    public static IReadOnlyList<RegistryError> Errors(string body)
+    {
+        if (string.IsNullOrWhiteSpace(body)) return [];
+        try
+        {
+            using var doc = JsonDocument.Parse(body);
+            var root = doc.RootElement;
+            if (root.ValueKind != JsonValueKind.Object || !root.TryGetProperty("errors", out var errors) || errors.ValueKind != JsonValueKind.Array) return [];
+            return errors.EnumerateArray().Where(e => e.ValueKind == JsonValueKind.Object)
+                .Select(e => new RegistryError(Text(e, "code"), Text(e, "message"),
+                    e.TryGetProperty("detail", out var detail) && detail.ValueKind != JsonValueKind.Null ? detail.GetRawText() : null))
+                .ToList();
+        }
+        catch (JsonException) { return []; } // not JSON, or cut at its bound
+    }
+
     /// <summary>One line of reasonable length: a person reads it, and a hostile body must not flood a log.</summary>
     private static string Cut(string text) => text.Length > 300 ? text[..300] + "…" : text;
 

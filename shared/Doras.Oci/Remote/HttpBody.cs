@@ -1,3 +1,4 @@
+using Doras.Oci;
 using System.Diagnostics;
 using Doras.Oci.Content;
 
@@ -172,4 +173,7 @@ public sealed class GuardedReadStream : ReadOnlyStream
 /// A transfer that stopped making progress within the stall timeout: aborted as a passing network failure, to
 /// be tried again (downloads resume where they stopped).
 /// </summary>
-public sealed class ResponseStalledException(string message) : IOException(message);
+public sealed class ResponseStalledException(string message) : IOException(message), IFailure
+{
+    public FailureKind Kind => FailureKind.Network;
+}

@@ -1,3 +1,4 @@
+using Doras.Oci;
 using Doras.Oci.Content;
 using Doras.Oci.Model;
 using Doras.Oci.Remote.Auth;
@@ -27,7 +28,10 @@ public sealed record RegistryClientOptions
 }
 
 /// <summary>A host that does not speak the distribution (v2) API.</summary>
-public sealed class NotARegistryException(string message) : Exception(message);
+public sealed class NotARegistryException(string message) : Exception(message), IFailure
+{
+    public FailureKind Kind => FailureKind.Usage; // the user named the wrong host
+}
 
 /// <summary>
 /// A registry, as a store of repositories: requests go through retries (Polly) and authentication

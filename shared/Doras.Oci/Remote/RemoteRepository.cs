@@ -144,6 +144,6 @@ public sealed partial class RemoteRepository(HttpClient http, Uri baseAddress, s
         var body = "";
         try { body = System.Text.Encoding.UTF8.GetString(await response.Content.ReadBoundedAsync(4096, what, ct, truncate: true).ConfigureAwait(false)); }
         catch (IOException) { }
-        throw new HttpRequestException($"{what}: {(int)response.StatusCode} {response.ReasonPhrase} {ErrorBody.Describe(body)}".TrimEnd(), null, response.StatusCode);
+        throw new RegistryException($"{what}: {(int)response.StatusCode} {response.ReasonPhrase} {ErrorBody.Describe(body)}".TrimEnd(), response.StatusCode, ErrorBody.Errors(body));
     }
 }

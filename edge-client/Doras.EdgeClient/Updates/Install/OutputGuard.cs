@@ -1,3 +1,4 @@
+using Doras.Oci;
 using Doras.Delta.Artifacts;
 using Doras.EdgeClient.Updates.Install;
 
@@ -55,7 +56,9 @@ internal static class OutputGuard
 }
 
 /// <summary>The output holds a file or directory Doras did not install; nothing was changed.</summary>
-public sealed class ExistingContentException(string path, string message) : IOException(message)
+public sealed class ExistingContentException(string path, string message) : IOException(message), IFailure
 {
+    public FailureKind Kind => FailureKind.Usage; // --replace-existing is the user's call
+
     public string Path { get; } = path;
 }
