@@ -1,9 +1,9 @@
-using Doras.Oci;
 using System.Net;
 using System.Net.Http.Headers;
 using System.Text.Json;
 using Doras.Api;
 using Doras.Delta.Algorithms;
+using Doras.Oci;
 using Doras.Oci.Content;
 using Doras.Oci.Model;
 using Doras.Oci.Remote;

@@ -1,6 +1,6 @@
-using Doras.Oci;
 using System.Text.Json;
 using System.Text.Json.Serialization;
+using Doras.Oci;
 using Doras.Oci.IO;
 
 namespace Doras.EdgeClient.Updates;

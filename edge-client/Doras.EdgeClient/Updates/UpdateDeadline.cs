@@ -1,4 +1,5 @@
 using Doras.Oci;
+
 namespace Doras.EdgeClient.Updates;
 
 /// <summary>

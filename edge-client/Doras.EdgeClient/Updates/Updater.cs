@@ -167,6 +167,8 @@ public sealed class Updater(DeltaClient client, RegistryClient? registry = null,
         // The server's "no delta here": none possible, none known, or its build failed (remembered).
         DeltaServerException { Status: HttpStatusCode.NotAcceptable or HttpStatusCode.NotFound } => true,
         DeltaServerException { Type: Api.ProblemTypes.DeltaFailed } => true,
+        // An answer past its bound is a hostile server, not a bad delta: the same server would send the full download.
+        InvalidDataException => false,
         // An unusable delta, or one not ready within its share of the deadline.
         _ => Failures.KindOf(e) is FailureKind.Verification or FailureKind.Incompatible or FailureKind.Timeout,
     };

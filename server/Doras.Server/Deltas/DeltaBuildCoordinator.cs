@@ -1,6 +1,6 @@
-using Doras.Oci;
 using System.Collections.Concurrent;
 using Doras.Delta.Artifacts;
+using Doras.Oci;
 using Doras.Oci.Model;
 using Doras.Server.Hosting;
 using Microsoft.Extensions.Options;

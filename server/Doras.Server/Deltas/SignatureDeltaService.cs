@@ -1,7 +1,7 @@
-using Doras.Oci;
 using Doras.Api;
 using Doras.Delta.Artifacts;
 using Doras.Delta.Octodiff;
+using Doras.Oci;
 using Doras.Oci.Content;
 using Doras.Oci.Model;
 using Doras.Server.Access;

@@ -1,5 +1,5 @@
-using Doras.Oci;
 using System.Collections.Concurrent;
+using Doras.Oci;
 using Microsoft.Extensions.Options;
 
 namespace Doras.Server.Peering;

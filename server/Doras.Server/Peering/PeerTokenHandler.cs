@@ -1,8 +1,8 @@
-using Doras.Oci;
 using System.Net;
 using System.Net.Http.Headers;
 using System.Net.Http.Json;
 using System.Text;
+using Doras.Oci;
 using Doras.Oci.Remote;
 using Microsoft.Extensions.Options;
 

@@ -1,5 +1,5 @@
-using Doras.Oci;
 using System.Text.Json;
+using Doras.Oci;
 using Doras.Oci.Model;
 
 namespace Doras.Server.Precompute;

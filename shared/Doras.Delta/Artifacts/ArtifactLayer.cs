@@ -1,6 +1,6 @@
-using Doras.Oci;
 using Doras.Delta.Algorithms;
 using Doras.Delta.Zstd;
+using Doras.Oci;
 using Doras.Oci.Content;
 using Doras.Oci.Model;
 

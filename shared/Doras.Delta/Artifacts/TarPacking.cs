@@ -1,6 +1,6 @@
-using Doras.Oci;
 using System.Formats.Tar;
 using System.Text;
+using Doras.Oci;
 using Microsoft.Win32.SafeHandles;
 
 namespace Doras.Delta.Artifacts;

@@ -1,5 +1,5 @@
-using Doras.Oci;
 using System.Runtime.InteropServices;
+using Doras.Oci;
 
 namespace Doras.Delta.Deflate;
 

@@ -1,4 +1,5 @@
 using Doras.Oci;
+
 namespace Doras.Delta.Zstd;
 
 /// <summary>Loads the native libzstd once (for <see cref="ZstdCodec.Native"/>) and turns its absence into one clear, actionable error.</summary>

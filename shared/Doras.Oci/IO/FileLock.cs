@@ -1,4 +1,3 @@
-using Doras.Oci;
 namespace Doras.Oci.IO;
 
 /// <summary>

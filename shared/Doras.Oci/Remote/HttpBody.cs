@@ -1,4 +1,3 @@
-using Doras.Oci;
 using System.Diagnostics;
 using Doras.Oci.Content;
 

@@ -1,4 +1,3 @@
-using Doras.Oci;
 using Doras.Oci.Content;
 using Doras.Oci.Model;
 using Doras.Oci.Remote.Auth;

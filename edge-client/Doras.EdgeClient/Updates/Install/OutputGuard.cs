@@ -1,6 +1,6 @@
-using Doras.Oci;
 using Doras.Delta.Artifacts;
 using Doras.EdgeClient.Updates.Install;
+using Doras.Oci;
 
 namespace Doras.EdgeClient.Updates;
 
