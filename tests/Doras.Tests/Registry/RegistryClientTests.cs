@@ -166,7 +166,7 @@ public class RegistryClientTests
         var descriptor = Descriptor.FromBytes(MediaTypes.OctetStream, content);
 
         using var anonymous = new RegistryClient(secured.Host, new RegistryClientOptions { PlainHttp = true, Retry = new() { MaxRetries = 0 } });
-        var denied = (await Assert.ThrowsAsync<HttpRequestException>(() => anonymous.Repository("team/app").PushAsync(descriptor, new MemoryStream(content))))!;
+        var denied = (await Assert.CatchAsync<HttpRequestException>(() => anonymous.Repository("team/app").PushAsync(descriptor, new MemoryStream(content))))!;
         Assert.That(denied.StatusCode, Is.EqualTo(System.Net.HttpStatusCode.Unauthorized));
 
         using var wrong = new RegistryClient(secured.Host, new RegistryClientOptions
@@ -174,7 +174,7 @@ public class RegistryClientTests
             PlainHttp = true, Retry = new() { MaxRetries = 0 },
             Credentials = new StaticCredentialProvider(new Dictionary<string, Credential> { [secured.Host] = new("alice", "wrong") }),
         });
-        Assert.That((await Assert.ThrowsAsync<HttpRequestException>(() => wrong.PingAsync()))!.StatusCode, Is.EqualTo(System.Net.HttpStatusCode.Unauthorized));
+        Assert.That((await Assert.CatchAsync<HttpRequestException>(() => wrong.PingAsync()))!.StatusCode, Is.EqualTo(System.Net.HttpStatusCode.Unauthorized));
 
         using var dir = new TempDirectory();
         var auth = Convert.ToBase64String("alice:s3cret"u8.ToArray());
