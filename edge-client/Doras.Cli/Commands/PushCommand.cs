@@ -1,3 +1,4 @@
+using Doras.Delta.Vocabulary;
 using System.CommandLine;
 using Doras.EdgeClient.Updates;
 using Doras.Delta.Artifacts;

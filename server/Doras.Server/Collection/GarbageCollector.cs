@@ -1,3 +1,4 @@
+using Doras.Delta.Vocabulary;
 using System.Net;
 using System.Text.Json.Serialization;
 using Doras.Oci.Content;

@@ -1,3 +1,4 @@
+using Doras.Delta.Vocabulary;
 using System.Diagnostics;
 using System.Globalization;
 using Doras.Delta.Algorithms;
@@ -55,8 +56,8 @@ public sealed class DeltaBuilder(IOptions<DeltaOptions> options, ScratchSpace sc
                 Size = deltaSize,
                 Annotations = new Dictionary<string, string>
                 {
-                    [Annotations.ContentDigest] = job.To.ContentDigest.ToString(),
-                    [Annotations.ContentSize] = job.To.ContentSize.ToString(CultureInfo.InvariantCulture),
+                    [DorasAnnotations.ContentDigest] = job.To.ContentDigest.ToString(),
+                    [DorasAnnotations.ContentSize] = job.To.ContentSize.ToString(CultureInfo.InvariantCulture),
                 },
             };
             await using (var blob = new FileStream(deltaPath, FileMode.Open, FileAccess.Read, FileShare.Read, 1 << 16, FileOptions.Asynchronous))
@@ -67,17 +68,17 @@ public sealed class DeltaBuilder(IOptions<DeltaOptions> options, ScratchSpace sc
             var to = $"{job.ImageName}@{job.Key.To}";
             var manifest = new ImageManifest
             {
-                ArtifactType = MediaTypes.DorasDelta,
+                ArtifactType = DorasMediaTypes.Delta,
                 Config = Descriptor.EmptyJson,
                 Layers = [layer],
                 Annotations = new Dictionary<string, string>
                 {
-                    [Annotations.DeltaFrom] = from,
-                    [Annotations.DeltaTo] = to,
-                    [Annotations.DeltaAlgorithm] = algorithm.Name,
-                    [Annotations.DeltaCandidates] = string.Join(" ", built.Select(b => $"{b.Algorithm.Name}={b.Size}")),
-                    [Annotations.GoDeltaFrom] = from,
-                    [Annotations.GoDeltaTo] = to,
+                    [DorasAnnotations.DeltaFrom] = from,
+                    [DorasAnnotations.DeltaTo] = to,
+                    [DorasAnnotations.DeltaAlgorithm] = algorithm.Name,
+                    [DorasAnnotations.DeltaCandidates] = string.Join(" ", built.Select(b => $"{b.Algorithm.Name}={b.Size}")),
+                    [DorasAnnotations.GoDeltaFrom] = from,
+                    [DorasAnnotations.GoDeltaTo] = to,
                     [Annotations.Created] = DateTimeOffset.UtcNow.ToString("yyyy-MM-ddTHH:mm:ssZ", CultureInfo.InvariantCulture),
                 },
             };

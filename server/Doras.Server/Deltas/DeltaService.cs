@@ -1,3 +1,4 @@
+using Doras.Delta.Vocabulary;
 using Doras.Api;
 using Doras.Delta.Algorithms;
 using Doras.Delta.Artifacts;
@@ -126,7 +127,7 @@ public sealed class DeltaService(ArtifactStores stores, ClientAccess access, Del
     {
         var manifest = await repository.FetchManifestAsync(deltaManifest, ct).ConfigureAwait(false);
         var deltaSize = manifest.Layers.Sum(l => l.Size);
-        var chosen = manifest.Annotation(Annotations.DeltaAlgorithm) ?? "";
+        var chosen = manifest.Annotation(DorasAnnotations.DeltaAlgorithm) ?? "";
         if (!acceptable.Contains(chosen)) return null;
         if (auto && deltaSize > options.Value.AutoMaxRatio * toLayer.Layer.Size)
             return new ApiProblem(StatusCodes.Status406NotAcceptable, ProblemTypes.DeltaNotWorthwhile, "Delta not worthwhile",
