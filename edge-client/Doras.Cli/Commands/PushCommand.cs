@@ -1,7 +1,7 @@
-using Doras.Delta.Vocabulary;
 using System.CommandLine;
 using Doras.EdgeClient.Updates;
 using Doras.Delta.Artifacts;
+using Doras.Delta.Vocabulary;
 using Doras.Oci.Content;
 using Doras.Oci.Model;
 

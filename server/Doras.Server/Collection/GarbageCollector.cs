@@ -1,6 +1,6 @@
-using Doras.Delta.Vocabulary;
 using System.Net;
 using System.Text.Json.Serialization;
+using Doras.Delta.Vocabulary;
 using Doras.Oci.Content;
 using Doras.Oci.Model;
 using Doras.Server.Deltas;

@@ -1,7 +1,7 @@
-using Doras.Delta.Vocabulary;
 using System.Globalization;
+using Doras.Delta.Vocabulary;
 using Doras.Oci.Model;
-using Doras.Server.Hosting;
+using Doras.Server.Deltas;
 
 namespace Doras.Server.Collection;
 

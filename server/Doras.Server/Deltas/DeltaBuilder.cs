@@ -1,11 +1,10 @@
-using Doras.Delta.Vocabulary;
 using System.Diagnostics;
 using System.Globalization;
 using Doras.Delta.Algorithms;
 using Doras.Delta.Artifacts;
+using Doras.Delta.Vocabulary;
 using Doras.Oci.Content;
 using Doras.Oci.Model;
-using Doras.Server.Hosting;
 using Doras.Server.Observability;
 using Microsoft.Extensions.Options;
 

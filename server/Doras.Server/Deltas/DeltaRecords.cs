@@ -1,5 +1,5 @@
-using Doras.Delta.Vocabulary;
 using System.Globalization;
+using Doras.Delta.Vocabulary;
 using Doras.Oci.Content;
 using Doras.Oci.Model;
 

@@ -1,7 +1,7 @@
-using Doras.Delta.Vocabulary;
 using Doras.Api;
 using Doras.Delta.Algorithms;
 using Doras.Delta.Artifacts;
+using Doras.Delta.Vocabulary;
 using Doras.Oci.Content;
 using Doras.Oci.Model;
 using Doras.Server.Access;
@@ -29,7 +29,7 @@ public abstract record DeltaOutcome
 /// there is one, and otherwise starts (or reports on) its build.
 /// </summary>
 public sealed class DeltaService(ArtifactStores stores, ClientAccess access, DeltaAlgorithms algorithms, DeltaBuildCoordinator builds, IOptions<DeltaOptions> options, TimeProvider time,
-    Peering.ReplicaDeltas replicaDeltas)
+    IPrimaryDeltas primaryDeltas)
 {
     public async Task<DeltaOutcome> RequestAsync(Caller caller, DeltaQuery query, CancellationToken ct)
     {
@@ -105,7 +105,7 @@ public sealed class DeltaService(ArtifactStores stores, ClientAccess access, Del
 
         var buildKey = new DeltaKey(repository.Name, fromDescriptor.Digest, toDescriptor.Digest, choice.Name);
         // A replica asks its primary instead of building (null when this server is the repository's primary).
-        var state = await replicaDeltas.FromPrimaryAsync(buildKey, repository, query.AcceptedAlgorithms, ct).ConfigureAwait(false)
+        var state = await primaryDeltas.FromPrimaryAsync(buildKey, repository, query.AcceptedAlgorithms, ct).ConfigureAwait(false)
             ?? builds.GetOrStart(new DeltaJob(buildKey, repository, name, fromLayer, toLayer, toDescriptor, choice.Candidates));
         return state switch
         {

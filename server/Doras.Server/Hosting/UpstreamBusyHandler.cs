@@ -1,5 +1,6 @@
 using System.Net;
 using Doras.Server.Access;
+using Doras.Server.Deltas;
 using Microsoft.AspNetCore.Diagnostics;
 using Microsoft.Extensions.Options;
 

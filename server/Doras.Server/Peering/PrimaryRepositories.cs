@@ -1,6 +1,7 @@
 using Doras.Delta.Algorithms;
 using Doras.Oci.Content;
 using Doras.Server.Access;
+using Doras.Server.Deltas;
 using Doras.Server.Hosting;
 using Microsoft.Extensions.Options;
 

@@ -1,6 +1,6 @@
-using Doras.Delta.Vocabulary;
 using System.Collections.Concurrent;
 using System.Globalization;
+using Doras.Delta.Vocabulary;
 using Doras.Oci.Content;
 using Doras.Oci.Model;
 using Microsoft.Extensions.Options;

@@ -1,5 +1,5 @@
-using Doras.Delta.Vocabulary;
 using Doras.Delta.Algorithms;
+using Doras.Delta.Vocabulary;
 using Doras.Delta.Zstd;
 using Doras.Oci.Content;
 using Doras.Oci.Model;

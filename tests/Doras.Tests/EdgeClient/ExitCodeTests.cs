@@ -1,7 +1,7 @@
-using Doras.Delta.Vocabulary;
 using System.Net;
 using Doras.Cli;
 using Doras.Delta.Algorithms;
+using Doras.Delta.Vocabulary;
 using Doras.Delta.Zstd;
 using Doras.EdgeClient.Deltas;
 using Doras.EdgeClient.Updates;

@@ -1,5 +1,5 @@
-using Doras.Delta.Vocabulary;
 using Doras.Delta.Artifacts;
+using Doras.Delta.Vocabulary;
 using Doras.EdgeClient.Deltas;
 using Doras.EdgeClient.Updates;
 using Doras.Oci.Content;

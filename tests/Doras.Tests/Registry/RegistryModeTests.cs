@@ -1,8 +1,8 @@
-using Doras.Delta.Vocabulary;
 using System.Net;
 using System.Net.Http.Headers;
 using System.Text.Json;
 using Doras.Api;
+using Doras.Delta.Vocabulary;
 using Doras.EdgeClient.Deltas;
 using Doras.EdgeClient.Updates;
 using Doras.Oci.Content;

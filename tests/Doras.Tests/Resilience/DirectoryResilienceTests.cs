@@ -1,7 +1,7 @@
-using Doras.Delta.Vocabulary;
 using System.Diagnostics;
 using System.Formats.Tar;
 using Doras.Delta.Artifacts;
+using Doras.Delta.Vocabulary;
 using Doras.Delta.Zstd;
 using Doras.EdgeClient.Deltas;
 using Doras.EdgeClient.Updates;

@@ -1,7 +1,7 @@
-using Doras.Delta.Vocabulary;
 using System.Net;
 using System.Text.Json;
 using Doras.Api;
+using Doras.Delta.Vocabulary;
 using Doras.Oci.Content;
 using Doras.Oci.Model;
 using Doras.Oci.Remote;

@@ -1,8 +1,8 @@
-using Doras.Delta.Vocabulary;
 using System.Net;
 using System.Net.Http.Json;
 using System.Text.Json;
 using Doras.Api;
+using Doras.Delta.Vocabulary;
 using Doras.Oci.Content;
 using Doras.Oci.Model;
 

@@ -1,6 +1,6 @@
-using Doras.Delta.Vocabulary;
 using System.Globalization;
 using System.Text.Json;
+using Doras.Delta.Vocabulary;
 using Doras.Oci.Content;
 using Doras.Oci.Layout;
 using Doras.Oci.Model;

@@ -1,8 +1,8 @@
-using Doras.Delta.Vocabulary;
 using System.Net;
 using System.Text;
 using System.Text.Json;
 using Doras.Api;
+using Doras.Delta.Vocabulary;
 using Doras.EdgeClient.Deltas;
 using Doras.Oci.Content;
 using Doras.Oci.Model;

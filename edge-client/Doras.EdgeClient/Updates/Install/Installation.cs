@@ -1,5 +1,5 @@
-using Doras.Delta.Vocabulary;
 using Doras.Delta.Artifacts;
+using Doras.Delta.Vocabulary;
 using Doras.Oci.IO;
 using Doras.Oci.Model;
 using Microsoft.Extensions.Logging;

@@ -4,7 +4,7 @@ using Doras.Oci.Content;
 using Doras.Oci.Model;
 using Doras.Server.Hosting;
 
-namespace Doras.Server.Collection;
+namespace Doras.Server.Deltas;
 
 /// <summary>
 /// When each delta was last asked for, so garbage collection keeps what devices still use. Recording is a memory
