@@ -2,7 +2,7 @@ using System.Collections.Concurrent;
 using System.Text.Json;
 using Doras.Oci.Content;
 using Doras.Oci.Model;
-using Doras.Server.Hosting;
+using Doras.Server.Stores;
 
 namespace Doras.Server.Deltas;
 

@@ -1,4 +1,4 @@
-namespace Doras.Server.Hosting;
+namespace Doras.Server.Stores;
 
 /// <summary>Configuration section "Store": where content lives.</summary>
 public sealed class StoreOptions
