@@ -1,6 +1,7 @@
 using System.CommandLine;
 using Doras.EdgeClient.Updates;
 using Doras.Delta.Artifacts;
+using Doras.Delta.Vocabulary;
 using Doras.Oci.Content;
 using Doras.Oci.Model;
 
@@ -63,7 +64,7 @@ internal static class ContentCommands
         try
         {
             await using (file) await content.CopyToAsync(file, ct);
-            if (!OperatingSystem.IsWindows() && layer.Annotation(Annotations.FileMode) is { } mode)
+            if (!OperatingSystem.IsWindows() && layer.Annotation(DorasAnnotations.FileMode) is { } mode)
                 File.SetUnixFileMode(target, (UnixFileMode)(Convert.ToInt32(mode, 8) & 0x1FF)); // permission bits only
         }
         catch

@@ -1,4 +1,5 @@
 using Doras.Delta.Artifacts;
+using Doras.Delta.Vocabulary;
 using Doras.EdgeClient.Updates;
 using Doras.Oci.Content;
 using Doras.Oci.Model;
@@ -42,9 +43,9 @@ internal static class PlatformBuilds
         {
             var published = await ArtifactPublisher.PublishAsync(repository, build.Path, [], options(build.Path), ct);
             Console.Error.WriteLine($"  {Platforms.Format(build.Platform)}: {published.Manifest.Digest} ({published.Layer.Kind.ToString().ToLowerInvariant()} '{published.Layer.Name}', {Format.Bytes(published.Layer.Layer.Size)} to download)");
-            entries.Add(published.Manifest with { Platform = build.Platform, ArtifactType = MediaTypes.DorasArtifact, Annotations = null });
+            entries.Add(published.Manifest with { Platform = build.Platform, ArtifactType = DorasMediaTypes.Artifact, Annotations = null });
         }
-        var index = new ImageIndex { ArtifactType = MediaTypes.DorasArtifact, Manifests = entries };
+        var index = new ImageIndex { ArtifactType = DorasMediaTypes.Artifact, Manifests = entries };
         return await repository.PushIndexAsync(index, tags, ct);
     }
 }

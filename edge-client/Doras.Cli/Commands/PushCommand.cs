@@ -1,6 +1,7 @@
 using System.CommandLine;
 using Doras.EdgeClient.Updates;
 using Doras.Delta.Artifacts;
+using Doras.Delta.Vocabulary;
 using Doras.Oci.Content;
 using Doras.Oci.Model;
 

@@ -3,7 +3,7 @@ using System.Net.Http.Headers;
 using Doras.Oci.Content;
 using Doras.Oci.Model;
 using Doras.Oci.Remote;
-using Doras.Server.Hosting;
+using Doras.Server.Stores;
 
 namespace Doras.Server.Access;
 

@@ -1,5 +1,5 @@
 using Doras.Oci.Remote.Auth;
-using Doras.Server.Hosting;
+using Doras.Server.Stores;
 
 namespace Doras.Server.Access;
 

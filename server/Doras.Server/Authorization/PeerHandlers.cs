@@ -3,8 +3,8 @@ using System.Security.Claims;
 using System.Text;
 using System.Text.Encodings.Web;
 using Doras.Server.Access;
-using Doras.Server.Hosting;
 using Doras.Server.Peering;
+using Doras.Server.Stores;
 using Microsoft.AspNetCore.Authentication;
 using Microsoft.Extensions.Options;
 

@@ -1,10 +1,11 @@
 using System.Net;
 using System.Text.Json.Serialization;
+using Doras.Delta.Vocabulary;
 using Doras.Oci.Content;
 using Doras.Oci.Model;
 using Doras.Server.Deltas;
-using Doras.Server.Hosting;
 using Doras.Server.Observability;
+using Doras.Server.Stores;
 using Microsoft.Extensions.Options;
 
 namespace Doras.Server.Collection;

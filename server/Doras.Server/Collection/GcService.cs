@@ -1,3 +1,4 @@
+using Doras.Server.Deltas;
 using Microsoft.Extensions.Options;
 
 namespace Doras.Server.Collection;

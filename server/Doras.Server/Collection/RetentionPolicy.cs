@@ -1,6 +1,7 @@
 using System.Globalization;
+using Doras.Delta.Vocabulary;
 using Doras.Oci.Model;
-using Doras.Server.Hosting;
+using Doras.Server.Deltas;
 
 namespace Doras.Server.Collection;
 
@@ -11,9 +12,9 @@ public sealed record DeltaEntry(string Tag, Digest Manifest, string? Placeholder
     {
         var created = DateTimeOffset.TryParse(manifest.Annotation(Annotations.Created), CultureInfo.InvariantCulture, DateTimeStyles.AssumeUniversal, out var c)
             ? c : DateTimeOffset.MinValue;
-        var placeholder = manifest.Annotation(Annotations.DeltaPlaceholder)
-            ?? (manifest.Annotation(Annotations.GoDeltaDummy) == "true" ? "building" : null);
-        return new DeltaEntry(tag, digest, placeholder, created, DigestOf(manifest.Annotation(Annotations.DeltaFrom)), DigestOf(manifest.Annotation(Annotations.DeltaTo)));
+        var placeholder = manifest.Annotation(DorasAnnotations.DeltaPlaceholder)
+            ?? (manifest.Annotation(DorasAnnotations.GoDeltaDummy) == "true" ? "building" : null);
+        return new DeltaEntry(tag, digest, placeholder, created, DigestOf(manifest.Annotation(DorasAnnotations.DeltaFrom)), DigestOf(manifest.Annotation(DorasAnnotations.DeltaTo)));
     }
 
     /// <summary>The digest of <c>name@sha256:…</c>.</summary>

@@ -2,7 +2,7 @@ using Microsoft.Extensions.Options;
 
 namespace Doras.Server.Deltas;
 
-/// <summary>Configuration of the build queue and of claims (section "Delta", beside <see cref="Hosting.DeltaOptions"/>).</summary>
+/// <summary>Configuration of the build queue and of claims (section "Delta", beside <see cref="DeltaOptions"/>).</summary>
 public sealed class BuildQueueOptions
 {
     public const string Section = "Delta";

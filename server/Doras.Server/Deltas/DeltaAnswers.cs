@@ -1,7 +1,6 @@
 using System.Globalization;
 using Doras.Oci.Model;
 using Doras.Server.Access;
-using Doras.Server.Collection;
 using Doras.Server.Observability;
 
 namespace Doras.Server.Deltas;

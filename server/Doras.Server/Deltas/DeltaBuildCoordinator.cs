@@ -2,7 +2,6 @@ using System.Collections.Concurrent;
 using Doras.Delta.Artifacts;
 using Doras.Oci;
 using Doras.Oci.Model;
-using Doras.Server.Hosting;
 using Microsoft.Extensions.Options;
 
 namespace Doras.Server.Deltas;

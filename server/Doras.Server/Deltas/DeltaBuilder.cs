@@ -2,9 +2,9 @@ using System.Diagnostics;
 using System.Globalization;
 using Doras.Delta.Algorithms;
 using Doras.Delta.Artifacts;
+using Doras.Delta.Vocabulary;
 using Doras.Oci.Content;
 using Doras.Oci.Model;
-using Doras.Server.Hosting;
 using Doras.Server.Observability;
 using Microsoft.Extensions.Options;
 
@@ -55,8 +55,8 @@ public sealed class DeltaBuilder(IOptions<DeltaOptions> options, ScratchSpace sc
                 Size = deltaSize,
                 Annotations = new Dictionary<string, string>
                 {
-                    [Annotations.ContentDigest] = job.To.ContentDigest.ToString(),
-                    [Annotations.ContentSize] = job.To.ContentSize.ToString(CultureInfo.InvariantCulture),
+                    [DorasAnnotations.ContentDigest] = job.To.ContentDigest.ToString(),
+                    [DorasAnnotations.ContentSize] = job.To.ContentSize.ToString(CultureInfo.InvariantCulture),
                 },
             };
             await using (var blob = new FileStream(deltaPath, FileMode.Open, FileAccess.Read, FileShare.Read, 1 << 16, FileOptions.Asynchronous))
@@ -67,17 +67,17 @@ public sealed class DeltaBuilder(IOptions<DeltaOptions> options, ScratchSpace sc
             var to = $"{job.ImageName}@{job.Key.To}";
             var manifest = new ImageManifest
             {
-                ArtifactType = MediaTypes.DorasDelta,
+                ArtifactType = DorasMediaTypes.Delta,
                 Config = Descriptor.EmptyJson,
                 Layers = [layer],
                 Annotations = new Dictionary<string, string>
                 {
-                    [Annotations.DeltaFrom] = from,
-                    [Annotations.DeltaTo] = to,
-                    [Annotations.DeltaAlgorithm] = algorithm.Name,
-                    [Annotations.DeltaCandidates] = string.Join(" ", built.Select(b => $"{b.Algorithm.Name}={b.Size}")),
-                    [Annotations.GoDeltaFrom] = from,
-                    [Annotations.GoDeltaTo] = to,
+                    [DorasAnnotations.DeltaFrom] = from,
+                    [DorasAnnotations.DeltaTo] = to,
+                    [DorasAnnotations.DeltaAlgorithm] = algorithm.Name,
+                    [DorasAnnotations.DeltaCandidates] = string.Join(" ", built.Select(b => $"{b.Algorithm.Name}={b.Size}")),
+                    [DorasAnnotations.GoDeltaFrom] = from,
+                    [DorasAnnotations.GoDeltaTo] = to,
                     [Annotations.Created] = DateTimeOffset.UtcNow.ToString("yyyy-MM-ddTHH:mm:ssZ", CultureInfo.InvariantCulture),
                 },
             };

@@ -1,4 +1,5 @@
 using System.Globalization;
+using Doras.Delta.Vocabulary;
 using Doras.Oci.Content;
 using Doras.Oci.Model;
 
@@ -28,10 +29,10 @@ public static class DeltaRecords
     /// Only these are the server's to judge and delete; anything else at a <c>_delta-</c> tag is someone's own data.
     /// </summary>
     public static bool IsDeltaOrPlaceholder(ImageManifest manifest) =>
-        manifest.ArtifactType == MediaTypes.DorasDelta
-        && (manifest.Annotation(Annotations.DeltaPlaceholder) is not null
-            || manifest.Annotation(Annotations.GoDeltaDummy) == "true"
-            || (manifest.Annotation(Annotations.DeltaFrom) is not null && manifest.Annotation(Annotations.DeltaTo) is not null));
+        manifest.ArtifactType == DorasMediaTypes.Delta
+        && (manifest.Annotation(DorasAnnotations.DeltaPlaceholder) is not null
+            || manifest.Annotation(DorasAnnotations.GoDeltaDummy) == "true"
+            || (manifest.Annotation(DorasAnnotations.DeltaFrom) is not null && manifest.Annotation(DorasAnnotations.DeltaTo) is not null));
 
     public static async Task<DeltaRecord> ReadAsync(IOciRepository repository, DeltaKey key, CancellationToken ct)
     {
@@ -40,42 +41,42 @@ public static class DeltaRecords
         var manifest = await repository.FetchManifestAsync(descriptor, ct).ConfigureAwait(false);
         var created = DateTimeOffset.TryParse(manifest.Annotation(Annotations.Created), CultureInfo.InvariantCulture, DateTimeStyles.AssumeUniversal, out var c)
             ? c : DateTimeOffset.MinValue;
-        return manifest.Annotation(Annotations.DeltaPlaceholder) switch
+        return manifest.Annotation(DorasAnnotations.DeltaPlaceholder) switch
         {
-            "building" => new DeltaRecord.Building(manifest.Annotation(Annotations.DeltaOwner) ?? "", created),
-            "failed" => new DeltaRecord.Failed(manifest.Annotation(Annotations.DeltaFailure) ?? "unknown failure", created,
-                manifest.Annotation(Annotations.DeltaFailureKind) == NotApplicable),
+            "building" => new DeltaRecord.Building(manifest.Annotation(DorasAnnotations.DeltaOwner) ?? "", created),
+            "failed" => new DeltaRecord.Failed(manifest.Annotation(DorasAnnotations.DeltaFailure) ?? "unknown failure", created,
+                manifest.Annotation(DorasAnnotations.DeltaFailureKind) == NotApplicable),
             // The Go original's placeholder: treat as a build under way by someone else.
-            _ when manifest.Annotation(Annotations.GoDeltaDummy) == "true" => new DeltaRecord.Building("doras-go", created),
+            _ when manifest.Annotation(DorasAnnotations.GoDeltaDummy) == "true" => new DeltaRecord.Building("doras-go", created),
             _ => new DeltaRecord.Ready(descriptor),
         };
     }
 
     public static Task WriteBuildingAsync(IOciRepository repository, DeltaKey key, string owner, DateTimeOffset now, CancellationToken ct) =>
-        WritePlaceholderAsync(repository, key, now, ct, (Annotations.DeltaPlaceholder, "building"), (Annotations.DeltaOwner, owner));
+        WritePlaceholderAsync(repository, key, now, ct, (DorasAnnotations.DeltaPlaceholder, "building"), (DorasAnnotations.DeltaOwner, owner));
 
     /// <summary>
     /// Gives a claim up at once (on shutdown): a "building" placeholder dated at the Unix epoch, which every instance,
     /// of this version or an older one, takes as stale and builds over without waiting for the expiry.
     /// </summary>
     public static Task WriteReleasedAsync(IOciRepository repository, DeltaKey key, string owner, CancellationToken ct) =>
-        WritePlaceholderAsync(repository, key, DateTimeOffset.UnixEpoch, ct, (Annotations.DeltaPlaceholder, "building"), (Annotations.DeltaOwner, owner + " (released)"));
+        WritePlaceholderAsync(repository, key, DateTimeOffset.UnixEpoch, ct, (DorasAnnotations.DeltaPlaceholder, "building"), (DorasAnnotations.DeltaOwner, owner + " (released)"));
 
     private const string NotApplicable = "not-applicable";
 
     public static Task WriteFailedAsync(IOciRepository repository, DeltaKey key, string reason, bool notApplicable, DateTimeOffset now, CancellationToken ct) =>
-        WritePlaceholderAsync(repository, key, now, ct, (Annotations.DeltaPlaceholder, "failed"),
-            (Annotations.DeltaFailure, reason.Length > 2000 ? reason[..2000] : reason), (Annotations.DeltaFailureKind, notApplicable ? NotApplicable : "error"));
+        WritePlaceholderAsync(repository, key, now, ct, (DorasAnnotations.DeltaPlaceholder, "failed"),
+            (DorasAnnotations.DeltaFailure, reason.Length > 2000 ? reason[..2000] : reason), (DorasAnnotations.DeltaFailureKind, notApplicable ? NotApplicable : "error"));
 
     private static async Task WritePlaceholderAsync(IOciRepository repository, DeltaKey key, DateTimeOffset now, CancellationToken ct, params (string Key, string Value)[] annotations)
     {
         await repository.PushBytesAsync(MediaTypes.Empty, "{}"u8.ToArray(), ct).ConfigureAwait(false);
         var values = annotations.ToDictionary(a => a.Key, a => a.Value);
         values[Annotations.Created] = now.ToString("yyyy-MM-ddTHH:mm:ss.fffZ", CultureInfo.InvariantCulture);
-        values[Annotations.DeltaAlgorithm] = key.Algorithm;
+        values[DorasAnnotations.DeltaAlgorithm] = key.Algorithm;
         var placeholder = new ImageManifest
         {
-            ArtifactType = MediaTypes.DorasDelta,
+            ArtifactType = DorasMediaTypes.Delta,
             Config = Descriptor.EmptyJson,
             Layers = [],
             Annotations = values,

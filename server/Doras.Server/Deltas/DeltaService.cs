@@ -2,10 +2,11 @@ using Doras.Api;
 using Doras.Delta.Algorithms;
 using Doras.Delta.Artifacts;
 using Doras.Oci;
+using Doras.Delta.Vocabulary;
 using Doras.Oci.Content;
 using Doras.Oci.Model;
 using Doras.Server.Access;
-using Doras.Server.Hosting;
+using Doras.Server.Stores;
 using Microsoft.Extensions.Options;
 
 namespace Doras.Server.Deltas;
@@ -29,7 +30,7 @@ public abstract record DeltaOutcome
 /// there is one, and otherwise starts (or reports on) its build.
 /// </summary>
 public sealed class DeltaService(ArtifactStores stores, ClientAccess access, DeltaAlgorithms algorithms, DeltaBuildCoordinator builds, IOptions<DeltaOptions> options, TimeProvider time,
-    Peering.ReplicaDeltas replicaDeltas)
+    IPrimaryDeltas primaryDeltas)
 {
     public async Task<DeltaOutcome> RequestAsync(Caller caller, DeltaQuery query, CancellationToken ct)
     {
@@ -105,7 +106,7 @@ public sealed class DeltaService(ArtifactStores stores, ClientAccess access, Del
 
         var buildKey = new DeltaKey(repository.Name, fromDescriptor.Digest, toDescriptor.Digest, choice.Name);
         // A replica asks its primary instead of building (null when this server is the repository's primary).
-        var state = await replicaDeltas.FromPrimaryAsync(buildKey, repository, query.AcceptedAlgorithms, ct).ConfigureAwait(false)
+        var state = await primaryDeltas.FromPrimaryAsync(buildKey, repository, query.AcceptedAlgorithms, ct).ConfigureAwait(false)
             ?? builds.GetOrStart(new DeltaJob(buildKey, repository, name, fromLayer, toLayer, toDescriptor, choice.Candidates));
         return state switch
         {
@@ -127,7 +128,7 @@ public sealed class DeltaService(ArtifactStores stores, ClientAccess access, Del
     {
         var manifest = await repository.FetchManifestAsync(deltaManifest, ct).ConfigureAwait(false);
         var deltaSize = manifest.Layers.Sum(l => l.Size);
-        var chosen = manifest.Annotation(Annotations.DeltaAlgorithm) ?? "";
+        var chosen = manifest.Annotation(DorasAnnotations.DeltaAlgorithm) ?? "";
         if (!acceptable.Contains(chosen)) return null;
         if (auto && deltaSize > options.Value.AutoMaxRatio * toLayer.Layer.Size)
             return new ApiProblem(StatusCodes.Status406NotAcceptable, ProblemTypes.DeltaNotWorthwhile, "Delta not worthwhile",

@@ -1,8 +1,8 @@
 using Doras.Oci.Content;
 using Doras.Oci.Model;
 using Doras.Server.Access;
-using Doras.Server.Hosting;
 using Doras.Server.Observability;
+using Doras.Server.Stores;
 using Microsoft.Extensions.Caching.Memory;
 using Microsoft.Extensions.Options;
 

@@ -1,4 +1,3 @@
-using Doras.Server.Hosting;
 using Microsoft.Extensions.Options;
 
 namespace Doras.Server.Deltas;

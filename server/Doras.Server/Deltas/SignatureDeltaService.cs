@@ -5,7 +5,7 @@ using Doras.Oci;
 using Doras.Oci.Content;
 using Doras.Oci.Model;
 using Doras.Server.Access;
-using Doras.Server.Hosting;
+using Doras.Server.Stores;
 using Microsoft.Extensions.Options;
 
 namespace Doras.Server.Deltas;

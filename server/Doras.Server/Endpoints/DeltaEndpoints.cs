@@ -2,7 +2,6 @@ using Doras.Api;
 using Doras.Server.Access;
 using Doras.Server.Authorization;
 using Doras.Server.Deltas;
-using Doras.Server.Hosting;
 using Microsoft.AspNetCore.Http.Features;
 using Microsoft.AspNetCore.Http.HttpResults;
 using Microsoft.Extensions.Options;

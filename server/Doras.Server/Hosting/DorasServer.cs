@@ -10,6 +10,7 @@ using Doras.Server.Observability;
 using Doras.Server.Precompute;
 using Doras.Server.Peering;
 using Microsoft.Extensions.Options;
+using Doras.Server.Stores;
 
 namespace Doras.Server.Hosting;
 

@@ -1,5 +1,6 @@
 using Doras.Delta.Zstd;
 using Doras.Server.Deltas;
+using Doras.Server.Stores;
 
 namespace Doras.Server.Hosting;
 

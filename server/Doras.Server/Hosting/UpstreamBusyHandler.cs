@@ -2,6 +2,7 @@ using System.Net;
 using Doras.Oci;
 using Doras.Server.Access;
 using Doras.Server.Problems;
+using Doras.Server.Deltas;
 using Microsoft.AspNetCore.Diagnostics;
 using Microsoft.Extensions.Options;
 

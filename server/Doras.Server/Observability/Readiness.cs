@@ -1,6 +1,6 @@
 using Doras.Oci.Content;
 using Doras.Server.Deltas;
-using Doras.Server.Hosting;
+using Doras.Server.Stores;
 
 namespace Doras.Server.Observability;
 

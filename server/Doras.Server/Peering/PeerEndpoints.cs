@@ -6,7 +6,6 @@ using Doras.Server.Access;
 using Doras.Server.Authorization;
 using Doras.Server.Deltas;
 using Doras.Server.Endpoints;
-using Doras.Server.Hosting;
 using Microsoft.AspNetCore.Http.Features;
 using Microsoft.AspNetCore.Http.HttpResults;
 using Microsoft.AspNetCore.Mvc;

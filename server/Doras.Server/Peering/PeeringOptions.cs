@@ -44,7 +44,7 @@ public sealed class PeeringOptions
     /// pull for us with. Never the server's own <c>Registry:Credentials</c>, which may push; with none for a registry,
     /// peers pull anonymously.
     /// </summary>
-    public List<Hosting.RegistryCredential> DelegationCredentials { get; set; } = [];
+    public List<Stores.RegistryCredential> DelegationCredentials { get; set; } = [];
 
     /// <summary>Registries we pull from on behalf of trusted peers (pull delegation); no other host is contacted for them.</summary>
     public List<DelegationRegistry> DelegationRegistries { get; set; } = [];

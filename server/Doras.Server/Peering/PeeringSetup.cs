@@ -1,3 +1,5 @@
+using Doras.Server.Deltas;
+
 namespace Doras.Server.Peering;
 
 /// <summary>Registers peering with the server: its settings (and the peers file), services, sync and the peer API.</summary>
@@ -24,6 +26,7 @@ public static class PeeringSetup
         services.AddSingleton<Replicas>();
         services.AddSingleton<ReplicaSync>();
         services.AddSingleton<ReplicaDeltas>();
+        services.AddSingleton<IPrimaryDeltas>(sp => sp.GetRequiredService<ReplicaDeltas>());
         services.AddSingleton<ReplicaSyncService>();
         services.AddHostedService(sp => sp.GetRequiredService<ReplicaSyncService>());
     }

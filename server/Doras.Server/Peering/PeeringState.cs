@@ -2,7 +2,7 @@ using System.Security.Cryptography;
 using System.Text;
 using Doras.Oci.Content;
 using Doras.Oci.Model;
-using Doras.Server.Hosting;
+using Doras.Server.Stores;
 using Microsoft.Extensions.Options;
 
 namespace Doras.Server.Peering;

@@ -1,7 +1,8 @@
 using Doras.Delta.Algorithms;
 using Doras.Oci.Content;
 using Doras.Server.Access;
-using Doras.Server.Hosting;
+using Doras.Server.Deltas;
+using Doras.Server.Stores;
 using Microsoft.Extensions.Options;
 
 namespace Doras.Server.Peering;

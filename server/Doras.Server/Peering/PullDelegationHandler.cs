@@ -3,7 +3,6 @@ using System.Net.Http.Headers;
 using System.Text.RegularExpressions;
 using Doras.Oci.Model;
 using Doras.Oci.Remote;
-using Doras.Server.Hosting;
 using Microsoft.Extensions.Options;
 
 namespace Doras.Server.Peering;

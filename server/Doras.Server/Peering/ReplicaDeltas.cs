@@ -15,7 +15,7 @@ namespace Doras.Server.Peering;
 /// this server is the primary of. Devices asking at once for the same delta share one request to the primary (and
 /// one copy): at most <see cref="MaxInFlight"/> deltas are asked for at a time, past that devices are told to come back.
 /// </summary>
-public sealed class ReplicaDeltas(ReplicaRecords replicas, PeerClients peers, IHostApplicationLifetime lifetime, TimeProvider time, ILogger<ReplicaDeltas> logger)
+public sealed class ReplicaDeltas(ReplicaRecords replicas, PeerClients peers, IHostApplicationLifetime lifetime, TimeProvider time, ILogger<ReplicaDeltas> logger) : IPrimaryDeltas
 {
     public const int MaxInFlight = 64;
 

@@ -2,7 +2,7 @@ using System.Net;
 using Doras.Oci.Content;
 using Doras.Oci.Model;
 using Doras.Oci.Remote;
-using Doras.Server.Hosting;
+using Doras.Server.Stores;
 using Microsoft.Extensions.Options;
 
 namespace Doras.Server.Peering;

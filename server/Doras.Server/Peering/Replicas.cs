@@ -1,7 +1,7 @@
 using Doras.Delta.Algorithms;
 using Doras.Oci.Content;
 using Doras.Oci.Model;
-using Doras.Server.Hosting;
+using Doras.Server.Stores;
 
 namespace Doras.Server.Peering;
 

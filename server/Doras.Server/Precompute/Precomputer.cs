@@ -2,7 +2,7 @@ using Doras.Delta.Algorithms;
 using Doras.Delta.Artifacts;
 using Doras.Oci.Content;
 using Doras.Server.Deltas;
-using Doras.Server.Hosting;
+using Doras.Server.Stores;
 using Microsoft.Extensions.Options;
 
 namespace Doras.Server.Precompute;

@@ -1,6 +1,6 @@
 using Doras.Oci.Content;
 using Doras.Oci.Model;
-using Doras.Server.Hosting;
+using Doras.Server.Stores;
 using Microsoft.Extensions.Options;
 
 namespace Doras.Server.Precompute;

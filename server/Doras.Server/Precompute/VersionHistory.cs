@@ -1,5 +1,6 @@
 using System.Collections.Concurrent;
 using System.Globalization;
+using Doras.Delta.Vocabulary;
 using Doras.Oci.Content;
 using Doras.Oci.Model;
 using Microsoft.Extensions.Options;
@@ -50,7 +51,7 @@ public sealed class VersionHistory(IOptions<PrecomputeOptions> options, ILogger<
         if (MediaTypes.IsManifest(descriptor.MediaType))
         {
             var manifest = await repository.FetchManifestAsync(descriptor, ct).ConfigureAwait(false);
-            if (manifest.ArtifactType == MediaTypes.DorasArtifact
+            if (manifest.ArtifactType == DorasMediaTypes.Artifact
                 && DateTimeOffset.TryParse(manifest.Annotation(Annotations.Created), CultureInfo.InvariantCulture, DateTimeStyles.AssumeUniversal, out var c))
                 created = c;
         }

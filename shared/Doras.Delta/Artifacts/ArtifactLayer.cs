@@ -1,4 +1,5 @@
 using Doras.Delta.Algorithms;
+using Doras.Delta.Vocabulary;
 using Doras.Delta.Zstd;
 using Doras.Oci;
 using Doras.Oci.Content;
@@ -30,10 +31,10 @@ public sealed record ArtifactLayer(Descriptor Layer, ArtifactKind Kind, string N
         var contentSize = layer.Size;
         if (compression != LayerCompression.None)
         {
-            if (layer.Annotation(Annotations.ContentDigest) is not { } d || !Digest.TryParse(d, out contentDigest))
-                throw new IncompatibleArtifactException($"{what} has a compressed layer without a valid '{Annotations.ContentDigest}' annotation");
-            if (!long.TryParse(layer.Annotation(Annotations.ContentSize), out contentSize) || contentSize < 0)
-                throw new IncompatibleArtifactException($"{what} has a compressed layer without a valid '{Annotations.ContentSize}' annotation");
+            if (layer.Annotation(DorasAnnotations.ContentDigest) is not { } d || !Digest.TryParse(d, out contentDigest))
+                throw new IncompatibleArtifactException($"{what} has a compressed layer without a valid '{DorasAnnotations.ContentDigest}' annotation");
+            if (!long.TryParse(layer.Annotation(DorasAnnotations.ContentSize), out contentSize) || contentSize < 0)
+                throw new IncompatibleArtifactException($"{what} has a compressed layer without a valid '{DorasAnnotations.ContentSize}' annotation");
         }
         return new ArtifactLayer(layer, kind, name, compression, contentDigest, contentSize);
     }

@@ -1,3 +1,4 @@
+using Doras.Delta.Vocabulary;
 using Doras.Delta.Zstd;
 using Doras.Oci.Content;
 using Doras.Oci.Model;
@@ -66,11 +67,11 @@ public static class ArtifactPublisher
                 [Annotations.Title] = kind == ArtifactKind.Directory ? Path.GetFileName(full.TrimEnd('/')) : Path.GetFileName(full),
             };
             if (kind == ArtifactKind.Directory) annotations[Annotations.OrasUnpack] = "true";
-            else if (!OperatingSystem.IsWindows()) annotations[Annotations.FileMode] = Convert.ToString((int)File.GetUnixFileMode(full), 8);
+            else if (!OperatingSystem.IsWindows()) annotations[DorasAnnotations.FileMode] = Convert.ToString((int)File.GetUnixFileMode(full), 8);
             if (options.Compress)
             {
-                annotations[Annotations.ContentDigest] = contentDigest.ToString();
-                annotations[Annotations.ContentSize] = contentSize.ToString(System.Globalization.CultureInfo.InvariantCulture);
+                annotations[DorasAnnotations.ContentDigest] = contentDigest.ToString();
+                annotations[DorasAnnotations.ContentSize] = contentSize.ToString(System.Globalization.CultureInfo.InvariantCulture);
             }
             var layer = new Descriptor
             {
@@ -90,7 +91,7 @@ public static class ArtifactPublisher
             };
             var manifest = new ImageManifest
             {
-                ArtifactType = MediaTypes.DorasArtifact,
+                ArtifactType = DorasMediaTypes.Artifact,
                 Config = Descriptor.EmptyJson,
                 Layers = [layer],
                 Annotations = manifestAnnotations,

@@ -2,6 +2,7 @@ using System.Net;
 using System.Net.Http.Json;
 using Doras.Api;
 using Doras.Delta.Artifacts;
+using Doras.Delta.Vocabulary;
 using Doras.Oci.Content;
 using Doras.Oci.Model;
 
@@ -67,7 +68,7 @@ public class DeltaToolAutoTests
         var (code, output) = ExternalTool.Run("dotnet", Binaries.DeltaTool, "diff", "--algorithm", "auto", "--kind", kind, oldContent, newContent, dir["tool.delta"]);
         Assert.That(code, Is.Zero, output);
 
-        var candidates = deltaManifest.Annotation(Annotations.DeltaCandidates)!;
+        var candidates = deltaManifest.Annotation(DorasAnnotations.DeltaCandidates)!;
         Assert.That(output.Trim(), Is.EqualTo($"auto: {ready.Algorithm}, {ready.DeltaSize} bytes (candidates: {candidates})"));
         // In build order; deflate refuses what is not gzip or zip, tardiff is for directories only.
         Assert.That(candidates.Split(' ').Select(c => c.Split('=')[0]), Is.EqualTo(built));

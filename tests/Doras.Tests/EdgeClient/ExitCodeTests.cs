@@ -1,6 +1,7 @@
 using System.Net;
 using Doras.Cli;
 using Doras.Delta.Algorithms;
+using Doras.Delta.Vocabulary;
 using Doras.Delta.Zstd;
 using Doras.EdgeClient.Deltas;
 using Doras.EdgeClient.Updates;
@@ -109,13 +110,13 @@ public class ExitCodeTests
             Annotations = new Dictionary<string, string>
             {
                 [Doras.Oci.Model.Annotations.Title] = "tool",
-                [Doras.Oci.Model.Annotations.ContentDigest] = Doras.Oci.Model.Digest.Compute(content).ToString(),
-                [Doras.Oci.Model.Annotations.ContentSize] = content.Length.ToString(),
+                [DorasAnnotations.ContentDigest] = Doras.Oci.Model.Digest.Compute(content).ToString(),
+                [DorasAnnotations.ContentSize] = content.Length.ToString(),
             },
         };
         var repository = server.Store.Repository("fleet/tool");
         await repository.PushAsync(layer, new MemoryStream(layerBytes), ct);
-        await repository.PushManifestAsync(new Doras.Oci.Model.ImageManifest { ArtifactType = Doras.Oci.Model.MediaTypes.DorasArtifact, Config = Doras.Oci.Model.Descriptor.EmptyJson, Layers = [layer] }, ["stable"], ct);
+        await repository.PushManifestAsync(new Doras.Oci.Model.ImageManifest { ArtifactType = DorasMediaTypes.Artifact, Config = Doras.Oci.Model.Descriptor.EmptyJson, Layers = [layer] }, ["stable"], ct);
 
         var (code, output) = await Task.Run(() => Run("pull", "fleet/tool:stable", "--allow-http", "--server", server.Url.ToString(), "--output", dir["device"]), ct);
         Assert.That(code, Is.EqualTo(ExitCodes.Verification), output);

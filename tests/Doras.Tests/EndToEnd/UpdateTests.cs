@@ -1,4 +1,5 @@
 using Doras.Delta.Artifacts;
+using Doras.Delta.Vocabulary;
 using Doras.EdgeClient.Deltas;
 using Doras.EdgeClient.Updates;
 using Doras.Oci.Content;
@@ -192,7 +193,7 @@ public class UpdateTests
         // which past 1 MiB leaves out bsdiff, zstd and Octodiff; bsdiff-exe refuses a tar).
         var deltaTags = await _repository.ListTagsAsync().Where(t => t.StartsWith("_delta-", StringComparison.Ordinal)).ToListAsync();
         var delta = await _repository.FetchManifestAsync(await _repository.ResolveAsync(deltaTags.Single()));
-        Assert.That(delta.Annotation(Annotations.DeltaCandidates), Does.Contain("tardiff=").And.Contain("bsdiff-lzma="));
+        Assert.That(delta.Annotation(DorasAnnotations.DeltaCandidates), Does.Contain("tardiff=").And.Contain("bsdiff-lzma="));
     }
 
     [Test]
@@ -219,7 +220,7 @@ public class UpdateTests
         Assert.That(result.BytesDownloaded, Is.LessThan(result.FullDownloadSize / 10));
         var deltaTag = await _repository.ListTagsAsync().SingleAsync(t => t.StartsWith("_delta-", StringComparison.Ordinal));
         var delta = await _repository.FetchManifestAsync(await _repository.ResolveAsync(deltaTag));
-        Assert.That(delta.Annotation(Annotations.DeltaAlgorithm), Is.EqualTo("deflate"));
+        Assert.That(delta.Annotation(DorasAnnotations.DeltaAlgorithm), Is.EqualTo("deflate"));
     }
 
     [Test]
@@ -254,7 +255,7 @@ public class UpdateFailureTests
         var layer = manifest.Layers[0];
         await repository.PushManifestAsync(manifest with
         {
-            Layers = [layer with { Annotations = new Dictionary<string, string>(layer.Annotations!) { [Doras.Oci.Model.Annotations.ContentDigest] = "sha256:" + new string('2', 64) } }],
+            Layers = [layer with { Annotations = new Dictionary<string, string>(layer.Annotations!) { [DorasAnnotations.ContentDigest] = "sha256:" + new string('2', 64) } }],
         }, ["stable"]);
 
         var error = (await Assert.ThrowsAsync<DigestMismatchException>(() => updater.UpdateAsync(options)))!;

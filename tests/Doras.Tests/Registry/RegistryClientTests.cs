@@ -1,3 +1,4 @@
+using Doras.Delta.Vocabulary;
 using Doras.Oci.Content;
 using Doras.Oci.Model;
 using Doras.Oci.Remote;
@@ -101,7 +102,7 @@ public class RegistryClientTests
         var repo = _client.Repository(NewRepo());
         await repo.PushBytesAsync(MediaTypes.Empty, "{}"u8.ToArray());
         var layer = await repo.PushBytesAsync(MediaTypes.OctetStream, TestData.Random(3000, 3));
-        var manifest = new ImageManifest { ArtifactType = MediaTypes.DorasArtifact, Config = Descriptor.EmptyJson, Layers = [layer] };
+        var manifest = new ImageManifest { ArtifactType = DorasMediaTypes.Artifact, Config = Descriptor.EmptyJson, Layers = [layer] };
         var pushed = await repo.PushManifestAsync(manifest, ["v1", "stable"]);
 
         var resolved = await repo.ResolveAsync("stable");

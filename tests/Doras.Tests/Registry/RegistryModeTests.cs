@@ -2,6 +2,7 @@ using System.Net;
 using System.Net.Http.Headers;
 using System.Text.Json;
 using Doras.Api;
+using Doras.Delta.Vocabulary;
 using Doras.EdgeClient.Deltas;
 using Doras.EdgeClient.Updates;
 using Doras.Oci.Content;
@@ -49,8 +50,8 @@ public class RegistryModeTests
         // The delta lives in the registry, at its deterministic tag, as a Doras delta artifact.
         var deltaTag = new Doras.Server.Deltas.DeltaKey("fleet/app", Digest.Parse(first.ManifestDigest), v2Manifest.Digest, DefaultAutoName).Tag;
         var stored = await repository.FetchManifestAsync(await repository.ResolveAsync(deltaTag));
-        Assert.That(stored.ArtifactType, Is.EqualTo(MediaTypes.DorasDelta));
-        Assert.That(stored.Annotation(Annotations.DeltaTo), Is.EqualTo($"{host}/fleet/app@{v2Manifest.Digest}"));
+        Assert.That(stored.ArtifactType, Is.EqualTo(DorasMediaTypes.Delta));
+        Assert.That(stored.Annotation(DorasAnnotations.DeltaTo), Is.EqualTo($"{host}/fleet/app@{v2Manifest.Digest}"));
 
         // Without the client's own authorization, or with a wrong one, no delta.
         var query = $"{DeltaApi.Path}?from_digest={Uri.EscapeDataString($"{host}/fleet/app@{first.ManifestDigest}")}&to_tag={Uri.EscapeDataString($"{host}/fleet/app:v2")}&accepted_algorithm=zstd";

@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using System.Formats.Tar;
 using Doras.Delta.Artifacts;
+using Doras.Delta.Vocabulary;
 using Doras.Delta.Zstd;
 using Doras.EdgeClient.Deltas;
 using Doras.EdgeClient.Updates;
@@ -25,11 +26,11 @@ public class DirectoryResilienceTests
             Annotations = new Dictionary<string, string>
             {
                 [Annotations.Title] = title, [Annotations.OrasUnpack] = "true",
-                [Annotations.ContentDigest] = Digest.Compute(content).ToString(), [Annotations.ContentSize] = content.Length.ToString(),
+                [DorasAnnotations.ContentDigest] = Digest.Compute(content).ToString(), [DorasAnnotations.ContentSize] = content.Length.ToString(),
             },
         };
         await repository.PushAsync(layer, new MemoryStream(layerBytes));
-        await repository.PushManifestAsync(new ImageManifest { ArtifactType = MediaTypes.DorasArtifact, Config = Descriptor.EmptyJson, Layers = [layer] }, [tag]);
+        await repository.PushManifestAsync(new ImageManifest { ArtifactType = DorasMediaTypes.Artifact, Config = Descriptor.EmptyJson, Layers = [layer] }, [tag]);
     }
 
     [Test]

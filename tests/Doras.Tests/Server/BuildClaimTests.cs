@@ -1,6 +1,7 @@
 using System.Net;
 using System.Text.Json;
 using Doras.Api;
+using Doras.Delta.Vocabulary;
 using Doras.Oci.Content;
 using Doras.Oci.Model;
 using Doras.Oci.Remote;
@@ -57,7 +58,7 @@ public class BuildClaimTests
         Assert.That(body.RootElement.GetProperty("status").GetString(), Is.EqualTo(DeltaStatus.Ready));
         var deltaImage = Reference.Parse(body.RootElement.GetProperty("delta_image").GetString()!);
         var manifest = await setup.Repository.FetchManifestAsync(await setup.Repository.ResolveAsync(deltaImage.Identifier));
-        Assert.That(manifest.Annotation(Annotations.DeltaTo), Is.EqualTo($"{setup.Registry.Host}/{Repository}@{setup.To.Digest}"));
+        Assert.That(manifest.Annotation(DorasAnnotations.DeltaTo), Is.EqualTo($"{setup.Registry.Host}/{Repository}@{setup.To.Digest}"));
         var deltaPath = setup.Dir[$"delta-{Guid.NewGuid():N}"];
         await using (var blob = await setup.Repository.FetchAsync(manifest.Layers.Single()))
         await using (var file = File.Create(deltaPath))

@@ -2,6 +2,7 @@ using System.Net;
 using System.Net.Http.Json;
 using System.Text.Json;
 using Doras.Api;
+using Doras.Delta.Vocabulary;
 using Doras.Oci.Content;
 using Doras.Oci.Model;
 
@@ -81,10 +82,10 @@ public class DeltaApiTests
         var repository = _server.Store.Repository(Repo);
         var deltaRef = Reference.Parse(ready.DeltaImage!);
         var manifest = await repository.FetchManifestAsync(await repository.ResolveAsync(deltaRef.Identifier));
-        Assert.That(manifest.ArtifactType, Is.EqualTo(MediaTypes.DorasDelta));
-        Assert.That(manifest.Annotation(Annotations.DeltaFrom), Is.EqualTo(Versions.Ref(Repo, _v1)));
-        Assert.That(manifest.Annotation(Annotations.DeltaTo), Is.EqualTo(Versions.Ref(Repo, _v2)));
-        Assert.That(manifest.Annotation(Annotations.DeltaAlgorithm), Is.EqualTo("zstd"));
+        Assert.That(manifest.ArtifactType, Is.EqualTo(DorasMediaTypes.Delta));
+        Assert.That(manifest.Annotation(DorasAnnotations.DeltaFrom), Is.EqualTo(Versions.Ref(Repo, _v1)));
+        Assert.That(manifest.Annotation(DorasAnnotations.DeltaTo), Is.EqualTo(Versions.Ref(Repo, _v2)));
+        Assert.That(manifest.Annotation(DorasAnnotations.DeltaAlgorithm), Is.EqualTo("zstd"));
         Assert.That(DateTimeOffset.Parse(manifest.Annotation(Annotations.Created)!), Is.EqualTo(DateTimeOffset.UtcNow).Within(TimeSpan.FromMinutes(5)));
         Assert.That(manifest.Layers.Single().MediaType, Is.EqualTo("application/vnd.doras.delta.zstd-patch"));
         var tagged = await repository.ResolveAsync(new Doras.Server.Deltas.DeltaKey(Repo, _v1.Digest, _v2.Digest, "zstd").Tag);
@@ -237,11 +238,11 @@ public class DeltaApiTests
         var ready = await PollUntilReadyAsync(Query(Versions.Ref(Repo, _v1), toTag: $"{Repo}:stable", algorithms: ["auto", "zstd", "bsdiff", "octodiff"]));
         var repository = _server.Store.Repository(Repo);
         var manifest = await repository.FetchManifestAsync(await repository.ResolveAsync(ready.DeltaImage!.Split('@')[1]));
-        var sizes = manifest.Annotation(Annotations.DeltaCandidates)!.Split(' ').Select(c => c.Split('=')).ToDictionary(c => c[0], c => long.Parse(c[1]));
+        var sizes = manifest.Annotation(DorasAnnotations.DeltaCandidates)!.Split(' ').Select(c => c.Split('=')).ToDictionary(c => c[0], c => long.Parse(c[1]));
         Assert.That(sizes.Keys.Order(), Is.EqualTo(new[] { "bsdiff", "octodiff", "zstd" }));
         Assert.That(ready.DeltaSize, Is.EqualTo(sizes.Values.Min()));
         Assert.That(ready.Algorithm, Is.EqualTo(sizes.MinBy(s => s.Value).Key));
-        Assert.That(manifest.Annotation(Annotations.DeltaAlgorithm), Is.EqualTo(ready.Algorithm));
+        Assert.That(manifest.Annotation(DorasAnnotations.DeltaAlgorithm), Is.EqualTo(ready.Algorithm));
         Assert.That(manifest.Layers.Single().MediaType, Is.EqualTo($"application/vnd.doras.delta.{(ready.Algorithm == "zstd" ? "zstd-patch" : ready.Algorithm + "+zstd")}"));
 
         // Only the listed ones are candidates; the choice is part of the delta's identity.
@@ -268,7 +269,7 @@ public class DeltaApiTests
         }
         Assert.That(ready, Is.Not.Null, "the delta was not ready within 60 s");
         var manifest = await repository.FetchManifestAsync(await repository.ResolveAsync(ready!.DeltaImage!.Split('@')[1]));
-        Assert.That(manifest.Annotation(Annotations.DeltaCandidates), Does.Not.Contain("bsdiff").And.Not.Contain("tardiff").And.Contain("zstd=").And.Contain("octodiff="));
+        Assert.That(manifest.Annotation(DorasAnnotations.DeltaCandidates), Does.Not.Contain("bsdiff").And.Not.Contain("tardiff").And.Contain("zstd=").And.Contain("octodiff="));
         Assert.That(ready.Algorithm, Is.AnyOf("zstd", "octodiff"));
     }
 
@@ -359,7 +360,7 @@ public class DeltaApiTests
         var layer = manifest.Layers[0];
         var lying = manifest with
         {
-            Layers = [layer with { Annotations = new Dictionary<string, string>(layer.Annotations!) { [Annotations.ContentDigest] = "sha256:" + new string('1', 64) } }],
+            Layers = [layer with { Annotations = new Dictionary<string, string>(layer.Annotations!) { [DorasAnnotations.ContentDigest] = "sha256:" + new string('1', 64) } }],
         };
         var broken = await repository.PushManifestAsync(lying, ["broken"]);
 
@@ -471,7 +472,7 @@ public class MultiInstanceTests
         var layer = manifest.Layers[0];
         await repository.PushManifestAsync(manifest with
         {
-            Layers = [layer with { Annotations = new Dictionary<string, string>(layer.Annotations!) { [Annotations.ContentDigest] = "sha256:" + new string('3', 64) } }],
+            Layers = [layer with { Annotations = new Dictionary<string, string>(layer.Annotations!) { [DorasAnnotations.ContentDigest] = "sha256:" + new string('3', 64) } }],
         }, ["broken"]);
 
         var query = Query(v1, "broken");

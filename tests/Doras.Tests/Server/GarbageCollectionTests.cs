@@ -1,5 +1,6 @@
 using System.Globalization;
 using System.Text.Json;
+using Doras.Delta.Vocabulary;
 using Doras.Oci.Content;
 using Doras.Oci.Layout;
 using Doras.Oci.Model;
@@ -24,14 +25,14 @@ public class GarbageCollectionTests
         await repository.PushBytesAsync(MediaTypes.Empty, "{}"u8.ToArray());
         var manifest = new ImageManifest
         {
-            ArtifactType = MediaTypes.DorasDelta,
+            ArtifactType = DorasMediaTypes.Delta,
             Config = Descriptor.EmptyJson,
             Layers = [layer],
             Annotations = new Dictionary<string, string>
             {
-                [Annotations.DeltaFrom] = $"{repository.Name}@{from}",
-                [Annotations.DeltaTo] = $"{repository.Name}@{to}",
-                [Annotations.DeltaAlgorithm] = key.Algorithm,
+                [DorasAnnotations.DeltaFrom] = $"{repository.Name}@{from}",
+                [DorasAnnotations.DeltaTo] = $"{repository.Name}@{to}",
+                [DorasAnnotations.DeltaAlgorithm] = key.Algorithm,
                 [Annotations.Created] = created.ToString("yyyy-MM-ddTHH:mm:ssZ", CultureInfo.InvariantCulture),
             },
         };
@@ -212,7 +213,7 @@ public class GarbageCollectionTests
         // Our artifactType but neither a base and target nor a placeholder mark: not one the server wrote either.
         var lookalike = await repository.PushManifestAsync(new ImageManifest
         {
-            ArtifactType = MediaTypes.DorasDelta, Config = config, Layers = [layer],
+            ArtifactType = DorasMediaTypes.Delta, Config = config, Layers = [layer],
             Annotations = new Dictionary<string, string> { [Annotations.Created] = "2000-01-01T00:00:00Z" },
         }, ["_delta-lookalike"]);
         // A real placeholder long expired, so the run has something of its own to delete.

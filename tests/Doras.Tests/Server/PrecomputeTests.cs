@@ -2,6 +2,7 @@ using System.Net;
 using System.Text;
 using System.Text.Json;
 using Doras.Api;
+using Doras.Delta.Vocabulary;
 using Doras.EdgeClient.Deltas;
 using Doras.Oci.Content;
 using Doras.Oci.Model;
@@ -43,7 +44,7 @@ public class PrecomputeTests
         Assert.That(poll.Response.Status, Is.EqualTo(DeltaStatus.Ready));
         Assert.That(poll.Response.ToImage, Is.EqualTo($"{registry.Host}/fleet/app@{to.Digest}"));
         var delta = await repository.FetchManifestAsync(await repository.ResolveAsync(Reference.Parse(poll.Response.DeltaImage!).Identifier));
-        Assert.That(delta.Annotation(Annotations.DeltaFrom), Is.EqualTo($"{registry.Host}/fleet/app@{from.Digest}"));
+        Assert.That(delta.Annotation(DorasAnnotations.DeltaFrom), Is.EqualTo($"{registry.Host}/fleet/app@{from.Digest}"));
         Assert.That(server.Count("Building delta"), Is.EqualTo(1), "one build, before the request; v1 had no earlier version");
         Assert.That(server.Count("Precomputing delta"), Is.EqualTo(1));
     }

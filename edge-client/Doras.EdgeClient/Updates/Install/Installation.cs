@@ -1,4 +1,5 @@
 using Doras.Delta.Artifacts;
+using Doras.Delta.Vocabulary;
 using Doras.Oci.IO;
 using Doras.Oci.Model;
 using Microsoft.Extensions.Logging;
@@ -94,7 +95,7 @@ public sealed class Installation
         {
             Directory.CreateDirectory(Paths.Output);
             installed = Path.Combine(Paths.Output, target.Name);
-            if (!OperatingSystem.IsWindows() && target.Layer.Annotation(Annotations.FileMode) is { } mode)
+            if (!OperatingSystem.IsWindows() && target.Layer.Annotation(DorasAnnotations.FileMode) is { } mode)
                 File.SetUnixFileMode(staging, (UnixFileMode)(Convert.ToInt32(mode, 8) & 0x1FF)); // permission bits only
         }
         else

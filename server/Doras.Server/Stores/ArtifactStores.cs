@@ -6,7 +6,7 @@ using Doras.Oci.Remote;
 using Doras.Oci.Remote.Auth;
 using Microsoft.Extensions.Options;
 
-namespace Doras.Server.Hosting;
+namespace Doras.Server.Stores;
 
 /// <summary>Configuration section "Registry": when <see cref="Host"/> is set, versions and deltas live in that registry.</summary>
 public sealed class RegistryOptions

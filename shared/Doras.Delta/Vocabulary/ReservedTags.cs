@@ -1,4 +1,4 @@
-namespace Doras.Oci.Model;
+namespace Doras.Delta.Vocabulary;
 
 /// <summary>
 /// The tag prefixes Doras keeps for itself beside the versions: the delta server's deltas and placeholders

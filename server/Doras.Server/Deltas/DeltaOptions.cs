@@ -1,13 +1,4 @@
-namespace Doras.Server.Hosting;
-
-/// <summary>Configuration section "Store": where content lives.</summary>
-public sealed class StoreOptions
-{
-    public const string Section = "Store";
-
-    /// <summary>The embedded OCI layout store: a directory, created if missing.</summary>
-    public string Path { get; set; } = "doras-store";
-}
+namespace Doras.Server.Deltas;
 
 /// <summary>Configuration section "Delta": how deltas are built.</summary>
 public sealed class DeltaOptions

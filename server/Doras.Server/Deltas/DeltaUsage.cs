@@ -2,9 +2,9 @@ using System.Collections.Concurrent;
 using System.Text.Json;
 using Doras.Oci.Content;
 using Doras.Oci.Model;
-using Doras.Server.Hosting;
+using Doras.Server.Stores;
 
-namespace Doras.Server.Collection;
+namespace Doras.Server.Deltas;
 
 /// <summary>
 /// When each delta was last asked for, so garbage collection keeps what devices still use. Recording is a memory

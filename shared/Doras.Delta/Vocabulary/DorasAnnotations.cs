@@ -1,0 +1,31 @@
+namespace Doras.Delta.Vocabulary;
+
+/// <summary>
+/// The annotation keys Doras defines, and the Go original's it writes too (the OCI and ORAS ones are
+/// <see cref="Doras.Oci.Model.Annotations"/>).
+/// </summary>
+public static class DorasAnnotations
+{
+    /// <summary>Digest of a layer's uncompressed content: what a device verifies after applying a delta.</summary>
+    public const string ContentDigest = "dev.doras.content.digest";
+    public const string ContentSize = "dev.doras.content.size";
+    /// <summary>Unix permission bits of a published file, in octal (e.g. "755"), restored on install.</summary>
+    public const string FileMode = "dev.doras.file.mode";
+
+    public const string DeltaFrom = "dev.doras.delta.from";
+    public const string DeltaTo = "dev.doras.delta.to";
+    public const string DeltaAlgorithm = "dev.doras.delta.algorithm";
+    /// <summary>The sizes of the deltas each candidate algorithm made, "name=bytes ...", when the server chose among several.</summary>
+    public const string DeltaCandidates = "dev.doras.delta.candidates";
+    /// <summary>On a placeholder at a delta's tag: "building" (by <see cref="DeltaOwner"/>) or "failed" (with <see cref="DeltaFailure"/>).</summary>
+    public const string DeltaPlaceholder = "dev.doras.delta.placeholder";
+    public const string DeltaOwner = "dev.doras.delta.owner";
+    public const string DeltaFailure = "dev.doras.delta.failure";
+    /// <summary>On a failed placeholder: <c>not-applicable</c> when the algorithms cannot make this delta at all (406, not 500).</summary>
+    public const string DeltaFailureKind = "dev.doras.delta.failure-kind";
+    /// <summary>The Go original's placeholder mark.</summary>
+    public const string GoDeltaDummy = "com.unbasical.doras.delta.dummy";
+    /// <summary>The Go original's keys, written too so its tooling recognises our deltas.</summary>
+    public const string GoDeltaFrom = "com.unbasical.doras.delta.from";
+    public const string GoDeltaTo = "com.unbasical.doras.delta.to";
+}
