@@ -48,9 +48,9 @@ public class GarbageCollectionTests
     {
         var content = TestData.Binary(50_000, 41);
         var v1 = await Versions.PublishFileAsync(repository, dir, "app", content, "v1");
-        await Task.Delay(1100); // creation times are to the second
+        await Versions.NextSecondAsync(); // creation times are to the second
         var v2 = await Versions.PublishFileAsync(repository, dir, "app", TestData.Edit(content, 42), "v2");
-        await Task.Delay(1100);
+        await Versions.NextSecondAsync();
         var v3 = await Versions.PublishFileAsync(repository, dir, "app", TestData.Edit(content, 43), "v3", "stable");
         var longAgo = Now.AddDays(-40);
         var doomed = new Dictionary<string, string>();

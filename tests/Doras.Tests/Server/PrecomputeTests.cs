@@ -57,8 +57,7 @@ public class PrecomputeTests
         var from = await Versions.PublishFileAsync(repository, server.Scratch, "app", v1, "v1");
         // Versions created in the same second count as earlier than each other (creation times have whole seconds), so
         // the watcher would also build v2 -> v1: v2 is published in a later second.
-        var published = DateTimeOffset.UtcNow.ToUnixTimeSeconds();
-        await Eventually.UntilAsync(() => DateTimeOffset.UtcNow.ToUnixTimeSeconds() > published, TimeSpan.FromSeconds(2), "the next second", TimeSpan.FromMilliseconds(50));
+        await Versions.NextSecondAsync();
         var to = await Versions.PublishFileAsync(repository, server.Scratch, "app", TestData.Edit(v1, 2), "v2");
         var builder = server.Builder;
         await Eventually.UntilAsync(() => builder.BuildsStarted > 0, TimeSpan.FromSeconds(60), "the watcher starts a build");
