@@ -21,6 +21,25 @@ public static class Eventually
         UntilAsync(() => Task.FromResult(condition()), limit, what, interval);
 
     /// <summary>
+    /// Whether <paramref name="condition"/> comes to hold within <paramref name="limit"/>, asked every
+    /// <see cref="Interval"/>: for a caller that fails in its own words (a launcher that shows the process's log).
+    /// </summary>
+    public static async Task<bool> HoldsWithinAsync(Func<Task<bool>> condition, TimeSpan limit, TimeSpan? interval = null)
+    {
+        var clock = Stopwatch.StartNew();
+        while (true)
+        {
+            if (await condition()) return true;
+            if (clock.Elapsed >= limit) return false;
+            await Task.Delay(interval ?? Interval);
+        }
+    }
+
+    /// <inheritdoc cref="HoldsWithinAsync(Func{Task{bool}}, TimeSpan, TimeSpan?)"/>
+    public static Task<bool> HoldsWithinAsync(Func<bool> condition, TimeSpan limit, TimeSpan? interval = null) =>
+        HoldsWithinAsync(() => Task.FromResult(condition()), limit, interval);
+
+    /// <summary>
     /// Asks <paramref name="attempt"/> until its answer satisfies <paramref name="done"/> and returns that answer;
     /// fails naming <paramref name="what"/> and the last answer if none does within <paramref name="limit"/>.
     /// </summary>
