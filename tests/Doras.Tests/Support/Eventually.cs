@@ -52,7 +52,7 @@ public static class Eventually
             if (done(last)) return last;
             if (clock.Elapsed >= limit)
             {
-                Assert.Fail($"{what}: not within {limit.TotalSeconds:0.#} s (last seen: {Describe(last)})");
+                Assert.Fail(FormattableString.Invariant($"{what}: not within {limit.TotalSeconds:0.#} s (last seen: {Describe(last)})"));
                 throw new UnreachableException();
             }
             await Task.Delay(interval ?? Interval);
