@@ -79,16 +79,6 @@ public class DeltaToolAutoTests
         Assert.That(File.ReadAllBytes(dir["out"]), Is.EqualTo(File.ReadAllBytes(newContent)));
     }
 
-    private static async Task<DeltaResponse> PollUntilReadyAsync(RunningServer server, string query)
-    {
-        for (var attempt = 0; attempt < 600; attempt++) // bounded: 60 s at most
-        {
-            using var response = await server.Http.GetAsync(query);
-            if (response.StatusCode == HttpStatusCode.OK) return (await response.Content.ReadFromJsonAsync<DeltaResponse>())!;
-            Assert.That(response.StatusCode, Is.EqualTo(HttpStatusCode.Accepted), await response.Content.ReadAsStringAsync());
-            await Task.Delay(100);
-        }
-        Assert.Fail("the delta was not ready within 60 s");
-        return null!;
-    }
+    private static async Task<DeltaResponse> PollUntilReadyAsync(RunningServer server, string query) =>
+        DeltaRequests.Parse((await DeltaRequests.ReadyAsync(server.Http, query)).Json);
 }

@@ -159,11 +159,8 @@ public class CliTests
         Assert.That(lines.First(l => l.Contains("\"delta\"")), Does.Contain("on-update exited 0"));
     }
 
-    private static async Task WaitUntilAsync(Func<bool> condition)
-    {
-        for (var i = 0; i < 600 && !condition(); i++) await Task.Delay(100); // bounded: 60 s
-        Assert.That(condition(), Is.True, "timed out waiting");
-    }
+    private static Task WaitUntilAsync(Func<bool> condition, string what = "the watched condition") =>
+        Eventually.UntilAsync(condition, TimeSpan.FromSeconds(60), what);
 
     [Test]
     public void Demo_runs_end_to_end_on_given_versions()

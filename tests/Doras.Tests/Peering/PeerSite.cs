@@ -2,6 +2,7 @@ using System.Text.Json;
 using Doras.Oci.Model;
 using Doras.Oci.Remote;
 using Doras.Server.Peering;
+using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Options;
 
 namespace Doras.Tests.Peering;
@@ -25,7 +26,12 @@ public sealed class PeerSite : IAsyncDisposable
     public string[] Args { get; }
 
     /// <param name="peering">The "Peering" section of the peers file (Peers, TrustedPeers, …).</param>
-    public static async Task<PeerSite> StartAsync(object peering, params string[] extraArgs)
+    public static Task<PeerSite> StartAsync(object peering, params string[] extraArgs) => StartAsync(peering, null, extraArgs);
+
+    /// <param name="peering">The "Peering" section of the peers file (Peers, TrustedPeers, …).</param>
+    /// <param name="clock">The server's clock (e.g. a <see cref="ShiftedClock"/>), or null for the system's.</param>
+    /// <param name="extraArgs">More settings of the server.</param>
+    public static async Task<PeerSite> StartAsync(object peering, TimeProvider? clock, params string[] extraArgs)
     {
         var registry = await RegistryProcess.StartAsync();
         var dir = new TempDirectory();
@@ -33,7 +39,8 @@ public sealed class PeerSite : IAsyncDisposable
             "--registry", registry.Host, "--Registry:PlainHttp", "true", "--Registry:RequireClientAuth", "false",
             "--Peering:File", dir["peers.json"], "--Peering:SyncInterval", "0", "--store", dir["unused-store"], .. extraArgs]);
         site.WritePeering(peering);
-        site._server = await RunningServer.StartAsync(site.Args);
+        site._server = clock is null ? await RunningServer.StartAsync(site.Args)
+            : await RunningServer.StartAsync(b => b.Services.AddSingleton(clock), site.Args);
         return site;
     }
 
@@ -48,8 +55,7 @@ public sealed class PeerSite : IAsyncDisposable
     {
         WritePeering(peering);
         var monitor = Server.Service<IOptionsMonitor<PeeringOptions>>();
-        for (var i = 0; i < 200 && !loaded(monitor.CurrentValue); i++) await Task.Delay(50);
-        Assert.That(loaded(monitor.CurrentValue), Is.True, "the server did not reload the peers file");
+        await Eventually.UntilAsync(() => loaded(monitor.CurrentValue), TimeSpan.FromSeconds(10), "the server reloads the peers file");
     }
 
     /// <summary>Runs <c>doras-server COMMAND …</c> with this site's settings (plus <paramref name="extra"/>).</summary>
@@ -110,9 +116,15 @@ public static class TwoSites
     public static Task<PeerSite> ReplicaAsync(PeerSite primary, params string[] extraArgs) => PeerSite.StartAsync(ReplicaPeering(primary), extraArgs);
 
     /// <summary>A replica site of the primary's fleet/app, made with a sublease token and synced (through <paramref name="peering"/>'s primary when given).</summary>
-    public static async Task<PeerSite> ReplicateAsync(PeerSite primary, object? peering = null, params string[] extraArgs)
+    public static Task<PeerSite> ReplicateAsync(PeerSite primary, object? peering = null, params string[] extraArgs) =>
+        ReplicateAsync(primary, peering, null, extraArgs);
+
+    /// <summary>As <see cref="ReplicateAsync(PeerSite, object?, string[])"/>, the replica's server running on <paramref name="clock"/>.</summary>
+    public static Task<PeerSite> ReplicateWithClockAsync(PeerSite primary, TimeProvider clock) => ReplicateAsync(primary, null, clock);
+
+    private static async Task<PeerSite> ReplicateAsync(PeerSite primary, object? peering, TimeProvider? clock, params string[] extraArgs)
     {
-        var replica = await PeerSite.StartAsync(peering ?? ReplicaPeering(primary), extraArgs);
+        var replica = await PeerSite.StartAsync(peering ?? ReplicaPeering(primary), clock, extraArgs);
         var (_, sublease, _) = await primary.AdminAsync(["sublease", "fleet/app", "--json"]);
         var token = System.Text.Json.JsonDocument.Parse(sublease).RootElement.GetProperty("token").GetString()!;
         var (code, _, errors) = await replica.AdminAsync(["replica", "add", "fleet/app", "--from", "primary", "--sublease", token]);

@@ -144,8 +144,7 @@ public class PullDelegationTests
         // helper pulls nothing and the 429 stands (the server's own retry, past the limiter's one 429, then reads it).
         File.WriteAllText(dir["peers.json"], JsonSerializer.Serialize(Peering(pullOnlyCredentials: false)));
         var monitor = server.Service<Microsoft.Extensions.Options.IOptionsMonitor<PeeringOptions>>();
-        for (var i = 0; i < 200 && monitor.CurrentValue.DelegationCredentials.Count > 0; i++) await Task.Delay(50); // bounded: 10 s
-        Assert.That(monitor.CurrentValue.DelegationCredentials, Is.Empty, "the server did not reload the peers file");
+        await Eventually.UntilAsync(() => monitor.CurrentValue.DelegationCredentials.Count == 0, TimeSpan.FromSeconds(10), "the server reloads the peers file");
         facade.Bodies.Clear();
         limiter.Script(Fault.TooManyRequests);
         using (var response = await server.Http.GetAsync($"/v2/fleet/app/manifests/{v1.Digest}"))

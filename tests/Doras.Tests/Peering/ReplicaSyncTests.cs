@@ -107,14 +107,8 @@ public class ReplicaSyncTests
 
         var v2 = await Versions.PublishFileAsync(repository, primary.Server.Scratch, "app.bin", TestData.Edit(content, 10), "v2", "stable");
         // A sync moves tags one after another (stable before v2), so wait for the whole state, not one tag of it.
-        var expected = await primary.TagsAsync("fleet/app");
-        var tags = await replica.TagsAsync("fleet/app");
-        for (var i = 0; i < 150 && !tags.OrderBy(t => t.Key).SequenceEqual(expected.OrderBy(t => t.Key)); i++) // bounded: 150 looks, 0.2 s apart
-        {
-            await Task.Delay(200);
-            tags = await replica.TagsAsync("fleet/app");
-            expected = await primary.TagsAsync("fleet/app");
-        }
+        var (tags, expected) = await Eventually.UntilAsync(async () => (Tags: await replica.TagsAsync("fleet/app"), Expected: await primary.TagsAsync("fleet/app")),
+            both => both.Tags.OrderBy(t => t.Key).SequenceEqual(both.Expected.OrderBy(t => t.Key)), TimeSpan.FromSeconds(30), "the replica has the primary's tags");
         Assert.That(tags, Is.EqualTo(expected));
         Assert.That(tags["v2"], Is.EqualTo(v2.Digest));
     }

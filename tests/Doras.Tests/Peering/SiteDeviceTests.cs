@@ -60,13 +60,8 @@ public class SiteDeviceTests
             Assert.That(pending.StatusCode, Is.EqualTo(System.Net.HttpStatusCode.Accepted), await pending.Content.ReadAsStringAsync());
             Assert.That(pending.Headers.RetryAfter?.Delta, Is.GreaterThan(TimeSpan.Zero));
         }
-        JsonElement ready = default;
-        for (var i = 0; i < 600 && ready.ValueKind == JsonValueKind.Undefined; i++) // bounded: at most 600 polls
-        {
-            using var answer = await replica.Server.Http.GetAsync(query);
-            if (answer.StatusCode == System.Net.HttpStatusCode.OK) ready = JsonDocument.Parse(await answer.Content.ReadAsStringAsync()).RootElement.Clone();
-            else await Task.Delay(100);
-        }
+        var (json, _) = await DeltaRequests.ReadyAsync(replica.Server.Http, query);
+        var ready = JsonDocument.Parse(json).RootElement.Clone();
         Assert.That(ready.GetProperty("status").GetString(), Is.EqualTo("ready"));
         Assert.That(ready.GetProperty("delta_image").GetString(), Does.StartWith($"{replica.Registry.Host}/fleet/app@sha256:"));
 
@@ -140,20 +135,14 @@ public class SiteDeviceTests
         // The primary has the delta already (built for a device of its own); the replica has not.
         string Query(PeerSite site) => $"/api/v1/delta?from_digest={Uri.EscapeDataString($"{site.Registry.Host}/fleet/app@{v1Manifest.Digest}")}"
             + $"&to_digest={Uri.EscapeDataString($"{site.Registry.Host}/fleet/app@{v2Manifest.Digest}")}&accepted_algorithm=zstd";
-        var built = false;
-        for (var i = 0; i < 600 && !built; i++) // bounded: at most 600 polls
-        {
-            using var answer = await primary.Server.Http.GetAsync(Query(primary));
-            built = answer.StatusCode == System.Net.HttpStatusCode.OK;
-            if (!built) await Task.Delay(100);
-        }
-        Assert.That(built, Is.True, "the primary built the delta");
+        await DeltaRequests.ReadyAsync(primary.Server.Http, Query(primary)); // the primary builds the delta
 
         // Four devices ask the replica at once; the primary's answer is held until they all wait on it.
         var inFlight = replica.Server.Service<ReplicaDeltas>().InFlight;
         facade.HoldDeltas = new TaskCompletionSource();
         var asks = Enumerable.Range(0, 4).Select(_ => replica.Server.Http.GetAsync(Query(replica))).ToList();
-        for (var i = 0; i < 400 && inFlight.Shared < 3 && facade.DeltaRequests < 4; i++) await Task.Delay(25); // bounded: 10 s
+        await Eventually.UntilAsync(() => inFlight.Shared >= 3 || facade.DeltaRequests >= 4, TimeSpan.FromSeconds(10),
+            "the four asks wait on one answer of the primary (or all reach it)", TimeSpan.FromMilliseconds(25));
         facade.HoldDeltas.SetResult();
         var answers = await Task.WhenAll(asks);
         var images = new List<string>();

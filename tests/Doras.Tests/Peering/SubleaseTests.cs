@@ -64,7 +64,9 @@ public class SubleaseTests
         // An expired token (this one lives one second).
         (code, output, _) = await primary.AdminAsync(["sublease", "fleet/app", "--json"], "--Peering:SubleaseLifetime", "00:00:01");
         var shortLived = Json(output);
-        await Task.Delay(TimeSpan.FromSeconds(1.5));
+        // The admin command that sweeps it later runs on the system clock too: wait for the expiry itself, not a guess.
+        var expiresAt = shortLived.GetProperty("expires_at").GetDateTimeOffset();
+        await Eventually.UntilAsync(() => DateTimeOffset.UtcNow > expiresAt, TimeSpan.FromSeconds(5), $"the sublease token's expiry ({expiresAt:O})", TimeSpan.FromMilliseconds(20));
         (code, _, errors) = await replica.AdminAsync(Add(shortLived.GetProperty("token").GetString()));
         Assert.That(code, Is.EqualTo(1));
         Assert.That(errors, Does.Contain($"(Sublease token expired: this sublease token for fleet/app expired at {shortLived.GetProperty("expires_at").GetDateTimeOffset():O}; ask the primary for a new one)"));

@@ -38,9 +38,23 @@ public class RegistryClientTests
     }
 
     [Test]
-    public async Task Ping_succeeds()
+    public async Task Ping_asks_the_registry_for_v2_and_fails_on_a_host_that_is_not_a_registry()
     {
-        await _client.PingAsync();
+        // Through a recording proxy: the ping is one GET /v2/, and the registry answers it as a registry does.
+        await using var proxy = await RecordingProxy.StartAsync(new Uri($"http://{_registry.Host}"));
+        using (var client = new RegistryClient(proxy.Host, new RegistryClientOptions { PlainHttp = true }))
+            await Assert.DoesNotThrowAsync(() => client.PingAsync());
+        Assert.That(proxy.Requests.Select(r => (r.Method, r.Path)), Is.EqualTo(new[] { ("GET", "/v2/") }));
+        using (var http = new HttpClient())
+        using (var answer = await http.GetAsync($"http://{_registry.Host}/v2/"))
+            Assert.That(answer.Headers.GetValues(RegistryClient.ApiVersionHeader), Is.EqualTo(new[] { "registry/2.0" }));
+
+        // A web server that is no registry (404 on /v2/): the ping fails, naming the host.
+        await using var notRegistry = await LoopbackApp.StartAsync("/{**path}", context => { context.Response.StatusCode = 404; return Task.CompletedTask; });
+        var host = new Uri(notRegistry.Urls.First()).Authority;
+        using var other = new RegistryClient(host, new RegistryClientOptions { PlainHttp = true });
+        var failure = await Assert.CatchAsync(() => other.PingAsync());
+        Assert.That(failure!.Message, Does.Contain(host));
     }
 
     [TestCase(100_000, TestName = "Monolithic upload")]

@@ -19,14 +19,8 @@ public class BuildFailureLogTests
         var from = await Versions.PublishFileAsync(repository, server.Scratch, "app", v1, "v1");
         await Versions.PublishFileAsync(repository, server.Scratch, "app", TestData.Edit(v1, 8), "v2");
 
-        HttpStatusCode status = HttpStatusCode.Accepted;
-        for (var attempt = 0; attempt < 300 && status == HttpStatusCode.Accepted; attempt++) // bounded: 30 s
-        {
-            using var response = await server.Http.GetAsync(DeltaRequests.Query("fleet/app", from, "v2"), ct);
-            status = response.StatusCode;
-            if (status == HttpStatusCode.Accepted) await Task.Delay(100, ct);
-        }
-        Assert.That(status, Is.EqualTo(HttpStatusCode.InternalServerError));
+        var (status, body) = await DeltaRequests.SettledAsync(server.Http, DeltaRequests.Query("fleet/app", from, "v2"), TimeSpan.FromSeconds(30));
+        Assert.That(status, Is.EqualTo(HttpStatusCode.InternalServerError), body);
         var failed = log.Entries.Where(e => e.Level == LogLevel.Error && e.Message.StartsWith("Building delta ", StringComparison.Ordinal)).ToList();
         Assert.That(failed, Has.Count.EqualTo(1), string.Join('\n', log.Entries.Select(e => e.Message)));
         Assert.That(failed[0].Exception!.Message, Does.StartWith($"cannot make build scratch space in {scratch} (Delta:WorkDirectory): "));

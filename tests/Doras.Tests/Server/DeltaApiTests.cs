@@ -38,18 +38,8 @@ public class DeltaApiTests
             toTag is null ? null : $"to_tag={Uri.EscapeDataString(toTag)}",
         }.Where(p => p is not null).Concat(algorithms.Select(a => $"accepted_algorithm={a}")));
 
-    private async Task<DeltaResponse> PollUntilReadyAsync(string query)
-    {
-        for (var attempt = 0; attempt < 600; attempt++) // bounded: 60 s at most
-        {
-            using var response = await _server.Http.GetAsync(query);
-            if (response.StatusCode == HttpStatusCode.OK) return (await response.Content.ReadFromJsonAsync<DeltaResponse>())!;
-            Assert.That(response.StatusCode, Is.EqualTo(HttpStatusCode.Accepted), await response.Content.ReadAsStringAsync());
-            await Task.Delay(100);
-        }
-        Assert.Fail("the delta was not ready within 60 s");
-        return null!;
-    }
+    private async Task<DeltaResponse> PollUntilReadyAsync(string query) =>
+        DeltaRequests.Parse((await DeltaRequests.ReadyAsync(_server.Http, query)).Json);
 
     private async Task<(HttpStatusCode Status, JsonElement Problem)> ProblemAsync(string query)
     {
@@ -153,12 +143,7 @@ public class DeltaApiTests
 
         // deflate applies to files, but these are not gzip or zip: the build refuses, and that is 406 too, not a 500.
         var query = Query(Versions.Ref(Repo, _v1), toTag: $"{Repo}:stable", algorithms: "deflate");
-        for (var attempt = 0; attempt < 300; attempt++) // bounded: 30 s
-        {
-            using var response = await _server.Http.GetAsync(query);
-            if (response.StatusCode != HttpStatusCode.Accepted) break;
-            await Task.Delay(100);
-        }
+        await DeltaRequests.SettledAsync(_server.Http, query, TimeSpan.FromSeconds(30));
         (status, problem) = await ProblemAsync(query);
         Assert.That(status, Is.EqualTo(HttpStatusCode.NotAcceptable), problem.ToString());
         Assert.That(problem.GetProperty("detail").GetString(), Does.StartWith($"no deflate delta can be made from {Repo}@{_v1.Digest} to {Repo}@{_v2.Digest}: ")
@@ -260,15 +245,8 @@ public class DeltaApiTests
         var old = await Versions.PublishFileAsync(repository, server.Scratch, "fw.bin", v1, "v1");
         await Versions.PublishFileAsync(repository, server.Scratch, "fw.bin", TestData.Edit(v1, 6), "stable");
         var query = Query(Versions.Ref(Repo, old), toTag: $"{Repo}:stable", algorithms: ["auto"]);
-        DeltaResponse? ready = null;
-        for (var attempt = 0; attempt < 600 && ready is null; attempt++) // bounded: 60 s
-        {
-            using var response = await server.Http.GetAsync(query);
-            if (response.StatusCode == HttpStatusCode.OK) ready = await response.Content.ReadFromJsonAsync<DeltaResponse>();
-            else await Task.Delay(100);
-        }
-        Assert.That(ready, Is.Not.Null, "the delta was not ready within 60 s");
-        var manifest = await repository.FetchManifestAsync(await repository.ResolveAsync(ready!.DeltaImage!.Split('@')[1]));
+        var ready = DeltaRequests.Parse((await DeltaRequests.ReadyAsync(server.Http, query)).Json);
+        var manifest = await repository.FetchManifestAsync(await repository.ResolveAsync(ready.DeltaImage!.Split('@')[1]));
         Assert.That(manifest.Annotation(DorasAnnotations.DeltaCandidates), Does.Not.Contain("bsdiff").And.Not.Contain("tardiff").And.Contain("zstd=").And.Contain("octodiff="));
         Assert.That(ready.Algorithm, Is.AnyOf("zstd", "octodiff"));
     }
@@ -280,12 +258,7 @@ public class DeltaApiTests
         var old = await Versions.PublishFileAsync(repository, _server.Scratch, "noise.bin", TestData.Random(300_000, 3), "v1");
         var @new = await Versions.PublishFileAsync(repository, _server.Scratch, "noise.bin", TestData.Random(300_000, 4), "v2");
         var query = Query(Versions.Ref("fleet/noise", old), toDigest: Versions.Ref("fleet/noise", @new), algorithms: ["auto"]);
-        for (var attempt = 0; attempt < 600; attempt++) // bounded: 60 s
-        {
-            using var response = await _server.Http.GetAsync(query);
-            if (response.StatusCode != HttpStatusCode.Accepted) break;
-            await Task.Delay(100);
-        }
+        await DeltaRequests.SettledAsync(_server.Http, query);
         var (status, problem) = await ProblemAsync(query);
         Assert.That(status, Is.EqualTo(HttpStatusCode.NotAcceptable));
         Assert.That(problem.GetProperty("type").GetString(), Is.EqualTo(ProblemTypes.DeltaNotWorthwhile));
@@ -365,13 +338,7 @@ public class DeltaApiTests
         var broken = await repository.PushManifestAsync(lying, ["broken"]);
 
         var query = Query(Versions.Ref(Repo, _v1), toTag: $"{Repo}:broken", algorithms: "zstd");
-        HttpStatusCode status = HttpStatusCode.Accepted;
-        for (var i = 0; i < 300 && status == HttpStatusCode.Accepted; i++)
-        {
-            using var response = await _server.Http.GetAsync(query);
-            status = response.StatusCode;
-            if (status == HttpStatusCode.Accepted) await Task.Delay(100);
-        }
+        var (status, _) = await DeltaRequests.SettledAsync(_server.Http, query, TimeSpan.FromSeconds(30));
         var (again, problem) = await ProblemAsync(query);
         Assert.That(status, Is.EqualTo(HttpStatusCode.InternalServerError));
         Assert.That(again, Is.EqualTo(HttpStatusCode.InternalServerError));
@@ -427,16 +394,8 @@ public class MultiInstanceTests
     private static string Query(Descriptor from, string toTag) =>
         $"{DeltaApi.Path}?from_digest={Uri.EscapeDataString($"{Repo}@{from.Digest}")}&to_tag={Uri.EscapeDataString($"{Repo}:{toTag}")}&accepted_algorithm=zstd";
 
-    private static async Task<HttpStatusCode> PollAsync(HttpClient http, string query)
-    {
-        for (var i = 0; i < 600; i++) // bounded: 60 s
-        {
-            using var response = await http.GetAsync(query);
-            if (response.StatusCode != HttpStatusCode.Accepted) return response.StatusCode;
-            await Task.Delay(100);
-        }
-        return HttpStatusCode.Accepted;
-    }
+    private static async Task<HttpStatusCode> PollAsync(HttpClient http, string query) =>
+        (await DeltaRequests.SettledAsync(http, query)).Status;
 
     [Test]
     public async Task Two_instances_sharing_a_store_build_a_delta_once()

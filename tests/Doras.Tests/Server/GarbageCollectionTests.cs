@@ -49,9 +49,9 @@ public class GarbageCollectionTests
     {
         var content = TestData.Binary(50_000, 41);
         var v1 = await Versions.PublishFileAsync(repository, dir, "app", content, "v1");
-        await Task.Delay(1100); // creation times are to the second
+        await Versions.NextSecondAsync(); // creation times are to the second
         var v2 = await Versions.PublishFileAsync(repository, dir, "app", TestData.Edit(content, 42), "v2");
-        await Task.Delay(1100);
+        await Versions.NextSecondAsync();
         var v3 = await Versions.PublishFileAsync(repository, dir, "app", TestData.Edit(content, 43), "v3", "stable");
         var longAgo = Now.AddDays(-40);
         var doomed = new Dictionary<string, string>();
@@ -181,8 +181,7 @@ public class GarbageCollectionTests
         var v2 = await Versions.PublishFileAsync(repository, server.Scratch, "app", TestData.Binary(10_000, 52), "v2");
         var stale = new DeltaKey("fleet/app", v1.Digest, v2.Digest, "zstd");
         await DeltaRecords.WriteBuildingAsync(repository, stale, "a dead instance", Now.AddHours(-2), default);
-        for (var i = 0; i < 300 && await repository.TryResolveAsync(stale.Tag) is not null; i++) await Task.Delay(100); // bounded: 30 s
-        Assert.That(await repository.TryResolveAsync(stale.Tag), Is.Null);
+        await Eventually.UntilAsync(async () => await repository.TryResolveAsync(stale.Tag) is null, TimeSpan.FromSeconds(30), "the periodic collection removes the stale build record");
         Assert.That(MetricsText.Value(await MetricsText.ScrapeAsync(server.Http), "doras_expired_dummies_total"), Is.EqualTo(1));
     }
     /// <summary><c>doras-server gc --json --store PATH</c> with <see cref="Policy"/>: its exit code and report.</summary>

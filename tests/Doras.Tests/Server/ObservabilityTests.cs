@@ -4,6 +4,7 @@ using System.Net.Http.Headers;
 using System.Text.Json;
 using Doras.Api;
 using Doras.Server.Deltas;
+using Microsoft.Extensions.DependencyInjection;
 
 namespace Doras.Tests.Server;
 
@@ -52,12 +53,8 @@ public class ObservabilityTests
         using (var first = await server.Http.GetAsync(DeltaRequests.Query("fleet/app", from, "v2")))
             Assert.That(first.StatusCode, Is.EqualTo(HttpStatusCode.Accepted));
 
-        string text = "";
-        for (var i = 0; i < 300 && MetricsText.Value(text, "doras_delta_builds_waiting") != 1; i++) // bounded: 30 s
-        {
-            await Task.Delay(100);
-            text = await MetricsText.ScrapeAsync(server.Http);
-        }
+        var text = await Eventually.UntilAsync(() => MetricsText.ScrapeAsync(server.Http), t => MetricsText.Value(t, "doras_delta_builds_waiting") == 1,
+            TimeSpan.FromSeconds(30), "a build waits for the one slot");
         Assert.That(MetricsText.Value(text, "doras_delta_builds_waiting"), Is.EqualTo(1), "the build waits for the one slot");
         Assert.That(MetricsText.Value(text, "doras_delta_builds_running"), Is.EqualTo(1), "the slot this test holds");
 
@@ -132,7 +129,8 @@ public class ObservabilityTests
     [Test]
     public async Task Readyz_names_the_store_that_is_not_writable()
     {
-        await using var server = await RunningServer.StartAsync();
+        var clock = new ShiftedClock();
+        await using var server = await RunningServer.StartAsync(b => b.Services.AddSingleton<TimeProvider>(clock));
         using (var ready = await server.Http.GetAsync("/readyz"))
         {
             Assert.That(ready.StatusCode, Is.EqualTo(HttpStatusCode.OK));
@@ -141,7 +139,7 @@ public class ObservabilityTests
         // The store directory is replaced by a file: nothing can be written there any more (root ignores modes).
         Directory.Delete(server.StorePath, recursive: true);
         File.WriteAllText(server.StorePath, "not a directory");
-        await Task.Delay(2100); // the last answer is remembered for 2 s
+        clock.Advance(TimeSpan.FromSeconds(3)); // past the 2 s the last answer is remembered
         using var notReady = await server.Http.GetAsync("/readyz");
         Assert.That(notReady.StatusCode, Is.EqualTo(HttpStatusCode.ServiceUnavailable));
         Assert.That(notReady.Content.Headers.ContentType?.MediaType, Is.EqualTo("application/problem+json"));
@@ -156,12 +154,14 @@ public class ObservabilityTests
     public async Task Readyz_says_when_the_registry_is_not_reachable()
     {
         var registry = await RegistryProcess.StartAsync();
-        await using var server = await RunningServer.StartAsync("--registry", registry.Host, "--Registry:PlainHttp", "true", "--Registry:RequireClientAuth", "false");
+        var clock = new ShiftedClock();
+        await using var server = await RunningServer.StartAsync(b => b.Services.AddSingleton<TimeProvider>(clock),
+            "--registry", registry.Host, "--Registry:PlainHttp", "true", "--Registry:RequireClientAuth", "false");
         using (var ready = await server.Http.GetAsync("/readyz"))
             Assert.That(await ready.Content.ReadAsStringAsync(), Is.EqualTo("{\"registry\":\"ok\",\"scratch\":\"ok\"}"));
         var host = registry.Host;
         await registry.DisposeAsync(); // the registry stops
-        await Task.Delay(2100);
+        clock.Advance(TimeSpan.FromSeconds(3)); // past the 2 s the last answer is remembered
         using var notReady = await server.Http.GetAsync("/readyz");
         Assert.That(notReady.StatusCode, Is.EqualTo(HttpStatusCode.ServiceUnavailable));
         using var problem = JsonDocument.Parse(await notReady.Content.ReadAsStringAsync());
@@ -189,11 +189,11 @@ public class ObservabilityTests
         try
         {
             using var http = new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{port}") };
-            for (var i = 0; i < 200; i++) // up to 20 s to start
+            await Eventually.UntilAsync(async () =>
             {
-                try { using (await http.GetAsync("/healthz")) break; }
-                catch (HttpRequestException) { await Task.Delay(100); }
-            }
+                try { using (await http.GetAsync("/healthz")) return true; }
+                catch (HttpRequestException) { return false; }
+            }, TimeSpan.FromSeconds(20), "the server answers /healthz");
             using var request = new HttpRequestMessage(HttpMethod.Get, DeltaRequests.Query("fleet/app", from, "v2"));
             request.Headers.Add("X-Request-Id", "device-42.check:7");
             using var response = await http.SendAsync(request);
@@ -204,13 +204,8 @@ public class ObservabilityTests
             using var own = await http.SendAsync(unfit);
             Assert.That(own.Headers.GetValues("X-Request-Id").Single(), Does.Not.Contain(" ").And.Not.Empty, "the server's own id instead");
 
-            string? building = null;
-            for (var i = 0; i < 300 && building is null; i++) // bounded: 30 s
-            {
-                building = lines.FirstOrDefault(l => l.Contains("Building delta"));
-                if (building is null) await Task.Delay(100);
-            }
-            Assert.That(building, Is.Not.Null, "the build's log line");
+            var building = await Eventually.UntilAsync(() => lines.FirstOrDefault(l => l.Contains("Building delta")), l => l is not null,
+                TimeSpan.FromSeconds(30), "the build's log line");
             if (formatter == "simple")
             {
                 // The simple formatter prints the scope as text: the id must be readable there, not a type name.

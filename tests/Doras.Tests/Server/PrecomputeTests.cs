@@ -58,11 +58,10 @@ public class PrecomputeTests
         var from = await Versions.PublishFileAsync(repository, server.Scratch, "app", v1, "v1");
         // Versions created in the same second count as earlier than each other (creation times have whole seconds), so
         // the watcher would also build v2 -> v1: v2 is published in a later second.
-        var published = DateTimeOffset.UtcNow.ToUnixTimeSeconds();
-        for (var i = 0; i < 30 && DateTimeOffset.UtcNow.ToUnixTimeSeconds() <= published; i++) await Task.Delay(50); // bounded: 1.5 s
+        await Versions.NextSecondAsync();
         var to = await Versions.PublishFileAsync(repository, server.Scratch, "app", TestData.Edit(v1, 2), "v2");
         var builder = server.Builder;
-        for (var i = 0; i < 600 && builder.BuildsStarted == 0; i++) await Task.Delay(100); // bounded: 60 s
+        await Eventually.UntilAsync(() => builder.BuildsStarted > 0, TimeSpan.FromSeconds(60), "the watcher starts a build");
 
         var client = LoopbackDeltaClient.Create(server.Url);
         var request = new DeltaRequest(Reference.Parse(Versions.Ref("fleet/app", from)), Reference.Parse("fleet/app:v2"), DeltaRequest.DefaultAlgorithms);

@@ -41,19 +41,11 @@ public class RedisLeaseTests
 
         for (var to = 2; to < 2 + targets; to++)
         {
-            for (var attempt = 0; attempt < 600; attempt++) // bounded: 60 s per delta
-            {
-                using var response = await b.Http.GetAsync(Query(to));
-                if (response.StatusCode == HttpStatusCode.OK) break;
-                Assert.That(response.StatusCode, Is.EqualTo(HttpStatusCode.Accepted));
-                await Task.Delay(100);
-            }
+            await DeltaRequests.ReadyAsync(b.Http, Query(to)); // bounded: 60 s per delta
         }
         Assert.That(a.Count("Building delta") + b.Count("Building delta"), Is.EqualTo(targets), string.Join('\n', a.Lines.Concat(b.Lines)));
         Assert.That(a.Count("Built delta") + b.Count("Built delta"), Is.EqualTo(targets));
         // Each lease is released right after its delta is stored (bounded wait: 10 s).
-        var keys = "";
-        for (var attempt = 0; attempt < 100 && (keys = await redis.CommandAsync("DBSIZE")) != ":0"; attempt++) await Task.Delay(100);
-        Assert.That(keys, Is.EqualTo(":0"), "every lease is released after its build");
+        await Eventually.UntilAsync(() => redis.CommandAsync("DBSIZE"), keys => keys == ":0", TimeSpan.FromSeconds(10), "every lease is released after its build (Redis DBSIZE)");
     }
 }

@@ -31,15 +31,13 @@ public sealed class RedisProcess : IAsyncDisposable
         process.BeginOutputReadLine();
         process.BeginErrorReadLine();
         var redis = new RedisProcess(process, port.Value);
-        for (var i = 0; i < 200 && !process.HasExited; i++) // up to 10 s
+        var up = await Eventually.HoldsWithinAsync(async () =>
         {
-            try
-            {
-                if (await redis.CommandAsync("PING") == "+PONG") return redis;
-            }
-            catch (SocketException) { }
-            await Task.Delay(50);
-        }
+            if (process.HasExited) return true; // no use waiting
+            try { return await redis.CommandAsync("PING") == "+PONG"; }
+            catch (SocketException) { return false; }
+        }, TimeSpan.FromSeconds(10), TimeSpan.FromMilliseconds(50));
+        if (up && !process.HasExited) return redis;
         await redis.DisposeAsync();
         throw new InvalidOperationException("redis-server did not come up");
     }

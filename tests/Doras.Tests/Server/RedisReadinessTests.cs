@@ -55,17 +55,11 @@ public class RedisReadinessTests
     /// Asks <c>/readyz</c> until it answers <paramref name="wanted"/> (the client reconnects to Redis in the
     /// background): each time the clock moves past the two seconds an answer is remembered, so each ask probes.
     /// </summary>
-    private static async Task<(HttpStatusCode Status, string Body)> ReadyzUntilAsync(RunningServer server, ShiftedClock clock, HttpStatusCode wanted)
-    {
-        (HttpStatusCode Status, string Body) last = default;
-        for (var attempt = 0; attempt < 300; attempt++) // bounded: 30 s
+    private static Task<(HttpStatusCode Status, string Body)> ReadyzUntilAsync(RunningServer server, ShiftedClock clock, HttpStatusCode wanted) =>
+        Eventually.UntilAsync(async () =>
         {
             clock.Advance(TimeSpan.FromSeconds(3));
             using var response = await server.Http.GetAsync("/readyz");
-            last = (response.StatusCode, await response.Content.ReadAsStringAsync());
-            if (last.Status == wanted) break;
-            await Task.Delay(100);
-        }
-        return last;
-    }
+            return (Status: response.StatusCode, Body: await response.Content.ReadAsStringAsync());
+        }, last => last.Status == wanted, TimeSpan.FromSeconds(30), $"/readyz answers {(int)wanted}");
 }

@@ -47,12 +47,7 @@ public class ServerHousekeepingTests
         var from = await Versions.PublishFileAsync(repository, server.Scratch, "app", v1, "v1");
         await Versions.PublishFileAsync(repository, server.Scratch, "app", TestData.Edit(v1, 2), "v2");
         var query = $"{Doras.Api.DeltaApi.Path}?from_digest={Uri.EscapeDataString(Versions.Ref("fleet/app", from))}&to_tag=fleet/app:v2&accepted_algorithm=zstd";
-        for (var attempt = 0; attempt < 300; attempt++) // bounded: 30 s
-        {
-            using var response = await server.Http.GetAsync(query);
-            if (response.StatusCode == System.Net.HttpStatusCode.OK) break;
-            await Task.Delay(100);
-        }
+        await DeltaRequests.ReadyAsync(server.Http, query);
         Assert.That(Directory.EnumerateFileSystemEntries(work), Is.Empty);
     }
 

@@ -55,16 +55,17 @@ public sealed class ServerProcess : IAsyncDisposable
             RedirectStandardOutput = true, RedirectStandardError = true,
         };
         var server = new ServerProcess(Process.Start(start) ?? throw new InvalidOperationException("doras-server did not start"), port);
-        for (var i = 0; i < 600 && !server.HasExited; i++)
+        var up = await Eventually.HoldsWithinAsync(async () =>
         {
+            if (server.HasExited) return true; // no use waiting
             try
             {
                 using var response = await server.Http.GetAsync("/healthz");
-                if (response.StatusCode == HttpStatusCode.OK) return server;
+                return response.StatusCode == HttpStatusCode.OK;
             }
-            catch (HttpRequestException) { }
-            await Task.Delay(100);
-        }
+            catch (HttpRequestException) { return false; }
+        }, TimeSpan.FromSeconds(60));
+        if (up && !server.HasExited) return server;
         var log = string.Join('\n', server.Lines);
         await server.DisposeAsync();
         throw new InvalidOperationException($"doras-server did not come up on port {port}:\n{log}");
@@ -73,14 +74,8 @@ public sealed class ServerProcess : IAsyncDisposable
     /// <summary>Waits (bounded) until a log line contains <paramref name="text"/> <paramref name="times"/> times; false if it never did.</summary>
     public async Task<bool> WaitForLogAsync(string text, TimeSpan bound, int times = 1)
     {
-        var deadline = DateTime.UtcNow + bound;
-        while (DateTime.UtcNow < deadline)
-        {
-            if (Count(text) >= times) return true;
-            if (HasExited) return Count(text) >= times;
-            await Task.Delay(50);
-        }
-        return false;
+        await Eventually.HoldsWithinAsync(() => Count(text) >= times || HasExited, bound, TimeSpan.FromMilliseconds(50));
+        return Count(text) >= times;
     }
 
     /// <summary>SIGKILL: no shutdown of any kind, as when the machine dies.</summary>

@@ -93,8 +93,7 @@ public class SignatureLimitsTests
         var gate = new TaskCompletionSource();
         var held = new[] { server.Http.PostAsync(Path, new GatedContent(gate.Task)), server.Http.PostAsync(Path, new GatedContent(gate.Task)) };
         var signatures = server.Service<Doras.Server.Deltas.SignatureDeltaService>();
-        for (var attempt = 0; attempt < 300 && signatures.UploadsUnderWay < 2; attempt++) // bounded: 30 s
-            await Task.Delay(100);
+        await Eventually.UntilAsync(() => signatures.UploadsUnderWay >= 2, TimeSpan.FromSeconds(30), "both slow uploads are under way");
         Assert.That(signatures.UploadsUnderWay, Is.EqualTo(2), "both slow uploads are under way");
         var third = await PostAsync(server, new ByteArrayContent("OCTOSIG"u8.ToArray()));
         using (third.Response)

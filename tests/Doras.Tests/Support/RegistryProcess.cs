@@ -87,17 +87,17 @@ public sealed class RegistryProcess : IAsyncDisposable
             process.BeginErrorReadLine();
 
             using var http = new HttpClient { Timeout = TimeSpan.FromSeconds(2) };
-            for (var i = 0; i < 200 && !process.HasExited; i++) // up to 10 s
+            var up = await Eventually.HoldsWithinAsync(async () =>
             {
+                if (process.HasExited) return true; // no use waiting (the port was taken?): the next attempt
                 try
                 {
                     using var response = await http.GetAsync($"http://127.0.0.1:{port}/v2/");
-                    if (response.StatusCode is HttpStatusCode.OK or HttpStatusCode.Unauthorized)
-                        return new RegistryProcess(process, dir, port);
+                    return response.StatusCode is HttpStatusCode.OK or HttpStatusCode.Unauthorized;
                 }
-                catch (HttpRequestException) { }
-                await Task.Delay(50);
-            }
+                catch (HttpRequestException) { return false; }
+            }, TimeSpan.FromSeconds(10), TimeSpan.FromMilliseconds(50));
+            if (up && !process.HasExited) return new RegistryProcess(process, dir, port);
             if (!process.HasExited) process.Kill();
             process.Dispose();
         }
