@@ -2,8 +2,9 @@ using Doras.Server.Collection;
 using Doras.Server.Hosting;
 
 if (ServerHelp.Answer(args, Console.Out)) return 0;
-if (args is ["gc", .. var gcArgs]) return await GcCommand.RunAsync(gcArgs, Console.Out);
-if (await Doras.Server.Peering.AdminCommands.TryRunAsync(args, Console.Out, Console.Error) is { } exitCode) return exitCode;
+var server = new Doras.Server.Commands.ServerApp(DorasServer.Build, DorasServer.SettingSwitches);
+if (args is ["gc", .. var gcArgs]) return await GcCommand.RunAsync(gcArgs, Console.Out, server);
+if (await Doras.Server.Peering.AdminCommands.TryRunAsync(args, Console.Out, Console.Error, server) is { } exitCode) return exitCode;
 var app = DorasServer.Build(args);
 try { SettingsCheck.Validate(app.Services); }
 catch (Exception e) when (SettingsCheck.Refusals(e) is { } refusals)

@@ -169,6 +169,9 @@ public sealed class Updater(DeltaClient client, RegistryClient? registry = null,
         DeltaServerException { Type: Api.ProblemTypes.DeltaFailed } => true,
         // An answer past its bound is a hostile server, not a bad delta: the same server would send the full download.
         InvalidDataException => false,
+        // The target itself is hostile (its tree escapes), or a stream decodes past its bound: the full download
+        // would be refused the same way, after costing the whole artifact on a metered link (found by review).
+        HostileArchiveException or Delta.Zstd.ZstdException => false,
         // An unusable delta, or one not ready within its share of the deadline.
         _ => Failures.KindOf(e) is FailureKind.Verification or FailureKind.Incompatible or FailureKind.Timeout,
     };

@@ -106,7 +106,8 @@ public sealed class ClientAccess(ArtifactStores stores, RegistryChallenge challe
     public static string? RepositoryNamedBy(HttpRequest request)
     {
         var path = request.Path.Value ?? "";
-        if (path.StartsWith("/v2/", StringComparison.Ordinal))
+        // Any case: routing matches /V2/ as it matches /v2/, so this check must too (a /V2/ path read the private repository).
+        if (path.StartsWith("/v2/", StringComparison.OrdinalIgnoreCase))
         {
             foreach (var marker in new[] { "/manifests/", "/blobs/", "/tags/" })
             {

@@ -1,5 +1,4 @@
 using System.Text.Json;
-using Doras.Server.Hosting;
 
 namespace Doras.Server.Collection;
 
@@ -10,12 +9,12 @@ namespace Doras.Server.Collection;
 /// </summary>
 public static class GcCommand
 {
-    public static async Task<int> RunAsync(string[] args, TextWriter output)
+    public static async Task<int> RunAsync(string[] args, TextWriter output, Commands.ServerApp server)
     {
         var dryRun = args.Contains("--dry-run");
         var json = args.Contains("--json");
         var settings = args.Where(a => a is not ("--dry-run" or "--json")).ToArray();
-        await using var app = DorasServer.Build(settings, builder =>
+        await using var app = server.Build(settings, builder =>
         {
             builder.Logging.AddConsole(o => o.LogToStandardErrorThreshold = LogLevel.Trace);
             builder.Services.Configure<GcOptions>(o => o.Enabled = false); // no periodic run inside a one-off command

@@ -74,6 +74,9 @@ public static class RegistryEndpoints
     {
         var images = caller.Images;
         if (Parse(path) is not (var repository, var kind, var reference)) return Error(http, StatusCodes.Status404NotFound, "NAME_UNKNOWN", $"no such route: /v2/{path}");
+        // Also here, from the path as the handler reads it: the server's own records are never served, however the
+        // request was spelled on its way past the authorization policy.
+        if (access.IsServerPrivate(repository)) return Error(http, StatusCodes.Status404NotFound, "NAME_UNKNOWN", $"repository {repository} is not served here");
         try
         {
             return kind switch

@@ -21,6 +21,9 @@ namespace Doras.Server.Hosting;
 /// </summary>
 public static class DorasServer
 {
+    /// <summary>The short flags that are settings (<c>--store</c> for <c>Store:Path</c>, …), for commands that pass settings on.</summary>
+    public static IReadOnlyDictionary<string, string> SettingSwitches => SwitchMappings;
+
     internal static readonly Dictionary<string, string> SwitchMappings = new()
     {
         ["--store"] = "Store:Path",

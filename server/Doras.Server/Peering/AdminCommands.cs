@@ -1,7 +1,6 @@
 using System.CommandLine;
 using System.Text.Json;
 using System.Text.Json.Nodes;
-using Doras.Server.Hosting;
 using Microsoft.Extensions.Options;
 
 namespace Doras.Server.Peering;
@@ -17,10 +16,10 @@ public static class AdminCommands
     private static readonly string[] Names = ["peer", "replica", "sublease", "sync"];
 
     /// <summary>The exit code when <paramref name="args"/> is an admin command; null when it is not (start the server).</summary>
-    public static async Task<int?> TryRunAsync(string[] args, TextWriter output, TextWriter errors)
+    public static async Task<int?> TryRunAsync(string[] args, TextWriter output, TextWriter errors, Commands.ServerApp server)
     {
         if (args.Length == 0 || !Names.Contains(args[0])) return null;
-        var (commandArgs, serverArgs) = SplitServerSettings(args);
+        var (commandArgs, serverArgs) = SplitServerSettings(args, server.SettingSwitches);
         var json = new Option<bool>("--json") { Description = "One JSON object on stdout", Recursive = true };
         var root = new RootCommand("doras-server admin commands") { Peer(), Replica(), Sublease(), Sync() };
         root.Options.Add(json);
@@ -45,8 +44,8 @@ public static class AdminCommands
         }
 
         // Every command reads the same settings as the server; its logs go to stderr so stdout stays the answer.
-        WebApplication Open(ParseResult result) => DorasServer.Build(
-            ["--Logging:Console:LogToStandardErrorThreshold", "Trace", "--log-level", "Warning", .. serverArgs]);
+        WebApplication Open(ParseResult result) => server.Build(
+            ["--Logging:Console:LogToStandardErrorThreshold", "Trace", "--log-level", "Warning", .. serverArgs], null);
 
         void Print(ParseResult result, object value, string text)
         {
@@ -206,14 +205,14 @@ public static class AdminCommands
     /// Splits the server's settings (<c>--store DIR</c>, <c>--registry HOST</c>, <c>--Section:Key value</c>, …) from the
     /// command's own words, so a setting's value is never taken for a command argument.
     /// </summary>
-    private static (string[] Command, string[] Server) SplitServerSettings(string[] args)
+    private static (string[] Command, string[] Server) SplitServerSettings(string[] args, IReadOnlyDictionary<string, string> switches)
     {
         var command = new List<string>();
         var server = new List<string>();
         for (var i = 0; i < args.Length; i++)
         {
             var flag = args[i].Split('=', 2)[0];
-            var isSetting = flag.StartsWith("--", StringComparison.Ordinal) && (flag.Contains(':') || flag == "--urls" || DorasServer.SwitchMappings.ContainsKey(flag));
+            var isSetting = flag.StartsWith("--", StringComparison.Ordinal) && (flag.Contains(':') || flag == "--urls" || switches.ContainsKey(flag));
             if (!isSetting) { command.Add(args[i]); continue; }
             server.Add(args[i]);
             if (!args[i].Contains('=') && i + 1 < args.Length) server.Add(args[++i]);

@@ -103,7 +103,9 @@ public class PeerGrantTests
         foreach (var read in Reads("doras-peering", app, appLayer))
             await AssertRefusedAsync(http, siteA, read, 404, "doras-peering is not served to peers");
         // Nor to devices, through the device-facing registry and delta API, whatever the store lets the server read.
-        foreach (var path in new[] { "/v2/doras-peering/tags/list", "/v2/doras-peering/manifests/latest", $"/api/v1/delta?from_digest=doras-peering@{app}&to_tag=doras-peering:x",
+        // Routing matches /V2/ as /v2/: spelled either way, and HEAD as GET (found by review: /V2/ read our records).
+        foreach (var path in new[] { "/v2/doras-peering/tags/list", "/v2/doras-peering/manifests/latest", "/V2/doras-peering/tags/list", "/V2/doras-peering/manifests/latest",
+            $"/api/v1/delta?from_digest=doras-peering@{app}&to_tag=doras-peering:x",
             "/api/v1/delta/from-signature?to_tag=doras-peering:x&to_tag=doras-peering:x" }) // a value given twice, which the challenge's parser skips
         {
             using var device = path.Contains("from-signature")
@@ -113,6 +115,8 @@ public class PeerGrantTests
             using var problem = System.Text.Json.JsonDocument.Parse(await device.Content.ReadAsStringAsync());
             Assert.That(problem.RootElement.GetProperty("detail").GetString(), Is.EqualTo("repository doras-peering is not served here"), path);
         }
+        using (var head = await http.SendAsync(new HttpRequestMessage(HttpMethod.Head, "/V2/doras-peering/manifests/latest")))
+            Assert.That(head.StatusCode, Is.EqualTo(HttpStatusCode.NotFound));
 
         // The sublease scope is the operator's to give: not by default, only when listed for the peer.
         using (var request = new HttpRequestMessage(HttpMethod.Post, $"/peer/v1/token?scope={PeerScopes.Sublease}"))

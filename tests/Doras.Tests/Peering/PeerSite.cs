@@ -63,7 +63,7 @@ public sealed class PeerSite : IAsyncDisposable
     {
         using var output = new StringWriter();
         using var errors = new StringWriter();
-        var code = await AdminCommands.TryRunAsync([.. command, .. Args, .. extra], output, errors);
+        var code = await AdminCommands.TryRunAsync([.. command, .. Args, .. extra], output, errors, new Doras.Server.Commands.ServerApp(Doras.Server.Hosting.DorasServer.Build, Doras.Server.Hosting.DorasServer.SettingSwitches));
         Assert.That(code, Is.Not.Null, "not an admin command");
         return (code!.Value, output.ToString(), errors.ToString());
     }

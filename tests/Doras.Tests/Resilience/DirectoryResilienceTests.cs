@@ -58,8 +58,17 @@ public class DirectoryResilienceTests
         var content = tar.ToArray();
         await PublishTarAsync(repository, content, "site", "stable");
 
-        var error = (await Assert.ThrowsAsync<HostileArchiveException>(() => updater.UpdateAsync(options)))!;
+        var downloads = new List<long>();
+        var watched = new Updater(LoopbackDeltaClient.Create(server.Url))
+        {
+            Progress = new SynchronousProgress<UpdateProgress>(p =>
+            {
+                if (p.Phase == UpdatePhase.Downloading && p.Total is { } total && p.Bytes >= total) lock (downloads) downloads.Add(total);
+            }),
+        };
+        var error = (await Assert.ThrowsAsync<HostileArchiveException>(() => watched.UpdateAsync(options)))!;
         Assert.That(error.Message, Is.EqualTo("tar entry '../../evil.sh' leads outside the target directory ('..')"));
+        Assert.That(downloads, Has.Count.EqualTo(1), "the delta only: a hostile target is not downloaded again in full");
         Assert.That(File.ReadAllText(device["www/site/index.html"]), Is.EqualTo("v1"), "the installed version is untouched");
         Assert.That(Directory.GetFiles(device.Path, "evil.sh", SearchOption.AllDirectories), Is.Empty);
         Assert.That(Directory.GetDirectories(device["www/.site.doras"], "tree-*"), Is.Empty);
