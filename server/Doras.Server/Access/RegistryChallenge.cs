@@ -40,14 +40,20 @@ public sealed class RegistryChallenge(ArtifactStores stores, ILogger<RegistryCha
         return challenge.Scheme + " " + string.Join(',', parameters.Select(p => $"{p.Key}=\"{p.Value.Replace("\\", "\\\\").Replace("\"", "\\\"")}\""));
     }
 
+    /// <summary>One probe at a time: however many anonymous callers arrive together, the registry is asked once.</summary>
+    private readonly SemaphoreSlim _probing = new(1, 1);
+
     private async Task<Challenge?> RegistryChallengeAsync(CancellationToken ct)
     {
-        if (_known is { } known && DateTimeOffset.UtcNow - known.At < (known.Failed ? RememberFailure : Remember)) return known.Challenge;
+        if (Fresh() is { } known) return known.Challenge;
         if (stores.RegistryHost is not { } host) return null;
+        await _probing.WaitAsync(ct).ConfigureAwait(false);
         try
         {
-            using var timeout = CancellationTokenSource.CreateLinkedTokenSource(ct);
-            timeout.CancelAfter(ProbeTimeout);
+            if (Fresh() is { } probedMeanwhile) return probedMeanwhile.Challenge;
+            // Bounded by its own timeout, not the asking request's: a caller that hangs up neither cancels the probe
+            // nor keeps its outcome from being remembered (connect-and-abort loops must not make the server ask again).
+            using var timeout = new CancellationTokenSource(ProbeTimeout);
             using var http = new HttpClient(stores.SharedTransport(), disposeHandler: false);
             using var response = await http.GetAsync(new Uri($"{(stores.PlainHttp ? "http" : "https")}://{host}/v2/"), HttpCompletionOption.ResponseHeadersRead, timeout.Token).ConfigureAwait(false);
             var challenge = Challenge.From(response);
@@ -57,11 +63,18 @@ public sealed class RegistryChallenge(ArtifactStores stores, ILogger<RegistryCha
             _known = (challenge, DateTimeOffset.UtcNow, false, asksNoLogin);
             return challenge;
         }
-        catch (Exception e) when (e is HttpRequestException or OperationCanceledException && !ct.IsCancellationRequested)
+        catch (Exception e) when (e is HttpRequestException or OperationCanceledException)
         {
             logger.LogWarning("Could not ask {Registry} for its authentication challenge: {Error}", host, e.Message);
             _known = (null, DateTimeOffset.UtcNow, true, false);
             return null;
         }
+        finally
+        {
+            _probing.Release();
+        }
     }
+
+    private (Challenge? Challenge, DateTimeOffset At, bool Failed, bool AsksNoLogin)? Fresh() =>
+        _known is { } known && DateTimeOffset.UtcNow - known.At < (known.Failed ? RememberFailure : Remember) ? known : null;
 }

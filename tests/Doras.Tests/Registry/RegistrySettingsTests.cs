@@ -51,4 +51,26 @@ public class RegistrySettingsTests
         Assert.That(output, Does.Contain($"doras: {registry.Host}/fleet/app:v1: the registry {registry.Host} did not let this device read it (401 Unauthorized")
             .And.Contain("give its credentials (-u/-p, or the Docker config)").And.Not.Contain("tags of"));
     }
+
+    [Test, CancelAfter(60_000)]
+    public async Task Many_anonymous_callers_at_once_make_the_server_ask_the_registry_for_its_challenge_once(CancellationToken ct)
+    {
+        using var dir = new TempDirectory();
+        await using var tokens = await TokenServer.StartAsync(dir.Path);
+        await using var registry = await RegistryProcess.StartWithTokenAuthAsync(tokens.Realm, tokens.CertificatePath);
+        await using var recorder = await RecordingProxy.StartAsync(registry.Url);
+        await using var server = await RunningServer.StartAsync("--registry", recorder.Host, "--Registry:PlainHttp", "true");
+
+        // 40 callers without credentials, each hanging up at once or waiting: every one gets the registry's challenge.
+        var asks = Enumerable.Range(0, 40).Select(async i =>
+        {
+            using var response = await server.Http.GetAsync($"/v2/team/app{i}/tags/list", ct);
+            return (response.StatusCode, response.Headers.WwwAuthenticate.Single().Scheme);
+        });
+        var answers = await Task.WhenAll(asks);
+        Assert.That(answers.Select(a => a.StatusCode), Is.All.EqualTo(HttpStatusCode.Unauthorized));
+        Assert.That(answers.Select(a => a.Scheme), Is.All.EqualTo("Bearer"));
+        lock (recorder.Requests)
+            Assert.That(recorder.Requests.Count(r => r.Path == "/v2/"), Is.EqualTo(1), "one probe, remembered");
+    }
 }
