@@ -1,5 +1,3 @@
-using System.Security.Cryptography;
-using System.Text;
 using System.Text.Encodings.Web;
 using Doras.Server.Observability;
 using Microsoft.AspNetCore.Authentication;
@@ -17,17 +15,9 @@ public sealed class OperatorHandler(IOptionsMonitor<AuthenticationSchemeOptions>
     protected override Task<AuthenticateResult> HandleAuthenticateAsync()
     {
         var token = observability.Value.Token;
-        return Task.FromResult(string.IsNullOrEmpty(token) || Presents(Request.Headers.Authorization.ToString(), token) ? Admit() : AuthenticateResult.NoResult());
+        return Task.FromResult(string.IsNullOrEmpty(token) || BearerSecret.Matches(Request.Headers.Authorization.ToString(), token) ? Admit() : AuthenticateResult.NoResult());
     }
 
     protected override Task<ApiProblem> UnauthorizedAsync(AuthenticateResult result) => Task.FromResult(ApiProblem.Unauthorized(
         $"{Request.Path} is for the operator: send 'Authorization: Bearer' with the token configured as Observability:Token", "Bearer realm=\"doras-operator\""));
-
-    private static bool Presents(string header, string token)
-    {
-        const string scheme = "Bearer ";
-        if (!header.StartsWith(scheme, StringComparison.OrdinalIgnoreCase)) return false;
-        return CryptographicOperations.FixedTimeEquals(
-            SHA256.HashData(Encoding.UTF8.GetBytes(header[scheme.Length..].Trim())), SHA256.HashData(Encoding.UTF8.GetBytes(token)));
-    }
 }

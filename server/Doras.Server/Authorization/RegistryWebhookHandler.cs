@@ -1,5 +1,3 @@
-using System.Security.Cryptography;
-using System.Text;
 using System.Text.Encodings.Web;
 using Doras.Server.Precompute;
 using Microsoft.AspNetCore.Authentication;
@@ -22,9 +20,7 @@ public sealed class RegistryWebhookHandler(IOptionsMonitor<AuthenticationSchemeO
         var secret = precompute.Value.WebhookSecret;
         if (string.IsNullOrEmpty(secret))
             return Task.FromResult(AuthenticateResult.Fail("the registry webhook is off: set Precompute:WebhookSecret and send it from the registry as 'Authorization: Bearer SECRET'"));
-        var expected = Encoding.UTF8.GetBytes("Bearer " + secret);
-        var given = Encoding.UTF8.GetBytes(Request.Headers.Authorization.ToString());
-        return Task.FromResult(CryptographicOperations.FixedTimeEquals(expected, given)
+        return Task.FromResult(BearerSecret.Matches(Request.Headers.Authorization.ToString(), secret)
             ? Admit()
             : AuthenticateResult.Fail("a registry notification must carry 'Authorization: Bearer SECRET' with the server's Precompute:WebhookSecret"));
     }
