@@ -16,6 +16,8 @@ public static class ExitCodes
     public const int NotFound = 8;
     public const int OverDataBudget = 9;
     public const int Locked = 10;
+    public const int Untrusted = 11;
+    public const int Downgrade = 12;
     public const int Cancelled = 130;
 
     public static int For(Exception e) => For(Failures.KindOf(e));
@@ -27,6 +29,8 @@ public static class ExitCodes
         FailureKind.Cancelled => Cancelled,
         FailureKind.Usage => Usage,
         FailureKind.Locked => Locked,
+        FailureKind.Untrusted => Untrusted,
+        FailureKind.Downgrade => Downgrade,
         FailureKind.Storage => Storage,
         FailureKind.OverBudget => OverDataBudget,
         FailureKind.TooLarge => TooLarge,

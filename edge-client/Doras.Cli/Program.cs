@@ -5,6 +5,7 @@ using Doras.Cli.Commands;
 var root = new RootCommand("Doras for .NET: delta updates of OCI artifacts for edge devices")
 {
     PushCommand.Create(),
+    SignCommand.Create(),
     PullCommand.Create(),
     RollbackCommand.Create(),
     ContentCommands.Download(),

@@ -36,6 +36,10 @@ public enum FailureKind
     Network,
     /// <summary>The other side said "not now" (429, 502, 503, 504).</summary>
     Busy,
+    /// <summary>Verification is on and no trusted publisher signed the version.</summary>
+    Untrusted,
+    /// <summary>The version is older than one the device already accepted (a rollback nobody asked for).</summary>
+    Downgrade,
 }
 
 /// <summary>A failure of this project's own that says what it means; transient by default when its kind is a link's or overload's.</summary>

@@ -18,8 +18,9 @@ internal static class PushCommand
         var tags = new Option<string[]>("--tag") { Description = "More tags to point at the same version (e.g. stable)", AllowMultipleArgumentsPerToken = true };
         var noCompress = new Option<bool>("--no-compress") { Description = "Store the layer uncompressed instead of zstd-compressed" };
         var level = new Option<int>("--level") { Description = "zstd level for the layer (1-22)", DefaultValueFactory = _ => 19 };
+        var signKey = new Option<string?>("--sign-key") { Description = "Sign the version as it is published (cosign tag form; an index and each platform's manifest): a private key file, see `doras sign`" };
         var store = new StoreArguments();
-        var command = new Command("push", "Publish a file or directory as an OCI artifact version (or one build per --platform as an image index)") { path, reference, tags, noCompress, level, platforms };
+        var command = new Command("push", "Publish a file or directory as an OCI artifact version (or one build per --platform as an image index)") { path, reference, tags, noCompress, level, platforms, signKey };
         store.AddTo(command);
         command.SetAction(async (result, ct) =>
         {
@@ -31,6 +32,8 @@ internal static class PushCommand
             var target = Reference.Parse(result.GetValue(reference) ?? result.GetValue(path)!);
             if (target.Tag is null) throw new ArgumentException($"'{target}' needs a tag, e.g. {target.Name}:v1");
             var allTags = new[] { target.Tag }.Concat(result.GetValue(tags) ?? []).Select(Reference.ValidateTag).Select(ReservedTags.EnsureUserTag).ToArray();
+            // The key before any work: a wrong password or path costs nothing.
+            using var key = result.GetValue(signKey) is { } keyPath ? SignCommand.LoadKey(keyPath) : null;
             var progress = new ConsoleProgress();
             using var opened = store.Open(result, target, progress);
             if (opened.Client is { } registry) await registry.GetVersionAsync(ct); // "not a registry" (exit 2) before packing anything
@@ -47,12 +50,21 @@ internal static class PushCommand
             {
                 var index = await PlatformBuilds.PublishAsync(opened.Repository, builds, allTags, Options, ct);
                 Console.WriteLine($"pushed {target.Name}@{index.Digest} as {string.Join(", ", allTags)}: an index of {builds.Count} platform(s), {string.Join(", ", builds.Select(b => Platforms.Format(b.Platform)))}");
+                await SignedAsync(index);
                 return 0;
             }
             var published = await ArtifactPublisher.PublishAsync(opened.Repository, result.GetValue(path)!, allTags, Options(result.GetValue(path)!), ct);
             Console.WriteLine($"pushed {target.Name}@{published.Manifest.Digest} as {string.Join(", ", allTags)}: " +
                 $"{published.Layer.Kind.ToString().ToLowerInvariant()} '{published.Layer.Name}', {Format.Bytes(published.Layer.ContentSize)} content, {Format.Bytes(published.Layer.Layer.Size)} to download");
+            await SignedAsync(published.Manifest);
             return 0;
+
+            async Task SignedAsync(Descriptor version)
+            {
+                if (key is null) return;
+                var signed = await SignCommand.SignAsync(opened.Repository, target, version, key, recursive: true, ct);
+                Console.WriteLine($"signed {string.Join(", ", signed)} with {key.Algorithm} key {key.PublicKey.Id}");
+            }
         });
         return command;
     }

@@ -28,12 +28,14 @@ internal sealed class UpdateArguments
     public Option<string?> TokenCommand { get; } = new("--token-command") { Description = "Shell command printing the server's token (Bearer); run again when the server answers 401" };
     public Option<string?> TokenFile { get; } = new("--token-file") { Description = "File holding the server's token (Bearer); read for every request, so a renewed token is used at once" };
     public Option<string?> Platform { get; } = new("--platform") { Description = "os/arch[/variant] to install when the tag is a multi-platform index (default: this machine)" };
+    public Option<string[]> VerifyKey { get; } = new("--verify-key") { Description = "Install only versions signed by this cosign public key (PEM; repeatable: any one suffices); refused otherwise, exit 11" };
+    public Option<bool> AllowDowngrade { get; } = new("--allow-downgrade") { Description = "With --verify-key: accept a signed version older than the newest one accepted here (default: refused, exit 12)" };
     public StoreArguments Registry { get; } = new();
 
     public void AddTo(Command command)
     {
         command.Arguments.Add(Reference);
-        foreach (var option in new Option[] { Server, Output, WorkDir, Accept, MaxBytes, Reserve, KeepPrevious, MaxBytesPerPeriod, PeriodHours, StallTimeout, Timeout, ReplaceExisting, Json, AllowHttp, TokenCommand, TokenFile, Platform }) command.Options.Add(option);
+        foreach (var option in new Option[] { Server, Output, WorkDir, Accept, MaxBytes, Reserve, KeepPrevious, MaxBytesPerPeriod, PeriodHours, StallTimeout, Timeout, ReplaceExisting, Json, AllowHttp, TokenCommand, TokenFile, Platform, VerifyKey, AllowDowngrade }) command.Options.Add(option);
         Registry.AddTo(command, withStore: false); // pull and watch never read the local store
     }
 
@@ -55,6 +57,10 @@ internal sealed class UpdateArguments
             throw new ArgumentException($"--timeout {timeoutSeconds} is not a number of seconds between 0 and a day");
         var target = Oci.Model.Reference.Parse(result.GetValue(Reference)!);
         var platform = result.GetValue(Platform) is { } p ? Oci.Model.Platforms.Parse(p) : null;
+        var verifyKeys = result.GetValue(VerifyKey) ?? [];
+        if (result.GetValue(AllowDowngrade) && verifyKeys.Length == 0)
+            throw new ArgumentException("--allow-downgrade only means something with --verify-key (without it, versions are not checked and never refused as older)");
+        var verification = verifyKeys.Length == 0 ? null : Signing.PublisherVerification.FromKeyFiles(verifyKeys);
         var client = new DeltaClient(serverUrl, new DeltaClientOptions
         {
             AllowHttp = result.GetValue(AllowHttp),
@@ -76,6 +82,8 @@ internal sealed class UpdateArguments
             ReserveBytes = result.GetValue(Reserve),
             KeepPrevious = result.GetValue(KeepPrevious),
             ReplaceExisting = result.GetValue(ReplaceExisting),
+            Verification = verification,
+            AllowDowngrade = result.GetValue(AllowDowngrade),
             Timeout = TimeSpan.FromSeconds(timeoutSeconds),
             StallTimeout = stallSeconds == 0 ? System.Threading.Timeout.InfiniteTimeSpan : TimeSpan.FromSeconds(stallSeconds),
             DataBudget = result.GetValue(MaxBytesPerPeriod) is { } budget

@@ -20,6 +20,13 @@ public sealed record InstallState
     public string? TreeDigest { get; init; }
     [JsonPropertyName("updatedAt")] public required DateTimeOffset UpdatedAt { get; init; }
 
+    /// <summary>
+    /// The signed creation time (<c>org.opencontainers.image.created</c>) of the newest version ever accepted here with
+    /// verification on: an older version is a rollback nobody asked for. Kept across updates and explicit rollbacks.
+    /// </summary>
+    [JsonPropertyName("newestAccepted"), JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+    public DateTimeOffset? NewestAccepted { get; init; }
+
     /// <summary>The full path of the output this state is for (absent in states written before it was recorded).</summary>
     [JsonPropertyName("output"), JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
     public string? Output { get; init; }

@@ -67,6 +67,16 @@ public sealed record UpdateOptions
     /// </summary>
     public bool UseSignatures { get; init; } = true;
 
+    /// <summary>
+    /// The publishers this device trusts (null: none checked). When set, nothing is installed, by delta or in full,
+    /// unless a valid signature by one of them covers the exact manifest digest installed; and a version older than
+    /// the newest one accepted (its signed <c>org.opencontainers.image.created</c>) is refused unless <see cref="AllowDowngrade"/>.
+    /// </summary>
+    public Signing.PublisherVerification? Verification { get; init; }
+
+    /// <summary>With <see cref="Verification"/>: accept a signed version older than the newest one accepted before (a deliberate rollback through the tag).</summary>
+    public bool AllowDowngrade { get; init; }
+
     /// <summary>Metered links: at most this many bytes downloaded per period (null: no cap).</summary>
     public DataBudgetOptions? DataBudget { get; init; }
 

@@ -6,6 +6,7 @@ using Doras.EdgeClient.Deltas;
 using Doras.EdgeClient.Updates.Download;
 using Doras.EdgeClient.Updates.Install;
 using Doras.EdgeClient.Updates.Strategies;
+using Doras.EdgeClient.Updates.Trust;
 using Doras.Oci;
 using Doras.Oci.Content;
 using Doras.Oci.Model;
@@ -110,6 +111,11 @@ public sealed class Updater(DeltaClient client, RegistryClient? registry = null,
 
         ReportPhase(UpdatePhase.Checking, reference.ToString());
         var (repository, authorization) = await SourceAsync(reference, ct).ConfigureAwait(false);
+        var state = installation.State;
+        // With verification on, the version is fixed and its signature checked before any strategy downloads a byte.
+        var verified = options.Verification is { } verification
+            ? await VerifiedTarget.ResolveAsync(repository, reference, options, verification, state, ct).ConfigureAwait(false)
+            : null;
         var run = new UpdateRun
         {
             Reference = reference,
@@ -123,8 +129,8 @@ public sealed class Updater(DeltaClient client, RegistryClient? registry = null,
             Authorization = authorization,
             Report = ReportPhase,
             Deadline = deadline,
+            Verified = verified,
         };
-        var state = installation.State;
         string fallback;
         var mismatch = state is null ? null : await ContentCheck.InstalledAsync(state, installation.Paths, ct).ConfigureAwait(false);
         if (state is null)
@@ -159,7 +165,7 @@ public sealed class Updater(DeltaClient client, RegistryClient? registry = null,
 
     /// <summary>Failures that say the downloaded bytes, or their target, can never be used (or cannot fit): their downloads go at once.</summary>
     private static bool IsRefusal(Exception e) => Failures.KindOf(e)
-        is FailureKind.Verification or FailureKind.Incompatible or FailureKind.TooLarge or FailureKind.Storage;
+        is FailureKind.Verification or FailureKind.Incompatible or FailureKind.TooLarge or FailureKind.Storage or FailureKind.Untrusted or FailureKind.Downgrade;
 
     /// <summary>Failures of the delta path after which a full download is the way forward (anything else is reported).</summary>
     private static bool IsReasonForFullDownload(Exception e) => e switch

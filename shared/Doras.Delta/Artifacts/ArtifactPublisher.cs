@@ -87,7 +87,8 @@ public static class ArtifactPublisher
 
             var manifestAnnotations = new Dictionary<string, string>(options.Annotations ?? new Dictionary<string, string>())
             {
-                [Annotations.Created] = DateTimeOffset.UtcNow.ToString("yyyy-MM-ddTHH:mm:ssZ", System.Globalization.CultureInfo.InvariantCulture),
+                // Milliseconds: two releases in one second still have an order (a device refuses an older signed one).
+                [Annotations.Created] = DateTimeOffset.UtcNow.ToString("yyyy-MM-ddTHH:mm:ss.fffZ", System.Globalization.CultureInfo.InvariantCulture),
             };
             var manifest = new ImageManifest
             {

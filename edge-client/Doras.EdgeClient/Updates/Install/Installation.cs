@@ -83,7 +83,7 @@ public sealed class Installation
 
     /// <summary>Swaps verified staged content into place, then records the new state. Returns the installed path.</summary>
     internal async Task<string> InstallAsync(string staging, ArtifactLayer target, Descriptor manifest, Reference reference, InstallState? previous,
-        bool keepPrevious, bool replaceExisting, CancellationToken ct)
+        bool keepPrevious, bool replaceExisting, DateTimeOffset? newestAccepted, CancellationToken ct)
     {
         if (replaceExisting) OutputGuard.ClearInTheWay(Paths.Output, target);
         // A kept version is only ever the one this install replaces: an older one goes now.
@@ -121,6 +121,7 @@ public sealed class Installation
             TreeDigest = treeDigest,
             Output = Paths.Output,
             UpdatedAt = DateTimeOffset.UtcNow,
+            NewestAccepted = newestAccepted,
         };
 
         Report(UpdatePhase.Installing, installed);
@@ -176,7 +177,8 @@ public sealed class Installation
             else SwapDirectory(Paths.Previous, keepOldAt: null);
             if (!sameName) Durable.TryDelete(Paths.Installed(current));
         }
-        var restored = previous with { UpdatedAt = DateTimeOffset.UtcNow };
+        // A rollback goes back in content, never in what was accepted: the newer version stays the floor for updates.
+        var restored = previous with { UpdatedAt = DateTimeOffset.UtcNow, NewestAccepted = Trust.VerifiedTarget.Later(previous.NewestAccepted, current.NewestAccepted) };
         await restored.SaveAsync(Paths.State, ct).ConfigureAwait(false);
         File.Delete(Paths.Journal);
         if (exchanged) await current.SaveAsync(Paths.PreviousState, ct).ConfigureAwait(false);

@@ -20,14 +20,16 @@ internal static class DeltaStrategy
         run.Report(UpdatePhase.WaitingForDelta, null);
         var response = await run.Client.WaitForDeltaAsync(new DeltaRequest(from, to, options.AcceptedAlgorithms, run.Authorization), run.Deadline.DeltaWait, ct).ConfigureAwait(false);
         var toDigest = Reference.Parse(response.ToImage).Digest ?? throw new InvalidDataException($"to_image '{response.ToImage}' has no digest");
+        if (run.Verified is { } verified && toDigest != verified.Manifest.Digest)
+            throw new InvalidDataException($"the server answered with a delta to {toDigest}, not to the signed version {verified.Manifest.Digest} it was asked for");
         var (toManifest, target) = await run.FetchArtifactAsync(toDigest.ToString(), ct).ConfigureAwait(false);
 
         if (response.Status == Api.DeltaStatus.UpToDate)
         {
             if (target.ContentDigest.ToString() != state.ContentDigest)
                 throw new IncompatibleArtifactException($"the server says {response.ToImage} is what is installed, but its content {target.ContentDigest} differs from the installed {state.ContentDigest}");
-            if (state.ManifestDigest != toManifest.Digest.ToString())
-                await (state with { ManifestDigest = toManifest.Digest.ToString(), Reference = reference.ToString(), UpdatedAt = DateTimeOffset.UtcNow })
+            if (state.ManifestDigest != toManifest.Digest.ToString() || state.NewestAccepted != run.NewestAccepted(state))
+                await (state with { ManifestDigest = toManifest.Digest.ToString(), Reference = reference.ToString(), UpdatedAt = DateTimeOffset.UtcNow, NewestAccepted = run.NewestAccepted(state) })
                     .SaveAsync(run.Paths.State, ct).ConfigureAwait(false);
             return new UpdateResult(UpdateMode.UpToDate, run.Paths.Installed(state), toManifest.Digest.ToString(), 0, target.Layer.Size, target.ContentSize, null);
         }
@@ -51,7 +53,7 @@ internal static class DeltaStrategy
             catch (CorruptDeltaException) { run.Downloader.Clear(); throw; } // verified yet unusable: do not keep it
         }
         await ContentCheck.StagedAsync(staging, target, "the delta", ct).ConfigureAwait(false);
-        var installed = await run.Installation.InstallAsync(staging, target, toManifest, reference, state, options.KeepPrevious, options.ReplaceExisting, ct).ConfigureAwait(false);
+        var installed = await run.Installation.InstallAsync(staging, target, toManifest, reference, state, options.KeepPrevious, options.ReplaceExisting, run.NewestAccepted(state), ct).ConfigureAwait(false);
         run.Downloader.Clear();
         return new UpdateResult(UpdateMode.Delta, installed, toManifest.Digest.ToString(), run.Downloader.BytesTransferred, target.Layer.Size, target.ContentSize, null);
     }

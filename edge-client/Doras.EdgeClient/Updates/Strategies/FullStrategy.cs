@@ -11,7 +11,7 @@ internal static class FullStrategy
     public static async Task<UpdateResult> RunAsync(UpdateRun run, InstallState? previous, bool previousIntact, string reason, CancellationToken ct)
     {
         var (reference, options) = (run.Reference, run.Options);
-        var (manifest, target) = await run.FetchArtifactAsync(reference.Identifier, ct).ConfigureAwait(false);
+        var (manifest, target) = await run.FetchArtifactAsync(run.TargetIdentifier, ct).ConfigureAwait(false);
         OutputGuard.EnsureMayInstall(run.Paths.Output, target, previous, options);
         run.Downloader.CheckLimit(target);
         run.Downloader.EnsureSpace(target.Layer.Size + target.ContentSize + (target.Kind == ArtifactKind.Directory ? target.ContentSize : 0));
@@ -22,7 +22,7 @@ internal static class FullStrategy
             try { await target.WriteContentAsync(stored, staging, ct).ConfigureAwait(false); }
             catch (DigestMismatchException) { run.Downloader.Clear(); throw; } // the layer is fine but its content lies: nothing to resume
         }
-        var installed = await run.Installation.InstallAsync(staging, target, manifest, reference, previous, options.KeepPrevious && previousIntact, options.ReplaceExisting, ct).ConfigureAwait(false);
+        var installed = await run.Installation.InstallAsync(staging, target, manifest, reference, previous, options.KeepPrevious && previousIntact, options.ReplaceExisting, run.NewestAccepted(previous), ct).ConfigureAwait(false);
         run.Downloader.Clear();
         return new UpdateResult(UpdateMode.Full, installed, manifest.Digest.ToString(), run.Downloader.BytesTransferred, target.Layer.Size, target.ContentSize, reason);
     }

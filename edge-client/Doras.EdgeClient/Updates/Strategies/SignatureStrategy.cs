@@ -21,7 +21,7 @@ internal static class SignatureStrategy
     public static async Task<UpdateResult?> TryRunAsync(UpdateRun run, InstallState? state, string reason, Action<string> why, CancellationToken ct)
     {
         var (reference, options, paths) = (run.Reference, run.Options, run.Paths);
-        var (manifest, target) = await run.FetchArtifactAsync(reference.Identifier, ct).ConfigureAwait(false);
+        var (manifest, target) = await run.FetchArtifactAsync(run.TargetIdentifier, ct).ConfigureAwait(false);
         var basePath = Path.Combine(paths.Output, target.Name);
         if (target.Kind != ArtifactKind.File || !File.Exists(basePath)) return null;
         OutputGuard.EnsureMayInstall(paths.Output, target, state, options);
@@ -53,7 +53,7 @@ internal static class SignatureStrategy
                 output.Flush(flushToDisk: true);
             }
             await ContentCheck.StagedAsync(staging, target, "the signature delta", ct).ConfigureAwait(false);
-            var installed = await run.Installation.InstallAsync(staging, target, manifest, reference, state, keepPrevious: false, options.ReplaceExisting, ct).ConfigureAwait(false);
+            var installed = await run.Installation.InstallAsync(staging, target, manifest, reference, state, keepPrevious: false, options.ReplaceExisting, run.NewestAccepted(state), ct).ConfigureAwait(false);
             run.Log.LogInformation("Updated {Reference} from a signature of the installed file ({Reason}): {Bytes} bytes", reference, reason, bytes);
             return new UpdateResult(UpdateMode.Delta, installed, manifest.Digest.ToString(), bytes, target.Layer.Size, target.ContentSize,
                 $"{reason}; updated by a delta from a signature of the installed file");

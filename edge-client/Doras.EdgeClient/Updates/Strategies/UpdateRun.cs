@@ -26,6 +26,14 @@ internal sealed record UpdateRun
     public AuthenticationHeaderValue? Authorization { get; init; }
     public required Action<UpdatePhase, string?> Report { get; init; }
     public required UpdateDeadline Deadline { get; init; }
+    /// <summary>With verification on: the signed version this attempt installs, and nothing else.</summary>
+    public Trust.VerifiedTarget? Verified { get; init; }
+
+    /// <summary>What to fetch: the verified manifest's digest, or else the reference as given.</summary>
+    public string TargetIdentifier => Verified?.Manifest.Digest.ToString() ?? Reference.Identifier;
+
+    /// <summary>What the install state records as the newest version accepted, once this attempt installs.</summary>
+    public DateTimeOffset? NewestAccepted(InstallState? previous) => Trust.VerifiedTarget.NewestAccepted(previous, Verified);
 
     internal WorkPaths Paths => Installation.Paths;
 
@@ -43,6 +51,7 @@ internal sealed record UpdateRun
     /// </summary>
     public async Task<Reference> DeltaTargetAsync(CancellationToken ct)
     {
+        if (Verified is { } verified) return new Reference(Reference.Registry, Reference.Repository, null, verified.Manifest.Digest);
         var descriptor = await Repository.ResolveAsync(Reference.Identifier, ct).ConfigureAwait(false);
         if (!MediaTypes.IsIndex(descriptor.MediaType)) return Reference;
         var entry = await Repository.ResolvePlatformAsync(descriptor.Digest.ToString(), Options.Platform, ct).ConfigureAwait(false);

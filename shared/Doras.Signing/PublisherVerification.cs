@@ -1,0 +1,122 @@
+using Doras.Oci;
+using Doras.Oci.Content;
+using Doras.Oci.Model;
+using Doras.Signing.Cosign;
+using Doras.Signing.Keys;
+
+namespace Doras.Signing;
+
+/// <summary>
+/// Whom a device trusts to publish its versions, and the check it runs before installing one: a version is accepted
+/// only when a valid signature by a trusted key covers its exact manifest digest (or the digest of the image index
+/// that lists it, whose bytes are checked against that digest). Signatures are read from the same repository as the
+/// version: cosign's tag form (<c>sha256-&lt;hex&gt;.sig</c>) and sigstore bundles attached as referrers.
+/// Every read is bounded: the signature manifest and bundle counts, and each payload's size.
+/// </summary>
+public sealed record PublisherVerification
+{
+    /// <summary>cosign public keys (<c>--verify-key</c>): a signature by any one of them suffices.</summary>
+    public IReadOnlyList<VerificationKey> Keys { get; init; } = [];
+
+    /// <summary>More signature layers (or bundles) than this on one version is hostile, not a release pipeline.</summary>
+    public const int MaxSignatures = 256;
+
+    public static PublisherVerification FromKeyFiles(IEnumerable<string> paths) => new() { Keys = [.. paths.Select(VerificationKey.Load)] };
+
+    /// <summary>
+    /// Throws <see cref="SignatureRefusedException"/> unless a trusted signature covers <paramref name="manifest"/>.
+    /// </summary>
+    /// <param name="reference">The reference asked for, for the refusal's message.</param>
+    /// <param name="index">The image index <paramref name="manifest"/> was selected from (its bytes verified against its digest), if any.</param>
+    public async Task VerifyAsync(IReadOnlyOciRepository repository, string reference, Descriptor manifest, Descriptor? index, CancellationToken ct = default)
+    {
+        if (Keys.Count == 0) throw new InvalidOperationException("no publisher keys are configured: verification would accept nothing");
+        var findings = new List<SignatureCheck>();
+        foreach (var subject in index is null ? [manifest] : new[] { manifest, index })
+        {
+            var bytes = await repository.FetchBytesAsync(subject, ct: ct).ConfigureAwait(false); // verified against the digest
+            await foreach (var finding in CheckAllAsync(repository, subject.Digest, bytes, ct).ConfigureAwait(false))
+            {
+                if (finding == SignatureCheck.Verified) return;
+                findings.Add(finding);
+            }
+        }
+        throw Refusal(reference, manifest.Digest, findings);
+    }
+
+    private async IAsyncEnumerable<SignatureCheck> CheckAllAsync(IReadOnlyOciRepository repository, Digest subject, byte[] subjectBytes,
+        [System.Runtime.CompilerServices.EnumeratorCancellation] CancellationToken ct)
+    {
+        // cosign's tag form.
+        if (await repository.TryResolveAsync(CosignTags.SignatureTag(subject), ct).ConfigureAwait(false) is { } signatures)
+        {
+            var manifest = await ReadSignatureManifestAsync(repository, signatures, ct).ConfigureAwait(false);
+            if (manifest is null) yield return SignatureCheck.Malformed;
+            else
+                foreach (var layer in manifest.Layers)
+                    yield return await CheckSimpleSigningAsync(repository, layer, subject, ct).ConfigureAwait(false);
+        }
+        // Sigstore bundles attached as referrers (cosign 3).
+        if (repository is IReferrerLister lister)
+        {
+            var bundles = await lister.ReferrersAsync(subject, SigstoreBundle.MediaType, ct).ConfigureAwait(false);
+            foreach (var referrer in bundles.Take(MaxSignatures))
+                yield return await CheckBundleAsync(repository, referrer, subject, subjectBytes, ct).ConfigureAwait(false);
+            if (bundles.Count > MaxSignatures) yield return SignatureCheck.Malformed;
+        }
+    }
+
+    private static async Task<ImageManifest?> ReadSignatureManifestAsync(IReadOnlyOciRepository repository, Descriptor descriptor, CancellationToken ct)
+    {
+        try
+        {
+            var manifest = await repository.FetchManifestAsync(descriptor, ct).ConfigureAwait(false);
+            return manifest.Layers.Count <= MaxSignatures ? manifest : null;
+        }
+        catch (InvalidDataException) { return null; } // over 4 MiB, not JSON, not a manifest
+    }
+
+    private async Task<SignatureCheck> CheckSimpleSigningAsync(IReadOnlyOciRepository repository, Descriptor layer, Digest subject, CancellationToken ct)
+    {
+        if (layer.MediaType != SimpleSigning.MediaType || layer.Size > SimpleSigning.MaxPayloadBytes) return SignatureCheck.Malformed;
+        byte[] signature;
+        try { signature = Convert.FromBase64String(layer.Annotation(CosignTags.SignatureAnnotation) ?? ""); }
+        catch (FormatException) { return SignatureCheck.Malformed; }
+        if (signature.Length == 0) return SignatureCheck.Malformed;
+        var payload = await repository.FetchBytesAsync(layer, SimpleSigning.MaxPayloadBytes, ct).ConfigureAwait(false);
+        if (!Keys.Any(k => k.Verify(payload, signature))) return SignatureCheck.Untrusted;
+        // Only a verified payload is read: until then it is anybody's words.
+        try { return SimpleSigning.SignedDigest(payload) == subject.ToString() ? SignatureCheck.Verified : SignatureCheck.OtherDigest; }
+        catch (FormatException) { return SignatureCheck.Malformed; }
+    }
+
+    private async Task<SignatureCheck> CheckBundleAsync(IReadOnlyOciRepository repository, Descriptor referrer, Digest subject, byte[] subjectBytes, CancellationToken ct)
+    {
+        try
+        {
+            var manifest = await repository.FetchManifestAsync(referrer, ct).ConfigureAwait(false);
+            if (manifest.Subject?.Digest != subject || manifest.Layers is not [{ MediaType: SigstoreBundle.MediaType } layer] || layer.Size > SigstoreBundle.MaxBytes)
+                return SignatureCheck.Malformed;
+            var bundle = await repository.FetchBytesAsync(layer, SigstoreBundle.MaxBytes, ct).ConfigureAwait(false);
+            return SigstoreBundle.Check(bundle, subject, subjectBytes, Keys);
+        }
+        catch (InvalidDataException) { return SignatureCheck.Malformed; }
+    }
+
+    /// <summary>The refusal names the strongest finding: a trusted signature of another digest says more than an unknown key.</summary>
+    private static SignatureRefusedException Refusal(string reference, Digest digest, List<SignatureCheck> findings)
+    {
+        if (findings.Count == 0)
+            return new SignatureRefusedException(reference, digest.ToString(), RefusalReason.NoSignature,
+                "no cosign signature (tag form or sigstore bundle) was found for it or its index");
+        var counted = $"{findings.Count} signature(s) found";
+        if (findings.Contains(SignatureCheck.OtherDigest))
+            return new SignatureRefusedException(reference, digest.ToString(), RefusalReason.OtherDigest,
+                $"{counted}; a trusted key signed another version, not {digest}");
+        if (findings.Contains(SignatureCheck.BadSignature))
+            return new SignatureRefusedException(reference, digest.ToString(), RefusalReason.BadSignature, $"{counted}; a trusted key's signature does not verify");
+        if (findings.Contains(SignatureCheck.Untrusted))
+            return new SignatureRefusedException(reference, digest.ToString(), RefusalReason.UntrustedKey, $"{counted}; none verifies with a trusted key");
+        return new SignatureRefusedException(reference, digest.ToString(), RefusalReason.Malformed, $"{counted}; none can be read as a signature");
+    }
+}
