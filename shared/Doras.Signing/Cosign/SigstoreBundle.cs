@@ -44,26 +44,21 @@ public static class SigstoreBundle
 
     private static SignatureCheck CheckDsse(JsonElement envelope, Digest subject, IReadOnlyList<VerificationKey> keys)
     {
-        var payloadType = envelope.GetProperty("payloadType").GetString() ?? "";
-        var payload = envelope.GetProperty("payload").GetBytesFromBase64();
-        var signed = PreAuthenticationEncoding(payloadType, payload);
-        var verified = false;
-        foreach (var signature in envelope.GetProperty("signatures").EnumerateArray().Take(16))
-        {
-            var sig = signature.GetProperty("sig").GetBytesFromBase64();
-            if (keys.Any(k => k.Verify(signed, sig))) { verified = true; break; }
-        }
-        if (!verified) return SignatureCheck.Untrusted;
+        if (Dsse.VerifiedPayload(envelope, keys) is not { } verified) return SignatureCheck.Untrusted;
         // Only now is the statement the publisher's words: read what it says.
-        if (payloadType != InTotoPayloadType) return SignatureCheck.Malformed;
-        using var statement = JsonDocument.Parse(payload, new JsonDocumentOptions { MaxDepth = 32 });
+        if (verified.PayloadType != InTotoPayloadType) return SignatureCheck.Malformed;
+        using var statement = JsonDocument.Parse(verified.Payload, new JsonDocumentOptions { MaxDepth = 32 });
         var root = statement.RootElement;
         if (root.GetProperty("predicateType").GetString() != SignPredicateType) return SignatureCheck.Malformed; // an attestation (SBOM, provenance), not a signature
-        foreach (var item in root.GetProperty("subject").EnumerateArray().Take(64))
-            if (item.GetProperty("digest").TryGetProperty(subject.Algorithm, out var hex) && hex.GetString() == subject.Hex)
-                return SignatureCheck.Verified;
-        return SignatureCheck.OtherDigest;
+        return InTotoSubjects(root).Contains(subject.ToString()) ? SignatureCheck.Verified : SignatureCheck.OtherDigest;
     }
+
+    /// <summary>The digests an in-toto statement's subjects name (<c>sha256:&lt;hex&gt;</c>), at most 64 of them.</summary>
+    public static IReadOnlyList<string> InTotoSubjects(JsonElement statement) =>
+        [.. statement.GetProperty("subject").EnumerateArray().Take(64)
+            .SelectMany(s => s.GetProperty("digest").EnumerateObject().Take(8))
+            .Where(d => d.Value.ValueKind == JsonValueKind.String)
+            .Select(d => $"{d.Name}:{d.Value.GetString()}")];
 
     private static SignatureCheck CheckMessage(JsonElement message, ReadOnlySpan<byte> manifest, IReadOnlyList<VerificationKey> keys)
     {
@@ -83,14 +78,5 @@ public static class SigstoreBundle
             _ => null,
         };
         return actual is not null && CryptographicOperations.FixedTimeEquals(actual, stated) ? SignatureCheck.Verified : SignatureCheck.Malformed;
-    }
-
-    /// <summary>DSSE's PAE: "DSSEv1" SP len(type) SP type SP len(body) SP body, lengths in ASCII decimal.</summary>
-    public static byte[] PreAuthenticationEncoding(string payloadType, ReadOnlySpan<byte> payload)
-    {
-        var type = Encoding.UTF8.GetBytes(payloadType);
-        var head = Encoding.ASCII.GetBytes($"DSSEv1 {type.Length} ");
-        var middle = Encoding.ASCII.GetBytes($" {payload.Length} ");
-        return [.. head, .. type, .. middle, .. payload];
     }
 }

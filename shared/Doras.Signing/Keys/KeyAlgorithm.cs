@@ -16,7 +16,7 @@ internal static class KeyOids
     public const string Ed25519 = "1.3.101.112";
 
     /// <summary>The algorithm identifier's OID of a PKCS#8 PrivateKeyInfo or an X.509 SubjectPublicKeyInfo.</summary>
-    public static string AlgorithmOf(ReadOnlyMemory<byte> der, bool privateKey)
+    public static string AlgorithmOf(ReadOnlyMemory<byte> der, bool privateKey, string name)
     {
         try
         {
@@ -26,7 +26,7 @@ internal static class KeyOids
         }
         catch (AsnContentException e)
         {
-            throw new KeyFileException($"the key is not valid DER ({e.Message})", e);
+            throw new KeyFileException($"{name} is not a valid {(privateKey ? "private" : "public")} key (not DER: {e.Message})", e);
         }
     }
 

@@ -59,7 +59,7 @@ public sealed class SigningKey : IDisposable
 
     private static SigningKey FromPkcs8(byte[] der, string name) => Guarded(name, () =>
     {
-        switch (KeyOids.AlgorithmOf(der, privateKey: true))
+        switch (KeyOids.AlgorithmOf(der, privateKey: true, name))
         {
             case KeyOids.EcPublicKey:
                 var ecdsa = ECDsa.Create();

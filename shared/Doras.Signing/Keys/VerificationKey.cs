@@ -44,7 +44,7 @@ public sealed class VerificationKey
     {
         try
         {
-            switch (KeyOids.AlgorithmOf(spki, privateKey: false))
+            switch (KeyOids.AlgorithmOf(spki, privateKey: false, name))
             {
                 case KeyOids.EcPublicKey:
                     using (var ecdsa = ECDsa.Create())
