@@ -1,5 +1,6 @@
 using System.Net;
 using System.Net.Http.Headers;
+using Doras.Oci;
 using Doras.Oci.Content;
 using Doras.Oci.Model;
 using Doras.Oci.Remote;
@@ -70,15 +71,14 @@ public sealed class ClientAccess(ArtifactStores stores, RegistryChallenge challe
 
     /// <summary>
     /// The problem to answer when the registry refused one of the caller's reads (401 with a challenge, or 403);
-    /// null for any other failure, which is the server's own.
+    /// null for any other failure, which is the server's own. Only the registry's answers (HTTP) are the caller's refusal:
+    /// a file the server may not open is of the same kind but the server's trouble.
     /// </summary>
-    public Task<ApiProblem>? RefusalOf(HttpRequestException e, string repository) => e.StatusCode switch
-    {
-        HttpStatusCode.Unauthorized => UnauthorizedAsync(repository),
-        HttpStatusCode.Forbidden => Task.FromResult(ApiProblem.Forbidden(
-            $"the registry refused to show {stores.Name(repository)} to this client (403 Forbidden): its authorization does not allow pulling from that repository")),
-        _ => null,
-    };
+    public Task<ApiProblem>? RefusalOf(HttpRequestException e, string repository) => Failures.KindOf(e) is not FailureKind.Unauthorized ? null
+        : e.StatusCode == HttpStatusCode.Forbidden
+            ? Task.FromResult(ApiProblem.Forbidden(
+                $"the registry refused to show {stores.Name(repository)} to this client (403 Forbidden): its authorization does not allow pulling from that repository"))
+            : UnauthorizedAsync(repository);
 
     private async Task<ApiProblem> UnauthorizedAsync(string repository) =>
         ApiProblem.Unauthorized(
