@@ -80,6 +80,29 @@ public sealed class ClientAccess(ArtifactStores stores, RegistryChallenge challe
                 $"the registry refused to show {stores.Name(repository)} to this client (403 Forbidden): its authorization does not allow pulling from that repository"))
             : UnauthorizedAsync(repository);
 
+    /// <summary>
+    /// The registry's refusal of the caller's authorization at <c>GET /v2/</c>, or null when it accepts it. The ping
+    /// reads nothing, so it asks the registry's own ping with that authorization: a header alone admits no one.
+    /// </summary>
+    public async Task<ApiProblem?> PingRefusalAsync(Caller caller, CancellationToken ct)
+    {
+        // No authorization of its own: the caller reads with the server's access (no registry, or RequireClientAuth off).
+        if (caller.Authorization is null || caller.Images is not RegistryClient registry) return null;
+        try
+        {
+            await registry.PingAsync(ct).ConfigureAwait(false);
+            return null;
+        }
+        catch (HttpRequestException e) when (Failures.KindOf(e) is FailureKind.Unauthorized)
+        {
+            var status = $"{(int)e.StatusCode!} {e.StatusCode}";
+            return e.StatusCode == HttpStatusCode.Forbidden
+                ? ApiProblem.Forbidden($"the registry refused this client's authorization ({status})")
+                : ApiProblem.Unauthorized($"the registry refused this client's authorization ({status}): send credentials or a token it accepts",
+                    await challenge.ForRepositoryAsync(null, ct).ConfigureAwait(false));
+        }
+    }
+
     private async Task<ApiProblem> UnauthorizedAsync(string repository) =>
         ApiProblem.Unauthorized(
             $"the registry refused to show {stores.Name(repository)} to this client (401 Unauthorized): send credentials or a token that may pull from that repository",

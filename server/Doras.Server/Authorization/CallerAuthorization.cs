@@ -17,9 +17,12 @@ public static class CallerAuthorization
         services.AddAuthorizationBuilder()
             .AddPolicy(CallerPolicies.DeviceClient, p => Caller(p, CallerSchemes.DeviceClient).AddRequirements(new ServedImagesRequirement()))
             .AddPolicy(CallerPolicies.Operator, p => Caller(p, CallerSchemes.Operator))
-            .AddPolicy(CallerPolicies.RegistryWebhook, p => Caller(p, CallerSchemes.RegistryWebhook));
+            .AddPolicy(CallerPolicies.RegistryWebhook, p => Caller(p, CallerSchemes.RegistryWebhook))
+            // An endpoint that forgets its policy is closed, not open.
+            .SetFallbackPolicy(new AuthorizationPolicyBuilder().AddRequirements(new UndeclaredPolicyRequirement()).Build());
 
         services.AddSingleton<IAuthorizationHandler, ServedImagesHandler>();
+        services.AddSingleton<IAuthorizationHandler, UndeclaredPolicyHandler>();
         services.AddSingleton<Microsoft.AspNetCore.Authorization.IAuthorizationMiddlewareResultHandler, RefusalResultHandler>();
     }
 
