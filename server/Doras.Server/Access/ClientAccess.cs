@@ -1,5 +1,6 @@
 using System.Net;
 using System.Net.Http.Headers;
+using Doras.Oci;
 using Doras.Oci.Content;
 using Doras.Oci.Model;
 using Doras.Oci.Remote;
@@ -70,15 +71,37 @@ public sealed class ClientAccess(ArtifactStores stores, RegistryChallenge challe
 
     /// <summary>
     /// The problem to answer when the registry refused one of the caller's reads (401 with a challenge, or 403);
-    /// null for any other failure, which is the server's own.
+    /// null for any other failure, which is the server's own. Only the registry's answers (HTTP) are the caller's refusal:
+    /// a file the server may not open is of the same kind but the server's trouble.
     /// </summary>
-    public Task<ApiProblem>? RefusalOf(HttpRequestException e, string repository) => e.StatusCode switch
+    public Task<ApiProblem>? RefusalOf(HttpRequestException e, string repository) => Failures.KindOf(e) is not FailureKind.Unauthorized ? null
+        : e.StatusCode == HttpStatusCode.Forbidden
+            ? Task.FromResult(ApiProblem.Forbidden(
+                $"the registry refused to show {stores.Name(repository)} to this client (403 Forbidden): its authorization does not allow pulling from that repository"))
+            : UnauthorizedAsync(repository);
+
+    /// <summary>
+    /// The registry's refusal of the caller's authorization at <c>GET /v2/</c>, or null when it accepts it. The ping
+    /// reads nothing, so it asks the registry's own ping with that authorization: a header alone admits no one.
+    /// </summary>
+    public async Task<ApiProblem?> PingRefusalAsync(Caller caller, CancellationToken ct)
     {
-        HttpStatusCode.Unauthorized => UnauthorizedAsync(repository),
-        HttpStatusCode.Forbidden => Task.FromResult(ApiProblem.Forbidden(
-            $"the registry refused to show {stores.Name(repository)} to this client (403 Forbidden): its authorization does not allow pulling from that repository")),
-        _ => null,
-    };
+        // No authorization of its own: the caller reads with the server's access (no registry, or RequireClientAuth off).
+        if (caller.Authorization is null || caller.Images is not RegistryClient registry) return null;
+        try
+        {
+            await registry.PingAsync(ct).ConfigureAwait(false);
+            return null;
+        }
+        catch (HttpRequestException e) when (Failures.KindOf(e) is FailureKind.Unauthorized)
+        {
+            var status = $"{(int)e.StatusCode!} {e.StatusCode}";
+            return e.StatusCode == HttpStatusCode.Forbidden
+                ? ApiProblem.Forbidden($"the registry refused this client's authorization ({status})")
+                : ApiProblem.Unauthorized($"the registry refused this client's authorization ({status}): send credentials or a token it accepts",
+                    await challenge.ForRepositoryAsync(null, ct).ConfigureAwait(false));
+        }
+    }
 
     private async Task<ApiProblem> UnauthorizedAsync(string repository) =>
         ApiProblem.Unauthorized(

@@ -31,6 +31,6 @@ public static class CallerPolicies
     public const string RegistryWebhook = CallerSchemes.RegistryWebhook;
     public const string PeerCredentials = CallerSchemes.PeerCredentials;
 
-    /// <summary>A peer token carrying <paramref name="scope"/> (<see cref="Peering.PeerScopes"/>).</summary>
+    /// <summary>A peer token carrying <paramref name="scope"/> (one of the peer scopes; Peering registers these policies).</summary>
     public static string Peer(string scope) => $"{CallerSchemes.Peer}:{scope}";
 }

@@ -1,5 +1,4 @@
 using System.Text.Encodings.Web;
-using Doras.Server.Observability;
 using Microsoft.AspNetCore.Authentication;
 using Microsoft.Extensions.Options;
 
@@ -10,7 +9,7 @@ namespace Doras.Server.Authorization;
 /// <c>Observability:Token</c> is set, then only a caller with that bearer token (compared in constant time).
 /// </summary>
 public sealed class OperatorHandler(IOptionsMonitor<AuthenticationSchemeOptions> options, ILoggerFactory logger, UrlEncoder encoder,
-    IOptions<ObservabilityOptions> observability) : CallerAuthenticationHandler(options, logger, encoder)
+    IOptions<OperatorOptions> observability) : CallerAuthenticationHandler(options, logger, encoder)
 {
     protected override Task<AuthenticateResult> HandleAuthenticateAsync()
     {

@@ -4,7 +4,6 @@ using Doras.Delta.Vocabulary;
 using Doras.Oci.Content;
 using Doras.Oci.Model;
 using Doras.Server.Deltas;
-using Doras.Server.Observability;
 using Doras.Server.Stores;
 using Microsoft.Extensions.Options;
 
@@ -39,7 +38,7 @@ public sealed class GcReport
 /// registry's own garbage collection frees the blobs; docker-registry needs <c>storage.delete.enabled: true</c>).
 /// The embedded store removes the tags from <c>index.json</c>, then the blobs nothing refers to any more.
 /// </summary>
-public sealed class GarbageCollector(ArtifactStores stores, DeltaUsage usage, ReadyAnswers answers, DorasMetrics metrics,
+public sealed class GarbageCollector(ArtifactStores stores, DeltaUsage usage, ReadyAnswers answers, GcMetrics metrics,
     IOptions<GcOptions> gcOptions, IOptions<DeltaOptions> deltaOptions, TimeProvider time, ILogger<GarbageCollector> logger)
 {
     private readonly GcOptions _gc = gcOptions.Value;

@@ -10,6 +10,7 @@ public static class BuildServices
         services.AddOptions<BuildQueueOptions>().Bind(configuration.GetSection(BuildQueueOptions.Section)).ValidateOnStart();
         services.AddSingleton<IValidateOptions<BuildQueueOptions>, ClaimTimingValidation>();
         services.AddSingleton<BuildSlots>();
+        services.AddSingleton<DeltaMetrics>();
         services.AddSingleton<BuildQueue>();
         services.AddSingleton<BuildEstimates>();
         services.AddSingleton<ScratchSpace>();

@@ -1,7 +1,6 @@
 using System.Globalization;
 using Doras.Oci.Model;
 using Doras.Server.Access;
-using Doras.Server.Observability;
 
 namespace Doras.Server.Deltas;
 
@@ -10,7 +9,7 @@ namespace Doras.Server.Deltas;
 /// this caller, otherwise asks <see cref="DeltaService"/> (and remembers a ready answer); counts every request and
 /// answer for the metrics.
 /// </summary>
-public sealed class DeltaAnswers(DeltaService deltas, ReadyAnswers answers, ClientAccess access, DeltaUsage usage, DorasMetrics metrics)
+public sealed class DeltaAnswers(DeltaService deltas, ReadyAnswers answers, ClientAccess access, DeltaUsage usage, DeltaMetrics metrics)
 {
     public async Task<DeltaOutcome> RequestAsync(Caller caller, DeltaQuery query, CancellationToken ct)
     {

@@ -5,7 +5,6 @@ using Doras.Delta.Artifacts;
 using Doras.Delta.Vocabulary;
 using Doras.Oci.Content;
 using Doras.Oci.Model;
-using Doras.Server.Observability;
 using Microsoft.Extensions.Options;
 
 namespace Doras.Server.Deltas;
@@ -18,7 +17,7 @@ public sealed record DeltaJob(DeltaKey Key, IOciRepository Repository, string Im
 /// Builds one delta: downloads both versions' contents (verified), encodes the delta, checks that it
 /// reproduces the target exactly, and stores it as an OCI artifact at the key's deterministic tag.
 /// </summary>
-public sealed class DeltaBuilder(IOptions<DeltaOptions> options, ScratchSpace scratch, BuildEstimates estimates, DorasMetrics metrics, ILogger<DeltaBuilder> logger)
+public sealed class DeltaBuilder(IOptions<DeltaOptions> options, ScratchSpace scratch, BuildEstimates estimates, DeltaMetrics metrics, ILogger<DeltaBuilder> logger)
 {
     private long _started;
 

@@ -1,7 +1,6 @@
 using Doras.Oci.Content;
 using Doras.Oci.Model;
 using Doras.Server.Access;
-using Doras.Server.Observability;
 using Doras.Server.Stores;
 using Microsoft.Extensions.Caching.Memory;
 using Microsoft.Extensions.Options;
@@ -46,10 +45,10 @@ public sealed class ReadyAnswers : IDisposable
 {
     private readonly MemoryCache? _cache;
     private readonly ArtifactStores _stores;
-    private readonly DorasMetrics _metrics;
+    private readonly DeltaMetrics _metrics;
     private readonly TimeSpan _ttl;
 
-    public ReadyAnswers(ArtifactStores stores, DorasMetrics metrics, IOptions<AnswerCacheOptions> options)
+    public ReadyAnswers(ArtifactStores stores, DeltaMetrics metrics, IOptions<AnswerCacheOptions> options)
     {
         _stores = stores;
         _metrics = metrics;

@@ -25,14 +25,16 @@ public static class RegistryEndpoints
     /// <param name="namePrefix">Prefixes the endpoints' OpenAPI operation names, which must be unique when the API is mapped twice (peers read it under /peer/v1).</param>
     public static void MapRegistryEndpoints(this IEndpointRouteBuilder app, string namePrefix = "")
     {
-        app.MapGet("/v2/", (HttpContext http) =>
+        app.MapGet("/v2/", async Task<Results<JsonHttpResult<object>, ProblemHttpResult>> (Caller caller, HttpContext http, ClientAccess access, CancellationToken ct) =>
             {
-                http.Response.Headers[RegistryClient.ApiVersionHeader] = "registry/2.0"; // what clients check to know a v2 registry
-                return TypedResults.Json(new { });
+                http.Response.Headers[RegistryClient.ApiVersionHeader] = "registry/2.0"; // what clients check to know a v2 registry, 401 included
+                if (await access.PingRefusalAsync(caller, ct) is { } refused) return refused.ToResult(http);
+                return TypedResults.Json<object>(new { });
             })
             .WithName(namePrefix + "RegistryBase").WithSummary("OCI distribution API base: 200 for callers admitted by the access rule.")
             .Produces(StatusCodes.Status200OK, contentType: "application/json")
-            .ProducesProblem(StatusCodes.Status401Unauthorized);
+            .ProducesProblem(StatusCodes.Status401Unauthorized)
+            .ProducesProblem(StatusCodes.Status403Forbidden);
         ReadEndpoint(app.MapGet("/v2/{**path}", ReadAsync)).WithName(namePrefix + "RegistryRead")
             .WithSummary("Read-only OCI distribution API: {repo}/manifests/{reference}, {repo}/blobs/{digest} (with Range), {repo}/tags/list.");
         ReadEndpoint(app.MapMethods("/v2/{**path}", [HttpMethods.Head], ReadAsync)).WithName(namePrefix + "RegistryStat")

@@ -80,6 +80,7 @@ public static class DorasServer
         builder.Services.AddSingleton<DeltaAnswers>();
         builder.Services.Configure<GcOptions>(builder.Configuration.GetSection(GcOptions.Section));
         builder.Services.AddSingleton<DeltaUsage>();
+        builder.Services.AddSingleton<GcMetrics>();
         builder.Services.AddSingleton<GarbageCollector>();
         builder.Services.AddHostedService<GcService>();
         builder.Services.AddSingleton<SignatureDeltaService>();
@@ -90,6 +91,9 @@ public static class DorasServer
         configure?.Invoke(builder);
 
         var app = builder.Build();
+        // Every series is on /metrics from the start (at zero), not only once something records it.
+        _ = app.Services.GetRequiredService<DeltaMetrics>();
+        _ = app.Services.GetRequiredService<GcMetrics>();
         app.UseDorasObservability();
         app.UseExceptionHandler();
         app.UseStatusCodePages();

@@ -13,7 +13,7 @@ public static class ObservabilityEndpoints
 {
     public static void AddDorasObservability(this WebApplicationBuilder builder)
     {
-        builder.Services.Configure<ObservabilityOptions>(builder.Configuration.GetSection(ObservabilityOptions.Section));
+        builder.Services.AddSingleton(_ => Prometheus.Metrics.NewCustomRegistry()); // the one registry every folder defines its series on
         builder.Services.AddSingleton<DorasMetrics>();
         builder.Services.AddSingleton<Readiness>();
         builder.Services.AddOpenApi(options => options.AddOperationTransformer<OpenApiProblems>().AddOperationTransformer<OpenApiCallers>().AddOperationTransformer<OpenApiAlgorithms>());

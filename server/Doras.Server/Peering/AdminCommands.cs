@@ -1,6 +1,7 @@
 using System.CommandLine;
 using System.Text.Json;
 using System.Text.Json.Nodes;
+using Doras.Oci;
 using Microsoft.Extensions.Options;
 
 namespace Doras.Server.Peering;
@@ -35,9 +36,7 @@ public static class AdminCommands
         }
         catch (Exception e) when (e is not OperationCanceledException)
         {
-            var message = e is HttpRequestException or InvalidOperationException or ArgumentException or InvalidDataException or PeerNotConfiguredException or IOException
-                or Microsoft.Extensions.Options.OptionsValidationException
-                ? e.Message : $"{e.GetType().Name}: {e.Message}";
+            var message = Failures.KindOf(e) is not FailureKind.Internal || IsOwnRefusal(e) ? e.Message : $"{e.GetType().Name}: {e.Message}";
             errors.WriteLine($"doras-server: {message}");
             if (parsed.GetValue(json)) output.WriteLine(JsonSerializer.Serialize(new { error = message }, PeerApi.Json));
             return 1;
@@ -219,6 +218,10 @@ public static class AdminCommands
         }
         return (command.ToArray(), server.ToArray());
     }
+
+    /// <summary>Failures without a kind (Internal) whose message is still the whole story: our refusals, settings, the store's I/O; a bug's is not.</summary>
+    private static bool IsOwnRefusal(Exception e) =>
+        e is InvalidOperationException or PeerNotConfiguredException or IOException or OptionsValidationException;
 
     private static string Describe(SyncReport r) => r.Error is { } error
         ? $"failed, nothing deleted: {error}"

@@ -13,7 +13,7 @@ public sealed record ReadsPeerRepository(Func<HttpContext, string?> RepositoryOf
 /// <summary>
 /// Which peer may read which of our repositories: a grant (peer + repository) is recorded when the peer redeems a
 /// sublease token to create a replica, and <see cref="CheckAsync"/> is the one rule every peer endpoint that reads
-/// a repository is held to (<see cref="Authorization.PeerScopeHandler"/> applies it). Grants live in our store
+/// a repository is held to (<see cref="PeerScopeHandler"/> applies it). Grants live in our store
 /// (<see cref="PeeringState"/>, tag <c>grant-&lt;sha256(peer, repository)&gt;</c>), so every instance sharing it
 /// agrees; a grant seen is remembered for a short while, as the peer reads many blobs in a row.
 /// </summary>

@@ -16,6 +16,7 @@ public static class PeeringSetup
         services.AddSingleton<PeeringState>();
         services.AddSingleton<PeerGrants>();
         services.AddSingleton<PeerTokens>();
+        services.AddPeerAuthorization();
         services.AddSingleton<PeerClients>();
         services.AddSingleton<PullDelegation>();
         services.AddSingleton<DelegatedPulls>();

@@ -118,7 +118,7 @@ public sealed class PullDelegation(PeerClients peers, IOptionsMonitor<PeeringOpt
                 response.Dispose();
                 logger.LogWarning("Pull delegation of {Image}: {Failure}", image, failure.Message);
             }
-            catch (Exception e) when (e is HttpRequestException or PeerNotConfiguredException or InvalidDataException or TaskCanceledException && !ct.IsCancellationRequested)
+            catch (Exception e) when (PeerFailures.IsPeers(e, ct))
             {
                 logger.LogWarning("Pull delegation of {Image} to peer {Peer} failed: {Error}", image, peer, e.Message);
             }

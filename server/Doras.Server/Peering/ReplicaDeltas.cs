@@ -54,18 +54,25 @@ public sealed class ReplicaDeltas(ReplicaRecords replicas, PeerClients peers, IH
                 return new BuildState.Failed(refusal.Message, time.GetUtcNow(), response.StatusCode == HttpStatusCode.NotAcceptable);
             }
             var bytes = await response.Content.ReadBoundedAsync(PeerApi.MaxJsonBytes, $"delta answer of peer {replica.Peer}", ct).ConfigureAwait(false);
-            var answer = JsonSerializer.Deserialize<DeltaResponse>(bytes) ?? throw new InvalidDataException($"peer {replica.Peer} answered the delta request with null");
+            var answer = Parse(bytes) ?? throw new InvalidDataException($"peer {replica.Peer} answered the delta request with null");
             if (answer.Status != DeltaStatus.Ready || answer.DeltaImage is null || !Digest.TryParse(answer.DeltaImage[(answer.DeltaImage.LastIndexOf('@') + 1)..], out var delta))
                 return new BuildState.Failed($"the primary answered '{answer.Status}' without a delta", time.GetUtcNow(), true);
             var copied = await GraphCopy.CopyAsync(client.Repository(key.Repository), delta.ToString(), local, [key.Tag], ct: ct).ConfigureAwait(false);
             logger.LogInformation("Copied delta {Key} from the primary {Peer}", key, replica.Peer);
             return new BuildState.Succeeded(copied);
         }
-        catch (Exception e) when (e is HttpRequestException or IOException or InvalidDataException or JsonException or PeerNotConfiguredException
-            or TaskCanceledException && !ct.IsCancellationRequested)
+        // Also our store's I/O during the copy (unclassified IOException, kind Internal): a failed delta, as it always was.
+        catch (Exception e) when (PeerFailures.IsPeers(e, ct) || e is IOException)
         {
             logger.LogWarning("Could not ask the primary {Peer} for delta {Key}: {Error}", replica.Peer, key, e.Message);
             return new BuildState.Failed($"the primary of this replica could not be asked for the delta ({e.Message})", time.GetUtcNow(), false);
         }
+    }
+
+    /// <summary>The primary's answer; JSON that does not parse is content that cannot be used (Verification), as a bounded read past its bound is.</summary>
+    private static DeltaResponse? Parse(byte[] bytes)
+    {
+        try { return JsonSerializer.Deserialize<DeltaResponse>(bytes); }
+        catch (JsonException e) { throw new InvalidDataException(e.Message, e); }
     }
 }

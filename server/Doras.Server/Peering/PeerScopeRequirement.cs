@@ -1,7 +1,7 @@
-using Doras.Server.Peering;
+using Doras.Server.Authorization;
 using Microsoft.AspNetCore.Authorization;
 
-namespace Doras.Server.Authorization;
+namespace Doras.Server.Peering;
 
 /// <summary>A peer token that carries <see cref="Scope"/>; on an endpoint that reads a repository, a grant of it too.</summary>
 public sealed record PeerScopeRequirement(string Scope) : IAuthorizationRequirement;

@@ -3,12 +3,12 @@ using System.Security.Claims;
 using System.Text;
 using System.Text.Encodings.Web;
 using Doras.Server.Access;
-using Doras.Server.Peering;
+using Doras.Server.Authorization;
 using Doras.Server.Stores;
 using Microsoft.AspNetCore.Authentication;
 using Microsoft.Extensions.Options;
 
-namespace Doras.Server.Authorization;
+namespace Doras.Server.Peering;
 
 /// <summary>A peer's principal: its name and the scopes it holds (claims of either peer scheme).</summary>
 public static class PeerClaims

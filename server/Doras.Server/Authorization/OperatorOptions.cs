@@ -1,7 +1,7 @@
-namespace Doras.Server.Observability;
+namespace Doras.Server.Authorization;
 
-/// <summary>Configuration section "Observability": who may read the operator's endpoints.</summary>
-public sealed class ObservabilityOptions
+/// <summary>Who may read the operator's endpoints: configuration section "Observability" (the key operators know).</summary>
+public sealed class OperatorOptions
 {
     public const string Section = "Observability";
 
