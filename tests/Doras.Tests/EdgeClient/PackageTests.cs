@@ -28,12 +28,12 @@ public class PackageTests
         Assert.That(Doras.Oci.Remote.ClientIdentity.UserAgent, Does.StartWith("doras-dotnet/0.2.0+"));
         using var package = ZipFile.OpenRead(dir["packages/Doras.EdgeClient.0.2.0.nupkg"]);
         var libraries = package.Entries.Where(e => e.FullName.StartsWith("lib/net10.0/") && e.Name.EndsWith(".dll")).Select(e => e.Name).Order().ToArray();
-        Assert.That(libraries, Is.EqualTo(new[] { "Doras.Api.dll", "Doras.Delta.dll", "Doras.EdgeClient.dll", "Doras.Oci.dll" }));
+        Assert.That(libraries, Is.EqualTo(new[] { "Doras.Api.dll", "Doras.Delta.dll", "Doras.EdgeClient.dll", "Doras.Oci.dll", "Doras.Signing.dll" }));
 
         using var nuspecStream = package.Entries.Single(e => e.FullName.EndsWith(".nuspec")).Open();
         var nuspec = XDocument.Load(nuspecStream);
         var dependencies = nuspec.Descendants().Where(e => e.Name.LocalName == "dependency").Select(e => (string)e.Attribute("id")!).Order().ToArray();
-        Assert.That(dependencies, Is.EqualTo(new[] { "Microsoft.Extensions.Logging.Abstractions", "Polly.Core", "ZstdSharp.Port" }));
+        Assert.That(dependencies, Is.EqualTo(new[] { "BouncyCastle.Cryptography", "Microsoft.Extensions.Logging.Abstractions", "Polly.Core", "ZstdSharp.Port" }));
 
         // IsAotCompatible marks each assembly trimmable, which is what trimming and AOT tools read.
         foreach (var library in libraries)
