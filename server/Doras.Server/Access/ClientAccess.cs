@@ -28,17 +28,17 @@ public sealed record Caller(AuthenticationHeaderValue? Authorization, IOciStore 
 public sealed record Resolution(Reference Image, Descriptor? Descriptor, ApiProblem? Problem);
 
 /// <summary>
-/// Reading images as a caller (admitted by <see cref="Authorization.DeviceClientHandler"/>): parsing the images it
+/// Reading images as a caller (admitted by the device client scheme): parsing the images it
 /// names, resolving them with its own access, and passing on the registry's 401 or 403 when the registry refuses
 /// it. The server's credentials serve only to build and store deltas, after the caller has read both versions.
 /// </summary>
-public sealed class ClientAccess(ArtifactStores stores, RegistryChallenge challenge, Microsoft.Extensions.Options.IOptionsMonitor<Peering.PeeringOptions> peering)
+public sealed class ClientAccess(ArtifactStores stores, RegistryChallenge challenge, IEnumerable<IPrivateRepositories> privateRepositories)
 {
     /// <summary>
     /// The server's own working state (the peering state repository: peers, grants, sublease records) is never an
     /// image a client may read, whatever the store lets the server read.
     /// </summary>
-    public bool IsServerPrivate(string repository) => repository == peering.CurrentValue.StateRepository;
+    public bool IsServerPrivate(string repository) => privateRepositories.Any(p => p.IsPrivate(repository));
 
     /// <summary>
     /// Parses an image reference a caller gave, and checks that this server serves its registry. <paramref name="parameter"/>

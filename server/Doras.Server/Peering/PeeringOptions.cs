@@ -105,3 +105,9 @@ public sealed class DelegationRegistry
     /// <summary>Plain HTTP: only for a registry on a trusted local network.</summary>
     public bool PlainHttp { get; set; }
 }
+
+/// <summary>The peering state repository, private to the server (see <see cref="Access.IPrivateRepositories"/>).</summary>
+internal sealed class PeeringStateRepository(Microsoft.Extensions.Options.IOptionsMonitor<PeeringOptions> options) : Access.IPrivateRepositories
+{
+    public bool IsPrivate(string repository) => repository == options.CurrentValue.StateRepository;
+}

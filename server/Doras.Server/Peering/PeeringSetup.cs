@@ -1,3 +1,4 @@
+using Microsoft.Extensions.DependencyInjection.Extensions;
 using Doras.Server.Deltas;
 
 namespace Doras.Server.Peering;
@@ -19,6 +20,9 @@ public static class PeeringSetup
         services.AddPeerAuthorization();
         services.AddSingleton<PeerClients>();
         services.AddSingleton<PullDelegation>();
+        services.AddSingleton<Stores.IRegistryTransportWrapper>(sp => sp.GetRequiredService<PullDelegation>());
+        // The state repository (peers, grants, subleases) is the server's, never a caller's image.
+        services.TryAddEnumerable(ServiceDescriptor.Singleton<Access.IPrivateRepositories, PeeringStateRepository>());
         services.AddSingleton<DelegatedPulls>();
         services.AddSingleton<ReplicaRecords>();
         services.AddSingleton<SubleaseQuota>();

@@ -56,7 +56,7 @@ public sealed partial class PullDelegationHandler(PullDelegation delegation) : D
 }
 
 /// <summary>Asks our pull-delegation peers for a manifest or blob, and checks what they send.</summary>
-public sealed class PullDelegation(PeerClients peers, IOptionsMonitor<PeeringOptions> options, ILogger<PullDelegation> logger)
+public sealed class PullDelegation(PeerClients peers, IOptionsMonitor<PeeringOptions> options, ILogger<PullDelegation> logger) : Stores.IRegistryTransportWrapper
 {
     /// <summary>Wraps the transport of the server's own registry client, when any peer is configured to pull for us.</summary>
     public HttpMessageHandler Wrap(HttpMessageHandler transport) => new PullDelegationHandler(this) { InnerHandler = transport };

@@ -47,8 +47,8 @@ public sealed class ArtifactStores : IDisposable
     private readonly HttpMessageHandler? _transport;
     private readonly RegistryClient? _serverClient;
 
-    /// <param name="pullDelegation">Asks peers to pull when the registry rate-limits the server's own pulls (never a client's).</param>
-    public ArtifactStores(IOptions<StoreOptions> store, IOptions<RegistryOptions> registry, Peering.PullDelegation? pullDelegation = null)
+    /// <param name="transportWrapper">Takes part in the server's own pulls (peering asks peers when the registry rate-limits them; never a client's).</param>
+    public ArtifactStores(IOptions<StoreOptions> store, IOptions<RegistryOptions> registry, IRegistryTransportWrapper? transportWrapper = null)
     {
         _registry = registry.Value;
         if (string.IsNullOrWhiteSpace(_registry.Host))
@@ -64,7 +64,7 @@ public sealed class ArtifactStores : IDisposable
         var credentials = new StaticCredentialProvider(
             _registry.Credentials.Where(c => c.Host.Length > 0).ToDictionary(c => c.Host, c => new Credential(c.Username, c.Password)), fallback);
         Server = _serverClient = new RegistryClient(_registry.Host, new RegistryClientOptions { PlainHttp = _registry.PlainHttp, Credentials = credentials },
-            pullDelegation?.Wrap(_transport) ?? _transport);
+            transportWrapper?.Wrap(_transport) ?? _transport);
     }
 
     private readonly System.Collections.Concurrent.ConcurrentDictionary<string, (bool Allowed, DateTimeOffset Checked)> _pushChecks = new();
@@ -101,7 +101,7 @@ public sealed class ArtifactStores : IDisposable
 
     /// <summary>
     /// The store as a client sees it: in registry mode, every request carries the client's authorization. Only
-    /// <see cref="Access.ClientAccess"/> decides when to call this.
+    /// the client access rule decides when to call this.
     /// </summary>
     public IOciStore ForClient(AuthenticationHeaderValue? authorization) =>
         RegistryHost is null || authorization is null
