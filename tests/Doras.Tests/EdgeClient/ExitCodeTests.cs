@@ -65,9 +65,8 @@ public class ExitCodeTests
     public void Pull_without_a_server_asks_for_one_instead_of_guessing_an_address()
     {
         using var dir = new TempDirectory();
-        var start = new System.Diagnostics.ProcessStartInfo(Binaries.Doras, ["pull", "fleet/tool:stable", "-o", dir["device"]]);
-        start.Environment.Remove("DORAS_SERVER");
-        var (code, output) = ExternalTool.Run(start, TimeSpan.FromMinutes(1));
+        var (code, output) = ExternalTool.Run(Binaries.Doras, ["pull", "fleet/tool:stable", "-o", dir["device"]],
+            new ToolOptions { Environment = new Dictionary<string, string?> { ["DORAS_SERVER"] = null }, Limit = TimeSpan.FromMinutes(1) });
         Assert.That(code, Is.EqualTo(ExitCodes.Usage), output);
         Assert.That(output.Trim(), Is.EqualTo("doras: name the Doras server: --server URL (e.g. https://doras.example.org), or set DORAS_SERVER"));
         Assert.That(Directory.Exists(dir["device"]), Is.False);
