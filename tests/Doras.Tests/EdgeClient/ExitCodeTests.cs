@@ -87,7 +87,7 @@ public class ExitCodeTests
             Assert.That(output, Does.Contain("is locked by another update"));
         }
 
-        await using var proxy = await FaultProxy.StartAsync(server.Url, path => path.Contains("/blobs/"));
+        await using var proxy = await LoopbackProxy.StartAsync(server.Url, faultsOn: path => path.Contains("/blobs/"));
         proxy.Script(Enumerable.Repeat(Fault.CutBody, 10).ToArray());
         var (cutCode, cutOutput) = await Task.Run(() => Run("pull", "fleet/tool:stable", "--allow-http", "--server", proxy.Url.ToString(), "--output", dir["device"]), ct);
         Assert.That(cutCode, Is.EqualTo(ExitCodes.Network), cutOutput);

@@ -58,7 +58,7 @@ public class CliTests
         await using var server = await RunningServer.StartAsync();
         using var dir = new TempDirectory();
         await Versions.PublishFileAsync(server.Store.Repository("fleet/tool"), server.Scratch, "tool", TestData.Binary(300_000, 9), "stable");
-        await using var proxy = await FaultProxy.StartAsync(server.Url, path => path.Contains("/blobs/"));
+        await using var proxy = await LoopbackProxy.StartAsync(server.Url, faultsOn: path => path.Contains("/blobs/"));
         proxy.Script(Enumerable.Repeat(Fault.Trickle, 10).ToArray()); // one byte a second, every attempt
 
         var clock = System.Diagnostics.Stopwatch.StartNew();
