@@ -14,7 +14,7 @@ public class RegistryIdentityTests
     public async Task Every_registry_request_carries_the_configured_headers_and_the_real_version()
     {
         await using var registry = await RegistryProcess.StartAsync();
-        await using var proxy = await RecordingProxy.StartAsync(registry.Url);
+        await using var proxy = await LoopbackProxy.StartAsync(registry.Url, record: true);
         using var dir = new TempDirectory();
         File.WriteAllText(dir["config.json"], """{"HttpHeaders":{"X-Meta-Site":"plant-3","X-Meta-Device":"from-config"}}""");
         string[] options = ["--plain-http", "--docker-config", dir["config.json"], "--header", "X-Meta-Device: edge-7", "-H", "X-Meta-Fleet: north"];
@@ -42,7 +42,7 @@ public class RegistryIdentityTests
     public async Task The_device_sends_the_headers_to_the_delta_server_too()
     {
         await using var server = await RunningServer.StartAsync();
-        await using var proxy = await RecordingProxy.StartAsync(server.Url);
+        await using var proxy = await LoopbackProxy.StartAsync(server.Url, record: true);
         using var dir = new TempDirectory();
         var content = TestData.Binary(200_000, 2);
         CliRun.Ok("push", dir.Write("v1/app.bin", content), "fleet/app:1", "--store", server.StorePath);

@@ -65,9 +65,8 @@ public class ExitCodeTests
     public void Pull_without_a_server_asks_for_one_instead_of_guessing_an_address()
     {
         using var dir = new TempDirectory();
-        var start = new System.Diagnostics.ProcessStartInfo(Binaries.Doras, ["pull", "fleet/tool:stable", "-o", dir["device"]]);
-        start.Environment.Remove("DORAS_SERVER");
-        var (code, output) = ExternalTool.Run(start, TimeSpan.FromMinutes(1));
+        var (code, output) = ExternalTool.Run(Binaries.Doras, ["pull", "fleet/tool:stable", "-o", dir["device"]],
+            new ToolOptions { Environment = new Dictionary<string, string?> { ["DORAS_SERVER"] = null }, Limit = TimeSpan.FromMinutes(1) });
         Assert.That(code, Is.EqualTo(ExitCodes.Usage), output);
         Assert.That(output.Trim(), Is.EqualTo("doras: name the Doras server: --server URL (e.g. https://doras.example.org), or set DORAS_SERVER"));
         Assert.That(Directory.Exists(dir["device"]), Is.False);
@@ -88,7 +87,7 @@ public class ExitCodeTests
             Assert.That(output, Does.Contain("is locked by another update"));
         }
 
-        await using var proxy = await FaultProxy.StartAsync(server.Url, path => path.Contains("/blobs/"));
+        await using var proxy = await LoopbackProxy.StartAsync(server.Url, faultsOn: path => path.Contains("/blobs/"));
         proxy.Script(Enumerable.Repeat(Fault.CutBody, 10).ToArray());
         var (cutCode, cutOutput) = await Task.Run(() => Run("pull", "fleet/tool:stable", "--allow-http", "--server", proxy.Url.ToString(), "--output", dir["device"]), ct);
         Assert.That(cutCode, Is.EqualTo(ExitCodes.Network), cutOutput);

@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using System.IO.Compression;
 using System.Reflection;
 using System.Reflection.Metadata;
@@ -14,15 +13,14 @@ public class PackageTests
     public void The_edge_client_packs_into_one_trimmable_package_with_its_libraries_inside_and_no_warnings()
     {
         using var dir = new TempDirectory();
-        var start = new ProcessStartInfo("dotnet", ["pack", Path.Combine(Binaries.RepositoryRoot, "edge-client/Doras.EdgeClient"), "-c", "Release", "-o", dir["packages"],
-            "-nodeReuse:false", "-p:UseSharedCompilation=false", "-warnaserror", "-nologo", "-clp:Summary"]) { RedirectStandardOutput = true, RedirectStandardError = true };
-        start.Environment["MSBUILDDISABLENODEREUSE"] = "1";
-        using var process = Process.Start(start)!;
-        var output = process.StandardOutput.ReadToEndAsync();
-        var errors = process.StandardError.ReadToEndAsync();
-        Assert.That(process.WaitForExit(TimeSpan.FromMinutes(14)), Is.True, "dotnet pack took over 14 minutes");
-        Assert.That(process.ExitCode, Is.Zero, output.Result + errors.Result);
-        Assert.That(output.Result, Does.Contain("0 Warning(s)"));
+        var noNodeReuse = new Dictionary<string, string?> { ["MSBUILDDISABLENODEREUSE"] = "1" };
+        using (var process = ExternalTool.Start("dotnet", ["pack", Path.Combine(Binaries.RepositoryRoot, "edge-client/Doras.EdgeClient"), "-c", "Release", "-o", dir["packages"],
+            "-nodeReuse:false", "-p:UseSharedCompilation=false", "-warnaserror", "-nologo", "-clp:Summary"], new ToolOptions { Environment = noNodeReuse }))
+        {
+            Assert.That(process.WaitForExit(TimeSpan.FromMinutes(14)), Is.True, "dotnet pack took over 14 minutes");
+            Assert.That(process.ExitCode, Is.Zero, process.Stdout + process.Stderr);
+            Assert.That(process.Stdout, Does.Contain("0 Warning(s)"));
+        }
 
         // The package's version is the one every assembly reports in its User-Agent.
         Assert.That(Doras.Oci.Remote.ClientIdentity.UserAgent, Does.StartWith("doras-dotnet/0.2.0+"));
@@ -59,10 +57,8 @@ public class PackageTests
             </Project>
             """);
         // Run from outside this repository, so its Directory.*.props do not apply: the agent is a stranger's project.
-        var build = new ProcessStartInfo("dotnet", ["build", dir["agent/agent.csproj"], "-warnaserror", "-nodeReuse:false", "-p:UseSharedCompilation=false", "-nologo"])
-            { WorkingDirectory = dir["agent"] };
-        build.Environment["MSBUILDDISABLENODEREUSE"] = "1";
-        var (code, built) = ExternalTool.Run(build, TimeSpan.FromMinutes(10));
+        var (code, built) = ExternalTool.Run("dotnet", ["build", dir["agent/agent.csproj"], "-warnaserror", "-nodeReuse:false", "-p:UseSharedCompilation=false", "-nologo"],
+            new ToolOptions { WorkingDirectory = dir["agent"], Environment = noNodeReuse, Limit = TimeSpan.FromMinutes(10) });
         Assert.That(code, Is.Zero, built);
     }
 

@@ -58,7 +58,7 @@ public class CliTests
         await using var server = await RunningServer.StartAsync();
         using var dir = new TempDirectory();
         await Versions.PublishFileAsync(server.Store.Repository("fleet/tool"), server.Scratch, "tool", TestData.Binary(300_000, 9), "stable");
-        await using var proxy = await FaultProxy.StartAsync(server.Url, path => path.Contains("/blobs/"));
+        await using var proxy = await LoopbackProxy.StartAsync(server.Url, faultsOn: path => path.Contains("/blobs/"));
         proxy.Script(Enumerable.Repeat(Fault.Trickle, 10).ToArray()); // one byte a second, every attempt
 
         var clock = System.Diagnostics.Stopwatch.StartNew();
@@ -121,15 +121,10 @@ public class CliTests
         var v1 = TestData.Binary(500_000, 6);
         await Versions.PublishFileAsync(repository, server.Scratch, "tool", v1, "stable");
         var marker = dir["hook.log"];
-        using var watch = System.Diagnostics.Process.Start(new System.Diagnostics.ProcessStartInfo(Doras,
+        string[] lines;
+        await using (var watch = ExternalTool.Start(Doras,
             ["watch", "fleet/tool:stable", "--allow-http", "--server", server.Url.ToString(), "--output", dir["device"], "--interval", "0.3", "--jitter", "0.5", "--json",
-             "--on-update", $"echo \"$DORAS_MODE $DORAS_MANIFEST\" >> {marker}"])
-        { RedirectStandardOutput = true, RedirectStandardError = true })!;
-        var stdout = new System.Text.StringBuilder();
-        watch.OutputDataReceived += (_, e) => { lock (stdout) stdout.AppendLine(e.Data); };
-        watch.BeginOutputReadLine();
-        watch.BeginErrorReadLine();
-        try
+             "--on-update", $"echo \"$DORAS_MODE $DORAS_MANIFEST\" >> {marker}"]))
         {
             await WaitUntilAsync(() => File.Exists(marker) && File.ReadAllText(marker).Contains("full"));
             var v2 = TestData.Edit(v1, 7);
@@ -139,21 +134,13 @@ public class CliTests
             // The next check after the delta finds nothing new.
             await WaitUntilAsync(() =>
             {
-                lock (stdout)
-                {
-                    var text = stdout.ToString();
-                    var afterDelta = text.IndexOf("\"delta\"", StringComparison.Ordinal);
-                    return afterDelta >= 0 && text.IndexOf("\"uptodate\"", afterDelta, StringComparison.Ordinal) >= 0;
-                }
+                var text = watch.Stdout;
+                var afterDelta = text.IndexOf("\"delta\"", StringComparison.Ordinal);
+                return afterDelta >= 0 && text.IndexOf("\"uptodate\"", afterDelta, StringComparison.Ordinal) >= 0;
             });
+            await watch.KillAsync(); // then reads what it wrote
+            lines = watch.Stdout.Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
         }
-        finally
-        {
-            watch.Kill(entireProcessTree: true);
-            await watch.WaitForExitAsync();
-        }
-        string[] lines;
-        lock (stdout) lines = stdout.ToString().Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
         var modes = lines.Select(l => System.Text.Json.JsonDocument.Parse(l).RootElement.GetProperty("mode").GetString()).ToList();
         Assert.That(modes, Does.Contain("full").And.Contain("delta").And.Contain("uptodate"));
         Assert.That(lines.First(l => l.Contains("\"delta\"")), Does.Contain("on-update exited 0"));

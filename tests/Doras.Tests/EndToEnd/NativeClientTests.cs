@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using System.Text.RegularExpressions;
 using Doras.Delta.Deflate;
 
@@ -24,20 +23,8 @@ public partial class NativeClientTests
         return path;
     }
 
-    private static (int Code, string Output) Run(string program, string brokenLibraries, params string[] args)
-    {
-        var start = new ProcessStartInfo(program, args) { RedirectStandardOutput = true, RedirectStandardError = true };
-        start.Environment["LD_LIBRARY_PATH"] = brokenLibraries;
-        using var process = Process.Start(start)!;
-        var stdout = process.StandardOutput.ReadToEndAsync();
-        var stderr = process.StandardError.ReadToEndAsync();
-        if (!process.WaitForExit(TimeSpan.FromMinutes(2)))
-        {
-            process.Kill(entireProcessTree: true);
-            throw new TimeoutException($"{program} did not finish within 2 minutes");
-        }
-        return (process.ExitCode, stdout.Result + stderr.Result);
-    }
+    private static (int Code, string Output) Run(string program, string brokenLibraries, params string[] args) =>
+        ExternalTool.Run(program, args, new ToolOptions { Environment = new Dictionary<string, string?> { ["LD_LIBRARY_PATH"] = brokenLibraries } });
 
     [Test, CancelAfter(300_000)]
     public async Task Without_a_loadable_libzstd_the_native_client_installs_and_updates_by_delta_byte_for_byte()
@@ -121,52 +108,34 @@ public partial class NativeClientTests
     /// <summary>The server as its own process (`dotnet doras-server.dll`), in the environment a test gives it.</summary>
     private sealed partial class ServerProcess : IAsyncDisposable
     {
-        private readonly Process _process;
-        private readonly System.Text.StringBuilder _log = new();
+        private readonly ToolProcess _process;
 
-        private ServerProcess(Process process) => _process = process;
+        private ServerProcess(ToolProcess process) => _process = process;
 
         public string Url { get; private set; } = "";
 
-        public string Log { get { lock (_log) return _log.ToString(); } }
+        /// <summary>Its log, one line each, in order of arrival.</summary>
+        public string Log => string.Concat(_process.Lines.Select(l => l + "\n"));
 
         public static async Task<ServerProcess> StartAsync(string store, string libraryPath)
         {
-            var start = new ProcessStartInfo("dotnet", [Binaries.Server, "--urls", "http://127.0.0.1:0", "--store", store])
-                { RedirectStandardOutput = true, RedirectStandardError = true };
-            start.Environment["LD_LIBRARY_PATH"] = libraryPath;
-            start.Environment["DORAS_Logging__Console__FormatterName"] = "simple";
-            var server = new ServerProcess(Process.Start(start)!);
-            var listening = new TaskCompletionSource<string>(TaskCreationOptions.RunContinuationsAsynchronously);
-            void Read(object? _, DataReceivedEventArgs e)
+            var server = new ServerProcess(ExternalTool.Start("dotnet", [Binaries.Server, "--urls", "http://127.0.0.1:0", "--store", store], new ToolOptions
             {
-                if (e.Data is null) return;
-                lock (server._log) server._log.AppendLine(e.Data);
-                if (Listening().Match(e.Data) is { Success: true } m) listening.TrySetResult(m.Groups[1].Value);
-            }
-            server._process.OutputDataReceived += Read;
-            server._process.ErrorDataReceived += Read;
-            server._process.BeginOutputReadLine();
-            server._process.BeginErrorReadLine();
-            var exited = server._process.WaitForExitAsync();
-            var first = await Task.WhenAny(listening.Task, exited, Task.Delay(TimeSpan.FromMinutes(1)));
-            if (first != listening.Task)
+                Environment = new Dictionary<string, string?> { ["LD_LIBRARY_PATH"] = libraryPath, ["DORAS_Logging__Console__FormatterName"] = "simple" },
+            }));
+            var listening = await server._process.WaitForLineAsync(l => Listening().IsMatch(l), TimeSpan.FromMinutes(1));
+            if (listening is null)
             {
                 await server.DisposeAsync();
                 Assert.Fail($"the server did not start: {server.Log}");
             }
-            server.Url = await listening.Task;
+            server.Url = Listening().Match(listening!).Groups[1].Value;
             return server;
         }
 
         [GeneratedRegex(@"Now listening on: (http://127\.0\.0\.1:\d+)")]
         private static partial Regex Listening();
 
-        public async ValueTask DisposeAsync()
-        {
-            if (!_process.HasExited) _process.Kill(entireProcessTree: true);
-            await _process.WaitForExitAsync();
-            _process.Dispose();
-        }
+        public ValueTask DisposeAsync() => _process.DisposeAsync(); // kills it (tree) if it still runs
     }
 }

@@ -18,7 +18,7 @@ public class PullDelegationTests
     public async Task A_429_from_the_registry_makes_a_trusted_peer_pull_the_manifest_and_blob_for_us()
     {
         await using var upstream = await RegistryProcess.StartAsync();
-        await using var limiter = await FaultProxy.StartAsync(upstream.Url, path => path.Contains("/manifests/") || path.Contains("/blobs/"));
+        await using var limiter = await LoopbackProxy.StartAsync(upstream.Url, faultsOn: path => path.Contains("/manifests/") || path.Contains("/blobs/"));
         var limited = limiter.Url.Authority;
         await using var helper = await PeerSite.StartAsync(new
         {
@@ -94,7 +94,7 @@ public class PullDelegationTests
     {
         const string Pusher = "pusher", PushSecret = "push-secret-of-the-server", Puller = "puller", PullSecret = "pull-only-secret-for-peers";
         await using var upstream = await RegistryProcess.StartWithBasicAuthAsync((Pusher, PushSecret), (Puller, PullSecret));
-        await using var limiter = await FaultProxy.StartAsync(upstream.Url, path => path.Contains("/manifests/") || path.Contains("/blobs/"));
+        await using var limiter = await LoopbackProxy.StartAsync(upstream.Url, faultsOn: path => path.Contains("/manifests/") || path.Contains("/blobs/"));
         var limited = limiter.Url.Authority;
         const string HelperPassword = "pw-a-0123456789abcdefghijklmnopqrs";
         await using var helper = await PeerSite.StartAsync(new

@@ -11,7 +11,7 @@ public class RegistryBusyTests
     public async Task A_429_on_a_tag_lookup_is_answered_503_with_Retry_After(CancellationToken ct)
     {
         await using var registry = await RegistryProcess.StartAsync();
-        await using var limiter = await FaultProxy.StartAsync(registry.Url, path => path.EndsWith("/manifests/v2", StringComparison.Ordinal));
+        await using var limiter = await LoopbackProxy.StartAsync(registry.Url, faultsOn: path => path.EndsWith("/manifests/v2", StringComparison.Ordinal));
         await using var server = await RunningServer.StartAsync("--registry", limiter.Url.Authority, "--Registry:PlainHttp", "true", "--Registry:RequireClientAuth", "false");
         using var publisher = new RegistryClient(registry.Host, new RegistryClientOptions { PlainHttp = true });
         using var dir = new TempDirectory();

@@ -41,7 +41,7 @@ public class RegistryClientTests
     public async Task Ping_asks_the_registry_for_v2_and_fails_on_a_host_that_is_not_a_registry()
     {
         // Through a recording proxy: the ping is one GET /v2/, and the registry answers it as a registry does.
-        await using var proxy = await RecordingProxy.StartAsync(new Uri($"http://{_registry.Host}"));
+        await using var proxy = await LoopbackProxy.StartAsync(new Uri($"http://{_registry.Host}"), record: true);
         using (var client = new RegistryClient(proxy.Host, new RegistryClientOptions { PlainHttp = true }))
             await Assert.DoesNotThrowAsync(() => client.PingAsync());
         Assert.That(proxy.Requests.Select(r => (r.Method, r.Path)), Is.EqualTo(new[] { ("GET", "/v2/") }));

@@ -58,7 +58,7 @@ public class RegistrySettingsTests
         using var dir = new TempDirectory();
         await using var tokens = await TokenServer.StartAsync(dir.Path);
         await using var registry = await RegistryProcess.StartWithTokenAuthAsync(tokens.Realm, tokens.CertificatePath);
-        await using var recorder = await RecordingProxy.StartAsync(registry.Url);
+        await using var recorder = await LoopbackProxy.StartAsync(registry.Url, record: true);
         await using var server = await RunningServer.StartAsync("--registry", recorder.Host, "--Registry:PlainHttp", "true");
 
         // 40 callers without credentials, each hanging up at once or waiting: every one gets the registry's challenge.

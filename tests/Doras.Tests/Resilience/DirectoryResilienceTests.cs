@@ -181,7 +181,7 @@ public class DirectoryResilienceTests
         for (var round = 0; round < 6; round++)
         {
             if (IsVersion(output, versions[^1])) await PublishAsync(round + 2);
-            using var process = Process.Start(new ProcessStartInfo(Doras, pull) { RedirectStandardOutput = true, RedirectStandardError = true })!;
+            await using var process = ExternalTool.Start(Doras, pull);
             var killAt = TimeSpan.FromMilliseconds(random.Next(300, 3000));
             var watch = Stopwatch.StartNew();
             while (!process.HasExited && watch.Elapsed < killAt)
@@ -189,8 +189,8 @@ public class DirectoryResilienceTests
                 Assert.That(Directory.Exists(output), Is.True, $"the installed directory was missing in round {round} at {watch.ElapsedMilliseconds} ms");
                 await Task.Delay(2);
             }
-            if (!process.HasExited) { process.Kill(entireProcessTree: true); killed++; }
-            await process.WaitForExitAsync();
+            if (!process.HasExited) { process.Kill(); killed++; }
+            Assert.That(await process.WaitForExitAsync(TimeSpan.FromMinutes(2)), Is.True, $"doras did not exit in round {round}");
             Assert.That(versions.Any(v => IsVersion(output, v)), Is.True, $"after round {round} the directory is not exactly one version");
         }
         var (code, text) = ExternalTool.Run(Doras, pull);

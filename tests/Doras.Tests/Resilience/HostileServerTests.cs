@@ -40,7 +40,7 @@ public class HostileServerTests
     [Test, CancelAfter(30_000)]
     public async Task A_server_sending_one_byte_a_second_is_aborted_as_stalled_and_the_next_attempt_resumes_with_a_range(CancellationToken ct)
     {
-        await using var proxy = await FaultProxy.StartAsync(_server.Url, path => path.Contains("/blobs/"));
+        await using var proxy = await LoopbackProxy.StartAsync(_server.Url, faultsOn: path => path.Contains("/blobs/"));
         proxy.Script(Fault.Trickle, Fault.Trickle);
         var clock = System.Diagnostics.Stopwatch.StartNew();
         var result = await UpdaterVia(proxy.Url).UpdateAsync(Options() with { StallTimeout = TimeSpan.FromSeconds(2), Attempts = 3 }, ct);
@@ -57,7 +57,7 @@ public class HostileServerTests
     [Test, CancelAfter(30_000)]
     public async Task A_download_that_stays_stalled_fails_as_a_network_failure_naming_the_stall(CancellationToken ct)
     {
-        await using var proxy = await FaultProxy.StartAsync(_server.Url, path => path.Contains("/blobs/"));
+        await using var proxy = await LoopbackProxy.StartAsync(_server.Url, faultsOn: path => path.Contains("/blobs/"));
         proxy.Script(Enumerable.Repeat(Fault.Trickle, 10).ToArray());
         var clock = System.Diagnostics.Stopwatch.StartNew();
         var error = (await Assert.ThrowsAsync<ResponseStalledException>(() =>
@@ -71,7 +71,7 @@ public class HostileServerTests
     [Test, CancelAfter(30_000)]
     public async Task A_blob_longer_than_its_descriptor_is_refused_and_not_kept(CancellationToken ct)
     {
-        await using var proxy = await FaultProxy.StartAsync(_server.Url, path => path.Contains("/blobs/"));
+        await using var proxy = await LoopbackProxy.StartAsync(_server.Url, faultsOn: path => path.Contains("/blobs/"));
         proxy.Script(Fault.Oversize);
         var error = (await Assert.ThrowsAsync<InvalidDataException>(() => UpdaterVia(proxy.Url).UpdateAsync(Options(), ct)))!;
         Assert.That(error.Message, Does.Match("^blob .*: the answer is longer than the limit of [0-9]+ bytes; refused$"));
@@ -91,7 +91,7 @@ public class HostileServerTests
     {
         // A file installed by other means: the client sends its signature, and the answer never ends.
         File.WriteAllBytes(Directory.CreateDirectory(_device["app"]).FullName + "/app.bin", TestData.Edit(_v1, 7));
-        await using var proxy = await FaultProxy.StartAsync(_server.Url, path => path.Contains("from-signature"));
+        await using var proxy = await LoopbackProxy.StartAsync(_server.Url, faultsOn: path => path.Contains("from-signature"));
         proxy.EndlessHeaders[Api.DeltaApi.ToImageHeader] = "fleet/app@" + Digest.Compute(_v1);
         proxy.Script(Fault.Endless);
         var log = new CapturingLogger();
@@ -126,7 +126,7 @@ public class HostileServerTests
         await updater.UpdateAsync(Options(), ct);
         await Versions.PublishFileAsync(_server.Store.Repository("fleet/app"), _server.Scratch, "app.bin", TestData.Edit(_v1, 8), "stable");
 
-        await using var proxy = await FaultProxy.StartAsync(_server.Url, path => path == Api.DeltaApi.Path);
+        await using var proxy = await LoopbackProxy.StartAsync(_server.Url, faultsOn: path => path == Api.DeltaApi.Path);
         proxy.EndlessHeaders["Content-Type"] = "application/json";
         proxy.Script(Fault.Endless);
         var error = (await Assert.ThrowsAsync<InvalidDataException>(() => UpdaterVia(proxy.Url).UpdateAsync(Options(), ct)))!;
@@ -138,7 +138,7 @@ public class HostileServerTests
     [Test]
     public async Task Server_errors_and_dropped_connections_are_retried_and_downloads_resume()
     {
-        await using var proxy = await FaultProxy.StartAsync(_server.Url, path => path.Contains("/blobs/"));
+        await using var proxy = await LoopbackProxy.StartAsync(_server.Url, faultsOn: path => path.Contains("/blobs/"));
         proxy.Script(Fault.ServiceUnavailable, Fault.CutBody, Fault.TooManyRequests, Fault.CutBody);
         var result = await UpdaterVia(proxy.Url).UpdateAsync(Options());
         Assert.That(File.ReadAllBytes(result.InstalledPath), Is.EqualTo(_v1));
@@ -153,7 +153,7 @@ public class HostileServerTests
         var v2 = TestData.Edit(_v1, 2);
         await Versions.PublishFileAsync(_server.Store.Repository("fleet/app"), _server.Scratch, "app.bin", v2, "stable");
 
-        await using var proxy = await FaultProxy.StartAsync(_server.Url, path => path.Contains("/blobs/"));
+        await using var proxy = await LoopbackProxy.StartAsync(_server.Url, faultsOn: path => path.Contains("/blobs/"));
         proxy.Script(Enumerable.Repeat(Fault.CorruptBody, 20).ToArray());
         // The delta arrives corrupted (digest mismatch), so the client falls back to a full download, which is corrupted too.
         var error = (await Assert.ThrowsAsync<DigestMismatchException>(() => UpdaterVia(proxy.Url).UpdateAsync(Options())))!;

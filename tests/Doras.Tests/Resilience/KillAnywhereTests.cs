@@ -38,7 +38,7 @@ public class KillAnywhereTests
                 versions.Add(TestData.Edit(versions[^1], 100 + round, edits: 60));
                 await Versions.PublishFileAsync(repository, server.Scratch, "app.bin", versions[^1], "stable");
             }
-            using var process = Process.Start(new ProcessStartInfo(Doras, pull) { RedirectStandardOutput = true, RedirectStandardError = true })!;
+            await using var process = ExternalTool.Start(Doras, pull);
             var killAt = TimeSpan.FromMilliseconds(random.Next(300, 3000));
             var watch = Stopwatch.StartNew();
             while (!process.HasExited && watch.Elapsed < killAt)
@@ -48,10 +48,10 @@ public class KillAnywhereTests
             }
             if (!process.HasExited)
             {
-                process.Kill(entireProcessTree: true); // SIGKILL: no cleanup of any kind
+                process.Kill(); // SIGKILL to its process tree: no cleanup of any kind
                 killed++;
             }
-            await process.WaitForExitAsync();
+            Assert.That(await process.WaitForExitAsync(TimeSpan.FromMinutes(2)), Is.True, $"doras did not exit in round {round}");
             observations += CheckIsOneVersion(installed, versions, $"after the kill in round {round}");
         }
         TestContext.Out.WriteLine($"{killed} of 10 runs killed mid-update, {versions.Count} versions, {observations} observations of the installed file");

@@ -53,11 +53,8 @@ public class BuildQueueTests
         Directory.CreateDirectory(dir["cwd"]);
         File.WriteAllText(dir["secret"], new string('s', 32) + "\n");
         File.SetUnixFileMode(dir["secret"], UnixFileMode.UserRead | UnixFileMode.UserWrite);
-        var start = new System.Diagnostics.ProcessStartInfo("dotnet", [Binaries.Server, "peer", "trust", "site-b", "--password-file", dir["secret"], "--Peering:File", dir["peers.json"]])
-        {
-            WorkingDirectory = dir["cwd"],
-        };
-        var (code, output) = ExternalTool.Run(start, TimeSpan.FromMinutes(1));
+        var (code, output) = ExternalTool.Run("dotnet", [Binaries.Server, "peer", "trust", "site-b", "--password-file", dir["secret"], "--Peering:File", dir["peers.json"]],
+            new ToolOptions { WorkingDirectory = dir["cwd"], Limit = TimeSpan.FromMinutes(1) });
         Assert.That(code, Is.Zero, output);
         Assert.That(File.ReadAllText(dir["peers.json"]), Does.Contain("site-b"));
         Assert.That(Directory.EnumerateFileSystemEntries(dir["cwd"]), Is.Empty, "no ./doras-store, no scratch space");
@@ -68,9 +65,9 @@ public class BuildQueueTests
     {
         using var dir = new TempDirectory();
         // Two refused settings at once: a plain-HTTP peer, and claim timings (each a line, no stack trace, exit 2).
-        var (code, output) = ExternalTool.Run(new System.Diagnostics.ProcessStartInfo("dotnet", [Binaries.Server, "--urls", "http://127.0.0.1:0", "--store", dir["store"],
-            "--Delta:HeartbeatInterval", "00:00:40", "--Peering:Peers:0:Name", "primary", "--Peering:Peers:0:Url", "http://127.0.0.1:9/", "--Peering:Peers:0:Password", "a-long-enough-secret-for-peering"]),
-            TimeSpan.FromMinutes(1));
+        var (code, output) = ExternalTool.Run("dotnet", [Binaries.Server, "--urls", "http://127.0.0.1:0", "--store", dir["store"],
+            "--Delta:HeartbeatInterval", "00:00:40", "--Peering:Peers:0:Name", "primary", "--Peering:Peers:0:Url", "http://127.0.0.1:9/", "--Peering:Peers:0:Password", "a-long-enough-secret-for-peering"],
+            new ToolOptions { Limit = TimeSpan.FromMinutes(1) });
         Assert.That(code, Is.EqualTo(2), output);
         Assert.That(output, Does.Contain("doras-server: Delta:HeartbeatInterval (00:00:40) must be at most half of Delta:PlaceholderExpiry (00:01:00), or other instances take over live builds"));
         Assert.That(output, Does.Contain("doras-server: Peering:Peers: peer 'primary' has a plain-http URL (http://127.0.0.1:9/)"));

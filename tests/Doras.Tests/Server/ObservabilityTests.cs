@@ -178,52 +178,38 @@ public class ObservabilityTests
         var from = await Versions.PublishFileAsync(store.Repository("fleet/app"), dir, "app", v1, "v1");
         await Versions.PublishFileAsync(store.Repository("fleet/app"), dir, "app", TestData.Edit(v1, 6), "v2");
         var port = FreePort();
-        using var process = Process.Start(new ProcessStartInfo("dotnet",
-            [Binaries.Server, "--urls", $"http://127.0.0.1:{port}", "--store", dir["store"], "--Logging:Console:FormatterName", formatter, "--Logging:Console:FormatterOptions:SingleLine", "true"])
-            { RedirectStandardOutput = true, RedirectStandardError = true })!;
-        var lines = new System.Collections.Concurrent.ConcurrentQueue<string>();
-        process.OutputDataReceived += (_, e) => { if (e.Data is not null) lines.Enqueue(e.Data); };
-        process.ErrorDataReceived += (_, _) => { };
-        process.BeginOutputReadLine();
-        process.BeginErrorReadLine();
-        try
+        await using var process = ExternalTool.Start("dotnet",
+            [Binaries.Server, "--urls", $"http://127.0.0.1:{port}", "--store", dir["store"], "--Logging:Console:FormatterName", formatter, "--Logging:Console:FormatterOptions:SingleLine", "true"]);
+        using var http = new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{port}") };
+        await Eventually.UntilAsync(async () =>
         {
-            using var http = new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{port}") };
-            await Eventually.UntilAsync(async () =>
-            {
-                try { using (await http.GetAsync("/healthz")) return true; }
-                catch (HttpRequestException) { return false; }
-            }, TimeSpan.FromSeconds(20), "the server answers /healthz");
-            using var request = new HttpRequestMessage(HttpMethod.Get, DeltaRequests.Query("fleet/app", from, "v2"));
-            request.Headers.Add("X-Request-Id", "device-42.check:7");
-            using var response = await http.SendAsync(request);
-            Assert.That(response.Headers.GetValues("X-Request-Id").Single(), Is.EqualTo("device-42.check:7"));
+            try { using (await http.GetAsync("/healthz")) return true; }
+            catch (HttpRequestException) { return false; }
+        }, TimeSpan.FromSeconds(20), "the server answers /healthz");
+        using var request = new HttpRequestMessage(HttpMethod.Get, DeltaRequests.Query("fleet/app", from, "v2"));
+        request.Headers.Add("X-Request-Id", "device-42.check:7");
+        using var response = await http.SendAsync(request);
+        Assert.That(response.Headers.GetValues("X-Request-Id").Single(), Is.EqualTo("device-42.check:7"));
 
-            using var unfit = new HttpRequestMessage(HttpMethod.Get, "/healthz");
-            unfit.Headers.TryAddWithoutValidation("X-Request-Id", "two words");
-            using var own = await http.SendAsync(unfit);
-            Assert.That(own.Headers.GetValues("X-Request-Id").Single(), Does.Not.Contain(" ").And.Not.Empty, "the server's own id instead");
+        using var unfit = new HttpRequestMessage(HttpMethod.Get, "/healthz");
+        unfit.Headers.TryAddWithoutValidation("X-Request-Id", "two words");
+        using var own = await http.SendAsync(unfit);
+        Assert.That(own.Headers.GetValues("X-Request-Id").Single(), Does.Not.Contain(" ").And.Not.Empty, "the server's own id instead");
 
-            var building = await Eventually.UntilAsync(() => lines.FirstOrDefault(l => l.Contains("Building delta")), l => l is not null,
-                TimeSpan.FromSeconds(30), "the build's log line");
-            if (formatter == "simple")
-            {
-                // The simple formatter prints the scope as text: the id must be readable there, not a type name.
-                Assert.That(building, Does.Contain("RequestId:device-42.check:7 TraceId:"));
-                // Every line starts with its UTC time (appsettings.json's default format).
-                Assert.That(building, Does.Match(@"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z info: "));
-                return;
-            }
-            using var line = JsonDocument.Parse(building!);
-            Assert.That(line.RootElement.GetProperty("Timestamp").GetString(), Does.Match(@"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$"));
-            var scopes = line.RootElement.GetProperty("Scopes").EnumerateArray().ToList();
-            Assert.That(scopes.Any(s => s.TryGetProperty("RequestId", out var id) && id.GetString() == "device-42.check:7"), Is.True, building);
-        }
-        finally
+        var building = await Eventually.UntilAsync(() => process.StdoutLines.FirstOrDefault(l => l.Contains("Building delta")), l => l is not null,
+            TimeSpan.FromSeconds(30), "the build's log line");
+        if (formatter == "simple")
         {
-            process.Kill(entireProcessTree: true);
-            await process.WaitForExitAsync();
+            // The simple formatter prints the scope as text: the id must be readable there, not a type name.
+            Assert.That(building, Does.Contain("RequestId:device-42.check:7 TraceId:"));
+            // Every line starts with its UTC time (appsettings.json's default format).
+            Assert.That(building, Does.Match(@"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z info: "));
+            return;
         }
+        using var line = JsonDocument.Parse(building!);
+        Assert.That(line.RootElement.GetProperty("Timestamp").GetString(), Does.Match(@"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$"));
+        var scopes = line.RootElement.GetProperty("Scopes").EnumerateArray().ToList();
+        Assert.That(scopes.Any(s => s.TryGetProperty("RequestId", out var id) && id.GetString() == "device-42.check:7"), Is.True, building);
     }
 
     private static int FreePort()

@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using System.Net.Sockets;
 using System.Text;
 
@@ -7,9 +6,9 @@ namespace Doras.Tests.Server;
 /// <summary>A real Redis (Debian's redis-server) on 127.0.0.1 with a random port, nothing persisted. Installs nothing: .ci/run does.</summary>
 public sealed class RedisProcess : IAsyncDisposable
 {
-    private readonly Process _process;
+    private readonly ToolProcess _process;
 
-    private RedisProcess(Process process, int port)
+    private RedisProcess(ToolProcess process, int port)
     {
         _process = process;
         Port = port;
@@ -22,14 +21,7 @@ public sealed class RedisProcess : IAsyncDisposable
     public static async Task<RedisProcess> StartAsync(int? port = null)
     {
         port ??= ServerProcess.FreePort();
-        var process = Process.Start(new ProcessStartInfo("redis-server", ["--port", port.Value.ToString(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
-        {
-            RedirectStandardOutput = true, RedirectStandardError = true,
-        }) ?? throw new InvalidOperationException("redis-server did not start; install it as .ci/run does");
-        process.OutputDataReceived += (_, _) => { };
-        process.ErrorDataReceived += (_, _) => { };
-        process.BeginOutputReadLine();
-        process.BeginErrorReadLine();
+        var process = ExternalTool.Start("redis-server", ["--port", port.Value.ToString(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"]);
         var redis = new RedisProcess(process, port.Value);
         var up = await Eventually.HoldsWithinAsync(async () =>
         {
@@ -55,11 +47,6 @@ public sealed class RedisProcess : IAsyncDisposable
 
     public async ValueTask DisposeAsync()
     {
-        if (!_process.HasExited)
-        {
-            _process.Kill();
-            await _process.WaitForExitAsync();
-        }
-        _process.Dispose();
+        await _process.DisposeAsync(); // kills it
     }
 }

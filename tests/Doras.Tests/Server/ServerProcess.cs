@@ -1,8 +1,5 @@
-using System.Collections.Concurrent;
-using System.Diagnostics;
 using System.Net;
 using System.Net.Sockets;
-using System.Runtime.InteropServices;
 
 namespace Doras.Tests.Server;
 
@@ -12,19 +9,14 @@ namespace Doras.Tests.Server;
 /// </summary>
 public sealed class ServerProcess : IAsyncDisposable
 {
-    private readonly Process _process;
-    private readonly ConcurrentQueue<string> _lines = new();
+    private readonly ToolProcess _process;
 
-    private ServerProcess(Process process, int port)
+    private ServerProcess(ToolProcess process, int port)
     {
         _process = process;
         Port = port;
         Url = new Uri($"http://127.0.0.1:{port}/");
         Http = new HttpClient { BaseAddress = Url, Timeout = TimeSpan.FromMinutes(2) };
-        process.OutputDataReceived += (_, e) => { if (e.Data is not null) _lines.Enqueue(e.Data); };
-        process.ErrorDataReceived += (_, e) => { if (e.Data is not null) _lines.Enqueue(e.Data); };
-        process.BeginOutputReadLine();
-        process.BeginErrorReadLine();
     }
 
     public int Port { get; }
@@ -33,10 +25,10 @@ public sealed class ServerProcess : IAsyncDisposable
     public int Id => _process.Id;
     public bool HasExited => _process.HasExited;
     public int ExitCode => _process.ExitCode;
-    public IReadOnlyList<string> Lines => [.. _lines];
+    public IReadOnlyList<string> Lines => _process.Lines;
 
     /// <summary>How many log lines contain <paramref name="text"/>.</summary>
-    public int Count(string text) => _lines.Count(l => l.Contains(text, StringComparison.Ordinal));
+    public int Count(string text) => _process.Lines.Count(l => l.Contains(text, StringComparison.Ordinal));
 
     /// <summary>A free loopback port (for a server whose URL the registry must know before the server starts).</summary>
     public static int FreePort()
@@ -49,12 +41,8 @@ public sealed class ServerProcess : IAsyncDisposable
     /// <summary>Starts the server with these settings and waits (at most 60 s) until <c>/healthz</c> answers.</summary>
     public static async Task<ServerProcess> StartAsync(int port, params string[] args)
     {
-        var start = new ProcessStartInfo("dotnet", [Binaries.Server, "--urls", $"http://127.0.0.1:{port}",
-            "--Logging:Console:FormatterName", "simple", "--Logging:Console:FormatterOptions:SingleLine", "true", "--Logging:Console:FormatterOptions:TimestampFormat", "HH:mm:ss.fff ", .. args])
-        {
-            RedirectStandardOutput = true, RedirectStandardError = true,
-        };
-        var server = new ServerProcess(Process.Start(start) ?? throw new InvalidOperationException("doras-server did not start"), port);
+        var server = new ServerProcess(ExternalTool.Start("dotnet", [Binaries.Server, "--urls", $"http://127.0.0.1:{port}",
+            "--Logging:Console:FormatterName", "simple", "--Logging:Console:FormatterOptions:SingleLine", "true", "--Logging:Console:FormatterOptions:TimestampFormat", "HH:mm:ss.fff ", .. args]), port);
         var up = await Eventually.HoldsWithinAsync(async () =>
         {
             if (server.HasExited) return true; // no use waiting
@@ -79,31 +67,14 @@ public sealed class ServerProcess : IAsyncDisposable
     }
 
     /// <summary>SIGKILL: no shutdown of any kind, as when the machine dies.</summary>
-    public async Task KillAsync()
-    {
-        _process.Kill();
-        await _process.WaitForExitAsync();
-    }
+    public Task KillAsync() => _process.KillAsync();
 
     /// <summary>SIGTERM, as an orchestrator stops a container; waits (bounded) for the exit.</summary>
-    public async Task TerminateAsync()
-    {
-        if (Kill(_process.Id, 15) != 0) throw new InvalidOperationException($"kill -TERM {_process.Id} failed: errno {Marshal.GetLastPInvokeError()}");
-        using var bound = new CancellationTokenSource(TimeSpan.FromMinutes(1));
-        await _process.WaitForExitAsync(bound.Token);
-    }
-
-    [DllImport("libc", EntryPoint = "kill", SetLastError = true)]
-    private static extern int Kill(int pid, int signal);
+    public Task TerminateAsync() => _process.TerminateAsync();
 
     public async ValueTask DisposeAsync()
     {
         Http.Dispose();
-        if (!_process.HasExited)
-        {
-            _process.Kill();
-            await _process.WaitForExitAsync();
-        }
-        _process.Dispose();
+        await _process.DisposeAsync(); // kills it if it still runs
     }
 }

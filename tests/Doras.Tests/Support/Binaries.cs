@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using System.Runtime.InteropServices;
 
 namespace Doras.Tests.Support;
@@ -45,23 +44,15 @@ public static class Binaries
     public static string NativeExecutable(string project, string name, string runtime)
     {
         var projectDirectory = Path.Combine(RepositoryRoot, project);
-        var start = new ProcessStartInfo("dotnet", ["publish", projectDirectory, "-c", "Release", "-r", runtime, "-nodeReuse:false", "-p:UseSharedCompilation=false", "-v", "q", "-nologo"])
-        {
-            RedirectStandardOutput = true,
-            RedirectStandardError = true,
-        };
-        start.Environment["MSBUILDDISABLENODEREUSE"] = "1";
-        start.Environment["DOTNET_CLI_TELEMETRY_OPTOUT"] = "1";
-        using var process = Process.Start(start)!;
-        var stdout = process.StandardOutput.ReadToEndAsync();
-        var stderr = process.StandardError.ReadToEndAsync();
+        using var process = ExternalTool.Start("dotnet", ["publish", projectDirectory, "-c", "Release", "-r", runtime, "-nodeReuse:false", "-p:UseSharedCompilation=false", "-v", "q", "-nologo"],
+            new ToolOptions { Environment = new Dictionary<string, string?> { ["MSBUILDDISABLENODEREUSE"] = "1", ["DOTNET_CLI_TELEMETRY_OPTOUT"] = "1" } });
         if (!process.WaitForExit(TimeSpan.FromMinutes(20)))
         {
-            process.Kill(entireProcessTree: true);
+            process.Kill();
             throw new TimeoutException($"publishing {project} for {runtime} took over 20 minutes");
         }
         if (process.ExitCode != 0)
-            throw new InvalidOperationException($"publishing {project} for {runtime} failed ({process.ExitCode}): {stdout.Result}{stderr.Result}");
+            throw new InvalidOperationException($"publishing {project} for {runtime} failed ({process.ExitCode}): {process.Output}");
         var framework = new DirectoryInfo(AppContext.BaseDirectory.TrimEnd(Path.DirectorySeparatorChar)).Name;
         var path = Path.Combine(projectDirectory, "bin", "Release", framework, runtime, "publish", name);
         return File.Exists(path) ? path : throw new FileNotFoundException($"the publish of {project} left no {name} at {path}");

@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using System.Net;
 using System.Net.Sockets;
 
@@ -10,10 +9,10 @@ namespace Doras.Tests.Support;
 /// </summary>
 public sealed class RegistryProcess : IAsyncDisposable
 {
-    private readonly Process _process;
+    private readonly ToolProcess _process;
     private readonly TempDirectory _dir;
 
-    private RegistryProcess(Process process, TempDirectory dir, int port)
+    private RegistryProcess(ToolProcess process, TempDirectory dir, int port)
     {
         _process = process;
         _dir = dir;
@@ -77,14 +76,7 @@ public sealed class RegistryProcess : IAsyncDisposable
                 {auth}
                 """;
             File.WriteAllText(dir["config.yml"], config);
-            var process = Process.Start(new ProcessStartInfo("docker-registry", ["serve", dir["config.yml"]])
-            {
-                RedirectStandardOutput = true, RedirectStandardError = true,
-            }) ?? throw new InvalidOperationException("docker-registry did not start; install it as .ci/run does");
-            process.OutputDataReceived += (_, _) => { };
-            process.ErrorDataReceived += (_, _) => { };
-            process.BeginOutputReadLine();
-            process.BeginErrorReadLine();
+            var process = ExternalTool.Start("docker-registry", ["serve", dir["config.yml"]]);
 
             using var http = new HttpClient { Timeout = TimeSpan.FromSeconds(2) };
             var up = await Eventually.HoldsWithinAsync(async () =>
@@ -98,8 +90,7 @@ public sealed class RegistryProcess : IAsyncDisposable
                 catch (HttpRequestException) { return false; }
             }, TimeSpan.FromSeconds(10), TimeSpan.FromMilliseconds(50));
             if (up && !process.HasExited) return new RegistryProcess(process, dir, port);
-            if (!process.HasExited) process.Kill();
-            process.Dispose();
+            await process.DisposeAsync(); // kills it if it still runs
         }
         throw new InvalidOperationException("docker-registry did not come up");
     }
@@ -113,12 +104,7 @@ public sealed class RegistryProcess : IAsyncDisposable
 
     public async ValueTask DisposeAsync()
     {
-        if (!_process.HasExited)
-        {
-            _process.Kill();
-            await _process.WaitForExitAsync();
-        }
-        _process.Dispose();
+        await _process.DisposeAsync(); // kills it
         _dir.Dispose();
     }
 }

@@ -1,5 +1,3 @@
-using System.Diagnostics;
-
 namespace Doras.Tests.Support;
 
 /// <summary>A real tmpfs of a given size, mounted for one test (needs root; the test is inconclusive otherwise), unmounted when disposed.</summary>
@@ -12,15 +10,13 @@ public sealed class SmallTmpfs : IAsyncDisposable
     public static async Task<SmallTmpfs> MountAsync(string path, string size, CancellationToken ct)
     {
         Directory.CreateDirectory(path);
-        using var mount = Process.Start("mount", ["-t", "tmpfs", "-o", $"size={size}", "tmpfs", path])!;
-        await mount.WaitForExitAsync(ct);
+        var mount = await ExternalTool.RunAsync("mount", ["-t", "tmpfs", "-o", $"size={size}", "tmpfs", path], ct: ct);
         Assume.That(mount.ExitCode, Is.Zero, "mounting a tmpfs needs root");
         return new SmallTmpfs(path);
     }
 
     public async ValueTask DisposeAsync()
     {
-        using var umount = Process.Start("umount", ["-l", Path])!;
-        await umount.WaitForExitAsync(CancellationToken.None);
+        await ExternalTool.RunAsync("umount", ["-l", Path]);
     }
 }

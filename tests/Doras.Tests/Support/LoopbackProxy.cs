@@ -12,22 +12,33 @@ namespace Doras.Tests.Support;
 public enum Fault { None, ServiceUnavailable, TooManyRequests, CutBody, CorruptBody, Trickle, Oversize, Endless }
 
 /// <summary>
-/// A misbehaving HTTP server on loopback: forwards to a real server, injecting the next fault from a script
-/// into each request whose path matches.
+/// The one HTTP proxy of the tests, on 127.0.0.1 with a random port, in front of a real server (a registry, the
+/// Doras server). It forwards every request whole (method, headers, body) and passes its own Host upstream, so a
+/// registry's upload and redirect locations point back through it and no request goes around it. Optionally it
+/// records each request (<c>record: true</c>, see <see cref="Requests"/>) and injects the next fault of a
+/// <see cref="Script"/> into each request whose path matches <c>faultsOn</c>.
 /// </summary>
-public sealed class FaultProxy : IAsyncDisposable
+public sealed class LoopbackProxy : IAsyncDisposable
 {
     private readonly WebApplication _app;
     private readonly HttpClient _upstream;
     private readonly Queue<Fault> _script = new();
-    private readonly Func<string, bool> _applies;
+    private readonly Func<string, bool> _faultsOn;
+    private readonly bool _record;
+    private int _faultsInjected;
 
-    private FaultProxy(WebApplication app, HttpClient upstream, Func<string, bool> applies) => (_app, _upstream, _applies) = (app, upstream, applies);
+    private LoopbackProxy(WebApplication app, HttpClient upstream, Func<string, bool> faultsOn, bool record) =>
+        (_app, _upstream, _faultsOn, _record) = (app, upstream, faultsOn, record);
 
     public Uri Url => new(_app.Urls.First());
-    public int FaultsInjected { get; private set; }
+    public string Host => Url.Authority;
 
-    /// <summary>The Range header of each matching request, in order ("" when none).</summary>
+    /// <summary>With <c>record: true</c>, method, path and headers (names lower case) of each request, in order of arrival.</summary>
+    public List<(string Method, string Path, Dictionary<string, string> Headers)> Requests { get; } = [];
+
+    public int FaultsInjected => Volatile.Read(ref _faultsInjected);
+
+    /// <summary>The Range header of each request that faults apply to, in order ("" when none).</summary>
     public List<string> Ranges { get; } = [];
 
     /// <summary>
@@ -45,31 +56,39 @@ public sealed class FaultProxy : IAsyncDisposable
     /// <summary>Headers an <see cref="Fault.Endless"/> answer carries.</summary>
     public Dictionary<string, string> EndlessHeaders { get; } = new() { ["Content-Type"] = "application/octet-stream" };
 
-    /// <summary>Faults for the next matching requests, in order; after the script, requests pass.</summary>
+    /// <summary>Faults for the next requests whose path matches <c>faultsOn</c>, in order; after the script, requests pass.</summary>
     public void Script(params Fault[] faults)
     {
         lock (_script) foreach (var f in faults) _script.Enqueue(f);
     }
 
-    public static async Task<FaultProxy> StartAsync(Uri upstream, Func<string, bool> applies)
+    /// <param name="upstream">The real server.</param>
+    /// <param name="faultsOn">The request paths the <see cref="Script"/>'s faults apply to (none when null).</param>
+    /// <param name="record">Whether to keep each request's method, path and headers in <see cref="Requests"/>.</param>
+    public static async Task<LoopbackProxy> StartAsync(Uri upstream, Func<string, bool>? faultsOn = null, bool record = false)
     {
-        var client = new HttpClient { BaseAddress = upstream };
-        FaultProxy? proxy = null;
+        var client = new HttpClient(new SocketsHttpHandler { AllowAutoRedirect = false }) { BaseAddress = upstream, Timeout = TimeSpan.FromMinutes(2) };
+        LoopbackProxy? proxy = null;
         var app = await LoopbackApp.StartAsync("/{**path}", context => proxy!.HandleAsync(context));
-        proxy = new FaultProxy(app, client, applies);
+        proxy = new LoopbackProxy(app, client, faultsOn ?? (_ => false), record);
         return proxy;
     }
 
     private async Task HandleAsync(HttpContext context)
     {
+        if (_record)
+        {
+            var headers = context.Request.Headers.ToDictionary(h => h.Key.ToLowerInvariant(), h => h.Value.ToString());
+            lock (Requests) Requests.Add((context.Request.Method, context.Request.Path.ToString(), headers));
+        }
         var fault = Fault.None;
-        if (_applies(context.Request.Path))
+        if (_faultsOn(context.Request.Path))
             lock (_script)
             {
                 Ranges.Add(context.Request.Headers.Range.ToString());
                 if (_script.Count > 0) fault = _script.Dequeue();
             }
-        if (fault != Fault.None) FaultsInjected++;
+        if (fault != Fault.None) Interlocked.Increment(ref _faultsInjected);
         switch (fault)
         {
             case Fault.ServiceUnavailable: context.Response.StatusCode = 503; return;
@@ -91,15 +110,18 @@ public sealed class FaultProxy : IAsyncDisposable
                 return;
         }
 
-        using var request = new HttpRequestMessage(new HttpMethod(context.Request.Method), context.Request.Path + context.Request.QueryString);
-        foreach (var header in context.Request.Headers)
-            if (header.Key is "Range" or "Accept" or "Authorization")
-                request.Headers.TryAddWithoutValidation(header.Key, header.Value.ToArray());
+        using var request = await ForwardedRequestAsync(context);
         using var response = await _upstream.SendAsync(request, HttpCompletionOption.ResponseHeadersRead);
         context.Response.StatusCode = (int)response.StatusCode;
         foreach (var header in response.Headers.Concat(response.Content.Headers))
-            if (header.Key is not "Transfer-Encoding" && !(fault == Fault.Oversize && header.Key == "Content-Length"))
+            if (header.Key is not ("Transfer-Encoding" or "Connection") && !(fault == Fault.Oversize && header.Key == "Content-Length"))
                 context.Response.Headers[header.Key] = header.Value.ToArray();
+        if (fault == Fault.None)
+        {
+            if (context.Request.Method != "HEAD") await response.Content.CopyToAsync(context.Response.Body);
+            return;
+        }
+
         var body = await response.Content.ReadAsByteArrayAsync();
         if (fault == Fault.Trickle)
         {
@@ -136,6 +158,28 @@ public sealed class FaultProxy : IAsyncDisposable
             return;
         }
         await context.Response.Body.WriteAsync(body);
+    }
+
+    /// <summary>The request as it came (method, path and query, headers, body), with the proxy's own Host.</summary>
+    private static async Task<HttpRequestMessage> ForwardedRequestAsync(HttpContext context)
+    {
+        var request = new HttpRequestMessage(new HttpMethod(context.Request.Method), context.Request.Path + context.Request.QueryString);
+        if (context.Request.ContentLength > 0 || context.Request.Headers.TransferEncoding.Count > 0)
+        {
+            var body = new MemoryStream();
+            await context.Request.Body.CopyToAsync(body);
+            request.Content = new ByteArrayContent(body.ToArray());
+        }
+        else if (context.Request.Method is "PUT" or "POST" or "PATCH")
+            request.Content = new ByteArrayContent([]);
+        foreach (var header in context.Request.Headers)
+        {
+            if (header.Key is "Host" or "Content-Length" or "Transfer-Encoding" or "Connection") continue;
+            if (header.Key.StartsWith("Content-", StringComparison.OrdinalIgnoreCase)) request.Content?.Headers.TryAddWithoutValidation(header.Key, header.Value.ToArray());
+            else request.Headers.TryAddWithoutValidation(header.Key, header.Value.ToArray());
+        }
+        request.Headers.Host = context.Request.Host.ToString();
+        return request;
     }
 
     /// <summary>Writes until done or until the client hangs up (which ends the writing, not the test).</summary>
