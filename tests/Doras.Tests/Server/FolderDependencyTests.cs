@@ -24,9 +24,39 @@ public class FolderDependencyTests
     [TestCase("Deltas", "Observability")]
     [TestCase("Authorization", "Peering")]
     [TestCase("Authorization", "Observability")]
+    [TestCase("Access", "Peering")]
+    [TestCase("Access", "Stores")]
+    [TestCase("Peering", "Stores")]
     public void Two_folders_do_not_use_each_other(string a, string b)
     {
         Assert.That(UsersOf(a).Contains(b) && UsersOf(b).Contains(a), Is.False,
             $"{a} and {b} use each other: {a} is used by [{string.Join(", ", UsersOf(a))}], {b} by [{string.Join(", ", UsersOf(b))}]");
+    }
+
+    [Test]
+    public void No_folder_depends_on_itself_through_others()
+    {
+        var folders = Directory.EnumerateDirectories(Server).Select(Path.GetFileName).OfType<string>().Where(f => f is not ("bin" or "obj")).ToList();
+        var uses = folders.ToDictionary(f => f, f => folders.Where(other => UsersOf(other).Contains(f)).ToHashSet());
+        foreach (var start in folders)
+        {
+            // Every folder reachable from start; a path back to start is a cycle.
+            var path = new Dictionary<string, string> { [start] = start };
+            var queue = new Queue<string>([start]);
+            while (queue.Count > 0)
+            {
+                var at = queue.Dequeue();
+                foreach (var next in uses[at])
+                {
+                    if (next == start)
+                    {
+                        var cycle = new List<string> { start };
+                        for (var f = at; f != start; f = path[f]) cycle.Insert(1, f);
+                        Assert.Fail($"a cycle of folders: {string.Join(" -> ", cycle.Append(start))}");
+                    }
+                    if (path.TryAdd(next, at)) queue.Enqueue(next);
+                }
+            }
+        }
     }
 }
