@@ -195,5 +195,20 @@ public class CarryServerTests
         Assert.That(sync.GetProperty("attached").GetInt32(), Is.EqualTo(1), synced);
         Assert.That(await CarryArtifacts.ReferrersAsync(mirror, v2), Is.EqualTo(new[] { v2Sbom.Digest }));
         await AssertCarriedAsync();
+
+        // The peer API's referrers are read under the peer's grants, as its manifests are: fleet/app, not fleet/secret.
+        var secretV1 = await Versions.PublishFileAsync(primary.Store.Repository("fleet/secret"), primary.Scratch, "secret.bin", TestData.Binary(10_000, 3), "v1");
+        using var tokenRequest = new HttpRequestMessage(HttpMethod.Post, $"/peer/v1/token?scope={PeerScopes.Replicate}")
+        {
+            Headers = { Authorization = new AuthenticationHeaderValue("Basic", Convert.ToBase64String(System.Text.Encoding.UTF8.GetBytes($"{TwoSites.User}:{TwoSites.Password}"))) },
+        };
+        using var tokenAnswer = await primary.Http.SendAsync(tokenRequest);
+        var peerToken = new AuthenticationHeaderValue("Bearer", JsonDocument.Parse(await tokenAnswer.Content.ReadAsStringAsync()).RootElement.GetProperty("token").GetString()!);
+        var (granted, grantedIndex, _) = await GetReferrersAsync(primary.Http, $"/peer/v1/v2/fleet/app/referrers/{v1.Digest}", peerToken);
+        Assert.That((granted, grantedIndex!.Manifests.Single().Digest), Is.EqualTo((HttpStatusCode.OK, sbom.Digest)));
+        var (refused, _, refusal) = await GetReferrersAsync(primary.Http, $"/peer/v1/v2/fleet/secret/referrers/{secretV1.Digest}", peerToken);
+        Assert.That(refused, Is.EqualTo(HttpStatusCode.Forbidden));
+        Assert.That(await refusal.Content.ReadAsStringAsync(), Does.Contain("granted no replica of fleet/secret"));
+        refusal.Dispose();
     }
 }
