@@ -119,8 +119,14 @@ internal static class ContentCommands
         var allTags = new Option<bool>("--all-tags") { Description = "Copy every version tag of the repository, skipping tags the destination has at the same digest" };
         var serverTags = new Option<bool>("--include-server-tags") { Description = "With --all-tags: also the delta server's own tags (deltas _delta-…, records _doras-…), which are left out by default" };
         var json = new Option<bool>("--json") { Description = "With --all-tags: one JSON object per tag" };
+        var noReferrers = new Option<bool>("--no-referrers")
+        {
+            Description = "Copy the artifact only: not its signatures and attestations (cosign's sha256-<hex>.sig/.att/.sbom tags) and referrers " +
+                "(manifests whose subject it is: notation signatures, sigstore bundles, SBOMs), which are copied with it by default " +
+                $"(also those of an index's platform manifests, and what is attached to them, {Attached.MaxDepth} levels and {Attached.MaxAttachments} manifests at most)",
+        };
         var store = new StoreArguments();
-        var command = new Command("copy", "Copy an artifact (and everything it references), or a whole repository, between registries and the local store") { from, to, allTags, serverTags, json };
+        var command = new Command("copy", "Copy an artifact (and everything it references, its signatures and referrers), or a whole repository, between registries and the local store") { from, to, allTags, serverTags, json, noReferrers };
         store.AddTo(command);
         command.SetAction(async (result, ct) =>
         {
@@ -132,17 +138,30 @@ internal static class ContentCommands
                 : (destination.Tag is { } t ? new[] { t } : source.Tag is { } s ? new[] { s } : []).Select(ReservedTags.EnsureUserTag).ToArray();
             using var sourceStore = store.Open(result, source);
             using var destinationStore = store.Open(result, destination);
+            var attachments = 0;
+            var attached = result.GetValue(noReferrers) ? null : Attached with { Progress = new SyncProgress<(Descriptor Manifest, string Via, string Action)>(a =>
+            {
+                if (a.Action != "limit") attachments++;
+                Console.Error.WriteLine(a.Action == "limit"
+                    ? $"doras: warning: {a.Via} {a.Manifest.Digest} not copied: over {Attached.MaxAttachments} signatures and referrers"
+                    : $"  {a.Via} {a.Manifest.Digest.Hex[..12]}{(a.Manifest.ArtifactType is { } type ? " (" + type + ")" : "")}: {a.Action}");
+            }) };
             if (result.GetValue(allTags))
-                return await CopyAllTagsAsync(source, destination, sourceStore.Repository, destinationStore.Repository, result.GetValue(json), result.GetValue(serverTags), ct);
+                return await CopyAllTagsAsync(source, destination, sourceStore.Repository, destinationStore.Repository, result.GetValue(json), result.GetValue(serverTags), attached, ct);
             var progress = new Progress<(Descriptor Blob, string Action)>(p => Console.Error.WriteLine($"  {p.Blob.Digest.Hex[..12]} {Format.Bytes(p.Blob.Size)}: {p.Action}"));
-            var root = await GraphCopy.CopyAsync(sourceStore.Repository, source.Identifier, destinationStore.Repository, tags, new CopyOptions { Progress = progress }, ct);
-            Console.WriteLine($"copied {source} to {destination.Name}@{root.Digest}{(tags.Length > 0 ? " as " + string.Join(", ", tags) : "")}");
+            var root = await GraphCopy.CopyAsync(sourceStore.Repository, source.Identifier, destinationStore.Repository, tags, new CopyOptions { Progress = progress, Attached = attached }, ct);
+            Console.WriteLine($"copied {source} to {destination.Name}@{root.Digest}{(tags.Length > 0 ? " as " + string.Join(", ", tags) : "")}" +
+                (attached is null ? "" : $" with {attachments} signature(s) and referrer(s)"));
             return 0;
         });
         return command;
     }
 
-    private static async Task<int> CopyAllTagsAsync(Reference source, Reference destination, IOciRepository from, IOciRepository to, bool json, bool withServerTags, CancellationToken ct)
+    /// <summary>What travels with a copied version unless --no-referrers: cosign's tags and referrers, and theirs.</summary>
+    private static readonly AttachedCopy Attached = new() { MaxDepth = 3, MaxAttachments = 500 };
+
+    private static async Task<int> CopyAllTagsAsync(Reference source, Reference destination, IOciRepository from, IOciRepository to, bool json, bool withServerTags,
+        AttachedCopy? attached, CancellationToken ct)
     {
         if (source.HasIdentifier || destination.HasIdentifier)
             throw new ArgumentException($"with --all-tags, name repositories without a tag or digest: {source.Name} {destination.Name}");
@@ -153,8 +172,10 @@ internal static class ContentCommands
         // The server's tags beside the versions (delta placeholders, usage records) are its working state for this
         // registry; another server reading copies of them would act on state that is not its own, so they travel only
         // when asked. (Its peering state is a repository of its own, which nobody copies by accident.)
-        var tags = await GraphCopy.CopyAllTagsAsync(from, to, new CopyOptions { Progress = blobs }, perTag,
-            tag => withServerTags || !IsServerTag(tag), ct);
+        // The tags of signatures and referrers indexes (sha256-<hex>.sig, sha256-<hex>) are no versions: they travel
+        // with the versions they are attached to, and with --no-referrers not at all.
+        var tags = await GraphCopy.CopyAllTagsAsync(from, to, new CopyOptions { Progress = blobs, Attached = attached }, perTag,
+            tag => (withServerTags || !IsServerTag(tag)) && !AttachmentTags.IsAttachment(tag), ct);
         if (!json)
             Console.WriteLine($"copied {tags.Count(t => t.Copied)} of {tags.Count} tag(s) of {source.Name} to {destination.Name} ({tags.Count(t => !t.Copied)} already there)");
         return 0;

@@ -132,7 +132,7 @@ public sealed class ClientAccess(ArtifactStores stores, RegistryChallenge challe
         // Any case: routing matches /V2/ as it matches /v2/, so this check must too (a /V2/ path read the private repository).
         if (path.StartsWith("/v2/", StringComparison.OrdinalIgnoreCase))
         {
-            foreach (var marker in new[] { "/manifests/", "/blobs/", "/tags/" })
+            foreach (var marker in new[] { "/manifests/", "/blobs/", "/tags/", "/referrers/" })
             {
                 var at = path.LastIndexOf(marker, StringComparison.Ordinal);
                 if (at > 4) return Reference.IsValidRepository(path[4..at]) ? path[4..at] : null;

@@ -14,7 +14,7 @@ namespace Doras.Server.Endpoints;
 
 /// <summary>
 /// A read-only slice of the OCI distribution API over the images the caller may read (<c>/v2/…</c>: manifests,
-/// blobs with HTTP Range, tags), so devices that cannot reach a registry download versions and deltas from the
+/// blobs with HTTP Range, tags, referrers), so devices that cannot reach a registry download versions and deltas from the
 /// server itself, resuming interrupted downloads. Map it on a group that requires a caller policy (device clients, or
 /// peers): the <see cref="Caller"/> its scheme admitted reads, so in registry mode every read goes to the registry
 /// with the caller's authorization. Errors are problem+json
@@ -36,7 +36,7 @@ public static class RegistryEndpoints
             .ProducesProblem(StatusCodes.Status401Unauthorized)
             .ProducesProblem(StatusCodes.Status403Forbidden);
         ReadEndpoint(app.MapGet("/v2/{**path}", ReadAsync)).WithName(namePrefix + "RegistryRead")
-            .WithSummary("Read-only OCI distribution API: {repo}/manifests/{reference}, {repo}/blobs/{digest} (with Range), {repo}/tags/list.");
+            .WithSummary("Read-only OCI distribution API: {repo}/manifests/{reference}, {repo}/blobs/{digest} (with Range), {repo}/tags/list, {repo}/referrers/{digest} (?artifactType=).");
         ReadEndpoint(app.MapMethods("/v2/{**path}", [HttpMethods.Head], ReadAsync)).WithName(namePrefix + "RegistryStat")
             .WithSummary("HEAD of a manifest or blob: its digest, size and media type.");
     }
@@ -49,7 +49,7 @@ public static class RegistryEndpoints
         .ProducesProblem(StatusCodes.Status403Forbidden)
         .ProducesProblem(StatusCodes.Status404NotFound);
 
-    private enum Read { Tags, Manifest, Blob }
+    private enum Read { Tags, Manifest, Blob, Referrers }
 
     /// <summary>
     /// The repository a read of <c>/v2/{path}</c> reads, parsed exactly as the read is (so a rule about repositories,
@@ -65,6 +65,8 @@ public static class RegistryEndpoints
         if (manifests > 0) return (path[..manifests], Read.Manifest, path[(manifests + "/manifests/".Length)..]);
         var blobs = path.LastIndexOf("/blobs/", StringComparison.Ordinal);
         if (blobs > 0) return (path[..blobs], Read.Blob, path[(blobs + "/blobs/".Length)..]);
+        var referrers = path.LastIndexOf("/referrers/", StringComparison.Ordinal);
+        if (referrers > 0) return (path[..referrers], Read.Referrers, path[(referrers + "/referrers/".Length)..]);
         return null;
     }
 
@@ -85,6 +87,7 @@ public static class RegistryEndpoints
             {
                 Read.Tags => await TagsAsync(http, images, repository, ct),
                 Read.Manifest => await ManifestAsync(http, images, repository, reference, ct),
+                Read.Referrers => await ReferrersAsync(http, images, repository, reference, ct),
                 _ => await BlobAsync(http, images, repository, reference, ct),
             };
         }
@@ -145,6 +148,39 @@ public static class RegistryEndpoints
         return TypedResults.Stream(stream, "application/octet-stream", enableRangeProcessing: true,
             entityTag: new EntityTagHeaderValue($"\"{digest}\""));
     }
+
+    /// <summary>
+    /// The referrers of a manifest, as the distribution spec answers <c>GET /v2/&lt;name&gt;/referrers/&lt;digest&gt;</c>:
+    /// an image index of their descriptors (with artifactType and annotations), empty for a subject nothing refers to
+    /// (or that is not there); <c>?artifactType=</c> filters, which <c>OCI-Filters-Applied</c> says.
+    /// </summary>
+    private static async Task<RegistryRead> ReferrersAsync(HttpContext http, IOciStore images, string name, string digestText, CancellationToken ct)
+    {
+        if (!Reference.IsValidRepository(name)) return Error(http, StatusCodes.Status404NotFound, "NAME_INVALID", $"invalid repository name '{name}'");
+        if (!Digest.TryParse(digestText, out var digest)) return Error(http, StatusCodes.Status400BadRequest, "DIGEST_INVALID", $"invalid digest '{digestText}'");
+        if (images.Repository(name) is not IReferrerLister lister)
+            return Error(http, StatusCodes.Status404NotFound, "NAME_UNKNOWN", $"the store of {name} cannot list referrers");
+        var artifactType = http.Request.Query["artifactType"].FirstOrDefault();
+        if (artifactType is { Length: 0 }) artifactType = null;
+        IReadOnlyList<Descriptor> referrers;
+        try { referrers = await lister.ReferrersAsync(digest, artifactType, ct); }
+        catch (HttpRequestException e) when (e.StatusCode == HttpStatusCode.NotFound) { referrers = []; } // a registry's unknown repository: nothing refers to anything there
+        if (artifactType is not null) http.Response.Headers["OCI-Filters-Applied"] = "artifactType";
+        var index = OciJson.Serialize(new ImageIndex { MediaType = MediaTypes.ImageIndex, Manifests = referrers.Select(Listed).ToList() });
+        if (HttpMethods.IsHead(http.Request.Method))
+        {
+            http.Response.ContentType = MediaTypes.ImageIndex;
+            http.Response.ContentLength = index.Length;
+            return TypedResults.Empty;
+        }
+        return TypedResults.Bytes(index, MediaTypes.ImageIndex);
+    }
+
+    /// <summary>A referrer as the referrers API lists it: the manifest's descriptor with its artifactType and annotations, nothing else.</summary>
+    private static Descriptor Listed(Descriptor d) => new()
+    {
+        MediaType = d.MediaType, Digest = d.Digest, Size = d.Size, ArtifactType = d.ArtifactType, Annotations = d.Annotations,
+    };
 
     private static void SetContentHeaders(HttpContext http, Digest digest)
     {

@@ -1,4 +1,5 @@
 using System.Net;
+using Doras.Delta.Vocabulary;
 using Doras.Oci.Content;
 using Doras.Oci.Model;
 using Doras.Oci.Remote;
@@ -16,13 +17,19 @@ public sealed record SyncReport(string Repository, string Peer)
     public List<string> Moved { get; init; } = [];
     public List<string> Deleted { get; init; } = [];
     public int Unchanged { get; init; }
+    /// <summary>Referrers (signatures, SBOMs… whose subject is a version added or moved) copied, or found already here.</summary>
+    public int Attached { get; init; }
     public string? Error { get; init; }
 }
 
 /// <summary>
 /// Brings one replica up to its primary: sends our tags (tag → digest), gets back what differs, deletes the tags
 /// the primary no longer has, then copies the manifests and blobs we lack (versions and deltas alike, each
-/// verified against its digest, blobs we hold skipped) from the primary's peer API and moves the tags.
+/// verified against its digest, blobs we hold skipped) from the primary's peer API and moves the tags. A version's
+/// signatures travel with it: cosign's tags (<c>sha256-&lt;hex&gt;.sig</c>) are tags like any other, and its referrers
+/// (manifests whose subject it or one of its platform manifests is, which need no tag) are copied before its tag.
+/// A referrers fallback index (<c>sha256-&lt;hex&gt;</c>) this registry keeps for referrers it was given is its own: not
+/// deleted because the primary, which may list referrers another way, has no such tag.
 /// A 404 for the whole repository only means "maybe deleted": every tag is then asked about on its own, and only
 /// the tags the primary answers 404 for are deleted. Any other failure (the primary down, 5xx, a timeout)
 /// deletes nothing.
@@ -69,19 +76,32 @@ public sealed class ReplicaSync(ArtifactStores stores, PeerClients peers, IOptio
 
         if (answer.Deleted is null || answer.Changed is null)
             throw new InvalidDataException($"peer {replica.Peer} answered the sync of {replica.Repository} without its changed and deleted tags");
-        var deleted = answer.Deleted.Where(mine.ContainsKey).ToList();
+        var deleted = answer.Deleted.Where(t => mine.ContainsKey(t) && !AttachmentTags.IsReferrersTag(t)).ToList();
         await DeleteAsync(local, mine, deleted, ct).ConfigureAwait(false);
         var added = new List<string>();
         var moved = new List<string>();
+        var attachedCount = 0;
+        var done = new HashSet<Digest>();
         foreach (var (tag, digestText) in answer.Changed.OrderBy(t => t.Key, StringComparer.Ordinal))
         {
             Reference.ValidateTag(tag);
             var digest = Digest.Parse(digestText);
-            var copied = await GraphCopy.CopyAsync(primary, digest.ToString(), local, [tag], ct: ct).ConfigureAwait(false);
+            // A version's referrers come with it (the server's own tags and the attachments' tags have none to bring).
+            var attached = ReservedTags.IsReserved(tag) || AttachmentTags.IsAttachment(tag) || !done.Add(digest) ? null : new AttachedCopy
+            {
+                CosignTags = false, // tags: synced as every tag is
+                Progress = new Counted(a =>
+                {
+                    if (a.Action == "limit")
+                        logger.LogWarning("Sync of replica {Repository}: referrer {Digest} of {Tag} left behind, over the limit of referrers per version", replica.Repository, a.Manifest.Digest, tag);
+                    else attachedCount++;
+                }),
+            };
+            var copied = await GraphCopy.CopyAsync(primary, digest.ToString(), local, [tag], new CopyOptions { Attached = attached }, ct).ConfigureAwait(false);
             if (copied.Digest != digest) throw new DigestMismatchException($"the primary named {digest} for {replica.Repository}:{tag} but served {copied.Digest}");
             (mine.ContainsKey(tag) ? moved : added).Add(tag);
         }
-        return report with { Added = added, Moved = moved, Deleted = deleted, Unchanged = answer.Unchanged };
+        return report with { Added = added, Moved = moved, Deleted = deleted, Unchanged = answer.Unchanged, Attached = attachedCount };
     }
 
     /// <summary>The primary said 404 for the whole repository: ask for each tag, and delete only those it really lost.</summary>
@@ -93,10 +113,16 @@ public sealed class ReplicaSync(ArtifactStores stores, PeerClients peers, IOptio
             if (!probe.IsSuccessStatusCode || !probe.Headers.TryGetValues(RegistryClient.ApiVersionHeader, out var versions) || !versions.Any(v => v.StartsWith("registry/2.", StringComparison.Ordinal)))
                 throw new HttpRequestException($"peer {report.Peer} answered 404 for {report.Repository}, but its API did not answer as a registry (GET v2/: {(int)probe.StatusCode}); nothing deleted");
         var gone = new List<string>();
-        foreach (var tag in mine.Keys.Order(StringComparer.Ordinal))
+        foreach (var tag in mine.Keys.Where(t => !AttachmentTags.IsReferrersTag(t)).Order(StringComparer.Ordinal))
             if (await primary.StatManifestAsync(tag, ct).ConfigureAwait(false) is null) gone.Add(tag); // any error ends the check, deleting nothing
         await DeleteAsync(local, mine, gone, ct).ConfigureAwait(false);
         return report with { Outcome = "checked-deletions", Deleted = gone, Unchanged = mine.Count - gone.Count };
+    }
+
+    /// <summary>Told each referrer at once (not posted to a synchronization context, as <see cref="Progress{T}"/> is).</summary>
+    private sealed class Counted(Action<(Descriptor Manifest, string Via, string Action)> report) : IProgress<(Descriptor Manifest, string Via, string Action)>
+    {
+        public void Report((Descriptor Manifest, string Via, string Action) value) => report(value);
     }
 
     private static async Task DeleteAsync(IOciRepository local, Dictionary<string, Descriptor> mine, IReadOnlyCollection<string> tags, CancellationToken ct)

@@ -12,6 +12,32 @@ public sealed record CopyOptions
 
     /// <summary>Told each blob as it is copied, skipped or mounted.</summary>
     public IProgress<(Descriptor Blob, string Action)>? Progress { get; init; }
+
+    /// <summary>What is attached to each copied manifest and travels with it (signatures, referrers); null: nothing attached.</summary>
+    public AttachedCopy? Attached { get; init; }
+}
+
+/// <summary>
+/// Copying what is attached to a manifest along with it, as skopeo and crane copy a version's signatures: cosign's
+/// tags (<c>sha256-&lt;hex&gt;.sig</c>, <c>.att</c>, <c>.sbom</c>) and the manifests whose <c>subject</c> it is
+/// (referrers: notation signatures, sigstore bundles, SBOMs), then what is attached to those, to a bounded depth.
+/// </summary>
+public sealed record AttachedCopy
+{
+    /// <summary>cosign's tags of each copied manifest.</summary>
+    public bool CosignTags { get; init; } = true;
+
+    /// <summary>The referrers of each copied manifest (from a source that can list them: <see cref="IReferrerLister"/>).</summary>
+    public bool Referrers { get; init; } = true;
+
+    /// <summary>How far attachments of attachments are followed: 1 copies only what is attached to the version's own manifests.</summary>
+    public int MaxDepth { get; init; } = 3;
+
+    /// <summary>Most attachments copied with one version; the rest are left behind and reported (<see cref="Progress"/>, "limit").</summary>
+    public int MaxAttachments { get; init; } = 500;
+
+    /// <summary>Told each attachment: the manifest, how it was found (a cosign tag, or "referrer"), and "copied", "exists" or "limit".</summary>
+    public IProgress<(Descriptor Manifest, string Via, string Action)>? Progress { get; init; }
 }
 
 /// <summary>
@@ -27,7 +53,11 @@ public static class GraphCopy
     {
         options ??= new CopyOptions();
         var root = await source.ResolveAsync(tagOrDigest, ct).ConfigureAwait(false);
-        await CopyNodeAsync(source, root, target, options, ct).ConfigureAwait(false);
+        var manifests = new List<Digest>();
+        await CopyNodeAsync(source, root, target, options, ct, manifests).ConfigureAwait(false);
+        // Attachments before the tags: a tag never names a version whose signatures have not arrived yet.
+        if (options.Attached is { } attached)
+            await CopyAttachedAsync(source, manifests, target, options, attached, new HashSet<Digest>(), ct).ConfigureAwait(false);
         foreach (var tag in tags) await target.TagAsync(root, tag, ct).ConfigureAwait(false);
         return root;
     }
@@ -35,25 +65,39 @@ public static class GraphCopy
     /// <summary>
     /// Copies every tag of <paramref name="source"/> to <paramref name="target"/>, under the same names. A tag the
     /// target already has at the same digest is skipped without reading its graph; any other is copied (blobs and
-    /// manifests the target has are skipped as in <see cref="CopyAsync"/>) and then (re)pointed.
+    /// manifests the target has are skipped as in <see cref="CopyAsync"/>) and then (re)pointed. With
+    /// <see cref="CopyOptions.Attached"/>, the tags of attachments (<see cref="AttachmentTags"/>) are not copied as
+    /// versions: they travel with the manifests they are attached to, also those of tags the target has (a signature
+    /// added since arrives).
     /// </summary>
     public static async Task<IReadOnlyList<TagCopy>> CopyAllTagsAsync(IReadOnlyOciRepository source, IOciRepository target, CopyOptions? options = null,
         IProgress<TagCopy>? tagProgress = null, Func<string, bool>? includeTag = null, CancellationToken ct = default)
     {
         var tags = new List<string>();
         await foreach (var tag in source.ListTagsAsync(ct).ConfigureAwait(false))
-            if (includeTag?.Invoke(tag) ?? true) tags.Add(tag);
+            if ((includeTag?.Invoke(tag) ?? true) && (options?.Attached is null || !AttachmentTags.IsAttachment(tag))) tags.Add(tag);
         var copied = new List<TagCopy>();
+        var attachedDone = new HashSet<Digest>();
         foreach (var tag in tags)
         {
             var root = await source.ResolveAsync(tag, ct).ConfigureAwait(false);
             var existing = await target.TryResolveAsync(tag, ct).ConfigureAwait(false);
             TagCopy result;
+            var manifests = new List<Digest>();
             if (existing?.Digest == root.Digest)
+            {
+                if (options?.Attached is { } attached && !attachedDone.Contains(root.Digest))
+                {
+                    await ManifestsOfAsync(source, root, manifests, ct).ConfigureAwait(false);
+                    await CopyAttachedAsync(source, manifests, target, options, attached, attachedDone, ct).ConfigureAwait(false);
+                }
                 result = new TagCopy(tag, root.Digest, Copied: false);
+            }
             else
             {
-                await CopyNodeAsync(source, root, target, options ?? new CopyOptions(), ct).ConfigureAwait(false);
+                await CopyNodeAsync(source, root, target, options ?? new CopyOptions(), ct, manifests).ConfigureAwait(false);
+                if (options?.Attached is { } attached)
+                    await CopyAttachedAsync(source, manifests, target, options, attached, attachedDone, ct).ConfigureAwait(false);
                 await target.TagAsync(root, tag, ct).ConfigureAwait(false);
                 result = new TagCopy(tag, root.Digest, Copied: true);
             }
@@ -63,14 +107,90 @@ public static class GraphCopy
         return copied;
     }
 
-    private static async Task CopyNodeAsync(IReadOnlyOciRepository source, Descriptor node, IOciRepository target, CopyOptions options, CancellationToken ct)
+    /// <summary>
+    /// Copies what is attached to <paramref name="subjects"/> (cosign's tags, referrers), then what is attached to
+    /// that, breadth first, to <see cref="AttachedCopy.MaxDepth"/> and at most <see cref="AttachedCopy.MaxAttachments"/>
+    /// manifests. <paramref name="done"/> holds the subjects already handled (shared by the tags of an all-tags copy).
+    /// </summary>
+    private static async Task CopyAttachedAsync(IReadOnlyOciRepository source, IReadOnlyList<Digest> subjects, IOciRepository target, CopyOptions options,
+        AttachedCopy attached, HashSet<Digest> done, CancellationToken ct)
+    {
+        var level = subjects.Where(done.Add).ToList();
+        var count = 0;
+        for (var depth = 1; depth <= attached.MaxDepth && level.Count > 0; depth++)
+        {
+            var next = new List<Digest>();
+            foreach (var subject in level)
+            {
+                var found = new List<(Descriptor Manifest, string Via, string? Tag)>();
+                if (attached.CosignTags)
+                    foreach (var suffix in AttachmentTags.CosignSuffixes)
+                    {
+                        var tag = AttachmentTags.CosignTag(subject, suffix);
+                        if (await source.TryResolveAsync(tag, ct).ConfigureAwait(false) is { } manifest) found.Add((manifest, tag, tag));
+                    }
+                if (attached.Referrers && source is IReferrerLister lister)
+                    foreach (var referrer in await lister.ReferrersAsync(subject, ct: ct).ConfigureAwait(false))
+                        found.Add((referrer, "referrer", null));
+
+                // What the target already lists, so a referrer it holds but does not list (stored without its
+                // subject's referrers index) is pushed again, which makes a registry list it.
+                HashSet<Digest>? listed = null;
+                if (found.Any(f => f.Tag is null) && target is IReferrerLister targetLister)
+                    listed = (await targetLister.ReferrersAsync(subject, ct: ct).ConfigureAwait(false)).Select(d => d.Digest).ToHashSet();
+                foreach (var (manifest, via, tag) in found)
+                {
+                    if (count == attached.MaxAttachments)
+                    {
+                        attached.Progress?.Report((manifest, via, "limit"));
+                        continue;
+                    }
+                    count++;
+                    var existing = tag is null ? null : await target.TryResolveAsync(tag, ct).ConfigureAwait(false);
+                    var present = tag is not null ? existing?.Digest == manifest.Digest
+                        : listed?.Contains(manifest.Digest) ?? await target.ExistsAsync(manifest, ct).ConfigureAwait(false);
+                    if (!present)
+                    {
+                        var stored = tag is null && await target.ExistsAsync(manifest, ct).ConfigureAwait(false);
+                        await CopyNodeAsync(source, manifest, target, options, ct).ConfigureAwait(false);
+                        if (stored)
+                        {
+                            var bytes = await source.FetchBytesAsync(manifest, ct: ct).ConfigureAwait(false);
+                            await target.PushAsync(manifest with { MediaType = OciJson.PeekMediaType(bytes) ?? manifest.MediaType },
+                                new MemoryStream(bytes, writable: false), ct).ConfigureAwait(false);
+                        }
+                    }
+                    // The source's cosign tag replaces the target's, as cosign copy and crane copy do.
+                    if (tag is not null && !present) await target.TagAsync(manifest, tag, ct).ConfigureAwait(false);
+                    attached.Progress?.Report((manifest, via, present ? "exists" : "copied"));
+                    if (done.Add(manifest.Digest)) next.Add(manifest.Digest);
+                }
+            }
+            level = next;
+        }
+    }
+
+    /// <summary>The digests of a manifest, or of an index and the manifests it lists (what attachments may hang on).</summary>
+    private static async Task ManifestsOfAsync(IReadOnlyOciRepository source, Descriptor node, List<Digest> manifests, CancellationToken ct)
+    {
+        manifests.Add(node.Digest);
+        if (!MediaTypes.IsIndex(node.MediaType)) return;
+        var index = OciJson.Deserialize<ImageIndex>(await source.FetchBytesAsync(node, ct: ct).ConfigureAwait(false), $"index {node.Digest}");
+        foreach (var child in index.Manifests)
+            if (MediaTypes.IsManifest(child.MediaType) || MediaTypes.IsIndex(child.MediaType)) manifests.Add(child.Digest);
+    }
+
+    /// <param name="manifests">Collects the digests of the manifests and indexes copied (the node's and its children's).</param>
+    private static async Task CopyNodeAsync(IReadOnlyOciRepository source, Descriptor node, IOciRepository target, CopyOptions options, CancellationToken ct,
+        List<Digest>? manifests = null)
     {
         var bytes = await source.FetchBytesAsync(node, ct: ct).ConfigureAwait(false);
         var mediaType = OciJson.PeekMediaType(bytes) ?? node.MediaType;
+        manifests?.Add(node.Digest);
         if (MediaTypes.IsIndex(mediaType))
         {
             var index = OciJson.Deserialize<ImageIndex>(bytes, $"index {node.Digest}");
-            foreach (var child in index.Manifests) await CopyNodeAsync(source, child, target, options, ct).ConfigureAwait(false);
+            foreach (var child in index.Manifests) await CopyNodeAsync(source, child, target, options, ct, manifests).ConfigureAwait(false);
         }
         else
         {
