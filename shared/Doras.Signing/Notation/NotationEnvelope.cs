@@ -118,11 +118,16 @@ internal sealed class NotationEnvelope
     private static string? Text(JsonElement element, string name) =>
         element.TryGetProperty(name, out var value) ? value.ValueKind == JsonValueKind.String ? value.GetString() : throw Bad($"\"{name}\" is not a string") : null;
 
+    /// <summary>RFC 7515's base64url: no padding, no whitespace (which .NET's decoder would forgive).</summary>
     private static byte[] FromBase64Url(string text, string what)
     {
+        if (text.AsSpan().ContainsAnyExcept(Base64UrlAlphabet)) throw Bad($"JWS {what} is not base64url");
         try { return Base64Url.DecodeFromChars(text); }
         catch (FormatException) { throw Bad($"JWS {what} is not base64url"); }
     }
+
+    private static readonly System.Buffers.SearchValues<char> Base64UrlAlphabet =
+        System.Buffers.SearchValues.Create("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_");
 
     private static DateTimeOffset? JwsTime(JsonElement header, string name)
     {
