@@ -3,6 +3,7 @@ using Doras.Oci.Content;
 using Doras.Oci.Model;
 using Doras.Signing.Cosign;
 using Doras.Signing.Keys;
+using Doras.Signing.Notation;
 
 namespace Doras.Signing;
 
@@ -12,16 +13,35 @@ namespace Doras.Signing;
 /// that lists it, whose bytes are checked against that digest). Signatures are read from the same repository as the
 /// version: cosign's tag form (<c>sha256-&lt;hex&gt;.sig</c>) and sigstore bundles attached as referrers.
 /// Every read is bounded: the signature manifest and bundle counts, and each payload's size.
+/// With <see cref="Notation"/>, Notation signatures (artifactType <c>application/vnd.cncf.notary.signature</c>, JWS or
+/// COSE) attached as referrers count too, judged by its trust policy and trust store: any one valid signature, cosign
+/// or Notation, suffices. A trust policy statement of level <c>skip</c> for the repository accepts the version unchecked,
+/// as the policy says.
 /// </summary>
 public sealed record PublisherVerification
 {
     /// <summary>cosign public keys (<c>--verify-key</c>): a signature by any one of them suffices.</summary>
     public IReadOnlyList<VerificationKey> Keys { get; init; } = [];
 
+    /// <summary>Notation trust policy and trust store (<c>--trust-policy</c>, <c>--trust-store</c>), or null.</summary>
+    public NotationVerifier? Notation { get; init; }
+
     /// <summary>More signature layers (or bundles) than this on one version is hostile, not a release pipeline.</summary>
     public const int MaxSignatures = 256;
 
     public static PublisherVerification FromKeyFiles(IEnumerable<string> paths) => new() { Keys = [.. paths.Select(VerificationKey.Load)] };
+
+    /// <summary>cosign keys (any number, none included) and, when both files are given, a Notation trust policy and trust store.</summary>
+    public static PublisherVerification FromFiles(IEnumerable<string> keyFiles, string? trustPolicyFile, string? trustStoreDirectory) => new()
+    {
+        Keys = [.. keyFiles.Select(VerificationKey.Load)],
+        Notation = (trustPolicyFile, trustStoreDirectory) switch
+        {
+            (null, null) => null,
+            ({ } policy, { } store) => NotationVerifier.Load(policy, store),
+            _ => throw new TrustPolicyException("a Notation trust policy and a trust store go together: give both or neither"),
+        },
+    };
 
     /// <summary>
     /// Throws <see cref="SignatureRefusedException"/> unless a trusted signature covers <paramref name="manifest"/>.
@@ -30,8 +50,14 @@ public sealed record PublisherVerification
     /// <param name="index">The image index <paramref name="manifest"/> was selected from (its bytes verified against its digest), if any.</param>
     public async Task VerifyAsync(IReadOnlyOciRepository repository, string reference, Descriptor manifest, Descriptor? index, CancellationToken ct = default)
     {
-        if (Keys.Count == 0) throw new InvalidOperationException("no publisher keys are configured: verification would accept nothing");
+        if (Keys.Count == 0 && Notation is null) throw new InvalidOperationException("no publisher keys are configured: verification would accept nothing");
+        var statement = Notation?.StatementFor(RepositoryOf(reference));
+        if (statement is { Skip: true }) return; // the trust policy's own word for this repository
+        if (Notation is not null && statement is null && Keys.Count == 0)
+            throw new SignatureRefusedException(reference, manifest.Digest.ToString(), RefusalReason.UntrustedKey,
+                $"no Notation trust policy statement applies to {RepositoryOf(reference)}");
         var findings = new List<SignatureCheck>();
+        var details = new List<NotationFinding>();
         foreach (var subject in index is null ? [manifest] : new[] { manifest, index })
         {
             var bytes = await repository.FetchBytesAsync(subject, ct: ct).ConfigureAwait(false); // verified against the digest
@@ -40,8 +66,51 @@ public sealed record PublisherVerification
                 if (finding == SignatureCheck.Verified) return;
                 findings.Add(finding);
             }
+            if (statement is not null)
+                await foreach (var finding in CheckNotationAsync(repository, subject, statement, ct).ConfigureAwait(false))
+                {
+                    if (finding.Check == SignatureCheck.Verified) return;
+                    findings.Add(finding.Check);
+                    details.Add(finding);
+                }
         }
-        throw Refusal(reference, manifest.Digest, findings);
+        throw Refusal(reference, manifest.Digest, findings, details, Notation is not null);
+    }
+
+    /// <summary>The repository a trust policy's registryScopes name: <c>registry/repository</c>, or the bare repository a Doras server serves.</summary>
+    private static string RepositoryOf(string reference)
+    {
+        try { return Reference.Parse(reference).Name; }
+        catch (FormatException) { return reference; }
+        catch (ArgumentException) { return reference; }
+    }
+
+    /// <summary>Notation signatures: referrers of artifactType application/vnd.cncf.notary.signature, one envelope layer each.</summary>
+    private async IAsyncEnumerable<NotationFinding> CheckNotationAsync(IReadOnlyOciRepository repository, Descriptor subject, TrustPolicyStatement statement,
+        [System.Runtime.CompilerServices.EnumeratorCancellation] CancellationToken ct)
+    {
+        if (repository is not IReferrerLister lister) yield break;
+        var signatures = await lister.ReferrersAsync(subject.Digest, NotationVerifier.ArtifactType, ct).ConfigureAwait(false);
+        foreach (var referrer in signatures.Take(MaxSignatures))
+            yield return await CheckNotationSignatureAsync(repository, referrer, subject, statement, ct).ConfigureAwait(false);
+        if (signatures.Count > MaxSignatures) yield return new NotationFinding(SignatureCheck.Malformed, $"more than {MaxSignatures} signatures");
+    }
+
+    private async Task<NotationFinding> CheckNotationSignatureAsync(IReadOnlyOciRepository repository, Descriptor referrer, Descriptor subject,
+        TrustPolicyStatement statement, CancellationToken ct)
+    {
+        try
+        {
+            var manifest = await repository.FetchManifestAsync(referrer, ct).ConfigureAwait(false);
+            if (manifest.Subject?.Digest != subject.Digest || manifest.Layers is not [var layer]
+                || layer.MediaType is not ("application/jose+json" or "application/cose"))
+                return new NotationFinding(SignatureCheck.Malformed, "the signature manifest does not hold one JWS or COSE envelope of this version");
+            if (layer.Size > NotationVerifier.MaxEnvelopeBytes)
+                return new NotationFinding(SignatureCheck.Malformed, $"the envelope is larger than {NotationVerifier.MaxEnvelopeBytes} bytes");
+            var envelope = await repository.FetchBytesAsync(layer, NotationVerifier.MaxEnvelopeBytes, ct).ConfigureAwait(false);
+            return Notation!.Check(envelope, layer.MediaType, subject, statement);
+        }
+        catch (InvalidDataException) { return new NotationFinding(SignatureCheck.Malformed, "the signature manifest cannot be read"); }
     }
 
     private async IAsyncEnumerable<SignatureCheck> CheckAllAsync(IReadOnlyOciRepository repository, Digest subject, byte[] subjectBytes,
@@ -104,19 +173,24 @@ public sealed record PublisherVerification
     }
 
     /// <summary>The refusal names the strongest finding: a trusted signature of another digest says more than an unknown key.</summary>
-    private static SignatureRefusedException Refusal(string reference, Digest digest, List<SignatureCheck> findings)
+    /// <remarks>A Notation finding adds its own words (the first of the deciding kind): which check failed and why.</remarks>
+    private static SignatureRefusedException Refusal(string reference, Digest digest, List<SignatureCheck> findings, List<NotationFinding> notation, bool notationConfigured)
     {
         if (findings.Count == 0)
-            return new SignatureRefusedException(reference, digest.ToString(), RefusalReason.NoSignature,
-                "no cosign signature (tag form or sigstore bundle) was found for it or its index");
+            return new SignatureRefusedException(reference, digest.ToString(), RefusalReason.NoSignature, notationConfigured
+                ? "no cosign signature (tag form or sigstore bundle) nor Notation signature was found for it or its index"
+                : "no cosign signature (tag form or sigstore bundle) was found for it or its index");
         var counted = $"{findings.Count} signature(s) found";
+        string Why(SignatureCheck check) => notation.FirstOrDefault(n => n.Check == check) is { } n ? $" (Notation: {n.Detail})" : "";
         if (findings.Contains(SignatureCheck.OtherDigest))
             return new SignatureRefusedException(reference, digest.ToString(), RefusalReason.OtherDigest,
-                $"{counted}; a trusted key signed another version, not {digest}");
+                $"{counted}; a trusted key signed another version, not {digest}{Why(SignatureCheck.OtherDigest)}");
+        if (findings.Contains(SignatureCheck.Expired))
+            return new SignatureRefusedException(reference, digest.ToString(), RefusalReason.Expired, $"{counted}; a trusted signature has expired{Why(SignatureCheck.Expired)}");
         if (findings.Contains(SignatureCheck.BadSignature))
-            return new SignatureRefusedException(reference, digest.ToString(), RefusalReason.BadSignature, $"{counted}; a trusted key's signature does not verify");
+            return new SignatureRefusedException(reference, digest.ToString(), RefusalReason.BadSignature, $"{counted}; a trusted key's signature does not verify{Why(SignatureCheck.BadSignature)}");
         if (findings.Contains(SignatureCheck.Untrusted))
-            return new SignatureRefusedException(reference, digest.ToString(), RefusalReason.UntrustedKey, $"{counted}; none verifies with a trusted key");
-        return new SignatureRefusedException(reference, digest.ToString(), RefusalReason.Malformed, $"{counted}; none can be read as a signature");
+            return new SignatureRefusedException(reference, digest.ToString(), RefusalReason.UntrustedKey, $"{counted}; none verifies with a trusted key{Why(SignatureCheck.Untrusted)}");
+        return new SignatureRefusedException(reference, digest.ToString(), RefusalReason.Malformed, $"{counted}; none can be read as a signature{Why(SignatureCheck.Malformed)}");
     }
 }

@@ -29,13 +29,15 @@ internal sealed class UpdateArguments
     public Option<string?> TokenFile { get; } = new("--token-file") { Description = "File holding the server's token (Bearer); read for every request, so a renewed token is used at once" };
     public Option<string?> Platform { get; } = new("--platform") { Description = "os/arch[/variant] to install when the tag is a multi-platform index (default: this machine)" };
     public Option<string[]> VerifyKey { get; } = new("--verify-key") { Description = "Install only versions signed by this cosign public key (PEM; repeatable: any one suffices); refused otherwise, exit 11" };
-    public Option<bool> AllowDowngrade { get; } = new("--allow-downgrade") { Description = "With --verify-key: accept a signed version older than the newest one accepted here (default: refused, exit 12)" };
+    public Option<string?> TrustPolicy { get; } = new("--trust-policy") { Description = "Install only versions with a Notation signature this trust policy (Notation trust policy v1.0 JSON) accepts; with --trust-store; refused otherwise, exit 11" };
+    public Option<string?> TrustStore { get; } = new("--trust-store") { Description = "Notation trust store directory (x509/ca/NAME and x509/signingAuthority/NAME hold the trusted certificates); with --trust-policy" };
+    public Option<bool> AllowDowngrade { get; } = new("--allow-downgrade") { Description = "With --verify-key or --trust-policy: accept a signed version older than the newest one accepted here (default: refused, exit 12)" };
     public StoreArguments Registry { get; } = new();
 
     public void AddTo(Command command)
     {
         command.Arguments.Add(Reference);
-        foreach (var option in new Option[] { Server, Output, WorkDir, Accept, MaxBytes, Reserve, KeepPrevious, MaxBytesPerPeriod, PeriodHours, StallTimeout, Timeout, ReplaceExisting, Json, AllowHttp, TokenCommand, TokenFile, Platform, VerifyKey, AllowDowngrade }) command.Options.Add(option);
+        foreach (var option in new Option[] { Server, Output, WorkDir, Accept, MaxBytes, Reserve, KeepPrevious, MaxBytesPerPeriod, PeriodHours, StallTimeout, Timeout, ReplaceExisting, Json, AllowHttp, TokenCommand, TokenFile, Platform, VerifyKey, TrustPolicy, TrustStore, AllowDowngrade }) command.Options.Add(option);
         Registry.AddTo(command, withStore: false); // pull and watch never read the local store
     }
 
@@ -58,9 +60,16 @@ internal sealed class UpdateArguments
         var target = Oci.Model.Reference.Parse(result.GetValue(Reference)!);
         var platform = result.GetValue(Platform) is { } p ? Oci.Model.Platforms.Parse(p) : null;
         var verifyKeys = result.GetValue(VerifyKey) ?? [];
-        if (result.GetValue(AllowDowngrade) && verifyKeys.Length == 0)
-            throw new ArgumentException("--allow-downgrade only means something with --verify-key (without it, versions are not checked and never refused as older)");
-        var verification = verifyKeys.Length == 0 ? null : Signing.PublisherVerification.FromKeyFiles(verifyKeys);
+        var (trustPolicy, trustStore) = (result.GetValue(TrustPolicy), result.GetValue(TrustStore));
+        if ((trustPolicy is null) != (trustStore is null))
+            throw new ArgumentException(trustPolicy is null
+                ? "--trust-store needs --trust-policy: the policy says which of its stores to trust for which repository"
+                : "--trust-policy needs --trust-store: the directory holding the certificates its trustStores name (x509/ca/NAME, x509/signingAuthority/NAME)");
+        if (result.GetValue(AllowDowngrade) && verifyKeys.Length == 0 && trustPolicy is null)
+            throw new ArgumentException("--allow-downgrade only means something with --verify-key or --trust-policy (without them, versions are not checked and never refused as older)");
+        var verification = verifyKeys.Length == 0 && trustPolicy is null ? null
+            : trustPolicy is null ? Signing.PublisherVerification.FromKeyFiles(verifyKeys)
+            : Signing.PublisherVerification.FromFiles(verifyKeys, trustPolicy, trustStore);
         var client = new DeltaClient(serverUrl, new DeltaClientOptions
         {
             AllowHttp = result.GetValue(AllowHttp),

@@ -7,6 +7,8 @@ public enum SignatureCheck
     Verified,
     /// <summary>A trusted key's valid signature of another digest.</summary>
     OtherDigest,
+    /// <summary>A trusted signature past its expiry, or whose certificate was not valid at the time that counts.</summary>
+    Expired,
     /// <summary>A signature that names a trusted key, yet does not verify.</summary>
     BadSignature,
     /// <summary>A signature no trusted key verifies.</summary>
