@@ -15,8 +15,9 @@ namespace Doras.Signing;
 /// Every read is bounded: the signature manifest and bundle counts, and each payload's size.
 /// With <see cref="Notation"/>, Notation signatures (artifactType <c>application/vnd.cncf.notary.signature</c>, JWS or
 /// COSE) attached as referrers count too, judged by its trust policy and trust store: any one valid signature, cosign
-/// or Notation, suffices. A trust policy statement of level <c>skip</c> for the repository accepts the version unchecked,
-/// as the policy says.
+/// or Notation, suffices. A device always enforces integrity and authenticity: a statement of level <c>skip</c> admits
+/// nothing (the version then needs a cosign signature), and <c>audit</c> is checked for who signed as strictly as
+/// <c>permissive</c> (other tools may read the same policy; a device installs only what a trusted identity signed).
 /// </summary>
 public sealed record PublisherVerification
 {
@@ -52,7 +53,10 @@ public sealed record PublisherVerification
     {
         if (Keys.Count == 0 && Notation is null) throw new InvalidOperationException("no publisher keys are configured: verification would accept nothing");
         var statement = Notation?.StatementFor(RepositoryOf(reference));
-        if (statement is { Skip: true }) return; // the trust policy's own word for this repository
+        if (statement is { Skip: true } && Keys.Count == 0)
+            throw new SignatureRefusedException(reference, manifest.Digest.ToString(), RefusalReason.UntrustedKey,
+                $"trust policy statement \"{statement.Name}\" skips verification for {RepositoryOf(reference)}, and a device installs only verified versions");
+        if (statement is { Skip: true }) statement = null; // admits nothing: the cosign keys decide
         if (Notation is not null && statement is null && Keys.Count == 0)
             throw new SignatureRefusedException(reference, manifest.Digest.ToString(), RefusalReason.UntrustedKey,
                 $"no Notation trust policy statement applies to {RepositoryOf(reference)}");

@@ -8,7 +8,7 @@ namespace Doras.Oci.Remote;
 public sealed partial class RemoteRepository
 {
     /// <summary>The fallback tag the referrers tag schema uses for a subject: <c>sha256-&lt;hex&gt;</c>.</summary>
-    public static string ReferrersTag(Digest subject) => $"{subject.Algorithm}-{subject.Hex}";
+    public static string ReferrersTag(Digest subject) => AttachmentTags.ReferrersTag(subject);
 
     /// <summary>
     /// The manifests whose <c>subject</c> is <paramref name="subject"/>: from the referrers API, or, on registries

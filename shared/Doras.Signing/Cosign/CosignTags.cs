@@ -9,9 +9,5 @@ public static class CosignTags
     public const string SignatureAnnotation = "dev.cosignproject.cosign/signature";
 
     /// <summary><c>sha256-&lt;hex&gt;.sig</c>: the signatures of the manifest <paramref name="digest"/>.</summary>
-    public static string SignatureTag(Digest digest) => $"{digest.Algorithm}-{digest.Hex}.sig";
-
-    /// <summary>Whether a tag is one of cosign's (signatures, attestations, SBOMs): copied with what it is attached to, never a version.</summary>
-    public static bool IsCosignTag(string tag) =>
-        tag.StartsWith("sha256-", StringComparison.Ordinal) && (tag.EndsWith(".sig", StringComparison.Ordinal) || tag.EndsWith(".att", StringComparison.Ordinal) || tag.EndsWith(".sbom", StringComparison.Ordinal));
+    public static string SignatureTag(Digest digest) => Oci.Content.AttachmentTags.CosignTag(digest, ".sig");
 }

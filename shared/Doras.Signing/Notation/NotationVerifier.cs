@@ -61,7 +61,9 @@ public sealed class NotationVerifier
         if (!envelope.Verify()) return new(SignatureCheck.BadSignature, "the signature does not verify with its signing certificate");
         if (envelope.Plugin is { } plugin) return new(SignatureCheck.Untrusted, $"the signature requires verification plugin \"{plugin}\", which a device does not run");
 
-        if (statement.Authenticity == Enforcement.Enforce && Authenticity(envelope, statement) is { } untrusted) return new(SignatureCheck.Untrusted, untrusted);
+        // Authenticity is enforced on a device whatever the level says (audit only logs it): installing what anybody
+        // signed would be no verification at all. Expiry and the signing time keep the policy's enforcement.
+        if (Authenticity(envelope, statement) is { } untrusted) return new(SignatureCheck.Untrusted, untrusted);
 
         var now = Clock.GetUtcNow();
         if (statement.AuthenticTimestamp == Enforcement.Enforce)

@@ -95,8 +95,9 @@ public class NotationVectorTests
             "signing certificate \"CN=Notation Test Root, O=Notary, L=Seattle, S=WA, C=US\" does not match the trusted identities of trust policy statement \"test-statement-name\"")));
         Assert.That(Check(Vector(vector), Policy(identities: "\"*\"")).Check, Is.EqualTo(SignatureCheck.Verified));
         Assert.That(Check(Vector(vector), Policy(identities: "\"x509.subject:C=US,ST=WA,O=Notary\"")).Check, Is.EqualTo(SignatureCheck.Verified), "a subset of the subject's attributes matches");
-        // Audit logs authenticity, as the specification's table says: integrity alone decides.
-        Assert.That(Check(Vector(vector), Policy("audit", stores: "\"ca:valid-trust-store-2\",\"signingAuthority:valid-trust-store-2\"")).Check, Is.EqualTo(SignatureCheck.Verified));
+        // The specification's audit level only logs authenticity; a device enforces it all the same.
+        Assert.That(Check(Vector(vector), Policy("audit", stores: "\"ca:valid-trust-store-2\",\"signingAuthority:valid-trust-store-2\"")),
+            Is.EqualTo(new NotationFinding(SignatureCheck.Untrusted, "the signature's certificate chain does not contain any trusted certificate")));
     }
 
     [Test]
@@ -337,5 +338,26 @@ public class NotationVectorTests
             .And.Message.EndWith("2 signature(s) found; a trusted signature has expired (Notation: digital signature has expired on 2020-01-01T00:00:00Z)"));
         await AttachAsync(signing.Cose(manifest), "application/cose");
         await Verify();
+    }
+}
+
+/// <summary>A device enforces who signed, whatever a shared trust policy's level says.</summary>
+public class NotationDeviceRuleTests
+{
+    [Test]
+    public async Task A_skip_statement_admits_nothing_on_a_device()
+    {
+        var dir = new TempDirectory();
+        using var _ = dir;
+        dir.Write("x509/ca/unused/.keep", []);
+        var policy = dir.Write("policy.json", """{"version":"1.0","trustPolicies":[{"name":"lenient","registryScopes":["*"],"signatureVerification":{"level":"skip"}}]}"""u8.ToArray());
+        var trust = PublisherVerification.FromFiles([], policy, dir["x509/.."]);
+        var repository = new InMemoryOciStore().Open("fleet/app");
+        var layer = await repository.PushBytesAsync(MediaTypes.OctetStream, "v1"u8.ToArray());
+        await repository.PushBytesAsync(MediaTypes.Empty, "{}"u8.ToArray());
+        var manifest = await repository.PushManifestAsync(new ImageManifest { Config = Descriptor.EmptyJson, Layers = [layer] }, ["v1"]);
+        Assert.That(() => trust.VerifyAsync(repository, "fleet/app:v1", manifest, null), Throws.TypeOf<SignatureRefusedException>()
+            .With.Property(nameof(SignatureRefusedException.Reason)).EqualTo(RefusalReason.UntrustedKey)
+            .And.Message.EndWith("trust policy statement \"lenient\" skips verification for fleet/app, and a device installs only verified versions"));
     }
 }
