@@ -94,19 +94,19 @@ public sealed record PublisherVerification
         [System.Runtime.CompilerServices.EnumeratorCancellation] CancellationToken ct)
     {
         if (repository is not IReferrerLister lister) yield break;
-        var signatures = await lister.ReferrersAsync(subject.Digest, NotationVerifier.ArtifactType, ct).ConfigureAwait(false);
+        var signatures = await lister.ReferrersAsync(subject.Digest, NotationVerifier.ArtifactType, ct, limit: MaxSignatures).ConfigureAwait(false);
         foreach (var referrer in signatures.Take(MaxSignatures))
-            yield return await CheckNotationSignatureAsync(repository, referrer, subject, statement, ct).ConfigureAwait(false);
+            yield return await Guarded(() => CheckNotationSignatureAsync(repository, referrer, subject, statement, ct),
+                new NotationFinding(SignatureCheck.Malformed, "the signature cannot be read"), ct).ConfigureAwait(false);
         if (signatures.Count > MaxSignatures) yield return new NotationFinding(SignatureCheck.Malformed, $"more than {MaxSignatures} signatures");
     }
 
     private async Task<NotationFinding> CheckNotationSignatureAsync(IReadOnlyOciRepository repository, Descriptor referrer, Descriptor subject,
         TrustPolicyStatement statement, CancellationToken ct)
     {
-        try
         {
-            var manifest = await repository.FetchManifestAsync(referrer, ct).ConfigureAwait(false);
-            if (manifest.Subject?.Digest != subject.Digest || manifest.Layers is not [var layer]
+            var manifest = await ReadSignatureManifestAsync(repository, referrer, MaxReferrerManifestBytes, ct).ConfigureAwait(false);
+            if (manifest is null || manifest.Subject?.Digest != subject.Digest || manifest.Layers is not [var layer]
                 || layer.MediaType is not ("application/jose+json" or "application/cose"))
                 return new NotationFinding(SignatureCheck.Malformed, "the signature manifest does not hold one JWS or COSE envelope of this version");
             if (layer.Size > NotationVerifier.MaxEnvelopeBytes)
@@ -114,7 +114,6 @@ public sealed record PublisherVerification
             var envelope = await repository.FetchBytesAsync(layer, NotationVerifier.MaxEnvelopeBytes, ct).ConfigureAwait(false);
             return Notation!.Check(envelope, layer.MediaType, subject, statement);
         }
-        catch (InvalidDataException) { return new NotationFinding(SignatureCheck.Malformed, "the signature manifest cannot be read"); }
     }
 
     private async IAsyncEnumerable<SignatureCheck> CheckAllAsync(IReadOnlyOciRepository repository, Digest subject, byte[] subjectBytes,
@@ -123,30 +122,44 @@ public sealed record PublisherVerification
         // cosign's tag form.
         if (await repository.TryResolveAsync(CosignTags.SignatureTag(subject), ct).ConfigureAwait(false) is { } signatures)
         {
-            var manifest = await ReadSignatureManifestAsync(repository, signatures, ct).ConfigureAwait(false);
-            if (manifest is null) yield return SignatureCheck.Malformed;
+            var manifest = await Guarded(() => ReadSignatureManifestAsync(repository, signatures, MaxSignatureManifestBytes, ct), null, ct).ConfigureAwait(false);
+            if (manifest is null || manifest.Layers.Count > MaxSignatures) yield return SignatureCheck.Malformed;
             else
                 foreach (var layer in manifest.Layers)
-                    yield return await CheckSimpleSigningAsync(repository, layer, subject, ct).ConfigureAwait(false);
+                    yield return await Guarded(() => CheckSimpleSigningAsync(repository, layer, subject, ct), SignatureCheck.Malformed, ct).ConfigureAwait(false);
         }
         // Sigstore bundles attached as referrers (cosign 3).
         if (repository is IReferrerLister lister)
         {
-            var bundles = await lister.ReferrersAsync(subject, SigstoreBundle.MediaType, ct).ConfigureAwait(false);
+            var bundles = await lister.ReferrersAsync(subject, SigstoreBundle.MediaType, ct, limit: MaxSignatures).ConfigureAwait(false);
             foreach (var referrer in bundles.Take(MaxSignatures))
-                yield return await CheckBundleAsync(repository, referrer, subject, subjectBytes, ct).ConfigureAwait(false);
+                yield return await Guarded(() => CheckBundleAsync(repository, referrer, subject, subjectBytes, ct), SignatureCheck.Malformed, ct).ConfigureAwait(false);
             if (bundles.Count > MaxSignatures) yield return SignatureCheck.Malformed;
         }
     }
 
-    private static async Task<ImageManifest?> ReadSignatureManifestAsync(IReadOnlyOciRepository repository, Descriptor descriptor, CancellationToken ct)
+    /// <summary>A signature manifest with 256 signature layers is about 100 KiB; a referrer holding one envelope or bundle, under 1 KiB.</summary>
+    private const int MaxSignatureManifestBytes = 256 * 1024, MaxReferrerManifestBytes = 64 * 1024;
+
+    /// <summary>A manifest of signatures, read under its own bound (its descriptor's size is checked before a byte is fetched); null when it is not one.</summary>
+    private static async Task<ImageManifest?> ReadSignatureManifestAsync(IReadOnlyOciRepository repository, Descriptor descriptor, int maxBytes, CancellationToken ct)
     {
-        try
+        var bytes = await repository.FetchBytesAsync(descriptor, maxBytes, ct).ConfigureAwait(false);
+        return RepositoryExtensions.ParseManifest(bytes, descriptor);
+    }
+
+    /// <summary>
+    /// One signature that cannot be read (a dangling referrer, a missing blob, a lying digest, a broken certificate) is a
+    /// malformed finding, and the others are still tried; only what may pass on its own (a link, a busy registry, the
+    /// caller's cancellation) and a refusal of our credentials end the check.
+    /// </summary>
+    private static async Task<T> Guarded<T>(Func<Task<T>> check, T malformed, CancellationToken ct)
+    {
+        try { return await check().ConfigureAwait(false); }
+        catch (Exception e) when (!ct.IsCancellationRequested && Failures.KindOf(e) is not (FailureKind.Network or FailureKind.Busy or FailureKind.Timeout or FailureKind.Cancelled or FailureKind.Unauthorized))
         {
-            var manifest = await repository.FetchManifestAsync(descriptor, ct).ConfigureAwait(false);
-            return manifest.Layers.Count <= MaxSignatures ? manifest : null;
+            return malformed;
         }
-        catch (InvalidDataException) { return null; } // over 4 MiB, not JSON, not a manifest
     }
 
     private async Task<SignatureCheck> CheckSimpleSigningAsync(IReadOnlyOciRepository repository, Descriptor layer, Digest subject, CancellationToken ct)
@@ -165,15 +178,11 @@ public sealed record PublisherVerification
 
     private async Task<SignatureCheck> CheckBundleAsync(IReadOnlyOciRepository repository, Descriptor referrer, Digest subject, byte[] subjectBytes, CancellationToken ct)
     {
-        try
-        {
-            var manifest = await repository.FetchManifestAsync(referrer, ct).ConfigureAwait(false);
-            if (manifest.Subject?.Digest != subject || manifest.Layers is not [{ MediaType: SigstoreBundle.MediaType } layer] || layer.Size > SigstoreBundle.MaxBytes)
-                return SignatureCheck.Malformed;
-            var bundle = await repository.FetchBytesAsync(layer, SigstoreBundle.MaxBytes, ct).ConfigureAwait(false);
-            return SigstoreBundle.Check(bundle, subject, subjectBytes, Keys);
-        }
-        catch (InvalidDataException) { return SignatureCheck.Malformed; }
+        var manifest = await ReadSignatureManifestAsync(repository, referrer, MaxReferrerManifestBytes, ct).ConfigureAwait(false);
+        if (manifest?.Subject?.Digest != subject || manifest.Layers is not [{ MediaType: SigstoreBundle.MediaType } layer] || layer.Size > SigstoreBundle.MaxBytes)
+            return SignatureCheck.Malformed;
+        var bundle = await repository.FetchBytesAsync(layer, SigstoreBundle.MaxBytes, ct).ConfigureAwait(false);
+        return SigstoreBundle.Check(bundle, subject, subjectBytes, Keys);
     }
 
     /// <summary>The refusal names the strongest finding: a trusted signature of another digest says more than an unknown key.</summary>

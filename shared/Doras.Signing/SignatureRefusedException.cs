@@ -17,6 +17,8 @@ public enum RefusalReason
     Expired,
     /// <summary>The signature material is malformed or over its bounds (too many, too large).</summary>
     Malformed,
+    /// <summary>A signed build for another platform than the device's (a tag moved to it, or an index that lies about it).</summary>
+    OtherPlatform,
 }
 
 /// <summary>
@@ -24,13 +26,23 @@ public enum RefusalReason
 /// the reference, the digest and the reason, in one line.
 /// </summary>
 public sealed class SignatureRefusedException(string reference, string digest, RefusalReason reason, string detail)
-    : Exception($"{reference} ({digest}) is refused: {Describe(reason)}: {detail}"), IFailure
+    : Exception($"{reference} ({digest}) is refused: {Describe(reason)}: {OneLine(detail)}"), IFailure
 {
     public string Reference { get; } = reference;
     public string Digest { get; } = digest;
     public RefusalReason Reason { get; } = reason;
 
     public FailureKind Kind => FailureKind.Untrusted;
+
+    /// <summary>
+    /// The detail may quote signature material nobody vouched for: no control characters (no forged log lines, no
+    /// terminal escapes) and at most 500 characters, so the refusal stays one line.
+    /// </summary>
+    public static string OneLine(string text)
+    {
+        var clean = new string([.. text.Select(c => char.IsControl(c) ? ' ' : c)]);
+        return clean.Length <= 500 ? clean : clean[..500] + "…";
+    }
 
     public static string Describe(RefusalReason reason) => reason switch
     {
@@ -40,6 +52,7 @@ public sealed class SignatureRefusedException(string reference, string digest, R
         RefusalReason.OtherDigest => "the signature names another digest",
         RefusalReason.Expired => "expired",
         RefusalReason.Malformed => "malformed signature",
+        RefusalReason.OtherPlatform => "signed for another platform",
         _ => reason.ToString(),
     };
 }

@@ -41,7 +41,9 @@ internal static class PlatformBuilds
         var entries = new List<Descriptor>();
         foreach (var build in builds)
         {
-            var published = await ArtifactPublisher.PublishAsync(repository, build.Path, [], options(build.Path), ct);
+            // The platform in the build's own manifest: a signature of it then says which platform it is for.
+            var buildOptions = options(build.Path) with { Annotations = new Dictionary<string, string> { [DorasAnnotations.Platform] = Platforms.Format(build.Platform) } };
+            var published = await ArtifactPublisher.PublishAsync(repository, build.Path, [], buildOptions, ct);
             Console.Error.WriteLine($"  {Platforms.Format(build.Platform)}: {published.Manifest.Digest} ({published.Layer.Kind.ToString().ToLowerInvariant()} '{published.Layer.Name}', {Format.Bytes(published.Layer.Layer.Size)} to download)");
             entries.Add(published.Manifest with { Platform = build.Platform, ArtifactType = DorasMediaTypes.Artifact, Annotations = null });
         }

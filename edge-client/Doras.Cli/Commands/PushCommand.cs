@@ -46,14 +46,17 @@ internal static class PushCommand
                 Packing = PackingProgress(source, result.GetValue(noCompress) ? "packing" : "compressing"),
                 OnLayerReady = l => progress.Expect(l.Digest, l.Size),
             };
+            // Signing: the version is stored untagged, signed, and only then tagged, so no device ever finds the tag
+            // naming a version whose signature is not there yet.
+            string[] publishTags = key is null ? allTags : [];
             if (builds.Count > 0)
             {
-                var index = await PlatformBuilds.PublishAsync(opened.Repository, builds, allTags, Options, ct);
+                var index = await PlatformBuilds.PublishAsync(opened.Repository, builds, publishTags, Options, ct);
                 Console.WriteLine($"pushed {target.Name}@{index.Digest} as {string.Join(", ", allTags)}: an index of {builds.Count} platform(s), {string.Join(", ", builds.Select(b => Platforms.Format(b.Platform)))}");
                 await SignedAsync(index);
                 return 0;
             }
-            var published = await ArtifactPublisher.PublishAsync(opened.Repository, result.GetValue(path)!, allTags, Options(result.GetValue(path)!), ct);
+            var published = await ArtifactPublisher.PublishAsync(opened.Repository, result.GetValue(path)!, publishTags, Options(result.GetValue(path)!), ct);
             Console.WriteLine($"pushed {target.Name}@{published.Manifest.Digest} as {string.Join(", ", allTags)}: " +
                 $"{published.Layer.Kind.ToString().ToLowerInvariant()} '{published.Layer.Name}', {Format.Bytes(published.Layer.ContentSize)} content, {Format.Bytes(published.Layer.Layer.Size)} to download");
             await SignedAsync(published.Manifest);
@@ -64,6 +67,7 @@ internal static class PushCommand
                 if (key is null) return;
                 var signed = await SignCommand.SignAsync(opened.Repository, target, version, key, recursive: true, ct);
                 Console.WriteLine($"signed {string.Join(", ", signed)} with {key.Algorithm} key {key.PublicKey.Id}");
+                foreach (var tag in allTags) await opened.Repository.TagAsync(version, tag, ct);
             }
         });
         return command;

@@ -23,6 +23,8 @@ internal static class SignCommand
             using var signingKey = LoadKey(result.GetValue(key)!);
             using var opened = store.Open(result, target);
             var descriptor = await opened.Repository.ResolveAsync(target.Identifier, ct);
+            if (target.Digest is null) // as cosign warns: a tag can move between pushing and signing
+                Console.Error.WriteLine($"doras: signing {descriptor.Digest}, which {target} names now; sign {target.Name}@{descriptor.Digest} to be sure which version you sign");
             foreach (var signed in await SignAsync(opened.Repository, target, descriptor, signingKey, result.GetValue(recursive), ct))
                 Console.WriteLine($"signed {target.Name}@{signed} with {signingKey.Algorithm} key {signingKey.PublicKey.Id}: {target.Name}:{CosignTags.SignatureTag(signed)}");
             return ExitCodes.Ok;

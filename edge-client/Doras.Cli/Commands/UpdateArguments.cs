@@ -70,6 +70,8 @@ internal sealed class UpdateArguments
         var verification = verifyKeys.Length == 0 && trustPolicy is null ? null
             : trustPolicy is null ? Signing.PublisherVerification.FromKeyFiles(verifyKeys)
             : Signing.PublisherVerification.FromFiles(verifyKeys, trustPolicy, trustStore);
+        // What the policy asks that a device cannot check offline (revocation) is said once, not silently skipped.
+        foreach (var line in verification?.Notation?.Unchecked ?? []) Console.Error.WriteLine($"doras: warning: {line}");
         var client = new DeltaClient(serverUrl, new DeltaClientOptions
         {
             AllowHttp = result.GetValue(AllowHttp),

@@ -23,6 +23,8 @@ internal static class WatchCommand
         arguments.AddTo(command);
         command.SetAction(async (result, ct) =>
         {
+            if (result.GetValue(arguments.AllowDowngrade))
+                throw new ArgumentException("--allow-downgrade is for one `doras pull`: a watch would accept every older signed version for as long as it runs");
             var (updater, options, context) = arguments.Create(result);
             using (context)
             {

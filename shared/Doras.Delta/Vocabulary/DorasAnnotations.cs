@@ -11,6 +11,11 @@ public static class DorasAnnotations
     public const string ContentSize = "dev.doras.content.size";
     /// <summary>Unix permission bits of a published file, in octal (e.g. "755"), restored on install.</summary>
     public const string FileMode = "dev.doras.file.mode";
+    /// <summary>
+    /// The platform (os/arch[/variant]) a build of a multi-platform version is for, in its own manifest: the index
+    /// entry says it too, but only the manifest is covered by the manifest's signature.
+    /// </summary>
+    public const string Platform = "dev.doras.platform";
 
     public const string DeltaFrom = "dev.doras.delta.from";
     public const string DeltaTo = "dev.doras.delta.to";

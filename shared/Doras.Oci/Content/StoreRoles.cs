@@ -52,7 +52,8 @@ public interface IUntagger
 public interface IReferrerLister
 {
     /// <summary>The manifests whose <c>subject</c> is <paramref name="subject"/>, each with its artifactType; optionally only those of one artifactType.</summary>
-    Task<IReadOnlyList<Descriptor>> ReferrersAsync(Digest subject, string? artifactType = null, CancellationToken ct = default);
+    /// <param name="limit">Stop after this many (plus one, so the caller sees there were more): a hostile registry's list does not grow memory.</param>
+    Task<IReadOnlyList<Descriptor>> ReferrersAsync(Digest subject, string? artifactType = null, CancellationToken ct = default, int limit = Remote.Pagination.MaxItems);
 }
 
 /// <summary>Tells whether a push would be accepted, before expensive work is done for nothing; only stores that may refuse one have it.</summary>

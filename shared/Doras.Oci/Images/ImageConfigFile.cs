@@ -8,10 +8,13 @@ namespace Doras.Oci.Images;
 /// <c>rootfs.diff_ids</c>, the digests of the layers' uncompressed tars in order. The bytes are kept as published:
 /// the config's digest is in the manifest, so it is never rewritten.
 /// </summary>
-public sealed record ImageConfigFile(string? Os, string? Architecture, string? Variant, IReadOnlyList<Digest> DiffIds, byte[] Bytes)
+public sealed record ImageConfigFile(string? Os, string? Architecture, string? Variant, DateTimeOffset? Created, IReadOnlyList<Digest> DiffIds, byte[] Bytes)
 {
     /// <summary>More layers than this is not an image anybody builds (docker refuses over 127 by default); refused before any is read.</summary>
     public const int MaxLayers = 1000;
+
+    /// <summary>The platform the config says the image is for, or null when it names none.</summary>
+    public Platform? Platform => Os is { Length: > 0 } && Architecture is { Length: > 0 } ? new Platform { Os = Os, Architecture = Architecture, Variant = Variant } : null;
 
     public static ImageConfigFile Parse(byte[] bytes, string what)
     {
@@ -27,7 +30,7 @@ public sealed record ImageConfigFile(string? Os, string? Architecture, string? V
             if (ids.GetArrayLength() > MaxLayers)
                 throw new InvalidDataException($"{what} lists {ids.GetArrayLength()} layers; more than {MaxLayers} is refused");
             var diffIds = ids.EnumerateArray().Select(id => Digest.Parse(id.GetString() ?? "")).ToList();
-            return new ImageConfigFile(Text("os"), Text("architecture"), Text("variant"), diffIds, bytes);
+            return new ImageConfigFile(Text("os"), Text("architecture"), Text("variant"), SignedTime.Parse(Text("created")), diffIds, bytes);
         }
         catch (Exception e) when (e is JsonException or KeyNotFoundException or InvalidOperationException or FormatException)
         {

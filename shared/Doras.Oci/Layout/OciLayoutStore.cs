@@ -203,7 +203,7 @@ public sealed partial class OciLayoutRepository(string name, string directory)
     /// Reads every blob small enough to be a manifest: a referrer need not be tagged, and the layout keeps no list of
     /// untagged manifests. For listing on demand, not for every request.
     /// </summary>
-    public async Task<IReadOnlyList<Descriptor>> ReferrersAsync(Digest subject, string? artifactType = null, CancellationToken ct = default)
+    public async Task<IReadOnlyList<Descriptor>> ReferrersAsync(Digest subject, string? artifactType = null, CancellationToken ct = default, int limit = Remote.Pagination.MaxItems)
     {
         var found = new List<Descriptor>();
         var blobs = Path.Combine(Directory, "blobs");
@@ -218,7 +218,10 @@ public sealed partial class OciLayoutRepository(string name, string directory)
             try { bytes = await File.ReadAllBytesAsync(file, ct).ConfigureAwait(false); }
             catch (FileNotFoundException) { continue; } // swept meanwhile
             if (Referrers.Of(bytes, digest, subject) is { } referrer && (artifactType is null || referrer.ArtifactType == artifactType))
+            {
                 found.Add(referrer);
+                if (found.Count > limit) return found;
+            }
         }
         return found;
     }

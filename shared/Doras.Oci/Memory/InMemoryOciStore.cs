@@ -170,7 +170,7 @@ public sealed class InMemoryOciRepository : IOciRepository, ISeekableBlobSource,
         return Task.CompletedTask;
     }
 
-    public Task<IReadOnlyList<Descriptor>> ReferrersAsync(Digest subject, string? artifactType = null, CancellationToken ct = default)
+    public Task<IReadOnlyList<Descriptor>> ReferrersAsync(Digest subject, string? artifactType = null, CancellationToken ct = default, int limit = Remote.Pagination.MaxItems)
     {
         List<(Digest Digest, byte[] Bytes)> manifests;
         lock (_gate) manifests = [.. _manifests.Select(m => (m.Key, m.Value.Bytes))];
@@ -178,6 +178,7 @@ public sealed class InMemoryOciRepository : IOciRepository, ISeekableBlobSource,
             .Select(m => Referrers.Of(m.Bytes, m.Digest, subject))
             .OfType<Descriptor>()
             .Where(d => artifactType is null || d.ArtifactType == artifactType)
+            .Take(limit + 1)
             .ToList();
         return Task.FromResult(found);
     }

@@ -40,12 +40,15 @@ public static class Platforms
     /// <summary>The index entry for <paramref name="wanted"/>; a missing variant in the wish matches any variant.</summary>
     public static Descriptor Select(ImageIndex index, Platform wanted, string what)
     {
-        var match = index.Manifests.FirstOrDefault(m => m.Platform is { } p && p.Os == wanted.Os && p.Architecture == wanted.Architecture
-                                                        && (wanted.Variant is null || VariantOf(p) == VariantOf(wanted)))
+        var match = index.Manifests.FirstOrDefault(m => m.Platform is { } p && Matches(p, wanted))
                     ?? (index.Manifests.Count == 1 && index.Manifests[0].Platform is null ? index.Manifests[0] : null);
         return match ?? throw new NotFoundException(
             $"{what} has no manifest for {Format(wanted)}; it has: {string.Join(", ", index.Manifests.Select(m => m.Platform is { } p ? Format(p) : "(no platform)"))}");
     }
+
+    /// <summary>Whether a build for <paramref name="actual"/> is what <paramref name="wanted"/> asks for; a missing variant in the wish matches any.</summary>
+    public static bool Matches(Platform actual, Platform wanted) =>
+        actual.Os == wanted.Os && actual.Architecture == wanted.Architecture && (wanted.Variant is null || VariantOf(actual) == VariantOf(wanted));
 
     /// <summary>The variant, with the defaults containerd assumes when none is written: arm is v7, arm64 is v8.</summary>
     private static string? VariantOf(Platform p) => p.Variant ?? p.Architecture switch { "arm" => "v7", "arm64" => "v8", _ => null };

@@ -14,7 +14,7 @@ public sealed partial class RemoteRepository
     /// The manifests whose <c>subject</c> is <paramref name="subject"/>: from the referrers API, or, on registries
     /// without it (404), from the index at the referrers tag. Optionally only those of one artifactType.
     /// </summary>
-    public async Task<IReadOnlyList<Descriptor>> ReferrersAsync(Digest subject, string? artifactType = null, CancellationToken ct = default)
+    public async Task<IReadOnlyList<Descriptor>> ReferrersAsync(Digest subject, string? artifactType = null, CancellationToken ct = default, int limit = Pagination.MaxItems)
     {
         var query = artifactType is null ? "" : "?artifactType=" + Uri.EscapeDataString(artifactType);
         var what = $"referrers of {Name}@{subject}";
@@ -28,13 +28,14 @@ public sealed partial class RemoteRepository
             if (response.IsSuccessStatusCode && response.Content.Headers.ContentType?.MediaType == MediaTypes.ImageIndex)
             {
                 var bytes = await response.Content.ReadBoundedAsync(OciJson.MaxManifestBytes, what, ct).ConfigureAwait(false);
-                found.AddRange(OciJson.Deserialize<ImageIndex>(bytes, what).Manifests);
+                found.AddRange(OciJson.Deserialize<ImageIndex>(bytes, what).Manifests.Where(d => artifactType is null || d.ArtifactType == artifactType));
+                if (found.Count > limit) return found.Take(limit + 1).ToList(); // enough to know there are more
                 if (found.Count > Pagination.MaxItems) throw new InvalidDataException($"{what}: more than {Pagination.MaxItems} referrers");
                 pages.Advance(response); // the referrers API pages like the tag list (distribution spec)
             }
             else if (response.StatusCode == HttpStatusCode.NotFound && pages.IsFirst)
             {
-                found.AddRange((await ReadFallbackIndexAsync(subject, ct).ConfigureAwait(false))?.Manifests ?? []);
+                found.AddRange(((await ReadFallbackIndexAsync(subject, ct).ConfigureAwait(false))?.Manifests ?? []).Where(d => artifactType is null || d.ArtifactType == artifactType).Take(limit + 1));
                 break;
             }
             else
@@ -43,7 +44,7 @@ public sealed partial class RemoteRepository
                 throw new InvalidDataException($"{what}: unexpected content type {response.Content.Headers.ContentType}");
             }
         }
-        return artifactType is null ? found : found.Where(d => d.ArtifactType == artifactType).ToList();
+        return found;
     }
 
     /// <summary>

@@ -28,6 +28,9 @@ public static class CosignSigner
         var layers = new List<Descriptor>();
         if (await repository.TryResolveAsync(tag, ct).ConfigureAwait(false) is { } existing)
             layers.AddRange((await repository.FetchManifestAsync(existing, ct).ConfigureAwait(false)).Layers);
+        // Devices refuse a signature manifest past this (hostile, or junk planted to hide a real signature): say so here.
+        if (layers.Count >= Doras.Signing.PublisherVerification.MaxSignatures)
+            throw new InvalidDataException($"{repository.Name}:{tag} already holds {layers.Count} signatures; devices read at most {Doras.Signing.PublisherVerification.MaxSignatures}: remove it (doras delete) and sign again");
         layers.Add(layer);
 
         var config = await repository.PushBytesAsync(MediaTypes.ImageConfig, Config(layers), ct).ConfigureAwait(false);

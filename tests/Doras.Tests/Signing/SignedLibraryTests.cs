@@ -1,3 +1,4 @@
+using Doras.Oci.Content;
 using System.Security.Cryptography;
 using Doras.EdgeClient.Updates;
 using Doras.Signing;
@@ -70,5 +71,29 @@ public class SignedLibraryTests
         await repository.TagAsync(m2, "stable");
         var forward = await updater.UpdateAsync(options);
         Assert.That(File.ReadAllBytes(forward.InstalledPath), Is.EqualTo(v2));
+    }
+}
+
+/// <summary>Found by review: a signed version that cannot be ordered, and a build for another platform, are refused.</summary>
+public class SignedFactsTests
+{
+    [Test, CancelAfter(120_000)]
+    public async Task A_signed_version_without_a_creation_time_is_refused_unless_downgrades_are_allowed()
+    {
+        await using var server = await RunningServer.StartAsync();
+        using var dir = new TempDirectory();
+        var repository = server.Store.Repository("fleet/app");
+        using var key = SigningKey.FromPem(ECDsa.Create(ECCurve.NamedCurves.nistP256).ExportPkcs8PrivateKeyPem());
+        var published = await Versions.PublishFileAsync(repository, dir, "app.bin", TestData.Binary(100_000, 5));
+        var manifest = await repository.FetchManifestAsync(published);
+        var undated = await repository.PushManifestAsync(manifest with { Annotations = null }, ["stable"]);
+        await CosignSigner.SignAsync(repository, undated, "fleet/app", key);
+        var updater = new Updater(LoopbackDeltaClient.Create(server.Url));
+        var options = new UpdateOptions { Reference = "fleet/app:stable", Output = dir["device"], Verification = new PublisherVerification { Keys = [key.PublicKey] } };
+        Assert.That(() => updater.UpdateAsync(options), Throws.TypeOf<Doras.EdgeClient.Updates.Trust.DowngradeRefusedException>()
+            .With.Message.Contains("it has no signed creation time (org.opencontainers.image.created, which doras push sets)"));
+        Assert.That(File.Exists(dir["device/app.bin"]), Is.False);
+        var installed = await updater.UpdateAsync(options with { AllowDowngrade = true });
+        Assert.That(installed.ManifestDigest, Is.EqualTo(undated.Digest.ToString()));
     }
 }

@@ -111,6 +111,26 @@ public class SignedUpdateTests
         var (code, output) = Pull(server, dir, a.Public, "--platform", "linux/arm64");
         Assert.That(code, Is.Zero, output);
         Assert.That(File.ReadAllBytes(dir["device/app.bin"]), Is.EqualTo(File.ReadAllBytes(arm64)));
+
+        // Found by review: the tag moved straight to the signed arm64 build. Its own manifest says which platform it
+        // is for, under its signature, so an amd64 device refuses it (the index was the only place that said so before).
+        var arm64Build = entries.Single(e => e.Platform!.Architecture == "arm64");
+        await repository.TagAsync(arm64Build, "stable");
+        (code, output) = ExternalTool.Run(Binaries.Doras, "pull", $"{Repository}:stable", "--allow-http", "--server", server.Url.ToString(),
+            "--output", dir["amd64-device"], "--verify-key", a.Public, "--platform", "linux/amd64");
+        Assert.That(code, Is.EqualTo(11), output);
+        Assert.That(output, Does.EndWith($"doras: {Repository}:stable ({arm64Build.Digest}) is refused: signed for another platform: it is the build for linux/arm64, and this device installs linux/amd64\n"));
+        Assert.That(Directory.Exists(dir["amd64-device"]) && Directory.EnumerateFileSystemEntries(dir["amd64-device"]).Any(), Is.False);
+    }
+
+    [Test]
+    public void Allow_downgrade_in_watch_is_a_usage_error()
+    {
+        using var dir = new TempDirectory();
+        var (code, output) = ExternalTool.Run(Binaries.Doras, "watch", "fleet/app:stable", "--allow-http", "--server", "http://127.0.0.1:9", "--output", dir["device"],
+            "--verify-key", Keys.Generate(dir, "a").Public, "--allow-downgrade");
+        Assert.That(code, Is.EqualTo(2), output);
+        Assert.That(output, Does.Contain("--allow-downgrade is for one `doras pull`"));
     }
 
     [Test]

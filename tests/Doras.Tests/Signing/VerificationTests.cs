@@ -163,3 +163,68 @@ public class VerificationTests
         Assert.That(() => VerifyAsync(A.Trust, repository, manifest), Refused(RefusalReason.Malformed, "4 signature(s) found; none can be read as a signature"));
     }
 }
+
+/// <summary>Found by review: one unreadable signature does not hide the others, lists are cut at their bound, the signer says when devices would not read its signature, and refusals stay one line.</summary>
+public class VerificationReviewTests
+{
+    private static readonly SigningKey A = SigningKey.FromPem(System.Security.Cryptography.ECDsa.Create(System.Security.Cryptography.ECCurve.NamedCurves.nistP256).ExportPkcs8PrivateKeyPem());
+
+    private static async Task<(InMemoryOciRepository Repository, Descriptor Manifest)> VersionAsync()
+    {
+        var repository = new InMemoryOciStore().Open("fleet/app");
+        var layer = await repository.PushBytesAsync(MediaTypes.OctetStream, "v1"u8.ToArray());
+        await repository.PushBytesAsync(MediaTypes.Empty, "{}"u8.ToArray());
+        return (repository, await repository.PushManifestAsync(new ImageManifest { Config = Descriptor.EmptyJson, Layers = [layer] }, ["v1"]));
+    }
+
+    [Test]
+    public async Task A_signature_whose_payload_is_missing_does_not_hide_a_valid_bundle()
+    {
+        var (repository, manifest) = await VersionAsync();
+        // The tag form names a payload blob the registry does not have (a dangling signature).
+        var missing = Descriptor.FromBytes(SimpleSigning.MediaType, "never stored"u8) with
+            { Annotations = new Dictionary<string, string> { [CosignTags.SignatureAnnotation] = Convert.ToBase64String(A.Sign("x"u8)) } };
+        var config = await repository.PushBytesAsync(MediaTypes.ImageConfig, "{}"u8.ToArray());
+        await repository.PushManifestAsync(new ImageManifest { Config = config, Layers = [missing] }, [CosignTags.SignatureTag(manifest.Digest)]);
+        var statement = Encoding.UTF8.GetBytes($$$"""{"_type":"https://in-toto.io/Statement/v1","subject":[{"digest":{"sha256":"{{{manifest.Digest.Hex}}}"}}],"predicateType":"{{{SigstoreBundle.SignPredicateType}}}","predicate":{}}""");
+        var sig = A.Sign(Dsse.PreAuthenticationEncoding(SigstoreBundle.InTotoPayloadType, statement));
+        var bundle = await repository.PushBytesAsync(SigstoreBundle.MediaType, Encoding.UTF8.GetBytes($$$"""{"mediaType":"{{{SigstoreBundle.MediaType}}}","dsseEnvelope":{"payload":"{{{Convert.ToBase64String(statement)}}}","payloadType":"{{{SigstoreBundle.InTotoPayloadType}}}","signatures":[{"sig":"{{{Convert.ToBase64String(sig)}}}"}]}}"""));
+        await repository.PushManifestAsync(new ImageManifest { ArtifactType = SigstoreBundle.MediaType, Config = Descriptor.EmptyJson, Layers = [bundle], Subject = manifest }, []);
+        await new PublisherVerification { Keys = [A.PublicKey] }.VerifyAsync(repository, "fleet/app:v1", manifest, null);
+    }
+
+    [Test]
+    public async Task More_than_256_bundles_are_refused_and_the_list_is_cut_at_its_bound()
+    {
+        var (repository, manifest) = await VersionAsync();
+        var junk = await repository.PushBytesAsync(SigstoreBundle.MediaType, "{}"u8.ToArray());
+        for (var i = 0; i < 300; i++)
+            await repository.PushManifestAsync(new ImageManifest
+            {
+                ArtifactType = SigstoreBundle.MediaType, Config = Descriptor.EmptyJson, Layers = [junk], Subject = manifest,
+                Annotations = new Dictionary<string, string> { ["n"] = i.ToString() },
+            }, []);
+        Assert.That(await repository.ReferrersAsync(manifest.Digest, SigstoreBundle.MediaType, limit: 256), Has.Count.EqualTo(257));
+        Assert.That(() => new PublisherVerification { Keys = [A.PublicKey] }.VerifyAsync(repository, "fleet/app:v1", manifest, null),
+            Throws.TypeOf<SignatureRefusedException>().With.Property(nameof(SignatureRefusedException.Reason)).EqualTo(RefusalReason.Malformed));
+    }
+
+    [Test]
+    public async Task The_signer_refuses_a_257th_signature_devices_would_not_read()
+    {
+        var (repository, manifest) = await VersionAsync();
+        var payload = await repository.PushBytesAsync(SimpleSigning.MediaType, SimpleSigning.Create("fleet/app", manifest.Digest));
+        var config = await repository.PushBytesAsync(MediaTypes.ImageConfig, "{}"u8.ToArray());
+        await repository.PushManifestAsync(new ImageManifest { Config = config, Layers = [.. Enumerable.Repeat(payload, 256)] }, [CosignTags.SignatureTag(manifest.Digest)]);
+        Assert.That(() => CosignSigner.SignAsync(repository, manifest, "fleet/app", A), Throws.TypeOf<InvalidDataException>()
+            .With.Message.EqualTo($"fleet/app:{CosignTags.SignatureTag(manifest.Digest)} already holds 256 signatures; devices read at most 256: remove it (doras delete) and sign again"));
+    }
+
+    [Test]
+    public void A_refusal_quoting_hostile_text_stays_one_line()
+    {
+        var refusal = new SignatureRefusedException("fleet/app:v1", "sha256:00", RefusalReason.UntrustedKey, "plugin \"evil\nFAKE LOG LINE\u001b[31m\"" + new string('x', 1000));
+        Assert.That(refusal.Message, Does.Not.Contain("\n").And.Not.Contain("\u001b"));
+        Assert.That(refusal.Message.Length, Is.LessThan(600));
+    }
+}

@@ -167,7 +167,10 @@ public sealed class Installation
         }
 
         Report(UpdatePhase.Installing, Paths.Installed(previous));
-        await previous.SaveAsync(Paths.Journal, ct).ConfigureAwait(false);
+        // A rollback goes back in content, never in what was accepted: the newer version stays the floor for updates.
+        // The journal holds the state as it will be, floor included, so a crash mid-swap cannot lower it.
+        var restored = previous with { UpdatedAt = DateTimeOffset.UtcNow, NewestAccepted = Trust.VerifiedTarget.Later(previous.NewestAccepted, current.NewestAccepted) };
+        await restored.SaveAsync(Paths.Journal, ct).ConfigureAwait(false);
         // Exchange keeps both versions: the current one becomes the kept one. Without it, a rename over the current.
         var sameName = Paths.Installed(previous) == Paths.Installed(current);
         var exchanged = sameName && Durable.TryExchange(Paths.Kept(previous), Paths.Installed(current));
@@ -177,8 +180,6 @@ public sealed class Installation
             else SwapDirectory(Paths.Previous, keepOldAt: null);
             if (!sameName) Durable.TryDelete(Paths.Installed(current));
         }
-        // A rollback goes back in content, never in what was accepted: the newer version stays the floor for updates.
-        var restored = previous with { UpdatedAt = DateTimeOffset.UtcNow, NewestAccepted = Trust.VerifiedTarget.Later(previous.NewestAccepted, current.NewestAccepted) };
         await restored.SaveAsync(Paths.State, ct).ConfigureAwait(false);
         File.Delete(Paths.Journal);
         if (exchanged) await current.SaveAsync(Paths.PreviousState, ct).ConfigureAwait(false);

@@ -1,6 +1,7 @@
-using System.Globalization;
+using Doras.Delta.Vocabulary;
 using Doras.Oci;
 using Doras.Oci.Content;
+using Doras.Oci.Images;
 using Doras.Oci.Model;
 using Doras.Signing;
 
@@ -8,9 +9,10 @@ namespace Doras.EdgeClient.Updates.Trust;
 
 /// <summary>
 /// The version an update may install when verification is on, fixed before any strategy runs: the platform manifest
-/// the reference names, a trusted signature of it (or of the index it came from) checked, and no older than the newest
-/// version accepted before. Every strategy then fetches this digest, never the tag again, so a tag moved in between
-/// changes nothing. The chain: signature → manifest digest → layer digest → content digest → applied bytes.
+/// the reference names, a trusted signature of it (or of the index it came from) checked, built for this device's
+/// platform as far as the signed bytes say, and no older than the newest version accepted before. Every strategy then
+/// fetches this digest, never the tag again, so a tag moved in between changes nothing. The chain: signature →
+/// manifest digest → layer digest → content digest → applied bytes.
 /// </summary>
 internal sealed record VerifiedTarget(Descriptor Manifest, DateTimeOffset? Created)
 {
@@ -25,9 +27,15 @@ internal sealed record VerifiedTarget(Descriptor Manifest, DateTimeOffset? Creat
             manifest = await repository.ResolvePlatformAsync(top.Digest.ToString(), options.Platform, ct).ConfigureAwait(false); // the index by digest: verified
         }
         await verification.VerifyAsync(repository, reference.ToString(), manifest, index, ct).ConfigureAwait(false);
-        // Signed: from here the manifest's words are the publisher's.
-        var created = CreatedOf(await repository.FetchManifestAsync(manifest, ct).ConfigureAwait(false));
-        if (!options.AllowDowngrade && state?.NewestAccepted is { } newest && (created is null || created < newest))
+        // Signed: from here the manifest's words (and its config's) are the publisher's.
+        var (platform, created) = await SignedFactsAsync(repository, manifest, ct).ConfigureAwait(false);
+        var wanted = options.Platform ?? Platforms.Host;
+        if (platform is not null && !Platforms.Matches(platform, wanted))
+            throw new SignatureRefusedException(reference.ToString(), manifest.Digest.ToString(), RefusalReason.OtherPlatform,
+                $"it is the build for {Platforms.Format(platform)}, and this device installs {Platforms.Format(wanted)}");
+        if (!options.AllowDowngrade && created is null)
+            throw new DowngradeRefusedException(reference.ToString(), manifest.Digest.ToString(), created, state?.NewestAccepted);
+        if (!options.AllowDowngrade && state?.NewestAccepted is { } newest && created < newest)
             throw new DowngradeRefusedException(reference.ToString(), manifest.Digest.ToString(), created, newest);
         return new VerifiedTarget(manifest, created);
     }
@@ -37,14 +45,32 @@ internal sealed record VerifiedTarget(Descriptor Manifest, DateTimeOffset? Creat
 
     public static DateTimeOffset? Later(DateTimeOffset? a, DateTimeOffset? b) => a is null ? b : b is null ? a : a > b ? a : b;
 
-    private static DateTimeOffset? CreatedOf(ImageManifest manifest) =>
-        DateTimeOffset.TryParse(manifest.Annotation(Annotations.Created), CultureInfo.InvariantCulture, DateTimeStyles.AssumeUniversal, out var created) ? created : null;
+    /// <summary>
+    /// What the signed bytes say of the build: its platform (the Doras annotation, or a container image's config) and
+    /// its creation time (the OCI annotation, or a container image's config).
+    /// </summary>
+    private static async Task<(Platform? Platform, DateTimeOffset? Created)> SignedFactsAsync(IReadOnlyOciRepository repository, Descriptor descriptor, CancellationToken ct)
+    {
+        var manifest = await repository.FetchManifestAsync(descriptor, ct).ConfigureAwait(false);
+        var platform = manifest.Annotation(DorasAnnotations.Platform) is { } text ? Platforms.Parse(text) : null;
+        var created = SignedTime.Parse(manifest.Annotation(Annotations.Created));
+        if (OciImage.IsImage(manifest) && (platform is null || created is null))
+        {
+            var config = ImageConfigFile.Parse(await repository.FetchBytesAsync(manifest.Config, ct: ct).ConfigureAwait(false), $"the config of {descriptor.Digest}");
+            (platform, created) = (platform ?? config.Platform, created ?? config.Created);
+        }
+        return (platform, created);
+    }
 }
 
-/// <summary>A signed version older than one this output already accepted: installing it would be a rollback nobody asked for.</summary>
-public sealed class DowngradeRefusedException(string reference, string digest, DateTimeOffset? created, DateTimeOffset newest)
-    : Exception($"{reference} ({digest}) is refused: it is older than the version already accepted here " +
-        $"({(created is null ? "it has no signed creation time" : $"created {created:yyyy-MM-ddTHH:mm:ss.fffZ}")}, newest accepted {newest:yyyy-MM-ddTHH:mm:ss.fffZ}); " +
+/// <summary>
+/// A signed version older than one this output already accepted, or one that cannot be ordered (no signed creation
+/// time): installing it could be a rollback nobody asked for.
+/// </summary>
+public sealed class DowngradeRefusedException(string reference, string digest, DateTimeOffset? created, DateTimeOffset? newest)
+    : Exception($"{reference} ({digest}) is refused: " + (created is null
+        ? "it has no signed creation time (org.opencontainers.image.created, which doras push sets), so it cannot be ordered against the versions accepted before; "
+        : $"it is older than the version already accepted here (created {created:yyyy-MM-ddTHH:mm:ss.fffZ}, newest accepted {newest:yyyy-MM-ddTHH:mm:ss.fffZ}); ") +
         "pass --allow-downgrade (AllowDowngrade) to install it anyway, or `doras rollback` for the kept previous version"), IFailure
 {
     public FailureKind Kind => FailureKind.Downgrade;
