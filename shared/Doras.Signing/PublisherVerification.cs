@@ -60,6 +60,7 @@ public sealed record PublisherVerification
         if (Notation is not null && statement is null && Keys.Count == 0)
             throw new SignatureRefusedException(reference, manifest.Digest.ToString(), RefusalReason.UntrustedKey,
                 $"no Notation trust policy statement applies to {RepositoryOf(reference)}");
+        if (index is not null) await EnsureListedAsync(repository, manifest, index, ct).ConfigureAwait(false);
         var findings = new List<SignatureCheck>();
         var details = new List<NotationFinding>();
         foreach (var subject in index is null ? [manifest] : new[] { manifest, index })
@@ -79,6 +80,14 @@ public sealed record PublisherVerification
                 }
         }
         throw Refusal(reference, manifest.Digest, findings, details, Notation is not null);
+    }
+
+    /// <summary>An index's signature covers only the manifests it lists: a caller's mistake must not make it cover another.</summary>
+    private static async Task EnsureListedAsync(IReadOnlyOciRepository repository, Descriptor manifest, Descriptor index, CancellationToken ct)
+    {
+        var listed = OciJson.Deserialize<ImageIndex>(await repository.FetchBytesAsync(index, ct: ct).ConfigureAwait(false), $"index {index.Digest}");
+        if (!listed.Manifests.Any(m => m.Digest == manifest.Digest))
+            throw new ArgumentException($"{manifest.Digest} is not listed in the index {index.Digest}, whose signature therefore does not cover it");
     }
 
     /// <summary>The repository a trust policy's registryScopes name: <c>registry/repository</c>, or the bare repository a Doras server serves.</summary>

@@ -180,17 +180,26 @@ public static class GraphCopy
             if (MediaTypes.IsManifest(child.MediaType) || MediaTypes.IsIndex(child.MediaType)) manifests.Add(child.Digest);
     }
 
+    /// <summary>Indexes nested deeper than this, or graphs of more nodes, are hostile (no image tool nests past two).</summary>
+    private const int MaxDepth = 8, MaxNodes = 10_000;
+
     /// <param name="manifests">Collects the digests of the manifests and indexes copied (the node's and its children's).</param>
+    /// <param name="visited">The nodes this walk has copied: an index listing the same child twice (or indexes sharing children,
+    /// nested to blow up) costs each node once.</param>
     private static async Task CopyNodeAsync(IReadOnlyOciRepository source, Descriptor node, IOciRepository target, CopyOptions options, CancellationToken ct,
-        List<Digest>? manifests = null)
+        List<Digest>? manifests = null, HashSet<Digest>? visited = null, int depth = 0)
     {
+        visited ??= [];
+        if (!visited.Add(node.Digest)) return;
+        if (depth > MaxDepth || visited.Count > MaxNodes)
+            throw new InvalidDataException($"{source.Name}@{node.Digest}: the graph is nested deeper than {MaxDepth} or has more than {MaxNodes} nodes");
         var bytes = await source.FetchBytesAsync(node, ct: ct).ConfigureAwait(false);
         var mediaType = OciJson.PeekMediaType(bytes) ?? node.MediaType;
         manifests?.Add(node.Digest);
         if (MediaTypes.IsIndex(mediaType))
         {
             var index = OciJson.Deserialize<ImageIndex>(bytes, $"index {node.Digest}");
-            foreach (var child in index.Manifests) await CopyNodeAsync(source, child, target, options, ct, manifests).ConfigureAwait(false);
+            foreach (var child in index.Manifests) await CopyNodeAsync(source, child, target, options, ct, manifests, visited, depth + 1).ConfigureAwait(false);
         }
         else
         {

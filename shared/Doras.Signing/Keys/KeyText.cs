@@ -13,9 +13,13 @@ internal static class KeyText
         try
         {
             using var file = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read);
-            if (file.Length > MaxBytes) throw new KeyFileException($"{path} is {file.Length} bytes: no key file is over {MaxBytes}");
-            using var reader = new StreamReader(file);
-            return reader.ReadToEnd();
+            if (file.CanSeek && file.Length > MaxBytes) throw new KeyFileException($"{path} is {file.Length} bytes: no key file is over {MaxBytes}");
+            // Read under the bound whatever the length says (a FIFO or a device has none).
+            var buffer = new byte[MaxBytes + 1];
+            var read = 0;
+            while (read < buffer.Length && file.Read(buffer, read, buffer.Length - read) is > 0 and var n) read += n;
+            if (read > MaxBytes) throw new KeyFileException($"{path} is over {MaxBytes} bytes: no key file is");
+            return System.Text.Encoding.UTF8.GetString(buffer, 0, read);
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
