@@ -12,7 +12,7 @@ internal sealed class UpdateArguments
 {
     public Argument<string> Reference { get; } = new("reference") { Description = "The version to install: [registry/]repo:tag or @digest" };
     public Option<string?> Server { get; } = new("--server") { Description = "The Doras server's URL (required; or DORAS_SERVER)", DefaultValueFactory = _ => Environment.GetEnvironmentVariable("DORAS_SERVER") };
-    public Option<string> Output { get; } = new("--output", "-o") { Description = "Where to install: a file artifact goes into this directory, a directory artifact becomes it", Required = true };
+    public Option<string?> Output { get; } = new("--output", "-o") { Description = "Where to install: a file artifact goes into this directory, a directory artifact becomes it (required, unless `pull --image-layout`)" };
     public Option<string?> WorkDir { get; } = new("--work-dir") { Description = "State and staging directory (default: .NAME.doras beside the output)" };
     public Option<string[]> Accept { get; } = new("--accept") { Description = $"Accepted delta algorithms, in order of preference: auto (the smallest the server makes) or {DeltaAlgorithms.Default().Listing}", DefaultValueFactory = _ => [.. DeltaRequest.DefaultAlgorithms], AllowMultipleArgumentsPerToken = true };
     public Option<long> MaxBytes { get; } = new("--max-bytes") { Description = "Largest artifact or delta accepted", DefaultValueFactory = _ => 16L << 30 };
@@ -41,9 +41,19 @@ internal sealed class UpdateArguments
         Registry.AddTo(command, withStore: false); // pull and watch never read the local store
     }
 
-    /// <summary>The updater and what it should do; dispose the context to release connections.</summary>
-    public (Updater Updater, UpdateOptions Options, IDisposable Context) Create(ParseResult result)
+    /// <summary>The updaters (artifacts, images) and what to do; dispose the context to release connections.</summary>
+    public sealed record Setup(Updater Updater, UpdateOptions Options, EdgeClient.Images.ImageUpdater Images, IDisposable Context)
     {
+        public void Deconstruct(out Updater updater, out UpdateOptions options, out IDisposable context) => (updater, options, context) = (Updater, Options, Context);
+    }
+
+    /// <param name="imageLayout">pull --image-layout: an image goes into this OCI layout, and --output is not asked for.</param>
+    public Setup Create(ParseResult result, string? imageLayout = null)
+    {
+        var output = result.GetValue(Output);
+        if (imageLayout is not null && output is not null)
+            throw new ArgumentException("give --output (a file or directory artifact) or --image-layout (a container image), not both");
+        output ??= imageLayout ?? throw new ArgumentException("--output is required: where to install (a file artifact goes into this directory, a directory artifact becomes it)");
         // No default: a guessed address the device never named would only be refused, or worse, answered by a stranger.
         var serverText = result.GetValue(Server)
             ?? throw new ArgumentException("name the Doras server: --server URL (e.g. https://doras.example.org), or set DORAS_SERVER");
@@ -86,7 +96,7 @@ internal sealed class UpdateArguments
         {
             Reference = target.ToString(),
             Platform = platform,
-            Output = result.GetValue(Output)!,
+            Output = output,
             WorkDirectory = result.GetValue(WorkDir),
             AcceptedAlgorithms = result.GetValue(Accept)!,
             MaxArtifactBytes = result.GetValue(MaxBytes),
@@ -101,7 +111,8 @@ internal sealed class UpdateArguments
                 ? new DataBudgetOptions { MaxBytes = budget, Period = TimeSpan.FromHours(result.GetValue(PeriodHours)) }
                 : null,
         };
-        return (updater, options, new Disposables(client, opened));
+        var images = new EdgeClient.Images.ImageUpdater(client, opened?.Client);
+        return new Setup(updater, options, images, new Disposables(client, opened));
     }
 
     /// <summary>The server's token: from --token-command or --token-file (one of them), or none.</summary>

@@ -110,7 +110,7 @@ public sealed class Updater(DeltaClient client, RegistryClient? registry = null,
         }
 
         ReportPhase(UpdatePhase.Checking, reference.ToString());
-        var (repository, authorization) = await SourceAsync(reference, ct).ConfigureAwait(false);
+        var (repository, authorization) = await UpdateSource.OpenAsync(client, registry, reference, _log, ct).ConfigureAwait(false);
         var state = installation.State;
         // With verification on, the version is fixed and its signature checked before any strategy downloads a byte.
         var verified = options.Verification is { } verification
@@ -181,31 +181,4 @@ public sealed class Updater(DeltaClient client, RegistryClient? registry = null,
         // An unusable delta, or one not ready within its share of the deadline.
         _ => Failures.KindOf(e) is FailureKind.Verification or FailureKind.Incompatible or FailureKind.Timeout,
     };
-
-    /// <summary>
-    /// Where to download from: the registry the reference names, when it answers (with the authorization the
-    /// server should use on our behalf), or else the Doras server's /v2 API. Its downloads do not resume on their
-    /// own: the update's attempts are the one layer that retries them, resuming with Range.
-    /// </summary>
-    private async Task<(IReadOnlyOciRepository Repository, AuthenticationHeaderValue? Authorization)> SourceAsync(Reference reference, CancellationToken ct)
-    {
-        if (reference.Registry is null || registry is null) return (client.Repository(reference.Repository).WithoutResumes(), null);
-        try
-        {
-            var authorization = await registry.ReadAuthorizationAsync(reference.Repository, ct).ConfigureAwait(false);
-            return (registry.Repository(reference.Repository).WithoutResumes(), authorization);
-        }
-        catch (HttpRequestException e) when (e.StatusCode is HttpStatusCode.Unauthorized or HttpStatusCode.Forbidden)
-        {
-            // The first read is a tag listing, but what the user asked for is the reference: name it, and what to give.
-            var answer = e.Message[(e.Message.IndexOf(": ", StringComparison.Ordinal) + 2)..];
-            throw new HttpRequestException($"{reference}: the registry {reference.Registry} did not let this device read it ({answer}); " +
-                "give its credentials (-u/-p, or the Docker config)", e, e.StatusCode);
-        }
-        catch (HttpRequestException e) when (e.StatusCode is null)
-        {
-            _log.LogWarning("Registry {Registry} is unreachable ({Error}); downloading through the Doras server", reference.Registry, e.Message);
-            return (client.Repository(reference.Repository).WithoutResumes(), null);
-        }
-    }
 }

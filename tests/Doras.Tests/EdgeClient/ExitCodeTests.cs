@@ -56,7 +56,7 @@ public class ExitCodeTests
     {
         var (code, output) = Run("pull", "fleet/tool:stable");
         Assert.That(code, Is.EqualTo(ExitCodes.Usage), output);
-        Assert.That(output, Does.Contain("doras: Option '--output' is required"));
+        Assert.That(output, Does.Contain("doras: --output is required: where to install"));
         (code, output) = Run("pull", "fleet/tool:stable", "-o", "/tmp/x", "--no-such-flag");
         Assert.That(code, Is.EqualTo(ExitCodes.Usage), output);
     }

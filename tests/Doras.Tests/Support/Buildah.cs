@@ -16,9 +16,12 @@ public sealed class Buildah(TempDirectory dir)
     /// Builds an image from scratch with one layer per directory (each copied to /NAME and committed), and returns
     /// its name in buildah's storage.
     /// </summary>
-    public string Build(string name, params string[] layerDirectories)
+    public string Build(string name, params string[] layerDirectories) => BuildOn("scratch", name, layerDirectories);
+
+    /// <summary>As <see cref="Build"/>, on top of <paramref name="baseImage"/> (whose layers the new image shares byte for byte).</summary>
+    public string BuildOn(string baseImage, string name, params string[] layerDirectories)
     {
-        var previous = "scratch";
+        var previous = baseImage;
         for (var i = 0; i < layerDirectories.Length; i++)
         {
             var container = Run("from", "--quiet", previous);

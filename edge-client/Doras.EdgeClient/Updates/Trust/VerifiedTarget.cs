@@ -16,26 +16,31 @@ namespace Doras.EdgeClient.Updates.Trust;
 /// </summary>
 internal sealed record VerifiedTarget(Descriptor Manifest, DateTimeOffset? Created)
 {
-    public static async Task<VerifiedTarget> ResolveAsync(IReadOnlyOciRepository repository, Reference reference, UpdateOptions options,
-        PublisherVerification verification, InstallState? state, CancellationToken ct)
+    public static Task<VerifiedTarget> ResolveAsync(IReadOnlyOciRepository repository, Reference reference, UpdateOptions options,
+        PublisherVerification verification, InstallState? state, CancellationToken ct) =>
+        ResolveAsync(repository, reference, options.Platform, options.AllowDowngrade, verification, state?.NewestAccepted, ct);
+
+    /// <param name="floor">The newest version accepted before (its signed creation time), if any.</param>
+    public static async Task<VerifiedTarget> ResolveAsync(IReadOnlyOciRepository repository, Reference reference, Platform? platformWanted, bool allowDowngrade,
+        PublisherVerification verification, DateTimeOffset? floor, CancellationToken ct)
     {
         var top = await repository.ResolveAsync(reference.Identifier, ct).ConfigureAwait(false);
         Descriptor manifest = top, index = null!;
         if (MediaTypes.IsIndex(top.MediaType))
         {
             index = top;
-            manifest = await repository.ResolvePlatformAsync(top.Digest.ToString(), options.Platform, ct).ConfigureAwait(false); // the index by digest: verified
+            manifest = await repository.ResolvePlatformAsync(top.Digest.ToString(), platformWanted, ct).ConfigureAwait(false); // the index by digest: verified
         }
         await verification.VerifyAsync(repository, reference.ToString(), manifest, index, ct).ConfigureAwait(false);
         // Signed: from here the manifest's words (and its config's) are the publisher's.
         var (platform, created) = await SignedFactsAsync(repository, manifest, ct).ConfigureAwait(false);
-        var wanted = options.Platform ?? Platforms.Host;
+        var wanted = platformWanted ?? Platforms.Host;
         if (platform is not null && !Platforms.Matches(platform, wanted))
             throw new SignatureRefusedException(reference.ToString(), manifest.Digest.ToString(), RefusalReason.OtherPlatform,
                 $"it is the build for {Platforms.Format(platform)}, and this device installs {Platforms.Format(wanted)}");
-        if (!options.AllowDowngrade && created is null)
-            throw new DowngradeRefusedException(reference.ToString(), manifest.Digest.ToString(), created, state?.NewestAccepted);
-        if (!options.AllowDowngrade && state?.NewestAccepted is { } newest && created < newest)
+        if (!allowDowngrade && created is null)
+            throw new DowngradeRefusedException(reference.ToString(), manifest.Digest.ToString(), created, floor);
+        if (!allowDowngrade && floor is { } newest && created < newest)
             throw new DowngradeRefusedException(reference.ToString(), manifest.Digest.ToString(), created, newest);
         return new VerifiedTarget(manifest, created);
     }

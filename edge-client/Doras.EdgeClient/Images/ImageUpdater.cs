@@ -1,0 +1,112 @@
+using Doras.EdgeClient.Deltas;
+using Doras.EdgeClient.Updates;
+using Doras.EdgeClient.Updates.Download;
+using Doras.EdgeClient.Updates.Trust;
+using Doras.Oci.Content;
+using Doras.Oci.Images;
+using Doras.Oci.Layout;
+using Doras.Oci.Model;
+using Doras.Oci.Remote;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
+
+namespace Doras.EdgeClient.Images;
+
+/// <summary>What to keep where, for a container image.</summary>
+public sealed record ImageUpdateOptions
+{
+    /// <summary>The image to follow: <c>[registry/]repo:tag</c> (or <c>@sha256:…</c>).</summary>
+    public required string Reference { get; init; }
+
+    /// <summary>An OCI image layout directory; the image is tagged there with the reference's tag (<c>org.opencontainers.image.ref.name</c>).</summary>
+    public required string Layout { get; init; }
+
+    /// <summary>Through an index: whose manifest (null: this machine's).</summary>
+    public Platform? Platform { get; init; }
+
+    /// <summary>As for artifacts: nothing is kept unless a trusted signature covers the image manifest.</summary>
+    public Signing.PublisherVerification? Verification { get; init; }
+
+    public bool AllowDowngrade { get; init; }
+
+    /// <summary>The largest image (all its layers and config) accepted, in bytes.</summary>
+    public long MaxImageBytes { get; init; } = 16L << 30;
+
+    /// <summary>Free space to leave on the layout's filesystem.</summary>
+    public long ReserveBytes { get; init; }
+}
+
+/// <summary>What an image update did.</summary>
+public sealed record ImageUpdateResult(UpdateMode Mode, string Layout, string Tag, string ManifestDigest, long BytesDownloaded, long ImageSize, int LayersDownloaded, int LayersKept);
+
+/// <summary>
+/// Keeps a container image in an OCI image layout, exactly as the registry has it (same manifest digest, so
+/// <c>image@sha256:…</c> references and signatures stay valid): the layers it already holds are kept, the others are
+/// downloaded and checked against their digests, the tag is moved in one atomic write of <c>index.json</c>, and blobs
+/// no tag needs any more are removed afterwards. A power cut leaves the old image or the new one, and a layout every
+/// OCI tool reads. This is the full download; image deltas build on it.
+/// </summary>
+public sealed class ImageUpdater(DeltaClient client, RegistryClient? registry = null, ILogger<ImageUpdater>? logger = null)
+{
+    private readonly ILogger _log = logger ?? NullLogger<ImageUpdater>.Instance;
+
+    public async Task<ImageUpdateResult> UpdateAsync(ImageUpdateOptions options, CancellationToken ct = default)
+    {
+        var reference = Reference.Parse(options.Reference);
+        if (!reference.HasIdentifier) reference = reference.WithTag("latest");
+        var tag = reference.Tag ?? throw new ArgumentException($"'{reference}' names no tag: an image layout keeps images under a tag (repo:tag)");
+        Directory.CreateDirectory(options.Layout);
+        var layout = new OciLayoutRepository(Path.GetFileName(Path.GetFullPath(options.Layout).TrimEnd('/')), Path.GetFullPath(options.Layout));
+        using var _ = await layout.LockAsync("image-update", TimeSpan.FromSeconds(10), ct).ConfigureAwait(false);
+        var (source, _) = await UpdateSource.OpenAsync(client, registry, reference, _log, ct).ConfigureAwait(false);
+
+        // With verification: the signed image, for this platform, no older than the newest accepted here (the same rule as artifacts).
+        var floorFile = new AcceptedFloor(layout.Directory);
+        var verified = options.Verification is { } verification
+            ? await VerifiedTarget.ResolveAsync(source, reference, options.Platform, options.AllowDowngrade, verification, floorFile.Read(), ct).ConfigureAwait(false)
+            : null;
+        var manifest = verified?.Manifest ?? await source.ResolvePlatformAsync(reference.Identifier, options.Platform, ct).ConfigureAwait(false);
+        var image = await OciImage.ReadAsync(source, manifest, ct).ConfigureAwait(false);
+        var blobs = image.Layers.Where(l => !l.IsForeign).Select(l => l.Descriptor).Append(image.Manifest.Config).DistinctBy(d => d.Digest).ToList();
+        var size = blobs.Sum(b => b.Size);
+        if (size > options.MaxImageBytes)
+            throw new ArtifactTooLargeException($"{reference} is {size} bytes of layers and config, over the limit of {options.MaxImageBytes}");
+
+        // The floor first: a cut before the tag moves leaves the old image under a floor it already satisfies or the new one.
+        if (VerifiedTarget.Later(floorFile.Read(), verified?.Created) is { } floor) await floorFile.WriteAsync(floor, ct).ConfigureAwait(false);
+        if (await layout.TryResolveAsync(tag, ct).ConfigureAwait(false) is { } current && current.Digest == manifest.Digest)
+            return new ImageUpdateResult(UpdateMode.UpToDate, layout.Directory, tag, manifest.Digest.ToString(), 0, size, 0, blobs.Count);
+
+        var missing = new List<Descriptor>();
+        foreach (var blob in blobs)
+            if (!await layout.ExistsAsync(blob, ct).ConfigureAwait(false)) missing.Add(blob);
+        FreeSpace.Ensure(layout.Directory, missing.Sum(b => b.Size), options.ReserveBytes, $"the {missing.Count} layer(s) of {reference} this layout lacks");
+
+        // Blobs first (each checked against its digest as it is stored), the manifest after them, the tag last: every
+        // instant, index.json names only complete content.
+        long downloaded = 0;
+        var copy = new CopyOptions { Progress = new Reporter(p => { if (p.Action == "copied") Interlocked.Add(ref downloaded, p.Blob.Size); }) };
+        await GraphCopy.CopyAsync(source, manifest.Digest.ToString(), layout, [tag], copy, ct).ConfigureAwait(false);
+        // What no tag needs any more goes (the old image's own layers, its config and manifest).
+        var swept = await layout.SweepAsync(new HashSet<(string, Digest)>(), TimeSpan.Zero, dryRun: false, ct).ConfigureAwait(false);
+        _log.LogInformation("Image {Reference} ({Digest}) is in {Layout} as {Tag}: {Downloaded} bytes downloaded, {Kept} layer(s) kept, {Removed} blob(s) removed",
+            reference, manifest.Digest, layout.Directory, tag, downloaded, blobs.Count - missing.Count, swept.Removed.Count);
+        return new ImageUpdateResult(UpdateMode.Full, layout.Directory, tag, manifest.Digest.ToString(), downloaded, size, missing.Count, blobs.Count - missing.Count);
+    }
+
+    /// <summary>The newest signed creation time accepted into this layout (beside index.json, written atomically).</summary>
+    private sealed class AcceptedFloor(string layout)
+    {
+        private readonly string _path = Path.Combine(layout, ".doras-accepted");
+
+        public DateTimeOffset? Read() => File.Exists(_path) ? SignedTime.Parse(File.ReadAllText(_path).Trim()) : null;
+
+        public Task WriteAsync(DateTimeOffset floor, CancellationToken ct) =>
+            Oci.IO.Durable.WriteAllBytesAtomicAsync(_path, System.Text.Encoding.ASCII.GetBytes(floor.UtcDateTime.ToString("yyyy-MM-ddTHH:mm:ss.fffZ", System.Globalization.CultureInfo.InvariantCulture)), ct);
+    }
+
+    private sealed class Reporter(Action<(Descriptor Blob, string Action)> report) : IProgress<(Descriptor Blob, string Action)>
+    {
+        public void Report((Descriptor Blob, string Action) value) => report(value);
+    }
+}
