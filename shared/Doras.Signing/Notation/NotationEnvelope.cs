@@ -35,6 +35,8 @@ internal sealed class NotationEnvelope
 
     public required byte[] Payload { get; init; }
     public required string Scheme { get; init; }
+    /// <summary>The signature algorithm as JWS names it (PS256 ... ES512), for COSE too.</summary>
+    public required string Algorithm { get; init; }
     public DateTimeOffset? SigningTimeValue { get; init; }
     public DateTimeOffset? AuthenticSigningTimeValue { get; init; }
     public DateTimeOffset? ExpiryValue { get; init; }
@@ -50,7 +52,7 @@ internal sealed class NotationEnvelope
     {
         JwsMediaType => ReadJws(bytes),
         CoseMediaType => ReadCose(bytes),
-        _ => throw new FormatException($"signature envelope format with media type \"{mediaType}\" is not supported"),
+        _ => throw new FormatException($"signature envelope format with media type \"{SafeText.Of(mediaType)}\" is not supported"),
     };
 
     private static FormatException Bad(string message) => new(message);
@@ -85,7 +87,7 @@ internal sealed class NotationEnvelope
                 {
                     "PS256" => (HashAlgorithmName.SHA256, true), "PS384" => (HashAlgorithmName.SHA384, true), "PS512" => (HashAlgorithmName.SHA512, true),
                     "ES256" => (HashAlgorithmName.SHA256, false), "ES384" => (HashAlgorithmName.SHA384, false), "ES512" => (HashAlgorithmName.SHA512, false),
-                    _ => throw Bad($"JWS signature algorithm \"{alg}\" is not supported"),
+                    _ => throw Bad($"JWS signature algorithm \"{SafeText.Of(alg)}\" is not supported"),
                 };
                 if (Text(p, "cty") != PayloadContentType) throw Bad($"JWS content type is not \"{PayloadContentType}\"");
                 var crit = new List<string>();
@@ -102,6 +104,7 @@ internal sealed class NotationEnvelope
                 {
                     Payload = payload,
                     Scheme = scheme ?? "",
+                    Algorithm = alg,
                     SigningTimeValue = JwsTime(p, SigningTime),
                     AuthenticSigningTimeValue = JwsTime(p, AuthenticSigningTime),
                     ExpiryValue = JwsTime(p, Expiry),
@@ -116,7 +119,7 @@ internal sealed class NotationEnvelope
     }
 
     private static string? Text(JsonElement element, string name) =>
-        element.TryGetProperty(name, out var value) ? value.ValueKind == JsonValueKind.String ? value.GetString() : throw Bad($"\"{name}\" is not a string") : null;
+        element.TryGetProperty(name, out var value) ? value.ValueKind == JsonValueKind.String ? value.GetString() : throw Bad($"\"{SafeText.Of(name)}\" is not a string") : null;
 
     /// <summary>RFC 7515's base64url: no padding, no whitespace (which .NET's decoder would forgive).</summary>
     private static byte[] FromBase64Url(string text, string what)
@@ -129,11 +132,19 @@ internal sealed class NotationEnvelope
     private static readonly System.Buffers.SearchValues<char> Base64UrlAlphabet =
         System.Buffers.SearchValues.Create("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_");
 
+    /// <summary>
+    /// An RFC 3339 date-time: an explicit offset (<c>Z</c> or <c>±hh:mm</c>) is required. A time without one is
+    /// refused rather than read as the device's local time.
+    /// </summary>
     private static DateTimeOffset? JwsTime(JsonElement header, string name)
     {
         if (Text(header, name) is not { } text) return null;
-        return DateTimeOffset.TryParseExact(text, ["yyyy-MM-dd'T'HH:mm:ssK", "yyyy-MM-dd'T'HH:mm:ss.FFFFFFFK"], CultureInfo.InvariantCulture, DateTimeStyles.None, out var time)
-            ? time : throw Bad($"\"{name}\" is not an RFC 3339 time");
+        if (DateTimeOffset.TryParseExact(text, ["yyyy-MM-dd'T'HH:mm:ss'Z'", "yyyy-MM-dd'T'HH:mm:ss.FFFFFFF'Z'"], CultureInfo.InvariantCulture,
+                DateTimeStyles.AssumeUniversal | DateTimeStyles.AdjustToUniversal, out var utc))
+            return utc;
+        if (DateTimeOffset.TryParseExact(text, ["yyyy-MM-dd'T'HH:mm:sszzz", "yyyy-MM-dd'T'HH:mm:ss.FFFFFFFzzz"], CultureInfo.InvariantCulture, DateTimeStyles.None, out var time))
+            return time;
+        throw Bad($"\"{name}\" is not an RFC 3339 time with an offset");
     }
 
     private static List<X509Certificate2> JwsChain(JsonElement header)
@@ -213,6 +224,7 @@ internal sealed class NotationEnvelope
             {
                 Payload = content.ToArray(),
                 Scheme = CoseText(headers, SigningScheme) ?? "",
+                Algorithm = algorithm switch { -37 => "PS256", -38 => "PS384", -39 => "PS512", -7 => "ES256", -35 => "ES384", _ => "ES512" },
                 SigningTimeValue = CoseTime(headers, SigningTime),
                 AuthenticSigningTimeValue = CoseTime(headers, AuthenticSigningTime),
                 ExpiryValue = CoseTime(headers, Expiry),
@@ -280,15 +292,15 @@ internal sealed class NotationEnvelope
     {
         foreach (var name in crit)
         {
-            if (!KnownCritical.Contains(name)) throw Bad($"unknown critical header \"{name}\"");
-            if (!present(name)) throw Bad($"critical header \"{name}\" is missing");
+            if (!KnownCritical.Contains(name)) throw Bad($"unknown critical header \"{SafeText.Of(name)}\"");
+            if (!present(name)) throw Bad($"critical header \"{SafeText.Of(name)}\" is missing");
         }
     }
 
     /// <summary>The signed attributes' rules: a known scheme, its time, and the headers that must be critical marked so.</summary>
     private void CheckSignedAttributes(List<string> crit)
     {
-        if (Scheme is not (SchemeX509 or SchemeSigningAuthority)) throw Bad($"signing scheme \"{Scheme}\" is not supported");
+        if (Scheme is not (SchemeX509 or SchemeSigningAuthority)) throw Bad($"signing scheme \"{SafeText.Of(Scheme)}\" is not supported");
         if (!crit.Contains(SigningScheme)) throw Bad($"\"{SigningScheme}\" is not marked critical");
         if (ExpiryValue is not null && !crit.Contains(Expiry)) throw Bad($"\"{Expiry}\" is not marked critical");
         if (Scheme == SchemeX509 && SigningTimeValue is null) throw Bad($"signing scheme {SchemeX509} requires \"{SigningTime}\"");

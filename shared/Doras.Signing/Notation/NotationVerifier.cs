@@ -1,3 +1,6 @@
+using System.Formats.Asn1;
+using System.Formats.Cbor;
+using System.Security.Cryptography;
 using System.Text.Json;
 using Doras.Oci.Model;
 using Doras.Signing.Cosign;
@@ -50,20 +53,56 @@ public sealed class NotationVerifier
     public TrustPolicyStatement? StatementFor(string repository) => Policy.For(repository);
 
     /// <summary>Checks one envelope against <paramref name="target"/>, the version's manifest (or index) descriptor.</summary>
-    public NotationFinding Check(byte[] envelopeBytes, string mediaType, Descriptor target, TrustPolicyStatement statement)
+    public NotationFinding Check(byte[] envelopeBytes, string mediaType, Descriptor target, TrustPolicyStatement statement) =>
+        Check(envelopeBytes, mediaType, target, statement, CancellationToken.None);
+
+    /// <summary>
+    /// Checks one envelope against <paramref name="target"/>, the version's manifest (or index) descriptor, the cheap
+    /// checks first: nothing an attacker chose (keys, signatures) is computed with before the chain is known to hold
+    /// a trusted certificate and to use only the algorithms Notation allows. <paramref name="cancellationToken"/> is
+    /// checked between the expensive steps. A certificate or envelope that cannot be decoded (a malformed extension,
+    /// bad ASN.1) is a Malformed finding, never an exception. Every detail is safe to print: text from the envelope
+    /// has its control characters removed and is capped at <see cref="SafeText.MaxLength"/> characters.
+    /// </summary>
+    public NotationFinding Check(byte[] envelopeBytes, string mediaType, Descriptor target, TrustPolicyStatement statement, CancellationToken cancellationToken)
     {
+        NotationFinding finding;
+        try { finding = Checked(envelopeBytes, mediaType, target, statement, cancellationToken); }
+        catch (Exception e) when (e is CryptographicException or FormatException or AsnContentException or CborContentException)
+        {
+            finding = new(SignatureCheck.Malformed, $"the signature or a certificate cannot be decoded: {e.Message}");
+        }
+        return finding with { Detail = SafeText.Clean(finding.Detail, MaxDetailLength) };
+    }
+
+    /// <summary>A finding's detail is at most this long, each envelope value in it at most <see cref="SafeText.MaxLength"/>.</summary>
+    public const int MaxDetailLength = 1000;
+
+    private NotationFinding Checked(byte[] envelopeBytes, string mediaType, Descriptor target, TrustPolicyStatement statement, CancellationToken cancellationToken)
+    {
+        cancellationToken.ThrowIfCancellationRequested();
         if (envelopeBytes.Length > MaxEnvelopeBytes) return new(SignatureCheck.Malformed, $"the envelope is larger than {MaxEnvelopeBytes} bytes");
         NotationEnvelope envelope;
         try { envelope = NotationEnvelope.Read(envelopeBytes, mediaType); }
         catch (FormatException e) { return new(SignatureCheck.Malformed, e.Message); }
-        if (CertificateChain.StructureError(envelope.Chain) is { } broken) return new(SignatureCheck.Untrusted, broken);
+        var chain = envelope.Chain;
+        if (CertificateChain.ShapeError(chain) is { } shape) return new(SignatureCheck.Untrusted, shape);
+        // Trust first, by byte comparison: a chain that holds no certificate of the statement's stores is untrusted,
+        // whatever its keys, before any of them is looked at.
+        if (TrustAnchorError(envelope, statement) is { } untrustedChain) return new(SignatureCheck.Untrusted, untrustedChain);
+        // Keys and algorithms outside Notation's list are malformed: the envelope breaks the signature specification
+        // (notation-core-go reports these as a malformed signature too), and no trust policy could make it valid.
+        if (CertificateChain.AlgorithmError(chain, envelope.Algorithm) is { } algorithm) return new(SignatureCheck.Malformed, algorithm);
+        if (CertificateChain.ExtensionError(chain) is { } extensions) return new(SignatureCheck.Untrusted, extensions);
+        if (CertificateChain.SignatureError(chain, cancellationToken) is { } broken) return new(SignatureCheck.Untrusted, broken);
+        cancellationToken.ThrowIfCancellationRequested();
         // Integrity: never overridden.
         if (!envelope.Verify()) return new(SignatureCheck.BadSignature, "the signature does not verify with its signing certificate");
-        if (envelope.Plugin is { } plugin) return new(SignatureCheck.Untrusted, $"the signature requires verification plugin \"{plugin}\", which a device does not run");
+        if (envelope.Plugin is { } plugin) return new(SignatureCheck.Untrusted, $"the signature requires verification plugin \"{SafeText.Of(plugin)}\", which a device does not run");
 
         // Authenticity is enforced on a device whatever the level says (audit only logs it): installing what anybody
         // signed would be no verification at all. Expiry and the signing time keep the policy's enforcement.
-        if (Authenticity(envelope, statement) is { } untrusted) return new(SignatureCheck.Untrusted, untrusted);
+        if (IdentityError(envelope, statement) is { } untrusted) return new(SignatureCheck.Untrusted, untrusted);
 
         var now = Clock.GetUtcNow();
         if (statement.AuthenticTimestamp == Enforcement.Enforce)
@@ -71,7 +110,7 @@ public sealed class NotationVerifier
             var (at, when) = envelope.Scheme == NotationEnvelope.SchemeSigningAuthority
                 ? (envelope.AuthenticSigningTimeValue!.Value, "the authentic signing time")
                 : (now, "the verification time");
-            if (CertificateChain.ValidityError(envelope.Chain, at, when) is { } invalid) return new(SignatureCheck.Expired, invalid);
+            if (CertificateChain.ValidityError(chain, at, when) is { } invalid) return new(SignatureCheck.Expired, invalid);
         }
         if (statement.Expiry == Enforcement.Enforce && envelope.ExpiryValue is { } expiry && now > expiry)
             return new(SignatureCheck.Expired, $"digital signature has expired on {expiry.UtcDateTime:yyyy-MM-ddTHH:mm:ssZ}");
@@ -79,7 +118,8 @@ public sealed class NotationVerifier
         return Target(envelope.Payload, target);
     }
 
-    private string? Authenticity(NotationEnvelope envelope, TrustPolicyStatement statement)
+    /// <summary>The statement has a trust store of the scheme's type, and the chain holds one of its certificates.</summary>
+    private string? TrustAnchorError(NotationEnvelope envelope, TrustPolicyStatement statement)
     {
         var type = envelope.Scheme == NotationEnvelope.SchemeSigningAuthority ? "signingAuthority" : "ca";
         var stores = statement.TrustStores.Where(s => s.Type == type).ToList();
@@ -87,12 +127,19 @@ public sealed class NotationVerifier
         var trusted = stores.SelectMany(Store.Certificates).ToList();
         if (!envelope.Chain.Any(c => trusted.Any(t => t.RawDataMemory.Span.SequenceEqual(c.RawDataMemory.Span))))
             return "the signature's certificate chain does not contain any trusted certificate";
+        return null;
+    }
+
+    /// <summary>The signing certificate's subject is one of the statement's trusted identities.</summary>
+    private static string? IdentityError(NotationEnvelope envelope, TrustPolicyStatement statement)
+    {
         if (statement.AnyIdentity) return null;
+        var signer = SafeText.Of(envelope.Chain[0].Subject);
         var subject = DistinguishedName.Of(envelope.Chain[0].SubjectName);
-        if (subject is null) return $"signing certificate subject \"{envelope.Chain[0].Subject}\" repeats an attribute";
+        if (subject is null) return $"signing certificate subject \"{signer}\" repeats an attribute";
         return statement.TrustedIdentities.Any(identity => identity.Attributes.All(a => subject.TryGetValue(a.Key, out var v) && v == a.Value))
             ? null
-            : $"signing certificate \"{envelope.Chain[0].Subject}\" does not match the trusted identities of trust policy statement \"{statement.Name}\"";
+            : $"signing certificate \"{signer}\" does not match the trusted identities of trust policy statement \"{statement.Name}\"";
     }
 
     /// <summary>The payload's targetArtifact must be the version's descriptor: digest, size and media type.</summary>
@@ -108,9 +155,9 @@ public sealed class NotationVerifier
                 || !artifact.TryGetProperty("mediaType", out var mediaType) || mediaType.ValueKind != JsonValueKind.String)
                 return new(SignatureCheck.Malformed, "the payload has no targetArtifact descriptor");
             if (digest.GetString() != target.Digest.ToString())
-                return new(SignatureCheck.OtherDigest, $"the signature names {digest.GetString()}");
+                return new(SignatureCheck.OtherDigest, $"the signature names {SafeText.Of(digest.GetString())}");
             if (sizeValue != target.Size || mediaType.GetString() != target.MediaType)
-                return new(SignatureCheck.OtherDigest, $"the signature names {digest.GetString()} as {mediaType.GetString()} of {sizeValue} bytes, not {target.MediaType} of {target.Size}");
+                return new(SignatureCheck.OtherDigest, $"the signature names {SafeText.Of(digest.GetString())} as {SafeText.Of(mediaType.GetString())} of {sizeValue} bytes, not {target.MediaType} of {target.Size}");
             return new(SignatureCheck.Verified, "");
         }
         catch (JsonException) { return new(SignatureCheck.Malformed, "the payload is not JSON"); }

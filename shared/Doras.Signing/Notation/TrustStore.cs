@@ -108,5 +108,29 @@ internal static class Oids
     public const string BasicConstraints = "2.5.29.19";
     public const string KeyUsage = "2.5.29.15";
     public const string ExtendedKeyUsage = "2.5.29.37";
+    public const string SubjectKeyIdentifier = "2.5.29.14";
+    public const string AuthorityKeyIdentifier = "2.5.29.35";
+    public const string SubjectAltName = "2.5.29.17";
+    public const string NameConstraints = "2.5.29.30";
+    public const string CertificatePolicies = "2.5.29.32";
+    public const string PolicyConstraints = "2.5.29.36";
     public const string CodeSigning = "1.3.6.1.5.5.7.3.3";
+    public const string AnyExtendedKeyUsage = "2.5.29.37.0";
+
+    public const string RsaEncryption = "1.2.840.113549.1.1.1";
+    public const string RsaPss = "1.2.840.113549.1.1.10";
+    public const string Mgf1 = "1.2.840.113549.1.1.8";
+    public const string Sha256WithRsa = "1.2.840.113549.1.1.11";
+    public const string Sha384WithRsa = "1.2.840.113549.1.1.12";
+    public const string Sha512WithRsa = "1.2.840.113549.1.1.13";
+    public const string EcPublicKey = "1.2.840.10045.2.1";
+    public const string EcdsaWithSha256 = "1.2.840.10045.4.3.2";
+    public const string EcdsaWithSha384 = "1.2.840.10045.4.3.3";
+    public const string EcdsaWithSha512 = "1.2.840.10045.4.3.4";
+    public const string P256 = "1.2.840.10045.3.1.7";
+    public const string P384 = "1.3.132.0.34";
+    public const string P521 = "1.3.132.0.35";
+    public const string Sha256 = "2.16.840.1.101.3.4.2.1";
+    public const string Sha384 = "2.16.840.1.101.3.4.2.2";
+    public const string Sha512 = "2.16.840.1.101.3.4.2.3";
 }

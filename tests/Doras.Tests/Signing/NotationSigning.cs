@@ -36,19 +36,49 @@ internal sealed class NotationSigning
     public static byte[] Payload(Descriptor target) =>
         Encoding.UTF8.GetBytes($$$"""{"targetArtifact":{"mediaType":"{{{target.MediaType}}}","digest":"{{{target.Digest}}}","size":{{{target.Size}}}}}""");
 
-    /// <summary>A JWS envelope; <paramref name="extraCritical"/> adds a header marked critical.</summary>
-    public byte[] Jws(Descriptor target, string? extraCritical = null, IEnumerable<X509Certificate2>? chain = null, string? expiry = null)
+    /// <summary>
+    /// A JWS envelope; <paramref name="extraCritical"/> adds a header marked critical, <paramref name="plugin"/> a
+    /// critical verification plugin header; <paramref name="key"/> signs instead of the leaf's key, with
+    /// <paramref name="alg"/> (ES256, ES384, ES512) named in the header.
+    /// </summary>
+    public byte[] Jws(Descriptor target, string? extraCritical = null, IEnumerable<X509Certificate2>? chain = null, string? expiry = null,
+        ECDsa? key = null, string alg = "ES256", string? signingTime = null, string? plugin = null)
     {
         var crit = new List<string> { "\"io.cncf.notary.signingScheme\"" };
         if (expiry is not null) crit.Add("\"io.cncf.notary.expiry\"");
         if (extraCritical is not null) crit.Add($"\"{extraCritical}\"");
-        var header = $$"""{"alg":"ES256","crit":[{{string.Join(",", crit)}}],"cty":"application/vnd.cncf.notary.payload.v1+json","io.cncf.notary.signingScheme":"notary.x509","io.cncf.notary.signingTime":"{{DateTimeOffset.UtcNow:yyyy-MM-ddTHH:mm:ssZ}}"{{(expiry is null ? "" : $",\"io.cncf.notary.expiry\":\"{expiry}\"")}}{{(extraCritical is null ? "" : $",\"{extraCritical}\":\"x\"")}}}""";
+        if (plugin is not null) crit.Add("\"io.cncf.notary.verificationPlugin\"");
+        signingTime ??= $"{DateTimeOffset.UtcNow:yyyy-MM-ddTHH:mm:ssZ}";
+        var pluginHeader = plugin is null ? "" : ",\"io.cncf.notary.verificationPlugin\":" + System.Text.Json.JsonSerializer.Serialize(plugin);
+        var header = $$"""{"alg":"{{alg}}","crit":[{{string.Join(",", crit)}}],"cty":"application/vnd.cncf.notary.payload.v1+json","io.cncf.notary.signingScheme":"notary.x509","io.cncf.notary.signingTime":"{{signingTime}}"{{(expiry is null ? "" : $",\"io.cncf.notary.expiry\":\"{expiry}\"")}}{{(extraCritical is null ? "" : $",\"{extraCritical}\":\"x\"")}}{{pluginHeader}}}""";
         var protectedText = Base64Url.EncodeToString(Encoding.UTF8.GetBytes(header));
         var payloadText = Base64Url.EncodeToString(Payload(target));
-        var signature = LeafKey.SignData(Encoding.ASCII.GetBytes(protectedText + "." + payloadText), HashAlgorithmName.SHA256);
+        var hash = alg switch { "ES384" => HashAlgorithmName.SHA384, "ES512" => HashAlgorithmName.SHA512, _ => HashAlgorithmName.SHA256 };
+        var signature = (key ?? LeafKey).SignData(Encoding.ASCII.GetBytes(protectedText + "." + payloadText), hash);
         var x5c = string.Join(",", (chain ?? [Leaf, Root]).Select(c => $"\"{Convert.ToBase64String(c.RawData)}\""));
         return Encoding.UTF8.GetBytes($$$"""{"payload":"{{{payloadText}}}","protected":"{{{protectedText}}}","header":{"x5c":[{{{x5c}}}],"io.cncf.notary.signingAgent":"Doras tests"},"signature":"{{{Base64Url.EncodeToString(signature)}}}"}""");
     }
+
+    /// <summary>
+    /// A certificate for <paramref name="publicKey"/> issued by <paramref name="issuer"/> (the root when null) with
+    /// <paramref name="extensions"/>, its signature made with <paramref name="hash"/> (SHA-256 when null).
+    /// </summary>
+    public X509Certificate2 Issue(string subject, PublicKey publicKey, IEnumerable<X509Extension> extensions,
+        X509Certificate2? issuer = null, ECDsa? issuerKey = null, HashAlgorithmName? hash = null)
+    {
+        var request = new CertificateRequest(new X500DistinguishedName(subject), publicKey, hash ?? HashAlgorithmName.SHA256);
+        foreach (var extension in extensions) request.CertificateExtensions.Add(extension);
+        return request.Create((issuer ?? Root).SubjectName, X509SignatureGenerator.CreateForECDsa(issuerKey ?? RootKey),
+            DateTimeOffset.UtcNow.AddHours(-1), DateTimeOffset.UtcNow.AddYears(1), RandomNumberGenerator.GetBytes(8));
+    }
+
+    /// <summary>The extensions of a code signing leaf: digitalSignature, codeSigning.</summary>
+    public static X509Extension[] LeafExtensions() =>
+        [new X509KeyUsageExtension(X509KeyUsageFlags.DigitalSignature, true), new X509EnhancedKeyUsageExtension([new Oid("1.3.6.1.5.5.7.3.3")], false)];
+
+    /// <summary>The extensions of an intermediate CA: cA, keyCertSign.</summary>
+    public static X509Extension[] CaExtensions() =>
+        [new X509BasicConstraintsExtension(true, false, 0, true), new X509KeyUsageExtension(X509KeyUsageFlags.KeyCertSign, true)];
 
     /// <summary>A COSE_Sign1 envelope, as Notation writes one.</summary>
     public byte[] Cose(Descriptor target, string? extraCritical = null)
