@@ -121,7 +121,7 @@ public sealed record PublisherVerification
             if (layer.Size > NotationVerifier.MaxEnvelopeBytes)
                 return new NotationFinding(SignatureCheck.Malformed, $"the envelope is larger than {NotationVerifier.MaxEnvelopeBytes} bytes");
             var envelope = await repository.FetchBytesAsync(layer, NotationVerifier.MaxEnvelopeBytes, ct).ConfigureAwait(false);
-            return Notation!.Check(envelope, layer.MediaType, subject, statement);
+            return Notation!.Check(envelope, layer.MediaType, subject, statement, ct);
         }
     }
 
