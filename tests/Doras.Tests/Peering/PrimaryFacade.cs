@@ -1,21 +1,19 @@
-using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
 
 namespace Doras.Tests.Peering;
 
 /// <summary>
-/// A pass-through in front of a peer server (methods, bodies and the headers the peer API uses), that can answer
-/// the sync request with a 404 for the whole repository, and the per-tag checks with 503, and records the bodies
-/// of the requests it passes.
+/// The one loopback proxy in front of a peer server, with the peer API's own misbehaviours: it can answer the sync
+/// request with a 404 for the whole repository and the per-tag checks with 503, refuse a token once, hold delta
+/// requests, set cookies; and it records the bodies of the requests it passes.
 /// </summary>
 public sealed class PrimaryFacade : IAsyncDisposable
 {
-    private readonly WebApplication _app;
-    private readonly HttpClient _upstream;
+    private readonly LoopbackProxy _proxy;
 
-    private PrimaryFacade(WebApplication app, HttpClient upstream) => (_app, _upstream) = (app, upstream);
+    private PrimaryFacade(LoopbackProxy proxy) => _proxy = proxy;
 
-    public Uri Url => new(_app.Urls.First());
+    public Uri Url => _proxy.Url;
     public bool SyncSaysNotFound { get; set; }
     public bool ManifestChecksFail { get; set; }
 
@@ -37,36 +35,36 @@ public sealed class PrimaryFacade : IAsyncDisposable
     public List<string> Cookies { get; } = [];
 
     /// <summary>Path and body of each request with a body, in order.</summary>
-    public List<(string Path, string Body)> Bodies { get; } = [];
+    public List<(string Path, string Body)> Bodies => _proxy.Bodies;
 
     /// <summary>The per-tag manifest checks (HEAD) the replica made, in order.</summary>
     public List<string> ManifestChecks { get; } = [];
 
     public static async Task<PrimaryFacade> StartAsync(Uri primary)
     {
-        PrimaryFacade? facade = null;
-        var app = await LoopbackApp.StartAsync("/{**path}", context => facade!.HandleAsync(context));
-        facade = new PrimaryFacade(app, new HttpClient { BaseAddress = primary });
+        var facade = new PrimaryFacade(await LoopbackProxy.StartAsync(primary, record: true));
+        facade._proxy.Intercept = facade.InterceptAsync;
         return facade;
     }
 
-    private async Task HandleAsync(HttpContext context)
+    /// <summary>True when the facade answered the request itself; otherwise the proxy passes it on.</summary>
+    private async Task<bool> InterceptAsync(HttpContext context)
     {
         var path = context.Request.Path.Value ?? "";
         if (context.Request.Headers.Cookie.Count > 0) lock (Cookies) Cookies.Add(context.Request.Headers.Cookie.ToString());
-        if (SetCookie is { } cookie) context.Response.Headers.SetCookie = cookie;
+        if (SetCookie is { } cookie) context.Response.OnStarting(() => { context.Response.Headers.SetCookie = cookie; return Task.CompletedTask; });
         if (RefuseNextToken && context.Request.Headers.Authorization.ToString().StartsWith("Bearer ", StringComparison.Ordinal))
         {
             RefuseNextToken = false;
             context.Response.StatusCode = 401;
-            return;
+            return true;
         }
         if (SyncSaysNotFound && path == "/peer/v1/sync")
         {
             context.Response.StatusCode = 404;
             context.Response.ContentType = "application/problem+json";
             await context.Response.WriteAsync("{\"status\":404,\"title\":\"Image not found\",\"detail\":\"this server holds no repository\"}");
-            return;
+            return true;
         }
         if (path == "/peer/v1/delta")
         {
@@ -76,30 +74,14 @@ public sealed class PrimaryFacade : IAsyncDisposable
         if (HttpMethods.IsHead(context.Request.Method) && path.Contains("/manifests/", StringComparison.Ordinal))
         {
             lock (ManifestChecks) ManifestChecks.Add(path);
-            if (ManifestChecksFail) { context.Response.StatusCode = 503; return; }
+            if (ManifestChecksFail)
+            {
+                context.Response.StatusCode = 503;
+                return true;
+            }
         }
-        using var request = new HttpRequestMessage(new HttpMethod(context.Request.Method), context.Request.Path + context.Request.QueryString);
-        if (context.Request.ContentLength > 0 || context.Request.Headers.TransferEncoding.Count > 0)
-        {
-            using var body = new MemoryStream();
-            await context.Request.Body.CopyToAsync(body);
-            lock (Bodies) Bodies.Add((path, System.Text.Encoding.UTF8.GetString(body.ToArray())));
-            request.Content = new ByteArrayContent(body.ToArray());
-            if (context.Request.ContentType is { } type) request.Content.Headers.TryAddWithoutValidation("Content-Type", type);
-        }
-        foreach (var header in context.Request.Headers)
-            if (header.Key is "Authorization" or "Accept" or "Range")
-                request.Headers.TryAddWithoutValidation(header.Key, header.Value.ToArray());
-        using var response = await _upstream.SendAsync(request, HttpCompletionOption.ResponseHeadersRead);
-        context.Response.StatusCode = (int)response.StatusCode;
-        foreach (var header in response.Headers.Concat(response.Content.Headers))
-            if (header.Key is not "Transfer-Encoding") context.Response.Headers[header.Key] = header.Value.ToArray();
-        if (!HttpMethods.IsHead(context.Request.Method)) await response.Content.CopyToAsync(context.Response.Body);
+        return false;
     }
 
-    public async ValueTask DisposeAsync()
-    {
-        _upstream.Dispose();
-        await _app.DisposeAsync();
-    }
+    public ValueTask DisposeAsync() => _proxy.DisposeAsync();
 }

@@ -38,6 +38,15 @@ public sealed class LoopbackProxy : IAsyncDisposable
 
     public int FaultsInjected => Volatile.Read(ref _faultsInjected);
 
+    /// <summary>With <c>record: true</c>, path and body (as UTF-8) of each request that had a body, in order.</summary>
+    public List<(string Path, string Body)> Bodies { get; } = [];
+
+    /// <summary>
+    /// A test's own answers before anything is forwarded (a peer that refuses a token, a sync that says 404): return true
+    /// when it answered the request itself. Runs after recording, before faults.
+    /// </summary>
+    public Func<HttpContext, Task<bool>>? Intercept { get; set; }
+
     /// <summary>The Range header of each request that faults apply to, in order ("" when none).</summary>
     public List<string> Ranges { get; } = [];
 
@@ -81,6 +90,7 @@ public sealed class LoopbackProxy : IAsyncDisposable
             var headers = context.Request.Headers.ToDictionary(h => h.Key.ToLowerInvariant(), h => h.Value.ToString());
             lock (Requests) Requests.Add((context.Request.Method, context.Request.Path.ToString(), headers));
         }
+        if (Intercept is { } intercept && await intercept(context)) return;
         var fault = Fault.None;
         if (_faultsOn(context.Request.Path))
             lock (_script)
@@ -161,7 +171,7 @@ public sealed class LoopbackProxy : IAsyncDisposable
     }
 
     /// <summary>The request as it came (method, path and query, headers, body), with the proxy's own Host.</summary>
-    private static async Task<HttpRequestMessage> ForwardedRequestAsync(HttpContext context)
+    private async Task<HttpRequestMessage> ForwardedRequestAsync(HttpContext context)
     {
         var request = new HttpRequestMessage(new HttpMethod(context.Request.Method), context.Request.Path + context.Request.QueryString);
         if (context.Request.ContentLength > 0 || context.Request.Headers.TransferEncoding.Count > 0)
@@ -169,6 +179,7 @@ public sealed class LoopbackProxy : IAsyncDisposable
             var body = new MemoryStream();
             await context.Request.Body.CopyToAsync(body);
             request.Content = new ByteArrayContent(body.ToArray());
+            if (_record) lock (Bodies) Bodies.Add((context.Request.Path.ToString(), System.Text.Encoding.UTF8.GetString(body.ToArray())));
         }
         else if (context.Request.Method is "PUT" or "POST" or "PATCH")
             request.Content = new ByteArrayContent([]);
