@@ -101,7 +101,30 @@ public sealed class ReplicaSync(ArtifactStores stores, PeerClients peers, IOptio
             if (copied.Digest != digest) throw new DigestMismatchException($"the primary named {digest} for {replica.Repository}:{tag} but served {copied.Digest}");
             (mine.ContainsKey(tag) ? moved : added).Add(tag);
         }
+        // Referrers attached later to a version the replica already has (a Notation signature or an SBOM added after
+        // the release) come too: one listing per version, and only referrers the replica lacks are copied.
+        foreach (var (tag, descriptor) in mine.OrderBy(t => t.Key, StringComparer.Ordinal))
+        {
+            if (deleted.Contains(tag) || answer.Changed.ContainsKey(tag) || ReservedTags.IsReserved(tag) || AttachmentTags.IsAttachment(tag) || !done.Add(descriptor.Digest)) continue;
+            attachedCount += await CopyLateReferrersAsync(primary, local, descriptor.Digest, ct).ConfigureAwait(false);
+        }
         return report with { Added = added, Moved = moved, Deleted = deleted, Unchanged = answer.Unchanged, Attached = attachedCount };
+    }
+
+    /// <summary>Most referrers looked at per version and sync, as a copy brings at most with a version.</summary>
+    private const int MaxLateReferrers = 500;
+
+    private static async Task<int> CopyLateReferrersAsync(RemoteRepository primary, IOciRepository local, Digest version, CancellationToken ct)
+    {
+        var copied = 0;
+        foreach (var referrer in (await primary.ReferrersAsync(version, ct: ct, limit: MaxLateReferrers).ConfigureAwait(false)).Take(MaxLateReferrers))
+        {
+            if (await local.ExistsAsync(referrer, ct).ConfigureAwait(false)) continue;
+            // Its own referrers (a countersignature) with it; tags are synced as every tag is.
+            await GraphCopy.CopyAsync(primary, referrer.Digest.ToString(), local, [], new CopyOptions { Attached = new AttachedCopy { CosignTags = false } }, ct).ConfigureAwait(false);
+            copied++;
+        }
+        return copied;
     }
 
     /// <summary>The primary said 404 for the whole repository: ask for each tag, and delete only those it really lost.</summary>
