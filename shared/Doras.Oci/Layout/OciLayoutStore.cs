@@ -200,15 +200,30 @@ public sealed partial class OciLayoutRepository(string name, string directory)
         UpdateIndexAsync(manifests => manifests.RemoveAll(m => m.Annotation(Annotations.RefName) == tag && (onlyIfAt is null || m.Digest == onlyIfAt)), ct);
 
     /// <summary>
-    /// Reads every blob small enough to be a manifest: a referrer need not be tagged, and the layout keeps no list of
-    /// untagged manifests. For listing on demand, not for every request.
+    /// Reads every blob small enough to be a manifest (a referrer need not be tagged, and the layout keeps no list of
+    /// untagged manifests), once per change of the blob directories: the result is kept, keyed by their modification
+    /// times (a blob stored or removed is a rename in or out of one), so a fleet of devices asking for signatures does
+    /// not make every request read the whole repository.
     /// </summary>
     public async Task<IReadOnlyList<Descriptor>> ReferrersAsync(Digest subject, string? artifactType = null, CancellationToken ct = default, int limit = Remote.Pagination.MaxItems)
     {
-        var found = new List<Descriptor>();
+        var all = await AllReferrersAsync(ct).ConfigureAwait(false);
+        return all.TryGetValue(subject, out var found)
+            ? [.. found.Where(r => artifactType is null || r.ArtifactType == artifactType).Take(limit + 1)]
+            : [];
+    }
+
+    private static readonly System.Collections.Concurrent.ConcurrentDictionary<string, (string Stamp, Dictionary<Digest, List<Descriptor>> Referrers)> ReferrerScans = new();
+
+    private async Task<Dictionary<Digest, List<Descriptor>>> AllReferrersAsync(CancellationToken ct)
+    {
         var blobs = Path.Combine(Directory, "blobs");
-        if (!System.IO.Directory.Exists(blobs)) return found;
-        foreach (var algorithm in System.IO.Directory.EnumerateDirectories(blobs))
+        if (!System.IO.Directory.Exists(blobs)) return [];
+        var algorithms = System.IO.Directory.GetDirectories(blobs);
+        var stamp = string.Join('/', algorithms.Order(StringComparer.Ordinal).Select(a => System.IO.Directory.GetLastWriteTimeUtc(a).Ticks));
+        if (ReferrerScans.TryGetValue(Directory, out var cached) && cached.Stamp == stamp) return cached.Referrers;
+        var referrers = new Dictionary<Digest, List<Descriptor>>();
+        foreach (var algorithm in algorithms)
         foreach (var file in System.IO.Directory.EnumerateFiles(algorithm))
         {
             if (!Digest.TryParse($"{Path.GetFileName(algorithm)}:{Path.GetFileName(file)}", out var digest)) continue;
@@ -217,13 +232,14 @@ public sealed partial class OciLayoutRepository(string name, string directory)
             byte[] bytes;
             try { bytes = await File.ReadAllBytesAsync(file, ct).ConfigureAwait(false); }
             catch (FileNotFoundException) { continue; } // swept meanwhile
-            if (Referrers.Of(bytes, digest, subject) is { } referrer && (artifactType is null || referrer.ArtifactType == artifactType))
+            if (Referrers.SubjectOf(bytes, digest) is { } found)
             {
-                found.Add(referrer);
-                if (found.Count > limit) return found;
+                if (!referrers.TryGetValue(found.Subject, out var list)) referrers[found.Subject] = list = [];
+                list.Add(found.Referrer);
             }
         }
-        return found;
+        ReferrerScans[Directory] = (stamp, referrers);
+        return referrers;
     }
 
     /// <summary>A file lock beside <c>index.json</c> (<c>.PURPOSE.lock</c>), held across processes.</summary>
