@@ -33,6 +33,12 @@ public sealed record DeltaAlgorithmProfile
 
     /// <summary>When a built delta of a stronger algorithm leaves this one out of <c>auto</c>.</summary>
     public Outclassed LeftOut { get; init; } = Outclassed.Never;
+
+    /// <summary>
+    /// The least <see cref="OutclassingStrength"/> whose delta leaves this one out: its rule holds only against deltas as
+    /// strong as those it was measured against (a rule measured on executables against bsdiff-exe says nothing of text).
+    /// </summary>
+    public int LeftOutOnlyFrom { get; init; } = 1;
 }
 
 /// <summary>When a candidate of <c>auto</c> gives way to a stronger algorithm's delta (past <see cref="OutclassedCandidates.MinNewBytes"/>).</summary>

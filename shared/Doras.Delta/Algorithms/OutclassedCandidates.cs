@@ -28,7 +28,8 @@ public static class OutclassedCandidates
         foreach (var other in candidates)
         {
             if (other.Name == candidate.Name) return false;
-            if (other.Profile.OutclassingStrength > candidate.Profile.OutclassingStrength) return true; // built first
+            if (other.Profile.OutclassingStrength > candidate.Profile.OutclassingStrength && other.Profile.OutclassingStrength >= candidate.Profile.LeftOutOnlyFrom)
+                return true; // built first
         }
         return false;
     }
@@ -38,7 +39,8 @@ public static class OutclassedCandidates
     {
         if (newSize < MinNewBytes) return null;
         var strongest = built.Where(b => b.Algorithm.Profile.OutclassingStrength > 0).MaxBy(b => b.Algorithm.Profile.OutclassingStrength);
-        if (strongest is null || candidate.Profile.OutclassingStrength >= strongest.Algorithm.Profile.OutclassingStrength)
+        if (strongest is null || candidate.Profile.OutclassingStrength >= strongest.Algorithm.Profile.OutclassingStrength
+            || strongest.Algorithm.Profile.OutclassingStrength < candidate.Profile.LeftOutOnlyFrom)
             return null;
         return candidate.Profile.LeftOut switch
         {

@@ -137,3 +137,23 @@ public class AlgorithmRegistryTests
         Assert.That(File.ReadAllBytes(result.InstalledPath), Is.EqualTo(v2));
     }
 }
+
+/// <summary>
+/// auto's leave-out rules hold only against the deltas they were measured against (issue 23): zstd and Octodiff give
+/// way to an executable-aware bsdiff-exe delta, never to a bsdiff-lzma one (on a 9 MB JavaScript bundle a bsdiff-lzma
+/// delta under a quarter of the file was still 1.49x zstd's).
+/// </summary>
+public class LeaveOutRuleTests
+{
+    [TestCase("zstd")]
+    [TestCase("octodiff")]
+    public void A_bsdiff_lzma_delta_does_not_leave_out_zstd_or_octodiff_but_a_bsdiff_exe_one_does(string candidate)
+    {
+        var algorithms = DeltaAlgorithms.Default();
+        var lzma = new BuiltDelta(algorithms.Find("bsdiff-lzma")!, "", Digest.Compute([]), 100_000, TimeSpan.Zero);
+        var exe = new BuiltDelta(algorithms.Find("bsdiff-exe")!, "", Digest.Compute([]), 100_000, TimeSpan.Zero);
+        Assert.That(OutclassedCandidates.By(algorithms.Find(candidate)!, [lzma], 9 << 20), Is.Null);
+        Assert.That(OutclassedCandidates.By(algorithms.Find(candidate)!, [exe], 9 << 20), Is.SameAs(exe));
+        Assert.That(OutclassedCandidates.By(algorithms.Find("bsdiff")!, [lzma], 9 << 20), Is.SameAs(lzma), "plain bsdiff still gives way to bsdiff-lzma");
+    }
+}

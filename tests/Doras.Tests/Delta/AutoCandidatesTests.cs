@@ -49,13 +49,15 @@ public class AutoCandidatesTests
     }
 
     [Test]
-    public async Task Past_1_MiB_a_small_bsdiff_lzma_delta_leaves_out_bsdiff_zstd_and_octodiff()
+    public async Task Past_1_MiB_a_small_bsdiff_lzma_delta_leaves_out_bsdiff_but_not_zstd_and_octodiff()
     {
+        // zstd and Octodiff give way only to bsdiff-exe, the delta their rule was measured against (issue 23: on text a
+        // bsdiff-lzma delta under a quarter of the file was still 1.49x zstd's).
         using var dir = new TempDirectory();
         var old = TestData.Binary(2 << 20, 31);
         var (smallest, record) = await AutoAsync(dir, old, TestData.Edit(old, 32));
-        Assert.That(record.BuiltNames, Is.EqualTo(new[] { "bsdiff-lzma" }));
-        Assert.That(record.OutclassedNames, Is.EqualTo(new[] { "bsdiff", "zstd", "octodiff" }));
+        Assert.That(record.BuiltNames, Is.EqualTo(new[] { "bsdiff-lzma", "zstd", "octodiff" }));
+        Assert.That(record.OutclassedNames, Is.EqualTo(new[] { "bsdiff" }));
         Assert.That(record.OutclassedBy, Is.All.EqualTo("bsdiff-lzma"));
         Assert.That(smallest.Algorithm.Name, Is.EqualTo("bsdiff-lzma"));
     }
