@@ -32,24 +32,26 @@ internal sealed class UpdateArguments
     public Option<string?> TrustPolicy { get; } = new("--trust-policy") { Description = "Install only versions with a Notation signature this trust policy (Notation trust policy v1.0 JSON) accepts; with --trust-store; refused otherwise, exit 11" };
     public Option<string?> TrustStore { get; } = new("--trust-store") { Description = "Notation trust store directory (x509/ca/NAME and x509/signingAuthority/NAME hold the trusted certificates); with --trust-policy" };
     public Option<bool> AllowDowngrade { get; } = new("--allow-downgrade") { Description = "With --verify-key or --trust-policy: accept a signed version older than the newest one accepted here (default: refused, exit 12)" };
+    public Option<string?> ImageLayout { get; } = new("--image-layout") { Description = "Keep a container image in this OCI image layout directory, tagged with the reference's tag, exactly as the registry has it (instead of --output)" };
     public StoreArguments Registry { get; } = new();
 
     public void AddTo(Command command)
     {
         command.Arguments.Add(Reference);
-        foreach (var option in new Option[] { Server, Output, WorkDir, Accept, MaxBytes, Reserve, KeepPrevious, MaxBytesPerPeriod, PeriodHours, StallTimeout, Timeout, ReplaceExisting, Json, AllowHttp, TokenCommand, TokenFile, Platform, VerifyKey, TrustPolicy, TrustStore, AllowDowngrade }) command.Options.Add(option);
+        foreach (var option in new Option[] { Server, Output, WorkDir, Accept, MaxBytes, Reserve, KeepPrevious, MaxBytesPerPeriod, PeriodHours, StallTimeout, Timeout, ReplaceExisting, Json, AllowHttp, TokenCommand, TokenFile, Platform, VerifyKey, TrustPolicy, TrustStore, AllowDowngrade, ImageLayout }) command.Options.Add(option);
         Registry.AddTo(command, withStore: false); // pull and watch never read the local store
     }
 
     /// <summary>The updaters (artifacts, images) and what to do; dispose the context to release connections.</summary>
-    public sealed record Setup(Updater Updater, UpdateOptions Options, EdgeClient.Images.ImageUpdater Images, IDisposable Context)
+    /// <param name="Image">With --image-layout: the container image to keep there (null: an artifact at --output).</param>
+    public sealed record Setup(Updater Updater, UpdateOptions Options, EdgeClient.Images.ImageUpdater Images, EdgeClient.Images.ImageUpdateOptions? Image, IDisposable Context)
     {
         public void Deconstruct(out Updater updater, out UpdateOptions options, out IDisposable context) => (updater, options, context) = (Updater, Options, Context);
     }
 
-    /// <param name="imageLayout">pull --image-layout: an image goes into this OCI layout, and --output is not asked for.</param>
-    public Setup Create(ParseResult result, string? imageLayout = null)
+    public Setup Create(ParseResult result)
     {
+        var imageLayout = result.GetValue(ImageLayout);
         var output = result.GetValue(Output);
         if (imageLayout is not null && output is not null)
             throw new ArgumentException("give --output (a file or directory artifact) or --image-layout (a container image), not both");
@@ -112,7 +114,12 @@ internal sealed class UpdateArguments
                 : null,
         };
         var images = new EdgeClient.Images.ImageUpdater(client, opened?.Client);
-        return new Setup(updater, options, images, new Disposables(client, opened));
+        var image = imageLayout is null ? null : new EdgeClient.Images.ImageUpdateOptions
+        {
+            Reference = options.Reference, Layout = imageLayout, Platform = options.Platform, Verification = options.Verification,
+            AllowDowngrade = options.AllowDowngrade, MaxImageBytes = options.MaxArtifactBytes, ReserveBytes = options.ReserveBytes,
+        };
+        return new Setup(updater, options, images, image, new Disposables(client, opened));
     }
 
     /// <summary>The server's token: from --token-command or --token-file (one of them), or none.</summary>

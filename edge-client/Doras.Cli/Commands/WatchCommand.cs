@@ -25,7 +25,8 @@ internal static class WatchCommand
         {
             if (result.GetValue(arguments.AllowDowngrade))
                 throw new ArgumentException("--allow-downgrade is for one `doras pull`: a watch would accept every older signed version for as long as it runs");
-            var (updater, options, context) = arguments.Create(result);
+            var setup = arguments.Create(result);
+            var (updater, options, context) = setup;
             using (context)
             {
                 var json = result.GetValue(arguments.Json);
@@ -50,7 +51,10 @@ internal static class WatchCommand
                 };
                 try
                 {
-                    await watcher.RunAsync(options, new WatchOptions
+                    Func<CancellationToken, Task<UpdateResult>> update = setup.Image is { } image
+                        ? async token => (await setup.Images.UpdateAsync(image, token)).AsUpdateResult()
+                        : token => updater.UpdateAsync(options, token);
+                    await watcher.RunAsync(update, options.Reference, new WatchOptions
                     {
                         Interval = TimeSpan.FromSeconds(result.GetValue(interval)),
                         Jitter = result.GetValue(jitter),

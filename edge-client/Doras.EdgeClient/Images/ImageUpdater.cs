@@ -37,7 +37,12 @@ public sealed record ImageUpdateOptions
 }
 
 /// <summary>What an image update did.</summary>
-public sealed record ImageUpdateResult(UpdateMode Mode, string Layout, string Tag, string ManifestDigest, long BytesDownloaded, long ImageSize, int LayersDownloaded, int LayersKept);
+public sealed record ImageUpdateResult(UpdateMode Mode, string Layout, string Tag, string ManifestDigest, long BytesDownloaded, long ImageSize, int LayersDownloaded, int LayersKept)
+{
+    /// <summary>As an artifact update's result (for watches, hooks and JSON output): the layout and tag are where it is installed.</summary>
+    public UpdateResult AsUpdateResult() => new(Mode, $"{Layout}:{Tag}", ManifestDigest, BytesDownloaded, ImageSize, ImageSize,
+        Mode == UpdateMode.UpToDate ? null : $"an image is downloaded layer by layer: {LayersDownloaded} blob(s) downloaded, {LayersKept} the layout had kept");
+}
 
 /// <summary>
 /// Keeps a container image in an OCI image layout, exactly as the registry has it (same manifest digest, so

@@ -33,20 +33,24 @@ public sealed class UpdateWatcher(Updater updater, ILogger<UpdateWatcher>? logge
     /// <summary>Raised after an update was installed (not for "up to date").</summary>
     public event Func<UpdateResult, CancellationToken, Task>? Updated;
 
-    public async Task RunAsync(UpdateOptions update, WatchOptions watch, CancellationToken ct)
+    public Task RunAsync(UpdateOptions update, WatchOptions watch, CancellationToken ct) =>
+        RunAsync(token => updater.UpdateAsync(update, token), update.Reference, watch, ct);
+
+    /// <summary>The same watch around any update (a container image's, <see cref="Images.ImageUpdater"/>).</summary>
+    public async Task RunAsync(Func<CancellationToken, Task<UpdateResult>> update, string reference, WatchOptions watch, CancellationToken ct)
     {
         for (var number = 1; watch.MaxChecks is null || number <= watch.MaxChecks; number++)
         {
             WatchCheck check;
             try
             {
-                var result = await updater.UpdateAsync(update, ct).ConfigureAwait(false);
+                var result = await update(ct).ConfigureAwait(false);
                 check = new WatchCheck(number, result, null);
                 if (result.Mode != UpdateMode.UpToDate && Updated is { } updated) await updated(result, ct).ConfigureAwait(false);
             }
             catch (Exception e) when (e is not OperationCanceledException || !ct.IsCancellationRequested)
             {
-                _log.LogWarning(e, "Check {Number} of {Reference} failed", number, update.Reference);
+                _log.LogWarning(e, "Check {Number} of {Reference} failed", number, reference);
                 check = new WatchCheck(number, null, e);
             }
             if (Checked is { } checkedHandler) await checkedHandler(check, ct).ConfigureAwait(false);

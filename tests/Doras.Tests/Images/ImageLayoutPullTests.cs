@@ -10,7 +10,7 @@ namespace Doras.Tests.Images;
 /// </summary>
 public partial class ImageLayoutPullTests
 {
-    [GeneratedRegex(@"downloaded [^()]+\((\d+) blob\(s\)\), kept (\d+)")]
+    [GeneratedRegex(@"(\d+) blob\(s\) downloaded, (\d+) the layout had kept")]
     private static partial Regex Counts();
 
     [Test, CancelAfter(300_000)]
@@ -32,7 +32,7 @@ public partial class ImageLayoutPullTests
         var v1 = Digest();
         var (code, output) = Pull();
         Assert.That(code, Is.Zero, output);
-        Assert.That(output, Does.StartWith($"image: {dir["layout"]}:stable is now {v1}"));
+        Assert.That(output, Does.StartWith($"full download: {dir["layout"]}:stable is now {v1}"));
         Assert.That(JsonDocument.Parse(ExternalTool.RunOk("skopeo", "inspect", $"oci:{dir["layout"]}:stable")).RootElement.GetProperty("Digest").GetString(), Is.EqualTo(v1),
             "skopeo reads the layout, and the manifest is the registry's byte for byte");
         ExternalTool.RunOk("skopeo", "copy", $"oci:{dir["layout"]}:stable", $"dir:{dir["copied"]}"); // every blob readable and right
@@ -59,6 +59,12 @@ public partial class ImageLayoutPullTests
         (code, output) = Pull();
         Assert.That(code, Is.Zero, output);
         Assert.That(output, Does.StartWith($"up to date: {dir["layout"]}:stable is {v2}"));
+
+        // watch keeps the image too: up to date, once.
+        (code, output) = ExternalTool.Run(Binaries.Doras, "watch", $"{name}:stable", "--plain-http", "--allow-http", "--server", server.Url.ToString(),
+            "--image-layout", dir["layout"], "--max-checks", "1", "--interval", "1");
+        Assert.That(code, Is.Zero, output);
+        Assert.That(output, Does.Contain($"check 1: up to date: {dir["layout"]}:stable is {v2}"));
 
         // With a publisher key, an unsigned image is refused and the layout keeps what it had.
         var key = Signing.Keys.Generate(dir, "a");
