@@ -91,7 +91,27 @@ public sealed class ImageUpdater(DeltaClient client, RegistryClient? registry = 
         // instant, index.json names only complete content.
         long downloaded = 0;
         var copy = new CopyOptions { Progress = new Reporter(p => { if (p.Action == "copied") Interlocked.Add(ref downloaded, p.Blob.Size); }) };
-        await GraphCopy.CopyAsync(source, manifest.Digest.ToString(), layout, [tag], copy, ct).ConfigureAwait(false);
+        await GraphCopy.CopyAsync(source, manifest.Digest.ToString(), layout, [], copy, ct).ConfigureAwait(false);
+        // Every layer's tar against the config's diff_id before the tag moves, so a broken image never replaces a working
+        // one (its blobs go with the next sweep): a layer checked before by its record, a new one by reading it (bounded:
+        // a gzip bomb stops at the image's limit).
+        var checkedDiffIds = new DiffIdRecord(layout.Directory);
+        var known = checkedDiffIds.Read();
+        foreach (var layer in image.Layers.Where(l => !l.IsForeign))
+        {
+            if (known.TryGetValue(layer.Descriptor.Digest.ToString(), out var diffId))
+            {
+                if (diffId != layer.DiffId.ToString())
+                    throw new DigestMismatchException($"layer {layer.Descriptor.Digest} of {reference}: its tar is {diffId}, but the config's diff_id says {layer.DiffId}");
+                continue;
+            }
+            await using (var tar = await layer.OpenUncompressedAsync(layout, options.MaxImageBytes, ct).ConfigureAwait(false))
+                await tar.CopyToAsync(Stream.Null, 1 << 16, ct).ConfigureAwait(false);
+            known[layer.Descriptor.Digest.ToString()] = layer.DiffId.ToString();
+        }
+        // Only the layers of the image about to be tagged: the record never grows past one image.
+        await checkedDiffIds.WriteAsync(image.Layers.Where(l => !l.IsForeign).ToDictionary(l => l.Descriptor.Digest.ToString(), l => l.DiffId.ToString()), ct).ConfigureAwait(false);
+        await layout.TagAsync(manifest, tag, ct).ConfigureAwait(false);
         // What no tag needs any more goes (the old image's own layers, its config and manifest).
         var swept = await layout.SweepAsync(new HashSet<(string, Digest)>(), TimeSpan.Zero, dryRun: false, ct).ConfigureAwait(false);
         _log.LogInformation("Image {Reference} ({Digest}) is in {Layout} as {Tag}: {Downloaded} bytes downloaded, {Kept} layer(s) kept, {Removed} blob(s) removed",
@@ -110,8 +130,29 @@ public sealed class ImageUpdater(DeltaClient client, RegistryClient? registry = 
             Oci.IO.Durable.WriteAllBytesAtomicAsync(_path, System.Text.Encoding.ASCII.GetBytes(floor.UtcDateTime.ToString("yyyy-MM-ddTHH:mm:ss.fffZ", System.Globalization.CultureInfo.InvariantCulture)), ct);
     }
 
+    /// <summary>The diff_ids of the layers this layout holds, as checked by reading their tars (layer digest to diff_id).</summary>
+    private sealed class DiffIdRecord(string layout)
+    {
+        private readonly string _path = Path.Combine(layout, ".doras-diff-ids");
+
+        public Dictionary<string, string> Read()
+        {
+            try
+            {
+                return System.Text.Json.JsonSerializer.Deserialize(File.ReadAllBytes(_path), DiffIdJson.Default.DictionaryStringString) ?? [];
+            }
+            catch (Exception e) when (e is FileNotFoundException or System.Text.Json.JsonException) { return []; } // then every layer is read again
+        }
+
+        public Task WriteAsync(Dictionary<string, string> checkedLayers, CancellationToken ct) =>
+            Oci.IO.Durable.WriteAllBytesAtomicAsync(_path, System.Text.Json.JsonSerializer.SerializeToUtf8Bytes(checkedLayers, DiffIdJson.Default.DictionaryStringString), ct);
+    }
+
     private sealed class Reporter(Action<(Descriptor Blob, string Action)> report) : IProgress<(Descriptor Blob, string Action)>
     {
         public void Report((Descriptor Blob, string Action) value) => report(value);
     }
 }
+
+[System.Text.Json.Serialization.JsonSerializable(typeof(Dictionary<string, string>))]
+internal sealed partial class DiffIdJson : System.Text.Json.Serialization.JsonSerializerContext;

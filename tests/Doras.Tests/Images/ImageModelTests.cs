@@ -89,4 +89,31 @@ public class ImageModelTests
         var fewer = await layout.PushManifestAsync(image.Manifest with { Layers = image.Manifest.Layers.Take(2).ToList() }, ["fewer"]);
         Assert.That(() => OciImage.ReadAsync(layout, fewer), Throws.TypeOf<InvalidDataException>().With.Message.EqualTo($"layout@{fewer.Digest} has 2 layers but its config lists 3 diff_ids"));
     }
+
+    [Test, CancelAfter(300_000)]
+    public async Task An_image_whose_layer_disagrees_with_its_diff_id_is_refused_and_the_layout_keeps_the_old_image()
+    {
+        await using var server = await RunningServer.StartAsync();
+        using var dir = new TempDirectory();
+        var (built, _) = ThreeLayerImage(dir, "oci", "gzip");
+        var store = server.Store.Repository("fleet/image");
+        await GraphCopy.CopyAsync(built, "v1", store, ["stable"]);
+        var good = await store.ResolveAsync("stable");
+        var updater = new Doras.EdgeClient.Images.ImageUpdater(LoopbackDeltaClient.Create(server.Url));
+        var options = new Doras.EdgeClient.Images.ImageUpdateOptions { Reference = "fleet/image:stable", Layout = dir["device"] };
+        await updater.UpdateAsync(options);
+
+        // The same layers under a config whose first diff_id is the second layer's: every digest the registry checks holds.
+        var image = await OciImage.ReadAsync(built, await built.ResolveAsync("v1"));
+        var config = System.Text.Json.Nodes.JsonNode.Parse(image.Config.Bytes)!;
+        config["rootfs"]!["diff_ids"]![0] = image.Layers[1].DiffId.ToString();
+        var lyingConfig = await store.PushBytesAsync(MediaTypes.ImageConfig, System.Text.Encoding.UTF8.GetBytes(config.ToJsonString()));
+        await store.PushManifestAsync(image.Manifest with { Config = lyingConfig }, ["stable"]);
+
+        // A device that has the layers already (checked before), and one that has none: both refuse, neither tags it.
+        Assert.That(() => updater.UpdateAsync(options), Throws.TypeOf<DigestMismatchException>().With.Message.Contains("but the config's diff_id says"));
+        Assert.That((await new OciLayoutRepository("device", dir["device"]).ResolveAsync("stable")).Digest, Is.EqualTo(good.Digest), "the old image stays");
+        Assert.That(() => updater.UpdateAsync(options with { Layout = dir["fresh"] }), Throws.TypeOf<DigestMismatchException>().With.Message.Contains("but the config's diff_id says"));
+        Assert.That(await new OciLayoutRepository("fresh", dir["fresh"]).TryResolveAsync("stable"), Is.Null, "the broken image is never tagged");
+    }
 }
