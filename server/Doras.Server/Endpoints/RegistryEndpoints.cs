@@ -163,7 +163,9 @@ public static class RegistryEndpoints
         var artifactType = http.Request.Query["artifactType"].FirstOrDefault();
         if (artifactType is { Length: 0 }) artifactType = null;
         IReadOnlyList<Descriptor> referrers;
-        try { referrers = await lister.ReferrersAsync(digest, artifactType, ct); }
+        // Bounded like every answer: as many as a copy brings with a version (GraphCopy's 500); in registry mode the
+        // registry's list is not read past them. A device reads at most 256 signatures of a kind anyway.
+        try { referrers = [.. (await lister.ReferrersAsync(digest, artifactType, ct, limit: MaxReferrersListed)).Take(MaxReferrersListed)]; }
         catch (HttpRequestException e) when (e.StatusCode == HttpStatusCode.NotFound) { referrers = []; } // a registry's unknown repository: nothing refers to anything there
         if (artifactType is not null) http.Response.Headers["OCI-Filters-Applied"] = "artifactType";
         var index = OciJson.Serialize(new ImageIndex { MediaType = MediaTypes.ImageIndex, Manifests = referrers.Select(Listed).ToList() });
@@ -175,6 +177,8 @@ public static class RegistryEndpoints
         }
         return TypedResults.Bytes(index, MediaTypes.ImageIndex);
     }
+
+    private const int MaxReferrersListed = 500;
 
     /// <summary>A referrer as the referrers API lists it: the manifest's descriptor with its artifactType and annotations, nothing else.</summary>
     private static Descriptor Listed(Descriptor d) => new()

@@ -219,4 +219,17 @@ public class CarryServerTests
         Assert.That(await refusal.Content.ReadAsStringAsync(), Does.Contain("granted no replica of fleet/secret"));
         refusal.Dispose();
     }
+
+    [Test, CancelAfter(120_000)]
+    public async Task The_referrers_answer_is_bounded()
+    {
+        await using var server = await RunningServer.StartAsync();
+        var repository = server.Store.Repository("fleet/app");
+        var v1 = await Versions.PublishFileAsync(repository, server.Scratch, "app.bin", TestData.Binary(1000, 9), "v1");
+        for (var i = 0; i < 520; i++) await CarryArtifacts.AttachAsync(repository, v1, "application/vnd.example.sbom", $"sbom {i}");
+        var (status, index, _) = await GetReferrersAsync(server.Http, $"/v2/fleet/app/referrers/{v1.Digest}");
+        Assert.That(status, Is.EqualTo(HttpStatusCode.OK));
+        Assert.That(index!.Manifests, Has.Count.EqualTo(500));
+    }
 }
+
