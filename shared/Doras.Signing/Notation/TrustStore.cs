@@ -83,8 +83,17 @@ public sealed partial class TrustStore
         catch (FormatException e) { throw new TrustPolicyException($"{what} is not an X.509 certificate ({e.Message})", e); }
         if (result.Count == 0) throw new TrustPolicyException($"{what} holds no certificate");
         foreach (var certificate in result)
-            if (certificate.Extensions[Oids.BasicConstraints] is not X509BasicConstraintsExtension { CertificateAuthority: true } && !SelfSigned(certificate))
+        {
+            bool usable;
+            // Extensions decode lazily: a damaged one is the file's fault, said as such, not an exception out of start-up.
+            try { usable = certificate.Extensions[Oids.BasicConstraints] is X509BasicConstraintsExtension { CertificateAuthority: true } || SelfSigned(certificate); }
+            catch (Exception e) when (e is CryptographicException or FormatException or System.Formats.Asn1.AsnContentException)
+            {
+                throw new TrustPolicyException($"{what}: certificate with subject \"{certificate.Subject}\" cannot be decoded ({e.Message})", e);
+            }
+            if (!usable)
                 throw new TrustPolicyException($"{what}: certificate with subject \"{certificate.Subject}\" is not a CA certificate or self-signed signing certificate");
+        }
         return result;
     }
 

@@ -187,6 +187,17 @@ public class NotationHardeningTests
         Assert.That(finding.Detail, Does.StartWith("the signature or a certificate cannot be decoded"));
     }
 
+    [Test]
+    public void A_trust_store_certificate_with_a_malformed_extension_is_a_clear_configuration_error()
+    {
+        var signing = new NotationSigning();
+        using var dir = new TempDirectory();
+        var broken = signing.Issue("CN=Broken CA,O=Doras,ST=WA,C=US", new PublicKey(signing.LeafKey), [new X509Extension("2.5.29.19", [0x30, 0x03, 0x01, 0x01], true)]);
+        dir.Write("x509/ca/broken/ca.crt", broken.RawData);
+        Assert.That(() => new TrustStore(dir.Path).Certificates(new TrustStoreName("ca", "broken")), Throws.TypeOf<TrustPolicyException>()
+            .With.Message.Contains("cannot be decoded"));
+    }
+
     private static bool Printable(string text) => !text.Any(c => c < 0x20 || c is >= '\x7F' and <= '\x9F');
 
     [Test]
