@@ -90,7 +90,7 @@ public sealed class ImageUpdater(DeltaClient client, RegistryClient? registry = 
         // Blobs first (each checked against its digest as it is stored), the manifest after them, the tag last: every
         // instant, index.json names only complete content.
         long downloaded = 0;
-        var copy = new CopyOptions { Progress = new Reporter(p => { if (p.Action == "copied") Interlocked.Add(ref downloaded, p.Blob.Size); }) };
+        var copy = new CopyOptions { Progress = new SyncProgress<(Descriptor Blob, string Action)>(p => { if (p.Action == "copied") Interlocked.Add(ref downloaded, p.Blob.Size); }) };
         await GraphCopy.CopyAsync(source, manifest.Digest.ToString(), layout, [], copy, ct).ConfigureAwait(false);
         // Every layer's tar against the config's diff_id before the tag moves, so a broken image never replaces a working
         // one (its blobs go with the next sweep): a layer checked before by its record, a new one by reading it (bounded:
@@ -146,11 +146,6 @@ public sealed class ImageUpdater(DeltaClient client, RegistryClient? registry = 
 
         public Task WriteAsync(Dictionary<string, string> checkedLayers, CancellationToken ct) =>
             Oci.IO.Durable.WriteAllBytesAtomicAsync(_path, System.Text.Json.JsonSerializer.SerializeToUtf8Bytes(checkedLayers, DiffIdJson.Default.DictionaryStringString), ct);
-    }
-
-    private sealed class Reporter(Action<(Descriptor Blob, string Action)> report) : IProgress<(Descriptor Blob, string Action)>
-    {
-        public void Report((Descriptor Blob, string Action) value) => report(value);
     }
 }
 

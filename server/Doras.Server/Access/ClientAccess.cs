@@ -87,10 +87,11 @@ public sealed class ClientAccess(ArtifactStores stores, RegistryChallenge challe
     public async Task<ApiProblem?> PingRefusalAsync(Caller caller, CancellationToken ct)
     {
         // No authorization of its own: the caller reads with the server's access (no registry, or RequireClientAuth off).
-        if (caller.Authorization is null || caller.Images is not RegistryClient registry) return null;
+        // The caller's own view of the registry can be asked whether it works (a registry's probe is its /v2/ ping).
+        if (caller.Authorization is null || caller.Images is not IStoreProbe probe) return null;
         try
         {
-            await registry.PingAsync(ct).ConfigureAwait(false);
+            await probe.ProbeAsync(ct).ConfigureAwait(false);
             return null;
         }
         catch (HttpRequestException e) when (Failures.KindOf(e) is FailureKind.Unauthorized)

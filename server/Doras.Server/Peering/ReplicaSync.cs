@@ -90,7 +90,7 @@ public sealed class ReplicaSync(ArtifactStores stores, PeerClients peers, IOptio
             var attached = ReservedTags.IsReserved(tag) || AttachmentTags.IsAttachment(tag) || !done.Add(digest) ? null : new AttachedCopy
             {
                 CosignTags = false, // tags: synced as every tag is
-                Progress = new Counted(a =>
+                Progress = new SyncProgress<(Descriptor Manifest, string Via, string Action)>(a =>
                 {
                     if (a.Action == "limit")
                         logger.LogWarning("Sync of replica {Repository}: referrer {Digest} of {Tag} left behind, over the limit of referrers per version", replica.Repository, a.Manifest.Digest, tag);
@@ -140,12 +140,6 @@ public sealed class ReplicaSync(ArtifactStores stores, PeerClients peers, IOptio
             if (await primary.StatManifestAsync(tag, ct).ConfigureAwait(false) is null) gone.Add(tag); // any error ends the check, deleting nothing
         await DeleteAsync(local, mine, gone, ct).ConfigureAwait(false);
         return report with { Outcome = "checked-deletions", Deleted = gone, Unchanged = mine.Count - gone.Count };
-    }
-
-    /// <summary>Told each referrer at once (not posted to a synchronization context, as <see cref="Progress{T}"/> is).</summary>
-    private sealed class Counted(Action<(Descriptor Manifest, string Via, string Action)> report) : IProgress<(Descriptor Manifest, string Via, string Action)>
-    {
-        public void Report((Descriptor Manifest, string Via, string Action) value) => report(value);
     }
 
     private static async Task DeleteAsync(IOciRepository local, Dictionary<string, Descriptor> mine, IReadOnlyCollection<string> tags, CancellationToken ct)
