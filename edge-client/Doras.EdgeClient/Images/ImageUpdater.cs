@@ -34,14 +34,31 @@ public sealed record ImageUpdateOptions
 
     /// <summary>Free space to leave on the layout's filesystem.</summary>
     public long ReserveBytes { get; init; }
+
+    /// <summary>Ask the server for an image delta from the image the layout has (off: always the changed layers in full).</summary>
+    public bool UseDeltas { get; init; } = true;
+
+    /// <summary>How long to wait for the server to compute an image delta before downloading the changed layers instead.</summary>
+    public TimeSpan DeltaWait { get; init; } = TimeSpan.FromMinutes(10);
 }
 
 /// <summary>What an image update did.</summary>
-public sealed record ImageUpdateResult(UpdateMode Mode, string Layout, string Tag, string ManifestDigest, long BytesDownloaded, long ImageSize, int LayersDownloaded, int LayersKept)
+/// <param name="LayersDownloaded">Blobs downloaded whole (with a delta: the layers it could not rebuild).</param>
+/// <param name="LayersRebuilt">Layers made from the old image by the delta.</param>
+/// <param name="Fallback">Why a delta was not used, when the server was asked for one and the changed layers were downloaded instead.</param>
+public sealed record ImageUpdateResult(UpdateMode Mode, string Layout, string Tag, string ManifestDigest, long BytesDownloaded, long ImageSize, int LayersDownloaded, int LayersKept,
+    int LayersRebuilt = 0, string? Fallback = null)
 {
+    /// <summary>With a delta: what a plain pull would have downloaded instead (the blobs the layout lacked).</summary>
+    public long? PlainPullBytes { get; init; }
+
     /// <summary>As an artifact update's result (for watches, hooks and JSON output): the layout and tag are where it is installed.</summary>
-    public UpdateResult AsUpdateResult() => new(Mode, $"{Layout}:{Tag}", ManifestDigest, BytesDownloaded, ImageSize, ImageSize,
-        Mode == UpdateMode.UpToDate ? null : $"an image is downloaded layer by layer: {LayersDownloaded} blob(s) downloaded, {LayersKept} the layout had kept");
+    public UpdateResult AsUpdateResult() => new(Mode, $"{Layout}:{Tag}", ManifestDigest, BytesDownloaded, PlainPullBytes ?? ImageSize, ImageSize, Mode switch
+    {
+        UpdateMode.UpToDate => null,
+        UpdateMode.Delta => $"image delta: {LayersRebuilt} layer(s) rebuilt, {LayersDownloaded} downloaded, {LayersKept} kept",
+        _ => $"an image is downloaded layer by layer: {LayersDownloaded} blob(s) downloaded, {LayersKept} the layout had kept" + (Fallback is null ? "" : $" (no delta: {Fallback})"),
+    });
 }
 
 /// <summary>
@@ -51,9 +68,10 @@ public sealed record ImageUpdateResult(UpdateMode Mode, string Layout, string Ta
 /// no tag needs any more are removed afterwards. A power cut leaves the old image or the new one, and a layout every
 /// OCI tool reads. This is the full download; image deltas build on it.
 /// </summary>
-public sealed class ImageUpdater(DeltaClient client, RegistryClient? registry = null, ILogger<ImageUpdater>? logger = null)
+public sealed class ImageUpdater(DeltaClient client, RegistryClient? registry = null, ILogger<ImageUpdater>? logger = null, Delta.Algorithms.DeltaAlgorithms? algorithms = null)
 {
     private readonly ILogger _log = logger ?? NullLogger<ImageUpdater>.Instance;
+    private readonly Delta.Algorithms.DeltaAlgorithms _algorithms = algorithms ?? Delta.Algorithms.DeltaAlgorithms.Default();
 
     public async Task<ImageUpdateResult> UpdateAsync(ImageUpdateOptions options, CancellationToken ct = default)
     {
@@ -63,7 +81,8 @@ public sealed class ImageUpdater(DeltaClient client, RegistryClient? registry = 
         Directory.CreateDirectory(options.Layout);
         var layout = new OciLayoutRepository(Path.GetFileName(Path.GetFullPath(options.Layout).TrimEnd('/')), Path.GetFullPath(options.Layout));
         using var _ = await layout.LockAsync("image-update", TimeSpan.FromSeconds(10), ct).ConfigureAwait(false);
-        var (source, _) = await UpdateSource.OpenAsync(client, registry, reference, _log, ct).ConfigureAwait(false);
+        RemoveInterruptedWork(layout.Directory);
+        var (source, authorization) = await UpdateSource.OpenAsync(client, registry, reference, _log, ct).ConfigureAwait(false);
 
         // With verification: the signed image, for this platform, no older than the newest accepted here (the same rule as artifacts).
         var floorFile = new AcceptedFloor(layout.Directory);
@@ -79,19 +98,42 @@ public sealed class ImageUpdater(DeltaClient client, RegistryClient? registry = 
 
         // The floor first: a cut before the tag moves leaves the old image under a floor it already satisfies or the new one.
         if (VerifiedTarget.Later(floorFile.Read(), verified?.Created) is { } floor) await floorFile.WriteAsync(floor, ct).ConfigureAwait(false);
-        if (await layout.TryResolveAsync(tag, ct).ConfigureAwait(false) is { } current && current.Digest == manifest.Digest)
+        var current = await layout.TryResolveAsync(tag, ct).ConfigureAwait(false);
+        if (current is not null && current.Digest == manifest.Digest)
             return new ImageUpdateResult(UpdateMode.UpToDate, layout.Directory, tag, manifest.Digest.ToString(), 0, size, 0, blobs.Count);
 
+        // What a plain pull downloads: the blobs this layout lacks.
         var missing = new List<Descriptor>();
         foreach (var blob in blobs)
             if (!await layout.ExistsAsync(blob, ct).ConfigureAwait(false)) missing.Add(blob);
-        FreeSpace.Ensure(layout.Directory, missing.Sum(b => b.Size), options.ReserveBytes, $"the {missing.Count} layer(s) of {reference} this layout lacks");
 
-        // Blobs first (each checked against its digest as it is stored), the manifest after them, the tag last: every
-        // instant, index.json names only complete content.
-        long downloaded = 0;
-        var copy = new CopyOptions { Progress = new SyncProgress<(Descriptor Blob, string Action)>(p => { if (p.Action == "copied") Interlocked.Add(ref downloaded, p.Blob.Size); }) };
-        await GraphCopy.CopyAsync(source, manifest.Digest.ToString(), layout, [], copy, ct).ConfigureAwait(false);
+        // By delta from the image the layout has, when the server makes one; else (or when it cannot be used) the
+        // changed layers in full. Either way only blobs go in here; the tag moves below, after every check.
+        ImageDeltaOutcome? delta = null;
+        string? fallback = null;
+        if (options.UseDeltas && current is not null)
+        {
+            try
+            {
+                var old = await OciImage.ReadAsync(layout, current, ct).ConfigureAwait(false);
+                delta = await new ImageDeltaInstaller(client, _algorithms, _log).InstallAsync(source, authorization, layout, reference, old, image, options, ct).ConfigureAwait(false);
+            }
+            catch (Exception e) when (Updater.IsReasonForFullDownload(e))
+            {
+                fallback = e.Message;
+                _log.LogInformation("Downloading the changed layers of {Reference}: no usable image delta ({Reason})", reference, e.Message);
+            }
+        }
+
+        long downloaded = delta?.BytesDownloaded ?? 0;
+        if (delta is null)
+        {
+            FreeSpace.Ensure(layout.Directory, missing.Sum(b => b.Size), options.ReserveBytes, $"the {missing.Count} layer(s) of {reference} this layout lacks");
+            // Blobs first (each checked against its digest as it is stored), the manifest after them, the tag last: every
+            // instant, index.json names only complete content.
+            var copy = new CopyOptions { Progress = new SyncProgress<(Descriptor Blob, string Action)>(p => { if (p.Action == "copied") Interlocked.Add(ref downloaded, p.Blob.Size); }) };
+            await GraphCopy.CopyAsync(source, manifest.Digest.ToString(), layout, [], copy, ct).ConfigureAwait(false);
+        }
         // Every layer's tar against the config's diff_id before the tag moves, so a broken image never replaces a working
         // one (its blobs go with the next sweep): a layer checked before by its record, a new one by reading it (bounded:
         // a gzip bomb stops at the image's limit).
@@ -99,6 +141,11 @@ public sealed class ImageUpdater(DeltaClient client, RegistryClient? registry = 
         var known = checkedDiffIds.Read();
         foreach (var layer in image.Layers.Where(l => !l.IsForeign))
         {
+            if (delta?.CheckedLayers.Contains(layer.Descriptor.Digest) == true)
+            {
+                known[layer.Descriptor.Digest.ToString()] = layer.DiffId.ToString(); // its tar was checked as it was rebuilt
+                continue;
+            }
             if (known.TryGetValue(layer.Descriptor.Digest.ToString(), out var diffId))
             {
                 if (diffId != layer.DiffId.ToString())
@@ -116,7 +163,19 @@ public sealed class ImageUpdater(DeltaClient client, RegistryClient? registry = 
         var swept = await layout.SweepAsync(new HashSet<(string, Digest)>(), TimeSpan.Zero, dryRun: false, ct).ConfigureAwait(false);
         _log.LogInformation("Image {Reference} ({Digest}) is in {Layout} as {Tag}: {Downloaded} bytes downloaded, {Kept} layer(s) kept, {Removed} blob(s) removed",
             reference, manifest.Digest, layout.Directory, tag, downloaded, blobs.Count - missing.Count, swept.Removed.Count);
-        return new ImageUpdateResult(UpdateMode.Full, layout.Directory, tag, manifest.Digest.ToString(), downloaded, size, missing.Count, blobs.Count - missing.Count);
+        return delta is { } d
+            ? new ImageUpdateResult(UpdateMode.Delta, layout.Directory, tag, manifest.Digest.ToString(), downloaded, size, d.Fetched, d.Held, d.Rebuilt) { PlainPullBytes = missing.Sum(b => b.Size) }
+            : new ImageUpdateResult(UpdateMode.Full, layout.Directory, tag, manifest.Digest.ToString(), downloaded, size, missing.Count, blobs.Count - missing.Count, Fallback: fallback);
+    }
+
+    /// <summary>Work directories an update cut short left in the layout (under the layout's lock, no update is using them).</summary>
+    private static void RemoveInterruptedWork(string layout)
+    {
+        foreach (var directory in Directory.EnumerateDirectories(layout, ".doras-image-delta-*"))
+        {
+            try { Directory.Delete(directory, recursive: true); }
+            catch (IOException) { } // tried again at the next update
+        }
     }
 
     /// <summary>The newest signed creation time accepted into this layout (beside index.json, written atomically).</summary>

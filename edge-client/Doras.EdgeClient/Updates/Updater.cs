@@ -168,7 +168,7 @@ public sealed class Updater(DeltaClient client, RegistryClient? registry = null,
         is FailureKind.Verification or FailureKind.Incompatible or FailureKind.TooLarge or FailureKind.Storage or FailureKind.Untrusted or FailureKind.Downgrade;
 
     /// <summary>Failures of the delta path after which a full download is the way forward (anything else is reported).</summary>
-    private static bool IsReasonForFullDownload(Exception e) => e switch
+    internal static bool IsReasonForFullDownload(Exception e) => e switch
     {
         // The server's "no delta here": none possible, none known, or its build failed (remembered).
         DeltaServerException { Status: HttpStatusCode.NotAcceptable or HttpStatusCode.NotFound } => true,

@@ -131,7 +131,7 @@ public sealed class DeltaBuildCoordinator
             }
         }, CancellationToken.None); // never skipped: its finally gives the queue place back
         var now = _time.GetUtcNow();
-        var expected = now + _estimates.Estimate(job.Candidates, job.From.ContentSize + job.To.ContentSize, job.To.ContentSize);
+        var expected = now + _estimates.Estimate(job.Candidates, job.Subject.InputBytes, job.Subject.TargetBytes);
         entry = new Entry { Started = now, Expected = expected, Task = task };
         return entry;
     }

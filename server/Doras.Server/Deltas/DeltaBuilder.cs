@@ -2,16 +2,13 @@ using System.Diagnostics;
 using System.Globalization;
 using Doras.Delta.Algorithms;
 using Doras.Delta.Artifacts;
+using Doras.Delta.Images;
 using Doras.Delta.Vocabulary;
 using Doras.Oci.Content;
 using Doras.Oci.Model;
 using Microsoft.Extensions.Options;
 
 namespace Doras.Server.Deltas;
-
-/// <summary>What a build needs: where, between which artifacts, with which algorithms (several: keep the smallest).</summary>
-/// <param name="ImageName">The repository as clients name it (with the registry host in registry mode).</param>
-public sealed record DeltaJob(DeltaKey Key, IOciRepository Repository, string ImageName, ArtifactLayer From, ArtifactLayer To, Descriptor ToManifest, IReadOnlyList<IDeltaAlgorithm> Candidates);
 
 /// <summary>
 /// Builds one delta: downloads both versions' contents (verified), encodes the delta, checks that it
@@ -34,58 +31,17 @@ public sealed class DeltaBuilder(IOptions<DeltaOptions> options, ScratchSpace sc
         {
             // Inside the try: a scratch space that cannot be made is this instance's failure, logged here with its path.
             using var scratchDirectory = scratch.Create();
-            var work = scratchDirectory.Path;
-            var oldPath = Path.Combine(work, "old");
-            var newPath = Path.Combine(work, "new");
-            await job.From.DownloadContentAsync(job.Repository, oldPath, ct).ConfigureAwait(false);
-            await job.To.DownloadContentAsync(job.Repository, newPath, ct).ConfigureAwait(false);
-            var oldInput = new DeltaInput(oldPath, job.From.ContentDigest, job.From.ContentSize);
-            var newInput = new DeltaInput(newPath, job.To.ContentDigest, job.To.ContentSize);
-
-            // The same choice as `doras-delta diff --algorithm auto`: each candidate while the budget lasts, the smallest verified.
-            var (smallest, built) = await new SmallestDelta(options.Value.AutoBudget)
-                .BuildAsync(job.Candidates, oldInput, newInput, work, new BuildLog(job.Key, estimates, oldInput.Size + newInput.Size, logger), ct).ConfigureAwait(false);
-            var (algorithm, deltaPath, deltaDigest, deltaSize) = (smallest.Algorithm, smallest.Path, smallest.Digest, smallest.Size);
-
-            var layer = new Descriptor
+            var built = job.Subject switch
             {
-                MediaType = algorithm.MediaType,
-                Digest = deltaDigest,
-                Size = deltaSize,
-                Annotations = new Dictionary<string, string>
-                {
-                    [DorasAnnotations.ContentDigest] = job.To.ContentDigest.ToString(),
-                    [DorasAnnotations.ContentSize] = job.To.ContentSize.ToString(CultureInfo.InvariantCulture),
-                },
+                ArtifactPair artifacts => await BuildArtifactDeltaAsync(job, artifacts, scratchDirectory.Path, ct).ConfigureAwait(false),
+                ImagePair images => await BuildImageDeltaAsync(job, images, scratchDirectory.Path, ct).ConfigureAwait(false),
+                _ => throw new InvalidOperationException($"no builder for {job.Subject.GetType().Name}"),
             };
-            await using (var blob = new FileStream(deltaPath, FileMode.Open, FileAccess.Read, FileShare.Read, 1 << 16, FileOptions.Asynchronous))
-                await job.Repository.PushAsync(layer, blob, ct).ConfigureAwait(false);
-            await job.Repository.PushBytesAsync(MediaTypes.Empty, "{}"u8.ToArray(), ct).ConfigureAwait(false);
-
-            var from = $"{job.ImageName}@{job.Key.From}";
-            var to = $"{job.ImageName}@{job.Key.To}";
-            var manifest = new ImageManifest
-            {
-                ArtifactType = DorasMediaTypes.Delta,
-                Config = Descriptor.EmptyJson,
-                Layers = [layer],
-                Annotations = new Dictionary<string, string>
-                {
-                    [DorasAnnotations.DeltaFrom] = from,
-                    [DorasAnnotations.DeltaTo] = to,
-                    [DorasAnnotations.DeltaAlgorithm] = algorithm.Name,
-                    [DorasAnnotations.DeltaCandidates] = string.Join(" ", built.Select(b => $"{b.Algorithm.Name}={b.Size}")),
-                    [DorasAnnotations.GoDeltaFrom] = from,
-                    [DorasAnnotations.GoDeltaTo] = to,
-                    [Annotations.Created] = DateTimeOffset.UtcNow.ToString("yyyy-MM-ddTHH:mm:ssZ", CultureInfo.InvariantCulture),
-                },
-            };
-            if (beforeStoring is not null) await beforeStoring().ConfigureAwait(false);
-            var descriptor = await job.Repository.PushManifestAsync(manifest, [job.Key.Tag], ct).ConfigureAwait(false);
-            metrics.RecordBuild(algorithm.Name, algorithm.MediaType, success: true, stopwatch.Elapsed);
+            var descriptor = await StoreAsync(job, built, beforeStoring, ct).ConfigureAwait(false);
+            metrics.RecordBuild(built.AlgorithmName, built.MediaType, success: true, stopwatch.Elapsed);
             logger.LogInformation(
-                "Built delta {Key} with {Algorithm}: {DeltaBytes} bytes for a {TargetBytes}-byte target ({Percent:0.0}% of the full {FullBytes}-byte download) in {ElapsedMs} ms",
-                job.Key, algorithm.Name, deltaSize, job.To.ContentSize, 100.0 * deltaSize / Math.Max(1, job.To.Layer.Size), job.To.Layer.Size, stopwatch.ElapsedMilliseconds);
+                "Built delta {Key} with {Algorithm}: {DeltaBytes} bytes ({Percent:0.0}% of the full {FullBytes}-byte download) in {ElapsedMs} ms",
+                job.Key, built.AlgorithmName, built.Size, 100.0 * built.Size / Math.Max(1, job.Subject.FullDownloadBytes), job.Subject.FullDownloadBytes, stopwatch.ElapsedMilliseconds);
             return descriptor;
         }
         catch (Exception e) when (e is not OperationCanceledException)
@@ -94,6 +50,79 @@ public sealed class DeltaBuilder(IOptions<DeltaOptions> options, ScratchSpace sc
             metrics.RecordBuild(job.Key.Algorithm, null, success: false, stopwatch.Elapsed);
             throw;
         }
+    }
+
+    /// <summary>A built delta file, before it is stored: what made it and what its manifest says about it.</summary>
+    private sealed record BuiltFile(string AlgorithmName, string MediaType, string Path, Digest Digest, long Size, Dictionary<string, string> LayerAnnotations, Dictionary<string, string> ManifestAnnotations);
+
+    private async Task<BuiltFile> BuildArtifactDeltaAsync(DeltaJob job, ArtifactPair artifacts, string work, CancellationToken ct)
+    {
+        var oldPath = Path.Combine(work, "old");
+        var newPath = Path.Combine(work, "new");
+        await artifacts.From.DownloadContentAsync(job.Repository, oldPath, ct).ConfigureAwait(false);
+        await artifacts.To.DownloadContentAsync(job.Repository, newPath, ct).ConfigureAwait(false);
+        var oldInput = new DeltaInput(oldPath, artifacts.From.ContentDigest, artifacts.From.ContentSize);
+        var newInput = new DeltaInput(newPath, artifacts.To.ContentDigest, artifacts.To.ContentSize);
+
+        // The same choice as `doras-delta diff --algorithm auto`: each candidate while the budget lasts, the smallest verified.
+        var (smallest, built) = await new SmallestDelta(options.Value.AutoBudget)
+            .BuildAsync(job.Candidates, oldInput, newInput, work, new BuildLog(job.Key, estimates, oldInput.Size + newInput.Size, logger), ct).ConfigureAwait(false);
+        return new BuiltFile(smallest.Algorithm.Name, smallest.Algorithm.MediaType, smallest.Path, smallest.Digest, smallest.Size,
+            new Dictionary<string, string>
+            {
+                [DorasAnnotations.ContentDigest] = artifacts.To.ContentDigest.ToString(),
+                [DorasAnnotations.ContentSize] = artifacts.To.ContentSize.ToString(CultureInfo.InvariantCulture),
+            },
+            new Dictionary<string, string> { [DorasAnnotations.DeltaCandidates] = string.Join(" ", built.Select(b => $"{b.Algorithm.Name}={b.Size}")) });
+    }
+
+    /// <summary>An image delta: per layer of the new image, held, rebuilt from the old layers by the smallest candidate, or fetched.</summary>
+    private async Task<BuiltFile> BuildImageDeltaAsync(DeltaJob job, ImagePair images, string work, CancellationToken ct)
+    {
+        var path = Path.Combine(work, "image-delta");
+        var encoder = new ImageDeltaEncoder(job.Candidates, options.Value.AutoBudget, options.Value.MaxImageLayerBytes,
+            new BuildLog(job.Key, estimates, images.InputBytes, logger));
+        ImageDeltaSummary summary;
+        await using (var file = new FileStream(path, FileMode.CreateNew, FileAccess.Write, FileShare.None, 1 << 16, FileOptions.Asynchronous))
+        {
+            summary = await encoder.WriteAsync(job.Repository, images.From, images.To, work, file, ct).ConfigureAwait(false);
+            await file.FlushAsync(ct).ConfigureAwait(false);
+        }
+        Digest digest;
+        long size;
+        await using (var file = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read, 1 << 16, FileOptions.Asynchronous | FileOptions.SequentialScan))
+            (digest, size) = (await Digest.ComputeAsync(file, Digest.Sha256, ct).ConfigureAwait(false), file.Length);
+        logger.LogInformation("Image delta {Key}: layers {Layers}; {Fetched} bytes of layers left for the device to download", job.Key, summary.Describe(), summary.FetchedBytes);
+        return new BuiltFile(ImageDeltaFile.AlgorithmName, ImageDeltaFile.MediaType, path, digest, size, [],
+            new Dictionary<string, string>
+            {
+                [DorasAnnotations.ImageDeltaLayers] = summary.Describe(),
+                [DorasAnnotations.ImageDeltaFetchBytes] = summary.FetchedBytes.ToString(CultureInfo.InvariantCulture),
+            });
+    }
+
+    /// <summary>Pushes the delta blob and its manifest, tagged with the key's tag (the tag last: it is what other instances look for).</summary>
+    private static async Task<Descriptor> StoreAsync(DeltaJob job, BuiltFile built, Func<Task>? beforeStoring, CancellationToken ct)
+    {
+        var layer = new Descriptor { MediaType = built.MediaType, Digest = built.Digest, Size = built.Size, Annotations = built.LayerAnnotations.Count > 0 ? built.LayerAnnotations : null };
+        await using (var blob = new FileStream(built.Path, FileMode.Open, FileAccess.Read, FileShare.Read, 1 << 16, FileOptions.Asynchronous))
+            await job.Repository.PushAsync(layer, blob, ct).ConfigureAwait(false);
+        await job.Repository.PushBytesAsync(MediaTypes.Empty, "{}"u8.ToArray(), ct).ConfigureAwait(false);
+
+        var from = $"{job.ImageName}@{job.Key.From}";
+        var to = $"{job.ImageName}@{job.Key.To}";
+        var annotations = new Dictionary<string, string>(built.ManifestAnnotations)
+        {
+            [DorasAnnotations.DeltaFrom] = from,
+            [DorasAnnotations.DeltaTo] = to,
+            [DorasAnnotations.DeltaAlgorithm] = built.AlgorithmName,
+            [DorasAnnotations.GoDeltaFrom] = from,
+            [DorasAnnotations.GoDeltaTo] = to,
+            [Annotations.Created] = DateTimeOffset.UtcNow.ToString("yyyy-MM-ddTHH:mm:ssZ", CultureInfo.InvariantCulture),
+        };
+        var manifest = new ImageManifest { ArtifactType = DorasMediaTypes.Delta, Config = Descriptor.EmptyJson, Layers = [layer], Annotations = annotations };
+        if (beforeStoring is not null) await beforeStoring().ConfigureAwait(false);
+        return await job.Repository.PushManifestAsync(manifest, [job.Key.Tag], ct).ConfigureAwait(false);
     }
 
     /// <summary>Logs what happens to each candidate and feeds the build-time estimates.</summary>

@@ -41,6 +41,9 @@ public sealed class DeltaOptions
     /// <summary>Largest version bsdiff builds from (it needs about 9 bytes of memory per byte); larger ones use the other algorithms.</summary>
     public long BsdiffMaxInputBytes { get; set; } = 512L << 20;
 
+    /// <summary>Largest uncompressed layer an image delta reads (a gzip bomb stops here); larger layers fail the build.</summary>
+    public long MaxImageLayerBytes { get; set; } = 8L << 30;
+
     /// <summary>Largest Octodiff signature accepted by the signature endpoint (about 1.3 % of the file it describes).</summary>
     public long MaxSignatureBytes { get; set; } = 64L << 20;
 

@@ -63,40 +63,35 @@ public sealed class DeltaService(ArtifactStores stores, ClientAccess access, Del
         if (query.AcceptedAlgorithms.Count == 0)
             return ApiProblem.Invalid($"'{DeltaApi.AcceptedAlgorithm}' is required at least once when the versions differ, e.g. {DeltaApi.AcceptedAlgorithm}=auto");
 
-        ArtifactLayer fromLayer, toLayer;
+        DeltaSubject subject;
         try
         {
-            fromLayer = ArtifactLayer.From(await repository.FetchManifestAsync(fromDescriptor, ct).ConfigureAwait(false), $"from image {from}");
-            toLayer = ArtifactLayer.From(await repository.FetchManifestAsync(toDescriptor, ct).ConfigureAwait(false), $"to image {to}");
+            subject = await DeltaPlans.ReadAsync(repository, fromDescriptor, toDescriptor, $"from image {from}", $"to image {to}", ct).ConfigureAwait(false);
         }
         catch (Exception e) when (e is IncompatibleArtifactException or InvalidDataException)
         {
             return ApiProblem.For(Failures.KindOf(e), e.Message);
         }
-        if (!fromLayer.IsCompatibleWith(toLayer))
-            return ApiProblem.NotAcceptable($"cannot make a delta from a {fromLayer.Kind.ToString().ToLowerInvariant()} artifact to a {toLayer.Kind.ToString().ToLowerInvariant()} artifact");
-        if (fromLayer.ContentDigest == toLayer.ContentDigest)
-            return new DeltaOutcome.UpToDate(new DeltaResponse { Status = DeltaStatus.UpToDate, ToImage = toImage, FullSize = toLayer.Layer.Size });
-
-        if (algorithms.Choose(query.AcceptedAlgorithms, toLayer.Kind) is not { } choice)
-            return ApiProblem.NotAcceptable(algorithms.WhyNone(query.AcceptedAlgorithms, toLayer.Kind));
-        var auto = choice.Candidates.Count > 1 || choice.Name.StartsWith(DeltaAlgorithms.Auto, StringComparison.Ordinal);
+        if (DeltaPlans.SameContent(subject))
+            return new DeltaOutcome.UpToDate(new DeltaResponse { Status = DeltaStatus.UpToDate, ToImage = toImage, FullSize = subject.FullDownloadBytes });
+        var (plan, whyNot) = DeltaPlans.Choose(algorithms, subject, query.AcceptedAlgorithms);
+        if (plan is null) return ApiProblem.NotAcceptable(whyNot!);
         var fromImage = $"{name}@{fromDescriptor.Digest}";
         var pending = (BuildState.Running r) => new DeltaOutcome.Pending(
-            new DeltaResponse { Status = DeltaStatus.Pending, ToImage = toImage, Algorithm = choice.Name, FullSize = toLayer.Layer.Size },
+            new DeltaResponse { Status = DeltaStatus.Pending, ToImage = toImage, Algorithm = plan.KeyName, FullSize = subject.FullDownloadBytes },
             RetryAfter(r.Expected - time.GetUtcNow()));
 
         // A delta the client can apply may be stored, or being built, under another name than this request's.
-        foreach (var storedName in choice.StoredNames)
+        foreach (var storedName in plan.StoredNames)
         {
             var key = new DeltaKey(repository.Name, fromDescriptor.Digest, toDescriptor.Digest, storedName);
             if (builds.Peek(key) is { } running) return pending(running);
             switch (await DeltaRecords.ReadAsync(repository, key, ct).ConfigureAwait(false))
             {
-                case DeltaRecord.Ready stored when await ReadyAsync(repository, name, stored.Manifest, toImage, auto, toLayer, choice.Acceptable, ct).ConfigureAwait(false) is { } ready:
+                case DeltaRecord.Ready stored when await ReadyAsync(repository, name, stored.Manifest, toImage, plan, ct).ConfigureAwait(false) is { } ready:
                     return ready;
-                case DeltaRecord.Failed failed when storedName == choice.Name && time.GetUtcNow() - failed.At < options.Value.FailureRetention:
-                    return BuildFailed(choice.Name, fromImage, toImage, failed.Reason, failed.At, failed.NotApplicable);
+                case DeltaRecord.Failed failed when storedName == plan.KeyName && time.GetUtcNow() - failed.At < options.Value.FailureRetention:
+                    return BuildFailed(plan.KeyName, fromImage, toImage, failed.Reason, failed.At, failed.NotApplicable);
             }
         }
 
@@ -104,15 +99,15 @@ public sealed class DeltaService(ArtifactStores stores, ClientAccess access, Del
             return new ApiProblem(StatusCodes.Status500InternalServerError, ProblemTypes.DeltaFailed, "Delta cannot be stored",
                 $"this server's registry credentials may not push to {name}, so it cannot store a delta there; give them push access");
 
-        var buildKey = new DeltaKey(repository.Name, fromDescriptor.Digest, toDescriptor.Digest, choice.Name);
+        var buildKey = new DeltaKey(repository.Name, fromDescriptor.Digest, toDescriptor.Digest, plan.KeyName);
         // A replica asks its primary instead of building (null when this server is the repository's primary).
         var state = await primaryDeltas.FromPrimaryAsync(buildKey, repository, query.AcceptedAlgorithms, ct).ConfigureAwait(false)
-            ?? builds.GetOrStart(new DeltaJob(buildKey, repository, name, fromLayer, toLayer, toDescriptor, choice.Candidates));
+            ?? builds.GetOrStart(new DeltaJob(buildKey, repository, name, subject, toDescriptor, plan.Candidates));
         return state switch
         {
-            BuildState.Succeeded s => await ReadyAsync(repository, name, s.Manifest, toImage, auto, toLayer, choice.Acceptable, ct).ConfigureAwait(false)
+            BuildState.Succeeded s => await ReadyAsync(repository, name, s.Manifest, toImage, plan, ct).ConfigureAwait(false)
                 ?? throw new InvalidOperationException($"the delta built for {buildKey} is made by an algorithm the request did not accept"),
-            BuildState.Failed f => BuildFailed(choice.Name, fromImage, toImage, f.Reason, f.At, f.NotApplicable),
+            BuildState.Failed f => BuildFailed(plan.KeyName, fromImage, toImage, f.Reason, f.At, f.NotApplicable),
             BuildState.Running r => pending(r),
             BuildState.Busy b => ApiProblem.Busy($"this server has taken on as many builds as it queues ({b.Capacity}); ask again later", (int)b.RetryAfter.TotalSeconds),
             _ => throw new InvalidOperationException($"unknown build state {state}"),
@@ -121,18 +116,20 @@ public sealed class DeltaService(ArtifactStores stores, ClientAccess access, Del
 
     /// <summary>
     /// The stored delta, or with <c>auto</c>, a 406 when it is not meaningfully smaller than the full download; null
-    /// when it is made by an algorithm the client did not accept.
+    /// when it is made by an algorithm the client did not accept. An image delta counts with the layers it leaves the
+    /// device to download.
     /// </summary>
-    private async Task<DeltaOutcome?> ReadyAsync(IOciRepository repository, string name, Descriptor deltaManifest, string toImage, bool auto, ArtifactLayer toLayer,
-        IReadOnlySet<string> acceptable, CancellationToken ct)
+    private async Task<DeltaOutcome?> ReadyAsync(IOciRepository repository, string name, Descriptor deltaManifest, string toImage, DeltaPlan plan, CancellationToken ct)
     {
         var manifest = await repository.FetchManifestAsync(deltaManifest, ct).ConfigureAwait(false);
         var deltaSize = manifest.Layers.Sum(l => l.Size);
         var chosen = manifest.Annotation(DorasAnnotations.DeltaAlgorithm) ?? "";
-        if (!acceptable.Contains(chosen)) return null;
-        if (auto && deltaSize > options.Value.AutoMaxRatio * toLayer.Layer.Size)
+        if (!plan.Acceptable.Contains(chosen)) return null;
+        var fetched = long.TryParse(manifest.Annotation(DorasAnnotations.ImageDeltaFetchBytes), System.Globalization.CultureInfo.InvariantCulture, out var f) && f > 0 ? f : 0;
+        var fullSize = plan.Subject.FullDownloadBytes;
+        if (plan.Auto && deltaSize + fetched > options.Value.AutoMaxRatio * fullSize)
             return new ApiProblem(StatusCodes.Status406NotAcceptable, ProblemTypes.DeltaNotWorthwhile, "Delta not worthwhile",
-                $"the smallest delta ({chosen}, {deltaSize} bytes) is over {options.Value.AutoMaxRatio:P0} of the full download ({toLayer.Layer.Size} bytes); download {toImage} instead");
+                $"the smallest delta ({chosen}, {(fetched > 0 ? $"{deltaSize + fetched} bytes with the layers it leaves to download" : $"{deltaSize} bytes")}) is over {options.Value.AutoMaxRatio:P0} of the full download ({fullSize} bytes); download {toImage} instead");
         return new DeltaOutcome.Ready(new DeltaResponse
         {
             Status = DeltaStatus.Ready,
@@ -140,7 +137,7 @@ public sealed class DeltaService(ArtifactStores stores, ClientAccess access, Del
             DeltaImage = $"{name}@{deltaManifest.Digest}",
             Algorithm = chosen,
             DeltaSize = deltaSize,
-            FullSize = toLayer.Layer.Size,
+            FullSize = fullSize,
             DeltaLayer = manifest.Layers is [var layer]
                 ? new DeltaLayer { MediaType = layer.MediaType, Digest = layer.Digest.ToString(), Size = layer.Size, Annotations = layer.Annotations }
                 : null,

@@ -1,5 +1,5 @@
 using Doras.Delta.Algorithms;
-using Doras.Delta.Artifacts;
+using Doras.Delta.Images;
 using Doras.Oci.Content;
 using Doras.Server.Deltas;
 using Doras.Server.Stores;
@@ -41,15 +41,15 @@ public sealed class Precomputer(PublishedVersions published, VersionHistory hist
         }
         var previous = await history.PreviousAsync(repository, target, count, ct).ConfigureAwait(false);
         if (previous.Count == 0) return;
-        var toLayer = ArtifactLayer.From(await repository.FetchManifestAsync(target, ct).ConfigureAwait(false), $"version {version.Repository}@{version.Manifest}");
-        if (algorithms.Choose(options.Value.EffectiveAlgorithms, toLayer.Kind) is not { } choice) return;
         var name = stores.Name(version.Repository);
+        // Images are planned as devices ask for them: an image delta whose layers use the configured algorithms.
+        var forImages = options.Value.EffectiveAlgorithms.Prepend(ImageDeltaFile.AlgorithmName).ToList();
         foreach (var from in previous)
         {
-            var fromLayer = ArtifactLayer.From(await repository.FetchManifestAsync(from, ct).ConfigureAwait(false), $"version {version.Repository}@{from.Digest}");
-            if (!fromLayer.IsCompatibleWith(toLayer) || fromLayer.ContentDigest == toLayer.ContentDigest) continue;
-            var key = new DeltaKey(repository.Name, from.Digest, target.Digest, choice.Name);
-            var state = builds.GetOrStart(new DeltaJob(key, repository, name, fromLayer, toLayer, target, choice.Candidates));
+            var subject = await DeltaPlans.ReadAsync(repository, from, target, $"version {version.Repository}@{from.Digest}", $"version {version.Repository}@{version.Manifest}", ct).ConfigureAwait(false);
+            if (DeltaPlans.SameContent(subject) || DeltaPlans.Choose(algorithms, subject, subject is ImagePair ? forImages : options.Value.EffectiveAlgorithms).Plan is not { } plan) continue;
+            var key = new DeltaKey(repository.Name, from.Digest, target.Digest, plan.KeyName);
+            var state = builds.GetOrStart(new DeltaJob(key, repository, name, subject, target, plan.Candidates));
             if (state is BuildState.Busy)
             {
                 logger.LogWarning("Build queue full: not precomputing {Key} and the older ones; devices' requests build them on demand", key);

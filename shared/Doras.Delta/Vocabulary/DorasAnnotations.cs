@@ -22,6 +22,10 @@ public static class DorasAnnotations
     public const string DeltaAlgorithm = "dev.doras.delta.algorithm";
     /// <summary>The sizes of the deltas each candidate algorithm made, "name=bytes ...", when the server chose among several.</summary>
     public const string DeltaCandidates = "dev.doras.delta.candidates";
+    /// <summary>On an image delta: what it does with each layer of the new image, e.g. "held rebuilt:tardiff fetch".</summary>
+    public const string ImageDeltaLayers = "dev.doras.delta.image.layers";
+    /// <summary>On an image delta: the bytes of the layers the device downloads itself (nothing smaller reproduces them).</summary>
+    public const string ImageDeltaFetchBytes = "dev.doras.delta.image.fetch-bytes";
     /// <summary>On a placeholder at a delta's tag: "building" (by <see cref="DeltaOwner"/>) or "failed" (with <see cref="DeltaFailure"/>).</summary>
     public const string DeltaPlaceholder = "dev.doras.delta.placeholder";
     public const string DeltaOwner = "dev.doras.delta.owner";

@@ -33,12 +33,20 @@ public sealed record OciImage(Descriptor Descriptor, ImageManifest Manifest, byt
     {
         var what = $"{repository.Name}@{descriptor.Digest}";
         var bytes = await repository.FetchBytesAsync(descriptor, ct: ct).ConfigureAwait(false);
-        var manifest = RepositoryExtensions.ParseManifest(bytes, descriptor);
-        if (manifest.Layers.Count > ImageConfigFile.MaxLayers)
-            throw new InvalidDataException($"{what} has {manifest.Layers.Count} layers; more than {ImageConfigFile.MaxLayers} is refused");
-        if (manifest.Config.MediaType is not (MediaTypes.ImageConfig or LayerMediaTypes.DockerConfig))
-            throw new InvalidDataException($"{what} is not a container image: its config is a '{manifest.Config.MediaType}'");
+        var manifest = Parse(bytes, descriptor, what);
         var configBytes = await repository.FetchBytesAsync(manifest.Config, ct: ct).ConfigureAwait(false);
+        return From(descriptor, bytes, configBytes, what);
+    }
+
+    /// <summary>
+    /// The image from its manifest's and config's bytes as published (from a delta, say): both must be the ones
+    /// <paramref name="descriptor"/> names, and agree with each other.
+    /// </summary>
+    public static OciImage From(Descriptor descriptor, byte[] manifestBytes, byte[] configBytes, string what)
+    {
+        var manifest = Parse(manifestBytes, descriptor, what);
+        if (Digest.Compute(configBytes) != manifest.Config.Digest || configBytes.Length != manifest.Config.Size)
+            throw new DigestMismatchException($"the config of {what} is not {manifest.Config.Digest}");
         var config = ImageConfigFile.Parse(configBytes, $"the config of {what}");
         if (config.DiffIds.Count != manifest.Layers.Count)
             throw new InvalidDataException($"{what} has {manifest.Layers.Count} layers but its config lists {config.DiffIds.Count} diff_ids");
@@ -50,7 +58,18 @@ public sealed record OciImage(Descriptor Descriptor, ImageManifest Manifest, byt
                 ?? throw new InvalidDataException($"layer {i} of {what} has media type '{layer.MediaType}', not an image layer");
             layers.Add(new ImageLayer(layer, config.DiffIds[i], compression, LayerMediaTypes.IsForeign(layer.MediaType)));
         }
-        return new OciImage(descriptor, manifest, bytes, config, layers);
+        return new OciImage(descriptor, manifest, manifestBytes, config, layers);
+    }
+
+    private static ImageManifest Parse(byte[] bytes, Descriptor descriptor, string what)
+    {
+        if (Digest.Compute(bytes) != descriptor.Digest) throw new DigestMismatchException($"the manifest of {what} is not {descriptor.Digest}");
+        var manifest = RepositoryExtensions.ParseManifest(bytes, descriptor);
+        if (manifest.Layers.Count > ImageConfigFile.MaxLayers)
+            throw new InvalidDataException($"{what} has {manifest.Layers.Count} layers; more than {ImageConfigFile.MaxLayers} is refused");
+        if (manifest.Config.MediaType is not (MediaTypes.ImageConfig or LayerMediaTypes.DockerConfig))
+            throw new InvalidDataException($"{what} is not a container image: its config is a '{manifest.Config.MediaType}'");
+        return manifest;
     }
 
     /// <summary>Whether a manifest's config says it is a container image (not a Doras artifact or another OCI artifact).</summary>

@@ -32,7 +32,10 @@ public sealed class Buildah(TempDirectory dir)
         return name;
     }
 
-    /// <summary>Pushes a built image (docker:// or oci:DIR:TAG destination); <paramref name="format"/> oci or v2s2 (Docker), compression gzip or zstd.</summary>
+    /// <summary>
+    /// Pushes a built image (docker:// or oci:DIR:TAG destination); <paramref name="format"/> oci or v2s2 (Docker),
+    /// compression gzip, zstd or none (uncompressed layers).
+    /// </summary>
     public void Push(string image, string destination, string format = "oci", string compression = "gzip") =>
-        Run("push", "--quiet", "--tls-verify=false", "--format", format, "--compression-format", compression, image, destination);
+        Run(["push", "--quiet", "--tls-verify=false", "--format", format, .. compression == "none" ? ["--disable-compression"] : new[] { "--compression-format", compression }, image, destination]);
 }
