@@ -72,5 +72,10 @@ public partial class ImageDeltaTests
         ExternalTool.RunOk("skopeo", "copy", $"oci:{dir["layout"]}:stable", $"dir:{dir["copied"]}"); // every blob readable and verified by skopeo
         Assert.That(File.ReadAllBytes(Path.Combine(dir["copied"], "manifest.json")), Is.EqualTo(File.ReadAllBytes(dir["layout/blobs/sha256/" + v2[7..]])));
         Assert.That(Directory.GetDirectories(dir["layout"], ".doras-image-delta-*"), Is.Empty, "no work left behind");
+
+        // The README's podman hook: the image goes into containers-storage (vfs, a storage of this test's own) as it is.
+        var storage = $"containers-storage:[vfs@{dir["podman-root"]}+{dir["podman-runroot"]}]";
+        ExternalTool.RunOk("skopeo", "copy", $"oci:{dir["layout"]}:stable", storage + "localhost/fleet/app:stable");
+        Assert.That(JsonDocument.Parse(ExternalTool.RunOk("skopeo", "inspect", storage + "localhost/fleet/app:stable")).RootElement.GetProperty("Layers").GetArrayLength(), Is.EqualTo(3));
     }
 }
