@@ -9,9 +9,9 @@ namespace Doras.Server.Precompute;
 
 /// <summary>
 /// The versions of a repository in the order they were made: by the <c>org.opencontainers.image.created</c>
-/// annotation of their manifests (what <c>doras push</c> writes), which says when a version was made wherever it
-/// was copied to, unlike the order tags appear. Versions without it, and anything that is not a Doras artifact
-/// (deltas, placeholders, other images), are not counted. Manifests never change, so what is read of them is kept.
+/// annotation of their manifests (what <c>doras push</c> writes), or for container images their config's
+/// <c>created</c>, which say when a version was made wherever it was copied to, unlike the order tags appear.
+/// Versions without it, and anything else (deltas, placeholders, other artifacts, indexes), are not counted. Manifests never change, so what is read of them is kept.
 /// </summary>
 public sealed class VersionHistory(IOptions<PrecomputeOptions> options, ILogger<VersionHistory> logger)
 {
@@ -54,6 +54,12 @@ public sealed class VersionHistory(IOptions<PrecomputeOptions> options, ILogger<
             if (manifest.ArtifactType == DorasMediaTypes.Artifact
                 && DateTimeOffset.TryParse(manifest.Annotation(Annotations.Created), CultureInfo.InvariantCulture, DateTimeStyles.AssumeUniversal, out var c))
                 created = c;
+            else if (Oci.Images.OciImage.IsImage(manifest))
+            {
+                // A container image says when it was built in its config (what buildah, docker and skopeo keep).
+                try { created = Oci.Images.ImageConfigFile.Parse(await repository.FetchBytesAsync(manifest.Config, ct: ct).ConfigureAwait(false), $"the config of {descriptor.Digest}").Created; }
+                catch (Exception e) when (e is InvalidDataException or FormatException) { created = null; }
+            }
         }
         if (_created.Count >= RememberedManifests) _created.Clear();
         _created[descriptor.Digest] = created;

@@ -78,4 +78,54 @@ public partial class ImageDeltaTests
         ExternalTool.RunOk("skopeo", "copy", $"oci:{dir["layout"]}:stable", storage + "localhost/fleet/app:stable");
         Assert.That(JsonDocument.Parse(ExternalTool.RunOk("skopeo", "inspect", storage + "localhost/fleet/app:stable")).RootElement.GetProperty("Layers").GetArrayLength(), Is.EqualTo(3));
     }
+
+    [Test, CancelAfter(300_000)]
+    public async Task In_a_multi_platform_index_each_device_gets_its_own_platforms_image_by_delta()
+    {
+        await using var registry = await RegistryProcess.StartAsync();
+        await using var server = await RunningServer.StartAsync("--registry", registry.Host, "--Registry:PlainHttp", "true", "--Registry:RequireClientAuth", "false");
+        using var dir = new TempDirectory();
+        var buildah = new Buildah(dir);
+        var name = $"{registry.Host}/fleet/multi";
+        byte[] App(string arch, int version)
+        {
+            var app = TestData.Binary(1_000_000, arch == "amd64" ? 1 : 2);
+            app[400_000] = (byte)version;
+            return app;
+        }
+        void Publish(int version)
+        {
+            foreach (var arch in new[] { "amd64", "arm64" })
+            {
+                dir.Write($"v{version}-{arch}/bin/app", App(arch, version));
+                dir.Write($"v{version}-{arch}/etc/app.conf", System.Text.Encoding.ASCII.GetBytes($"version = {version}\n"));
+                buildah.BuildFor(arch, "scratch", $"localhost/fleet/multi:v{version}-{arch}", dir[$"v{version}-{arch}/bin"], dir[$"v{version}-{arch}/etc"]);
+            }
+            buildah.PushIndex($"localhost/fleet/multi-list:v{version}", [$"localhost/fleet/multi:v{version}-amd64", $"localhost/fleet/multi:v{version}-arm64"], $"docker://{name}:stable");
+        }
+        // The index's entry for the platform, as skopeo reads it raw from the registry.
+        string PlatformDigest(string arch) => JsonDocument.Parse(ExternalTool.RunOk("skopeo", "inspect", "--raw", "--tls-verify=false", $"docker://{name}:stable"))
+            .RootElement.GetProperty("manifests").EnumerateArray().Single(m => m.GetProperty("platform").GetProperty("architecture").GetString() == arch)
+            .GetProperty("digest").GetString()!;
+        (int Code, string Output) Pull(string arch) => ExternalTool.Run(Binaries.Doras, "pull", $"{name}:stable", "--plain-http", "--allow-http",
+            "--server", server.Url.ToString(), "--image-layout", dir[$"layout-{arch}"], "--platform", $"linux/{arch}");
+
+        Publish(1);
+        foreach (var arch in new[] { "amd64", "arm64" })
+        {
+            var (code, output) = Pull(arch);
+            Assert.That(code, Is.Zero, output);
+            Assert.That(LayoutDigest(dir[$"layout-{arch}"], "stable"), Is.EqualTo(PlatformDigest(arch)));
+        }
+        Publish(2);
+        foreach (var arch in new[] { "amd64", "arm64" })
+        {
+            var (code, output) = Pull(arch);
+            Assert.That(code, Is.Zero, output);
+            Assert.That(output, Does.StartWith($"delta update: {dir[$"layout-{arch}"]}:stable is now {PlatformDigest(arch)}"), "each platform's own manifest, by delta");
+            Assert.That(LayoutDigest(dir[$"layout-{arch}"], "stable"), Is.EqualTo(PlatformDigest(arch)));
+            using var config = JsonDocument.Parse(ExternalTool.RunOk("skopeo", "inspect", "--config", $"oci:{dir[$"layout-{arch}"]}:stable"));
+            Assert.That(config.RootElement.GetProperty("architecture").GetString(), Is.EqualTo(arch));
+        }
+    }
 }

@@ -71,6 +71,39 @@ public class PrecomputeTests
         Assert.That(builder.BuildsStarted, Is.EqualTo(1), "built by the watcher; the request found it");
     }
 
+    [Test, CancelAfter(300_000)]
+    public async Task A_container_image_pushed_by_buildah_gets_its_image_delta_from_the_previous_build_before_any_device_asks()
+    {
+        var port = ServerProcess.FreePort();
+        await using var registry = await RegistryProcess.StartWithNotificationsAsync($"http://127.0.0.1:{port}{RegistryWebhookEndpoints.Path}", $"Bearer {Secret}");
+        await using var server = await ServerProcess.StartAsync(port, "--registry", registry.Host, "--Registry:PlainHttp", "true", "--Registry:RequireClientAuth", "false",
+            "--Precompute:WebhookSecret", Secret);
+        using var dir = new TempDirectory();
+        var buildah = new Buildah(dir);
+        var app = TestData.Binary(1_000_000, 3);
+        dir.Write("v1/bin/app", app);
+        buildah.Push(buildah.Build("localhost/fleet/container:v1", dir["v1/bin"]), $"docker://{registry.Host}/fleet/container:v1");
+        app[500_000] ^= 1;
+        dir.Write("v2/bin/app", app);
+        await Versions.NextSecondAsync(); // the config's creation time orders the builds
+        buildah.Push(buildah.Build("localhost/fleet/container:v2", dir["v2/bin"]), $"docker://{registry.Host}/fleet/container:v2");
+        Assert.That(await server.WaitForLogAsync("Built delta", TimeSpan.FromSeconds(120)), Is.True, string.Join('\n', server.Lines));
+
+        using var reader = new RegistryClient(registry.Host, new RegistryClientOptions { PlainHttp = true });
+        var repository = reader.Repository("fleet/container");
+        var (from, to) = (await repository.ResolveAsync("v1"), await repository.ResolveAsync("v2"));
+        var client = LoopbackDeltaClient.Create(server.Url);
+        var poll = await client.PollDeltaAsync(new DeltaRequest(Reference.Parse($"{registry.Host}/fleet/container@{from.Digest}"), Reference.Parse($"{registry.Host}/fleet/container:v2"),
+            ["image", .. DeltaRequest.DefaultAlgorithms]));
+        Assert.That(poll.Response.Status, Is.EqualTo(DeltaStatus.Ready), "built before the device asked");
+        Assert.That(poll.Response.Algorithm, Is.EqualTo("image"));
+        Assert.That(poll.Response.ToImage, Is.EqualTo($"{registry.Host}/fleet/container@{to.Digest}"));
+        Assert.That(poll.Response.DeltaSize, Is.LessThan(poll.Response.FullSize!.Value / 10), "one changed byte in a 1 MB layer");
+        var delta = await repository.FetchManifestAsync(await repository.ResolveAsync(Reference.Parse(poll.Response.DeltaImage!).Identifier));
+        Assert.That(delta.Annotation(DorasAnnotations.ImageDeltaLayers), Does.StartWith("rebuilt:"));
+        Assert.That(server.Count("Building delta"), Is.EqualTo(1), "one build, before the request; v1 had no earlier version");
+    }
+
     private static StringContent Notification(string json) => new(json, Encoding.UTF8, "application/vnd.docker.distribution.events.v1+json");
 
     private static string PushEvent(string repository, string tag, Digest digest) =>

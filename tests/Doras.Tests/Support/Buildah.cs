@@ -19,17 +19,32 @@ public sealed class Buildah(TempDirectory dir)
     public string Build(string name, params string[] layerDirectories) => BuildOn("scratch", name, layerDirectories);
 
     /// <summary>As <see cref="Build"/>, on top of <paramref name="baseImage"/> (whose layers the new image shares byte for byte).</summary>
-    public string BuildOn(string baseImage, string name, params string[] layerDirectories)
+    public string BuildOn(string baseImage, string name, params string[] layerDirectories) => BuildFor(null, baseImage, name, layerDirectories);
+
+    /// <summary>As <see cref="BuildOn"/>, with the config saying <paramref name="architecture"/> (linux; null: this machine's).</summary>
+    public string BuildFor(string? architecture, string baseImage, string name, params string[] layerDirectories)
     {
         var previous = baseImage;
         for (var i = 0; i < layerDirectories.Length; i++)
         {
-            var container = Run("from", "--quiet", previous);
+            // The name is the line that is not a warning (buildah may warn about the base's platform).
+            var container = Run(["from", "--quiet", .. architecture is null ? [] : new[] { "--arch", architecture }, previous])
+                .Split('\n').Select(l => l.Trim()).First(l => l.Length > 0 && !l.StartsWith("time=", StringComparison.Ordinal));
+            if (architecture is not null) Run("config", "--os", "linux", "--arch", architecture, container);
             Run("copy", container, layerDirectories[i], "/" + Path.GetFileName(layerDirectories[i]));
             previous = i == layerDirectories.Length - 1 ? name : $"{name}-layer{i}";
             Run("commit", "--quiet", "--rm", container, previous);
         }
         return name;
+    }
+
+    /// <summary>Pushes built images as one multi-platform index (each image's config names its platform).</summary>
+    public void PushIndex(string listName, IEnumerable<string> images, string destination)
+    {
+        Run("manifest", "create", listName);
+        foreach (var image in images) Run("manifest", "add", listName, image);
+        Run("manifest", "push", "--quiet", "--all", "--tls-verify=false", "--format", "oci", listName, destination);
+        Run("manifest", "rm", listName);
     }
 
     /// <summary>
