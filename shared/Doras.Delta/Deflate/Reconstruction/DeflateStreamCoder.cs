@@ -48,7 +48,8 @@ internal static class DeflateStreamCoder
             if (done) predictor.SetEnd(written);
             while (queue.Count > 0 && (done || window.End >= queue.Peek().Start + queue.Peek().Length + MatchPredictor.Lookahead))
             {
-                BlockRecipe.Analyze(queue.Dequeue(), predictor, recipe);
+                var c = BlockRecipe.Analyze(queue.Dequeue(), predictor, recipe);
+                if (Environment.GetEnvironmentVariable("DORAS_RECON_DEBUG") is not null) Console.Error.WriteLine($"block cost {c}");
                 window.Discard(predictor.Position - 32768);
             }
         }
@@ -74,6 +75,7 @@ internal static class DeflateStreamCoder
             if (cost < bestCost) (best, bestCost) = (config, cost);
             if (cost == 0) break;
         }
+        if (Environment.GetEnvironmentVariable("DORAS_RECON_DEBUG") is not null) Console.Error.WriteLine($"chose {best} cost {bestCost}");
         return best!;
     }
 

@@ -134,7 +134,7 @@ public static class GzipRecipe
             DeflateStreamCoder.Rebuild(content, reader, gzipOut, ct);
             var trailer = new byte[8];
             BinaryPrimitives.WriteUInt32LittleEndian(trailer, content.Crc);
-            BinaryPrimitives.WriteUInt32LittleEndian(trailer[4..], (uint)content.Count);
+            BinaryPrimitives.WriteUInt32LittleEndian(trailer.AsSpan(4), (uint)content.Count);
             gzipOut.Write(trailer);
             members++;
         }
