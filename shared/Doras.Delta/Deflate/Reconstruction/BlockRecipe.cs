@@ -16,7 +16,10 @@ namespace Doras.Delta.Deflate.Reconstruction;
 internal static class BlockRecipe
 {
     private enum Correction : byte { Literal = 0, Length = 1, LengthAndDistance = 2, Distance = 3 }
-    private const int Long258Flag = 4, FinalFlag = 4, PredictedHeaderFlag = 8;
+    private const int Long258Flag = 4, FinalFlag = 4, PredictedHeaderFlag = 8, ContinuedFlag = 16, ContinuationFlag = 32;
+
+    private static int Flags(DeflateBlock block, bool predicted) =>
+        (int)block.Type | (block.Final ? FinalFlag : 0) | (predicted ? PredictedHeaderFlag : 0) | (block.Continued ? ContinuedFlag : 0) | (block.Continuation ? ContinuationFlag : 0);
 
     /// <summary>
     /// Writes the block's record (to <paramref name="writer"/>, or only counts when it is null). Returns the number
@@ -27,18 +30,18 @@ internal static class BlockRecipe
         var end = block.Start + block.Length;
         if (block.Type == BlockType.Stored)
         {
-            writer?.Byte((int)block.Type | (block.Final ? FinalFlag : 0));
+            writer?.Byte(Flags(block, predicted: false));
             writer?.Varint(block.Length);
             writer?.Byte(block.Padding);
             Skip(predictor, end);
-            if (block.Final) writer?.Byte(block.FinalPadding);
+            if (block.EndsStream) writer?.Byte(block.FinalPadding);
             return 0;
         }
         long cost = 0;
         var tokens = block.Tokens.AsSpan(0, block.TokenCount);
         var predicted = block.Type == BlockType.Dynamic && ZlibTrees.Predict(tokens).SameAs(block.Header!);
         if (block.Type == BlockType.Dynamic && !predicted) cost += 50;
-        writer?.Byte((int)block.Type | (block.Final ? FinalFlag : 0) | (predicted ? PredictedHeaderFlag : 0));
+        writer?.Byte(Flags(block, predicted));
         writer?.Varint(tokens.Length);
         if (writer is not null && block.Type == BlockType.Dynamic && !predicted) WriteHeader(writer, block.Header!);
 
@@ -60,7 +63,7 @@ internal static class BlockRecipe
                 previous = index + 1;
                 WriteCorrection(writer, guess, actual);
             }
-            if (block.Final) writer.Byte(block.FinalPadding);
+            if (block.EndsStream) writer.Byte(block.FinalPadding);
         }
         return cost;
     }
@@ -142,12 +145,17 @@ internal static class BlockRecipe
     /// Reads one block's record and rebuilds its tokens from the predictor and the corrections. The window must
     /// hold the predictor's lookahead (<paramref name="ensure"/> fills it and tells where the data ends).
     /// </summary>
-    public static DeflateBlock Rebuild(RecipeReader reader, MatchPredictor predictor, Func<long, long> ensure, ref int[] tokenBuffer)
+    public static DeflateBlock Rebuild(RecipeReader reader, MatchPredictor predictor, Func<long, long> ensure, ref int[] tokenBuffer, bool continuing)
     {
         var flags = reader.Byte();
-        if ((flags & ~15) != 0 || (flags & 3) == 3 || ((flags & PredictedHeaderFlag) != 0 && (flags & 3) != (int)BlockType.Dynamic))
+        if ((flags & ~63) != 0 || (flags & 3) == 3 || ((flags & PredictedHeaderFlag) != 0 && (flags & 3) != (int)BlockType.Dynamic)
+            || ((flags & (ContinuedFlag | ContinuationFlag)) != 0 && (flags & 3) != (int)BlockType.Fixed) || (continuing != ((flags & ContinuationFlag) != 0)))
             throw RecipeReader.Corrupt($"has invalid block flags {flags}");
-        var block = new DeflateBlock { Type = (BlockType)(flags & 3), Final = (flags & FinalFlag) != 0, Start = predictor.Position };
+        var block = new DeflateBlock
+        {
+            Type = (BlockType)(flags & 3), Final = (flags & FinalFlag) != 0, Start = predictor.Position,
+            Continued = (flags & ContinuedFlag) != 0, Continuation = (flags & ContinuationFlag) != 0,
+        };
         if (block.Type == BlockType.Stored)
         {
             block.Length = reader.Varint(ushort.MaxValue, "a stored block length");
@@ -187,7 +195,8 @@ internal static class BlockRecipe
             if (block.Type == BlockType.Dynamic && block.Header is null) block.Header = ZlibTrees.Predict(tokenBuffer.AsSpan(0, count));
         }
         block.Length = predictor.Position - block.Start;
-        if (block.Final) block.FinalPadding = reader.Byte();
+        if (block.Continued && block.TokenCount != DeflateLimits.SegmentTokens) throw RecipeReader.Corrupt("has a block segment of the wrong size");
+        if (block.EndsStream) block.FinalPadding = reader.Byte();
         return block;
     }
 

@@ -21,6 +21,16 @@ internal sealed class DeflateBlock
     /// <summary>Fixed and dynamic blocks: the tokens (<see cref="Token"/>), the first <see cref="TokenCount"/> of the array.</summary>
     public int[] Tokens { get; set; } = [];
     public int TokenCount { get; set; }
+    /// <summary>
+    /// Fixed blocks may be cut into segments of <see cref="DeflateLimits.SegmentTokens"/> tokens (their codes need
+    /// no count of all of the block's symbols, so they need not be held whole; zlib-ng's fastest level writes
+    /// blocks of millions of tokens): <see cref="Continued"/> when the block goes on in the next segment,
+    /// <see cref="Continuation"/> when this segment goes on from the previous one (no block header).
+    /// </summary>
+    public bool Continued { get; set; }
+    public bool Continuation { get; set; }
+    /// <summary>Whether this is the last piece of the stream: the final block's last segment.</summary>
+    public bool EndsStream => Final && !Continued;
     /// <summary>Final block: the value of the bits that pad the stream's last byte.</summary>
     public int FinalPadding { get; set; }
 }

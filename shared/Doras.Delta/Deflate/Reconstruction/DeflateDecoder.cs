@@ -16,6 +16,7 @@ internal sealed class DeflateDecoder(ByteSource source, SlidingWindow window, lo
     private readonly BitReader _reader = new(source);
     private long _inflated;
     private bool _done;
+    private DeflateBlock? _continuing; // a fixed block cut after a segment, to go on with
 
     /// <summary>Bytes inflated so far.</summary>
     public long Inflated => _inflated;
@@ -24,7 +25,30 @@ internal sealed class DeflateDecoder(ByteSource source, SlidingWindow window, lo
     public DeflateBlock? Next()
     {
         if (_done) return null;
-        var block = new DeflateBlock { Start = _inflated, Final = _reader.Read(1) == 1 };
+        DeflateBlock block;
+        if (_continuing is { } previous)
+        {
+            block = new DeflateBlock { Start = _inflated, Final = previous.Final, Continuation = true };
+            ReadCompressed(block, HuffmanCode.FixedLiterals, HuffmanCode.FixedDistances, BlockType.Fixed);
+        }
+        else
+        {
+            block = new DeflateBlock { Start = _inflated, Final = _reader.Read(1) == 1 };
+            ReadBlock(block);
+        }
+        _continuing = block.Continued ? block : null;
+        block.Length = _inflated - block.Start;
+        if (block.EndsStream)
+        {
+            block.FinalPadding = _reader.ReadPadding();
+            _reader.Release();
+            _done = true;
+        }
+        return block;
+    }
+
+    private void ReadBlock(DeflateBlock block)
+    {
         var type = _reader.Read(2);
         switch (type)
         {
@@ -38,14 +62,6 @@ internal sealed class DeflateDecoder(ByteSource source, SlidingWindow window, lo
                 break;
             default: throw new InvalidDataException("invalid block type");
         }
-        block.Length = _inflated - block.Start;
-        if (block.Final)
-        {
-            block.FinalPadding = _reader.ReadPadding();
-            _reader.Release();
-            _done = true;
-        }
-        return block;
     }
 
     private void ReadStored(DeflateBlock block)
@@ -89,6 +105,11 @@ internal sealed class DeflateDecoder(ByteSource source, SlidingWindow window, lo
                 tokens.Add(Token.Match(length, distance) | (code == 27 && length == 258 ? Token.Long258 : 0));
                 blockBytes += length;
             }
+            if (type == BlockType.Fixed && tokens.Count == DeflateLimits.SegmentTokens)
+            {
+                block.Continued = true;
+                break;
+            }
             if (tokens.Count > DeflateLimits.MaxBlockTokens)
                 throw new IncompatibleArtifactException($"a deflate block has over {DeflateLimits.MaxBlockTokens} tokens, more than is rebuilt with bounded memory");
             if (blockBytes > DeflateLimits.MaxBlockBytes)
@@ -112,6 +133,8 @@ internal static class DeflateLimits
     public const int MaxBlockTokens = 1 << 20;
     /// <summary>Inflated bytes of one block (zlib's largest are about 4 MiB): the analyzer holds up to two blocks' bytes.</summary>
     public const long MaxBlockBytes = 32L << 20;
+    /// <summary>Tokens of one segment of a fixed block (see <see cref="DeflateBlock.Continued"/>).</summary>
+    public const int SegmentTokens = 1 << 16;
     /// <summary>Empty blocks in a row (flush markers come one at a time): a recipe may not spin on empty blocks.</summary>
     public const int MaxEmptyBlocksInARow = 64;
 }

@@ -33,7 +33,7 @@ internal static class DeflateStreamCoder
             emptyInARow = block.Length == 0 ? emptyInARow + 1 : 0;
             if (emptyInARow > DeflateLimits.MaxEmptyBlocksInARow)
                 throw new IncompatibleArtifactException($"the deflate stream has over {DeflateLimits.MaxEmptyBlocksInARow} empty blocks in a row");
-            done = block.Final;
+            done = block.EndsStream;
             inflatedOut.Write(window.Span(written, (int)(window.End - written)));
             written = window.End;
             queue.Enqueue(block);
@@ -103,16 +103,18 @@ internal static class DeflateStreamCoder
         var writer = new DeflateWriter(output);
         var tokens = new int[1024];
         var emptyInARow = 0;
+        var continuing = false;
         while (true)
         {
             ct.ThrowIfCancellationRequested();
-            var block = BlockRecipe.Rebuild(recipe, predictor, Ensure, ref tokens);
+            var block = BlockRecipe.Rebuild(recipe, predictor, Ensure, ref tokens, continuing);
+            continuing = block.Continued;
             emptyInARow = block.Length == 0 ? emptyInARow + 1 : 0;
             if (emptyInARow > DeflateLimits.MaxEmptyBlocksInARow) throw RecipeReader.Corrupt("has too many empty blocks in a row");
             try { writer.Write(block, window); }
             catch (InvalidDataException e) { throw RecipeReader.Corrupt($"does not make a valid deflate block: {e.Message}"); }
             window.Discard(Math.Min(block.Start, predictor.Position - 32768));
-            if (block.Final) break;
+            if (block.EndsStream) break;
         }
         if (Ensure(predictor.Position + 1) > predictor.Position) throw RecipeReader.Corrupt("ends before the inflated data does");
     }

@@ -16,8 +16,11 @@ internal sealed class DeflateWriter(Stream output)
 
     public void Write(DeflateBlock block, SlidingWindow window)
     {
-        _writer.Write(block.Final ? 1 : 0, 1);
-        _writer.Write((int)block.Type, 2);
+        if (!block.Continuation)
+        {
+            _writer.Write(block.Final ? 1 : 0, 1);
+            _writer.Write((int)block.Type, 2);
+        }
         if (block.Type == BlockType.Stored)
         {
             _writer.Write(block.Padding, _writer.ToByteBoundary);
@@ -36,9 +39,9 @@ internal sealed class DeflateWriter(Stream output)
                 (literals, distances) = (HuffmanCode.Build(l, "literal/lengths set"), HuffmanCode.Build(d, "distances set"));
             }
             WriteTokens(block.Tokens.AsSpan(0, block.TokenCount), literals, distances);
-            Symbol(literals, EndOfBlock);
+            if (!block.Continued) Symbol(literals, EndOfBlock);
         }
-        if (block.Final)
+        if (block.EndsStream)
         {
             _writer.Write(block.FinalPadding, _writer.ToByteBoundary);
             _writer.Flush();
