@@ -128,24 +128,33 @@ internal sealed class MatchPredictor
         var lookahead = _end - p;
         var nice = (int)Math.Min(_config.Nice, lookahead);
         var maxLength = (int)Math.Min(DeflateSymbols.MaxLength, lookahead);
+        if (previous >= maxLength) return (maxLength, 0); // nothing can be longer; zlib walks the chain for nothing
         int bestLength = previous, bestDistance = 0;
         var data = _window.Data;
         var at = _window.Offset + (int)(p - _window.Base);
-        do
+        var scan = data.AsSpan(at, maxLength);
+        unsafe
         {
-            var from = at - (int)(p - candidate);
-            if (data[from + bestLength] == data[at + bestLength] || bestLength >= maxLength)
+            fixed (byte* d = data)
+            fixed (long* prev = _prev)
             {
-                var length = 0;
-                while (length < maxLength && data[from + length] == data[at + length]) length++;
-                if (length > bestLength)
+                do
                 {
-                    (bestLength, bestDistance) = (length, (int)(p - candidate));
-                    if (length >= nice) break;
-                }
+                    var from = at - (int)(p - candidate);
+                    // zlib's quick rejection: a longer match must agree at the current best length's end and at the start.
+                    if (d[from + bestLength] == d[at + bestLength] && d[from + bestLength - 1] == d[at + bestLength - 1] && d[from] == d[at])
+                    {
+                        var length = data.AsSpan(from, maxLength).CommonPrefixLength(scan);
+                        if (length > bestLength)
+                        {
+                            (bestLength, bestDistance) = (length, (int)(p - candidate));
+                            if (length >= nice) break;
+                        }
+                    }
+                    candidate = prev[candidate & WindowMask];
+                } while (candidate > limit && --chain != 0);
             }
-            candidate = _prev[candidate & WindowMask];
-        } while (candidate > limit && --chain != 0);
+        }
         return (Math.Min(bestLength, maxLength), bestDistance);
     }
 
