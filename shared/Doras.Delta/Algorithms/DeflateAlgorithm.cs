@@ -10,17 +10,20 @@ namespace Doras.Delta.Algorithms;
 /// Deltas between compressed versions whose exact bytes the device must end up with: gzip files (.tgz, .gz
 /// images) and zip archives (.zip, .jar, .nupkg). A byte-level delta between two compressed files saves nothing,
 /// so the server works on their expanded forms (<see cref="DeflateExpansion"/>: every deflate stream inflated),
-/// finds for each stream of the new version the zlib settings that reproduce it byte for byte, and sends a
-/// recipe (where those streams lie and their settings) plus the smallest delta between the expanded forms (by
-/// tardiff, bsdiff or zstd). The device expands its version, applies the inner delta, deflates the streams
-/// again with its own zlib, and the result is checked against the target digest. Streams no setting reproduces
-/// (made by another compressor) stay compressed inside the expanded form; when none is reproducible, this
-/// algorithm refuses, and the server offers the others or the full download.
+/// and sends for each stream of the new version how to compress it back byte for byte, plus the smallest delta
+/// between the expanded forms (by tardiff, bsdiff or zstd). A stream zlib reproduces with some settings costs
+/// those 4 bytes; any other (GNU gzip, Go, zlib-ng, ...) a reconstruction recipe
+/// (<see cref="Deflate.Reconstruction.DeflateRecipe"/>), used when it is under half the stream's compressed size.
+/// The device expands its version, applies the inner delta, compresses the streams again, and the result is
+/// checked against the target digest. Streams neither way rebuilds stay compressed inside the expanded form; when
+/// none is rebuilt, this algorithm refuses, and the server offers the others or the full download.
 ///
-/// Layout after the delta header: recipe version (1), container name (length byte, ASCII), region count
-/// (varint), per region its expanded offset (varint, from the previous region's end), inflated and compressed
-/// lengths (varints) and level, memLevel, windowBits, strategy (bytes); the inner algorithm's name and target
-/// digest (length byte, ASCII each) and size (varint); then the inner delta, complete with its own header.
+/// Layout after the delta header: recipe version (2; version 1, without recipes, is still read), container name
+/// (length byte, ASCII), region count (varint), per region its expanded offset (varint, from the previous region's
+/// end), inflated and compressed lengths (varints), then the kind byte 0 and level, memLevel, windowBits,
+/// strategy (bytes), or the kind byte 1 and the reconstruction recipe's length (varint) (version 1 has no kind
+/// byte: settings only); the inner algorithm's name and target digest (length byte, ASCII each) and size
+/// (varint); the reconstruction recipes, in region order; then the inner delta, complete with its own header.
 /// </summary>
 public sealed class DeflateAlgorithm(IReadOnlyList<IDeltaAlgorithm> inner) : IDeltaAlgorithm, IArtifactKindSpecific
 {
@@ -28,7 +31,8 @@ public sealed class DeflateAlgorithm(IReadOnlyList<IDeltaAlgorithm> inner) : IDe
 
     /// <summary>Files (a gzip or zip file); directory artifacts' compressed layers are diffed as tars already.</summary>
     public ArtifactKind Kind => ArtifactKind.File;
-    private const byte RecipeVersion = 1;
+    private const byte RecipeVersion = 2, SettingsOnlyVersion = 1;
+    private const byte SettingsKind = 0, RecipeKind = 1;
     private const int MaxRegions = 1 << 20;
     private const string What = "deflate delta";
 
@@ -57,22 +61,25 @@ public sealed class DeflateAlgorithm(IReadOnlyList<IDeltaAlgorithm> inner) : IDe
             {
                 Expand(oldVersion.Path, oldRegions!, _ => true, oldExpanded);
                 var inflated = Expand(newVersion.Path, newRegions!, _ => true, newAll);
-                // The settings of each stream of the new version, where zlib reproduces it.
+                // The settings of each stream of the new version, where zlib reproduces it; a recipe where it does not.
                 using var original = File.OpenHandle(newVersion.Path);
                 var settings = new GzipSettings?[newRegions!.Count];
+                var recipes = new byte[]?[newRegions.Count];
                 GzipSettings? last = null;
                 foreach (var (index, offset, length) in inflated)
                 {
                     settings[index] = DeflateExpansion.DetectSettings(original, newRegions[index], newAll, offset, length, last);
                     last = settings[index] ?? last;
+                    if (settings[index] is null) recipes[index] = Reconstruct(newVersion.Path, newRegions[index], work.File("reconstruct-" + index), ct);
                 }
-                if (settings.All(s => s is null))
-                    throw new IncompatibleArtifactException($"no deflate stream of the new version was made by zlib with any settings tried, so it cannot be rebuilt exactly");
-                // Streams zlib cannot make stay compressed: expand again without them (only when there are such).
+                bool Rebuilt(int i) => settings[i] is not null || recipes[i] is not null;
+                if (!Enumerable.Range(0, newRegions.Count).Any(Rebuilt))
+                    throw new IncompatibleArtifactException($"no deflate stream of the new version was made by zlib with any settings tried or has a usable reconstruction recipe, so it cannot be rebuilt exactly");
+                // Streams rebuilt neither way stay compressed: expand again without them (only when there are such).
                 var kept = inflated;
-                if (settings.Any(s => s is null)) kept = Expand(newVersion.Path, newRegions, i => settings[i] is not null, newExpanded);
+                if (!Enumerable.Range(0, newRegions.Count).All(Rebuilt)) kept = Expand(newVersion.Path, newRegions, Rebuilt, newExpanded);
                 else File.Move(newAll, newExpanded);
-                return kept.Select(k => new ExpandedRegion(k.ExpandedOffset, k.InflatedLength, newRegions[k.Index].Length, settings[k.Index]!)).ToList();
+                return kept.Select(k => (Region: new ExpandedRegion(k.ExpandedOffset, k.InflatedLength, newRegions[k.Index].Length, settings[k.Index]), Recipe: recipes[k.Index])).ToList();
             }
             catch (InvalidDataException e)
             {
@@ -103,21 +110,52 @@ public sealed class DeflateAlgorithm(IReadOnlyList<IDeltaAlgorithm> inner) : IDe
         WriteShortString(header, container.Name);
         Varint.Write(header, (long)recipe.Count);
         long previousEnd = 0;
-        foreach (var region in recipe)
+        foreach (var (region, reconstruction) in recipe)
         {
             Varint.Write(header, region.ExpandedOffset - previousEnd);
             Varint.Write(header, region.InflatedLength);
             Varint.Write(header, region.CompressedLength);
-            header.Write([(byte)region.Settings.Level, (byte)region.Settings.MemLevel, (byte)region.Settings.WindowBits, (byte)region.Settings.Strategy]);
+            if (region.Settings is { } settings)
+                header.Write([SettingsKind, (byte)settings.Level, (byte)settings.MemLevel, (byte)settings.WindowBits, (byte)settings.Strategy]);
+            else
+            {
+                header.WriteByte(RecipeKind);
+                Varint.Write(header, (long)reconstruction!.Length);
+            }
             previousEnd = region.ExpandedOffset + region.InflatedLength;
         }
         WriteShortString(header, bestAlgorithm!.Name);
         WriteShortString(header, newInput.Digest.ToString());
         Varint.Write(header, newInput.Size);
+        foreach (var (_, reconstruction) in recipe)
+            if (reconstruction is not null) header.Write(reconstruction);
         await delta.WriteAsync(header.ToArray(), ct).ConfigureAwait(false);
         await using var innerDelta = new FileStream(best, FileMode.Open, FileAccess.Read, FileShare.Read, 1 << 16, FileOptions.Asynchronous);
         await innerDelta.CopyToAsync(delta, ct).ConfigureAwait(false);
     }
+
+    /// <summary>
+    /// The reconstruction recipe of a deflate stream zlib does not reproduce, or null when there is none worth
+    /// sending (the stream is refused by the analyzer, or the recipe is not under half its compressed size).
+    /// </summary>
+    private static byte[]? Reconstruct(string path, DeflateRegion region, string inflatedPath, CancellationToken ct)
+    {
+        try
+        {
+            using var input = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read, 1 << 16, FileOptions.SequentialScan) { Position = region.Offset };
+            using var inflated = new FileStream(inflatedPath, FileMode.CreateNew, FileAccess.ReadWrite, FileShare.None, 1 << 16, FileOptions.DeleteOnClose);
+            var recipe = new MemoryStream();
+            var stats = Deflate.Reconstruction.DeflateRecipe.Analyze(new BoundedReadStream(input, region.Length), inflated, recipe, MaxReconstructedInflated, ct);
+            return stats.RecipeLength < region.Length / 2 ? recipe.ToArray() : null;
+        }
+        catch (Exception e) when (e is IncompatibleArtifactException or InvalidDataException)
+        {
+            return null;
+        }
+    }
+
+    /// <summary>The most a stream rebuilt from a recipe may inflate to (a bomb stops here, the stream stays compressed).</summary>
+    private const long MaxReconstructedInflated = 64L << 30;
 
     private static List<(int Index, long ExpandedOffset, long InflatedLength)> Expand(string path, IReadOnlyList<DeflateRegion> regions, Func<int, bool> inflate, string output)
     {
@@ -138,23 +176,36 @@ public sealed class DeflateAlgorithm(IReadOnlyList<IDeltaAlgorithm> inner) : IDe
     {
         var (_, remainder) = await DeltaHeader.ReadCheckedAsync(oldVersion, delta, expected, AlgorithmName, ct).ConfigureAwait(false);
         var version = ReadByte(remainder);
-        if (version != RecipeVersion) throw new CorruptDeltaException($"{What} has an unknown recipe version {version}");
+        if (version is not (RecipeVersion or SettingsOnlyVersion)) throw new CorruptDeltaException($"{What} has an unknown recipe version {version}");
         var containerName = ReadShortString(remainder);
         var container = Containers.FirstOrDefault(c => c.Name == containerName)
             ?? throw new CorruptDeltaException($"{What} is for '{containerName}' files, which this build does not know");
         var count = Varint.ReadLength(remainder, What);
         if (count > MaxRegions) throw new CorruptDeltaException($"{What} has {count} regions, over the limit of {MaxRegions}");
         var recipe = new List<ExpandedRegion>((int)count);
-        long previousEnd = 0;
+        long previousEnd = 0, recipesLength = 0;
         for (var i = 0; i < count; i++)
         {
             var offset = previousEnd + Varint.ReadLength(remainder, What);
             var (inflated, compressed) = (Varint.ReadLength(remainder, What), Varint.ReadLength(remainder, What));
-            var settings = new GzipSettings(ReadByte(remainder), ReadByte(remainder), ReadByte(remainder), ReadByte(remainder));
-            if (settings.Level is < 0 or > 9 || settings.MemLevel is < 1 or > 9 || settings.WindowBits is < 9 or > 15 || settings.Strategy is < 0 or > 4)
-                throw new CorruptDeltaException($"{What} has invalid deflate settings {settings}");
             if (offset < previousEnd || inflated > long.MaxValue - offset) throw new CorruptDeltaException($"{What} has a region out of order");
-            recipe.Add(new ExpandedRegion(offset, inflated, compressed, settings));
+            var kind = version == SettingsOnlyVersion ? SettingsKind : ReadByte(remainder);
+            if (kind == RecipeKind)
+            {
+                // A recipe is smaller than the stream it rebuilds (the encoder keeps only those under half).
+                var length = Varint.ReadLength(remainder, What);
+                if (length > compressed) throw new CorruptDeltaException($"{What} has a reconstruction recipe larger than its stream");
+                recipe.Add(new ExpandedRegion(offset, inflated, compressed, null, recipesLength, length));
+                recipesLength += length;
+            }
+            else if (kind == SettingsKind)
+            {
+                var settings = new GzipSettings(ReadByte(remainder), ReadByte(remainder), ReadByte(remainder), ReadByte(remainder));
+                if (settings.Level is < 0 or > 9 || settings.MemLevel is < 1 or > 9 || settings.WindowBits is < 9 or > 15 || settings.Strategy is < 0 or > 4)
+                    throw new CorruptDeltaException($"{What} has invalid deflate settings {settings}");
+                recipe.Add(new ExpandedRegion(offset, inflated, compressed, settings));
+            }
+            else throw new CorruptDeltaException($"{What} has an unknown region kind {kind}");
             previousEnd = offset + inflated;
         }
         var innerName = ReadShortString(remainder);
@@ -165,7 +216,10 @@ public sealed class DeflateAlgorithm(IReadOnlyList<IDeltaAlgorithm> inner) : IDe
         var innerTarget = new DeltaTarget(innerDigest, Varint.ReadLength(remainder, What));
 
         using var work = new WorkDirectory(workRoot);
-        var (oldExpanded, newExpanded) = (work.File("old-expanded"), work.File("new-expanded"));
+        var (oldExpanded, newExpanded, recipes) = (work.File("old-expanded"), work.File("new-expanded"), work.File("recipes"));
+        // The recipes go to a file, not to memory: a device may have little of it.
+        await using (var file = new FileStream(recipes, FileMode.CreateNew, FileAccess.Write, FileShare.None, 1 << 16, FileOptions.Asynchronous))
+            await new BoundedReadStream(remainder, recipesLength, truncated: $"{What} is truncated in its reconstruction recipes").CopyToAsync(file, ct).ConfigureAwait(false);
         try
         {
             var regions = container.FindRegions(oldVersion.Path) ?? throw new InvalidDataException($"it is not a {container.Name} file");
@@ -180,7 +234,7 @@ public sealed class DeflateAlgorithm(IReadOnlyList<IDeltaAlgorithm> inner) : IDe
         if (await InputAsync(newExpanded, ct).ConfigureAwait(false) is var produced && (produced.Digest != innerTarget.Digest || produced.Size != innerTarget.Size))
             throw new CorruptDeltaException($"{What} produced expanded content {produced.Digest}, not {innerTarget.Digest}");
         var rebuilt = new HashingWriteStream(output);
-        await Task.Run(() => DeflateExpansion.Rebuild(newExpanded, recipe, rebuilt), ct).ConfigureAwait(false);
+        await Task.Run(() => DeflateExpansion.Rebuild(newExpanded, recipe, rebuilt, recipes), ct).ConfigureAwait(false);
         var digest = rebuilt.Digest;
         // This system's zlib may compress differently from the server's; that is found here, not after installing.
         if (expected is not null && (digest != expected.Digest || rebuilt.BytesWritten != expected.Size))

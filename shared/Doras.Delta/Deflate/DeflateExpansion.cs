@@ -1,11 +1,16 @@
 using Doras.Delta.Algorithms;
 using Doras.Delta.Artifacts;
+using Doras.Oci.Content;
 using Microsoft.Win32.SafeHandles;
 
 namespace Doras.Delta.Deflate;
 
-/// <summary>A deflate stream as it lies in the expanded form, inflated, and how to compress it back exactly.</summary>
-public sealed record ExpandedRegion(long ExpandedOffset, long InflatedLength, long CompressedLength, GzipSettings Settings);
+/// <summary>
+/// A deflate stream as it lies in the expanded form, inflated, and how to compress it back exactly: with zlib and
+/// <see cref="Settings"/>, or (Settings null) by the reconstruction recipe at <see cref="RecipeOffset"/> in the
+/// recipes file, <see cref="RecipeLength"/> bytes (<see cref="Reconstruction.DeflateRecipe"/>).
+/// </summary>
+public sealed record ExpandedRegion(long ExpandedOffset, long InflatedLength, long CompressedLength, GzipSettings? Settings, long RecipeOffset = 0, long RecipeLength = 0);
 
 /// <summary>
 /// The expanded form of a container: its bytes with (some of) its deflate streams replaced by what they inflate
@@ -103,18 +108,31 @@ public static class DeflateExpansion
 
     /// <summary>
     /// Rebuilds the container from its expanded form. Throws <see cref="CorruptDeltaException"/> when a region does
-    /// not lie inside the file or does not deflate to its recorded length (this system's zlib differs).
+    /// not lie inside the file or does not deflate to its recorded length (this system's zlib differs), or its
+    /// reconstruction recipe (in <paramref name="recipesPath"/>) is damaged.
     /// </summary>
-    public static void Rebuild(string expandedPath, IReadOnlyList<ExpandedRegion> regions, Stream output)
+    public static void Rebuild(string expandedPath, IReadOnlyList<ExpandedRegion> regions, Stream output, string? recipesPath = null)
     {
         using var input = new FileStream(expandedPath, FileMode.Open, FileAccess.Read, FileShare.Read, 1 << 16, FileOptions.SequentialScan);
+        using var recipes = recipesPath is null ? null : new FileStream(recipesPath, FileMode.Open, FileAccess.Read, FileShare.Read, 1 << 16);
         foreach (var region in regions)
         {
             if (region.ExpandedOffset < input.Position || region.InflatedLength > input.Length - region.ExpandedOffset)
                 throw new CorruptDeltaException($"a recompression region [{region.ExpandedOffset}, +{region.InflatedLength}) lies outside the expanded content");
             Copy(input, region.ExpandedOffset - input.Position, output);
+            if (region.Settings is null)
+            {
+                if (recipes is null || region.RecipeOffset + region.RecipeLength > recipes.Length)
+                    throw new CorruptDeltaException("a reconstruction recipe lies outside the delta's recipes");
+                recipes.Position = region.RecipeOffset;
+                var counted = new HashingWriteStream(output);
+                Reconstruction.DeflateRecipe.Rebuild(new BoundedReadStream(input, region.InflatedLength), new BoundedReadStream(recipes, region.RecipeLength), counted);
+                if (counted.BytesWritten != region.CompressedLength)
+                    throw new CorruptDeltaException($"a reconstruction recipe gave {counted.BytesWritten} bytes, not {region.CompressedLength}");
+                continue;
+            }
             long produced = 0;
-            GzipFile.Deflate(new BoundedReadStream(input, region.InflatedLength), region.Settings, bytes =>
+            GzipFile.Deflate(new BoundedReadStream(input, region.InflatedLength), region.Settings!, bytes =>
             {
                 produced += bytes.Length;
                 if (produced > region.CompressedLength) return false;

@@ -109,7 +109,7 @@ public class DeflateDeltaTests
     }
 
     [Test]
-    public async Task A_zip_archive_is_rebuilt_byte_for_byte_and_streams_zlib_cannot_make_stay_as_they_are()
+    public async Task A_zip_archive_is_rebuilt_byte_for_byte_including_streams_zlib_cannot_make()
     {
         using var dir = new TempDirectory();
         var app = TestData.Binary(400_000, 21);
@@ -118,14 +118,14 @@ public class DeflateDeltaTests
             ("app.js", TestData.Edit(app, 23, edits: 6), 9),
             ("logo.png", TestData.Random(30_000, 22), null),
             ("readme.txt", "version 2"u8.ToArray(), 6),
-            ("data.bin", TestData.Binary(100_000, 24), 0))); // zlib level 0: stored blocks, a setting not tried
+            ("data.bin", TestData.Binary(100_000, 24), 0))); // zlib level 0: stored blocks, a setting not tried: a recipe
 
         var delta = new MemoryStream();
         await Deflate.EncodeAsync(old, @new, delta);
         await Deflate.ApplyToFileAsync(old, new MemoryStream(delta.ToArray()), dir["out.zip"], new DeltaTarget(@new.Digest, @new.Size));
 
         Assert.That(File.ReadAllBytes(dir["out.zip"]), Is.EqualTo(File.ReadAllBytes(@new.Path)));
-        // The edited entry costs a few KiB; the one zlib cannot reproduce is sent as it is (100 KB of stored blocks, zstd-compressed).
+        // The edited entry costs a few KiB; the one zlib's settings tried do not reproduce (stored blocks) is rebuilt from a recipe.
         Assert.That(delta.Length, Is.LessThan(60_000));
         using var reader = ZipFile.OpenRead(dir["out.zip"]);
         Assert.That(reader.Entries.Select(e => e.FullName), Is.EqualTo(new[] { "app.js", "logo.png", "readme.txt", "data.bin" }));
@@ -133,8 +133,41 @@ public class DeflateDeltaTests
         Assert.That(new StreamReader(readme).ReadToEnd(), Is.EqualTo("version 2"));
     }
 
+    /// <summary>The kind byte of the first region in a deflate delta (0: zlib settings, 1: reconstruction recipe).</summary>
+    private static int FirstRegionKind(byte[] delta, DeltaInput old, DeltaInput @new)
+    {
+        var input = new MemoryStream(delta) { Position = new DeltaHeader(old.Digest, old.Size, @new.Digest, @new.Size, "deflate").ToBytes().Length };
+        Assert.That(input.ReadByte(), Is.EqualTo(2), "recipe version");
+        var nameLength = input.ReadByte();
+        input.Position += nameLength; // container name
+        static void Varint(Stream s) { while ((s.ReadByte() & 0x80) != 0) { } }
+        for (var i = 0; i < 4; i++) Varint(input); // count, offset, inflated, compressed
+        return input.ReadByte();
+    }
+
     [Test]
-    public async Task A_gzip_file_zlib_cannot_reproduce_is_refused_so_the_device_downloads_it_whole()
+    public async Task A_gnu_gzip_tgz_zlib_does_not_reproduce_gets_a_small_delta_through_a_reconstruction_recipe()
+    {
+        using var dir = new TempDirectory();
+        string GnuGzip(string name, byte[] content)
+        {
+            ExternalTool.RunOk("gzip", "-9", "-n", "-k", dir.Write(name, content));
+            return dir[name + ".gz"];
+        }
+        var old = Input(GnuGzip("v1.tar", Tar(1)));
+        var @new = Input(GnuGzip("v2.tar", Tar(2)));
+
+        var delta = new MemoryStream();
+        await Deflate.EncodeAsync(old, @new, delta);
+        await Deflate.ApplyToFileAsync(old, new MemoryStream(delta.ToArray()), dir["out.tgz"], new DeltaTarget(@new.Digest, @new.Size));
+
+        Assert.That(File.ReadAllBytes(dir["out.tgz"]), Is.EqualTo(File.ReadAllBytes(@new.Path)));
+        Assert.That(FirstRegionKind(delta.ToArray(), old, @new), Is.EqualTo(1), "GNU gzip's stream is rebuilt from a recipe, not by zlib");
+        Assert.That(delta.Length, Is.LessThan(@new.Size / 20), "the delta is between the decompressed versions");
+    }
+
+    [Test]
+    public async Task A_gzip_file_of_stored_blocks_from_dotnet_is_rebuilt_from_a_recipe()
     {
         using var dir = new TempDirectory();
         var old = Input(ZlibGzip(dir, "v1.tgz", Tar(1), 9));
@@ -142,8 +175,12 @@ public class DeflateDeltaTests
         await using (var file = File.Create(dir["v2.tgz"]))
         await using (var gzip = new GZipStream(file, CompressionLevel.NoCompression))
             gzip.Write(Tar(2));
-        var e = (await Assert.ThrowsAsync<IncompatibleArtifactException>(() => Deflate.EncodeAsync(old, Input(dir["v2.tgz"]), new MemoryStream())))!;
-        Assert.That(e.Message, Is.EqualTo("no deflate stream of the new version was made by zlib with any settings tried, so it cannot be rebuilt exactly"));
+        var @new = Input(dir["v2.tgz"]);
+        var delta = new MemoryStream();
+        await Deflate.EncodeAsync(old, @new, delta);
+        await Deflate.ApplyToFileAsync(old, new MemoryStream(delta.ToArray()), dir["out.tgz"], new DeltaTarget(@new.Digest, @new.Size));
+        Assert.That(File.ReadAllBytes(dir["out.tgz"]), Is.EqualTo(File.ReadAllBytes(@new.Path)));
+        Assert.That(FirstRegionKind(delta.ToArray(), old, @new), Is.EqualTo(1));
     }
 
     [Test]

@@ -1,0 +1,207 @@
+namespace Doras.Delta.Deflate.Reconstruction;
+
+/// <summary>How zlib finds matches: deflate_fast (levels 1-3), deflate_slow (lazy, 4-9), Huffman only, run-length only.</summary>
+internal enum MatcherKind : byte { Fast, Lazy, HuffmanOnly, RunLength }
+
+/// <summary>
+/// A matcher configuration: zlib's per-level table (good, lazy, nice, chain) and its hash size
+/// (memLevel + 7 bits). The recipe names one by its index in <see cref="All"/>, so the list only grows at its end.
+/// </summary>
+internal sealed record MatcherConfig(MatcherKind Kind, int Good, int Lazy, int Nice, int Chain, int HashBits = 15)
+{
+    public static readonly MatcherConfig[] All =
+    [
+        new(MatcherKind.HuffmanOnly, 0, 0, 0, 0),
+        new(MatcherKind.Fast, 4, 4, 8, 4),        // zlib level 1
+        new(MatcherKind.Fast, 4, 5, 16, 8),       // 2
+        new(MatcherKind.Fast, 4, 6, 32, 32),      // 3
+        new(MatcherKind.Lazy, 4, 4, 16, 16),      // 4
+        new(MatcherKind.Lazy, 8, 16, 32, 32),     // 5
+        new(MatcherKind.Lazy, 8, 16, 128, 128),   // 6
+        new(MatcherKind.Lazy, 8, 32, 128, 256),   // 7
+        new(MatcherKind.Lazy, 32, 128, 258, 1024), // 8
+        new(MatcherKind.Lazy, 32, 258, 258, 4096), // 9
+        new(MatcherKind.RunLength, 0, 0, 0, 0),
+        new(MatcherKind.Lazy, 8, 16, 128, 128, 16),   // level 6, memLevel 9
+        new(MatcherKind.Lazy, 32, 258, 258, 4096, 16), // level 9, memLevel 9
+    ];
+}
+
+/// <summary>
+/// Predicts the next token of a deflate stream the way zlib's deflate would choose it, from the inflated bytes
+/// and the tokens actually chosen so far (the same on both sides: the analyzer knows them from the stream, the
+/// rebuilder from what it rebuilt). It is zlib's longest_match over zlib's hash chains (the same hash, the
+/// same 32 KiB chain ring, position 0 never matched, no match further than 32506 bytes back), with deflate_fast's
+/// or deflate_slow's decisions (lazy evaluation, TOO_FAR for 3-byte matches, what is inserted inside matches).
+/// For a zlib stream the prediction is the stream; for another encoder, the corrections say where it is not.
+/// </summary>
+internal sealed class MatchPredictor
+{
+    private const int MinLookahead = 262, MaxDist = 32768 - MinLookahead, TooFar = 4096, WindowMask = 32767;
+    private readonly MatcherConfig _config;
+    private readonly SlidingWindow _window;
+    private readonly long[] _head;
+    private readonly long[] _prev = new long[32768];
+    private readonly int _hashMask, _hashShift;
+    private long _insertNext;     // the next position to insert into the hash chains
+    private long _end = long.MaxValue; // the end of the data, once known
+    // A match already found at the current position by the previous step's lazy evaluation (deflate_slow's state).
+    private long _pendingAt = -1;
+    private int _pendingLength, _pendingDistance;
+
+    public MatchPredictor(MatcherConfig config, SlidingWindow window)
+    {
+        (_config, _window) = (config, window);
+        _head = new long[1 << config.HashBits];
+        _hashMask = (1 << config.HashBits) - 1;
+        _hashShift = (config.HashBits + 2) / 3;
+    }
+
+    /// <summary>The position of the next token.</summary>
+    public long Position { get; private set; }
+
+    /// <summary>Sets where the data ends, once the caller knows (the window then holds everything up to it).</summary>
+    public void SetEnd(long end) => _end = end;
+
+    /// <summary>How far the window must reach past <see cref="Position"/> for a prediction (or reach the end).</summary>
+    public const int Lookahead = 2 * DeflateSymbols.MaxLength + 8;
+
+    /// <summary>The token zlib would write at <see cref="Position"/>, at most <paramref name="limit"/> bytes long.</summary>
+    public int Predict(long limit)
+    {
+        var p = Position;
+        int token;
+        switch (_config.Kind)
+        {
+            case MatcherKind.HuffmanOnly: token = _window[p]; break;
+            case MatcherKind.RunLength: token = RunLength(p); break;
+            case MatcherKind.Fast:
+            {
+                var (length, distance) = Search(p, 2);
+                token = length >= 3 ? Token.Match(length, distance) : _window[p];
+                break;
+            }
+            default: token = Lazy(p); break;
+        }
+        if (Token.IsMatch(token) && Token.Length(token) > limit)
+            token = limit >= 3 ? Token.Match((int)limit, Token.Distance(token)) : _window[p];
+        return token;
+    }
+
+    private int Lazy(long p)
+    {
+        int length, distance;
+        if (_pendingAt == p) (length, distance) = (_pendingLength, _pendingDistance);
+        else (length, distance) = FilteredSearch(p, 2);
+        if (length < 3) return _window[p];
+        if (length >= _config.Lazy) return Token.Match(length, distance);
+        var (next, nextDistance) = FilteredSearch(p + 1, length);
+        if (next > length)
+        {
+            (_pendingAt, _pendingLength, _pendingDistance) = (p + 1, next, nextDistance);
+            return _window[p];
+        }
+        return Token.Match(length, distance);
+    }
+
+    /// <summary>deflate_slow's search: longest_match, then a 3-byte match over TOO_FAR back counts as none.</summary>
+    private (int Length, int Distance) FilteredSearch(long p, int previous)
+    {
+        var (length, distance) = Search(p, previous);
+        if (length == 3 && distance > TooFar) return (2, 0);
+        return (length, distance);
+    }
+
+    /// <summary>
+    /// zlib's longest_match at <paramref name="p"/> with best_len starting at <paramref name="previous"/>: the first
+    /// candidate of greatest length along the chain; (previous, 0) when none is longer.
+    /// </summary>
+    private (int Length, int Distance) Search(long p, int previous)
+    {
+        if (p + 3 > _end) return (previous, 0);
+        InsertUpTo(p);
+        var candidate = _prev[p & WindowMask]; // the chain head before p was inserted
+        if (candidate == 0 || p - candidate > MaxDist) return (previous, 0);
+        var limit = p > MaxDist ? p - MaxDist : 0;
+        var chain = _config.Chain;
+        if (previous >= _config.Good) chain >>= 2;
+        var lookahead = _end - p;
+        var nice = (int)Math.Min(_config.Nice, lookahead);
+        var maxLength = (int)Math.Min(DeflateSymbols.MaxLength, lookahead);
+        if (previous >= maxLength) return (maxLength, 0); // nothing can be longer; zlib walks the chain for nothing
+        int bestLength = previous, bestDistance = 0;
+        var data = _window.Data;
+        var at = _window.Offset + (int)(p - _window.Base);
+        var scan = data.AsSpan(at, maxLength);
+        unsafe
+        {
+            fixed (byte* d = data)
+            fixed (long* prev = _prev)
+            {
+                do
+                {
+                    var from = at - (int)(p - candidate);
+                    // zlib's quick rejection: a longer match must agree at the current best length's end and at the start.
+                    if (d[from + bestLength] == d[at + bestLength] && d[from + bestLength - 1] == d[at + bestLength - 1] && d[from] == d[at])
+                    {
+                        var length = data.AsSpan(from, maxLength).CommonPrefixLength(scan);
+                        if (length > bestLength)
+                        {
+                            (bestLength, bestDistance) = (length, (int)(p - candidate));
+                            if (length >= nice) break;
+                        }
+                    }
+                    candidate = prev[candidate & WindowMask];
+                } while (candidate > limit && --chain != 0);
+            }
+        }
+        return (Math.Min(bestLength, maxLength), bestDistance);
+    }
+
+    private int RunLength(long p)
+    {
+        if (p == 0 || p + 3 > _end) return _window[p];
+        var previous = _window[p - 1];
+        var max = (int)Math.Min(DeflateSymbols.MaxLength, _end - p);
+        var length = 0;
+        while (length < max && _window[p + length] == previous) length++;
+        return length >= 3 ? Token.Match(length, 1) : _window[p];
+    }
+
+    public byte ByteAt(long position) => _window[position];
+
+    /// <summary>Whether the <paramref name="length"/> bytes at <paramref name="p"/> equal those <paramref name="distance"/> back.</summary>
+    public bool Matches(long p, int distance, int length) =>
+        distance <= 32768 && _window.Span(p - distance, length).SequenceEqual(_window.Span(p, length)); // byte i equals byte i - distance, overlapping or not
+
+    /// <summary>Moves past the token actually written at <see cref="Position"/> (predicted or not).</summary>
+    public void Accept(int token)
+    {
+        var p = Position;
+        var span = Token.Span(token);
+        Position = p + span;
+        if (_pendingAt != Position) _pendingAt = -1;
+        if (!Token.IsMatch(token) || _config.Kind != MatcherKind.Fast) return;
+        // deflate_fast inserts the strings inside a match only when it is short and 3 bytes follow it.
+        if (span > _config.Lazy || _end - Position < 3)
+        {
+            InsertUpTo(p);
+            _insertNext = Math.Max(_insertNext, Position);
+        }
+    }
+
+    private void InsertUpTo(long p)
+    {
+        if (_config.Kind is MatcherKind.HuffmanOnly or MatcherKind.RunLength) return;
+        var data = _window.Data;
+        for (; _insertNext <= p; _insertNext++)
+        {
+            var q = _insertNext;
+            if (q + 3 > _end) continue;
+            var i = _window.Offset + (int)(q - _window.Base);
+            var h = ((data[i] << (2 * _hashShift)) ^ (data[i + 1] << _hashShift) ^ data[i + 2]) & _hashMask;
+            _prev[q & WindowMask] = _head[h];
+            _head[h] = q;
+        }
+    }
+}
