@@ -36,7 +36,7 @@ public static class Format
     {
         UpdateMode.UpToDate => $"up to date: {r.InstalledPath} is {r.ManifestDigest}",
         UpdateMode.RolledBack => $"rolled back: {r.InstalledPath} is {r.ManifestDigest} again",
-        UpdateMode.Delta => $"delta update: {r.InstalledPath} is now {r.ManifestDigest}; downloaded {Bytes(r.BytesDownloaded)} ({r.BytesDownloaded} bytes) instead of the full {Bytes(r.FullDownloadSize)} ({r.PercentOfFull:0.0}% of it)",
+        UpdateMode.Delta => $"delta update: {r.InstalledPath} is now {r.ManifestDigest}; downloaded {Bytes(r.BytesDownloaded)} ({r.BytesDownloaded} bytes) instead of the full {Bytes(r.FullDownloadSize)} ({r.PercentOfFull:0.0}% of it)" + (r.FallbackReason is { } detail ? $"; {detail}" : ""),
         _ => $"full download: {r.InstalledPath} is now {r.ManifestDigest}; downloaded {Bytes(r.BytesDownloaded)} ({r.BytesDownloaded} bytes) because {r.FallbackReason}",
     };
 }
