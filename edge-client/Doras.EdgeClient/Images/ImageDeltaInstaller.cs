@@ -148,6 +148,8 @@ internal sealed class ImageDeltaInstaller(DeltaClient client, DeltaAlgorithms al
             if (diffId != layer.DiffId || tar.Length != plan.TarSize)
                 throw new CorruptDeltaException($"{what}: the rebuilt tar is {diffId}, but the config's diff_id says {layer.DiffId}");
         }
+        await using (var tar = new FileStream(tarPath, FileMode.Open, FileAccess.Read, FileShare.Read, 1 << 16, FileOptions.Asynchronous | FileOptions.SequentialScan))
+            await LayerTarCheck.CheckAsync(tar, what, ct).ConfigureAwait(false);
         await using (var blob = new FileStream(blobPath, FileMode.Create, FileAccess.Write, FileShare.None, 1 << 16, FileOptions.Asynchronous))
             await plan.Recipe.WriteAsync(tarPath, blob, ct).ConfigureAwait(false);
         File.Delete(tarPath);

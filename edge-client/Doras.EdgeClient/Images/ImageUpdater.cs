@@ -134,9 +134,9 @@ public sealed class ImageUpdater(DeltaClient client, RegistryClient? registry = 
             var copy = new CopyOptions { Progress = new SyncProgress<(Descriptor Blob, string Action)>(p => { if (p.Action == "copied") Interlocked.Add(ref downloaded, p.Blob.Size); }) };
             await GraphCopy.CopyAsync(source, manifest.Digest.ToString(), layout, [], copy, ct).ConfigureAwait(false);
         }
-        // Every layer's tar against the config's diff_id before the tag moves, so a broken image never replaces a working
-        // one (its blobs go with the next sweep): a layer checked before by its record, a new one by reading it (bounded:
-        // a gzip bomb stops at the image's limit).
+        // Every layer's tar against the config's diff_id, and its members against the extractor's rules (LayerTarCheck),
+        // before the tag moves, so a broken or hostile image never replaces a working one (its blobs go with the next
+        // sweep): a layer checked before by its record, a new one by reading it (bounded: a gzip bomb stops at the limit).
         var checkedDiffIds = new DiffIdRecord(layout.Directory);
         var known = checkedDiffIds.Read();
         foreach (var layer in image.Layers.Where(l => !l.IsForeign))
@@ -153,7 +153,7 @@ public sealed class ImageUpdater(DeltaClient client, RegistryClient? registry = 
                 continue;
             }
             await using (var tar = await layer.OpenUncompressedAsync(layout, options.MaxImageBytes, ct).ConfigureAwait(false))
-                await tar.CopyToAsync(Stream.Null, 1 << 16, ct).ConfigureAwait(false);
+                await Delta.Images.LayerTarCheck.CheckAsync(tar, $"layer {layer.Descriptor.Digest} of {reference}", ct).ConfigureAwait(false);
             known[layer.Descriptor.Digest.ToString()] = layer.DiffId.ToString();
         }
         // Only the layers of the image about to be tagged: the record never grows past one image.

@@ -128,4 +128,43 @@ public partial class ImageDeltaTests
             Assert.That(config.RootElement.GetProperty("architecture").GetString(), Is.EqualTo(arch));
         }
     }
+
+    /// <summary>A layer whose tar writes outside the image's root (consistent digests and diff_ids) is refused; the old image stays.</summary>
+    [Test, CancelAfter(300_000)]
+    public async Task An_image_whose_layer_escapes_its_root_is_refused_and_the_old_image_stays()
+    {
+        await using var registry = await RegistryProcess.StartAsync();
+        await using var server = await RunningServer.StartAsync("--registry", registry.Host, "--Registry:PlainHttp", "true", "--Registry:RequireClientAuth", "false");
+        using var dir = new TempDirectory();
+        var buildah = new Buildah(dir);
+        dir.Write("v1/etc/app.conf", "answer = 41\n"u8.ToArray());
+        var name = $"{registry.Host}/fleet/escape";
+        Publish(buildah, buildah.Build("localhost/fleet/escape:v1", dir["v1/etc"]), dir, $"docker://{name}:stable", "buildah-gzip");
+        (int Code, string Output) Pull() => ExternalTool.Run(Binaries.Doras, "pull", $"{name}:stable", "--plain-http", "--allow-http",
+            "--server", server.Url.ToString(), "--image-layout", dir["layout"]);
+        var (code, output) = Pull();
+        Assert.That(code, Is.Zero, output);
+        var v1 = LayoutDigest(dir["layout"], "stable");
+
+        foreach (var (path, hardLinkTo) in new[] { ("../../etc/cron.d/evil", (string?)null), ("/etc/passwd", null), ("etc/link", "../../../etc/shadow") })
+        {
+            var tar = new MemoryStream();
+            using (var writer = new System.Formats.Tar.TarWriter(tar, System.Formats.Tar.TarEntryFormat.Pax, leaveOpen: true))
+            {
+                writer.WriteEntry(new System.Formats.Tar.PaxTarEntry(System.Formats.Tar.TarEntryType.RegularFile, "etc/app.conf") { DataStream = new MemoryStream("answer = 42\n"u8.ToArray()) });
+                writer.WriteEntry(hardLinkTo is null
+                    ? new System.Formats.Tar.PaxTarEntry(System.Formats.Tar.TarEntryType.RegularFile, path) { DataStream = new MemoryStream("x"u8.ToArray()) }
+                    : new System.Formats.Tar.PaxTarEntry(System.Formats.Tar.TarEntryType.HardLink, path) { LinkName = hardLinkTo });
+            }
+            var layout = dir["hostile-" + Guid.NewGuid().ToString("N")];
+            buildah.Push("localhost/fleet/escape:v1", $"oci:{layout}:t");
+            LayoutRecompression.ReplaceLayer(layout, "t", 0, tar.ToArray());
+            ExternalTool.RunOk("skopeo", "copy", "--dest-tls-verify=false", $"oci:{layout}:t", $"docker://{name}:stable");
+
+            (code, output) = Pull();
+            Assert.That(code, Is.Not.Zero, output);
+            Assert.That(output, Does.Contain($"'{hardLinkTo ?? path}' would be written outside the image's root"), output);
+            Assert.That(LayoutDigest(dir["layout"], "stable"), Is.EqualTo(v1), "the old image stays");
+        }
+    }
 }

@@ -45,4 +45,37 @@ public static class LayoutRecompression
     }
 
     private static string Blob(string layout, string digest) => Path.Combine(layout, "blobs", "sha256", digest["sha256:".Length..]);
+
+    /// <summary>
+    /// Replaces layer <paramref name="index"/> of the image at <paramref name="tag"/> with <paramref name="tar"/> (gzip
+    /// by .NET), and the config's diff_id with the tar's digest: a consistent image with a layer no builder would write.
+    /// </summary>
+    public static void ReplaceLayer(string layout, string tag, int index, byte[] tar)
+    {
+        var indexPath = Path.Combine(layout, "index.json");
+        var layoutIndex = JsonNode.Parse(File.ReadAllText(indexPath))!;
+        var entry = layoutIndex["manifests"]!.AsArray().First(m => m!["annotations"]?["org.opencontainers.image.ref.name"]?.GetValue<string>() == tag)!;
+        var manifest = JsonNode.Parse(File.ReadAllBytes(Blob(layout, entry["digest"]!.GetValue<string>())))!;
+        var compressed = new MemoryStream();
+        using (var gzip = new GZipStream(compressed, CompressionLevel.Optimal, leaveOpen: true)) gzip.Write(tar);
+        var layer = manifest["layers"]![index]!;
+        layer["digest"] = Store(layout, compressed.ToArray());
+        layer["size"] = compressed.Length;
+        var config = JsonNode.Parse(File.ReadAllBytes(Blob(layout, manifest["config"]!["digest"]!.GetValue<string>())))!;
+        config["rootfs"]!["diff_ids"]![index] = "sha256:" + Convert.ToHexStringLower(SHA256.HashData(tar));
+        var configBytes = System.Text.Encoding.UTF8.GetBytes(config.ToJsonString());
+        manifest["config"]!["digest"] = Store(layout, configBytes);
+        manifest["config"]!["size"] = configBytes.Length;
+        var manifestBytes = System.Text.Encoding.UTF8.GetBytes(manifest.ToJsonString());
+        entry["digest"] = Store(layout, manifestBytes);
+        entry["size"] = manifestBytes.Length;
+        File.WriteAllText(indexPath, layoutIndex.ToJsonString());
+    }
+
+    private static string Store(string layout, byte[] bytes)
+    {
+        var digest = "sha256:" + Convert.ToHexStringLower(SHA256.HashData(bytes));
+        File.WriteAllBytes(Blob(layout, digest), bytes);
+        return digest;
+    }
 }
