@@ -9,7 +9,7 @@
 # byte. Device time and peak RSS from /usr/bin/time.
 # Usage: benchmarks/images.sh [gzip|zstd]   (gzip: layers as buildah writes them, Go's compress/gzip; zstd: layers
 # recompressed by the zstd CLI at -3). Needs buildah, skopeo, docker-registry, zstd, npm, python3, HDiffPatch in
-# ../shared/peers/hdiffpatch (or DORAS_HDIFFPATCH). Prints one Markdown table.
+# ../shared/peers/hdiffpatch (or DORAS_HDIFFPATCH; DORAS_SHARED for another ../shared). Prints one Markdown table.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root="$PWD"
@@ -18,7 +18,8 @@ work="$(mktemp -d)"
 pids=()
 cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$work"; }
 trap cleanup EXIT
-hdiffpatch="${DORAS_HDIFFPATCH:-$root/../shared/peers/hdiffpatch}"
+shared="${DORAS_SHARED:-$root/../shared}" # the material beside the checkout: the registry start script, the peers
+hdiffpatch="${DORAS_HDIFFPATCH:-$shared/peers/hdiffpatch}"
 
 echo "building the server and the native client..." >&2
 dotnet publish edge-client/Doras.Cli -c Release -r linux-x64 -o "$work/bin" >/dev/null
@@ -43,7 +44,7 @@ for v in v1 v2; do
 done
 
 port=$((20000 + RANDOM % 20000))
-pids+=("$(bash "$root/../shared/registry/start-registry.sh" "$port" "$work/registry")")
+pids+=("$(bash "$shared/registry/start-registry.sh" "$port" "$work/registry")")
 for _ in $(seq 100); do curl -fs "http://127.0.0.1:$port/v2/" >/dev/null && break; sleep 0.2; done
 name="127.0.0.1:$port/bench/app"
 publish() {
