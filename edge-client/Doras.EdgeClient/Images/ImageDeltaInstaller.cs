@@ -1,3 +1,4 @@
+using System.IO.Pipelines;
 using System.Net.Http.Headers;
 using Doras.Delta.Algorithms;
 using Doras.Delta.Artifacts;
@@ -21,8 +22,10 @@ public sealed record ImageDeltaOutcome(long BytesDownloaded, int Rebuilt, int Fe
 /// downloads it (verified), rebuilds the old image's base (<see cref="ImageDeltaBase"/>, checked against the digest
 /// the delta names), and puts every blob of the new image into the layout: layers it holds stay, rebuilt layers are
 /// made from the base, checked against their diff_id, compressed back and checked against their digest, the others
-/// are downloaded. The new manifest and config come from the delta and must be the target's. Nothing is tagged here:
-/// the caller moves the tag once every blob is in, so a failure leaves the old image as it was.
+/// are downloaded; then the target's config and manifest as the registry sent them. Nothing is tagged here: the
+/// caller moves the tag once every blob is in, so a failure leaves the old image as it was. Failures that a plain
+/// pull would not have (no room for the base, an old layer that cannot be read back) are
+/// <see cref="IncompatibleArtifactException"/>, so the caller downloads the changed layers instead.
 /// </summary>
 internal sealed class ImageDeltaInstaller(DeltaClient client, DeltaAlgorithms algorithms, ILogger log)
 {
@@ -44,7 +47,7 @@ internal sealed class ImageDeltaInstaller(DeltaClient client, DeltaAlgorithms al
             throw new ArtifactTooLargeException($"the image delta is {layer.Size} bytes, over the limit of {options.MaxImageBytes}");
 
         using var work = new WorkArea(layout.Directory);
-        FreeSpace.Ensure(layout.Directory, layer.Size, options.ReserveBytes, "the image delta");
+        EnsureRoom(layout.Directory, layer.Size, options.ReserveBytes, "the image delta");
         var deltaPath = work.File("delta");
         await using (var download = await deltaSource.FetchAsync(layer, ct).ConfigureAwait(false))
         await using (var file = new FileStream(deltaPath, FileMode.CreateNew, FileAccess.Write, FileShare.None, 1 << 16, FileOptions.Asynchronous))
@@ -53,22 +56,31 @@ internal sealed class ImageDeltaInstaller(DeltaClient client, DeltaAlgorithms al
 
         await using var delta = new FileStream(deltaPath, FileMode.Open, FileAccess.Read, FileShare.Read, 1 << 16, FileOptions.Asynchronous | FileOptions.SequentialScan);
         var (header, count) = ImageDeltaFile.ReadHeader(delta);
-        if (header.From != current.Descriptor.Digest || header.To != target.Descriptor.Digest)
-            throw new CorruptDeltaException($"the image delta goes from {header.From} to {header.To}, not from {current.Descriptor.Digest} to {target.Descriptor.Digest}");
-        if (!header.Config.AsSpan().SequenceEqual(target.Config.Bytes) || count != target.Layers.Count)
-            throw new CorruptDeltaException("the image delta's config or layer count is not the target's");
-        var plans = ReadPlans(delta, count);
+        if (header.From != current.Descriptor.Digest || header.To != target.Descriptor.Digest || count != target.Layers.Count)
+            throw new CorruptDeltaException($"the image delta goes from {header.From} to {header.To} ({count} layers), not from {current.Descriptor.Digest} to {target.Descriptor.Digest} ({target.Layers.Count} layers)");
+        var plans = await ReadPlansAsync(delta, count, target, layout, options, ct).ConfigureAwait(false);
 
         // Room for the base, the largest tar being rebuilt beside it, and every blob this layout does not hold yet.
         var newBlobs = target.Layers.Zip(plans).Where(p => p.Second is LayerPlan.Rebuilt or LayerPlan.Fetch).Sum(p => p.First.Descriptor.Size);
         var largestTar = plans.OfType<LayerPlan.Rebuilt>().Select(p => p.TarSize).DefaultIfEmpty(0).Max();
-        FreeSpace.Ensure(layout.Directory, header.BaseSize + largestTar + newBlobs, options.ReserveBytes, $"rebuilding {reference} from its image delta");
-        var baseInput = plans.Any(p => p is LayerPlan.Rebuilt)
-            ? await ImageDeltaBase.WriteAsync(work.File("base"), current.Layers.Where(l => !l.IsForeign)
-                .Select(l => (Func<CancellationToken, Task<Stream>>)(c => l.OpenUncompressedAsync(layout, options.MaxImageBytes, c))), ct).ConfigureAwait(false)
-            : null;
-        if (baseInput is not null && (baseInput.Digest != header.BaseDigest || baseInput.Size != header.BaseSize))
-            throw new CorruptDeltaException($"the old image's layers make the base {baseInput.Digest}, not the {header.BaseDigest} the delta was made from");
+        var rebuilding = plans.Any(p => p is LayerPlan.Rebuilt);
+        EnsureRoom(layout.Directory, checked((rebuilding ? header.BaseSize + largestTar : 0) + newBlobs), options.ReserveBytes, $"rebuilding {reference} from its image delta");
+        DeltaInput? baseInput = null;
+        if (rebuilding)
+        {
+            try
+            {
+                baseInput = await ImageDeltaBase.WriteAsync(work.File("base"), current.Layers.Where(l => !l.IsForeign)
+                    .Select(l => (Func<CancellationToken, Task<Stream>>)(c => l.OpenUncompressedAsync(layout, options.MaxImageBytes, c))), ct, header.BaseSize).ConfigureAwait(false);
+            }
+            catch (Exception e) when (e is not OperationCanceledException && e is not IncompatibleArtifactException)
+            {
+                // The old image cannot be read back (a damaged or missing layer): the changed layers in full still work.
+                throw new IncompatibleArtifactException($"the old image's layers cannot be read to rebuild from ({e.Message})");
+            }
+            if (baseInput.Digest != header.BaseDigest || baseInput.Size != header.BaseSize)
+                throw new CorruptDeltaException($"the old image's layers make the base {baseInput.Digest}, not the {header.BaseDigest} the delta was made from");
+        }
 
         var checkedLayers = new HashSet<Digest>();
         var (rebuilt, fetched, held) = (0, 0, 0);
@@ -79,12 +91,9 @@ internal sealed class ImageDeltaInstaller(DeltaClient client, DeltaAlgorithms al
             switch (ImageDeltaFile.ReadLayer(delta))
             {
                 case LayerPlan.Held:
-                    if (!await layout.ExistsAsync(layerOf.Descriptor, ct).ConfigureAwait(false))
-                        throw new CorruptDeltaException($"the image delta says this device holds {what}, but the layout does not");
                     held++;
                     break;
                 case LayerPlan.Foreign:
-                    if (!layerOf.IsForeign) throw new CorruptDeltaException($"the image delta passes {what} through as foreign, but it is not");
                     break;
                 case LayerPlan.Fetch:
                     if (!await layout.ExistsAsync(layerOf.Descriptor, ct).ConfigureAwait(false))
@@ -96,13 +105,12 @@ internal sealed class ImageDeltaInstaller(DeltaClient client, DeltaAlgorithms al
                     fetched++;
                     break;
                 case LayerPlan.Rebuilt plan:
-                    await RebuildAsync(delta, plan, baseInput!, layerOf, layout, work, what, ct).ConfigureAwait(false);
-                    checkedLayers.Add(layerOf.Descriptor.Digest);
+                    if (await RebuildAsync(delta, plan, baseInput!, layerOf, layout, work, what, ct).ConfigureAwait(false)) checkedLayers.Add(layerOf.Descriptor.Digest);
                     rebuilt++;
                     break;
             }
         }
-        // The config and manifest last, as published (their digests were checked when the delta was read).
+        // The config and manifest last, as the registry sent them (read and checked before the delta was asked for).
         await layout.PushAsync(target.Manifest.Config, new MemoryStream(target.Config.Bytes, writable: false), ct).ConfigureAwait(false);
         await layout.PushAsync(target.Descriptor, new MemoryStream(target.ManifestBytes, writable: false), ct).ConfigureAwait(false);
         log.LogInformation("Image delta to {Reference}: {Rebuilt} layer(s) rebuilt, {Fetched} downloaded, {Held} held; {Bytes} bytes downloaded",
@@ -110,19 +118,42 @@ internal sealed class ImageDeltaInstaller(DeltaClient client, DeltaAlgorithms al
         return new ImageDeltaOutcome(downloaded, rebuilt, fetched, held, checkedLayers);
     }
 
-    /// <summary>All layers' plans, read ahead (inner deltas skipped) so space is checked before anything is written; the stream is put back.</summary>
-    private static List<LayerPlan> ReadPlans(FileStream delta, int count)
+    /// <summary>Free space for the delta's work; too little is a reason for the plain pull, which needs less, not a failure.</summary>
+    private static void EnsureRoom(string layout, long bytes, long reserve, string what)
+    {
+        try { FreeSpace.Ensure(layout, bytes, reserve, what); }
+        catch (InsufficientStorageException e) { throw new IncompatibleArtifactException($"no room for the image delta's work: {e.Message}"); }
+    }
+
+    /// <summary>
+    /// All layers' plans, read ahead (inner deltas and recipes skipped; what is kept holds no recipe) so that space is
+    /// checked and each plan is checked against its layer before anything is written: a held layer must be in the
+    /// layout (or made by an earlier layer of the same digest), foreign exactly where the layer is, sizes within the
+    /// limits, algorithms ones this device applies. The stream is put back.
+    /// </summary>
+    private async Task<List<LayerPlan>> ReadPlansAsync(FileStream delta, int count, OciImage target, OciLayoutRepository layout, ImageUpdateOptions options, CancellationToken ct)
     {
         var start = delta.Position;
         var plans = new List<LayerPlan>(count);
+        var coming = new HashSet<Digest>();
         for (var i = 0; i < count; i++)
         {
+            var layer = target.Layers[i];
+            var what = $"the image delta's plan for layer {i} ({layer.Descriptor.Digest})";
             var plan = ImageDeltaFile.ReadLayer(delta);
+            if ((plan is LayerPlan.Foreign) != layer.IsForeign) throw new CorruptDeltaException($"{what} does not match the layer (foreign: {layer.IsForeign})");
+            if (plan is LayerPlan.Held && !coming.Contains(layer.Descriptor.Digest) && !await layout.ExistsAsync(layer.Descriptor, ct).ConfigureAwait(false))
+                throw new CorruptDeltaException($"{what} says this device holds it, but the layout does not");
             if (plan is LayerPlan.Rebuilt rebuilt)
             {
+                if (rebuilt.TarSize > options.MaxImageBytes) throw new CorruptDeltaException($"{what} rebuilds a {rebuilt.TarSize}-byte tar, over the limit of {options.MaxImageBytes}");
                 if (rebuilt.DeltaLength > delta.Length - delta.Position) throw new CorruptDeltaException("the image delta is truncated inside a layer's delta");
+                if (algorithms.Find(rebuilt.Algorithm) is not { Profile.AppliesHere: true })
+                    throw new IncompatibleArtifactException($"{what} needs '{rebuilt.Algorithm}', which this client cannot apply");
                 delta.Seek(rebuilt.DeltaLength, SeekOrigin.Current);
+                plan = rebuilt with { Recipe = new LayerRecipe.Uncompressed() }; // the recipe is read again when it is used
             }
+            if (!layer.IsForeign) coming.Add(layer.Descriptor.Digest);
             plans.Add(plan);
         }
         if (delta.Position != delta.Length) throw new CorruptDeltaException("the image delta has bytes after its last layer");
@@ -130,15 +161,23 @@ internal sealed class ImageDeltaInstaller(DeltaClient client, DeltaAlgorithms al
         return plans;
     }
 
-    /// <summary>One layer: its tar from the base by the inner delta (checked against the diff_id), compressed back, stored under its digest.</summary>
-    private async Task RebuildAsync(FileStream delta, LayerPlan.Rebuilt plan, DeltaInput baseInput, ImageLayer layer, OciLayoutRepository layout, WorkArea work, string what, CancellationToken ct)
+    /// <summary>
+    /// One layer: its tar from the base by the inner delta (checked against the diff_id and the extractor's rules),
+    /// compressed back straight into the layout's verified write (stopped at the first byte past the blob's size,
+    /// checked against its digest). A blob the layout has already is left to the ordinary diff_id check (false).
+    /// </summary>
+    private async Task<bool> RebuildAsync(FileStream delta, LayerPlan.Rebuilt plan, DeltaInput baseInput, ImageLayer layer, OciLayoutRepository layout, WorkArea work, string what, CancellationToken ct)
     {
-        var algorithm = algorithms.Find(plan.Algorithm)
-            ?? throw new IncompatibleArtifactException($"{what} is rebuilt by '{plan.Algorithm}', which this client cannot apply");
+        var end = delta.Position + plan.DeltaLength;
+        if (await layout.ExistsAsync(layer.Descriptor, ct).ConfigureAwait(false))
+        {
+            delta.Position = end;
+            return false;
+        }
+        var algorithm = algorithms.Find(plan.Algorithm)!; // checked when the plans were read
         if (plan.Recipe.Compression != layer.Compression)
             throw new CorruptDeltaException($"{what} is {layer.Compression}, but the delta compresses it as {plan.Recipe.Compression}");
-        var end = delta.Position + plan.DeltaLength;
-        var (tarPath, blobPath) = (work.File("layer.tar"), work.File("layer.blob"));
+        var tarPath = work.File("layer.tar");
         await using (var inner = ImageDeltaFile.InnerDelta(delta, plan))
             await algorithm.ApplyToFileAsync(baseInput, inner, tarPath, new DeltaTarget(layer.DiffId, plan.TarSize), ct).ConfigureAwait(false);
         delta.Position = end;
@@ -147,18 +186,40 @@ internal sealed class ImageDeltaInstaller(DeltaClient client, DeltaAlgorithms al
             var diffId = await Digest.ComputeAsync(tar, Digest.Sha256, ct).ConfigureAwait(false);
             if (diffId != layer.DiffId || tar.Length != plan.TarSize)
                 throw new CorruptDeltaException($"{what}: the rebuilt tar is {diffId}, but the config's diff_id says {layer.DiffId}");
-        }
-        await using (var tar = new FileStream(tarPath, FileMode.Open, FileAccess.Read, FileShare.Read, 1 << 16, FileOptions.Asynchronous | FileOptions.SequentialScan))
+            tar.Position = 0;
             await LayerTarCheck.CheckAsync(tar, what, ct).ConfigureAwait(false);
-        await using (var blob = new FileStream(blobPath, FileMode.Create, FileAccess.Write, FileShare.None, 1 << 16, FileOptions.Asynchronous))
-            await plan.Recipe.WriteAsync(tarPath, blob, ct).ConfigureAwait(false);
-        File.Delete(tarPath);
-        await using (var blob = new FileStream(blobPath, FileMode.Open, FileAccess.Read, FileShare.Read, 1 << 16, FileOptions.Asynchronous | FileOptions.SequentialScan))
-        {
-            try { await layout.PushAsync(layer.Descriptor, blob, ct).ConfigureAwait(false); }
-            catch (DigestMismatchException e) { throw new CorruptDeltaException($"{what}: compressing the rebuilt tar did not give the published blob ({e.Message})", e); }
         }
-        File.Delete(blobPath);
+        var pipe = new Pipe();
+        var compress = Task.Run(async () =>
+        {
+            try
+            {
+                await using (var writer = pipe.Writer.AsStream(leaveOpen: true)) await plan.Recipe.WriteAsync(tarPath, writer, ct).ConfigureAwait(false);
+                await pipe.Writer.CompleteAsync().ConfigureAwait(false);
+            }
+            catch (Exception e)
+            {
+                await pipe.Writer.CompleteAsync(e).ConfigureAwait(false);
+                throw;
+            }
+        }, ct);
+        try
+        {
+            await using var blob = pipe.Reader.AsStream(leaveOpen: true);
+            await layout.PushAsync(layer.Descriptor, blob, ct).ConfigureAwait(false);
+        }
+        catch (DigestMismatchException e)
+        {
+            throw new CorruptDeltaException($"{what}: compressing the rebuilt tar did not give the published blob ({e.Message})", e);
+        }
+        finally
+        {
+            await pipe.Reader.CompleteAsync().ConfigureAwait(false); // a push that stopped early ends the compression too
+            try { await compress.ConfigureAwait(false); }
+            catch (Exception) when (!compress.IsCompletedSuccessfully) { } // its failure surfaced through the pipe, or the push's did
+            File.Delete(tarPath);
+        }
+        return true;
     }
 
     /// <summary>A work directory inside the layout (same filesystem as the blobs, not a RAM-backed /tmp), removed with its contents.</summary>

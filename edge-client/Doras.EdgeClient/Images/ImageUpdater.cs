@@ -128,7 +128,11 @@ public sealed class ImageUpdater(DeltaClient client, RegistryClient? registry = 
         long downloaded = delta?.BytesDownloaded ?? 0;
         if (delta is null)
         {
-            FreeSpace.Ensure(layout.Directory, missing.Sum(b => b.Size), options.ReserveBytes, $"the {missing.Count} layer(s) of {reference} this layout lacks");
+            // What a failed delta stored already is not needed again.
+            var lacking = new List<Descriptor>();
+            foreach (var blob in missing)
+                if (!await layout.ExistsAsync(blob, ct).ConfigureAwait(false)) lacking.Add(blob);
+            FreeSpace.Ensure(layout.Directory, lacking.Sum(b => b.Size), options.ReserveBytes, $"the {lacking.Count} layer(s) of {reference} this layout lacks");
             // Blobs first (each checked against its digest as it is stored), the manifest after them, the tag last: every
             // instant, index.json names only complete content.
             var copy = new CopyOptions { Progress = new SyncProgress<(Descriptor Blob, string Action)>(p => { if (p.Action == "copied") Interlocked.Add(ref downloaded, p.Blob.Size); }) };
@@ -168,14 +172,21 @@ public sealed class ImageUpdater(DeltaClient client, RegistryClient? registry = 
             : new ImageUpdateResult(UpdateMode.Full, layout.Directory, tag, manifest.Digest.ToString(), downloaded, size, missing.Count, blobs.Count - missing.Count, Fallback: fallback);
     }
 
-    /// <summary>Work directories an update cut short left in the layout (under the layout's lock, no update is using them).</summary>
+    /// <summary>
+    /// What an update cut short left in the layout: image delta work directories (under the layout's lock no update is
+    /// using them), and partial blob writes in <c>.ingest</c> untouched for an hour (a write in progress, by any
+    /// program, keeps its file fresh).
+    /// </summary>
     private static void RemoveInterruptedWork(string layout)
     {
-        foreach (var directory in Directory.EnumerateDirectories(layout, ".doras-image-delta-*"))
+        try
         {
-            try { Directory.Delete(directory, recursive: true); }
-            catch (IOException) { } // tried again at the next update
+            foreach (var directory in Directory.EnumerateDirectories(layout, ".doras-image-delta-*")) Directory.Delete(directory, recursive: true);
+            var ingest = Path.Combine(layout, ".ingest");
+            if (Directory.Exists(ingest))
+                foreach (var file in new DirectoryInfo(ingest).EnumerateFiles().Where(f => f.LastWriteTimeUtc < DateTime.UtcNow.AddHours(-1))) file.Delete();
         }
+        catch (IOException) { } // tried again at the next update
     }
 
     /// <summary>The newest signed creation time accepted into this layout (beside index.json, written atomically).</summary>

@@ -80,8 +80,8 @@ public sealed class DeltaBuilder(IOptions<DeltaOptions> options, ScratchSpace sc
     private async Task<BuiltFile> BuildImageDeltaAsync(DeltaJob job, ImagePair images, string work, CancellationToken ct)
     {
         var path = Path.Combine(work, "image-delta");
-        var encoder = new ImageDeltaEncoder(job.Candidates, options.Value.AutoBudget, options.Value.MaxImageLayerBytes,
-            new BuildLog(job.Key, estimates, images.InputBytes, logger));
+        // One budget for the whole image; its per-layer builds do not feed the estimates (their sizes are not the image's).
+        var encoder = new ImageDeltaEncoder(job.Candidates, options.Value.AutoBudget, options.Value.MaxImageLayerBytes, observer: new BuildLog(job.Key, null, 0, logger));
         ImageDeltaSummary summary;
         await using (var file = new FileStream(path, FileMode.CreateNew, FileAccess.Write, FileShare.None, 1 << 16, FileOptions.Asynchronous))
         {
@@ -126,9 +126,9 @@ public sealed class DeltaBuilder(IOptions<DeltaOptions> options, ScratchSpace sc
     }
 
     /// <summary>Logs what happens to each candidate and feeds the build-time estimates.</summary>
-    private sealed class BuildLog(DeltaKey key, BuildEstimates estimates, long inputBytes, ILogger logger) : ISmallestDeltaObserver
+    private sealed class BuildLog(DeltaKey key, BuildEstimates? estimates, long inputBytes, ILogger logger) : ISmallestDeltaObserver
     {
-        public void Built(BuiltDelta delta) => estimates.Record(delta.Algorithm.Name, inputBytes, delta.Elapsed);
+        public void Built(BuiltDelta delta) => estimates?.Record(delta.Algorithm.Name, inputBytes, delta.Elapsed);
 
         public void Refused(IDeltaAlgorithm algorithm, string reason) =>
             logger.LogInformation("Delta {Key}: {Algorithm} does not apply here ({Reason})", key, algorithm.Name, reason);

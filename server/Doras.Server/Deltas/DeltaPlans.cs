@@ -1,6 +1,7 @@
 using Doras.Delta.Algorithms;
 using Doras.Delta.Artifacts;
 using Doras.Delta.Images;
+using Doras.Delta.Vocabulary;
 using Doras.Oci.Content;
 using Doras.Oci.Images;
 using Doras.Oci.Model;
@@ -12,7 +13,21 @@ namespace Doras.Server.Deltas;
 /// name in its key, the names under which an acceptable stored one may be, and which algorithms' deltas the caller
 /// can apply (the stored manifest's algorithm must be one).
 /// </summary>
-public sealed record DeltaPlan(DeltaSubject Subject, IReadOnlyList<IDeltaAlgorithm> Candidates, string KeyName, IReadOnlyList<string> StoredNames, IReadOnlySet<string> Acceptable, bool Auto);
+/// <param name="LayerAlgorithms">For an image delta: the algorithms its rebuilt layers may use (the caller can apply them).</param>
+public sealed record DeltaPlan(DeltaSubject Subject, IReadOnlyList<IDeltaAlgorithm> Candidates, string KeyName, IReadOnlyList<string> StoredNames, IReadOnlySet<string> Acceptable, bool Auto,
+    IReadOnlySet<string>? LayerAlgorithms = null)
+{
+    /// <summary>Whether a stored delta's manifest is one the caller can apply: its algorithm, and for an image delta every layer's.</summary>
+    public bool CanApply(ImageManifest delta)
+    {
+        if (!Acceptable.Contains(delta.Annotation(DorasAnnotations.DeltaAlgorithm) ?? "")) return false;
+        if (LayerAlgorithms is null) return true;
+        var layers = (delta.Annotation(DorasAnnotations.ImageDeltaLayers) ?? "").Split(' ', StringSplitOptions.RemoveEmptyEntries);
+        return layers.All(word => !word.StartsWith(RebuiltPrefix, StringComparison.Ordinal) || LayerAlgorithms.Contains(word[RebuiltPrefix.Length..]));
+    }
+
+    private const string RebuiltPrefix = "rebuilt:";
+}
 
 /// <summary>
 /// The one place that decides what a pair of versions is (two artifacts, or two container images) and how its delta
@@ -24,18 +39,26 @@ public static class DeltaPlans
 {
     private const string ImageKeyPrefix = ImageDeltaFile.AlgorithmName + "+";
 
-    /// <summary>Reads both versions' manifests (and, for images, configs). A container image and an artifact have no delta.</summary>
+    /// <summary>
+    /// Reads both versions' manifests once each (and, for images, their configs). A container image and an artifact
+    /// have no delta.
+    /// </summary>
     public static async Task<DeltaSubject> ReadAsync(IReadOnlyOciRepository repository, Descriptor from, Descriptor to, string fromName, string toName, CancellationToken ct)
     {
-        var fromManifest = await repository.FetchManifestAsync(from, ct).ConfigureAwait(false);
-        var toManifest = await repository.FetchManifestAsync(to, ct).ConfigureAwait(false);
+        var fromBytes = await repository.FetchBytesAsync(from, ct: ct).ConfigureAwait(false);
+        var toBytes = await repository.FetchBytesAsync(to, ct: ct).ConfigureAwait(false);
+        var (fromManifest, toManifest) = (RepositoryExtensions.ParseManifest(fromBytes, from), RepositoryExtensions.ParseManifest(toBytes, to));
         return (OciImage.IsImage(fromManifest), OciImage.IsImage(toManifest)) switch
         {
-            (true, true) => new ImagePair(await OciImage.ReadAsync(repository, from, ct).ConfigureAwait(false), await OciImage.ReadAsync(repository, to, ct).ConfigureAwait(false)),
+            (true, true) => new ImagePair(await ImageAsync(repository, from, fromBytes, fromManifest, fromName, ct).ConfigureAwait(false),
+                await ImageAsync(repository, to, toBytes, toManifest, toName, ct).ConfigureAwait(false)),
             (false, false) => new ArtifactPair(ArtifactLayer.From(fromManifest, fromName), ArtifactLayer.From(toManifest, toName)),
             _ => throw new IncompatibleArtifactException($"cannot make a delta between a container image and an artifact ({fromName}, {toName})"),
         };
     }
+
+    private static async Task<OciImage> ImageAsync(IReadOnlyOciRepository repository, Descriptor descriptor, byte[] bytes, ImageManifest manifest, string name, CancellationToken ct) =>
+        OciImage.From(descriptor, bytes, await repository.FetchBytesAsync(manifest.Config, ct: ct).ConfigureAwait(false), name);
 
     /// <summary>Whether the two versions hold the same content (nothing to send, though their manifests differ).</summary>
     public static bool SameContent(DeltaSubject subject) => subject is ArtifactPair a && a.From.ContentDigest == a.To.ContentDigest;
@@ -56,7 +79,7 @@ public static class DeltaPlans
         // A layer's tar is a directory tree's content: the tar-aware algorithms apply beside the general ones.
         if (algorithms.Choose(perLayer, ArtifactKind.Directory) is not { } inner) return (null, algorithms.WhyNone(perLayer, ArtifactKind.Directory));
         return (new DeltaPlan(subject, inner.Candidates, ImageKeyPrefix + inner.Name, [.. inner.StoredNames.Select(n => ImageKeyPrefix + n)],
-            new HashSet<string>(StringComparer.Ordinal) { ImageDeltaFile.AlgorithmName }, Auto: true), null);
+            new HashSet<string>(StringComparer.Ordinal) { ImageDeltaFile.AlgorithmName }, Auto: true, inner.Acceptable), null);
     }
 
     private static bool IsAuto(DeltaChoice choice) => choice.Candidates.Count > 1 || choice.Name.StartsWith(DeltaAlgorithms.Auto, StringComparison.Ordinal);

@@ -124,7 +124,7 @@ public sealed class DeltaService(ArtifactStores stores, ClientAccess access, Del
         var manifest = await repository.FetchManifestAsync(deltaManifest, ct).ConfigureAwait(false);
         var deltaSize = manifest.Layers.Sum(l => l.Size);
         var chosen = manifest.Annotation(DorasAnnotations.DeltaAlgorithm) ?? "";
-        if (!plan.Acceptable.Contains(chosen)) return null;
+        if (!plan.CanApply(manifest)) return null;
         var fetched = long.TryParse(manifest.Annotation(DorasAnnotations.ImageDeltaFetchBytes), System.Globalization.CultureInfo.InvariantCulture, out var f) && f > 0 ? f : 0;
         var fullSize = plan.Subject.FullDownloadBytes;
         if (plan.Auto && deltaSize + fetched > options.Value.AutoMaxRatio * fullSize)

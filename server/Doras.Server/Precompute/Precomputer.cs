@@ -46,7 +46,14 @@ public sealed class Precomputer(PublishedVersions published, VersionHistory hist
         var forImages = options.Value.EffectiveAlgorithms.Prepend(ImageDeltaFile.AlgorithmName).ToList();
         foreach (var from in previous)
         {
-            var subject = await DeltaPlans.ReadAsync(repository, from, target, $"version {version.Repository}@{from.Digest}", $"version {version.Repository}@{version.Manifest}", ct).ConfigureAwait(false);
+            DeltaSubject subject;
+            try { subject = await DeltaPlans.ReadAsync(repository, from, target, $"version {version.Repository}@{from.Digest}", $"version {version.Repository}@{version.Manifest}", ct).ConfigureAwait(false); }
+            catch (Exception e) when (e is Delta.Artifacts.IncompatibleArtifactException or InvalidDataException)
+            {
+                // One earlier version that has no delta to this one (another kind, unreadable) does not stop the others.
+                logger.LogInformation("Not precomputing a delta from {Repository}@{From}: {Reason}", version.Repository, from.Digest, e.Message);
+                continue;
+            }
             if (DeltaPlans.SameContent(subject) || DeltaPlans.Choose(algorithms, subject, subject is ImagePair ? forImages : options.Value.EffectiveAlgorithms).Plan is not { } plan) continue;
             var key = new DeltaKey(repository.Name, from.Digest, target.Digest, plan.KeyName);
             var state = builds.GetOrStart(new DeltaJob(key, repository, name, subject, target, plan.Candidates));

@@ -18,8 +18,12 @@ public static class ImageDeltaBase
 {
     private const int Block = 512;
 
-    /// <summary>Writes the base to <paramref name="path"/> from the old layers' uncompressed tars (each opened in turn, read once).</summary>
-    public static async Task<DeltaInput> WriteAsync(string path, IEnumerable<Func<CancellationToken, Task<Stream>>> layerTars, CancellationToken ct)
+    /// <summary>
+    /// Writes the base to <paramref name="path"/> from the old layers' uncompressed tars (each opened in turn, read
+    /// once), stopping with <see cref="IncompatibleArtifactException"/> past <paramref name="maxBytes"/> (a device writes
+    /// no more than the delta said its base is).
+    /// </summary>
+    public static async Task<DeltaInput> WriteAsync(string path, IEnumerable<Func<CancellationToken, Task<Stream>>> layerTars, CancellationToken ct, long maxBytes = long.MaxValue)
     {
         await using (var output = new FileStream(path, FileMode.CreateNew, FileAccess.ReadWrite, FileShare.Read, 1 << 16, FileOptions.Asynchronous))
         {
@@ -27,7 +31,15 @@ public static class ImageDeltaBase
             {
                 var start = output.Position;
                 await using (var tar = await open(ct).ConfigureAwait(false))
-                    await tar.CopyToAsync(output, 1 << 16, ct).ConfigureAwait(false);
+                {
+                    var buffer = new byte[1 << 16];
+                    int n;
+                    while ((n = await tar.ReadAsync(buffer, ct).ConfigureAwait(false)) > 0)
+                    {
+                        if (n > maxBytes - output.Position) throw new IncompatibleArtifactException($"the old image's layers make a base over the {maxBytes} bytes expected");
+                        await output.WriteAsync(buffer.AsMemory(0, n), ct).ConfigureAwait(false);
+                    }
+                }
                 await output.FlushAsync(ct).ConfigureAwait(false);
                 output.SetLength(start + MembersLength(path, start, output.Position - start));
                 output.Position = output.Length;

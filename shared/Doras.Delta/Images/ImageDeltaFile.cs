@@ -24,14 +24,17 @@ public abstract record LayerPlan
     public sealed record Rebuilt(LayerRecipe Recipe, string Algorithm, long TarSize, long DeltaLength) : LayerPlan;
 }
 
-/// <summary>The fixed part of an image delta: which images, which base, and the new image's manifest and config as published.</summary>
-public sealed record ImageDeltaHeader(Digest From, Digest To, Digest BaseDigest, long BaseSize, string ManifestMediaType, byte[] Manifest, byte[] Config);
+/// <summary>
+/// The fixed part of an image delta: which images (by manifest digest) and which base. The new manifest and config
+/// are not in it: the device reads them from the registry before it asks (it must know the target's layers), so
+/// they would cost bytes twice.
+/// </summary>
+public sealed record ImageDeltaHeader(Digest From, Digest To, Digest BaseDigest, long BaseSize);
 
 /// <summary>
 /// An image delta's one blob (<see cref="MediaType"/>): everything a device needs to turn its old image into the
 /// registry's new one, exactly. Layout: the magic <c>DORASIMG</c> and version 1; from and to manifest digests, base
-/// digest (short strings) and base size (varint); the new manifest's media type (short string), its bytes and the
-/// config's bytes (varint length each); the layer count (varint) and per layer one <see cref="LayerPlan"/>: a kind
+/// digest (short strings) and base size (varint); the layer count (varint) and per layer one <see cref="LayerPlan"/>: a kind
 /// byte (0 held, 1 fetch, 2 foreign, 3 rebuilt), and for rebuilt layers the <see cref="LayerRecipe"/>, the inner
 /// algorithm's name (short string), the tar's size and the inner delta's length (varints), then the inner delta
 /// (complete, with its own header). Readers refuse anything over the limits below before allocating for it.
@@ -42,7 +45,6 @@ public static class ImageDeltaFile
     public const string AlgorithmName = "image";
     private static readonly byte[] Magic = "DORASIMG"u8.ToArray();
     private const byte Version = 1;
-    private const int MaxConfigBytes = 8 << 20;
     /// <summary>A gzip recipe's limit: far above what a real stream needs (its side data is a small part of the layer).</summary>
     public const long MaxRecipeBytes = 64L << 20;
     private const byte HeldKind = 0, FetchKind = 1, ForeignKind = 2, RebuiltKind = 3;
@@ -56,11 +58,6 @@ public static class ImageDeltaFile
         WriteShortString(output, header.To.ToString());
         WriteShortString(output, header.BaseDigest.ToString());
         Varint.Write(output, header.BaseSize);
-        WriteShortString(output, header.ManifestMediaType);
-        Varint.Write(output, (long)header.Manifest.Length);
-        output.Write(header.Manifest);
-        Varint.Write(output, (long)header.Config.Length);
-        output.Write(header.Config);
         Varint.Write(output, (long)layerCount);
     }
 
@@ -89,7 +86,7 @@ public static class ImageDeltaFile
         }
     }
 
-    /// <summary>Reads the header, checking what can be checked here: the magic, the version, the manifest's digest (it must be <c>To</c>), the limits.</summary>
+    /// <summary>Reads the header, checking what can be checked here: the magic, the version, the limits.</summary>
     public static (ImageDeltaHeader Header, int LayerCount) ReadHeader(Stream input)
     {
         var magic = new byte[Magic.Length];
@@ -101,13 +98,9 @@ public static class ImageDeltaFile
         var to = ReadDigest(input);
         var baseDigest = ReadDigest(input);
         var baseSize = Varint.ReadLength(input, What);
-        var mediaType = ReadShortString(input);
-        var manifest = ReadBlock(input, OciJson.MaxManifestBytes, "manifest");
-        if (Digest.Compute(manifest) != to) throw new CorruptDeltaException($"{What}: the manifest it carries is not {to}");
-        var config = ReadBlock(input, MaxConfigBytes, "config");
         var count = Varint.ReadLength(input, What);
         if (count > Oci.Images.ImageConfigFile.MaxLayers) throw new CorruptDeltaException($"{What} plans {count} layers, over the limit of {Oci.Images.ImageConfigFile.MaxLayers}");
-        return (new ImageDeltaHeader(from, to, baseDigest, baseSize, mediaType, manifest, config), (int)count);
+        return (new ImageDeltaHeader(from, to, baseDigest, baseSize), (int)count);
     }
 
     /// <summary>Reads one layer's plan; for a rebuilt layer the next <c>DeltaLength</c> bytes of the input are its inner delta.</summary>
@@ -146,15 +139,6 @@ public static class ImageDeltaFile
 
     private static Digest ReadDigest(Stream input) =>
         Digest.TryParse(ReadShortString(input), out var digest) ? digest : throw new CorruptDeltaException($"{What} has a malformed digest");
-
-    private static byte[] ReadBlock(Stream input, int max, string name)
-    {
-        var length = Varint.ReadLength(input, What);
-        if (length > max) throw new CorruptDeltaException($"{What}: its {name} is {length} bytes, over the limit of {max}");
-        var bytes = new byte[length];
-        ReadExactly(input, bytes);
-        return bytes;
-    }
 
     private static byte ReadByte(Stream input) =>
         input.ReadByte() is var b and >= 0 ? (byte)b : throw new CorruptDeltaException($"{What} is truncated");

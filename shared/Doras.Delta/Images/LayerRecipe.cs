@@ -13,6 +13,12 @@ public abstract record LayerRecipe
 {
     private const byte NoneTag = 0, ZstdTag = 1, GzipTag = 2;
 
+    /// <summary>
+    /// The highest zstd level a device is asked to compress at: 19 needs tens of MiB; the "ultra" levels (20-22) need
+    /// hundreds, too much for a small device, so such layers travel as they are.
+    /// </summary>
+    public const int MaxZstdLevel = 19;
+
     /// <summary>An uncompressed layer: the tar is the blob.</summary>
     public sealed record Uncompressed : LayerRecipe
     {
@@ -97,11 +103,12 @@ public abstract record LayerRecipe
             case ZstdTag:
                 var level = (sbyte)ReadByte(input, what);
                 var flags = ReadByte(input, what);
-                if (level is < 1 or > 22 || flags > 3) throw new CorruptDeltaException($"{what} has an invalid zstd recipe (level {level}, flags {flags})");
+                if (level is < 1 or > MaxZstdLevel || flags > 3) throw new CorruptDeltaException($"{what} has an invalid zstd recipe (level {level}, flags {flags})");
                 return new Zstd(level, (flags & 1) != 0, (flags & 2) != 0);
             case GzipTag:
                 var length = Varint.ReadLength(input, what);
                 if (length > maxRecipeBytes) throw new CorruptDeltaException($"{what} has a {length}-byte gzip recipe, over the limit of {maxRecipeBytes}");
+                if (input.CanSeek && length > input.Length - input.Position) throw new CorruptDeltaException($"{what} is truncated in a gzip recipe");
                 var recipe = new byte[length];
                 try { input.ReadExactly(recipe); }
                 catch (EndOfStreamException e) { throw new CorruptDeltaException($"{what} is truncated in a gzip recipe", e); }
