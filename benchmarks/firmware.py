@@ -4,7 +4,7 @@ UUID, hash seed and times) of real shared libraries from this machine's /usr/lib
 
 Usage: firmware.py VERSION OUT   (VERSION 1 or 2)
 
-Version 1 holds the libraries of up to 16 MB in name order until 190 MB. Version 2 is version 1 with the changes of an update,
+Version 1 holds the libraries of up to 16 MiB in name order until 190 MiB. Version 2 is version 1 with the changes of an update,
 chosen by a fixed seed: one file in 20 removed, libraries from past version 1's end added (1 % of its bytes per
 file count), and one file in 8 patched: 8 runs of 64 bytes overwritten at random places and 4 KiB of new bytes
 inserted at a random place (everything after it moves, as a rebuilt library's code moves). No library is really
