@@ -4,7 +4,9 @@
 # Needs: npm, zstd, bsdiff, xdelta3, rdiff (apt-get install -y zstd bsdiff xdelta3 rdiff), python3 (it measures
 # every command, and its zlib makes the zlib-compressed .tgz pair), and HDiffPatch's hdiffz/hpatchz (prebuilt in
 # ../shared/peers/hdiffpatch, or DORAS_HDIFFPATCH=DIR).
-# Usage: benchmarks/macro.sh [PAIR ...]   (default: all pairs; names below). Prints one Markdown table.
+# Usage: benchmarks/macro.sh [PAIR ...]   (default: all pairs; names below). Prints Markdown tables: every delta,
+# a summary per pair, and totals per tool over the pairs (sums of bytes and CPU, the largest RSS, with ratios).
+# The firmware pair needs mke2fs (e2fsprogs).
 # DORAS_TOOLS="doras auto,doras bsdiff-lzma,hdiffz lzma2" runs only those tools (labels of the table below; it must
 # include "doras auto" and "hdiffz lzma2", which the summary compares; "best peer" is then the best of the peers run).
 set -euo pipefail
@@ -15,7 +17,8 @@ work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT
 
 # name | kind | package | old version | new version | path inside the package ("/" = the whole package as tar,
-# "=tgz" = the .tgz as published, "=zlib" = the whole package as tar, gzip-compressed by zlib at level 9)
+# "=tgz" = the .tgz as published, "=zlib" = the whole package as tar, gzip-compressed by zlib at level 9;
+# "=firmware" = no package: the version of benchmarks/firmware.py's image, made from this machine's /usr)
 pairs=(
   "esbuild|Go executable, x64|@esbuild/linux-x64|0.28.1|0.28.2|bin/esbuild"
   "esbuild-arm64|Go executable, arm64|@esbuild/linux-arm64|0.28.1|0.28.2|bin/esbuild"
@@ -25,6 +28,7 @@ pairs=(
   "swc-arm64|native shared library, arm64|@swc/core-linux-arm64-gnu|1.16.21|1.16.22|swc.linux-arm64-gnu.node"
   "biome|Rust executable over 50 MB, x64|@biomejs/cli-linux-x64|2.6.7|2.6.8|biome"
   "biome-arm64|Rust executable over 50 MB, arm64|@biomejs/cli-linux-arm64|2.6.7|2.6.8|biome"
+  "firmware|firmware-like ext4 image of this machine's libraries, 240 MiB (benchmarks/firmware.py)|-|1|2|=firmware"
   "typescript|JavaScript bundle|typescript|5.9.2|5.9.3|lib/typescript.js"
   "prettier|directory as tar|prettier|3.6.1|3.6.2|/"
   "prettier-npm|compressed input: .tgz as published on npm|prettier|3.6.1|3.6.2|=tgz"
@@ -49,6 +53,8 @@ doras_device="$work/doras-delta-device/doras-delta"
 fetch() { # name package version path
   local out="$corpus/$1-$3"
   [[ -f "$out" ]] && return
+  mkdir -p "$corpus"
+  if [[ "$4" == "=firmware" ]]; then python3 "$root/benchmarks/firmware.py" "$3" "$out" >/dev/null; return; fi
   mkdir -p "$corpus/tmp-$1-$3"
   (cd "$corpus/tmp-$1-$3" && npm pack "$2@$3" --silent >/dev/null 2>&1 && tar xzf ./*.tgz)
   if [[ "$4" == "=tgz" ]]; then
@@ -129,10 +135,15 @@ rows=()
 summary=()
 total_ours=0; total_peer=0
 ratio() { echo "$1 / $2" | bc -l; }
+add() { echo "$1 + $2" | bc -l; }
+max() { echo "if ($1 > $2) $1 else $2" | bc -l; }
+declare -A t_pairs t_size t_ref_size t_best t_bcpu t_ref_bcpu t_aw t_ref_aw t_acpu t_ref_acpu t_brss t_arss t_anon
+pair_count=0
 floor() { echo "if ($1 < 0.01) 0.01 else $1" | bc -l; } # GNU time's resolution: 0.00 s counts as 0.01 s
 for pair in "${pairs[@]}"; do
   IFS='|' read -r name kind package old_version new_version path <<<"$pair"
   if [[ ${#selected[@]} -gt 0 && ! " ${selected[*]} " =~ " $name " ]]; then continue; fi
+  pair_count=$((pair_count + 1))
   fetch "$name" "$package" "$old_version" "$path"
   fetch "$name" "$package" "$new_version" "$path"
   old="$corpus/$name-$old_version"; new="$corpus/$name-$new_version"
@@ -183,6 +194,19 @@ for pair in "${pairs[@]}"; do
     "$(ratio "${apply_s[doras auto]}" "$(floor "${apply_s[hdiffz lzma2]}")")" "$(ratio "${apply_cpu[doras auto]}" "$(floor "${apply_cpu[hdiffz lzma2]}")")" \
     "${apply_anon[doras auto]}")")
   total_ours=$((total_ours + ours)); total_peer=$((total_peer + peer))
+  # Totals per tool over the pairs it built, each beside hdiffz lzma2's and the best peer's on those same pairs.
+  for tool in "${tools[@]}"; do
+    label="${tool%%|*}"
+    [[ -n "${refused[$label]:-}" ]] && continue
+    t_pairs[$label]=$(( ${t_pairs[$label]:-0} + 1 ))
+    t_size[$label]=$(( ${t_size[$label]:-0} + size[$label] )); t_ref_size[$label]=$(( ${t_ref_size[$label]:-0} + size[hdiffz lzma2] ))
+    t_best[$label]=$(( ${t_best[$label]:-0} + size[$best_peer] ))
+    t_bcpu[$label]=$(add "${t_bcpu[$label]:-0}" "${build_cpu[$label]}"); t_ref_bcpu[$label]=$(add "${t_ref_bcpu[$label]:-0}" "${build_cpu[hdiffz lzma2]}")
+    t_aw[$label]=$(add "${t_aw[$label]:-0}" "${apply_s[$label]}"); t_ref_aw[$label]=$(add "${t_ref_aw[$label]:-0}" "$(floor "${apply_s[hdiffz lzma2]}")")
+    t_acpu[$label]=$(add "${t_acpu[$label]:-0}" "${apply_cpu[$label]}"); t_ref_acpu[$label]=$(add "${t_ref_acpu[$label]:-0}" "$(floor "${apply_cpu[hdiffz lzma2]}")")
+    t_brss[$label]=$(max "${t_brss[$label]:-0}" "${build_rss[$label]}"); t_arss[$label]=$(max "${t_arss[$label]:-0}" "${apply_rss[$label]}")
+    t_anon[$label]=$(max "${t_anon[$label]:-0}" "${apply_anon[$label]}")
+  done
   printf '%s\n' "${rows[@]}" "${summary[-1]}" >&2 # progress: a long run can be read as it goes
   unset size build_s build_cpu build_rss apply_s apply_cpu apply_rss apply_anon refused
 done
@@ -195,3 +219,14 @@ echo '| pair | ours (auto) | best peer | ratio | within 1.1x + 256 B | build CPU
 echo '|---|---:|---:|---:|---|---:|---:|---:|---:|'
 printf '%s\n' "${summary[@]}"
 printf '| **total** | **%s** | **%s** | **%.3f** | | | | | |\n' "$total_ours" "$total_peer" "$(ratio "$total_ours" "$total_peer")"
+echo
+echo "| tool (totals over the pairs it built, of $pair_count) | pairs | delta bytes | bytes / hdiffz lzma2 | bytes / best peer | build CPU | build CPU / hdiffz lzma2 | build peak RSS (max) | apply wall | apply wall / hpatchz (lzma2) | apply CPU | apply peak RSS (max) | apply private memory (max) |"
+echo '|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|'
+for tool in "${tools[@]}"; do
+  label="${tool%%|*}"
+  [[ -z "${t_pairs[$label]:-}" ]] && { printf '| %s | 0 | refused on every pair | | | | | | | | | | |\n' "$label"; continue; }
+  printf '| %s | %s | %s | %.3f | %.3f | %.2f s | %.2f | %s MiB | %.2f s | %.2f | %.2f s | %s MiB | %.1f MiB |\n' "$label" "${t_pairs[$label]}" "${t_size[$label]}" \
+    "$(ratio "${t_size[$label]}" "${t_ref_size[$label]}")" "$(ratio "${t_size[$label]}" "${t_best[$label]}")" "${t_bcpu[$label]}" \
+    "$(ratio "${t_bcpu[$label]}" "${t_ref_bcpu[$label]}")" "${t_brss[$label]}" "${t_aw[$label]}" "$(ratio "${t_aw[$label]}" "${t_ref_aw[$label]}")" \
+    "${t_acpu[$label]}" "${t_arss[$label]}" "${t_anon[$label]}"
+done

@@ -39,7 +39,7 @@ public sealed class BsdiffLzmaAlgorithm(long maxInputBytes = BsdiffAlgorithm.Max
 
     protected override async Task ApplyAsync(DeltaInput oldVersion, Stream delta, Stream output, DeltaTarget? expected, string spoolDirectory, CancellationToken ct)
     {
-        var (header, remainder) = await LzmaParts.ReadHeadAsync(oldVersion, delta, expected, AlgorithmName, Format, What, ct).ConfigureAwait(false);
+        var (header, remainder, _) = await LzmaParts.ReadHeadAsync(oldVersion, delta, expected, AlgorithmName, [Format], What, ct).ConfigureAwait(false);
         await LzmaParts.ApplyAsync(oldVersion.Path, remainder, output, expected?.Size ?? header.TargetSize, spoolDirectory, What, predict: null, ct).ConfigureAwait(false);
     }
 }

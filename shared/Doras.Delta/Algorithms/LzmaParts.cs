@@ -43,16 +43,19 @@ internal static class LzmaParts
         return (dictionaryLogs, compressed[0], compressed[1], compressed[2]);
     }
 
-    /// <summary>Reads and checks the delta header (<see cref="DeltaHeader.ReadCheckedAsync"/>) and the algorithm's format byte.</summary>
-    public static async Task<(DeltaHeader Header, Stream Remainder)> ReadHeadAsync(DeltaInput oldVersion, Stream delta, DeltaTarget? expected, string algorithm,
-        byte format, string what, CancellationToken ct)
+    /// <summary>
+    /// Reads and checks the delta header (<see cref="DeltaHeader.ReadCheckedAsync"/>) and the algorithm's format byte,
+    /// which must be one of <paramref name="formats"/>; returns the format found.
+    /// </summary>
+    public static async Task<(DeltaHeader Header, Stream Remainder, byte Format)> ReadHeadAsync(DeltaInput oldVersion, Stream delta, DeltaTarget? expected,
+        string algorithm, byte[] formats, string what, CancellationToken ct)
     {
         var (header, remainder) = await DeltaHeader.ReadCheckedAsync(oldVersion, delta, expected, algorithm, ct).ConfigureAwait(false);
         if (header is null) throw new CorruptDeltaException($"{what} has no header");
         var found = remainder.ReadByte();
         if (found < 0) throw new CorruptDeltaException($"{what} is truncated");
-        if (found != format) throw new CorruptDeltaException($"{what} has format {found}, which this build does not know");
-        return (header, remainder);
+        if (Array.IndexOf(formats, (byte)found) < 0) throw new CorruptDeltaException($"{what} has format {found}, which this build does not know");
+        return (header, remainder, (byte)found);
     }
 
     /// <summary>Reads the dictionary logs (refusing any outside what a device allocates) and applies the parts.</summary>

@@ -19,23 +19,25 @@ public interface IMatchPrediction
 /// <summary>Reads old bytes at <paramref name="position"/>; returns how many, fewer only at the end of the old version.</summary>
 public delegate int OldBytesReader(long position, Span<byte> into);
 
-/// <summary>Makes the prediction a delta was built with, once the device has read the delta's list of matches.</summary>
+/// <summary>Makes the prediction a delta was built with, once the device has read the delta's matches.</summary>
 public abstract class MatchPredictionFactory
 {
-    /// <summary>The most matches a delta may have: the device holds them all while applying.</summary>
-    public abstract int MaxMatches { get; }
-
-    public abstract IMatchPrediction Create(IReadOnlyList<BsdiffMatch> matches, OldBytesReader old);
+    /// <summary>
+    /// The prediction from the delta's <paramref name="matches"/>, read once as a stream in the order of the new
+    /// version: it keeps only what its format bounds (<see cref="MappedMatches"/>) and refuses what its format forbids.
+    /// </summary>
+    public abstract IMatchPrediction Create(IEnumerable<BsdiffMatch> matches, OldBytesReader old);
 
     /// <summary>
     /// The prediction for a delta whose control part (seekable: the device spools it) is <paramref name="control"/>:
-    /// reads its matches once (refusing more than <see cref="MaxMatches"/>) and puts it back where it was.
+    /// reads its matches once and puts it back where it was.
     /// </summary>
     public IMatchPrediction Create(Stream control, SafeFileHandle oldFile, long maxOutputBytes, CancellationToken ct)
     {
         var start = control.Position;
-        var matches = RecordReader.ReadMatches(control, RandomAccess.GetLength(oldFile), maxOutputBytes, MaxMatches, ct);
+        var prediction = Create(RecordReader.ReadMatches(control, RandomAccess.GetLength(oldFile), maxOutputBytes, ct),
+            (position, into) => RandomAccess.Read(oldFile, into, position));
         control.Position = start;
-        return Create(matches, (position, into) => RandomAccess.Read(oldFile, into, position));
+        return prediction;
     }
 }

@@ -1,5 +1,3 @@
-using Doras.Delta.Artifacts;
-
 namespace Doras.Delta.Bsdiff;
 
 /// <summary>
@@ -27,10 +25,9 @@ public static class MatchScan
     /// <summary>
     /// Like <see cref="Find(ReadOnlySpan{byte}, ReadOnlySpan{byte})"/>, with the scan (most of the time on large
     /// files) split over up to <paramref name="parallelism"/> parts of the new version, each at least
-    /// <paramref name="minPartBytes"/>. Each part finds its matches in the whole old version. Past
-    /// <paramref name="maxMatches"/> matches the scan stops (<see cref="IncompatibleArtifactException"/>), as it does when cancelled.
+    /// <paramref name="minPartBytes"/>. Each part finds its matches in the whole old version.
     /// </summary>
-    public static List<BsdiffMatch> Find(byte[] old, byte[] @new, int parallelism, int minPartBytes = 4 << 20, int maxMatches = int.MaxValue, CancellationToken ct = default)
+    public static List<BsdiffMatch> Find(byte[] old, byte[] @new, int parallelism, int minPartBytes = 4 << 20, CancellationToken ct = default)
     {
         var I = SuffixArray.Build(old);
         var buckets = PrefixBuckets(I, old);
@@ -39,16 +36,15 @@ public static class MatchScan
         var found = Enumerable.Range(0, parts).Select(k => Task.Run(() =>
         {
             var matches = new List<BsdiffMatch>();
-            Scan(I, buckets, old, @new.AsSpan(bounds[k], bounds[k + 1] - bounds[k]), bounds[k], matches, maxMatches, ct);
+            Scan(I, buckets, old, @new.AsSpan(bounds[k], bounds[k + 1] - bounds[k]), bounds[k], matches, ct);
             return matches;
         })).ToArray();
-        var all = found.SelectMany(part => part.GetAwaiter().GetResult()).ToList();
-        return all.Count > maxMatches ? throw TooMany(maxMatches) : all;
+        return found.SelectMany(part => part.GetAwaiter().GetResult()).ToList();
     }
 
     /// <summary>The classic scan of <paramref name="new"/> (which starts at <paramref name="newOffset"/> of the whole new version).</summary>
     private static void Scan(int[] I, int[] buckets, ReadOnlySpan<byte> old, ReadOnlySpan<byte> @new, int newOffset, List<BsdiffMatch> matches,
-        int maxMatches = int.MaxValue, CancellationToken ct = default)
+        CancellationToken ct = default)
     {
         int oldSize = old.Length, newSize = @new.Length;
         int scan = 0, len = 0, pos = 0, lastScan = 0, lastPos = 0, lastOffset = 0;
@@ -99,7 +95,6 @@ public static class MatchScan
                 lenb -= lens;
             }
 
-            if (matches.Count == maxMatches) throw TooMany(maxMatches);
             ct.ThrowIfCancellationRequested();
             matches.Add(new BsdiffMatch(newOffset + lastScan, lastPos, lenf, scan - lenb - (lastScan + lenf)));
             lastScan = scan - lenb;
@@ -107,8 +102,6 @@ public static class MatchScan
             lastOffset = pos - scan;
         }
     }
-
-    private static IncompatibleArtifactException TooMany(int maxMatches) => new($"these versions need more than {maxMatches} bsdiff matches");
 
     /// <summary>
     /// Where the suffixes starting with each two bytes are in the suffix array: entry 2k is bucket k's first index,

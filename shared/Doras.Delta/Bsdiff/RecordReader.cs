@@ -55,26 +55,22 @@ internal sealed class RecordReader(Stream records, long oldSize, long maxOutputB
     }
 
     /// <summary>
-    /// Every match of a control stream holding only records and runs (the diff and extra bytes apart), refused past
-    /// <paramref name="maxMatches"/>: what a device holds in memory for a prediction must stay bounded.
+    /// Every match of a control stream holding only records and runs (the diff and extra bytes apart), read as a
+    /// stream: the caller decides how many it holds (<see cref="MappedMatches"/>).
     /// </summary>
-    public static List<BsdiffMatch> ReadMatches(Stream control, long oldSize, long maxOutputBytes, int maxMatches, CancellationToken ct)
+    public static IEnumerable<BsdiffMatch> ReadMatches(Stream control, long oldSize, long maxOutputBytes, CancellationToken ct)
     {
         var reader = new RecordReader(new BufferedStream(control, 1 << 16), oldSize, maxOutputBytes);
-        var matches = new List<BsdiffMatch>();
         while (reader.Next() is { } match)
         {
             ct.ThrowIfCancellationRequested();
-            if (matches.Count == maxMatches)
-                throw new CorruptDeltaException($"bsdiff delta has more than {maxMatches} matches, more than a prediction may hold");
             for (long covered = 0; covered < match.Length;)
             {
                 var (same, differing) = reader.NextRun(match, covered);
                 covered += same + differing;
             }
-            matches.Add(match);
+            yield return match;
             reader.Finish(match);
         }
-        return matches;
     }
 }

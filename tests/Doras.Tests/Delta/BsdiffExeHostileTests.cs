@@ -14,10 +14,11 @@ public class BsdiffExeHostileTests
     private static readonly BsdiffExeAlgorithm Exe = new();
 
     /// <summary>
-    /// A bsdiff-exe delta taken apart: the instruction set and the two address layouts (as written) follow the format
-    /// byte; the rest is laid out as bsdiff-lzma's (<see cref="BsdiffLzmaTests.Body"/>: dictionary logs, part lengths, parts).
+    /// A bsdiff-exe delta taken apart: the instruction set, the two address layouts (as written) and, in format 2, how
+    /// many matches are mapped (a varint, as written) follow the format byte; the rest is laid out as bsdiff-lzma's
+    /// (<see cref="BsdiffLzmaTests.Body"/>: dictionary logs, part lengths, parts).
     /// </summary>
-    public sealed record Body(BsdiffLzmaTests.Body Parts, byte Set, byte[] Layouts)
+    public sealed record Body(BsdiffLzmaTests.Body Parts, byte Set, byte[] Layouts, byte[] Mapped)
     {
         public static Body Parse(byte[] delta)
         {
@@ -28,14 +29,17 @@ public class BsdiffExeHostileTests
             AddressLayout.Read(stream);
             AddressLayout.Read(stream);
             var layoutsEnd = (int)stream.Position;
-            return new Body(BsdiffLzmaTests.Body.Parse([.. delta[..(formatAt + 1)], .. delta[layoutsEnd..]]), delta[formatAt + 1], delta[(formatAt + 2)..layoutsEnd]);
+            if (delta[formatAt] == 2) while ((stream.ReadByte() & 0x80) != 0) { }
+            var mappedEnd = (int)stream.Position;
+            return new Body(BsdiffLzmaTests.Body.Parse([.. delta[..(formatAt + 1)], .. delta[mappedEnd..]]), delta[formatAt + 1], delta[(formatAt + 2)..layoutsEnd],
+                delta[layoutsEnd..mappedEnd]);
         }
 
         public byte[] ToBytes()
         {
             var lzma = Parts.ToBytes();
             var afterFormat = Parts.Header.Length + 1;
-            return [.. lzma[..afterFormat], Set, .. Layouts, .. lzma[afterFormat..]];
+            return [.. lzma[..afterFormat], Set, .. Layouts, .. Mapped, .. lzma[afterFormat..]];
         }
 
         /// <summary>Bytes from the delta's start to where the parts begin.</summary>
@@ -81,7 +85,12 @@ public class BsdiffExeHostileTests
     public static IEnumerable<TestCaseData> Hostile()
     {
         TestCaseData Case(string name, Func<Body, Body> corrupt, string message) => new TestCaseData(corrupt, message).SetName(name);
-        yield return Case("unknown format", b => b with { Parts = b.Parts with { Format = 2 } }, "bsdiff-exe delta has format 2, which this build does not know");
+        yield return Case("unknown format", b => b with { Parts = b.Parts with { Format = 3 } }, "bsdiff-exe delta has format 3, which this build does not know");
+        yield return Case("format 2 mapping no match", b => b with { Parts = b.Parts with { Format = 2 }, Mapped = [0] }, "bsdiff-exe delta asks to map 0 matches; 1 to 65536 are allowed");
+        yield return Case("format 2 mapping more matches than a device holds", b => b with { Parts = b.Parts with { Format = 2 }, Mapped = [0x81, 0x80, 0x04] },
+            "bsdiff-exe delta asks to map 65537 matches; 1 to 65536 are allowed");
+        yield return Case("format 2 claiming 2^62 mapped matches", b => b with { Parts = b.Parts with { Format = 2 }, Mapped = [0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x40] },
+            "bsdiff-exe delta asks to map 4611686018427387904 matches; 1 to 65536 are allowed");
         yield return Case("unknown instruction set", b => b with { Set = 3 }, "bsdiff-exe delta is for instruction set 3, which this build does not know");
         yield return Case("instruction set 0", b => b with { Set = 0 }, "bsdiff-exe delta is for instruction set 0, which this build does not know");
         yield return Case("an address layout of 65 segments",
@@ -138,17 +147,32 @@ public class BsdiffExeHostileTests
     }
 
     /// <summary>
-    /// The device holds every match in memory to predict: a control part of one more than
-    /// <see cref="BsdiffExeAlgorithm.MaxMatches"/> tiny matches is refused before anything is applied, while exactly
-    /// that many apply.
+    /// A delta whose control part is <paramref name="records"/> (records with their runs) and whose target is
+    /// <paramref name="target"/>, with no diff or extra bytes, in <paramref name="format"/> (2: mapping
+    /// <paramref name="mapped"/> matches), made from a real delta of <paramref name="pair"/> (its layouts).
     /// </summary>
-    [TestCase(BsdiffExeAlgorithm.MaxMatches, true)]
-    [TestCase(BsdiffExeAlgorithm.MaxMatches + 1, false)]
-    public void A_control_part_of_more_matches_than_a_device_holds_is_refused(int matches, bool applies)
+    private static byte[] HandMade(TempDirectory dir, BsdiffExeTests.Pair pair, byte[] records, byte[] target, byte format, int mapped = 0)
     {
-        using var dir = new TempDirectory();
-        var pair = MakePair(dir);
-        Assert.That(pair.OldBytes.Length, Is.GreaterThan(matches));
+        var header = new DeltaHeader(pair.Old.Digest, pair.Old.Size, Digest.Compute(target), target.Length, BsdiffExeAlgorithm.AlgorithmName).ToBytes();
+        var template = Body.Parse(BsdiffExeTests.Encode(Exe, pair));
+        return (template with
+        {
+            Parts = template.Parts with { Header = header, Format = format, DictionaryLogs = [20, 20, 20], Control = Xz(dir, records), Extra = Xz(dir, []), Diff = Xz(dir, []) },
+            Mapped = format == 2 ? Leb128((ulong)mapped) : [],
+        }).ToBytes();
+    }
+
+    private static byte[] Leb128(ulong value)
+    {
+        var bytes = new List<byte>();
+        for (; value >= 0x80; value >>= 7) bytes.Add((byte)(value | 0x80));
+        bytes.Add((byte)value);
+        return [.. bytes];
+    }
+
+    /// <summary>Records of <paramref name="matches"/> one-byte matches, each the next old byte unchanged: the target is the old version's first bytes.</summary>
+    private static byte[] OneByteMatches(int matches)
+    {
         var control = new MemoryStream();
         for (var i = 0; i < matches; i++)
         {
@@ -156,11 +180,24 @@ public class BsdiffExeHostileTests
             control.WriteByte(1); // a run (varints of one byte each): one byte the same,
             control.WriteByte(0); // none differing
         }
-        // The target: the first bytes of the old version, one per match.
+        return control.ToArray();
+    }
+
+    /// <summary>
+    /// Format 1 maps every match, so a device holds them all: a control part of one more than
+    /// <see cref="BsdiffExeAlgorithm.MaxMappedMatches"/> tiny matches is refused before anything is applied, while
+    /// exactly that many apply. Format 2 maps the longest of them only, so the same records apply.
+    /// </summary>
+    [TestCase(1, BsdiffExeAlgorithm.MaxMappedMatches, true)]
+    [TestCase(1, BsdiffExeAlgorithm.MaxMappedMatches + 1, false)]
+    [TestCase(2, BsdiffExeAlgorithm.MaxMappedMatches + 1000, true)]
+    public void Format_1_refuses_more_matches_than_a_device_maps_and_format_2_maps_the_longest(byte format, int matches, bool applies)
+    {
+        using var dir = new TempDirectory();
+        var pair = MakePair(dir);
+        Assert.That(pair.OldBytes.Length, Is.GreaterThan(matches));
         var target = pair.OldBytes[..matches];
-        var header = new DeltaHeader(pair.Old.Digest, pair.Old.Size, Digest.Compute(target), target.Length, BsdiffExeAlgorithm.AlgorithmName).ToBytes();
-        var template = Body.Parse(BsdiffExeTests.Encode(Exe, pair));
-        var delta = (template with { Parts = template.Parts with { Header = header, DictionaryLogs = [20, 20, 20], Control = Xz(dir, control.ToArray()), Extra = Xz(dir, []), Diff = Xz(dir, []) } }).ToBytes();
+        var delta = HandMade(dir, pair, OneByteMatches(matches), target, format, mapped: BsdiffExeAlgorithm.MaxMappedMatches);
         var expected = new DeltaTarget(Digest.Compute(target), target.Length);
         if (applies)
         {
@@ -169,7 +206,24 @@ public class BsdiffExeHostileTests
             Assert.That(File.ReadAllBytes(output), Is.EqualTo(target));
         }
         else
-            AssertRefused(dir, pair.Old, expected, delta, $"bsdiff delta has more than {BsdiffExeAlgorithm.MaxMatches} matches, more than a prediction may hold");
+            AssertRefused(dir, pair.Old, expected, delta, $"bsdiff-exe delta of format 1 has more than {BsdiffExeAlgorithm.MaxMappedMatches} matches, more than a prediction may hold");
+    }
+
+    /// <summary>
+    /// In format 2 every record after the first makes a byte or more, so a device's work is bounded by its target:
+    /// a delta of a million records that make nothing is refused before anything is written.
+    /// </summary>
+    [Test]
+    public void Format_2_refuses_records_that_make_no_bytes()
+    {
+        using var dir = new TempDirectory();
+        var pair = MakePair(dir);
+        var control = new MemoryStream();
+        control.Write(OneByteMatches(1));
+        for (var i = 0; i < 1_000_000; i++) BsdiffDelta.WriteRecord(control, diffLength: 0, extraLength: 0, adjust: 0);
+        var target = pair.OldBytes[..1];
+        var delta = HandMade(dir, pair, control.ToArray(), target, format: 2, mapped: 16);
+        AssertRefused(dir, pair.Old, new DeltaTarget(Digest.Compute(target), target.Length), delta, "bsdiff-exe delta has a record after its first that makes no bytes");
     }
 
     [Test]

@@ -81,6 +81,55 @@ public class BsdiffExeTests
     }
 
     /// <summary>
+    /// Versions that need more matches than the device maps are built in format 2 (only the longest matches mapped)
+    /// and apply byte for byte: builder and device choose the same matches, so they predict alike. With a map of 16
+    /// matches the relinked program still costs well under bsdiff-lzma and more than with every match mapped (measured:
+    /// x64 10,933 bytes, every match mapped 4,688, bsdiff-lzma 28,460; ARM64 12,070, 4,929, 27,870).
+    /// </summary>
+    [TestCase(InstructionSet.X64)]
+    [TestCase(InstructionSet.Arm64)]
+    public void Versions_needing_more_matches_than_the_map_holds_apply_with_the_longest_mapped(InstructionSet set)
+    {
+        using var dir = new TempDirectory();
+        var program = SyntheticElf.Random(set, 7, functions: 700, data: 400, new SyntheticElf.Layout(0x400000, 0x600000, 2, 0x4000));
+        var pair = Write(dir, program.Link(), program.Next(107, edits: 40).Link());
+        var small = Encode(new BsdiffExeAlgorithm(BsdiffAlgorithm.MaxInputBytes, mappedMatches: 16), pair);
+        var every = Encode(Exe, pair);
+        Assert.That(BsdiffExeHostileTests.Body.Parse(small).Parts.Format, Is.EqualTo(2), "format 2: the longest matches mapped");
+        Assert.That(BsdiffExeHostileTests.Body.Parse(every).Parts.Format, Is.EqualTo(1), "format 1 whenever every match fits the map");
+        AssertAppliesExactly(dir, pair, small);
+        Assert.That(small.Length, Is.GreaterThan(every.Length));
+        Assert.That(small.Length, Is.LessThan(Encode(Lzma, pair).Length / 2));
+    }
+
+    /// <summary>
+    /// A pair needing more than <see cref="BsdiffExeAlgorithm.MaxMappedMatches"/> matches (before: refused, so auto
+    /// fell back to bsdiff-lzma): an ELF file followed by 2.3 MB of random bytes, whose next version holds those
+    /// bytes cut in 32-byte pieces and shuffled, so each piece is a match of its own. It builds in format 2 and
+    /// applies byte for byte.
+    /// </summary>
+    [Test]
+    public void Versions_needing_more_than_65536_matches_build_and_apply()
+    {
+        using var dir = new TempDirectory();
+        var elf = SyntheticElf.Random(InstructionSet.X64, 9, functions: 50, data: 20).Link();
+        const int Piece = 32, Pieces = BsdiffExeAlgorithm.MaxMappedMatches + 6000;
+        var random = new Random(9);
+        var tail = new byte[Piece * Pieces];
+        random.NextBytes(tail);
+        var order = Enumerable.Range(0, Pieces).ToArray();
+        random.Shuffle(order);
+        var shuffled = order.SelectMany(i => tail.AsSpan(i * Piece, Piece).ToArray()).ToArray();
+        var pair = Write(dir, [.. elf, .. tail], [.. elf, .. shuffled]);
+        var matches = MatchScan.Find(pair.OldBytes, pair.NewBytes, parallelism: 2);
+        Assert.That(matches, Has.Count.GreaterThan(BsdiffExeAlgorithm.MaxMappedMatches));
+
+        var delta = Encode(Exe, pair);
+        Assert.That(BsdiffExeHostileTests.Body.Parse(delta).Parts.Format, Is.EqualTo(2));
+        AssertAppliesExactly(dir, pair, delta);
+    }
+
+    /// <summary>
     /// The first data object moves to the end of the data, so every other one moves down and every data reference
     /// of the code changes, while the headers and the code's place stay: the code is one match from the file's
     /// start, far longer than 64 KiB, predicted exactly. The device predicts it in 64 KiB pieces (its buffer, and
