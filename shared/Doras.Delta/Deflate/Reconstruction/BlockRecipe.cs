@@ -15,7 +15,7 @@ namespace Doras.Delta.Deflate.Reconstruction;
 /// </summary>
 internal static class BlockRecipe
 {
-    private enum Correction : byte { Literal = 0, Length = 1, LengthAndDistance = 2, Distance = 3 }
+    private enum Correction : byte { Literal = 0, Length = 1, LengthAndDistance = 2, Distance = 3, LengthAndRank = 8, Rank = 9 }
     private const int Long258Flag = 4, FinalFlag = 4, PredictedHeaderFlag = 8, ContinuedFlag = 16, ContinuationFlag = 32;
 
     private static int Flags(DeflateBlock block, bool predicted) =>
@@ -45,24 +45,27 @@ internal static class BlockRecipe
         writer?.Varint(tokens.Length);
         if (writer is not null && block.Type == BlockType.Dynamic && !predicted) WriteHeader(writer, block.Header!);
 
-        var corrections = new List<(int Index, int Predicted, int Actual)>();
+        // Corrections are coded as they are met: a rank depends on the predictor's state at that token.
+        var corrections = new MemoryStream();
+        var correctionWriter = new RecipeWriter(corrections);
+        int count = 0, previous = 0;
         for (var i = 0; i < tokens.Length; i++)
         {
             var guess = predictor.Predict(long.MaxValue);
-            if (guess != tokens[i]) corrections.Add((i, guess, tokens[i]));
+            if (guess != tokens[i])
+            {
+                count++;
+                correctionWriter.Varint(i - previous);
+                previous = i + 1;
+                WriteCorrection(correctionWriter, guess, tokens[i], predictor);
+            }
             predictor.Accept(tokens[i]);
         }
-        cost += corrections.Count;
+        cost += count;
         if (writer is not null)
         {
-            writer.Varint(corrections.Count);
-            var previous = 0;
-            foreach (var (index, guess, actual) in corrections)
-            {
-                writer.Varint(index - previous);
-                previous = index + 1;
-                WriteCorrection(writer, guess, actual);
-            }
+            writer.Varint(count);
+            writer.Bytes(corrections.GetBuffer().AsSpan(0, (int)corrections.Length));
             if (block.EndsStream) writer.Byte(block.FinalPadding);
         }
         return cost;
@@ -74,7 +77,7 @@ internal static class BlockRecipe
         while (predictor.Position < end) predictor.Accept(predictor.Predict(end - predictor.Position));
     }
 
-    private static void WriteCorrection(RecipeWriter writer, int guess, int actual)
+    private static void WriteCorrection(RecipeWriter writer, int guess, int actual, MatchPredictor predictor)
     {
         if (!Token.IsMatch(actual))
         {
@@ -83,10 +86,18 @@ internal static class BlockRecipe
         }
         var flag = (actual & Token.Long258) != 0 ? Long258Flag : 0;
         var (length, distance) = (Token.Length(actual), Token.Distance(actual));
+        var p = predictor.Position;
         if (Token.IsMatch(guess) && Token.Distance(guess) == distance)
         {
             writer.Byte((int)Correction.Length | flag);
             writer.Byte(length - 3);
+        }
+        else if (predictor.RankOf(p, length, distance) is var rank and >= 0)
+        {
+            var sameLength = Token.IsMatch(guess) && Token.Length(guess) == length;
+            writer.Byte((int)(sameLength ? Correction.Rank : Correction.LengthAndRank) | flag);
+            if (!sameLength) writer.Byte(length - 3);
+            writer.Varint(rank);
         }
         else if (Token.IsMatch(guess) && Token.Length(guess) == length)
         {
@@ -200,6 +211,14 @@ internal static class BlockRecipe
         return block;
     }
 
+    private static int Ranked(RecipeReader reader, MatchPredictor predictor, long p, int length, long end)
+    {
+        var rank = (int)reader.Varint(256, "a distance rank");
+        if (length > DeflateSymbols.MaxLength || p + length > end) throw RecipeReader.Corrupt("has a match that does not match the inflated data");
+        var distance = predictor.DistanceOfRank(p, length, rank);
+        return distance > 0 ? distance : throw RecipeReader.Corrupt("has a distance rank the hash chain does not reach");
+    }
+
     private static int ApplyCorrection(RecipeReader reader, int guess, long p, long end, MatchPredictor predictor)
     {
         var kind = reader.Byte();
@@ -211,6 +230,14 @@ internal static class BlockRecipe
             case Correction.Length when Token.IsMatch(guess): (length, distance) = (reader.Byte() + 3, Token.Distance(guess)); break;
             case Correction.Distance when Token.IsMatch(guess): (length, distance) = (Token.Length(guess), (int)reader.Varint(DeflateSymbols.MaxDistance - 1, "a distance") + 1); break;
             case Correction.LengthAndDistance: (length, distance) = (reader.Byte() + 3, (int)reader.Varint(DeflateSymbols.MaxDistance - 1, "a distance") + 1); break;
+            case Correction.LengthAndRank:
+                length = reader.Byte() + 3;
+                distance = Ranked(reader, predictor, p, length, end);
+                break;
+            case Correction.Rank when Token.IsMatch(guess):
+                length = Token.Length(guess);
+                distance = Ranked(reader, predictor, p, length, end);
+                break;
             default: throw RecipeReader.Corrupt($"has an invalid correction kind {kind}");
         }
         if (length > DeflateSymbols.MaxLength || (flag != 0 && length != 258) || distance > p || p + length > end || !predictor.Matches(p, distance, length))

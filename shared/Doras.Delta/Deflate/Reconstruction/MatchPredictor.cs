@@ -7,7 +7,7 @@ internal enum MatcherKind : byte { Fast, Lazy, HuffmanOnly, RunLength }
 /// A matcher configuration: zlib's per-level table (good, lazy, nice, chain) and its hash size
 /// (memLevel + 7 bits). The recipe names one by its index in <see cref="All"/>, so the list only grows at its end.
 /// </summary>
-internal sealed record MatcherConfig(MatcherKind Kind, int Good, int Lazy, int Nice, int Chain, int HashBits = 15)
+internal sealed record MatcherConfig(MatcherKind Kind, int Good, int Lazy, int Nice, int Chain, int HashBits = 15, int MinMatch = 3)
 {
     public static readonly MatcherConfig[] All =
     [
@@ -24,6 +24,15 @@ internal sealed record MatcherConfig(MatcherKind Kind, int Good, int Lazy, int N
         new(MatcherKind.RunLength, 0, 0, 0, 0),
         new(MatcherKind.Lazy, 8, 16, 128, 128, 16),   // level 6, memLevel 9
         new(MatcherKind.Lazy, 32, 258, 258, 4096, 16), // level 9, memLevel 9
+        // Encoders whose shortest match is 4 bytes (Go's compress/flate and its descendants), with Go's level table.
+        new(MatcherKind.Fast, 4, 0, 16, 8, MinMatch: 4),
+        new(MatcherKind.Fast, 4, 0, 32, 32, MinMatch: 4),
+        new(MatcherKind.Lazy, 4, 4, 16, 16, MinMatch: 4),
+        new(MatcherKind.Lazy, 8, 16, 32, 32, MinMatch: 4),
+        new(MatcherKind.Lazy, 8, 16, 128, 128, MinMatch: 4),
+        new(MatcherKind.Lazy, 8, 32, 128, 256, MinMatch: 4),
+        new(MatcherKind.Lazy, 32, 128, 258, 1024, MinMatch: 4),
+        new(MatcherKind.Lazy, 32, 258, 258, 4096, MinMatch: 4),
     ];
 }
 
@@ -78,7 +87,7 @@ internal sealed class MatchPredictor
             case MatcherKind.Fast:
             {
                 var (length, distance) = Search(p, 2);
-                token = length >= 3 ? Token.Match(length, distance) : _window[p];
+                token = length >= _config.MinMatch ? Token.Match(length, distance) : _window[p];
                 break;
             }
             default: token = Lazy(p); break;
@@ -108,7 +117,7 @@ internal sealed class MatchPredictor
     private (int Length, int Distance) FilteredSearch(long p, int previous)
     {
         var (length, distance) = Search(p, previous);
-        if (length == 3 && distance > TooFar) return (2, 0);
+        if (distance != 0 && (length < _config.MinMatch || (length == 3 && distance > TooFar))) return (2, 0);
         return (length, distance);
     }
 
@@ -169,6 +178,41 @@ internal sealed class MatchPredictor
     }
 
     public byte ByteAt(long position) => _window[position];
+
+    /// <summary>Candidates a rank walk visits at most: beyond, a distance is written as it is.</summary>
+    private const int RankVisits = 256;
+
+    /// <summary>
+    /// A distance written as its rank: the number of hash chain candidates at <paramref name="p"/> (nearest first,
+    /// at most 32768 back) matching at least <paramref name="length"/> bytes before the one at
+    /// <paramref name="distance"/>. Encoders mostly take the nearest of the longest matches they see, so ranks are
+    /// small where raw distances are not. -1 when the chain does not reach it.
+    /// </summary>
+    public int RankOf(long p, int length, int distance) => Walk(p, length, distance, -1);
+
+    /// <summary>The distance of the candidate of that <paramref name="rank"/> (see <see cref="RankOf"/>), or -1.</summary>
+    public int DistanceOfRank(long p, int length, int rank) => Walk(p, length, -1, rank);
+
+    private int Walk(long p, int length, int distance, int rank)
+    {
+        if (_config.Kind is MatcherKind.HuffmanOnly or MatcherKind.RunLength || p + 3 > _end) return -1;
+        InsertUpTo(p);
+        var candidate = _prev[p & WindowMask];
+        var found = 0;
+        for (var visits = 0; candidate > 0 && p - candidate <= 32768 && visits < RankVisits; visits++)
+        {
+            var d = (int)(p - candidate);
+            if (_window.Span(candidate, length).SequenceEqual(_window.Span(p, length)))
+            {
+                if (d == distance) return found;
+                if (found == rank) return d;
+                found++;
+            }
+            if (d == 32768) break; // its chain link was overwritten by p itself
+            candidate = _prev[candidate & WindowMask];
+        }
+        return -1;
+    }
 
     /// <summary>Whether the <paramref name="length"/> bytes at <paramref name="p"/> equal those <paramref name="distance"/> back.</summary>
     public bool Matches(long p, int distance, int length) =>
