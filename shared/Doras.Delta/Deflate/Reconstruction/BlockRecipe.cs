@@ -22,8 +22,8 @@ internal static class BlockRecipe
         (int)block.Type | (block.Final ? FinalFlag : 0) | (predicted ? PredictedHeaderFlag : 0) | (block.Continued ? ContinuedFlag : 0) | (block.Continuation ? ContinuationFlag : 0);
 
     /// <summary>
-    /// Writes the block's record (to <paramref name="writer"/>, or only counts when it is null). Returns the number
-    /// of corrections, with a header not predicted counted as 50.
+    /// Writes the block's record (to <paramref name="writer"/>, or only measures when it is null). Returns the bytes
+    /// of its corrections (before compression), with a header not predicted counted as 50.
     /// </summary>
     public static long Analyze(DeflateBlock block, MatchPredictor predictor, RecipeWriter? writer)
     {
@@ -61,7 +61,7 @@ internal static class BlockRecipe
             }
             predictor.Accept(tokens[i]);
         }
-        cost += count;
+        cost += corrections.Length;
         if (writer is not null)
         {
             writer.Varint(count);
