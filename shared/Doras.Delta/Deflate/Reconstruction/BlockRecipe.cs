@@ -170,7 +170,7 @@ internal static class BlockRecipe
         if (block.Type == BlockType.Stored)
         {
             block.Length = reader.Varint(ushort.MaxValue, "a stored block length");
-            block.Padding = reader.Byte();
+            block.Padding = Padding(reader);
             var end = block.Start + block.Length;
             if (ensure(end + MatchPredictor.Lookahead) < end) throw RecipeReader.Corrupt("describes more data than the inflated stream has");
             while (predictor.Position < end)
@@ -207,8 +207,15 @@ internal static class BlockRecipe
         }
         block.Length = predictor.Position - block.Start;
         if (block.Continued && block.TokenCount != DeflateLimits.SegmentTokens) throw RecipeReader.Corrupt("has a block segment of the wrong size");
-        if (block.EndsStream) block.FinalPadding = reader.Byte();
+        if (block.EndsStream) block.FinalPadding = Padding(reader);
         return block;
+    }
+
+    /// <summary>Padding bits: at most 7 of them.</summary>
+    private static int Padding(RecipeReader reader)
+    {
+        var value = reader.Byte();
+        return value < 128 ? value : throw RecipeReader.Corrupt($"has padding bits {value}, more than 7 bits");
     }
 
     private static int Ranked(RecipeReader reader, MatchPredictor predictor, long p, int length, long end)

@@ -281,5 +281,6 @@ public class ReconstructionTests
         Assert.That(Refusal(content, Framed(2, 6)), Does.Contain("is not a deflate recipe"));
         Assert.That(Refusal(content, Framed(1, 200)), Does.Contain("unknown matcher configuration"));
         Assert.That(Refusal(content, Framed(1, 6, 0x7F)), Does.Contain("invalid block flags"));
+        Assert.That(Refusal(content, Framed(1, 6, 0 | 4, 0, 200)), Does.Contain("padding bits 200"));
     }
 }
