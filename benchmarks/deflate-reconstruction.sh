@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Deflate reconstruction: recipe size and speed per encoder on one realistic input (20 MB of a tar of shared
-# libraries), every file rebuilt and compared byte for byte. Needs gzip, pigz; buildah for the Go-compressed layer
-# (skipped without it). Usage: benchmarks/deflate-reconstruction.sh [INPUT.tar]
+# libraries), every file rebuilt and compared byte for byte. Needs gzip; pigz, go (compress/gzip) and buildah
+# (a layer compressed by pgzip, Go) are each skipped when missing. Usage: benchmarks/deflate-reconstruction.sh [INPUT.tar]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 work=$(mktemp -d)
@@ -17,6 +17,31 @@ files=()
 for level in 1 6 9; do gzip -"$level" -n -c "$input" > "$work/gzip-$level.gz"; files+=("$work/gzip-$level.gz"); done
 if command -v pigz >/dev/null; then
   for option in 6 11; do pigz -"$option" -n -c "$input" > "$work/pigz-$option.gz"; files+=("$work/pigz-$option.gz"); done
+fi
+if command -v go >/dev/null; then
+  # Go's standard compress/gzip (what Go programs write without pgzip), levels 1, 6, 9.
+  mkdir -p "$work/gogz" && cat > "$work/gogz/main.go" <<'GO'
+package main
+
+import (
+	"compress/gzip"
+	"io"
+	"os"
+	"strconv"
+)
+
+func main() {
+	level, _ := strconv.Atoi(os.Args[1])
+	in, _ := os.Open(os.Args[2])
+	out, _ := os.Create(os.Args[3])
+	w, _ := gzip.NewWriterLevel(out, level)
+	io.Copy(w, in)
+	w.Close()
+	out.Close()
+}
+GO
+  (cd "$work/gogz" && GOCACHE="$work/gocache" GO111MODULE=off go build -o gogz main.go)
+  for level in 1 6 9; do "$work/gogz/gogz" "$level" "$input" "$work/go-$level.gz"; files+=("$work/go-$level.gz"); done
 fi
 if command -v buildah >/dev/null; then
   b=(buildah --storage-driver vfs --root "$work/b-root" --runroot "$work/b-run")
