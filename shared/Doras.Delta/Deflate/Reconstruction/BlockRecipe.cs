@@ -9,8 +9,9 @@ namespace Doras.Delta.Deflate.Reconstruction;
 /// block's length (varint) and padding bits (byte); otherwise the token count (varint), a dynamic header that
 /// <see cref="ZlibTrees"/> does not predict (written as it is), the number of corrections (varint) and each
 /// correction: tokens since the previous one (varint), a kind byte (<see cref="Correction"/>, plus
-/// <see cref="Long258Flag"/>) and its length byte and/or distance varint; after the final block, the final
-/// padding bits (byte). The predictor meets stored blocks' bytes too, taking its own tokens for them, so its
+/// <see cref="Long258Flag"/>) and its length byte (length - 3) and/or its distance, as a varint of distance - 1
+/// or, when the hash chain reaches it, of its rank among the chain's candidates (<see cref="MatchPredictor.RankOf"/>);
+/// after the final block, the final padding bits (byte). Fixed blocks may come in segments (flags bits 4, 5). The predictor meets stored blocks' bytes too, taking its own tokens for them, so its
 /// state stays in step with the encoder's.
 /// </summary>
 internal static class BlockRecipe
