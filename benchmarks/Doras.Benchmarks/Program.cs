@@ -3,7 +3,9 @@ using Doras.Benchmarks;
 using Doras.Tests.Support;
 
 // dotnet run -c Release --project benchmarks/Doras.Benchmarks -- compare [OLD NEW]...   (ratios against zstd --patch-from)
+// dotnet run -c Release --project benchmarks/Doras.Benchmarks -- deflate-recipe FILE.gz|dotnet:LEVEL:FILE...   (deflate reconstruction)
 // dotnet run -c Release --project benchmarks/Doras.Benchmarks -- [BenchmarkDotNet arguments]   (throughput)
+if (args.FirstOrDefault() == "deflate-recipe") return DeflateReconstructionMeasure.Run(args.Skip(1));
 if (args.FirstOrDefault() == "compare")
 {
     var files = args.Skip(1).ToArray();

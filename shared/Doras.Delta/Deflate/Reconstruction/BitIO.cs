@@ -124,9 +124,10 @@ internal sealed class BitWriter(Stream output)
 
     public long BytesWritten { get; private set; }
 
+    /// <summary>Writes the low <paramref name="n"/> bits of <paramref name="value"/> (n ≤ 24; higher bits are ignored).</summary>
     public void Write(int value, int n)
     {
-        _bits |= (ulong)(uint)value << _count;
+        _bits |= ((ulong)(uint)value & ((1UL << n) - 1)) << _count;
         _count += n;
         while (_count >= 8)
         {

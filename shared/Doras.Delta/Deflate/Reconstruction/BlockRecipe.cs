@@ -9,21 +9,22 @@ namespace Doras.Delta.Deflate.Reconstruction;
 /// block's length (varint) and padding bits (byte); otherwise the token count (varint), a dynamic header that
 /// <see cref="ZlibTrees"/> does not predict (written as it is), the number of corrections (varint) and each
 /// correction: tokens since the previous one (varint), a kind byte (<see cref="Correction"/>, plus
-/// <see cref="Long258Flag"/>) and its length byte and/or distance varint; after the final block, the final
-/// padding bits (byte). The predictor meets stored blocks' bytes too, taking its own tokens for them, so its
+/// <see cref="Long258Flag"/>) and its length byte (length - 3) and/or its distance, as a varint of distance - 1
+/// or, when the hash chain reaches it, of its rank among the chain's candidates (<see cref="MatchPredictor.RankOf"/>);
+/// after the final block, the final padding bits (byte). Fixed blocks may come in segments (flags bits 4, 5). The predictor meets stored blocks' bytes too, taking its own tokens for them, so its
 /// state stays in step with the encoder's.
 /// </summary>
 internal static class BlockRecipe
 {
-    private enum Correction : byte { Literal = 0, Length = 1, LengthAndDistance = 2, Distance = 3 }
+    private enum Correction : byte { Literal = 0, Length = 1, LengthAndDistance = 2, Distance = 3, LengthAndRank = 8, Rank = 9 }
     private const int Long258Flag = 4, FinalFlag = 4, PredictedHeaderFlag = 8, ContinuedFlag = 16, ContinuationFlag = 32;
 
     private static int Flags(DeflateBlock block, bool predicted) =>
         (int)block.Type | (block.Final ? FinalFlag : 0) | (predicted ? PredictedHeaderFlag : 0) | (block.Continued ? ContinuedFlag : 0) | (block.Continuation ? ContinuationFlag : 0);
 
     /// <summary>
-    /// Writes the block's record (to <paramref name="writer"/>, or only counts when it is null). Returns the number
-    /// of corrections, with a header not predicted counted as 50.
+    /// Writes the block's record (to <paramref name="writer"/>, or only measures when it is null). Returns the bytes
+    /// of its corrections (before compression), with a header not predicted counted as 50.
     /// </summary>
     public static long Analyze(DeflateBlock block, MatchPredictor predictor, RecipeWriter? writer)
     {
@@ -45,24 +46,27 @@ internal static class BlockRecipe
         writer?.Varint(tokens.Length);
         if (writer is not null && block.Type == BlockType.Dynamic && !predicted) WriteHeader(writer, block.Header!);
 
-        var corrections = new List<(int Index, int Predicted, int Actual)>();
+        // Corrections are coded as they are met: a rank depends on the predictor's state at that token.
+        var corrections = new MemoryStream();
+        var correctionWriter = new RecipeWriter(corrections);
+        int count = 0, previous = 0;
         for (var i = 0; i < tokens.Length; i++)
         {
             var guess = predictor.Predict(long.MaxValue);
-            if (guess != tokens[i]) corrections.Add((i, guess, tokens[i]));
+            if (guess != tokens[i])
+            {
+                count++;
+                correctionWriter.Varint(i - previous);
+                previous = i + 1;
+                WriteCorrection(correctionWriter, guess, tokens[i], predictor);
+            }
             predictor.Accept(tokens[i]);
         }
-        cost += corrections.Count;
+        cost += corrections.Length;
         if (writer is not null)
         {
-            writer.Varint(corrections.Count);
-            var previous = 0;
-            foreach (var (index, guess, actual) in corrections)
-            {
-                writer.Varint(index - previous);
-                previous = index + 1;
-                WriteCorrection(writer, guess, actual);
-            }
+            writer.Varint(count);
+            writer.Bytes(corrections.GetBuffer().AsSpan(0, (int)corrections.Length));
             if (block.EndsStream) writer.Byte(block.FinalPadding);
         }
         return cost;
@@ -74,7 +78,7 @@ internal static class BlockRecipe
         while (predictor.Position < end) predictor.Accept(predictor.Predict(end - predictor.Position));
     }
 
-    private static void WriteCorrection(RecipeWriter writer, int guess, int actual)
+    private static void WriteCorrection(RecipeWriter writer, int guess, int actual, MatchPredictor predictor)
     {
         if (!Token.IsMatch(actual))
         {
@@ -83,10 +87,18 @@ internal static class BlockRecipe
         }
         var flag = (actual & Token.Long258) != 0 ? Long258Flag : 0;
         var (length, distance) = (Token.Length(actual), Token.Distance(actual));
+        var p = predictor.Position;
         if (Token.IsMatch(guess) && Token.Distance(guess) == distance)
         {
             writer.Byte((int)Correction.Length | flag);
             writer.Byte(length - 3);
+        }
+        else if (predictor.RankOf(p, length, distance) is var rank and >= 0)
+        {
+            var sameLength = Token.IsMatch(guess) && Token.Length(guess) == length;
+            writer.Byte((int)(sameLength ? Correction.Rank : Correction.LengthAndRank) | flag);
+            if (!sameLength) writer.Byte(length - 3);
+            writer.Varint(rank);
         }
         else if (Token.IsMatch(guess) && Token.Length(guess) == length)
         {
@@ -159,7 +171,7 @@ internal static class BlockRecipe
         if (block.Type == BlockType.Stored)
         {
             block.Length = reader.Varint(ushort.MaxValue, "a stored block length");
-            block.Padding = reader.Byte();
+            block.Padding = Padding(reader);
             var end = block.Start + block.Length;
             if (ensure(end + MatchPredictor.Lookahead) < end) throw RecipeReader.Corrupt("describes more data than the inflated stream has");
             while (predictor.Position < end)
@@ -196,8 +208,23 @@ internal static class BlockRecipe
         }
         block.Length = predictor.Position - block.Start;
         if (block.Continued && block.TokenCount != DeflateLimits.SegmentTokens) throw RecipeReader.Corrupt("has a block segment of the wrong size");
-        if (block.EndsStream) block.FinalPadding = reader.Byte();
+        if (block.EndsStream) block.FinalPadding = Padding(reader);
         return block;
+    }
+
+    /// <summary>Padding bits: at most 7 of them.</summary>
+    private static int Padding(RecipeReader reader)
+    {
+        var value = reader.Byte();
+        return value < 128 ? value : throw RecipeReader.Corrupt($"has padding bits {value}, more than 7 bits");
+    }
+
+    private static int Ranked(RecipeReader reader, MatchPredictor predictor, long p, int length, long end)
+    {
+        var rank = (int)reader.Varint(256, "a distance rank");
+        if (length > DeflateSymbols.MaxLength || p + length > end) throw RecipeReader.Corrupt("has a match that does not match the inflated data");
+        var distance = predictor.DistanceOfRank(p, length, rank);
+        return distance > 0 ? distance : throw RecipeReader.Corrupt("has a distance rank the hash chain does not reach");
     }
 
     private static int ApplyCorrection(RecipeReader reader, int guess, long p, long end, MatchPredictor predictor)
@@ -211,6 +238,14 @@ internal static class BlockRecipe
             case Correction.Length when Token.IsMatch(guess): (length, distance) = (reader.Byte() + 3, Token.Distance(guess)); break;
             case Correction.Distance when Token.IsMatch(guess): (length, distance) = (Token.Length(guess), (int)reader.Varint(DeflateSymbols.MaxDistance - 1, "a distance") + 1); break;
             case Correction.LengthAndDistance: (length, distance) = (reader.Byte() + 3, (int)reader.Varint(DeflateSymbols.MaxDistance - 1, "a distance") + 1); break;
+            case Correction.LengthAndRank:
+                length = reader.Byte() + 3;
+                distance = Ranked(reader, predictor, p, length, end);
+                break;
+            case Correction.Rank when Token.IsMatch(guess):
+                length = Token.Length(guess);
+                distance = Ranked(reader, predictor, p, length, end);
+                break;
             default: throw RecipeReader.Corrupt($"has an invalid correction kind {kind}");
         }
         if (length > DeflateSymbols.MaxLength || (flag != 0 && length != 258) || distance > p || p + length > end || !predictor.Matches(p, distance, length))

@@ -17,6 +17,8 @@ public static class GzipRecipe
 {
     private const byte Format = 2;
     private const int MaxVerbatim = 1 << 20;
+    /// <summary>Empty members in a row (bgzip ends with one): a recipe may not spin on them.</summary>
+    private const int MaxEmptyMembersInARow = 64;
 
     /// <summary>
     /// Reads the whole gzip file, writes the concatenated content of its members to <paramref name="inflatedOut"/>
@@ -35,6 +37,7 @@ public static class GzipRecipe
             var writer = new RecipeWriter(zstd);
             writer.Byte(Format);
             var first = true;
+            var emptyInARow = 0;
             Span<byte> trailer = stackalloc byte[8];
             while (true)
             {
@@ -49,6 +52,8 @@ public static class GzipRecipe
                 var memberRecipe = new MemoryStream();
                 var inflated = DeflateStreamCoder.Analyze(source, content, new RecipeWriter(memberRecipe), maxInflated - total, ct);
                 total += inflated;
+                emptyInARow = inflated == 0 ? emptyInARow + 1 : 0;
+                if (emptyInARow > MaxEmptyMembersInARow) throw new IncompatibleArtifactException($"the gzip file has over {MaxEmptyMembersInARow} empty members in a row");
                 source.ReadExactly(trailer, "the gzip file ends inside a member's trailer");
                 if (BinaryPrimitives.ReadUInt32LittleEndian(trailer) != content.Crc || BinaryPrimitives.ReadUInt32LittleEndian(trailer[4..]) != (uint)inflated)
                     throw new InvalidDataException("a gzip member's CRC-32 or size does not match its content");
@@ -119,7 +124,7 @@ public static class GzipRecipe
         using var zstd = RecipeFraming.Decompress(recipe);
         var reader = new RecipeReader(zstd);
         RecipeFraming.ReadFormat(reader, Format, "gzip");
-        var members = 0;
+        int members = 0, emptyInARow = 0;
         while (true)
         {
             var tag = reader.Byte();
@@ -137,6 +142,8 @@ public static class GzipRecipe
             BinaryPrimitives.WriteUInt32LittleEndian(trailer.AsSpan(4), (uint)content.Count);
             gzipOut.Write(trailer);
             members++;
+            emptyInARow = content.Count == 0 ? emptyInARow + 1 : 0;
+            if (emptyInARow > MaxEmptyMembersInARow) throw RecipeReader.Corrupt("has too many empty gzip members in a row");
         }
         if (members == 0) throw RecipeReader.Corrupt("has no gzip member");
         var rest = new byte[reader.Varint(MaxVerbatim, "a trailing length")];

@@ -1,13 +1,16 @@
 namespace Doras.Delta.Deflate.Reconstruction;
 
-/// <summary>How zlib finds matches: deflate_fast (levels 1-3), deflate_slow (lazy, 4-9), Huffman only, run-length only.</summary>
-internal enum MatcherKind : byte { Fast, Lazy, HuffmanOnly, RunLength }
+/// <summary>
+/// How the encoder finds matches: zlib's deflate_fast (levels 1-3), deflate_slow (lazy, 4-9), Huffman only,
+/// run-length only; Go's compress/flate lazy matcher (levels 4-9: a 4-byte hash, matches of 4 bytes or more).
+/// </summary>
+internal enum MatcherKind : byte { Fast, Lazy, HuffmanOnly, RunLength, GoLazy }
 
 /// <summary>
 /// A matcher configuration: zlib's per-level table (good, lazy, nice, chain) and its hash size
 /// (memLevel + 7 bits). The recipe names one by its index in <see cref="All"/>, so the list only grows at its end.
 /// </summary>
-internal sealed record MatcherConfig(MatcherKind Kind, int Good, int Lazy, int Nice, int Chain, int HashBits = 15)
+internal sealed record MatcherConfig(MatcherKind Kind, int Good, int Lazy, int Nice, int Chain, int HashBits = 15, int MinMatch = 3)
 {
     public static readonly MatcherConfig[] All =
     [
@@ -24,6 +27,22 @@ internal sealed record MatcherConfig(MatcherKind Kind, int Good, int Lazy, int N
         new(MatcherKind.RunLength, 0, 0, 0, 0),
         new(MatcherKind.Lazy, 8, 16, 128, 128, 16),   // level 6, memLevel 9
         new(MatcherKind.Lazy, 32, 258, 258, 4096, 16), // level 9, memLevel 9
+        // Encoders whose shortest match is 4 bytes (Go's compress/flate and its descendants), with Go's level table.
+        new(MatcherKind.Fast, 4, 0, 16, 8, MinMatch: 4),
+        new(MatcherKind.Fast, 4, 0, 32, 32, MinMatch: 4),
+        new(MatcherKind.Lazy, 4, 4, 16, 16, MinMatch: 4),
+        new(MatcherKind.Lazy, 8, 16, 32, 32, MinMatch: 4),
+        new(MatcherKind.Lazy, 8, 16, 128, 128, MinMatch: 4),
+        new(MatcherKind.Lazy, 8, 32, 128, 256, MinMatch: 4),
+        new(MatcherKind.Lazy, 32, 128, 258, 1024, MinMatch: 4),
+        new(MatcherKind.Lazy, 32, 258, 258, 4096, MinMatch: 4),
+        // Go's compress/flate, levels 4-9 (good, lazy, nice, chain from its level table; hash of 4 bytes in 17 bits).
+        new(MatcherKind.GoLazy, 4, 4, 16, 16, 17, 4),
+        new(MatcherKind.GoLazy, 8, 16, 32, 32, 17, 4),
+        new(MatcherKind.GoLazy, 8, 16, 128, 128, 17, 4),
+        new(MatcherKind.GoLazy, 8, 32, 128, 256, 17, 4),
+        new(MatcherKind.GoLazy, 32, 128, 258, 1024, 17, 4),
+        new(MatcherKind.GoLazy, 32, 258, 258, 4096, 17, 4),
     ];
 }
 
@@ -43,6 +62,7 @@ internal sealed class MatchPredictor
     private readonly long[] _head;
     private readonly long[] _prev = new long[32768];
     private readonly int _hashMask, _hashShift;
+    private readonly int _stored; // added to a position in the chains: 0 for zlib (position 0 is its NIL), 1 for Go
     private long _insertNext;     // the next position to insert into the hash chains
     private long _end = long.MaxValue; // the end of the data, once known
     // A match already found at the current position by the previous step's lazy evaluation (deflate_slow's state).
@@ -55,6 +75,7 @@ internal sealed class MatchPredictor
         _head = new long[1 << config.HashBits];
         _hashMask = (1 << config.HashBits) - 1;
         _hashShift = (config.HashBits + 2) / 3;
+        _stored = config.Kind == MatcherKind.GoLazy ? 1 : 0;
     }
 
     /// <summary>The position of the next token.</summary>
@@ -78,9 +99,10 @@ internal sealed class MatchPredictor
             case MatcherKind.Fast:
             {
                 var (length, distance) = Search(p, 2);
-                token = length >= 3 ? Token.Match(length, distance) : _window[p];
+                token = length >= _config.MinMatch ? Token.Match(length, distance) : _window[p];
                 break;
             }
+            case MatcherKind.GoLazy: token = GoLazy(p); break;
             default: token = Lazy(p); break;
         }
         if (Token.IsMatch(token) && Token.Length(token) > limit)
@@ -104,11 +126,72 @@ internal sealed class MatchPredictor
         return Token.Match(length, distance);
     }
 
+    /// <summary>
+    /// Go's lazy step: the match at p (searched from length 3 when the previous token was a match) is written
+    /// unless the search at p + 1, made when it is shorter than lazy, finds a longer one.
+    /// </summary>
+    private int GoLazy(long p)
+    {
+        int length, distance;
+        if (_pendingAt == p) (length, distance) = (_pendingLength, _pendingDistance);
+        else (length, distance) = GoSearch(p, 3);
+        if (length < 4) { RememberGo(p + 1, 3); return _window[p]; }
+        if (length >= _config.Lazy || _end - (p + 1) <= length) return Token.Match(length, distance);
+        var (next, nextDistance) = GoSearch(p + 1, length);
+        if (next > length)
+        {
+            (_pendingAt, _pendingLength, _pendingDistance) = (p + 1, next, nextDistance);
+            return _window[p];
+        }
+        return Token.Match(length, distance);
+    }
+
+    /// <summary>After a literal with no match, Go searches at p + 1 as after a match (from length 3, lazy permitting).</summary>
+    private void RememberGo(long p, int previous)
+    {
+        var (length, distance) = GoSearch(p, previous);
+        (_pendingAt, _pendingLength, _pendingDistance) = (p, length, distance);
+    }
+
+    /// <summary>
+    /// Go's findMatch at <paramref name="p"/>: the chain of the 4-byte hash, nearest first, at most chain tries, at
+    /// most 32768 back; a 4-byte match only within 4096; (3, 0) when none. <paramref name="previous"/> is the
+    /// previous step's length, which decides whether Go searches at all (it must be under lazy and the lookahead).
+    /// </summary>
+    private (int Length, int Distance) GoSearch(long p, int previous)
+    {
+        if (p + 4 > _end || previous >= _config.Lazy || _end - p <= previous) return (3, 0);
+        InsertUpTo(p);
+        var minIndex = Math.Max(p - 32768, 0);
+        var head = _prev[p & WindowMask] - 1;
+        if (head < minIndex) return (3, 0);
+        var lookahead = (int)Math.Min(DeflateSymbols.MaxLength, _end - p);
+        var nice = Math.Min(_config.Nice, lookahead);
+        int length = 3, distance = 0;
+        var scan = _window.Span(p, lookahead);
+        for (long i = head, tries = _config.Chain; tries > 0; tries--)
+        {
+            if (_window[i + length] == _window[p + length])
+            {
+                var n = _window.Span(i, lookahead).CommonPrefixLength(scan);
+                if (n > length && (n > 4 || p - i <= 4096))
+                {
+                    (length, distance) = (n, (int)(p - i));
+                    if (n >= nice) break;
+                }
+            }
+            if (i == minIndex) break;
+            i = _prev[i & WindowMask] - 1;
+            if (i < minIndex || i < 0) break;
+        }
+        return (length, distance);
+    }
+
     /// <summary>deflate_slow's search: longest_match, then a 3-byte match over TOO_FAR back counts as none.</summary>
     private (int Length, int Distance) FilteredSearch(long p, int previous)
     {
         var (length, distance) = Search(p, previous);
-        if (length == 3 && distance > TooFar) return (2, 0);
+        if (distance != 0 && (length < _config.MinMatch || (length == 3 && distance > TooFar))) return (2, 0);
         return (length, distance);
     }
 
@@ -170,6 +253,41 @@ internal sealed class MatchPredictor
 
     public byte ByteAt(long position) => _window[position];
 
+    /// <summary>Candidates a rank walk visits at most: beyond, a distance is written as it is.</summary>
+    private const int RankVisits = 256;
+
+    /// <summary>
+    /// A distance written as its rank: the number of hash chain candidates at <paramref name="p"/> (nearest first,
+    /// at most 32768 back) matching at least <paramref name="length"/> bytes before the one at
+    /// <paramref name="distance"/>. Encoders mostly take the nearest of the longest matches they see, so ranks are
+    /// small where raw distances are not. -1 when the chain does not reach it.
+    /// </summary>
+    public int RankOf(long p, int length, int distance) => Walk(p, length, distance, -1);
+
+    /// <summary>The distance of the candidate of that <paramref name="rank"/> (see <see cref="RankOf"/>), or -1.</summary>
+    public int DistanceOfRank(long p, int length, int rank) => Walk(p, length, -1, rank);
+
+    private int Walk(long p, int length, int distance, int rank)
+    {
+        if (_config.Kind is MatcherKind.HuffmanOnly or MatcherKind.RunLength || p + 3 + _stored > _end) return -1;
+        InsertUpTo(p);
+        var candidate = _prev[p & WindowMask] - _stored;
+        var found = 0;
+        for (var visits = 0; candidate > 0 - _stored && candidate < p && p - candidate <= 32768 && visits < RankVisits; visits++)
+        {
+            var d = (int)(p - candidate);
+            if (_window.Span(candidate, length).SequenceEqual(_window.Span(p, length)))
+            {
+                if (d == distance) return found;
+                if (found == rank) return d;
+                found++;
+            }
+            if (d == 32768) break; // its chain link was overwritten by p itself
+            candidate = _prev[candidate & WindowMask] - _stored;
+        }
+        return -1;
+    }
+
     /// <summary>Whether the <paramref name="length"/> bytes at <paramref name="p"/> equal those <paramref name="distance"/> back.</summary>
     public bool Matches(long p, int distance, int length) =>
         distance <= 32768 && _window.Span(p - distance, length).SequenceEqual(_window.Span(p, length)); // byte i equals byte i - distance, overlapping or not
@@ -194,14 +312,17 @@ internal sealed class MatchPredictor
     {
         if (_config.Kind is MatcherKind.HuffmanOnly or MatcherKind.RunLength) return;
         var data = _window.Data;
+        var go = _config.Kind == MatcherKind.GoLazy;
         for (; _insertNext <= p; _insertNext++)
         {
             var q = _insertNext;
-            if (q + 3 > _end) continue;
+            if (q + (go ? 4 : 3) > _end) continue;
             var i = _window.Offset + (int)(q - _window.Base);
-            var h = ((data[i] << (2 * _hashShift)) ^ (data[i + 1] << _hashShift) ^ data[i + 2]) & _hashMask;
+            var h = go
+                ? (int)(((uint)(data[i] << 24 | data[i + 1] << 16 | data[i + 2] << 8 | data[i + 3]) * 0x1e35a7bdu) >> (32 - 17))
+                : ((data[i] << (2 * _hashShift)) ^ (data[i + 1] << _hashShift) ^ data[i + 2]) & _hashMask;
             _prev[q & WindowMask] = _head[h];
-            _head[h] = q;
+            _head[h] = q + _stored;
         }
     }
 }

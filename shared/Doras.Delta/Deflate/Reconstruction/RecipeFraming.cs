@@ -45,8 +45,7 @@ internal static class RecipeFraming
         var (inflatedEnd, recipeEnd) = (inflatedOut.Position, recipeOut.Position);
         inflatedOut.Position = inflatedStart;
         recipeOut.Position = recipeStart;
-        var dump = Environment.GetEnvironmentVariable("DORAS_RECON_DUMP") is { } d ? File.Create(d) : Stream.Null;
-        var rebuilt = new HashingWriteStream(dump);
+        var rebuilt = new HashingWriteStream(Stream.Null);
         try
         {
             rebuild(new BoundedReadStream(inflatedOut, inflatedEnd - inflatedStart), new BoundedReadStream(recipeOut, recipeEnd - recipeStart), rebuilt, ct);
@@ -55,7 +54,6 @@ internal static class RecipeFraming
         {
             throw new IncompatibleArtifactException($"the reconstruction recipe does not rebuild the stream ({e.Message}); this is a bug in the analyzer");
         }
-        dump.Dispose();
         if (rebuilt.Digest != Digest.FromHash(Digest.Sha256, originalSha256))
             throw new IncompatibleArtifactException("the reconstruction recipe rebuilds different bytes; this is a bug in the analyzer");
         inflatedOut.Position = inflatedEnd;

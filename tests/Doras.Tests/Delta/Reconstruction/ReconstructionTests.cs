@@ -276,10 +276,11 @@ public class ReconstructionTests
             using (var zstd = new Doras.Delta.Zstd.ZstdEncoderStream(framed, new Doras.Delta.Zstd.ZstdCompressionOptions { Level = 3, WindowLog = 20 }, leaveOpen: true)) zstd.Write(raw);
             return framed.ToArray();
         }
-        Assert.That(Refusal(content, Framed(1, 6, 1 | 4, 0xFF, 0xFF, 0x3F, 0)), Does.Contain("over the limit"));
+        Assert.That(Refusal(content, Framed(1, 6, 1 | 4, 0xFF, 0xFF, 0x7F, 0)), Does.Contain("over the limit"));
         Assert.That(Refusal(content, Framed(1, 6, 1 | 4, 0x80, 0x80, 0x20, 0)), Does.Contain("more data than the inflated stream has"));
         Assert.That(Refusal(content, Framed(2, 6)), Does.Contain("is not a deflate recipe"));
         Assert.That(Refusal(content, Framed(1, 200)), Does.Contain("unknown matcher configuration"));
         Assert.That(Refusal(content, Framed(1, 6, 0x7F)), Does.Contain("invalid block flags"));
+        Assert.That(Refusal(content, Framed(1, 6, 0 | 4, 0, 200)), Does.Contain("padding bits 200"));
     }
 }
