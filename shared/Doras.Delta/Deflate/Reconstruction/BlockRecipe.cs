@@ -176,7 +176,7 @@ internal static class BlockRecipe
             if (ensure(end + MatchPredictor.Lookahead) < end) throw RecipeReader.Corrupt("describes more data than the inflated stream has");
             while (predictor.Position < end)
             {
-                ensure(predictor.Position + MatchPredictor.Lookahead);
+                ensure(predictor.DataEnd(predictor.Position));
                 predictor.Accept(predictor.Predict(end - predictor.Position));
             }
         }
@@ -190,7 +190,7 @@ internal static class BlockRecipe
             for (var i = 0; i < count; i++)
             {
                 var p = predictor.Position;
-                var end = ensure(p + MatchPredictor.Lookahead);
+                var end = ensure(predictor.DataEnd(p));
                 if (p >= end) throw RecipeReader.Corrupt("describes more data than the inflated stream has");
                 var token = predictor.Predict(long.MaxValue);
                 if (i == next)

@@ -46,7 +46,7 @@ internal static class DeflateStreamCoder
                 predictor = new MatchPredictor(config, window);
             }
             if (done) predictor.SetEnd(written);
-            while (queue.Count > 0 && (done || window.End >= queue.Peek().Start + queue.Peek().Length + MatchPredictor.Lookahead))
+            while (queue.Count > 0 && (done || window.End >= predictor.DataEnd(queue.Peek().Start + queue.Peek().Length)))
             {
                 BlockRecipe.Analyze(queue.Dequeue(), predictor, recipe);
                 window.Discard(predictor.Position - 32768);
@@ -72,7 +72,7 @@ internal static class DeflateStreamCoder
             long corrections = 0;
             foreach (var block in blocks)
             {
-                if (end is null && window.End < block.Start + block.Length + MatchPredictor.Lookahead) break;
+                if (end is null && window.End < trial.DataEnd(block.Start + block.Length)) break;
                 corrections += BlockRecipe.Analyze(block, trial, new RecipeWriter(records));
             }
             if (corrections == 0) return config;

@@ -2,9 +2,10 @@ namespace Doras.Delta.Deflate.Reconstruction;
 
 /// <summary>
 /// How the encoder finds matches: zlib's deflate_fast (levels 1-3), deflate_slow (lazy, 4-9), Huffman only,
-/// run-length only; Go's compress/flate lazy matcher (levels 4-9: a 4-byte hash, matches of 4 bytes or more).
+/// run-length only; Go's compress/flate lazy matcher (levels 4-9: a 4-byte hash, matches of 4 bytes or more);
+/// klauspost's pgzip at its default level (<see cref="PgzipModel"/>: whole chunks encoded ahead, not a chain search).
 /// </summary>
-internal enum MatcherKind : byte { Fast, Lazy, HuffmanOnly, RunLength, GoLazy }
+internal enum MatcherKind : byte { Fast, Lazy, HuffmanOnly, RunLength, GoLazy, Pgzip }
 
 /// <summary>
 /// A matcher configuration: zlib's per-level table (good, lazy, nice, chain) and its hash size
@@ -43,6 +44,9 @@ internal sealed record MatcherConfig(MatcherKind Kind, int Good, int Lazy, int N
         new(MatcherKind.GoLazy, 8, 32, 128, 256, 17, 4),
         new(MatcherKind.GoLazy, 32, 128, 258, 1024, 17, 4),
         new(MatcherKind.GoLazy, 32, 258, 258, 4096, 17, 4),
+        // klauspost/pgzip at its default level (klauspost/compress/flate level 5), as buildah, podman and skopeo push
+        // layers; the numbers are unused but for the hash chains that rank distances (Go's 4-byte hash).
+        new(MatcherKind.Pgzip, 0, 0, 0, 0, 17, 4),
     ];
 }
 
@@ -62,6 +66,7 @@ internal sealed class MatchPredictor
     private readonly long[] _head;
     private readonly long[] _prev = new long[32768];
     private readonly int _hashMask, _hashShift;
+    private readonly PgzipModel? _pgzip;
     private readonly int _stored; // added to a position in the chains: 0 for zlib (position 0 is its NIL), 1 for Go
     private long _insertNext;     // the next position to insert into the hash chains
     private long _end = long.MaxValue; // the end of the data, once known
@@ -75,7 +80,8 @@ internal sealed class MatchPredictor
         _head = new long[1 << config.HashBits];
         _hashMask = (1 << config.HashBits) - 1;
         _hashShift = (config.HashBits + 2) / 3;
-        _stored = config.Kind == MatcherKind.GoLazy ? 1 : 0;
+        _stored = config.Kind is MatcherKind.GoLazy or MatcherKind.Pgzip ? 1 : 0;
+        if (config.Kind == MatcherKind.Pgzip) _pgzip = new PgzipModel();
     }
 
     /// <summary>The position of the next token.</summary>
@@ -86,6 +92,13 @@ internal sealed class MatchPredictor
 
     /// <summary>How far the window must reach past <see cref="Position"/> for a prediction (or reach the end).</summary>
     public const int Lookahead = 2 * DeflateSymbols.MaxLength + 8;
+
+    /// <summary>
+    /// How far the window must reach (or reach the end) for predictions up to <paramref name="p"/>: the lookahead,
+    /// and for the pgzip model the end of <paramref name="p"/>'s chunk, which it encodes whole.
+    /// </summary>
+    public long DataEnd(long p) =>
+        _pgzip is null ? p + Lookahead : Math.Max(p + Lookahead, PgzipModel.NominalChunkEnd(p));
 
     /// <summary>The token zlib would write at <see cref="Position"/>, at most <paramref name="limit"/> bytes long.</summary>
     public int Predict(long limit)
@@ -103,6 +116,7 @@ internal sealed class MatchPredictor
                 break;
             }
             case MatcherKind.GoLazy: token = GoLazy(p); break;
+            case MatcherKind.Pgzip: token = _pgzip!.Predict(p, _window, _end); break;
             default: token = Lazy(p); break;
         }
         if (Token.IsMatch(token) && Token.Length(token) > limit)
@@ -312,7 +326,7 @@ internal sealed class MatchPredictor
     {
         if (_config.Kind is MatcherKind.HuffmanOnly or MatcherKind.RunLength) return;
         var data = _window.Data;
-        var go = _config.Kind == MatcherKind.GoLazy;
+        var go = _config.Kind is MatcherKind.GoLazy or MatcherKind.Pgzip;
         for (; _insertNext <= p; _insertNext++)
         {
             var q = _insertNext;
