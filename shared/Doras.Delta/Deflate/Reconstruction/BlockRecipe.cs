@@ -40,7 +40,7 @@ internal static class BlockRecipe
         }
         long cost = 0;
         var tokens = block.Tokens.AsSpan(0, block.TokenCount);
-        var predicted = block.Type == BlockType.Dynamic && ZlibTrees.Predict(tokens).SameAs(block.Header!);
+        var predicted = block.Type == BlockType.Dynamic && predictor.PredictHeader(tokens, block.Start).SameAs(block.Header!);
         if (block.Type == BlockType.Dynamic && !predicted) cost += 50;
         writer?.Byte(Flags(block, predicted));
         writer?.Varint(tokens.Length);
@@ -204,7 +204,7 @@ internal static class BlockRecipe
             }
             block.Tokens = tokenBuffer;
             block.TokenCount = count;
-            if (block.Type == BlockType.Dynamic && block.Header is null) block.Header = ZlibTrees.Predict(tokenBuffer.AsSpan(0, count));
+            if (block.Type == BlockType.Dynamic && block.Header is null) block.Header = predictor.PredictHeader(tokenBuffer.AsSpan(0, count), block.Start);
         }
         block.Length = predictor.Position - block.Start;
         if (block.Continued && block.TokenCount != DeflateLimits.SegmentTokens) throw RecipeReader.Corrupt("has a block segment of the wrong size");

@@ -11,7 +11,7 @@ internal enum MatcherKind : byte { Fast, Lazy, HuffmanOnly, RunLength, GoLazy, P
 /// A matcher configuration: zlib's per-level table (good, lazy, nice, chain) and its hash size
 /// (memLevel + 7 bits). The recipe names one by its index in <see cref="All"/>, so the list only grows at its end.
 /// </summary>
-internal sealed record MatcherConfig(MatcherKind Kind, int Good, int Lazy, int Nice, int Chain, int HashBits = 15, int MinMatch = 3)
+internal sealed record MatcherConfig(MatcherKind Kind, int Good, int Lazy, int Nice, int Chain, int HashBits = 15, int MinMatch = 3, bool FullTables = false)
 {
     public static readonly MatcherConfig[] All =
     [
@@ -46,7 +46,10 @@ internal sealed record MatcherConfig(MatcherKind Kind, int Good, int Lazy, int N
         new(MatcherKind.GoLazy, 32, 258, 258, 4096, 17, 4),
         // klauspost/pgzip at its default level (klauspost/compress/flate level 5), as buildah, podman and skopeo push
         // layers; the numbers are unused but for the hash chains that rank distances (Go's 4-byte hash).
+        // Its headers: compress 1.18.1 on sends only the codes used; 1.15.10-1.18.0 (Debian 12's buildah 1.28, for
+        // one) send all 286 literal/length and 30 distance codes in blocks not ended by a flush.
         new(MatcherKind.Pgzip, 0, 0, 0, 0, 17, 4),
+        new(MatcherKind.Pgzip, 0, 0, 0, 0, 17, 4, FullTables: true),
     ];
 }
 
@@ -99,6 +102,21 @@ internal sealed class MatchPredictor
     /// </summary>
     public long DataEnd(long p) =>
         _pgzip is null ? p + Lookahead : Math.Max(p + Lookahead, PgzipModel.NominalChunkEnd(p));
+
+    /// <summary>
+    /// The header the encoder would write for a dynamic block of <paramref name="tokens"/> starting at
+    /// <paramref name="start"/>: zlib's, or for the pgzip model klauspost's for the tokens of the block's first chunk
+    /// (a klauspost block may go on over later chunks with the first one's table).
+    /// </summary>
+    public DynamicHeader PredictHeader(ReadOnlySpan<int> tokens, long start)
+    {
+        if (_pgzip is null) return ZlibTrees.Predict(tokens);
+        var chunkEnd = Math.Min(PgzipModel.NominalChunkEnd(start), _end);
+        var count = 0;
+        for (var p = start; count < tokens.Length && p < chunkEnd; count++) p += Token.Span(tokens[count]);
+        var flushed = chunkEnd == _end || chunkEnd % PgzipModel.BlockSize == 0;
+        return KlauspostTrees.Predict(tokens[..count], fullTables: _config.FullTables && !flushed);
+    }
 
     /// <summary>The token zlib would write at <see cref="Position"/>, at most <paramref name="limit"/> bytes long.</summary>
     public int Predict(long limit)
