@@ -114,8 +114,12 @@ internal sealed class MatchPredictor
         var chunkEnd = Math.Min(PgzipModel.NominalChunkEnd(start), _end);
         var count = 0;
         for (var p = start; count < tokens.Length && p < chunkEnd; count++) p += Token.Span(tokens[count]);
+        // Full tables only in blocks of matches not ended by a flush: a chunk of literals only is Huffman-only
+        // coded, whose header always has 257 literal/length codes and one distance code.
         var flushed = chunkEnd == _end || chunkEnd % PgzipModel.BlockSize == 0;
-        return KlauspostTrees.Predict(tokens[..count], fullTables: _config.FullTables && !flushed);
+        var literalsOnly = true;
+        foreach (var token in tokens[..count]) literalsOnly &= !Token.IsMatch(token);
+        return KlauspostTrees.Predict(tokens[..count], fullTables: _config.FullTables && !flushed && !literalsOnly);
     }
 
     /// <summary>The token zlib would write at <see cref="Position"/>, at most <paramref name="limit"/> bytes long.</summary>
