@@ -5,7 +5,8 @@
 # as the chosen encoder writes their layers; the Doras server (JIT, as it runs) builds the image delta; the Native
 # AOT `doras` pulls v1 and then v2 into an OCI layout, and the layout must then hold the registry's exact manifest.
 # Peers, on the same changed layers' uncompressed tars against the old image's tars (the same base as ours):
-# `zstd -19 --long=31 --patch-from` and HDiffPatch's `hdiffz -m-6 -SD -c-lzma2`; each applied and compared byte for
+# `zstd -19 --long=31 --patch-from` and HDiffPatch's `hdiffz -m-6 -SD -c-lzma2-9-16m` (as macro.sh runs it, one
+# thread); each applied and compared byte for
 # byte. Device time and peak RSS from /usr/bin/time.
 # Usage: benchmarks/images.sh [gzip|zstd]   (gzip: layers as buildah writes them, Go's compress/gzip; zstd: layers
 # recompressed by the zstd CLI at -3). Needs buildah, skopeo, docker-registry, zstd, npm, python3, HDiffPatch in
@@ -110,9 +111,9 @@ for new in "$work"/peer-new-*; do
   zstd_cpu=$(python3 -c "print($zstd_cpu + sum(map(float, open('$work/t').read().split())))")
   zstd -q -d --long=31 --patch-from="$work/peer-base" "$new.zst" -o "$new.zst.out" && cmp -s "$new" "$new.zst.out"
   zstd_total=$((zstd_total + $(stat -c %s "$new.zst")))
-  /usr/bin/time -f "%U %S" -o "$work/t" "$hdiffpatch/hdiffz" -m-6 -SD -c-lzma2 -q "$work/peer-base" "$new" "$new.hdiff" >/dev/null
+  /usr/bin/time -f "%U %S" -o "$work/t" "$hdiffpatch/hdiffz" -m-6 -SD -d -f -p-1 -c-lzma2-9-16m "$work/peer-base" "$new" "$new.hdiff" >/dev/null
   hdiff_cpu=$(python3 -c "print($hdiff_cpu + sum(map(float, open('$work/t').read().split())))")
-  "$hdiffpatch/hpatchz" -q "$work/peer-base" "$new.hdiff" "$new.hdiff.out" >/dev/null && cmp -s "$new" "$new.hdiff.out"
+  "$hdiffpatch/hpatchz" -f "$work/peer-base" "$new.hdiff" "$new.hdiff.out" >/dev/null && cmp -s "$new" "$new.hdiff.out"
   hdiff_total=$((hdiff_total + $(stat -c %s "$new.hdiff")))
 done
 ratio() { python3 -c "print(f'{$1 / $2:.3f}x')"; }
