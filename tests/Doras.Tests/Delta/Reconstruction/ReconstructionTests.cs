@@ -163,7 +163,7 @@ public class ReconstructionTests
     /// <summary>A gzip file written by Go's standard compress/gzip at the level (a tiny program built here with `go build`).</summary>
     private static byte[] GoGzip(TempDirectory dir, byte[] content, int level)
     {
-        if (ExternalTool.Run("sh", "-c", "command -v go").ExitCode != 0) Assert.Ignore("Go is not installed (apt-get install golang-go)");
+        if (ExternalTool.Run("sh", "-c", "command -v go").ExitCode != 0) Assert.Ignore("Go is not installed (.ci/run installs golang-go)");
         File.WriteAllText(dir["main.go"], """
             package main
 
