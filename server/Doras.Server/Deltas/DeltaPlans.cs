@@ -39,6 +39,9 @@ public static class DeltaPlans
 {
     private const string ImageKeyPrefix = ImageDeltaFile.AlgorithmName + "+";
 
+    /// <summary>The algorithms an image delta's layers are built with, when the caller accepts them.</summary>
+    private static readonly HashSet<string> LayerAlgorithmNames = [Delta.Algorithms.TardiffAlgorithm.AlgorithmName, Delta.Algorithms.ZstdPatchAlgorithm.AlgorithmName];
+
     /// <summary>
     /// Reads both versions' manifests once each (and, for images, their configs). A container image and an artifact
     /// have no delta.
@@ -78,7 +81,11 @@ public static class DeltaPlans
         var perLayer = accepted.Where(a => !string.Equals(a, ImageDeltaFile.AlgorithmName, StringComparison.OrdinalIgnoreCase)).DefaultIfEmpty(DeltaAlgorithms.Auto).ToList();
         // A layer's tar is a directory tree's content: the tar-aware algorithms apply beside the general ones.
         if (algorithms.Choose(perLayer, ArtifactKind.Directory) is not { } inner) return (null, algorithms.WhyNone(perLayer, ArtifactKind.Directory));
-        return (new DeltaPlan(subject, inner.Candidates, ImageKeyPrefix + inner.Name, [.. inner.StoredNames.Select(n => ImageKeyPrefix + n)],
+        // Per layer, the tar-aware tardiff (whose changed ELF members go by bsdiff-exe) and zstd's long-window patch: the
+        // whole-file bsdiff family would suffix-sort the old image's every layer again for each new one (minutes per
+        // layer on a 100 MB base, spending the image's budget), and tardiff already uses bsdiff member by member.
+        var layerCandidates = inner.Candidates.Where(a => LayerAlgorithmNames.Contains(a.Name)).ToList() is { Count: > 0 } tarAware ? tarAware : inner.Candidates;
+        return (new DeltaPlan(subject, layerCandidates, ImageKeyPrefix + inner.Name, [.. inner.StoredNames.Select(n => ImageKeyPrefix + n)],
             new HashSet<string>(StringComparer.Ordinal) { ImageDeltaFile.AlgorithmName }, Auto: true, inner.Acceptable), null);
     }
 

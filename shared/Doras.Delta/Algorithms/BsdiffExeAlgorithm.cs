@@ -20,20 +20,6 @@ namespace Doras.Delta.Algorithms;
 /// </summary>
 public sealed class BsdiffExeAlgorithm : BsdiffPartsAlgorithm
 {
-    private readonly int _mappedMatches;
-
-    public BsdiffExeAlgorithm(long maxInputBytes = BsdiffAlgorithm.MaxInputBytes) : this(maxInputBytes, MaxMappedMatches)
-    {
-    }
-
-    /// <param name="mappedMatches">How many matches the builder maps at most (fewer than the device allows reach format 2 with small versions, as tests do).</param>
-    public BsdiffExeAlgorithm(long maxInputBytes, int mappedMatches) : base(maxInputBytes)
-    {
-        ArgumentOutOfRangeException.ThrowIfLessThan(mappedMatches, 1);
-        ArgumentOutOfRangeException.ThrowIfGreaterThan(mappedMatches, MaxMappedMatches);
-        _mappedMatches = mappedMatches;
-    }
-
     public const string AlgorithmName = "bsdiff-exe";
 
     /// <summary>
@@ -56,6 +42,20 @@ public sealed class BsdiffExeAlgorithm : BsdiffPartsAlgorithm
 
     private const string What = "bsdiff-exe delta";
     private const string NotForThese = "bsdiff-exe makes deltas between 64-bit ELF files of one instruction set, x86-64 or ARM64";
+
+    private readonly int _mappedMatches;
+
+    public BsdiffExeAlgorithm(long maxInputBytes = BsdiffAlgorithm.MaxInputBytes) : this(maxInputBytes, MaxMappedMatches)
+    {
+    }
+
+    /// <param name="mappedMatches">How many matches the builder maps at most (fewer than the device allows reach format 2 with small versions, as tests do).</param>
+    public BsdiffExeAlgorithm(long maxInputBytes, int mappedMatches) : base(maxInputBytes)
+    {
+        ArgumentOutOfRangeException.ThrowIfLessThan(mappedMatches, 1);
+        ArgumentOutOfRangeException.ThrowIfGreaterThan(mappedMatches, MaxMappedMatches);
+        _mappedMatches = mappedMatches;
+    }
 
     public override string Name => AlgorithmName;
     public override string MediaType => "application/vnd.doras.delta.bsdiff-exe+lzma2";

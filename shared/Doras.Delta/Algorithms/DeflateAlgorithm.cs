@@ -107,7 +107,7 @@ public sealed class DeflateAlgorithm(IReadOnlyList<IDeltaAlgorithm> inner) : IDe
         await delta.WriteAsync(new DeltaHeader(oldVersion.Digest, oldVersion.Size, newVersion.Digest, newVersion.Size, AlgorithmName).ToBytes(), ct).ConfigureAwait(false);
         var header = new MemoryStream();
         header.WriteByte(RecipeVersion);
-        WriteShortString(header, container.Name);
+        ShortString.Write(header, container.Name);
         Varint.Write(header, (long)recipe.Count);
         long previousEnd = 0;
         foreach (var (region, reconstruction) in recipe)
@@ -124,8 +124,8 @@ public sealed class DeflateAlgorithm(IReadOnlyList<IDeltaAlgorithm> inner) : IDe
             }
             previousEnd = region.ExpandedOffset + region.InflatedLength;
         }
-        WriteShortString(header, bestAlgorithm!.Name);
-        WriteShortString(header, newInput.Digest.ToString());
+        ShortString.Write(header, bestAlgorithm!.Name);
+        ShortString.Write(header, newInput.Digest.ToString());
         Varint.Write(header, newInput.Size);
         foreach (var (_, reconstruction) in recipe)
             if (reconstruction is not null) header.Write(reconstruction);
@@ -177,7 +177,7 @@ public sealed class DeflateAlgorithm(IReadOnlyList<IDeltaAlgorithm> inner) : IDe
         var (_, remainder) = await DeltaHeader.ReadCheckedAsync(oldVersion, delta, expected, AlgorithmName, ct).ConfigureAwait(false);
         var version = ReadByte(remainder);
         if (version is not (RecipeVersion or SettingsOnlyVersion)) throw new CorruptDeltaException($"{What} has an unknown recipe version {version}");
-        var containerName = ReadShortString(remainder);
+        var containerName = ShortString.Read(remainder, $"{What} is truncated in its recipe");
         var container = Containers.FirstOrDefault(c => c.Name == containerName)
             ?? throw new CorruptDeltaException($"{What} is for '{containerName}' files, which this build does not know");
         var count = Varint.ReadLength(remainder, What);
@@ -208,10 +208,10 @@ public sealed class DeflateAlgorithm(IReadOnlyList<IDeltaAlgorithm> inner) : IDe
             else throw new CorruptDeltaException($"{What} has an unknown region kind {kind}");
             previousEnd = offset + inflated;
         }
-        var innerName = ReadShortString(remainder);
+        var innerName = ShortString.Read(remainder, $"{What} is truncated in its recipe");
         var algorithm = inner.FirstOrDefault(a => a.Name == innerName)
             ?? throw new CorruptDeltaException($"{What} uses the inner algorithm '{innerName}', which this build does not know");
-        if (!Digest.TryParse(ReadShortString(remainder), out var innerDigest))
+        if (!Digest.TryParse(ShortString.Read(remainder, $"{What} is truncated in its recipe"), out var innerDigest))
             throw new CorruptDeltaException($"{What} has a malformed inner target digest");
         var innerTarget = new DeltaTarget(innerDigest, Varint.ReadLength(remainder, What));
 
@@ -245,21 +245,6 @@ public sealed class DeflateAlgorithm(IReadOnlyList<IDeltaAlgorithm> inner) : IDe
     {
         await using var file = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read, 1 << 16, FileOptions.Asynchronous | FileOptions.SequentialScan);
         return new DeltaInput(path, await Digest.ComputeAsync(file, Digest.Sha256, ct).ConfigureAwait(false), file.Length);
-    }
-
-    private static void WriteShortString(Stream output, string value)
-    {
-        var bytes = Encoding.ASCII.GetBytes(value);
-        output.WriteByte(checked((byte)bytes.Length));
-        output.Write(bytes);
-    }
-
-    private static string ReadShortString(Stream input)
-    {
-        var bytes = new byte[ReadByte(input)];
-        try { input.ReadExactly(bytes); }
-        catch (EndOfStreamException e) { throw new CorruptDeltaException($"{What} is truncated in its recipe", e); }
-        return Encoding.ASCII.GetString(bytes);
     }
 
     private static byte ReadByte(Stream input) =>

@@ -54,9 +54,9 @@ public static class ImageDeltaFile
     {
         output.Write(Magic);
         output.WriteByte(Version);
-        WriteShortString(output, header.From.ToString());
-        WriteShortString(output, header.To.ToString());
-        WriteShortString(output, header.BaseDigest.ToString());
+        ShortString.Write(output, header.From.ToString());
+        ShortString.Write(output, header.To.ToString());
+        ShortString.Write(output, header.BaseDigest.ToString());
         Varint.Write(output, header.BaseSize);
         Varint.Write(output, (long)layerCount);
     }
@@ -73,7 +73,7 @@ public static class ImageDeltaFile
             case LayerPlan.Rebuilt rebuilt:
                 record.WriteByte(RebuiltKind);
                 rebuilt.Recipe.WriteTo(record);
-                WriteShortString(record, rebuilt.Algorithm);
+                ShortString.Write(record, rebuilt.Algorithm);
                 Varint.Write(record, rebuilt.TarSize);
                 Varint.Write(record, rebuilt.DeltaLength);
                 break;
@@ -113,7 +113,7 @@ public static class ImageDeltaFile
             case ForeignKind: return new LayerPlan.Foreign();
             case RebuiltKind:
                 var recipe = LayerRecipe.ReadFrom(input, MaxRecipeBytes, What);
-                var algorithm = ReadShortString(input);
+                var algorithm = ShortString.Read(input, $"{What} is truncated");
                 return new LayerPlan.Rebuilt(recipe, algorithm, Varint.ReadLength(input, What), Varint.ReadLength(input, What));
             case var other: throw new CorruptDeltaException($"{What} has an unknown layer kind {other}");
         }
@@ -123,22 +123,8 @@ public static class ImageDeltaFile
     public static Stream InnerDelta(Stream input, LayerPlan.Rebuilt plan) =>
         new BoundedReadStream(input, plan.DeltaLength, truncated: $"{What} is truncated inside a layer's delta");
 
-    private static void WriteShortString(Stream output, string value)
-    {
-        var bytes = Encoding.ASCII.GetBytes(value);
-        output.WriteByte(checked((byte)bytes.Length));
-        output.Write(bytes);
-    }
-
-    private static string ReadShortString(Stream input)
-    {
-        var bytes = new byte[ReadByte(input)];
-        ReadExactly(input, bytes);
-        return Encoding.ASCII.GetString(bytes);
-    }
-
     private static Digest ReadDigest(Stream input) =>
-        Digest.TryParse(ReadShortString(input), out var digest) ? digest : throw new CorruptDeltaException($"{What} has a malformed digest");
+        Digest.TryParse(ShortString.Read(input, $"{What} is truncated"), out var digest) ? digest : throw new CorruptDeltaException($"{What} has a malformed digest");
 
     private static byte ReadByte(Stream input) =>
         input.ReadByte() is var b and >= 0 ? (byte)b : throw new CorruptDeltaException($"{What} is truncated");

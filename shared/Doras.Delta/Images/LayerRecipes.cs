@@ -64,7 +64,10 @@ public static class LayerRecipes
     {
         private readonly byte[] _buffer = new byte[1 << 16];
 
-        public sealed class DiffersException() : Exception("the output differs from the published blob");
+        public sealed class DiffersException() : Exception("the output differs from the published blob"), Doras.Oci.IFailure
+        {
+            public Doras.Oci.FailureKind Kind => Doras.Oci.FailureKind.Incompatible; // this recipe does not make the blob; never leaves FindAsync
+        }
 
         public long Compared { get; private set; }
 

@@ -400,8 +400,11 @@ public class MultiInstanceTests
     [Test]
     public async Task Two_instances_sharing_a_store_build_a_delta_once()
     {
-        await using var a = await RunningServer.StartAsync("--Delta:PlaceholderPollInterval", "00:00:00.200");
-        await using var b = await RunningServer.StartOnStoreAsync(a.StorePath, "--Delta:PlaceholderPollInterval", "00:00:00.200");
+        // The claim's settle delay is the embedded store's whole arbitration (no lease): a second, not 200 ms, so a
+        // loaded CI machine that stalls one instance between its placeholder write and its re-read still sees one winner.
+        string[] settings = ["--Delta:PlaceholderPollInterval", "00:00:00.200", "--Delta:ClaimSettleDelay", "00:00:01"];
+        await using var a = await RunningServer.StartAsync(settings);
+        await using var b = await RunningServer.StartOnStoreAsync(a.StorePath, settings);
         var repository = a.Store.Repository(Repo);
         var v1Content = TestData.Binary(2 << 20, 1);
         var v1 = await Versions.PublishFileAsync(repository, a.Scratch, "fw.bin", v1Content, "v1");

@@ -7,7 +7,8 @@ namespace Doras.Delta.Deflate.Reconstruction;
 /// with the <see cref="MatchPredictor"/>'s and writes only the differences; the rebuilder runs the same
 /// predictor and applies them. Layout: flags (type in bits 0-1, final bit 2, header predicted bit 3); a stored
 /// block's length (varint) and padding bits (byte); otherwise the token count (varint), a dynamic header that
-/// <see cref="ZlibTrees"/> does not predict (written as it is), the number of corrections (varint) and each
+/// neither the predictor's own header (<see cref="MatchPredictor.PredictHeader"/>: <see cref="ZlibTrees"/>, or
+/// <see cref="KlauspostTrees"/> for the pgzip model; flag bit 3) nor <see cref="GoTrees"/> (flag bit 6) predicts, written as it is, the number of corrections (varint) and each
 /// correction: tokens since the previous one (varint), a kind byte (<see cref="Correction"/>, plus
 /// <see cref="Long258Flag"/>) and its length byte (length - 3) and/or its distance, as a varint of distance - 1
 /// or, when the hash chain reaches it, of its rank among the chain's candidates (<see cref="MatchPredictor.RankOf"/>);
@@ -17,10 +18,19 @@ namespace Doras.Delta.Deflate.Reconstruction;
 internal static class BlockRecipe
 {
     private enum Correction : byte { Literal = 0, Length = 1, LengthAndDistance = 2, Distance = 3, LengthAndRank = 8, Rank = 9 }
-    private const int Long258Flag = 4, FinalFlag = 4, PredictedHeaderFlag = 8, ContinuedFlag = 16, ContinuationFlag = 32;
+    private const int Long258Flag = 4, FinalFlag = 4, PredictedHeaderFlag = 8, ContinuedFlag = 16, ContinuationFlag = 32, GoHeaderFlag = 64;
 
-    private static int Flags(DeflateBlock block, bool predicted) =>
-        (int)block.Type | (block.Final ? FinalFlag : 0) | (predicted ? PredictedHeaderFlag : 0) | (block.Continued ? ContinuedFlag : 0) | (block.Continuation ? ContinuationFlag : 0);
+    private static int Flags(DeflateBlock block, int header) =>
+        (int)block.Type | (block.Final ? FinalFlag : 0) | header | (block.Continued ? ContinuedFlag : 0) | (block.Continuation ? ContinuationFlag : 0);
+
+    /// <summary>Which predictor gives the block's dynamic header: zlib's, Go's, or none (0: stored as written).</summary>
+    private static int HeaderPrediction(DeflateBlock block, ReadOnlySpan<int> tokens, MatchPredictor predictor)
+    {
+        if (block.Type != BlockType.Dynamic) return 0;
+        if (predictor.PredictHeader(tokens, block.Start).SameAs(block.Header!)) return PredictedHeaderFlag;
+        try { return GoTrees.Predict(tokens).SameAs(block.Header!) ? GoHeaderFlag : 0; }
+        catch (InvalidDataException) { return 0; }
+    }
 
     /// <summary>
     /// Writes the block's record (to <paramref name="writer"/>, or only measures when it is null). Returns the bytes
@@ -31,7 +41,7 @@ internal static class BlockRecipe
         var end = block.Start + block.Length;
         if (block.Type == BlockType.Stored)
         {
-            writer?.Byte(Flags(block, predicted: false));
+            writer?.Byte(Flags(block, 0));
             writer?.Varint(block.Length);
             writer?.Byte(block.Padding);
             Skip(predictor, end);
@@ -40,9 +50,10 @@ internal static class BlockRecipe
         }
         long cost = 0;
         var tokens = block.Tokens.AsSpan(0, block.TokenCount);
-        var predicted = block.Type == BlockType.Dynamic && predictor.PredictHeader(tokens, block.Start).SameAs(block.Header!);
+        var header = HeaderPrediction(block, tokens, predictor);
+        var predicted = header != 0;
         if (block.Type == BlockType.Dynamic && !predicted) cost += 50;
-        writer?.Byte(Flags(block, predicted));
+        writer?.Byte(Flags(block, header));
         writer?.Varint(tokens.Length);
         if (writer is not null && block.Type == BlockType.Dynamic && !predicted) WriteHeader(writer, block.Header!);
 
@@ -160,7 +171,8 @@ internal static class BlockRecipe
     public static DeflateBlock Rebuild(RecipeReader reader, MatchPredictor predictor, Func<long, long> ensure, ref int[] tokenBuffer, bool continuing)
     {
         var flags = reader.Byte();
-        if ((flags & ~63) != 0 || (flags & 3) == 3 || ((flags & PredictedHeaderFlag) != 0 && (flags & 3) != (int)BlockType.Dynamic)
+        if ((flags & ~127) != 0 || (flags & 3) == 3 || ((flags & (PredictedHeaderFlag | GoHeaderFlag)) != 0 && (flags & 3) != (int)BlockType.Dynamic)
+            || (flags & (PredictedHeaderFlag | GoHeaderFlag)) == (PredictedHeaderFlag | GoHeaderFlag)
             || ((flags & (ContinuedFlag | ContinuationFlag)) != 0 && (flags & 3) != (int)BlockType.Fixed) || (continuing != ((flags & ContinuationFlag) != 0)))
             throw RecipeReader.Corrupt($"has invalid block flags {flags}");
         var block = new DeflateBlock
@@ -184,7 +196,7 @@ internal static class BlockRecipe
         {
             var count = (int)reader.Varint(DeflateLimits.MaxBlockTokens, "a block token count");
             if (block.Type == BlockType.Dynamic)
-                block.Header = (flags & PredictedHeaderFlag) != 0 ? null : ReadHeader(reader);
+                block.Header = (flags & (PredictedHeaderFlag | GoHeaderFlag)) != 0 ? null : ReadHeader(reader);
             var corrections = reader.Varint(count, "a correction count");
             var next = corrections > 0 ? (int)reader.Varint(count - 1, "a correction index") : -1;
             for (var i = 0; i < count; i++)
@@ -204,7 +216,11 @@ internal static class BlockRecipe
             }
             block.Tokens = tokenBuffer;
             block.TokenCount = count;
-            if (block.Type == BlockType.Dynamic && block.Header is null) block.Header = predictor.PredictHeader(tokenBuffer.AsSpan(0, count), block.Start);
+            if (block.Type == BlockType.Dynamic && block.Header is null)
+            {
+                try { block.Header = (flags & GoHeaderFlag) != 0 ? GoTrees.Predict(tokenBuffer.AsSpan(0, count)) : predictor.PredictHeader(tokenBuffer.AsSpan(0, count), block.Start); }
+                catch (InvalidDataException e) { throw RecipeReader.Corrupt($"has tokens no header can be predicted for: {e.Message}"); }
+            }
         }
         block.Length = predictor.Position - block.Start;
         if (block.Continued && block.TokenCount != DeflateLimits.SegmentTokens) throw RecipeReader.Corrupt("has a block segment of the wrong size");
