@@ -75,6 +75,15 @@ pull() { /usr/bin/time -f "%e %M" -o "$work/time" "$work/bin/doras" pull "$name:
 
 publish v1; pull >/dev/null
 publish v2
+# The device's time is measured once the delta is ready (the server's build is not the device's cost): ask as a device
+# does until the answer is 200 (or anything but 202).
+from=$(skopeo inspect "oci:$work/layout:stable" | python3 -c 'import json,sys; print(json.load(sys.stdin)["Digest"])')
+for _ in $(seq 3600); do
+  code=$(curl -s -o /dev/null -w '%{http_code}' -G "http://127.0.0.1:$((port + 1))/api/v1/delta" --data-urlencode "from_digest=$name@$from" \
+    --data-urlencode "to_tag=$name:stable" --data-urlencode accepted_algorithm=image --data-urlencode accepted_algorithm=auto)
+  [[ "$code" == 202 ]] || break
+  sleep 1
+done
 out=$(pull)
 read -r seconds rss_kib < "$work/time"
 digest=$(skopeo inspect --tls-verify=false "docker://$name:stable" | python3 -c 'import json,sys; print(json.load(sys.stdin)["Digest"])')
@@ -124,4 +133,4 @@ echo "|---|---:|---:|---:|---:|"
 echo "| plain pull (changed layers + config) | $plain | 1.000x | | |"
 echo "| zstd -19 --long --patch-from (tars, + config; CPU ${zstd_cpu} s) | $zstd_total | $(ratio "$zstd_total" "$plain") | 1.000x | |"
 echo "| hdiffz -m-6 -SD lzma2 (tars, + config; CPU ${hdiff_cpu} s) | $hdiff_total | $(ratio "$hdiff_total" "$plain") | | 1.000x |"
-echo "| doras image delta (device: ${seconds} s, ${rss_kib} KiB peak RSS) | $ours | $(ratio "$ours" "$plain") | $(ratio "$ours" "$zstd_total") | $(ratio "$ours" "$hdiff_total") |"
+echo "| doras image delta (device, delta ready: ${seconds} s, ${rss_kib} KiB peak RSS) | $ours | $(ratio "$ours" "$plain") | $(ratio "$ours" "$zstd_total") | $(ratio "$ours" "$hdiff_total") |"
