@@ -34,7 +34,7 @@ fetch @esbuild/linux-x64 0.28.2 "$work/src/v2/esbuild"
 fetch prettier 3.6.1 "$work/src/v1/prettier"
 fetch prettier 3.6.2 "$work/src/v2/prettier"
 mkdir -p "$work/src/base/lib" "$work/src/v1/etc" "$work/src/v2/etc"
-find /usr/lib/x86_64-linux-gnu -maxdepth 1 -name 'lib*.so.*' -type f -size +200k | sort | head -40 | xargs -I{} cp {} "$work/src/base/lib/"
+find /usr/lib/x86_64-linux-gnu -maxdepth 1 -name 'lib*.so.*' -type f -size +200k | sort | sed -n '1,40p' | xargs -I{} cp {} "$work/src/base/lib/"
 echo "release = 1" > "$work/src/v1/etc/app.conf"
 echo "release = 2" > "$work/src/v2/etc/app.conf"
 
