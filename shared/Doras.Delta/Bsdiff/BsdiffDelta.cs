@@ -27,7 +27,7 @@ public static class BsdiffDelta
 
     /// <summary>Writes the record stream turning <paramref name="old"/> into <paramref name="new"/>.</summary>
     public static void Write(ReadOnlySpan<byte> old, ReadOnlySpan<byte> @new, Stream output) =>
-        Write(old, @new, MatchScan.Find(old, @new), Parts.Interleaved(output));
+        Write(old, @new, MatchScan.Find(old.ToArray(), @new.ToArray()), Parts.Interleaved(output));
 
     /// <summary>
     /// Like <see cref="Write(ReadOnlySpan{byte}, ReadOnlySpan{byte}, Stream)"/>, with the match scan split over up

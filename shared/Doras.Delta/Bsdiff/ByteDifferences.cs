@@ -25,4 +25,15 @@ internal static class ByteDifferences
             (new Vector<byte>(old[i..]) + new Vector<byte>(difference[i..])).CopyTo(into[i..]);
         for (; i < into.Length; i++) into[i] = (byte)(old[i] + difference[i]);
     }
+
+    /// <summary>How many positions <paramref name="a"/> and <paramref name="b"/> (one length) hold the same byte.</summary>
+    public static int CountEqual(ReadOnlySpan<byte> a, ReadOnlySpan<byte> b)
+    {
+        var count = 0;
+        var i = 0;
+        for (; i <= a.Length - Vector<byte>.Count; i += Vector<byte>.Count)
+            count -= (int)Vector.Sum(Vector.AsVectorSByte(Vector.Equals(new Vector<byte>(a[i..]), new Vector<byte>(b[i..]))));
+        for (; i < a.Length; i++) if (a[i] == b[i]) count++;
+        return count;
+    }
 }

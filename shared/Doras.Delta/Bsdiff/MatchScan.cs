@@ -14,48 +14,53 @@ public readonly record struct BsdiffMatch(long NewStart, long OldStart, long Len
 public static class MatchScan
 {
     /// <summary>The records turning <paramref name="old"/> into <paramref name="new"/>, in the order of the new version.</summary>
-    public static List<BsdiffMatch> Find(ReadOnlySpan<byte> old, ReadOnlySpan<byte> @new)
-    {
-        var matches = new List<BsdiffMatch>();
-        var I = SuffixArray.Build(old);
-        Scan(I, PrefixBuckets(I, old), old, @new, 0, matches);
-        return matches;
-    }
+    public static List<BsdiffMatch> Find(byte[] old, byte[] @new) => Find(old, @new, parallelism: 1);
 
     /// <summary>
-    /// Like <see cref="Find(ReadOnlySpan{byte}, ReadOnlySpan{byte})"/>, with the scan (most of the time on large
-    /// files) split over up to <paramref name="parallelism"/> parts of the new version, each at least
-    /// <paramref name="minPartBytes"/>. Each part finds its matches in the whole old version.
+    /// Like <see cref="Find(byte[], byte[])"/>, with the scan (most of the time on large files) split over up to
+    /// <paramref name="parallelism"/> parts of the new version, each at least <paramref name="minPartBytes"/>. Each
+    /// part finds its matches in the whole old version. The old version is indexed once (<see cref="OldIndex.For"/>):
+    /// exact covers first, then a suffix array of all of it or of what the covers leave.
     /// </summary>
     public static List<BsdiffMatch> Find(byte[] old, byte[] @new, int parallelism, int minPartBytes = 4 << 20, CancellationToken ct = default)
     {
-        var I = SuffixArray.Build(old);
-        var buckets = PrefixBuckets(I, old);
+        var index = OldIndex.For(old, @new, ct);
         var parts = (int)Math.Clamp(@new.Length / Math.Max(1, minPartBytes), 1, Math.Max(1, parallelism));
+        if (parts == 1)
+        {
+            var matches = new List<BsdiffMatch>();
+            Scan(index, old, @new, 0, matches, ct);
+            return matches;
+        }
         var bounds = Enumerable.Range(0, parts + 1).Select(i => (int)((long)@new.Length * i / parts)).ToArray();
         var found = Enumerable.Range(0, parts).Select(k => Task.Run(() =>
         {
             var matches = new List<BsdiffMatch>();
-            Scan(I, buckets, old, @new.AsSpan(bounds[k], bounds[k + 1] - bounds[k]), bounds[k], matches, ct);
+            Scan(index, old, @new.AsSpan(bounds[k], bounds[k + 1] - bounds[k]), bounds[k], matches, ct);
             return matches;
         })).ToArray();
         return found.SelectMany(part => part.GetAwaiter().GetResult()).ToList();
     }
 
     /// <summary>The classic scan of <paramref name="new"/> (which starts at <paramref name="newOffset"/> of the whole new version).</summary>
-    private static void Scan(int[] I, int[] buckets, ReadOnlySpan<byte> old, ReadOnlySpan<byte> @new, int newOffset, List<BsdiffMatch> matches,
+    private static void Scan(OldIndex index, ReadOnlySpan<byte> old, ReadOnlySpan<byte> @new, int newOffset, List<BsdiffMatch> matches,
         CancellationToken ct = default)
     {
-        int oldSize = old.Length, newSize = @new.Length;
+        int oldSize = old.Length, newSize = @new.Length, cursor = 0;
         int scan = 0, len = 0, pos = 0, lastScan = 0, lastPos = 0, lastOffset = 0;
         while (scan < newSize)
         {
             var oldScore = 0;
             for (var scsc = scan += len; scan < newSize; scan++)
             {
-                len = Search(I, buckets, old, @new[scan..], out pos);
-                for (; scsc < scan + len; scsc++)
-                    if (scsc + lastOffset < oldSize && old[scsc + lastOffset] == @new[scsc]) oldScore++;
+                len = index.Longest(@new[scan..], newOffset + scan, ref cursor, out pos);
+                // How much of the new match the previous alignment already predicts (scsc + lastOffset >= 0 always).
+                if (scsc < scan + len)
+                {
+                    var counted = Math.Min(scan + len, oldSize - lastOffset) - scsc;
+                    if (counted > 0) oldScore += ByteDifferences.CountEqual(old.Slice(scsc + lastOffset, counted), @new.Slice(scsc, counted));
+                    scsc = scan + len;
+                }
                 if ((len == oldScore && len != 0) || len > oldScore + 8) break;
                 if (scan + lastOffset < oldSize && old[scan + lastOffset] == @new[scan]) oldScore--;
             }
@@ -65,8 +70,14 @@ public static class MatchScan
             int s = 0, sf = 0, lenf = 0;
             for (var i = 0; lastScan + i < scan && lastPos + i < oldSize;)
             {
-                if (old[lastPos + i] == @new[lastScan + i]) s++;
-                i++;
+                if (old[lastPos + i] == @new[lastScan + i])
+                {
+                    // A run of agreement raises the score at every byte, so its end is the best point in it: one step.
+                    var run = old.Slice(lastPos + i, Math.Min(scan - lastScan, oldSize - lastPos) - i).CommonPrefixLength(@new[(lastScan + i)..scan]);
+                    s += run;
+                    i += run;
+                }
+                else i++;
                 if (s * 2 - i > sf * 2 - lenf) { sf = s; lenf = i; }
             }
             var lenb = 0;
@@ -101,6 +112,50 @@ public static class MatchScan
             lastPos = pos - lenb;
             lastOffset = pos - scan;
         }
+    }
+}
+
+/// <summary>A suffix array of some bytes with its two-byte buckets: the longest match of a target among their suffixes.</summary>
+internal sealed class SuffixSearch
+{
+    private readonly byte[] _data;
+    private readonly int[] _suffixes;
+    private readonly int[] _buckets;
+
+    public SuffixSearch(byte[] data)
+    {
+        _data = data;
+        _suffixes = SuffixArray.Build(data);
+        _buckets = PrefixBuckets(_suffixes, data);
+    }
+
+    public int Longest(ReadOnlySpan<byte> target, out int position) => Search(_suffixes, _buckets, _data, target, out position);
+
+    /// <summary>
+    /// Like <see cref="Longest(ReadOnlySpan{byte}, out int)"/>, with each suffix cut where <paramref name="endOf"/>
+    /// says its piece of the data ends (the order stays the whole suffixes', so the search may stop near the longest
+    /// cut match rather than at it; the length returned is the cut match's).
+    /// </summary>
+    public int Longest(ReadOnlySpan<byte> target, Func<int, int> endOf, out int position)
+    {
+        int start = 0, end = _data.Length;
+        if (target.Length >= 2)
+        {
+            var k = target[0] << 8 | target[1];
+            if (_buckets[2 * k + 1] > 0) (start, end) = (_buckets[2 * k], _buckets[2 * k] + _buckets[2 * k + 1] - 1);
+        }
+        ReadOnlySpan<byte> Cut(int suffix) => _data.AsSpan(suffix, endOf(suffix) - suffix);
+        while (end - start >= 2)
+        {
+            var middle = start + (end - start) / 2;
+            if (Cut(_suffixes[middle]).SequenceCompareTo(target) < 0) start = middle;
+            else end = middle;
+        }
+        var x = Cut(_suffixes[start]).CommonPrefixLength(target);
+        var y = Cut(_suffixes[end]).CommonPrefixLength(target);
+        if (x > y) { position = _suffixes[start]; return x; }
+        position = _suffixes[end];
+        return y;
     }
 
     /// <summary>
