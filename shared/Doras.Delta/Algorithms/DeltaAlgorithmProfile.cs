@@ -39,6 +39,20 @@ public sealed record DeltaAlgorithmProfile
     /// strong as those it was measured against (a rule measured on executables against bsdiff-exe says nothing of text).
     /// </summary>
     public int LeftOutOnlyFrom { get; init; } = 1;
+
+    /// <summary>
+    /// A cheaper setting of the same algorithm (same name and format: any device that applies one applies the other) that
+    /// <c>auto</c> builds first once another candidate was built, past <see cref="OutclassedCandidates.MinNewBytes"/>; the
+    /// algorithm's own setting is then built only when the smallest delta so far is over <see cref="ProbeShare"/> of the
+    /// probe's (<see cref="ProbedCandidates"/>). Null: always built as it is.
+    /// </summary>
+    public IDeltaAlgorithm? Probe { get; init; }
+
+    /// <summary>
+    /// With a <see cref="Probe"/>: the algorithm's own delta never came out under this share of its probe's on the pairs
+    /// measured (with a margin), so a delta already built at or under it leaves the own setting no chance.
+    /// </summary>
+    public double ProbeShare { get; init; }
 }
 
 /// <summary>When a candidate of <c>auto</c> gives way to a stronger algorithm's delta (past <see cref="OutclassedCandidates.MinNewBytes"/>).</summary>

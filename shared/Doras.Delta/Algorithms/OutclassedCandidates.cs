@@ -50,3 +50,24 @@ public static class OutclassedCandidates
         };
     }
 }
+
+/// <summary>
+/// Candidates of <c>auto</c> with a <see cref="DeltaAlgorithmProfile.Probe"/>: a cheaper setting of the same algorithm is
+/// built first, and the candidate's own setting only when the smallest delta built so far is over
+/// <see cref="DeltaAlgorithmProfile.ProbeShare"/> of the probe's, that is when the own setting may still come out smallest.
+/// Otherwise the probe's delta stands for the candidate (it is a delta of the same format, and kept if smallest).
+/// The shares and the measurements behind them are noted where the profiles are declared.
+/// </summary>
+public static class ProbedCandidates
+{
+    /// <summary>Whether <paramref name="candidate"/> is probed first: past <see cref="OutclassedCandidates.MinNewBytes"/>, once another delta is built.</summary>
+    public static bool Probes(IDeltaAlgorithm candidate, IReadOnlyList<BuiltDelta> built, long newSize) =>
+        candidate.Profile.Probe is not null && candidate.Profile.ProbeShare > 0 && built.Count > 0 && newSize >= OutclassedCandidates.MinNewBytes;
+
+    /// <summary>The built delta that leaves <paramref name="candidate"/>'s own setting no chance after its <paramref name="probe"/>, or null when it should be built.</summary>
+    public static BuiltDelta? By(IDeltaAlgorithm candidate, BuiltDelta probe, IReadOnlyList<BuiltDelta> built)
+    {
+        var smallest = built.MinBy(b => b.Size);
+        return smallest is not null && smallest.Size <= probe.Size * candidate.Profile.ProbeShare ? smallest : null;
+    }
+}

@@ -20,6 +20,12 @@ public interface ISmallestDeltaObserver
     /// <summary>Not built: <paramref name="by"/> leaves it no chance (<see cref="OutclassedCandidates"/>).</summary>
     void Outclassed(IDeltaAlgorithm algorithm, BuiltDelta by) { }
 
+    /// <summary>
+    /// Built at its probe's setting only: <paramref name="by"/> is already at most the share of the probe's delta that the
+    /// candidate's own setting never came under (<see cref="ProbedCandidates"/>). <see cref="Built"/> follows, with the probe's delta.
+    /// </summary>
+    void Probed(IDeltaAlgorithm algorithm, BuiltDelta probe, BuiltDelta by) { }
+
     /// <summary>The candidate failed (building, or its delta did not reproduce the target); another is used.</summary>
     void Failed(IDeltaAlgorithm algorithm, Exception error) { }
 }
@@ -49,6 +55,37 @@ public sealed class SmallestDelta(TimeSpan budget)
         var stopwatch = Stopwatch.StartNew();
         var built = new List<BuiltDelta>();
         var leftOut = new List<IDeltaAlgorithm>();
+        // One algorithm's delta into the work directory; null when it refused the pair or failed (and others remain).
+        async Task<BuiltDelta?> TryBuildAsync(IDeltaAlgorithm algorithm, string fileName)
+        {
+            var path = Path.Combine(workDirectory, fileName);
+            var encoding = Stopwatch.StartNew();
+            // Create, not CreateNew: the fallback after failed checks may build a left-out candidate's probe again.
+            await using var file = new FileStream(path, FileMode.Create, FileAccess.Write, FileShare.None, 1 << 16, FileOptions.Asynchronous);
+            var hashing = new HashingWriteStream(file);
+            try
+            {
+                await algorithm.EncodeAsync(oldVersion, newVersion, hashing, ct).ConfigureAwait(false);
+            }
+            // A cancelled build can surface as another error (a codec whose input stopped short): it is the build's
+            // end, never a candidate's failure to fall back from.
+            catch (Exception e) when (e is not OperationCanceledException && ct.IsCancellationRequested)
+            {
+                throw new OperationCanceledException($"building {algorithm.Name} was cancelled", e, ct);
+            }
+            catch (IncompatibleArtifactException e) when (candidates.Count > 1)
+            {
+                observer?.Refused(algorithm, e.Message);
+                return null;
+            }
+            catch (Exception e) when (candidates.Count > 1 && e is not OperationCanceledException)
+            {
+                observer?.Failed(algorithm, e);
+                return null;
+            }
+            return new BuiltDelta(algorithm, path, hashing.Digest, hashing.BytesWritten, encoding.Elapsed);
+        }
+
         foreach (var candidate in candidates)
         {
             ct.ThrowIfCancellationRequested();
@@ -63,31 +100,31 @@ public sealed class SmallestDelta(TimeSpan budget)
                 leftOut.Add(candidate);
                 continue;
             }
-            var path = Path.Combine(workDirectory, "delta-" + candidate.Name);
-            var encoding = Stopwatch.StartNew();
-            await using var file = new FileStream(path, FileMode.CreateNew, FileAccess.Write, FileShare.None, 1 << 16, FileOptions.Asynchronous);
-            var hashing = new HashingWriteStream(file);
-            try
+            BuiltDelta? delta;
+            if (ProbedCandidates.Probes(candidate, built, newVersion.Size))
             {
-                await candidate.EncodeAsync(oldVersion, newVersion, hashing, ct).ConfigureAwait(false);
+                // The cheaper setting first; the candidate's own only when the probe leaves it a chance.
+                var probing = Stopwatch.StartNew();
+                var probe = await TryBuildAsync(candidate.Profile.Probe!, "delta-" + candidate.Name + "-probe").ConfigureAwait(false);
+                if (probe is not null && ProbedCandidates.By(candidate, probe, built) is { } enough)
+                {
+                    observer?.Probed(candidate, probe, enough);
+                    leftOut.Add(candidate);
+                    delta = probe;
+                }
+                else
+                {
+                    var own = await TryBuildAsync(candidate, "delta-" + candidate.Name).ConfigureAwait(false);
+                    // The smaller of the two stands for the candidate (the probe's on a tie: built first), timed as both.
+                    delta = probe is null || (own is not null && own.Size < probe.Size) ? own : probe;
+                    var other = ReferenceEquals(delta, own) ? probe : own;
+                    if (other is not null) File.Delete(other.Path);
+                    if (delta is not null && other is not null) delta = delta with { Elapsed = probing.Elapsed };
+                }
             }
-            // A cancelled build can surface as another error (a codec whose input stopped short): it is the build's
-            // end, never a candidate's failure to fall back from.
-            catch (Exception e) when (e is not OperationCanceledException && ct.IsCancellationRequested)
-            {
-                throw new OperationCanceledException($"building {candidate.Name} was cancelled", e, ct);
-            }
-            catch (IncompatibleArtifactException e) when (candidates.Count > 1)
-            {
-                observer?.Refused(candidate, e.Message);
-                continue;
-            }
-            catch (Exception e) when (candidates.Count > 1 && e is not OperationCanceledException)
-            {
-                observer?.Failed(candidate, e);
-                continue;
-            }
-            var delta = new BuiltDelta(candidate, path, hashing.Digest, hashing.BytesWritten, encoding.Elapsed);
+            else
+                delta = await TryBuildAsync(candidate, "delta-" + candidate.Name).ConfigureAwait(false);
+            if (delta is null) continue;
             observer?.Built(delta);
             built.Add(delta);
         }

@@ -156,4 +156,23 @@ public class LeaveOutRuleTests
         Assert.That(OutclassedCandidates.By(algorithms.Find(candidate)!, [exe], 9 << 20), Is.SameAs(exe));
         Assert.That(OutclassedCandidates.By(algorithms.Find("bsdiff")!, [lzma], 9 << 20), Is.SameAs(lzma), "plain bsdiff still gives way to bsdiff-lzma");
     }
+
+    [Test]
+    public void Zstd_at_level_19_is_probed_at_level_9_and_left_there_by_a_delta_at_most_0_45_of_the_probes()
+    {
+        var algorithms = DeltaAlgorithms.Default();
+        var zstd = algorithms.Find("zstd")!;
+        Assert.That(((ZstdPatchAlgorithm)zstd.Profile.Probe!).Level, Is.EqualTo(9));
+        Assert.That(zstd.Profile.Probe.Name, Is.EqualTo("zstd"), "the same format: whoever applies one applies the other");
+        Assert.That(zstd.Profile.Probe.Profile.Probe, Is.Null, "a probe has no probe");
+        Assert.That(new ZstdPatchAlgorithm(9).Profile.Probe, Is.Null, "nothing cheaper to probe with at level 9");
+        var probe = new BuiltDelta(zstd.Profile.Probe, "", Digest.Compute([]), 100_000, TimeSpan.Zero);
+        BuiltDelta Lzma(long size) => new(algorithms.Find("bsdiff-lzma")!, "", Digest.Compute([]), size, TimeSpan.Zero);
+        Assert.That(ProbedCandidates.By(zstd, probe, [Lzma(45_000)]), Is.Not.Null);
+        Assert.That(ProbedCandidates.By(zstd, probe, [Lzma(45_001)]), Is.Null);
+        Assert.That(ProbedCandidates.Probes(zstd, [Lzma(1)], 1 << 20), Is.True);
+        Assert.That(ProbedCandidates.Probes(zstd, [Lzma(1)], (1 << 20) - 1), Is.False, "under 1 MiB level 19 is cheap: built as it is");
+        Assert.That(ProbedCandidates.Probes(zstd, [], 9 << 20), Is.False, "nothing to compare with: built as it is");
+        Assert.That(ProbedCandidates.Probes(algorithms.Find("octodiff")!, [Lzma(1)], 9 << 20), Is.False);
+    }
 }

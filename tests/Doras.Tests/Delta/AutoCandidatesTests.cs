@@ -24,7 +24,16 @@ public class AutoCandidatesTests
         public List<string> OutclassedNames { get; } = [];
         public List<string> OutclassedBy { get; } = [];
 
-        public void Built(BuiltDelta delta) => BuiltNames.Add(delta.Algorithm.Name);
+        public List<BuiltDelta> Deltas { get; } = [];
+        public List<string> ProbedNames { get; } = [];
+
+        public void Built(BuiltDelta delta)
+        {
+            BuiltNames.Add(delta.Algorithm.Name);
+            Deltas.Add(delta);
+        }
+
+        public void Probed(IDeltaAlgorithm algorithm, BuiltDelta probe, BuiltDelta by) => ProbedNames.Add(algorithm.Name);
 
         public void Outclassed(IDeltaAlgorithm algorithm, BuiltDelta by)
         {
@@ -132,9 +141,106 @@ public class AutoCandidatesTests
                 sizes[name] = delta.Length;
             }
             var lzma = new BuiltDelta(Algorithms.Find("bsdiff-lzma")!, "", newInput.Digest, sizes["bsdiff-lzma"], TimeSpan.Zero);
-            return sizes.Keys.Where(name => OutclassedCandidates.By(Algorithms.Find(name)!, [lzma], newInput.Size) is not null)
+            // zstd's probe: when it leaves level 19 out, level 19 would not have beaten bsdiff-lzma either.
+            var zstd = Algorithms.Find("zstd")!;
+            var probeDelta = new MemoryStream();
+            zstd.Profile.Probe!.EncodeAsync(oldInput, newInput, probeDelta).GetAwaiter().GetResult();
+            var probe = new BuiltDelta(zstd.Profile.Probe, "", newInput.Digest, probeDelta.Length, TimeSpan.Zero);
+            var probeHolds = ProbedCandidates.By(zstd, probe, [lzma]) is null || sizes["zstd"] >= lzma.Size;
+            return probeHolds && sizes.Keys.Where(name => OutclassedCandidates.By(Algorithms.Find(name)!, [lzma], newInput.Size) is not null)
                 .All(name => sizes[name] * 100 >= lzma.Size * 97 - 64 * 100);
         }));
+    }
+
+    private static int ZstdLevel(BuiltDelta delta) => ((ZstdPatchAlgorithm)delta.Algorithm).Level;
+
+    [Test]
+    public async Task Past_1_MiB_a_bsdiff_lzma_delta_under_0_45_of_zstds_probe_leaves_zstd_at_the_probe_level()
+    {
+        // Every record's operand moved by one, as code after an insertion: bsdiff's difference bytes are nearly all the
+        // same, while zstd codes a literal every 16 bytes.
+        using var dir = new TempDirectory();
+        var old = TestData.Binary(2 << 20, 31);
+        var moved = (byte[])old.Clone();
+        for (var i = 0; i + 16 <= moved.Length; i += 16) moved[i + 9]++;
+        var (_, record) = await AutoAsync(dir, old, TestData.Edit(moved, 32, 4));
+        var zstd = record.Deltas.Single(d => d.Algorithm.Name == "zstd");
+        var lzma = record.Deltas.Single(d => d.Algorithm.Name == "bsdiff-lzma");
+        Assert.That(lzma.Size, Is.LessThanOrEqualTo(zstd.Size * ZstdPatchAlgorithm.ProbeShare), "the pair is as the rule needs");
+        Assert.That(record.ProbedNames, Is.EqualTo(new[] { "zstd" }));
+        Assert.That(ZstdLevel(zstd), Is.EqualTo(ZstdPatchAlgorithm.ProbeLevel), "level 19 was not built");
+    }
+
+    [Test]
+    public async Task Versions_that_share_little_get_zstd_at_level_19_too_and_keep_the_smaller()
+    {
+        using var dir = new TempDirectory();
+        var (oldInput, newInput) = Inputs(dir, TestData.Random(3 << 19, 33), TestData.Random(3 << 19, 34));
+        var (_, record) = await AutoAsync(dir, TestData.Random(3 << 19, 33), TestData.Random(3 << 19, 34));
+        Assert.That(record.ProbedNames, Is.Empty);
+        var zstd = record.Deltas.Single(d => d.Algorithm.Name == "zstd");
+        foreach (var level in new[] { ZstdPatchAlgorithm.ProbeLevel, 19 })
+        {
+            var alone = new MemoryStream();
+            await new ZstdPatchAlgorithm(level).EncodeAsync(oldInput, newInput, alone);
+            Assert.That(zstd.Size, Is.LessThanOrEqualTo(alone.Length), $"not larger than level {level}'s");
+        }
+        Assert.That(Directory.GetFiles(dir["work"], "delta-zstd*"), Has.Length.EqualTo(1), "the larger of the two is deleted");
+    }
+
+    [Test]
+    public async Task Zstd_first_or_alone_or_under_1_MiB_is_built_at_level_19_without_a_probe()
+    {
+        using var dir = new TempDirectory();
+        var big = TestData.Binary(2 << 20, 39);
+        var (alone, aloneRecord) = await AutoAsync(dir, big, TestData.Edit(big, 40, 4), "auto", "zstd", "octodiff");
+        Assert.That(aloneRecord.ProbedNames, Is.Empty);
+        Assert.That(ZstdLevel(aloneRecord.Deltas.Single(d => d.Algorithm.Name == "zstd")), Is.EqualTo(19));
+
+        using var dir2 = new TempDirectory();
+        var small = TestData.Binary(256 << 10, 41);
+        var (_, smallRecord) = await AutoAsync(dir2, small, TestData.Edit(small, 42, 4));
+        Assert.That(smallRecord.ProbedNames, Is.Empty);
+        Assert.That(ZstdLevel(smallRecord.Deltas.Single(d => d.Algorithm.Name == "zstd")), Is.EqualTo(19));
+    }
+
+    [Test]
+    public async Task When_every_delta_built_fails_its_check_a_zstd_left_at_its_probe_is_built_at_level_19_after_all()
+    {
+        using var dir = new TempDirectory();
+        var old = TestData.Binary((int)OutclassedCandidates.MinNewBytes + 4096, 5);
+        var @new = TestData.Edit(old, 6, 4);
+        var (oldInput, newInput) = Inputs(dir, old, @new);
+        Directory.CreateDirectory(dir["work"]);
+        var record = new Record();
+        var zstd = new BrokenProbe();
+
+        var (smallest, _) = await new SmallestDelta(SmallestDelta.DefaultBudget).BuildAsync([new BrokenLzma(), zstd], oldInput, newInput, dir["work"], record);
+
+        Assert.That(record.ProbedNames, Is.EqualTo(new[] { "zstd" }), "left at its probe at first");
+        Assert.That(smallest.Algorithm, Is.SameAs(zstd), "then built at its own level, as the fallback");
+        await smallest.Algorithm.ApplyToFileAsync(oldInput, File.OpenRead(smallest.Path), dir["out"], new DeltaTarget(newInput.Digest, newInput.Size));
+        Assert.That(File.ReadAllBytes(dir["out"]), Is.EqualTo(@new));
+    }
+
+    /// <summary>zstd at level 19 whose probe's deltas do not apply (as a broken build would).</summary>
+    private sealed class BrokenProbe : IDeltaAlgorithm
+    {
+        private readonly ZstdPatchAlgorithm _real = new();
+        public string Name => _real.Name;
+        public string MediaType => _real.MediaType;
+        public DeltaAlgorithmProfile Profile => _real.Profile with { Probe = new BrokenZstd() };
+        public Task EncodeAsync(DeltaInput oldVersion, DeltaInput newVersion, Stream delta, CancellationToken ct = default) => _real.EncodeAsync(oldVersion, newVersion, delta, ct);
+        public Task ApplyAsync(DeltaInput oldVersion, Stream delta, Stream output, DeltaTarget? expected, CancellationToken ct = default) => _real.ApplyAsync(oldVersion, delta, output, expected, ct);
+    }
+
+    private sealed class BrokenZstd : IDeltaAlgorithm
+    {
+        public string Name => ZstdPatchAlgorithm.AlgorithmName;
+        public string MediaType => "application/vnd.example.broken";
+        public Task EncodeAsync(DeltaInput oldVersion, DeltaInput newVersion, Stream delta, CancellationToken ct = default) => delta.WriteAsync(new byte[1 << 16], ct).AsTask();
+        public Task ApplyAsync(DeltaInput oldVersion, Stream delta, Stream output, DeltaTarget? expected, CancellationToken ct = default) =>
+            throw new InvalidDataException("this delta does not apply");
     }
 
     [Test]
