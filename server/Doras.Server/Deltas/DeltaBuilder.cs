@@ -139,6 +139,10 @@ public sealed class DeltaBuilder(IOptions<DeltaOptions> options, ScratchSpace sc
         public void Outclassed(IDeltaAlgorithm algorithm, BuiltDelta by) =>
             logger.LogInformation("Delta {Key}: {Algorithm} left out: {By}'s {Bytes}-byte delta outclasses it", key, algorithm.Name, by.Algorithm.Name, by.Size);
 
+        public void Probed(IDeltaAlgorithm algorithm, BuiltDelta probe, BuiltDelta by) =>
+            logger.LogInformation("Delta {Key}: {Algorithm} kept at its probe ({ProbeBytes} bytes): {By}'s {Bytes}-byte delta leaves its own setting no chance",
+                key, algorithm.Name, probe.Size, by.Algorithm.Name, by.Size);
+
         public void NotTried(IDeltaAlgorithm algorithm, TimeSpan budget) =>
             logger.LogInformation("Delta {Key}: build budget {Budget} spent; not trying {Algorithm}", key, budget, algorithm.Name);
     }

@@ -55,6 +55,8 @@ public sealed class SmallestDelta(TimeSpan budget)
         var stopwatch = Stopwatch.StartNew();
         var built = new List<BuiltDelta>();
         var leftOut = new List<IDeltaAlgorithm>();
+        // Candidates whose own setting was not built because a smaller delta (By) was already there.
+        var probedOnly = new List<(IDeltaAlgorithm Candidate, BuiltDelta Probe, BuiltDelta By)>();
         // One algorithm's delta into the work directory; null when it refused the pair or failed (and others remain).
         async Task<BuiltDelta?> TryBuildAsync(IDeltaAlgorithm algorithm, string fileName)
         {
@@ -110,6 +112,7 @@ public sealed class SmallestDelta(TimeSpan budget)
                 {
                     observer?.Probed(candidate, probe, enough);
                     leftOut.Add(candidate);
+                    probedOnly.Add((candidate, probe, enough));
                     delta = probe;
                 }
                 else
@@ -130,9 +133,11 @@ public sealed class SmallestDelta(TimeSpan budget)
         }
         if (built.Count == 0) throw new IncompatibleArtifactException("none of the candidate algorithms can make this delta");
         // Smallest first; ties go to the one built first (OrderBy is stable).
-        var bySize = built.OrderBy(b => b.Size).ToList();
-        foreach (var delta in bySize)
+        var pending = built.OrderBy(b => b.Size).ToList();
+        while (pending.Count > 0)
         {
+            var delta = pending[0];
+            pending.RemoveAt(0);
             try
             {
                 await VerifyRoundTripAsync(delta, oldVersion, new DeltaTarget(newVersion.Digest, newVersion.Size), ct).ConfigureAwait(false);
@@ -142,14 +147,28 @@ public sealed class SmallestDelta(TimeSpan budget)
             {
                 throw new OperationCanceledException($"verifying {delta.Algorithm.Name} was cancelled", e, ct);
             }
-            catch (Exception e) when ((delta != bySize[^1] || leftOut.Count > 0) && e is not OperationCanceledException)
+            catch (Exception e) when (e is not OperationCanceledException)
             {
+                // A candidate left at its probe because of this delta (or whose probe this is) gets its own setting now:
+                // the probe's verdict assumed this delta would be sent.
+                var reopened = probedOnly.Where(p => p.By == delta || p.Probe == delta).ToList();
+                if (pending.Count == 0 && leftOut.Count == 0 && reopened.Count == 0) throw;
                 observer?.Failed(delta.Algorithm, e);
+                foreach (var (candidate, _, _) in reopened)
+                {
+                    probedOnly.RemoveAll(p => p.Candidate == candidate);
+                    leftOut.Remove(candidate);
+                    if (await TryBuildAsync(candidate, "delta-" + candidate.Name).ConfigureAwait(false) is not { } own) continue;
+                    observer?.Built(own);
+                    built.Add(own);
+                    var at = pending.FindIndex(p => p.Size > own.Size);
+                    pending.Insert(at < 0 ? pending.Count : at, own);
+                }
             }
         }
         // Every delta built failed its check, and some candidates were left out as outclassed by one of them: those
         // are the fallback now (the plain algorithms stay candidates whatever a smart one does).
-        if (leftOut.Count == 0) throw new UnreachableException();
+        if (leftOut.Count == 0) throw new InvalidOperationException("no candidate's delta reproduced the new version");
         return await BuildAsync(leftOut, oldVersion, newVersion, workDirectory, observer, ct).ConfigureAwait(false);
     }
 

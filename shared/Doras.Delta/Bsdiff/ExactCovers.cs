@@ -33,7 +33,7 @@ public static class ExactCovers
     {
         var covers = new List<ExactCover>();
         if (old.Length < Window || @new.Length < Window) return covers;
-        var anchors = OldAnchors(old, ct);
+        var (anchors, longestRuns) = OldAnchors(old, ct);
         var outgoing = Power(Base, Window - 1);
         var offset = 0L; // old minus new position of the last cover: where an edit most likely resumes
         var start = 0;   // no cover reaches back before the end of the previous one
@@ -42,33 +42,40 @@ public static class ExactCovers
         var run = RunBefore(@new, Window);
         while (true)
         {
-            if ((IsAnchor(hash) || run >= Window) && anchors.TryGet(hash, out var oldAnchor))
+            // A window of one repeated byte goes to the old version's longest run of that byte; an anchored window to
+            // the old anchor of its hash and to the previous cover's alignment, whichever agrees further.
+            var cover = default(ExactCover);
+            if (run >= Window)
             {
-                var cover = Extend(old, @new, j, oldAnchor, start);
-                // Where the previous cover's alignment agrees as far, it wins: it keeps records together.
+                if (longestRuns[@new[j]] is var (runStart, runLength) && runLength >= Window) cover = Extend(old, @new, j, runStart, start);
+            }
+            else if (IsAnchor(hash))
+            {
+                var found = anchors.TryGet(hash, out var oldAnchor);
+                if (found) cover = Extend(old, @new, j, oldAnchor, start);
                 var resumed = j + offset;
-                if (resumed >= 0 && resumed != oldAnchor && resumed + Window <= old.Length)
+                if (resumed >= 0 && resumed + Window <= old.Length && !(found && resumed == oldAnchor))
                 {
                     var other = Extend(old, @new, j, (int)resumed, start);
                     if (other.Length >= cover.Length) cover = other;
                 }
-                if (cover.Length >= MinLength)
-                {
-                    covers.Add(cover);
-                    offset = (long)cover.OldStart - cover.NewStart;
-                    start = j = cover.NewEnd;
-                    if (j + Window > @new.Length) break;
-                    hash = Hash(@new.Slice(j, Window));
-                    run = RunBefore(@new, j + Window);
-                    if ((covers.Count & 1023) == 0) ct.ThrowIfCancellationRequested();
-                    continue;
-                }
+            }
+            if (cover.Length >= MinLength)
+            {
+                covers.Add(cover);
+                offset = (long)cover.OldStart - cover.NewStart;
+                start = j = cover.NewEnd;
+                if (j + Window > @new.Length) break;
+                hash = Hash(@new.Slice(j, Window));
+                run = RunBefore(@new, j + Window);
+                if ((covers.Count & 1023) == 0) ct.ThrowIfCancellationRequested();
+                continue;
             }
             if (j + Window >= @new.Length) break;
             hash = Roll(hash, @new[j], @new[j + Window], outgoing);
             run = @new[j + Window] == @new[j + Window - 1] ? run + 1 : 1;
             j++;
-            if ((j & ((1 << 22) - 1)) == 0) ct.ThrowIfCancellationRequested();
+            if ((j & ((1 << 20) - 1)) == 0) ct.ThrowIfCancellationRequested();
         }
         return covers;
     }
@@ -91,28 +98,34 @@ public static class ExactCovers
         return new ExactCover(j - back, o - back, back + forward);
     }
 
-    /// <summary>The old version's anchors: for each anchored window hash, its first position.</summary>
-    private static AnchorTable OldAnchors(ReadOnlySpan<byte> old, CancellationToken ct)
+    /// <summary>
+    /// The old version's anchors (for each anchored window hash, its first position) and its longest run of each byte
+    /// value. Runs are kept apart: all their windows hash alike, and the first run of a byte may be the shortest.
+    /// </summary>
+    private static (AnchorTable Anchors, (int Start, int Length)[] LongestRuns) OldAnchors(ReadOnlySpan<byte> old, CancellationToken ct)
     {
-        var table = new AnchorTable(old.Length / AnchorSpacing * 2);
+        var table = new AnchorTable(old.Length / AnchorSpacing);
+        var longestRuns = new (int Start, int Length)[256];
         var outgoing = Power(Base, Window - 1);
         var hash = Hash(old.Slice(0, Window));
-        var run = RunBefore(old, Window);
         for (var i = 0; ; i++)
         {
-            if (IsAnchor(hash) || run >= Window) table.AddFirst(hash, i);
+            if (IsAnchor(hash)) table.AddFirst(hash, i);
             if (i + Window >= old.Length) break;
             hash = Roll(hash, old[i], old[i + Window], outgoing);
-            run = old[i + Window] == old[i + Window - 1] ? run + 1 : 1;
-            if ((i & ((1 << 22) - 1)) == 0) ct.ThrowIfCancellationRequested();
+            if ((i & ((1 << 20) - 1)) == 0) ct.ThrowIfCancellationRequested();
         }
-        return table;
+        for (var i = 0; i < old.Length;)
+        {
+            var other = old[(i + 1)..].IndexOfAnyExcept(old[i]);
+            var length = other >= 0 ? 1 + other : old.Length - i;
+            if (length > longestRuns[old[i]].Length) longestRuns[old[i]] = (i, length);
+            i += length;
+        }
+        return (table, longestRuns);
     }
 
-    /// <summary>
-    /// Content-defined anchors: about one window in <see cref="AnchorSpacing"/>. A window of one repeated byte is always
-    /// an anchor: runs (the zeros of a file system image) would otherwise be all anchors or none, as their hash decides.
-    /// </summary>
+    /// <summary>Content-defined anchors: about one window in <see cref="AnchorSpacing"/>.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static bool IsAnchor(ulong hash) => (Mix(hash) & AnchorMask) == 0;
 
@@ -145,9 +158,14 @@ public static class ExactCovers
         return result;
     }
 
-    /// <summary>Open addressing from hash to position; the first position of each hash is kept.</summary>
+    /// <summary>
+    /// Open addressing from hash to position; the first position of each hash is kept. Room for twice the expected
+    /// anchors; past three quarters full, or past <see cref="MaxProbes"/> slots of a cluster (hashes crafted to
+    /// collide), an anchor is dropped and a lookup misses: a few covers fewer, never quadratic work.
+    /// </summary>
     private sealed class AnchorTable
     {
+        private const int MaxProbes = 32;
         private readonly ulong[] _hashes;
         private readonly int[] _positions;
         private readonly int _mask;
@@ -157,7 +175,7 @@ public static class ExactCovers
         public AnchorTable(int expected)
         {
             var bits = 4;
-            while (1 << bits < expected) bits++;
+            while (1 << bits < 2L * expected) bits++;
             _hashes = new ulong[1 << bits];
             _positions = new int[1 << bits];
             _mask = (1 << bits) - 1;
@@ -169,12 +187,13 @@ public static class ExactCovers
 
         public void AddFirst(ulong hash, int position)
         {
-            // Position + 1 is stored: zero marks an empty slot. Past half full, anchors are dropped (repetitive data).
-            for (var slot = Slot(hash); ; slot = (slot + 1) & _mask)
+            // Position + 1 is stored: zero marks an empty slot.
+            var slot = Slot(hash);
+            for (var probe = 0; probe < MaxProbes; probe++, slot = (slot + 1) & _mask)
             {
                 if (_positions[slot] == 0)
                 {
-                    if (_count * 2 >= _hashes.Length) return;
+                    if (_count * 4 >= _hashes.Length * 3) return;
                     _hashes[slot] = hash;
                     _positions[slot] = position + 1;
                     _count++;
@@ -186,7 +205,8 @@ public static class ExactCovers
 
         public bool TryGet(ulong hash, out int position)
         {
-            for (var slot = Slot(hash); _positions[slot] != 0; slot = (slot + 1) & _mask)
+            var slot = Slot(hash);
+            for (var probe = 0; probe < MaxProbes && _positions[slot] != 0; probe++, slot = (slot + 1) & _mask)
             {
                 if (_hashes[slot] != hash) continue;
                 position = _positions[slot] - 1;

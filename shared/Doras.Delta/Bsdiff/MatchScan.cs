@@ -129,34 +129,15 @@ internal sealed class SuffixSearch
         _buckets = PrefixBuckets(_suffixes, data);
     }
 
-    public int Longest(ReadOnlySpan<byte> target, out int position) => Search(_suffixes, _buckets, _data, target, out position);
-
     /// <summary>
-    /// Like <see cref="Longest(ReadOnlySpan{byte}, out int)"/>, with each suffix cut where <paramref name="endOf"/>
-    /// says its piece of the data ends (the order stays the whole suffixes', so the search may stop near the longest
-    /// cut match rather than at it; the length returned is the cut match's).
+    /// Comparisons stop after this many bytes: on long runs of equal bytes (and through the joins of
+    /// <see cref="OldRemainder"/>) a whole-suffix comparison would cost the run's length at every step of every search.
+    /// A longer match is found again from where this one stops, at the same alignment (no new record).
     /// </summary>
-    public int Longest(ReadOnlySpan<byte> target, Func<int, int> endOf, out int position)
-    {
-        int start = 0, end = _data.Length;
-        if (target.Length >= 2)
-        {
-            var k = target[0] << 8 | target[1];
-            if (_buckets[2 * k + 1] > 0) (start, end) = (_buckets[2 * k], _buckets[2 * k] + _buckets[2 * k + 1] - 1);
-        }
-        ReadOnlySpan<byte> Cut(int suffix) => _data.AsSpan(suffix, endOf(suffix) - suffix);
-        while (end - start >= 2)
-        {
-            var middle = start + (end - start) / 2;
-            if (Cut(_suffixes[middle]).SequenceCompareTo(target) < 0) start = middle;
-            else end = middle;
-        }
-        var x = Cut(_suffixes[start]).CommonPrefixLength(target);
-        var y = Cut(_suffixes[end]).CommonPrefixLength(target);
-        if (x > y) { position = _suffixes[start]; return x; }
-        position = _suffixes[end];
-        return y;
-    }
+    public const int MaxProbe = 4096;
+
+    public int Longest(ReadOnlySpan<byte> target, out int position) =>
+        Search(_suffixes, _buckets, _data, target[..Math.Min(target.Length, MaxProbe)], out position);
 
     /// <summary>
     /// Where the suffixes starting with each two bytes are in the suffix array: entry 2k is bucket k's first index,

@@ -29,7 +29,7 @@ internal abstract class OldIndex
     {
         var covers = ExactCovers.Find(old, @new, ct);
         if (ExactCovers.CoveredBytes(covers) * 2 < @new.Length) return new SuffixIndex(old);
-        var remainder = old.Length >= RemainderFromBytes ? OldRemainder.Build(old, covers) : OldRemainder.Build(old, []);
+        var remainder = old.Length >= RemainderFromBytes ? OldRemainder.Build(old, covers) : OldRemainder.Whole(old);
         return new CoveredIndex(covers.ToArray(), remainder);
     }
 }
@@ -51,8 +51,6 @@ internal sealed class SuffixIndex(byte[] old) : OldIndex
 /// </summary>
 internal sealed class CoveredIndex(ExactCover[] covers, OldRemainder remainder) : OldIndex
 {
-    public int Covers => covers.Length;
-
     public override int Longest(ReadOnlySpan<byte> target, int newPosition, ref int cursor, out int oldPosition)
     {
         while (cursor < covers.Length && covers[cursor].NewEnd <= newPosition) cursor++;
@@ -75,8 +73,6 @@ internal sealed class OldRemainder
     /// <summary>Shorter stretches (the few changed bytes between two covers) are no match for anything.</summary>
     public const int MinStretch = 16;
 
-    private const int MaxProbe = 4096;
-
     private readonly int[] _starts;     // where each stretch begins in the concatenation
     private readonly int[] _oldStarts;  // and in the old version
     private readonly SuffixSearch? _search;
@@ -91,7 +87,11 @@ internal sealed class OldRemainder
 
     public int Length { get; }
 
-    public static OldRemainder Build(ReadOnlySpan<byte> old, IReadOnlyList<ExactCover> covers)
+    /// <summary>The whole old version as one stretch (not copied).</summary>
+    public static OldRemainder Whole(byte[] old) => new(old, [0], [0]);
+
+    /// <summary>What the covers leave of <paramref name="old"/>; the whole of it when they take less than half.</summary>
+    public static OldRemainder Build(byte[] old, IReadOnlyList<ExactCover> covers)
     {
         var taken = covers.Select(c => (c.OldStart, End: c.OldStart + c.Length)).OrderBy(c => c.OldStart).ToList();
         var stretches = new List<(int Start, int End)>();
@@ -102,6 +102,9 @@ internal sealed class OldRemainder
             next = Math.Max(next, end);
         }
         if (old.Length - next >= MinStretch) stretches.Add((next, old.Length));
+        // Covers can hold most of the new version yet take little of the old (a small piece repeated): then a copy of
+        // nearly all of it would only add memory.
+        if (stretches.Sum(s => (long)(s.End - s.Start)) * 2 > old.Length) return Whole(old);
         var bytes = new byte[stretches.Sum(s => s.End - s.Start)];
         var starts = new int[stretches.Count];
         var oldStarts = new int[stretches.Count];
@@ -120,10 +123,8 @@ internal sealed class OldRemainder
     {
         oldPosition = 0;
         if (_search is null) return 0;
-        // The concatenation joins stretches that were never adjacent: a run of equal bytes through many of them would
-        // make every comparison as long as the run while the match found ends at its stretch. Comparisons stop at
-        // MaxProbe bytes; a longer match is found again from where this one stops.
-        var length = _search.Longest(target[..Math.Min(target.Length, MaxProbe)], out var position);
+        // A match found is cut at its stretch's end: the concatenation joins stretches that were never adjacent.
+        var length = _search.Longest(target, out var position);
         var stretch = StretchOf(position);
         oldPosition = _oldStarts[stretch] + (position - _starts[stretch]);
         return Math.Min(length, StretchEnd(position) - position);

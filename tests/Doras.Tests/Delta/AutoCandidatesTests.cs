@@ -223,6 +223,26 @@ public class AutoCandidatesTests
         Assert.That(File.ReadAllBytes(dir["out"]), Is.EqualTo(@new));
     }
 
+    [Test]
+    public async Task When_the_delta_that_left_zstd_at_its_probe_fails_its_check_level_19_is_built_before_the_probe_is_sent()
+    {
+        using var dir = new TempDirectory();
+        var old = TestData.Binary((int)OutclassedCandidates.MinNewBytes + 4096, 7);
+        var @new = TestData.Edit(old, 8, 4);
+        var (oldInput, newInput) = Inputs(dir, old, @new);
+        Directory.CreateDirectory(dir["work"]);
+        var record = new Record();
+
+        var (smallest, _) = await new SmallestDelta(SmallestDelta.DefaultBudget).BuildAsync([new BrokenLzma(), Algorithms.Find("zstd")!], oldInput, newInput, dir["work"], record);
+
+        Assert.That(record.ProbedNames, Is.EqualTo(new[] { "zstd" }), "left at its probe by the broken delta's size");
+        var zstds = record.Deltas.Where(d => d.Algorithm.Name == "zstd").ToList();
+        Assert.That(zstds.Select(ZstdLevel), Is.EqualTo(new[] { ZstdPatchAlgorithm.ProbeLevel, 19 }), "level 19 built once the broken delta failed");
+        Assert.That(smallest.Size, Is.EqualTo(zstds.Min(d => d.Size)), "the smaller zstd delta is sent");
+        await smallest.Algorithm.ApplyToFileAsync(oldInput, File.OpenRead(smallest.Path), dir["out"], new DeltaTarget(newInput.Digest, newInput.Size));
+        Assert.That(File.ReadAllBytes(dir["out"]), Is.EqualTo(@new));
+    }
+
     /// <summary>zstd at level 19 whose probe's deltas do not apply (as a broken build would).</summary>
     private sealed class BrokenProbe : IDeltaAlgorithm
     {

@@ -69,6 +69,21 @@ public class ExactCoversTests
     }
 
     [Test]
+    public void A_run_goes_to_the_old_versions_longest_run_of_its_byte_not_its_first()
+    {
+        // The first zero run of the old version is 64 bytes, a later one 1 MiB: the new 1 MiB run is one cover, not
+        // sixteen thousand covers of the first run.
+        var old = TestData.Random(3 << 20, 67);
+        old.AsSpan(1000, 64).Clear();
+        old.AsSpan(1 << 20, 1 << 20).Clear();
+        var @new = TestData.Random(100_000, 68).Concat(new byte[1 << 20]).Concat(TestData.Random(100_000, 69)).ToArray();
+        var covers = ExactCovers.Find(old, @new);
+        AssertExactOrderedDisjoint(old, @new, covers);
+        Assert.That(covers, Has.Count.EqualTo(1));
+        Assert.That(covers[0], Is.EqualTo(new ExactCover(100_000, 1 << 20, 1 << 20)));
+    }
+
+    [Test]
     public void Unrelated_versions_have_no_covers() =>
         Assert.That(ExactCovers.Find(TestData.Random(1 << 20, 65), TestData.Random(1 << 20, 66)), Is.Empty);
 
