@@ -89,14 +89,25 @@ internal static class DeltaCommands
             try
             {
                 var installed = new BaseCheck(files[0], header);
-                try { await algorithm.ApplyToFileAsync(installed.Claimed, delta, temp, target, ct); }
+                (Digest Digest, long Size) written;
+                try
+                {
+                    // Hashed while written where the algorithm can, else read back once written.
+                    if (algorithm is IDigestingApply digesting)
+                        written = await digesting.ApplyToFileDigestingAsync(installed.Claimed, delta, temp, target, ct);
+                    else
+                    {
+                        await algorithm.ApplyToFileAsync(installed.Claimed, delta, temp, target, ct);
+                        var read = FileDigest.Input(temp, target.Digest.Algorithm, ct);
+                        written = (read.Digest, read.Size);
+                    }
+                }
                 catch (Exception e) when (e is not OperationCanceledException)
                 {
                     await installed.RequireAsync(); // another base explains a failed apply better than the apply's own error
                     throw;
                 }
                 await installed.RequireAsync();
-                var written = FileDigest.Input(temp, target.Digest.Algorithm, ct);
                 if (written.Digest != target.Digest || written.Size != target.Size)
                     throw new CorruptDeltaException($"applying the delta gave {written.Digest} ({written.Size} bytes), not the target {target.Digest} ({target.Size} bytes)");
                 Durable.MoveDurably(temp, output, overwrite: true);
