@@ -70,6 +70,9 @@ public static class ZstdFileDecoder
         /// <summary>How much output between two trims: the decoder's resident pages stay within a few times this.</summary>
         private const long TrimEveryBytes = 1 << 20;
 
+        /// <summary>Input per call: 64 bytes of a patch code at most a few 128 KiB blocks.</summary>
+        private const int InputSliceBytes = 64;
+
         private ulong _trimmedAt;
         private ZstdOutBuffer _out;
         private bool _acquired;
@@ -93,8 +96,11 @@ public static class ZstdFileDecoder
             fixed (byte* src = chunk)
             {
                 var input = new ZstdInBuffer { Src = src, Size = (nuint)chunk.Length };
-                while (input.Pos < input.Size)
+                while (input.Pos < (nuint)chunk.Length)
                 {
+                    // A few bytes of a patch can decode to megabytes (typescript's 9 MB from a delta of 1,317 bytes): fed
+                    // in slices, each call's output stays near the trim interval, so the trims keep resident memory bounded.
+                    input.Size = Math.Min((nuint)chunk.Length, input.Pos + InputSliceBytes);
                     var before = _out.Pos;
                     var consumedBefore = input.Pos;
                     var output = _out;
