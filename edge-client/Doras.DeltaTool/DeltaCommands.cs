@@ -60,7 +60,8 @@ internal static class DeltaCommands
         command.SetAction(async (result, ct) =>
         {
             var files = result.GetValue(paths)!;
-            await using var delta = new FileStream(files[1], FileMode.Open, FileAccess.Read, FileShare.Read, 1 << 16, FileOptions.Asynchronous | FileOptions.SequentialScan);
+            // Read synchronously: the decoders read it inline, and each asynchronous refill would hop to the thread pool.
+            await using var delta = new FileStream(files[1], FileMode.Open, FileAccess.Read, FileShare.Read, 1 << 16, FileOptions.SequentialScan);
             var (header, _) = await DeltaHeader.ReadAsync(delta, ct);
             delta.Position = 0;
             var magic = new byte[9];
@@ -75,9 +76,9 @@ internal static class DeltaCommands
             // Ours names its algorithm, base and target; a bare zstd frame is `zstd --patch-from` output.
             var algorithm = Algorithms(3, 0).Find(header?.Algorithm ?? ZstdPatchAlgorithm.AlgorithmName)
                 ?? throw new InvalidDataException($"the delta was made by '{header!.Algorithm}', which this build does not know");
-            var oldInput = await InputAsync(files[0], ct);
             if (header is null)
             {
+                var oldInput = FileDigest.Input(files[0], ct: ct);
                 await WriteAtomicallyAsync(files[2], (output, token) => algorithm.ApplyAsync(oldInput, delta, output, null, token), ct);
                 return 0;
             }
@@ -87,8 +88,26 @@ internal static class DeltaCommands
             var temp = Path.Combine(Path.GetDirectoryName(output)!, $".{Path.GetFileName(output)}.{Guid.NewGuid():N}.tmp");
             try
             {
-                await algorithm.ApplyToFileAsync(oldInput, delta, temp, target, ct);
-                var written = await InputAsync(temp, ct);
+                var installed = new BaseCheck(files[0], header);
+                (Digest Digest, long Size) written;
+                try
+                {
+                    // Hashed while written where the algorithm can, else read back once written.
+                    if (algorithm is IDigestingApply digesting)
+                        written = await digesting.ApplyToFileDigestingAsync(installed.Claimed, delta, temp, target, ct);
+                    else
+                    {
+                        await algorithm.ApplyToFileAsync(installed.Claimed, delta, temp, target, ct);
+                        var read = FileDigest.Input(temp, target.Digest.Algorithm, ct);
+                        written = (read.Digest, read.Size);
+                    }
+                }
+                catch (Exception e) when (e is not OperationCanceledException)
+                {
+                    await installed.RequireAsync(); // another base explains a failed apply better than the apply's own error
+                    throw;
+                }
+                await installed.RequireAsync();
                 if (written.Digest != target.Digest || written.Size != target.Size)
                     throw new CorruptDeltaException($"applying the delta gave {written.Digest} ({written.Size} bytes), not the target {target.Digest} ({target.Size} bytes)");
                 Durable.MoveDurably(temp, output, overwrite: true);

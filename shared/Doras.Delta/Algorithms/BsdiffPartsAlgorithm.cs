@@ -9,7 +9,7 @@ namespace Doras.Delta.Algorithms;
 /// parts in the order control, extra, diff. Applying spools the control and extra parts beside the output
 /// (<see cref="SplitPartsApply"/>), on the same storage, not in a temporary file system that may live in RAM.
 /// </summary>
-public abstract class BsdiffPartsAlgorithm(long maxInputBytes) : IDeltaAlgorithm
+public abstract class BsdiffPartsAlgorithm(long maxInputBytes) : IDeltaAlgorithm, IDigestingApply
 {
     public abstract string Name { get; }
 
@@ -24,6 +24,9 @@ public abstract class BsdiffPartsAlgorithm(long maxInputBytes) : IDeltaAlgorithm
 
     public Task ApplyToFileAsync(DeltaInput oldVersion, Stream delta, string outputPath, DeltaTarget expected, CancellationToken ct = default) =>
         OutputFile.WriteAsync(outputPath, (output, directory) => ApplyAsync(oldVersion, delta, output, expected, directory, ct), ct);
+
+    public Task<(Oci.Model.Digest Digest, long Size)> ApplyToFileDigestingAsync(DeltaInput oldVersion, Stream delta, string outputPath, DeltaTarget expected, CancellationToken ct = default) =>
+        OutputFile.WriteDigestingAsync(outputPath, expected.Digest.Algorithm, (output, directory) => ApplyAsync(oldVersion, delta, output, expected, directory, ct), ct);
 
     /// <summary>Applies a delta, keeping large control and extra parts in <paramref name="spoolDirectory"/>.</summary>
     protected abstract Task ApplyAsync(DeltaInput oldVersion, Stream delta, Stream output, DeltaTarget? expected, string spoolDirectory, CancellationToken ct);

@@ -41,9 +41,53 @@ public interface IDeltaAlgorithm
         OutputFile.WriteAsync(outputPath, (output, _) => ApplyAsync(oldVersion, delta, output, expected, ct), ct);
 }
 
+/// <summary>
+/// An algorithm whose apply to a file also hashes the bytes as it writes them, so the caller verifies the output
+/// against its target without reading the file back.
+/// </summary>
+public interface IDigestingApply
+{
+    /// <summary>
+    /// Like <see cref="IDeltaAlgorithm.ApplyToFileAsync"/>; returns the digest (of the target digest's algorithm) and
+    /// the count of the bytes written, for the caller to compare with the target.
+    /// </summary>
+    Task<(Digest Digest, long Size)> ApplyToFileDigestingAsync(DeltaInput oldVersion, Stream delta, string outputPath, DeltaTarget expected, CancellationToken ct = default);
+}
+
 /// <summary>How algorithms write the new version to a file.</summary>
 internal static class OutputFile
 {
+    /// <summary>
+    /// Like <see cref="WriteAsync"/>, through a <see cref="DigestingWriteStream"/>: returns the digest of what
+    /// <paramref name="write"/> wrote and its size, the file flushed to disk.
+    /// </summary>
+    public static async Task<(Digest Digest, long Size)> WriteDigestingAsync(string outputPath, string algorithm, Func<Stream, string, Task> write, CancellationToken ct)
+    {
+        var file = File.OpenHandle(outputPath, FileMode.CreateNew, FileAccess.Write, FileShare.None);
+        try
+        {
+            using (file)
+            {
+                (Digest, long) written;
+                using (var output = new DigestingWriteStream(file, algorithm))
+                {
+                    await write(output, Path.GetDirectoryName(Path.GetFullPath(outputPath))!).ConfigureAwait(false);
+                    ct.ThrowIfCancellationRequested();
+                    written = output.Finish();
+                }
+                RandomAccess.FlushToDisk(file);
+                return written;
+            }
+        }
+        catch
+        {
+            try { File.Delete(outputPath); } // ours: CreateNew made it above
+            catch (IOException) { } // the apply's own error is the one to report
+            catch (UnauthorizedAccessException) { }
+            throw;
+        }
+    }
+
     /// <summary>
     /// Creates the file, lets <paramref name="write"/> fill it, and flushes it to disk. <paramref name="write"/> also
     /// gets the file's directory: temporary files of the apply go there, on the same storage as the output, not

@@ -120,14 +120,18 @@ public static class BsdiffDelta
     /// Applies the three parts to a whole open old file; with a <paramref name="prediction"/>, each match's
     /// differences are added to its prediction (<see cref="MatchPredictionFactory.Create(Stream, SafeFileHandle, long, CancellationToken)"/>).
     /// </summary>
-    public static Task<long> ApplyAsync(SafeFileHandle oldFile, Parts parts, Stream output, long maxOutputBytes, IMatchPrediction? prediction, CancellationToken ct) =>
-        ApplyAsync(oldFile, 0, RandomAccess.GetLength(oldFile), parts, output, maxOutputBytes, prediction, ct);
+    public static Task<long> ApplyAsync(SafeFileHandle oldFile, Parts parts, Stream output, long maxOutputBytes, IMatchPrediction? prediction, CancellationToken ct)
+    {
+        var oldSize = RandomAccess.GetLength(oldFile);
+        return ApplyAsync(new OldFileWindow(oldFile, 0, oldSize), oldSize, parts, output, maxOutputBytes, prediction, ct);
+    }
 
     /// <summary>Applies a record stream to the region [<paramref name="oldStart"/>, +<paramref name="oldSize"/>) of an open old file.</summary>
     public static Task<long> ApplyAsync(SafeFileHandle oldFile, long oldStart, long oldSize, Stream records, Stream output, long maxOutputBytes, CancellationToken ct = default) =>
-        ApplyAsync(oldFile, oldStart, oldSize, Parts.Interleaved(records), output, maxOutputBytes, prediction: null, ct);
+        ApplyAsync(new OldFileWindow(oldFile, oldStart, oldSize), oldSize, Parts.Interleaved(records), output, maxOutputBytes, prediction: null, ct);
 
-    private static async Task<long> ApplyAsync(SafeFileHandle oldFile, long oldStart, long oldSize, Parts parts, Stream output, long maxOutputBytes,
+    /// <summary>Applies the parts to the old version read through <paramref name="old"/> (which the prediction may read through too).</summary>
+    internal static async Task<long> ApplyAsync(OldFileWindow old, long oldSize, Parts parts, Stream output, long maxOutputBytes,
         IMatchPrediction? prediction, CancellationToken ct)
     {
         var reader = new RecordReader(new BufferedStream(parts.Control, 1 << 16), oldSize, maxOutputBytes);
@@ -137,7 +141,6 @@ public static class BsdiffDelta
         var extras = interleaved ? reader.Records : parts.Extra;
         var data = new byte[1 << 16];
         var predicted = prediction is null ? null : new byte[data.Length];
-        var old = new OldFileWindow(oldFile, oldStart, oldSize);
         while (true)
         {
             ct.ThrowIfCancellationRequested();

@@ -32,11 +32,14 @@ public abstract class MatchPredictionFactory
     /// The prediction for a delta whose control part (seekable: the device spools it) is <paramref name="control"/>:
     /// reads its matches once and puts it back where it was.
     /// </summary>
-    public IMatchPrediction Create(Stream control, SafeFileHandle oldFile, long maxOutputBytes, CancellationToken ct)
+    public IMatchPrediction Create(Stream control, SafeFileHandle oldFile, long maxOutputBytes, CancellationToken ct) =>
+        Create(control, RandomAccess.GetLength(oldFile), (position, into) => RandomAccess.Read(oldFile, into, position), maxOutputBytes, ct);
+
+    /// <summary>Like <see cref="Create(Stream, SafeFileHandle, long, CancellationToken)"/>, reading the old version of <paramref name="oldSize"/> bytes through <paramref name="old"/>.</summary>
+    public IMatchPrediction Create(Stream control, long oldSize, OldBytesReader old, long maxOutputBytes, CancellationToken ct)
     {
         var start = control.Position;
-        var prediction = Create(RecordReader.ReadMatches(control, RandomAccess.GetLength(oldFile), maxOutputBytes, ct),
-            (position, into) => RandomAccess.Read(oldFile, into, position));
+        var prediction = Create(RecordReader.ReadMatches(control, oldSize, maxOutputBytes, ct), old);
         control.Position = start;
         return prediction;
     }

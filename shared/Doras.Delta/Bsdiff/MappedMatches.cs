@@ -11,14 +11,19 @@ namespace Doras.Delta.Bsdiff;
 /// </summary>
 public sealed class MappedMatches
 {
-    // The shortest kept match first (ties: the later in the new version), so it is the one a longer match replaces.
-    private readonly PriorityQueue<(BsdiffMatch Match, long Index), (long Length, long Later)> _kept = new();
+    // A min-heap of the kept matches: the shortest (ties: the later in the new version) at the root, so it is the one a
+    // longer match replaces. Entries of 40 bytes in one array grown by doubling: the device holds up to 65,536 of them
+    // while choosing (PriorityQueue's 56-byte entries, and the copies made to hand them out, came to 12 MiB on biome).
+    private (BsdiffMatch Match, long Index)[] _heap;
+    private int _count;
     private long _index;
+    private bool _handedOut;
 
     public MappedMatches(int limit)
     {
         ArgumentOutOfRangeException.ThrowIfLessThan(limit, 1);
         Limit = limit;
+        _heap = new (BsdiffMatch, long)[Math.Min(limit, 1024)];
     }
 
     /// <summary>The most matches mapped.</summary>
@@ -27,26 +32,82 @@ public sealed class MappedMatches
     /// <summary>Offers the next match in the order of the new version; matches without bytes map nothing and are passed over.</summary>
     public void Add(in BsdiffMatch match)
     {
+        if (_handedOut) throw new InvalidOperationException("the chosen matches were handed out already");
         var index = _index++;
         if (match.Length == 0) return;
-        var priority = (match.Length, -index);
-        if (_kept.Count < Limit) _kept.Enqueue((match, index), priority);
-        else _kept.EnqueueDequeue((match, index), priority); // drops the shortest, which may be this one
+        var entry = (match, index);
+        if (_count < Limit)
+        {
+            if (_count == _heap.Length) Array.Resize(ref _heap, (int)Math.Min(Limit, 2L * _heap.Length));
+            SiftUp(_count++, entry);
+        }
+        else if (Shorter(_heap[0], entry)) SiftDown(0, entry); // drops the shortest; else this one is the shortest
     }
 
-    /// <summary>The matches kept, in the order they were offered.</summary>
-    public List<BsdiffMatch> ToList()
+    /// <summary>The matches kept, in the order they were offered. Ends the choosing: no match may be added after.</summary>
+    public IReadOnlyList<BsdiffMatch> ToList()
     {
-        var kept = _kept.UnorderedItems.Select(item => item.Element).ToArray();
-        Array.Sort(kept, (a, b) => a.Index.CompareTo(b.Index));
-        return [.. kept.Select(item => item.Match)];
+        if (!_handedOut) Array.Sort(_heap, 0, _count, ByIndex.Instance); // in place: the heap is done
+        _handedOut = true;
+        return new Kept(_heap, _count);
     }
 
     /// <summary>The matches of <paramref name="matches"/> that a map of at most <paramref name="limit"/> holds.</summary>
-    public static List<BsdiffMatch> Choose(IEnumerable<BsdiffMatch> matches, int limit)
+    public static IReadOnlyList<BsdiffMatch> Choose(IEnumerable<BsdiffMatch> matches, int limit)
     {
         var chosen = new MappedMatches(limit);
         foreach (var match in matches) chosen.Add(match);
         return chosen.ToList();
+    }
+
+    /// <summary>Whether <paramref name="a"/> is mapped before <paramref name="b"/> is dropped: shorter, or as long and later.</summary>
+    private static bool Shorter(in (BsdiffMatch Match, long Index) a, in (BsdiffMatch Match, long Index) b) =>
+        a.Match.Length < b.Match.Length || (a.Match.Length == b.Match.Length && a.Index > b.Index);
+
+    private void SiftUp(int at, (BsdiffMatch Match, long Index) entry)
+    {
+        while (at > 0)
+        {
+            var parent = (at - 1) >> 1;
+            if (!Shorter(entry, _heap[parent])) break;
+            _heap[at] = _heap[parent];
+            at = parent;
+        }
+        _heap[at] = entry;
+    }
+
+    private void SiftDown(int at, (BsdiffMatch Match, long Index) entry)
+    {
+        while (true)
+        {
+            var child = 2 * at + 1;
+            if (child >= _count) break;
+            if (child + 1 < _count && Shorter(_heap[child + 1], _heap[child])) child++;
+            if (!Shorter(_heap[child], entry)) break;
+            _heap[at] = _heap[child];
+            at = child;
+        }
+        _heap[at] = entry;
+    }
+
+    private sealed class ByIndex : IComparer<(BsdiffMatch Match, long Index)>
+    {
+        public static readonly ByIndex Instance = new();
+        public int Compare((BsdiffMatch Match, long Index) x, (BsdiffMatch Match, long Index) y) => x.Index.CompareTo(y.Index);
+    }
+
+    /// <summary>The kept matches as a list, without copying them out of the heap's array.</summary>
+    private sealed class Kept((BsdiffMatch Match, long Index)[] entries, int count) : IReadOnlyList<BsdiffMatch>
+    {
+        public int Count => count;
+
+        public BsdiffMatch this[int index] => (uint)index < (uint)count ? entries[index].Match : throw new ArgumentOutOfRangeException(nameof(index));
+
+        public IEnumerator<BsdiffMatch> GetEnumerator()
+        {
+            for (var i = 0; i < count; i++) yield return entries[i].Match;
+        }
+
+        System.Collections.IEnumerator System.Collections.IEnumerable.GetEnumerator() => GetEnumerator();
     }
 }

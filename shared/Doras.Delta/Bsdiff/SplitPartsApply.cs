@@ -41,11 +41,15 @@ internal static class SplitPartsApply
         await using var control = await SpoolAsync(new BoundedReadStream(remainder, controlLength, truncated: truncated), "control", decode, spoolDirectory, what, ct).ConfigureAwait(false);
         // Every extra byte is a byte of the target: more is a bomb, refused before it fills the device's disk.
         await using var extra = await SpoolAsync(new BoundedReadStream(remainder, extraLength, truncated: truncated), "extra", decode, spoolDirectory, what, ct, limit: targetSize).ConfigureAwait(false);
-        using var old = File.OpenHandle(oldPath, FileMode.Open, FileAccess.Read, FileShare.Read); // read synchronously (OldFileWindow)
+        using var oldFile = File.OpenHandle(oldPath, FileMode.Open, FileAccess.Read, FileShare.Read); // read synchronously (OldFileWindow)
+        var oldSize = RandomAccess.GetLength(oldFile);
+        // One window serves the apply and the prediction's look at the same bytes: one read per match, not two.
+        var old = new OldFileWindow(oldFile, 0, oldSize);
         // The prediction's list of matches is read before the diff decoder allocates its window.
-        var prediction = predict?.Create(control, old, targetSize, ct);
-        await using var diff = decode(remainder, "diff");
-        var produced = await BsdiffDelta.ApplyAsync(old, new BsdiffDelta.Parts(control, diff, extra), output, targetSize, prediction, ct).ConfigureAwait(false);
+        var prediction = predict?.Create(control, oldSize, old.Read, targetSize, ct);
+        // Decoded on a thread of its own while the records apply (the delta is not read here again).
+        await using var diff = new ReadAheadStream(decode(remainder, "diff"));
+        var produced = await BsdiffDelta.ApplyAsync(old, oldSize, new BsdiffDelta.Parts(control, diff, extra), output, targetSize, prediction, ct).ConfigureAwait(false);
         if (targetSize != long.MaxValue && produced != targetSize)
             throw new CorruptDeltaException($"delta produced {produced} bytes, expected {targetSize}");
         return produced;
@@ -57,27 +61,29 @@ internal static class SplitPartsApply
         Stream spool = new MemoryStream();
         try
         {
+            // Synchronous reads and writes: the decoders work inline and the spool is a local file, so asynchronous
+            // calls only added a thread-pool hop per 64 KiB.
             await using (var decoded = decode(part, name))
             {
                 var buffer = new byte[1 << 16];
                 int n;
-                while ((n = await decoded.ReadAsync(buffer, ct).ConfigureAwait(false)) > 0)
+                while ((n = decoded.Read(buffer)) > 0)
                 {
+                    ct.ThrowIfCancellationRequested();
                     if (spool.Length + n > limit)
                         throw new CorruptDeltaException($"{what}'s {name} part decodes to more than its target's {limit} bytes");
                     if (spool is MemoryStream memory && memory.Length + n > InMemorySpoolBytes)
                     {
                         var file = new FileStream(Path.Combine(spoolDirectory, ".doras-bsdiff-" + Guid.NewGuid().ToString("N")), FileMode.CreateNew,
-                            FileAccess.ReadWrite, FileShare.None, 1 << 16, FileOptions.Asynchronous | FileOptions.DeleteOnClose);
-                        memory.Position = 0;
-                        await memory.CopyToAsync(file, ct).ConfigureAwait(false);
+                            FileAccess.ReadWrite, FileShare.None, 1 << 16, FileOptions.DeleteOnClose);
+                        file.Write(memory.GetBuffer(), 0, (int)memory.Length);
                         spool = file;
                     }
-                    await spool.WriteAsync(buffer.AsMemory(0, n), ct).ConfigureAwait(false);
+                    spool.Write(buffer, 0, n);
                 }
             }
             if (part.Remaining > 0) throw new CorruptDeltaException($"{what} has {part.Remaining} bytes after the end of its {name} part");
-            await spool.FlushAsync(ct).ConfigureAwait(false);
+            spool.Flush();
             spool.Position = 0;
             return spool;
         }

@@ -11,6 +11,9 @@ public abstract unsafe class NativeView : IDisposable
 {
     public abstract byte* Pointer { get; }
     public abstract long Length { get; }
+
+    /// <summary>Whether this is a whole read-only file mapping, whose pages can be given back and read again (<see cref="MappedPages"/>).</summary>
+    internal virtual bool IsFileMapping => false;
     public abstract void Dispose();
 
     public static NativeView MapFile(string path) => new MappedFileView(path);
@@ -61,6 +64,7 @@ public abstract unsafe class NativeView : IDisposable
 
         public override byte* Pointer => _pointer;
         public override long Length { get; }
+        internal override bool IsFileMapping => _view is not null;
 
         public override void Dispose()
         {

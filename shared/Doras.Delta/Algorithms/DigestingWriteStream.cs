@@ -1,0 +1,143 @@
+using System.Runtime.ExceptionServices;
+using System.Security.Cryptography;
+using Doras.Oci.Model;
+using Microsoft.Win32.SafeHandles;
+
+namespace Doras.Delta.Algorithms;
+
+/// <summary>
+/// Writes a new file front to back through a few buffers of its own and hashes every buffer on a thread of its own
+/// while the next one fills, so the digest of what was written is ready when the writing ends: no second pass reads
+/// the file back, and on a device with two cores the hash costs the apply no time. Memory: <c>Buffers</c> x
+/// <c>BufferBytes</c>. <see cref="Finish"/> writes what is left and returns the digest and the bytes written.
+/// </summary>
+internal sealed class DigestingWriteStream : Stream
+{
+    private const int Buffers = 4;
+    private const int BufferBytes = 64 << 10;
+
+    private readonly SafeFileHandle _file;
+    private readonly IncrementalHash _hash;
+    private readonly string _algorithm;
+    private readonly byte[][] _buffers = new byte[Buffers][];
+    private readonly int[] _lengths = new int[Buffers];
+    private readonly SemaphoreSlim _filled = new(0, Buffers);
+    private readonly SemaphoreSlim _free = new(Buffers, Buffers);
+    private readonly Thread _hasher;
+    private ExceptionDispatchInfo? _failure;
+    private int _current;
+    private int _used;
+    private long _written;
+    private bool _finished;
+
+    public DigestingWriteStream(SafeFileHandle file, string algorithm)
+    {
+        _file = file;
+        _algorithm = algorithm;
+        _hash = IncrementalHash.CreateHash(algorithm == Digest.Sha512 ? HashAlgorithmName.SHA512 : HashAlgorithmName.SHA256);
+        for (var i = 0; i < Buffers; i++) _buffers[i] = new byte[BufferBytes];
+        _free.Wait(); // the first buffer is the writer's
+        _hasher = new Thread(HashBuffers) { IsBackground = true, Name = "doras digest" };
+        _hasher.Start();
+    }
+
+    public override bool CanRead => false;
+    public override bool CanSeek => false;
+    public override bool CanWrite => true;
+    public override long Length => _written + _used;
+    public override long Position { get => Length; set => throw new NotSupportedException(); }
+
+    private void HashBuffers()
+    {
+        for (var next = 0; ; next = (next + 1) % Buffers)
+        {
+            _filled.Wait();
+            var length = _lengths[next];
+            if (length < 0) return; // the writer is done
+            try { _hash.AppendData(_buffers[next], 0, length); }
+            catch (Exception e) { _failure ??= ExceptionDispatchInfo.Capture(e); }
+            _free.Release();
+        }
+    }
+
+    public override void Write(ReadOnlySpan<byte> buffer)
+    {
+        ObjectDisposedException.ThrowIf(_finished, this);
+        while (!buffer.IsEmpty)
+        {
+            var n = Math.Min(buffer.Length, BufferBytes - _used);
+            buffer[..n].CopyTo(_buffers[_current].AsSpan(_used));
+            _used += n;
+            buffer = buffer[n..];
+            if (_used == BufferBytes) Hand();
+        }
+    }
+
+    public override void Write(byte[] buffer, int offset, int count) => Write(buffer.AsSpan(offset, count));
+
+    public override void WriteByte(byte value) => Write([value]);
+
+    /// <summary>The bytes are written here, synchronously: the file is local and the apply is CPU work anyway.</summary>
+    public override Task WriteAsync(byte[] buffer, int offset, int count, CancellationToken cancellationToken)
+    {
+        Write(buffer.AsSpan(offset, count));
+        return Task.CompletedTask;
+    }
+
+    public override ValueTask WriteAsync(ReadOnlyMemory<byte> buffer, CancellationToken cancellationToken = default)
+    {
+        Write(buffer.Span);
+        return ValueTask.CompletedTask;
+    }
+
+    /// <summary>Writes the current buffer to the file and gives it to the hasher; takes the next free one.</summary>
+    private void Hand()
+    {
+        if (_used == 0) return;
+        RandomAccess.Write(_file, _buffers[_current].AsSpan(0, _used), _written);
+        _written += _used;
+        _lengths[_current] = _used;
+        _filled.Release();
+        _current = (_current + 1) % Buffers;
+        _used = 0;
+        _free.Wait();
+    }
+
+    /// <summary>Writes what is left; returns the digest of every byte written and their count.</summary>
+    public (Digest Digest, long Size) Finish()
+    {
+        ObjectDisposedException.ThrowIf(_finished, this);
+        Hand();
+        Stop();
+        _failure?.Throw();
+        return (Digest.FromHash(_algorithm, _hash.GetCurrentHash()), _written);
+    }
+
+    /// <summary>Nothing is buffered past a <see cref="Write(ReadOnlySpan{byte})"/> but the current buffer, which <see cref="Finish"/> writes.</summary>
+    public override void Flush() { }
+
+    private void Stop()
+    {
+        if (_finished) return;
+        _finished = true;
+        _lengths[_current] = -1;
+        _filled.Release();
+        _hasher.Join();
+    }
+
+    protected override void Dispose(bool disposing)
+    {
+        if (disposing)
+        {
+            Stop();
+            _hash.Dispose();
+            _filled.Dispose();
+            _free.Dispose();
+        }
+        base.Dispose(disposing);
+    }
+
+    public override int Read(byte[] buffer, int offset, int count) => throw new NotSupportedException();
+    public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
+    public override void SetLength(long value) => throw new NotSupportedException();
+}
