@@ -49,7 +49,7 @@ public static class TardiffDelta
     /// Throws <see cref="Artifacts.IncompatibleArtifactException"/> when either is not a tar archive.
     /// </summary>
     /// <param name="level">zstd level used to compare candidates and for zstd operations.</param>
-    /// <param name="bsdiffMaxBytes">Members larger than this are not given to bsdiff (its memory is about 9 bytes per byte).</param>
+    /// <param name="bsdiffMaxBytes">Members larger than this are not given to bsdiff (its memory is about 11 bytes per byte: the suffix array and its work space, and copies of both members for the match index).</param>
     public static TardiffStats Write(NativeView old, NativeView @new, Stream output, int level, long bsdiffMaxBytes)
     {
         var (oldMembers, oldTrailer) = TarIndex.Read(old);
