@@ -88,7 +88,7 @@ internal static class DeltaCommands
             var temp = Path.Combine(Path.GetDirectoryName(output)!, $".{Path.GetFileName(output)}.{Guid.NewGuid():N}.tmp");
             try
             {
-                var installed = new BaseCheck(files[0], header);
+                var installed = new BaseCheck(files[0], header, ct); // a cancelled apply stops hashing the base too
                 (Digest Digest, long Size) written;
                 try
                 {
