@@ -24,9 +24,9 @@ public static class OctodiffDelta
     /// <see cref="HashCallCost"/>. A signature naming the rolling checksums of the new file's windows with wrong
     /// SHA1s would otherwise cost one SHA1 of a whole chunk (up to 31 KiB) per byte of the new file.
     /// </summary>
-    internal const int FalseHitBytesPerByte = 16;
-    internal const long FalseHitAllowance = 4 << 20;
-    internal const int HashCallCost = 512;
+    public const int FalseHitBytesPerByte = 16;
+    public const long FalseHitAllowance = 4 << 20;
+    public const int HashCallCost = 512;
     private const int CancellationInterval = 1 << 16;
 
     /// <summary>
@@ -36,7 +36,8 @@ public static class OctodiffDelta
     /// and strong hashes of false hits are rationed (a hostile signature can only make the delta bigger).
     /// <paramref name="ct"/> is checked every 64 KiB of the new file.
     /// </summary>
-    public static void Write(OctodiffSignature signature, Stream newFile, Stream delta, CancellationToken ct = default)
+    /// <returns>The work done (<see cref="OctodiffBuildWork"/>), for logs and for tests of the bound.</returns>
+    public static OctodiffBuildWork Write(OctodiffSignature signature, Stream newFile, Stream delta, CancellationToken ct = default)
     {
         ArgumentNullException.ThrowIfNull(signature);
         if (!newFile.CanSeek) throw new ArgumentException("the new file must be seekable", nameof(newFile));
@@ -50,8 +51,10 @@ public static class OctodiffDelta
         writer.Write(OctodiffFormat.HashLength);
         writer.Write(newHash);
         writer.Write(OctodiffFormat.EndOfHeader);
-        new Builder(signature, writer, ct).Run(newFile);
+        var builder = new Builder(signature, writer, ct);
+        builder.Run(newFile);
         writer.Flush();
+        return builder.Work;
     }
 
     private static byte[] HashRest(Stream input, CancellationToken ct)
@@ -79,6 +82,9 @@ public static class OctodiffDelta
         private long _copyOffset = -1, _copyLength;
         private long _falseHitBudget = FalseHitAllowance;
         private int _sinceCheck;
+        private long _scanned, _hashed, _compared;
+
+        public OctodiffBuildWork Work => new(_scanned, _hashed, _compared);
 
         public Builder(OctodiffSignature signature, BinaryWriter writer, CancellationToken ct)
         {
@@ -151,6 +157,7 @@ public static class OctodiffDelta
         private void Scanned(int bytes)
         {
             _falseHitBudget += (long)FalseHitBytesPerByte * bytes;
+            _scanned += bytes;
             _sinceCheck += bytes;
             if (_sinceCheck < CancellationInterval) return;
             _sinceCheck = 0;
@@ -168,8 +175,12 @@ public static class OctodiffDelta
             var cost = window.Length + HashCallCost;
             if (_falseHitBudget < cost) return null;
             SHA1.HashData(window, _hash);
+            _hashed += window.Length;
             for (; candidate >= 0; candidate = _index.Next(candidate))
+            {
+                _compared++;
                 if (_signature.HashOf(candidate).SequenceEqual(_hash)) return candidate;
+            }
             _falseHitBudget -= cost;
             return null;
         }
@@ -184,6 +195,8 @@ public static class OctodiffDelta
             var suffix = tail[^length..];
             if (_signature.RollingOf(last) != RollingAdler32.Of(suffix).Value) return null;
             SHA1.HashData(suffix, _hash);
+            _hashed += suffix.Length;
+            _compared++;
             return _signature.HashOf(last).SequenceEqual(_hash) ? last : null;
         }
 
@@ -393,3 +406,12 @@ public static class OctodiffDelta
         }
     }
 }
+
+/// <summary>
+/// What building an Octodiff delta cost: bytes of the new file scanned, bytes given to SHA1 (true and false hits of
+/// the rolling checksum) and signature chunks compared. The rationing bounds the last two by the first, whatever the
+/// signature: hashed at most <see cref="OctodiffDelta.FalseHitAllowance"/> plus <see cref="OctodiffDelta.FalseHitBytesPerByte"/>
+/// + 1 bytes per byte scanned (the one for true hits, which move the window past what they hashed) plus a last chunk,
+/// and at most <see cref="OctodiffDelta.MaxCandidatesPerRolling"/> chunks compared per hash.
+/// </summary>
+public readonly record struct OctodiffBuildWork(long BytesScanned, long BytesHashed, long ChunksCompared);
