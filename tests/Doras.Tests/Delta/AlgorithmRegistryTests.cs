@@ -145,16 +145,27 @@ public class AlgorithmRegistryTests
 /// </summary>
 public class LeaveOutRuleTests
 {
-    [TestCase("zstd")]
-    [TestCase("octodiff")]
-    public void A_bsdiff_lzma_delta_does_not_leave_out_zstd_or_octodiff_but_a_bsdiff_exe_one_does(string candidate)
+    [Test]
+    public void A_bsdiff_lzma_delta_does_not_leave_out_zstd_but_a_bsdiff_exe_one_does()
     {
         var algorithms = DeltaAlgorithms.Default();
         var lzma = new BuiltDelta(algorithms.Find("bsdiff-lzma")!, "", Digest.Compute([]), 100_000, TimeSpan.Zero);
         var exe = new BuiltDelta(algorithms.Find("bsdiff-exe")!, "", Digest.Compute([]), 100_000, TimeSpan.Zero);
-        Assert.That(OutclassedCandidates.By(algorithms.Find(candidate)!, [lzma], 9 << 20), Is.Null);
-        Assert.That(OutclassedCandidates.By(algorithms.Find(candidate)!, [exe], 9 << 20), Is.SameAs(exe));
+        Assert.That(OutclassedCandidates.By(algorithms.Find("zstd")!, [lzma], 9 << 20), Is.Null);
+        Assert.That(OutclassedCandidates.By(algorithms.Find("zstd")!, [exe], 9 << 20), Is.SameAs(exe));
         Assert.That(OutclassedCandidates.By(algorithms.Find("bsdiff")!, [lzma], 9 << 20), Is.SameAs(lzma), "plain bsdiff still gives way to bsdiff-lzma");
+    }
+
+    [TestCase(100_000)]
+    [TestCase(8 << 20)] // versions that share little: still left out (1.02-1.05x bsdiff-lzma's bytes there)
+    public void A_bsdiff_lzma_or_bsdiff_exe_delta_leaves_out_octodiff_whatever_its_size(long size)
+    {
+        var algorithms = DeltaAlgorithms.Default();
+        var lzma = new BuiltDelta(algorithms.Find("bsdiff-lzma")!, "", Digest.Compute([]), size, TimeSpan.Zero);
+        var exe = new BuiltDelta(algorithms.Find("bsdiff-exe")!, "", Digest.Compute([]), size, TimeSpan.Zero);
+        Assert.That(OutclassedCandidates.By(algorithms.Find("octodiff")!, [lzma], 9 << 20), Is.SameAs(lzma));
+        Assert.That(OutclassedCandidates.By(algorithms.Find("octodiff")!, [exe], 9 << 20), Is.SameAs(exe));
+        Assert.That(OutclassedCandidates.By(algorithms.Find("octodiff")!, [lzma], 512 << 10), Is.Null, "under 1 MiB every candidate is built");
     }
 
     [Test]
