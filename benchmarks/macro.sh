@@ -48,9 +48,9 @@ doras_delta="dotnet $work/doras-delta/doras-delta.dll"
 # auto's budget is wall time (the server's Delta:AutoBudget, 5 min); on a machine shared with other work it can cut
 # candidates off that an idle server would try, so the benchmark gives it an hour (DORAS_AUTO_BUDGET seconds).
 auto_budget="${DORAS_AUTO_BUDGET:-3600}"
-# Every command is stopped after DORAS_TOOL_LIMIT seconds of wall time (default 30 min); a build stopped so is reported
-# as not finished and left out of its tool's totals, so one run can cover every pair and tool.
-tool_limit="${DORAS_TOOL_LIMIT:-1800}"; export DORAS_TOOL_LIMIT="$tool_limit"
+# A build is stopped after DORAS_TOOL_LIMIT seconds of wall time (default 30 min; not auto's nor hdiffz lzma2's, which
+# every summary compares): reported as not finished and left out of its tool's totals, so one run covers every pair.
+tool_limit="${DORAS_TOOL_LIMIT:-1800}"
 doras_device="$work/doras-delta-device/doras-delta"
 
 # Fetches one version and leaves the compared file at $corpus/NAME-VERSION.
@@ -107,7 +107,7 @@ sys.exit(child.returncode)
 PY
 timed() {
   timed_rc=0
-  python3 "$work/measure.py" "$work/time" "$work/stdout" "$@" 2>"$work/stderr" || { timed_rc=$?; return 1; }
+  DORAS_TOOL_LIMIT="${limit_now:-$tool_limit}" python3 "$work/measure.py" "$work/time" "$work/stdout" "$@" 2>"$work/stderr" || { timed_rc=$?; return 1; }
   read -r secs cpu rss_kib anon_kib <"$work/time"
   rss_mib=$(( (rss_kib + 512) / 1024 )); anon_mib=$(echo "$anon_kib / 1024" | bc -l)
 }
@@ -167,10 +167,11 @@ for pair in "${pairs[@]}"; do
     subst() { local c="$1"; c="${c//DORAS/$doras_delta}"; c="${c//DEVICE/$doras_device}"; c="${c//HDIFFZ/$hdiffpatch/hdiffz}"
       c="${c//HPATCHZ/$hdiffpatch/hpatchz}"; c="${c//KIND/$artifact_kind}"; c="${c//AUTO_BUDGET/$auto_budget}"; c="${c//OLD/$old}"; c="${c//NEW/$new}"
       c="${c//PATCH/$patch}"; echo "${c//OUT/$out}"; }
+    # A build over the limit is reported and the run goes on (classic bsdiff needs more than 30 min of CPU for the
+    # 240 MiB firmware image); auto and hdiffz lzma2, which every summary compares, have no limit.
+    limit_now=$tool_limit; [[ "$label" == "doras auto" || "$label" == "hdiffz lzma2" ]] && limit_now=inf
     if ! eval "timed $(subst "$build")"; then
-      # A build over the limit is reported and the run goes on (classic bsdiff needs more than 30 min of CPU for the
-      # 240 MiB firmware image); auto and hdiffz lzma2, which every summary compares, must finish.
-      if [[ $timed_rc == 124 && "$label" != "hdiffz lzma2" && "$label" != "doras auto" ]]; then
+      if [[ $timed_rc == 124 ]]; then
         refused[$label]="not finished: stopped after the build limit of ${tool_limit} s (DORAS_TOOL_LIMIT)"; continue
       fi
       # Our algorithms refuse what they do not apply to (tardiff: not a tar; gzip: not reproducible); peers must not fail.
@@ -180,7 +181,7 @@ for pair in "${pairs[@]}"; do
     [[ "$label" == "doras auto" ]] && auto_choice=$(sed -n 's/^auto: \([a-z0-9-]*\),.*/\1/p' "$work/stdout")
     build_s[$label]=$secs; build_cpu[$label]=$cpu; build_rss[$label]=$rss_mib
     size[$label]=$(stat -c %s "$patch")
-    eval "timed $(subst "$apply")" || { cat "$work/stderr" >&2; exit 1; }
+    limit_now=inf; eval "timed $(subst "$apply")" || { cat "$work/stderr" >&2; exit 1; }
     apply_s[$label]=$secs; apply_cpu[$label]=$cpu; apply_rss[$label]=$rss_mib; apply_anon[$label]=$anon_mib
     cmp -s "$out" "$new" || { echo "$label produced a wrong $name" >&2; exit 1; }
     if [[ "$label" != doras* ]] && { [[ -z "$best_peer" ]] || (( size[$label] < size[$best_peer] )); }; then best_peer=$label; fi
@@ -239,7 +240,7 @@ echo "| tool (totals over the pairs it built, of $pair_count) | pairs | delta by
 echo '|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|'
 for tool in "${tools[@]}"; do
   label="${tool%%|*}"
-  [[ -z "${t_pairs[$label]:-}" ]] && { printf '| %s | 0 | refused on every pair | | | | | | | | | | |\n' "$label"; continue; }
+  [[ -z "${t_pairs[$label]:-}" ]] && { printf '| %s | 0 | refused or not finished on every pair | | | | | | | | | | |\n' "$label"; continue; }
   printf '| %s | %s | %s | %.3f | %.3f | %.2f s | %.2f | %s MiB | %.2f s | %.2f | %.2f s | %s MiB | %.1f MiB |\n' "$label" "${t_pairs[$label]}" "${t_size[$label]}" \
     "$(ratio "${t_size[$label]}" "${t_ref_size[$label]}")" "$(ratio "${t_size[$label]}" "${t_best[$label]}")" "${t_bcpu[$label]}" \
     "$(ratio "${t_bcpu[$label]}" "${t_ref_bcpu[$label]}")" "${t_brss[$label]}" "${t_aw[$label]}" "$(ratio "${t_aw[$label]}" "${t_ref_aw[$label]}")" \
