@@ -16,20 +16,27 @@ internal abstract class OldIndex
     /// <summary>From this size of old version on, only what the covers leave is suffix-sorted (<see cref="For"/>).</summary>
     public const long RemainderFromBytes = 32 << 20;
 
+    /// <summary>From this many bytes of the new version outside the covers, only what they leave of the old is suffix-sorted (<see cref="For"/>).</summary>
+    public const long RemainderFromUncoveredBytes = 16 << 10;
+
     /// <summary>
     /// The index a scan of these versions should use. Where exact covers hold at least half of the new version,
     /// they answer for the bytes they hold (the scan skips them); otherwise they would save little and the classic
-    /// index is used. The suffix array then spans the whole old version below <see cref="RemainderFromBytes"/>, and
-    /// only what the covers leave from there (benchmarks/RESULTS.md, 2026-12-07): on the 240 MB firmware image that
-    /// is 3.3x less CPU and 4.5 % fewer bytes than the whole array (the whole sort alone is 13 s), while on a 9 MB
-    /// JavaScript file, whose new lines are pieces of old ones elsewhere, the remainder sent 913 bytes instead of
-    /// 706 for 0.4 s saved.
+    /// index is used. The suffix array then spans only what the covers leave of the old version (benchmarks/RESULTS.md,
+    /// 2026-12-07) from <see cref="RemainderFromBytes"/> of old version (the 240 MB firmware image: 3.3x less CPU and
+    /// fewer bytes than the whole array, whose sort alone is 13 s) or from <see cref="RemainderFromUncoveredBytes"/>
+    /// of new bytes left uncovered (11 JavaScript, tar and executable pairs with 45 KB to 3.8 MB uncovered: 8 deltas
+    /// smaller by 101-6,775 bytes, 2 the same, plotly 4.0.0 -> 4.1.0 0.5 % larger; 30-50 % less CPU on the text pairs);
+    /// below, the few new bytes are edits whose best
+    /// matches lie inside covered old text (typescript patch releases with 0.7-1.5 KB uncovered: 685 bytes with the
+    /// whole array, 828 without), and the whole old version is sorted.
     /// </summary>
     public static OldIndex For(byte[] old, byte[] @new, CancellationToken ct)
     {
         var covers = ExactCovers.Find(old, @new, ct);
-        if (ExactCovers.CoveredBytes(covers) * 2 < @new.Length) return new SuffixIndex(old);
-        var remainder = old.Length >= RemainderFromBytes ? OldRemainder.Build(old, covers) : OldRemainder.Whole(old);
+        var uncovered = @new.Length - ExactCovers.CoveredBytes(covers);
+        if (uncovered * 2 > @new.Length) return new SuffixIndex(old);
+        var remainder = old.Length >= RemainderFromBytes || uncovered >= RemainderFromUncoveredBytes ? OldRemainder.Build(old, covers) : OldRemainder.Whole(old);
         return new CoveredIndex(covers.ToArray(), remainder);
     }
 }
