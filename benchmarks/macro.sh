@@ -51,6 +51,7 @@ auto_budget="${DORAS_AUTO_BUDGET:-3600}"
 # A build is stopped after DORAS_TOOL_LIMIT seconds of wall time (default 30 min; not auto's nor hdiffz lzma2's, which
 # every summary compares): reported as not finished and left out of its tool's totals, so one run covers every pair.
 tool_limit="${DORAS_TOOL_LIMIT:-1800}"
+[[ "$tool_limit" =~ ^[0-9]+$ ]] || { echo "DORAS_TOOL_LIMIT must be a number of seconds, not '$tool_limit'" >&2; exit 1; }
 doras_device="$work/doras-delta-device/doras-delta"
 
 # Fetches one version and leaves the compared file at $corpus/NAME-VERSION.
@@ -78,7 +79,7 @@ fetch() { # name package version path
 # (peak RSS: includes the page cache of memory-mapped files) and $anon_mib (peak private memory: the anonymous
 # pages of the process tree, heap, buffers and stacks, sampled every 10 ms from /proc).
 cat >"$work/measure.py" <<'PY'
-import os, subprocess, sys, time
+import os, signal, subprocess, sys, time
 def tree(pid):
     pids = [pid]
     try:
@@ -90,24 +91,35 @@ def anon(pid):
     try:
         with open(f"/proc/{pid}/smaps_rollup") as f: return next((int(l.split()[1]) for l in f if l.startswith("Anonymous:")), 0)
     except OSError: return 0
+def stop_group(child):
+    try: os.killpg(child.pid, signal.SIGKILL)
+    except ProcessLookupError: pass
+    child.wait()
+def interrupted(*_): raise SystemExit(130)
+signal.signal(signal.SIGTERM, interrupted); signal.signal(signal.SIGHUP, interrupted)
 limit = float(os.environ.get("DORAS_TOOL_LIMIT", "1800"))
 with open(sys.argv[2], "wb") as out:
-    # Its own session, so a command over the limit is killed with everything it started.
+    # Its own session, so a command over the limit is killed with everything it started; so is it when this script
+    # is interrupted (Ctrl-C reaches only this process now), before the EXIT trap removes its files.
     child = subprocess.Popen(["/usr/bin/time", "-f", "%e %U %S %M", "-o", sys.argv[1], *sys.argv[3:]], stdout=out, start_new_session=True)
-    peak, started = 0, time.monotonic()
-    while child.poll() is None:
-        peak = max(peak, sum(anon(p) for p in tree(child.pid)))
-        if time.monotonic() - started > limit:
-            os.killpg(child.pid, 9); child.wait()
-            sys.exit(124)
-        time.sleep(0.01)
+    try:
+        peak, started = 0, time.monotonic()
+        while child.poll() is None:
+            peak = max(peak, sum(anon(p) for p in tree(child.pid)))
+            if time.monotonic() - started > limit:
+                stop_group(child)
+                open(sys.argv[1] + ".stopped", "w").close() # the mark of a stop, whatever the tool's own exit code
+                sys.exit(1)
+            time.sleep(0.01)
+    finally:
+        if child.poll() is None: stop_group(child)
 with open(sys.argv[1]) as f: wall, user, system, rss = f.read().split()[-4:]
 with open(sys.argv[1], "w") as f: f.write(f"{wall} {float(user) + float(system):.2f} {rss} {peak}\n")
 sys.exit(child.returncode)
 PY
 timed() {
-  timed_rc=0
-  DORAS_TOOL_LIMIT="${limit_now:-$tool_limit}" python3 "$work/measure.py" "$work/time" "$work/stdout" "$@" 2>"$work/stderr" || { timed_rc=$?; return 1; }
+  rm -f "$work/time.stopped"
+  DORAS_TOOL_LIMIT="${limit_now:-$tool_limit}" python3 "$work/measure.py" "$work/time" "$work/stdout" "$@" 2>"$work/stderr" || return 1
   read -r secs cpu rss_kib anon_kib <"$work/time"
   rss_mib=$(( (rss_kib + 512) / 1024 )); anon_mib=$(echo "$anon_kib / 1024" | bc -l)
 }
@@ -160,7 +172,7 @@ for pair in "${pairs[@]}"; do
   artifact_kind=""; [[ "$path" == "/" ]] && artifact_kind="--kind Directory"
   full=$(zstd -q -19 --long=31 -c "$new" | wc -c)
   declare -A size build_s build_cpu build_rss apply_s apply_cpu apply_rss apply_anon refused
-  best_peer=""; auto_choice=""
+  best_peer=""; auto_choice=""; stopped=()
   for tool in "${tools[@]}"; do
     IFS='|' read -r label build apply <<<"$tool"
     patch="$work/patch"; out="$work/out"; rm -f "$patch" "$out" "$patch.sig"
@@ -171,8 +183,8 @@ for pair in "${pairs[@]}"; do
     # 240 MiB firmware image); auto and hdiffz lzma2, which every summary compares, have no limit.
     limit_now=$tool_limit; [[ "$label" == "doras auto" || "$label" == "hdiffz lzma2" ]] && limit_now=inf
     if ! eval "timed $(subst "$build")"; then
-      if [[ $timed_rc == 124 ]]; then
-        refused[$label]="not finished: stopped after the build limit of ${tool_limit} s (DORAS_TOOL_LIMIT)"; continue
+      if [[ -f "$work/time.stopped" ]]; then
+        refused[$label]="not finished: stopped after the build limit of ${tool_limit} s (DORAS_TOOL_LIMIT)"; stopped+=("$label"); continue
       fi
       # Our algorithms refuse what they do not apply to (tardiff: not a tar; gzip: not reproducible); peers must not fail.
       [[ "$label" == doras* ]] || { cat "$work/stderr" >&2; echo "$label failed on $name" >&2; exit 1; }
@@ -203,8 +215,10 @@ for pair in "${pairs[@]}"; do
   ours=${size[doras auto]}; ours_label="$auto_choice"
   if (( ours * 10 > full * 9 )); then ours=$full; ours_label="full download (406)"; fi
   peer=${size[$best_peer]}
+  # A peer stopped at the build limit is not among those the pair's best is chosen from: said in the row.
+  peer_label="$best_peer"; [[ ${#stopped[@]} -gt 0 ]] && peer_label="$best_peer; not finished: $(IFS=,; echo "${stopped[*]}")"
   within=$( (( ours <= peer * 11 / 10 + 256 )) && echo yes || echo "**no**")
-  summary+=("$(printf '| %s | %s (%s) | %s (%s) | %.3f | %s | %.2f | %.2f | %.2f; %.2f | %.1f MiB |' "$name" "$ours" "$ours_label" "$peer" "$best_peer" \
+  summary+=("$(printf '| %s | %s (%s) | %s (%s) | %.3f | %s | %.2f | %.2f | %.2f; %.2f | %.1f MiB |' "$name" "$ours" "$ours_label" "$peer" "$peer_label" \
     "$(ratio "$ours" "$peer")" "$within" "$(ratio "${build_cpu[doras auto]}" "${build_cpu[hdiffz lzma2]}")" \
     "$(ratio "${build_rss[doras auto]}" "${build_rss[hdiffz lzma2]}")" \
     "$(ratio "${apply_s[doras auto]}" "$(floor "${apply_s[hdiffz lzma2]}")")" "$(ratio "${apply_cpu[doras auto]}" "$(floor "${apply_cpu[hdiffz lzma2]}")")" \

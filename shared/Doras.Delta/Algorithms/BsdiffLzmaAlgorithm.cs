@@ -20,8 +20,8 @@ public sealed class BsdiffLzmaAlgorithm(long maxInputBytes = BsdiffAlgorithm.Max
     public override string MediaType => "application/vnd.doras.delta.bsdiff+lzma2";
 
     /// <summary>
-    /// Outclasses bsdiff, zstd and Octodiff (see theirs), so <c>auto</c> builds it before them; gives way to bsdiff-exe,
-    /// which outclasses everything it does. Devices need liblzma to decode it.
+    /// Outclasses bsdiff and Octodiff (see theirs; not zstd, which gives way to bsdiff-exe alone), so <c>auto</c> builds
+    /// it before them; gives way to bsdiff-exe, which outclasses everything it does. Devices need liblzma to decode it.
     /// </summary>
     public override DeltaAlgorithmProfile Profile { get; } = new()
     {

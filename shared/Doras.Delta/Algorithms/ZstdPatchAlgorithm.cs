@@ -30,6 +30,9 @@ public sealed class ZstdPatchAlgorithm(int level = 19, int workers = 0) : IDelta
     /// </summary>
     public const double ProbeShare = 0.45;
 
+    /// <summary>Whether level 19 may still come out under <paramref name="toBeat"/> bytes, given a level-9 probe of <paramref name="probeSize"/> (<see cref="ProbeShare"/>).</summary>
+    public static bool FullLevelMayBeat(double probeSize, long toBeat) => probeSize * ProbeShare < toBeat;
+
     public int Level => level;
 
     /// <summary>After the bsdiffs, which came out smaller on the npm pairs; it came near bsdiff-lzma only on versions that share little.</summary>

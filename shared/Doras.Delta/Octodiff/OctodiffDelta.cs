@@ -82,9 +82,9 @@ public static class OctodiffDelta
         private long _copyOffset = -1, _copyLength;
         private long _falseHitBudget = FalseHitAllowance;
         private int _sinceCheck;
-        private long _scanned, _hashed, _compared;
+        private long _scanned, _hashed, _hashes, _compared;
 
-        public OctodiffBuildWork Work => new(_scanned, _hashed, _compared);
+        public OctodiffBuildWork Work => new(_scanned, _hashed, _hashes, _compared);
 
         public Builder(OctodiffSignature signature, BinaryWriter writer, CancellationToken ct)
         {
@@ -176,6 +176,7 @@ public static class OctodiffDelta
             if (_falseHitBudget < cost) return null;
             SHA1.HashData(window, _hash);
             _hashed += window.Length;
+            _hashes++;
             for (; candidate >= 0; candidate = _index.Next(candidate))
             {
                 _compared++;
@@ -196,6 +197,7 @@ public static class OctodiffDelta
             if (_signature.RollingOf(last) != RollingAdler32.Of(suffix).Value) return null;
             SHA1.HashData(suffix, _hash);
             _hashed += suffix.Length;
+            _hashes++;
             _compared++;
             return _signature.HashOf(last).SequenceEqual(_hash) ? last : null;
         }
@@ -408,10 +410,11 @@ public static class OctodiffDelta
 }
 
 /// <summary>
-/// What building an Octodiff delta cost: bytes of the new file scanned, bytes given to SHA1 (true and false hits of
-/// the rolling checksum) and signature chunks compared. The rationing bounds the last two by the first, whatever the
-/// signature: hashed at most <see cref="OctodiffDelta.FalseHitAllowance"/> plus <see cref="OctodiffDelta.FalseHitBytesPerByte"/>
-/// + 1 bytes per byte scanned (the one for true hits, which move the window past what they hashed) plus a last chunk,
-/// and at most <see cref="OctodiffDelta.MaxCandidatesPerRolling"/> chunks compared per hash.
+/// What building an Octodiff delta cost: bytes of the new file scanned, bytes given to SHA1 and SHA1s computed (true
+/// and false hits of the rolling checksum), and signature chunks compared. The rationing bounds them by the bytes
+/// scanned, whatever the signature: hashed at most <see cref="OctodiffDelta.FalseHitAllowance"/> plus
+/// <see cref="OctodiffDelta.FalseHitBytesPerByte"/> + 1 bytes per byte scanned (the one for true hits, which move the
+/// window past what they hashed) plus a last chunk; false hits each charged <see cref="OctodiffDelta.HashCallCost"/>
+/// more; at most <see cref="OctodiffDelta.MaxCandidatesPerRolling"/> chunks compared per SHA1.
 /// </summary>
-public readonly record struct OctodiffBuildWork(long BytesScanned, long BytesHashed, long ChunksCompared);
+public readonly record struct OctodiffBuildWork(long BytesScanned, long BytesHashed, long Hashes, long ChunksCompared);

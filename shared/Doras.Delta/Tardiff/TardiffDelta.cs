@@ -278,7 +278,7 @@ public static class TardiffDelta
         {
             if (level <= ZstdPatchAlgorithm.ProbeLevel) return ZstdPatch(prefix, newBytes, level);
             var probe = ZstdPatch(prefix, newBytes, ZstdPatchAlgorithm.ProbeLevel);
-            return probe.Length * ZstdPatchAlgorithm.ProbeShare * ZstdFrameWeight < toBeat ? ZstdPatch(prefix, newBytes, level) : probe;
+            return ZstdPatchAlgorithm.FullLevelMayBeat(probe.Length * ZstdFrameWeight, toBeat) ? ZstdPatch(prefix, newBytes, level) : probe;
         }
 
         private static byte[] ZstdPatch(NativeView prefix, ReadOnlySpan<byte> newBytes, int level)

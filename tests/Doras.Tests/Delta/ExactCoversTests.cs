@@ -105,4 +105,23 @@ public class ExactCoversTests
         // What cannot be copied is 200 edits of at most 64 new bytes; the record stream stays near that (uncompressed).
         Assert.That(records.Length, Is.LessThan(200 * 64 * 4));
     }
+
+    [Test]
+    public async Task A_small_version_with_16_KiB_outside_its_covers_is_scanned_through_them_and_round_trips()
+    {
+        // Under OldIndex.RemainderFromBytes, 16 KiB of new bytes outside the covers (RemainderFromUncoveredBytes) is
+        // enough for the remainder index: 64 KiB of new data, a block moved, edits. Every byte must come back.
+        using var dir = new TempDirectory();
+        var old = Image(4 << 20, 69);
+        var edited = TestData.Edit(old, 70, edits: 50);
+        var @new = edited.AsSpan(0, 1 << 20).ToArray().Concat(TestData.Random(64 << 10, 71)).Concat(edited.AsSpan(2 << 20).ToArray())
+            .Concat(edited.AsSpan(1 << 20, 1 << 20).ToArray()).ToArray();
+        var records = new MemoryStream();
+        BsdiffDelta.Write(old, @new, BsdiffDelta.Parts.Interleaved(records), parallelism: 1);
+        var output = new MemoryStream();
+        await BsdiffDelta.ApplyAsync(dir.Write("old", old), new MemoryStream(records.ToArray()), output, long.MaxValue);
+        Assert.That(output.ToArray().AsSpan().SequenceEqual(@new), Is.True, "byte for byte");
+        // The 64 KiB travel as they are; the rest is 50 edits of at most 64 bytes and the moves.
+        Assert.That(records.Length, Is.LessThan((64 << 10) + 50 * 64 * 4));
+    }
 }

@@ -45,8 +45,8 @@ public class OctodiffHostileSignatureTests
     /// <summary>
     /// The delta, after checking the build's work against the bound the rationing promises (linear in the new file
     /// whatever the signature; counted, not timed, so a loaded machine cannot fail it): every byte scanned once at most, at most
-    /// the allowance plus 17 bytes hashed per byte scanned plus a last chunk, at most 8 chunks compared per SHA1 of at
-    /// least 128 bytes.
+    /// the allowance plus 17 bytes hashed per byte scanned plus a last chunk, SHA1s paid for by the budget or by the
+    /// window moving a chunk, at most 8 chunks compared per SHA1.
     /// </summary>
     private static byte[] LinearDelta(OctodiffSignature signature, byte[] @new)
     {
@@ -55,7 +55,9 @@ public class OctodiffHostileSignatureTests
         TestContext.Out.WriteLine($"{@new.Length} bytes against {signature.ChunkCount} chunks: {work}");
         Assert.That(work.BytesScanned, Is.InRange(@new.Length - OctodiffSignature.MaxChunkSize, @new.Length), "the window's last stretch is not scanned");
         Assert.That(work.BytesHashed, Is.LessThanOrEqualTo(OctodiffDelta.FalseHitAllowance + (OctodiffDelta.FalseHitBytesPerByte + 1L) * @new.Length + OctodiffSignature.MaxChunkSize));
-        Assert.That(work.ChunksCompared, Is.LessThanOrEqualTo(OctodiffDelta.MaxCandidatesPerRolling * (work.BytesHashed / OctodiffSignature.MinChunkSize) + 1));
+        Assert.That(work.Hashes, Is.LessThanOrEqualTo((OctodiffDelta.FalseHitAllowance + OctodiffDelta.FalseHitBytesPerByte * (long)@new.Length) / OctodiffDelta.HashCallCost
+            + @new.Length / OctodiffSignature.MinChunkSize + 1), "false hits pay for their calls; true hits move the window a chunk");
+        Assert.That(work.ChunksCompared, Is.LessThanOrEqualTo(OctodiffDelta.MaxCandidatesPerRolling * work.Hashes));
         return delta.ToArray();
     }
 
