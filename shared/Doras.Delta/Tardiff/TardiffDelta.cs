@@ -293,7 +293,8 @@ public static class TardiffDelta
         /// What a part costs once compressed, to compare candidates (the whole stream is compressed again later). At
         /// zstd's probe level at most, with the size pledged so zstd sizes its tables to the part: at level 19 these estimates
         /// were 1.1 s of prettier's 2.4 s (a level-19 encoder without a size takes tens of MiB, page-faulted in for
-        /// each part), and every choice on prettier's tar came out the same at level 9.
+        /// each part). With the probe below, tardiff's deltas of five npm package tars (prettier, typescript, sass,
+        /// @babel/standalone, echarts) came out byte for byte the same in 1.8-8x less CPU (echarts 77 -> 30 s).
         /// </summary>
         private long CompressedSize(ReadOnlySpan<byte> bytes)
         {
