@@ -10,7 +10,7 @@ namespace Doras.Delta.Bsdiff;
 /// read (and, asynchronously, one thread-pool hop) each. bsdiff's matches jump around the old version, so reading
 /// further ahead than the match was measured to read the esbuild version 80 times over; but they often come back to
 /// bytes a recent match read: biome's 321,491 matches of a few dozen bytes each took 318,119 reads through one
-/// window and take about 223,000 through the blocks, reading about as many bytes. The cache is direct-mapped (a
+/// window and take about 251,000 through the blocks, reading about as many bytes. The cache is direct-mapped (a
 /// block has one slot), so a lookup is one comparison. Reads are synchronous: the old version is a local file.
 /// Each miss also reads <see cref="Margin"/> bytes on either side of what the match asks for, so a prediction
 /// (<see cref="IMatchPrediction"/>), which looks a few bytes around each match, is served from the same read
