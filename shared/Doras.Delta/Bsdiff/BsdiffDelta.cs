@@ -131,8 +131,18 @@ public static class BsdiffDelta
         ApplyAsync(new OldFileWindow(oldFile, oldStart, oldSize), oldSize, Parts.Interleaved(records), output, maxOutputBytes, prediction: null, ct);
 
     /// <summary>Applies the parts to the old version read through <paramref name="old"/> (which the prediction may read through too).</summary>
-    internal static async Task<long> ApplyAsync(OldFileWindow old, long oldSize, Parts parts, Stream output, long maxOutputBytes,
+    internal static Task<long> ApplyAsync(OldFileWindow old, long oldSize, Parts parts, Stream output, long maxOutputBytes,
         IMatchPrediction? prediction, CancellationToken ct)
+    {
+        try { return Task.FromResult(Apply(old, oldSize, parts, output, maxOutputBytes, prediction, ct)); }
+        catch (Exception e) { return Task.FromException<long>(e); }
+    }
+
+    /// <summary>
+    /// The apply, synchronous: the records are read so already (a varint at a time), and a read of diff or extra
+    /// bytes through the asynchronous machinery cost more than the copy it made (biome: one per run, 3 % of the CPU).
+    /// </summary>
+    private static long Apply(OldFileWindow old, long oldSize, Parts parts, Stream output, long maxOutputBytes, IMatchPrediction? prediction, CancellationToken ct)
     {
         var reader = new RecordReader(new BufferedStream(parts.Control, 1 << 16), oldSize, maxOutputBytes);
         var interleaved = ReferenceEquals(parts.Control, parts.Diff);
@@ -167,7 +177,7 @@ public static class BsdiffDelta
                     var unchanged = (int)Math.Clamp(same - done, 0, n);
                     if (unchanged < n)
                     {
-                        await ReadExactlyAsync(diffs, data.AsMemory(unchanged, n - unchanged), ct).ConfigureAwait(false);
+                        ReadExactly(diffs, data.AsSpan(unchanged, n - unchanged));
                         oldBytes.Span[..unchanged].CopyTo(data);
                         ByteDifferences.Add(oldBytes.Span[unchanged..], data.AsSpan(unchanged, n - unchanged), data.AsSpan(unchanged, n - unchanged));
                         oldBytes = data.AsMemory(0, n);
@@ -180,7 +190,7 @@ public static class BsdiffDelta
             for (long done = 0; done < match.ExtraLength;)
             {
                 var n = (int)Math.Min(data.Length, match.ExtraLength - done);
-                await ReadExactlyAsync(extras, data.AsMemory(0, n), ct).ConfigureAwait(false);
+                ReadExactly(extras, data.AsSpan(0, n));
                 output.Write(data, 0, n);
                 done += n;
             }
@@ -188,9 +198,9 @@ public static class BsdiffDelta
         }
     }
 
-    private static async Task ReadExactlyAsync(Stream stream, Memory<byte> buffer, CancellationToken ct)
+    private static void ReadExactly(Stream stream, Span<byte> buffer)
     {
-        try { await stream.ReadExactlyAsync(buffer, ct).ConfigureAwait(false); }
+        try { stream.ReadExactly(buffer); }
         catch (EndOfStreamException e) { throw new CorruptDeltaException("bsdiff delta is truncated inside a record's data", e); }
     }
 }
