@@ -144,7 +144,7 @@ public static class BsdiffDelta
     /// </summary>
     private static long Apply(OldFileWindow old, long oldSize, Parts parts, Stream output, long maxOutputBytes, IMatchPrediction? prediction, CancellationToken ct)
     {
-        var reader = new RecordReader(new BufferedStream(parts.Control, 1 << 16), oldSize, maxOutputBytes);
+        var reader = new RecordReader(new RecordStream(parts.Control), oldSize, maxOutputBytes);
         var interleaved = ReferenceEquals(parts.Control, parts.Diff);
         // Apart, diff and extra bytes are read in runs straight from their decoders (no copy through a buffer).
         var diffs = interleaved ? reader.Records : parts.Diff;

@@ -74,6 +74,23 @@ public class BsdiffTests
         Assert.That(output.ToArray(), Is.EqualTo(@new.ToArray()));
     }
 
+    [TestCase(0)]
+    [TestCase(100_000)]
+    public async Task A_varint_of_more_than_ten_bytes_is_refused_wherever_it_falls_in_the_buffer(int recordsBefore)
+    {
+        // Records of one byte each, then a diff length of eleven bytes: read from the middle of a buffered block of
+        // the control stream, or a byte at a time at its very end, it is the same malformed record.
+        using var dir = new TempDirectory();
+        var old = TestData.Random(1000, 77);
+        var records = new MemoryStream();
+        for (var i = 0; i < recordsBefore; i++) BsdiffDelta.WriteRecord(records, 0, 0, 0);
+        records.Write([0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x01]);
+        var e = (await Assert.ThrowsAsync<CorruptDeltaException>(() => ApplyAsync(dir, old, records.ToArray())))!;
+        Assert.That(e.Message, Is.EqualTo("bsdiff delta has a malformed record"));
+        var truncated = (await Assert.ThrowsAsync<CorruptDeltaException>(() => ApplyAsync(dir, old, records.ToArray()[..^2])))!;
+        Assert.That(truncated.Message, Is.EqualTo("bsdiff delta is truncated inside a record"));
+    }
+
     [TestCaseSource(nameof(Pairs))]
     public async Task A_scan_split_over_parts_round_trips_and_costs_little(byte[] old, byte[] @new)
     {
