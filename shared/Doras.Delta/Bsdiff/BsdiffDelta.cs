@@ -149,8 +149,8 @@ public static class BsdiffDelta
         // Apart, diff and extra bytes are read in runs straight from their decoders (no copy through a buffer).
         var diffs = interleaved ? reader.Records : parts.Diff;
         var extras = interleaved ? reader.Records : parts.Extra;
-        var data = new byte[1 << 16];
-        var predicted = prediction is null ? null : new byte[data.Length];
+        var pieces = new OutputPieces(output);
+        var differences = new byte[1 << 16];
         while (true)
         {
             ct.ThrowIfCancellationRequested();
@@ -166,32 +166,30 @@ public static class BsdiffDelta
                 for (long done = 0; done < same + differing;)
                 {
                     // The first `same` bytes are the old ones (or their prediction) unchanged; the rest add a difference read from the delta.
-                    var oldBytes = old.At(match.OldStart + covered + done, (int)Math.Min(data.Length, same + differing - done), match.Length - covered - done);
+                    var piece = pieces.Next();
+                    var oldBytes = old.At(match.OldStart + covered + done, (int)Math.Min(piece.Length, same + differing - done), match.Length - covered - done).Span;
                     var n = oldBytes.Length;
-                    if (predicted is not null)
-                    {
-                        oldBytes.Span.CopyTo(predicted);
-                        prediction!.Predict(match, covered + done, predicted.AsSpan(0, n));
-                        oldBytes = predicted.AsMemory(0, n);
-                    }
+                    piece = piece[..n];
+                    oldBytes.CopyTo(piece);
+                    prediction?.Predict(match, covered + done, piece);
                     var unchanged = (int)Math.Clamp(same - done, 0, n);
                     if (unchanged < n)
                     {
-                        ReadExactly(diffs, data.AsSpan(unchanged, n - unchanged));
-                        oldBytes.Span[..unchanged].CopyTo(data);
-                        ByteDifferences.Add(oldBytes.Span[unchanged..], data.AsSpan(unchanged, n - unchanged), data.AsSpan(unchanged, n - unchanged));
-                        oldBytes = data.AsMemory(0, n);
+                        var difference = differences.AsSpan(0, n - unchanged);
+                        ReadExactly(diffs, difference);
+                        ByteDifferences.Add(piece[unchanged..], difference, piece[unchanged..]);
                     }
-                    output.Write(oldBytes.Span);
+                    pieces.Commit(n);
                     done += n;
                 }
                 covered += same + differing;
             }
             for (long done = 0; done < match.ExtraLength;)
             {
-                var n = (int)Math.Min(data.Length, match.ExtraLength - done);
-                ReadExactly(extras, data.AsSpan(0, n));
-                output.Write(data, 0, n);
+                var piece = pieces.Next();
+                var n = (int)Math.Min(piece.Length, match.ExtraLength - done);
+                ReadExactly(extras, piece[..n]);
+                pieces.Commit(n);
                 done += n;
             }
             reader.Finish(match);
