@@ -54,8 +54,16 @@ internal sealed class OldFileWindow
     public ReadOnlyMemory<byte> At(long position, int max, long contiguous)
     {
         if (position < 0 || position >= _size) throw EndedEarly();
+        if (!IsCached(position)) Fill(position, contiguous);
+        return Cached(position, max);
+    }
+
+    private bool IsCached(long position) => _blocks[(position >> BlockShift) & _slotMask] == position >> BlockShift;
+
+    /// <summary>Up to <paramref name="max"/> bytes from <paramref name="position"/>, whose block is cached: as far as the blocks after it in the cache follow it.</summary>
+    private ReadOnlyMemory<byte> Cached(long position, int max)
+    {
         var block = position >> BlockShift;
-        if (_blocks[block & _slotMask] != block) Fill(position, contiguous);
         var slot = (int)(block & _slotMask);
         var offset = (slot << BlockShift) + (int)(position & (BlockBytes - 1));
         var wanted = offset + Math.Min(max, _size - position);
@@ -75,15 +83,11 @@ internal sealed class OldFileWindow
         if (position < 0 || position >= _size) return 0;
         into = into[..(int)Math.Min(into.Length, _size - position)];
         var copied = 0;
-        while (copied < into.Length)
+        while (copied < into.Length && IsCached(position + copied))
         {
-            var at = position + copied;
-            var block = at >> BlockShift;
-            if (_blocks[block & _slotMask] != block) break;
-            var inBlock = (int)(at & (BlockBytes - 1));
-            var n = Math.Min(BlockBytes - inBlock, into.Length - copied);
-            _cache.AsSpan((int)((block & _slotMask) << BlockShift) + inBlock, n).CopyTo(into[copied..]);
-            copied += n;
+            var cached = Cached(position + copied, into.Length - copied);
+            cached.Span.CopyTo(into[copied..]);
+            copied += cached.Length;
         }
         while (copied < into.Length)
         {
