@@ -145,7 +145,8 @@ public sealed class BsdiffExeAlgorithm : BsdiffPartsAlgorithm
     {
         public override IMatchPrediction Create(IEnumerable<BsdiffMatch> matches, OldBytesReader read)
         {
-            var chosen = new MappedMatches(mapped);
+            // Format 2 is written only for versions with more matches than it maps: its heap fills.
+            var chosen = new MappedMatches(mapped, expected: format == LongestMapped ? mapped : 1024);
             long count = 0;
             foreach (var match in matches)
             {

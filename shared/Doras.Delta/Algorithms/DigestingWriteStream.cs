@@ -1,3 +1,4 @@
+using System.Buffers;
 using System.Runtime.ExceptionServices;
 using System.Security.Cryptography;
 using Doras.Oci.Model;
@@ -11,7 +12,7 @@ namespace Doras.Delta.Algorithms;
 /// the file back, and on a device with two cores the hash costs the apply no time. Memory: <c>Buffers</c> x
 /// <c>BufferBytes</c>. <see cref="Finish"/> writes what is left and returns the digest and the bytes written.
 /// </summary>
-internal sealed class DigestingWriteStream : Stream
+internal sealed class DigestingWriteStream : Stream, IBufferWriter<byte>
 {
     private const int Buffers = 4;
     private const int BufferBytes = 64 << 10;
@@ -74,6 +75,29 @@ internal sealed class DigestingWriteStream : Stream
     }
 
     public override void Write(byte[] buffer, int offset, int count) => Write(buffer.AsSpan(offset, count));
+
+    /// <summary>
+    /// The free rest of the current buffer (handed on first when it has less than <paramref name="sizeHint"/>), so a
+    /// writer builds its bytes in place instead of copying them in through <see cref="Write(ReadOnlySpan{byte})"/>.
+    /// </summary>
+    public Span<byte> GetSpan(int sizeHint = 0) => GetMemory(sizeHint).Span;
+
+    public Memory<byte> GetMemory(int sizeHint = 0)
+    {
+        ObjectDisposedException.ThrowIf(_finished, this);
+        ArgumentOutOfRangeException.ThrowIfGreaterThan(sizeHint, BufferBytes);
+        if (sizeHint > BufferBytes - _used) Hand();
+        return _buffers[_current].AsMemory(_used);
+    }
+
+    /// <summary>Counts <paramref name="count"/> bytes written to the span <see cref="GetSpan"/> gave as output.</summary>
+    public void Advance(int count)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegative(count);
+        ArgumentOutOfRangeException.ThrowIfGreaterThan(count, BufferBytes - _used);
+        _used += count;
+        if (_used == BufferBytes) Hand();
+    }
 
     public override void WriteByte(byte value) => Write([value]);
 

@@ -12,18 +12,22 @@ namespace Doras.Delta.Bsdiff;
 public sealed class MappedMatches
 {
     // A min-heap of the kept matches: the shortest (ties: the later in the new version) at the root, so it is the one a
-    // longer match replaces. Entries of 40 bytes in one array grown by doubling: the device holds up to 65,536 of them
-    // while choosing (PriorityQueue's 56-byte entries, and the copies made to hand them out, came to 12 MiB on biome).
+    // longer match replaces. Entries of 40 bytes in one array grown by doubling from the capacity expected: the device
+    // holds up to 65,536 of them while choosing (PriorityQueue's 56-byte entries, and the copies made to hand them out,
+    // came to 12 MiB on biome). A heap known to fill is allocated whole: grown from 1,024, its copies came to as much
+    // again, held by the device at its peak; one that may stay small grows, so it costs small versions little.
     private (BsdiffMatch Match, long Index)[] _heap;
     private int _count;
     private long _index;
     private bool _handedOut;
 
-    public MappedMatches(int limit)
+    /// <param name="limit">The most matches mapped.</param>
+    /// <param name="expected">How many matches are expected to be offered: the heap is allocated for up to this many.</param>
+    public MappedMatches(int limit, int expected = 1024)
     {
         ArgumentOutOfRangeException.ThrowIfLessThan(limit, 1);
         Limit = limit;
-        _heap = new (BsdiffMatch, long)[Math.Min(limit, 1024)];
+        _heap = new (BsdiffMatch, long)[Math.Clamp(expected, 1, limit)];
     }
 
     /// <summary>The most matches mapped.</summary>
@@ -55,7 +59,7 @@ public sealed class MappedMatches
     /// <summary>The matches of <paramref name="matches"/> that a map of at most <paramref name="limit"/> holds.</summary>
     public static IReadOnlyList<BsdiffMatch> Choose(IEnumerable<BsdiffMatch> matches, int limit)
     {
-        var chosen = new MappedMatches(limit);
+        var chosen = new MappedMatches(limit, matches.TryGetNonEnumeratedCount(out var count) ? count : 1024);
         foreach (var match in matches) chosen.Add(match);
         return chosen.ToList();
     }

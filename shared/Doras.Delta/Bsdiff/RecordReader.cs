@@ -7,14 +7,14 @@ namespace Doras.Delta.Bsdiff;
 /// must keep: its match inside the old file, its runs inside its match, the output within its limit, the old
 /// position inside the old file after each adjustment. Applying and listing the matches both read through it.
 /// </summary>
-internal sealed class RecordReader(Stream records, long oldSize, long maxOutputBytes)
+internal sealed class RecordReader(RecordStream records, long oldSize, long maxOutputBytes)
 {
     private const string What = "bsdiff delta";
 
     private long _oldPos;
     private long _adjust;
 
-    public Stream Records => records;
+    public RecordStream Records => records;
 
     /// <summary>Bytes of output the records read so far make.</summary>
     public long Written { get; private set; }
@@ -22,10 +22,10 @@ internal sealed class RecordReader(Stream records, long oldSize, long maxOutputB
     /// <summary>The next record's match, or null at the clean end of the records.</summary>
     public BsdiffMatch? Next()
     {
-        if (Varint.Read(records, endAllowed: true, What) is not { } first) return null;
+        if (records.ReadVarint(endAllowed: true, What) is not { } first) return null;
         var diffLength = (long)first;
-        var extraLength = (long)Varint.Read(records, endAllowed: false, What)!.Value;
-        var zigzag = Varint.Read(records, endAllowed: false, What)!.Value;
+        var extraLength = (long)records.ReadVarint(endAllowed: false, What)!.Value;
+        var zigzag = records.ReadVarint(endAllowed: false, What)!.Value;
         _adjust = (long)(zigzag >> 1) ^ -(long)(zigzag & 1);
         if (diffLength < 0 || extraLength < 0 || diffLength > oldSize - _oldPos)
             throw new CorruptDeltaException($"bsdiff delta has a record ({diffLength}, {extraLength}) outside the old file of {oldSize} bytes at {_oldPos}");
@@ -37,8 +37,8 @@ internal sealed class RecordReader(Stream records, long oldSize, long maxOutputB
     /// <summary>The next run of <paramref name="match"/> once <paramref name="covered"/> of its bytes are: unchanged bytes, then differing ones.</summary>
     public (long Same, long Differing) NextRun(in BsdiffMatch match, long covered)
     {
-        var same = (long)Varint.Read(records, endAllowed: false, What)!.Value;
-        var differing = (long)Varint.Read(records, endAllowed: false, What)!.Value;
+        var same = (long)records.ReadVarint(endAllowed: false, What)!.Value;
+        var differing = (long)records.ReadVarint(endAllowed: false, What)!.Value;
         // Each compared with what is left on its own: a sum of two hostile lengths could wrap past long.MaxValue.
         if (same < 0 || differing < 0 || same > match.Length - covered || differing > match.Length - covered - same || same + differing == 0)
             throw new CorruptDeltaException($"bsdiff delta has a malformed run ({same}, {differing}) in a match of {match.Length} bytes");
@@ -60,7 +60,7 @@ internal sealed class RecordReader(Stream records, long oldSize, long maxOutputB
     /// </summary>
     public static IEnumerable<BsdiffMatch> ReadMatches(Stream control, long oldSize, long maxOutputBytes, CancellationToken ct)
     {
-        var reader = new RecordReader(new BufferedStream(control, 1 << 16), oldSize, maxOutputBytes);
+        var reader = new RecordReader(new RecordStream(control), oldSize, maxOutputBytes);
         while (reader.Next() is { } match)
         {
             ct.ThrowIfCancellationRequested();

@@ -45,6 +45,12 @@ internal static class SplitPartsApply
         var oldSize = RandomAccess.GetLength(oldFile);
         // One window serves the apply and the prediction's look at the same bytes: one read per match, not two.
         var old = new OldFileWindow(oldFile, 0, oldSize);
+        // A spool that went to a file left its in-memory buffers on the large object heap, which only a full collection
+        // frees; the device's peak comes next, while the prediction chooses its matches and the diff decoder takes its
+        // window. Freed now, they are not part of it (biome: 22.7-24.3 -> 21.9 MiB peak RSS, for 2 ms of CPU); small
+        // deltas, spooled in memory, leave nothing to free and skip the collection, which costs memory of its own.
+        if (control.Length > InMemorySpoolBytes || extra.Length > InMemorySpoolBytes)
+            GC.Collect(2, GCCollectionMode.Aggressive, blocking: true, compacting: true);
         // The prediction's list of matches is read before the diff decoder allocates its window.
         var prediction = predict?.Create(control, oldSize, old.Read, targetSize, ct);
         // Decoded on a thread of its own while the records apply (the delta is not read here again).

@@ -58,9 +58,28 @@ public sealed class AddressLayout
 
     private bool TryAddressOf(long offset, bool codeOnly, out long address)
     {
+        var found = TryShiftOf(offset, offset + 1, codeOnly, out var shift);
+        address = found ? offset + shift : 0;
+        return found;
+    }
+
+    /// <summary>
+    /// Whether every file byte in [<paramref name="start"/>, <paramref name="end"/>) has its address from one segment
+    /// (holding code, if <paramref name="codeOnly"/>), the first that holds it as for a single byte, and if so what
+    /// to add to their offsets for their addresses: looked up once for a piece of a match instead of once per
+    /// reference in it. False when an earlier segment holds only some of them (segments may overlap in the file).
+    /// </summary>
+    public bool TryShiftOf(long start, long end, bool codeOnly, out long shift)
+    {
+        shift = 0;
+        if (start >= end) return false;
         foreach (var s in _segments)
-            if (offset >= s.Offset && offset - s.Offset < s.FileSize && (s.Executable || !codeOnly)) { address = s.Address + (offset - s.Offset); return true; }
-        address = 0;
+        {
+            if ((!s.Executable && codeOnly) || end <= s.Offset || start - s.Offset >= s.FileSize) continue; // holds none of them
+            if (start < s.Offset || end - s.Offset > s.FileSize) return false; // holds some of them first
+            shift = s.Address - s.Offset;
+            return true;
+        }
         return false;
     }
 

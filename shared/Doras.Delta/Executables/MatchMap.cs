@@ -5,15 +5,15 @@ namespace Doras.Delta.Executables;
 /// <summary>
 /// Where a byte of the old version went in the new one, as far as bsdiff's matches say: the new position of the
 /// same byte in the match that covers it (of several, the one reaching furthest). Bytes no match covers went
-/// nowhere known. About 28 bytes per match; a lookup is one binary search, whatever the matches.
+/// nowhere known. About 24 bytes per match (and 4 for its bucket); a lookup is one short search, whatever the matches.
 /// </summary>
 internal sealed class MatchMap
 {
-    private readonly long[] _oldStarts;
-    private readonly long[] _shifts;
-    private readonly long[] _ends;
-    /// <summary>For each index, the match among those up to it that reaches furthest in the old version.</summary>
-    private readonly int[] _furthest;
+    /// <summary>
+    /// By old start (ties in the order of the new version), each with the end and shift of the match among those up
+    /// to it that reaches furthest in the old version: a lookup reads one entry where three arrays cost a cache miss each.
+    /// </summary>
+    private readonly Entry[] _entries;
     /// <summary>
     /// For each bucket of old positions (2^<see cref="_bucketShift"/> bytes), the first match starting in it or later:
     /// a lookup searches one bucket's matches instead of all (the search was the device's largest cost on biome).
@@ -26,37 +26,20 @@ internal sealed class MatchMap
     {
         var count = 0;
         foreach (var m in matches) if (m.Length > 0) count++;
-        (_oldStarts, _shifts, _ends, _furthest) = (new long[count], new long[count], new long[count], new int[count]);
+        _entries = new Entry[count];
         var k = 0;
         foreach (var m in matches)
-        {
-            if (m.Length == 0) continue;
-            (_oldStarts[k], _shifts[k], _ends[k]) = (m.OldStart, m.NewStart - m.OldStart, m.OldStart + m.Length);
-            k++;
-        }
-        // By old start, ties in the order of the new version (a stable sort of indices, in place in the arrays).
-        var order = new int[count];
-        for (var i = 0; i < count; i++) order[i] = i;
-        var keys = (long[])_oldStarts.Clone();
-        Array.Sort(keys, order); // unstable, so ties are put back in order below
-        for (var i = 0; i < count;)
-        {
-            var j = i;
-            while (j < count && keys[j] == keys[i]) j++;
-            Array.Sort(order, i, j - i);
-            i = j;
-        }
-        Permute(_shifts, order);
-        Permute(_ends, order);
-        _oldStarts = keys;
-        for (var i = 0; i < count; i++)
-            _furthest[i] = i > 0 && _ends[_furthest[i - 1]] >= _ends[i] ? _furthest[i - 1] : i;
-        var last = count > 0 ? _oldStarts[count - 1] : 0;
+            if (m.Length > 0) _entries[k++] = new Entry(m.OldStart, m.OldStart + m.Length, m.NewStart - m.OldStart);
+        // Of equal old starts, the smaller shift is the earlier in the new version (whose matches follow each other).
+        Array.Sort(_entries);
+        for (var i = 1; i < count; i++)
+            if (_entries[i - 1].End >= _entries[i].End) _entries[i] = _entries[i] with { End = _entries[i - 1].End, Shift = _entries[i - 1].Shift };
+        var last = count > 0 ? _entries[count - 1].OldStart : 0;
         while ((last >> _bucketShift) >= Math.Max(1, count)) _bucketShift++;
         _buckets = new int[(last >> _bucketShift) + 2];
         for (int b = 0, i = 0; b < _buckets.Length; b++)
         {
-            while (i < count && (_oldStarts[i] >> _bucketShift) < b) i++;
+            while (i < count && (_entries[i].OldStart >> _bucketShift) < b) i++;
             _buckets[b] = i;
         }
     }
@@ -70,24 +53,24 @@ internal sealed class MatchMap
         if (oldPosition < 0) return false;
         var bucket = oldPosition >> _bucketShift;
         int low, high;
-        if (bucket >= _buckets.Length - 1) (low, high) = (_buckets[^1], _oldStarts.Length);
+        if (bucket >= _buckets.Length - 1) (low, high) = (_buckets[^1], _entries.Length);
         else (low, high) = (_buckets[bucket], _buckets[bucket + 1]);
         while (low < high)
         {
             var middle = (low + high) >>> 1;
-            if (_oldStarts[middle] <= oldPosition) low = middle + 1;
+            if (_entries[middle].OldStart <= oldPosition) low = middle + 1;
             else high = middle;
         }
         if (low == 0) return false;
-        var match = _furthest[low - 1];
-        if (_ends[match] <= oldPosition) return false;
-        newPosition = oldPosition + _shifts[match];
+        ref readonly var furthest = ref _entries[low - 1];
+        if (furthest.End <= oldPosition) return false;
+        newPosition = oldPosition + furthest.Shift;
         return true;
     }
 
-    private static void Permute(long[] values, int[] order)
+    /// <summary>A match's old start; once built, the end and shift of the furthest-reaching match up to it.</summary>
+    private readonly record struct Entry(long OldStart, long End, long Shift) : IComparable<Entry>
     {
-        var copy = (long[])values.Clone();
-        for (var i = 0; i < order.Length; i++) values[i] = copy[order[i]];
+        public int CompareTo(Entry other) => OldStart != other.OldStart ? OldStart.CompareTo(other.OldStart) : Shift.CompareTo(other.Shift);
     }
 }

@@ -50,6 +50,10 @@ public sealed class ReferencePrediction : IMatchPrediction
         var from = start - ReferenceCodec.Lookbehind;
         var window = OldBytes(from, bytes.Length + ReferenceCodec.Lookbehind + ReferenceCodec.MaxWidth, matchEnd + ReferenceCodec.MaxWidth - from);
 
+        // Where the piece's bytes are loaded, old and new, looked up once (per reference only where the piece straddles segments).
+        var oldShift = _old.TryShiftOf(start, end, codeOnly: true, out var shift) ? shift : (long?)null;
+        var newStart = match.NewStart + (start - match.OldStart);
+        var newShift = _new.TryShiftOf(newStart, newStart + bytes.Length, codeOnly: false, out shift) ? shift : (long?)null;
         var step = _codec.Step;
         var position = Math.Max(_next, start);
         position += (step - position % step) % step;
@@ -60,7 +64,7 @@ public sealed class ReferencePrediction : IMatchPrediction
             position = from + at;
             if (position >= end) break;
             if (!_codec.TryDecode(window, at, matchEnd - position, out var reference)) continue;
-            if (!TryPredict(window.Slice(at, reference.Width), reference, match, position, field[..reference.Width])) continue;
+            if (!TryPredict(window.Slice(at, reference.Width), reference, match, position, oldShift, newShift, field[..reference.Width])) continue;
             Patch(bytes, start, position, field[..reference.Width]);
             if (position + reference.Width > end)
             {
@@ -76,10 +80,13 @@ public sealed class ReferencePrediction : IMatchPrediction
     /// Whether a reference at old <paramref name="position"/> names a place in the old image (else it is taken for
     /// bytes that only look like one); if so, <paramref name="field"/> is its prediction: written to name its target's
     /// new place from its own new place, or its old bytes when either place is unknown or nothing moved.
+    /// <paramref name="oldShift"/> and <paramref name="newShift"/> turn the reference's old and new offsets into
+    /// addresses when its piece lies in one segment (<see cref="AddressLayout.TryShiftOf"/>); null, they are looked up.
     /// </summary>
-    private bool TryPredict(ReadOnlySpan<byte> old, in CodeReference reference, in BsdiffMatch match, long position, Span<byte> field)
+    private bool TryPredict(ReadOnlySpan<byte> old, in CodeReference reference, in BsdiffMatch match, long position, long? oldShift, long? newShift, Span<byte> field)
     {
-        if (!_old.TryCodeAddressOf(position, out var address)) return false;
+        var address = position + oldShift.GetValueOrDefault();
+        if (oldShift is null && !_old.TryCodeAddressOf(position, out address)) return false;
         var target = Base(address, reference) + reference.Relative;
         long newTarget = 0;
         bool known;
@@ -90,7 +97,9 @@ public sealed class ReferencePrediction : IMatchPrediction
         else
             return false;
         old.CopyTo(field);
-        if (!known || !_new.TryAddressOf(match.NewStart + (position - match.OldStart), out var newAddress)) return true;
+        var newPosition = match.NewStart + (position - match.OldStart);
+        var newAddress = newPosition + newShift.GetValueOrDefault();
+        if (!known || (newShift is null && !_new.TryAddressOf(newPosition, out newAddress))) return true;
         var relative = newTarget - Base(newAddress, reference);
         // Unmoved, the old bytes are the prediction (some forms have several encodings of one target).
         if (relative != reference.Relative && !_codec.TryEncode(field, reference, relative)) old.CopyTo(field);

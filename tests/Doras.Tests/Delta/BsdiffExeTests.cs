@@ -43,6 +43,12 @@ public class BsdiffExeTests
         var written = File.ReadAllBytes(output);
         Assert.That(Digest.Compute(written), Is.EqualTo(pair.New.Digest), "the output's digest is the target's");
         Assert.That(written, Is.EqualTo(pair.NewBytes));
+
+        // The device's own path: the output built in place in the digesting file's buffers, hashed as it is written.
+        var digesting = dir[$"out-{Guid.NewGuid():N}"];
+        var (digest, size) = Exe.ApplyToFileDigestingAsync(pair.Old, new MemoryStream(delta), digesting, pair.Target).GetAwaiter().GetResult();
+        Assert.That((digest, size), Is.EqualTo((pair.New.Digest, pair.New.Size)), "the digest of what was written is the target's");
+        Assert.That(File.ReadAllBytes(digesting), Is.EqualTo(pair.NewBytes));
     }
 
     /// <summary>

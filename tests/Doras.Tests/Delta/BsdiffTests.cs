@@ -38,6 +38,59 @@ public class BsdiffTests
         Assert.That(await ApplyAsync(dir, old, Records(old, @new)), Is.EqualTo(@new));
     }
 
+    [Test]
+    public async Task Scattered_matches_that_come_back_to_old_bytes_apply_from_a_region_of_a_file()
+    {
+        // Matches of a few bytes to a few hundred jumping around the old version and often back to bytes read a few
+        // matches before (as bsdiff-exe's do), from the region's first byte (where records start) to its last, and one longer
+        // than the old file's read cache; the region sits inside a larger file, whose other bytes must never show.
+        var random = new Random(73);
+        var old = TestData.Binary(700_000, 74);
+        var matches = new List<BsdiffMatch>();
+        var @new = new MemoryStream();
+        var recent = new List<long>();
+        for (var k = 0; k < 3000; k++)
+        {
+            var length = k == 1500 ? 400_000 : random.Next(1, 300);
+            long oldStart = k == 0 ? 0 : k == 2999 ? old.Length - length
+                : recent.Count > 0 && random.Next(3) > 0 ? Math.Clamp(recent[random.Next(recent.Count)] + random.Next(-200, 200), 0, old.Length - length)
+                : random.Next(old.Length - length);
+            recent.Add(oldStart);
+            if (recent.Count > 20) recent.RemoveAt(0);
+            var extra = random.Next(4) == 0 ? random.Next(1, 50) : 0;
+            matches.Add(new BsdiffMatch(@new.Length, oldStart, length, extra));
+            var bytes = old.AsSpan((int)oldStart, length).ToArray();
+            for (var i = 0; i < bytes.Length; i += random.Next(1, 40)) bytes[i] ^= (byte)random.Next(1, 256);
+            @new.Write(bytes);
+            @new.Write(TestData.Random(extra, k));
+        }
+        var records = new MemoryStream();
+        BsdiffDelta.Write(old, @new.ToArray(), matches, BsdiffDelta.Parts.Interleaved(records));
+        using var dir = new TempDirectory();
+        var (before, after) = (TestData.Random(1000, 75), TestData.Random(1000, 76));
+        using var file = File.OpenHandle(dir.Write("old", [.. before, .. old, .. after]));
+        var output = new MemoryStream();
+        await BsdiffDelta.ApplyAsync(file, before.Length, old.Length, new MemoryStream(records.ToArray()), output, long.MaxValue);
+        Assert.That(output.ToArray(), Is.EqualTo(@new.ToArray()));
+    }
+
+    [TestCase(0)]
+    [TestCase(100_000)]
+    public async Task A_varint_of_more_than_ten_bytes_is_refused_wherever_it_falls_in_the_buffer(int recordsBefore)
+    {
+        // Records of one byte each, then a diff length of eleven bytes: read from the middle of a buffered block of
+        // the control stream, or a byte at a time at its very end, it is the same malformed record.
+        using var dir = new TempDirectory();
+        var old = TestData.Random(1000, 77);
+        var records = new MemoryStream();
+        for (var i = 0; i < recordsBefore; i++) BsdiffDelta.WriteRecord(records, 0, 0, 0);
+        records.Write([0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x01]);
+        var e = (await Assert.ThrowsAsync<CorruptDeltaException>(() => ApplyAsync(dir, old, records.ToArray())))!;
+        Assert.That(e.Message, Is.EqualTo("bsdiff delta has a malformed record"));
+        var truncated = (await Assert.ThrowsAsync<CorruptDeltaException>(() => ApplyAsync(dir, old, records.ToArray()[..^2])))!;
+        Assert.That(truncated.Message, Is.EqualTo("bsdiff delta is truncated inside a record"));
+    }
+
     [TestCaseSource(nameof(Pairs))]
     public async Task A_scan_split_over_parts_round_trips_and_costs_little(byte[] old, byte[] @new)
     {

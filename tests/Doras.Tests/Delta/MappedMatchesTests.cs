@@ -35,4 +35,17 @@ public class MappedMatchesTests
         Assert.That(kept.Select(m => m.NewStart), Is.Ordered.Ascending);
         Assert.That(kept.Min(m => m.Length), Is.GreaterThan((1 << 20) - 5000), "the longest: about the top thousandth of lengths");
     }
+
+    [TestCase(0)]
+    [TestCase(2)]
+    [TestCase(1_000_000)]
+    public void The_matches_expected_change_what_is_allocated_not_what_is_chosen(int expected)
+    {
+        var random = new Random(4);
+        var matches = Enumerable.Range(0, 5000).Select(i => Match(i, random.Next(0, 100))).ToList();
+        var chosen = new MappedMatches(300, expected);
+        foreach (var match in matches) chosen.Add(match);
+        Assert.That(chosen.ToList(), Is.EqualTo(MappedMatches.Choose(matches, 300)));
+        Assert.That(MappedMatches.Choose(matches, 300), Is.EqualTo(MappedMatches.Choose(matches.Select(m => m), 300)), "a list or a stream");
+    }
 }
