@@ -58,7 +58,9 @@ public static class MatchScan
         CancellationToken ct = default)
     {
         int oldSize = old.Length, newSize = @new.Length, cursor = 0;
-        int scan = 0, len = 0, pos = 0, lastScan = 0, lastPos = 0, lastOffset = 0;
+        // A part of a parallel scan starts on the diagonal (old position = new position), as the first part does: its
+        // first record's move is measured from there (RecordMargin), not from old position 0.
+        int scan = 0, len = 0, pos = 0, lastScan = 0, lastPos = Math.Min(newOffset, oldSize), lastOffset = newOffset;
         while (scan < newSize)
         {
             var oldScore = 0;
