@@ -13,33 +13,34 @@ public readonly record struct BsdiffMatch(long NewStart, long OldStart, long Len
 /// </summary>
 public static class MatchScan
 {
-    /// <summary>The records turning <paramref name="old"/> into <paramref name="new"/>, in the order of the new version.</summary>
-    public static List<BsdiffMatch> Find(byte[] old, byte[] @new) => Find(old, @new, parallelism: 1);
+    /// <summary>
+    /// The most parts a scan is split into, whatever the machine: the parts, and so a delta's bytes, depend on the
+    /// versions alone (the tool and every server instance give the same delta); fewer cores scan them on fewer threads.
+    /// </summary>
+    public const int MaxParts = 4;
+
+    /// <summary>The records turning <paramref name="old"/> into <paramref name="new"/>, in the order of the new version, in one part.</summary>
+    public static List<BsdiffMatch> Find(byte[] old, byte[] @new) => Find(old, @new, parallelism: 1, minPartBytes: int.MaxValue);
 
     /// <summary>
-    /// Like <see cref="Find(byte[], byte[])"/>, with the scan (most of the time on large files) split over up to
-    /// <paramref name="parallelism"/> parts of the new version, each at least <paramref name="minPartBytes"/>. Each
-    /// part finds its matches in the whole old version. The old version is indexed once (<see cref="OldIndex.For"/>):
-    /// exact covers first, then a suffix array of all of it or of what the covers leave.
+    /// Like <see cref="Find(byte[], byte[])"/>, with the scan (most of the time on large files) split over parts of the
+    /// new version of at least <paramref name="minPartBytes"/> (at most <see cref="MaxParts"/>), scanned on up to
+    /// <paramref name="parallelism"/> threads. Each part finds its matches in the whole old version. The old version is
+    /// indexed once (<see cref="OldIndex.For"/>): exact covers first, then a suffix array of all of it or of what the
+    /// covers leave.
     /// </summary>
     public static List<BsdiffMatch> Find(byte[] old, byte[] @new, int parallelism, int minPartBytes = 4 << 20, CancellationToken ct = default)
     {
         var index = OldIndex.For(old, @new, ct);
-        var parts = (int)Math.Clamp(@new.Length / Math.Max(1, minPartBytes), 1, Math.Max(1, parallelism));
-        if (parts == 1)
-        {
-            var matches = new List<BsdiffMatch>();
-            Scan(index, old, @new, 0, matches, ct);
-            return matches;
-        }
+        var parts = (int)Math.Clamp(@new.Length / Math.Max(1, minPartBytes), 1, MaxParts);
         var bounds = Enumerable.Range(0, parts + 1).Select(i => (int)((long)@new.Length * i / parts)).ToArray();
-        var found = Enumerable.Range(0, parts).Select(k => Task.Run(() =>
+        var found = new List<BsdiffMatch>[parts];
+        Parallel.For(0, parts, new ParallelOptions { MaxDegreeOfParallelism = Math.Max(1, parallelism), CancellationToken = ct }, k =>
         {
-            var matches = new List<BsdiffMatch>();
-            Scan(index, old, @new.AsSpan(bounds[k], bounds[k + 1] - bounds[k]), bounds[k], matches, ct);
-            return matches;
-        })).ToArray();
-        return found.SelectMany(part => part.GetAwaiter().GetResult()).ToList();
+            found[k] = [];
+            Scan(index, old, @new.AsSpan(bounds[k], bounds[k + 1] - bounds[k]), bounds[k], found[k], ct);
+        });
+        return parts == 1 ? found[0] : found.SelectMany(part => part).ToList();
     }
 
     /// <summary>

@@ -102,6 +102,15 @@ public class BsdiffTests
     }
 
     [TestCaseSource(nameof(Pairs))]
+    public void A_scans_parts_depend_on_the_versions_not_on_the_cores(byte[] old, byte[] @new)
+    {
+        // The tool on a laptop and every server instance must give the same delta: one thread or four, the same parts.
+        var one = MatchScan.Find(old, @new, parallelism: 1, minPartBytes: 1000);
+        Assert.That(MatchScan.Find(old, @new, parallelism: 4, minPartBytes: 1000), Is.EqualTo(one));
+        Assert.That(MatchScan.Find(old, @new, parallelism: 2, minPartBytes: 1000), Is.EqualTo(one));
+    }
+
+    [TestCaseSource(nameof(Pairs))]
     public async Task Control_diff_and_extra_written_apart_round_trip(byte[] old, byte[] @new)
     {
         using var dir = new TempDirectory();
