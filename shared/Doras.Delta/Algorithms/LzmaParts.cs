@@ -22,7 +22,7 @@ internal static class LzmaParts
         BsdiffVersions versions, IReadOnlyList<BsdiffMatch> matches, Func<IReadOnlyList<BsdiffMatch>, IMatchPrediction>? predict, CancellationToken ct)
     {
         var raw = new[] { new MemoryStream(), new MemoryStream(), new MemoryStream() }; // control, extra, diff
-        BsdiffDelta.Write(versions.Old, versions.New, matches, new BsdiffDelta.Parts(raw[0], raw[2], raw[1]), predict?.Invoke(matches));
+        BsdiffDelta.Write(versions.Old, versions.New, matches, new BsdiffDelta.Parts(raw[0], raw[2], raw[1], BsdiffDelta.LzmaUnchangedRun), predict?.Invoke(matches));
         var released = versions.Old.LongLength + versions.New.LongLength;
         versions.Release();
         // The versions, the suffix array (about 6 bytes per byte of the old version) and the prediction's buffers are

@@ -107,7 +107,7 @@ public class BsdiffLzmaTests
 
         // One scan part at this size (under 4 MiB): the parts are exactly bsdiff's control, extra and diff.
         var (control, diff, extra) = (new MemoryStream(), new MemoryStream(), new MemoryStream());
-        BsdiffDelta.Write(File.ReadAllBytes(pair.Old.Path), pair.NewBytes, new BsdiffDelta.Parts(control, diff, extra), parallelism: 1);
+        BsdiffDelta.Write(File.ReadAllBytes(pair.Old.Path), pair.NewBytes, new BsdiffDelta.Parts(control, diff, extra, BsdiffDelta.LzmaUnchangedRun), parallelism: 1);
         var body = Body.Parse(delta);
         Assert.That(body.Format, Is.EqualTo(1));
         Assert.That(Xz(dir, "-d", body.Control, body.DictionaryLogs[0]), Is.EqualTo(control.ToArray()));
@@ -122,7 +122,7 @@ public class BsdiffLzmaTests
         using var dir = new TempDirectory();
         var old = TestData.Binary(9 << 19, 89);
         var @new = (byte[])old.Clone();
-        for (var i = 0; i < @new.Length; i += 1000) @new[i]++; // one match over the whole file, every byte in its diff part
+        for (var i = 0; i < @new.Length; i += 100) @new[i]++; // one match over the whole file, every byte in its diff part (agreement under 256 bytes)
         var pair = new Pair(new DeltaInput(dir.Write("old", old), Digest.Compute(old), old.Length),
             new DeltaInput(dir.Write("new", @new), Digest.Compute(@new), @new.Length), @new);
         var delta = Encode(pair);

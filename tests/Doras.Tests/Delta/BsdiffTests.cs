@@ -131,6 +131,32 @@ public class BsdiffTests
     }
 
     [Test]
+    public async Task Agreement_of_the_coders_run_length_inside_a_match_leaves_the_diff_part_as_run_lengths()
+    {
+        // One match with changed bytes 300 apart: zstd's parts keep the 299 agreeing bytes between them as zeros in
+        // diff, LZMA2's (256) end the differing run there. The device reads either.
+        var old = new byte[20_000];
+        new Random(7).NextBytes(old);
+        var @new = (byte[])old.Clone();
+        @new[5_000] ^= 0x55;
+        @new[5_300] ^= 0x55;
+        var matches = new List<BsdiffMatch> { new(0, 0, @new.Length, 0) };
+        using var dir = new TempDirectory();
+        var oldPath = dir.Write("old", old);
+        foreach (var (run, diffBytes) in new[] { (BsdiffDelta.ZstdUnchangedRun, 301), (BsdiffDelta.LzmaUnchangedRun, 2) })
+        {
+            var (control, diff, extra) = (new MemoryStream(), new MemoryStream(), new MemoryStream());
+            BsdiffDelta.Write(old, @new, matches, new BsdiffDelta.Parts(control, diff, extra, run));
+            Assert.That(diff.Length, Is.EqualTo(diffBytes), $"runs of {run}");
+            Assert.That(diff.ToArray().Count(b => b != 0), Is.EqualTo(2));
+            var output = new MemoryStream();
+            var parts = new BsdiffDelta.Parts(new MemoryStream(control.ToArray()), new MemoryStream(diff.ToArray()), new MemoryStream(extra.ToArray()));
+            await BsdiffDelta.ApplyAsync(oldPath, parts, output, long.MaxValue);
+            Assert.That(output.ToArray(), Is.EqualTo(@new));
+        }
+    }
+
+    [Test]
     public async Task Large_control_and_extra_parts_wait_in_a_file_beside_the_output_and_truncation_is_refused()
     {
         using var dir = new TempDirectory();
