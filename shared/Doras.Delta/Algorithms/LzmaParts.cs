@@ -15,6 +15,14 @@ internal static class LzmaParts
     private const long MinReleasedForCollection = 4 << 20;
 
     /// <summary>
+    /// LZMA's pb for control, extra and diff: the control part's varints and the diff part's byte differences have no
+    /// alignment (pb 0); extra is mostly new code, aligned on ARM64 (xz's default, 2). Measured on the dumped parts of 4
+    /// executables and 4 JavaScript and tar pairs (benchmarks/RESULTS.md, 2026-12-07): pb 0 made every control and diff
+    /// part smaller but one (prettier's tar, +39 bytes of 56,113) and the executables' extra parts 0.2-2.9 % larger.
+    /// </summary>
+    private static readonly int[] PositionBits = [0, 2, 0];
+
+    /// <summary>
     /// The coded parts of <paramref name="matches"/>: the dictionary logs (control, extra, diff), then the three
     /// streams. The versions are released once the raw parts are written, before the coder's match finder arrives.
     /// </summary>
@@ -37,7 +45,7 @@ internal static class LzmaParts
         {
             ct.ThrowIfCancellationRequested();
             dictionaryLogs[i] = (byte)Lzma2.DictionaryLogFor(raw[i].Length);
-            Lzma2.Compress(raw[i].GetBuffer().AsSpan(0, (int)raw[i].Length), compressed[i], dictionaryLogs[i]);
+            Lzma2.Compress(raw[i].GetBuffer().AsSpan(0, (int)raw[i].Length), compressed[i], dictionaryLogs[i], PositionBits[i]);
             raw[i] = null!; // each raw part can go once coded
         }
         return (dictionaryLogs, compressed[0], compressed[1], compressed[2]);

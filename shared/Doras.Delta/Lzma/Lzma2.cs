@@ -28,9 +28,10 @@ internal static class Lzma2
     }
 
     /// <summary>Compresses <paramref name="raw"/> whole into <paramref name="output"/>; returns the compressed length.</summary>
-    public static long Compress(ReadOnlySpan<byte> raw, Stream output, int dictionaryLog)
+    /// <param name="positionBits">LZMA's pb: 2 (xz's default) suits 4-byte aligned data such as machine code, 0 bytes with no alignment.</param>
+    public static long Compress(ReadOnlySpan<byte> raw, Stream output, int dictionaryLog, int positionBits = 2)
     {
-        using var encoder = Lzma2Coder.Encoder(dictionaryLog);
+        using var encoder = Lzma2Coder.Encoder(dictionaryLog, positionBits);
         var buffer = new byte[1 << 16];
         long written = 0;
         while (true)

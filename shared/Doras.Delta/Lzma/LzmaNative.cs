@@ -36,10 +36,13 @@ internal static unsafe partial class LzmaNative
     }
 
     /// <summary>
-    /// lzma_options_lzma's size is 112 bytes on LP64; we reserve more and only touch the first field
-    /// (dict_size, a uint32 at offset 0) after <see cref="Preset"/> fills the rest.
+    /// lzma_options_lzma's size is 112 bytes on LP64; we reserve more and only touch dict_size (a uint32 at offset 0)
+    /// and pb (at <see cref="PositionBitsOffset"/>) after <see cref="Preset"/> fills the rest.
     /// </summary>
     public const int OptionsBytes = 256;
+
+    /// <summary>Where pb lies in lzma_options_lzma on LP64: after dict_size, its padding, preset_dict, preset_dict_size, lc and lp.</summary>
+    public const int PositionBitsOffset = 28;
 
     [LibraryImport(Library, EntryPoint = "lzma_lzma_preset")] public static partial byte Preset(void* options, uint preset);
     [LibraryImport(Library, EntryPoint = "lzma_raw_encoder")] public static partial int RawEncoder(LzmaStream* stream, Filter* filters);
@@ -54,7 +57,7 @@ internal sealed unsafe class Lzma2Coder : IDisposable
     private readonly LzmaNative.LzmaStream* _stream;
     private bool _disposed;
 
-    private Lzma2Coder(bool encode, int dictionaryLog, uint preset)
+    private Lzma2Coder(bool encode, int dictionaryLog, uint preset, int positionBits = 2)
     {
         _stream = (LzmaNative.LzmaStream*)NativeMemory.AllocZeroed((nuint)sizeof(LzmaNative.LzmaStream));
         var options = NativeMemory.AllocZeroed(LzmaNative.OptionsBytes);
@@ -62,6 +65,7 @@ internal sealed unsafe class Lzma2Coder : IDisposable
         {
             if (LzmaNative.Preset(options, preset) != 0) throw new InvalidOperationException($"liblzma has no preset {preset:x}");
             *(uint*)options = 1u << dictionaryLog;
+            *(uint*)((byte*)options + LzmaNative.PositionBitsOffset) = (uint)positionBits;
             var filters = stackalloc LzmaNative.Filter[2];
             filters[0] = new LzmaNative.Filter { Id = LzmaNative.FilterLzma2, Options = options };
             filters[1] = new LzmaNative.Filter { Id = LzmaNative.VliUnknown };
@@ -79,8 +83,16 @@ internal sealed unsafe class Lzma2Coder : IDisposable
         }
     }
 
-    /// <summary>An encoder at xz's strongest preset (9, extreme) with a dictionary of 2^<paramref name="dictionaryLog"/> bytes.</summary>
-    public static Lzma2Coder Encoder(int dictionaryLog) => new(encode: true, dictionaryLog, 9 | LzmaNative.PresetExtreme);
+    /// <summary>
+    /// An encoder at xz's strongest preset (9, extreme) with a dictionary of 2^<paramref name="dictionaryLog"/> bytes and
+    /// <paramref name="positionBits"/> (pb: how many low bits of a position its probabilities depend on; 0 to 4). LZMA2
+    /// writes pb into the stream, so the decoder needs only the dictionary size.
+    /// </summary>
+    public static Lzma2Coder Encoder(int dictionaryLog, int positionBits = 2)
+    {
+        ArgumentOutOfRangeException.ThrowIfGreaterThan((uint)positionBits, 4u, nameof(positionBits));
+        return new(encode: true, dictionaryLog, 9 | LzmaNative.PresetExtreme, positionBits);
+    }
 
     /// <summary>A decoder whose dictionary (its memory) is 2^<paramref name="dictionaryLog"/> bytes.</summary>
     public static Lzma2Coder Decoder(int dictionaryLog) => new(encode: false, dictionaryLog, 6);

@@ -117,6 +117,27 @@ public class BsdiffLzmaTests
     }
 
     [Test]
+    public async Task Control_and_diff_are_coded_with_pb_0_and_extra_with_xzs_pb_2()
+    {
+        using var dir = new TempDirectory();
+        var old = System.Text.Encoding.ASCII.GetBytes(string.Concat(Enumerable.Range(0, 4000).Select(i => $"line {i}: the quick brown fox jumps over the lazy dog\n")));
+        var edited = (byte[])old.Clone();
+        for (var i = 0; i < edited.Length; i += 60) edited[i]++; // differences inside the matches
+        // 40 insertions: as many records, so that control compresses too.
+        var @new = Enumerable.Range(0, 40).SelectMany(k => edited[(k * 5_000)..((k + 1) * 5_000)]
+            .Concat(System.Text.Encoding.ASCII.GetBytes(string.Concat(Enumerable.Range(0, 12).Select(i => $"added {k}.{i}: nothing in the old version reads so\n"))))).ToArray();
+        var pair = new Pair(new DeltaInput(dir.Write("old", old), Digest.Compute(old), old.Length),
+            new DeltaInput(dir.Write("new", @new), Digest.Compute(@new), @new.Length), @new);
+        var delta = Encode(pair);
+        Assert.That(await ApplyAsync(dir, pair, delta), Is.EqualTo(@new));
+
+        // Each part's first LZMA2 chunk resets the dictionary and sets the properties, (pb * 5 + lp) * 9 + lc (lc 3, lp 0).
+        var body = Body.Parse(delta);
+        Assert.That(new[] { body.Control[0] & 0xE0, body.Extra[0] & 0xE0, body.Diff[0] & 0xE0 }, Is.All.EqualTo(0xE0), "three compressed first chunks");
+        Assert.That(new[] { body.Control[5], body.Extra[5], body.Diff[5] }, Is.EqualTo(new byte[] { 3, 93, 3 }));
+    }
+
+    [Test]
     public async Task A_diff_part_past_4_MiB_is_built_with_a_4_MiB_dictionary()
     {
         using var dir = new TempDirectory();
