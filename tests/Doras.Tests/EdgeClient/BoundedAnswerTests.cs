@@ -130,14 +130,12 @@ public class BoundedAnswerTests
     {
         await using var fake = await StartFakeAsync();
         using var client = LoopbackDeltaClient.Create(new Uri(new Uri(fake.Urls.First()), "slow/"), new BackoffOptions { MaxAttempts = 1 });
-        var clock = System.Diagnostics.Stopwatch.StartNew();
         using (HttpBody.UseStallTimeout(TimeSpan.FromSeconds(2)))
         {
             var error = (await Assert.ThrowsAsync<ResponseStalledException>(() => client.PollDeltaAsync(Request(), ct)))!;
             Assert.That(error.Message, Does.StartWith($"the delta server's answer to GET {DeltaApi.Path}: the transfer stalled: only "));
         }
-        Assert.That(clock.Elapsed, Is.LessThan(TimeSpan.FromSeconds(6)));
-        Assert.That(Interlocked.Read(ref _sent), Is.InRange(1, 5));
+        Assert.That(Interlocked.Read(ref _sent), Is.InRange(1, 5), "given up after a few bytes of the slow answer, not waited out");
         Assert.That(HttpBody.StallTimeout, Is.EqualTo(HttpBody.DefaultStallTimeout), "the scope ended");
     }
 

@@ -42,9 +42,7 @@ public class HostileServerTests
     {
         await using var proxy = await LoopbackProxy.StartAsync(_server.Url, faultsOn: path => path.Contains("/blobs/"));
         proxy.Script(Fault.Trickle, Fault.Trickle);
-        var clock = System.Diagnostics.Stopwatch.StartNew();
         var result = await UpdaterVia(proxy.Url).UpdateAsync(Options() with { StallTimeout = TimeSpan.FromSeconds(2), Attempts = 3 }, ct);
-        Assert.That(clock.Elapsed, Is.LessThan(TimeSpan.FromSeconds(15)), "two stalls of 2 s each, then the download");
         Assert.That(File.ReadAllBytes(result.InstalledPath), Is.EqualTo(_v1));
         Assert.That(proxy.FaultsInjected, Is.EqualTo(2));
         Assert.That(proxy.FaultBytesSent, Is.InRange(1, 10), "the trickles sent a few bytes before they were given up");
@@ -59,10 +57,10 @@ public class HostileServerTests
     {
         await using var proxy = await LoopbackProxy.StartAsync(_server.Url, faultsOn: path => path.Contains("/blobs/"));
         proxy.Script(Enumerable.Repeat(Fault.Trickle, 10).ToArray());
-        var clock = System.Diagnostics.Stopwatch.StartNew();
         var error = (await Assert.ThrowsAsync<ResponseStalledException>(() =>
             UpdaterVia(proxy.Url).UpdateAsync(Options() with { StallTimeout = TimeSpan.FromSeconds(2), Attempts = 2 }, ct)))!;
-        Assert.That(clock.Elapsed, Is.LessThan(TimeSpan.FromSeconds(15)));
+        // Each trickle was given up after a few of its bytes (one a second), not waited out.
+        Assert.That(proxy.FaultBytesSent, Is.InRange(1, 10));
         Assert.That(error.Message, Does.Contain("the transfer stalled").And.Contain("in 2 s (stall timeout)"));
         Assert.That(proxy.FaultsInjected, Is.EqualTo(2), "one request per attempt: a stall is not resumed within the attempt");
         Assert.That(Directory.Exists(_device["app"]), Is.False);
