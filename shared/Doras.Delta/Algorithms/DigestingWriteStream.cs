@@ -22,8 +22,8 @@ internal sealed class DigestingWriteStream : Stream, IBufferWriter<byte>
     private readonly string _algorithm;
     private readonly byte[][] _buffers = new byte[Buffers][];
     private readonly int[] _lengths = new int[Buffers];
-    private readonly SemaphoreSlim _filled = new(0, Buffers);
-    private readonly SemaphoreSlim _free = new(Buffers, Buffers);
+    private readonly BlockingCount _filled = new(0, Buffers);
+    private readonly BlockingCount _free = new(Buffers, Buffers);
     private readonly Thread _hasher;
     private ExceptionDispatchInfo? _failure;
     private int _current;
@@ -155,8 +155,6 @@ internal sealed class DigestingWriteStream : Stream, IBufferWriter<byte>
         {
             Stop();
             _hash.Dispose();
-            _filled.Dispose();
-            _free.Dispose();
         }
         base.Dispose(disposing);
     }

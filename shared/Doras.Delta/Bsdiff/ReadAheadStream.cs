@@ -1,4 +1,5 @@
 using System.Runtime.ExceptionServices;
+using Doras.Delta.Algorithms;
 
 namespace Doras.Delta.Bsdiff;
 
@@ -17,8 +18,8 @@ internal sealed class ReadAheadStream : Doras.Oci.Content.ReadOnlyStream
     private readonly Stream _inner;
     private readonly byte[][] _buffers = new byte[Buffers][];
     private readonly int[] _lengths = new int[Buffers];
-    private readonly SemaphoreSlim _filled = new(0, Buffers);
-    private readonly SemaphoreSlim _free = new(Buffers, Buffers);
+    private readonly BlockingCount _filled = new(0, Buffers);
+    private readonly BlockingCount _free = new(Buffers, Buffers);
     private readonly Thread _reader;
     private volatile bool _stopping;
     private ExceptionDispatchInfo? _failure;
@@ -94,11 +95,9 @@ internal sealed class ReadAheadStream : Doras.Oci.Content.ReadOnlyStream
         {
             // The reader thread finishes the buffer it decodes, sees the stop, and leaves the inner stream to us.
             _stopping = true;
-            if (_free.CurrentCount < Buffers) _free.Release(Buffers - _free.CurrentCount);
+            _free.Fill();
             _reader.Join();
             _inner.Dispose();
-            _filled.Dispose();
-            _free.Dispose();
         }
         base.Dispose(disposing);
     }
