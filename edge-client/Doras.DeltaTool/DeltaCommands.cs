@@ -88,7 +88,7 @@ internal static class DeltaCommands
             var temp = Path.Combine(Path.GetDirectoryName(output)!, $".{Path.GetFileName(output)}.{Guid.NewGuid():N}.tmp");
             try
             {
-                var installed = new BaseCheck(files[0], header, ct); // a cancelled apply stops hashing the base too
+                var installed = new BaseCheck(files[0], header, ct);
                 (Digest Digest, long Size) written;
                 try
                 {
@@ -104,12 +104,14 @@ internal static class DeltaCommands
                 }
                 catch (Exception e) when (e is not OperationCanceledException)
                 {
-                    await installed.RequireAsync(); // another base explains a failed apply better than the apply's own error
+                    await installed.ExplainFailureAsync(); // another base explains a failed apply better than the apply's own error
                     throw;
                 }
-                await installed.RequireAsync();
                 if (written.Digest != target.Digest || written.Size != target.Size)
+                {
+                    await installed.ExplainFailureAsync();
                     throw new CorruptDeltaException($"applying the delta gave {written.Digest} ({written.Size} bytes), not the target {target.Digest} ({target.Size} bytes)");
+                }
                 Durable.MoveDurably(temp, output, overwrite: true);
             }
             catch

@@ -63,6 +63,9 @@ public class DeltaToolTests
         var @new = TestData.Edit(old, 58);
         dir.Write("old", old);
         dir.Write("other", TestData.Edit(old, 59));
+        var sameSize = (byte[])old.Clone();
+        sameSize[1000] ^= 0xFF; // a base of the right size whose bytes differ: found out when the output's digest is wrong
+        dir.Write("same-size", sameSize);
         foreach (var algorithm in new[] { "zstd", "octodiff", "bsdiff" })
         {
             Assert.That(Run("diff", "-a", algorithm, dir["old"], dir.Write("new", @new), dir[$"{algorithm}.delta"]).Code, Is.Zero);
@@ -72,6 +75,7 @@ public class DeltaToolTests
                 ("truncated", delta[..(delta.Length * 2 / 3)], "old", "doras-delta: "),
                 ("flipped", Flip(delta), "old", "doras-delta: "),
                 ("wrong base", delta, "other", "doras-delta: delta was made for base "),
+                ("wrong base of the same size", delta, "same-size", "doras-delta: delta was made for base "),
             };
             foreach (var (name, bytes, oldName, message) in cases)
             {
