@@ -41,8 +41,11 @@ internal static unsafe partial class LzmaNative
     /// </summary>
     public const int OptionsBytes = 256;
 
-    /// <summary>Where pb lies in lzma_options_lzma on LP64: after dict_size, its padding, preset_dict, preset_dict_size, lc and lp.</summary>
-    public const int PositionBitsOffset = 28;
+    /// <summary>
+    /// Where pb lies in lzma_options_lzma: after dict_size (padded to a pointer's alignment), preset_dict, and the uint32s
+    /// preset_dict_size, lc and lp: 28 on 64-bit systems, 20 on 32-bit ones.
+    /// </summary>
+    public static readonly int PositionBitsOffset = 2 * IntPtr.Size + 3 * sizeof(uint);
 
     [LibraryImport(Library, EntryPoint = "lzma_lzma_preset")] public static partial byte Preset(void* options, uint preset);
     [LibraryImport(Library, EntryPoint = "lzma_raw_encoder")] public static partial int RawEncoder(LzmaStream* stream, Filter* filters);
@@ -65,7 +68,7 @@ internal sealed unsafe class Lzma2Coder : IDisposable
         {
             if (LzmaNative.Preset(options, preset) != 0) throw new InvalidOperationException($"liblzma has no preset {preset:x}");
             *(uint*)options = 1u << dictionaryLog;
-            *(uint*)((byte*)options + LzmaNative.PositionBitsOffset) = (uint)positionBits;
+            if (encode) *(uint*)((byte*)options + LzmaNative.PositionBitsOffset) = (uint)positionBits; // a decoder reads it from the stream
             var filters = stackalloc LzmaNative.Filter[2];
             filters[0] = new LzmaNative.Filter { Id = LzmaNative.FilterLzma2, Options = options };
             filters[1] = new LzmaNative.Filter { Id = LzmaNative.VliUnknown };
