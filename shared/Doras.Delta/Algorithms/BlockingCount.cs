@@ -22,9 +22,10 @@ internal sealed class BlockingCount(int initial, int max)
 
     public void Release(int n = 1)
     {
+        ArgumentOutOfRangeException.ThrowIfLessThan(n, 1);
         lock (_gate)
         {
-            if (n < 1 || _count + n > max) throw new SemaphoreFullException();
+            if (_count + n > max) throw new SemaphoreFullException();
             _count += n;
             Monitor.PulseAll(_gate);
         }
