@@ -4,7 +4,7 @@ namespace Doras.DeltaTool;
 
 /// <summary>
 /// The installed old version against the base a delta's header names. A file of another size is refused at once,
-/// before any work. Its digest is computed only when the apply fails (<see cref="ExplainFailureAsync"/>): the output is
+/// before any work. Its digest is computed only when the apply fails (<see cref="ExplainFailure"/>): the output is
 /// accepted by its own digest, the target's, whatever file gave it, and another base explains a failed apply better than
 /// the apply's own error. Hashing the base on every apply cost a second SHA-256 pass over the old version (the 240 MiB
 /// firmware image: about a quarter of the apply's CPU).
@@ -27,9 +27,9 @@ internal sealed class BaseCheck
     public DeltaInput Claimed { get; }
 
     /// <summary>After a failed apply: throws <see cref="CorruptDeltaException"/> when the old version is not the delta's base, else returns.</summary>
-    public async Task ExplainFailureAsync()
+    public void ExplainFailure()
     {
-        var actual = await Task.Run(() => FileDigest.Input(Claimed.Path, _header.BaseDigest.Algorithm, _ct), _ct).ConfigureAwait(false);
+        var actual = FileDigest.Input(Claimed.Path, _header.BaseDigest.Algorithm, _ct);
         if (actual.Digest != _header.BaseDigest || actual.Size != _header.BaseSize)
             throw Mismatch(_header, $"{actual.Digest} ({actual.Size} bytes)");
     }

@@ -104,12 +104,12 @@ internal static class DeltaCommands
                 }
                 catch (Exception e) when (e is not OperationCanceledException)
                 {
-                    await installed.ExplainFailureAsync(); // another base explains a failed apply better than the apply's own error
+                    installed.ExplainFailure(); // another base explains a failed apply better than the apply's own error
                     throw;
                 }
                 if (written.Digest != target.Digest || written.Size != target.Size)
                 {
-                    await installed.ExplainFailureAsync();
+                    installed.ExplainFailure();
                     throw new CorruptDeltaException($"applying the delta gave {written.Digest} ({written.Size} bytes), not the target {target.Digest} ({target.Size} bytes)");
                 }
                 Durable.MoveDurably(temp, output, overwrite: true);
