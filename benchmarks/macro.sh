@@ -211,9 +211,9 @@ for pair in "${pairs[@]}"; do
       "${build_s[$label]}" "${build_cpu[$label]}" "${build_rss[$label]}" "${apply_s[$label]}" "${apply_cpu[$label]}" "${apply_rss[$label]}" "${apply_anon[$label]}")")
   done
   rows+=("$(printf '| %s: full download (zstd -19) | | %s | 100 %% | | | |' "$name" "$full")")
-  # What the server sends with auto: its delta, or the full download (406) when that is over 90 % of it.
+  # What the server sends with auto: its delta, or the full download (406) when that is over 98 % of it (Delta:AutoMaxRatio).
   ours=${size[doras auto]}; ours_label="$auto_choice"
-  if (( ours * 10 > full * 9 )); then ours=$full; ours_label="full download (406)"; fi
+  if (( ours * 100 > full * 98 )); then ours=$full; ours_label="full download (406)"; fi
   peer=${size[$best_peer]}
   # A peer stopped at the build limit is not among those the pair's best is chosen from: said in the row.
   peer_label="$best_peer"; [[ ${#stopped[@]} -gt 0 ]] && peer_label="$best_peer; not finished: $(IFS=,; echo "${stopped[*]}")"

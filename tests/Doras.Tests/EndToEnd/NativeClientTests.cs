@@ -56,7 +56,9 @@ public partial class NativeClientTests
     [Test, CancelAfter(300_000)]
     public async Task Without_a_loadable_libz_the_native_client_asks_for_no_deflate_delta_and_gets_the_gzip_file_whole()
     {
-        await using var server = await RunningServer.StartAsync();
+        // A delta between compressed bytes still saves the few percent that entropy coding takes off a gzip file
+        // (97.5 % of it here), under the default ratio; at 90 % it is not worth it.
+        await using var server = await RunningServer.StartAsync("--Delta:AutoMaxRatio", "0.9");
         using var dir = new TempDirectory();
         var broken = BrokenLibraries(dir, "libz.so.1");
         var repository = server.Store.Repository("fleet/bundle");

@@ -269,7 +269,7 @@ public class DeltaApiTests
         Assert.That(status, Is.EqualTo(HttpStatusCode.NotAcceptable));
         Assert.That(problem.GetProperty("type").GetString(), Is.EqualTo(ProblemTypes.DeltaNotWorthwhile));
         Assert.That(problem.GetProperty("detail").GetString(), Does.Match(
-            @"^the smallest delta \((bsdiff|bsdiff-lzma|octodiff|zstd), \d+ bytes\) is over 90 ?% of the full download \(\d+ bytes\); download fleet/noise@sha256:[0-9a-f]{64} instead$"));
+            @"^the smallest delta \((bsdiff|bsdiff-lzma|octodiff|zstd), \d+ bytes\) is over 98 ?% of the full download \(\d+ bytes\); download fleet/noise@sha256:[0-9a-f]{64} instead$"));
     }
 
     [Test]
