@@ -2,7 +2,7 @@ namespace Doras.Delta.Algorithms;
 
 /// <summary>
 /// A counting semaphore whose waiters block at once instead of spinning first, for two threads handing buffers to
-/// each other (<see cref="Bsdiff.ReadAheadStream"/>, <see cref="DigestingWriteStream"/>): on a device with two cores
+/// each other (<see cref="BufferRing"/>): on a device with two cores
 /// and three busy threads, a spinning waiter takes the core the thread it waits for needs. <see cref="SemaphoreSlim"/>
 /// spun and yielded on every hand-over (biome-arm64's apply: 12 % of its CPU in spinning, sched_yield and task switches).
 /// </summary>

@@ -7,26 +7,22 @@ using Microsoft.Win32.SafeHandles;
 namespace Doras.Delta.Algorithms;
 
 /// <summary>
-/// Writes a new file front to back through a few buffers of its own and hashes every buffer on a thread of its own
-/// while the next one fills, so the digest of what was written is ready when the writing ends: no second pass reads
-/// the file back, and on a device with two cores the hash costs the apply no time. Memory: <c>Buffers</c> x
-/// <c>BufferBytes</c>. <see cref="Finish"/> writes what is left and returns the digest and the bytes written.
+/// Writes a new file front to back through a few buffers of its own (<see cref="BufferRing"/>) and hashes every buffer
+/// on a thread of its own while the next one fills, so the digest of what was written is ready when the writing ends:
+/// no second pass reads the file back, and on a device with two cores the hash costs the apply no time.
+/// <see cref="Finish"/> writes what is left and returns the digest and the bytes written.
 /// </summary>
 internal sealed class DigestingWriteStream : Stream, IBufferWriter<byte>
 {
-    private const int Buffers = 4;
-    private const int BufferBytes = 64 << 10;
+    private const int BufferBytes = BufferRing.BufferBytes;
 
     private readonly SafeFileHandle _file;
     private readonly IncrementalHash _hash;
     private readonly string _algorithm;
-    private readonly byte[][] _buffers = new byte[Buffers][];
-    private readonly int[] _lengths = new int[Buffers];
-    private readonly BlockingCount _filled = new(0, Buffers);
-    private readonly BlockingCount _free = new(Buffers, Buffers);
+    private readonly BufferRing _ring = new();
     private readonly Thread _hasher;
     private ExceptionDispatchInfo? _failure;
-    private int _current;
+    private byte[] _current; // the writer's buffer, and how much of it is used
     private int _used;
     private long _written;
     private bool _finished;
@@ -36,8 +32,7 @@ internal sealed class DigestingWriteStream : Stream, IBufferWriter<byte>
         _file = file;
         _algorithm = algorithm;
         _hash = IncrementalHash.CreateHash(algorithm == Digest.Sha512 ? HashAlgorithmName.SHA512 : HashAlgorithmName.SHA256);
-        for (var i = 0; i < Buffers; i++) _buffers[i] = new byte[BufferBytes];
-        _free.Wait(); // the first buffer is the writer's
+        _current = _ring.NextFree();
         _hasher = new Thread(HashBuffers) { IsBackground = true, Name = "doras digest" };
         _hasher.Start();
     }
@@ -50,14 +45,13 @@ internal sealed class DigestingWriteStream : Stream, IBufferWriter<byte>
 
     private void HashBuffers()
     {
-        for (var next = 0; ; next = (next + 1) % Buffers)
+        while (true)
         {
-            _filled.Wait();
-            var length = _lengths[next];
+            var (buffer, length) = _ring.NextFilled();
             if (length < 0) return; // the writer is done
-            try { _hash.AppendData(_buffers[next], 0, length); }
+            try { _hash.AppendData(buffer, 0, length); }
             catch (Exception e) { _failure ??= ExceptionDispatchInfo.Capture(e); }
-            _free.Release();
+            _ring.Consumed();
         }
     }
 
@@ -67,7 +61,7 @@ internal sealed class DigestingWriteStream : Stream, IBufferWriter<byte>
         while (!buffer.IsEmpty)
         {
             var n = Math.Min(buffer.Length, BufferBytes - _used);
-            buffer[..n].CopyTo(_buffers[_current].AsSpan(_used));
+            buffer[..n].CopyTo(_current.AsSpan(_used));
             _used += n;
             buffer = buffer[n..];
             if (_used == BufferBytes) Hand();
@@ -87,7 +81,7 @@ internal sealed class DigestingWriteStream : Stream, IBufferWriter<byte>
         ObjectDisposedException.ThrowIf(_finished, this);
         ArgumentOutOfRangeException.ThrowIfGreaterThan(sizeHint, BufferBytes);
         if (sizeHint > BufferBytes - _used) Hand();
-        return _buffers[_current].AsMemory(_used);
+        return _current.AsMemory(_used);
     }
 
     /// <summary>Counts <paramref name="count"/> bytes written to the span <see cref="GetSpan"/> gave as output.</summary>
@@ -118,13 +112,11 @@ internal sealed class DigestingWriteStream : Stream, IBufferWriter<byte>
     private void Hand()
     {
         if (_used == 0) return;
-        RandomAccess.Write(_file, _buffers[_current].AsSpan(0, _used), _written);
+        RandomAccess.Write(_file, _current.AsSpan(0, _used), _written);
         _written += _used;
-        _lengths[_current] = _used;
-        _filled.Release();
-        _current = (_current + 1) % Buffers;
+        _ring.Filled(_used);
+        _current = _ring.NextFree();
         _used = 0;
-        _free.Wait();
     }
 
     /// <summary>Writes what is left; returns the digest of every byte written and their count.</summary>
@@ -144,8 +136,7 @@ internal sealed class DigestingWriteStream : Stream, IBufferWriter<byte>
     {
         if (_finished) return;
         _finished = true;
-        _lengths[_current] = -1;
-        _filled.Release();
+        _ring.Filled(-1);
         _hasher.Join();
     }
 
