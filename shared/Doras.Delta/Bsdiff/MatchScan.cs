@@ -1,3 +1,5 @@
+using System.Runtime.Intrinsics.X86;
+
 namespace Doras.Delta.Bsdiff;
 
 /// <summary>
@@ -188,6 +190,7 @@ internal sealed class SuffixSearch
     /// <summary>The longest match of <paramref name="target"/> among the old file's suffixes in [start, end], by binary search.</summary>
     private static int Search(int[] I, ReadOnlySpan<byte> old, ReadOnlySpan<byte> target, int start, int end, out int pos)
     {
+        if (Sse.IsSupported && end - start >= PrefetchFrom) Narrow(I, old, target, ref start, ref end);
         while (end - start >= 2)
         {
             var middle = start + (end - start) / 2;
@@ -201,5 +204,36 @@ internal sealed class SuffixSearch
         if (x > y) { pos = I[start]; return x; }
         pos = I[end];
         return y;
+    }
+
+    /// <summary>Ranges this large are narrowed with prefetches (<see cref="Narrow"/>); the last steps fit in a few cache lines anyway.</summary>
+    private const int PrefetchFrom = 64;
+
+    /// <summary>
+    /// The binary search's steps over a large range, the same steps as the plain loop, with the next step's memory
+    /// fetched while this one compares: the text of both possible next middles (their suffix array entries were fetched a
+    /// step before) and the entries of the four middles after them. Each step otherwise waits for two cache misses in
+    /// a row, the entry and then its text: most of a scan's time on large versions (biome: a third of the build's CPU
+    /// in the comparisons).
+    /// </summary>
+    private static unsafe void Narrow(int[] I, ReadOnlySpan<byte> old, ReadOnlySpan<byte> target, ref int start, ref int end)
+    {
+        fixed (int* entries = I)
+        fixed (byte* text = old)
+        {
+            while (end - start >= PrefetchFrom)
+            {
+                var middle = start + (end - start) / 2;
+                int below = start + (middle - start) / 2, above = middle + (end - middle) / 2;
+                Sse.Prefetch0(text + entries[below]);
+                Sse.Prefetch0(text + entries[above]);
+                Sse.Prefetch0(entries + start + (below - start) / 2);
+                Sse.Prefetch0(entries + below + (middle - below) / 2);
+                Sse.Prefetch0(entries + middle + (above - middle) / 2);
+                Sse.Prefetch0(entries + above + (end - above) / 2);
+                if (old[I[middle]..].SequenceCompareTo(target) < 0) start = middle;
+                else end = middle;
+            }
+        }
     }
 }
