@@ -41,13 +41,14 @@ internal abstract class OldIndex
     }
 }
 
-/// <summary>The classic lookup: a suffix array of the whole old version.</summary>
+/// <summary>The classic lookup: a suffix array of the whole old version, with the matches under three bytes answered apart (<see cref="ShortMatches"/>).</summary>
 internal sealed class SuffixIndex(byte[] old) : OldIndex
 {
     private readonly SuffixSearch _search = new(old);
+    private readonly ShortMatches? _short = old.Length >= ShortMatches.FromBytes ? new(old) : null;
 
     public override int Longest(ReadOnlySpan<byte> target, int newPosition, ref int cursor, out int oldPosition) =>
-        _search.Longest(target, out oldPosition);
+        _short is not null && _short.TryLongest(target, out var length, out oldPosition) ? length : _search.Longest(target, out oldPosition);
 }
 
 /// <summary>
