@@ -29,6 +29,10 @@ internal static class LzmaParts
     public static (byte[] DictionaryLogs, MemoryStream Control, MemoryStream Extra, MemoryStream Diff) Encode(
         BsdiffVersions versions, IReadOnlyList<BsdiffMatch> matches, Func<IReadOnlyList<BsdiffMatch>, IMatchPrediction>? predict, CancellationToken ct)
     {
+        // The scan's index (the suffix array, about 4 bytes per byte of the old version, and the covers) is garbage
+        // once its matches are out: collected before the raw parts grow, it is not held beside them (esbuild's peak was
+        // the end of the scan plus the raw parts).
+        if (versions.Old.LongLength + versions.New.LongLength >= MinReleasedForCollection) CollectAggressively();
         var raw = new[] { new MemoryStream(), new MemoryStream(), new MemoryStream() }; // control, extra, diff
         BsdiffDelta.Write(versions.Old, versions.New, matches, new BsdiffDelta.Parts(raw[0], raw[2], raw[1], BsdiffDelta.LzmaUnchangedRun), predict?.Invoke(matches));
         var released = versions.Old.LongLength + versions.New.LongLength;
@@ -38,7 +42,7 @@ internal static class LzmaParts
         // build's peak is the larger of the two, not their sum (esbuild: 126 MiB; 170 MiB with a plain full
         // collection, which keeps the freed memory). It pauses the server's requests for the collection, so only
         // for builds of 4 MiB of versions or more, which take a second or more anyway; smaller ones leave it to the runtime.
-        if (released >= MinReleasedForCollection) GC.Collect(GC.MaxGeneration, GCCollectionMode.Aggressive, blocking: true, compacting: true);
+        if (released >= MinReleasedForCollection) CollectAggressively();
         var compressed = new[] { new MemoryStream(), new MemoryStream(), new MemoryStream() };
         var dictionaryLogs = new byte[raw.Length];
         for (var i = 0; i < raw.Length; i++)
@@ -50,6 +54,8 @@ internal static class LzmaParts
         }
         return (dictionaryLogs, compressed[0], compressed[1], compressed[2]);
     }
+
+    private static void CollectAggressively() => GC.Collect(GC.MaxGeneration, GCCollectionMode.Aggressive, blocking: true, compacting: true);
 
     /// <summary>
     /// Reads and checks the delta header (<see cref="DeltaHeader.ReadCheckedAsync"/>) and the algorithm's format byte,
