@@ -20,13 +20,12 @@ internal sealed class BlockingCount(int initial, int max)
         }
     }
 
-    public void Release(int n = 1)
+    public void Release()
     {
-        ArgumentOutOfRangeException.ThrowIfLessThan(n, 1);
         lock (_gate)
         {
-            if (_count + n > max) throw new SemaphoreFullException();
-            _count += n;
+            if (_count == max) throw new SemaphoreFullException();
+            _count++;
             Monitor.PulseAll(_gate);
         }
     }

@@ -54,7 +54,13 @@ public static class MatchScan
     /// bsdiff-exe 262,223 -> 248,952, bsdiff-lzma 428,474 -> 415,477, classic bsdiff 492,337 -> 478,417, rollup
     /// bsdiff-exe -3.5 %, typescript -3 %, prettier's tar -0.7 % (tardiff -1.5 %); esbuild-arm64 +0.13 %, swc +0.003 %.
     /// </summary>
-    private static int RecordMargin(long jump) => 8 + Math.Max(0, 64 - System.Numerics.BitOperations.LeadingZeroCount((ulong)Math.Abs(jump)) - 8);
+    private static int RecordMargin(long jump) => MinRecordMargin + Math.Max(0, 64 - System.Numerics.BitOperations.LeadingZeroCount((ulong)Math.Abs(jump)) - 8);
+
+    /// <summary>
+    /// The least <see cref="RecordMargin"/>: a match no longer than this never starts a record, so the scan uses no
+    /// position of one (<see cref="ShortMatches"/> relies on it).
+    /// </summary>
+    internal const int MinRecordMargin = 8;
 
     /// <summary>The classic scan of <paramref name="new"/> (which starts at <paramref name="newOffset"/> of the whole new version).</summary>
     private static void Scan(OldIndex index, ReadOnlySpan<byte> old, ReadOnlySpan<byte> @new, int newOffset, List<BsdiffMatch> matches,

@@ -6,7 +6,8 @@ namespace Doras.Delta.Bsdiff;
 /// that shares little with the old version most searches end so (swc's compressed 10 MB payload: half of its
 /// positions start with three bytes found nowhere in the old version), and each such search still walked its
 /// two-byte bucket. The length is the suffix search's; the position is one of the places it occurs, not necessarily
-/// the search's: the scan never starts a record on a match under its margin of 8 bytes, so it uses no such position.
+/// the search's: the scan never starts a record on a match within <see cref="MatchScan.MinRecordMargin"/>, so it uses
+/// no such position.
 /// </summary>
 internal sealed class ShortMatches
 {
