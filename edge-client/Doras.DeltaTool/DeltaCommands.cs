@@ -9,7 +9,9 @@ namespace Doras.DeltaTool;
 
 /// <summary>
 /// The three commands. Every output is written beside its destination and renamed into place only when
-/// complete (and, for apply, verified), so a failed run never leaves a file that passes as a result.
+/// complete (and, for apply, verified), so a failed run never leaves a file that passes as a result. A file already at
+/// the destination is the user's: it is replaced only with <c>--replace-existing</c>, checked before any work starts and
+/// again by the rename itself.
 /// </summary>
 internal static class DeltaCommands
 {
@@ -22,32 +24,35 @@ internal static class DeltaCommands
         var workers = new Option<int>("--workers") { Description = "zstd worker threads (0: single-threaded)" };
         var signature = new Option<string?>("--signature") { Description = "Make a raw Octodiff delta from an Octodiff signature instead of the old file: diff --signature SIG NEW DELTA" };
         var paths = new Argument<string[]>("paths") { Description = "OLD NEW DELTA (or NEW DELTA with --signature)", Arity = new ArgumentArity(2, 3) };
-        var command = new Command("diff", "Make a delta from OLD to NEW") { algorithm, kind, budget, level, workers, signature, paths };
+        var replace = ReplaceExisting();
+        var command = new Command("diff", "Make a delta from OLD to NEW") { algorithm, kind, budget, level, workers, signature, replace, paths };
         command.SetAction(async (result, ct) =>
         {
             var files = result.GetValue(paths)!;
             if (result.GetValue(signature) is { } signaturePath)
             {
                 if (files.Length != 2) throw new ArgumentException("diff --signature takes NEW and DELTA");
+                var destination = new Destination(files[1], result.GetValue(replace));
                 OctodiffSignature parsed;
                 await using (var signatureFile = File.OpenRead(signaturePath)) parsed = OctodiffSignature.Read(signatureFile);
                 await using var newFile = File.OpenRead(files[0]);
-                await WriteAtomicallyAsync(files[1], (output, _) => { OctodiffDelta.Write(parsed, newFile, output, ct); return Task.CompletedTask; }, ct);
+                await destination.WriteAsync((output, _) => { OctodiffDelta.Write(parsed, newFile, output, ct); return Task.CompletedTask; }, ct);
                 return 0;
             }
             if (files.Length != 3) throw new ArgumentException("diff takes OLD, NEW and DELTA");
+            var delta = new Destination(files[2], result.GetValue(replace));
             var name = result.GetValue(algorithm)!;
             var algorithms = Algorithms(result.GetValue(level), result.GetValue(workers));
             if (string.Equals(name, DeltaAlgorithms.Auto, StringComparison.OrdinalIgnoreCase))
             {
-                await AutoAsync(algorithms, result.GetValue(kind), TimeSpan.FromSeconds(result.GetValue(budget)), files, ct);
+                await AutoAsync(algorithms, result.GetValue(kind), TimeSpan.FromSeconds(result.GetValue(budget)), files, delta, ct);
                 return 0;
             }
             var chosen = algorithms.Find(name)
                 ?? throw new ArgumentException($"unknown algorithm '{name}'; known: {string.Join(", ", algorithms.AcceptedNames.Order(StringComparer.Ordinal))}");
             var oldInput = await InputAsync(files[0], ct);
             var newInput = await InputAsync(files[1], ct);
-            await WriteAtomicallyAsync(files[2], (output, token) => chosen.EncodeAsync(oldInput, newInput, output, token), ct);
+            await delta.WriteAsync((output, token) => chosen.EncodeAsync(oldInput, newInput, output, token), ct);
             return 0;
         });
         return command;
@@ -56,10 +61,12 @@ internal static class DeltaCommands
     public static Command Apply()
     {
         var paths = new Argument<string[]>("paths") { Description = "OLD DELTA OUT", Arity = new ArgumentArity(3, 3) };
-        var command = new Command("apply", "Apply DELTA to OLD, writing OUT (ours with a header, raw Octodiff, or raw zstd --patch-from)") { paths };
+        var replace = ReplaceExisting();
+        var command = new Command("apply", "Apply DELTA to OLD, writing OUT (ours with a header, raw Octodiff, or raw zstd --patch-from)") { replace, paths };
         command.SetAction(async (result, ct) =>
         {
             var files = result.GetValue(paths)!;
+            var destination = new Destination(files[2], result.GetValue(replace));
             // Read synchronously: the decoders read it inline, and each asynchronous refill would hop to the thread pool.
             await using var delta = new FileStream(files[1], FileMode.Open, FileAccess.Read, FileShare.Read, 1 << 16, FileOptions.SequentialScan);
             var (header, _) = await DeltaHeader.ReadAsync(delta, ct);
@@ -70,7 +77,7 @@ internal static class DeltaCommands
 
             if (header is null && magic.AsSpan().SequenceEqual("OCTODELTA"u8))
             {
-                await WriteAtomicallyAsync(files[2], (output, token) => OctodiffDelta.ApplyAsync(files[0], delta, output, ct: token), ct);
+                await destination.WriteAsync((output, token) => OctodiffDelta.ApplyAsync(files[0], delta, output, ct: token), ct);
                 return 0;
             }
             // Ours names its algorithm, base and target; a bare zstd frame is `zstd --patch-from` output.
@@ -79,13 +86,12 @@ internal static class DeltaCommands
             if (header is null)
             {
                 var oldInput = FileDigest.Input(files[0], ct: ct);
-                await WriteAtomicallyAsync(files[2], (output, token) => algorithm.ApplyAsync(oldInput, delta, output, null, token), ct);
+                await destination.WriteAsync((output, token) => algorithm.ApplyAsync(oldInput, delta, output, null, token), ct);
                 return 0;
             }
             // Known target: decode in place (bounded memory), verify the digest, then rename into place.
             var target = new DeltaTarget(header.TargetDigest, header.TargetSize);
-            var output = Path.GetFullPath(files[2]);
-            var temp = Path.Combine(Path.GetDirectoryName(output)!, $".{Path.GetFileName(output)}.{Guid.NewGuid():N}.tmp");
+            var temp = destination.TemporaryBeside();
             try
             {
                 var installed = new BaseCheck(files[0], header, ct);
@@ -112,7 +118,7 @@ internal static class DeltaCommands
                     installed.ExplainFailure();
                     throw new CorruptDeltaException($"applying the delta gave {written.Digest} ({written.Size} bytes), not the target {target.Digest} ({target.Size} bytes)");
                 }
-                Durable.MoveDurably(temp, output, overwrite: true);
+                destination.MoveIntoPlace(temp);
             }
             catch
             {
@@ -128,12 +134,14 @@ internal static class DeltaCommands
     {
         var chunkSize = new Option<int>("--chunk-size") { Description = "Chunk size in bytes (128-31744)", DefaultValueFactory = _ => OctodiffSignature.DefaultChunkSize };
         var paths = new Argument<string[]>("paths") { Description = "OLD SIG", Arity = new ArgumentArity(2, 2) };
-        var command = new Command("signature", "Write the Octodiff signature of OLD") { chunkSize, paths };
+        var replace = ReplaceExisting();
+        var command = new Command("signature", "Write the Octodiff signature of OLD") { chunkSize, replace, paths };
         command.SetAction(async (result, ct) =>
         {
             var files = result.GetValue(paths)!;
+            var destination = new Destination(files[1], result.GetValue(replace));
             await using var old = new FileStream(files[0], FileMode.Open, FileAccess.Read, FileShare.Read, 1 << 16, FileOptions.Asynchronous | FileOptions.SequentialScan);
-            await WriteAtomicallyAsync(files[1], (output, token) => OctodiffSignature.WriteAsync(old, output, result.GetValue(chunkSize), token), ct);
+            await destination.WriteAsync((output, token) => OctodiffSignature.WriteAsync(old, output, result.GetValue(chunkSize), token), ct);
             return 0;
         });
         return command;
@@ -143,19 +151,18 @@ internal static class DeltaCommands
     /// The server's <c>auto</c> over all our algorithms: the same candidates, order, budget and verification, so the
     /// delta written is byte for byte the one the server would store. Prints the choice and every candidate's size.
     /// </summary>
-    private static async Task AutoAsync(DeltaAlgorithms algorithms, ArtifactKind kind, TimeSpan budget, string[] files, CancellationToken ct)
+    private static async Task AutoAsync(DeltaAlgorithms algorithms, ArtifactKind kind, TimeSpan budget, string[] files, Destination delta, CancellationToken ct)
     {
         var choice = algorithms.Choose([DeltaAlgorithms.Auto], kind)
             ?? throw new ArgumentException(algorithms.WhyNone([DeltaAlgorithms.Auto], kind));
         var oldInput = await InputAsync(files[0], ct);
         var newInput = await InputAsync(files[1], ct);
-        var output = Path.GetFullPath(files[2]);
-        var work = Path.Combine(Path.GetDirectoryName(output)!, $".{Path.GetFileName(output)}.{Guid.NewGuid():N}.auto");
+        var work = Path.ChangeExtension(delta.TemporaryBeside(), ".auto");
         Directory.CreateDirectory(work);
         try
         {
             var (smallest, built) = await new SmallestDelta(budget).BuildAsync(choice.Candidates, oldInput, newInput, work, ct: ct);
-            await WriteAtomicallyAsync(output, async (stream, token) =>
+            await delta.WriteAsync(async (stream, token) =>
             {
                 await using var file = new FileStream(smallest.Path, FileMode.Open, FileAccess.Read, FileShare.Read, 1 << 16, FileOptions.Asynchronous | FileOptions.SequentialScan);
                 await file.CopyToAsync(stream, token);
@@ -176,6 +183,6 @@ internal static class DeltaCommands
         return new DeltaInput(path, await Digest.ComputeAsync(file, Digest.Sha256, ct), file.Length);
     }
 
-    private static Task WriteAtomicallyAsync(string path, Func<Stream, CancellationToken, Task> write, CancellationToken ct) =>
-        Durable.WriteAtomicAsync(Path.GetFullPath(path), write, ct);
+    private static Option<bool> ReplaceExisting() =>
+        new("--replace-existing") { Description = "Replace a file already at the output (default: refuse and leave it untouched)" };
 }

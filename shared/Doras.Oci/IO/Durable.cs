@@ -10,7 +10,14 @@ namespace Doras.Oci.IO;
 public static partial class Durable
 {
     /// <summary>Writes a file atomically through a callback that fills the stream.</summary>
-    public static async Task WriteAtomicAsync(string path, Func<Stream, CancellationToken, Task> write, CancellationToken ct = default)
+    public static Task WriteAtomicAsync(string path, Func<Stream, CancellationToken, Task> write, CancellationToken ct = default) =>
+        WriteAtomicAsync(path, write, overwrite: true, ct);
+
+    /// <summary>
+    /// Writes a file atomically through a callback that fills the stream; without <paramref name="overwrite"/> the
+    /// rename fails (IOException) where a file stands at <paramref name="path"/>, which is then left untouched.
+    /// </summary>
+    public static async Task WriteAtomicAsync(string path, Func<Stream, CancellationToken, Task> write, bool overwrite, CancellationToken ct = default)
     {
         var directory = Path.GetDirectoryName(Path.GetFullPath(path))!;
         Directory.CreateDirectory(directory);
@@ -22,7 +29,7 @@ public static partial class Durable
                 await write(stream, ct).ConfigureAwait(false);
                 stream.Flush(flushToDisk: true);
             }
-            File.Move(temp, path, overwrite: true);
+            File.Move(temp, path, overwrite);
             FsyncDirectory(directory);
         }
         catch

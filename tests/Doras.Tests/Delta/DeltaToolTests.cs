@@ -94,6 +94,53 @@ public class DeltaToolTests
     }
 
     [Test]
+    public void A_file_at_the_output_is_replaced_only_with_replace_existing()
+    {
+        using var dir = new TempDirectory();
+        var old = TestData.Binary(256 * 1024, 60);
+        var @new = TestData.Edit(old, 61);
+        dir.Write("old", old);
+        dir.Write("new", @new);
+        Assert.That(Run("diff", "-a", "zstd", "--level", "3", dir["old"], dir["new"], dir["delta"]).Code, Is.Zero);
+        Assert.That(Run("signature", dir["old"], dir["sig"]).Code, Is.Zero);
+        var mine = "the user's own file"u8.ToArray();
+        var commands = new (string Output, string[] Arguments)[]
+        {
+            ("applied", ["apply", dir["old"], dir["delta"]]),
+            ("zstd.delta", ["diff", "-a", "zstd", "--level", "3", dir["old"], dir["new"]]),
+            ("auto.delta", ["diff", "-a", "auto", dir["old"], dir["new"]]),
+            ("raw.octodelta", ["diff", "--signature", dir["sig"], dir["new"]]),
+            ("old.sig", ["signature", dir["old"]]),
+        };
+        foreach (var (output, arguments) in commands)
+        {
+            var path = dir.Write(output, mine);
+            var (code, text) = Run([.. arguments, path]);
+            Assert.That(code, Is.EqualTo(1), $"{arguments[0]} {output}: {text}");
+            Assert.That(text.Trim(), Is.EqualTo($"doras-delta: {path} exists; pass --replace-existing to replace it"));
+            Assert.That(File.ReadAllBytes(path), Is.EqualTo(mine), $"{output} is left as it was");
+            Assert.That(Directory.GetFileSystemEntries(dir.Path, ".*"), Is.Empty, "no temporary files are left");
+
+            (code, text) = Run([arguments[0], "--replace-existing", .. arguments[1..], path]);
+            Assert.That(code, Is.Zero, $"{arguments[0]} {output} --replace-existing: {text}");
+            Assert.That(File.ReadAllBytes(path), Is.Not.EqualTo(mine), $"{output} is replaced");
+        }
+        Assert.That(File.ReadAllBytes(dir["applied"]), Is.EqualTo(@new));
+        AssertApplies(dir["old"], dir["zstd.delta"], dir["from-zstd"], @new);
+        AssertApplies(dir["old"], dir["auto.delta"], dir["from-auto"], @new);
+        AssertApplies(dir["old"], dir["raw.octodelta"], dir["from-octodelta"], @new);
+
+        // A directory at the output is never replaced by a file, with or without the flag.
+        Directory.CreateDirectory(dir["a-directory"]);
+        var (refused, message) = Run("apply", dir["old"], dir["delta"], dir["a-directory"]);
+        Assert.That((refused, message.Trim()), Is.EqualTo((1, $"doras-delta: {dir["a-directory"]} exists; pass --replace-existing to replace it")));
+        (refused, _) = Run("apply", "--replace-existing", dir["old"], dir["delta"], dir["a-directory"]);
+        Assert.That(refused, Is.EqualTo(1));
+        Assert.That(Directory.Exists(dir["a-directory"]), Is.True);
+        Assert.That(Directory.GetFileSystemEntries(dir.Path, ".*"), Is.Empty, "no temporary files are left");
+    }
+
+    [Test]
     public void Diff_help_lists_every_algorithm_with_what_it_is_for()
     {
         var (code, output) = Run("diff", "--help");

@@ -1,0 +1,30 @@
+using Doras.Oci.IO;
+
+namespace Doras.DeltaTool;
+
+/// <summary>
+/// Where a command writes its result. What already stands there is the user's: unless the user passed
+/// <c>--replace-existing</c> it is refused before any work starts (a build can take minutes) and again by the final
+/// rename, which then does not overwrite, so a file that appears meanwhile is left untouched too. The result is
+/// written to a temporary file beside the destination and renamed into place once complete.
+/// </summary>
+internal sealed class Destination
+{
+    private readonly string _path;
+    private readonly bool _replace;
+
+    public Destination(string path, bool replace)
+    {
+        _path = Path.GetFullPath(path);
+        _replace = replace;
+        if (!replace && Path.Exists(_path)) throw new IOException($"{path} exists; pass --replace-existing to replace it");
+    }
+
+    /// <summary>A fresh name in the destination's directory (so the rename stays on one filesystem), hidden by its dot.</summary>
+    public string TemporaryBeside() => Path.Combine(Path.GetDirectoryName(_path)!, $".{Path.GetFileName(_path)}.{Guid.NewGuid():N}.tmp");
+
+    public Task WriteAsync(Func<Stream, CancellationToken, Task> write, CancellationToken ct) => Durable.WriteAtomicAsync(_path, write, _replace, ct);
+
+    /// <summary>Renames a finished, flushed temporary file into place, durably.</summary>
+    public void MoveIntoPlace(string temporary) => Durable.MoveDurably(temporary, _path, _replace);
+}
