@@ -1,6 +1,7 @@
 using System.Buffers;
 using System.Runtime.ExceptionServices;
 using System.Security.Cryptography;
+using Doras.Oci.IO;
 using Doras.Oci.Model;
 using Microsoft.Win32.SafeHandles;
 
@@ -9,7 +10,8 @@ namespace Doras.Delta.Algorithms;
 /// <summary>
 /// Writes a new file front to back through a few buffers of its own (<see cref="BufferRing"/>) and hashes every buffer
 /// on a thread of its own while the next one fills, so the digest of what was written is ready when the writing ends:
-/// no second pass reads the file back, and on a device with two cores the hash costs the apply no time.
+/// no second pass reads the file back, and on a device with two cores the hash costs the apply no time. The kernel
+/// is asked to write what is written to disk as it goes (<see cref="Durable.StartWriteback"/>).
 /// <see cref="Finish"/> writes what is left and returns the digest and the bytes written.
 /// </summary>
 internal sealed class DigestingWriteStream : Stream, IBufferWriter<byte>
@@ -25,6 +27,7 @@ internal sealed class DigestingWriteStream : Stream, IBufferWriter<byte>
     private byte[] _current; // the writer's buffer, and how much of it is used
     private int _used;
     private long _written;
+    private long _writtenBack; // where the last writeback started ended
     private bool _finished;
 
     public DigestingWriteStream(SafeFileHandle file, string algorithm)
@@ -114,6 +117,11 @@ internal sealed class DigestingWriteStream : Stream, IBufferWriter<byte>
         if (_used == 0) return;
         RandomAccess.Write(_file, _current.AsSpan(0, _used), _written);
         _written += _used;
+        if (_written - _writtenBack >= Durable.WritebackStretchBytes)
+        {
+            Durable.StartWriteback(_file, _writtenBack, _written - _writtenBack);
+            _writtenBack = _written;
+        }
         _ring.Filled(_used);
         _current = _ring.NextFree();
         _used = 0;

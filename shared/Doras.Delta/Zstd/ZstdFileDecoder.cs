@@ -1,4 +1,6 @@
 using System.IO.MemoryMappedFiles;
+using Doras.Oci.IO;
+using Microsoft.Win32.SafeHandles;
 
 namespace Doras.Delta.Zstd;
 
@@ -38,7 +40,7 @@ public static class ZstdFileDecoder
         using (var view = map.CreateViewAccessor(0, size, MemoryMappedFileAccess.ReadWrite))
         using (var context = codec.CreateDecompressor())
         {
-            var decoder = new Decoder(context, view, size, prefix);
+            var decoder = new Decoder(context, view, size, prefix, file.SafeFileHandle);
             try
             {
                 decoder.Start(prefix, windowLogMax);
@@ -65,7 +67,7 @@ public static class ZstdFileDecoder
     }
 
     /// <summary>The zstd side: the mapped output as one stable zstd output buffer, fed input chunk by chunk.</summary>
-    private sealed unsafe class Decoder(ZstdDecompressionContext context, MemoryMappedViewAccessor view, long size, NativeView? prefix)
+    private sealed unsafe class Decoder(ZstdDecompressionContext context, MemoryMappedViewAccessor view, long size, NativeView? prefix, SafeFileHandle file)
     {
         /// <summary>How much output between two trims: the decoder's resident pages stay within a few times this.</summary>
         private const long TrimEveryBytes = 1 << 20;
@@ -74,6 +76,7 @@ public static class ZstdFileDecoder
         private const int InputSliceBytes = 64;
 
         private ulong _trimmedAt;
+        private long _writtenBack;
         private ZstdOutBuffer _out;
         private bool _acquired;
 
@@ -119,12 +122,17 @@ public static class ZstdFileDecoder
         /// page cache (the output's written pages too, to be flushed), and what the decoder reads again faults back in.
         /// Without it, a patch of biome (98 MB) held both versions, 196 MiB, in the device's resident memory; with it
         /// 74 MiB (the decoder's references back into the output fault pages in again, 64 KiB around each).
+        /// Released pages are dirty in the page cache: every <see cref="Durable.WritebackStretchBytes"/> the kernel is
+        /// asked to start writing them, so the final flush has little left.
         /// </summary>
         private void Trim()
         {
             _trimmedAt = _out.Pos;
             if (!MappedPages.Release(_out.Dst - view.PointerOffset, view.PointerOffset + (long)_out.Pos)) return;
             if (prefix is { IsFileMapping: true }) MappedPages.Release(prefix.Pointer, prefix.Length);
+            if ((long)_out.Pos - _writtenBack < Durable.WritebackStretchBytes) return;
+            Durable.StartWriteback(file, _writtenBack, (long)_out.Pos - _writtenBack);
+            _writtenBack = (long)_out.Pos;
         }
 
         public void Release()

