@@ -89,7 +89,9 @@ def tree(pid):
     return pids
 def anon(pid):
     try:
-        with open(f"/proc/{pid}/smaps_rollup") as f: return next((int(l.split()[1]) for l in f if l.startswith("Anonymous:")), 0)
+        # RssAnon from the kernel's counters: smaps_rollup gave the same figure but walked the page tables every 10 ms,
+        # which slowed the measured apply itself (the firmware image's 0.25-0.28 s read 0.28-0.30 s under it).
+        with open(f"/proc/{pid}/status") as f: return next((int(l.split()[1]) for l in f if l.startswith("RssAnon:")), 0)
     except OSError: return 0
 def stop_group(child):
     try: os.killpg(child.pid, signal.SIGKILL)
