@@ -81,7 +81,7 @@ public sealed class BsdiffExeAlgorithm : BsdiffPartsAlgorithm
         var format = EveryMatchMapped;
         var parts = await WrappedStream.RunWithLargeStackAsync(() =>
         {
-            var matches = WithoutEmptyRecords(MatchScan.Find(versions.Old, versions.New, BsdiffAlgorithm.ScanParallelism, ct: ct));
+            var matches = WithoutEmptyRecords(versions.Scan(ct));
             if (matches.Count > _mappedMatches) format = LongestMapped;
             // The prediction reads the old version through `versions`, so releasing them frees it.
             return LzmaParts.Encode(versions, matches, found => new ReferencePrediction(old.Set, old.Layout, @new.Layout,

@@ -33,7 +33,7 @@ public sealed class BsdiffLzmaAlgorithm(long maxInputBytes = BsdiffAlgorithm.Max
         Lzma2.EnsureAvailable(); // before reading the versions: no scan is wasted where the system has no liblzma
         var versions = await ReadVersionsAsync(oldVersion, newVersion, ct).ConfigureAwait(false);
         var parts = await WrappedStream.RunWithLargeStackAsync(
-            () => LzmaParts.Encode(versions, MatchScan.Find(versions.Old, versions.New, BsdiffAlgorithm.ScanParallelism, ct: ct), predict: null, ct), ct).ConfigureAwait(false);
+            () => LzmaParts.Encode(versions, versions.Scan(ct), predict: null, ct), ct).ConfigureAwait(false);
         await WriteAsync(delta, oldVersion, newVersion, [Format, .. parts.DictionaryLogs], parts.Control, parts.Extra, parts.Diff, ct).ConfigureAwait(false);
     }
 

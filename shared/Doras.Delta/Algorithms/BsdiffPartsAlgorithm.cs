@@ -57,12 +57,26 @@ public abstract class BsdiffPartsAlgorithm(long maxInputBytes) : IDeltaAlgorithm
     }
 }
 
-/// <summary>Both versions of a bsdiff build, whole, until <see cref="Release"/>: the coder that follows the scan needs neither.</summary>
+/// <summary>
+/// Both versions of a bsdiff build, whole, until <see cref="Release"/>: the coder that follows the scan needs neither.
+/// Releasing frees them only where no running method still holds an array it read from here, and unoptimized
+/// (tier-0) code, which every build method is (each runs once per build), keeps each reference it has loaded alive
+/// until it returns. So <see cref="Old"/> and <see cref="New"/> are read only in methods that return before the
+/// release (<see cref="Scan"/>, the raw parts' writer), never in the method that releases or its callers: read there,
+/// the firmware image's 480 MiB of versions stayed alive through the coder and the zstd candidates after it.
+/// </summary>
 public sealed class BsdiffVersions(byte[] old, byte[] @new)
 {
     public byte[] Old { get; private set; } = old;
 
     public byte[] New { get; private set; } = @new;
+
+    /// <summary>The bytes of both versions.</summary>
+    public long Length => Old.LongLength + New.LongLength;
+
+    /// <summary>The matches of the new version in the old (<see cref="MatchScan.Find"/>), in a frame of its own.</summary>
+    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.NoInlining)]
+    public List<BsdiffMatch> Scan(CancellationToken ct) => MatchScan.Find(Old, New, BsdiffAlgorithm.ScanParallelism, ct: ct);
 
     public void Release() => (Old, New) = (null!, null!);
 }

@@ -32,10 +32,10 @@ internal static class LzmaParts
         // The scan's index (the suffix array, about 4 bytes per byte of the old version, and the covers) is garbage
         // once its matches are out: collected before the raw parts grow, it is not held beside them (esbuild's peak was
         // the end of the scan plus the raw parts).
-        if (versions.Old.LongLength + versions.New.LongLength >= MinReleasedForCollection) CollectAggressively();
+        if (versions.Length >= MinReleasedForCollection) CollectAggressively();
         var raw = new[] { new MemoryStream(), new MemoryStream(), new MemoryStream() }; // control, extra, diff
-        BsdiffDelta.Write(versions.Old, versions.New, matches, new BsdiffDelta.Parts(raw[0], raw[2], raw[1], BsdiffDelta.LzmaUnchangedRun), predict?.Invoke(matches));
-        var released = versions.Old.LongLength + versions.New.LongLength;
+        WriteRaw(versions, matches, raw, predict);
+        var released = versions.Length;
         versions.Release();
         // The versions, the suffix array (about 6 bytes per byte of the old version) and the prediction's buffers are
         // garbage now: collected and given back to the system before the coder allocates its match finder, a large
@@ -54,6 +54,11 @@ internal static class LzmaParts
         }
         return (dictionaryLogs, compressed[0], compressed[1], compressed[2]);
     }
+
+    /// <summary>The raw parts, in a frame of its own: the versions' arrays read here are not held past it (<see cref="BsdiffVersions"/>).</summary>
+    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.NoInlining)]
+    private static void WriteRaw(BsdiffVersions versions, IReadOnlyList<BsdiffMatch> matches, MemoryStream[] raw, Func<IReadOnlyList<BsdiffMatch>, IMatchPrediction>? predict) =>
+        BsdiffDelta.Write(versions.Old, versions.New, matches, new BsdiffDelta.Parts(raw[0], raw[2], raw[1], BsdiffDelta.LzmaUnchangedRun), predict?.Invoke(matches));
 
     private static void CollectAggressively() => GC.Collect(GC.MaxGeneration, GCCollectionMode.Aggressive, blocking: true, compacting: true);
 
