@@ -161,13 +161,15 @@ public static class ExactCovers
     /// <summary>
     /// Open addressing from hash to position; the first position of each hash is kept. Room for twice the expected
     /// anchors; past three quarters full, or past <see cref="MaxProbes"/> slots of a cluster (hashes crafted to
-    /// collide), an anchor is dropped and a lookup misses: a few covers fewer, never quadratic work.
+    /// collide), an anchor is dropped and a lookup misses: a few covers fewer, never quadratic work. A slot holds the
+    /// hash's upper 32 bits and the position (8 bytes, 2 GiB of old version at most): with the slot chosen by other
+    /// bits, two anchors are taken for one only when 56 or more bits agree, and a lookup's hit is checked byte for
+    /// byte anyway. The 240 MiB firmware image's table is 128 MiB so (192 MiB with whole hashes beside the positions).
     /// </summary>
     private sealed class AnchorTable
     {
         private const int MaxProbes = 32;
-        private readonly ulong[] _hashes;
-        private readonly int[] _positions;
+        private readonly ulong[] _slots; // tag << 32 | position + 1; zero marks an empty slot
         private readonly int _mask;
         private readonly int _shift;
         private int _count;
@@ -176,8 +178,7 @@ public static class ExactCovers
         {
             var bits = 4;
             while (1 << bits < 2L * expected) bits++;
-            _hashes = new ulong[1 << bits];
-            _positions = new int[1 << bits];
+            _slots = new ulong[1 << bits];
             _mask = (1 << bits) - 1;
             _shift = 64 - bits;
         }
@@ -185,31 +186,34 @@ public static class ExactCovers
         /// <summary>Fibonacci hashing: the product's top bits depend on every bit of the hash.</summary>
         private int Slot(ulong hash) => (int)(hash * 0x9E3779B97F4A7C15 >> _shift);
 
+        private static ulong Tag(ulong hash) => hash & 0xFFFF_FFFF_0000_0000;
+
         public void AddFirst(ulong hash, int position)
         {
-            // Position + 1 is stored: zero marks an empty slot.
             var slot = Slot(hash);
+            var tag = Tag(hash);
             for (var probe = 0; probe < MaxProbes; probe++, slot = (slot + 1) & _mask)
             {
-                if (_positions[slot] == 0)
+                var held = _slots[slot];
+                if (held == 0)
                 {
-                    if (_count * 4 >= _hashes.Length * 3) return;
-                    _hashes[slot] = hash;
-                    _positions[slot] = position + 1;
+                    if (_count * 4 >= _slots.Length * 3) return;
+                    _slots[slot] = tag | (uint)(position + 1);
                     _count++;
                     return;
                 }
-                if (_hashes[slot] == hash) return;
+                if (Tag(held) == tag) return;
             }
         }
 
         public bool TryGet(ulong hash, out int position)
         {
             var slot = Slot(hash);
-            for (var probe = 0; probe < MaxProbes && _positions[slot] != 0; probe++, slot = (slot + 1) & _mask)
+            var tag = Tag(hash);
+            for (var probe = 0; probe < MaxProbes && _slots[slot] is var held && held != 0; probe++, slot = (slot + 1) & _mask)
             {
-                if (_hashes[slot] != hash) continue;
-                position = _positions[slot] - 1;
+                if (Tag(held) != tag) continue;
+                position = (int)(uint)held - 1;
                 return true;
             }
             position = 0;
