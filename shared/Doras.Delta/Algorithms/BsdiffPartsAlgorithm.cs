@@ -37,7 +37,25 @@ public abstract class BsdiffPartsAlgorithm(long maxInputBytes) : IDeltaAlgorithm
         var limit = Math.Min(maxInputBytes, BsdiffAlgorithm.MaxInputBytes);
         if (oldVersion.Size > limit || newVersion.Size > limit)
             throw new Artifacts.IncompatibleArtifactException($"bsdiff is limited to versions of {limit} bytes here");
-        return new(await File.ReadAllBytesAsync(oldVersion.Path, ct).ConfigureAwait(false), await File.ReadAllBytesAsync(newVersion.Path, ct).ConfigureAwait(false));
+        var old = await ReadWholeAsync(oldVersion.Path, limit, ct).ConfigureAwait(false);
+        return new(old, await ReadWholeAsync(newVersion.Path, limit, ct).ConfigureAwait(false));
+    }
+
+    /// <summary>A file whole, into a pinned array (<see cref="BuildGarbage.AllocateVersion"/>); a file that changes length meanwhile is refused.</summary>
+    private static async Task<byte[]> ReadWholeAsync(string path, long limit, CancellationToken ct)
+    {
+        using var file = File.OpenHandle(path, FileMode.Open, FileAccess.Read, FileShare.Read, FileOptions.Asynchronous | FileOptions.SequentialScan);
+        var length = RandomAccess.GetLength(file);
+        if (length > limit) throw new Artifacts.IncompatibleArtifactException($"bsdiff is limited to versions of {limit} bytes here");
+        var bytes = BuildGarbage.AllocateVersion((int)length);
+        var read = 0;
+        while (read < bytes.Length)
+        {
+            var n = await RandomAccess.ReadAsync(file, bytes.AsMemory(read), read, ct).ConfigureAwait(false);
+            if (n == 0) throw new IOException($"{path} became shorter while it was read ({read} of {length} bytes)");
+            read += n;
+        }
+        return bytes;
     }
 
     /// <summary>

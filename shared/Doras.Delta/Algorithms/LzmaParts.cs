@@ -11,9 +11,6 @@ namespace Doras.Delta.Algorithms;
 /// </summary>
 internal static class LzmaParts
 {
-    /// <summary>Versions of this many bytes together (about 3.5 times as much with the suffix array) are collected at once: such builds take a second or more.</summary>
-    private const long MinReleasedForCollection = 4 << 20;
-
     /// <summary>
     /// LZMA's pb for control, extra and diff: the control part's varints and the diff part's byte differences have no
     /// alignment (pb 0); extra is mostly new code, aligned on ARM64 (xz's default, 2). Measured on the dumped parts of 4
@@ -32,7 +29,7 @@ internal static class LzmaParts
         // The scan's index (the suffix array, about 4 bytes per byte of the old version, and the covers) is garbage
         // once its matches are out: collected before the raw parts grow, it is not held beside them (esbuild's peak was
         // the end of the scan plus the raw parts).
-        if (versions.Length >= MinReleasedForCollection) CollectAggressively();
+        BuildGarbage.CollectFor(versions.Length);
         var raw = new[] { new MemoryStream(), new MemoryStream(), new MemoryStream() }; // control, extra, diff
         WriteRaw(versions, matches, raw, predict);
         var released = versions.Length;
@@ -42,7 +39,7 @@ internal static class LzmaParts
         // build's peak is the larger of the two, not their sum (esbuild: 126 MiB; 170 MiB with a plain full
         // collection, which keeps the freed memory). It pauses the server's requests for the collection, so only
         // for builds of 4 MiB of versions or more, which take a second or more anyway; smaller ones leave it to the runtime.
-        if (released >= MinReleasedForCollection) CollectAggressively();
+        BuildGarbage.CollectFor(released);
         var compressed = new[] { new MemoryStream(), new MemoryStream(), new MemoryStream() };
         var dictionaryLogs = new byte[raw.Length];
         for (var i = 0; i < raw.Length; i++)
@@ -59,8 +56,6 @@ internal static class LzmaParts
     [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.NoInlining)]
     private static void WriteRaw(BsdiffVersions versions, IReadOnlyList<BsdiffMatch> matches, MemoryStream[] raw, Func<IReadOnlyList<BsdiffMatch>, IMatchPrediction>? predict) =>
         BsdiffDelta.Write(versions.Old, versions.New, matches, new BsdiffDelta.Parts(raw[0], raw[2], raw[1], BsdiffDelta.LzmaUnchangedRun), predict?.Invoke(matches));
-
-    private static void CollectAggressively() => GC.Collect(GC.MaxGeneration, GCCollectionMode.Aggressive, blocking: true, compacting: true);
 
     /// <summary>
     /// Reads and checks the delta header (<see cref="DeltaHeader.ReadCheckedAsync"/>) and the algorithm's format byte,

@@ -13,9 +13,6 @@ internal abstract class OldIndex
     /// </summary>
     public abstract int Longest(ReadOnlySpan<byte> target, int newPosition, ref int cursor, out int oldPosition);
 
-    /// <summary>From this size of old version on, the covers' anchor table is collected before the suffix array is built (<see cref="For"/>).</summary>
-    private const int CollectAfterCoversFromBytes = 4 << 20;
-
     /// <summary>From this size of old version on, only what the covers leave is suffix-sorted (<see cref="For"/>).</summary>
     public const long RemainderFromBytes = 32 << 20;
 
@@ -39,9 +36,8 @@ internal abstract class OldIndex
         var covers = ExactCovers.Find(old, @new, ct);
         var uncovered = @new.Length - ExactCovers.CoveredBytes(covers);
         // The covers' anchor table (about half a byte per byte of the old version) is garbage now: collected before the
-        // suffix array is allocated, it is not held beside it (build peaks: the firmware image 831 -> 726 MiB, esbuild
-        // 110 -> 103 MiB, the same CPU). Not compacting, so the versions' arrays are not moved.
-        if (old.Length >= CollectAfterCoversFromBytes) GC.Collect(GC.MaxGeneration, GCCollectionMode.Forced, blocking: true, compacting: false);
+        // suffix array is allocated, it is not held beside it.
+        BuildGarbage.CollectFor(old.Length);
         if (uncovered * 2 > @new.Length) return new SuffixIndex(old);
         var remainder = old.Length >= RemainderFromBytes || uncovered >= RemainderFromUncoveredBytes ? OldRemainder.Build(old, covers) : OldRemainder.Whole(old);
         return new CoveredIndex(covers.ToArray(), remainder);
