@@ -19,8 +19,10 @@ internal static class BuildGarbage
     }
 
     /// <summary>
-    /// An array for a whole version, on the pinned object heap: never moved by a compacting collection (copying the
-    /// firmware image's 480 MiB of versions cost each collection 0.8 s), and not zeroed first, since it is read over.
+    /// An array for a whole version, not zeroed first (it is read over). From <see cref="FromBytes"/> on it is on the
+    /// pinned object heap, where a compacting collection never moves it (copying the firmware image's 480 MiB of
+    /// versions cost each collection 0.8 s); smaller ones stay movable, so a long-running server's many small builds
+    /// leave no holes in that heap, which is never compacted.
     /// </summary>
-    public static byte[] AllocateVersion(int length) => GC.AllocateUninitializedArray<byte>(length, pinned: true);
+    public static byte[] AllocateVersion(int length) => GC.AllocateUninitializedArray<byte>(length, pinned: length >= FromBytes);
 }
