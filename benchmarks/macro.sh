@@ -90,7 +90,8 @@ def tree(pid):
 def anon(pid):
     try:
         # RssAnon from the kernel's counters: smaps_rollup gave the same figure but walked the page tables every 10 ms,
-        # which slowed the measured apply itself (the firmware image's 0.25-0.28 s read 0.28-0.30 s under it).
+        # which slowed the measured apply itself (the firmware image's 0.25-0.28 s read 0.28-0.30 s under it). Kernels
+        # before 6.16 update the counter in per-thread batches, so there it may read a little low.
         with open(f"/proc/{pid}/status") as f: return next((int(l.split()[1]) for l in f if l.startswith("RssAnon:")), 0)
     except OSError: return 0
 def stop_group(child):

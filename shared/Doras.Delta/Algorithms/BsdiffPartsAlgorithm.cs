@@ -37,24 +37,29 @@ public abstract class BsdiffPartsAlgorithm(long maxInputBytes) : IDeltaAlgorithm
         var limit = Math.Min(maxInputBytes, BsdiffAlgorithm.MaxInputBytes);
         if (oldVersion.Size > limit || newVersion.Size > limit)
             throw new Artifacts.IncompatibleArtifactException($"bsdiff is limited to versions of {limit} bytes here");
-        var old = await ReadWholeAsync(oldVersion.Path, limit, ct).ConfigureAwait(false);
-        return new(old, await ReadWholeAsync(newVersion.Path, limit, ct).ConfigureAwait(false));
+        var old = await ReadWholeAsync(oldVersion, ct).ConfigureAwait(false);
+        return new(old, await ReadWholeAsync(newVersion, ct).ConfigureAwait(false));
     }
 
-    /// <summary>A file whole, into a pinned array (<see cref="BuildGarbage.AllocateVersion"/>); a file that changes length meanwhile is refused.</summary>
-    private static async Task<byte[]> ReadWholeAsync(string path, long limit, CancellationToken ct)
+    /// <summary>
+    /// A version whole, into an array of <see cref="BuildGarbage.AllocateVersion"/> (not zeroed: every byte is read
+    /// over). The file must still hold the size the version was hashed at, no more and no less: a delta's header names
+    /// that size and digest.
+    /// </summary>
+    private static async Task<byte[]> ReadWholeAsync(DeltaInput version, CancellationToken ct)
     {
-        using var file = File.OpenHandle(path, FileMode.Open, FileAccess.Read, FileShare.Read, FileOptions.Asynchronous | FileOptions.SequentialScan);
-        var length = RandomAccess.GetLength(file);
-        if (length > limit) throw new Artifacts.IncompatibleArtifactException($"bsdiff is limited to versions of {limit} bytes here");
-        var bytes = BuildGarbage.AllocateVersion((int)length);
+        using var file = File.OpenHandle(version.Path, FileMode.Open, FileAccess.Read, FileShare.Read, FileOptions.Asynchronous | FileOptions.SequentialScan);
+        var changed = $"{version.Path} changed while the delta was built: it was hashed at {version.Size} bytes";
+        if (RandomAccess.GetLength(file) != version.Size) throw new IOException($"{changed}, now holds {RandomAccess.GetLength(file)}");
+        var bytes = BuildGarbage.AllocateVersion((int)version.Size);
         var read = 0;
         while (read < bytes.Length)
         {
             var n = await RandomAccess.ReadAsync(file, bytes.AsMemory(read), read, ct).ConfigureAwait(false);
-            if (n == 0) throw new IOException($"{path} became shorter while it was read ({read} of {length} bytes)");
+            if (n == 0) throw new IOException($"{changed}, only {read} could be read");
             read += n;
         }
+        if (await RandomAccess.ReadAsync(file, new byte[1], read, ct).ConfigureAwait(false) != 0) throw new IOException($"{changed}, and has grown");
         return bytes;
     }
 
@@ -94,7 +99,7 @@ public sealed class BsdiffVersions(byte[] old, byte[] @new)
 
     /// <summary>The matches of the new version in the old (<see cref="MatchScan.Find"/>), in a frame of its own.</summary>
     [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.NoInlining)]
-    public List<BsdiffMatch> Scan(CancellationToken ct) => MatchScan.Find(Old, New, BsdiffAlgorithm.ScanParallelism, ct: ct);
+    public List<BsdiffMatch> Scan(CancellationToken ct) => MatchScan.Find(Old, New, BsdiffAlgorithm.ScanParallelism, ct: ct, collectBetweenPhases: true);
 
     public void Release() => (Old, New) = (null!, null!);
 }

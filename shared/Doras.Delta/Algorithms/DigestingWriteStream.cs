@@ -117,11 +117,7 @@ internal sealed class DigestingWriteStream : Stream, IBufferWriter<byte>
         if (_used == 0) return;
         RandomAccess.Write(_file, _current.AsSpan(0, _used), _written);
         _written += _used;
-        if (_written - _writtenBack >= Durable.WritebackStretchBytes)
-        {
-            Durable.StartWriteback(_file, _writtenBack, _written - _writtenBack);
-            _writtenBack = _written;
-        }
+        if (_written - _writtenBack >= Durable.WritebackStretchBytes) _writtenBack = Durable.StartWriteback(_file, _writtenBack, _written);
         _ring.Filled(_used);
         _current = _ring.NextFree();
         _used = 0;

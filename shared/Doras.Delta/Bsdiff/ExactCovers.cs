@@ -162,9 +162,9 @@ public static class ExactCovers
     /// Open addressing from hash to position; the first position of each hash is kept. Room for twice the expected
     /// anchors; past three quarters full, or past <see cref="MaxProbes"/> slots of a cluster (hashes crafted to
     /// collide), an anchor is dropped and a lookup misses: a few covers fewer, never quadratic work. A slot holds the
-    /// hash's upper 32 bits and the position (8 bytes, 2 GiB of old version at most): with the slot chosen by other
-    /// bits, two anchors are taken for one only when 56 or more bits agree, and a lookup's hit is checked byte for
-    /// byte anyway. The 240 MiB firmware image's table is 128 MiB so (192 MiB with whole hashes beside the positions).
+    /// hash's upper 32 bits and the position (8 bytes, 2 GiB of old version at most): two anchors are taken for one
+    /// only when those 32 bits agree within one probe run (a few covers fewer, very rarely), and a lookup's hit is
+    /// checked byte for byte anyway. The 240 MiB firmware image's table is 128 MiB so (192 MiB with whole hashes beside the positions).
     /// </summary>
     private sealed class AnchorTable
     {

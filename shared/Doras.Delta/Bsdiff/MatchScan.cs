@@ -29,11 +29,12 @@ public static class MatchScan
     /// new version of at least <paramref name="minPartBytes"/> (at most <see cref="MaxParts"/>), scanned on up to
     /// <paramref name="parallelism"/> threads. Each part finds its matches in the whole old version. The old version is
     /// indexed once (<see cref="OldIndex.For"/>): exact covers first, then a suffix array of all of it or of what the
-    /// covers leave.
+    /// covers leave; with <paramref name="collectBetweenPhases"/> the covers' garbage is collected in between
+    /// (<see cref="BuildGarbage"/>), for a build of whole versions, not for each of tardiff's members.
     /// </summary>
-    public static List<BsdiffMatch> Find(byte[] old, byte[] @new, int parallelism, int minPartBytes = 4 << 20, CancellationToken ct = default)
+    public static List<BsdiffMatch> Find(byte[] old, byte[] @new, int parallelism, int minPartBytes = 4 << 20, CancellationToken ct = default, bool collectBetweenPhases = false)
     {
-        var index = OldIndex.For(old, @new, ct);
+        var index = OldIndex.For(old, @new, collectBetweenPhases, ct);
         var parts = (int)Math.Clamp(@new.Length / Math.Max(1, minPartBytes), 1, MaxParts);
         var bounds = Enumerable.Range(0, parts + 1).Select(i => (int)((long)@new.Length * i / parts)).ToArray();
         var found = new List<BsdiffMatch>[parts];

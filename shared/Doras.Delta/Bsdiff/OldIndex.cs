@@ -31,13 +31,13 @@ internal abstract class OldIndex
     /// matches lie inside covered old text (typescript patch releases with 0.7-1.5 KB uncovered: 685 bytes with the
     /// whole array, 828 without), and the whole old version is sorted.
     /// </summary>
-    public static OldIndex For(byte[] old, byte[] @new, CancellationToken ct)
+    public static OldIndex For(byte[] old, byte[] @new, bool collectBetweenPhases, CancellationToken ct)
     {
         var covers = ExactCovers.Find(old, @new, ct);
         var uncovered = @new.Length - ExactCovers.CoveredBytes(covers);
         // The covers' anchor table (about half a byte per byte of the old version) is garbage now: collected before the
         // suffix array is allocated, it is not held beside it.
-        BuildGarbage.CollectFor(old.Length);
+        if (collectBetweenPhases) BuildGarbage.CollectFor(old.Length);
         if (uncovered * 2 > @new.Length) return new SuffixIndex(old);
         var remainder = old.Length >= RemainderFromBytes || uncovered >= RemainderFromUncoveredBytes ? OldRemainder.Build(old, covers) : OldRemainder.Whole(old);
         return new CoveredIndex(covers.ToArray(), remainder);

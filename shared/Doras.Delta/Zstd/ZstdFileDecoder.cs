@@ -130,9 +130,7 @@ public static class ZstdFileDecoder
             _trimmedAt = _out.Pos;
             if (!MappedPages.Release(_out.Dst - view.PointerOffset, view.PointerOffset + (long)_out.Pos)) return;
             if (prefix is { IsFileMapping: true }) MappedPages.Release(prefix.Pointer, prefix.Length);
-            if ((long)_out.Pos - _writtenBack < Durable.WritebackStretchBytes) return;
-            Durable.StartWriteback(file, _writtenBack, (long)_out.Pos - _writtenBack);
-            _writtenBack = (long)_out.Pos;
+            if ((long)_out.Pos - _writtenBack >= Durable.WritebackStretchBytes) _writtenBack = Durable.StartWriteback(file, _writtenBack, (long)_out.Pos);
         }
 
         public void Release()

@@ -16,7 +16,8 @@ public static partial class Durable
 
     /// <summary>
     /// Writes a file atomically through a callback that fills the stream; without <paramref name="overwrite"/> the
-    /// rename fails (IOException) where a file stands at <paramref name="path"/>, which is then left untouched.
+    /// rename fails (<see cref="DestinationExistsException"/>) where a file stands at <paramref name="path"/>, even one that appeared while the
+    /// content was written, which is then left untouched (<see cref="Move"/>).
     /// </summary>
     public static async Task WriteAtomicAsync(string path, Func<Stream, CancellationToken, Task> write, bool overwrite, CancellationToken ct = default)
     {
@@ -30,7 +31,7 @@ public static partial class Durable
                 await write(stream, ct).ConfigureAwait(false);
                 stream.Flush(flushToDisk: true);
             }
-            File.Move(temp, path, overwrite);
+            Move(temp, path, overwrite);
             FsyncDirectory(directory);
         }
         catch
@@ -46,9 +47,49 @@ public static partial class Durable
     /// <summary>Renames a finished, flushed file into place and makes the rename itself durable.</summary>
     public static void MoveDurably(string source, string destination, bool overwrite)
     {
-        File.Move(source, destination, overwrite);
+        Move(source, destination, overwrite);
         FsyncDirectory(Path.GetDirectoryName(Path.GetFullPath(destination))!);
     }
+
+    /// <summary>
+    /// Renames <paramref name="source"/> to <paramref name="destination"/>. Without <paramref name="overwrite"/> the
+    /// rename itself refuses an existing destination (<see cref="DestinationExistsException"/>): Linux's renameat2 with RENAME_NOREPLACE, else a hard
+    /// link (which never replaces) and the source's removal. File.Move alone checks first and then renames, which
+    /// replaces a file that appears in between. Only a filesystem with neither falls back to that check.
+    /// </summary>
+    private static void Move(string source, string destination, bool overwrite)
+    {
+        if (overwrite || OperatingSystem.IsWindows()) // Windows' MoveFileEx without REPLACE_EXISTING refuses by itself
+        {
+            File.Move(source, destination, overwrite);
+            return;
+        }
+        const int EEXIST = 17, AT_FDCWD = -100, RENAME_NOREPLACE = 1;
+        var (from, to) = (Path.GetFullPath(source), Path.GetFullPath(destination));
+        if (OperatingSystem.IsLinux())
+        {
+            try
+            {
+                if (RenameAt2(AT_FDCWD, from, AT_FDCWD, to, RENAME_NOREPLACE) == 0) return;
+                if (Marshal.GetLastPInvokeError() == EEXIST) throw Exists(destination);
+                // EINVAL (a filesystem without the flag), ENOSYS (an old kernel), or another error that link reports too
+            }
+            catch (EntryPointNotFoundException) { }
+        }
+        try
+        {
+            if (Link(from, to) == 0)
+            {
+                File.Delete(from);
+                return;
+            }
+            if (Marshal.GetLastPInvokeError() == EEXIST) throw Exists(destination);
+        }
+        catch (EntryPointNotFoundException) { }
+        File.Move(source, destination, overwrite: false); // no hard links here either: the check, then the rename
+    }
+
+    private static DestinationExistsException Exists(string path) => new($"{path} exists");
 
     /// <summary>Flushes a file's content to disk.</summary>
     public static void FsyncFile(string path)
@@ -108,17 +149,23 @@ public static partial class Durable
     }
 
     /// <summary>
-    /// Asks the kernel to start writing a range of <paramref name="file"/> to disk now, without waiting (Linux
-    /// sync_file_range): a long write that calls this as it goes overlaps its flushing with its work, so the fsync at
-    /// its end has little left to wait for, and the device holds fewer dirty pages meanwhile. Best effort, and nothing
-    /// where the call does not exist: the final fsync is what makes the file durable.
+    /// Asks the kernel to start writing <paramref name="file"/>'s bytes from <paramref name="from"/> to
+    /// <paramref name="to"/> to disk now, without waiting (Linux sync_file_range): a long write that calls this as it
+    /// goes overlaps its flushing with its work, so the fsync at its end has little left to wait for, and the device
+    /// holds fewer dirty pages meanwhile. The range ends at the last whole page (a page still being filled would be
+    /// written twice, and where the storage needs stable pages the next write into it would wait); returns that end,
+    /// where the next call starts. Best effort, and nothing where the call does not exist: the final fsync is what
+    /// makes the file durable.
     /// </summary>
-    public static void StartWriteback(SafeFileHandle file, long offset, long count)
+    public static long StartWriteback(SafeFileHandle file, long from, long to)
     {
-        if (!OperatingSystem.IsLinux() || !_writebackAvailable) return;
+        var end = to - to % Environment.SystemPageSize;
+        if (end <= from) return from;
+        if (!OperatingSystem.IsLinux() || !_writebackAvailable) return end;
         const uint SYNC_FILE_RANGE_WRITE = 2;
-        try { _ = SyncFileRange(file, offset, count, SYNC_FILE_RANGE_WRITE); }
-        catch (EntryPointNotFoundException) { _writebackAvailable = false; }
+        try { _ = SyncFileRange(file, from, end - from, SYNC_FILE_RANGE_WRITE); }
+        catch (Exception e) when (e is EntryPointNotFoundException or DllNotFoundException) { _writebackAvailable = false; }
+        return end;
     }
 
     private static bool _writebackAvailable = true;
@@ -151,4 +198,10 @@ public static partial class Durable
 
     [LibraryImport("libc", EntryPoint = "renameat2", StringMarshalling = StringMarshalling.Utf8, SetLastError = true)]
     private static partial int RenameAt2(int olddirfd, string oldpath, int newdirfd, string newpath, uint flags);
+}
+
+/// <summary>A rename that must not replace found its destination taken; the destination is left as it was.</summary>
+public sealed class DestinationExistsException(string message) : IOException(message), IFailure
+{
+    public FailureKind Kind => FailureKind.Usage; // replacing it is the caller's call (a flag such as --replace-existing)
 }

@@ -130,13 +130,16 @@ public class DeltaToolTests
         AssertApplies(dir["old"], dir["auto.delta"], dir["from-auto"], @new);
         AssertApplies(dir["old"], dir["raw.octodelta"], dir["from-octodelta"], @new);
 
-        // A directory at the output is never replaced by a file, with or without the flag.
+        // A directory at the output (or a path that names one) is never replaced by a file, with or without the flag.
         Directory.CreateDirectory(dir["a-directory"]);
-        var (refused, message) = Run("apply", dir["old"], dir["delta"], dir["a-directory"]);
-        Assert.That((refused, message.Trim()), Is.EqualTo((1, $"doras-delta: {dir["a-directory"]} exists; pass --replace-existing to replace it")));
-        (refused, _) = Run("apply", "--replace-existing", dir["old"], dir["delta"], dir["a-directory"]);
-        Assert.That(refused, Is.EqualTo(1));
-        Assert.That(Directory.Exists(dir["a-directory"]), Is.True);
+        foreach (var output in new[] { dir["a-directory"], dir["a-directory"] + "/", dir["not-yet"] + "/" })
+            foreach (var flag in new[] { Array.Empty<string>(), ["--replace-existing"] })
+            {
+                var (refused, message) = Run(["apply", .. flag, dir["old"], dir["delta"], output]);
+                Assert.That((refused, message.Trim()), Is.EqualTo((1, $"doras-delta: {output} is a directory; name a file to write")));
+            }
+        Assert.That(Directory.GetFileSystemEntries(dir["a-directory"]), Is.Empty);
+        Assert.That(Directory.Exists(dir["not-yet"]), Is.False, "no directory is made for a path that ends in a separator");
         Assert.That(Directory.GetFileSystemEntries(dir.Path, ".*"), Is.Empty, "no temporary files are left");
     }
 
