@@ -16,8 +16,8 @@ public static partial class Durable
 
     /// <summary>
     /// Writes a file atomically through a callback that fills the stream; without <paramref name="overwrite"/> the
-    /// rename fails (<see cref="DestinationExistsException"/>) where a file stands at <paramref name="path"/>, even one that appeared while the
-    /// content was written, which is then left untouched (<see cref="Move"/>).
+    /// rename fails (<see cref="DestinationExistsException"/>) where a file stands at <paramref name="path"/>, even
+    /// one that appeared while the content was written, which is then left untouched (<see cref="Move"/>).
     /// </summary>
     public static async Task WriteAtomicAsync(string path, Func<Stream, CancellationToken, Task> write, bool overwrite, CancellationToken ct = default)
     {
@@ -53,9 +53,10 @@ public static partial class Durable
 
     /// <summary>
     /// Renames <paramref name="source"/> to <paramref name="destination"/>. Without <paramref name="overwrite"/> the
-    /// rename itself refuses an existing destination (<see cref="DestinationExistsException"/>): Linux's renameat2 with RENAME_NOREPLACE, else a hard
-    /// link (which never replaces) and the source's removal. File.Move alone checks first and then renames, which
-    /// replaces a file that appears in between. Only a filesystem with neither falls back to that check.
+    /// rename itself refuses an existing destination (<see cref="DestinationExistsException"/>): Linux's renameat2
+    /// with RENAME_NOREPLACE, else a hard link (which never replaces) and the source's removal. File.Move alone checks
+    /// first and then renames, which replaces a file that appears in between. Only a filesystem with neither falls
+    /// back to that check.
     /// </summary>
     private static void Move(string source, string destination, bool overwrite)
     {
