@@ -50,7 +50,7 @@ public abstract class BsdiffPartsAlgorithm(long maxInputBytes) : IDeltaAlgorithm
     {
         using var file = File.OpenHandle(version.Path, FileMode.Open, FileAccess.Read, FileShare.Read, FileOptions.Asynchronous | FileOptions.SequentialScan);
         var changed = $"{version.Path} changed while the delta was built: it was hashed at {version.Size} bytes";
-        if (RandomAccess.GetLength(file) != version.Size) throw new IOException($"{changed}, now holds {RandomAccess.GetLength(file)}");
+        if (RandomAccess.GetLength(file) is var length && length != version.Size) throw new IOException($"{changed}, now holds {length}");
         var bytes = BuildGarbage.AllocateVersion((int)version.Size);
         var read = 0;
         while (read < bytes.Length)

@@ -34,11 +34,9 @@ internal static class LzmaParts
         WriteRaw(versions, matches, raw, predict);
         var released = versions.Length;
         versions.Release();
-        // The versions, the suffix array (about 6 bytes per byte of the old version) and the prediction's buffers are
-        // garbage now: collected and given back to the system before the coder allocates its match finder, a large
-        // build's peak is the larger of the two, not their sum (esbuild: 126 MiB; 170 MiB with a plain full
-        // collection, which keeps the freed memory). It pauses the server's requests for the collection, so only
-        // for builds of 4 MiB of versions or more, which take a second or more anyway; smaller ones leave it to the runtime.
+        // The versions and the prediction's buffers are garbage now: collected and given back to the system before the
+        // coder allocates its match finder, a large build's peak is the larger of the two, not their sum (esbuild: 126
+        // MiB; 170 MiB with a plain full collection, which keeps the freed memory).
         BuildGarbage.CollectFor(released);
         var compressed = new[] { new MemoryStream(), new MemoryStream(), new MemoryStream() };
         var dictionaryLogs = new byte[raw.Length];

@@ -75,6 +75,7 @@ internal sealed class ReadAheadStream : Doras.Oci.Content.ReadOnlyStream
             if (_length < 0) { _ended = true; _failure!.Throw(); }
         }
     }
+
     /// <summary>The decoding happens on the reader thread; this only copies out of its buffers (or waits for one).</summary>
     public override ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken cancellationToken = default)
     {

@@ -98,6 +98,19 @@ public class BsdiffLzmaTests
     }
 
     [Test]
+    public async Task A_version_whose_file_changed_after_it_was_hashed_is_refused()
+    {
+        using var dir = new TempDirectory();
+        var pair = MakePair(dir, size: 64 << 10);
+        File.AppendAllText(pair.New.Path, "appended after hashing");
+        var grown = await Assert.ThrowsAsync<IOException>(() => Algorithm.EncodeAsync(pair.Old, pair.New, new MemoryStream()));
+        Assert.That(grown!.Message, Is.EqualTo($"{pair.New.Path} changed while the delta was built: it was hashed at {pair.New.Size} bytes, now holds {pair.New.Size + 22}"));
+        File.WriteAllBytes(pair.Old.Path, new byte[10]);
+        var shrunk = await Assert.ThrowsAsync<IOException>(() => Algorithm.EncodeAsync(pair.Old, pair.New, new MemoryStream()));
+        Assert.That(shrunk!.Message, Is.EqualTo($"{pair.Old.Path} changed while the delta was built: it was hashed at {pair.Old.Size} bytes, now holds 10"));
+    }
+
+    [Test]
     public async Task Round_trips_and_its_parts_are_raw_lzma2_that_xz_decodes_to_bsdiff_parts()
     {
         using var dir = new TempDirectory();
