@@ -84,10 +84,12 @@ internal static class WrappedStream
 {
     /// <summary>
     /// A window of at most 8 MiB: the device's decoder allocates it, so it must not grow with the artifact, and the
-    /// device's private memory stays within 16 MiB. Decoders accept up to 16 MiB, as earlier deltas used.
+    /// device's private memory stays within 16 MiB. Decoders accept up to 16 MiB, as earlier deltas used. The stream
+    /// is about the new version's <paramref name="size"/> or less, which sizes zstd's tables (a 4-byte pair's bsdiff
+    /// build took 206 MB for its three encoders' level-19 tables without it, 40 MB with it).
     /// </summary>
     public static ZstdCompressionOptions CompressionFor(long size, int level, int workers = 0) =>
-        new() { Level = level, WindowLog = Math.Min(ZstdCompressionOptions.WindowLogFor(size), 23), LongDistanceMatching = true, Workers = workers };
+        new() { Level = level, WindowLog = Math.Min(ZstdCompressionOptions.WindowLogFor(size), 23), LongDistanceMatching = true, Workers = workers, SizeHint = size };
 
     /// <summary>Decodes the compressed stream and hands it to <paramref name="apply"/>, checking the size produced.</summary>
     public static async Task DecodeAsync(Stream compressed, long targetSize, Func<Stream, Task<long>> apply, CancellationToken ct)

@@ -46,7 +46,9 @@ public static class ArtifactPublisher
                 var layerHash = new HashingWriteStream(file);
                 Stream sink = layerHash;
                 ZstdEncoderStream? encoder = null;
-                if (options.Compress) sink = encoder = new ZstdEncoderStream(layerHash, new ZstdCompressionOptions { Level = options.Level, LongDistanceMatching = true, WindowLog = 27 }, leaveOpen: true);
+                // A file's size sizes zstd's tables (a small file's level-19 tables would otherwise be those for any size).
+                var sizeHint = kind == ArtifactKind.File ? new FileInfo(full).Length : (long?)null;
+                if (options.Compress) sink = encoder = new ZstdEncoderStream(layerHash, new ZstdCompressionOptions { Level = options.Level, LongDistanceMatching = true, WindowLog = 27, SizeHint = sizeHint }, leaveOpen: true);
                 var contentHash = new HashingWriteStream(options.Packing is { } packing ? new CountingWriteStream(sink, packing) : sink);
                 if (kind == ArtifactKind.Directory)
                     await TarPacking.PackAsync(full, contentHash, ct).ConfigureAwait(false);

@@ -13,6 +13,7 @@ internal unsafe struct ZstdOutBuffer { public byte* Dst; public nuint Size; publ
 internal enum ZstdCParameter
 {
     CompressionLevel = 100, WindowLog = 101, EnableLongDistanceMatching = 160, ChecksumFlag = 201, NbWorkers = 400,
+    SourceSizeHint = 1004, // ZSTD_c_srcSizeHint (ZSTD_c_experimentalParam7), libzstd 1.4.4+
 }
 
 internal enum ZstdDParameter

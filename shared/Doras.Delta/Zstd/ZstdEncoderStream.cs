@@ -29,6 +29,7 @@ public sealed class ZstdEncoderStream : Stream
             if (options.LongDistanceMatching) Set(ZstdCParameter.EnableLongDistanceMatching, 1);
             if (options.Workers > 0) Set(ZstdCParameter.NbWorkers, options.Workers);
             if (options.PledgedSize is { } size) _context.SetPledgedSize((ulong)size);
+            else if (options.SizeHint is { } hint) Set(ZstdCParameter.SourceSizeHint, (int)Math.Clamp(hint, 1, int.MaxValue));
             if (prefix is { Length: > 0 }) unsafe { _context.ReferencePrefix(prefix.Pointer, (nuint)prefix.Length); }
         }
         catch

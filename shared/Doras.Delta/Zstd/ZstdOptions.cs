@@ -21,6 +21,13 @@ public sealed record ZstdCompressionOptions
     public long? PledgedSize { get; init; }
 
     /// <summary>
+    /// About how many bytes will be written, when the exact number is not known beforehand (not recorded in the frame).
+    /// zstd sizes its match tables by it: without one (nor a pledged size) it takes the level's tables for inputs of
+    /// any size, whatever the window: 84 MB at level 19 for a stream of 4 bytes.
+    /// </summary>
+    public long? SizeHint { get; init; }
+
+    /// <summary>
     /// Settings for a patch-from delta, as `zstd --patch-from` chooses them: a window that covers the larger
     /// of the two inputs, and long-distance matching so matches far back in the old version are found.
     /// </summary>

@@ -38,6 +38,33 @@ public class ZstdCodecTests
         Assert.That(streamed.ToArray(), Is.EqualTo(v2));
     }
 
+    [TestCase("managed")]
+    [TestCase("native")]
+    public void A_size_hint_reaches_zstd_which_sizes_the_frame_for_a_small_stream(string codec)
+    {
+        var content = TestData.Binary(4096, 18);
+        var hinted = Encode(Codec(codec), content, new ZstdCompressionOptions { SizeHint = content.Length });
+        var unhinted = Encode(Codec(codec), content, new ZstdCompressionOptions());
+        // Without a size (streamed, no pledge) level 19 takes its tables and window for inputs of any size (8 MiB);
+        // with the hint, those of a 4 KiB input, which the frame's window descriptor shows.
+        Assert.That(WindowLog(unhinted), Is.EqualTo(23));
+        Assert.That(WindowLog(hinted), Is.EqualTo(12));
+        foreach (var decoder in new[] { "managed", "native" })
+        {
+            using var stream = new ZstdDecoderStream(new MemoryStream(hinted), codec: Codec(decoder));
+            var decoded = new MemoryStream();
+            stream.CopyTo(decoded);
+            Assert.That(decoded.ToArray(), Is.EqualTo(content), decoder);
+        }
+    }
+
+    /// <summary>The window a frame asks for (RFC 8878 3.1.1.1.2), from a frame without a single segment.</summary>
+    private static int WindowLog(byte[] frame)
+    {
+        Assert.That(frame[4] & 0x20, Is.Zero, "a streamed frame of unknown size has a window descriptor");
+        return 10 + (frame[5] >> 3);
+    }
+
     [Test]
     public void The_managed_encoders_patch_applies_with_the_zstd_cli()
     {

@@ -16,7 +16,7 @@ internal static class RecipeFraming
     private const int WindowLog = 20;
 
     public static ZstdEncoderStream Compress(Stream recipeOut) =>
-        new(recipeOut, new ZstdCompressionOptions { Level = 15, WindowLog = WindowLog }, leaveOpen: true);
+        new(recipeOut, new ZstdCompressionOptions { Level = 15, WindowLog = WindowLog, SizeHint = 1 << WindowLog }, leaveOpen: true); // tables for a window, not for any size
 
     public static ZstdDecoderStream Decompress(Stream recipe) =>
         new(recipe, new ZstdDecompressionOptions { WindowLogMax = WindowLog }, leaveOpen: true);
