@@ -133,6 +133,32 @@ public sealed class Arm64References : ReferenceCodec
 {
     public override int Step => 4;
 
+    /// <summary>
+    /// The first word from <paramref name="from"/> (before <paramref name="to"/>, in steps of 4) that
+    /// <see cref="Classify"/> takes for a reference, four words at a time: about four words in five are none, and the
+    /// device's apply of esbuild arm64 spent a fifth of its CPU decoding them one by one.
+    /// </summary>
+    public override int NextCandidate(ReadOnlySpan<byte> window, int from, int to)
+    {
+        var at = from;
+        if (Vector128.IsHardwareAccelerated)
+        {
+            for (; at + Vector128<byte>.Count <= to; at += Vector128<byte>.Count)
+            {
+                var words = Vector128.Create(window.Slice(at, Vector128<byte>.Count)).AsUInt32();
+                var candidates = Vector128.Equals(words & Vector128.Create(0x7C000000u), Vector128.Create(0x14000000u))
+                    | Vector128.Equals(words & Vector128.Create(0xFF000010u), Vector128.Create(0x54000000u))
+                    | Vector128.Equals(words & Vector128.Create(0x7C000000u), Vector128.Create(0x34000000u)) // CBZ, CBNZ, TBZ, TBNZ
+                    | Vector128.Equals(words & Vector128.Create(0x1F000000u), Vector128.Create(0x10000000u)); // ADR, ADRP
+                var bits = candidates.ExtractMostSignificantBits();
+                if (bits != 0) return at + 4 * BitOperations.TrailingZeroCount(bits);
+            }
+        }
+        for (; at < to; at += 4)
+            if (Classify(BinaryPrimitives.ReadUInt32LittleEndian(window[at..])) != Kind.None) return at;
+        return to;
+    }
+
     public override bool TryDecode(ReadOnlySpan<byte> window, int at, long room, out CodeReference reference)
     {
         reference = default;
