@@ -66,11 +66,12 @@ public sealed class DeflateAlgorithm(IReadOnlyList<IDeltaAlgorithm> inner) : IDe
                 var settings = new GzipSettings?[newRegions!.Count];
                 var recipes = new byte[]?[newRegions.Count];
                 GzipSettings? last = null;
+                var reconstructions = MaxReconstructions(newVersion.Size);
                 foreach (var (index, offset, length) in inflated)
                 {
                     settings[index] = DeflateExpansion.DetectSettings(original, newRegions[index], newAll, offset, length, last);
                     last = settings[index] ?? last;
-                    if (settings[index] is null) recipes[index] = Reconstruct(newVersion.Path, newRegions[index], work.File("reconstruct-" + index), ct);
+                    if (settings[index] is null && reconstructions-- > 0) recipes[index] = Reconstruct(newVersion.Path, newRegions[index], work.File("reconstruct-" + index), ct);
                 }
                 bool Rebuilt(int i) => settings[i] is not null || recipes[i] is not null;
                 if (!Enumerable.Range(0, newRegions.Count).Any(Rebuilt))
@@ -145,7 +146,7 @@ public sealed class DeflateAlgorithm(IReadOnlyList<IDeltaAlgorithm> inner) : IDe
             using var input = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read, 1 << 16, FileOptions.SequentialScan) { Position = region.Offset };
             using var inflated = new FileStream(inflatedPath, FileMode.CreateNew, FileAccess.ReadWrite, FileShare.None, 1 << 16, FileOptions.DeleteOnClose);
             var recipe = new MemoryStream();
-            var stats = Deflate.Reconstruction.DeflateRecipe.Analyze(new BoundedReadStream(input, region.Length), inflated, recipe, MaxReconstructedInflated, ct);
+            var stats = Deflate.Reconstruction.DeflateRecipe.Analyze(new BoundedReadStream(input, region.Length), inflated, recipe, MaxReconstructedInflated, ct, region.Length);
             return stats.RecipeLength < region.Length / 2 ? recipe.ToArray() : null;
         }
         catch (Exception e) when (e is IncompatibleArtifactException or InvalidDataException)
@@ -153,6 +154,16 @@ public sealed class DeflateAlgorithm(IReadOnlyList<IDeltaAlgorithm> inner) : IDe
             return null;
         }
     }
+
+    /// <summary>
+    /// How many streams of a new version of <paramref name="newSize"/> bytes are analyzed for a recipe: each analysis
+    /// costs about 3 ms however small its stream (every matcher configuration is tried), so a zip of 65,535 tiny entries
+    /// no configuration predicts would take minutes. Past this many the streams stay compressed (a larger delta, never a
+    /// wrong one): at least <see cref="ReconstructionsFrom"/>, then one per <see cref="BytesPerReconstruction"/>.
+    /// </summary>
+    private static long MaxReconstructions(long newSize) => Math.Max(ReconstructionsFrom, newSize / BytesPerReconstruction);
+
+    private const long ReconstructionsFrom = 256, BytesPerReconstruction = 4 << 10;
 
     /// <summary>The most a stream rebuilt from a recipe may inflate to (a bomb stops here, the stream stays compressed).</summary>
     private const long MaxReconstructedInflated = 64L << 30;

@@ -23,7 +23,7 @@ internal static class GzipLayers
             using (var blob = new FileStream(blobPath, FileMode.Open, FileAccess.Read, FileShare.Read, 1 << 16, FileOptions.SequentialScan))
             using (var inflated = new FileStream(inflatedPath, FileMode.CreateNew, FileAccess.ReadWrite, FileShare.None, 1 << 16))
             using (var recipe = new FileStream(recipePath, FileMode.CreateNew, FileAccess.ReadWrite, FileShare.None, 1 << 16))
-                GzipRecipe.Analyze(blob, inflated, recipe, new FileInfo(tarPath).Length, ct);
+                GzipRecipe.Analyze(blob, inflated, recipe, new FileInfo(tarPath).Length, ct, new FileInfo(blobPath).Length);
             return new FileInfo(recipePath).Length <= ImageDeltaFile.MaxRecipeBytes ? new LayerRecipe.Gzip(File.ReadAllBytes(recipePath)) : null;
         }
         catch (Exception e) when (e is InvalidDataException or IncompatibleArtifactException)

@@ -133,6 +133,64 @@ public class DeflateDeltaTests
         Assert.That(new StreamReader(readme).ReadToEnd(), Is.EqualTo("version 2"));
     }
 
+    [Test]
+    public async Task Recipes_are_analyzed_for_a_bounded_number_of_streams_and_the_rest_stay_compressed()
+    {
+        // A zip of 300 small entries from .NET's compressor (zlib-ng: no zlib setting we try makes them, so each needs a
+        // recipe), and each analysis costs milliseconds however small its stream. A version under 1 MiB gets 256 recipes;
+        // the other entries stay compressed in the expanded form, and the delta still rebuilds the archive byte for byte.
+        using var dir = new TempDirectory();
+        var contents = Enumerable.Range(0, 300).Select(i => TestData.Binary(2_000, 100 + i)).ToArray();
+        var old = Input(DotnetStoredZip(dir, "v1.zip", contents[..299]));
+        var @new = Input(DotnetStoredZip(dir, "v2.zip", contents));
+
+        var delta = new MemoryStream();
+        await Deflate.EncodeAsync(old, @new, delta);
+        await Deflate.ApplyToFileAsync(old, new MemoryStream(delta.ToArray()), dir["out.zip"], new DeltaTarget(@new.Digest, @new.Size));
+
+        Assert.That(File.ReadAllBytes(dir["out.zip"]), Is.EqualTo(File.ReadAllBytes(@new.Path)));
+        Assert.That(RecipeCount(delta.ToArray(), old, @new), Is.EqualTo(256));
+    }
+
+    /// <summary>A zip written by .NET's ZipArchive, each entry deflated at its fastest level.</summary>
+    private static string DotnetStoredZip(TempDirectory dir, string name, byte[][] contents)
+    {
+        using (var zip = ZipFile.Open(dir[name], ZipArchiveMode.Create))
+            for (var i = 0; i < contents.Length; i++)
+            {
+                using var entry = zip.CreateEntry($"e{i}.bin", CompressionLevel.Fastest).Open();
+                entry.Write(contents[i]);
+            }
+        return dir[name];
+    }
+
+    /// <summary>How many regions of a deflate delta are rebuilt from recipes (the others by zlib's settings).</summary>
+    private static int RecipeCount(byte[] delta, DeltaInput old, DeltaInput @new)
+    {
+        var input = new MemoryStream(delta) { Position = new DeltaHeader(old.Digest, old.Size, @new.Digest, @new.Size, "deflate").ToBytes().Length };
+        Assert.That(input.ReadByte(), Is.EqualTo(2), "recipe version");
+        var nameLength = input.ReadByte();
+        input.Position += nameLength; // container name
+        long Varint()
+        {
+            long value = 0;
+            for (var shift = 0; ; shift += 7)
+            {
+                var b = input.ReadByte();
+                value |= (long)(b & 0x7F) << shift;
+                if ((b & 0x80) == 0) return value;
+            }
+        }
+        var recipes = 0;
+        for (var count = Varint(); count > 0; count--)
+        {
+            Varint(); Varint(); Varint(); // offset, inflated and compressed lengths
+            if (input.ReadByte() == 0) input.Position += 4; // zlib's settings
+            else { recipes++; Varint(); }
+        }
+        return recipes;
+    }
+
     /// <summary>The kind byte of the first region in a deflate delta (0: zlib settings, 1: reconstruction recipe).</summary>
     private static int FirstRegionKind(byte[] delta, DeltaInput old, DeltaInput @new)
     {

@@ -24,13 +24,14 @@ public static class DeflateRecipe
     /// must be readable and seekable. An invalid stream is an <see cref="InvalidDataException"/>; one inflating past
     /// <paramref name="maxInflated"/> bytes or beyond the block limits an <see cref="Artifacts.IncompatibleArtifactException"/>.
     /// </summary>
-    public static RecipeStats Analyze(Stream deflated, Stream inflatedOut, Stream recipeOut, long maxInflated, CancellationToken ct = default)
+    /// <param name="compressedLength">The compressed stream's length where the caller knows it: sizes the recipe encoder's tables.</param>
+    public static RecipeStats Analyze(Stream deflated, Stream inflatedOut, Stream recipeOut, long maxInflated, CancellationToken ct = default, long? compressedLength = null)
     {
         RecipeFraming.RequireRereadable(inflatedOut, recipeOut);
         var (inflatedStart, recipeStart) = (inflatedOut.Position, recipeOut.Position);
         var source = new ByteSource(deflated);
         long inflated;
-        using (var zstd = RecipeFraming.Compress(recipeOut))
+        using (var zstd = RecipeFraming.Compress(recipeOut, compressedLength))
         {
             var writer = new RecipeWriter(zstd);
             writer.Byte(Format);

@@ -64,9 +64,10 @@ internal static class DeflateStreamCoder
     private static MatcherConfig Choose(IEnumerable<DeflateBlock> blocks, SlidingWindow window, long? end)
     {
         var costs = new List<(MatcherConfig Config, long Cost)>();
+        var tables = new PredictorTables();
         foreach (var config in MatcherConfig.All)
         {
-            var trial = new MatchPredictor(config, window);
+            var trial = new MatchPredictor(config, window, tables);
             if (end is { } e) trial.SetEnd(e);
             var records = new MemoryStream();
             long corrections = 0;
@@ -77,7 +78,8 @@ internal static class DeflateStreamCoder
             }
             if (corrections == 0) return config;
             var compressed = new MemoryStream();
-            using (var zstd = new Zstd.ZstdEncoderStream(compressed, new Zstd.ZstdCompressionOptions { Level = 3, Checksum = false }, leaveOpen: true))
+            // Its length pledged, zstd sizes its tables to the records (a 3.5 MB context otherwise, for each trial).
+            using (var zstd = new Zstd.ZstdEncoderStream(compressed, new Zstd.ZstdCompressionOptions { Level = 3, Checksum = false, PledgedSize = records.Length }, leaveOpen: true))
                 zstd.Write(records.GetBuffer(), 0, (int)records.Length);
             costs.Add((config, compressed.Length));
         }

@@ -26,13 +26,14 @@ public static class GzipRecipe
     /// must be readable and seekable. A malformed file (bad header, bad trailer, invalid deflate data) is an
     /// <see cref="InvalidDataException"/>; content over <paramref name="maxInflated"/> bytes an <see cref="IncompatibleArtifactException"/>.
     /// </summary>
-    public static RecipeStats Analyze(Stream gzip, Stream inflatedOut, Stream recipeOut, long maxInflated, CancellationToken ct = default)
+    /// <param name="compressedLength">The compressed stream's length where the caller knows it: sizes the recipe encoder's tables.</param>
+    public static RecipeStats Analyze(Stream gzip, Stream inflatedOut, Stream recipeOut, long maxInflated, CancellationToken ct = default, long? compressedLength = null)
     {
         RecipeFraming.RequireRereadable(inflatedOut, recipeOut);
         var (inflatedStart, recipeStart) = (inflatedOut.Position, recipeOut.Position);
         var source = new ByteSource(gzip);
         long total = 0;
-        using (var zstd = RecipeFraming.Compress(recipeOut))
+        using (var zstd = RecipeFraming.Compress(recipeOut, compressedLength))
         {
             var writer = new RecipeWriter(zstd);
             writer.Byte(Format);

@@ -67,7 +67,7 @@ internal sealed class MatchPredictor
     private readonly MatcherConfig _config;
     private readonly SlidingWindow _window;
     private readonly long[] _head;
-    private readonly long[] _prev = new long[32768];
+    private readonly long[] _prev;
     private readonly int _hashMask, _hashShift;
     private readonly PgzipModel? _pgzip;
     private readonly int _stored; // added to a position in the chains: 0 for zlib (position 0 is its NIL), 1 for Go
@@ -77,10 +77,11 @@ internal sealed class MatchPredictor
     private long _pendingAt = -1;
     private int _pendingLength, _pendingDistance;
 
-    public MatchPredictor(MatcherConfig config, SlidingWindow window)
+    /// <param name="tables">Cleared tables to use instead of new ones (<see cref="PredictorTables"/>), for a trial.</param>
+    public MatchPredictor(MatcherConfig config, SlidingWindow window, PredictorTables? tables = null)
     {
         (_config, _window) = (config, window);
-        _head = new long[1 << config.HashBits];
+        (_prev, _head) = tables?.Cleared(config.HashBits) ?? (new long[32768], new long[1 << config.HashBits]);
         _hashMask = (1 << config.HashBits) - 1;
         _hashShift = (config.HashBits + 2) / 3;
         _stored = config.Kind is MatcherKind.GoLazy or MatcherKind.Pgzip ? 1 : 0;
@@ -360,5 +361,24 @@ internal sealed class MatchPredictor
             _prev[q & WindowMask] = _head[h];
             _head[h] = q + _stored;
         }
+    }
+}
+
+/// <summary>
+/// The hash chains of one trial predictor at a time, cleared for each instead of allocated: the analyzer tries every
+/// configuration on each stream that no configuration predicts exactly, and 29 new sets of tables (0.5-1.3 MB each, on
+/// the large object heap) made a stream of a few bytes cost 10 ms and 45 MB of allocations, whatever its size.
+/// </summary>
+internal sealed class PredictorTables
+{
+    private readonly long[] _prev = new long[32768];
+    private readonly Dictionary<int, long[]> _heads = [];
+
+    public (long[] Prev, long[] Head) Cleared(int hashBits)
+    {
+        Array.Clear(_prev);
+        if (_heads.TryGetValue(hashBits, out var head)) Array.Clear(head);
+        else _heads[hashBits] = head = new long[1 << hashBits];
+        return (_prev, head);
     }
 }
