@@ -129,6 +129,14 @@ public static class TardiffDelta
     {
         private long _copyFrom = -1, _copyLength, _literalFrom = -1, _literalLength;
 
+        /// <summary>
+        /// The bytes of changed regions (old and new) left to express by a delta; the rest go as literals. Each delta
+        /// indexes its old region (a suffix sort, a zstd dictionary), and one old member may be the base of any number
+        /// of new ones (matched by file name: a crafted tree of 80 copies of d*/big against one 4 MB big took 16 s).
+        /// Twice both archives: every old member once, with room for duplicates.
+        /// </summary>
+        private long _deltaBudget = 2 * (old.Length + @new.Length);
+
         public int BsdiffCount { get; private set; }
         public int ZstdCount { get; private set; }
         public int LiteralCount { get; private set; }
@@ -152,6 +160,13 @@ public static class TardiffDelta
                 Literal(newStart, newLength);
                 return;
             }
+            if (oldLength + newLength > _deltaBudget)
+            {
+                LiteralCount++;
+                Literal(newStart, newLength);
+                return;
+            }
+            _deltaBudget -= oldLength + newLength;
             var oldBytes = old.Span(oldStart, (int)oldLength);
             var newBytes = @new.Span(newStart, (int)newLength);
             var records = Math.Max(oldLength, newLength) <= bsdiffMaxBytes ? BsdiffRecords(oldBytes, newBytes) : null;

@@ -133,6 +133,27 @@ public class TardiffTests
     }
 
     [Test]
+    public async Task One_old_member_is_the_base_of_a_bounded_number_of_deltas()
+    {
+        // Every d*/big of the new tree matches the old tree's only big by file name; each delta against it would index
+        // its 1 MB again. Past twice both archives' bytes the members go as they are, and the tree still rebuilds.
+        using var dir = new TempDirectory();
+        var old = PackInMemory(new() { ["big"] = TestData.Binary(1 << 20, 31) });
+        var @new = PackInMemory(Enumerable.Range(0, 40).ToDictionary(i => $"d{i:D2}/big", i => TestData.Random(600, 32 + i)));
+        using var oldView = NativeView.Pin(old);
+        using var newView = NativeView.Pin(@new);
+        var stats = TardiffDelta.Write(oldView, newView, Stream.Null, level: 3, bsdiffMaxBytes: 1 << 30);
+
+        Assert.That(stats.Renamed, Is.EqualTo(40), "each matched by file name");
+        Assert.That(stats.Literal, Is.EqualTo(38), "two data deltas against big fit in twice the archives (2.3 MB), the other 38 go as they are");
+        var (oldInput, newInput) = (Input(dir.Write("v1.tar", old)), Input(dir.Write("v2.tar", @new)));
+        var delta = new MemoryStream();
+        await Tardiff.EncodeAsync(oldInput, newInput, delta);
+        await Tardiff.ApplyToFileAsync(oldInput, new MemoryStream(delta.ToArray()), dir["out.tar"], new DeltaTarget(newInput.Digest, newInput.Size));
+        Assert.That(File.ReadAllBytes(dir["out.tar"]), Is.EqualTo(@new));
+    }
+
+    [Test]
     public async Task An_applied_tree_extracts_with_its_modes_times_and_symlinks()
     {
         using var dir = new TempDirectory();
