@@ -138,18 +138,21 @@ public static class MatchScan
     }
 }
 
-/// <summary>A suffix array of some bytes with its two-byte buckets: the longest match of a target among their suffixes.</summary>
+/// <summary>A suffix array of some bytes (with its two-byte buckets from 64 KiB): the longest match of a target among their suffixes.</summary>
 internal sealed class SuffixSearch
 {
     private readonly byte[] _data;
     private readonly int[] _suffixes;
-    private readonly int[] _buckets;
+    private readonly int[]? _buckets;
+
+    /// <summary>Below this much data a search is a few steps anyway, and the buckets' 512 KiB table would cost each small search more.</summary>
+    private const int BucketsFromBytes = 64 << 10;
 
     public SuffixSearch(byte[] data)
     {
         _data = data;
         _suffixes = SuffixArray.Build(data);
-        _buckets = PrefixBuckets(_suffixes, data);
+        _buckets = data.Length >= BucketsFromBytes ? PrefixBuckets(_suffixes, data) : null;
     }
 
     /// <summary>
@@ -184,9 +187,9 @@ internal sealed class SuffixSearch
     }
 
     /// <summary>The longest match of <paramref name="target"/> among the old file's suffixes: in its two-byte bucket when that holds any.</summary>
-    private static int Search(int[] I, int[] buckets, ReadOnlySpan<byte> old, ReadOnlySpan<byte> target, out int pos)
+    private static int Search(int[] I, int[]? buckets, ReadOnlySpan<byte> old, ReadOnlySpan<byte> target, out int pos)
     {
-        if (target.Length >= 2)
+        if (buckets is not null && target.Length >= 2)
         {
             var k = target[0] << 8 | target[1];
             if (buckets[2 * k + 1] > 0) return Search(I, old, target, buckets[2 * k], buckets[2 * k] + buckets[2 * k + 1] - 1, out pos);
