@@ -71,7 +71,8 @@ public sealed class DeflateAlgorithm(IReadOnlyList<IDeltaAlgorithm> inner) : IDe
                 {
                     settings[index] = DeflateExpansion.DetectSettings(original, newRegions[index], newAll, offset, length, last);
                     last = settings[index] ?? last;
-                    if (settings[index] is null && reconstructions-- > 0) recipes[index] = Reconstruct(newVersion.Path, newRegions[index], work.File("reconstruct-" + index), ct);
+                    if (settings[index] is null && (newRegions[index].Length >= BytesPerReconstruction || reconstructions-- > 0))
+                        recipes[index] = Reconstruct(newVersion.Path, newRegions[index], work.File("reconstruct-" + index), ct);
                 }
                 bool Rebuilt(int i) => settings[i] is not null || recipes[i] is not null;
                 if (!Enumerable.Range(0, newRegions.Count).Any(Rebuilt))
@@ -156,10 +157,11 @@ public sealed class DeflateAlgorithm(IReadOnlyList<IDeltaAlgorithm> inner) : IDe
     }
 
     /// <summary>
-    /// How many streams of a new version of <paramref name="newSize"/> bytes are analyzed for a recipe: each analysis
-    /// costs about 3 ms however small its stream (every matcher configuration is tried), so a zip of 65,535 tiny entries
-    /// no configuration predicts would take minutes. Past this many the streams stay compressed (a larger delta, never a
-    /// wrong one): at least <see cref="ReconstructionsFrom"/>, then one per <see cref="BytesPerReconstruction"/>.
+    /// How many streams under <see cref="BytesPerReconstruction"/> of a new version of <paramref name="newSize"/> bytes are
+    /// analyzed for a recipe: each analysis costs about 3 ms however small its stream (every matcher configuration is
+    /// tried), so a zip of 65,535 tiny entries no configuration predicts would take minutes. Past this many, small
+    /// streams stay compressed (a larger delta, never a wrong one); larger streams are always analyzed, as there are at
+    /// most one per <see cref="BytesPerReconstruction"/> anyway, and a large one after many small ones keeps its recipe.
     /// </summary>
     private static long MaxReconstructions(long newSize) => Math.Max(ReconstructionsFrom, newSize / BytesPerReconstruction);
 

@@ -138,14 +138,17 @@ public static class MatchScan
     }
 }
 
-/// <summary>A suffix array of some bytes (with its two-byte buckets from 64 KiB): the longest match of a target among their suffixes.</summary>
+/// <summary>A suffix array of some bytes with its two-byte buckets: the longest match of a target among their suffixes.</summary>
 internal sealed class SuffixSearch
 {
     private readonly byte[] _data;
     private readonly int[] _suffixes;
     private readonly int[]? _buckets;
 
-    /// <summary>Below this much data a search is a few steps anyway, and the buckets' 512 KiB table would cost each small search more.</summary>
+    /// <summary>
+    /// Below this much data the buckets are found by two binary searches instead of a table of 512 KiB, which cost more
+    /// than the search itself on tardiff's many small regions. The same bucket either way, so the same match.
+    /// </summary>
     private const int BucketsFromBytes = 64 << 10;
 
     public SuffixSearch(byte[] data)
@@ -170,7 +173,7 @@ internal sealed class SuffixSearch
     /// entry 2k + 1 its count. A search starts in its target's bucket, a few steps instead of 24 on a 16 MB file,
     /// each a likely cache miss.
     /// </summary>
-    private static int[] PrefixBuckets(int[] I, ReadOnlySpan<byte> old)
+    internal static int[] PrefixBuckets(int[] I, ReadOnlySpan<byte> old)
     {
         var buckets = new int[2 * 65536];
         for (var i = 0; i + 1 < old.Length; i++) buckets[2 * (old[i] << 8 | old[i + 1]) + 1]++;
@@ -189,12 +192,35 @@ internal sealed class SuffixSearch
     /// <summary>The longest match of <paramref name="target"/> among the old file's suffixes: in its two-byte bucket when that holds any.</summary>
     private static int Search(int[] I, int[]? buckets, ReadOnlySpan<byte> old, ReadOnlySpan<byte> target, out int pos)
     {
-        if (buckets is not null && target.Length >= 2)
+        if (target.Length >= 2)
         {
-            var k = target[0] << 8 | target[1];
-            if (buckets[2 * k + 1] > 0) return Search(I, old, target, buckets[2 * k], buckets[2 * k] + buckets[2 * k + 1] - 1, out pos);
+            var (start, count) = buckets is not null ? (buckets[2 * (target[0] << 8 | target[1])], buckets[2 * (target[0] << 8 | target[1]) + 1]) : Bucket(I, old, target[..2]);
+            if (count > 0) return Search(I, old, target, start, start + count - 1, out pos);
         }
         return Search(I, old, target, 0, old.Length, out pos);
+    }
+
+    /// <summary>The bucket of <paramref name="pair"/> as <see cref="PrefixBuckets"/> gives it: the suffixes beginning with those two bytes.</summary>
+    internal static (int Start, int Count) Bucket(int[] I, ReadOnlySpan<byte> old, ReadOnlySpan<byte> pair)
+    {
+        var start = FirstBeyond(I, old, pair, orEqual: false);
+        return (start, FirstBeyond(I, old, pair, orEqual: true) - start);
+    }
+
+    /// <summary>The first suffix whose first two bytes sort after <paramref name="pair"/> (or equal it, with <paramref name="orEqual"/> false).</summary>
+    private static int FirstBeyond(int[] I, ReadOnlySpan<byte> old, ReadOnlySpan<byte> pair, bool orEqual)
+    {
+        // The suffixes' first two bytes rise along the array (a suffix of one byte sorts before the longer ones).
+        int low = 0, high = I.Length;
+        while (low < high)
+        {
+            var middle = (low + high) >>> 1;
+            var suffix = old[I[middle]..];
+            var order = suffix[..Math.Min(2, suffix.Length)].SequenceCompareTo(pair);
+            if (order < 0 || (orEqual && order == 0)) low = middle + 1;
+            else high = middle;
+        }
+        return low;
     }
 
     /// <summary>The longest match of <paramref name="target"/> among the old file's suffixes in [start, end], by binary search.</summary>

@@ -71,8 +71,8 @@ public static class TardiffDelta
             }
             if (!byPath) renamed++;
             var changedBefore = writer.Changed;
-            writer.Region(match.Start, match.HeaderLength, member.Start, member.HeaderLength);
-            writer.Region(match.DataStart, match.DataLength, member.DataStart, member.DataLength);
+            writer.Region(match.Start, match.HeaderLength, member.Start, member.HeaderLength, counted: !byPath);
+            writer.Region(match.DataStart, match.DataLength, member.DataStart, member.DataLength, counted: !byPath);
             if (writer.Changed == changedBefore) copied++;
         }
         writer.Region(oldTrailer, old.Length - oldTrailer, newTrailer, @new.Length - newTrailer);
@@ -130,10 +130,11 @@ public static class TardiffDelta
         private long _copyFrom = -1, _copyLength, _literalFrom = -1, _literalLength;
 
         /// <summary>
-        /// The bytes of changed regions (old and new) left to express by a delta; the rest go as literals. Each delta
-        /// indexes its old region (a suffix sort, a zstd dictionary), and one old member may be the base of any number
-        /// of new ones (matched by file name: a crafted tree of 80 copies of d*/big against one 4 MB big took 16 s).
-        /// Twice both archives: every old member once, with room for duplicates.
+        /// The bytes of changed regions (old and new) of members not matched by path left to express by a delta; past
+        /// them such members go as literals. Each delta indexes its old region (a suffix sort, a zstd dictionary), and
+        /// one old member may be the base of any number of new ones matched by file name (a crafted tree of 80 copies of
+        /// d*/big against one 4 MB big took 13.8 s). Matches by path are one to one, so they are not counted: a large
+        /// member changed in place keeps its delta whatever came before it. Twice both archives.
         /// </summary>
         private long _deltaBudget = 2 * (old.Length + @new.Length);
 
@@ -145,8 +146,8 @@ public static class TardiffDelta
         /// <summary>How many regions were not plain copies so far.</summary>
         public int Changed => BsdiffCount + ZstdCount + LiteralCount + ExecutableCount;
 
-        /// <summary>Expresses new[newStart, +newLength) against old[oldStart, +oldLength).</summary>
-        public void Region(long oldStart, long oldLength, long newStart, long newLength)
+        /// <summary>Expresses new[newStart, +newLength) against old[oldStart, +oldLength); a delta of a <paramref name="counted"/> region spends the budget.</summary>
+        public void Region(long oldStart, long oldLength, long newStart, long newLength, bool counted = false)
         {
             if (newLength == 0) return;
             if (oldLength == newLength && oldLength <= int.MaxValue && old.Span(oldStart, (int)oldLength).SequenceEqual(@new.Span(newStart, (int)newLength)))
@@ -160,13 +161,16 @@ public static class TardiffDelta
                 Literal(newStart, newLength);
                 return;
             }
-            if (oldLength + newLength > _deltaBudget)
+            if (counted)
             {
-                LiteralCount++;
-                Literal(newStart, newLength);
-                return;
+                if (oldLength + newLength > _deltaBudget)
+                {
+                    LiteralCount++;
+                    Literal(newStart, newLength);
+                    return;
+                }
+                _deltaBudget -= oldLength + newLength;
             }
-            _deltaBudget -= oldLength + newLength;
             var oldBytes = old.Span(oldStart, (int)oldLength);
             var newBytes = @new.Span(newStart, (int)newLength);
             var records = Math.Max(oldLength, newLength) <= bsdiffMaxBytes ? BsdiffRecords(oldBytes, newBytes) : null;

@@ -22,8 +22,9 @@ public sealed record ZstdCompressionOptions
 
     /// <summary>
     /// About how many bytes will be written, when the exact number is not known beforehand (not recorded in the frame).
-    /// zstd sizes its match tables by it: without one (nor a pledged size) it takes the level's tables for inputs of
-    /// any size, whatever the window: 84 MB at level 19 for a stream of 4 bytes.
+    /// zstd sizes its match tables by it, and its window when no window is set (a smaller hint can change the bytes):
+    /// without one (nor a pledged size) it takes the level's tables for inputs of any size, whatever the window: 84 MB
+    /// at level 19 for a stream of 4 bytes.
     /// </summary>
     public long? SizeHint { get; init; }
 

@@ -141,8 +141,8 @@ public class DeflateDeltaTests
         // the other entries stay compressed in the expanded form, and the delta still rebuilds the archive byte for byte.
         using var dir = new TempDirectory();
         var contents = Enumerable.Range(0, 300).Select(i => TestData.Binary(2_000, 100 + i)).ToArray();
-        var old = Input(DotnetStoredZip(dir, "v1.zip", contents[..299]));
-        var @new = Input(DotnetStoredZip(dir, "v2.zip", contents));
+        var old = Input(DotnetZip(dir, "v1.zip", contents[..299]));
+        var @new = Input(DotnetZip(dir, "v2.zip", contents));
 
         var delta = new MemoryStream();
         await Deflate.EncodeAsync(old, @new, delta);
@@ -153,7 +153,7 @@ public class DeflateDeltaTests
     }
 
     /// <summary>A zip written by .NET's ZipArchive, each entry deflated at its fastest level.</summary>
-    private static string DotnetStoredZip(TempDirectory dir, string name, byte[][] contents)
+    private static string DotnetZip(TempDirectory dir, string name, byte[][] contents)
     {
         using (var zip = ZipFile.Open(dir[name], ZipArchiveMode.Create))
             for (var i = 0; i < contents.Length; i++)

@@ -154,6 +154,29 @@ public class TardiffTests
     }
 
     [Test]
+    public void A_member_changed_in_place_keeps_its_delta_after_members_matched_by_file_name()
+    {
+        // Six small */model.bin match the old tree's only model.bin by file name and spend the budget (each delta against
+        // it counts its 1 MB); the changed data/model.bin, matched by path, still goes by a delta, not as its 1 MB.
+        var model = TestData.Binary(1 << 20, 51);
+        var old = PackInMemory(new() { ["data/model.bin"] = model });
+        var @new = PackInMemory(new()
+        {
+            ["a/model.bin"] = TestData.Random(600, 52), ["b/model.bin"] = TestData.Random(600, 53), ["c/model.bin"] = TestData.Random(600, 54),
+            ["d/model.bin"] = TestData.Random(600, 56), ["e/model.bin"] = TestData.Random(600, 57), ["f/model.bin"] = TestData.Random(600, 58),
+            ["data/model.bin"] = TestData.Edit(model, 55, edits: 4),
+        });
+        using var oldView = NativeView.Pin(old);
+        using var newView = NativeView.Pin(@new);
+        var output = new MemoryStream();
+        var stats = TardiffDelta.Write(oldView, newView, output, level: 3, bsdiffMaxBytes: 1 << 30);
+
+        Assert.That(stats.Renamed, Is.EqualTo(6));
+        Assert.That(stats.Literal, Is.GreaterThanOrEqualTo(1), "a file-name match past the budget goes as it is");
+        Assert.That(output.Length, Is.LessThan(100_000), "data/model.bin is a delta of its few edits");
+    }
+
+    [Test]
     public async Task An_applied_tree_extracts_with_its_modes_times_and_symlinks()
     {
         using var dir = new TempDirectory();

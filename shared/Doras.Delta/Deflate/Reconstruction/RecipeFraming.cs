@@ -16,11 +16,11 @@ internal static class RecipeFraming
     private const int WindowLog = 20;
 
     /// <summary>
-    /// The recipe's zstd frame. A recipe is kept only when under half its stream's <paramref name="compressedLength"/>,
-    /// so zstd's tables are sized for that (at most a window): level 15's for any size are 48 MB, for a window 18 MB.
+    /// The recipe's zstd frame, its tables sized for the stream's <paramref name="compressedLength"/> where known (a
+    /// recipe is smaller than its stream), at most a window: level 15's for any size are 48 MB, for a window 18 MB.
     /// </summary>
     public static ZstdEncoderStream Compress(Stream recipeOut, long? compressedLength = null) =>
-        new(recipeOut, new ZstdCompressionOptions { Level = 15, WindowLog = WindowLog, SizeHint = Math.Clamp((compressedLength ?? long.MaxValue) / 2, 1, 1 << WindowLog) }, leaveOpen: true);
+        new(recipeOut, new ZstdCompressionOptions { Level = 15, WindowLog = WindowLog, SizeHint = Math.Clamp(compressedLength ?? long.MaxValue, 1, 1 << WindowLog) }, leaveOpen: true);
 
     public static ZstdDecoderStream Decompress(Stream recipe) =>
         new(recipe, new ZstdDecompressionOptions { WindowLogMax = WindowLog }, leaveOpen: true);
