@@ -5,7 +5,7 @@ namespace Doras.Delta.Bsdiff;
 
 /// <summary>
 /// Answers, without a suffix search, the searches whose longest match is under four bytes: which three-byte strings
-/// occur in the old version (a bitmap of 2 MiB), where each two-byte string and each byte first occurs, and a hashed
+/// occur in the old version (a bitmap of 2 MiB), where each two-byte string and each byte first occurs, and (under 32 MiB) a hashed
 /// bitmap of its four-byte strings, which says for sure when one occurs nowhere (a set bit may be another string's).
 /// In data that shares little with the old version most searches end so: swc's compressed 10 MB payload starts half
 /// of its positions with three bytes found nowhere in the old version and nearly all the others with four, and
@@ -18,13 +18,17 @@ internal sealed class ShortMatches
     /// <summary>Old versions from this size on: below, the table would cost more than the searches it saves.</summary>
     public const int FromBytes = 1 << 20;
 
-    /// <summary>The four-byte bitmap has 8-16 bits per old position (at most one in eight set), and at most 32 MiB.</summary>
+    /// <summary>
+    /// The four-byte bitmap has 8-16 bits per old position (at most one in eight set), and at most 32 MiB, so it is
+    /// made for old versions under 32 MiB: biome's 91 MB would set a third of its bits, and its three-byte searches
+    /// (a sixth of them) saved no measurable time for 30 MB more.
+    /// </summary>
     private const int MaxQuadBits = 28;
 
     private readonly ulong[] _triples = new ulong[(1 << 24) / 64];
     private readonly int[] _firstPair = new int[1 << 16];
     private readonly int[] _firstByte = new int[256];
-    private readonly ulong[] _quads;
+    private readonly ulong[]? _quads;
     private readonly int _quadShift;
 
     public ShortMatches(ReadOnlySpan<byte> old)
@@ -42,7 +46,8 @@ internal sealed class ShortMatches
             var triple = pair << 8 | old[i + 2];
             _triples[triple >> 6] |= 1UL << (triple & 63);
         }
-        var bits = Math.Clamp(BitOperations.Log2((uint)Math.Max(1, old.Length)) + 3, 16, MaxQuadBits);
+        var bits = Math.Max(BitOperations.Log2((uint)Math.Max(1, old.Length)) + 3, 16);
+        if (bits > MaxQuadBits) return;
         _quads = new ulong[(1 << bits) / 64];
         _quadShift = 32 - bits;
         for (var i = 0; i + 4 <= old.Length; i++)
@@ -69,7 +74,7 @@ internal sealed class ShortMatches
         if ((_triples[triple >> 6] & (1UL << (triple & 63))) != 0)
         {
             // The three bytes occur; the match is three bytes long when the four do not (a clear bit is certain).
-            if (target.Length < 4) return false;
+            if (_quads is null || target.Length < 4) return false;
             var slot = QuadSlot(BinaryPrimitives.ReadUInt32LittleEndian(target));
             if ((_quads[slot >> 6] & (1UL << (int)(slot & 63))) != 0) return false;
             (length, position) = (3, _firstPair[pair]);
