@@ -5,8 +5,9 @@ namespace Doras.Delta.Bsdiff;
 
 /// <summary>
 /// Answers, without a suffix search, the searches whose longest match is under four bytes: which three-byte strings
-/// occur in the old version (a bitmap of 2 MiB), where each two-byte string and each byte first occurs, and (under 32 MiB) a hashed
-/// bitmap of its four-byte strings, which says for sure when one occurs nowhere (a set bit may be another string's).
+/// occur in the old version (a bitmap of 2 MiB), where each two-byte string and each byte first occurs, and (under
+/// 32 MiB) a hashed bitmap of its four-byte strings, which says for sure when one occurs nowhere (a set bit may be
+/// another string's).
 /// In data that shares little with the old version most searches end so: swc's compressed 10 MB payload starts half
 /// of its positions with three bytes found nowhere in the old version and nearly all the others with four, and
 /// each such search still walked its two-byte bucket. The length is the suffix search's; the position is where the
