@@ -87,21 +87,22 @@ internal sealed class OldRemainder
     private readonly int[] _starts;     // where each stretch begins in the concatenation
     private readonly int[] _oldStarts;  // and in the old version
     private readonly SuffixSearch? _search;
-    private readonly ShortMatches? _short; // the whole old version only: a concatenation's joins hold strings the old does not
 
-    private OldRemainder(byte[] bytes, int[] starts, int[] oldStarts, bool whole = false)
+    private OldRemainder(byte[] bytes, int[] starts, int[] oldStarts)
     {
         _starts = starts;
         _oldStarts = oldStarts;
         _search = bytes.Length > 0 ? new SuffixSearch(bytes) : null;
-        _short = whole && bytes.Length >= ShortMatches.FromBytes ? new ShortMatches(bytes) : null;
         Length = bytes.Length;
     }
 
     public int Length { get; }
 
-    /// <summary>The whole old version as one stretch (not copied), with its short matches answered apart (<see cref="ShortMatches"/>).</summary>
-    public static OldRemainder Whole(byte[] old) => new(old, [0], [0], whole: true);
+    /// <summary>
+    /// The whole old version as one stretch (not copied). Without <see cref="ShortMatches"/>: it serves only versions
+    /// whose covers leave a few KiB to search (<see cref="OldIndex.For"/>), and its tables cost typescript 9 MB for nothing.
+    /// </summary>
+    public static OldRemainder Whole(byte[] old) => new(old, [0], [0]);
 
     /// <summary>What the covers leave of <paramref name="old"/>; the whole of it when they take less than half.</summary>
     public static OldRemainder Build(byte[] old, IReadOnlyList<ExactCover> covers)
@@ -136,7 +137,6 @@ internal sealed class OldRemainder
     {
         oldPosition = 0;
         if (_search is null) return 0;
-        if (_short is not null && _short.TryLongest(target, out var shortLength, out oldPosition)) return shortLength;
         // A match found is cut at its stretch's end: the concatenation joins stretches that were never adjacent.
         var length = _search.Longest(target, out var position);
         var stretch = StretchOf(position);
