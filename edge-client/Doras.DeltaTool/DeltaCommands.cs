@@ -162,11 +162,10 @@ internal static class DeltaCommands
         try
         {
             var (smallest, built) = await new SmallestDelta(budget).BuildAsync(choice.Candidates, oldInput, newInput, work, ct: ct);
-            await delta.WriteAsync(async (stream, token) =>
-            {
-                await using var file = new FileStream(smallest.Path, FileMode.Open, FileAccess.Read, FileShare.Read, 1 << 16, FileOptions.Asynchronous | FileOptions.SequentialScan);
-                await file.CopyToAsync(stream, token);
-            }, ct);
+            // The chosen delta is already a file beside the destination (the work directory is): made durable and
+            // renamed into place, not copied.
+            Durable.FsyncFile(smallest.Path);
+            delta.MoveIntoPlace(smallest.Path);
             Console.WriteLine($"auto: {smallest.Algorithm.Name}, {smallest.Size} bytes (candidates: {string.Join(" ", built.Select(b => $"{b.Algorithm.Name}={b.Size}"))})");
         }
         finally

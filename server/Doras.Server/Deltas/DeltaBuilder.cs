@@ -4,6 +4,7 @@ using Doras.Delta.Algorithms;
 using Doras.Delta.Artifacts;
 using Doras.Delta.Images;
 using Doras.Delta.Vocabulary;
+using Doras.Oci;
 using Doras.Oci.Content;
 using Doras.Oci.Model;
 using Microsoft.Extensions.Options;
@@ -14,7 +15,7 @@ namespace Doras.Server.Deltas;
 /// Builds one delta: downloads both versions' contents (verified), encodes the delta, checks that it
 /// reproduces the target exactly, and stores it as an OCI artifact at the key's deterministic tag.
 /// </summary>
-public sealed class DeltaBuilder(IOptions<DeltaOptions> options, ScratchSpace scratch, BuildEstimates estimates, DeltaMetrics metrics, ILogger<DeltaBuilder> logger)
+public sealed class DeltaBuilder(IOptions<DeltaOptions> options, ScratchSpace scratch, BuildEstimates estimates, DeltaMetrics metrics, TimeProvider time, ILogger<DeltaBuilder> logger)
 {
     private long _started;
 
@@ -27,22 +28,32 @@ public sealed class DeltaBuilder(IOptions<DeltaOptions> options, ScratchSpace sc
         Interlocked.Increment(ref _started);
         var stopwatch = Stopwatch.StartNew();
         logger.LogInformation("Building delta {Key}", job.Key);
+        // The whole build (downloads, candidates, checks, upload) ends at Delta:BuildTimeout, whatever its inputs.
+        using var deadline = new CancellationTokenSource(options.Value.BuildTimeout, time);
+        using var linked = CancellationTokenSource.CreateLinkedTokenSource(ct, deadline.Token);
         try
         {
             // Inside the try: a scratch space that cannot be made is this instance's failure, logged here with its path.
             using var scratchDirectory = scratch.Create();
             var built = job.Subject switch
             {
-                ArtifactPair artifacts => await BuildArtifactDeltaAsync(job, artifacts, scratchDirectory.Path, ct).ConfigureAwait(false),
-                ImagePair images => await BuildImageDeltaAsync(job, images, scratchDirectory.Path, ct).ConfigureAwait(false),
+                ArtifactPair artifacts => await BuildArtifactDeltaAsync(job, artifacts, scratchDirectory.Path, linked.Token).ConfigureAwait(false),
+                ImagePair images => await BuildImageDeltaAsync(job, images, scratchDirectory.Path, linked.Token).ConfigureAwait(false),
                 _ => throw new InvalidOperationException($"no builder for {job.Subject.GetType().Name}"),
             };
-            var descriptor = await StoreAsync(job, built, beforeStoring, ct).ConfigureAwait(false);
+            var descriptor = await StoreAsync(job, built, beforeStoring, linked.Token).ConfigureAwait(false);
             metrics.RecordBuild(built.AlgorithmName, built.MediaType, success: true, stopwatch.Elapsed);
             logger.LogInformation(
                 "Built delta {Key} with {Algorithm}: {DeltaBytes} bytes ({Percent:0.0}% of the full {FullBytes}-byte download) in {ElapsedMs} ms",
                 job.Key, built.AlgorithmName, built.Size, 100.0 * built.Size / Math.Max(1, job.Subject.FullDownloadBytes), job.Subject.FullDownloadBytes, stopwatch.ElapsedMilliseconds);
             return descriptor;
+        }
+        // Whatever the work stopped with (a codec cut short says so in its own words), past the deadline it is the timeout.
+        catch (Exception e) when (deadline.IsCancellationRequested && !ct.IsCancellationRequested)
+        {
+            logger.LogWarning(e, "Building delta {Key} stopped after {ElapsedMs} ms: Delta:BuildTimeout ({Timeout}) passed", job.Key, stopwatch.ElapsedMilliseconds, options.Value.BuildTimeout);
+            metrics.RecordBuild(job.Key.Algorithm, null, success: false, stopwatch.Elapsed);
+            throw new BuildTimeoutException(options.Value.BuildTimeout);
         }
         catch (Exception e) when (e is not OperationCanceledException)
         {
@@ -65,7 +76,7 @@ public sealed class DeltaBuilder(IOptions<DeltaOptions> options, ScratchSpace sc
         var newInput = new DeltaInput(newPath, artifacts.To.ContentDigest, artifacts.To.ContentSize);
 
         // The same choice as `doras-delta diff --algorithm auto`: each candidate while the budget lasts, the smallest verified.
-        var (smallest, built) = await new SmallestDelta(options.Value.AutoBudget)
+        var (smallest, built) = await new SmallestDelta(options.Value.AutoBudget, time)
             .BuildAsync(job.Candidates, oldInput, newInput, work, new BuildLog(job.Key, estimates, oldInput.Size + newInput.Size, logger), ct).ConfigureAwait(false);
         return new BuiltFile(smallest.Algorithm.Name, smallest.Algorithm.MediaType, smallest.Path, smallest.Digest, smallest.Size,
             new Dictionary<string, string>
@@ -81,7 +92,7 @@ public sealed class DeltaBuilder(IOptions<DeltaOptions> options, ScratchSpace sc
     {
         var path = Path.Combine(work, "image-delta");
         // One budget for the whole image; its per-layer builds do not feed the estimates (their sizes are not the image's).
-        var encoder = new ImageDeltaEncoder(job.Candidates, options.Value.AutoBudget, options.Value.MaxImageLayerBytes, observer: new BuildLog(job.Key, null, 0, logger));
+        var encoder = new ImageDeltaEncoder(job.Candidates, options.Value.AutoBudget, options.Value.MaxImageLayerBytes, time, observer: new BuildLog(job.Key, null, 0, logger));
         ImageDeltaSummary summary;
         await using (var file = new FileStream(path, FileMode.CreateNew, FileAccess.Write, FileShare.None, 1 << 16, FileOptions.Asynchronous))
         {
@@ -145,5 +156,19 @@ public sealed class DeltaBuilder(IOptions<DeltaOptions> options, ScratchSpace sc
 
         public void NotTried(IDeltaAlgorithm algorithm, TimeSpan budget) =>
             logger.LogInformation("Delta {Key}: build budget {Budget} spent; not trying {Algorithm}", key, budget, algorithm.Name);
+
+        public void CutOff(IDeltaAlgorithm algorithm, TimeSpan budget) =>
+            logger.LogInformation("Delta {Key}: build budget {Budget} spent while {Algorithm} was built; it was stopped and the deltas built before it stand", key, budget, algorithm.Name);
     }
+}
+
+/// <summary>
+/// A build ran past <c>Delta:BuildTimeout</c> and was stopped. For clients it is a delta the server cannot make (406,
+/// download the full version) rather than its failure (500): the same pair would take as long again. Like every failed
+/// build it is retried after <c>Delta:FailureRetention</c>.
+/// </summary>
+public sealed class BuildTimeoutException(TimeSpan timeout)
+    : Exception($"building this delta took longer than the server allows (Delta:BuildTimeout, {timeout}); download the full version"), IFailure
+{
+    public FailureKind Kind => FailureKind.Incompatible;
 }

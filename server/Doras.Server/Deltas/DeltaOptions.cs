@@ -32,8 +32,15 @@ public sealed class DeltaOptions
     /// <summary>How long after writing its placeholder an instance looks again whether its claim is the one that stuck.</summary>
     public TimeSpan ClaimSettleDelay { get; set; } = TimeSpan.FromMilliseconds(200);
 
-    /// <summary>With <c>auto</c>: after the first candidate algorithm, others are tried only while the build has taken less than this.</summary>
+    /// <summary>With <c>auto</c>: after the first candidate algorithm, others are tried, and stopped, only while the build has taken less than this.</summary>
     public TimeSpan AutoBudget { get; set; } = TimeSpan.FromMinutes(5);
+
+    /// <summary>
+    /// The longest one build may take, from downloading the versions to storing the delta (its candidates after the first
+    /// stop at <see cref="AutoBudget"/> already; this bounds the first one, the checks and the transfers). Past it the build
+    /// stops and is recorded as a delta the server cannot make.
+    /// </summary>
+    public TimeSpan BuildTimeout { get; set; } = TimeSpan.FromMinutes(30);
 
     /// <summary>
     /// With <c>auto</c>: a delta over this fraction of the full download is not worth it (406, download the full

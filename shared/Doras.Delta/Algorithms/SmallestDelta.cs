@@ -17,6 +17,9 @@ public interface ISmallestDeltaObserver
 
     void NotTried(IDeltaAlgorithm algorithm, TimeSpan budget) { }
 
+    /// <summary>Started, but stopped when the budget ran out while it was built; its partial delta is deleted and no later candidate is tried.</summary>
+    void CutOff(IDeltaAlgorithm algorithm, TimeSpan budget) { }
+
     /// <summary>Not built: <paramref name="by"/> leaves it no chance (<see cref="OutclassedCandidates"/>).</summary>
     void Outclassed(IDeltaAlgorithm algorithm, BuiltDelta by) { }
 
@@ -33,13 +36,17 @@ public interface ISmallestDeltaObserver
 /// <summary>
 /// <c>auto</c>: builds each candidate of <see cref="DeltaAlgorithms.Choose"/> in turn (the likely smallest first)
 /// while the budget lasts, leaving out those a built one outclasses (<see cref="OutclassedCandidates"/>), keeps the
-/// smallest, and checks that it reproduces the target. A candidate that fails, or whose
+/// smallest, and checks that it reproduces the target. The budget is a deadline for every candidate after the first
+/// delta built: one still building when it passes is stopped (a zstd at level 19 on a 240 MiB image takes minutes),
+/// so only the first delta, which there must be, can take longer (the server bounds the whole build apart). A candidate that fails, or whose
 /// delta does not reproduce the target, gives way to the next smallest (the plain algorithms stay candidates
 /// beside the smart ones). The server and <c>doras-delta diff --algorithm auto</c> both go through here, so both
 /// send the same bytes for the same pair.
 /// </summary>
-public sealed class SmallestDelta(TimeSpan budget)
+public sealed class SmallestDelta(TimeSpan budget, TimeProvider? time = null)
 {
+    private readonly TimeProvider _time = time ?? TimeProvider.System;
+
     /// <summary>The server's default budget (<c>Delta:AutoBudget</c>).</summary>
     public static readonly TimeSpan DefaultBudget = TimeSpan.FromMinutes(5);
 
@@ -52,28 +59,42 @@ public sealed class SmallestDelta(TimeSpan budget)
         IReadOnlyList<IDeltaAlgorithm> candidates, DeltaInput oldVersion, DeltaInput newVersion, string workDirectory,
         ISmallestDeltaObserver? observer = null, CancellationToken ct = default)
     {
-        var stopwatch = Stopwatch.StartNew();
+        var started = _time.GetTimestamp();
         var built = new List<BuiltDelta>();
         var leftOut = new List<IDeltaAlgorithm>();
         // Candidates whose own setting was not built because a smaller delta (By) was already there.
         var probedOnly = new List<(IDeltaAlgorithm Candidate, BuiltDelta Probe, BuiltDelta By)>();
-        // One algorithm's delta into the work directory; null when it refused the pair or failed (and others remain).
+        // Set when the budget ran out inside a candidate: no later candidate is tried.
+        var budgetSpent = false;
+        // One algorithm's delta into the work directory; null when it refused the pair, failed (and others remain) or
+        // was cut off by the budget (after the first delta built).
         async Task<BuiltDelta?> TryBuildAsync(IDeltaAlgorithm algorithm, string fileName)
         {
             var path = Path.Combine(workDirectory, fileName);
             var encoding = Stopwatch.StartNew();
+            using var deadline = built.Count > 0 ? new CancellationTokenSource(Remaining(), _time) : null;
+            using var linked = deadline is null ? null : CancellationTokenSource.CreateLinkedTokenSource(ct, deadline.Token);
             // Create, not CreateNew: the fallback after failed checks may build a left-out candidate's probe again.
-            await using var file = new FileStream(path, FileMode.Create, FileAccess.Write, FileShare.None, 1 << 16, FileOptions.Asynchronous);
+            var file = new FileStream(path, FileMode.Create, FileAccess.Write, FileShare.None, 1 << 16, FileOptions.Asynchronous);
             var hashing = new HashingWriteStream(file);
             try
             {
-                await algorithm.EncodeAsync(oldVersion, newVersion, hashing, ct).ConfigureAwait(false);
+                await using (file)
+                    await algorithm.EncodeAsync(oldVersion, newVersion, hashing, linked?.Token ?? ct).ConfigureAwait(false);
             }
             // A cancelled build can surface as another error (a codec whose input stopped short): it is the build's
             // end, never a candidate's failure to fall back from.
             catch (Exception e) when (e is not OperationCanceledException && ct.IsCancellationRequested)
             {
                 throw new OperationCanceledException($"building {algorithm.Name} was cancelled", e, ct);
+            }
+            // The same when only the budget ran out: this candidate ends, and the deltas built stand.
+            catch (Exception) when (deadline?.IsCancellationRequested == true && !ct.IsCancellationRequested)
+            {
+                File.Delete(path);
+                observer?.CutOff(algorithm, budget);
+                budgetSpent = true;
+                return null;
             }
             catch (IncompatibleArtifactException e) when (candidates.Count > 1)
             {
@@ -88,10 +109,12 @@ public sealed class SmallestDelta(TimeSpan budget)
             return new BuiltDelta(algorithm, path, hashing.Digest, hashing.BytesWritten, encoding.Elapsed);
         }
 
+        TimeSpan Remaining() => budget - _time.GetElapsedTime(started) is var left && left > TimeSpan.Zero ? left : TimeSpan.Zero;
+
         foreach (var candidate in candidates)
         {
             ct.ThrowIfCancellationRequested();
-            if (built.Count > 0 && stopwatch.Elapsed > budget)
+            if (built.Count > 0 && Remaining() <= TimeSpan.Zero)
             {
                 observer?.NotTried(candidate, budget);
                 break;
@@ -108,6 +131,7 @@ public sealed class SmallestDelta(TimeSpan budget)
                 // The cheaper setting first; the candidate's own only when the probe leaves it a chance.
                 var probing = Stopwatch.StartNew();
                 var probe = await TryBuildAsync(candidate.Profile.Probe!, "delta-" + candidate.Name + "-probe").ConfigureAwait(false);
+                if (budgetSpent) break;
                 if (probe is not null && ProbedCandidates.By(candidate, probe, built) is { } enough)
                 {
                     observer?.Probed(candidate, probe, enough);
@@ -127,9 +151,12 @@ public sealed class SmallestDelta(TimeSpan budget)
             }
             else
                 delta = await TryBuildAsync(candidate, "delta-" + candidate.Name).ConfigureAwait(false);
-            if (delta is null) continue;
-            observer?.Built(delta);
-            built.Add(delta);
+            if (delta is not null)
+            {
+                observer?.Built(delta);
+                built.Add(delta);
+            }
+            if (budgetSpent) break;
         }
         if (built.Count == 0) throw new IncompatibleArtifactException("none of the candidate algorithms can make this delta");
         // Smallest first; ties go to the one built first (OrderBy is stable).

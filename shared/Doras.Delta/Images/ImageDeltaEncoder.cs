@@ -83,14 +83,14 @@ public sealed class ImageDeltaEncoder(IReadOnlyList<IDeltaAlgorithm> candidates,
             tarSize = file.Length;
         }
 
-        using var layerTime = CancellationTokenSource.CreateLinkedTokenSource(ct);
-        layerTime.CancelAfter(remaining);
+        using var layerDeadline = new CancellationTokenSource(remaining, _time);
+        using var layerTime = CancellationTokenSource.CreateLinkedTokenSource(ct, layerDeadline.Token);
         try
         {
             var recipe = await LayerRecipes.FindAsync(layer.Compression, blobPath, tarPath, layerTime.Token).ConfigureAwait(false);
             File.Delete(blobPath);
             if (recipe is null) return (new LayerPlan.Fetch(), null);
-            var (smallest, _) = await new SmallestDelta(remaining).BuildAsync(candidates, baseInput, new DeltaInput(tarPath, layer.DiffId, tarSize), work, observer, layerTime.Token).ConfigureAwait(false);
+            var (smallest, _) = await new SmallestDelta(remaining, _time).BuildAsync(candidates, baseInput, new DeltaInput(tarPath, layer.DiffId, tarSize), work, observer, layerTime.Token).ConfigureAwait(false);
             // Worth it only when the delta and its recipe are smaller than the blob itself (the record's own bytes count too).
             return smallest.Size + recipe.SideBytes + 32 < layer.Descriptor.Size
                 ? (new LayerPlan.Rebuilt(recipe, smallest.Algorithm.Name, tarSize, smallest.Size), smallest.Path)

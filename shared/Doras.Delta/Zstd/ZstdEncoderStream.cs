@@ -30,6 +30,9 @@ public sealed class ZstdEncoderStream : Stream
             if (options.Workers > 0) Set(ZstdCParameter.NbWorkers, options.Workers);
             if (options.PledgedSize is { } size) _context.SetPledgedSize((ulong)size);
             else if (options.SizeHint is { } hint) Set(ZstdCParameter.SourceSizeHint, (int)Math.Clamp(hint, 1, int.MaxValue));
+            // Neither given: at most a window's worth is referenced at once, so tables sized for more would only cost
+            // memory (level 19 takes tables for inputs of any size otherwise; see SizeHint).
+            else if (options.WindowLog > 0) Set(ZstdCParameter.SourceSizeHint, 1 << Math.Min(options.WindowLog, 30));
             if (prefix is { Length: > 0 }) unsafe { _context.ReferencePrefix(prefix.Pointer, (nuint)prefix.Length); }
         }
         catch

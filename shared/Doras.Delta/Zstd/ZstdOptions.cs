@@ -24,7 +24,7 @@ public sealed record ZstdCompressionOptions
     /// About how many bytes will be written, when the exact number is not known beforehand (not recorded in the frame).
     /// zstd sizes its match tables by it, and its window when no window is set (a smaller hint can change the bytes):
     /// without one (nor a pledged size) it takes the level's tables for inputs of any size, whatever the window: 84 MB
-    /// at level 19 for a stream of 4 bytes.
+    /// at level 19 for a stream of 4 bytes. With neither given, the window's size (<see cref="WindowLog"/>) is the hint.
     /// </summary>
     public long? SizeHint { get; init; }
 

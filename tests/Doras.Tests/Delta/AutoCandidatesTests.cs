@@ -5,6 +5,7 @@ using FsCheck;
 using FsCheck.Fluent;
 using Doras.Delta.Executables;
 using Doras.Tests.Support;
+using Microsoft.Extensions.Time.Testing;
 using TestData = Doras.Tests.Support.TestData;
 
 namespace Doras.Tests.Delta;
@@ -34,6 +35,10 @@ public class AutoCandidatesTests
         }
 
         public void Probed(IDeltaAlgorithm algorithm, BuiltDelta probe, BuiltDelta by) => ProbedNames.Add(algorithm.Name);
+
+        public List<string> CutOffNames { get; } = [];
+
+        public void CutOff(IDeltaAlgorithm algorithm, TimeSpan budget) => CutOffNames.Add(algorithm.Name);
 
         public void Outclassed(IDeltaAlgorithm algorithm, BuiltDelta by)
         {
@@ -308,6 +313,76 @@ public class AutoCandidatesTests
         public string MediaType => "application/vnd.example.broken";
         public DeltaAlgorithmProfile Profile => new BsdiffLzmaAlgorithm().Profile; // as strong as the real one
         public Task EncodeAsync(DeltaInput oldVersion, DeltaInput newVersion, Stream delta, CancellationToken ct = default) => delta.WriteAsync(new byte[16], ct).AsTask();
+        public Task ApplyAsync(DeltaInput oldVersion, Stream delta, Stream output, DeltaTarget? expected, CancellationToken ct = default) =>
+            throw new InvalidDataException("this delta does not apply");
+    }
+
+    [Test]
+    public async Task A_candidate_still_building_when_the_budget_runs_out_is_stopped_and_the_delta_built_before_it_is_sent()
+    {
+        using var dir = new TempDirectory();
+        var old = TestData.Binary(10_000, 5);
+        var @new = TestData.Edit(old, 6);
+        var (oldInput, newInput) = Inputs(dir, old, @new);
+        Directory.CreateDirectory(dir["work"]);
+        var time = new FakeTimeProvider();
+        var record = new Record();
+        var stalling = new Stalling("zstd");
+        var never = new Cancelled("octodiff", null);
+        var budget = TimeSpan.FromMinutes(5);
+
+        var building = new SmallestDelta(budget, time).BuildAsync([Algorithms.Find("bsdiff-lzma")!, stalling, never], oldInput, newInput, dir["work"], record);
+        await stalling.Started.Task.WaitAsync(TimeSpan.FromMinutes(1));
+        Assert.That(building.IsCompleted, Is.False, "the second candidate runs until the budget passes");
+        time.Advance(budget);
+        var (smallest, built) = await building.WaitAsync(TimeSpan.FromMinutes(1));
+
+        Assert.That(smallest.Algorithm.Name, Is.EqualTo("bsdiff-lzma"));
+        Assert.That(built.Select(b => b.Algorithm.Name), Is.EqualTo(new[] { "bsdiff-lzma" }));
+        Assert.That(record.CutOffNames, Is.EqualTo(new[] { "zstd" }));
+        Assert.That(never.Called, Is.False, "no candidate is tried after the budget ran out");
+        Assert.That(File.Exists(Path.Combine(dir["work"], "delta-zstd")), Is.False, "the stopped candidate's partial delta is deleted");
+        await smallest.Algorithm.ApplyToFileAsync(oldInput, File.OpenRead(smallest.Path), dir["out"], new DeltaTarget(newInput.Digest, newInput.Size));
+        Assert.That(File.ReadAllBytes(dir["out"]), Is.EqualTo(@new));
+    }
+
+    [Test]
+    public async Task The_first_candidate_is_not_stopped_by_the_budget_there_must_be_a_delta()
+    {
+        using var dir = new TempDirectory();
+        var (oldInput, newInput) = Inputs(dir, TestData.Binary(10_000, 1), TestData.Binary(10_000, 2));
+        Directory.CreateDirectory(dir["work"]);
+        var time = new FakeTimeProvider();
+        var stalling = new Stalling("zstd", ignoresToken: true);
+
+        var building = new SmallestDelta(TimeSpan.FromMinutes(5), time).BuildAsync([stalling], oldInput, newInput, dir["work"]);
+        await stalling.Started.Task.WaitAsync(TimeSpan.FromMinutes(1));
+        time.Advance(TimeSpan.FromMinutes(6));
+        Assert.That(building.IsCompleted, Is.False, "still building past the budget");
+        stalling.Finish.SetResult();
+        var error = await Assert.ThrowsAsync<InvalidDataException>(() => building.WaitAsync(TimeSpan.FromMinutes(1)));
+        Assert.That(error!.Message, Is.EqualTo("this delta does not apply"), "it ran to its end and was checked");
+    }
+
+    /// <summary>
+    /// A candidate that writes a little, says it started, and then waits: for its token to be cancelled, or (with
+    /// <c>ignoresToken</c>) for <see cref="Finish"/>, ignoring the token; its delta never applies.
+    /// </summary>
+    private sealed class Stalling(string name, bool ignoresToken = false) : IDeltaAlgorithm
+    {
+        public TaskCompletionSource Started { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
+        public TaskCompletionSource Finish { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
+        public string Name => name;
+        public string MediaType => "application/vnd.example.test";
+
+        public async Task EncodeAsync(DeltaInput oldVersion, DeltaInput newVersion, Stream delta, CancellationToken ct = default)
+        {
+            await delta.WriteAsync(new byte[4096], ct);
+            Started.SetResult();
+            if (!ignoresToken) await Task.Delay(Timeout.Infinite, ct);
+            else await Finish.Task;
+        }
+
         public Task ApplyAsync(DeltaInput oldVersion, Stream delta, Stream output, DeltaTarget? expected, CancellationToken ct = default) =>
             throw new InvalidDataException("this delta does not apply");
     }

@@ -39,6 +39,27 @@ public class BuildQueueTests
     }
 
     [Test]
+    public async Task A_build_past_Delta_BuildTimeout_is_stopped_and_answered_406_download_the_full_version()
+    {
+        await using var server = await RunningServer.StartAsync("--Delta:BuildTimeout", "00:00:00.001");
+        var repository = server.Store.Repository("fleet/app");
+        var v1 = TestData.Binary(50_000, 1);
+        var from = await Versions.PublishFileAsync(repository, server.Scratch, "app", v1, "v1");
+        await Versions.PublishFileAsync(repository, server.Scratch, "app", TestData.Edit(v1, 2), "v2");
+        var query = $"{DeltaApi.Path}?from_digest={Uri.EscapeDataString(Versions.Ref("fleet/app", from))}&to_tag=fleet/app:v2&accepted_algorithm=auto";
+
+        await DeltaRequests.SettledAsync(server.Http, query, TimeSpan.FromSeconds(30));
+        using var answer = await server.Http.GetAsync(query);
+
+        Assert.That(answer.StatusCode, Is.EqualTo(HttpStatusCode.NotAcceptable));
+        Assert.That(answer.Content.Headers.ContentType?.MediaType, Is.EqualTo("application/problem+json"));
+        using var problem = JsonDocument.Parse(await answer.Content.ReadAsStringAsync());
+        Assert.That(problem.RootElement.GetProperty("detail").GetString(), Does.EndWith(
+            "building this delta took longer than the server allows (Delta:BuildTimeout, 00:00:00.0010000); download the full version"));
+        Assert.That(server.Builder.BuildsStarted, Is.EqualTo(1));
+    }
+
+    [Test]
     public async Task Claim_timings_under_which_live_builds_would_be_taken_over_are_refused_at_start()
     {
         var refused = await Assert.ThrowsAsync<OptionsValidationException>(() => RunningServer.StartAsync("--Delta:HeartbeatInterval", "00:00:40"));
