@@ -24,8 +24,13 @@ internal static class DeltaCommands
         var workers = new Option<int>("--workers") { Description = "zstd worker threads (0: single-threaded)" };
         var signature = new Option<string?>("--signature") { Description = "Make a raw Octodiff delta from an Octodiff signature instead of the old file: diff --signature SIG NEW DELTA" };
         var paths = new Argument<string[]>("paths") { Description = "OLD NEW DELTA (or NEW DELTA with --signature)", Arity = new ArgumentArity(2, 3) };
+        var warmRuns = new Option<int>("--warm-runs")
+        {
+            Description = "Benchmarks: build the delta this many times in this process, keep the last, and print its CPU time (a running server's JIT and caches are warm; one build pays their start-up)",
+            DefaultValueFactory = _ => 1,
+        };
         var replace = ReplaceExisting();
-        var command = new Command("diff", "Make a delta from OLD to NEW") { algorithm, kind, budget, level, workers, signature, replace, paths };
+        var command = new Command("diff", "Make a delta from OLD to NEW") { algorithm, kind, budget, level, workers, signature, warmRuns, replace, paths };
         command.SetAction(async (result, ct) =>
         {
             var files = result.GetValue(paths)!;
@@ -43,16 +48,23 @@ internal static class DeltaCommands
             var delta = new Destination(files[2], result.GetValue(replace));
             var name = result.GetValue(algorithm)!;
             var algorithms = Algorithms(result.GetValue(level), result.GetValue(workers));
+            var runs = result.GetValue(warmRuns);
+            if (runs < 1) throw new ArgumentException("--warm-runs must be at least 1");
+            Func<Destination, bool, Task> build;
             if (string.Equals(name, DeltaAlgorithms.Auto, StringComparison.OrdinalIgnoreCase))
+                build = (to, quiet) => AutoAsync(algorithms, result.GetValue(kind), TimeSpan.FromSeconds(result.GetValue(budget)), files, to, quiet, ct);
+            else
             {
-                await AutoAsync(algorithms, result.GetValue(kind), TimeSpan.FromSeconds(result.GetValue(budget)), files, delta, ct);
-                return 0;
+                var chosen = algorithms.Find(name)
+                    ?? throw new ArgumentException($"unknown algorithm '{name}'; known: {string.Join(", ", algorithms.AcceptedNames.Order(StringComparer.Ordinal))}");
+                build = async (to, _) =>
+                {
+                    var oldInput = await InputAsync(files[0], ct);
+                    var newInput = await InputAsync(files[1], ct);
+                    await to.WriteAsync((output, token) => chosen.EncodeAsync(oldInput, newInput, output, token), ct);
+                };
             }
-            var chosen = algorithms.Find(name)
-                ?? throw new ArgumentException($"unknown algorithm '{name}'; known: {string.Join(", ", algorithms.AcceptedNames.Order(StringComparer.Ordinal))}");
-            var oldInput = await InputAsync(files[0], ct);
-            var newInput = await InputAsync(files[1], ct);
-            await delta.WriteAsync((output, token) => chosen.EncodeAsync(oldInput, newInput, output, token), ct);
+            await WarmBuilds.RunAsync(runs, delta, build);
             return 0;
         });
         return command;
@@ -151,7 +163,7 @@ internal static class DeltaCommands
     /// The server's <c>auto</c> over all our algorithms: the same candidates, order, budget and verification, so the
     /// delta written is byte for byte the one the server would store. Prints the choice and every candidate's size.
     /// </summary>
-    private static async Task AutoAsync(DeltaAlgorithms algorithms, ArtifactKind kind, TimeSpan budget, string[] files, Destination delta, CancellationToken ct)
+    private static async Task AutoAsync(DeltaAlgorithms algorithms, ArtifactKind kind, TimeSpan budget, string[] files, Destination delta, bool quiet, CancellationToken ct)
     {
         var choice = algorithms.Choose([DeltaAlgorithms.Auto], kind)
             ?? throw new ArgumentException(algorithms.WhyNone([DeltaAlgorithms.Auto], kind));
@@ -166,7 +178,7 @@ internal static class DeltaCommands
             // renamed into place, not copied.
             Durable.FsyncFile(smallest.Path);
             delta.MoveIntoPlace(smallest.Path);
-            Console.WriteLine($"auto: {smallest.Algorithm.Name}, {smallest.Size} bytes (candidates: {string.Join(" ", built.Select(b => $"{b.Algorithm.Name}={b.Size}"))})");
+            if (!quiet) Console.WriteLine($"auto: {smallest.Algorithm.Name}, {smallest.Size} bytes (candidates: {string.Join(" ", built.Select(b => $"{b.Algorithm.Name}={b.Size}"))})");
         }
         finally
         {

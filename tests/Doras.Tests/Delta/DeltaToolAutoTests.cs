@@ -46,6 +46,28 @@ public class DeltaToolAutoTests
         }, "Directory", ["tardiff", "bsdiff-lzma", "bsdiff", "zstd", "octodiff"]);
     }
 
+    [Test]
+    public void Warm_runs_build_the_same_delta_print_the_last_builds_CPU_and_leave_only_the_delta()
+    {
+        using var dir = new TempDirectory();
+        var old = TestData.Binary(256 * 1024, 77);
+        dir.Write("in/old", old);
+        dir.Write("in/new", TestData.Edit(old, 78));
+        Directory.CreateDirectory(dir["out"]);
+        var (once, onceOutput) = ExternalTool.Run("dotnet", Binaries.DeltaTool, "diff", "-a", "auto", dir["in/old"], dir["in/new"], dir["once.delta"]);
+        Assert.That(once, Is.Zero, onceOutput);
+        Assert.That(onceOutput, Does.Not.Contain("build CPU"));
+
+        var (warm, output) = ExternalTool.Run("dotnet", Binaries.DeltaTool, "diff", "-a", "auto", "--warm-runs", "3", dir["in/old"], dir["in/new"], Path.Combine(dir["out"], "warm.delta"));
+
+        Assert.That(warm, Is.Zero, output);
+        Assert.That(output, Does.Match(@"build CPU: \d+\.\d{3} s \(build 3 of 3 in this process\)"));
+        Assert.That(File.ReadAllBytes(Path.Combine(dir["out"], "warm.delta")), Is.EqualTo(File.ReadAllBytes(dir["once.delta"])));
+        Assert.That(Directory.GetFileSystemEntries(dir["out"]).Select(Path.GetFileName), Is.EqualTo(new[] { "warm.delta" }), "the warm-up builds are deleted");
+        var (refused, text) = ExternalTool.Run("dotnet", Binaries.DeltaTool, "diff", "-a", "zstd", "--warm-runs", "0", dir["in/old"], dir["in/new"], dir["zero.delta"]);
+        Assert.That((refused, text), Is.EqualTo((1, "doras-delta: --warm-runs must be at least 1\n")), "the same exit as any other bad argument of this tool");
+    }
+
     private static async Task AssertToolMatchesServerAsync(Func<TempDirectory, (string Old, string New)> versions, string kind, string[] built)
     {
         await using var server = await RunningServer.StartAsync();
