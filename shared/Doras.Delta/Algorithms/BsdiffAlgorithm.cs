@@ -37,8 +37,8 @@ public sealed class BsdiffAlgorithm(int level = 19, int workers = 0, long maxInp
 
     public override async Task EncodeAsync(DeltaInput oldVersion, DeltaInput newVersion, Stream delta, CancellationToken ct = default)
     {
-        var versions = await ReadVersionsAsync(oldVersion, newVersion, ct).ConfigureAwait(false);
-        var (old, @new) = (versions.Old, versions.New);
+        using var versions = await ReadVersionsAsync(oldVersion, newVersion, ct).ConfigureAwait(false);
+        var (old, @new, doneWith) = (versions.Old, versions.New, versions.DoneWithNew);
         var (control, diff, extra) = (new MemoryStream(), new MemoryStream(), new MemoryStream());
         // The device decodes one part at a time, each in its window: 4 MiB at most (earlier builds used 8 MiB for the
         // diff part, which devices still accept). On esbuild's diff part 4 MiB came out 139 bytes smaller, 16 % less CPU.
@@ -49,7 +49,7 @@ public sealed class BsdiffAlgorithm(int level = 19, int workers = 0, long maxInp
         await using (var extraEncoder = new ZstdEncoderStream(extra, options, leaveOpen: true))
         {
             // The suffix sort recurses; a thread with a roomy stack keeps pathological inputs from overflowing it.
-            await WrappedStream.RunWithLargeStackAsync(() => BsdiffDelta.Write(old, @new, new BsdiffDelta.Parts(controlEncoder, diffEncoder, extraEncoder), ScanParallelism), ct).ConfigureAwait(false);
+            await WrappedStream.RunWithLargeStackAsync(() => BsdiffDelta.Write(old, @new, new BsdiffDelta.Parts(controlEncoder, diffEncoder, extraEncoder), ScanParallelism, doneWith: doneWith), ct).ConfigureAwait(false);
         }
         await WriteAsync(delta, oldVersion, newVersion, [SplitLayout], control, extra, diff, ct).ConfigureAwait(false);
     }

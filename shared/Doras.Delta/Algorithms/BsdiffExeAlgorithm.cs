@@ -74,8 +74,8 @@ public sealed class BsdiffExeAlgorithm : BsdiffPartsAlgorithm
         Lzma2.EnsureAvailable(); // before reading the versions: no scan is wasted where the system has no liblzma
         if (!await IsElfAsync(oldVersion.Path, ct).ConfigureAwait(false) || !await IsElfAsync(newVersion.Path, ct).ConfigureAwait(false))
             throw new IncompatibleArtifactException(NotForThese); // before reading either whole
-        var versions = await ReadVersionsAsync(oldVersion, newVersion, ct).ConfigureAwait(false);
-        var (oldImage, newImage) = (ElfImage.TryRead(versions.Old), ElfImage.TryRead(versions.New));
+        using var versions = await ReadVersionsAsync(oldVersion, newVersion, ct).ConfigureAwait(false);
+        var (oldImage, newImage) = (ElfImage.TryRead(versions.Old), ElfImage.TryRead(versions.New.Span));
         if (oldImage is not { } old || newImage is not { } @new || old.Set != @new.Set)
             throw new IncompatibleArtifactException(NotForThese);
         var format = EveryMatchMapped;

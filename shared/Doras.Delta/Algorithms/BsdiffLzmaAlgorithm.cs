@@ -31,7 +31,7 @@ public sealed class BsdiffLzmaAlgorithm(long maxInputBytes = BsdiffAlgorithm.Max
     public override async Task EncodeAsync(DeltaInput oldVersion, DeltaInput newVersion, Stream delta, CancellationToken ct = default)
     {
         Lzma2.EnsureAvailable(); // before reading the versions: no scan is wasted where the system has no liblzma
-        var versions = await ReadVersionsAsync(oldVersion, newVersion, ct).ConfigureAwait(false);
+        using var versions = await ReadVersionsAsync(oldVersion, newVersion, ct).ConfigureAwait(false);
         var parts = await WrappedStream.RunWithLargeStackAsync(
             () => LzmaParts.Encode(versions, versions.Scan(ct), predict: null, ct), ct).ConfigureAwait(false);
         await WriteAsync(delta, oldVersion, newVersion, [Format, .. parts.DictionaryLogs], parts.Control, parts.Extra, parts.Diff, ct).ConfigureAwait(false);

@@ -31,14 +31,18 @@ public abstract class BsdiffPartsAlgorithm(long maxInputBytes) : IDeltaAlgorithm
     /// <summary>Applies a delta, keeping large control and extra parts in <paramref name="spoolDirectory"/>.</summary>
     protected abstract Task ApplyAsync(DeltaInput oldVersion, Stream delta, Stream output, DeltaTarget? expected, string spoolDirectory, CancellationToken ct);
 
-    /// <summary>Both versions, whole; versions over the input limit are refused, so <c>auto</c> picks another algorithm.</summary>
+    /// <summary>
+    /// Both versions: the old one whole in memory (the scan reads it anywhere), the new one mapped (<see cref="MappedBytes"/>).
+    /// Versions over the input limit are refused, so <c>auto</c> picks another algorithm.
+    /// </summary>
     protected async Task<BsdiffVersions> ReadVersionsAsync(DeltaInput oldVersion, DeltaInput newVersion, CancellationToken ct)
     {
         var limit = Math.Min(maxInputBytes, BsdiffAlgorithm.MaxInputBytes);
         if (oldVersion.Size > limit || newVersion.Size > limit)
             throw new Artifacts.IncompatibleArtifactException($"bsdiff is limited to versions of {limit} bytes here");
         var old = await ReadWholeAsync(oldVersion, ct).ConfigureAwait(false);
-        return new(old, await ReadWholeAsync(newVersion, ct).ConfigureAwait(false));
+        // The new version is read in order (covers, scan, parts): mapped, and given back behind its readers.
+        return new(old, new MappedBytes(newVersion.Path, newVersion.Size));
     }
 
     /// <summary>
@@ -81,25 +85,45 @@ public abstract class BsdiffPartsAlgorithm(long maxInputBytes) : IDeltaAlgorithm
 }
 
 /// <summary>
-/// Both versions of a bsdiff build, whole, until <see cref="Release"/>: the coder that follows the scan needs neither.
-/// Releasing frees them only where no running method still holds an array it read from here, and unoptimized
+/// Both versions of a bsdiff build until <see cref="Release"/>: the coder that follows the scan needs neither. The old
+/// version is an array; the new one a mapping of its file, whose pages its readers give back behind them
+/// (<see cref="DoneWithNew"/>). Releasing frees the array only where no running method still holds it, and unoptimized
 /// (tier-0) code, which every build method is (each runs once per build), keeps each reference it has loaded alive
 /// until it returns. So <see cref="Old"/> and <see cref="New"/> are read only in methods that return before the
 /// release (<see cref="Scan"/>, the raw parts' writer), never in the method that releases or its callers: read there,
-/// the firmware image's 480 MiB of versions stayed alive through the coder and the zstd candidates after it.
+/// the firmware image's 480 MiB of versions stayed alive through the coder and the zstd candidates after it. The
+/// mapping is closed at the release: nothing may read <see cref="New"/> after it.
 /// </summary>
-public sealed class BsdiffVersions(byte[] old, byte[] @new)
+public sealed class BsdiffVersions : IDisposable
 {
-    public byte[] Old { get; private set; } = old;
+    private MappedBytes? _new;
 
-    public byte[] New { get; private set; } = @new;
+    internal BsdiffVersions(byte[] old, MappedBytes @new)
+    {
+        Old = old;
+        _new = @new;
+    }
+
+    public byte[] Old { get; private set; }
+
+    public ReadOnlyMemory<byte> New => _new?.Memory ?? throw new ObjectDisposedException(nameof(BsdiffVersions));
+
+    /// <summary>Gives back the memory of a stretch of the new version its reader is done with.</summary>
+    public DoneWith DoneWithNew => _new is { } mapped ? mapped.DoneWith : throw new ObjectDisposedException(nameof(BsdiffVersions));
 
     /// <summary>The bytes of both versions.</summary>
-    public long Length => Old.LongLength + New.LongLength;
+    public long Length => Old.LongLength + New.Length;
 
     /// <summary>The matches of the new version in the old (<see cref="MatchScan.Find"/>), in a frame of its own.</summary>
     [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.NoInlining)]
-    public List<BsdiffMatch> Scan(CancellationToken ct) => MatchScan.Find(Old, New, BsdiffAlgorithm.ScanParallelism, ct: ct, collectBetweenPhases: true);
+    public List<BsdiffMatch> Scan(CancellationToken ct) => MatchScan.Find(Old, New, BsdiffAlgorithm.ScanParallelism, ct: ct, collectBetweenPhases: true, doneWith: DoneWithNew);
 
-    public void Release() => (Old, New) = (null!, null!);
+    public void Release()
+    {
+        Old = null!;
+        ((IDisposable?)_new)?.Dispose();
+        _new = null;
+    }
+
+    public void Dispose() => Release();
 }

@@ -53,7 +53,8 @@ internal static class LzmaParts
     /// <summary>The raw parts, in a frame of its own: the versions' arrays read here are not held past it (<see cref="BsdiffVersions"/>).</summary>
     [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.NoInlining)]
     private static void WriteRaw(BsdiffVersions versions, IReadOnlyList<BsdiffMatch> matches, MemoryStream[] raw, Func<IReadOnlyList<BsdiffMatch>, IMatchPrediction>? predict) =>
-        BsdiffDelta.Write(versions.Old, versions.New, matches, new BsdiffDelta.Parts(raw[0], raw[2], raw[1], BsdiffDelta.LzmaUnchangedRun), predict?.Invoke(matches));
+        BsdiffDelta.Write(versions.Old, versions.New.Span, matches, new BsdiffDelta.Parts(raw[0], raw[2], raw[1], BsdiffDelta.LzmaUnchangedRun), predict?.Invoke(matches),
+            versions.DoneWithNew);
 
     /// <summary>
     /// Reads and checks the delta header (<see cref="DeltaHeader.ReadCheckedAsync"/>) and the algorithm's format byte,

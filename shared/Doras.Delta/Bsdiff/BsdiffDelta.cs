@@ -50,23 +50,31 @@ public static class BsdiffDelta
 
     /// <summary>
     /// Like <see cref="Write(ReadOnlySpan{byte}, ReadOnlySpan{byte}, Stream)"/>, with the match scan split over up
-    /// to <paramref name="parallelism"/> parts of the new version (<see cref="MatchScan.Find(byte[], byte[], int, int)"/>).
+    /// to <paramref name="parallelism"/> parts of the new version (<see cref="MatchScan.Find(byte[], ReadOnlyMemory{byte}, int, int, CancellationToken, bool, DoneWith)"/>).
     /// </summary>
-    public static void Write(byte[] old, byte[] @new, Parts output, int parallelism, int minPartBytes = 4 << 20) =>
-        Write(old, @new, MatchScan.Find(old, @new, parallelism, minPartBytes), output);
+    public static void Write(byte[] old, ReadOnlyMemory<byte> @new, Parts output, int parallelism, int minPartBytes = 4 << 20, DoneWith? doneWith = null) =>
+        Write(old, @new.Span, MatchScan.Find(old, @new, parallelism, minPartBytes, doneWith: doneWith), output, doneWith: doneWith);
 
     /// <summary>
     /// Writes the records of <paramref name="matches"/> (in the order of the new version). With a
     /// <paramref name="prediction"/>, each match's differences are taken from its prediction of the new bytes
     /// instead of the old bytes themselves; the device must apply with the same prediction.
     /// </summary>
-    public static void Write(ReadOnlySpan<byte> old, ReadOnlySpan<byte> @new, IReadOnlyList<BsdiffMatch> matches, Parts output, IMatchPrediction? prediction = null)
+    public static void Write(ReadOnlySpan<byte> old, ReadOnlySpan<byte> @new, IReadOnlyList<BsdiffMatch> matches, Parts output, IMatchPrediction? prediction = null,
+        DoneWith? doneWith = null)
     {
         var buffer = new byte[1 << 16];
         var predicted = Array.Empty<byte>();
+        var given = 0;
         for (var k = 0; k < matches.Count; k++)
         {
             var match = matches[k];
+            // The records go through the new version in order: what is behind this one is not read again.
+            if (doneWith is not null && match.NewStart - given >= MatchScan.DoneWithStep)
+            {
+                doneWith(given, (int)match.NewStart);
+                given = (int)match.NewStart;
+            }
             var oldEnd = match.OldStart + match.Length;
             WriteRecord(output.Control, match.Length, match.ExtraLength, (k + 1 < matches.Count ? matches[k + 1].OldStart : oldEnd) - oldEnd);
             var oldBytes = old.Slice((int)match.OldStart, (int)match.Length);

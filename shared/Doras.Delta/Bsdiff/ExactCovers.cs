@@ -29,8 +29,10 @@ public static class ExactCovers
     private const ulong AnchorMask = AnchorSpacing - 1;
 
     /// <summary>The covers of <paramref name="new"/>, in its order, not overlapping.</summary>
-    public static List<ExactCover> Find(ReadOnlySpan<byte> old, ReadOnlySpan<byte> @new, CancellationToken ct = default)
+    /// <param name="doneWith">Told of the stretches of <paramref name="new"/> behind the last cover, which no later cover reaches back into.</param>
+    public static List<ExactCover> Find(ReadOnlySpan<byte> old, ReadOnlySpan<byte> @new, CancellationToken ct = default, DoneWith? doneWith = null)
     {
+        var given = 0;
         var covers = new List<ExactCover>();
         if (old.Length < Window || @new.Length < Window) return covers;
         var (anchors, longestRuns) = OldAnchors(old, ct);
@@ -65,6 +67,11 @@ public static class ExactCovers
                 covers.Add(cover);
                 offset = (long)cover.OldStart - cover.NewStart;
                 start = j = cover.NewEnd;
+                if (doneWith is not null && start - given >= MatchScan.DoneWithStep)
+                {
+                    doneWith(given, start);
+                    given = start;
+                }
                 if (j + Window > @new.Length) break;
                 hash = Hash(@new.Slice(j, Window));
                 run = RunBefore(@new, j + Window);

@@ -30,19 +30,24 @@ public static class MatchScan
     /// covers leave; with <paramref name="collectBetweenPhases"/> the covers' garbage is collected in between
     /// (<see cref="BuildGarbage"/>), for a build of whole versions, not for each of tardiff's members.
     /// </summary>
-    public static List<BsdiffMatch> Find(byte[] old, byte[] @new, int parallelism, int minPartBytes = 4 << 20, CancellationToken ct = default, bool collectBetweenPhases = false)
+    /// <param name="doneWith">Told of the stretches of <paramref name="new"/> the covers and the scan will not read again (<see cref="MappedBytes"/>).</param>
+    public static List<BsdiffMatch> Find(byte[] old, ReadOnlyMemory<byte> @new, int parallelism, int minPartBytes = 4 << 20, CancellationToken ct = default,
+        bool collectBetweenPhases = false, DoneWith? doneWith = null)
     {
-        var index = OldIndex.For(old, @new, collectBetweenPhases, ct);
+        var index = OldIndex.For(old, @new.Span, collectBetweenPhases, ct, doneWith);
         var parts = (int)Math.Clamp(@new.Length / Math.Max(1, minPartBytes), 1, MaxParts);
         var bounds = Enumerable.Range(0, parts + 1).Select(i => (int)((long)@new.Length * i / parts)).ToArray();
         var found = new List<BsdiffMatch>[parts];
         Parallel.For(0, parts, new ParallelOptions { MaxDegreeOfParallelism = Math.Max(1, parallelism), CancellationToken = ct }, k =>
         {
             found[k] = [];
-            Scan(index, old, @new.AsSpan(bounds[k], bounds[k + 1] - bounds[k]), bounds[k], found[k], ct);
+            Scan(index, old, @new.Span.Slice(bounds[k], bounds[k + 1] - bounds[k]), bounds[k], found[k], ct, doneWith);
         });
         return parts == 1 ? found[0] : found.SelectMany(part => part).ToList();
     }
+
+    /// <summary>How far behind its readers the new version is given back, in steps of this much (a few system calls per 240 MiB).</summary>
+    internal const int DoneWithStep = 8 << 20;
 
     /// <summary>
     /// How many more bytes than the current alignment predicts a match must hold to start a record that moves the old
@@ -63,9 +68,9 @@ public static class MatchScan
 
     /// <summary>The classic scan of <paramref name="new"/> (which starts at <paramref name="newOffset"/> of the whole new version).</summary>
     private static void Scan(OldIndex index, ReadOnlySpan<byte> old, ReadOnlySpan<byte> @new, int newOffset, List<BsdiffMatch> matches,
-        CancellationToken ct = default)
+        CancellationToken ct = default, DoneWith? doneWith = null)
     {
-        int oldSize = old.Length, newSize = @new.Length, cursor = 0;
+        int oldSize = old.Length, newSize = @new.Length, cursor = 0, given = 0;
         // A part of a parallel scan starts on the diagonal (old position = new position), as the first part does: its
         // first record's move is measured from there (RecordMargin), not from old position 0.
         int scan = 0, len = 0, pos = 0, lastScan = 0, lastPos = Math.Min(newOffset, oldSize), lastOffset = newOffset;
@@ -132,6 +137,12 @@ public static class MatchScan
             lastScan = scan - lenb;
             lastPos = pos - lenb;
             lastOffset = pos - scan;
+            // Nothing before the last record's start is read again (its forward extension starts there).
+            if (doneWith is not null && lastScan - given >= DoneWithStep)
+            {
+                doneWith(newOffset + given, newOffset + lastScan);
+                given = lastScan;
+            }
         }
     }
 }

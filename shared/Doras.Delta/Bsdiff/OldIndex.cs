@@ -31,9 +31,9 @@ internal abstract class OldIndex
     /// matches lie inside covered old text (typescript patch releases with 0.7-1.5 KB uncovered: 685 bytes with the
     /// whole array, 828 without), and the whole old version is sorted.
     /// </summary>
-    public static OldIndex For(byte[] old, byte[] @new, bool collectBetweenPhases, CancellationToken ct)
+    public static OldIndex For(byte[] old, ReadOnlySpan<byte> @new, bool collectBetweenPhases, CancellationToken ct, DoneWith? doneWith = null)
     {
-        var covers = ExactCovers.Find(old, @new, ct);
+        var covers = ExactCovers.Find(old, @new, ct, doneWith);
         var uncovered = @new.Length - ExactCovers.CoveredBytes(covers);
         // The covers' anchor table (about half a byte per byte of the old version) is garbage now: collected before the
         // suffix array is allocated, it is not held beside it.

@@ -110,6 +110,53 @@ public class BsdiffTests
         Assert.That(MatchScan.Find(old, @new, parallelism: 2, minPartBytes: 1000), Is.EqualTo(one));
     }
 
+    [Test]
+    public void What_each_reader_of_the_new_version_gives_back_it_never_reads_again()
+    {
+        // A 20 MiB pair: past the step at which the covers, the scan (in two parts) and the writer give back what is behind
+        // them. Each reads the version anew (what was given back faults in again), but none reads again what it gave
+        // back itself: here that is overwritten with other bytes as soon as it is given, and every result must be the
+        // same as without.
+        var old = TestData.Binary(20 << 20, 41);
+        var @new = TestData.Edit(old, 42, edits: 400);
+
+        var (poisoned, given) = (@new.ToArray(), new List<(int Start, int End)>());
+        var covers = ExactCovers.Find(old, poisoned, doneWith: Poisoning(poisoned, given));
+        Assert.That(covers, Is.EqualTo(ExactCovers.Find(old, @new)));
+        Assert.That(given, Is.Not.Empty, "the covers gave back what is behind them");
+        var coversGave = given.Count;
+
+        // The scan runs after the covers, which give back the same stretches again (left alone here).
+        var expected = MatchScan.Find(old, @new, parallelism: 2, minPartBytes: 10 << 20);
+        (poisoned, given) = (@new.ToArray(), []);
+        var calls = 0;
+        var poisoning = Poisoning(poisoned, given);
+        var matches = MatchScan.Find(old, poisoned, parallelism: 2, minPartBytes: 10 << 20, doneWith: (start, end) =>
+        {
+            if (Interlocked.Increment(ref calls) > coversGave) poisoning(start, end);
+        });
+        Assert.That(matches, Is.EqualTo(expected));
+        Assert.That(given.Select(g => g.Start >= 10 << 20).Distinct().Count(), Is.EqualTo(2), "both parts of the scan gave back stretches");
+
+        (poisoned, given) = (@new.ToArray(), []);
+        Assert.That(Parts(old, poisoned, expected, Poisoning(poisoned, given)), Is.EqualTo(Parts(old, @new, expected, doneWith: null)));
+        Assert.That(given.Sum(g => (long)(g.End - g.Start)), Is.GreaterThan(8L << 20), "the writer gave back what it wrote");
+    }
+
+    /// <summary>Records each stretch given back and overwrites it with other bytes.</summary>
+    private static DoneWith Poisoning(byte[] bytes, List<(int Start, int End)> given) => (start, end) =>
+    {
+        lock (given) given.Add((start, end));
+        for (var i = start; i < end; i++) bytes[i] ^= 0xFF;
+    };
+
+    private static byte[] Parts(byte[] old, byte[] @new, List<BsdiffMatch> matches, DoneWith? doneWith)
+    {
+        var output = new MemoryStream();
+        BsdiffDelta.Write(old, @new, matches, BsdiffDelta.Parts.Interleaved(output), doneWith: doneWith);
+        return output.ToArray();
+    }
+
     [TestCaseSource(nameof(Pairs))]
     public async Task Control_diff_and_extra_written_apart_round_trip(byte[] old, byte[] @new)
     {
