@@ -9,6 +9,8 @@ public static class BuildServices
     {
         services.AddOptions<BuildQueueOptions>().Bind(configuration.GetSection(BuildQueueOptions.Section)).ValidateOnStart();
         services.AddSingleton<IValidateOptions<BuildQueueOptions>, ClaimTimingValidation>();
+        services.AddOptions<DeltaOptions>().ValidateOnStart();
+        services.AddSingleton<IValidateOptions<DeltaOptions>, BuildTimeValidation>();
         services.AddSingleton<BuildSlots>();
         services.AddSingleton<DeltaMetrics>();
         services.AddSingleton<BuildQueue>();

@@ -41,7 +41,9 @@ public sealed class DeltaBuilder(IOptions<DeltaOptions> options, ScratchSpace sc
                 ImagePair images => await BuildImageDeltaAsync(job, images, scratchDirectory.Path, linked.Token).ConfigureAwait(false),
                 _ => throw new InvalidOperationException($"no builder for {job.Subject.GetType().Name}"),
             };
-            var descriptor = await StoreAsync(job, built, beforeStoring, linked.Token).ConfigureAwait(false);
+            // Not under the deadline: a store stopped after the registry took the tag would record a failure over a good delta.
+            deadline.Token.ThrowIfCancellationRequested();
+            var descriptor = await StoreAsync(job, built, beforeStoring, ct).ConfigureAwait(false);
             metrics.RecordBuild(built.AlgorithmName, built.MediaType, success: true, stopwatch.Elapsed);
             logger.LogInformation(
                 "Built delta {Key} with {Algorithm}: {DeltaBytes} bytes ({Percent:0.0}% of the full {FullBytes}-byte download) in {ElapsedMs} ms",

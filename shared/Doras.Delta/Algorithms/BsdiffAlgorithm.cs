@@ -49,7 +49,7 @@ public sealed class BsdiffAlgorithm(int level = 19, int workers = 0, long maxInp
         await using (var extraEncoder = new ZstdEncoderStream(extra, options, leaveOpen: true))
         {
             // The suffix sort recurses; a thread with a roomy stack keeps pathological inputs from overflowing it.
-            await WrappedStream.RunWithLargeStackAsync(() => BsdiffDelta.Write(old, @new, new BsdiffDelta.Parts(controlEncoder, diffEncoder, extraEncoder), ScanParallelism, doneWith: doneWith), ct).ConfigureAwait(false);
+            await WrappedStream.RunWithLargeStackAsync(() => BsdiffDelta.Write(old, @new, new BsdiffDelta.Parts(controlEncoder, diffEncoder, extraEncoder), ScanParallelism, doneWith: doneWith, ct: ct), ct).ConfigureAwait(false);
         }
         await WriteAsync(delta, oldVersion, newVersion, [SplitLayout], control, extra, diff, ct).ConfigureAwait(false);
     }
@@ -117,7 +117,12 @@ internal static class WrappedStream
         return result;
     }
 
-    public static Task RunWithLargeStackAsync(Action work, CancellationToken ct)
+    /// <summary>
+    /// Runs <paramref name="work"/> on a thread of its own and returns when it has ended, also when
+    /// <paramref name="ct"/> is cancelled: the work reads memory its callers free once this returns (mapped versions),
+    /// so it is never left running. It should watch <paramref name="ct"/> itself to end soon.
+    /// </summary>
+    public static async Task RunWithLargeStackAsync(Action work, CancellationToken ct)
     {
         var done = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
         var thread = new Thread(() =>
@@ -126,6 +131,11 @@ internal static class WrappedStream
             catch (Exception e) { done.SetException(e); }
         }, maxStackSize: 256 << 20) { IsBackground = true, Name = "delta build" };
         thread.Start();
-        return done.Task.WaitAsync(ct);
+        try { await done.Task.WaitAsync(ct).ConfigureAwait(false); }
+        catch (OperationCanceledException) when (ct.IsCancellationRequested && !done.Task.IsCompleted)
+        {
+            await ((Task)done.Task).ContinueWith(_ => { }, CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default).ConfigureAwait(false);
+            throw;
+        }
     }
 }

@@ -31,7 +31,7 @@ internal static class LzmaParts
         // the end of the scan plus the raw parts).
         BuildGarbage.CollectFor(versions.Length);
         var raw = new[] { new MemoryStream(), new MemoryStream(), new MemoryStream() }; // control, extra, diff
-        WriteRaw(versions, matches, raw, predict);
+        WriteRaw(versions, matches, raw, predict, ct);
         var released = versions.Length;
         versions.Release();
         // The versions and the prediction's buffers are garbage now: collected and given back to the system before the
@@ -52,9 +52,10 @@ internal static class LzmaParts
 
     /// <summary>The raw parts, in a frame of its own: the versions' arrays read here are not held past it (<see cref="BsdiffVersions"/>).</summary>
     [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.NoInlining)]
-    private static void WriteRaw(BsdiffVersions versions, IReadOnlyList<BsdiffMatch> matches, MemoryStream[] raw, Func<IReadOnlyList<BsdiffMatch>, IMatchPrediction>? predict) =>
+    private static void WriteRaw(BsdiffVersions versions, IReadOnlyList<BsdiffMatch> matches, MemoryStream[] raw, Func<IReadOnlyList<BsdiffMatch>, IMatchPrediction>? predict,
+        CancellationToken ct) =>
         BsdiffDelta.Write(versions.Old, versions.New.Span, matches, new BsdiffDelta.Parts(raw[0], raw[2], raw[1], BsdiffDelta.LzmaUnchangedRun), predict?.Invoke(matches),
-            versions.DoneWithNew);
+            versions.DoneWithNew, ct);
 
     /// <summary>
     /// Reads and checks the delta header (<see cref="DeltaHeader.ReadCheckedAsync"/>) and the algorithm's format byte,

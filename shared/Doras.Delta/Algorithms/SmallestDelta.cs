@@ -64,15 +64,13 @@ public sealed class SmallestDelta(TimeSpan budget, TimeProvider? time = null)
         var leftOut = new List<IDeltaAlgorithm>();
         // Candidates whose own setting was not built because a smaller delta (By) was already there.
         var probedOnly = new List<(IDeltaAlgorithm Candidate, BuiltDelta Probe, BuiltDelta By)>();
-        // Set when the budget ran out inside a candidate: no later candidate is tried.
-        var budgetSpent = false;
-        // One algorithm's delta into the work directory; null when it refused the pair, failed (and others remain) or
-        // was cut off by the budget (after the first delta built).
-        async Task<BuiltDelta?> TryBuildAsync(IDeltaAlgorithm algorithm, string fileName)
+        // One algorithm's delta into the work directory; null when it refused the pair, failed (and others remain) or,
+        // when <paramref name="bounded"/>, was cut off by the budget.
+        async Task<BuiltDelta?> TryBuildAsync(IDeltaAlgorithm algorithm, string fileName, bool bounded)
         {
             var path = Path.Combine(workDirectory, fileName);
             var encoding = Stopwatch.StartNew();
-            using var deadline = built.Count > 0 ? new CancellationTokenSource(Remaining(), _time) : null;
+            using var deadline = bounded ? Deadline(Remaining()) : null;
             using var linked = deadline is null ? null : CancellationTokenSource.CreateLinkedTokenSource(ct, deadline.Token);
             // Create, not CreateNew: the fallback after failed checks may build a left-out candidate's probe again.
             var file = new FileStream(path, FileMode.Create, FileAccess.Write, FileShare.None, 1 << 16, FileOptions.Asynchronous);
@@ -93,7 +91,6 @@ public sealed class SmallestDelta(TimeSpan budget, TimeProvider? time = null)
             {
                 File.Delete(path);
                 observer?.CutOff(algorithm, budget);
-                budgetSpent = true;
                 return null;
             }
             catch (IncompatibleArtifactException e) when (candidates.Count > 1)
@@ -110,6 +107,8 @@ public sealed class SmallestDelta(TimeSpan budget, TimeProvider? time = null)
         }
 
         TimeSpan Remaining() => budget - _time.GetElapsedTime(started) is var left && left > TimeSpan.Zero ? left : TimeSpan.Zero;
+        // After the first delta built, each candidate's build is bounded by what is left of the budget.
+        bool Bounded() => built.Count > 0;
 
         foreach (var candidate in candidates)
         {
@@ -130,8 +129,18 @@ public sealed class SmallestDelta(TimeSpan budget, TimeProvider? time = null)
             {
                 // The cheaper setting first; the candidate's own only when the probe leaves it a chance.
                 var probing = Stopwatch.StartNew();
-                var probe = await TryBuildAsync(candidate.Profile.Probe!, "delta-" + candidate.Name + "-probe").ConfigureAwait(false);
-                if (budgetSpent) break;
+                var probe = await TryBuildAsync(candidate.Profile.Probe!, "delta-" + candidate.Name + "-probe", Bounded()).ConfigureAwait(false);
+                if (Bounded() && Remaining() <= TimeSpan.Zero)
+                {
+                    // The budget ran out in the probe (cut off) or just after it: the probe's delta, if any, stands.
+                    if (probe is not null)
+                    {
+                        observer?.Built(probe);
+                        built.Add(probe);
+                    }
+                    observer?.NotTried(candidate, budget);
+                    break;
+                }
                 if (probe is not null && ProbedCandidates.By(candidate, probe, built) is { } enough)
                 {
                     observer?.Probed(candidate, probe, enough);
@@ -141,7 +150,7 @@ public sealed class SmallestDelta(TimeSpan budget, TimeProvider? time = null)
                 }
                 else
                 {
-                    var own = await TryBuildAsync(candidate, "delta-" + candidate.Name).ConfigureAwait(false);
+                    var own = await TryBuildAsync(candidate, "delta-" + candidate.Name, Bounded()).ConfigureAwait(false);
                     // The smaller of the two stands for the candidate (the probe's on a tie: built first), timed as both.
                     delta = probe is null || (own is not null && own.Size < probe.Size) ? own : probe;
                     var other = ReferenceEquals(delta, own) ? probe : own;
@@ -150,13 +159,10 @@ public sealed class SmallestDelta(TimeSpan budget, TimeProvider? time = null)
                 }
             }
             else
-                delta = await TryBuildAsync(candidate, "delta-" + candidate.Name).ConfigureAwait(false);
-            if (delta is not null)
-            {
-                observer?.Built(delta);
-                built.Add(delta);
-            }
-            if (budgetSpent) break;
+                delta = await TryBuildAsync(candidate, "delta-" + candidate.Name, Bounded()).ConfigureAwait(false);
+            if (delta is null) continue; // refused, failed, or cut off (then the budget is spent: the loop ends above)
+            observer?.Built(delta);
+            built.Add(delta);
         }
         if (built.Count == 0) throw new IncompatibleArtifactException("none of the candidate algorithms can make this delta");
         // Smallest first; ties go to the one built first (OrderBy is stable).
@@ -185,7 +191,8 @@ public sealed class SmallestDelta(TimeSpan budget, TimeProvider? time = null)
                 {
                     probedOnly.RemoveAll(p => p.Candidate == candidate);
                     leftOut.Remove(candidate);
-                    if (await TryBuildAsync(candidate, "delta-" + candidate.Name).ConfigureAwait(false) is not { } own) continue;
+                    // Not bounded by the budget: the delta that decided against it failed, and this is what stands for it.
+                    if (await TryBuildAsync(candidate, "delta-" + candidate.Name, bounded: false).ConfigureAwait(false) is not { } own) continue;
                     observer?.Built(own);
                     built.Add(own);
                     var at = pending.FindIndex(p => p.Size > own.Size);
@@ -198,6 +205,10 @@ public sealed class SmallestDelta(TimeSpan budget, TimeProvider? time = null)
         if (leftOut.Count == 0) throw new InvalidOperationException("no candidate's delta reproduced the new version");
         return await BuildAsync(leftOut, oldVersion, newVersion, workDirectory, observer, ct).ConfigureAwait(false);
     }
+
+    /// <summary>A source cancelled after <paramref name="delay"/>; none where the delay is beyond what a timer takes (about 49 days): no deadline then.</summary>
+    private CancellationTokenSource? Deadline(TimeSpan delay) =>
+        delay.TotalMilliseconds < uint.MaxValue - 1 ? new CancellationTokenSource(delay, _time) : null;
 
     /// <summary>A delta is only used once applying it gives the target, digest for digest.</summary>
     private static async Task VerifyRoundTripAsync(BuiltDelta built, DeltaInput oldVersion, DeltaTarget target, CancellationToken ct)

@@ -29,7 +29,7 @@ public sealed class TardiffAlgorithm(int level = 19, int workers = 0, long bsdif
         await using var encoder = new ZstdEncoderStream(delta, WrappedStream.CompressionFor(newVersion.Size, level, workers), leaveOpen: true);
         // Writes go to the zstd encoder in large pieces; bsdiff's suffix sort wants a roomy stack.
         await using var buffered = new BufferedStream(encoder, 1 << 16);
-        await WrappedStream.RunWithLargeStackAsync(() => TardiffDelta.Write(old, @new, buffered, level, bsdiffMaxBytes), ct).ConfigureAwait(false);
+        await WrappedStream.RunWithLargeStackAsync(() => TardiffDelta.Write(old, @new, buffered, level, bsdiffMaxBytes, ct), ct).ConfigureAwait(false);
         await buffered.FlushAsync(ct).ConfigureAwait(false);
         await encoder.FinishAsync(ct).ConfigureAwait(false);
     }

@@ -49,6 +49,16 @@ public sealed class ZstdPatchAlgorithm(int level = 19, int workers = 0) : IDelta
         await delta.WriteAsync(header.ToBytes(), ct).ConfigureAwait(false);
 
         using var prefix = NativeView.MapFile(oldVersion.Path);
+        if (workers == 0)
+        {
+            // Read in place: zstd keeps no copy of its window, which covers the whole new version (ZstdFileEncoder).
+            using var mapped = NativeView.MapFile(newVersion.Path);
+            if (mapped.Length != newVersion.Size)
+                throw new IOException($"{newVersion.Path} changed while the delta was built: it was hashed at {newVersion.Size} bytes, now holds {mapped.Length}");
+            await ZstdFileEncoder.CompressAsync(mapped, delta, ZstdCompressionOptions.ForPatch(prefix.Length, mapped.Length, level), prefix, ct: ct).ConfigureAwait(false);
+            await delta.FlushAsync(ct).ConfigureAwait(false);
+            return;
+        }
         await using var source = new FileStream(newVersion.Path, FileMode.Open, FileAccess.Read, FileShare.Read, 1 << 16, FileOptions.SequentialScan);
         var options = ZstdCompressionOptions.ForPatch(prefix.Length, source.Length, level, workers);
         await using var encoder = new ZstdEncoderStream(delta, options, prefix, leaveOpen: true);

@@ -52,8 +52,9 @@ public static class BsdiffDelta
     /// Like <see cref="Write(ReadOnlySpan{byte}, ReadOnlySpan{byte}, Stream)"/>, with the match scan split over up
     /// to <paramref name="parallelism"/> parts of the new version (<see cref="MatchScan.Find(byte[], ReadOnlyMemory{byte}, int, int, CancellationToken, bool, DoneWith)"/>).
     /// </summary>
-    public static void Write(byte[] old, ReadOnlyMemory<byte> @new, Parts output, int parallelism, int minPartBytes = 4 << 20, DoneWith? doneWith = null) =>
-        Write(old, @new.Span, MatchScan.Find(old, @new, parallelism, minPartBytes, doneWith: doneWith), output, doneWith: doneWith);
+    public static void Write(byte[] old, ReadOnlyMemory<byte> @new, Parts output, int parallelism, int minPartBytes = 4 << 20, DoneWith? doneWith = null,
+        CancellationToken ct = default) =>
+        Write(old, @new.Span, MatchScan.Find(old, @new, parallelism, minPartBytes, ct, doneWith: doneWith), output, doneWith: doneWith, ct: ct);
 
     /// <summary>
     /// Writes the records of <paramref name="matches"/> (in the order of the new version). With a
@@ -61,7 +62,7 @@ public static class BsdiffDelta
     /// instead of the old bytes themselves; the device must apply with the same prediction.
     /// </summary>
     public static void Write(ReadOnlySpan<byte> old, ReadOnlySpan<byte> @new, IReadOnlyList<BsdiffMatch> matches, Parts output, IMatchPrediction? prediction = null,
-        DoneWith? doneWith = null)
+        DoneWith? doneWith = null, CancellationToken ct = default)
     {
         var buffer = new byte[1 << 16];
         var predicted = Array.Empty<byte>();
@@ -69,6 +70,7 @@ public static class BsdiffDelta
         for (var k = 0; k < matches.Count; k++)
         {
             var match = matches[k];
+            if ((k & 4095) == 0) ct.ThrowIfCancellationRequested();
             // The records go through the new version in order: what is behind this one is not read again.
             if (doneWith is not null && match.NewStart - given >= MatchScan.DoneWithStep)
             {

@@ -14,6 +14,7 @@ namespace Doras.Delta.Bsdiff;
 internal sealed unsafe class MappedBytes : MemoryManager<byte>
 {
     private readonly NativeView _view;
+    private int _disposed;
 
     public MappedBytes(string path, long expectedLength)
     {
@@ -33,7 +34,8 @@ internal sealed unsafe class MappedBytes : MemoryManager<byte>
     /// <summary>Gives back the whole pages of [<paramref name="start"/>, <paramref name="end"/>).</summary>
     public void DoneWith(int start, int end)
     {
-        if (end > start) MappedPages.Release(_view.Pointer + start, end - start);
+        // Never after the mapping is closed: the range may hold other memory by then, which DONTNEED would wipe.
+        if (end > start && Volatile.Read(ref _disposed) == 0) MappedPages.Release(_view.Pointer + start, end - start);
     }
 
     public override Span<byte> GetSpan() => _view.Length == 0 ? default : new Span<byte>(_view.Pointer, (int)_view.Length);
@@ -42,7 +44,10 @@ internal sealed unsafe class MappedBytes : MemoryManager<byte>
 
     public override void Unpin() { }
 
-    protected override void Dispose(bool disposing) => _view.Dispose();
+    protected override void Dispose(bool disposing)
+    {
+        if (Interlocked.Exchange(ref _disposed, 1) == 0) _view.Dispose();
+    }
 }
 
 /// <summary>

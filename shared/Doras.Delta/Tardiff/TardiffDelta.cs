@@ -53,7 +53,7 @@ public static class TardiffDelta
     /// </summary>
     /// <param name="level">zstd level used to compare candidates and for zstd operations.</param>
     /// <param name="bsdiffMaxBytes">Members larger than this are not given to bsdiff (its memory is about 11 bytes per byte: the suffix array and its work space, and copies of both members for the match index).</param>
-    public static TardiffStats Write(NativeView old, NativeView @new, Stream output, int level, long bsdiffMaxBytes)
+    public static TardiffStats Write(NativeView old, NativeView @new, Stream output, int level, long bsdiffMaxBytes, CancellationToken ct = default)
     {
         var (oldMembers, oldTrailer) = TarIndex.Read(old);
         var (newMembers, newTrailer) = TarIndex.Read(@new);
@@ -62,6 +62,7 @@ public static class TardiffDelta
         int copied = 0, renamed = 0, added = 0;
         foreach (var member in newMembers)
         {
+            ct.ThrowIfCancellationRequested();
             var (match, byPath) = matcher.Find(member, @new);
             if (match is null)
             {

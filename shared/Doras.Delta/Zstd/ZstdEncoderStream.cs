@@ -23,17 +23,7 @@ public sealed class ZstdEncoderStream : Stream
         try
         {
             _buffer = new byte[_context.OutputBufferSize];
-            Set(ZstdCParameter.CompressionLevel, options.Level);
-            Set(ZstdCParameter.ChecksumFlag, options.Checksum ? 1 : 0);
-            if (options.WindowLog > 0) Set(ZstdCParameter.WindowLog, options.WindowLog);
-            if (options.LongDistanceMatching) Set(ZstdCParameter.EnableLongDistanceMatching, 1);
-            if (options.Workers > 0) Set(ZstdCParameter.NbWorkers, options.Workers);
-            if (options.PledgedSize is { } size) _context.SetPledgedSize((ulong)size);
-            else if (options.SizeHint is { } hint) Set(ZstdCParameter.SourceSizeHint, (int)Math.Clamp(hint, 1, int.MaxValue));
-            // Neither given: at most a window's worth is referenced at once, so tables sized for more would only cost
-            // memory (level 19 takes tables for inputs of any size otherwise; see SizeHint).
-            else if (options.WindowLog > 0) Set(ZstdCParameter.SourceSizeHint, 1 << Math.Min(options.WindowLog, 30));
-            if (prefix is { Length: > 0 }) unsafe { _context.ReferencePrefix(prefix.Pointer, (nuint)prefix.Length); }
+            Configure(_context, options, prefix);
         }
         catch
         {
@@ -42,7 +32,21 @@ public sealed class ZstdEncoderStream : Stream
         }
     }
 
-    private void Set(ZstdCParameter parameter, int value) => _context.SetParameter(parameter, value);
+    /// <summary>Gives a new compression context <paramref name="options"/> and the prefix (the one place they are set).</summary>
+    internal static unsafe void Configure(ZstdCompressionContext context, ZstdCompressionOptions options, NativeView? prefix)
+    {
+        context.SetParameter(ZstdCParameter.CompressionLevel, options.Level);
+        context.SetParameter(ZstdCParameter.ChecksumFlag, options.Checksum ? 1 : 0);
+        if (options.WindowLog > 0) context.SetParameter(ZstdCParameter.WindowLog, options.WindowLog);
+        if (options.LongDistanceMatching) context.SetParameter(ZstdCParameter.EnableLongDistanceMatching, 1);
+        if (options.Workers > 0) context.SetParameter(ZstdCParameter.NbWorkers, options.Workers);
+        if (options.PledgedSize is { } size) context.SetPledgedSize((ulong)size);
+        else if (options.SizeHint is { } hint) context.SetParameter(ZstdCParameter.SourceSizeHint, (int)Math.Clamp(hint, 1, int.MaxValue));
+        // Neither given: at most a window's worth is referenced at once, so tables sized for more would only cost
+        // memory (level 19 takes tables for inputs of any size otherwise; see SizeHint).
+        else if (options.WindowLog > 0) context.SetParameter(ZstdCParameter.SourceSizeHint, 1 << Math.Min(options.WindowLog, 30));
+        if (prefix is { Length: > 0 }) context.ReferencePrefix(prefix.Pointer, (nuint)prefix.Length);
+    }
 
     /// <summary>Compresses as much of <paramref name="input"/> as fits; returns bytes consumed and produced.</summary>
     private unsafe (int Consumed, int Produced, bool Done) Step(ReadOnlySpan<byte> input, ZstdEndDirective directive)

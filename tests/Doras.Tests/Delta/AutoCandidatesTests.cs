@@ -1,3 +1,4 @@
+using System.Security.Cryptography;
 using Doras.Delta.Algorithms;
 using Doras.Delta.Artifacts;
 using Doras.Oci.Model;
@@ -307,14 +308,17 @@ public class AutoCandidatesTests
     }
 
     /// <summary>A "bsdiff-lzma" whose tiny delta does not apply: it outclasses the others, then fails the round trip.</summary>
-    private sealed class BrokenLzma : IDeltaAlgorithm
+    private sealed class BrokenLzma(Action? whenChecked = null) : IDeltaAlgorithm
     {
         public string Name => BsdiffLzmaAlgorithm.AlgorithmName;
         public string MediaType => "application/vnd.example.broken";
         public DeltaAlgorithmProfile Profile => new BsdiffLzmaAlgorithm().Profile; // as strong as the real one
         public Task EncodeAsync(DeltaInput oldVersion, DeltaInput newVersion, Stream delta, CancellationToken ct = default) => delta.WriteAsync(new byte[16], ct).AsTask();
-        public Task ApplyAsync(DeltaInput oldVersion, Stream delta, Stream output, DeltaTarget? expected, CancellationToken ct = default) =>
+        public Task ApplyAsync(DeltaInput oldVersion, Stream delta, Stream output, DeltaTarget? expected, CancellationToken ct = default)
+        {
+            whenChecked?.Invoke();
             throw new InvalidDataException("this delta does not apply");
+        }
     }
 
     [Test]
@@ -353,15 +357,62 @@ public class AutoCandidatesTests
         var (oldInput, newInput) = Inputs(dir, TestData.Binary(10_000, 1), TestData.Binary(10_000, 2));
         Directory.CreateDirectory(dir["work"]);
         var time = new FakeTimeProvider();
-        var stalling = new Stalling("zstd", ignoresToken: true);
+        var first = new Stalling("zstd", ignoresToken: true);
+        var next = new Cancelled("bsdiff", null);
 
-        var building = new SmallestDelta(TimeSpan.FromMinutes(5), time).BuildAsync([stalling], oldInput, newInput, dir["work"]);
-        await stalling.Started.Task.WaitAsync(TimeSpan.FromMinutes(1));
+        var building = new SmallestDelta(TimeSpan.FromMinutes(5), time).BuildAsync([first, next], oldInput, newInput, dir["work"]);
+        await first.Started.Task.WaitAsync(TimeSpan.FromMinutes(1));
         time.Advance(TimeSpan.FromMinutes(6));
-        Assert.That(building.IsCompleted, Is.False, "still building past the budget");
-        stalling.Finish.SetResult();
+        first.Finish.SetResult();
         var error = await Assert.ThrowsAsync<InvalidDataException>(() => building.WaitAsync(TimeSpan.FromMinutes(1)));
+
+        Assert.That(first.CancelledWhenFinished, Is.False, "the first candidate's token was never cancelled");
         Assert.That(error!.Message, Is.EqualTo("this delta does not apply"), "it ran to its end and was checked");
+        Assert.That(next.Called, Is.False, "past the budget no other candidate is tried");
+    }
+
+    [Test]
+    public async Task A_candidate_built_again_after_a_failed_check_is_not_stopped_by_a_spent_budget()
+    {
+        using var dir = new TempDirectory();
+        var old = TestData.Binary((int)OutclassedCandidates.MinNewBytes + 4096, 7);
+        var @new = TestData.Edit(old, 8, 4);
+        var (oldInput, newInput) = Inputs(dir, old, @new);
+        Directory.CreateDirectory(dir["work"]);
+        var time = new FakeTimeProvider();
+        var budget = TimeSpan.FromMinutes(5);
+        var record = new Record();
+
+        // The broken delta's check takes the whole budget and more; zstd at level 19, which it had left at its probe, is built then.
+        var (smallest, _) = await new SmallestDelta(budget, time).BuildAsync([new BrokenLzma(() => time.Advance(2 * budget)), Algorithms.Find("zstd")!],
+            oldInput, newInput, dir["work"], record);
+
+        Assert.That(record.CutOffNames, Is.Empty);
+        Assert.That(record.Deltas.Where(d => d.Algorithm.Name == "zstd").Select(ZstdLevel), Is.EqualTo(new[] { ZstdPatchAlgorithm.ProbeLevel, 19 }));
+        await smallest.Algorithm.ApplyToFileAsync(oldInput, File.OpenRead(smallest.Path), dir["out"], new DeltaTarget(newInput.Digest, newInput.Size));
+        Assert.That(File.ReadAllBytes(dir["out"]), Is.EqualTo(@new));
+    }
+
+    [Test]
+    public async Task Work_on_a_large_stack_is_waited_for_when_cancelled_as_it_may_read_what_its_caller_frees()
+    {
+        using var cancel = new CancellationTokenSource();
+        using var release = new ManualResetEventSlim();
+        var ended = false;
+        var started = new TaskCompletionSource();
+        var running = WrappedStream.RunWithLargeStackAsync(() =>
+        {
+            started.SetResult();
+            release.Wait(); // work that does not watch the token: it goes on a while after the cancellation
+            SHA256.HashData(new byte[32 << 20]);
+            Volatile.Write(ref ended, true);
+        }, cancel.Token);
+        await started.Task.WaitAsync(TimeSpan.FromMinutes(1));
+        cancel.Token.Register(release.Set);
+        await cancel.CancelAsync();
+
+        await Assert.ThrowsAsync<TaskCanceledException>(() => running.WaitAsync(TimeSpan.FromMinutes(1)));
+        Assert.That(Volatile.Read(ref ended), Is.True, "the cancelled call returned only once the work had ended");
     }
 
     /// <summary>
@@ -372,6 +423,7 @@ public class AutoCandidatesTests
     {
         public TaskCompletionSource Started { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
         public TaskCompletionSource Finish { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
+        public bool CancelledWhenFinished { get; private set; }
         public string Name => name;
         public string MediaType => "application/vnd.example.test";
 
@@ -381,6 +433,7 @@ public class AutoCandidatesTests
             Started.SetResult();
             if (!ignoresToken) await Task.Delay(Timeout.Infinite, ct);
             else await Finish.Task;
+            CancelledWhenFinished = ct.IsCancellationRequested;
         }
 
         public Task ApplyAsync(DeltaInput oldVersion, Stream delta, Stream output, DeltaTarget? expected, CancellationToken ct = default) =>

@@ -68,6 +68,15 @@ public class BuildQueueTests
     }
 
     [Test]
+    public async Task Build_time_limits_a_timer_cannot_hold_are_refused_at_start()
+    {
+        var refused = await Assert.ThrowsAsync<OptionsValidationException>(() => RunningServer.StartAsync("--Delta:BuildTimeout", "100.00:00:00"));
+        Assert.That(refused!.Message, Is.EqualTo("Delta:BuildTimeout must be positive and at most 49 days, not 100.00:00:00"));
+        refused = await Assert.ThrowsAsync<OptionsValidationException>(() => RunningServer.StartAsync("--Delta:AutoBudget", "00:00:00"));
+        Assert.That(refused!.Message, Is.EqualTo("Delta:AutoBudget must be positive and at most 49 days, not 00:00:00"));
+    }
+
+    [Test]
     public void An_admin_command_that_edits_the_peers_file_creates_no_store_and_help_names_the_safe_password_flags()
     {
         using var dir = new TempDirectory();

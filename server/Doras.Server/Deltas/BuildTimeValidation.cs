@@ -1,0 +1,20 @@
+using Microsoft.Extensions.Options;
+
+namespace Doras.Server.Deltas;
+
+/// <summary>
+/// Refuses, at start-up, build time limits a timer cannot hold: each must be positive and under 49 days (what a
+/// cancellation timer takes). Without this a large value failed every build with two candidates or more.
+/// </summary>
+public sealed class BuildTimeValidation : IValidateOptions<DeltaOptions>
+{
+    private static readonly TimeSpan Longest = TimeSpan.FromDays(49);
+
+    public ValidateOptionsResult Validate(string? name, DeltaOptions options)
+    {
+        foreach (var (setting, value) in new[] { ("Delta:AutoBudget", options.AutoBudget), ("Delta:BuildTimeout", options.BuildTimeout) })
+            if (value <= TimeSpan.Zero || value > Longest)
+                return ValidateOptionsResult.Fail($"{setting} must be positive and at most {Longest.TotalDays} days, not {value}");
+        return ValidateOptionsResult.Success;
+    }
+}
