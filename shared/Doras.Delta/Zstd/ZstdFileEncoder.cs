@@ -27,6 +27,7 @@ internal static class ZstdFileEncoder
         var buffer = new byte[context.OutputBufferSize];
         // zstd sees the same buffer throughout, only its size grows (what stableInBuffer requires); it moves the position.
         long size = 0, position = 0, given = 0;
+        var prefixGiven = false;
         while (true)
         {
             ct.ThrowIfCancellationRequested();
@@ -39,6 +40,13 @@ internal static class ZstdFileEncoder
                 await output.WriteAsync(buffer.AsMemory(0, produced), ct).ConfigureAwait(false);
             } while (directive == ZstdEndDirective.End ? !done : position < size);
             if (directive == ZstdEndDirective.End) return;
+            // zstd indexed the whole prefix at its first step; from then on it reads only where a match points, so the
+            // prefix's pages can go too (those it reads fault back in).
+            if (!prefixGiven && prefix is { IsFileMapping: true })
+            {
+                GiveBack(prefix, 0, prefix.Length);
+                prefixGiven = true;
+            }
             if (source.IsFileMapping && position - given >= GiveBackStep)
             {
                 GiveBack(source, given, position);

@@ -51,7 +51,7 @@ public class ZstdCodecTests
             var edited = TestData.Edit(v1, 52, edits: 60);
             var v2 = edited.Concat(TestData.Binary(size, 53)).Take(size).ToArray();
             using var dir = new TempDirectory();
-            using var prefix = NativeView.Pin(v1);
+            using var prefix = NativeView.MapFile(dir.Write("old", v1)); // mapped, as a build maps it: its pages are given back too
             var options = ZstdCompressionOptions.ForPatch(v1.Length, v2.Length, level: 3);
             var streamed = Encode(Codec(codec), v2, options, prefix);
             var output = new MemoryStream();
