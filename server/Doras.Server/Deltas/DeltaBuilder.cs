@@ -28,9 +28,10 @@ public sealed class DeltaBuilder(IOptions<DeltaOptions> options, ScratchSpace sc
         Interlocked.Increment(ref _started);
         var stopwatch = Stopwatch.StartNew();
         logger.LogInformation("Building delta {Key}", job.Key);
-        // The whole build (downloads, candidates, checks, upload) ends at Delta:BuildTimeout, whatever its inputs.
+        // The build (downloads, candidates, checks; not the store) ends at Delta:BuildTimeout, whatever its inputs.
         using var deadline = new CancellationTokenSource(options.Value.BuildTimeout, time);
         using var linked = CancellationTokenSource.CreateLinkedTokenSource(ct, deadline.Token);
+        var storing = false;
         try
         {
             // Inside the try: a scratch space that cannot be made is this instance's failure, logged here with its path.
@@ -43,6 +44,7 @@ public sealed class DeltaBuilder(IOptions<DeltaOptions> options, ScratchSpace sc
             };
             // Not under the deadline: a store stopped after the registry took the tag would record a failure over a good delta.
             deadline.Token.ThrowIfCancellationRequested();
+            storing = true;
             var descriptor = await StoreAsync(job, built, beforeStoring, ct).ConfigureAwait(false);
             metrics.RecordBuild(built.AlgorithmName, built.MediaType, success: true, stopwatch.Elapsed);
             logger.LogInformation(
@@ -51,7 +53,7 @@ public sealed class DeltaBuilder(IOptions<DeltaOptions> options, ScratchSpace sc
             return descriptor;
         }
         // Whatever the work stopped with (a codec cut short says so in its own words), past the deadline it is the timeout.
-        catch (Exception e) when (deadline.IsCancellationRequested && !ct.IsCancellationRequested)
+        catch (Exception e) when (!storing && deadline.IsCancellationRequested && !ct.IsCancellationRequested)
         {
             logger.LogWarning(e, "Building delta {Key} stopped after {ElapsedMs} ms: Delta:BuildTimeout ({Timeout}) passed", job.Key, stopwatch.ElapsedMilliseconds, options.Value.BuildTimeout);
             metrics.RecordBuild(job.Key.Algorithm, null, success: false, stopwatch.Elapsed);

@@ -36,9 +36,10 @@ public sealed class DeltaOptions
     public TimeSpan AutoBudget { get; set; } = TimeSpan.FromMinutes(5);
 
     /// <summary>
-    /// The longest one build may take, from downloading the versions to storing the delta (its candidates after the first
-    /// stop at <see cref="AutoBudget"/> already; this bounds the first one, the checks and the transfers). Past it the build
-    /// stops and is recorded as a delta the server cannot make.
+    /// The longest one build may take, from downloading the versions to the checked delta (its candidates after the first
+    /// stop at <see cref="AutoBudget"/> already; this bounds the first one, the checks and the downloads; the store that
+    /// follows is bounded by the registry client's own limits). Past it the build stops and is recorded as a delta the
+    /// server cannot make. At most 49 days (<see cref="BuildTimeValidation"/>).
     /// </summary>
     public TimeSpan BuildTimeout { get; set; } = TimeSpan.FromMinutes(30);
 

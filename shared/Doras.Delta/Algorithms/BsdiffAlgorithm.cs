@@ -134,7 +134,8 @@ internal static class WrappedStream
         try { await done.Task.WaitAsync(ct).ConfigureAwait(false); }
         catch (OperationCanceledException) when (ct.IsCancellationRequested && !done.Task.IsCompleted)
         {
-            await ((Task)done.Task).ContinueWith(_ => { }, CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default).ConfigureAwait(false);
+            // Its own failure, if any, is observed here: the cancellation is what the caller hears of.
+            await ((Task)done.Task).ContinueWith(t => _ = t.Exception, CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default).ConfigureAwait(false);
             throw;
         }
     }

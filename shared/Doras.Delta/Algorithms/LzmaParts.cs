@@ -44,7 +44,7 @@ internal static class LzmaParts
         {
             ct.ThrowIfCancellationRequested();
             dictionaryLogs[i] = (byte)Lzma2.DictionaryLogFor(raw[i].Length);
-            Lzma2.Compress(raw[i].GetBuffer().AsSpan(0, (int)raw[i].Length), compressed[i], dictionaryLogs[i], PositionBits[i]);
+            Lzma2.Compress(raw[i].GetBuffer().AsSpan(0, (int)raw[i].Length), compressed[i], dictionaryLogs[i], PositionBits[i], ct);
             raw[i] = null!; // each raw part can go once coded
         }
         return (dictionaryLogs, compressed[0], compressed[1], compressed[2]);

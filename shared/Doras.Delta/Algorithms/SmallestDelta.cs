@@ -64,6 +64,9 @@ public sealed class SmallestDelta(TimeSpan budget, TimeProvider? time = null)
         var leftOut = new List<IDeltaAlgorithm>();
         // Candidates whose own setting was not built because a smaller delta (By) was already there.
         var probedOnly = new List<(IDeltaAlgorithm Candidate, BuiltDelta Probe, BuiltDelta By)>();
+        // Set when the budget cut a candidate off: no later one is tried (the timer and the clock may disagree by a
+        // millisecond about whether the budget is spent).
+        var spent = false;
         // One algorithm's delta into the work directory; null when it refused the pair, failed (and others remain) or,
         // when <paramref name="bounded"/>, was cut off by the budget.
         async Task<BuiltDelta?> TryBuildAsync(IDeltaAlgorithm algorithm, string fileName, bool bounded)
@@ -91,6 +94,7 @@ public sealed class SmallestDelta(TimeSpan budget, TimeProvider? time = null)
             {
                 File.Delete(path);
                 observer?.CutOff(algorithm, budget);
+                spent = true;
                 return null;
             }
             catch (IncompatibleArtifactException e) when (candidates.Count > 1)
@@ -106,7 +110,12 @@ public sealed class SmallestDelta(TimeSpan budget, TimeProvider? time = null)
             return new BuiltDelta(algorithm, path, hashing.Digest, hashing.BytesWritten, encoding.Elapsed);
         }
 
-        TimeSpan Remaining() => budget - _time.GetElapsedTime(started) is var left && left > TimeSpan.Zero ? left : TimeSpan.Zero;
+        TimeSpan Remaining()
+        {
+            if (spent) return TimeSpan.Zero;
+            var left = budget - _time.GetElapsedTime(started);
+            return left > TimeSpan.Zero ? left : TimeSpan.Zero;
+        }
         // After the first delta built, each candidate's build is bounded by what is left of the budget.
         bool Bounded() => built.Count > 0;
 

@@ -49,7 +49,7 @@ public sealed class ZstdPatchAlgorithm(int level = 19, int workers = 0) : IDelta
         await delta.WriteAsync(header.ToBytes(), ct).ConfigureAwait(false);
 
         using var prefix = NativeView.MapFile(oldVersion.Path);
-        if (workers == 0)
+        if (workers == 0 && ZstdCodec.Default.TakesGrowingStableInput)
         {
             // Read in place: zstd keeps no copy of its window, which covers the whole new version (ZstdFileEncoder).
             using var mapped = NativeView.MapFile(newVersion.Path);

@@ -34,7 +34,8 @@ internal sealed unsafe class MappedBytes : MemoryManager<byte>
     /// <summary>Gives back the whole pages of [<paramref name="start"/>, <paramref name="end"/>).</summary>
     public void DoneWith(int start, int end)
     {
-        // Never after the mapping is closed: the range may hold other memory by then, which DONTNEED would wipe.
+        // Never after the mapping is closed: the range may hold other memory by then, which DONTNEED would wipe. Only a
+        // guard: readers end before the mapping is closed (WrappedStream.RunWithLargeStackAsync waits for them).
         if (end > start && Volatile.Read(ref _disposed) == 0) MappedPages.Release(_view.Pointer + start, end - start);
     }
 

@@ -29,13 +29,14 @@ internal static class Lzma2
 
     /// <summary>Compresses <paramref name="raw"/> whole into <paramref name="output"/>; returns the compressed length.</summary>
     /// <param name="positionBits">LZMA's pb: 2 (xz's default) suits 4-byte aligned data such as machine code, 0 bytes with no alignment.</param>
-    public static long Compress(ReadOnlySpan<byte> raw, Stream output, int dictionaryLog, int positionBits = 2)
+    public static long Compress(ReadOnlySpan<byte> raw, Stream output, int dictionaryLog, int positionBits = 2, CancellationToken ct = default)
     {
         using var encoder = Lzma2Coder.Encoder(dictionaryLog, positionBits);
         var buffer = new byte[1 << 16];
         long written = 0;
         while (true)
         {
+            ct.ThrowIfCancellationRequested(); // each call codes at most a buffer's worth of output
             var result = encoder.Code(raw, buffer, finish: true, out var consumed, out var produced);
             raw = raw[consumed..];
             output.Write(buffer, 0, produced);

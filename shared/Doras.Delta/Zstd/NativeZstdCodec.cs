@@ -11,6 +11,8 @@ internal sealed class NativeZstdCodec : ZstdCodec
 
     public override string Name => $"libzstd {ZstdLibrary.Version}";
 
+    internal override bool TakesGrowingStableInput => ZstdLibrary.VersionNumber >= 10504;
+
     internal override ZstdCompressionContext CreateCompressor() => new Compression();
 
     internal override ZstdDecompressionContext CreateDecompressor() => new Decompression();

@@ -14,7 +14,7 @@ internal enum ZstdCParameter
 {
     CompressionLevel = 100, WindowLog = 101, EnableLongDistanceMatching = 160, ChecksumFlag = 201, NbWorkers = 400,
     SourceSizeHint = 1004, // ZSTD_c_srcSizeHint (ZSTD_c_experimentalParam7), libzstd 1.4.4+
-    StableInBuffer = 1006, // ZSTD_c_stableInBuffer (ZSTD_c_experimentalParam9), libzstd 1.4.5+
+    StableInBuffer = 1006, // ZSTD_c_stableInBuffer (ZSTD_c_experimentalParam9); growing between calls from libzstd 1.5.4
 }
 
 internal enum ZstdDParameter

@@ -44,6 +44,12 @@ public abstract class ZstdCodec
     /// <summary>What it is and which zstd version, e.g. "libzstd 1.5.4" or "ZstdSharp (managed) 1.5.7".</summary>
     public abstract string Name { get; }
 
+    /// <summary>
+    /// Whether a stable input buffer may grow between calls (<see cref="ZstdFileEncoder"/>): libzstd from 1.5.4 (before,
+    /// a stable input had to come whole with the frame's end); the managed port does.
+    /// </summary>
+    internal virtual bool TakesGrowingStableInput => true;
+
     internal abstract ZstdCompressionContext CreateCompressor();
 
     internal abstract ZstdDecompressionContext CreateDecompressor();

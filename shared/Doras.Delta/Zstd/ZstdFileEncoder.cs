@@ -21,7 +21,9 @@ internal static class ZstdFileEncoder
         CancellationToken ct = default)
     {
         if (options.Workers > 0) throw new ArgumentException("in-place compression is single-threaded", nameof(options));
-        using var context = (codec ?? ZstdCodec.Default).CreateCompressor();
+        codec ??= ZstdCodec.Default;
+        if (!codec.TakesGrowingStableInput) throw new NotSupportedException($"{codec.Name} cannot compress a growing input in place");
+        using var context = codec.CreateCompressor();
         ZstdEncoderStream.Configure(context, options, prefix);
         context.SetParameter(ZstdCParameter.StableInBuffer, 1);
         var buffer = new byte[context.OutputBufferSize];

@@ -26,6 +26,9 @@ public static class ZstdLibrary
         }
     }
 
+    /// <summary>libzstd's version as a number (10504 for 1.5.4); 0 where it does not load.</summary>
+    internal static uint VersionNumber => Probe.Value.Version;
+
     /// <summary>Whether libzstd.so.1 loads in this process.</summary>
     public static bool IsAvailable => Probe.Value.Error is null;
 

@@ -394,6 +394,20 @@ public class AutoCandidatesTests
     }
 
     [Test]
+    public async Task A_budget_beyond_what_a_timer_holds_means_no_deadline()
+    {
+        using var dir = new TempDirectory();
+        var old = TestData.Binary(50_000, 9);
+        var (oldInput, newInput) = Inputs(dir, old, TestData.Edit(old, 10));
+        Directory.CreateDirectory(dir["work"]);
+        var record = new Record();
+
+        await new SmallestDelta(TimeSpan.FromDays(100)).BuildAsync([Algorithms.Find("bsdiff-lzma")!, Algorithms.Find("zstd")!], oldInput, newInput, dir["work"], record);
+
+        Assert.That(record.BuiltNames, Is.EqualTo(new[] { "bsdiff-lzma", "zstd" }), "a timer of 100 days would have refused to start");
+    }
+
+    [Test]
     public async Task Work_on_a_large_stack_is_waited_for_when_cancelled_as_it_may_read_what_its_caller_frees()
     {
         using var cancel = new CancellationTokenSource();
