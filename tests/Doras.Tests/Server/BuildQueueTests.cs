@@ -46,7 +46,7 @@ public class BuildQueueTests
         var v1 = TestData.Binary(50_000, 1);
         var from = await Versions.PublishFileAsync(repository, server.Scratch, "app", v1, "v1");
         await Versions.PublishFileAsync(repository, server.Scratch, "app", TestData.Edit(v1, 2), "v2");
-        var query = $"{DeltaApi.Path}?from_digest={Uri.EscapeDataString(Versions.Ref("fleet/app", from))}&to_tag=fleet/app:v2&accepted_algorithm=auto";
+        var query = DeltaRequests.Query("fleet/app", from, "v2", "auto");
 
         await DeltaRequests.SettledAsync(server.Http, query, TimeSpan.FromSeconds(30));
         using var answer = await server.Http.GetAsync(query);
