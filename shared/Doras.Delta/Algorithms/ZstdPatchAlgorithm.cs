@@ -52,9 +52,7 @@ public sealed class ZstdPatchAlgorithm(int level = 19, int workers = 0) : IDelta
         if (workers == 0 && ZstdCodec.Default.TakesGrowingStableInput)
         {
             // Read in place: zstd keeps no copy of its window, which covers the whole new version (ZstdFileEncoder).
-            using var mapped = NativeView.MapFile(newVersion.Path);
-            if (mapped.Length != newVersion.Size)
-                throw new IOException($"{newVersion.Path} changed while the delta was built: it was hashed at {newVersion.Size} bytes, now holds {mapped.Length}");
+            using var mapped = NativeView.MapVersion(newVersion.Path, newVersion.Size);
             await ZstdFileEncoder.CompressAsync(mapped, delta, ZstdCompressionOptions.ForPatch(prefix.Length, mapped.Length, level), prefix, ct: ct).ConfigureAwait(false);
             await delta.FlushAsync(ct).ConfigureAwait(false);
             return;

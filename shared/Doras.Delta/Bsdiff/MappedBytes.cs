@@ -9,7 +9,7 @@ namespace Doras.Delta.Bsdiff;
 /// (<see cref="DoneWith"/>), so its resident memory is a window rather than the file (the 240 MiB firmware image's
 /// build held both versions in managed arrays: 480 MiB of its 696 MiB peak). Read again, the pages fault back in from
 /// the page cache, so a reader that gives back too much only costs time, never bytes. The file must keep its length
-/// while mapped (a build's scratch file does; a shorter one would fault), so its length is checked when it is mapped.
+/// while mapped (<see cref="NativeView.MapVersion"/>).
 /// </summary>
 internal sealed unsafe class MappedBytes : MemoryManager<byte>
 {
@@ -18,12 +18,7 @@ internal sealed unsafe class MappedBytes : MemoryManager<byte>
 
     public MappedBytes(string path, long expectedLength)
     {
-        _view = NativeView.MapFile(path);
-        if (_view.Length != expectedLength)
-        {
-            _view.Dispose();
-            throw new IOException($"{path} changed while the delta was built: it was hashed at {expectedLength} bytes, now holds {_view.Length}");
-        }
+        _view = NativeView.MapVersion(path, expectedLength);
         if (_view.Length > int.MaxValue)
         {
             _view.Dispose();

@@ -18,6 +18,18 @@ public abstract unsafe class NativeView : IDisposable
 
     public static NativeView MapFile(string path) => new MappedFileView(path);
 
+    /// <summary>
+    /// A version's file mapped, refused unless it still holds the size it was hashed at (a delta's header names that
+    /// size and digest; a file that shrinks while mapped would fault, so it must be the build's own, unchanging).
+    /// </summary>
+    public static NativeView MapVersion(string path, long expectedLength)
+    {
+        var view = MapFile(path);
+        if (view.Length == expectedLength) return view;
+        view.Dispose();
+        throw new IOException($"{path} changed while the delta was built: it was hashed at {expectedLength} bytes, now holds {view.Length}");
+    }
+
     public static NativeView Pin(byte[] bytes) => new PinnedArrayView(bytes);
 
     /// <summary>A part of this view (which must outlive it); disposing the part leaves this view alone.</summary>
