@@ -2,8 +2,8 @@ namespace Doras.Delta.Bsdiff;
 
 /// <summary>
 /// Where <see cref="MatchScan"/> looks up the longest match of the new version's bytes at a position: the whole old
-/// version's suffix array (<see cref="SuffixIndex"/>), or the exact covers first and a suffix array of what they
-/// leave of the old version (<see cref="CoveredIndex"/>).
+/// version's suffix array (<see cref="SuffixIndex"/>), or the exact covers first and, for the rest, a suffix array of
+/// what they leave of the old version or the answers for the few new bytes they leave (<see cref="CoveredIndex"/>).
 /// </summary>
 internal abstract class OldIndex
 {
@@ -27,9 +27,9 @@ internal abstract class OldIndex
     /// fewer bytes than the whole array, whose sort alone is 13 s) or from <see cref="RemainderFromUncoveredBytes"/>
     /// of new bytes left uncovered (11 JavaScript, tar and executable pairs with 45 KB to 3.8 MB uncovered: 8 deltas
     /// smaller by 101-6,775 bytes, 2 the same, plotly 4.0.0 -> 4.1.0 0.5 % larger; 30-50 % less CPU on the text pairs);
-    /// below, the few new bytes are edits whose best
-    /// matches lie inside covered old text (typescript patch releases with 0.7-1.5 KB uncovered: 685 bytes with the
-    /// whole array, 828 without), and the whole old version is sorted.
+    /// below, the few new bytes are edits whose best matches lie inside covered old text (typescript patch releases with
+    /// 0.7-1.5 KB uncovered: 685 bytes with the whole array, 828 without), so they are searched in the whole old version,
+    /// which is read once for all of them instead of sorted (<see cref="UncoveredMatches"/>).
     /// </summary>
     public static OldIndex For(byte[] old, ReadOnlySpan<byte> @new, bool collectBetweenPhases, CancellationToken ct, DoneWith? doneWith = null)
     {
@@ -39,7 +39,9 @@ internal abstract class OldIndex
         // suffix array is allocated, it is not held beside it.
         if (collectBetweenPhases) BuildGarbage.CollectFor(old.Length);
         if (uncovered * 2 > @new.Length) return new SuffixIndex(old);
-        var remainder = old.Length >= RemainderFromBytes || uncovered >= RemainderFromUncoveredBytes ? OldRemainder.Build(old, covers) : OldRemainder.Whole(old);
+        IUncoveredLookup remainder = old.Length >= RemainderFromBytes || uncovered >= RemainderFromUncoveredBytes
+            ? OldRemainder.Build(old, covers)
+            : UncoveredMatches.Find(old, @new, covers, ct);
         return new CoveredIndex(covers.ToArray(), remainder);
     }
 }
@@ -60,7 +62,7 @@ internal sealed class SuffixIndex(byte[] old) : OldIndex
 /// not found from uncovered new bytes, the price of sorting only the remainder; the scan's extensions still run over
 /// the whole old version.
 /// </summary>
-internal sealed class CoveredIndex(ExactCover[] covers, OldRemainder remainder) : OldIndex
+internal sealed class CoveredIndex(ExactCover[] covers, IUncoveredLookup remainder) : OldIndex
 {
     public override int Longest(ReadOnlySpan<byte> target, int newPosition, ref int cursor, out int oldPosition)
     {
@@ -71,15 +73,22 @@ internal sealed class CoveredIndex(ExactCover[] covers, OldRemainder remainder) 
             oldPosition = cover.OldStart + (newPosition - cover.NewStart);
             return Math.Min(cover.NewEnd - newPosition, target.Length);
         }
-        return remainder.Longest(target, out oldPosition);
+        return remainder.Longest(target, newPosition, out oldPosition);
     }
+}
+
+/// <summary>How <see cref="CoveredIndex"/> finds the longest match of a new position no cover holds.</summary>
+internal interface IUncoveredLookup
+{
+    /// <summary>The longest match of <paramref name="target"/> (the new version from <paramref name="newPosition"/>, outside every cover) and its old position.</summary>
+    int Longest(ReadOnlySpan<byte> target, int newPosition, out int oldPosition);
 }
 
 /// <summary>
 /// The old version's bytes outside every cover, stretches of <see cref="MinStretch"/> bytes or more, concatenated and
 /// suffix-sorted; a match found there is cut at its stretch's end and given its position in the old version.
 /// </summary>
-internal sealed class OldRemainder
+internal sealed class OldRemainder : IUncoveredLookup
 {
     /// <summary>Shorter stretches (the few changed bytes between two covers) are no match for anything.</summary>
     public const int MinStretch = 16;
@@ -98,11 +107,8 @@ internal sealed class OldRemainder
 
     public int Length { get; }
 
-    /// <summary>
-    /// The whole old version as one stretch (not copied). Without <see cref="ShortMatches"/>: it serves only versions
-    /// whose covers leave a few KiB to search (<see cref="OldIndex.For"/>), and its tables cost typescript 9 MB for nothing.
-    /// </summary>
-    public static OldRemainder Whole(byte[] old) => new(old, [0], [0]);
+    /// <summary>The whole old version as one stretch (not copied), where the covers take little of it (<see cref="Build"/>).</summary>
+    private static OldRemainder Whole(byte[] old) => new(old, [0], [0]);
 
     /// <summary>What the covers leave of <paramref name="old"/>; the whole of it when they take less than half.</summary>
     public static OldRemainder Build(byte[] old, IReadOnlyList<ExactCover> covers)
@@ -133,7 +139,7 @@ internal sealed class OldRemainder
         return new OldRemainder(bytes, starts, oldStarts);
     }
 
-    public int Longest(ReadOnlySpan<byte> target, out int oldPosition)
+    public int Longest(ReadOnlySpan<byte> target, int newPosition, out int oldPosition)
     {
         oldPosition = 0;
         if (_search is null) return 0;
