@@ -41,7 +41,7 @@ internal abstract class OldIndex
         if (uncovered * 2 > @new.Length) return new SuffixIndex(old);
         IUncoveredLookup remainder = old.Length >= RemainderFromBytes || uncovered >= RemainderFromUncoveredBytes
             ? OldRemainder.Build(old, covers)
-            : UncoveredMatches.Find(old, @new, covers, ct);
+            : (IUncoveredLookup?)UncoveredMatches.TryFind(old, @new, covers, ct) ?? OldRemainder.Whole(old);
         return new CoveredIndex(covers.ToArray(), remainder);
     }
 }
@@ -107,8 +107,8 @@ internal sealed class OldRemainder : IUncoveredLookup
 
     public int Length { get; }
 
-    /// <summary>The whole old version as one stretch (not copied), where the covers take little of it (<see cref="Build"/>).</summary>
-    private static OldRemainder Whole(byte[] old) => new(old, [0], [0]);
+    /// <summary>The whole old version as one stretch (not copied): where the covers take little of it (<see cref="Build"/>), or leave too many stretches for <see cref="UncoveredMatches"/>.</summary>
+    public static OldRemainder Whole(byte[] old) => new(old, [0], [0]);
 
     /// <summary>What the covers leave of <paramref name="old"/>; the whole of it when they take less than half.</summary>
     public static OldRemainder Build(byte[] old, IReadOnlyList<ExactCover> covers)

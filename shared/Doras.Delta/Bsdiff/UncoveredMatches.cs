@@ -8,11 +8,18 @@ namespace Doras.Delta.Bsdiff;
 /// reached it; the answers are then read off for every uncovered position. A suffix sort of typescript's 9.1 MB was
 /// most of its build for 0.7-1.5 KB of uncovered bytes (benchmarks/RESULTS.md, 2026-12-07).
 /// <para>
-/// The lengths are the suffix array's (<see cref="SuffixSearch.Longest"/>, at most <see cref="SuffixSearch.MaxProbe"/>):
-/// a match that reaches its stretch's margin is extended byte for byte at the position found. Of equally long matches
-/// another may be taken than the suffix array's search meets: where the reading allows, the one earliest in the old
-/// version. On typescript 5.9.2 -> 5.9.3 the bsdiff-lzma delta came out 672 bytes instead of 677 (686 preferring the
-/// latest), in 0.35 s of CPU instead of 0.90.
+/// The lengths are the suffix array's (<see cref="SuffixSearch.Longest"/>, at most <see cref="SuffixSearch.MaxProbe"/>)
+/// but for one case: a match that reaches its stretch's margin is extended byte for byte at the one position found, so
+/// where the whole piece occurs more than once in the old version, a longer match from another occurrence is missed
+/// (a review measured 1,071 of 9,942 uncovered positions 2 bytes short on text changed every 200 bytes, and the same
+/// compressed records). Of equally long matches another may be taken than the suffix array's search meets: where the
+/// reading allows, the one earliest in the old version. On typescript 5.9.2 -> 5.9.3 the bsdiff-lzma delta came out 672
+/// bytes instead of 677 (686 preferring the latest), in 0.35 s of CPU instead of 0.90.
+/// </para>
+/// <para>
+/// Reading the old version costs a few cache misses a byte, more as the automaton grows: past <see cref="MaxStretches"/>
+/// stretches (a 32 MiB old version read for 16,000 one-byte stretches took 3x its suffix sort) <see cref="TryFind"/>
+/// declines and the old version is sorted.
 /// </para>
 /// </summary>
 internal sealed class UncoveredMatches : IUncoveredLookup
@@ -24,13 +31,11 @@ internal sealed class UncoveredMatches : IUncoveredLookup
     public const int Margin = 64;
 
     /// <summary>
-    /// The margins' bytes in all: many short stretches get shorter margins (at least <see cref="MinMargin"/>), so the
-    /// automaton (about 130 bytes per symbol) stays under 25 MiB for the 16 KiB of uncovered bytes it is made for,
-    /// however they are spread.
+    /// The most stretches answered here: with the 16 KiB of uncovered bytes it is made for, at most 16 + 65 KiB of
+    /// symbols, an automaton of about 11 MiB (about 130 bytes a symbol), read over a 32 MiB old version in about the
+    /// time of its sort.
     /// </summary>
-    private const int MarginBytes = 64 << 10;
-
-    private const int MinMargin = 8;
+    public const int MaxStretches = 1024;
 
     private readonly int[] _starts;    // each uncovered stretch's first new position, ascending
     private readonly int[] _firsts;    // and where its answers begin in _lengths and _positions
@@ -45,11 +50,15 @@ internal sealed class UncoveredMatches : IUncoveredLookup
         _positions = positions;
     }
 
-    /// <summary>The longest match of every position of <paramref name="new"/> outside <paramref name="covers"/> (in the new version's order, not overlapping).</summary>
-    public static UncoveredMatches Find(ReadOnlySpan<byte> old, ReadOnlySpan<byte> @new, IReadOnlyList<ExactCover> covers, CancellationToken ct)
+    /// <summary>
+    /// The longest match of every position of <paramref name="new"/> outside <paramref name="covers"/> (in the new
+    /// version's order, not overlapping); null past <see cref="MaxStretches"/> uncovered stretches.
+    /// </summary>
+    public static UncoveredMatches? TryFind(ReadOnlySpan<byte> old, ReadOnlySpan<byte> @new, IReadOnlyList<ExactCover> covers, CancellationToken ct)
     {
         var stretches = Uncovered(covers, @new.Length);
-        var margin = Math.Clamp(MarginBytes / Math.Max(1, stretches.Count), MinMargin, Margin);
+        if (stretches.Count > MaxStretches) return null;
+        const int margin = Margin;
         var symbols = 0;
         foreach (var (start, end) in stretches) symbols += Math.Min(end + margin, @new.Length) - start + 1;
         var automaton = new SuffixAutomaton(symbols);
@@ -75,6 +84,7 @@ internal sealed class UncoveredMatches : IUncoveredLookup
         var answer = 0;
         for (var k = 0; k < stretches.Count; k++)
         {
+            ct.ThrowIfCancellationRequested();
             var (start, end) = stretches[k];
             var pieceEnd = Math.Min(end + margin, @new.Length);
             (starts[k], firsts[k]) = (start, answer);
@@ -83,8 +93,13 @@ internal sealed class UncoveredMatches : IUncoveredLookup
                 // The reversed piece up to new position p ends at this prefix of the automaton's text.
                 var state = prefixStates[pieceStarts[k] + (pieceEnd - p) - 1];
                 var (length, position) = (longest[state], oldStart[state]);
-                if (length == pieceEnd - p && pieceEnd < @new.Length)
-                    length += old[(position + length)..].CommonPrefixLength(@new[(p + length)..]);
+                if (length == pieceEnd - p && pieceEnd < @new.Length && length < SuffixSearch.MaxProbe)
+                {
+                    // Compared no further than the search would: an extension to the end of a large old version, at
+                    // each of thousands of positions, was a crafted pair's 20 s.
+                    var further = Math.Min(SuffixSearch.MaxProbe - length, Math.Min(old.Length - position, @new.Length - p) - length);
+                    length += old.Slice(position + length, further).CommonPrefixLength(@new.Slice(p + length, further));
+                }
                 (lengths[answer], positions[answer]) = (Math.Min(length, SuffixSearch.MaxProbe), length > 0 ? position : 0);
             }
         }
