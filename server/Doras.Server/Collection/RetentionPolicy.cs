@@ -6,7 +6,8 @@ using Doras.Server.Deltas;
 namespace Doras.Server.Collection;
 
 /// <summary>What a delta tag holds, as garbage collection sees it.</summary>
-public sealed record DeltaEntry(string Tag, Digest Manifest, string? Placeholder, DateTimeOffset Created, Digest? From, Digest? To)
+/// <param name="Failures">On a "failed" placeholder: how many builds failed in a row (<see cref="DeltaRecords.FailuresOf"/>).</param>
+public sealed record DeltaEntry(string Tag, Digest Manifest, string? Placeholder, DateTimeOffset Created, Digest? From, Digest? To, int Failures = 1)
 {
     public static DeltaEntry Of(string tag, Digest digest, ImageManifest manifest)
     {
@@ -14,7 +15,8 @@ public sealed record DeltaEntry(string Tag, Digest Manifest, string? Placeholder
             ? c : DateTimeOffset.MinValue;
         var placeholder = manifest.Annotation(DorasAnnotations.DeltaPlaceholder)
             ?? (manifest.Annotation(DorasAnnotations.GoDeltaDummy) == "true" ? "building" : null);
-        return new DeltaEntry(tag, digest, placeholder, created, DigestOf(manifest.Annotation(DorasAnnotations.DeltaFrom)), DigestOf(manifest.Annotation(DorasAnnotations.DeltaTo)));
+        return new DeltaEntry(tag, digest, placeholder, created, DigestOf(manifest.Annotation(DorasAnnotations.DeltaFrom)), DigestOf(manifest.Annotation(DorasAnnotations.DeltaTo)),
+            DeltaRecords.FailuresOf(manifest));
     }
 
     /// <summary>The digest of <c>name@sha256:…</c>.</summary>
@@ -34,8 +36,9 @@ public static class GcReasons
 /// The retention rule, once: a delta is kept while both its versions are among the repository's latest
 /// <c>Gc:KeepLatestVersions</c>, or it was asked for or built within <c>Gc:KeepRequestedWithin</c>; it goes when its
 /// base or target is no longer a tagged version of the repository. A "building" placeholder goes after
-/// <c>Delta:PlaceholderExpiry</c> (its owner died), a "failed" one after <c>Delta:FailureRetention</c> (the next
-/// request retries anyway).
+/// <c>Delta:PlaceholderExpiry</c> (its owner died), a "failed" one once its failure no longer stands
+/// (<see cref="DeltaOptions.FailureRetentionAfter"/>: the next request retries anyway; deleted sooner, it would lose
+/// the count of failures in a row).
 /// </summary>
 public sealed class RetentionPolicy(GcOptions gc, DeltaOptions delta)
 {
@@ -48,7 +51,7 @@ public sealed class RetentionPolicy(GcOptions gc, DeltaOptions delta)
         switch (entry.Placeholder)
         {
             case "building": return now - entry.Created > delta.PlaceholderExpiry ? GcReasons.ExpiredPlaceholder : null;
-            case "failed": return now - entry.Created > delta.FailureRetention ? GcReasons.ExpiredPlaceholder : null;
+            case "failed": return now - entry.Created > delta.FailureRetentionAfter(entry.Failures) ? GcReasons.ExpiredPlaceholder : null;
             case not null: return null; // a kind of placeholder this server does not know: not ours to judge
         }
         if (entry.From is not { } from || entry.To is not { } to || !versions.Contains(from) || !versions.Contains(to)) return GcReasons.VersionGone;

@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using System.Collections.Concurrent;
 using Doras.Delta.Artifacts;
 using Doras.Oci;
@@ -13,7 +14,8 @@ public abstract record BuildState
     public sealed record Running(DateTimeOffset Since, DateTimeOffset Expected) : BuildState;
     public sealed record Succeeded(Descriptor Manifest) : BuildState;
     /// <param name="NotApplicable">The algorithms cannot make this delta at all: 406, not 500.</param>
-    public sealed record Failed(string Reason, DateTimeOffset At, bool NotApplicable) : BuildState;
+    /// <param name="Failures">How many builds of this delta failed in a row, this one included.</param>
+    public sealed record Failed(string Reason, DateTimeOffset At, bool NotApplicable, int Failures = 1) : BuildState;
     /// <summary>The build queue (of <paramref name="Capacity"/> builds) is full: ask again after <paramref name="RetryAfter"/> (503).</summary>
     public sealed record Busy(TimeSpan RetryAfter, int Capacity) : BuildState;
 }
@@ -64,6 +66,8 @@ public sealed class DeltaBuildCoordinator
         public required DateTimeOffset Expected { get; init; }
         public required Task<Descriptor> Task { get; init; }
         public DateTimeOffset? FinishedAt { get; set; }
+        /// <summary>Set by the build when it fails: its failures in a row.</summary>
+        public required StrongBox<int> Failures { get; init; }
     }
 
     /// <summary>Builds computing right now in this process.</summary>
@@ -97,14 +101,14 @@ public sealed class DeltaBuildCoordinator
             return new BuildState.Succeeded(task.Result);
         }
         var finished = entry.FinishedAt ?? _time.GetUtcNow();
-        if (_time.GetUtcNow() - finished > _options.FailureRetention || _stopping.IsCancellationRequested)
+        if (_time.GetUtcNow() - finished > _options.FailureRetentionAfter(entry.Failures.Value) || _stopping.IsCancellationRequested)
         {
             // Long enough ago: let this request try again.
             _builds.TryRemove(KeyValuePair.Create(job.Key, lazy));
             return _stopping.IsCancellationRequested ? new BuildState.Busy(BusyRetryAfter(), _queue.Capacity) : GetOrStart(job);
         }
         var error = task.Exception?.GetBaseException();
-        return new BuildState.Failed(error is null ? "the build was cancelled" : Reason(error), finished, IsNotApplicable(error));
+        return new BuildState.Failed(error is null ? "the build was cancelled" : Reason(error), finished, IsNotApplicable(error), entry.Failures.Value);
     }
 
     /// <summary>Waits until every build of this process has ended (they stop, releasing their claims, when the application stops).</summary>
@@ -121,9 +125,10 @@ public sealed class DeltaBuildCoordinator
     private Entry Start(DeltaJob job)
     {
         Entry? entry = null;
+        var failures = new StrongBox<int>(1);
         var task = Task.Run(async () =>
         {
-            try { return await RunAsync(job).ConfigureAwait(false); }
+            try { return await RunAsync(job, failures).ConfigureAwait(false); }
             finally
             {
                 if (entry is not null) entry.FinishedAt = _time.GetUtcNow();
@@ -132,7 +137,7 @@ public sealed class DeltaBuildCoordinator
         }, CancellationToken.None); // never skipped: its finally gives the queue place back
         var now = _time.GetUtcNow();
         var expected = now + _estimates.Estimate(job.Candidates, job.Subject.InputBytes, job.Subject.TargetBytes);
-        entry = new Entry { Started = now, Expected = expected, Task = task };
+        entry = new Entry { Started = now, Expected = expected, Task = task, Failures = failures };
         return entry;
     }
 
@@ -142,10 +147,16 @@ public sealed class DeltaBuildCoordinator
     private Next Decide(DeltaRecord record, DateTimeOffset now) => record switch
     {
         DeltaRecord.Ready => Next.Done,
-        DeltaRecord.Failed failed when now - failed.At < _options.FailureRetention => Next.Done,
+        DeltaRecord.Failed failed when failed.Stands(now, _options) => Next.Done,
         DeltaRecord.Building building when now - building.Since < _options.PlaceholderExpiry => Next.Wait,
         _ => Next.Claim, // absent, an expired failure, or a placeholder whose owner stopped renewing it
     };
+
+    private static Descriptor Outcome(DeltaRecord record, StrongBox<int> failures)
+    {
+        if (record is DeltaRecord.Failed standing) failures.Value = standing.Failures;
+        return Outcome(record);
+    }
 
     private static Descriptor Outcome(DeltaRecord record) => record switch
     {
@@ -160,13 +171,14 @@ public sealed class DeltaBuildCoordinator
     /// <see cref="BuildClaim"/>) and builds it while the claim's heartbeat renews it. A failure is recorded for the
     /// other instances; on shutdown the claim is released so another instance builds at once.
     /// </summary>
-    private async Task<Descriptor> RunAsync(DeltaJob job)
+    /// <param name="failures">Set to the failures in a row when the build fails, or finds a failure that still stands.</param>
+    private async Task<Descriptor> RunAsync(DeltaJob job, StrongBox<int> failures)
     {
         while (true)
         {
             var record = await DeltaRecords.ReadAsync(job.Repository, job.Key, _stopping).ConfigureAwait(false);
             var next = Decide(record, _time.GetUtcNow());
-            if (next == Next.Done) return Outcome(record);
+            if (next == Next.Done) return Outcome(record, failures);
             if (next == Next.Wait)
             {
                 await Task.Delay(_options.PlaceholderPollInterval, _time, _stopping).ConfigureAwait(false);
@@ -177,7 +189,7 @@ public sealed class DeltaBuildCoordinator
             // While this build waited for a slot, another instance may have claimed or finished the delta.
             record = await DeltaRecords.ReadAsync(job.Repository, job.Key, _stopping).ConfigureAwait(false);
             next = Decide(record, _time.GetUtcNow());
-            if (next == Next.Done) return Outcome(record);
+            if (next == Next.Done) return Outcome(record, failures);
             if (next == Next.Wait) continue;
             await using var claim = await BuildClaim.TryTakeAsync(job.Repository, job.Key, $"{_instance}/{Guid.NewGuid():N}", _claims, _stopping).ConfigureAwait(false);
             if (claim is null)
@@ -188,6 +200,8 @@ public sealed class DeltaBuildCoordinator
             }
             if (record is DeltaRecord.Building stale)
                 _logger.LogInformation("Took over delta {Key} from {Owner}, whose placeholder was last renewed at {Since:O}", job.Key, stale.Owner, stale.Since);
+            // A failure that no longer stands counts on: this build, if it fails too, makes one more in a row.
+            var failuresBefore = record is DeltaRecord.Failed expired ? expired.Failures : 0;
             using var build = CancellationTokenSource.CreateLinkedTokenSource(_stopping, claim.Lost);
             Interlocked.Increment(ref _running);
             try
@@ -208,7 +222,10 @@ public sealed class DeltaBuildCoordinator
             catch (Exception e) when (e is not OperationCanceledException)
             {
                 await claim.StopHeartbeatAsync().ConfigureAwait(false);
-                await RecordFailureAsync(job, Reason(e), IsNotApplicable(e)).ConfigureAwait(false);
+                failures.Value = Math.Min(failuresBefore + 1, DeltaRecords.MaxFailures);
+                if (failures.Value > 1)
+                    _logger.LogWarning("Delta {Key} failed {Failures} times in a row; it is tried again after {Retention}", job.Key, failures.Value, _options.FailureRetentionAfter(failures.Value));
+                await RecordFailureAsync(job, Reason(e), IsNotApplicable(e), failures.Value).ConfigureAwait(false);
                 throw;
             }
             finally
@@ -234,9 +251,9 @@ public sealed class DeltaBuildCoordinator
         _ => e.Message,
     };
 
-    private async Task RecordFailureAsync(DeltaJob job, string reason, bool notApplicable)
+    private async Task RecordFailureAsync(DeltaJob job, string reason, bool notApplicable, int failures)
     {
-        try { await DeltaRecords.WriteFailedAsync(job.Repository, job.Key, reason, notApplicable, _time.GetUtcNow(), _stopping).ConfigureAwait(false); }
+        try { await DeltaRecords.WriteFailedAsync(job.Repository, job.Key, reason, notApplicable, _time.GetUtcNow(), _stopping, failures).ConfigureAwait(false); }
         catch (Exception e) when (e is not OperationCanceledException)
         {
             _logger.LogWarning(e, "Could not record the failure of delta {Key} in the store", job.Key);

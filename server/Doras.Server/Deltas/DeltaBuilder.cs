@@ -169,7 +169,7 @@ public sealed class DeltaBuilder(IOptions<DeltaOptions> options, ScratchSpace sc
 /// <summary>
 /// A build ran past <c>Delta:BuildTimeout</c> and was stopped. For clients it is a delta the server cannot make (406,
 /// download the full version) rather than its failure (500): the same pair would take as long again. Like every failed
-/// build it is retried after <c>Delta:FailureRetention</c>.
+/// build it is retried after <c>Delta:FailureRetention</c>, doubled for each failure in a row (<see cref="DeltaOptions.FailureRetentionAfter"/>).
 /// </summary>
 public sealed class BuildTimeoutException(TimeSpan timeout)
     : Exception($"building this delta took longer than the server allows (Delta:BuildTimeout, {timeout}); download the full version"), IFailure

@@ -17,8 +17,23 @@ public sealed class DeltaOptions
     /// <summary>Scratch space for builds; the system temp directory when empty.</summary>
     public string? WorkDirectory { get; set; }
 
-    /// <summary>How long a failed build is reported as failed before a new request may try again.</summary>
+    /// <summary>How long a failed build is reported as failed before a new request may try again (doubled for each further failure in a row: <see cref="FailureRetentionAfter"/>).</summary>
     public TimeSpan FailureRetention { get; set; } = TimeSpan.FromMinutes(10);
+
+    /// <summary>The longest a failure in a row stands (<see cref="FailureRetentionAfter"/>).</summary>
+    public TimeSpan MaxFailureRetention { get; set; } = TimeSpan.FromHours(24);
+
+    /// <summary>
+    /// How long the failure of a delta's build stands, when it is the <paramref name="failures"/>th in a row:
+    /// <see cref="FailureRetention"/>, doubled for each failure before it, at most <see cref="MaxFailureRetention"/>. A
+    /// pair whose build keeps failing (one that times out costs up to <see cref="BuildTimeout"/> each time) is tried
+    /// ever more rarely, not every <see cref="FailureRetention"/> for as long as someone asks.
+    /// </summary>
+    public TimeSpan FailureRetentionAfter(int failures)
+    {
+        var ticks = FailureRetention.Ticks * Math.Pow(2, Math.Clamp(failures - 1, 0, 62));
+        return ticks < MaxFailureRetention.Ticks ? TimeSpan.FromTicks((long)ticks) : TimeSpan.FromTicks(Math.Max(MaxFailureRetention.Ticks, FailureRetention.Ticks));
+    }
 
     /// <summary>
     /// A "building" placeholder not renewed for this long is taken to belong to a dead instance, and the delta is built

@@ -13,7 +13,12 @@ public abstract record DeltaRecord
     /// <param name="Since">When the owner last wrote the placeholder: its claim, or its latest heartbeat.</param>
     public sealed record Building(string Owner, DateTimeOffset Since) : DeltaRecord;
     /// <param name="NotApplicable">The algorithms cannot make this delta at all (e.g. deflate between files that are not gzip): 406, not 500.</param>
-    public sealed record Failed(string Reason, DateTimeOffset At, bool NotApplicable = false) : DeltaRecord;
+    /// <param name="Failures">How many builds of this delta failed in a row, this one included.</param>
+    public sealed record Failed(string Reason, DateTimeOffset At, bool NotApplicable = false, int Failures = 1) : DeltaRecord
+    {
+        /// <summary>Whether the failure still stands at <paramref name="now"/> (<see cref="DeltaOptions.FailureRetentionAfter"/>); after, the delta is built again.</summary>
+        public bool Stands(DateTimeOffset now, DeltaOptions options) => now - At < options.FailureRetentionAfter(Failures);
+    }
 }
 
 /// <summary>
@@ -45,7 +50,7 @@ public static class DeltaRecords
         {
             "building" => new DeltaRecord.Building(manifest.Annotation(DorasAnnotations.DeltaOwner) ?? "", created),
             "failed" => new DeltaRecord.Failed(manifest.Annotation(DorasAnnotations.DeltaFailure) ?? "unknown failure", created,
-                manifest.Annotation(DorasAnnotations.DeltaFailureKind) == NotApplicable),
+                manifest.Annotation(DorasAnnotations.DeltaFailureKind) == NotApplicable, FailuresOf(manifest)),
             // The Go original's placeholder: treat as a build under way by someone else.
             _ when manifest.Annotation(DorasAnnotations.GoDeltaDummy) == "true" => new DeltaRecord.Building("doras-go", created),
             _ => new DeltaRecord.Ready(descriptor),
@@ -64,9 +69,21 @@ public static class DeltaRecords
 
     private const string NotApplicable = "not-applicable";
 
-    public static Task WriteFailedAsync(IOciRepository repository, DeltaKey key, string reason, bool notApplicable, DateTimeOffset now, CancellationToken ct) =>
+    /// <param name="failures">How many builds of this delta failed in a row, this one included.</param>
+    public static Task WriteFailedAsync(IOciRepository repository, DeltaKey key, string reason, bool notApplicable, DateTimeOffset now, CancellationToken ct, int failures = 1) =>
         WritePlaceholderAsync(repository, key, now, ct, (DorasAnnotations.DeltaPlaceholder, "failed"),
-            (DorasAnnotations.DeltaFailure, reason.Length > 2000 ? reason[..2000] : reason), (DorasAnnotations.DeltaFailureKind, notApplicable ? NotApplicable : "error"));
+            (DorasAnnotations.DeltaFailure, reason.Length > 2000 ? reason[..2000] : reason), (DorasAnnotations.DeltaFailureKind, notApplicable ? NotApplicable : "error"),
+            (DorasAnnotations.DeltaFailures, failures.ToString(CultureInfo.InvariantCulture)));
+
+    /// <summary>
+    /// A failed placeholder's count of failures in a row: 1 when absent (written before the count was) or not a
+    /// number from 1 to <see cref="MaxFailures"/> (the store is shared: a count from elsewhere is not trusted further).
+    /// </summary>
+    public static int FailuresOf(ImageManifest manifest) =>
+        int.TryParse(manifest.Annotation(DorasAnnotations.DeltaFailures), NumberStyles.None, CultureInfo.InvariantCulture, out var n) && n is >= 1 and <= MaxFailures ? n : 1;
+
+    /// <summary>Counts stop here; the retention stops doubling long before (<see cref="DeltaOptions.MaxFailureRetention"/>).</summary>
+    public const int MaxFailures = 1000;
 
     private static async Task WritePlaceholderAsync(IOciRepository repository, DeltaKey key, DateTimeOffset now, CancellationToken ct, params (string Key, string Value)[] annotations)
     {

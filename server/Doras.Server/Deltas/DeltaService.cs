@@ -90,8 +90,8 @@ public sealed class DeltaService(ArtifactStores stores, ClientAccess access, Del
             {
                 case DeltaRecord.Ready stored when await ReadyAsync(repository, name, stored.Manifest, toImage, plan, ct).ConfigureAwait(false) is { } ready:
                     return ready;
-                case DeltaRecord.Failed failed when storedName == plan.KeyName && time.GetUtcNow() - failed.At < options.Value.FailureRetention:
-                    return BuildFailed(plan.KeyName, fromImage, toImage, failed.Reason, failed.At, failed.NotApplicable);
+                case DeltaRecord.Failed failed when storedName == plan.KeyName && failed.Stands(time.GetUtcNow(), options.Value):
+                    return BuildFailed(plan.KeyName, fromImage, toImage, failed.Reason, failed.At, failed.NotApplicable, failed.Failures);
             }
         }
 
@@ -107,7 +107,7 @@ public sealed class DeltaService(ArtifactStores stores, ClientAccess access, Del
         {
             BuildState.Succeeded s => await ReadyAsync(repository, name, s.Manifest, toImage, plan, ct).ConfigureAwait(false)
                 ?? throw new InvalidOperationException($"the delta built for {buildKey} is made by an algorithm the request did not accept"),
-            BuildState.Failed f => BuildFailed(plan.KeyName, fromImage, toImage, f.Reason, f.At, f.NotApplicable),
+            BuildState.Failed f => BuildFailed(plan.KeyName, fromImage, toImage, f.Reason, f.At, f.NotApplicable, f.Failures),
             BuildState.Running r => pending(r),
             BuildState.Busy b => ApiProblem.Busy($"this server has taken on as many builds as it queues ({b.Capacity}); ask again later", (int)b.RetryAfter.TotalSeconds),
             _ => throw new InvalidOperationException($"unknown build state {state}"),
@@ -163,10 +163,11 @@ public sealed class DeltaService(ArtifactStores stores, ClientAccess access, Del
         catch (InvalidDataException e) { return (null, ApiProblem.For(Failures.KindOf(e), e.Message)); }
     }
 
-    private DeltaOutcome BuildFailed(string algorithm, string from, string to, string reason, DateTimeOffset at, bool notApplicable) => notApplicable
+    private DeltaOutcome BuildFailed(string algorithm, string from, string to, string reason, DateTimeOffset at, bool notApplicable, int failures) => notApplicable
         ? ApiProblem.NotAcceptable($"no {algorithm} delta can be made from {from} to {to}: {reason}")
         : new ApiProblem(StatusCodes.Status500InternalServerError, ProblemTypes.DeltaFailed, "Delta computation failed",
-            $"computing the {algorithm} delta from {from} to {to} failed at {at:O}: {reason}. It will be retried after {options.Value.FailureRetention.TotalMinutes:0.#} minutes.");
+            $"computing the {algorithm} delta from {from} to {to} failed at {at:O}: {reason}. It will be retried after {options.Value.FailureRetentionAfter(failures).TotalMinutes:0.#} minutes"
+            + (failures > 1 ? $" (it failed {failures} times in a row)." : "."));
 
     /// <summary>
     /// Ask again when the build should be done (its estimate), at most <c>MaxRetryAfterSeconds</c> ahead; a build

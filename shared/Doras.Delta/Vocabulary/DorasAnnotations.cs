@@ -32,6 +32,8 @@ public static class DorasAnnotations
     public const string DeltaFailure = "dev.doras.delta.failure";
     /// <summary>On a failed placeholder: <c>not-applicable</c> when the algorithms cannot make this delta at all (406, not 500).</summary>
     public const string DeltaFailureKind = "dev.doras.delta.failure-kind";
+    /// <summary>On a failed placeholder: how many builds of this delta failed in a row (its failure stands the longer).</summary>
+    public const string DeltaFailures = "dev.doras.delta.failures";
     /// <summary>The Go original's placeholder mark.</summary>
     public const string GoDeltaDummy = "com.unbasical.doras.delta.dummy";
     /// <summary>The Go original's keys, written too so its tooling recognises our deltas.</summary>

@@ -335,13 +335,7 @@ public class DeltaApiTests
     {
         // A version whose layer lies about its content digest: the build must fail verification.
         var repository = _server.Store.Repository(Repo);
-        var manifest = await repository.FetchManifestAsync(_v2);
-        var layer = manifest.Layers[0];
-        var lying = manifest with
-        {
-            Layers = [layer with { Annotations = new Dictionary<string, string>(layer.Annotations!) { [DorasAnnotations.ContentDigest] = "sha256:" + new string('1', 64) } }],
-        };
-        var broken = await repository.PushManifestAsync(lying, ["broken"]);
+        var broken = await Versions.PublishLyingAsync(repository, _v2, "broken");
 
         var query = Query(Versions.Ref(Repo, _v1), toTag: $"{Repo}:broken", algorithms: "zstd");
         var (status, _) = await DeltaRequests.SettledAsync(_server.Http, query, TimeSpan.FromSeconds(30));

@@ -77,6 +77,10 @@ public class GarbageCollectionTests
         var failedNew = new DeltaKey(repository.Name, v1.Digest, v2.Digest, "tardiff");
         await DeltaRecords.WriteFailedAsync(repository, failedNew, "it broke just now", false, Now, default);
         kept.Add(failedNew.Tag);
+        // The fourth failure in a row stands 80 minutes (Delta:FailureRetention doubled three times): an hour on, kept.
+        var failedAgain = new DeltaKey(repository.Name, v1.Digest, v2.Digest, "bsdiff-lzma");
+        await DeltaRecords.WriteFailedAsync(repository, failedAgain, "it broke again", false, Now.AddHours(-1), default, failures: 4);
+        kept.Add(failedAgain.Tag);
         var buildingOld = new DeltaKey(repository.Name, v1.Digest, v2.Digest, "deflate");
         await DeltaRecords.WriteBuildingAsync(repository, buildingOld, "a dead instance", Now.AddHours(-2), default);
         doomed[buildingOld.Tag] = GcReasons.ExpiredPlaceholder;

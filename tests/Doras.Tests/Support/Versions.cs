@@ -24,4 +24,19 @@ public static class Versions
     }
 
     public static string Ref(string repository, Descriptor manifest) => $"{repository}@{manifest.Digest}";
+
+    /// <summary>
+    /// Tags, as <paramref name="tag"/>, a copy of <paramref name="version"/> whose layer lies about its content digest:
+    /// every build of a delta to it fails its verification ("content digest mismatch").
+    /// </summary>
+    public static async Task<Descriptor> PublishLyingAsync(IOciRepository repository, Descriptor version, string tag)
+    {
+        var manifest = await repository.FetchManifestAsync(version);
+        var layer = manifest.Layers[0];
+        var lying = manifest with
+        {
+            Layers = [layer with { Annotations = new Dictionary<string, string>(layer.Annotations!) { [Doras.Delta.Vocabulary.DorasAnnotations.ContentDigest] = "sha256:" + new string('1', 64) } }],
+        };
+        return await repository.PushManifestAsync(lying, [tag]);
+    }
 }
