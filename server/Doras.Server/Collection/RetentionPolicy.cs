@@ -16,7 +16,7 @@ public sealed record DeltaEntry(string Tag, Digest Manifest, string? Placeholder
         var placeholder = manifest.Annotation(DorasAnnotations.DeltaPlaceholder)
             ?? (manifest.Annotation(DorasAnnotations.GoDeltaDummy) == "true" ? "building" : null);
         return new DeltaEntry(tag, digest, placeholder, created, DigestOf(manifest.Annotation(DorasAnnotations.DeltaFrom)), DigestOf(manifest.Annotation(DorasAnnotations.DeltaTo)),
-            DeltaRecords.FailuresOf(manifest));
+            Math.Max(1, DeltaRecords.FailuresOf(manifest)));
     }
 
     /// <summary>The digest of <c>name@sha256:…</c>.</summary>
@@ -36,9 +36,9 @@ public static class GcReasons
 /// The retention rule, once: a delta is kept while both its versions are among the repository's latest
 /// <c>Gc:KeepLatestVersions</c>, or it was asked for or built within <c>Gc:KeepRequestedWithin</c>; it goes when its
 /// base or target is no longer a tagged version of the repository. A "building" placeholder goes after
-/// <c>Delta:PlaceholderExpiry</c> (its owner died), a "failed" one once its failure no longer stands
-/// (<see cref="DeltaOptions.FailureRetentionAfter"/>: the next request retries anyway; deleted sooner, it would lose
-/// the count of failures in a row).
+/// <c>Delta:PlaceholderExpiry</c> (its owner died), a "failed" one <c>Delta:MaxFailureRetention</c> after its failure
+/// stopped standing (<see cref="DeltaOptions.FailureRetentionAfter"/>): until the next request builds again it keeps
+/// the count of failures in a row, which a deletion would start again from one.
 /// </summary>
 public sealed class RetentionPolicy(GcOptions gc, DeltaOptions delta)
 {
@@ -51,7 +51,7 @@ public sealed class RetentionPolicy(GcOptions gc, DeltaOptions delta)
         switch (entry.Placeholder)
         {
             case "building": return now - entry.Created > delta.PlaceholderExpiry ? GcReasons.ExpiredPlaceholder : null;
-            case "failed": return now - entry.Created > delta.FailureRetentionAfter(entry.Failures) ? GcReasons.ExpiredPlaceholder : null;
+            case "failed": return now - entry.Created > delta.FailureRetentionAfter(entry.Failures) + delta.MaxFailureRetention ? GcReasons.ExpiredPlaceholder : null;
             case not null: return null; // a kind of placeholder this server does not know: not ours to judge
         }
         if (entry.From is not { } from || entry.To is not { } to || !versions.Contains(from) || !versions.Contains(to)) return GcReasons.VersionGone;

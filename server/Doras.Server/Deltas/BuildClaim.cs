@@ -23,11 +23,13 @@ public sealed class BuildClaim : IAsyncDisposable
     private readonly CancellationTokenSource _lost = new();
     private readonly CancellationTokenSource _stopHeartbeat = new();
     private readonly Task _heartbeat;
+    private readonly int _failuresBefore;
 
-    private BuildClaim(IOciRepository repository, DeltaKey key, string owner, ClaimSettings settings)
+    private BuildClaim(IOciRepository repository, DeltaKey key, string owner, ClaimSettings settings, int failuresBefore)
     {
         _repository = repository;
         _key = key;
+        _failuresBefore = failuresBefore;
         Owner = owner;
         _settings = settings;
         _heartbeat = Task.Run(HeartbeatAsync);
@@ -42,13 +44,14 @@ public sealed class BuildClaim : IAsyncDisposable
     /// Writes this instance's placeholder, lets concurrent claims settle, and keeps the claim when the placeholder
     /// that stuck is ours (the last writer wins; with a lease, only its holder writes). Null when another instance won.
     /// </summary>
-    public static async Task<BuildClaim?> TryTakeAsync(IOciRepository repository, DeltaKey key, string owner, ClaimSettings settings, CancellationToken ct)
+    /// <param name="failuresBefore">The delta's failures in a row so far, kept in the placeholder so that whoever builds next counts on from them.</param>
+    public static async Task<BuildClaim?> TryTakeAsync(IOciRepository repository, DeltaKey key, string owner, ClaimSettings settings, int failuresBefore, CancellationToken ct)
     {
         if (!await settings.Lease.TryTakeAsync(key, owner, settings.Expiry, ct).ConfigureAwait(false)) return null;
         var kept = false;
         try
         {
-            await DeltaRecords.WriteBuildingAsync(repository, key, owner, settings.Time.GetUtcNow(), ct).ConfigureAwait(false);
+            await DeltaRecords.WriteBuildingAsync(repository, key, owner, settings.Time.GetUtcNow(), ct, failuresBefore).ConfigureAwait(false);
             await Task.Delay(settings.Settle, settings.Time, ct).ConfigureAwait(false);
             kept = await DeltaRecords.ReadAsync(repository, key, ct).ConfigureAwait(false) is DeltaRecord.Building mine && mine.Owner == owner;
         }
@@ -58,7 +61,7 @@ public sealed class BuildClaim : IAsyncDisposable
         }
         if (!kept) return null;
         settings.Logger.LogInformation("Claimed delta {Key} as {Owner}", key, owner);
-        return new BuildClaim(repository, key, owner, settings);
+        return new BuildClaim(repository, key, owner, settings, failuresBefore);
     }
 
     /// <summary>Stops renewing (before the delta or a failure replaces the placeholder, so no late renewal overwrites it).</summary>
@@ -77,7 +80,7 @@ public sealed class BuildClaim : IAsyncDisposable
         {
             if (await DeltaRecords.ReadAsync(_repository, _key, timeout.Token).ConfigureAwait(false) is DeltaRecord.Building mine && mine.Owner == Owner)
             {
-                await DeltaRecords.WriteReleasedAsync(_repository, _key, Owner, timeout.Token).ConfigureAwait(false);
+                await DeltaRecords.WriteReleasedAsync(_repository, _key, Owner, timeout.Token, _failuresBefore).ConfigureAwait(false);
                 _settings.Logger.LogInformation("Released the claim on delta {Key} for another instance to build", _key);
             }
         }
@@ -113,7 +116,7 @@ public sealed class BuildClaim : IAsyncDisposable
                     await _lost.CancelAsync().ConfigureAwait(false);
                     return;
                 }
-                await DeltaRecords.WriteBuildingAsync(_repository, _key, Owner, _settings.Time.GetUtcNow(), timeout.Token).ConfigureAwait(false);
+                await DeltaRecords.WriteBuildingAsync(_repository, _key, Owner, _settings.Time.GetUtcNow(), timeout.Token, _failuresBefore).ConfigureAwait(false);
             }
             catch (Exception e) when (e is not OperationCanceledException || timeout.IsCancellationRequested)
             {

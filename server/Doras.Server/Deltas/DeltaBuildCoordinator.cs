@@ -1,8 +1,8 @@
-using System.Runtime.CompilerServices;
 using System.Collections.Concurrent;
 using Doras.Delta.Artifacts;
 using Doras.Oci;
 using Doras.Oci.Model;
+using Doras.Oci.Remote;
 using Microsoft.Extensions.Options;
 
 namespace Doras.Server.Deltas;
@@ -14,7 +14,7 @@ public abstract record BuildState
     public sealed record Running(DateTimeOffset Since, DateTimeOffset Expected) : BuildState;
     public sealed record Succeeded(Descriptor Manifest) : BuildState;
     /// <param name="NotApplicable">The algorithms cannot make this delta at all: 406, not 500.</param>
-    /// <param name="Failures">How many builds of this delta failed in a row, this one included.</param>
+    /// <param name="Failures">How many builds of this delta failed in a row, this one included; 0 when another server counts them (a replica's primary).</param>
     public sealed record Failed(string Reason, DateTimeOffset At, bool NotApplicable, int Failures = 1) : BuildState;
     /// <summary>The build queue (of <paramref name="Capacity"/> builds) is full: ask again after <paramref name="RetryAfter"/> (503).</summary>
     public sealed record Busy(TimeSpan RetryAfter, int Capacity) : BuildState;
@@ -65,9 +65,16 @@ public sealed class DeltaBuildCoordinator
         public required DateTimeOffset Started { get; init; }
         public required DateTimeOffset Expected { get; init; }
         public required Task<Descriptor> Task { get; init; }
+        public required Ending Ending { get; init; }
+    }
+
+    /// <summary>How a build ended, set by the build itself (so before its task completes, whatever the order of start-up).</summary>
+    private sealed class Ending
+    {
         public DateTimeOffset? FinishedAt { get; set; }
-        /// <summary>Set by the build when it fails: its failures in a row.</summary>
-        public required StrongBox<int> Failures { get; init; }
+        /// <summary>The failure's own time, recorded or found in the store: it stands from then.</summary>
+        public DateTimeOffset? FailedAt { get; set; }
+        public int Failures { get; set; } = 1;
     }
 
     /// <summary>Builds computing right now in this process.</summary>
@@ -100,15 +107,16 @@ public sealed class DeltaBuildCoordinator
             _builds.TryRemove(KeyValuePair.Create(job.Key, lazy));
             return new BuildState.Succeeded(task.Result);
         }
-        var finished = entry.FinishedAt ?? _time.GetUtcNow();
-        if (_time.GetUtcNow() - finished > _options.FailureRetentionAfter(entry.Failures.Value) || _stopping.IsCancellationRequested)
+        var ending = entry.Ending;
+        var finished = ending.FailedAt ?? ending.FinishedAt ?? _time.GetUtcNow();
+        if (_time.GetUtcNow() - finished > _options.FailureRetentionAfter(ending.Failures) || _stopping.IsCancellationRequested)
         {
             // Long enough ago: let this request try again.
             _builds.TryRemove(KeyValuePair.Create(job.Key, lazy));
             return _stopping.IsCancellationRequested ? new BuildState.Busy(BusyRetryAfter(), _queue.Capacity) : GetOrStart(job);
         }
         var error = task.Exception?.GetBaseException();
-        return new BuildState.Failed(error is null ? "the build was cancelled" : Reason(error), finished, IsNotApplicable(error), entry.Failures.Value);
+        return new BuildState.Failed(error is null ? "the build was cancelled" : Reason(error), finished, IsNotApplicable(error), ending.Failures);
     }
 
     /// <summary>Waits until every build of this process has ended (they stop, releasing their claims, when the application stops).</summary>
@@ -124,21 +132,19 @@ public sealed class DeltaBuildCoordinator
 
     private Entry Start(DeltaJob job)
     {
-        Entry? entry = null;
-        var failures = new StrongBox<int>(1);
+        var ending = new Ending();
         var task = Task.Run(async () =>
         {
-            try { return await RunAsync(job, failures).ConfigureAwait(false); }
+            try { return await RunAsync(job, ending).ConfigureAwait(false); }
             finally
             {
-                if (entry is not null) entry.FinishedAt = _time.GetUtcNow();
+                ending.FinishedAt = _time.GetUtcNow();
                 _queue.Leave();
             }
         }, CancellationToken.None); // never skipped: its finally gives the queue place back
         var now = _time.GetUtcNow();
         var expected = now + _estimates.Estimate(job.Candidates, job.Subject.InputBytes, job.Subject.TargetBytes);
-        entry = new Entry { Started = now, Expected = expected, Task = task, Failures = failures };
-        return entry;
+        return new Entry { Started = now, Expected = expected, Task = task, Ending = ending };
     }
 
     /// <summary>What the record at a delta's tag means for an instance that wants the delta.</summary>
@@ -152,11 +158,24 @@ public sealed class DeltaBuildCoordinator
         _ => Next.Claim, // absent, an expired failure, or a placeholder whose owner stopped renewing it
     };
 
-    private static Descriptor Outcome(DeltaRecord record, StrongBox<int> failures)
+    private static Descriptor Outcome(DeltaRecord record, Ending ending)
     {
-        if (record is DeltaRecord.Failed standing) failures.Value = standing.Failures;
+        if (record is DeltaRecord.Failed standing) (ending.Failures, ending.FailedAt) = (standing.Failures, standing.At);
         return Outcome(record);
     }
+
+    /// <summary>
+    /// The failures in a row before a build that claims over <paramref name="record"/>: an expired failure's count, a
+    /// released placeholder's, and one more for a placeholder whose owner stopped renewing it (it died building: a
+    /// build that kills its server is a failure too).
+    /// </summary>
+    private static int FailuresBefore(DeltaRecord record) => record switch
+    {
+        DeltaRecord.Failed expired => expired.Failures,
+        DeltaRecord.Building { Released: true } released => released.FailuresBefore,
+        DeltaRecord.Building abandoned => Math.Min(abandoned.FailuresBefore + 1, DeltaRecords.MaxFailures),
+        _ => 0,
+    };
 
     private static Descriptor Outcome(DeltaRecord record) => record switch
     {
@@ -171,14 +190,14 @@ public sealed class DeltaBuildCoordinator
     /// <see cref="BuildClaim"/>) and builds it while the claim's heartbeat renews it. A failure is recorded for the
     /// other instances; on shutdown the claim is released so another instance builds at once.
     /// </summary>
-    /// <param name="failures">Set to the failures in a row when the build fails, or finds a failure that still stands.</param>
-    private async Task<Descriptor> RunAsync(DeltaJob job, StrongBox<int> failures)
+    /// <param name="ending">Given the failure's time and count when the build fails, or finds a failure that still stands.</param>
+    private async Task<Descriptor> RunAsync(DeltaJob job, Ending ending)
     {
         while (true)
         {
             var record = await DeltaRecords.ReadAsync(job.Repository, job.Key, _stopping).ConfigureAwait(false);
             var next = Decide(record, _time.GetUtcNow());
-            if (next == Next.Done) return Outcome(record, failures);
+            if (next == Next.Done) return Outcome(record, ending);
             if (next == Next.Wait)
             {
                 await Task.Delay(_options.PlaceholderPollInterval, _time, _stopping).ConfigureAwait(false);
@@ -189,9 +208,10 @@ public sealed class DeltaBuildCoordinator
             // While this build waited for a slot, another instance may have claimed or finished the delta.
             record = await DeltaRecords.ReadAsync(job.Repository, job.Key, _stopping).ConfigureAwait(false);
             next = Decide(record, _time.GetUtcNow());
-            if (next == Next.Done) return Outcome(record, failures);
+            if (next == Next.Done) return Outcome(record, ending);
             if (next == Next.Wait) continue;
-            await using var claim = await BuildClaim.TryTakeAsync(job.Repository, job.Key, $"{_instance}/{Guid.NewGuid():N}", _claims, _stopping).ConfigureAwait(false);
+            var failuresBefore = FailuresBefore(record);
+            await using var claim = await BuildClaim.TryTakeAsync(job.Repository, job.Key, $"{_instance}/{Guid.NewGuid():N}", _claims, failuresBefore, _stopping).ConfigureAwait(false);
             if (claim is null)
             {
                 // Another instance claimed it last (or holds the lease): wait for its result.
@@ -200,8 +220,6 @@ public sealed class DeltaBuildCoordinator
             }
             if (record is DeltaRecord.Building stale)
                 _logger.LogInformation("Took over delta {Key} from {Owner}, whose placeholder was last renewed at {Since:O}", job.Key, stale.Owner, stale.Since);
-            // A failure that no longer stands counts on: this build, if it fails too, makes one more in a row.
-            var failuresBefore = record is DeltaRecord.Failed expired ? expired.Failures : 0;
             using var build = CancellationTokenSource.CreateLinkedTokenSource(_stopping, claim.Lost);
             Interlocked.Increment(ref _running);
             try
@@ -222,10 +240,12 @@ public sealed class DeltaBuildCoordinator
             catch (Exception e) when (e is not OperationCanceledException)
             {
                 await claim.StopHeartbeatAsync().ConfigureAwait(false);
-                failures.Value = Math.Min(failuresBefore + 1, DeltaRecords.MaxFailures);
-                if (failures.Value > 1)
-                    _logger.LogWarning("Delta {Key} failed {Failures} times in a row; it is tried again after {Retention}", job.Key, failures.Value, _options.FailureRetentionAfter(failures.Value));
-                await RecordFailureAsync(job, Reason(e), IsNotApplicable(e), failures.Value).ConfigureAwait(false);
+                // A transient failure (the registry unreachable for a while) is no reason to wait longer next time.
+                ending.Failures = Transience.IsTransient(e) ? Math.Max(1, failuresBefore) : Math.Min(failuresBefore + 1, DeltaRecords.MaxFailures);
+                ending.FailedAt = _time.GetUtcNow();
+                if (ending.Failures > 1)
+                    _logger.LogWarning("Delta {Key} failed {Failures} times in a row; it is tried again after {Retention}", job.Key, ending.Failures, _options.FailureRetentionAfter(ending.Failures));
+                await RecordFailureAsync(job, Reason(e), IsNotApplicable(e), ending.Failures, ending.FailedAt.Value).ConfigureAwait(false);
                 throw;
             }
             finally
@@ -251,9 +271,9 @@ public sealed class DeltaBuildCoordinator
         _ => e.Message,
     };
 
-    private async Task RecordFailureAsync(DeltaJob job, string reason, bool notApplicable, int failures)
+    private async Task RecordFailureAsync(DeltaJob job, string reason, bool notApplicable, int failures, DateTimeOffset at)
     {
-        try { await DeltaRecords.WriteFailedAsync(job.Repository, job.Key, reason, notApplicable, _time.GetUtcNow(), _stopping, failures).ConfigureAwait(false); }
+        try { await DeltaRecords.WriteFailedAsync(job.Repository, job.Key, reason, notApplicable, at, _stopping, failures).ConfigureAwait(false); }
         catch (Exception e) when (e is not OperationCanceledException)
         {
             _logger.LogWarning(e, "Could not record the failure of delta {Key} in the store", job.Key);

@@ -20,7 +20,7 @@ public sealed class DeltaOptions
     /// <summary>How long a failed build is reported as failed before a new request may try again (doubled for each further failure in a row: <see cref="FailureRetentionAfter"/>).</summary>
     public TimeSpan FailureRetention { get; set; } = TimeSpan.FromMinutes(10);
 
-    /// <summary>The longest a failure in a row stands (<see cref="FailureRetentionAfter"/>).</summary>
+    /// <summary>The longest a failure in a row stands (<see cref="FailureRetentionAfter"/>; <see cref="FailureRetention"/> when that is longer).</summary>
     public TimeSpan MaxFailureRetention { get; set; } = TimeSpan.FromHours(24);
 
     /// <summary>

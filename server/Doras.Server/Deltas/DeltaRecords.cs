@@ -11,7 +11,12 @@ public abstract record DeltaRecord
     public sealed record Absent : DeltaRecord;
     public sealed record Ready(Descriptor Manifest) : DeltaRecord;
     /// <param name="Since">When the owner last wrote the placeholder: its claim, or its latest heartbeat.</param>
-    public sealed record Building(string Owner, DateTimeOffset Since) : DeltaRecord;
+    /// <param name="FailuresBefore">How many builds of this delta had failed in a row when this one was claimed.</param>
+    public sealed record Building(string Owner, DateTimeOffset Since, int FailuresBefore = 0) : DeltaRecord
+    {
+        /// <summary>Given up by its owner on shutdown (<see cref="DeltaRecords.WriteReleasedAsync"/>), not left by an owner that died.</summary>
+        public bool Released => Since == DateTimeOffset.UnixEpoch;
+    }
     /// <param name="NotApplicable">The algorithms cannot make this delta at all (e.g. deflate between files that are not gzip): 406, not 500.</param>
     /// <param name="Failures">How many builds of this delta failed in a row, this one included.</param>
     public sealed record Failed(string Reason, DateTimeOffset At, bool NotApplicable = false, int Failures = 1) : DeltaRecord
@@ -48,24 +53,26 @@ public static class DeltaRecords
             ? c : DateTimeOffset.MinValue;
         return manifest.Annotation(DorasAnnotations.DeltaPlaceholder) switch
         {
-            "building" => new DeltaRecord.Building(manifest.Annotation(DorasAnnotations.DeltaOwner) ?? "", created),
+            "building" => new DeltaRecord.Building(manifest.Annotation(DorasAnnotations.DeltaOwner) ?? "", created, FailuresOf(manifest)),
             "failed" => new DeltaRecord.Failed(manifest.Annotation(DorasAnnotations.DeltaFailure) ?? "unknown failure", created,
-                manifest.Annotation(DorasAnnotations.DeltaFailureKind) == NotApplicable, FailuresOf(manifest)),
+                manifest.Annotation(DorasAnnotations.DeltaFailureKind) == NotApplicable, Math.Max(1, FailuresOf(manifest))),
             // The Go original's placeholder: treat as a build under way by someone else.
             _ when manifest.Annotation(DorasAnnotations.GoDeltaDummy) == "true" => new DeltaRecord.Building("doras-go", created),
             _ => new DeltaRecord.Ready(descriptor),
         };
     }
 
-    public static Task WriteBuildingAsync(IOciRepository repository, DeltaKey key, string owner, DateTimeOffset now, CancellationToken ct) =>
-        WritePlaceholderAsync(repository, key, now, ct, (DorasAnnotations.DeltaPlaceholder, "building"), (DorasAnnotations.DeltaOwner, owner));
+    /// <param name="failuresBefore">The failures in a row before this build, kept through it (<see cref="DeltaRecord.Building.FailuresBefore"/>).</param>
+    public static Task WriteBuildingAsync(IOciRepository repository, DeltaKey key, string owner, DateTimeOffset now, CancellationToken ct, int failuresBefore = 0) =>
+        WritePlaceholderAsync(repository, key, now, ct, (DorasAnnotations.DeltaPlaceholder, "building"), (DorasAnnotations.DeltaOwner, owner), Failures(failuresBefore));
 
     /// <summary>
     /// Gives a claim up at once (on shutdown): a "building" placeholder dated at the Unix epoch, which every instance,
     /// of this version or an older one, takes as stale and builds over without waiting for the expiry.
     /// </summary>
-    public static Task WriteReleasedAsync(IOciRepository repository, DeltaKey key, string owner, CancellationToken ct) =>
-        WritePlaceholderAsync(repository, key, DateTimeOffset.UnixEpoch, ct, (DorasAnnotations.DeltaPlaceholder, "building"), (DorasAnnotations.DeltaOwner, owner + " (released)"));
+    public static Task WriteReleasedAsync(IOciRepository repository, DeltaKey key, string owner, CancellationToken ct, int failuresBefore = 0) =>
+        WritePlaceholderAsync(repository, key, DateTimeOffset.UnixEpoch, ct, (DorasAnnotations.DeltaPlaceholder, "building"), (DorasAnnotations.DeltaOwner, owner + " (released)"),
+            Failures(failuresBefore));
 
     private const string NotApplicable = "not-applicable";
 
@@ -73,14 +80,17 @@ public static class DeltaRecords
     public static Task WriteFailedAsync(IOciRepository repository, DeltaKey key, string reason, bool notApplicable, DateTimeOffset now, CancellationToken ct, int failures = 1) =>
         WritePlaceholderAsync(repository, key, now, ct, (DorasAnnotations.DeltaPlaceholder, "failed"),
             (DorasAnnotations.DeltaFailure, reason.Length > 2000 ? reason[..2000] : reason), (DorasAnnotations.DeltaFailureKind, notApplicable ? NotApplicable : "error"),
-            (DorasAnnotations.DeltaFailures, failures.ToString(CultureInfo.InvariantCulture)));
+            Failures(Math.Max(1, failures)));
+
+    private static (string, string) Failures(int count) => (DorasAnnotations.DeltaFailures, Math.Clamp(count, 0, MaxFailures).ToString(CultureInfo.InvariantCulture));
 
     /// <summary>
-    /// A failed placeholder's count of failures in a row: 1 when absent (written before the count was) or not a
-    /// number from 1 to <see cref="MaxFailures"/> (the store is shared: a count from elsewhere is not trusted further).
+    /// A placeholder's count of failures in a row (a failed one's, or those before a build): 0 when absent (written
+    /// before the count was) or not a number up to <see cref="MaxFailures"/> (the store is shared: a count from
+    /// elsewhere is not trusted further). A failed placeholder counts at least its own failure.
     /// </summary>
     public static int FailuresOf(ImageManifest manifest) =>
-        int.TryParse(manifest.Annotation(DorasAnnotations.DeltaFailures), NumberStyles.None, CultureInfo.InvariantCulture, out var n) && n is >= 1 and <= MaxFailures ? n : 1;
+        int.TryParse(manifest.Annotation(DorasAnnotations.DeltaFailures), NumberStyles.None, CultureInfo.InvariantCulture, out var n) && n <= MaxFailures ? n : 0;
 
     /// <summary>Counts stop here; the retention stops doubling long before (<see cref="DeltaOptions.MaxFailureRetention"/>).</summary>
     public const int MaxFailures = 1000;

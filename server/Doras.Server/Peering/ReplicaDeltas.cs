@@ -51,12 +51,12 @@ public sealed class ReplicaDeltas(ReplicaRecords replicas, PeerClients peers, IH
             if (!response.IsSuccessStatusCode)
             {
                 var refusal = await PeerClient.FailureAsync(replica.Peer, response, "did not give the delta", ct).ConfigureAwait(false);
-                return new BuildState.Failed(refusal.Message, time.GetUtcNow(), response.StatusCode == HttpStatusCode.NotAcceptable);
+                return new BuildState.Failed(refusal.Message, time.GetUtcNow(), response.StatusCode == HttpStatusCode.NotAcceptable, Failures: 0);
             }
             var bytes = await response.Content.ReadBoundedAsync(PeerApi.MaxJsonBytes, $"delta answer of peer {replica.Peer}", ct).ConfigureAwait(false);
             var answer = Parse(bytes) ?? throw new InvalidDataException($"peer {replica.Peer} answered the delta request with null");
             if (answer.Status != DeltaStatus.Ready || answer.DeltaImage is null || !Digest.TryParse(answer.DeltaImage[(answer.DeltaImage.LastIndexOf('@') + 1)..], out var delta))
-                return new BuildState.Failed($"the primary answered '{answer.Status}' without a delta", time.GetUtcNow(), true);
+                return new BuildState.Failed($"the primary answered '{answer.Status}' without a delta", time.GetUtcNow(), true, Failures: 0);
             var copied = await GraphCopy.CopyAsync(client.Repository(key.Repository), delta.ToString(), local, [key.Tag], ct: ct).ConfigureAwait(false);
             logger.LogInformation("Copied delta {Key} from the primary {Peer}", key, replica.Peer);
             return new BuildState.Succeeded(copied);
@@ -65,7 +65,7 @@ public sealed class ReplicaDeltas(ReplicaRecords replicas, PeerClients peers, IH
         catch (Exception e) when (PeerFailures.IsPeers(e, ct) || e is IOException)
         {
             logger.LogWarning("Could not ask the primary {Peer} for delta {Key}: {Error}", replica.Peer, key, e.Message);
-            return new BuildState.Failed($"the primary of this replica could not be asked for the delta ({e.Message})", time.GetUtcNow(), false);
+            return new BuildState.Failed($"the primary of this replica could not be asked for the delta ({e.Message})", time.GetUtcNow(), false, Failures: 0);
         }
     }
 

@@ -72,15 +72,19 @@ public class GarbageCollectionTests
         doomed[orphan.Tag] = GcReasons.VersionGone;
 
         var failedOld = new DeltaKey(repository.Name, v1.Digest, v2.Digest, "octodiff");
-        await DeltaRecords.WriteFailedAsync(repository, failedOld, "it broke", false, Now.AddHours(-1), default);
+        await DeltaRecords.WriteFailedAsync(repository, failedOld, "it broke", false, Now.AddDays(-2), default);
         doomed[failedOld.Tag] = GcReasons.ExpiredPlaceholder;
         var failedNew = new DeltaKey(repository.Name, v1.Digest, v2.Digest, "tardiff");
         await DeltaRecords.WriteFailedAsync(repository, failedNew, "it broke just now", false, Now, default);
         kept.Add(failedNew.Tag);
-        // The fourth failure in a row stands 80 minutes (Delta:FailureRetention doubled three times): an hour on, kept.
+        // A failed placeholder is kept Delta:MaxFailureRetention (a day) after its failure stops standing, for its count:
+        // the first failure's 10 minutes, the eighth's 1,280 (Delta:FailureRetention doubled seven times).
         var failedAgain = new DeltaKey(repository.Name, v1.Digest, v2.Digest, "bsdiff-lzma");
-        await DeltaRecords.WriteFailedAsync(repository, failedAgain, "it broke again", false, Now.AddHours(-1), default, failures: 4);
+        await DeltaRecords.WriteFailedAsync(repository, failedAgain, "it broke again and again", false, Now.AddHours(-40), default, failures: 8);
         kept.Add(failedAgain.Tag);
+        var failedOnce = new DeltaKey(repository.Name, v1.Digest, v2.Digest, "bsdiff-exe");
+        await DeltaRecords.WriteFailedAsync(repository, failedOnce, "it broke once", false, Now.AddHours(-40), default);
+        doomed[failedOnce.Tag] = GcReasons.ExpiredPlaceholder;
         var buildingOld = new DeltaKey(repository.Name, v1.Digest, v2.Digest, "deflate");
         await DeltaRecords.WriteBuildingAsync(repository, buildingOld, "a dead instance", Now.AddHours(-2), default);
         doomed[buildingOld.Tag] = GcReasons.ExpiredPlaceholder;
@@ -125,7 +129,7 @@ public class GarbageCollectionTests
 
         (code, output) = ExternalTool.Run("dotnet", [Binaries.Server, "gc", "--store", storePath, .. Policy]);
         Assert.That(code, Is.Zero, output);
-        Assert.That(output, Does.Contain($"4 delta tags deleted, {scene.Kept.Count + 1} kept"));
+        Assert.That(output, Does.Contain($"{scene.Doomed.Count} delta tags deleted, {scene.Kept.Count + 1} kept"));
         var tagsAfter = await store.ListTagsAsync().ToListAsync();
         Assert.That(tagsAfter, Is.EquivalentTo(tagsBefore.Except(scene.Doomed.Keys)));
         Assert.That(tagsAfter, Does.Contain(askedTag));
@@ -171,9 +175,9 @@ public class GarbageCollectionTests
         Assert.That((await repository.ResolveAsync("stable")).Digest, Is.EqualTo(scene.V3.Digest));
 
         var text = await MetricsText.ScrapeAsync(server.Http);
-        Assert.That(MetricsText.Value(text, "doras_gc_deleted_total{reason=\"expired_placeholder\"}"), Is.EqualTo(2));
+        Assert.That(MetricsText.Value(text, "doras_gc_deleted_total{reason=\"expired_placeholder\"}"), Is.EqualTo(3));
         Assert.That(MetricsText.Value(text, "doras_gc_deleted_total{reason=\"retention\"}"), Is.EqualTo(1));
-        Assert.That(MetricsText.Value(text, "doras_expired_dummies_total"), Is.EqualTo(2));
+        Assert.That(MetricsText.Value(text, "doras_expired_dummies_total"), Is.EqualTo(3));
     }
 
     [Test]

@@ -40,6 +40,10 @@ public sealed class RunningServer : IAsyncDisposable
     /// <summary>Starts on an existing store (e.g. to restart a server over the same data).</summary>
     public static Task<RunningServer> StartOnStoreAsync(string? storePath, params string[] extraArgs) => StartOnStoreAsync(storePath, extraArgs, configure: null);
 
+    /// <summary>Starts on an existing store with the server's services changed first (e.g. a second instance on the first one's clock).</summary>
+    public static Task<RunningServer> StartOnStoreAsync(string storePath, Action<WebApplicationBuilder> configure, params string[] extraArgs) =>
+        StartOnStoreAsync(storePath, extraArgs, configure);
+
     private static async Task<RunningServer> StartOnStoreAsync(string? storePath, string[] extraArgs, Action<WebApplicationBuilder>? configure)
     {
         var directory = new TempDirectory();

@@ -26,8 +26,9 @@ public static class Versions
     public static string Ref(string repository, Descriptor manifest) => $"{repository}@{manifest.Digest}";
 
     /// <summary>
-    /// Tags, as <paramref name="tag"/>, a copy of <paramref name="version"/> whose layer lies about its content digest:
-    /// every build of a delta to it fails its verification ("content digest mismatch").
+    /// Tags, as <paramref name="tag"/>, a copy of <paramref name="version"/> whose layer lies about its content digest (a
+    /// lie of its own for each tag, so each is another version): every build of a delta to it fails its verification
+    /// ("content digest mismatch").
     /// </summary>
     public static async Task<Descriptor> PublishLyingAsync(IOciRepository repository, Descriptor version, string tag)
     {
@@ -35,7 +36,7 @@ public static class Versions
         var layer = manifest.Layers[0];
         var lying = manifest with
         {
-            Layers = [layer with { Annotations = new Dictionary<string, string>(layer.Annotations!) { [Doras.Delta.Vocabulary.DorasAnnotations.ContentDigest] = "sha256:" + new string('1', 64) } }],
+            Layers = [layer with { Annotations = new Dictionary<string, string>(layer.Annotations!) { [Doras.Delta.Vocabulary.DorasAnnotations.ContentDigest] = tag == "broken" ? "sha256:" + new string('1', 64) : Digest.Compute(System.Text.Encoding.UTF8.GetBytes(tag)).ToString() } }],
         };
         return await repository.PushManifestAsync(lying, [tag]);
     }
