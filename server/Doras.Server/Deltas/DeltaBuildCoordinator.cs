@@ -220,18 +220,6 @@ public sealed class DeltaBuildCoordinator
             }
             if (record is DeltaRecord.Building stale)
                 _logger.LogInformation("Took over delta {Key} from {Owner}, whose placeholder was last renewed at {Since:O}", job.Key, stale.Owner, stale.Since);
-            if (record is DeltaRecord.Building { Released: false, FailuresBefore: > 0 } abandoned)
-            {
-                // Its owner died building it, after failures before: a build that kills its server is not run again at
-                // once by the next instance (each would die in turn) but recorded as one more failure in a row.
-                await claim.StopHeartbeatAsync().ConfigureAwait(false);
-                (ending.Failures, ending.FailedAt) = (failuresBefore, _time.GetUtcNow());
-                var reason = $"the server building this delta stopped without finishing (its claim was last renewed at {abandoned.Since:O}) after " +
-                    $"{abandoned.FailuresBefore} failed {(abandoned.FailuresBefore == 1 ? "build" : "builds")} before it; it may have crashed or run out of memory";
-                _logger.LogWarning("Delta {Key}: {Reason}; not built again before {Retention} have passed", job.Key, reason, _options.FailureRetentionAfter(ending.Failures));
-                await RecordFailureAsync(job, reason, notApplicable: false, ending.Failures, ending.FailedAt.Value).ConfigureAwait(false);
-                throw new DeltaBuildFailedException(reason);
-            }
             using var build = CancellationTokenSource.CreateLinkedTokenSource(_stopping, claim.Lost);
             Interlocked.Increment(ref _running);
             try
