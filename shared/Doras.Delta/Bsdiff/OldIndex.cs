@@ -147,7 +147,8 @@ internal sealed class OldRemainder : IUncoveredLookup
         var length = _search.Longest(target, out var position);
         var stretch = StretchOf(position);
         oldPosition = _oldStarts[stretch] + (position - _starts[stretch]);
-        return Math.Min(length, StretchEnd(position) - position);
+        var stretchEnd = stretch + 1 < _starts.Length ? _starts[stretch + 1] : Length;
+        return Math.Min(length, stretchEnd - position);
     }
 
     private int StretchOf(int position)
@@ -156,9 +157,4 @@ internal sealed class OldRemainder : IUncoveredLookup
         return stretch < 0 ? ~stretch - 1 : stretch;
     }
 
-    private int StretchEnd(int position)
-    {
-        var stretch = StretchOf(position);
-        return stretch + 1 < _starts.Length ? _starts[stretch + 1] : Length;
-    }
 }
