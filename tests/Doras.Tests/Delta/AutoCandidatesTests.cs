@@ -51,6 +51,19 @@ public class AutoCandidatesTests
     private static (DeltaInput Old, DeltaInput New) Inputs(TempDirectory dir, byte[] old, byte[] @new) =>
         (new DeltaInput(dir.Write("old", old), Digest.Compute(old), old.Length), new DeltaInput(dir.Write("new", @new), Digest.Compute(@new), @new.Length));
 
+    /// <summary>
+    /// A binary version just past <see cref="OutclassedCandidates.MinNewBytes"/> (where leave-out rules and probes apply)
+    /// and an edit of it, written to <paramref name="dir"/>, with its work directory made.
+    /// </summary>
+    private static (byte[] Old, byte[] New, DeltaInput OldInput, DeltaInput NewInput) RuledPair(TempDirectory dir, int seed, int edits = 4)
+    {
+        var old = TestData.Binary((int)OutclassedCandidates.MinNewBytes + 4096, seed);
+        var @new = TestData.Edit(old, seed + 1, edits);
+        var (oldInput, newInput) = Inputs(dir, old, @new);
+        Directory.CreateDirectory(dir["work"]);
+        return (old, @new, oldInput, newInput);
+    }
+
     private static async Task<(BuiltDelta Smallest, Record Record)> AutoAsync(TempDirectory dir, byte[] old, byte[] @new, params string[] accepted)
     {
         var (oldInput, newInput) = Inputs(dir, old, @new);
@@ -215,10 +228,7 @@ public class AutoCandidatesTests
     public async Task When_every_delta_built_fails_its_check_a_zstd_left_at_its_probe_is_built_at_level_19_after_all()
     {
         using var dir = new TempDirectory();
-        var old = TestData.Binary((int)OutclassedCandidates.MinNewBytes + 4096, 5);
-        var @new = TestData.Edit(old, 6, 4);
-        var (oldInput, newInput) = Inputs(dir, old, @new);
-        Directory.CreateDirectory(dir["work"]);
+        var (old, @new, oldInput, newInput) = RuledPair(dir, 5);
         var record = new Record();
         var zstd = new BrokenProbe();
 
@@ -234,10 +244,7 @@ public class AutoCandidatesTests
     public async Task When_the_delta_that_left_zstd_at_its_probe_fails_its_check_level_19_is_built_before_the_probe_is_sent()
     {
         using var dir = new TempDirectory();
-        var old = TestData.Binary((int)OutclassedCandidates.MinNewBytes + 4096, 7);
-        var @new = TestData.Edit(old, 8, 4);
-        var (oldInput, newInput) = Inputs(dir, old, @new);
-        Directory.CreateDirectory(dir["work"]);
+        var (old, @new, oldInput, newInput) = RuledPair(dir, 7);
         var record = new Record();
 
         var (smallest, _) = await new SmallestDelta(SmallestDelta.DefaultBudget).BuildAsync([new BrokenLzma(), Algorithms.Find("zstd")!], oldInput, newInput, dir["work"], record);
@@ -292,10 +299,7 @@ public class AutoCandidatesTests
     public async Task When_the_delta_that_outclassed_the_others_fails_its_check_the_left_out_candidates_are_built_after_all()
     {
         using var dir = new TempDirectory();
-        var old = TestData.Binary((int)OutclassedCandidates.MinNewBytes + 4096, 3);
-        var @new = TestData.Edit(old, 4);
-        var (oldInput, newInput) = Inputs(dir, old, @new);
-        Directory.CreateDirectory(dir["work"]);
+        var (old, @new, oldInput, newInput) = RuledPair(dir, 3, edits: 20);
         var record = new Record();
         IDeltaAlgorithm bsdiff = Algorithms.Find("bsdiff")!;
 
@@ -375,10 +379,7 @@ public class AutoCandidatesTests
     public async Task A_candidate_built_again_after_a_failed_check_is_not_stopped_by_a_spent_budget()
     {
         using var dir = new TempDirectory();
-        var old = TestData.Binary((int)OutclassedCandidates.MinNewBytes + 4096, 7);
-        var @new = TestData.Edit(old, 8, 4);
-        var (oldInput, newInput) = Inputs(dir, old, @new);
-        Directory.CreateDirectory(dir["work"]);
+        var (old, @new, oldInput, newInput) = RuledPair(dir, 7);
         var time = new FakeTimeProvider();
         var budget = TimeSpan.FromMinutes(5);
         var record = new Record();
