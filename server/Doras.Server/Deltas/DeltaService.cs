@@ -166,12 +166,9 @@ public sealed class DeltaService(ArtifactStores stores, ClientAccess access, Del
     private DeltaOutcome BuildFailed(string algorithm, string from, string to, string reason, DateTimeOffset at, bool notApplicable, int failures) => notApplicable
         ? ApiProblem.NotAcceptable($"no {algorithm} delta can be made from {from} to {to}: {reason}")
         : new ApiProblem(StatusCodes.Status500InternalServerError, ProblemTypes.DeltaFailed, "Delta computation failed",
-            $"computing the {algorithm} delta from {from} to {to} failed at {at:O}: {reason}." + failures switch
-            {
-                0 => "", // counted, and said, by the server that built it (a replica's primary)
-                1 => $" It will be retried after {options.Value.FailureRetentionAfter(failures).TotalMinutes:0.#} minutes.",
-                _ => $" It will be retried after {options.Value.FailureRetentionAfter(failures).TotalMinutes:0.#} minutes (it failed {failures} times in a row).",
-            });
+            $"computing the {algorithm} delta from {from} to {to} failed at {at:O}: {reason}." + (failures == 0
+                ? "" // counted, and said, by the server that built it (a replica's primary)
+                : $" It will be retried after {options.Value.FailureRetentionAfter(failures).TotalMinutes:0.#} minutes{(failures > 1 ? $" (it failed {failures} times in a row)" : "")}."));
 
     /// <summary>
     /// Ask again when the build should be done (its estimate), at most <c>MaxRetryAfterSeconds</c> ahead; a build
