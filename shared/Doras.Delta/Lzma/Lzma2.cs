@@ -16,9 +16,12 @@ internal static class Lzma2
 
     public const int MinDictionaryLog = 12;
 
-    /// <summary>The smallest dictionary that holds <paramref name="length"/> bytes, within the bound deltas are built with.</summary>
-    public static int DictionaryLogFor(long length) =>
-        Math.Clamp(64 - System.Numerics.BitOperations.LeadingZeroCount((ulong)Math.Max(1, length - 1)), MinDictionaryLog, MaxBuildDictionaryLog);
+    /// <summary>
+    /// The smallest dictionary that holds <paramref name="length"/> bytes, within the bound deltas are built with, or
+    /// within <paramref name="maxLog"/> where a part is better served by a smaller one.
+    /// </summary>
+    public static int DictionaryLogFor(long length, int maxLog = MaxBuildDictionaryLog) =>
+        Math.Clamp(64 - System.Numerics.BitOperations.LeadingZeroCount((ulong)Math.Max(1, length - 1)), MinDictionaryLog, Math.Min(maxLog, MaxBuildDictionaryLog));
 
     /// <summary>Refuses the build (so <c>auto</c> uses the others) where the system has no liblzma.</summary>
     public static void EnsureAvailable()

@@ -1,5 +1,6 @@
 using Doras.Delta.Algorithms;
 using Doras.Delta.Bsdiff;
+using Doras.Delta.Lzma;
 using Doras.Oci.Model;
 
 namespace Doras.Tests.Delta;
@@ -151,20 +152,27 @@ public class BsdiffLzmaTests
     }
 
     [Test]
-    public async Task A_diff_part_past_4_MiB_is_built_with_a_4_MiB_dictionary()
+    public async Task A_diff_part_past_1_MiB_is_built_with_a_1_MiB_dictionary_and_an_extra_part_with_its_own()
     {
         using var dir = new TempDirectory();
-        var old = TestData.Binary(9 << 19, 89);
-        var @new = (byte[])old.Clone();
-        for (var i = 0; i < @new.Length; i += 100) @new[i]++; // one match over the whole file, every byte in its diff part (agreement under 256 bytes)
+        var old = TestData.Binary(3 << 19, 89);
+        var edited = (byte[])old.Clone();
+        for (var i = 0; i < edited.Length; i += 100) edited[i]++; // one match over the whole file, every byte in its diff part (agreement under 256 bytes)
+        var @new = edited.Concat(TestData.Binary(3 << 19, 90)).ToArray(); // 1.5 MiB nothing old holds: the extra part
         var pair = new Pair(new DeltaInput(dir.Write("old", old), Digest.Compute(old), old.Length),
             new DeltaInput(dir.Write("new", @new), Digest.Compute(@new), @new.Length), @new);
         var delta = Encode(pair);
         var body = Body.Parse(delta);
-        Assert.That(Xz(dir, "-d", body.Diff, 22).Length, Is.GreaterThan(4 << 20));
-        Assert.That(body.DictionaryLogs[2], Is.EqualTo(22));
+        Assert.That(Xz(dir, "-d", body.Diff, 20).Length, Is.GreaterThan(1 << 20));
+        Assert.That(Xz(dir, "-d", body.Extra, 21).Length, Is.GreaterThan(1 << 20));
+        Assert.That(body.DictionaryLogs[1..], Is.EqualTo(new byte[] { 21, 20 }), "extra's dictionary holds its 1.5 MiB; diff's is 1 MiB");
         Assert.That(await ApplyAsync(dir, pair, delta), Is.EqualTo(@new));
     }
+
+    [Test]
+    public void Parts_are_built_with_dictionaries_of_at_most_4_MiB() =>
+        Assert.That(new[] { Lzma2.DictionaryLogFor(9 << 20), Lzma2.DictionaryLogFor(9 << 20, maxLog: 23), Lzma2.DictionaryLogFor(9 << 20, maxLog: 20), Lzma2.DictionaryLogFor(100), Lzma2.DictionaryLogFor((1 << 20) + 1) },
+            Is.EqualTo(new[] { 22, 22, 20, 12, 21 }));
 
     /// <param name="dictionaryLog">Null: each part's own; 23: the 8 MiB dictionaries earlier builds used, which still apply.</param>
     [TestCase(null)]
