@@ -49,7 +49,7 @@ internal static class SplitPartsApply
         // frees; the device's peak comes next, while the prediction chooses its matches and the diff decoder takes its
         // window. Freed now, they are not part of it (biome: 22.7-24.3 -> 21.9 MiB peak RSS, for 2 ms of CPU); small
         // deltas, spooled in memory, leave nothing to free and skip the collection, which costs memory of its own.
-        if (control.Length > InMemorySpoolBytes || extra.Length > InMemorySpoolBytes)
+        if (control.InFile || extra.InFile)
             GC.Collect(2, GCCollectionMode.Aggressive, blocking: true, compacting: true);
         // The prediction's list of matches is read before the diff decoder allocates its window.
         var prediction = predict?.Create(control, oldSize, old.Read, targetSize, ct);
@@ -61,10 +61,10 @@ internal static class SplitPartsApply
         return produced;
     }
 
-    private static async Task<Stream> SpoolAsync(BoundedReadStream part, string name, Func<Stream, string, Stream> decode, string spoolDirectory, string what,
+    private static async Task<Spool> SpoolAsync(BoundedReadStream part, string name, Func<Stream, string, Stream> decode, string spoolDirectory, string what,
         CancellationToken ct, long limit = long.MaxValue)
     {
-        Stream spool = new MemoryStream();
+        var spool = new Spool(spoolDirectory, "bsdiff", InMemorySpoolBytes);
         try
         {
             // Synchronous reads and writes: the decoders work inline and the spool is a local file, so asynchronous
@@ -78,13 +78,6 @@ internal static class SplitPartsApply
                     ct.ThrowIfCancellationRequested();
                     if (spool.Length + n > limit)
                         throw new CorruptDeltaException($"{what}'s {name} part decodes to more than its target's {limit} bytes");
-                    if (spool is MemoryStream memory && memory.Length + n > InMemorySpoolBytes)
-                    {
-                        var file = new FileStream(Path.Combine(spoolDirectory, ".doras-bsdiff-" + Guid.NewGuid().ToString("N")), FileMode.CreateNew,
-                            FileAccess.ReadWrite, FileShare.None, 1 << 16, FileOptions.DeleteOnClose);
-                        file.Write(memory.GetBuffer(), 0, (int)memory.Length);
-                        spool = file;
-                    }
                     spool.Write(buffer, 0, n);
                 }
             }
