@@ -33,9 +33,8 @@ public sealed class OctodiffAlgorithm(int level = 19, int chunkSize = OctodiffSi
         signatureBytes.Position = 0;
         var signature = OctodiffSignature.Read(signatureBytes);
         await using var source = new FileStream(newVersion.Path, FileMode.Open, FileAccess.Read, FileShare.Read, 1 << 16, FileOptions.SequentialScan);
-        await using var encoder = new ZstdEncoderStream(delta, WrappedStream.CompressionFor(newVersion.Size, level), leaveOpen: true);
-        await Task.Run(() => OctodiffDelta.Write(signature, source, encoder, ct), ct).ConfigureAwait(false);
-        await encoder.FinishAsync(ct).ConfigureAwait(false);
+        await WrappedStream.WriteFrameAsync(delta, WrappedStream.SpoolDirectoryFor(newVersion), AlgorithmName, level, workers: 0,
+            spool => Task.Run(() => OctodiffDelta.Write(signature, source, spool, ct), ct), ct).ConfigureAwait(false);
     }
 
     public async Task ApplyAsync(DeltaInput oldVersion, Stream delta, Stream output, DeltaTarget? expected, CancellationToken ct = default)

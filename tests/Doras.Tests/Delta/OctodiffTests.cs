@@ -144,6 +144,12 @@ public class OctodiffTests
         await octodiff.ApplyToFileAsync(oldInput, new MemoryStream(delta.ToArray()), dir["out"], target);
         Assert.That(File.ReadAllBytes(dir["out"]), Is.EqualTo(@new));
         Assert.That(delta.Length, Is.LessThan(RawDelta(old, @new).Length), "zstd shrinks the literals");
+        // One frame that declares the raw delta's length, so zstd sized its tables to it, not to the new version.
+        var bytes = delta.ToArray();
+        var stream = new MemoryStream(bytes);
+        var (_, unconsumed) = await DeltaHeader.ReadAsync(stream, CancellationToken.None);
+        Assert.That(ZstdFrameHeader.ContentSize(bytes.AsSpan((int)stream.Position - unconsumed.Length)), Is.EqualTo(RawDelta(old, @new).Length));
+        Assert.That(Directory.GetFiles(dir.Path, ".doras-*"), Is.Empty, "no spool is left");
 
         var zstdDelta = new MemoryStream();
         await new ZstdPatchAlgorithm(3).EncodeAsync(oldInput, newInput, zstdDelta);
