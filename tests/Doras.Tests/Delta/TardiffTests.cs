@@ -67,6 +67,17 @@ public class TardiffTests
 
     private static DeltaInput Input(string path) => new(path, Digest.Compute(File.ReadAllBytes(path)), new FileInfo(path).Length);
 
+    /// <summary>Versions 1 and 2 of the test tree as pax tars, and tardiff's delta between them.</summary>
+    private static async Task<(DeltaInput Old, DeltaInput New, MemoryStream Delta)> EncodedVersionsAsync(TempDirectory dir)
+    {
+        WriteVersion1(dir, "v1");
+        WriteVersion2(dir, "v2");
+        var (old, @new) = (Input(await PackAsync(dir, "v1", "pax")), Input(await PackAsync(dir, "v2", "pax")));
+        var delta = new MemoryStream();
+        await Tardiff.EncodeAsync(old, @new, delta);
+        return (old, @new, delta);
+    }
+
     [TestCase("pax")]
     [TestCase("gnu")]
     [TestCase("posix")]
@@ -94,11 +105,7 @@ public class TardiffTests
     public async Task The_operation_stream_is_one_frame_that_declares_its_length()
     {
         using var dir = new TempDirectory();
-        WriteVersion1(dir, "v1");
-        WriteVersion2(dir, "v2");
-        var (old, @new) = (Input(await PackAsync(dir, "v1", "pax")), Input(await PackAsync(dir, "v2", "pax")));
-        var delta = new MemoryStream();
-        await Tardiff.EncodeAsync(old, @new, delta);
+        var (old, @new, delta) = await EncodedVersionsAsync(dir);
         var stream = new MemoryStream(delta.ToArray());
         var (_, unconsumed) = await DeltaHeader.ReadAsync(stream, CancellationToken.None);
         var frame = delta.ToArray()[((int)stream.Position - unconsumed.Length)..];
@@ -204,11 +211,7 @@ public class TardiffTests
     public async Task An_applied_tree_extracts_with_its_modes_times_and_symlinks()
     {
         using var dir = new TempDirectory();
-        WriteVersion1(dir, "v1");
-        WriteVersion2(dir, "v2");
-        var (old, @new) = (Input(await PackAsync(dir, "v1", "pax")), Input(await PackAsync(dir, "v2", "pax")));
-        var delta = new MemoryStream();
-        await Tardiff.EncodeAsync(old, @new, delta);
+        var (old, @new, delta) = await EncodedVersionsAsync(dir);
         await Tardiff.ApplyToFileAsync(old, new MemoryStream(delta.ToArray()), dir["out.tar"], new DeltaTarget(@new.Digest, @new.Size));
 
         await using (var tar = File.OpenRead(dir["out.tar"])) await TarPacking.ExtractAsync(tar, dir["extracted"]);
