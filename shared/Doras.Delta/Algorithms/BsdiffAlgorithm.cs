@@ -118,7 +118,7 @@ internal static class WrappedStream
     /// </summary>
     public static async Task WriteFrameAsync(Stream delta, string spoolDirectory, string name, int level, int workers, Func<Stream, Task> produce, CancellationToken ct)
     {
-        await using var spool = new Spool(spoolDirectory, name, SpoolMemoryBytes);
+        await using var spool = new Spool(spoolDirectory, name, SpoolMemoryBytes, elseTemporary: true);
         await produce(spool).ConfigureAwait(false);
         spool.Position = 0;
         await using var encoder = new ZstdEncoderStream(delta, CompressionFor(spool.Length, level, workers) with { PledgedSize = spool.Length }, leaveOpen: true);
@@ -126,7 +126,7 @@ internal static class WrappedStream
         await encoder.FinishAsync(ct).ConfigureAwait(false);
     }
 
-    /// <summary>The directory beside a version's file, where a build's spool waits (the server's work directory).</summary>
+    /// <summary>The directory beside a version's file, where a build's spool waits: the server's work directory (a user's, for `doras-delta`).</summary>
     public static string SpoolDirectoryFor(DeltaInput version) => Path.GetDirectoryName(Path.GetFullPath(version.Path))!;
 
     /// <summary>Decodes the compressed stream and hands it to <paramref name="apply"/>, checking the size produced.</summary>

@@ -1,11 +1,14 @@
 namespace Doras.Delta.Algorithms;
 
 /// <summary>
-/// Bytes written once, front to back, then read back: held in memory up to <c>memoryBytes</c>, past that in a hidden
-/// file of <c>directory</c> that deletes itself when the spool is disposed. Small spools never touch the disk; large
-/// ones never hold their bytes in memory (the memory they had is garbage once they move to the file).
+/// Bytes written once, front to back, then read back: held in memory up to <c>memoryBytes</c>, past that in a file of
+/// <c>directory</c> whose name is removed as soon as it is open (Linux keeps an open file's bytes until it is closed), so
+/// neither a crash nor a kill leaves it behind. Small spools never touch the disk; large ones never hold their bytes in
+/// memory (what they had is garbage once they move to the file). With <c>elseTemporary</c>, a directory that cannot take
+/// the file (read-only) gives way to the system's temporary directory: for builds beside a user's read-only files, not
+/// for a device's apply, whose temporary directory may be memory.
 /// </summary>
-internal sealed class Spool(string directory, string name, int memoryBytes) : Stream
+internal sealed class Spool(string directory, string name, int memoryBytes, bool elseTemporary = false) : Stream
 {
     private Stream _inner = new MemoryStream();
 
@@ -16,8 +19,9 @@ internal sealed class Spool(string directory, string name, int memoryBytes) : St
     {
         if (_inner is MemoryStream memory && memory.Length + buffer.Length > memoryBytes)
         {
-            var file = new FileStream(Path.Combine(directory, $".doras-{name}-{Guid.NewGuid():N}"), FileMode.CreateNew, FileAccess.ReadWrite, FileShare.None,
-                1 << 16, FileOptions.DeleteOnClose);
+            FileStream file;
+            try { file = CreateFile(directory); }
+            catch (Exception e) when (elseTemporary && e is UnauthorizedAccessException or IOException) { file = CreateFile(Path.GetTempPath()); }
             try { file.Write(memory.GetBuffer(), 0, (int)memory.Length); }
             catch
             {
@@ -27,6 +31,20 @@ internal sealed class Spool(string directory, string name, int memoryBytes) : St
             _inner = file;
         }
         _inner.Write(buffer);
+    }
+
+    private FileStream CreateFile(string where)
+    {
+        var path = Path.Combine(where, $".doras-{name}-{Guid.NewGuid():N}");
+        var file = new FileStream(path, FileMode.CreateNew, FileAccess.ReadWrite, FileShare.None, 1 << 16, OperatingSystem.IsWindows() ? FileOptions.DeleteOnClose : FileOptions.None);
+        if (OperatingSystem.IsWindows()) return file;
+        try { File.Delete(path); }
+        catch
+        {
+            file.Dispose();
+            throw;
+        }
+        return file;
     }
 
     public override void Write(byte[] buffer, int offset, int count) => Write(buffer.AsSpan(offset, count));

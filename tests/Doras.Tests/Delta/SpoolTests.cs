@@ -22,25 +22,39 @@ public class SpoolTests
     }
 
     [Test]
-    public void Past_the_bound_the_bytes_move_to_a_hidden_file_that_is_gone_once_disposed()
+    public void Past_the_bound_the_bytes_move_to_a_file_whose_name_is_gone_at_once()
     {
         using var dir = new TempDirectory();
         var bytes = TestData.Random(10_000, 2);
-        var spool = new Spool(dir.Path, "test", memoryBytes: 4096);
+        using var spool = new Spool(dir.Path, "test", memoryBytes: 4096);
         spool.Write(bytes.AsSpan(0, 4096));
         Assert.That(spool.InFile, Is.False);
         spool.WriteByte(bytes[4096]);
         Assert.That(spool.InFile, Is.True);
         spool.Write(bytes.AsSpan(4097));
-        var files = Directory.GetFiles(dir.Path);
-        Assert.That(files.Select(Path.GetFileName), Has.Exactly(1).StartsWith(".doras-test-"));
-        spool.Flush();
-        Assert.That(new FileInfo(files[0]).Length, Is.EqualTo(bytes.Length));
+        Assert.That(Directory.GetFiles(dir.Path), Is.Empty, "a crash or a kill leaves nothing behind");
         spool.Position = 0;
         var read = new byte[bytes.Length];
         spool.ReadExactly(read);
         Assert.That(read, Is.EqualTo(bytes));
-        spool.Dispose();
-        Assert.That(Directory.GetFiles(dir.Path), Is.Empty, "the file deletes itself");
+        Assert.That(spool.ReadByte(), Is.EqualTo(-1));
+    }
+
+    [Test]
+    public void A_directory_that_cannot_take_the_file_fails_the_spool_unless_it_may_use_the_temporary_directory()
+    {
+        using var dir = new TempDirectory();
+        var missing = dir["missing"]; // as a read-only directory would for root, who may write anywhere else
+        var bytes = TestData.Random(5000, 3);
+        using (var strict = new Spool(missing, "test", memoryBytes: 4096))
+            Assert.Throws<DirectoryNotFoundException>(() => strict.Write(bytes));
+        using var lenient = new Spool(missing, "test", memoryBytes: 4096, elseTemporary: true);
+        lenient.Write(bytes);
+        Assert.That(lenient.InFile, Is.True);
+        lenient.Position = 0;
+        var read = new byte[bytes.Length];
+        lenient.ReadExactly(read);
+        Assert.That(read, Is.EqualTo(bytes));
+        Assert.That(Directory.Exists(missing), Is.False);
     }
 }
