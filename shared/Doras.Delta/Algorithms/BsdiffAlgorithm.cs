@@ -44,26 +44,21 @@ public sealed class BsdiffAlgorithm(int level = 19, int workers = 0, long maxInp
         // diff part, which devices still accept). On esbuild's diff part 4 MiB came out 139 bytes smaller, 16 % less CPU.
         var options = WrappedStream.CompressionFor(newVersion.Size, level, workers);
         options = options with { WindowLog = Math.Min(options.WindowLog, MaxWindowLog) };
-        // Control and extra are kept raw and compressed after the scan, each with its size pledged, so zstd sizes its
+        // Control and extra are spooled raw and compressed after the scan, each with its length pledged, so zstd sizes its
         // tables to the part: three level-19 encoders sized to the new version were most of the build's memory (above the
         // process: typescript 173 -> 76 MiB, esbuild 211 -> 113 MiB; typescript's CPU 0.90 -> 0.55 s, the tables' page
         // faults; 2-4 bytes more, the lengths). The diff part, as long as the matched bytes, streams.
-        var (rawControl, rawExtra) = (new MemoryStream(), new MemoryStream());
+        await using var rawControl = WrappedStream.NewSpool(WrappedStream.SpoolDirectoryFor(newVersion), "bsdiff-control");
+        await using var rawExtra = WrappedStream.NewSpool(WrappedStream.SpoolDirectoryFor(newVersion), "bsdiff-extra");
         await using (var diffEncoder = new ZstdEncoderStream(diff, options, leaveOpen: true))
         {
             // The suffix sort recurses; a thread with a roomy stack keeps pathological inputs from overflowing it.
             await WrappedStream.RunWithLargeStackAsync(() => BsdiffDelta.Write(old, @new, new BsdiffDelta.Parts(rawControl, diffEncoder, rawExtra), ScanParallelism, doneWith: doneWith, ct: ct), ct).ConfigureAwait(false);
+            await diffEncoder.FinishAsync(ct).ConfigureAwait(false);
         }
-        await CompressAsync(rawControl, control, options, ct).ConfigureAwait(false);
-        await CompressAsync(rawExtra, extra, options, ct).ConfigureAwait(false);
+        await WrappedStream.CompressAsync(rawControl, control, options, ct).ConfigureAwait(false);
+        await WrappedStream.CompressAsync(rawExtra, extra, options, ct).ConfigureAwait(false);
         await WriteAsync(delta, oldVersion, newVersion, [SplitLayout], control, extra, diff, ct).ConfigureAwait(false);
-    }
-
-    /// <summary>One raw part as one zstd frame, its size pledged (zstd fits its window and tables to it).</summary>
-    private static async Task CompressAsync(MemoryStream raw, MemoryStream compressed, ZstdCompressionOptions options, CancellationToken ct)
-    {
-        await using var encoder = new ZstdEncoderStream(compressed, options with { PledgedSize = raw.Length, SizeHint = null }, leaveOpen: true);
-        await encoder.WriteAsync(raw.GetBuffer().AsMemory(0, (int)raw.Length), ct).ConfigureAwait(false);
     }
 
     protected override async Task ApplyAsync(DeltaInput oldVersion, Stream delta, Stream output, DeltaTarget? expected, string spoolDirectory, CancellationToken ct)
@@ -118,10 +113,19 @@ internal static class WrappedStream
     /// </summary>
     public static async Task WriteFrameAsync(Stream delta, string spoolDirectory, string name, int level, int workers, Func<Stream, Task> produce, CancellationToken ct)
     {
-        await using var spool = new Spool(spoolDirectory, name, SpoolMemoryBytes, elseTemporary: true);
+        await using var spool = NewSpool(spoolDirectory, name);
         await produce(spool).ConfigureAwait(false);
+        await CompressAsync(spool, delta, CompressionFor(spool.Length, level, workers), ct).ConfigureAwait(false);
+    }
+
+    /// <summary>A build's spool (<see cref="SpoolMemoryBytes"/> in memory); beside a read-only version, in the temporary directory.</summary>
+    public static Spool NewSpool(string directory, string name) => new(directory, name, SpoolMemoryBytes, elseTemporary: true);
+
+    /// <summary>The spool's bytes as one zstd frame on <paramref name="output"/>, their length pledged (zstd fits its window and tables to them).</summary>
+    public static async Task CompressAsync(Spool spool, Stream output, ZstdCompressionOptions options, CancellationToken ct)
+    {
         spool.Position = 0;
-        await using var encoder = new ZstdEncoderStream(delta, CompressionFor(spool.Length, level, workers) with { PledgedSize = spool.Length }, leaveOpen: true);
+        await using var encoder = new ZstdEncoderStream(output, options with { PledgedSize = spool.Length, SizeHint = null }, leaveOpen: true);
         await spool.CopyToAsync(encoder, 1 << 16, ct).ConfigureAwait(false);
         await encoder.FinishAsync(ct).ConfigureAwait(false);
     }

@@ -3,7 +3,9 @@ namespace Doras.Delta.Zstd;
 /// <summary>
 /// A write-only stream that zstd-compresses into another stream, one frame per encoder. Optionally refers
 /// to a prefix (the old version of a file) so the frame is a patch-from delta. Dispose (or
-/// <see cref="FinishAsync"/>) ends the frame. A codec not given is <see cref="ZstdCodec.Default"/>.
+/// <see cref="FinishAsync"/>) ends the frame. A codec not given is <see cref="ZstdCodec.Default"/>. A frame whose
+/// writing failed, or that was given less than its pledged size, is abandoned on dispose, not ended: zstd would refuse
+/// to end it ("Src size is incorrect"), and that error would hide why the writing stopped (a cancellation, a full disk).
 /// </summary>
 public sealed class ZstdEncoderStream : Stream
 {
@@ -13,12 +15,16 @@ public sealed class ZstdEncoderStream : Stream
     private readonly NativeView? _prefix; // must stay mapped until the frame ends
     private readonly byte[] _buffer;
     private bool _finished;
+    private bool _failed;
+    private readonly long? _pledged;
+    private long _written;
 
     public ZstdEncoderStream(Stream output, ZstdCompressionOptions options, NativeView? prefix = null, bool leaveOpen = false, ZstdCodec? codec = null)
     {
         _output = output;
         _leaveOpen = leaveOpen;
         _prefix = prefix;
+        _pledged = options.PledgedSize;
         _context = (codec ?? ZstdCodec.Default).CreateCompressor();
         try
         {
@@ -64,11 +70,20 @@ public sealed class ZstdEncoderStream : Stream
     public override void Write(ReadOnlySpan<byte> buffer)
     {
         ThrowIfFinished();
-        while (!buffer.IsEmpty)
+        try
         {
-            var (consumed, produced, _) = Step(buffer, ZstdEndDirective.Continue);
-            _output.Write(_buffer, 0, produced);
-            buffer = buffer[consumed..];
+            while (!buffer.IsEmpty)
+            {
+                var (consumed, produced, _) = Step(buffer, ZstdEndDirective.Continue);
+                _output.Write(_buffer, 0, produced);
+                buffer = buffer[consumed..];
+                _written += consumed;
+            }
+        }
+        catch
+        {
+            _failed = true;
+            throw;
         }
     }
 
@@ -77,11 +92,20 @@ public sealed class ZstdEncoderStream : Stream
     public override async ValueTask WriteAsync(ReadOnlyMemory<byte> buffer, CancellationToken cancellationToken = default)
     {
         ThrowIfFinished();
-        while (!buffer.IsEmpty)
+        try
         {
-            var (consumed, produced, _) = Step(buffer.Span, ZstdEndDirective.Continue);
-            await _output.WriteAsync(_buffer.AsMemory(0, produced), cancellationToken).ConfigureAwait(false);
-            buffer = buffer[consumed..];
+            while (!buffer.IsEmpty)
+            {
+                var (consumed, produced, _) = Step(buffer.Span, ZstdEndDirective.Continue);
+                await _output.WriteAsync(_buffer.AsMemory(0, produced), cancellationToken).ConfigureAwait(false);
+                buffer = buffer[consumed..];
+                _written += consumed;
+            }
+        }
+        catch
+        {
+            _failed = true;
+            throw;
         }
     }
 
@@ -92,27 +116,43 @@ public sealed class ZstdEncoderStream : Stream
     public async Task FinishAsync(CancellationToken ct = default)
     {
         if (_finished) return;
-        bool done;
-        do
+        try
         {
-            (_, var produced, done) = Step(ReadOnlySpan<byte>.Empty, ZstdEndDirective.End);
-            await _output.WriteAsync(_buffer.AsMemory(0, produced), ct).ConfigureAwait(false);
-        } while (!done);
-        _finished = true;
-        await _output.FlushAsync(ct).ConfigureAwait(false);
+            bool done;
+            do
+            {
+                (_, var produced, done) = Step(ReadOnlySpan<byte>.Empty, ZstdEndDirective.End);
+                await _output.WriteAsync(_buffer.AsMemory(0, produced), ct).ConfigureAwait(false);
+            } while (!done);
+            _finished = true;
+            await _output.FlushAsync(ct).ConfigureAwait(false);
+        }
+        catch
+        {
+            _failed = true;
+            throw;
+        }
     }
 
     private void Finish()
     {
         if (_finished) return;
-        bool done;
-        do
+        try
         {
-            (_, var produced, done) = Step(ReadOnlySpan<byte>.Empty, ZstdEndDirective.End);
-            _output.Write(_buffer, 0, produced);
-        } while (!done);
-        _finished = true;
-        _output.Flush();
+            bool done;
+            do
+            {
+                (_, var produced, done) = Step(ReadOnlySpan<byte>.Empty, ZstdEndDirective.End);
+                _output.Write(_buffer, 0, produced);
+            } while (!done);
+            _finished = true;
+            _output.Flush();
+        }
+        catch
+        {
+            _failed = true;
+            throw;
+        }
     }
 
     private void ThrowIfFinished() => ObjectDisposedException.ThrowIf(_finished, this);
@@ -127,11 +167,14 @@ public sealed class ZstdEncoderStream : Stream
     public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
     public override void SetLength(long value) => throw new NotSupportedException();
 
+    /// <summary>Whether disposing ends the frame: not after a failed write, nor short of the pledged size (see the class).</summary>
+    private bool EndsOnDispose => !_failed && (_pledged is not { } pledged || _written == pledged);
+
     protected override void Dispose(bool disposing)
     {
         if (disposing)
         {
-            try { Finish(); }
+            try { if (EndsOnDispose) Finish(); }
             finally { Release(); }
         }
         base.Dispose(disposing);
@@ -139,7 +182,7 @@ public sealed class ZstdEncoderStream : Stream
 
     public override async ValueTask DisposeAsync()
     {
-        try { await FinishAsync().ConfigureAwait(false); }
+        try { if (EndsOnDispose) await FinishAsync().ConfigureAwait(false); }
         finally { Release(); }
         GC.SuppressFinalize(this);
     }

@@ -40,21 +40,42 @@ public class SpoolTests
         Assert.That(spool.ReadByte(), Is.EqualTo(-1));
     }
 
+    /// <summary>sysfs refuses new files even to root, as a read-only directory refuses them to a user.</summary>
+    private const string RefusingDirectory = "/sys";
+
     [Test]
-    public void A_directory_that_cannot_take_the_file_fails_the_spool_unless_it_may_use_the_temporary_directory()
+    public void A_directory_that_refuses_the_file_fails_the_spool_unless_it_may_use_the_temporary_directory()
     {
-        using var dir = new TempDirectory();
-        var missing = dir["missing"]; // as a read-only directory would for root, who may write anywhere else
         var bytes = TestData.Random(5000, 3);
-        using (var strict = new Spool(missing, "test", memoryBytes: 4096))
-            Assert.Throws<DirectoryNotFoundException>(() => strict.Write(bytes));
-        using var lenient = new Spool(missing, "test", memoryBytes: 4096, elseTemporary: true);
+        using (var strict = new Spool(RefusingDirectory, "test", memoryBytes: 4096))
+            Assert.Throws<UnauthorizedAccessException>(() => strict.Write(bytes));
+        using var lenient = new Spool(RefusingDirectory, "test", memoryBytes: 4096, elseTemporary: true);
         lenient.Write(bytes);
         Assert.That(lenient.InFile, Is.True);
         lenient.Position = 0;
         var read = new byte[bytes.Length];
         lenient.ReadExactly(read);
         Assert.That(read, Is.EqualTo(bytes));
-        Assert.That(Directory.Exists(missing), Is.False);
+    }
+
+    [Test]
+    public void A_missing_directory_fails_the_spool_even_where_it_may_use_the_temporary_directory()
+    {
+        using var dir = new TempDirectory();
+        using var spool = new Spool(dir["missing"], "test", memoryBytes: 4096, elseTemporary: true);
+        Assert.Throws<DirectoryNotFoundException>(() => spool.Write(TestData.Random(5000, 4)));
+    }
+
+    [Test]
+    public void Writing_after_reading_or_moving_is_refused_so_the_memory_bound_holds()
+    {
+        using var dir = new TempDirectory();
+        using var spool = new Spool(dir.Path, "test", memoryBytes: 4096);
+        spool.Write(TestData.Random(100, 5));
+        spool.Position = 0;
+        var e = Assert.Throws<InvalidOperationException>(() => spool.Write(new byte[10]))!;
+        Assert.That(e.Message, Is.EqualTo("a spool is written once, front to back, then read"));
+        Assert.That(spool.CanWrite, Is.False);
+        Assert.That(spool.Length, Is.EqualTo(100));
     }
 }
