@@ -125,7 +125,7 @@ internal static class WrappedStream
     public static async Task CompressAsync(Spool spool, Stream output, ZstdCompressionOptions options, CancellationToken ct)
     {
         spool.Position = 0;
-        await using var encoder = new ZstdEncoderStream(output, options with { PledgedSize = spool.Length, SizeHint = null }, leaveOpen: true);
+        await using var encoder = new ZstdEncoderStream(output, options with { PledgedSize = spool.Length }, leaveOpen: true);
         await spool.CopyToAsync(encoder, 1 << 16, ct).ConfigureAwait(false);
         await encoder.FinishAsync(ct).ConfigureAwait(false);
     }

@@ -23,9 +23,9 @@ internal static class LzmaParts
     /// The largest LZMA2 dictionary of control, extra and diff (log2). The diff part's is 1 MiB: it is the differences
     /// inside matches, mostly zero bytes, and what repeats in it (one edit at neighbouring references) lies close, so a
     /// larger window found almost nothing more, while it is what a device holds while the diff part streams, its peak.
-    /// Measured (benchmarks/RESULTS.md, "2026-12-07, before midnight"): against 4 MiB, esbuild x64 and arm64 58 and 37 bytes smaller and
-    /// 1.9 MiB less peak RSS applying; biome arm64 (a 38 MB diff part) 20,335 bytes larger (0.37 %) and 3.3 MiB less
-    /// (22.7 -> 19.5 MiB). Extra is new code and data, whose repeats lie far apart: 1 MiB there made biome's 119 KB
+    /// Measured (benchmarks/RESULTS.md, "2026-12-07, before midnight"): against 4 MiB, esbuild x64 and arm64 58 and 37
+    /// bytes smaller and 1.9 MiB less peak RSS applying; biome arm64 (a 38 MB diff part) 20,335 bytes larger (0.37 %)
+    /// and 3.3 MiB less (22.7 -> 19.5 MiB). Extra is new code and data, whose repeats lie far apart: 1 MiB there made biome's 119 KB
     /// (5 %) larger, so it keeps the build's bound; its decoder is gone before the diff part's starts (it is spooled).
     /// </summary>
     private static readonly int[] MaxDictionaryLogs = [Lzma2.MaxBuildDictionaryLog, Lzma2.MaxBuildDictionaryLog, 20];
